@@ -1,0 +1,258 @@
+//! Typed configuration: defaults, then an optional TOML file, then `TRUCKROLL_*`
+//! environment variables (`TRUCKROLL_AUTH__ACCESS_TOKEN_TTL_SECS=600`).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded defaults (SQLite file, blobs).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://{data_dir}/truckroll.db`.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// Log as JSON lines instead of human-readable text.
+    pub log_json: bool,
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    pub auth: AuthConfig,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HMAC secret for access tokens. Empty: a random one per process start
+    /// (tokens then do not survive a restart and replicas cannot share them).
+    pub token_secret: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Login attempts allowed per minute for one account (tenant + email).
+    pub login_per_account_per_minute: u32,
+    /// Login attempts allowed per minute from one client address.
+    pub login_per_address_per_minute: u32,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("log_json", &self.log_json)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("token_secret", &"<redacted>")
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .field(
+                "login_per_account_per_minute",
+                &self.login_per_account_per_minute,
+            )
+            .field(
+                "login_per_address_per_minute",
+                &self.login_per_address_per_minute,
+            )
+            .finish()
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host` URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            database_max_connections: 10,
+            log_json: false,
+            max_body_bytes: 1024 * 1024,
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_secret: String::new(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            login_per_account_per_minute: 10,
+            login_per_address_per_minute: 60,
+        }
+    }
+}
+
+/// Longest access token life the design allows (15 minutes).
+const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 900;
+
+impl Config {
+    /// Defaults, then `file` (when given), then `TRUCKROLL_*` variables; validated.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("TRUCKROLL_").split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        config.validated()
+    }
+
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        if self.database_url.trim().is_empty() {
+            self.database_url = format!("sqlite://{}/truckroll.db", self.data_dir.display());
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "database_url",
+                message: "must start with sqlite:, postgres:// or postgresql://".into(),
+            });
+        }
+        if self.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("max_body_bytes", "must be at least 1024"));
+        }
+        let auth = &self.auth;
+        if auth.access_token_ttl_secs == 0 || auth.access_token_ttl_secs > MAX_ACCESS_TOKEN_TTL_SECS
+        {
+            return Err(invalid(
+                "auth.access_token_ttl_secs",
+                "must be between 1 and 900",
+            ));
+        }
+        if auth.refresh_token_ttl_secs < auth.access_token_ttl_secs {
+            return Err(invalid(
+                "auth.refresh_token_ttl_secs",
+                "must not be shorter than auth.access_token_ttl_secs",
+            ));
+        }
+        if !auth.token_secret.is_empty() && auth.token_secret.len() < 32 {
+            return Err(invalid(
+                "auth.token_secret",
+                "must be at least 32 characters",
+            ));
+        }
+        if auth.login_per_account_per_minute == 0 {
+            return Err(invalid(
+                "auth.login_per_account_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if auth.login_per_address_per_minute == 0 {
+            return Err(invalid(
+                "auth.login_per_address_per_minute",
+                "must be at least 1",
+            ));
+        }
+        Ok(self)
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+fn invalid(key: &'static str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let config = Config::default().validated().expect("defaults are valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url, "sqlite://./data/truckroll.db");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let mut config = Config::default();
+        config.auth.access_token_ttl_secs = 3600;
+        let error = config.validated().expect_err("too long a token life");
+        assert!(
+            error.to_string().contains("auth.access_token_ttl_secs"),
+            "{error}"
+        );
+
+        let config = Config {
+            database_url: "mysql://x".into(),
+            ..Config::default()
+        };
+        let error = config.validated().expect_err("unsupported database");
+        assert!(error.to_string().contains("database_url"), "{error}");
+    }
+
+    #[test]
+    fn unknown_and_mistyped_keys_in_a_file_are_named() {
+        let dir = std::env::temp_dir().join(format!("truckroll-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("bad.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nmax_body_bytes = \"lots\"\n",
+        )
+        .expect("write");
+        let error = Config::load(Some(&path)).expect_err("wrong type");
+        assert!(error.to_string().contains("max_body_bytes"), "{error}");
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").expect("write");
+        let error = Config::load(Some(&path)).expect_err("unknown key");
+        assert!(error.to_string().contains("lisen"), "{error}");
+    }
+
+    #[test]
+    fn redacts_database_password() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure types and rules. No I/O; serde and schema derives only.
+
+pub mod audit;
+pub mod custom_fields;
+pub mod geo;
+pub mod people;
+pub mod permissions;
+pub mod shifts;
+pub mod ticket;
+pub mod validation;
+
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,665 @@
+//! Tenants, users, technicians, customers, sites, assets and devices.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{
+    ValidationErrors,
+    geo::GeoPoint,
+    shifts::{Shift, validate_shifts, validate_time_zone},
+    validation::check_text,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A tenant name is also its login handle: lowercase letters, digits and dashes.
+pub fn validate_tenant_name(name: &str) -> Result<(), ValidationErrors> {
+    let valid = (2..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ValidationErrors::single(
+            "name",
+            "must be 2-63 characters of lowercase letters, digits and inner dashes",
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Dispatcher,
+    Manager,
+    Technician,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Admin,
+        Role::Dispatcher,
+        Role::Manager,
+        Role::Technician,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Dispatcher => "dispatcher",
+            Role::Manager => "manager",
+            Role::Technician => "technician",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// At least 10 characters.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+impl NewUser {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        validate_email(&mut errors, "email", &self.email);
+        check_text(&mut errors, "name", &self.name, 200);
+        validate_password(&mut errors, &self.password);
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    #[schema(format = Password)]
+    pub password: Option<String>,
+}
+
+impl UserPatch {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Some(name) = &self.name {
+            check_text(&mut errors, "name", name, 200);
+        }
+        if let Some(password) = &self.password {
+            validate_password(&mut errors, password);
+        }
+        errors.into_result()
+    }
+}
+
+pub fn validate_password(errors: &mut ValidationErrors, password: &str) {
+    if password.chars().count() < 10 {
+        errors.add("password", "must be at least 10 characters");
+    } else if password.len() > 1024 {
+        errors.add("password", "must be at most 1024 bytes");
+    }
+}
+
+/// Emails are compared lowercased; this is a shape check, not deliverability.
+pub fn validate_email(errors: &mut ValidationErrors, field: &str, email: &str) {
+    let shape_ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !shape_ok {
+        errors.add(field, "must be an email address like name@example.com");
+    }
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SkillLevel {
+    pub skill: String,
+    /// 1 (trainee) to 5 (expert).
+    #[schema(minimum = 1, maximum = 5)]
+    pub level: u8,
+}
+
+pub fn validate_skills(errors: &mut ValidationErrors, field: &str, skills: &[SkillLevel]) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, skill) in skills.iter().enumerate() {
+        let valid_name = (1..=64).contains(&skill.skill.len())
+            && skill
+                .skill
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !valid_name {
+            errors.add(
+                format!("{field}[{i}].skill"),
+                "must be 1-64 characters of a-z, 0-9, _ and -",
+            );
+        }
+        if !(1..=5).contains(&skill.level) {
+            errors.add(format!("{field}[{i}].level"), "must be between 1 and 5");
+        }
+        if !seen.insert(skill.skill.as_str()) {
+            errors.add(format!("{field}[{i}].skill"), "is listed twice");
+        }
+    }
+    if skills.len() > 100 {
+        errors.add(field, "must list at most 100 skills");
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TechnicianStatus {
+    Available,
+    Busy,
+    OffDuty,
+}
+
+impl TechnicianStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TechnicianStatus::Available => "available",
+            TechnicianStatus::Busy => "busy",
+            TechnicianStatus::OffDuty => "off_duty",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Available, Self::Busy, Self::OffDuty]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Technician {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// The user account the technician signs in with (role technician).
+    pub user_id: Uuid,
+    pub name: String,
+    pub skills: Vec<SkillLevel>,
+    pub shifts: Vec<Shift>,
+    /// IANA time zone the shifts are written in, e.g. `Europe/Berlin`.
+    pub time_zone: String,
+    pub home_base: Option<GeoPoint>,
+    /// Maximum number of open assignments at once.
+    pub capacity: u32,
+    pub status: TechnicianStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTechnician {
+    pub user_id: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub skills: Vec<SkillLevel>,
+    #[serde(default)]
+    pub shifts: Vec<Shift>,
+    pub time_zone: String,
+    pub home_base: Option<GeoPoint>,
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+    #[serde(default = "default_technician_status")]
+    pub status: TechnicianStatus,
+}
+
+fn default_capacity() -> u32 {
+    5
+}
+
+fn default_technician_status() -> TechnicianStatus {
+    TechnicianStatus::Available
+}
+
+impl NewTechnician {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        check_text(&mut errors, "name", &self.name, 200);
+        validate_technician_parts(
+            &mut errors,
+            Some(&self.skills),
+            Some(&self.shifts),
+            Some(&self.time_zone),
+            self.home_base.as_ref(),
+            Some(self.capacity),
+        );
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TechnicianPatch {
+    pub name: Option<String>,
+    pub skills: Option<Vec<SkillLevel>>,
+    pub shifts: Option<Vec<Shift>>,
+    pub time_zone: Option<String>,
+    pub home_base: Option<GeoPoint>,
+    pub capacity: Option<u32>,
+    pub status: Option<TechnicianStatus>,
+}
+
+impl TechnicianPatch {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Some(name) = &self.name {
+            check_text(&mut errors, "name", name, 200);
+        }
+        validate_technician_parts(
+            &mut errors,
+            self.skills.as_deref(),
+            self.shifts.as_deref(),
+            self.time_zone.as_deref(),
+            self.home_base.as_ref(),
+            self.capacity,
+        );
+        errors.into_result()
+    }
+
+    pub fn apply(self, technician: &mut Technician) {
+        if let Some(name) = self.name {
+            technician.name = name;
+        }
+        if let Some(skills) = self.skills {
+            technician.skills = skills;
+        }
+        if let Some(shifts) = self.shifts {
+            technician.shifts = shifts;
+        }
+        if let Some(time_zone) = self.time_zone {
+            technician.time_zone = time_zone;
+        }
+        if let Some(home_base) = self.home_base {
+            technician.home_base = Some(home_base);
+        }
+        if let Some(capacity) = self.capacity {
+            technician.capacity = capacity;
+        }
+        if let Some(status) = self.status {
+            technician.status = status;
+        }
+    }
+}
+
+fn validate_technician_parts(
+    errors: &mut ValidationErrors,
+    skills: Option<&[SkillLevel]>,
+    shifts: Option<&[Shift]>,
+    time_zone: Option<&str>,
+    home_base: Option<&GeoPoint>,
+    capacity: Option<u32>,
+) {
+    if let Some(skills) = skills {
+        validate_skills(errors, "skills", skills);
+    }
+    if let Some(shifts) = shifts {
+        validate_shifts(errors, "shifts", shifts);
+    }
+    if let Some(time_zone) = time_zone {
+        validate_time_zone(errors, "time_zone", time_zone);
+    }
+    if let Some(home_base) = home_base {
+        home_base.validate("home_base", errors);
+    }
+    if let Some(capacity) = capacity
+        && !(1..=100).contains(&capacity)
+    {
+        errors.add("capacity", "must be between 1 and 100");
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerTier {
+    Standard,
+    Silver,
+    Gold,
+    Platinum,
+}
+
+impl CustomerTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerTier::Standard => "standard",
+            CustomerTier::Silver => "silver",
+            CustomerTier::Gold => "gold",
+            CustomerTier::Platinum => "platinum",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Standard, Self::Silver, Self::Gold, Self::Platinum]
+            .into_iter()
+            .find(|t| t.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Customer {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub tier: CustomerTier,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    pub name: String,
+    #[serde(default = "default_tier")]
+    pub tier: CustomerTier,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+fn default_tier() -> CustomerTier {
+    CustomerTier::Standard
+}
+
+impl NewCustomer {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        check_text(&mut errors, "name", &self.name, 200);
+        if let Some(email) = &self.email {
+            validate_email(&mut errors, "email", email);
+        }
+        if let Some(phone) = &self.phone {
+            check_text(&mut errors, "phone", phone, 40);
+        }
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Site {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub customer_id: Uuid,
+    pub name: String,
+    pub address: String,
+    pub location: GeoPoint,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSite {
+    pub customer_id: Uuid,
+    pub name: String,
+    pub address: String,
+    pub location: GeoPoint,
+}
+
+impl NewSite {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        check_text(&mut errors, "name", &self.name, 200);
+        check_text(&mut errors, "address", &self.address, 500);
+        self.location.validate("location", &mut errors);
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Asset {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub site_id: Uuid,
+    pub serial: String,
+    pub model: String,
+    pub warranty_end: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAsset {
+    pub site_id: Uuid,
+    pub serial: String,
+    pub model: String,
+    pub warranty_end: Option<NaiveDate>,
+}
+
+impl NewAsset {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        check_text(&mut errors, "serial", &self.serial, 100);
+        check_text(&mut errors, "model", &self.model, 200);
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Android,
+    Ios,
+    Web,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Web => "web",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Android, Self::Ios, Self::Web]
+            .into_iter()
+            .find(|p| p.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Device {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub platform: Platform,
+    pub push_token: Option<String>,
+    /// Automerge actor id (hex) this device writes ticket documents with.
+    pub actor_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    pub platform: Platform,
+    pub push_token: Option<String>,
+    pub actor_id: String,
+}
+
+impl NewDevice {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        // Automerge actor ids are arbitrary bytes written as hex; 16 bytes is the usual size.
+        let actor_ok = (2..=128).contains(&self.actor_id.len())
+            && self.actor_id.len() % 2 == 0
+            && self
+                .actor_id
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+        if !actor_ok {
+            errors.add("actor_id", "must be 1-64 bytes written as lowercase hex");
+        }
+        if let Some(token) = &self.push_token {
+            check_text(&mut errors, "push_token", token, 4096);
+        }
+        errors.into_result()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_names_are_login_handles() {
+        assert!(validate_tenant_name("acme-hvac").is_ok());
+        assert!(validate_tenant_name("Acme").is_err());
+        assert!(validate_tenant_name("-acme").is_err());
+        assert!(validate_tenant_name("a").is_err());
+        assert!(validate_tenant_name("acme'; drop table x").is_err());
+    }
+
+    #[test]
+    fn user_input_is_checked() {
+        let user = NewUser {
+            email: "not-an-email".into(),
+            name: "".into(),
+            role: Role::Admin,
+            password: "short".into(),
+        };
+        let errors = user.validate().expect_err("three problems");
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "name", "password"]);
+    }
+
+    #[test]
+    fn skills_need_levels_between_one_and_five_and_no_repeats() {
+        let mut errors = ValidationErrors::new();
+        let skills = vec![
+            SkillLevel {
+                skill: "hvac".into(),
+                level: 3,
+            },
+            SkillLevel {
+                skill: "hvac".into(),
+                level: 2,
+            },
+            SkillLevel {
+                skill: "electrical".into(),
+                level: 6,
+            },
+            SkillLevel {
+                skill: "Bad Name".into(),
+                level: 0,
+            },
+        ];
+        validate_skills(&mut errors, "skills", &skills);
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "skills[1].skill",
+                "skills[2].level",
+                "skills[3].skill",
+                "skills[3].level"
+            ]
+        );
+    }
+
+    #[test]
+    fn sites_reject_out_of_range_coordinates() {
+        let site = NewSite {
+            customer_id: Uuid::nil(),
+            name: "Plant".into(),
+            address: "1 Main St".into(),
+            location: GeoPoint {
+                lat: 91.0,
+                lon: 10.0,
+            },
+        };
+        let errors = site.validate().expect_err("latitude out of range");
+        assert_eq!(errors.0[0].field, "location.lat");
+    }
+
+    #[test]
+    fn device_actor_ids_are_hex() {
+        let device = |actor: &str| NewDevice {
+            platform: Platform::Android,
+            push_token: None,
+            actor_id: actor.into(),
+        };
+        assert!(
+            device("0123456789abcdef0123456789abcdef")
+                .validate()
+                .is_ok()
+        );
+        assert!(device("xyz").validate().is_err());
+        assert!(device("ABCD").validate().is_err());
+        assert!(device("abc").validate().is_err());
+    }
+
+    #[test]
+    fn technician_patch_applies_only_given_fields() {
+        let now = Utc::now();
+        let mut technician = Technician {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            name: "Ada".into(),
+            skills: vec![],
+            shifts: vec![],
+            time_zone: "UTC".into(),
+            home_base: None,
+            capacity: 3,
+            status: TechnicianStatus::Available,
+            created_at: now,
+            updated_at: now,
+        };
+        TechnicianPatch {
+            capacity: Some(7),
+            ..Default::default()
+        }
+        .apply(&mut technician);
+        assert_eq!(technician.capacity, 7);
+        assert_eq!(technician.name, "Ada");
+        assert!(
+            TechnicianPatch {
+                capacity: Some(0),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Who may do what: one table of role × action, used by every handler.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::people::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    UsersRead,
+    UsersWrite,
+    TechniciansRead,
+    TechniciansWrite,
+    CustomersRead,
+    CustomersWrite,
+    SitesRead,
+    SitesWrite,
+    AssetsRead,
+    AssetsWrite,
+    CategoriesRead,
+    CategoriesWrite,
+    /// Read every ticket of the tenant.
+    TicketsReadAll,
+    /// Read the tickets assigned to oneself.
+    TicketsReadAssigned,
+    TicketsCreate,
+    /// Edit header fields, assign, unassign, cancel, reopen.
+    TicketsManage,
+    /// Field status steps (accept, travel, check in, hold, complete, close) on one's own tickets.
+    TicketsWorkAssigned,
+    CommentsWrite,
+    AuditRead,
+    DevicesRegister,
+}
+
+use Action::*;
+
+/// The permission table. A role not listed for an action is refused.
+pub const PERMISSIONS: &[(Action, &[Role])] = &[
+    (UsersRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (UsersWrite, &[Role::Admin]),
+    (
+        TechniciansRead,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (TechniciansWrite, &[Role::Admin]),
+    (
+        CustomersRead,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (CustomersWrite, &[Role::Admin, Role::Dispatcher]),
+    (SitesRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (SitesWrite, &[Role::Admin, Role::Dispatcher]),
+    (AssetsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (AssetsWrite, &[Role::Admin, Role::Dispatcher]),
+    (
+        CategoriesRead,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (CategoriesWrite, &[Role::Admin]),
+    (
+        TicketsReadAll,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (TicketsReadAssigned, &[Role::Technician]),
+    (TicketsCreate, &[Role::Admin, Role::Dispatcher]),
+    (TicketsManage, &[Role::Admin, Role::Dispatcher]),
+    (TicketsWorkAssigned, &[Role::Technician]),
+    (
+        CommentsWrite,
+        &[
+            Role::Admin,
+            Role::Dispatcher,
+            Role::Manager,
+            Role::Technician,
+        ],
+    ),
+    (AuditRead, &[Role::Admin]),
+    (
+        DevicesRegister,
+        &[
+            Role::Admin,
+            Role::Dispatcher,
+            Role::Manager,
+            Role::Technician,
+        ],
+    ),
+];
+
+pub fn allows(role: Role, action: Action) -> bool {
+    PERMISSIONS
+        .iter()
+        .any(|(listed, roles)| *listed == action && roles.contains(&role))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn technicians_only_touch_their_own_work() {
+        assert!(allows(Role::Technician, TicketsReadAssigned));
+        assert!(!allows(Role::Technician, TicketsReadAll));
+        assert!(!allows(Role::Technician, TicketsManage));
+        assert!(!allows(Role::Technician, CustomersRead));
+        assert!(!allows(Role::Technician, AuditRead));
+    }
+
+    #[test]
+    fn managers_read_but_do_not_dispatch() {
+        assert!(allows(Role::Manager, TicketsReadAll));
+        assert!(!allows(Role::Manager, TicketsManage));
+        assert!(!allows(Role::Manager, TicketsCreate));
+        assert!(!allows(Role::Manager, AuditRead));
+    }
+
+    #[test]
+    fn every_action_is_in_the_table_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (action, roles) in PERMISSIONS {
+            assert!(seen.insert(*action), "{action:?} listed twice");
+            assert!(
+                roles.contains(&Role::Admin)
+                    || matches!(action, TicketsReadAssigned | TicketsWorkAssigned)
+            );
+        }
+        assert_eq!(seen.len(), 20);
+    }
+}

@@ -1,0 +1,53 @@
+//! Migrations embedded in the binary, one numbered set per backend.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../../migrations/postgres/0001_foundation.sql"),
+)];
+
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../../migrations/sqlite/0001_foundation.sql"),
+)];
+
+fn migrator(set: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        set.iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(*sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn postgres() -> Migrator {
+    migrator(POSTGRES)
+}
+
+pub(crate) fn sqlite() -> Migrator {
+    migrator(SQLITE)
+}
+
+pub(crate) fn latest_version() -> i64 {
+    POSTGRES.iter().map(|m| m.0).max().unwrap_or(0)
+}
+
+/// Names of both sets, for the test that keeps them in step.
+pub fn migration_names() -> (Vec<(i64, &'static str)>, Vec<(i64, &'static str)>) {
+    (
+        POSTGRES.iter().map(|m| (m.0, m.1)).collect(),
+        SQLITE.iter().map(|m| (m.0, m.1)).collect(),
+    )
+}
