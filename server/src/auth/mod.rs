@@ -1,0 +1,15 @@
+//! Passwords, access tokens, refresh tokens and login rate limits.
+
+pub mod password;
+pub mod rate_limit;
+pub mod tokens;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("token could not be issued: {0}")]
+    Issue(#[from] jsonwebtoken::errors::Error),
+    #[error("random source failed: {0}")]
+    Random(#[from] getrandom::Error),
+}

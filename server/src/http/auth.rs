@@ -1,0 +1,203 @@
+//! Sign-in, token refresh and device registration.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Json,
+    extract::{ConnectInfo, State},
+    http::StatusCode,
+};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{
+    AppState,
+    error::{ApiError, ApiResult, Problem},
+    extract::{ApiJson, AuthUser},
+};
+use crate::{
+    auth::{
+        password,
+        tokens::{hash_refresh_token, random_token},
+    },
+    domain::{
+        people::{Device, NewDevice, User},
+        permissions::Action,
+    },
+    store::{RefreshOutcome, RefreshTokenRecord},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(register_device))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The tenant's name, e.g. `acme`.
+    pub tenant: String,
+    pub email: String,
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub token_type: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+const BAD_CREDENTIALS: &str = "unknown tenant, email or password";
+
+/// Sign in with a password; returns an access token and a refresh token.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    state
+        .login_limiter
+        .check(&request.tenant, &request.email, peer.ip())
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    let tenant = state.store.tenant_by_name(&request.tenant).await?;
+    let credentials = match &tenant {
+        Some(tenant) => {
+            state
+                .store
+                .user_credentials(tenant.id, &request.email)
+                .await?
+        }
+        None => None,
+    };
+    let (user, stored_hash) = match credentials {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let password_ok = password::verify(request.password, stored_hash).await;
+    match user {
+        Some(user) if password_ok && user.active => {
+            Ok(Json(issue_tokens(&state, &user, Uuid::now_v7()).await?))
+        }
+        _ => Err(ApiError::Unauthorized(BAD_CREDENTIALS)),
+    }
+}
+
+async fn issue_tokens(state: &AppState, user: &User, family_id: Uuid) -> ApiResult<TokenResponse> {
+    let (access_token, refresh_token) = new_token_pair(state, user)?;
+    state
+        .store
+        .insert_refresh_token(&refresh_record(state, user, family_id, &refresh_token)?)
+        .await?;
+    Ok(TokenResponse {
+        access_token,
+        refresh_token,
+        expires_in: state.tokens.access_ttl().as_secs(),
+        token_type: "Bearer".into(),
+    })
+}
+
+fn new_token_pair(state: &AppState, user: &User) -> ApiResult<(String, String)> {
+    let access = state
+        .tokens
+        .issue_access(user.id, user.tenant_id, user.role)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let refresh = random_token().map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((access, refresh))
+}
+
+fn refresh_record(
+    state: &AppState,
+    user: &User,
+    family_id: Uuid,
+    token: &str,
+) -> ApiResult<RefreshTokenRecord> {
+    let ttl = chrono::Duration::from_std(state.tokens.refresh_ttl())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(RefreshTokenRecord {
+        token_hash: hash_refresh_token(token),
+        family_id,
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        expires_at: Utc::now() + ttl,
+    })
+}
+
+/// Exchange a refresh token for a new pair. Each refresh token works once;
+/// presenting a spent one revokes the whole session.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let refresh_token = random_token().map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The family and user are filled in by the store from the old token.
+    let placeholder = RefreshTokenRecord {
+        token_hash: hash_refresh_token(&refresh_token),
+        family_id: Uuid::nil(),
+        tenant_id: Uuid::nil(),
+        user_id: Uuid::nil(),
+        expires_at: Utc::now()
+            + chrono::Duration::from_std(state.tokens.refresh_ttl())
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+    };
+    match state
+        .store
+        .rotate_refresh_token(&hash_refresh_token(&request.refresh_token), &placeholder)
+        .await?
+    {
+        RefreshOutcome::Rotated(user) => {
+            let access_token = state
+                .tokens
+                .issue_access(user.id, user.tenant_id, user.role)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(Json(TokenResponse {
+                access_token,
+                refresh_token,
+                expires_in: state.tokens.access_ttl().as_secs(),
+                token_type: "Bearer".into(),
+            }))
+        }
+        RefreshOutcome::Reused => Err(ApiError::RefreshTokenReused),
+        RefreshOutcome::Invalid => Err(ApiError::Unauthorized(
+            "the refresh token is unknown, expired or revoked",
+        )),
+    }
+}
+
+/// Register the calling user's device: platform, push token and the CRDT actor id it writes with.
+#[utoipa::path(post, path = "/v1/devices", tag = "auth", request_body = NewDevice, security(("bearer" = [])),
+    responses((status = 201, body = Device), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn register_device(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(device): ApiJson<NewDevice>,
+) -> ApiResult<(StatusCode, Json<Device>)> {
+    user.require(Action::DevicesRegister)?;
+    device.validate()?;
+    let created = state
+        .store
+        .register_device(user.actor(), user.user_id, &device)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}

@@ -1,0 +1,258 @@
+//! The one place where errors become HTTP responses: RFC 9457 problem details
+//! with a stable `type` per kind of error.
+
+use axum::{
+    Json,
+    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    domain::{FieldError, ValidationErrors},
+    store::StoreError,
+};
+
+const PROBLEM_BASE: &str = "https://truckroll.dev/problems/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request validation failed: {0}")]
+    Validation(ValidationErrors),
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    #[error("authentication required: {0}")]
+    Unauthorized(&'static str),
+    #[error("refresh token reused")]
+    RefreshTokenReused,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("too many attempts")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("idempotency key reused with a different request")]
+    IdempotencyMismatch,
+    #[error("a request with this idempotency key is still in progress")]
+    IdempotencyInProgress,
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// RFC 9457 problem details, plus `errors` for field-level problems.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "The request is not valid",
+            ),
+            ApiError::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-request",
+                "The request is malformed",
+            ),
+            ApiError::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            ApiError::RefreshTokenReused => (
+                StatusCode::UNAUTHORIZED,
+                "refresh-token-reused",
+                "Refresh token already used; session revoked",
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Not allowed for this role",
+            ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict(_) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflicts with the current state",
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many attempts",
+            ),
+            ApiError::IdempotencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-mismatch",
+                "Idempotency key reused with a different request",
+            ),
+            ApiError::IdempotencyInProgress => (
+                StatusCode::CONFLICT,
+                "idempotency-key-in-progress",
+                "The first request with this key is still running",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Validation(errors) => errors.to_string(),
+            ApiError::BadRequest(detail) | ApiError::Conflict(detail) | ApiError::UnsupportedMediaType(detail) => {
+                detail.clone()
+            }
+            ApiError::Unauthorized(detail) => (*detail).to_owned(),
+            ApiError::NotFound(what) => format!("{what} not found"),
+            ApiError::Forbidden => "your role may not do this".into(),
+            ApiError::RefreshTokenReused => {
+                "this refresh token was already exchanged; every token of the session is revoked, sign in again".into()
+            }
+            ApiError::PayloadTooLarge => "the request body exceeds the configured limit".into(),
+            ApiError::RateLimited { retry_after_secs } => format!("try again in {retry_after_secs} s"),
+            ApiError::IdempotencyMismatch => "this Idempotency-Key was used with a different request body".into(),
+            ApiError::IdempotencyInProgress => "retry when the first request has finished".into(),
+            // Internal details go to the log, never to the client.
+            ApiError::Unavailable(_) => "a dependency is unavailable; retry later".into(),
+            ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.parts();
+        Problem {
+            problem_type: format!("{PROBLEM_BASE}{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors: match self {
+                ApiError::Validation(errors) => errors.0.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, _, _) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut response = (status, Json(self.problem())).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        match &self {
+            ApiError::Unauthorized(_) | ApiError::RefreshTokenReused => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    headers.insert(header::RETRY_AFTER, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::Validation(errors)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::Reference { field, message } => {
+                ApiError::Validation(ValidationErrors::single(field, message))
+            }
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                ApiError::Unavailable("database pool timed out".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".into(),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                let text = rejection.body_text();
+                // axum reports `…target type: <path>: <message>`; keep the path as the field.
+                let detail = text
+                    .split_once("target type: ")
+                    .map_or(text.as_str(), |(_, rest)| rest);
+                let (field, message) = match detail.split_once(": ") {
+                    Some((path, message)) if !path.contains(' ') => (path, message),
+                    _ => ("body", detail),
+                };
+                ApiError::Validation(ValidationErrors::single(field, message))
+            }
+            _ => ApiError::BadRequest(rejection.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest(format!("invalid path parameter: {}", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("invalid query string: {}", rejection.body_text()))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,197 @@
+//! Extractors whose rejections are the API's own problem details.
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Deserialize, de::DeserializeOwned};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::{AppState, error::ApiError};
+use crate::{
+    domain::{
+        people::Role,
+        permissions::{Action, allows},
+    },
+    store::{Actor, Page, PageRequest},
+};
+
+/// `Json<T>` whose rejections (syntax, types, unknown fields, size, content
+/// type) answer as problem details.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// `Path<T>` answering bad ids as problem details.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiPath(value))
+    }
+}
+
+/// `Query<T>` answering bad parameters as problem details.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(value))
+    }
+}
+
+/// The signed-in user, from a `Bearer` access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthUser {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub role: Role,
+}
+
+impl AuthUser {
+    /// Refuses with 403 unless the permission table lets this role do `action`.
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if allows(self.role, action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    pub fn can(&self, action: Action) -> bool {
+        allows(self.role, action)
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            tenant_id: self.tenant_id,
+            user_id: Some(self.user_id),
+        }
+    }
+}
+
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or(ApiError::Unauthorized(
+            "send an access token as `Authorization: Bearer …`",
+        ))?;
+        let claims = state
+            .tokens
+            .verify_access(token)
+            .ok_or(ApiError::Unauthorized(
+                "the access token is invalid or expired; refresh it or sign in",
+            ))?;
+        Ok(AuthUser {
+            user_id: claims.sub,
+            tenant_id: claims.tid,
+            role: claims.role,
+        })
+    }
+}
+
+/// Cursor pagination: `?limit=50&cursor=…` (the cursor comes from `next_cursor`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Pagination {
+    /// 1 to 200; default 50.
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+impl Pagination {
+    pub fn request(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(crate::domain::ValidationErrors::single(
+                "limit",
+                "must be between 1 and 200",
+            )
+            .into());
+        }
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        Ok(PageRequest { limit, after })
+    }
+}
+
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            crate::domain::ValidationErrors::single("cursor", "is not a cursor this API issued")
+                .into()
+        })
+}
+
+/// One page of a list.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PageBody<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> From<Page<T>> for PageBody<T> {
+    fn from(page: Page<T>) -> Self {
+        PageBody {
+            items: page.items,
+            next_cursor: page.next_after.map(encode_cursor),
+        }
+    }
+}

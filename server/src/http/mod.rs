@@ -1,0 +1,132 @@
+//! The HTTP API: one state, one router per resource, layers added once.
+
+mod audit;
+mod auth;
+mod directory;
+pub mod error;
+pub mod extract;
+mod idempotency;
+mod metrics;
+mod ops;
+mod technicians;
+mod tickets;
+mod users;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{
+    auth::{AuthError, rate_limit::LoginLimiter, tokens::TokenService},
+    config::Config,
+    store::Store,
+};
+
+/// Everything a handler may use. Handlers are not generic over the backend.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub tokens: Arc<TokenService>,
+    pub login_limiter: Arc<LoginLimiter>,
+    pub metrics: PrometheusHandle,
+    /// The OpenAPI document, rendered once.
+    pub openapi: Arc<serde_json::Value>,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, AuthError> {
+        let auth = &config.auth;
+        let tokens = TokenService::new(
+            &auth.token_secret,
+            Duration::from_secs(auth.access_token_ttl_secs),
+            Duration::from_secs(auth.refresh_token_ttl_secs),
+        )?;
+        let nonzero = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+        let login_limiter = LoginLimiter::new(
+            nonzero(auth.login_per_account_per_minute),
+            nonzero(auth.login_per_address_per_minute),
+        );
+        Ok(Self {
+            store,
+            tokens: Arc::new(tokens),
+            login_limiter: Arc::new(login_limiter),
+            metrics: metrics::recorder(),
+            openapi: Arc::new(serde_json::to_value(api().split_for_parts().1).unwrap_or_default()),
+            config: Arc::new(config),
+        })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Truckroll API", description = "Field-service backend: tickets, technicians, dispatch."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-in, tokens, devices"),
+        (name = "people", description = "Users and technicians"),
+        (name = "customers", description = "Customers, sites and assets"),
+        (name = "tickets", description = "Tickets, categories and comments"),
+        (name = "audit", description = "Hash-chained audit log"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(technicians::router())
+        .merge(directory::router())
+        .merge(tickets::router())
+        .merge(audit::router())
+}
+
+/// The whole application with its layers.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let (api, _) = api().split_for_parts();
+    api.merge(ops::router())
+        .fallback(|| async { error::ApiError::NotFound("route") })
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn(metrics::track))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let request_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

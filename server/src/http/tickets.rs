@@ -1,0 +1,322 @@
+//! Tickets: create, list with filters, read, change (including status steps
+//! through the shared state machine), and comments.
+
+use axum::{Json, extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use truckroll_sync::{ActionOrigin, Status, StatusAction};
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{
+    AppState,
+    error::{ApiError, ApiResult, Problem},
+    extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
+};
+use crate::{
+    domain::{
+        ValidationErrors, custom_fields,
+        permissions::Action,
+        ticket::{Comment, NewComment, NewTicket, Priority, Ticket, TicketPatch},
+    },
+    store::{PageRequest, TicketFilter},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tickets, create_ticket))
+        .routes(routes!(get_ticket, update_ticket))
+        .routes(routes!(list_comments, add_comment))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TicketQuery {
+    /// 1 to 200; default 50.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    #[param(value_type = Option<String>, example = "assigned")]
+    pub status: Option<Status>,
+    pub assignee_id: Option<Uuid>,
+    #[param(value_type = Option<String>, example = "P1")]
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
+    pub site_id: Option<Uuid>,
+    pub tag: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub created_to: Option<DateTime<Utc>>,
+    /// Case-insensitive text in title or description.
+    pub q: Option<String>,
+}
+
+/// Tickets in id (creation) order. Technicians see only their own.
+#[utoipa::path(get, path = "/v1/tickets", tag = "tickets", params(TicketQuery), security(("bearer" = [])),
+    responses((status = 200, body = PageBody<Ticket>), (status = 400, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn list_tickets(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<TicketQuery>,
+) -> ApiResult<Json<PageBody<Ticket>>> {
+    let page = Pagination {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .request()?;
+    let mut filter = TicketFilter {
+        status: query.status,
+        assignee_id: query.assignee_id,
+        priority: query.priority,
+        category: query.category,
+        site_id: query.site_id,
+        tag: query.tag,
+        created_from: query.created_from,
+        created_to: query.created_to,
+        text: query.q.filter(|q| !q.trim().is_empty()),
+    };
+    if !user.can(Action::TicketsReadAll) {
+        user.require(Action::TicketsReadAssigned)?;
+        let own = own_technician_id(&state, &user).await?;
+        match own {
+            Some(own) if filter.assignee_id.is_none_or(|asked| asked == own) => {
+                filter.assignee_id = Some(own)
+            }
+            _ => {
+                return Ok(Json(PageBody {
+                    items: Vec::new(),
+                    next_cursor: None,
+                }));
+            }
+        }
+    }
+    Ok(Json(
+        state
+            .store
+            .list_tickets(user.tenant_id, &filter, page)
+            .await?
+            .into(),
+    ))
+}
+
+async fn own_technician_id(state: &AppState, user: &AuthUser) -> ApiResult<Option<Uuid>> {
+    Ok(state
+        .store
+        .technician_for_user(user.tenant_id, user.user_id)
+        .await?
+        .map(|t| t.id))
+}
+
+/// The ticket, if this user may see it; others' tickets answer 404, as if absent.
+async fn visible_ticket(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<Ticket> {
+    if !user.can(Action::TicketsReadAll) {
+        user.require(Action::TicketsReadAssigned)?;
+    }
+    let ticket = state.store.get_ticket(user.tenant_id, id).await?;
+    if user.can(Action::TicketsReadAll) {
+        return Ok(ticket);
+    }
+    let own = own_technician_id(state, user).await?;
+    if own.is_some() && ticket.assignee_id == own {
+        Ok(ticket)
+    } else {
+        Err(ApiError::NotFound("ticket"))
+    }
+}
+
+async fn check_custom_fields(
+    state: &AppState,
+    tenant_id: Uuid,
+    category: &str,
+    fields: &serde_json::Value,
+) -> ApiResult<()> {
+    if let Some(category) = state.store.category_by_name(tenant_id, category).await? {
+        custom_fields::validate(&category.custom_fields_schema, fields)?;
+    }
+    Ok(())
+}
+
+async fn check_asset_on_site(
+    state: &AppState,
+    tenant_id: Uuid,
+    asset_id: Option<Uuid>,
+    site_id: Uuid,
+) -> ApiResult<()> {
+    if let Some(asset_id) = asset_id {
+        let asset = state
+            .store
+            .get_asset(tenant_id, asset_id)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound(_) => {
+                    ApiError::Validation(ValidationErrors::single("asset_id", "no such asset"))
+                }
+                other => other.into(),
+            })?;
+        if asset.site_id != site_id {
+            return Err(ValidationErrors::single(
+                "asset_id",
+                "the asset is not at the ticket's site",
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Open a ticket. Its custom fields must satisfy the category's schema when the category defines one.
+#[utoipa::path(post, path = "/v1/tickets", tag = "tickets", request_body = NewTicket, security(("bearer" = [])),
+    responses((status = 201, body = Ticket), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn create_ticket(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewTicket>,
+) -> ApiResult<(StatusCode, Json<Ticket>)> {
+    user.require(Action::TicketsCreate)?;
+    new.validate()?;
+    check_custom_fields(&state, user.tenant_id, &new.category, &new.custom_fields).await?;
+    check_asset_on_site(&state, user.tenant_id, new.asset_id, new.site_id).await?;
+    let created = state.store.create_ticket(user.actor(), &new).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[utoipa::path(get, path = "/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
+    responses((status = 200, body = Ticket), (status = 404, body = Problem)))]
+async fn get_ticket(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Ticket>> {
+    Ok(Json(visible_ticket(&state, &user, id).await?))
+}
+
+/// Change header fields, assign (`assignee_id`), or take a status step
+/// (`status`, with `hold_reason` for `on_hold`). Technicians may only take
+/// field steps on their own tickets.
+#[utoipa::path(patch, path = "/v1/tickets/{id}", tag = "tickets", request_body = TicketPatch, security(("bearer" = [])),
+    responses((status = 200, body = Ticket), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+async fn update_ticket(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<TicketPatch>,
+) -> ApiResult<Json<Ticket>> {
+    let before = visible_ticket(&state, &user, id).await?;
+    patch.validate()?;
+    let change = patch.status_change(&before)?;
+    let manages = user.can(Action::TicketsManage);
+    if !manages {
+        user.require(Action::TicketsWorkAssigned)?;
+        let field_step = change.is_some_and(|c| c.action.origin() == ActionOrigin::Field);
+        if patch.edits_header() || patch.assignee_id.is_some() || !field_step {
+            return Err(ApiError::Forbidden);
+        }
+    }
+
+    let mut after = before.clone();
+    if let Some(title) = patch.title {
+        after.title = title;
+    }
+    if let Some(description) = patch.description {
+        after.description = description;
+    }
+    if let Some(priority) = patch.priority {
+        after.priority = priority;
+    }
+    if let Some(skills) = patch.required_skills {
+        after.required_skills = skills;
+    }
+    if let Some(asset_id) = patch.asset_id {
+        check_asset_on_site(&state, user.tenant_id, asset_id, after.site_id).await?;
+        after.asset_id = asset_id;
+    }
+    if let Some(tags) = patch.tags {
+        after.tags = tags;
+    }
+    if let Some(fields) = patch.custom_fields {
+        check_custom_fields(&state, user.tenant_id, &after.category, &fields).await?;
+        after.custom_fields = fields;
+    }
+    if let Some(change) = change {
+        after.status = truckroll_sync::apply(before.status, &change)
+            .map_err(|e| ValidationErrors::single("status", e.to_string()))?;
+        after.hold_reason = change.hold_reason;
+        match change.action {
+            StatusAction::Assign | StatusAction::Reassign => {
+                let technician = patch
+                    .assignee_id
+                    .flatten()
+                    .ok_or_else(|| ValidationErrors::single("assignee_id", "required"))?;
+                if state
+                    .store
+                    .get_technician(user.tenant_id, technician)
+                    .await
+                    .is_err()
+                {
+                    return Err(
+                        ValidationErrors::single("assignee_id", "no such technician").into(),
+                    );
+                }
+                after.assignee_id = Some(technician);
+            }
+            StatusAction::Unassign | StatusAction::Decline | StatusAction::Reopen => {
+                after.assignee_id = None
+            }
+            _ => {}
+        }
+    }
+    if after == before {
+        return Ok(Json(before));
+    }
+    Ok(Json(
+        state
+            .store
+            .update_ticket(user.actor(), &before, &after)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/tickets/{id}/comments", tag = "tickets", params(Pagination), security(("bearer" = [])),
+    responses((status = 200, body = PageBody<Comment>), (status = 404, body = Problem)))]
+async fn list_comments(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(page): ApiQuery<Pagination>,
+) -> ApiResult<Json<PageBody<Comment>>> {
+    let page: PageRequest = page.request()?;
+    let ticket = visible_ticket(&state, &user, id).await?;
+    Ok(Json(
+        state
+            .store
+            .list_comments(user.tenant_id, ticket.id, page)
+            .await?
+            .into(),
+    ))
+}
+
+/// Add a comment: `internal` (staff only) or `public` (may be shown to the customer).
+#[utoipa::path(post, path = "/v1/tickets/{id}/comments", tag = "tickets", request_body = NewComment, security(("bearer" = [])),
+    responses((status = 201, body = Comment), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+async fn add_comment(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(comment): ApiJson<NewComment>,
+) -> ApiResult<(StatusCode, Json<Comment>)> {
+    user.require(Action::CommentsWrite)?;
+    let ticket = visible_ticket(&state, &user, id).await?;
+    comment.validate()?;
+    let created = state
+        .store
+        .add_comment(user.actor(), ticket.id, &comment)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}

@@ -1,0 +1,265 @@
+//! A real Truckroll server on a loopback port, over a fresh test database,
+//! and a small JSON client for it.
+
+use std::net::SocketAddr;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::{sync::oneshot, task::JoinHandle};
+use truckroll_server::{
+    auth::password,
+    config::Config,
+    domain::people::{NewUser, Role},
+};
+use uuid::Uuid;
+
+use crate::{TestBackend, TestDb};
+
+/// Password given to every user the helpers create.
+pub const PASSWORD: &str = "correct-horse-battery";
+
+#[derive(Debug)]
+pub struct TestApp {
+    pub db: TestDb,
+    pub base_url: String,
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// The answer of one request: status, headers and JSON body (`Null` when empty).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The body, after asserting the status.
+    pub fn expect(self, status: StatusCode) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    /// Asserts an RFC 9457 problem with this status and `type` suffix.
+    pub fn expect_problem(&self, status: StatusCode, type_suffix: &str) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        let content_type = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert_eq!(
+            content_type, "application/problem+json",
+            "body: {}",
+            self.body
+        );
+        let problem_type = self.body["type"].as_str().unwrap_or_default();
+        assert!(
+            problem_type.ends_with(type_suffix),
+            "type {problem_type} should end with {type_suffix}"
+        );
+        assert_eq!(self.body["status"], json!(status.as_u16()));
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "problem without detail"
+        );
+    }
+}
+
+/// A tenant with a signed-in admin.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub id: Uuid,
+    pub name: String,
+    pub admin_id: Uuid,
+    pub admin_token: String,
+}
+
+impl TestApp {
+    pub async fn start(backend: TestBackend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with the test defaults, changed by `configure`.
+    pub async fn start_with(backend: TestBackend, configure: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new(backend).await;
+        let mut config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: db.database_url().to_owned(),
+            ..Config::default()
+        };
+        config.auth.token_secret = "test-secret-test-secret-test-secret-0123".into();
+        config.auth.login_per_account_per_minute = 1000;
+        config.auth.login_per_address_per_minute = 10_000;
+        configure(&mut config);
+        let config = config.validated().expect("test configuration is valid");
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind loopback");
+        let address = listener.local_addr().expect("local address");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let store = db.store.clone();
+        let server = tokio::spawn(async move {
+            truckroll_server::launch_with_listener(config, store, listener, async {
+                let _ = stop.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            db,
+            base_url: format!("http://{address}"),
+            address,
+            client: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+    }
+
+    /// Sends `method path` with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        self.send_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("response body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    /// What `truckroll tenant create` does, then signs the admin in.
+    pub async fn create_tenant(&self, name: &str) -> TestTenant {
+        let email = format!("admin@{name}.test");
+        let admin = NewUser {
+            email: email.clone(),
+            name: "Admin".into(),
+            role: Role::Admin,
+            password: PASSWORD.into(),
+        };
+        let hash = password::hash(PASSWORD.into()).await.expect("hash");
+        let (tenant, user) = self
+            .db
+            .store
+            .create_tenant(name, &admin, &hash)
+            .await
+            .expect("tenant created");
+        let admin_token = self.login(name, &email).await;
+        TestTenant {
+            id: tenant.id,
+            name: name.to_owned(),
+            admin_id: user.id,
+            admin_token,
+        }
+    }
+
+    /// Signs in with [`PASSWORD`]; returns the access token.
+    pub async fn login(&self, tenant: &str, email: &str) -> String {
+        let body = json!({"tenant": tenant, "email": email, "password": PASSWORD});
+        let reply = self
+            .send(Method::POST, "/v1/auth/login", None, Some(&body))
+            .await;
+        let body = reply.expect(StatusCode::OK);
+        body["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+
+    /// Creates a user with `role` through the API and signs them in.
+    pub async fn create_user(
+        &self,
+        tenant: &TestTenant,
+        email: &str,
+        role: &str,
+    ) -> (Uuid, String) {
+        let body = json!({"email": email, "name": email, "role": role, "password": PASSWORD});
+        let created = self
+            .post("/v1/users", &tenant.admin_token, &body)
+            .await
+            .expect(StatusCode::CREATED);
+        let id = created["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("user id");
+        (id, self.login(&tenant.name, email).await)
+    }
+}
+
+/// Reads a UUID field of a JSON object.
+pub fn id_of(value: &Value, field: &str) -> Uuid {
+    value[field]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no uuid `{field}` in {value}"))
+}
