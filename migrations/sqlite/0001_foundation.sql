@@ -130,6 +130,8 @@ CREATE TABLE tickets (
     created_by BLOB NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    -- title and description lowercased by the server, for text search
+    search_text TEXT NOT NULL,
     UNIQUE (tenant_id, number),
     UNIQUE (tenant_id, id),
     FOREIGN KEY (tenant_id, site_id) REFERENCES sites(tenant_id, id),

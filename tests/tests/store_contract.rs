@@ -43,6 +43,7 @@ store_contract_tests!(
     ticket_with_foreign_site_writes_nothing,
     tickets_filter_by_every_field,
     ticket_text_search_is_literal_and_case_insensitive,
+    ticket_text_search_folds_non_ascii_case,
     tickets_update_optimistically,
     replaced_tags_are_filterable,
     comments_belong_to_tickets_of_the_tenant,
@@ -1473,6 +1474,26 @@ async fn ticket_text_search_is_literal_and_case_insensitive(db: &TestDb) {
         numbers(store, t, TicketFilter::default()).await.len(),
         titles_and_descriptions.len(),
         "the tickets table is intact"
+    );
+}
+
+/// The contract says "case-insensitive", not "ASCII-case-insensitive":
+/// German, French or Turkish customers type their own letters.
+async fn ticket_text_search_folds_non_ascii_case(db: &TestDb) {
+    let store = db.store.as_ref();
+    let a = tenant(db, "alpha").await;
+    let ticket = store
+        .create_ticket(a.actor(), &new_ticket(a.site_id, "Überhitzung im Kessel"))
+        .await
+        .expect("create");
+    let t = a.tenant_id;
+    assert_eq!(
+        numbers(store, t, text("ÜBERHITZUNG")).await,
+        expected(&[&ticket])
+    );
+    assert_eq!(
+        numbers(store, t, text("überhitzung")).await,
+        expected(&[&ticket])
     );
 }
 

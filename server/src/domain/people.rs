@@ -522,7 +522,7 @@ impl NewDevice {
         let mut errors = ValidationErrors::new();
         // Automerge actor ids are arbitrary bytes written as hex; 16 bytes is the usual size.
         let actor_ok = (2..=128).contains(&self.actor_id.len())
-            && self.actor_id.len() % 2 == 0
+            && self.actor_id.len().is_multiple_of(2)
             && self
                 .actor_id
                 .chars()

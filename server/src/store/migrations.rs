@@ -44,8 +44,11 @@ pub(crate) fn latest_version() -> i64 {
     POSTGRES.iter().map(|m| m.0).max().unwrap_or(0)
 }
 
+/// (version, description) of one migration.
+pub type MigrationName = (i64, &'static str);
+
 /// Names of both sets, for the test that keeps them in step.
-pub fn migration_names() -> (Vec<(i64, &'static str)>, Vec<(i64, &'static str)>) {
+pub fn migration_names() -> (Vec<MigrationName>, Vec<MigrationName>) {
     (
         POSTGRES.iter().map(|m| (m.0, m.1)).collect(),
         SQLITE.iter().map(|m| (m.0, m.1)).collect(),

@@ -41,6 +41,20 @@ pub(super) fn like_pattern(text: &str) -> String {
     pattern
 }
 
+/// The `updated_at` of a new version: now, but always after the version it
+/// replaces, so the optimistic check can never match a row that changed.
+pub(super) fn next_version(
+    previous: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    now().max(previous + chrono::Duration::microseconds(1))
+}
+
+/// Title and description lowercased in Rust (full Unicode), because SQLite's
+/// `LOWER` folds ASCII only; text search matches against this column.
+pub(super) fn search_text(title: &str, description: &str) -> String {
+    format!("{}\n{}", title.to_lowercase(), description.to_lowercase())
+}
+
 /// Now, at the microsecond precision both databases keep.
 pub(super) fn now() -> chrono::DateTime<chrono::Utc> {
     crate::domain::audit::audit_time(chrono::Utc::now())
@@ -69,7 +83,7 @@ macro_rules! impl_store {
                 AssetRow, AuditRow, CategoryRow, CommentRow, CustomerRow, DeviceRow, SiteRow, TechnicianRow, TenantRow,
                 TicketRow, UserRow, convert_all, into_page,
             },
-            sql::{TECHNICIAN_COLUMNS, TICKET_COLUMNS, USER_COLUMNS, like_pattern, now, write_error},
+            sql::{TECHNICIAN_COLUMNS, TICKET_COLUMNS, USER_COLUMNS, like_pattern, next_version, now, search_text, write_error},
         };
 
         type Tx = sqlx::Transaction<'static, $db>;
@@ -500,12 +514,21 @@ macro_rules! impl_store {
                 .bind(after.home_base.map(|p| p.lon))
                 .bind(i64::from(after.capacity))
                 .bind(after.status.as_str())
-                .bind(now())
+                .bind(next_version(before.updated_at))
                 .fetch_optional(&mut *tx)
                 .await?;
-                let updated = Technician::try_from(row.ok_or_else(|| {
-                    StoreError::Conflict("the technician was changed by someone else; reload and retry".into())
-                })?)?;
+                let Some(row) = row else {
+                    let exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM technicians WHERE tenant_id = $1 AND id = $2")
+                        .bind(actor.tenant_id)
+                        .bind(before.id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    return Err(match exists {
+                        Some(_) => StoreError::Conflict("the technician was changed by someone else; reload and retry".into()),
+                        None => StoreError::NotFound("technician"),
+                    });
+                };
+                let updated = Technician::try_from(row)?;
                 Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "technician.update", "technician", Some(updated.id), Some(before), Some(&updated))).await?;
                 tx.commit().await?;
                 Ok(updated)
@@ -710,8 +733,8 @@ macro_rules! impl_store {
                 let at = now();
                 let id = Uuid::now_v7();
                 let row: TicketRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO tickets ({TICKET_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, $14, $15, $15) \
+                    "INSERT INTO tickets ({TICKET_COLUMNS}, search_text) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, $14, $15, $15, $16) \
                      RETURNING {TICKET_COLUMNS}"
                 )))
                 .bind(id)
@@ -729,9 +752,10 @@ macro_rules! impl_store {
                 .bind(truckroll_sync::Status::New.as_str())
                 .bind(created_by)
                 .bind(at)
+                .bind(search_text(&ticket.title, &ticket.description))
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(|e| write_error(e, "ticket already exists", ("site_id", "no such site or asset in this tenant")))?;
+                .map_err(|e| write_error(e, "ticket already exists", ("site_id", "no such site (or asset) in this tenant")))?;
                 Self::replace_tags(&mut tx, id, &ticket.tags).await?;
                 let created = Ticket::try_from(row)?;
                 Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.create", "ticket", Some(created.id), None, Some(&created))).await?;
@@ -783,8 +807,7 @@ macro_rules! impl_store {
                 }
                 if let Some(text) = &filter.text {
                     let pattern = like_pattern(text);
-                    query.push(" AND (LOWER(title) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-                    query.push(" OR LOWER(description) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+                    query.push(" AND search_text LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
                 }
                 query.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit) + 1);
                 let rows: Vec<TicketRow> = query.build_query_as().fetch_all(&self.pool).await?;
@@ -796,7 +819,7 @@ macro_rules! impl_store {
                 let mut tx = self.begin_write().await?;
                 let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "UPDATE tickets SET title = $4, description = $5, priority = $6, required_skills = $7, asset_id = $8, \
-                     tags = $9, custom_fields = $10, status = $11, hold_reason = $12, assignee_id = $13, updated_at = $14 \
+                     tags = $9, custom_fields = $10, status = $11, hold_reason = $12, assignee_id = $13, updated_at = $14, search_text = $15 \
                      WHERE tenant_id = $1 AND id = $2 AND updated_at = $3 RETURNING {TICKET_COLUMNS}"
                 )))
                 .bind(actor.tenant_id)
@@ -812,7 +835,8 @@ macro_rules! impl_store {
                 .bind(after.status.as_str())
                 .bind(after.hold_reason.map(|r| r.as_str()))
                 .bind(after.assignee_id)
-                .bind(now())
+                .bind(next_version(before.updated_at))
+                .bind(search_text(&after.title, &after.description))
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(|e| write_error(e, "conflicting ticket", ("assignee_id", "no such technician or asset in this tenant")))?;
