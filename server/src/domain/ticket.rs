@@ -185,14 +185,25 @@ impl TicketPatch {
             || self.custom_fields.is_some()
     }
 
-    /// The state-machine step this patch asks for, if any.
+    /// The state-machine step this patch asks for, if any. Where two actions
+    /// lead to the same status (assigned → new: unassign or decline), a field
+    /// user's request means the field action.
     pub fn status_change(
         &self,
         current: &Ticket,
+        field_user: bool,
     ) -> Result<Option<StatusChange>, ValidationErrors> {
         if let Some(target) = self.status {
-            let action = truckroll_sync::action_between(current.status, target)
-                .map_err(|e| ValidationErrors::single("status", e.to_string()))?;
+            let field_action = truckroll_sync::allowed_actions(current.status)
+                .find(|&(action, to)| {
+                    to == target && action.origin() == truckroll_sync::ActionOrigin::Field
+                })
+                .map(|(action, _)| action);
+            let action = match field_action {
+                Some(action) if field_user => action,
+                _ => truckroll_sync::action_between(current.status, target)
+                    .map_err(|e| ValidationErrors::single("status", e.to_string()))?,
+            };
             return Ok(Some(StatusChange {
                 action,
                 hold_reason: self.hold_reason,
@@ -373,12 +384,12 @@ mod tests {
             ..Default::default()
         };
         let change = assign
-            .status_change(&ticket(Status::New))
+            .status_change(&ticket(Status::New), false)
             .expect("ok")
             .expect("some");
         assert_eq!(change.action, StatusAction::Assign);
         let change = assign
-            .status_change(&ticket(Status::Accepted))
+            .status_change(&ticket(Status::Accepted), false)
             .expect("ok")
             .expect("some");
         assert_eq!(change.action, StatusAction::Reassign);
@@ -387,9 +398,13 @@ mod tests {
             status: Some(Status::OnSite),
             ..Default::default()
         };
-        assert!(check_in.status_change(&ticket(Status::Assigned)).is_err());
+        assert!(
+            check_in
+                .status_change(&ticket(Status::Assigned), true)
+                .is_err()
+        );
         let change = check_in
-            .status_change(&ticket(Status::EnRoute))
+            .status_change(&ticket(Status::EnRoute), true)
             .expect("ok")
             .expect("some");
         assert_eq!(change.action, StatusAction::CheckIn);

@@ -208,11 +208,14 @@ async fn update_ticket(
     ApiJson(patch): ApiJson<TicketPatch>,
 ) -> ApiResult<Json<Ticket>> {
     let before = visible_ticket(&state, &user, id).await?;
-    patch.validate()?;
-    let change = patch.status_change(&before)?;
+    // Refuse roles that may not change tickets before judging the patch.
     let manages = user.can(Action::TicketsManage);
     if !manages {
         user.require(Action::TicketsWorkAssigned)?;
+    }
+    patch.validate()?;
+    let change = patch.status_change(&before, !manages)?;
+    if !manages {
         let field_step = change.is_some_and(|c| c.action.origin() == ActionOrigin::Field);
         if patch.edits_header() || patch.assignee_id.is_some() || !field_step {
             return Err(ApiError::Forbidden);
