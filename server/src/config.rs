@@ -32,6 +32,37 @@ pub struct Config {
     /// Largest accepted request body in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
     pub auth: AuthConfig,
+    pub dispatch: DispatchConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// Average road speed used to turn distance into travel minutes.
+    pub average_speed_kmh: f64,
+    /// Score weight per minute of travel (lower scores rank first).
+    pub weight_travel_minute: f64,
+    /// Score weight per open assignment the technician already has.
+    pub weight_open_job: f64,
+    /// Score bonus per skill level above the required one.
+    pub weight_extra_skill_level: f64,
+    /// Pings stamped further than this in the future are refused.
+    pub ping_max_future_secs: u64,
+    /// Ping trail kept this many days.
+    pub location_retention_days: u32,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            average_speed_kmh: 40.0,
+            weight_travel_minute: 1.0,
+            weight_open_job: 15.0,
+            weight_extra_skill_level: 5.0,
+            ping_max_future_secs: 300,
+            location_retention_days: 30,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -58,6 +89,7 @@ impl std::fmt::Debug for Config {
             .field("log_json", &self.log_json)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("auth", &self.auth)
+            .field("dispatch", &self.dispatch)
             .finish()
     }
 }
@@ -102,6 +134,7 @@ impl Default for Config {
             log_json: false,
             max_body_bytes: 1024 * 1024,
             auth: AuthConfig::default(),
+            dispatch: DispatchConfig::default(),
         }
     }
 }
@@ -183,6 +216,34 @@ impl Config {
         if auth.login_per_address_per_minute == 0 {
             return Err(invalid(
                 "auth.login_per_address_per_minute",
+                "must be at least 1",
+            ));
+        }
+        let dispatch = &self.dispatch;
+        if !dispatch.average_speed_kmh.is_finite() || dispatch.average_speed_kmh <= 0.0 {
+            return Err(invalid(
+                "dispatch.average_speed_kmh",
+                "must be a positive number",
+            ));
+        }
+        for (key, weight) in [
+            (
+                "dispatch.weight_travel_minute",
+                dispatch.weight_travel_minute,
+            ),
+            ("dispatch.weight_open_job", dispatch.weight_open_job),
+            (
+                "dispatch.weight_extra_skill_level",
+                dispatch.weight_extra_skill_level,
+            ),
+        ] {
+            if !weight.is_finite() || weight < 0.0 {
+                return Err(invalid(key, "must be a finite number, at least 0"));
+            }
+        }
+        if dispatch.location_retention_days == 0 {
+            return Err(invalid(
+                "dispatch.location_retention_days",
                 "must be at least 1",
             ));
         }

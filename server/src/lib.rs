@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dispatch;
 pub mod domain;
 pub mod http;
 pub mod store;
@@ -11,7 +12,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 pub use http::{AppState, router};
 
-use crate::{config::Config, store::Store};
+use crate::{config::Config, dispatch::service::DispatchService, store::Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -31,10 +32,29 @@ pub async fn launch_with_listener(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let state = AppState::new(config, store)?;
+    let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
+    let retention = config.dispatch.location_retention_days;
+    let state = AppState::new(config, store.clone(), dispatch)?;
+    let sweeper = tokio::spawn(sweep_locations(store, retention));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    sweeper.abort();
+    served?;
     Ok(())
+}
+
+/// Deletes pings older than the retention period, hourly.
+async fn sweep_locations(store: Arc<dyn Store>, retention_days: u32) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days));
+        match store.prune_locations(cutoff).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "old location pings removed"),
+            Err(error) => tracing::warn!(%error, "location retention sweep failed"),
+        }
+    }
 }

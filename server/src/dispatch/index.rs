@@ -1,73 +1,11 @@
 //! The live technician index.
-//!
-//! # Structure: one R-tree per tenant, plus one per (tenant, skill)
-//!
-//! Each tenant has a shard holding
-//! - the technicians themselves, by id;
-//! - `all`: an R-tree of every positioned technician of the tenant;
-//! - `by_skill`: for every skill someone in the tenant has, an R-tree of the
-//!   positioned technicians who have it (at any level).
-//!
-//! Tree nodes are 3-D unit vectors (see [`super::sphere`]) tagged with the
-//! technician id, so nearest-neighbour order is great-circle order.
-//!
-//! A query with required skills walks the tree of its *rarest* required skill
-//! (the smallest tree) in nearest-neighbour order (`rstar`'s incremental
-//! nearest-neighbour iterator) and checks everything else per technician:
-//! the other skills and all levels, status, load, shift, the caller's filter.
-//! When 1 technician in 50 has the skill, the walk touches only technicians
-//! who have it, instead of about 50 non-matching ones for each match as a
-//! single tree with skill bitsets would. A query without skills walks `all`.
-//! The walk is still long when the rarest skill is common but the other
-//! conditions are rare (everyone at level 1, the query wants level 5; most
-//! technicians off shift); that is the price of not keeping a tree per
-//! level or per shift.
-//!
-//! The cost is on writes: a technician with `s` skills sits in `s + 1` trees,
-//! and a position update is a remove and an insert in each, `O(log n)` apiece.
-//!
-//! # Ties
-//!
-//! Technicians are ranked by (great-circle distance, id): among equally
-//! distant technicians the smaller id comes first, so answers are
-//! deterministic. The walk keeps going past the k-th match while the next
-//! technician is exactly as far, then sorts.
-//!
-//! # Concurrency: a reader-writer lock per tenant shard
-//!
-//! Every shard sits behind its own `RwLock`. A query holds its shard's read
-//! lock for the whole walk, so it sees each technician exactly once and never
-//! half-updated; any number of queries run together. A write (a ping, a load
-//! change, an upsert) holds the write lock only for its own few `O(log n)`
-//! tree operations — microseconds — and only for its own tenant, so ingest
-//! for one tenant never waits on another tenant's queries, and within a
-//! tenant waits at most for the queries already running (each tens of
-//! microseconds). The standard library's lock lets a waiting writer go before
-//! newly arriving readers, so a stream of queries does not starve ingest.
-//!
-//! Read-copy-update (readers on an immutable snapshot, writers swapping in a
-//! new one) would make reads wait-free, but copying a tenant's trees per ping
-//! at 20 000 pings/s is out of the question and batching pings into periodic
-//! snapshots would make positions lag. The lock is simpler and measured
-//! enough.
-//!
-//! Beside the shards, a directory maps technician id to tenant, so loads and
-//! removals can be addressed by id alone. Lock order is directory, then the
-//! shard map, then one shard; queries take only the last two, one after the
-//! other. Membership changes (upsert, remove) hold the directory's write lock
-//! throughout, so a technician is never in two shards.
-//!
-//! A poisoned lock (a panic while it was held) is taken over rather than
-//! propagated: every mutation here leaves a shard consistent between its
-//! statements except for an allocation failure, which aborts anyway.
 
 use std::{
-    collections::{HashMap, hash_map::Entry},
+    collections::HashMap,
     fmt,
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
-use chrono::{DateTime, Utc};
 use rstar::{AABB, PointDistance, RTree, RTreeObject};
 use uuid::Uuid;
 
@@ -75,7 +13,6 @@ use super::{
     query::{Candidate, IndexError, NearestQuery, PositionFix, PositionUpdate, TechnicianEntry},
     sphere::{self, UnitVector},
 };
-use crate::domain::geo::GeoPoint;
 
 /// A technician's position in a tree.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,10 +80,13 @@ impl Shard {
         };
         self.all.insert(node);
         for skill in &entry.skills {
-            self.by_skill
-                .entry(skill.skill.clone())
-                .or_default()
-                .insert(node);
+            match self.by_skill.get_mut(&skill.skill) {
+                Some(tree) => tree.insert(node),
+                None => {
+                    self.by_skill
+                        .insert(skill.skill.clone(), RTree::bulk_load(vec![node]));
+                }
+            }
         }
     }
 
@@ -161,11 +101,12 @@ impl Shard {
         };
         self.all.remove(&node);
         for skill in &entry.skills {
-            if let Entry::Occupied(mut tree) = self.by_skill.entry(skill.skill.clone()) {
-                tree.get_mut().remove(&node);
-                if tree.get().size() == 0 {
-                    tree.remove();
-                }
+            let Some(tree) = self.by_skill.get_mut(&skill.skill) else {
+                continue;
+            };
+            tree.remove(&node);
+            if tree.size() == 0 {
+                self.by_skill.remove(&skill.skill);
             }
         }
     }
@@ -182,6 +123,17 @@ impl Shard {
         let old = self.technicians.remove(&id)?;
         self.remove_nodes(&old);
         Some(old)
+    }
+
+    /// Moves a technician: out of its trees, new position, back in.
+    fn relocate(&mut self, id: Uuid, fix: PositionFix) {
+        let Some(mut entry) = self.technicians.remove(&id) else {
+            return;
+        };
+        self.remove_nodes(&entry);
+        entry.position = Some(fix);
+        self.insert_nodes(&entry);
+        self.technicians.insert(id, entry);
     }
 
     fn nearest(&self, query: &NearestQuery<'_>) -> Vec<Candidate> {
@@ -207,7 +159,7 @@ impl Shard {
         let mut hits: Vec<(f64, &TechnicianEntry)> = Vec::with_capacity(query.k);
         let mut cutoff = None;
         for (node, distance_2) in tree.nearest_neighbor_iter_with_distance_2(&target) {
-            if cutoff.is_some_and(|cutoff| distance_2 > cutoff) {
+            if cutoff.is_some() {
                 break;
             }
             let Some(entry) = self.technicians.get(&node.id) else {
@@ -245,8 +197,72 @@ fn check(position: Option<PositionFix>) -> Result<(), IndexError> {
 }
 
 /// Live technician positions and dispatch facts, for nearest-candidate
-/// queries. See the [module documentation](self) for the structure and the
-/// locking scheme. Cheap to share: put it in an `Arc`.
+/// queries. `Send + Sync`: share it in an `Arc`.
+///
+/// # Structure: one R-tree per tenant, plus one per (tenant, skill)
+///
+/// Each tenant has a shard holding
+/// - the technicians themselves, by id;
+/// - `all`: an R-tree of every positioned technician of the tenant;
+/// - `by_skill`: for every skill someone in the tenant has, an R-tree of the
+///   positioned technicians who have it (at any level).
+///
+/// Tree nodes are 3-D unit vectors (see [`sphere`](super::sphere)) tagged with the
+/// technician id, so nearest-neighbour order is great-circle order.
+///
+/// A query with required skills walks the tree of its *rarest* required skill
+/// (the smallest tree) in nearest-neighbour order (`rstar`'s incremental
+/// nearest-neighbour iterator) and checks everything else per technician:
+/// the other skills and all levels, status, load, shift, the caller's filter.
+/// When 1 technician in 50 has the skill, the walk touches only technicians
+/// who have it, instead of about 50 non-matching ones for each match as a
+/// single tree with skill bitsets would. A query without skills walks `all`.
+/// The walk is still long when the rarest skill is common but the other
+/// conditions are rare (everyone at level 1, the query wants level 5; most
+/// technicians off shift); that is the price of not keeping a tree per
+/// level or per shift.
+///
+/// The cost is on writes: a technician with `s` skills sits in `s + 1` trees,
+/// and a position update is a remove and an insert in each, `O(log n)` apiece.
+///
+/// # Ties
+///
+/// Technicians are ranked by (squared chord, id), which is (great-circle
+/// distance, id): among technicians at the same distance — in practice, at
+/// the same spot, such as a depot — the smaller id comes first, so answers
+/// are deterministic. The walk keeps going past the k-th match while the next
+/// technician is exactly as far, then sorts. (Two different spots at the
+/// same distance in exact arithmetic are ordered by how the chord rounds;
+/// the reported haversine metres may then disagree in the last bits, about
+/// a nanometre.)
+///
+/// # Concurrency: a reader-writer lock per tenant shard
+///
+/// Every shard sits behind its own `RwLock`. A query holds its shard's read
+/// lock for the whole walk, so it sees each technician exactly once and never
+/// half-updated; any number of queries run together. A write (a ping, a load
+/// change, an upsert) holds the write lock only for its own few `O(log n)`
+/// tree operations — microseconds — and only for its own tenant, so ingest
+/// for one tenant never waits on another tenant's queries, and within a
+/// tenant waits at most for the queries already running (each tens of
+/// microseconds). The standard library's lock lets a waiting writer go before
+/// newly arriving readers, so a stream of queries does not starve ingest.
+///
+/// Read-copy-update (readers on an immutable snapshot, writers swapping in a
+/// new one) would make reads wait-free, but copying a tenant's trees per ping
+/// at 20 000 pings/s is out of the question and batching pings into periodic
+/// snapshots would make positions lag. The lock is simpler and measured
+/// enough.
+///
+/// Beside the shards, a directory maps technician id to tenant, so loads and
+/// removals can be addressed by id alone. Lock order is directory, then the
+/// shard map, then one shard; queries take only the last two, one after the
+/// other. Membership changes (upsert, remove) hold the directory's write lock
+/// throughout, so a technician is never in two shards.
+///
+/// A poisoned lock (a panic while it was held) is taken over rather than
+/// propagated: every mutation here leaves a shard consistent between its
+/// statements except for an allocation failure, which aborts anyway.
 #[derive(Default)]
 pub struct TechnicianIndex {
     /// Technician id → tenant id.
@@ -318,25 +334,29 @@ impl TechnicianIndex {
     pub fn upsert(&self, mut entry: TechnicianEntry) -> Result<(), IndexError> {
         check(entry.position)?;
         let mut directory = write(&self.directory);
-        if let Some(old_tenant) = directory.get(&entry.id).copied() {
-            if old_tenant != entry.tenant_id {
-                self.take_from(old_tenant, entry.id);
-            }
-        }
-        let shard = Arc::clone(
-            write(&self.shards)
-                .entry(entry.tenant_id)
-                .or_insert_with(Default::default),
-        );
-        let mut shard = write(&shard);
-        if let Some(held) = shard
-            .technicians
-            .get(&entry.id)
-            .and_then(|old| old.position)
+        let mut held = None;
+        if let Some(old_tenant) = directory.get(&entry.id).copied()
+            && old_tenant != entry.tenant_id
         {
-            if entry.position.is_none_or(|new| new.at < held.at) {
-                entry.position = Some(held);
-            }
+            held = self
+                .take_from(old_tenant, entry.id)
+                .and_then(|old| old.position);
+        }
+        let shard = match self.shard(entry.tenant_id) {
+            Some(shard) => shard,
+            None => Arc::clone(write(&self.shards).entry(entry.tenant_id).or_default()),
+        };
+        let mut shard = write(&shard);
+        let held = held.or_else(|| {
+            shard
+                .technicians
+                .get(&entry.id)
+                .and_then(|old| old.position)
+        });
+        if let Some(held) = held
+            && entry.position.is_none_or(|new| new.at < held.at)
+        {
+            entry.position = Some(held);
         }
         directory.insert(entry.id, entry.tenant_id);
         shard.put(entry);
@@ -346,30 +366,29 @@ impl TechnicianIndex {
     /// Takes a technician out of a shard, dropping the shard when it empties.
     /// The caller holds the directory's write lock.
     fn take_from(&self, tenant_id: Uuid, id: Uuid) -> Option<TechnicianEntry> {
-        let mut shards = write(&self.shards);
-        let shard = shards.get(&tenant_id)?;
+        let shard = self.shard(tenant_id)?;
         let (taken, empty) = {
-            let mut shard = write(shard);
+            let mut shard = write(&shard);
             let taken = shard.take(id);
             (taken, shard.technicians.is_empty())
         };
         if empty {
-            shards.remove(&tenant_id);
+            // Nobody can add to it meanwhile: that takes the directory lock.
+            write(&self.shards).remove(&tenant_id);
         }
         taken
     }
 
-    /// Moves a technician of `tenant_id` to `point` as of device time `at`.
-    /// Positions not newer than the held one are ignored, so replayed and
-    /// out-of-order pings are harmless.
+    /// Moves a technician of `tenant_id` to `fix.point` as of device time
+    /// `fix.at`. Positions not newer than the held one are ignored, so
+    /// replayed and out-of-order pings are harmless.
     pub fn update_position(
         &self,
         tenant_id: Uuid,
         id: Uuid,
-        point: GeoPoint,
-        at: DateTime<Utc>,
+        fix: PositionFix,
     ) -> Result<PositionUpdate, IndexError> {
-        check(Some(PositionFix { point, at }))?;
+        check(Some(fix))?;
         let directory = read(&self.directory);
         if directory.get(&id) != Some(&tenant_id) {
             return Ok(PositionUpdate::Unknown);
@@ -381,12 +400,10 @@ impl TechnicianIndex {
         let Some(entry) = shard.technicians.get(&id) else {
             return Ok(PositionUpdate::Unknown);
         };
-        if entry.position.is_some_and(|held| at <= held.at) {
+        if entry.position.is_some_and(|held| fix.at <= held.at) {
             return Ok(PositionUpdate::Stale);
         }
-        let mut entry = entry.clone();
-        entry.position = Some(PositionFix { point, at });
-        shard.put(entry);
+        shard.relocate(id, fix);
         Ok(PositionUpdate::Applied)
     }
 

@@ -75,6 +75,7 @@ pub type CandidateFilter<'a> = dyn Fn(&TechnicianEntry) -> bool + 'a;
 /// "The nearest `k` technicians of `tenant_id` to `point` who are available
 /// now, under capacity, on shift at `now` and have every `required` skill at
 /// or above its level."
+#[derive(Clone, Copy)]
 pub struct NearestQuery<'a> {
     pub tenant_id: Uuid,
     pub point: GeoPoint,
@@ -153,7 +154,10 @@ impl fmt::Debug for NearestQuery<'_> {
             .field("k", &self.k)
             .field("required", &self.required)
             .field("now", &self.now)
-            .field("filter", &self.filter.map(|_| "Fn(&TechnicianEntry) -> bool"))
+            .field(
+                "filter",
+                &self.filter.map(|_| "Fn(&TechnicianEntry) -> bool"),
+            )
             .finish()
     }
 }

@@ -3,9 +3,11 @@
 pub mod audit;
 pub mod custom_fields;
 pub mod geo;
+pub mod location;
 pub mod people;
 pub mod permissions;
 pub mod shifts;
+pub mod sla;
 pub mod ticket;
 pub mod validation;
 

@@ -32,6 +32,12 @@ pub enum Action {
     CommentsWrite,
     AuditRead,
     DevicesRegister,
+    /// Send one's own position pings.
+    LocationsReport,
+    /// Read technicians' ping trails.
+    LocationsRead,
+    /// See ranked candidates for a ticket.
+    DispatchCandidates,
 }
 
 use Action::*;
@@ -122,9 +128,12 @@ mod tests {
             assert!(seen.insert(*action), "{action:?} listed twice");
             assert!(
                 roles.contains(&Role::Admin)
-                    || matches!(action, TicketsReadAssigned | TicketsWorkAssigned)
+                    || matches!(
+                        action,
+                        TicketsReadAssigned | TicketsWorkAssigned | LocationsReport
+                    )
             );
         }
-        assert_eq!(seen.len(), 20);
+        assert_eq!(seen.len(), 23);
     }
 }

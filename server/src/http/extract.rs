@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{AppState, error::ApiError};
 use crate::{
     domain::{
+        ValidationErrors,
         people::Role,
         permissions::{Action, allows},
     },
@@ -31,9 +32,29 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(ApiJson(value))
+        // Syntax, size and content type first (400/413/415), then the shape,
+        // so a wrong type is a 422 naming its field.
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ValidationErrors::single("body", "must be a JSON object").into());
+        }
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let message = error.into_inner().to_string();
+                let field = match path.as_str() {
+                    "." => missing_field(&message).unwrap_or("body").to_owned(),
+                    _ => path,
+                };
+                ValidationErrors::single(field, message).into()
+            })
     }
+}
+
+/// The field serde names in "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// `Path<T>` answering bad ids as problem details.

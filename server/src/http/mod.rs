@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod directory;
+mod dispatch;
 pub mod error;
 pub mod extract;
 mod idempotency;
@@ -29,6 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::{
     auth::{AuthError, rate_limit::LoginLimiter, tokens::TokenService},
     config::Config,
+    dispatch::service::DispatchService,
     store::Store,
 };
 
@@ -38,6 +40,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub tokens: Arc<TokenService>,
     pub login_limiter: Arc<LoginLimiter>,
+    pub dispatch: Arc<DispatchService>,
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, rendered once.
     pub openapi: Arc<serde_json::Value>,
@@ -45,7 +48,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, AuthError> {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        dispatch: Arc<DispatchService>,
+    ) -> Result<Self, AuthError> {
         let auth = &config.auth;
         let tokens = TokenService::new(
             &auth.token_secret,
@@ -61,6 +68,7 @@ impl AppState {
             store,
             tokens: Arc::new(tokens),
             login_limiter: Arc::new(login_limiter),
+            dispatch,
             metrics: metrics::recorder(),
             openapi: Arc::new(serde_json::to_value(api().split_for_parts().1).unwrap_or_default()),
             config: Arc::new(config),
@@ -77,6 +85,7 @@ impl AppState {
         (name = "people", description = "Users and technicians"),
         (name = "customers", description = "Customers, sites and assets"),
         (name = "tickets", description = "Tickets, categories and comments"),
+        (name = "dispatch", description = "Positions and candidates"),
         (name = "audit", description = "Hash-chained audit log"),
     )
 )]
@@ -106,6 +115,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(technicians::router())
         .merge(directory::router())
         .merge(tickets::router())
+        .merge(dispatch::router())
         .merge(audit::router())
 }
 

@@ -49,6 +49,7 @@ async fn create_technician(
     user.require(Action::TechniciansWrite)?;
     new.validate()?;
     let created = state.store.create_technician(user.actor(), &new).await?;
+    state.dispatch.technician_saved(&created);
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -77,10 +78,10 @@ async fn update_technician(
     let before = state.store.get_technician(user.tenant_id, id).await?;
     let mut after = before.clone();
     patch.apply(&mut after);
-    Ok(Json(
-        state
-            .store
-            .update_technician(user.actor(), &before, &after)
-            .await?,
-    ))
+    let updated = state
+        .store
+        .update_technician(user.actor(), &before, &after)
+        .await?;
+    state.dispatch.technician_saved(&updated);
+    Ok(Json(updated))
 }

@@ -277,12 +277,30 @@ async fn update_ticket(
     if after == before {
         return Ok(Json(before));
     }
-    Ok(Json(
-        state
+    let updated = state
+        .store
+        .update_ticket(user.actor(), &before, &after)
+        .await?;
+    refresh_loads(&state, &before, &updated).await?;
+    Ok(Json(updated))
+}
+
+/// Keeps the dispatch index's open-job counts in step after an assignment
+/// or status change.
+async fn refresh_loads(state: &AppState, before: &Ticket, after: &Ticket) -> ApiResult<()> {
+    if before.assignee_id == after.assignee_id && before.status == after.status {
+        return Ok(());
+    }
+    let mut technicians = vec![before.assignee_id, after.assignee_id];
+    technicians.dedup();
+    for technician in technicians.into_iter().flatten() {
+        let load = state
             .store
-            .update_ticket(user.actor(), &before, &after)
-            .await?,
-    ))
+            .technician_load(after.tenant_id, technician)
+            .await?;
+        state.dispatch.load_changed(technician, load);
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/v1/tickets/{id}/comments", tag = "tickets", params(Pagination), security(("bearer" = [])),

@@ -3,10 +3,12 @@
 //! The SQL is portable and written once (`sql.rs`); each backend module owns
 //! its connection, migrations and dialect details and instantiates it.
 
+pub mod locations;
 pub mod migrations;
 pub mod postgres;
 mod rows;
 mod sql;
+mod sql_locations;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -130,7 +132,7 @@ pub enum Backend {
 
 /// Everything Truckroll keeps in its database.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: locations::LocationStore + Send + Sync + std::fmt::Debug {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> StoreResult<()>;
     /// Database reachable and every migration applied.

@@ -8,7 +8,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use super::{StoreResult, migrations, sql::impl_store};
+use super::{StoreResult, migrations, sql::impl_store, sql_locations::impl_location_store};
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -47,3 +47,4 @@ impl PgStore {
 }
 
 impl_store!(PgStore, Postgres, super::Backend::Postgres);
+impl_location_store!(PgStore, Postgres);

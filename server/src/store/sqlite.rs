@@ -8,7 +8,9 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{StoreError, StoreResult, migrations, sql::impl_store};
+use super::{
+    StoreError, StoreResult, migrations, sql::impl_store, sql_locations::impl_location_store,
+};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -65,3 +67,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, Sqlite, super::Backend::Sqlite);
+impl_location_store!(SqliteStore, Sqlite);

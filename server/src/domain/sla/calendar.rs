@@ -364,7 +364,12 @@ impl Weekly {
 
     /// The first instant after `a` (and at most `to`) where the UTC offset is
     /// no longer `offset`, or `to`.
-    fn next_offset_change(&self, a: DateTime<Utc>, to: DateTime<Utc>, offset: i64) -> DateTime<Utc> {
+    fn next_offset_change(
+        &self,
+        a: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offset: i64,
+    ) -> DateTime<Utc> {
         let mut lo = a;
         loop {
             let hi = (lo + Duration::seconds(OFFSET_PROBE_SECONDS)).min(to);
@@ -441,7 +446,11 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
     }
 
-    fn weekly(time_zone: &str, hours: Vec<BusinessHours>, holidays: Vec<NaiveDate>) -> BusinessCalendar {
+    fn weekly(
+        time_zone: &str,
+        hours: Vec<BusinessHours>,
+        holidays: Vec<NaiveDate>,
+    ) -> BusinessCalendar {
         BusinessCalendar::Weekly(WeeklyCalendar {
             time_zone: time_zone.into(),
             hours,
@@ -461,7 +470,15 @@ mod tests {
     }
 
     fn every_day(time_zone: &str, start: &str, end: &str) -> CompiledCalendar {
-        let days = [Day::Mon, Day::Tue, Day::Wed, Day::Thu, Day::Fri, Day::Sat, Day::Sun];
+        let days = [
+            Day::Mon,
+            Day::Tue,
+            Day::Wed,
+            Day::Thu,
+            Day::Fri,
+            Day::Sat,
+            Day::Sun,
+        ];
         weekly(
             time_zone,
             days.into_iter()
@@ -699,7 +716,10 @@ mod tests {
         );
         assert!(errors.to_string().contains("overlaps calendar.hours[3]"));
         let empty = weekly("UTC", vec![], vec![]);
-        assert_eq!(empty.validate().expect_err("invalid").0[0].field, "calendar.hours");
+        assert_eq!(
+            empty.validate().expect_err("invalid").0[0].field,
+            "calendar.hours"
+        );
         assert!(office("UTC", "08:00", "17:00").validate().is_ok());
         assert!(BusinessCalendar::AlwaysOpen.validate().is_ok());
     }

@@ -159,7 +159,10 @@ impl SlaPolicy {
         let targets = [
             ("targets.response_minutes", self.targets.response_minutes),
             ("targets.arrival_minutes", self.targets.arrival_minutes),
-            ("targets.resolution_minutes", self.targets.resolution_minutes),
+            (
+                "targets.resolution_minutes",
+                self.targets.resolution_minutes,
+            ),
         ];
         if targets.iter().all(|(_, minutes)| minutes.is_none()) {
             errors.add(
@@ -244,7 +247,12 @@ pub fn select_policy<'a>(
 mod tests {
     use super::*;
 
-    fn policy(n: u128, priority: Option<Priority>, tier: Option<CustomerTier>, category: Option<&str>) -> SlaPolicy {
+    fn policy(
+        n: u128,
+        priority: Option<Priority>,
+        tier: Option<CustomerTier>,
+        category: Option<&str>,
+    ) -> SlaPolicy {
         SlaPolicy {
             id: Uuid::from_u128(n),
             name: format!("policy {n}"),

@@ -1,0 +1,192 @@
+//! Keeps the index in step with the database and ranks candidates.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{IndexError, NearestQuery, PositionFix, TechnicianEntry, TechnicianIndex};
+use crate::{
+    config::DispatchConfig,
+    domain::{geo::GeoPoint, location::LocationPing, people::Technician, ticket::Ticket},
+    store::{Store, StoreError},
+};
+
+/// Why a technician is proposed, and how they rank.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RankedCandidate {
+    pub technician_id: Uuid,
+    /// 1 is the best.
+    pub rank: u32,
+    /// Lower is better: weighted travel minutes and open jobs, minus extra skill.
+    pub score: f64,
+    pub reasons: CandidateReasons,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CandidateReasons {
+    /// Great-circle distance from the technician's live position to the site.
+    pub distance_m: f64,
+    /// At the configured average speed.
+    pub travel_minutes: f64,
+    pub open_jobs: u32,
+    pub capacity: u32,
+    /// Where the position comes from: `ping` or `home_base` (no ping yet).
+    pub position_source: String,
+    pub position_at: Option<DateTime<Utc>>,
+    pub skills: Vec<SkillMatch>,
+    /// Minutes of SLA left after travel; absent until SLA tracking lands.
+    pub sla_slack_minutes: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SkillMatch {
+    pub skill: String,
+    pub required_level: u8,
+    pub level: u8,
+}
+
+/// Home-base positions are stamped at the start of time so any ping wins.
+const HOME_BASE_TIME: DateTime<Utc> = DateTime::<Utc>::MIN_UTC;
+
+#[derive(Debug)]
+pub struct DispatchService {
+    index: TechnicianIndex,
+    config: DispatchConfig,
+}
+
+impl DispatchService {
+    /// Builds the index from every technician in the database.
+    pub async fn load(store: &dyn Store, config: DispatchConfig) -> Result<Self, StoreError> {
+        let rows = store.dispatch_rows().await?;
+        let entries = rows.into_iter().filter_map(|row| {
+            let position = row.last_position.map(|ping| PositionFix {
+                point: GeoPoint {
+                    lat: ping.lat,
+                    lon: ping.lon,
+                },
+                at: ping.device_time,
+            });
+            let entry = entry(&row.technician, position, row.load);
+            // Stored positions were validated on the way in; skip rather than fail the start.
+            entry
+                .position
+                .is_none_or(|fix| super::sphere::is_valid(fix.point))
+                .then_some(entry)
+        });
+        let index = TechnicianIndex::from_entries(entries)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Self { index, config })
+    }
+
+    pub fn index(&self) -> &TechnicianIndex {
+        &self.index
+    }
+
+    /// After a technician was created or changed: new facts, same position and load.
+    pub fn technician_saved(&self, technician: &Technician) {
+        let (position, load) = match self.index.get(technician.id) {
+            // A held home-base position is replaced by the (maybe new) home base.
+            Some(held) => (
+                held.position.filter(|fix| fix.at != HOME_BASE_TIME),
+                held.load,
+            ),
+            None => (None, 0),
+        };
+        if let Err(error) = self.index.upsert(entry(technician, position, load)) {
+            tracing::warn!(%error, technician = %technician.id, "technician not indexed");
+        }
+    }
+
+    pub fn position_reported(&self, tenant_id: Uuid, technician_id: Uuid, ping: &LocationPing) {
+        let fix = PositionFix {
+            point: GeoPoint {
+                lat: ping.lat,
+                lon: ping.lon,
+            },
+            at: ping.device_time,
+        };
+        let _ = self.index.update_position(tenant_id, technician_id, fix);
+    }
+
+    pub fn load_changed(&self, technician_id: Uuid, load: u32) {
+        self.index.update_load(technician_id, load);
+    }
+
+    /// The `k` best technicians for `ticket` at `site`, best first, with reasons.
+    pub fn candidates(
+        &self,
+        ticket: &Ticket,
+        site: GeoPoint,
+        k: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RankedCandidate>, IndexError> {
+        // Rank among a wider circle than k: a slightly farther technician
+        // with no open jobs may score better than the nearest.
+        let pool = (k * 4).clamp(k, 200);
+        let query = NearestQuery::new(ticket.tenant_id, site, pool, now)
+            .with_skills(&ticket.required_skills);
+        let found = self.index.nearest(&query)?;
+        let config = &self.config;
+        let mut ranked: Vec<RankedCandidate> = found
+            .into_iter()
+            .map(|candidate| {
+                let travel_minutes =
+                    candidate.distance_m / 1000.0 / config.average_speed_kmh * 60.0;
+                let skills: Vec<SkillMatch> = ticket
+                    .required_skills
+                    .iter()
+                    .zip(&candidate.skills)
+                    .map(|(required, held)| SkillMatch {
+                        skill: required.skill.clone(),
+                        required_level: required.level,
+                        level: held.level,
+                    })
+                    .collect();
+                let extra_levels: u32 = skills
+                    .iter()
+                    .map(|s| u32::from(s.level.saturating_sub(s.required_level)))
+                    .sum();
+                let score = travel_minutes * config.weight_travel_minute
+                    + f64::from(candidate.load) * config.weight_open_job
+                    - f64::from(extra_levels) * config.weight_extra_skill_level;
+                let from_home = candidate.position.at == HOME_BASE_TIME;
+                RankedCandidate {
+                    technician_id: candidate.technician_id,
+                    rank: 0,
+                    score,
+                    reasons: CandidateReasons {
+                        distance_m: candidate.distance_m,
+                        travel_minutes,
+                        open_jobs: candidate.load,
+                        capacity: candidate.capacity,
+                        position_source: if from_home { "home_base" } else { "ping" }.into(),
+                        position_at: (!from_home).then_some(candidate.position.at),
+                        skills,
+                        sla_slack_minutes: None,
+                    },
+                }
+            })
+            .collect();
+        ranked.sort_by(|a, b| {
+            a.score
+                .total_cmp(&b.score)
+                .then(a.reasons.distance_m.total_cmp(&b.reasons.distance_m))
+                .then(a.technician_id.cmp(&b.technician_id))
+        });
+        ranked.truncate(k);
+        for (i, candidate) in ranked.iter_mut().enumerate() {
+            candidate.rank = i as u32 + 1;
+        }
+        Ok(ranked)
+    }
+}
+
+/// The index entry of a technician; without a ping, the home base stands in.
+fn entry(technician: &Technician, position: Option<PositionFix>, load: u32) -> TechnicianEntry {
+    let position = position.or(technician.home_base.map(|point| PositionFix {
+        point,
+        at: HOME_BASE_TIME,
+    }));
+    TechnicianEntry::from_technician(technician, position, load)
+}

@@ -1,0 +1,156 @@
+//! Position pings, ping trails and ranked candidates for a ticket.
+
+use axum::{Json, extract::State};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{
+    AppState,
+    error::{ApiError, ApiResult, Problem},
+    extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
+};
+use crate::{
+    dispatch::service::RankedCandidate,
+    domain::{
+        ValidationErrors,
+        location::{LocationPing, validate_batch},
+        permissions::Action,
+    },
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(report_locations))
+        .routes(routes!(technician_locations))
+        .routes(routes!(ticket_candidates))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationBatch {
+    /// Up to 5000 pings, in any order; a ping already stored (same device time) is ignored.
+    pub pings: Vec<LocationPing>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationReceipt {
+    pub stored: usize,
+    pub duplicates: usize,
+    /// The live position after this batch, when the batch moved it.
+    pub position: Option<LocationPing>,
+}
+
+/// A technician's phone reports positions, live or buffered while offline.
+#[utoipa::path(post, path = "/v1/me/locations", tag = "dispatch", request_body = LocationBatch, security(("bearer" = [])),
+    responses((status = 200, body = LocationReceipt), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn report_locations(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(batch): ApiJson<LocationBatch>,
+) -> ApiResult<Json<LocationReceipt>> {
+    user.require(Action::LocationsReport)?;
+    let max_future = Duration::seconds(
+        i64::try_from(state.config.dispatch.ping_max_future_secs).unwrap_or(i64::MAX),
+    );
+    validate_batch(&batch.pings, Utc::now(), max_future)?;
+    let technician = state
+        .store
+        .technician_for_user(user.tenant_id, user.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("your user has no technician profile".into()))?;
+    let ingest = state
+        .store
+        .record_locations(user.tenant_id, technician.id, &batch.pings)
+        .await?;
+    if let Some(position) = &ingest.new_position {
+        state
+            .dispatch
+            .position_reported(user.tenant_id, technician.id, position);
+    }
+    Ok(Json(LocationReceipt {
+        stored: ingest.stored,
+        duplicates: ingest.duplicates,
+        position: ingest.new_position,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TrailQuery {
+    /// Start of the window (RFC 3339), inclusive.
+    pub from: DateTime<Utc>,
+    /// End of the window (RFC 3339), exclusive.
+    pub to: DateTime<Utc>,
+    /// At most this many pings, oldest first (1 to 10000; default 1000).
+    pub limit: Option<u32>,
+}
+
+/// A technician's ping trail in a time window, e.g. the window of a ticket.
+#[utoipa::path(get, path = "/v1/technicians/{id}/locations", tag = "dispatch", params(TrailQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<LocationPing>), (status = 404, body = Problem)))]
+async fn technician_locations(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<TrailQuery>,
+) -> ApiResult<Json<Vec<LocationPing>>> {
+    user.require(Action::LocationsRead)?;
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ValidationErrors::single("limit", "must be between 1 and 10000").into());
+    }
+    if query.to <= query.from {
+        return Err(ValidationErrors::single("to", "must be after from").into());
+    }
+    let technician = state.store.get_technician(user.tenant_id, id).await?;
+    Ok(Json(
+        state
+            .store
+            .locations(user.tenant_id, technician.id, query.from, query.to, limit)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CandidatesQuery {
+    /// How many candidates (1 to 50; default 5).
+    pub k: Option<usize>,
+}
+
+/// The best technicians for a ticket now: every required skill at or above
+/// its level, on shift, available, under capacity; ranked with reasons.
+#[utoipa::path(get, path = "/v1/tickets/{id}/candidates", tag = "dispatch", params(CandidatesQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<RankedCandidate>), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+async fn ticket_candidates(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<CandidatesQuery>,
+) -> ApiResult<Json<Vec<RankedCandidate>>> {
+    user.require(Action::DispatchCandidates)?;
+    let k = query.k.unwrap_or(5);
+    if !(1..=50).contains(&k) {
+        return Err(ValidationErrors::single("k", "must be between 1 and 50").into());
+    }
+    let ticket = state.store.get_ticket(user.tenant_id, id).await?;
+    if ticket.status.is_terminal() {
+        return Err(ApiError::Conflict(format!(
+            "the ticket is {}; reopen it first",
+            ticket.status
+        )));
+    }
+    let site = state.store.get_site(user.tenant_id, ticket.site_id).await?;
+    let ranked = state
+        .dispatch
+        .candidates(&ticket, site.location, k, Utc::now())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(ranked))
+}
