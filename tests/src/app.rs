@@ -263,3 +263,46 @@ pub fn id_of(value: &Value, field: &str) -> Uuid {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no uuid `{field}` in {value}"))
 }
+
+impl TestApp {
+    /// Stops the server and starts a new one on the same database, as a
+    /// process restart would: in-memory state (the dispatch index, rate
+    /// limits) is rebuilt from the database. Uses the test defaults, so
+    /// access tokens issued before the restart stay valid.
+    pub async fn restart(mut self) -> Self {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+        let mut config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: self.db.database_url().to_owned(),
+            ..Config::default()
+        };
+        config.auth.token_secret = "test-secret-test-secret-test-secret-0123".into();
+        config.auth.login_per_account_per_minute = 1000;
+        config.auth.login_per_address_per_minute = 10_000;
+        let config = config.validated().expect("test configuration is valid");
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind loopback");
+        let address = listener.local_addr().expect("local address");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let store = self.db.store.clone();
+        let server = tokio::spawn(async move {
+            truckroll_server::launch_with_listener(config, store, listener, async {
+                let _ = stop.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        self.base_url = format!("http://{address}");
+        self.address = address;
+        self.client = reqwest::Client::new();
+        self.shutdown = Some(shutdown);
+        self.server = Some(server);
+        self
+    }
+}

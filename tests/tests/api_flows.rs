@@ -525,7 +525,7 @@ async fn readme_walkthrough(backend: TestBackend) {
     let raw = app.db.raw().await;
     assert_eq!(
         raw.scalar_i64(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'ticket.update' AND entity_id = $1",
+            "SELECT COUNT(*) FROM audit_log WHERE action IN ('ticket.assign', 'ticket.update') AND entity_id = $1",
             &[ticket_id]
         )
         .await,

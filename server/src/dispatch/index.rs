@@ -158,8 +158,8 @@ impl Shard {
         let target = sphere::unit_vector(query.point);
         let mut hits: Vec<(f64, &TechnicianEntry)> = Vec::with_capacity(query.k);
         let mut cutoff = None;
-        for (node, distance_2) in tree.nearest_neighbor_iter_with_distance_2(&target) {
-            if cutoff.is_some() {
+        for (node, distance_2) in tree.nearest_neighbor_iter_with_distance_2(target) {
+            if cutoff.is_some_and(|cutoff| distance_2 > cutoff) {
                 break;
             }
             let Some(entry) = self.technicians.get(&node.id) else {
@@ -294,10 +294,10 @@ impl TechnicianIndex {
         let mut directory = HashMap::new();
         for entry in entries {
             check(entry.position)?;
-            if let Some(previous) = directory.insert(entry.id, entry.tenant_id) {
-                if let Some(technicians) = by_tenant.get_mut(&previous) {
-                    technicians.remove(&entry.id);
-                }
+            if let Some(previous) = directory.insert(entry.id, entry.tenant_id)
+                && let Some(technicians) = by_tenant.get_mut(&previous)
+            {
+                technicians.remove(&entry.id);
             }
             by_tenant
                 .entry(entry.tenant_id)

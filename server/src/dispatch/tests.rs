@@ -404,7 +404,12 @@ fn differential_against_brute_force() {
                             *rng.pick(&tenants)
                         };
                         let point = random_point(&mut rng);
-                        let at = t0() + Duration::seconds(rng.below(7200) as i64);
+                        let held = model.get(&id).and_then(|e| e.position);
+                        let at = match held {
+                            // A replayed ping: the very same device time.
+                            Some(held) if rng.chance(0.2) => held.at,
+                            _ => t0() + Duration::seconds(rng.below(7200) as i64),
+                        };
                         let outcome = index
                             .update_position(tenant, id, PositionFix { point, at })
                             .expect("valid point");
@@ -816,7 +821,7 @@ fn readers_never_see_duplicates_or_torn_entries() {
                     while (queries < 100 || !done.load(Ordering::Relaxed)) && queries < 200_000 {
                         let lat = f64::from((queries + reader) % 70) / 10.0;
                         let query = NearestQuery::new(tenant, p(lat, 0.0), 10, t0());
-                        let query = if queries % 2 == 0 {
+                        let query = if queries.is_multiple_of(2) {
                             query.with_skills(&hvac)
                         } else {
                             query
@@ -848,4 +853,40 @@ fn readers_never_see_duplicates_or_torn_entries() {
         }
     });
     assert_eq!(index.len(), count as usize);
+}
+
+/// rstar before 0.14 bulk-loaded some sizes (49–54 points in 3-D) into trees
+/// with leaves on different levels, and the next insert panicked.
+#[test]
+fn bulk_built_index_takes_inserts_at_every_size() {
+    let tenant = id(1);
+    let mut rng = Rng(7);
+    for size in 1..=130u128 {
+        let entries: Vec<TechnicianEntry> = (0..size)
+            .map(|n| tech(tenant, id(n), random_point(&mut rng), &[skill("hvac", 1)]))
+            .collect();
+        let index = TechnicianIndex::from_entries(entries).expect("valid");
+        for n in 0..20 {
+            index
+                .upsert(tech(
+                    tenant,
+                    id(1000 + n),
+                    random_point(&mut rng),
+                    &[skill("hvac", 1)],
+                ))
+                .expect("valid");
+            let moved = index
+                .update_position(
+                    tenant,
+                    id(n % size),
+                    fix(
+                        random_point(&mut rng),
+                        t0() + Duration::seconds(n as i64 + 1),
+                    ),
+                )
+                .expect("valid");
+            assert_eq!(moved, PositionUpdate::Applied);
+        }
+        assert_eq!(index.len(), size as usize + 20);
+    }
 }

@@ -184,6 +184,25 @@ pub fn validate_skills(errors: &mut ValidationErrors, field: &str, skills: &[Ski
     }
 }
 
+/// The required skills `held` lacks or holds below the required level,
+/// described for a person ("hvac: level 3 required, has 2").
+pub fn missing_skills(required: &[SkillLevel], held: &[SkillLevel]) -> Vec<String> {
+    required
+        .iter()
+        .filter_map(|need| match held.iter().find(|h| h.skill == need.skill) {
+            Some(has) if has.level >= need.level => None,
+            Some(has) => Some(format!(
+                "{}: level {} required, has {}",
+                need.skill, need.level, has.level
+            )),
+            None => Some(format!(
+                "{}: level {} required, has none",
+                need.skill, need.level
+            )),
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TechnicianStatus {
@@ -595,6 +614,24 @@ mod tests {
                 "skills[3].level"
             ]
         );
+    }
+
+    #[test]
+    fn names_missing_and_insufficient_skills() {
+        let skill = |name: &str, level| SkillLevel {
+            skill: name.into(),
+            level,
+        };
+        let held = [skill("hvac", 2), skill("electrical", 5)];
+        let required = [skill("hvac", 3), skill("electrical", 4), skill("gas", 1)];
+        assert_eq!(
+            missing_skills(&required, &held),
+            [
+                "hvac: level 3 required, has 2",
+                "gas: level 1 required, has none"
+            ]
+        );
+        assert!(missing_skills(&required[1..2], &held).is_empty());
     }
 
     #[test]

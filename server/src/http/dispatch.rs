@@ -17,8 +17,11 @@ use crate::{
     domain::{
         ValidationErrors,
         location::{LocationPing, validate_batch},
+        people::missing_skills,
         permissions::Action,
+        ticket::Ticket,
     },
+    store::StoreError,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,6 +29,157 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(report_locations))
         .routes(routes!(technician_locations))
         .routes(routes!(ticket_candidates))
+        .routes(routes!(assign_ticket))
+        .routes(routes!(unassign_ticket))
+}
+
+/// Assigns after checking the technician's skills; the store decides
+/// capacity and races. Keeps the index's load counts in step.
+pub(super) async fn assign_to(
+    state: &AppState,
+    user: &AuthUser,
+    ticket: &Ticket,
+    technician_id: Uuid,
+    field: &'static str,
+) -> ApiResult<Ticket> {
+    let technician = state
+        .store
+        .get_technician(user.tenant_id, technician_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => {
+                ApiError::Validation(ValidationErrors::single(field, "no such technician"))
+            }
+            other => other.into(),
+        })?;
+    let missing = missing_skills(&ticket.required_skills, &technician.skills);
+    if !missing.is_empty() {
+        return Err(ValidationErrors::single(
+            field,
+            format!("lacks required skills: {}", missing.join("; ")),
+        )
+        .into());
+    }
+    let assigned = state
+        .store
+        .assign_ticket(user.actor(), ticket.id, technician.id)
+        .await?;
+    refresh_loads(state, ticket, &assigned).await?;
+    Ok(assigned)
+}
+
+/// Keeps the dispatch index's open-job counts in step after an assignment
+/// or status change.
+pub(super) async fn refresh_loads(
+    state: &AppState,
+    before: &Ticket,
+    after: &Ticket,
+) -> ApiResult<()> {
+    if before.assignee_id == after.assignee_id && before.status == after.status {
+        return Ok(());
+    }
+    let mut technicians = vec![before.assignee_id, after.assignee_id];
+    technicians.dedup();
+    for technician in technicians.into_iter().flatten() {
+        let load = state
+            .store
+            .technician_load(after.tenant_id, technician)
+            .await?;
+        state.dispatch.load_changed(technician, load);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// The technician to assign; omit and send `best: true` to take the best candidate.
+    pub technician_id: Option<Uuid>,
+    #[serde(default)]
+    pub best: bool,
+}
+
+/// Assign or reassign a ticket: to a named technician, or to the best
+/// candidate now. Skills are checked (422 names what is missing); a ticket
+/// no longer assignable or a technician at capacity is a 409 with the reason.
+#[utoipa::path(post, path = "/v1/tickets/{id}/assign", tag = "dispatch", request_body = AssignRequest, security(("bearer" = [])),
+    responses((status = 200, body = Ticket), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+async fn assign_ticket(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(request): ApiJson<AssignRequest>,
+) -> ApiResult<Json<Ticket>> {
+    user.require(Action::TicketsManage)?;
+    let ticket = state.store.get_ticket(user.tenant_id, id).await?;
+    match (request.technician_id, request.best) {
+        (Some(technician_id), false) => Ok(Json(
+            assign_to(&state, &user, &ticket, technician_id, "technician_id").await?,
+        )),
+        (None, true) => {
+            let site = state.store.get_site(user.tenant_id, ticket.site_id).await?;
+            let ranked = state
+                .dispatch
+                .candidates(&ticket, site.location, 5, Utc::now())
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            // The index only proposes: a candidate that filled up meanwhile is skipped.
+            let mut last_conflict = None;
+            for candidate in ranked {
+                match assign_to(
+                    &state,
+                    &user,
+                    &ticket,
+                    candidate.technician_id,
+                    "technician_id",
+                )
+                .await
+                {
+                    Ok(assigned) => return Ok(Json(assigned)),
+                    Err(ApiError::Conflict(reason)) if reason.contains("capacity") => {
+                        last_conflict = Some(reason)
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            Err(ApiError::Conflict(match last_conflict {
+                Some(reason) => format!("every candidate is busy; last: {reason}"),
+                None => "no qualified technician is available now".into(),
+            }))
+        }
+        _ => Err(ValidationErrors::single(
+            "technician_id",
+            "give either technician_id or best: true",
+        )
+        .into()),
+    }
+}
+
+/// Take the ticket back from its technician; it returns to `new`.
+#[utoipa::path(post, path = "/v1/tickets/{id}/unassign", tag = "dispatch", security(("bearer" = [])),
+    responses((status = 200, body = Ticket), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+async fn unassign_ticket(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Ticket>> {
+    user.require(Action::TicketsManage)?;
+    let before = state.store.get_ticket(user.tenant_id, id).await?;
+    let status = truckroll_sync::transition(before.status, truckroll_sync::StatusAction::Unassign)
+        .map_err(|e| ValidationErrors::single("status", e.to_string()))?;
+    let after = Ticket {
+        status,
+        assignee_id: None,
+        hold_reason: None,
+        ..before.clone()
+    };
+    let updated = state
+        .store
+        .update_ticket(user.actor(), &before, &after)
+        .await?;
+    refresh_loads(&state, &before, &updated).await?;
+    Ok(Json(updated))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -222,6 +222,23 @@ async fn update_ticket(
         }
     }
 
+    if let Some(change) = change
+        && matches!(change.action, StatusAction::Assign | StatusAction::Reassign)
+    {
+        if patch.edits_header() {
+            return Err(
+                ValidationErrors::single("assignee_id", "assign in a request of its own").into(),
+            );
+        }
+        let technician = patch
+            .assignee_id
+            .flatten()
+            .ok_or_else(|| ValidationErrors::single("assignee_id", "required to assign"))?;
+        return Ok(Json(
+            super::dispatch::assign_to(&state, &user, &before, technician, "assignee_id").await?,
+        ));
+    }
+
     let mut after = before.clone();
     if let Some(title) = patch.title {
         after.title = title;
@@ -251,23 +268,6 @@ async fn update_ticket(
             .map_err(|e| ValidationErrors::single("status", e.to_string()))?;
         after.hold_reason = change.hold_reason;
         match change.action {
-            StatusAction::Assign | StatusAction::Reassign => {
-                let technician = patch
-                    .assignee_id
-                    .flatten()
-                    .ok_or_else(|| ValidationErrors::single("assignee_id", "required"))?;
-                if state
-                    .store
-                    .get_technician(user.tenant_id, technician)
-                    .await
-                    .is_err()
-                {
-                    return Err(
-                        ValidationErrors::single("assignee_id", "no such technician").into(),
-                    );
-                }
-                after.assignee_id = Some(technician);
-            }
             StatusAction::Unassign | StatusAction::Decline | StatusAction::Reopen => {
                 after.assignee_id = None
             }
@@ -281,26 +281,8 @@ async fn update_ticket(
         .store
         .update_ticket(user.actor(), &before, &after)
         .await?;
-    refresh_loads(&state, &before, &updated).await?;
+    super::dispatch::refresh_loads(&state, &before, &updated).await?;
     Ok(Json(updated))
-}
-
-/// Keeps the dispatch index's open-job counts in step after an assignment
-/// or status change.
-async fn refresh_loads(state: &AppState, before: &Ticket, after: &Ticket) -> ApiResult<()> {
-    if before.assignee_id == after.assignee_id && before.status == after.status {
-        return Ok(());
-    }
-    let mut technicians = vec![before.assignee_id, after.assignee_id];
-    technicians.dedup();
-    for technician in technicians.into_iter().flatten() {
-        let load = state
-            .store
-            .technician_load(after.tenant_id, technician)
-            .await?;
-        state.dispatch.load_changed(technician, load);
-    }
-    Ok(())
 }
 
 #[utoipa::path(get, path = "/v1/tickets/{id}/comments", tag = "tickets", params(Pagination), security(("bearer" = [])),

@@ -3,11 +3,13 @@
 //! The SQL is portable and written once (`sql.rs`); each backend module owns
 //! its connection, migrations and dialect details and instantiates it.
 
+pub mod assignment;
 pub mod locations;
 pub mod migrations;
 pub mod postgres;
 mod rows;
 mod sql;
+mod sql_assignment;
 mod sql_locations;
 pub mod sqlite;
 
@@ -132,7 +134,9 @@ pub enum Backend {
 
 /// Everything Truckroll keeps in its database.
 #[async_trait]
-pub trait Store: locations::LocationStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    locations::LocationStore + assignment::AssignmentStore + Send + Sync + std::fmt::Debug
+{
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> StoreResult<()>;
     /// Database reachable and every migration applied.

@@ -8,7 +8,10 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use super::{StoreResult, migrations, sql::impl_store, sql_locations::impl_location_store};
+use super::{
+    StoreResult, migrations, sql::impl_store, sql_assignment::impl_assignment_store,
+    sql_locations::impl_location_store,
+};
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -48,3 +51,4 @@ impl PgStore {
 
 impl_store!(PgStore, Postgres, super::Backend::Postgres);
 impl_location_store!(PgStore, Postgres);
+impl_assignment_store!(PgStore, Postgres);

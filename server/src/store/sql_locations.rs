@@ -81,7 +81,9 @@ macro_rules! impl_location_store {
                         insert.push(" ON CONFLICT DO NOTHING");
                         stored += insert.build().execute(&mut *tx).await?.rows_affected() as usize;
                     }
-                    let newest = pings.iter().max_by_key(|p| p.device_time).copied();
+                    // Of equal device times the first is stored (the rest are
+                    // duplicates), so it is also the one that may become live.
+                    let newest = pings.iter().copied().reduce(|best, p| if p.device_time > best.device_time { p } else { best });
                     let new_position = newest.filter(|p| last_seen.is_none_or(|seen| p.device_time > seen));
                     if let Some(position) = new_position {
                         sqlx::query(

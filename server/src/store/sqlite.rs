@@ -9,7 +9,8 @@ use sqlx::{
 };
 
 use super::{
-    StoreError, StoreResult, migrations, sql::impl_store, sql_locations::impl_location_store,
+    StoreError, StoreResult, migrations, sql::impl_store, sql_assignment::impl_assignment_store,
+    sql_locations::impl_location_store,
 };
 
 #[derive(Clone)]
@@ -68,3 +69,4 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, Sqlite, super::Backend::Sqlite);
 impl_location_store!(SqliteStore, Sqlite);
+impl_assignment_store!(SqliteStore, Sqlite);

@@ -725,6 +725,13 @@ mod tests {
         let resolution = c.resolution.expect("tracked");
         assert_eq!(resolution.state, TargetState::Met);
         assert_eq!(resolution.met_at, Some(m(150)));
+        // Cancelling after the work was done keeps resolution met.
+        let mut done_then_cancelled = history[..8].to_vec();
+        done_then_cancelled.push(ev(m(200), Cancelled));
+        let c = clock(&policy, created, &done_then_cancelled, m(12 * 60));
+        let resolution = c.resolution.expect("tracked");
+        assert_eq!(resolution.phase, ClockPhase::Met);
+        assert_eq!(resolution.met_at, Some(m(150)));
         // Rework on the spot re-opens resolution too.
         let rework = [ev(m(150), WorkDone), ev(m(155), OnSite)];
         let resolution = clock(&policy, created, &rework, m(200))

@@ -380,8 +380,13 @@ fn calendar(base: DateTime<Utc>) -> impl Strategy<Value = BusinessCalendar> {
 fn status_event(created: DateTime<Utc>) -> impl Strategy<Value = StatusEvent> {
     (
         // Sometimes on the hour within two days, so same-time events happen.
-        prop_oneof![3 => -120i64..=SPAN_MINUTES, 1 => (0i64..48).prop_map(|h| h * 60)],
-        prop::sample::select(Status::ALL.to_vec()),
+        prop_oneof![2 => -120i64..=SPAN_MINUTES, 1 => (0i64..24).prop_map(|h| h * 60)],
+        // Extra cancellations and reopens (to new), which random statuses rarely leave standing.
+        prop_oneof![
+            6 => prop::sample::select(Status::ALL.to_vec()),
+            1 => Just(Status::Cancelled),
+            1 => Just(Status::New),
+        ],
         0usize..3,
         // Bias towards holds so pauses happen often.
         prop::bool::weighted(0.3),

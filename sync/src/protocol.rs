@@ -1,0 +1,247 @@
+//! The sync protocol's envelope: JSON frames that multiplex standard
+//! Automerge sync messages for many documents over one connection.
+//!
+//! `sync/PROTOCOL.md` is the normative description. One frame is one JSON
+//! object with a `type` tag; binary payloads are standard base64 (RFC 4648
+//! §4, with padding). Over WebSocket, one text message carries one frame;
+//! over the one-shot HTTP exchange, a body carries `{"frames": [...]}`.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest encoded frame accepted (a 4 MiB sync message in base64 plus room).
+pub const MAX_FRAME_BYTES: usize = 6 * 1024 * 1024;
+
+/// Largest one-shot HTTP exchange body accepted.
+pub const MAX_EXCHANGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// One frame of the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// First frame in each direction: the sender's protocol version and the
+    /// device the session is for (the server echoes the authenticated one).
+    Hello { version: u32, device_id: String },
+    /// A standard Automerge sync message (`generateSyncMessage` output) for
+    /// one document.
+    Sync {
+        doc_id: String,
+        #[serde(with = "base64_bytes")]
+        data: Vec<u8>,
+    },
+    /// Server → device: this document is in the device's set; start syncing it.
+    DocAdded { doc_id: String },
+    /// Server → device: this document left the device's set.
+    DocRemoved {
+        doc_id: String,
+        reason: RemovalReason,
+    },
+    /// Something went wrong, for one document (`doc_id`) or the session.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc_id: Option<String>,
+        code: ErrorCode,
+        detail: String,
+    },
+}
+
+/// Why a document left a device's set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalReason {
+    /// The ticket was given to another technician.
+    Reassigned,
+    /// The ticket has no technician any more (unassigned or declined).
+    Unassigned,
+    Cancelled,
+    /// Closed; the document is frozen.
+    Closed,
+    Deleted,
+    /// The device asked for a document that is not in its set.
+    NotInSet,
+    /// A reason this version does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// Machine-readable error codes. Unknown codes decode as [`ErrorCode::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The peer does not speak the version in `hello`.
+    UnsupportedVersion,
+    /// The first frame was not `hello`.
+    HelloRequired,
+    /// Not JSON, or not a frame of this version.
+    MalformedFrame,
+    /// A frame over [`MAX_FRAME_BYTES`] (or a body over [`MAX_EXCHANGE_BYTES`]).
+    FrameTooLarge,
+    /// The document is not in this device's set (and not draining).
+    NotInSet,
+    /// `data` is not a decodable Automerge sync message, or its changes do
+    /// not decode.
+    MalformedSyncMessage,
+    /// A change was made by an actor not registered to this device.
+    ForeignActor,
+    /// The merged document fails the schema check.
+    SchemaViolation,
+    /// A change touches something a field device may not change.
+    NotFieldEditable,
+    /// The document or message would exceed a size limit.
+    LimitExceeded,
+    /// The changes do not build on the server's version.
+    InvalidChanges,
+    /// Authentication expired or was revoked; re-authenticate and reconnect.
+    Unauthorized,
+    /// A server fault; retry later with backoff.
+    Internal,
+    /// A code this version does not know.
+    #[serde(other)]
+    Other,
+}
+
+impl ErrorCode {
+    /// Whether the server discarded the device's changes for the document and
+    /// reset its sync state for it: the device must set its local copy aside
+    /// (quarantine), drop its sync state for the document and sync it again
+    /// from an empty document.
+    pub const fn requires_reset(self) -> bool {
+        matches!(
+            self,
+            Self::MalformedSyncMessage
+                | Self::ForeignActor
+                | Self::SchemaViolation
+                | Self::NotFieldEditable
+                | Self::LimitExceeded
+                | Self::InvalidChanges
+        )
+    }
+}
+
+/// A frame that could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("frame of {0} bytes exceeds the limit of {1}")]
+    TooLarge(usize, usize),
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// A well-formed frame of a type this version does not know. Receivers
+    /// skip such frames (see PROTOCOL.md, "Compatibility").
+    #[error("unknown frame type `{0}`")]
+    UnknownType(String),
+}
+
+impl EnvelopeError {
+    /// The protocol error code to answer this with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::TooLarge(..) => ErrorCode::FrameTooLarge,
+            Self::Malformed(_) | Self::UnknownType(_) => ErrorCode::MalformedFrame,
+        }
+    }
+}
+
+const KNOWN_TYPES: [&str; 5] = ["hello", "sync", "doc_added", "doc_removed", "error"];
+
+impl Message {
+    /// The frame as compact JSON.
+    pub fn encode(&self) -> String {
+        // Serialising these types cannot fail: all keys are strings.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Decodes one frame (at most [`MAX_FRAME_BYTES`]). Unknown fields are
+    /// ignored; an unknown `type` is [`EnvelopeError::UnknownType`].
+    pub fn decode(frame: &str) -> Result<Self, EnvelopeError> {
+        if frame.len() > MAX_FRAME_BYTES {
+            return Err(EnvelopeError::TooLarge(frame.len(), MAX_FRAME_BYTES));
+        }
+        let value: serde_json::Value = serde_json::from_str(frame)?;
+        Self::from_value(value)
+    }
+
+    fn from_value(value: serde_json::Value) -> Result<Self, EnvelopeError> {
+        if let Some(t) = value.get("type").and_then(|t| t.as_str())
+            && !KNOWN_TYPES.contains(&t)
+        {
+            return Err(EnvelopeError::UnknownType(t.to_owned()));
+        }
+        Ok(serde_json::from_value(value)?)
+    }
+
+    /// The document this frame is about, if any.
+    pub fn doc_id(&self) -> Option<&str> {
+        match self {
+            Self::Hello { .. } => None,
+            Self::Sync { doc_id, .. }
+            | Self::DocAdded { doc_id }
+            | Self::DocRemoved { doc_id, .. } => Some(doc_id),
+            Self::Error { doc_id, .. } => doc_id.as_deref(),
+        }
+    }
+}
+
+/// The body of a one-shot HTTP exchange (`POST /v1/sync`), request and
+/// response alike.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Exchange {
+    pub frames: Vec<Message>,
+}
+
+#[derive(Serialize)]
+struct ExchangeOut<'a> {
+    frames: &'a [Message],
+}
+
+#[derive(Deserialize)]
+struct ExchangeIn {
+    frames: Vec<serde_json::Value>,
+}
+
+impl Exchange {
+    /// The body as compact JSON.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(&ExchangeOut {
+            frames: &self.frames,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Decodes a body (at most [`MAX_EXCHANGE_BYTES`]). Frames of unknown type
+    /// are skipped; any other bad frame fails the whole body.
+    pub fn decode(body: &str) -> Result<Self, EnvelopeError> {
+        if body.len() > MAX_EXCHANGE_BYTES {
+            return Err(EnvelopeError::TooLarge(body.len(), MAX_EXCHANGE_BYTES));
+        }
+        let raw: ExchangeIn = serde_json::from_str(body)?;
+        let mut frames = Vec::with_capacity(raw.frames.len());
+        for value in raw.frames {
+            match Message::from_value(value) {
+                Ok(m) => frames.push(m),
+                Err(EnvelopeError::UnknownType(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Self { frames })
+    }
+}
+
+mod base64_bytes {
+    use super::BASE64;
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&BASE64.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        BASE64
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
