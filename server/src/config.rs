@@ -33,6 +33,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub auth: AuthConfig,
     pub dispatch: DispatchConfig,
+    pub push: crate::push::PushConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +91,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("auth", &self.auth)
             .field("dispatch", &self.dispatch)
+            .field("push", &self.push)
             .finish()
     }
 }
@@ -135,6 +137,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             auth: AuthConfig::default(),
             dispatch: DispatchConfig::default(),
+            push: crate::push::PushConfig::default(),
         }
     }
 }
@@ -247,6 +250,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        self.push.validate()?;
         Ok(self)
     }
 

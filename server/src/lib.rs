@@ -6,6 +6,7 @@ pub mod config;
 pub mod dispatch;
 pub mod domain;
 pub mod http;
+pub mod push;
 pub mod store;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -20,6 +21,8 @@ pub enum ServeError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Push(#[from] push::PushError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -35,12 +38,14 @@ pub async fn launch_with_listener(
     let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
     let retention = config.dispatch.location_retention_days;
     let state = AppState::new(config, store.clone(), dispatch)?;
+    let pusher = push::spawn_worker(store.clone(), &state.config.push)?;
     let sweeper = tokio::spawn(sweep_locations(store, retention));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    pusher.stop().await;
     served?;
     Ok(())
 }

@@ -110,6 +110,15 @@ impl TicketDoc {
         Ok(Self::wrap(doc))
     }
 
+    /// `doc` as a ticket document with `like`'s actor and clock.
+    pub(crate) fn from_parts(mut doc: Automerge, like: &TicketDoc) -> Self {
+        doc.set_actor(like.actor().clone());
+        Self {
+            doc,
+            clock: like.clock.clone(),
+        }
+    }
+
     fn wrap(doc: Automerge) -> Self {
         let clock = Hlc::new(actor_hex(doc.get_actor()));
         Self { doc, clock }
@@ -154,8 +163,8 @@ impl TicketDoc {
         schema::validate_schema(&self.doc)
     }
 
-    /// A copy with the same history that writes as `actor`. Use it to apply
-    /// untrusted changes to a copy before accepting them.
+    /// A copy with the same history that writes as `actor` (e.g. a device
+    /// starting from the server's version, or a what-if copy).
     pub fn fork_with_actor(&self, actor: ActorId) -> Self {
         let doc = self.doc.fork().with_actor(actor);
         let mut fork = Self::wrap(doc);
@@ -163,7 +172,9 @@ impl TicketDoc {
         fork
     }
 
-    /// Applies every change of `other` that this document lacks.
+    /// Applies every change of `other` that this document lacks (for trusted
+    /// peers; a field device's sync messages go through
+    /// [`receive_field_sync_message`](Self::receive_field_sync_message)).
     pub fn merge(&mut self, other: &mut TicketDoc) -> Result<Vec<ChangeHash>, DocError> {
         Ok(self.doc.merge(&mut other.doc)?)
     }
@@ -223,10 +234,9 @@ impl TicketDoc {
     }
 
     /// Applies an encoded Automerge sync message from the peer tracked by
-    /// `state`. The changes are applied without a schema check: to accept
-    /// untrusted input, receive into a [`fork`](Self::fork_with_actor) with a
-    /// clone of `state` and check it (e.g. with [`crate::check_field_edit`])
-    /// before merging.
+    /// `state`, without any check. For untrusted input (a field device's
+    /// message on the server) use
+    /// [`receive_field_sync_message`](Self::receive_field_sync_message).
     pub fn receive_sync_message(
         &mut self,
         state: &mut sync::State,

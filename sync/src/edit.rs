@@ -9,7 +9,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::sync::{self, SyncDoc};
+use automerge::{
+    ActorId, Automerge, Change, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT,
+    ReadDoc, ScalarValue, Value, VerificationMode,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::doc::TicketDoc;
@@ -202,6 +206,149 @@ impl EditError {
             _ => ErrorCode::NotFieldEditable,
         }
     }
+}
+
+/// Why [`TicketDoc::receive_field_sync_message`] refused a message. Nothing
+/// was applied and the sync state is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("sync message: {0}")]
+    TooLarge(LimitError),
+    #[error("malformed sync message: {0}")]
+    Malformed(String),
+    #[error("change {hash} was made by actor {actor}, which is not registered to this device")]
+    ForeignActor { hash: String, actor: String },
+    #[error(transparent)]
+    Rejected(#[from] EditError),
+}
+
+impl ReceiveError {
+    /// The protocol error code to answer with. Every variant requires a reset
+    /// ([`ErrorCode::requires_reset`]).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::TooLarge(_) => ErrorCode::LimitExceeded,
+            Self::Malformed(_) => ErrorCode::MalformedSyncMessage,
+            Self::ForeignActor { .. } => ErrorCode::ForeignActor,
+            Self::Rejected(e) => e.code(),
+        }
+    }
+}
+
+impl TicketDoc {
+    /// Receives a sync message from a field device, all or nothing: the
+    /// message must be within `limits`, every change in it that this document
+    /// lacks must be made by one of `device_actors` (including changes that
+    /// have to wait for missing dependencies), and the result must pass
+    /// [`check_field_edit`]. On success the document and `state` advance
+    /// exactly as with [`TicketDoc::receive_sync_message`]; on error neither
+    /// changes.
+    ///
+    /// The message is applied to a full copy of the document — including
+    /// Automerge's queue of changes whose dependencies have not arrived yet —
+    /// and the copy replaces the document when accepted. (Merging an accepted
+    /// fork back with [`TicketDoc::merge`] would drop that queue while the
+    /// device's sync state believes those changes were delivered, and the
+    /// sync would stall until the next reconnect.)
+    pub fn receive_field_sync_message(
+        &mut self,
+        state: &mut sync::State,
+        message: &[u8],
+        device_actors: &[ActorId],
+        limits: &Limits,
+    ) -> Result<(), ReceiveError> {
+        limits
+            .check_sync_message(message)
+            .map_err(ReceiveError::TooLarge)?;
+        let decoded =
+            sync::Message::decode(message).map_err(|e| ReceiveError::Malformed(e.to_string()))?;
+        for (hash, actor) in message_changes(&decoded)? {
+            if !device_actors.contains(&actor)
+                && self.as_automerge().get_change_by_hash(&hash).is_none()
+            {
+                return Err(ReceiveError::ForeignActor {
+                    hash: hash.to_string(),
+                    actor: actor.to_hex_string(),
+                });
+            }
+        }
+        let mut trial = self.as_automerge().clone();
+        let mut trial_state = state.clone();
+        trial
+            .receive_sync_message(&mut trial_state, decoded)
+            .map_err(|e| ReceiveError::Malformed(e.to_string()))?;
+        let trial = TicketDoc::from_parts(trial, self);
+        check_field_edit(self, &trial, limits)?;
+        *self = trial;
+        *state = trial_state;
+        Ok(())
+    }
+}
+
+/// Hash and actor of every change carried by a sync message: version 1
+/// messages carry one change chunk per entry, version 2 messages one entry
+/// holding concatenated change chunks or a whole document chunk.
+fn message_changes(message: &sync::Message) -> Result<Vec<(ChangeHash, ActorId)>, ReceiveError> {
+    let malformed = |e: &dyn std::fmt::Display| ReceiveError::Malformed(e.to_string());
+    let mut out = Vec::new();
+    for entry in message.changes.iter() {
+        for chunk in split_chunks(entry)? {
+            if chunk[8] == CHUNK_TYPE_DOCUMENT {
+                let doc = Automerge::load_with_options(
+                    chunk,
+                    LoadOptions::new()
+                        .on_partial_load(OnPartialLoad::Error)
+                        .verification_mode(VerificationMode::Check),
+                )
+                .map_err(|e| malformed(&e))?;
+                out.extend(
+                    doc.get_changes(&[])
+                        .iter()
+                        .map(|c| (c.hash(), c.actor_id().clone())),
+                );
+            } else {
+                let change = Change::try_from(chunk).map_err(|e| malformed(&e))?;
+                out.push((change.hash(), change.actor_id().clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+const CHUNK_TYPE_DOCUMENT: u8 = 0;
+
+/// Splits concatenated Automerge storage chunks (magic, 4-byte checksum,
+/// type byte, LEB128 length, body) into one slice per chunk.
+fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, ReceiveError> {
+    let bad = |why: &str| ReceiveError::Malformed(format!("bad change chunk: {why}"));
+    let mut chunks = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 10 || bytes[..4] != CHUNK_MAGIC {
+            return Err(bad("no chunk header"));
+        }
+        let (mut len, mut shift, mut i) = (0u64, 0u32, 9);
+        loop {
+            let b = *bytes.get(i).ok_or_else(|| bad("truncated length"))?;
+            if shift > 56 {
+                return Err(bad("length too long"));
+            }
+            len |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(i))
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| bad("truncated body"))?;
+        chunks.push(&bytes[..end]);
+        bytes = &bytes[end..];
+    }
+    Ok(chunks)
 }
 
 /// Accepts `after` as a field device's edit of `before` only if:

@@ -5,11 +5,11 @@ mod common;
 
 use common::*;
 use truckroll_sync::automerge::transaction::Transactable;
-use truckroll_sync::automerge::{ObjType, ROOT, ReadDoc, ScalarValue};
+use truckroll_sync::automerge::{ObjType, ROOT, ReadDoc, ScalarValue, sync};
 use truckroll_sync::protocol::ErrorCode;
 use truckroll_sync::{
-    CustomValue, EditError, Limits, MediaKind, NewMediaRef, NewPart, StatusAction, SyncState,
-    TicketDoc, TimeEntryKind, check_field_edit,
+    CustomValue, EditError, Limits, MediaKind, NewMediaRef, NewPart, ReceiveError, StatusAction,
+    SyncState, TicketDoc, TimeEntryKind, check_field_edit,
 };
 
 fn photo(c: char) -> NewMediaRef {
@@ -74,7 +74,7 @@ fn field_edits_are_accepted() {
 }
 
 #[test]
-fn the_server_flow_fork_receive_check_merge() {
+fn the_server_accepts_a_phone_message_after_checking_it() {
     let mut server = server_doc();
     let mut phone = TicketDoc::new(TICKET, device(1)).unwrap();
     let (mut s_state, mut p_state) = (SyncState::new(), SyncState::new());
@@ -83,19 +83,130 @@ fn the_server_flow_fork_receive_check_merge() {
     phone.notes_append(" Fixed.").unwrap();
     act(&mut phone, StatusAction::StartTravel, T0 + 200);
     let message = phone.generate_sync_message(&mut p_state).unwrap();
-
-    // Server: receive into a fork with a copy of the sync state, check, merge.
-    let mut fork = server.fork_with_actor(common::server());
-    let mut trial_state = s_state.clone();
-    fork.receive_sync_message(&mut trial_state, &message)
+    let before = server.heads();
+    server
+        .receive_field_sync_message(&mut s_state, &message, &[device(1)], &Limits::default())
         .unwrap();
-    check(&server, &fork).unwrap();
-    assert_eq!(fork.change_actors_since(&server.heads()), vec![device(1)]);
-    server.merge(&mut fork).unwrap();
-    s_state = trial_state;
+    assert_eq!(server.change_actors_since(&before), vec![device(1)]);
+    assert_eq!(
+        server.actor(),
+        &common::server(),
+        "the server keeps writing as itself"
+    );
     sync_until_quiet(&mut server, &mut s_state, &mut phone, &mut p_state);
     assert_eq!(server.heads(), phone.heads());
     assert!(server.notes().ends_with(" Fixed."));
+}
+
+/// A sync message carrying exactly `changes` (raw change chunks).
+fn message_with(heads: Vec<truckroll_sync::ChangeHash>, changes: Vec<Vec<u8>>) -> Vec<u8> {
+    sync::Message {
+        heads,
+        need: vec![],
+        have: vec![],
+        changes: changes.into(),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    }
+    .encode()
+}
+
+#[test]
+fn changes_waiting_for_dependencies_are_kept_and_checked() {
+    // Bloom-filter false positives make a peer send a change before one it
+    // depends on. The server must keep the early change queued (not drop it
+    // with a discarded fork) and apply it when the dependency arrives.
+    let mut server = server_doc();
+    let mut phone = server.fork_with_actor(device(1));
+    phone.notes_append(" first").unwrap();
+    phone.notes_append(" second").unwrap();
+    let changes = phone.as_automerge().get_changes(&server.heads());
+    assert_eq!(changes.len(), 2);
+    let (first, second) = (
+        changes[0].raw_bytes().to_vec(),
+        changes[1].raw_bytes().to_vec(),
+    );
+    let mut state = SyncState::new();
+    let limits = Limits::default();
+
+    let heads = server.heads();
+    server
+        .receive_field_sync_message(
+            &mut state,
+            &message_with(phone.heads(), vec![second]),
+            &[device(1)],
+            &limits,
+        )
+        .unwrap();
+    assert_eq!(server.heads(), heads, "the early change waits");
+    server
+        .receive_field_sync_message(
+            &mut state,
+            &message_with(phone.heads(), vec![first]),
+            &[device(1)],
+            &limits,
+        )
+        .unwrap();
+    assert_eq!(server.heads(), phone.heads());
+    assert!(server.notes().ends_with(" first second"));
+
+    // A waiting change from a foreign actor is refused up front.
+    let mut intruder = server.fork_with_actor(device(9));
+    intruder.notes_append(" a").unwrap();
+    intruder.notes_append(" b").unwrap();
+    let changes = intruder.as_automerge().get_changes(&server.heads());
+    let message = message_with(intruder.heads(), vec![changes[1].raw_bytes().to_vec()]);
+    let err = server
+        .receive_field_sync_message(&mut state, &message, &[device(1)], &limits)
+        .unwrap_err();
+    assert!(matches!(err, ReceiveError::ForeignActor { .. }), "{err}");
+    assert_eq!(err.code(), ErrorCode::ForeignActor);
+}
+
+#[test]
+fn a_refused_message_changes_nothing() {
+    let mut server = server_doc();
+    let mut phone = TicketDoc::new(TICKET, device(1)).unwrap();
+    let (mut s_state, mut p_state) = (SyncState::new(), SyncState::new());
+    sync_until_quiet(&mut server, &mut s_state, &mut phone, &mut p_state);
+    let (heads, state_bytes) = (server.heads(), s_state.encode());
+    let limits = Limits::default();
+
+    // A server-only action from the phone.
+    act(&mut phone, StatusAction::Cancel, T0 + 500);
+    let message = phone.generate_sync_message(&mut p_state).unwrap();
+    let err = server
+        .receive_field_sync_message(&mut s_state, &message, &[device(1)], &limits)
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFieldEditable);
+    assert!(err.code().requires_reset());
+    // The phone's actor is not registered to the device the message came on.
+    let err = server
+        .receive_field_sync_message(&mut s_state, &message, &[device(2)], &limits)
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ForeignActor);
+    // Garbage and oversize messages.
+    let err = server
+        .receive_field_sync_message(&mut s_state, b"\x42garbage", &[device(1)], &limits)
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::MalformedSyncMessage);
+    let tiny = Limits {
+        max_sync_message_bytes: 10,
+        ..Limits::default()
+    };
+    let err = server
+        .receive_field_sync_message(&mut s_state, &message, &[device(1)], &tiny)
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::LimitExceeded);
+
+    assert_eq!(server.heads(), heads);
+    assert_eq!(s_state.encode(), state_bytes);
+    assert!(
+        server
+            .events()
+            .iter()
+            .all(|e| e.kind != StatusAction::Cancel)
+    );
 }
 
 #[test]

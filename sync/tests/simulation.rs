@@ -1,7 +1,8 @@
 //! A seeded random simulation: a server and two phones edit one ticket,
 //! going offline at random, and exchange standard Automerge sync messages
 //! over links that delay messages and drop connections. The server accepts
-//! each phone message only through fork → `check_field_edit` → merge. At the
+//! each phone message only through `receive_field_sync_message` (actor
+//! check, then `check_field_edit` on a copy). At the
 //! end every replica holds the same document and folds the same status, and
 //! every edit ever made is present.
 //!
@@ -16,9 +17,7 @@ use std::collections::VecDeque;
 
 use common::*;
 use truckroll_sync::{ActionOrigin, StatusAction};
-use truckroll_sync::{
-    CustomValue, HoldReason, Limits, SyncState, TicketDoc, allowed_actions, check_field_edit,
-};
+use truckroll_sync::{CustomValue, HoldReason, Limits, SyncState, TicketDoc, allowed_actions};
 
 /// SplitMix64: small, fast and good enough to drive a simulation.
 struct Rng(u64);
@@ -91,14 +90,16 @@ fn deliver(
     // The receiver's own state for the sender lives on the reverse link.
     let back = link_index(to, from);
     if peers[to].server {
-        let mut fork = peers[to].doc.fork_with_actor(server());
-        let mut state = links[back].state.clone();
-        fork.receive_sync_message(&mut state, message).unwrap();
-        if let Err(e) = check_field_edit(&peers[to].doc, &fork, &Limits::default()) {
-            panic!("seed {seed}: server refused a legitimate phone edit: {e}");
+        let device_actors = [device(from as u8)];
+        let state = &mut links[back].state;
+        let limits = Limits::default();
+        if let Err(e) =
+            peers[to]
+                .doc
+                .receive_field_sync_message(state, message, &device_actors, &limits)
+        {
+            panic!("seed {seed}: server refused a legitimate phone message: {e}");
         }
-        peers[to].doc.merge(&mut fork).unwrap();
-        links[back].state = state;
     } else {
         peers[to]
             .doc

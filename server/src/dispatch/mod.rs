@@ -36,6 +36,7 @@
 //! # Ok::<(), truckroll_server::dispatch::IndexError>(())
 //! ```
 
+pub mod batch;
 mod index;
 mod query;
 mod scan;

@@ -1,13 +1,16 @@
 //! Pure types and rules. No I/O; serde and schema derives only.
 
 pub mod audit;
+pub mod checkin;
 pub mod custom_fields;
 pub mod geo;
 pub mod location;
+pub mod offer;
 pub mod people;
 pub mod permissions;
 pub mod shifts;
 pub mod sla;
+pub mod territory;
 pub mod ticket;
 pub mod validation;
 

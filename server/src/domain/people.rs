@@ -441,6 +441,10 @@ pub struct Site {
     pub name: String,
     pub address: String,
     pub location: GeoPoint,
+    /// The first territory, by creation, whose boundary covers the site;
+    /// kept current when sites or territories are written.
+    #[serde(default)]
+    pub territory_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -38,6 +38,10 @@ pub enum Action {
     LocationsRead,
     /// See ranked candidates for a ticket.
     DispatchCandidates,
+    /// Accept or decline one's own offers.
+    OffersRespond,
+    /// See the offers made for tickets.
+    OffersRead,
 }
 
 use Action::*;
@@ -92,6 +96,14 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
             Role::Technician,
         ],
     ),
+    (LocationsReport, &[Role::Technician]),
+    (
+        LocationsRead,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (DispatchCandidates, &[Role::Admin, Role::Dispatcher]),
+    (OffersRespond, &[Role::Technician]),
+    (OffersRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -130,10 +142,10 @@ mod tests {
                 roles.contains(&Role::Admin)
                     || matches!(
                         action,
-                        TicketsReadAssigned | TicketsWorkAssigned | LocationsReport
+                        TicketsReadAssigned | TicketsWorkAssigned | LocationsReport | OffersRespond
                     )
             );
         }
-        assert_eq!(seen.len(), 23);
+        assert_eq!(seen.len(), 25);
     }
 }

@@ -24,6 +24,8 @@ use crate::{
     store::StoreError,
 };
 
+mod batch;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(report_locations))
@@ -31,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ticket_candidates))
         .routes(routes!(assign_ticket))
         .routes(routes!(unassign_ticket))
+        .routes(routes!(batch::batch_assign))
 }
 
 /// Assigns after checking the technician's skills; the store decides
@@ -65,6 +68,7 @@ pub(super) async fn assign_to(
         .assign_ticket(user.actor(), ticket.id, technician.id)
         .await?;
     refresh_loads(state, ticket, &assigned).await?;
+    crate::push::notify_assigned(state.store.as_ref(), &assigned, technician.user_id).await;
     Ok(assigned)
 }
 

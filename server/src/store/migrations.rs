@@ -15,6 +15,21 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "locations",
         include_str!("../../../migrations/postgres/0002_locations.sql"),
     ),
+    (
+        3,
+        "offers",
+        include_str!("../../../migrations/postgres/0003_offers.sql"),
+    ),
+    (
+        4,
+        "push",
+        include_str!("../../../migrations/postgres/0004_push.sql"),
+    ),
+    (
+        5,
+        "territories",
+        include_str!("../../../migrations/postgres/0005_territories.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -27,6 +42,21 @@ const SQLITE: &[(i64, &str, &str)] = &[
         2,
         "locations",
         include_str!("../../../migrations/sqlite/0002_locations.sql"),
+    ),
+    (
+        3,
+        "offers",
+        include_str!("../../../migrations/sqlite/0003_offers.sql"),
+    ),
+    (
+        4,
+        "push",
+        include_str!("../../../migrations/sqlite/0004_push.sql"),
+    ),
+    (
+        5,
+        "territories",
+        include_str!("../../../migrations/sqlite/0005_territories.sql"),
     ),
 ];
 

@@ -6,12 +6,18 @@
 pub mod assignment;
 pub mod locations;
 pub mod migrations;
+pub mod offers;
 pub mod postgres;
+pub mod push;
 mod rows;
 mod sql;
 mod sql_assignment;
 mod sql_locations;
+mod sql_offers;
+mod sql_push;
+mod sql_territories;
 pub mod sqlite;
+pub mod territories;
 
 use std::sync::Arc;
 
@@ -81,6 +87,8 @@ pub struct TicketFilter {
     pub priority: Option<Priority>,
     pub category: Option<String>,
     pub site_id: Option<Uuid>,
+    /// Tickets whose site resolves to this territory.
+    pub territory_id: Option<Uuid>,
     pub tag: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
@@ -135,7 +143,14 @@ pub enum Backend {
 /// Everything Truckroll keeps in its database.
 #[async_trait]
 pub trait Store:
-    locations::LocationStore + assignment::AssignmentStore + Send + Sync + std::fmt::Debug
+    locations::LocationStore
+    + assignment::AssignmentStore
+    + offers::OfferStore
+    + push::PushStore
+    + territories::TerritoryStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> StoreResult<()>;

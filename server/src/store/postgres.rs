@@ -52,3 +52,6 @@ impl PgStore {
 impl_store!(PgStore, Postgres, super::Backend::Postgres);
 impl_location_store!(PgStore, Postgres);
 impl_assignment_store!(PgStore, Postgres);
+super::sql_offers::impl_offer_store!(PgStore, Postgres);
+super::sql_push::impl_push_store!(PgStore, Postgres);
+super::sql_territories::impl_territory_store!(PgStore, Postgres);

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{StoreError, StoreResult};
 use crate::domain::{
     audit::AuditEntry,
+    checkin::CheckIn,
     geo::GeoPoint,
     people::{
         Asset, Customer, CustomerTier, Device, Platform, Role, Site, SkillLevel, Technician,
@@ -167,6 +168,7 @@ pub(super) struct SiteRow {
     pub address: String,
     pub lat: f64,
     pub lon: f64,
+    pub territory_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -183,6 +185,7 @@ impl TryFrom<SiteRow> for Site {
                 lat: row.lat,
                 lon: row.lon,
             },
+            territory_id: row.territory_id,
             created_at: row.created_at,
         })
     }
@@ -258,6 +261,10 @@ pub(super) struct TicketRow {
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub checkin_verified: Option<bool>,
+    pub checkin_distance_m: Option<f64>,
+    pub checkin_accuracy_m: Option<f64>,
+    pub checkin_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<TicketRow> for Ticket {
@@ -290,6 +297,12 @@ impl TryFrom<TicketRow> for Ticket {
             created_by: row.created_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            check_in: row.checkin_at.map(|at| CheckIn {
+                verified: row.checkin_verified,
+                distance_m: row.checkin_distance_m,
+                accuracy_m: row.checkin_accuracy_m,
+                at,
+            }),
         })
     }
 }

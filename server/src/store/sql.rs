@@ -5,7 +5,7 @@
 
 pub(super) const USER_COLUMNS: &str = "id, tenant_id, email, name, role, active, created_at";
 pub(super) const TECHNICIAN_COLUMNS: &str = "id, tenant_id, user_id, name, skills, shifts, time_zone, home_lat, home_lon, capacity, status, created_at, updated_at";
-pub(super) const TICKET_COLUMNS: &str = "id, tenant_id, number, title, description, category, priority, required_skills, site_id, asset_id, tags, custom_fields, status, hold_reason, assignee_id, created_by, created_at, updated_at";
+pub(super) const TICKET_COLUMNS: &str = "id, tenant_id, number, title, description, category, priority, required_skills, site_id, asset_id, tags, custom_fields, status, hold_reason, assignee_id, created_by, created_at, updated_at, checkin_verified, checkin_distance_m, checkin_accuracy_m, checkin_at";
 
 /// Maps a database error on a write to a precise store error.
 pub(super) fn write_error(
@@ -583,10 +583,12 @@ macro_rules! impl_store {
             #[tracing::instrument(skip_all)]
             async fn create_site(&self, actor: Actor, site: &NewSite) -> StoreResult<Site> {
                 let mut tx = self.begin_write().await?;
+                // Resolved under the tenant lock that territory writes take (sql_territories.rs).
+                let territory_id = Self::resolve_site_territory(&mut tx, actor.tenant_id, site.location).await?;
                 let row: SiteRow = sqlx::query_as(
-                    "INSERT INTO sites (id, tenant_id, customer_id, name, address, lat, lon, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     RETURNING id, tenant_id, customer_id, name, address, lat, lon, created_at",
+                    "INSERT INTO sites (id, tenant_id, customer_id, name, address, lat, lon, created_at, territory_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     RETURNING id, tenant_id, customer_id, name, address, lat, lon, territory_id, created_at",
                 )
                 .bind(Uuid::now_v7())
                 .bind(actor.tenant_id)
@@ -596,6 +598,7 @@ macro_rules! impl_store {
                 .bind(site.location.lat)
                 .bind(site.location.lon)
                 .bind(now())
+                .bind(territory_id)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| write_error(e, "site already exists", ("customer_id", "no such customer")))?;
@@ -607,7 +610,7 @@ macro_rules! impl_store {
 
             async fn get_site(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Site> {
                 let row: Option<SiteRow> = sqlx::query_as(
-                    "SELECT id, tenant_id, customer_id, name, address, lat, lon, created_at FROM sites WHERE tenant_id = $1 AND id = $2",
+                    "SELECT id, tenant_id, customer_id, name, address, lat, lon, territory_id, created_at FROM sites WHERE tenant_id = $1 AND id = $2",
                 )
                 .bind(tenant_id)
                 .bind(id)
@@ -734,7 +737,7 @@ macro_rules! impl_store {
                 let id = Uuid::now_v7();
                 let row: TicketRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO tickets ({TICKET_COLUMNS}, search_text) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, $14, $15, $15, $16) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, $14, $15, $15, NULL, NULL, NULL, NULL, $16) \
                      RETURNING {TICKET_COLUMNS}"
                 )))
                 .bind(id)
@@ -796,6 +799,11 @@ macro_rules! impl_store {
                 if let Some(site) = filter.site_id {
                     query.push(" AND site_id = ").push_bind(site);
                 }
+                if let Some(territory) = filter.territory_id {
+                    query.push(" AND site_id IN (SELECT s.id FROM sites s WHERE s.tenant_id = t.tenant_id AND s.territory_id = ")
+                        .push_bind(territory)
+                        .push(")");
+                }
                 if let Some(tag) = &filter.tag {
                     query.push(" AND EXISTS (SELECT 1 FROM ticket_tags tt WHERE tt.ticket_id = t.id AND tt.tag = ").push_bind(tag.clone()).push(")");
                 }
@@ -819,7 +827,8 @@ macro_rules! impl_store {
                 let mut tx = self.begin_write().await?;
                 let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "UPDATE tickets SET title = $4, description = $5, priority = $6, required_skills = $7, asset_id = $8, \
-                     tags = $9, custom_fields = $10, status = $11, hold_reason = $12, assignee_id = $13, updated_at = $14, search_text = $15 \
+                     tags = $9, custom_fields = $10, status = $11, hold_reason = $12, assignee_id = $13, updated_at = $14, search_text = $15, \
+                     checkin_verified = $16, checkin_distance_m = $17, checkin_accuracy_m = $18, checkin_at = $19 \
                      WHERE tenant_id = $1 AND id = $2 AND updated_at = $3 RETURNING {TICKET_COLUMNS}"
                 )))
                 .bind(actor.tenant_id)
@@ -837,6 +846,10 @@ macro_rules! impl_store {
                 .bind(after.assignee_id)
                 .bind(next_version(before.updated_at))
                 .bind(search_text(&after.title, &after.description))
+                .bind(after.check_in.and_then(|c| c.verified))
+                .bind(after.check_in.and_then(|c| c.distance_m))
+                .bind(after.check_in.and_then(|c| c.accuracy_m))
+                .bind(after.check_in.map(|c| c.at))
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(|e| write_error(e, "conflicting ticket", ("assignee_id", "no such technician or asset in this tenant")))?;

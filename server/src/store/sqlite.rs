@@ -70,3 +70,6 @@ impl SqliteStore {
 impl_store!(SqliteStore, Sqlite, super::Backend::Sqlite);
 impl_location_store!(SqliteStore, Sqlite);
 impl_assignment_store!(SqliteStore, Sqlite);
+super::sql_offers::impl_offer_store!(SqliteStore, Sqlite);
+super::sql_push::impl_push_store!(SqliteStore, Sqlite);
+super::sql_territories::impl_territory_store!(SqliteStore, Sqlite);
