@@ -51,6 +51,13 @@ pub struct DispatchConfig {
     pub ping_max_future_secs: u64,
     /// Ping trail kept this many days.
     pub location_retention_days: u32,
+    /// A check-in is verified when the phone's distance to the site, less
+    /// its reported accuracy, is at most this many metres.
+    pub checkin_radius_m: f64,
+    /// How long a technician has to accept an offer.
+    pub offer_window_secs: u64,
+    /// How often expired offers are looked for.
+    pub offer_poll_ms: u64,
 }
 
 impl Default for DispatchConfig {
@@ -62,6 +69,9 @@ impl Default for DispatchConfig {
             weight_extra_skill_level: 5.0,
             ping_max_future_secs: 300,
             location_retention_days: 30,
+            checkin_radius_m: 150.0,
+            offer_window_secs: 120,
+            offer_poll_ms: 1000,
         }
     }
 }
@@ -244,10 +254,28 @@ impl Config {
                 return Err(invalid(key, "must be a finite number, at least 0"));
             }
         }
+        if !(10..=86_400).contains(&dispatch.offer_window_secs) {
+            return Err(invalid(
+                "dispatch.offer_window_secs",
+                "must be between 10 and 86400",
+            ));
+        }
+        if !(50..=60_000).contains(&dispatch.offer_poll_ms) {
+            return Err(invalid(
+                "dispatch.offer_poll_ms",
+                "must be between 50 and 60000",
+            ));
+        }
         if dispatch.location_retention_days == 0 {
             return Err(invalid(
                 "dispatch.location_retention_days",
                 "must be at least 1",
+            ));
+        }
+        if !dispatch.checkin_radius_m.is_finite() || dispatch.checkin_radius_m < 0.0 {
+            return Err(invalid(
+                "dispatch.checkin_radius_m",
+                "must be a finite number of metres, at least 0",
             ));
         }
         self.push.validate()?;

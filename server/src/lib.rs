@@ -27,6 +27,13 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// The application state for `config` over a migrated `store`: loads the
+/// dispatch index from the database.
+pub async fn build_state(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServeError> {
+    let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
+    Ok(AppState::new(config, store, dispatch)?)
+}
+
 /// Serves on `listener` until `shutdown` resolves, then finishes in-flight
 /// requests. The store must already be migrated.
 pub async fn launch_with_listener(
@@ -35,19 +42,46 @@ pub async fn launch_with_listener(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
-    let retention = config.dispatch.location_retention_days;
-    let state = AppState::new(config, store.clone(), dispatch)?;
+    let state = build_state(config, store).await?;
+    launch_with_state(state, listener, shutdown).await
+}
+
+/// Serves `state` with its background work (retention sweep, push worker,
+/// offer timers) until `shutdown` resolves.
+pub async fn launch_with_state(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let store = state.store.clone();
     let pusher = push::spawn_worker(store.clone(), &state.config.push)?;
-    let sweeper = tokio::spawn(sweep_locations(store, retention));
+    let sweeper = tokio::spawn(sweep_locations(
+        store,
+        state.config.dispatch.location_retention_days,
+    ));
+    let offers = tokio::spawn(offer_timers(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    offers.abort();
     pusher.stop().await;
     served?;
     Ok(())
+}
+
+/// Expires offers whose window has closed and offers their tickets onward.
+/// Offers live in the database, so the timers survive a restart.
+async fn offer_timers(state: AppState) {
+    let poll = std::time::Duration::from_millis(state.config.dispatch.offer_poll_ms);
+    let mut ticks = tokio::time::interval(poll);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = state.offer_flow().expire_due(chrono::Utc::now()).await {
+            tracing::warn!(%error, "offer timers failed");
+        }
+    }
 }
 
 /// Deletes pings older than the retention period, hourly.

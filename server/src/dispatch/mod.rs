@@ -38,6 +38,7 @@
 
 pub mod batch;
 mod index;
+pub mod offers;
 mod query;
 mod scan;
 pub mod service;

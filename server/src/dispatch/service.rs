@@ -8,7 +8,10 @@ use uuid::Uuid;
 use super::{IndexError, NearestQuery, PositionFix, TechnicianEntry, TechnicianIndex};
 use crate::{
     config::DispatchConfig,
-    domain::{geo::GeoPoint, location::LocationPing, people::Technician, ticket::Ticket},
+    domain::{
+        geo::GeoPoint, location::LocationPing, people::Technician, territory::CompiledBoundary,
+        ticket::Ticket,
+    },
     store::{Store, StoreError},
 };
 
@@ -121,11 +124,33 @@ impl DispatchService {
         k: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<RankedCandidate>, IndexError> {
+        self.candidates_in(ticket, site, None, k, now)
+    }
+
+    /// Like [`Self::candidates`], keeping only technicians whose position
+    /// (live, or the home base standing in) lies inside `territory`, the
+    /// territory of the ticket's site, when there is one.
+    pub fn candidates_in(
+        &self,
+        ticket: &Ticket,
+        site: GeoPoint,
+        territory: Option<&CompiledBoundary>,
+        k: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RankedCandidate>, IndexError> {
         // Rank among a wider circle than k: a slightly farther technician
         // with no open jobs may score better than the nearest.
         let pool = (k * 4).clamp(k, 200);
-        let query = NearestQuery::new(ticket.tenant_id, site, pool, now)
+        let inside = |entry: &TechnicianEntry| {
+            entry
+                .position
+                .is_some_and(|fix| territory.is_none_or(|t| t.covers(fix.point)))
+        };
+        let mut query = NearestQuery::new(ticket.tenant_id, site, pool, now)
             .with_skills(&ticket.required_skills);
+        if territory.is_some() {
+            query = query.with_filter(&inside);
+        }
         let found = self.index.nearest(&query)?;
         let config = &self.config;
         let mut ranked: Vec<RankedCandidate> = found

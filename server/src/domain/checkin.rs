@@ -97,7 +97,11 @@ mod tests {
     fn at(lat: f64, lon: f64, accuracy_m: f64) -> CheckIn {
         CheckIn::evaluate(
             SITE,
-            Some(&CheckInPosition { lat, lon, accuracy_m }),
+            Some(&CheckInPosition {
+                lat,
+                lon,
+                accuracy_m,
+            }),
             150.0,
             Utc::now(),
         )

@@ -42,6 +42,10 @@ pub enum Action {
     OffersRespond,
     /// See the offers made for tickets.
     OffersRead,
+    /// Read territories (boundaries).
+    TerritoriesRead,
+    /// Create, reshape and delete territories.
+    TerritoriesWrite,
 }
 
 use Action::*;
@@ -104,6 +108,11 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (DispatchCandidates, &[Role::Admin, Role::Dispatcher]),
     (OffersRespond, &[Role::Technician]),
     (OffersRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (
+        TerritoriesRead,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (TerritoriesWrite, &[Role::Admin, Role::Dispatcher]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -146,6 +155,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 25);
+        assert_eq!(seen.len(), 27);
     }
 }

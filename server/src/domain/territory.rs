@@ -199,7 +199,10 @@ impl Boundary {
                     parser.add(&field, "must contain at least one polygon");
                 }
                 if items.len() > MAX_POLYGONS {
-                    parser.add(&field, format!("must contain at most {MAX_POLYGONS} polygons"));
+                    parser.add(
+                        &field,
+                        format!("must contain at most {MAX_POLYGONS} polygons"),
+                    );
                     return None;
                 }
                 let mut polygons = Vec::with_capacity(items.len());
@@ -265,7 +268,11 @@ impl Boundary {
 
     fn geo_polygons(&self) -> Vec<Polygon<f64>> {
         let ring = |ring: &Ring| {
-            LineString::new(ring.iter().map(|&[x, y]| Coord { x, y }).collect::<Vec<_>>())
+            LineString::new(
+                ring.iter()
+                    .map(|&[x, y]| Coord { x, y })
+                    .collect::<Vec<_>>(),
+            )
         };
         self.polygons
             .iter()
@@ -314,7 +321,10 @@ impl Parser<'_> {
             return None;
         };
         if items.is_empty() {
-            self.add(field, "must contain at least one linear ring (the exterior)");
+            self.add(
+                field,
+                "must contain at least one linear ring (the exterior)",
+            );
             return None;
         }
         let mut rings = Vec::with_capacity(items.len());
@@ -536,23 +546,26 @@ mod tests {
             fields(json!({"type": "Point", "coordinates": [0.0, 0.0]})),
             ["boundary.type"]
         );
-        assert_eq!(
-            fields(json!({"type": "Polygon"})),
-            ["boundary.coordinates"]
-        );
+        assert_eq!(fields(json!({"type": "Polygon"})), ["boundary.coordinates"]);
         // Open ring.
         assert_eq!(
-            fields(json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]})),
+            fields(
+                json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]})
+            ),
             ["boundary.coordinates[0]"]
         );
         // Too few positions.
         assert_eq!(
-            fields(json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]]})),
+            fields(
+                json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]]})
+            ),
             ["boundary.coordinates[0]"]
         );
         // Out of range and not a number.
         assert_eq!(
-            fields(json!({"type": "MultiPolygon", "coordinates": [[[[0.0, 0.0], [181.0, 0.0], [1.0, 95.0], ["x", 1.0], [0.0, 0.0]]]]})),
+            fields(
+                json!({"type": "MultiPolygon", "coordinates": [[[[0.0, 0.0], [181.0, 0.0], [1.0, 95.0], ["x", 1.0], [0.0, 0.0]]]]})
+            ),
             [
                 "boundary.coordinates[0][0][1][0]",
                 "boundary.coordinates[0][0][2][1]",
@@ -561,15 +574,20 @@ mod tests {
         );
         // No area.
         assert_eq!(
-            fields(json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]]})),
+            fields(
+                json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]]})
+            ),
             ["boundary.coordinates[0]"]
         );
         // A bow tie crosses itself.
         let errors = parse(json!({"type": "Polygon", "coordinates": [[
-            [0.0, 0.0], [2.0, 2.0], [2.0, 0.0], [0.0, 2.0], [0.0, 0.0]]]}))
+            [0.0, 0.0], [2.0, 2.0], [2.0, 0.0], [0.0, 3.0], [0.0, 0.0]]]}))
         .expect_err("self-intersecting");
         assert_eq!(errors.0[0].field, "boundary.coordinates");
-        assert!(errors.0[0].message.contains("self-intersection"), "{errors}");
+        assert!(
+            errors.0[0].message.contains("self-intersection"),
+            "{errors}"
+        );
     }
 
     #[test]

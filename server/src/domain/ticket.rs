@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{
     ValidationErrors,
+    checkin::{CheckIn, CheckInPosition},
     people::{SkillLevel, validate_skills},
     validation::{check_optional_text, check_text},
 };
@@ -70,6 +71,10 @@ pub struct Ticket {
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The newest check-in (status step to `on_site`), judged against the
+    /// site's position; `null` until the first check-in.
+    #[serde(default)]
+    pub check_in: Option<CheckIn>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -142,6 +147,9 @@ pub struct TicketPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Uuid>)]
     pub assignee_id: Option<Option<Uuid>>,
+    /// The phone's position when checking in (`status: on_site` from
+    /// `en_route`); refused with any other change.
+    pub position: Option<CheckInPosition>,
 }
 
 impl TicketPatch {
@@ -170,6 +178,9 @@ impl TicketPatch {
         }
         if self.hold_reason.is_some() && self.status != Some(Status::OnHold) {
             errors.add("hold_reason", "is only allowed with status on_hold");
+        }
+        if let Some(position) = &self.position {
+            position.validate("position", &mut errors);
         }
         errors.into_result()
     }
@@ -360,6 +371,7 @@ mod tests {
             created_by: Uuid::nil(),
             created_at: now,
             updated_at: now,
+            check_in: None,
         }
     }
 

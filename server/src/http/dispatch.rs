@@ -122,11 +122,7 @@ async fn assign_ticket(
             assign_to(&state, &user, &ticket, technician_id, "technician_id").await?,
         )),
         (None, true) => {
-            let site = state.store.get_site(user.tenant_id, ticket.site_id).await?;
-            let ranked = state
-                .dispatch
-                .candidates(&ticket, site.location, 5, Utc::now())
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let ranked = super::territories::ranked_candidates(&state, &ticket, 5).await?;
             // The index only proposes: a candidate that filled up meanwhile is skipped.
             let mut last_conflict = None;
             for candidate in ranked {
@@ -283,7 +279,8 @@ pub struct CandidatesQuery {
 }
 
 /// The best technicians for a ticket now: every required skill at or above
-/// its level, on shift, available, under capacity; ranked with reasons.
+/// its level, on shift, available, under capacity, inside the territory of
+/// the ticket's site when it has one; ranked with reasons.
 #[utoipa::path(get, path = "/v1/tickets/{id}/candidates", tag = "dispatch", params(CandidatesQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<RankedCandidate>), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[tracing::instrument(skip_all, fields(ticket = %id))]
@@ -305,10 +302,7 @@ async fn ticket_candidates(
             ticket.status
         )));
     }
-    let site = state.store.get_site(user.tenant_id, ticket.site_id).await?;
-    let ranked = state
-        .dispatch
-        .candidates(&ticket, site.location, k, Utc::now())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(ranked))
+    Ok(Json(
+        super::territories::ranked_candidates(&state, &ticket, k).await?,
+    ))
 }

@@ -8,8 +8,10 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 mod metrics;
+mod offers;
 mod ops;
 mod technicians;
+mod territories;
 mod tickets;
 mod users;
 
@@ -76,6 +78,18 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The offer flow over this state's store and index.
+    pub fn offer_flow(&self) -> crate::dispatch::offers::OfferFlow<'_> {
+        let window = i64::try_from(self.config.dispatch.offer_window_secs).unwrap_or(i64::MAX);
+        crate::dispatch::offers::OfferFlow {
+            store: self.store.as_ref(),
+            dispatch: self.dispatch.as_ref(),
+            window: chrono::Duration::seconds(window),
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Truckroll API", description = "Field-service backend: tickets, technicians, dispatch."),
@@ -116,6 +130,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(directory::router())
         .merge(tickets::router())
         .merge(dispatch::router())
+        .merge(offers::router())
+        .merge(territories::router())
         .merge(audit::router())
 }
 

@@ -16,7 +16,9 @@ use super::{
 };
 use crate::{
     domain::{
-        ValidationErrors, custom_fields,
+        ValidationErrors,
+        checkin::CheckIn,
+        custom_fields,
         permissions::Action,
         ticket::{Comment, NewComment, NewTicket, Priority, Ticket, TicketPatch},
     },
@@ -44,6 +46,8 @@ pub struct TicketQuery {
     pub priority: Option<Priority>,
     pub category: Option<String>,
     pub site_id: Option<Uuid>,
+    /// Tickets whose site lies in this territory.
+    pub territory_id: Option<Uuid>,
     pub tag: Option<String>,
     /// Created at or after (RFC 3339).
     pub created_from: Option<DateTime<Utc>>,
@@ -73,6 +77,7 @@ async fn list_tickets(
         priority: query.priority,
         category: query.category,
         site_id: query.site_id,
+        territory_id: query.territory_id,
         tag: query.tag,
         created_from: query.created_from,
         created_to: query.created_to,
@@ -181,6 +186,15 @@ async fn create_ticket(
     check_custom_fields(&state, user.tenant_id, &new.category, &new.custom_fields).await?;
     check_asset_on_site(&state, user.tenant_id, new.asset_id, new.site_id).await?;
     let created = state.store.create_ticket(user.actor(), &new).await?;
+    // Auto-dispatch is best effort: the ticket exists either way and a
+    // dispatcher sees it unassigned if no offer could be made.
+    if let Err(error) = state
+        .offer_flow()
+        .offer_next(&created, chrono::Utc::now())
+        .await
+    {
+        tracing::warn!(%error, ticket = %created.id, "auto-dispatch failed");
+    }
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -196,7 +210,9 @@ async fn get_ticket(
 
 /// Change header fields, assign (`assignee_id`), or take a status step
 /// (`status`, with `hold_reason` for `on_hold`). Technicians may only take
-/// field steps on their own tickets.
+/// field steps on their own tickets. A check-in (`on_site` from `en_route`)
+/// may carry the phone's `position`; it is recorded in `check_in` as
+/// verified or not, never refused.
 #[utoipa::path(patch, path = "/v1/tickets/{id}", tag = "tickets", request_body = TicketPatch, security(("bearer" = [])),
     responses((status = 200, body = Ticket), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -215,6 +231,14 @@ async fn update_ticket(
     }
     patch.validate()?;
     let change = patch.status_change(&before, !manages)?;
+    let checks_in = change.is_some_and(|c| c.action == StatusAction::CheckIn);
+    if patch.position.is_some() && !checks_in {
+        return Err(ValidationErrors::single(
+            "position",
+            "is only accepted with a check-in (status on_site from en_route)",
+        )
+        .into());
+    }
     if !manages {
         let field_step = change.is_some_and(|c| c.action.origin() == ActionOrigin::Field);
         if patch.edits_header() || patch.assignee_id.is_some() || !field_step {
@@ -273,6 +297,16 @@ async fn update_ticket(
             }
             _ => {}
         }
+    }
+    if checks_in {
+        // Never refused: a position far away (or none) is recorded as such.
+        let site = state.store.get_site(user.tenant_id, before.site_id).await?;
+        after.check_in = Some(CheckIn::evaluate(
+            site.location,
+            patch.position.as_ref(),
+            state.config.dispatch.checkin_radius_m,
+            Utc::now(),
+        ));
     }
     if after == before {
         return Ok(Json(before));

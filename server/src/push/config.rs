@@ -82,7 +82,11 @@ impl PushConfig {
             ));
         }
         if self.provider == PushProvider::Fcm {
-            let project = self.fcm_project_id.as_deref().map(str::trim).unwrap_or_default();
+            let project = self
+                .fcm_project_id
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or_default();
             if project.is_empty() {
                 return Err(invalid(
                     "push.fcm_project_id",

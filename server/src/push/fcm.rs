@@ -78,8 +78,7 @@ impl ServiceAccount {
     pub fn load(path: &Path) -> Result<Self, PushError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| PushError::Config(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_json(&text)
-            .map_err(|e| PushError::Config(format!("{}: {e}", path.display())))
+        Self::from_json(&text).map_err(|e| PushError::Config(format!("{}: {e}", path.display())))
     }
 
     pub fn encoding_key(&self) -> Result<EncodingKey, PushError> {
@@ -155,9 +154,7 @@ impl FcmNotifier {
                 base_url.trim_end_matches('/'),
                 project_id.trim()
             ),
-            token_url: token_url_override
-                .unwrap_or(&account.token_uri)
-                .to_owned(),
+            token_url: token_url_override.unwrap_or(&account.token_uri).to_owned(),
             account,
             key,
             token: Mutex::new(None),
@@ -279,7 +276,9 @@ pub fn classify(status: StatusCode, retry_after: Option<&str>, body: &str) -> Pu
         format!("FCM {status} {}: {message}", codes.join("/"))
     };
     if status == StatusCode::NOT_FOUND
-        || codes.iter().any(|c| *c == "UNREGISTERED" || *c == "NOT_FOUND")
+        || codes
+            .iter()
+            .any(|c| *c == "UNREGISTERED" || *c == "NOT_FOUND")
     {
         return PushOutcome::TokenUnregistered { reason };
     }
@@ -370,7 +369,11 @@ mod tests {
             }
         );
         assert!(matches!(
-            classify(StatusCode::SERVICE_UNAVAILABLE, Some("Wed, 21 Oct 2015 07:28:00 GMT"), ""),
+            classify(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("Wed, 21 Oct 2015 07:28:00 GMT"),
+                ""
+            ),
             PushOutcome::Retry { after: None, .. }
         ));
         assert!(matches!(

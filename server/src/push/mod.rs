@@ -83,9 +83,13 @@ pub enum PushOutcome {
     },
     /// The token is no longer valid (app uninstalled, token rotated): it is
     /// removed from the device table.
-    TokenUnregistered { reason: String },
+    TokenUnregistered {
+        reason: String,
+    },
     /// The message can never be delivered as it is.
-    Permanent { reason: String },
+    Permanent {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,8 +136,12 @@ pub async fn notify_assigned(store: &dyn Store, ticket: &Ticket, technician_user
         .enqueue_push_for_user(ticket.tenant_id, technician_user_id, &content)
         .await
     {
-        Ok(ids) => tracing::debug!(ticket = %ticket.id, queued = ids.len(), "assignment push queued"),
-        Err(error) => tracing::warn!(ticket = %ticket.id, %error, "cannot queue the assignment push"),
+        Ok(ids) => {
+            tracing::debug!(ticket = %ticket.id, queued = ids.len(), "assignment push queued")
+        }
+        Err(error) => {
+            tracing::warn!(ticket = %ticket.id, %error, "cannot queue the assignment push")
+        }
     }
 }
 

@@ -170,7 +170,10 @@ impl PushWorkerHandle {
 }
 
 /// Starts the worker with the notifier `config` selects.
-pub fn spawn_worker(store: Arc<dyn Store>, config: &PushConfig) -> Result<PushWorkerHandle, PushError> {
+pub fn spawn_worker(
+    store: Arc<dyn Store>,
+    config: &PushConfig,
+) -> Result<PushWorkerHandle, PushError> {
     let worker = PushWorker::new(store, notifier(config)?, config.max_attempts);
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(worker.run(Duration::from_millis(config.poll_interval_ms), stopped));
@@ -187,7 +190,10 @@ mod tests {
             let ceiling = (BACKOFF_BASE * 2u32.pow(attempt - 1)).min(BACKOFF_CAP);
             for _ in 0..20 {
                 let delay = backoff(attempt);
-                assert!(delay >= ceiling / 2 && delay <= ceiling, "attempt {attempt}: {delay:?}");
+                assert!(
+                    delay >= ceiling / 2 && delay <= ceiling,
+                    "attempt {attempt}: {delay:?}"
+                );
             }
         }
         assert!(backoff(u32::MAX) <= BACKOFF_CAP);

@@ -621,7 +621,7 @@ macro_rules! impl_store {
 
             async fn list_sites(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Site>> {
                 let rows: Vec<SiteRow> = sqlx::query_as(
-                    "SELECT id, tenant_id, customer_id, name, address, lat, lon, created_at FROM sites \
+                    "SELECT id, tenant_id, customer_id, name, address, lat, lon, territory_id, created_at FROM sites \
                      WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
                 )
                 .bind(tenant_id)

@@ -12,7 +12,7 @@ macro_rules! impl_assignment_store {
                 Actor, StoreError, StoreResult,
                 assignment::AssignmentStore,
                 rows::TicketRow,
-                sql::{TICKET_COLUMNS, next_version},
+                sql::{TICKET_COLUMNS, next_version, now},
                 sql_locations::LOAD_STATUSES,
             };
 
@@ -69,6 +69,13 @@ macro_rules! impl_assignment_store {
                         StoreError::Conflict("the ticket was changed by someone else; reload and retry".into())
                     })?;
                     let after = Ticket::try_from(row)?;
+                    // A dispatcher's decision ends any offer still open for the ticket.
+                    sqlx::query("UPDATE offers SET state = 'withdrawn', decided_at = $3 WHERE tenant_id = $1 AND ticket_id = $2 AND state = 'pending'")
+                        .bind(actor.tenant_id)
+                        .bind(ticket_id)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
                     let event = AuditEvent::new(actor.user_id, "ticket.assign", "ticket", Some(ticket_id), Some(&before), Some(&after));
                     Self::append_audit(&mut tx, actor.tenant_id, event).await?;
                     tx.commit().await?;

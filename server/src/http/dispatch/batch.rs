@@ -17,7 +17,10 @@
 //! technician filled up or lost a skill) is reported in `unassigned` with
 //! the reason, never forced.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, Mutex, PoisonError},
+};
 
 use axum::{Json, extract::State};
 use chrono::Utc;
@@ -114,6 +117,14 @@ pub(super) async fn batch_assign(
     ApiJson(request): ApiJson<BatchRequest>,
 ) -> ApiResult<Json<BatchPlan>> {
     user.require(Action::TicketsManage)?;
+    // Real runs of one tenant take turns on this server, so a second batch
+    // plans with the first one's assignments already made.
+    let turn = tenant_turn(user.tenant_id);
+    let _turn = if request.dry_run {
+        None
+    } else {
+        Some(turn.lock().await)
+    };
     let mut unassigned = Vec::new();
     let tickets = match &request.ticket_ids {
         Some(ids) => named_tickets(&state, &user, ids, &mut unassigned).await?,
@@ -155,11 +166,12 @@ pub(super) async fn batch_assign(
                 let edges: Vec<Edge> = found
                     .into_iter()
                     .map(|candidate| {
-                        let technician = *position.entry(candidate.technician_id).or_insert_with(|| {
-                            technicians.push(candidate.technician_id);
-                            capacity.push(candidate.capacity.saturating_sub(candidate.load));
-                            technicians.len() - 1
-                        });
+                        let technician =
+                            *position.entry(candidate.technician_id).or_insert_with(|| {
+                                technicians.push(candidate.technician_id);
+                                capacity.push(candidate.capacity.saturating_sub(candidate.load));
+                                technicians.len() - 1
+                            });
                         Edge {
                             technician,
                             distance_m: candidate.distance_m,
@@ -227,6 +239,16 @@ pub(super) async fn batch_assign(
     }))
 }
 
+/// The lock real runs of `tenant_id` take turns on.
+fn tenant_turn(tenant_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+    type Turns = HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>;
+    static TURNS: LazyLock<Mutex<Turns>> = LazyLock::new(Mutex::default);
+    let mut turns = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+    // Forget the locks nobody holds or waits for.
+    turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+    Arc::clone(turns.entry(tenant_id).or_default())
+}
+
 fn why_unplanned(instance: &Instance, ticket: usize) -> String {
     if instance.edges(ticket).is_empty() {
         "no qualified technician is available now".into()
@@ -263,7 +285,10 @@ async fn named_tickets(
     let mut errors = ValidationErrors::new();
     for (i, id) in ids.iter().enumerate() {
         if let Some(first) = seen.insert(*id, i) {
-            errors.add(format!("ticket_ids[{i}]"), format!("repeats ticket_ids[{first}]"));
+            errors.add(
+                format!("ticket_ids[{i}]"),
+                format!("repeats ticket_ids[{first}]"),
+            );
         }
     }
     errors.into_result()?;

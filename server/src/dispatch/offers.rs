@@ -1,0 +1,177 @@
+//! The offer flow: offer a new ticket to the best technicians in turn until
+//! one accepts, the list is used up, or a dispatcher steps in.
+//!
+//! Every step is a conditional write, so two replicas (or a timer racing a
+//! technician's tap) can never both advance the same offer.
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::service::DispatchService;
+use crate::{
+    domain::{
+        offer::{AutoDispatchMode, Offer, OfferState},
+        ticket::Ticket,
+    },
+    store::{Actor, Store, StoreError},
+};
+use truckroll_sync::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OfferError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("dispatch index: {0}")]
+    Index(#[from] super::IndexError),
+}
+
+/// What happened when the flow moved on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Offered(Offer),
+    /// Nobody (more) to offer to: the ticket stays unassigned for a dispatcher.
+    Exhausted,
+    /// The category is not auto-dispatched, or the ticket is no longer new.
+    NotApplicable,
+}
+
+/// The offer flow over a store and the dispatch index.
+#[derive(Debug)]
+pub struct OfferFlow<'a> {
+    pub store: &'a dyn Store,
+    pub dispatch: &'a DispatchService,
+    pub window: Duration,
+}
+
+impl OfferFlow<'_> {
+    /// Offers `ticket` to the next technician under its category's policy.
+    pub async fn offer_next(
+        &self,
+        ticket: &Ticket,
+        now: DateTime<Utc>,
+    ) -> Result<Next, OfferError> {
+        let system = Actor {
+            tenant_id: ticket.tenant_id,
+            user_id: None,
+        };
+        let Some(policy) = self
+            .store
+            .dispatch_policy(ticket.tenant_id, &ticket.category)
+            .await?
+        else {
+            return Ok(Next::NotApplicable);
+        };
+        if policy.mode == AutoDispatchMode::Off {
+            return Ok(Next::NotApplicable);
+        }
+        let ticket = self.store.get_ticket(ticket.tenant_id, ticket.id).await?;
+        if ticket.status != Status::New {
+            return Ok(Next::NotApplicable);
+        }
+        let earlier = self
+            .store
+            .offers_for_ticket(ticket.tenant_id, ticket.id)
+            .await?;
+        if earlier
+            .iter()
+            .any(|offer| offer.state == OfferState::Pending)
+        {
+            return Ok(Next::NotApplicable);
+        }
+        let round = earlier.len() as u32 + 1;
+        if round > policy.top_n {
+            return self.exhausted(system, &ticket).await;
+        }
+        let site = self
+            .store
+            .get_site(ticket.tenant_id, ticket.site_id)
+            .await?;
+        let asked: Vec<Uuid> = earlier.iter().map(|offer| offer.technician_id).collect();
+        let ranked = self
+            .dispatch
+            .candidates(&ticket, site.location, asked.len() + 1, now)?;
+        let Some(next) = ranked
+            .into_iter()
+            .find(|c| !asked.contains(&c.technician_id))
+        else {
+            return self.exhausted(system, &ticket).await;
+        };
+        match self
+            .store
+            .create_offer(
+                system,
+                ticket.id,
+                next.technician_id,
+                round,
+                now + self.window,
+            )
+            .await
+        {
+            Ok(offer) => {
+                // The push to the technician's phones goes out from the push outbox.
+                tracing::info!(offer = %offer.id, technician = %offer.technician_id, round, "ticket offered");
+                Ok(Next::Offered(offer))
+            }
+            // Another replica made the offer first.
+            Err(StoreError::Conflict(_)) => Ok(Next::NotApplicable),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn exhausted(&self, system: Actor, ticket: &Ticket) -> Result<Next, OfferError> {
+        self.store
+            .record_offers_exhausted(system, ticket.id)
+            .await?;
+        tracing::warn!(ticket = %ticket.id, number = %ticket.number, "no technician took the ticket; it waits for a dispatcher");
+        Ok(Next::Exhausted)
+    }
+
+    /// Expires every offer whose window has closed at `now` and moves each
+    /// of their tickets on. Returns how many offers expired.
+    pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<usize, OfferError> {
+        let mut expired = 0;
+        for offer in self.store.due_offers(now, 100).await? {
+            let system = Actor {
+                tenant_id: offer.tenant_id,
+                user_id: None,
+            };
+            if self
+                .store
+                .close_offer(system, offer.id, OfferState::Expired, None, now)
+                .await?
+                .is_some()
+            {
+                expired += 1;
+                let ticket = self
+                    .store
+                    .get_ticket(offer.tenant_id, offer.ticket_id)
+                    .await?;
+                self.offer_next(&ticket, now).await?;
+            }
+        }
+        Ok(expired)
+    }
+
+    /// The technician declines; the next technician is offered the ticket.
+    pub async fn decline(
+        &self,
+        actor: Actor,
+        offer: &Offer,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Offer>, OfferError> {
+        let Some(closed) = self
+            .store
+            .close_offer(actor, offer.id, OfferState::Declined, Some(reason), now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let ticket = self
+            .store
+            .get_ticket(offer.tenant_id, offer.ticket_id)
+            .await?;
+        self.offer_next(&ticket, now).await?;
+        Ok(Some(closed))
+    }
+}

@@ -1,0 +1,137 @@
+//! Territories: GeoJSON areas that sites resolve to and dispatch filters by.
+
+use axum::{Json, extract::State, http::StatusCode};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{
+    AppState,
+    error::{ApiError, ApiResult, Problem},
+    extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
+};
+use crate::{
+    dispatch::service::RankedCandidate,
+    domain::{
+        permissions::Action,
+        territory::{NewTerritory, Territory, TerritoryPatch},
+        ticket::Ticket,
+    },
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_territories, create_territory))
+        .routes(routes!(get_territory, update_territory, delete_territory))
+}
+
+/// Territories in creation order, with their boundaries.
+#[utoipa::path(get, path = "/v1/territories", tag = "dispatch", params(Pagination), security(("bearer" = [])),
+    responses((status = 200, body = PageBody<Territory>), (status = 403, body = Problem)))]
+async fn list_territories(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<Pagination>,
+) -> ApiResult<Json<PageBody<Territory>>> {
+    user.require(Action::TerritoriesRead)?;
+    Ok(Json(
+        state
+            .store
+            .list_territories(user.tenant_id, page.request()?)
+            .await?
+            .into(),
+    ))
+}
+
+/// A territory from a GeoJSON Polygon or MultiPolygon (`[lon, lat]`
+/// positions, closed rings). Sites it covers move into it unless an older
+/// territory covers them already.
+#[utoipa::path(post, path = "/v1/territories", tag = "dispatch", request_body = NewTerritory, security(("bearer" = [])),
+    responses((status = 201, body = Territory), (status = 403, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn create_territory(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(new): ApiJson<NewTerritory>,
+) -> ApiResult<(StatusCode, Json<Territory>)> {
+    user.require(Action::TerritoriesWrite)?;
+    let (name, boundary) = new.validate()?;
+    let created = state
+        .store
+        .create_territory(user.actor(), &name, &boundary)
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[utoipa::path(get, path = "/v1/territories/{id}", tag = "dispatch", security(("bearer" = [])),
+    responses((status = 200, body = Territory), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_territory(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Territory>> {
+    user.require(Action::TerritoriesRead)?;
+    Ok(Json(state.store.get_territory(user.tenant_id, id).await?))
+}
+
+/// Rename and/or reshape; a new boundary re-resolves the sites it affects.
+#[utoipa::path(patch, path = "/v1/territories/{id}", tag = "dispatch", request_body = TerritoryPatch, security(("bearer" = [])),
+    responses((status = 200, body = Territory), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(territory = %id))]
+async fn update_territory(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<TerritoryPatch>,
+) -> ApiResult<Json<Territory>> {
+    user.require(Action::TerritoriesWrite)?;
+    let change = patch.validate()?;
+    Ok(Json(
+        state
+            .store
+            .update_territory(user.actor(), id, &change)
+            .await?,
+    ))
+}
+
+/// Delete a territory; its sites move to the next territory covering them, or to none.
+#[utoipa::path(delete, path = "/v1/territories/{id}", tag = "dispatch", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all, fields(territory = %id))]
+async fn delete_territory(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    user.require(Action::TerritoriesWrite)?;
+    state.store.delete_territory(user.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `k` best candidates for `ticket`, only technicians inside the
+/// territory of the ticket's site when the site has one.
+pub(super) async fn ranked_candidates(
+    state: &AppState,
+    ticket: &Ticket,
+    k: usize,
+) -> ApiResult<Vec<RankedCandidate>> {
+    let site = state
+        .store
+        .get_site(ticket.tenant_id, ticket.site_id)
+        .await?;
+    let territory = match site.territory_id {
+        Some(id) => state.store.territory_boundary(ticket.tenant_id, id).await?,
+        None => None,
+    };
+    state
+        .dispatch
+        .candidates_in(
+            ticket,
+            site.location,
+            territory.as_deref(),
+            k,
+            chrono::Utc::now(),
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}

@@ -1,0 +1,414 @@
+//! Offers and auto-dispatch end to end: offer in turn, decline, expiry (with a
+//! chosen `now`, no waiting), exhaustion, acceptance, a restart in the middle,
+//! and a dispatcher stepping in.
+
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use truckroll_tests::app::{TestApp, TestTenant, id_of};
+use uuid::Uuid;
+
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(truckroll_tests::TestBackend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(truckroll_tests::TestBackend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+both!(
+    offers_go_round_until_taken_or_exhausted,
+    offers_survive_a_restart_and_yield_to_dispatchers
+);
+
+struct City {
+    tenant: TestTenant,
+    site: Uuid,
+    /// (technician id, access token), nearest first.
+    technicians: Vec<(Uuid, String)>,
+}
+
+async fn city(app: &TestApp, name: &str) -> City {
+    let tenant = app.create_tenant(name).await;
+    let admin = &tenant.admin_token;
+    let customer = app
+        .post("/v1/customers", admin, &json!({"name": "Hotel"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let site = app
+        .post(
+            "/v1/sites",
+            admin,
+            &json!({"customer_id": customer["id"], "name": "Main", "address": "Unter den Linden 77",
+                    "location": {"lat": 52.5163, "lon": 13.3795}}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let all_week: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|day| json!({"day": day, "start": "00:00", "end": "00:00"}))
+        .collect();
+    let mut technicians = Vec::new();
+    for i in 0..3 {
+        let (user, token) = app
+            .create_user(&tenant, &format!("tech{i}@{name}.test"), "technician")
+            .await;
+        let technician = app
+            .post(
+                "/v1/technicians",
+                admin,
+                &json!({"user_id": user, "name": format!("Tech {i}"), "skills": [{"skill": "hvac", "level": 3}],
+                        "shifts": all_week, "time_zone": "UTC", "capacity": 2,
+                        "home_base": {"lat": 52.52 + 0.02 * i as f64, "lon": 13.40}}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        technicians.push((id_of(&technician, "id"), token));
+    }
+    City {
+        tenant,
+        site: id_of(&site, "id"),
+        technicians,
+    }
+}
+
+async fn ticket(app: &TestApp, city: &City, category: &str) -> Uuid {
+    let body = json!({"title": "Chiller", "category": category, "priority": "P2", "site_id": city.site,
+                      "required_skills": [{"skill": "hvac", "level": 2}]});
+    id_of(
+        &app.post("/v1/tickets", &city.tenant.admin_token, &body)
+            .await
+            .expect(StatusCode::CREATED),
+        "id",
+    )
+}
+
+async fn offers(app: &TestApp, city: &City, ticket: Uuid) -> Vec<Value> {
+    let body = app
+        .get(
+            &format!("/v1/tickets/{ticket}/offers"),
+            &city.tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    body.as_array().cloned().unwrap_or_default()
+}
+
+fn pending(offers: &[Value]) -> Vec<&Value> {
+    offers.iter().filter(|o| o["state"] == "pending").collect()
+}
+
+/// Past every open offer's window.
+fn after_window() -> chrono::DateTime<Utc> {
+    Utc::now() + Duration::seconds(121)
+}
+
+async fn offers_go_round_until_taken_or_exhausted(backend: truckroll_tests::TestBackend) {
+    let app = TestApp::start(backend).await;
+    let city = city(&app, "turns").await;
+    let admin = &city.tenant.admin_token;
+    let (tech0, token0) = &city.technicians[0];
+    let (tech1, token1) = &city.technicians[1];
+
+    // Policy: bad input first, then offer in turn to the top two.
+    app.send(
+        reqwest::Method::PUT,
+        "/v1/dispatch/policies/hvac",
+        Some(admin),
+        Some(&json!({"mode": "offer_in_turn", "top_n": 0})),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    app.send(
+        reqwest::Method::PUT,
+        "/v1/dispatch/policies/hvac",
+        Some(token0),
+        Some(&json!({"mode": "offer_best"})),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    let policy = app
+        .send(
+            reqwest::Method::PUT,
+            "/v1/dispatch/policies/hvac",
+            Some(admin),
+            Some(&json!({"mode": "offer_in_turn", "top_n": 2})),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        policy,
+        json!({"category": "hvac", "mode": "offer_in_turn", "top_n": 2})
+    );
+
+    // A ticket of another category is not auto-dispatched.
+    let manual = ticket(&app, &city, "plumbing").await;
+    assert!(offers(&app, &city, manual).await.is_empty());
+
+    // Created → offered to the nearest technician.
+    let first = ticket(&app, &city, "hvac").await;
+    let listed = offers(&app, &city, first).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (
+            id_of(&listed[0], "technician_id"),
+            listed[0]["round"].as_u64()
+        ),
+        (*tech0, Some(1))
+    );
+    let mine = app
+        .get("/v1/me/offers", token0)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(mine.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        app.get("/v1/me/offers", token1)
+            .await
+            .expect(StatusCode::OK),
+        json!([])
+    );
+    let offer0 = id_of(&listed[0], "id");
+
+    // Nobody else may answer it.
+    app.post(&format!("/v1/offers/{offer0}/accept"), token1, &json!({}))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    app.post(&format!("/v1/offers/{offer0}/accept"), admin, &json!({}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.post(
+        &format!("/v1/offers/{offer0}/decline"),
+        token0,
+        &json!({"reason": "  "}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+
+    // Declined → the next technician.
+    let declined = app
+        .post(
+            &format!("/v1/offers/{offer0}/decline"),
+            token0,
+            &json!({"reason": "van broke down"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (declined["state"].as_str(), declined["reason"].as_str()),
+        (Some("declined"), Some("van broke down"))
+    );
+    let listed = offers(&app, &city, first).await;
+    let open = pending(&listed);
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (id_of(open[0], "technician_id"), open[0]["round"].as_u64()),
+        (*tech1, Some(2))
+    );
+    app.post(&format!("/v1/offers/{offer0}/accept"), token0, &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "conflict");
+
+    // Expired → top 2 used up → the ticket waits, unassigned, for a dispatcher.
+    let expired = app
+        .state
+        .offer_flow()
+        .expire_due(after_window())
+        .await
+        .expect("timers");
+    assert_eq!(expired, 1);
+    let listed = offers(&app, &city, first).await;
+    assert!(pending(&listed).is_empty(), "{listed:?}");
+    assert_eq!(listed[1]["state"], "expired");
+    let waiting = app
+        .get(&format!("/v1/tickets/{first}"), admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (waiting["status"].as_str(), &waiting["assignee_id"]),
+        (Some("new"), &Value::Null)
+    );
+    let audit = app
+        .get("/v1/audit?limit=200", admin)
+        .await
+        .expect(StatusCode::OK);
+    let exhausted = audit["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|e| e["action"] == "ticket.offers_exhausted")
+                .count()
+        })
+        .unwrap_or_default();
+    assert_eq!(exhausted, 1);
+    assert_eq!(
+        app.state
+            .offer_flow()
+            .expire_due(after_window())
+            .await
+            .expect("timers"),
+        0,
+        "nothing left to expire"
+    );
+
+    // Accepted → assigned to and accepted by the technician in one step.
+    let second = ticket(&app, &city, "hvac").await;
+    let offer = id_of(
+        &pending(&offers(&app, &city, second).await)[0].clone(),
+        "id",
+    );
+    let accepted = app
+        .post(&format!("/v1/offers/{offer}/accept"), token0, &json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(accepted["offer"]["state"], "accepted");
+    assert_eq!(
+        (
+            accepted["ticket"]["status"].as_str(),
+            id_of(&accepted["ticket"], "assignee_id")
+        ),
+        (Some("accepted"), *tech0)
+    );
+    app.post(&format!("/v1/offers/{offer}/accept"), token0, &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "conflict");
+    let seen = app
+        .get(&format!("/v1/tickets/{second}"), token0)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(seen["status"], "accepted");
+
+    // An offer taken after its window closed is refused.
+    let third = ticket(&app, &city, "hvac").await;
+    // (Tech 0 now has an open job, so the ranking prefers the free Tech 1.)
+    let open = pending(&offers(&app, &city, third).await)[0].clone();
+    let (late, owner) = (id_of(&open, "id"), id_of(&open, "technician_id"));
+    assert_eq!(owner, *tech1, "an open job counts against the nearest");
+    app.state
+        .offer_flow()
+        .expire_due(after_window())
+        .await
+        .expect("timers");
+    app.post(&format!("/v1/offers/{late}/accept"), token1, &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "conflict");
+    app.stop().await;
+}
+
+async fn offers_survive_a_restart_and_yield_to_dispatchers(backend: truckroll_tests::TestBackend) {
+    let app = TestApp::start(backend).await;
+    let city = city(&app, "restart").await;
+    let admin = city.tenant.admin_token.clone();
+    let (tech0, _) = city.technicians[0].clone();
+    let (tech1, token1) = city.technicians[1].clone();
+    let (tech2, _) = city.technicians[2].clone();
+    app.send(
+        reqwest::Method::PUT,
+        "/v1/dispatch/policies/hvac",
+        Some(&admin),
+        Some(&json!({"mode": "offer_in_turn", "top_n": 3})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let waiting = ticket(&app, &city, "hvac").await;
+    assert_eq!(
+        id_of(
+            pending(&offers(&app, &city, waiting).await)[0],
+            "technician_id"
+        ),
+        tech0
+    );
+
+    // The process dies with the offer open; the new one expires it on time.
+    let app = app.restart().await;
+    assert_eq!(
+        app.state
+            .offer_flow()
+            .expire_due(Utc::now())
+            .await
+            .expect("timers"),
+        0,
+        "not due yet"
+    );
+    assert_eq!(
+        app.state
+            .offer_flow()
+            .expire_due(after_window())
+            .await
+            .expect("timers"),
+        1
+    );
+    let listed = offers(&app, &city, waiting).await;
+    assert_eq!(id_of(pending(&listed)[0], "technician_id"), tech1);
+
+    // A dispatcher assigns directly: the open offer is withdrawn, and the
+    // technician can no longer take it.
+    let open = id_of(pending(&listed)[0], "id");
+    app.post(
+        &format!("/v1/tickets/{waiting}/assign"),
+        &admin,
+        &json!({"technician_id": tech2}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let listed = offers(&app, &city, waiting).await;
+    assert!(pending(&listed).is_empty());
+    assert_eq!(
+        listed.last().map(|o| o["state"].clone()),
+        Some(json!("withdrawn"))
+    );
+    app.post(&format!("/v1/offers/{open}/accept"), &token1, &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "conflict");
+    assert_eq!(
+        app.state
+            .offer_flow()
+            .expire_due(after_window())
+            .await
+            .expect("timers"),
+        0
+    );
+
+    // Offer-best: one technician only; a decline exhausts it at once.
+    app.send(
+        reqwest::Method::PUT,
+        "/v1/dispatch/policies/hvac",
+        Some(&admin),
+        Some(&json!({"mode": "offer_best"})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let single = ticket(&app, &city, "hvac").await;
+    let offered = offers(&app, &city, single).await;
+    assert_eq!(offered.len(), 1);
+    let offer = id_of(&offered[0], "id");
+    let owner = id_of(&offered[0], "technician_id");
+    let token = city
+        .technicians
+        .iter()
+        .find(|(id, _)| *id == owner)
+        .map(|(_, t)| t.clone())
+        .expect("owner");
+    app.post(
+        &format!("/v1/offers/{offer}/decline"),
+        &token,
+        &json!({"reason": "off sick"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert!(pending(&offers(&app, &city, single).await).is_empty());
+    app.stop().await;
+}
