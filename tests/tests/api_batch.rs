@@ -41,6 +41,7 @@ both!(
     real_run_respects_skills_and_capacity,
     conflicts_at_apply_time_are_reported_not_forced,
     concurrent_batches_never_double_book,
+    the_sites_territory_limits_the_technicians,
     batch_input_and_access,
 );
 
@@ -416,8 +417,8 @@ async fn conflicts_at_apply_time_are_reported_not_forced(backend: TestBackend) {
         ticket_state(&app, &admin, wanted).await,
         ("new".to_owned(), None)
     );
-    // The failed attempt refreshed nothing wrong: the index now knows the
-    // technician is full, so the next plan has nobody.
+    // The conflict corrected the index's count: the technician is full, so
+    // the next plan has nobody.
     let next = batch(
         &app,
         &admin,
@@ -480,6 +481,43 @@ async fn concurrent_batches_never_double_book(backend: TestBackend) {
         Ok(app) => app.stop().await,
         Err(_) => panic!("app still shared"),
     }
+}
+
+/// As for candidates: a ticket whose site lies in a territory only gets
+/// technicians inside it, however near the others are.
+async fn the_sites_territory_limits_the_technicians(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let mut city = City::new(&app, "territory").await;
+    let admin = city.admin().to_owned();
+    app.post(
+        "/v1/territories",
+        &admin,
+        &json!({"name": "Mitte", "boundary": {"type": "Polygon", "coordinates": [[
+            [13.40, 52.50], [13.415, 52.50], [13.415, 52.54], [13.40, 52.54], [13.40, 52.50]
+        ]]}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let inside = city.technician(&app, 13.402, json!([]), 1).await;
+    let outside = city.technician(&app, 13.417, json!([]), 1).await;
+    let in_mitte = city.ticket(&app, 13.41, json!([])).await;
+    let reply = batch(
+        &app,
+        &admin,
+        json!({"ticket_ids": [in_mitte], "dry_run": true}),
+    )
+    .await;
+    assert_eq!(plan_of(&reply), vec![(in_mitte, inside)], "{reply}");
+    // Outside every territory, the nearest one is fine.
+    let out_east = city.ticket(&app, 13.45, json!([])).await;
+    let reply = batch(
+        &app,
+        &admin,
+        json!({"ticket_ids": [out_east], "dry_run": true}),
+    )
+    .await;
+    assert_eq!(plan_of(&reply), vec![(out_east, outside)], "{reply}");
+    app.stop().await;
 }
 
 async fn batch_input_and_access(backend: TestBackend) {

@@ -158,8 +158,42 @@ async fn offers_go_round_until_taken_or_exhausted(backend: truckroll_tests::Test
     let manual = ticket(&app, &city, "plumbing").await;
     assert!(offers(&app, &city, manual).await.is_empty());
 
-    // Created → offered to the nearest technician.
+    // Phones: Tech 0's, and a dispatcher's browser, both with push tokens.
+    let device = json!({"platform": "android", "push_token": "fcm-token-tech0", "actor_id": "0a0a0a0a0a0a0a0a"});
+    app.post("/v1/devices", token0, &device)
+        .await
+        .expect(StatusCode::CREATED);
+    let (dispatcher, dispatcher_token) = app
+        .create_user(&city.tenant, "desk@turns.test", "dispatcher")
+        .await;
+    let desk =
+        json!({"platform": "web", "push_token": "fcm-token-desk", "actor_id": "0b0b0b0b0b0b0b0b"});
+    app.post("/v1/devices", &dispatcher_token, &desk)
+        .await
+        .expect(StatusCode::CREATED);
+    let tech0_user = id_of(
+        &app.get(&format!("/v1/technicians/{tech0}"), admin)
+            .await
+            .expect(StatusCode::OK),
+        "user_id",
+    );
+    let raw = app.db.raw().await;
+    let queued = |user: Uuid, kind: &'static str| {
+        let raw = raw.clone();
+        async move {
+            let sql =
+                format!("SELECT COUNT(*) FROM push_outbox WHERE user_id = $1 AND title = '{kind}'");
+            raw.scalar_i64(&sql, &[user]).await
+        }
+    };
+
+    // Created → offered to the nearest technician, whose phone is told.
     let first = ticket(&app, &city, "hvac").await;
+    assert_eq!(
+        queued(tech0_user, "New job offer").await,
+        1,
+        "one offer push for Tech 0's phone"
+    );
     let listed = offers(&app, &city, first).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(
@@ -232,6 +266,11 @@ async fn offers_go_round_until_taken_or_exhausted(backend: truckroll_tests::Test
     let listed = offers(&app, &city, first).await;
     assert!(pending(&listed).is_empty(), "{listed:?}");
     assert_eq!(listed[1]["state"], "expired");
+    assert_eq!(
+        queued(dispatcher, "Ticket needs a technician").await,
+        1,
+        "the dispatcher hears nobody took it"
+    );
     let waiting = app
         .get(&format!("/v1/tickets/{first}"), admin)
         .await

@@ -312,7 +312,7 @@ impl ExactSetup {
         for (row, &ticket) in self.rows.iter().enumerate() {
             for edge in &instance.edges[ticket] {
                 let (first, count) = self.slots[edge.technician];
-                let cost = (edge.distance_m * scale).round() as i64 / 1000 * 0 + ((edge.distance_m * scale) as i64 % 7);
+                let cost = (edge.distance_m * scale).round() as i64;
                 for column in first..first + count as usize {
                     weights[(row, column)] = -cost;
                 }

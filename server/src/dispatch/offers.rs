@@ -4,6 +4,8 @@
 //! Every step is a conditional write, so two replicas (or a timer racing a
 //! technician's tap) can never both advance the same offer.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -11,9 +13,10 @@ use super::service::DispatchService;
 use crate::{
     domain::{
         offer::{AutoDispatchMode, Offer, OfferState},
+        people::Role,
         ticket::Ticket,
     },
-    store::{Actor, Store, StoreError},
+    store::{Actor, PageRequest, Store, StoreError, push::PushContent},
 };
 use truckroll_sync::Status;
 
@@ -108,8 +111,8 @@ impl OfferFlow<'_> {
             .await
         {
             Ok(offer) => {
-                // The push to the technician's phones goes out from the push outbox.
                 tracing::info!(offer = %offer.id, technician = %offer.technician_id, round, "ticket offered");
+                self.push_offer(&ticket, &offer).await;
                 Ok(Next::Offered(offer))
             }
             // Another replica made the offer first.
@@ -123,7 +126,88 @@ impl OfferFlow<'_> {
             .record_offers_exhausted(system, ticket.id)
             .await?;
         tracing::warn!(ticket = %ticket.id, number = %ticket.number, "no technician took the ticket; it waits for a dispatcher");
+        self.push_dispatchers(ticket).await;
         Ok(Next::Exhausted)
+    }
+
+    /// Queues the offer for the technician's phones (sent after this commit,
+    /// from the push outbox). A failure to queue is logged: the offer stands.
+    async fn push_offer(&self, ticket: &Ticket, offer: &Offer) {
+        let content = PushContent {
+            title: "New job offer".into(),
+            body: format!(
+                "{}: {} (answer by {})",
+                ticket.number,
+                ticket.title,
+                offer.expires_at.format("%H:%M UTC")
+            ),
+            data: BTreeMap::from([
+                ("type".to_owned(), "offer".to_owned()),
+                ("offer_id".to_owned(), offer.id.to_string()),
+                ("ticket_id".to_owned(), ticket.id.to_string()),
+                ("expires_at".to_owned(), offer.expires_at.to_rfc3339()),
+            ]),
+        };
+        let queued = match self
+            .store
+            .get_technician(ticket.tenant_id, offer.technician_id)
+            .await
+        {
+            Ok(technician) => {
+                self.store
+                    .enqueue_push_for_user(ticket.tenant_id, technician.user_id, &content)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = queued {
+            tracing::warn!(%error, offer = %offer.id, "cannot queue the offer push");
+        }
+    }
+
+    /// Tells every active dispatcher that a ticket needs a hand.
+    async fn push_dispatchers(&self, ticket: &Ticket) {
+        let content = PushContent {
+            title: "Ticket needs a technician".into(),
+            body: format!(
+                "{}: {} (nobody took the offer)",
+                ticket.number, ticket.title
+            ),
+            data: BTreeMap::from([
+                ("type".to_owned(), "ticket.unassigned".to_owned()),
+                ("ticket_id".to_owned(), ticket.id.to_string()),
+            ]),
+        };
+        let mut page = PageRequest {
+            limit: 200,
+            after: None,
+        };
+        loop {
+            let users = match self.store.list_users(ticket.tenant_id, page).await {
+                Ok(users) => users,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot list dispatchers to notify");
+                    return;
+                }
+            };
+            for user in users
+                .items
+                .iter()
+                .filter(|u| u.active && u.role == Role::Dispatcher)
+            {
+                if let Err(error) = self
+                    .store
+                    .enqueue_push_for_user(ticket.tenant_id, user.id, &content)
+                    .await
+                {
+                    tracing::warn!(%error, user = %user.id, "cannot queue the dispatcher push");
+                }
+            }
+            match users.next_after {
+                Some(after) => page.after = Some(after),
+                None => return,
+            }
+        }
     }
 
     /// Expires every offer whose window has closed at `now` and moves each

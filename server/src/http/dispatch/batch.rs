@@ -39,10 +39,13 @@ use super::{
 };
 use crate::{
     dispatch::{
-        NearestQuery,
+        NearestQuery, TechnicianEntry,
         batch::{Edge, Instance, Method, solve, solve_greedy},
     },
-    domain::{ValidationErrors, geo::GeoPoint, permissions::Action, ticket::Ticket},
+    domain::{
+        ValidationErrors, geo::GeoPoint, permissions::Action, territory::CompiledBoundary,
+        ticket::Ticket,
+    },
     store::{PageRequest, StoreError, TicketFilter},
 };
 
@@ -130,22 +133,29 @@ pub(super) async fn batch_assign(
         Some(ids) => named_tickets(&state, &user, ids, &mut unassigned).await?,
         None => new_tickets(&state, &user).await?,
     };
-    let mut sites: HashMap<Uuid, GeoPoint> = HashMap::new();
+    // Where each ticket is, and the territory its technicians must be in.
+    type Place = (GeoPoint, Option<Arc<CompiledBoundary>>);
+    let mut places: HashMap<Uuid, Place> = HashMap::new();
+    let mut territories: HashMap<Uuid, Option<Arc<CompiledBoundary>>> = HashMap::new();
     let mut planned = Vec::with_capacity(tickets.len());
     for ticket in tickets {
-        let site = match sites.get(&ticket.site_id) {
-            Some(site) => *site,
-            None => {
-                let site = state
-                    .store
-                    .get_site(user.tenant_id, ticket.site_id)
-                    .await?
-                    .location;
-                sites.insert(ticket.site_id, site);
-                site
-            }
-        };
-        planned.push((ticket, site));
+        if !places.contains_key(&ticket.site_id) {
+            let site = state.store.get_site(user.tenant_id, ticket.site_id).await?;
+            let territory = match site.territory_id {
+                Some(id) => match territories.get(&id) {
+                    Some(boundary) => boundary.clone(),
+                    None => {
+                        let boundary = state.store.territory_boundary(user.tenant_id, id).await?;
+                        territories.insert(id, boundary.clone());
+                        boundary
+                    }
+                },
+                None => None,
+            };
+            places.insert(ticket.site_id, (site.location, territory));
+        }
+        let place = places[&ticket.site_id].clone();
+        planned.push((ticket, place));
     }
 
     // Index queries and the solver are CPU work: off the async workers.
@@ -159,9 +169,17 @@ pub(super) async fn batch_assign(
             let mut capacity: Vec<u32> = Vec::new();
             let mut position: HashMap<Uuid, usize> = HashMap::new();
             let mut per_ticket = Vec::with_capacity(planned.len());
-            for (ticket, site) in &planned {
-                let query = NearestQuery::new(tenant_id, *site, k, now)
+            for (ticket, (site, territory)) in &planned {
+                let inside = |entry: &TechnicianEntry| {
+                    entry
+                        .position
+                        .is_some_and(|fix| territory.as_ref().is_none_or(|t| t.covers(fix.point)))
+                };
+                let mut query = NearestQuery::new(tenant_id, *site, k, now)
                     .with_skills(&ticket.required_skills);
+                if territory.is_some() {
+                    query = query.with_filter(&inside);
+                }
                 let found = dispatch.index().nearest(&query).unwrap_or_default();
                 let edges: Vec<Edge> = found
                     .into_iter()
@@ -371,7 +389,16 @@ async fn apply(
     }
     match assign_to(state, user, &current, step.technician_id, "technician_id").await {
         Ok(_) => Ok(None),
-        Err(ApiError::Conflict(reason)) => Ok(Some(reason)),
+        Err(ApiError::Conflict(reason)) => {
+            // The index thought there was room (another server booked the
+            // technician): tell it the load the database counts.
+            let load = state
+                .store
+                .technician_load(user.tenant_id, step.technician_id)
+                .await?;
+            state.dispatch.load_changed(step.technician_id, load);
+            Ok(Some(reason))
+        }
         Err(ApiError::Validation(errors)) => Ok(Some(
             errors
                 .0
