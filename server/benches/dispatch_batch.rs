@@ -6,20 +6,29 @@
 //!
 //! Sites and technicians are uniform over a 30 km × 30 km box around Berlin;
 //! there are 5 skills, a technician holds each with probability 0.6 at level
-//! 1–3, a ticket needs 0–2 of them at level 1–2; remaining capacity is 1 or
-//! 2. Building the instance (all 250 000 pairs: skill check and haversine)
-//! is timed too, as the HTTP handler does comparable work through the index.
+//! 1–3, a ticket needs 0–2 of them at level 1–2. Two fleets: `roomy`, where
+//! each technician has 1 or 2 free slots (about 750 slots for 500 tickets),
+//! and `tight`, one free slot each (as many slots as tickets, so skills
+//! leave some tickets over and the augmenting paths get long). Building the
+//! instance (all 250 000 pairs: skill check and haversine) is timed too, as
+//! the HTTP handler does comparable work through the index.
 //!
 //! Before the criterion groups, the run prints each plan's total travel and
 //! the travel saved against greedy, averaged over a few seeds.
+//! `TRUCKROLL_BENCH_LARGE=1` also times one exact solve of larger tight
+//! instances, to show where [`EXACT_MAX_CELLS`] puts the switch to the
+//! heuristic.
 
-use std::{hint::black_box, time::Duration};
+use std::{
+    hint::black_box,
+    time::{Duration, Instant},
+};
 
 use criterion::{BenchmarkId, Criterion};
 use truckroll_server::{
     dispatch::batch::{
-        BatchTechnician, BatchTicket, Instance, Method, all_pairs, solve, solve_exact,
-        solve_greedy, solve_heuristic,
+        BatchTechnician, BatchTicket, EXACT_MAX_CELLS, Instance, Method, all_pairs, solve,
+        solve_exact, solve_greedy, solve_heuristic,
     },
     domain::{geo::GeoPoint, people::SkillLevel},
 };
@@ -27,6 +36,8 @@ use uuid::Uuid;
 
 const SKILLS: [&str; 5] = ["hvac", "electrical", "plumbing", "gas", "refrigeration"];
 const SIZES: [usize; 2] = [100, 500];
+/// (name, most free slots per technician)
+const FLEETS: [(&str, u64); 2] = [("roomy", 2), ("tight", 1)];
 
 struct Rng(u64);
 
@@ -56,22 +67,33 @@ impl Rng {
     }
 }
 
-fn city(seed: u64, tickets: usize, technicians: usize) -> (Vec<BatchTicket>, Vec<BatchTechnician>) {
+/// Each skill with probability 0.6, at level 1–3.
+fn skills(rng: &mut Rng) -> Vec<SkillLevel> {
+    let mut held = Vec::new();
+    for skill in SKILLS {
+        if rng.unit() < 0.6 {
+            held.push(SkillLevel {
+                skill: skill.into(),
+                level: 1 + rng.below(3) as u8,
+            });
+        }
+    }
+    held
+}
+
+fn city(
+    seed: u64,
+    tickets: usize,
+    technicians: usize,
+    max_free: u64,
+) -> (Vec<BatchTicket>, Vec<BatchTechnician>) {
     let mut rng = Rng(seed);
     let technicians = (0..technicians)
         .map(|i| BatchTechnician {
             id: Uuid::from_u128(i as u128),
             position: rng.point(),
-            skills: SKILLS
-                .iter()
-                .filter_map(|skill| {
-                    (rng.unit() < 0.6).then(|| SkillLevel {
-                        skill: (*skill).into(),
-                        level: 1 + rng.below(3) as u8,
-                    })
-                })
-                .collect(),
-            remaining: 1 + rng.below(2) as u32,
+            skills: skills(&mut rng),
+            remaining: 1 + rng.below(max_free) as u32,
             available: true,
         })
         .collect();
@@ -95,44 +117,67 @@ fn city(seed: u64, tickets: usize, technicians: usize) -> (Vec<BatchTicket>, Vec
     (tickets, technicians)
 }
 
-fn instance(seed: u64, n: usize) -> Instance {
-    let (tickets, technicians) = city(seed, n, n);
+fn instance(seed: u64, n: usize, max_free: u64) -> Instance {
+    let (tickets, technicians) = city(seed, n, n, max_free);
     all_pairs(&tickets, &technicians)
 }
 
 /// Travel of each plan over a few seeds, printed for BENCHMARKS.md.
 fn report_savings() {
     const SEEDS: u64 = 5;
-    for n in SIZES {
-        let (mut exact_km, mut greedy_km, mut heuristic_km) = (0.0, 0.0, 0.0);
-        let (mut exact_n, mut greedy_n, mut heuristic_n) = (0, 0, 0);
-        for seed in 0..SEEDS {
-            let instance = instance(seed, n);
-            let exact = solve_exact(&instance);
-            let greedy = solve_greedy(&instance);
-            let heuristic = solve_heuristic(&instance);
-            exact_km += exact.total_distance_m(&instance) / 1000.0;
-            greedy_km += greedy.total_distance_m(&instance) / 1000.0;
-            heuristic_km += heuristic.total_distance_m(&instance) / 1000.0;
-            exact_n += exact.assigned();
-            greedy_n += greedy.assigned();
-            heuristic_n += heuristic.assigned();
+    for (fleet, max_free) in FLEETS {
+        for n in SIZES {
+            let (mut exact_km, mut greedy_km, mut heuristic_km) = (0.0, 0.0, 0.0);
+            let (mut exact_n, mut greedy_n, mut heuristic_n) = (0, 0, 0);
+            for seed in 0..SEEDS {
+                let instance = instance(seed, n, max_free);
+                let exact = solve_exact(&instance);
+                let greedy = solve_greedy(&instance);
+                let heuristic = solve_heuristic(&instance);
+                exact_km += exact.total_distance_m(&instance) / 1000.0;
+                greedy_km += greedy.total_distance_m(&instance) / 1000.0;
+                heuristic_km += heuristic.total_distance_m(&instance) / 1000.0;
+                exact_n += exact.assigned();
+                greedy_n += greedy.assigned();
+                heuristic_n += heuristic.assigned();
+            }
+            let runs = SEEDS as f64;
+            eprintln!(
+                "{fleet} {n} tickets × {n} technicians, mean of {SEEDS} seeds: \
+                 exact {:.1} km ({:.1} assigned), greedy {:.1} km ({:.1} assigned), \
+                 heuristic {:.1} km ({:.1} assigned); exact saves {:.1} km = {:.1} % \
+                 against greedy, heuristic saves {:.1} %",
+                exact_km / runs,
+                exact_n as f64 / runs,
+                greedy_km / runs,
+                greedy_n as f64 / runs,
+                heuristic_km / runs,
+                heuristic_n as f64 / runs,
+                (greedy_km - exact_km) / runs,
+                (greedy_km - exact_km) / greedy_km * 100.0,
+                (greedy_km - heuristic_km) / greedy_km * 100.0,
+            );
         }
-        let runs = SEEDS as f64;
+    }
+}
+
+/// One exact solve of larger tight instances (cells of the assignment matrix
+/// against `EXACT_MAX_CELLS`), and the heuristic on the same.
+fn report_large() {
+    for n in [800, 1200, 2000] {
+        let instance = instance(7, n, 1);
+        let start = Instant::now();
+        let heuristic = solve_heuristic(&instance);
+        let heuristic_time = start.elapsed();
+        let start = Instant::now();
+        let exact = solve_exact(&instance);
+        let exact_time = start.elapsed();
         eprintln!(
-            "{n} tickets × {n} technicians, mean of {SEEDS} seeds: \
-             exact {:.1} km ({:.1} assigned), greedy {:.1} km ({:.1} assigned), \
-             heuristic {:.1} km ({:.1} assigned); exact saves {:.1} km = {:.1} % \
-             against greedy, heuristic saves {:.1} %",
-            exact_km / runs,
-            exact_n as f64 / runs,
-            greedy_km / runs,
-            greedy_n as f64 / runs,
-            heuristic_km / runs,
-            heuristic_n as f64 / runs,
-            (greedy_km - exact_km) / runs,
-            (greedy_km - exact_km) / greedy_km * 100.0,
-            (greedy_km - heuristic_km) / greedy_km * 100.0,
+            "tight {n}×{n}: exact {exact_time:?} ({:.1} km), heuristic {heuristic_time:?} \
+             ({:.1} km); solve() picks {:?} (limit {EXACT_MAX_CELLS} cells)",
+            exact.total_distance_m(&instance) / 1000.0,
+            heuristic.total_distance_m(&instance) / 1000.0,
+            solve(&instance).method,
         );
     }
 }
@@ -146,25 +191,32 @@ fn main() {
     // Only in a real benchmark run, not when `cargo test --benches` smoke-runs this.
     if std::env::args().any(|arg| arg == "--bench") {
         report_savings();
+        if std::env::var_os("TRUCKROLL_BENCH_LARGE").is_some() {
+            report_large();
+        }
     }
     let mut group = criterion.benchmark_group("batch_assignment");
-    for n in SIZES {
-        let (tickets, technicians) = city(42, n, n);
-        let instance = all_pairs(&tickets, &technicians);
-        assert_eq!(solve(&instance).method, Method::Exact, "exact at {n}×{n}");
-        let label = format!("{n}x{n}");
-        group.bench_with_input(BenchmarkId::new("build_instance", &label), &n, |b, _| {
-            b.iter(|| all_pairs(black_box(&tickets), black_box(&technicians)))
-        });
-        group.bench_with_input(BenchmarkId::new("exact", &label), &instance, |b, i| {
-            b.iter(|| solve_exact(black_box(i)))
-        });
-        group.bench_with_input(BenchmarkId::new("greedy", &label), &instance, |b, i| {
-            b.iter(|| solve_greedy(black_box(i)))
-        });
-        group.bench_with_input(BenchmarkId::new("heuristic", &label), &instance, |b, i| {
-            b.iter(|| solve_heuristic(black_box(i)))
-        });
+    for (fleet, max_free) in FLEETS {
+        for n in SIZES {
+            let (tickets, technicians) = city(42, n, n, max_free);
+            let instance = all_pairs(&tickets, &technicians);
+            assert_eq!(solve(&instance).method, Method::Exact, "exact at {n}×{n}");
+            let label = format!("{fleet}/{n}x{n}");
+            if max_free == 2 {
+                group.bench_with_input(BenchmarkId::new("build_instance", &label), &n, |b, _| {
+                    b.iter(|| all_pairs(black_box(&tickets), black_box(&technicians)))
+                });
+            }
+            group.bench_with_input(BenchmarkId::new("exact", &label), &instance, |b, i| {
+                b.iter(|| solve_exact(black_box(i)))
+            });
+            group.bench_with_input(BenchmarkId::new("greedy", &label), &instance, |b, i| {
+                b.iter(|| solve_greedy(black_box(i)))
+            });
+            group.bench_with_input(BenchmarkId::new("heuristic", &label), &instance, |b, i| {
+                b.iter(|| solve_heuristic(black_box(i)))
+            });
+        }
     }
     group.finish();
     criterion.final_summary();

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     query::{Candidate, IndexError, NearestQuery, PositionFix, PositionUpdate, TechnicianEntry},
+    schedule::Schedule,
     sphere::{self, UnitVector},
 };
 
@@ -35,9 +36,24 @@ impl PointDistance for Node {
     }
 }
 
+/// A technician as held: the entry and its shifts, parsed.
+struct Slot {
+    entry: TechnicianEntry,
+    schedule: Schedule,
+}
+
+impl Slot {
+    fn new(entry: TechnicianEntry) -> Self {
+        Self {
+            schedule: Schedule::new(&entry.shifts, &entry.time_zone),
+            entry,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Shard {
-    technicians: HashMap<Uuid, TechnicianEntry>,
+    technicians: HashMap<Uuid, Slot>,
     all: RTree<Node>,
     by_skill: HashMap<String, RTree<Node>>,
 }
@@ -61,7 +77,10 @@ impl Shard {
             }
         }
         Self {
-            technicians,
+            technicians: technicians
+                .into_iter()
+                .map(|(id, entry)| (id, Slot::new(entry)))
+                .collect(),
             all: RTree::bulk_load(all),
             by_skill: by_skill
                 .into_iter()
@@ -113,27 +132,27 @@ impl Shard {
 
     fn put(&mut self, entry: TechnicianEntry) {
         if let Some(old) = self.technicians.remove(&entry.id) {
-            self.remove_nodes(&old);
+            self.remove_nodes(&old.entry);
         }
         self.insert_nodes(&entry);
-        self.technicians.insert(entry.id, entry);
+        self.technicians.insert(entry.id, Slot::new(entry));
     }
 
     fn take(&mut self, id: Uuid) -> Option<TechnicianEntry> {
         let old = self.technicians.remove(&id)?;
-        self.remove_nodes(&old);
-        Some(old)
+        self.remove_nodes(&old.entry);
+        Some(old.entry)
     }
 
     /// Moves a technician: out of its trees, new position, back in.
     fn relocate(&mut self, id: Uuid, fix: PositionFix) {
-        let Some(mut entry) = self.technicians.remove(&id) else {
+        let Some(mut slot) = self.technicians.remove(&id) else {
             return;
         };
-        self.remove_nodes(&entry);
-        entry.position = Some(fix);
-        self.insert_nodes(&entry);
-        self.technicians.insert(id, entry);
+        self.remove_nodes(&slot.entry);
+        slot.entry.position = Some(fix);
+        self.insert_nodes(&slot.entry);
+        self.technicians.insert(id, slot);
     }
 
     fn nearest(&self, query: &NearestQuery<'_>) -> Vec<Candidate> {
@@ -162,10 +181,10 @@ impl Shard {
             if cutoff.is_some_and(|cutoff| distance_2 > cutoff) {
                 break;
             }
-            let Some(entry) = self.technicians.get(&node.id) else {
+            let Some(Slot { entry, schedule }) = self.technicians.get(&node.id) else {
                 continue; // unreachable: trees only hold indexed technicians
             };
-            if query.accepts(entry) {
+            if query.accepts(entry, |_| schedule.is_on(query.now)) {
                 hits.push((distance_2, entry));
                 if cutoff.is_none() && hits.len() == query.k {
                     // Keep collecting only exact ties with the k-th.
@@ -351,7 +370,7 @@ impl TechnicianIndex {
             shard
                 .technicians
                 .get(&entry.id)
-                .and_then(|old| old.position)
+                .and_then(|old| old.entry.position)
         });
         if let Some(held) = held
             && entry.position.is_none_or(|new| new.at < held.at)
@@ -397,7 +416,7 @@ impl TechnicianIndex {
             return Ok(PositionUpdate::Unknown);
         };
         let mut shard = write(&shard);
-        let Some(entry) = shard.technicians.get(&id) else {
+        let Some(Slot { entry, .. }) = shard.technicians.get(&id) else {
             return Ok(PositionUpdate::Unknown);
         };
         if entry.position.is_some_and(|held| fix.at <= held.at) {
@@ -416,8 +435,8 @@ impl TechnicianIndex {
         };
         let mut shard = write(&shard);
         match shard.technicians.get_mut(&id) {
-            Some(entry) => {
-                entry.load = load;
+            Some(slot) => {
+                slot.entry.load = load;
                 true
             }
             None => false,
@@ -436,7 +455,7 @@ impl TechnicianIndex {
         let tenant_id = *read(&self.directory).get(&id)?;
         let shard = self.shard(tenant_id)?;
         let shard = read(&shard);
-        shard.technicians.get(&id).cloned()
+        shard.technicians.get(&id).map(|slot| slot.entry.clone())
     }
 
     /// Up to `query.k` eligible technicians nearest to `query.point`, nearest

@@ -41,6 +41,7 @@ mod index;
 pub mod offers;
 mod query;
 mod scan;
+mod schedule;
 pub mod service;
 pub mod sphere;
 

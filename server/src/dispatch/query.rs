@@ -9,7 +9,7 @@ use super::sphere;
 use crate::domain::{
     geo::GeoPoint,
     people::{SkillLevel, Technician, TechnicianStatus},
-    shifts::{Shift, is_on_shift},
+    shifts::Shift,
 };
 
 /// A position and the device time it was taken at.
@@ -111,9 +111,14 @@ impl<'a> NearestQuery<'a> {
         self
     }
 
-    /// Whether `entry` may be proposed. Cheap checks first; the shift (time
-    /// zone arithmetic) and the caller's filter last.
-    pub(crate) fn accepts(&self, entry: &TechnicianEntry) -> bool {
+    /// Whether `entry` may be proposed, `on_shift` telling whether it is on
+    /// shift at `self.now`. Cheap checks first; the shift (time zone
+    /// arithmetic) and the caller's filter last.
+    pub(crate) fn accepts(
+        &self,
+        entry: &TechnicianEntry,
+        on_shift: impl FnOnce(&TechnicianEntry) -> bool,
+    ) -> bool {
         entry.tenant_id == self.tenant_id
             && entry.status == TechnicianStatus::Available
             && entry.load < entry.capacity
@@ -122,7 +127,7 @@ impl<'a> NearestQuery<'a> {
                 .required
                 .iter()
                 .all(|r| entry.level(&r.skill).is_some_and(|level| level >= r.level))
-            && is_on_shift(&entry.shifts, &entry.time_zone, self.now)
+            && on_shift(entry)
             && self.filter.is_none_or(|filter| filter(entry))
     }
 

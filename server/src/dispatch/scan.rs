@@ -5,6 +5,8 @@ use std::{cmp::Ordering, collections::BinaryHeap};
 
 use uuid::Uuid;
 
+use crate::domain::shifts::is_on_shift;
+
 use super::{
     query::{Candidate, IndexError, NearestQuery, TechnicianEntry},
     sphere,
@@ -80,7 +82,7 @@ pub fn nearest_by_scan<'e>(
         if best.len() == query.k && best.peek().is_some_and(|worst| ranked >= *worst) {
             continue;
         }
-        if !query.accepts(entry) {
+        if !query.accepts(entry, |e| is_on_shift(&e.shifts, &e.time_zone, query.now)) {
             continue;
         }
         best.push(ranked);

@@ -46,6 +46,12 @@ pub enum Action {
     TerritoriesRead,
     /// Create, reshape and delete territories.
     TerritoriesWrite,
+    /// Read SLA policies.
+    SlaPoliciesRead,
+    /// Create and change SLA policies.
+    SlaPoliciesWrite,
+    /// Read SLA reports.
+    ReportsRead,
 }
 
 use Action::*;
@@ -113,6 +119,12 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
         &[Role::Admin, Role::Dispatcher, Role::Manager],
     ),
     (TerritoriesWrite, &[Role::Admin, Role::Dispatcher]),
+    (
+        SlaPoliciesRead,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (SlaPoliciesWrite, &[Role::Admin]),
+    (ReportsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -155,6 +167,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 27);
+        assert_eq!(seen.len(), 30);
     }
 }

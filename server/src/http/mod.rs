@@ -10,6 +10,7 @@ mod idempotency;
 mod metrics;
 mod offers;
 mod ops;
+mod sla;
 mod technicians;
 mod territories;
 mod tickets;
@@ -101,6 +102,7 @@ impl AppState {
         (name = "tickets", description = "Tickets, categories and comments"),
         (name = "dispatch", description = "Positions and candidates"),
         (name = "audit", description = "Hash-chained audit log"),
+        (name = "sla", description = "SLA policies and reports"),
     )
 )]
 struct ApiDoc;
@@ -132,6 +134,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(dispatch::router())
         .merge(offers::router())
         .merge(territories::router())
+        .merge(sla::router())
         .merge(audit::router())
 }
 

@@ -13,6 +13,7 @@ use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
+    sla::{TicketView, view, views},
 };
 use crate::{
     domain::{
@@ -59,13 +60,13 @@ pub struct TicketQuery {
 
 /// Tickets in id (creation) order. Technicians see only their own.
 #[utoipa::path(get, path = "/v1/tickets", tag = "tickets", params(TicketQuery), security(("bearer" = [])),
-    responses((status = 200, body = PageBody<Ticket>), (status = 400, body = Problem)))]
+    responses((status = 200, body = PageBody<TicketView>), (status = 400, body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn list_tickets(
     user: AuthUser,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<TicketQuery>,
-) -> ApiResult<Json<PageBody<Ticket>>> {
+) -> ApiResult<Json<PageBody<TicketView>>> {
     let page = Pagination {
         limit: query.limit,
         cursor: query.cursor.clone(),
@@ -98,13 +99,15 @@ async fn list_tickets(
             }
         }
     }
-    Ok(Json(
-        state
-            .store
-            .list_tickets(user.tenant_id, &filter, page)
-            .await?
-            .into(),
-    ))
+    let page = state
+        .store
+        .list_tickets(user.tenant_id, &filter, page)
+        .await?;
+    let body: PageBody<Ticket> = page.into();
+    Ok(Json(PageBody {
+        items: views(&state, user.tenant_id, body.items).await?,
+        next_cursor: body.next_cursor,
+    }))
 }
 
 async fn own_technician_id(state: &AppState, user: &AuthUser) -> ApiResult<Option<Uuid>> {
@@ -174,13 +177,13 @@ async fn check_asset_on_site(
 
 /// Open a ticket. Its custom fields must satisfy the category's schema when the category defines one.
 #[utoipa::path(post, path = "/v1/tickets", tag = "tickets", request_body = NewTicket, security(("bearer" = [])),
-    responses((status = 201, body = Ticket), (status = 422, body = Problem)))]
+    responses((status = 201, body = TicketView), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn create_ticket(
     user: AuthUser,
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewTicket>,
-) -> ApiResult<(StatusCode, Json<Ticket>)> {
+) -> ApiResult<(StatusCode, Json<TicketView>)> {
     user.require(Action::TicketsCreate)?;
     new.validate()?;
     check_custom_fields(&state, user.tenant_id, &new.category, &new.custom_fields).await?;
@@ -195,17 +198,21 @@ async fn create_ticket(
     {
         tracing::warn!(%error, ticket = %created.id, "auto-dispatch failed");
     }
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, user.tenant_id, created).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 404, body = Problem)))]
+    responses((status = 200, body = TicketView), (status = 404, body = Problem)))]
 async fn get_ticket(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<Ticket>> {
-    Ok(Json(visible_ticket(&state, &user, id).await?))
+) -> ApiResult<Json<TicketView>> {
+    let ticket = visible_ticket(&state, &user, id).await?;
+    Ok(Json(view(&state, user.tenant_id, ticket).await?))
 }
 
 /// Change header fields, assign (`assignee_id`), or take a status step
@@ -214,7 +221,7 @@ async fn get_ticket(
 /// may carry the phone's `position`; it is recorded in `check_in` as
 /// verified or not, never refused.
 #[utoipa::path(patch, path = "/v1/tickets/{id}", tag = "tickets", request_body = TicketPatch, security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = TicketView), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all, fields(ticket = %id))]
 async fn update_ticket(
@@ -222,7 +229,7 @@ async fn update_ticket(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<TicketPatch>,
-) -> ApiResult<Json<Ticket>> {
+) -> ApiResult<Json<TicketView>> {
     let before = visible_ticket(&state, &user, id).await?;
     // Refuse roles that may not change tickets before judging the patch.
     let manages = user.can(Action::TicketsManage);
@@ -258,9 +265,9 @@ async fn update_ticket(
             .assignee_id
             .flatten()
             .ok_or_else(|| ValidationErrors::single("assignee_id", "required to assign"))?;
-        return Ok(Json(
-            super::dispatch::assign_to(&state, &user, &before, technician, "assignee_id").await?,
-        ));
+        let assigned =
+            super::dispatch::assign_to(&state, &user, &before, technician, "assignee_id").await?;
+        return Ok(Json(view(&state, user.tenant_id, assigned).await?));
     }
 
     let mut after = before.clone();
@@ -309,14 +316,14 @@ async fn update_ticket(
         ));
     }
     if after == before {
-        return Ok(Json(before));
+        return Ok(Json(view(&state, user.tenant_id, before).await?));
     }
     let updated = state
         .store
         .update_ticket(user.actor(), &before, &after)
         .await?;
     super::dispatch::refresh_loads(&state, &before, &updated).await?;
-    Ok(Json(updated))
+    Ok(Json(view(&state, user.tenant_id, updated).await?))
 }
 
 #[utoipa::path(get, path = "/v1/tickets/{id}/comments", tag = "tickets", params(Pagination), security(("bearer" = [])),

@@ -30,6 +30,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "territories",
         include_str!("../../../migrations/postgres/0005_territories.sql"),
     ),
+    (
+        7,
+        "sla",
+        include_str!("../../../migrations/postgres/0007_sla.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -57,6 +62,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         5,
         "territories",
         include_str!("../../../migrations/sqlite/0005_territories.sql"),
+    ),
+    (
+        7,
+        "sla",
+        include_str!("../../../migrations/sqlite/0007_sla.sql"),
     ),
 ];
 

@@ -10,11 +10,13 @@ pub mod offers;
 pub mod postgres;
 pub mod push;
 mod rows;
+pub mod sla;
 mod sql;
 mod sql_assignment;
 mod sql_locations;
 mod sql_offers;
 mod sql_push;
+mod sql_sla;
 mod sql_territories;
 pub mod sqlite;
 pub mod territories;
@@ -148,6 +150,7 @@ pub trait Store:
     + offers::OfferStore
     + push::PushStore
     + territories::TerritoryStore
+    + sla::SlaStore
     + Send
     + Sync
     + std::fmt::Debug

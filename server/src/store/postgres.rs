@@ -55,3 +55,4 @@ impl_assignment_store!(PgStore, Postgres);
 super::sql_offers::impl_offer_store!(PgStore, Postgres);
 super::sql_push::impl_push_store!(PgStore, Postgres);
 super::sql_territories::impl_territory_store!(PgStore, Postgres);
+super::sql_sla::impl_sla_store!(PgStore, Postgres);

@@ -761,6 +761,7 @@ macro_rules! impl_store {
                 .map_err(|e| write_error(e, "ticket already exists", ("site_id", "no such site (or asset) in this tenant")))?;
                 Self::replace_tags(&mut tx, id, &ticket.tags).await?;
                 let created = Ticket::try_from(row)?;
+                Self::append_status_history(&mut tx, actor.tenant_id, created.id, created.created_at, created.status, created.hold_reason).await?;
                 Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.create", "ticket", Some(created.id), None, Some(&created))).await?;
                 tx.commit().await?;
                 Ok(created)
@@ -862,6 +863,9 @@ macro_rules! impl_store {
                     Self::replace_tags(&mut tx, before.id, &after.tags).await?;
                 }
                 let updated = Ticket::try_from(row)?;
+                if (before.status, before.hold_reason) != (updated.status, updated.hold_reason) {
+                    Self::append_status_history(&mut tx, actor.tenant_id, updated.id, updated.updated_at, updated.status, updated.hold_reason).await?;
+                }
                 Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.update", "ticket", Some(updated.id), Some(before), Some(&updated))).await?;
                 tx.commit().await?;
                 Ok(updated)

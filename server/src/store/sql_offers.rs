@@ -272,6 +272,9 @@ macro_rules! impl_offer_store {
                     let after = Ticket::try_from(row.ok_or_else(|| {
                         StoreError::Conflict("the ticket was changed meanwhile; the offer stays open".into())
                     })?)?;
+                    // Assigned and accepted at the same instant: both steps are history.
+                    Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, Status::Assigned, None).await?;
+                    Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, after.status, after.hold_reason).await?;
                     Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "offer.accept", "offer", Some(offer.id), None, Some(&offer))).await?;
                     Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.assign", "ticket", Some(after.id), Some(&before), Some(&after))).await?;
                     tx.commit().await?;

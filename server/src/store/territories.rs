@@ -58,8 +58,11 @@ pub trait TerritoryStore {
 /// the one-row version check that guards each use.
 #[derive(Debug, Default)]
 pub(super) struct BoundaryCache {
-    entries: Mutex<HashMap<Uuid, (DateTime<Utc>, Arc<CompiledBoundary>)>>,
+    entries: Mutex<HashMap<Uuid, CacheEntry>>,
 }
+
+/// The version a boundary was compiled at, and the compiled boundary.
+type CacheEntry = (DateTime<Utc>, Arc<CompiledBoundary>);
 
 impl BoundaryCache {
     pub(super) fn global() -> &'static BoundaryCache {

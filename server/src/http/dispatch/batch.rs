@@ -3,13 +3,15 @@
 //!
 //! Candidates come from the live index, exactly as for
 //! `GET /v1/tickets/{id}/candidates`: same tenant, every required skill at
-//! its level, available, on shift now, under capacity, with a position.
-//! For `n` tickets each ticket asks the index for its `n` nearest such
-//! technicians (at most [`MAX_CANDIDATES_PER_TICKET`]). That loses nothing:
-//! in a plan where a ticket goes to a technician outside its `n` nearest,
-//! one of those `n` still has a free slot (the other `n − 1` tickets fill at
-//! most `n − 1`), and moving the ticket there is no longer and assigns as
-//! many. The same holds for the greedy baseline.
+//! its level, available, on shift now, under capacity, with a position, and
+//! inside the territory of the ticket's site when it has one. For `n`
+//! tickets each ticket asks the index for its `n` nearest such technicians.
+//! That loses nothing: in a plan where a ticket goes to a technician outside
+//! its `n` nearest, one of those `n` still has a free slot (the other `n − 1`
+//! tickets fill at most `n − 1`), and moving the ticket there is no longer
+//! and assigns as many. The same holds for the greedy baseline. Past
+//! [`MAX_CANDIDATES_PER_TICKET`] tickets the lists are cut at that many
+//! (and the solver is the heuristic anyway).
 //!
 //! The plan is computed by [`crate::dispatch::batch::solve`]. Applying it
 //! goes through `assign_to` — the store's locking transaction — one ticket
@@ -139,22 +141,27 @@ pub(super) async fn batch_assign(
     let mut territories: HashMap<Uuid, Option<Arc<CompiledBoundary>>> = HashMap::new();
     let mut planned = Vec::with_capacity(tickets.len());
     for ticket in tickets {
-        if !places.contains_key(&ticket.site_id) {
-            let site = state.store.get_site(user.tenant_id, ticket.site_id).await?;
-            let territory = match site.territory_id {
-                Some(id) => match territories.get(&id) {
-                    Some(boundary) => boundary.clone(),
-                    None => {
-                        let boundary = state.store.territory_boundary(user.tenant_id, id).await?;
-                        territories.insert(id, boundary.clone());
-                        boundary
-                    }
-                },
-                None => None,
-            };
-            places.insert(ticket.site_id, (site.location, territory));
-        }
-        let place = places[&ticket.site_id].clone();
+        let place = match places.get(&ticket.site_id) {
+            Some(place) => place.clone(),
+            None => {
+                let site = state.store.get_site(user.tenant_id, ticket.site_id).await?;
+                let territory = match site.territory_id {
+                    Some(id) => match territories.get(&id) {
+                        Some(boundary) => boundary.clone(),
+                        None => {
+                            let boundary =
+                                state.store.territory_boundary(user.tenant_id, id).await?;
+                            territories.insert(id, boundary.clone());
+                            boundary
+                        }
+                    },
+                    None => None,
+                };
+                let place = (site.location, territory);
+                places.insert(ticket.site_id, place.clone());
+                place
+            }
+        };
         planned.push((ticket, place));
     }
 
@@ -180,7 +187,11 @@ pub(super) async fn batch_assign(
                 if territory.is_some() {
                     query = query.with_filter(&inside);
                 }
-                let found = dispatch.index().nearest(&query).unwrap_or_default();
+                let found = dispatch.index().nearest(&query).unwrap_or_else(|error| {
+                    // Stored sites are validated; never expected.
+                    tracing::warn!(%error, ticket = %ticket.id, "no candidates for the site");
+                    Vec::new()
+                });
                 let edges: Vec<Edge> = found
                     .into_iter()
                     .map(|candidate| {

@@ -1,0 +1,632 @@
+//! SLA: policies per tenant, the SLA state every ticket response carries,
+//! and the SLA report.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use truckroll_sync::Status;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{
+    AppState,
+    error::{ApiResult, Problem},
+    extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
+};
+use crate::{
+    domain::{
+        ValidationErrors,
+        people::CustomerTier,
+        permissions::Action,
+        sla::{
+            BusinessCalendar, CompiledCalendar, PauseMatcher, PolicyMatch, SlaPolicy, SlaTarget,
+            SlaTargets, TargetClock, TargetState, compute_clock_with, default_pause_on,
+            default_warning_thresholds, select_policy,
+        },
+        ticket::Ticket,
+    },
+    store::{PageRequest, Store, TicketFilter, sla::SiteCustomer},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_policies, create_policy))
+        .routes(routes!(get_policy, update_policy))
+        .routes(routes!(sla_report))
+}
+
+// ---------------------------------------------------------------------------
+// Policies
+
+fn always_open() -> BusinessCalendar {
+    BusinessCalendar::AlwaysOpen
+}
+
+/// A new SLA policy. `match` fields left out match anything; the calendar
+/// defaults to 24×7, pauses to on hold (waiting for customer or parts),
+/// warnings to 75 % and 90 %.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicyInput {
+    pub name: String,
+    #[serde(rename = "match", default)]
+    pub matches: PolicyMatch,
+    pub targets: SlaTargets,
+    #[serde(default = "always_open")]
+    pub calendar: BusinessCalendar,
+    #[serde(default = "default_pause_on")]
+    pub pause_on: Vec<PauseMatcher>,
+    #[serde(default = "default_warning_thresholds")]
+    pub warning_thresholds: Vec<u8>,
+}
+
+/// A change to an SLA policy: each field given replaces the stored one whole.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicyPatch {
+    pub name: Option<String>,
+    #[serde(rename = "match")]
+    pub matches: Option<PolicyMatch>,
+    pub targets: Option<SlaTargets>,
+    pub calendar: Option<BusinessCalendar>,
+    pub pause_on: Option<Vec<PauseMatcher>>,
+    pub warning_thresholds: Option<Vec<u8>>,
+}
+
+/// SLA policies of the tenant, oldest first.
+#[utoipa::path(get, path = "/v1/sla/policies", tag = "sla", security(("bearer" = [])),
+    responses((status = 200, body = Vec<SlaPolicy>), (status = 403, body = Problem)))]
+async fn list_policies(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<SlaPolicy>>> {
+    user.require(Action::SlaPoliciesRead)?;
+    Ok(Json(state.store.list_sla_policies(user.tenant_id).await?))
+}
+
+/// Define an SLA policy (admins). The most specific matching policy covers a ticket.
+#[utoipa::path(post, path = "/v1/sla/policies", tag = "sla", request_body = SlaPolicyInput, security(("bearer" = [])),
+    responses((status = 201, body = SlaPolicy), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_policy(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<SlaPolicyInput>,
+) -> ApiResult<(StatusCode, Json<SlaPolicy>)> {
+    user.require(Action::SlaPoliciesWrite)?;
+    let policy = SlaPolicy {
+        id: Uuid::now_v7(),
+        name: input.name.trim().to_owned(),
+        matches: input.matches,
+        targets: input.targets,
+        calendar: input.calendar,
+        pause_on: input.pause_on,
+        warning_thresholds: input.warning_thresholds,
+    };
+    policy.validate()?;
+    let created = state.store.create_sla_policy(user.actor(), &policy).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[utoipa::path(get, path = "/v1/sla/policies/{id}", tag = "sla", security(("bearer" = [])),
+    responses((status = 200, body = SlaPolicy), (status = 404, body = Problem)))]
+async fn get_policy(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<SlaPolicy>> {
+    user.require(Action::SlaPoliciesRead)?;
+    Ok(Json(state.store.get_sla_policy(user.tenant_id, id).await?))
+}
+
+/// Change an SLA policy (admins). Tickets it covers are re-evaluated on their
+/// next read, from their history: paused time is kept.
+#[utoipa::path(patch, path = "/v1/sla/policies/{id}", tag = "sla", request_body = SlaPolicyPatch, security(("bearer" = [])),
+    responses((status = 200, body = SlaPolicy), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+async fn update_policy(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<SlaPolicyPatch>,
+) -> ApiResult<Json<SlaPolicy>> {
+    user.require(Action::SlaPoliciesWrite)?;
+    let mut policy = state.store.get_sla_policy(user.tenant_id, id).await?;
+    if let Some(name) = patch.name {
+        policy.name = name.trim().to_owned();
+    }
+    if let Some(matches) = patch.matches {
+        policy.matches = matches;
+    }
+    if let Some(targets) = patch.targets {
+        policy.targets = targets;
+    }
+    if let Some(calendar) = patch.calendar {
+        policy.calendar = calendar;
+    }
+    if let Some(pause_on) = patch.pause_on {
+        policy.pause_on = pause_on;
+    }
+    if let Some(thresholds) = patch.warning_thresholds {
+        policy.warning_thresholds = thresholds;
+    }
+    policy.validate()?;
+    Ok(Json(
+        state.store.update_sla_policy(user.actor(), &policy).await?,
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// The ticket view
+
+/// A ticket as the API returns it: the stored ticket and its SLA state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TicketView {
+    #[serde(flatten)]
+    pub ticket: Ticket,
+    /// The SLA clocks under the policy that covers the ticket; `null` when no policy does.
+    pub sla: Option<TicketSla>,
+}
+
+/// A ticket's SLA state per target, as of `now`. A target the policy does
+/// not set is `null`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TicketSla {
+    pub policy_id: Uuid,
+    pub policy_name: String,
+    pub now: DateTime<Utc>,
+    pub response: Option<TargetClock>,
+    pub arrival: Option<TargetClock>,
+    pub resolution: Option<TargetClock>,
+}
+
+/// A tenant's policies with their calendars compiled, loaded once per request.
+pub(crate) struct SlaContext {
+    policies: Vec<SlaPolicy>,
+    calendars: HashMap<Uuid, CompiledCalendar>,
+}
+
+impl SlaContext {
+    pub(crate) async fn load(store: &dyn Store, tenant_id: Uuid) -> ApiResult<Self> {
+        let policies = store.list_sla_policies(tenant_id).await?;
+        let calendars = policies
+            .iter()
+            // Stored policies were validated; one that no longer compiles covers nothing.
+            .filter_map(|p| p.calendar.compile().ok().map(|c| (p.id, c)))
+            .collect();
+        Ok(Self {
+            policies,
+            calendars,
+        })
+    }
+
+    /// The SLA state of each ticket: one query for the tiers of their
+    /// sites and one for their histories, whatever the number of tickets.
+    pub(crate) async fn evaluate(
+        &self,
+        store: &dyn Store,
+        tenant_id: Uuid,
+        tickets: &[Ticket],
+        now: DateTime<Utc>,
+    ) -> ApiResult<Vec<Option<TicketSla>>> {
+        if self.policies.is_empty() || tickets.is_empty() {
+            return Ok(vec![None; tickets.len()]);
+        }
+        let mut sites: Vec<Uuid> = tickets.iter().map(|t| t.site_id).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let customers = store.site_customers(tenant_id, &sites).await?;
+        let ids: Vec<Uuid> = tickets.iter().map(|t| t.id).collect();
+        let histories = store.status_histories(tenant_id, &ids).await?;
+        Ok(tickets
+            .iter()
+            .map(|ticket| {
+                let tier = customers
+                    .get(&ticket.site_id)
+                    .map_or(CustomerTier::Standard, |c| c.tier);
+                let history = histories.get(&ticket.id).map_or(&[][..], Vec::as_slice);
+                self.clock(ticket, tier, history, now)
+            })
+            .collect())
+    }
+
+    fn clock(
+        &self,
+        ticket: &Ticket,
+        tier: CustomerTier,
+        history: &[crate::domain::sla::StatusEvent],
+        now: DateTime<Utc>,
+    ) -> Option<TicketSla> {
+        let policy = select_policy(&self.policies, ticket.priority, tier, &ticket.category)?;
+        let calendar = self.calendars.get(&policy.id)?;
+        let clock = compute_clock_with(calendar, policy, ticket.created_at, history, now);
+        Some(TicketSla {
+            policy_id: policy.id,
+            policy_name: policy.name.clone(),
+            now: clock.now,
+            response: clock.response,
+            arrival: clock.arrival,
+            resolution: clock.resolution,
+        })
+    }
+}
+
+/// Tickets with their SLA state, for a handler's response.
+pub(crate) async fn views(
+    state: &AppState,
+    tenant_id: Uuid,
+    tickets: Vec<Ticket>,
+) -> ApiResult<Vec<TicketView>> {
+    let context = SlaContext::load(state.store.as_ref(), tenant_id).await?;
+    let slas = context
+        .evaluate(state.store.as_ref(), tenant_id, &tickets, Utc::now())
+        .await?;
+    Ok(tickets
+        .into_iter()
+        .zip(slas)
+        .map(|(ticket, sla)| TicketView { ticket, sla })
+        .collect())
+}
+
+/// One ticket with its SLA state.
+pub(crate) async fn view(
+    state: &AppState,
+    tenant_id: Uuid,
+    ticket: Ticket,
+) -> ApiResult<TicketView> {
+    let mut views = views(state, tenant_id, vec![ticket]).await?;
+    Ok(views.remove(0))
+}
+
+// ---------------------------------------------------------------------------
+// The report
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Category,
+    Priority,
+    Technician,
+    Customer,
+    Day,
+    Week,
+    Month,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// Tickets created at or after (RFC 3339).
+    pub from: DateTime<Utc>,
+    /// Tickets created before (RFC 3339).
+    pub to: DateTime<Utc>,
+    /// category, priority, technician, customer, day, week or month (UTC); default category.
+    #[param(value_type = Option<String>, example = "category")]
+    pub group_by: Option<GroupBy>,
+}
+
+/// The figures of one target in one group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct TargetFigures {
+    /// Tickets whose target is decided: met, met late or breached.
+    pub decided: u64,
+    pub met: u64,
+    pub met_late: u64,
+    pub breached: u64,
+    /// Met on time ÷ decided, in percent; `null` when nothing is decided.
+    pub attainment_pct: Option<f64>,
+    /// Business seconds to meet the target (met and met late), median.
+    pub median_seconds: Option<i64>,
+    /// … 90th percentile (nearest rank).
+    pub p90_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReportGroup {
+    /// The group's key: category, priority, technician id (`unassigned`),
+    /// customer id, or the UTC date starting the day/week (Monday)/month.
+    pub key: String,
+    /// Tickets created in the range.
+    pub tickets: u64,
+    /// Tickets covered by an SLA policy.
+    pub covered: u64,
+    pub response: TargetFigures,
+    pub arrival: TargetFigures,
+    pub resolution: TargetFigures,
+    /// Of the tickets, those still open now (not work done, closed or cancelled).
+    pub backlog: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SlaReport {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    #[schema(value_type = String, example = "category")]
+    pub group_by: String,
+    /// When the clocks were evaluated.
+    pub now: DateTime<Utc>,
+    pub groups: Vec<ReportGroup>,
+}
+
+/// Most tickets one report reads.
+const REPORT_MAX_TICKETS: usize = 100_000;
+
+/// SLA attainment of the tickets created in `[from, to)`, grouped. JSON, or
+/// CSV with `Accept: text/csv`.
+#[utoipa::path(get, path = "/v1/reports/sla", tag = "sla", params(ReportQuery), security(("bearer" = [])),
+    responses((status = 200, body = SlaReport), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn sla_report(
+    user: AuthUser,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<ReportQuery>,
+) -> ApiResult<Response> {
+    user.require(Action::ReportsRead)?;
+    if query.to <= query.from {
+        return Err(ValidationErrors::single("to", "must be after from").into());
+    }
+    let group_by = query.group_by.unwrap_or(GroupBy::Category);
+    let store = state.store.as_ref();
+    let filter = TicketFilter {
+        created_from: Some(query.from),
+        created_to: Some(query.to),
+        ..TicketFilter::default()
+    };
+    let mut tickets = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_tickets(user.tenant_id, &filter, PageRequest { limit: 500, after })
+            .await?;
+        tickets.extend(page.items);
+        if tickets.len() > REPORT_MAX_TICKETS {
+            return Err(ValidationErrors::single(
+                "from",
+                format!("the range holds more than {REPORT_MAX_TICKETS} tickets; narrow it"),
+            )
+            .into());
+        }
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let now = Utc::now();
+    let context = SlaContext::load(store, user.tenant_id).await?;
+    let slas = context
+        .evaluate(store, user.tenant_id, &tickets, now)
+        .await?;
+    let customers = if group_by == GroupBy::Customer {
+        let mut sites: Vec<Uuid> = tickets.iter().map(|t| t.site_id).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        store.site_customers(user.tenant_id, &sites).await?
+    } else {
+        HashMap::new()
+    };
+    let report = SlaReport {
+        from: query.from,
+        to: query.to,
+        group_by: group_name(group_by).to_owned(),
+        now,
+        groups: build_groups(group_by, &tickets, &slas, &customers),
+    };
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"));
+    if wants_csv {
+        Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            to_csv(&report),
+        )
+            .into_response())
+    } else {
+        Ok(Json(report).into_response())
+    }
+}
+
+fn group_name(group_by: GroupBy) -> &'static str {
+    match group_by {
+        GroupBy::Category => "category",
+        GroupBy::Priority => "priority",
+        GroupBy::Technician => "technician",
+        GroupBy::Customer => "customer",
+        GroupBy::Day => "day",
+        GroupBy::Week => "week",
+        GroupBy::Month => "month",
+    }
+}
+
+fn group_key(
+    group_by: GroupBy,
+    ticket: &Ticket,
+    customers: &HashMap<Uuid, SiteCustomer>,
+) -> String {
+    let date = ticket.created_at.date_naive();
+    match group_by {
+        GroupBy::Category => ticket.category.clone(),
+        GroupBy::Priority => ticket.priority.as_str().to_owned(),
+        GroupBy::Technician => ticket
+            .assignee_id
+            .map_or_else(|| "unassigned".to_owned(), |id| id.to_string()),
+        GroupBy::Customer => customers
+            .get(&ticket.site_id)
+            .map_or_else(|| "unknown".to_owned(), |c| c.customer_id.to_string()),
+        GroupBy::Day => date.to_string(),
+        GroupBy::Week => {
+            (date - Duration::days(i64::from(date.weekday().num_days_from_monday()))).to_string()
+        }
+        GroupBy::Month => NaiveDate::from_ymd_opt(date.year(), date.month(), 1)
+            .unwrap_or(date)
+            .to_string(),
+    }
+}
+
+#[derive(Default)]
+struct Accumulator {
+    tickets: u64,
+    covered: u64,
+    backlog: u64,
+    /// Per target: (met, met_late, breached, seconds to meet).
+    targets: [(u64, u64, u64, Vec<i64>); 3],
+}
+
+fn build_groups(
+    group_by: GroupBy,
+    tickets: &[Ticket],
+    slas: &[Option<TicketSla>],
+    customers: &HashMap<Uuid, SiteCustomer>,
+) -> Vec<ReportGroup> {
+    let mut groups: BTreeMap<String, Accumulator> = BTreeMap::new();
+    for (ticket, sla) in tickets.iter().zip(slas) {
+        let group = groups
+            .entry(group_key(group_by, ticket, customers))
+            .or_default();
+        group.tickets += 1;
+        if !matches!(
+            ticket.status,
+            Status::WorkDone | Status::Closed | Status::Cancelled
+        ) {
+            group.backlog += 1;
+        }
+        let Some(sla) = sla else { continue };
+        group.covered += 1;
+        for (i, target) in SlaTarget::ALL.into_iter().enumerate() {
+            let clock = match target {
+                SlaTarget::Response => &sla.response,
+                SlaTarget::Arrival => &sla.arrival,
+                SlaTarget::Resolution => &sla.resolution,
+            };
+            let Some(clock) = clock else { continue };
+            let figures = &mut group.targets[i];
+            match clock.state {
+                TargetState::Met => figures.0 += 1,
+                TargetState::MetLate => figures.1 += 1,
+                TargetState::Breached => figures.2 += 1,
+                TargetState::Ok | TargetState::Warning { .. } => {}
+            }
+            if matches!(clock.state, TargetState::Met | TargetState::MetLate) {
+                figures.3.push(clock.elapsed.num_seconds());
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, mut acc)| {
+            let [response, arrival, resolution] = acc.targets.each_mut().map(figures);
+            ReportGroup {
+                key,
+                tickets: acc.tickets,
+                covered: acc.covered,
+                response,
+                arrival,
+                resolution,
+                backlog: acc.backlog,
+            }
+        })
+        .collect()
+}
+
+fn figures(acc: &mut (u64, u64, u64, Vec<i64>)) -> TargetFigures {
+    let (met, met_late, breached, times) = acc;
+    let decided = *met + *met_late + *breached;
+    times.sort_unstable();
+    TargetFigures {
+        decided,
+        met: *met,
+        met_late: *met_late,
+        breached: *breached,
+        attainment_pct: (decided > 0).then(|| {
+            // Counts stay far below 2^52: exact as f64.
+            #[allow(clippy::cast_precision_loss)]
+            let pct = *met as f64 * 100.0 / decided as f64;
+            (pct * 100.0).round() / 100.0
+        }),
+        median_seconds: percentile(times, 50),
+        p90_seconds: percentile(times, 90),
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], pct: usize) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (pct * sorted.len()).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+/// One line per group; the header names every column.
+fn to_csv(report: &SlaReport) -> String {
+    let mut out = String::from("group_by,key,tickets,covered,backlog");
+    for target in SlaTarget::ALL {
+        let t = target.as_str();
+        out.push_str(&format!(
+            ",{t}_decided,{t}_met,{t}_met_late,{t}_breached,{t}_attainment_pct,{t}_median_seconds,{t}_p90_seconds"
+        ));
+    }
+    out.push_str("\r\n");
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    for group in &report.groups {
+        out.push_str(&format!(
+            "{},{},{},{},{}",
+            report.group_by,
+            csv_field(&group.key),
+            group.tickets,
+            group.covered,
+            group.backlog
+        ));
+        for f in [&group.response, &group.arrival, &group.resolution] {
+            out.push_str(&format!(
+                ",{},{},{},{},{},{},{}",
+                f.decided,
+                f.met,
+                f.met_late,
+                f.breached,
+                opt(f.attainment_pct.map(|v| v.to_string())),
+                opt(f.median_seconds.map(|v| v.to_string())),
+                opt(f.p90_seconds.map(|v| v.to_string())),
+            ));
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// RFC 4180 quoting when needed.
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        assert_eq!(percentile(&[], 50), None);
+        assert_eq!(percentile(&[7], 90), Some(7));
+        assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(2));
+        assert_eq!(percentile(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90), Some(9));
+    }
+
+    #[test]
+    fn csv_quotes_only_when_needed() {
+        assert_eq!(csv_field("hvac"), "hvac");
+        assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+    }
+}
