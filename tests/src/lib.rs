@@ -597,3 +597,31 @@ mod tests {
 }
 
 pub mod app;
+
+/// Generates `sqlite::name` and `postgres::name` for each
+/// `async fn name(backend: TestBackend)` of an API test file. Attributes
+/// written before a name (e.g. `#[ignore = "why"]`) apply to both.
+#[macro_export]
+macro_rules! both_backends {
+    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                $(#[$meta])*
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::TestBackend::Sqlite).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                $(#[$meta])*
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::TestBackend::Postgres).await;
+                }
+            )+
+        }
+    };
+}

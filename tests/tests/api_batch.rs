@@ -15,26 +15,7 @@ use truckroll_tests::{
 };
 use uuid::Uuid;
 
-macro_rules! both {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(truckroll_tests::TestBackend::Sqlite).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(truckroll_tests::TestBackend::Postgres).await;
-                }
-            )+
-        }
-    };
-}
+use truckroll_tests::both_backends as both;
 
 both!(
     dry_run_plans_better_than_greedy_and_writes_nothing,

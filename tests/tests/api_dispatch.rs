@@ -11,30 +11,7 @@ use truckroll_tests::{
 };
 use uuid::Uuid;
 
-/// Generates `sqlite::name` and `postgres::name` for each `async fn name(backend)`.
-macro_rules! both {
-    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                $(#[$meta])*
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(truckroll_tests::TestBackend::Sqlite).await;
-                }
-            )+
-        }
-
-        mod postgres {
-            $(
-                $(#[$meta])*
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(truckroll_tests::TestBackend::Postgres).await;
-                }
-            )+
-        }
-    };
-}
+use truckroll_tests::both_backends as both;
 
 both!(
     pings_are_stored_and_resent_pings_are_duplicates,

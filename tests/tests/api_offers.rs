@@ -8,26 +8,7 @@ use serde_json::{Value, json};
 use truckroll_tests::app::{TestApp, TestTenant, id_of};
 use uuid::Uuid;
 
-macro_rules! both {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(truckroll_tests::TestBackend::Sqlite).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(truckroll_tests::TestBackend::Postgres).await;
-                }
-            )+
-        }
-    };
-}
+use truckroll_tests::both_backends as both;
 
 both!(
     offers_go_round_until_taken_or_exhausted,

@@ -31,6 +31,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0005_territories.sql"),
     ),
     (
+        6,
+        "documents",
+        include_str!("../../../migrations/postgres/0006_documents.sql"),
+    ),
+    (
         7,
         "sla",
         include_str!("../../../migrations/postgres/0007_sla.sql"),
@@ -62,6 +67,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         5,
         "territories",
         include_str!("../../../migrations/sqlite/0005_territories.sql"),
+    ),
+    (
+        6,
+        "documents",
+        include_str!("../../../migrations/sqlite/0006_documents.sql"),
     ),
     (
         7,

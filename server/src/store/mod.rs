@@ -4,6 +4,7 @@
 //! its connection, migrations and dialect details and instantiates it.
 
 pub mod assignment;
+pub mod documents;
 pub mod locations;
 pub mod migrations;
 pub mod offers;
@@ -13,6 +14,7 @@ mod rows;
 pub mod sla;
 mod sql;
 mod sql_assignment;
+mod sql_documents;
 mod sql_locations;
 mod sql_offers;
 mod sql_push;
@@ -151,6 +153,7 @@ pub trait Store:
     + push::PushStore
     + territories::TerritoryStore
     + sla::SlaStore
+    + documents::DocumentStore
     + Send
     + Sync
     + std::fmt::Debug

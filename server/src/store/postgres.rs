@@ -56,3 +56,4 @@ super::sql_offers::impl_offer_store!(PgStore, Postgres);
 super::sql_push::impl_push_store!(PgStore, Postgres);
 super::sql_territories::impl_territory_store!(PgStore, Postgres);
 super::sql_sla::impl_sla_store!(PgStore, Postgres);
+super::sql_documents::impl_document_store!(PgStore, Postgres);

@@ -1,0 +1,92 @@
+//! Ticket documents (issue 3): a compacted Automerge snapshot plus
+//! incremental change chunks per ticket, per-(device, ticket) sync states,
+//! and the projection of a merged document into the ticket row.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Actor, StoreResult};
+
+/// Incremental bytes past which a write compacts the document into one
+/// snapshot, so loading a ticket never replays more than this.
+pub const COMPACT_THRESHOLD_BYTES: i64 = 64 * 1024;
+
+/// A document as stored: snapshot and the chunks written after it, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub snapshot: Vec<u8>,
+    pub chunks: Vec<Vec<u8>>,
+    pub incremental_bytes: i64,
+    /// Bumped by every write; writes are conditional on it.
+    pub version: i64,
+}
+
+/// What a merge changed in the ticket row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    /// The folded status, written only when the merge changed the fold.
+    pub status: Option<(truckroll_sync::Status, Option<truckroll_sync::HoldReason>)>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub arrived_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub photo_count: i64,
+    pub part_count: i64,
+    pub field_updated_at: DateTime<Utc>,
+}
+
+/// How the document part of a write is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentBody {
+    /// Replace snapshot and chunks by this snapshot.
+    Snapshot(Vec<u8>),
+    /// Append one incremental chunk.
+    Chunk(Vec<u8>),
+}
+
+/// One write of a ticket document, all in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentWrite {
+    pub ticket_id: Uuid,
+    /// The version read (`None`: the document must not exist yet).
+    pub expected_version: Option<i64>,
+    /// `None` when only the sync state changed.
+    pub body: Option<DocumentBody>,
+    /// (device, encoded sync state) to persist.
+    pub sync_state: Option<(Uuid, Vec<u8>)>,
+    /// Ticket row projection (after a device's accepted changes).
+    pub projection: Option<Projection>,
+    /// Audit action for the document change (e.g. `ticket.field_sync`).
+    pub audit_action: Option<&'static str>,
+    pub audit_detail: Option<serde_json::Value>,
+}
+
+#[async_trait]
+pub trait DocumentStore {
+    async fn load_document(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<Option<StoredDocument>>;
+    async fn load_sync_state(
+        &self,
+        tenant_id: Uuid,
+        device_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<Option<Vec<u8>>>;
+    /// Drops a device's sync state for a ticket (after a reset).
+    async fn delete_sync_state(
+        &self,
+        tenant_id: Uuid,
+        device_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<()>;
+    /// The owner and actor ids of a device; `None` if unknown in the tenant.
+    async fn device_actors(
+        &self,
+        tenant_id: Uuid,
+        device_id: Uuid,
+    ) -> StoreResult<Option<(Uuid, Vec<String>)>>;
+    /// Stores the write; `Conflict` when the document's version moved on.
+    async fn write_document(&self, actor: Actor, write: &DocumentWrite) -> StoreResult<i64>;
+}

@@ -1,0 +1,208 @@
+//! Portable SQL behind `DocumentStore`, instantiated per backend.
+
+macro_rules! impl_document_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use async_trait::async_trait;
+            use uuid::Uuid;
+
+            use $crate::domain::{audit::AuditEvent, ticket::Ticket};
+            use $crate::store::{
+                Actor, StoreError, StoreResult,
+                documents::{COMPACT_THRESHOLD_BYTES, DocumentBody, DocumentStore, DocumentWrite, StoredDocument},
+                rows::TicketRow,
+                sql::{TICKET_COLUMNS, next_version, now},
+            };
+
+            #[async_trait]
+            impl DocumentStore for $store {
+                async fn load_document(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Option<StoredDocument>> {
+                    let head: Option<(Vec<u8>, i64, i64)> = sqlx::query_as(
+                        "SELECT snapshot, incremental_bytes, version FROM ticket_documents WHERE tenant_id = $1 AND ticket_id = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(ticket_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let Some((snapshot, incremental_bytes, version)) = head else { return Ok(None) };
+                    let chunks: Vec<(Vec<u8>,)> =
+                        sqlx::query_as("SELECT data FROM ticket_document_chunks WHERE ticket_id = $1 ORDER BY seq")
+                            .bind(ticket_id)
+                            .fetch_all(&self.pool)
+                            .await?;
+                    Ok(Some(StoredDocument {
+                        snapshot,
+                        chunks: chunks.into_iter().map(|c| c.0).collect(),
+                        incremental_bytes,
+                        version,
+                    }))
+                }
+
+                async fn load_sync_state(&self, tenant_id: Uuid, device_id: Uuid, ticket_id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+                    let row: Option<(Vec<u8>,)> = sqlx::query_as(
+                        "SELECT state FROM device_sync_states WHERE tenant_id = $1 AND device_id = $2 AND ticket_id = $3",
+                    )
+                    .bind(tenant_id)
+                    .bind(device_id)
+                    .bind(ticket_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(row.map(|r| r.0))
+                }
+
+                async fn delete_sync_state(&self, tenant_id: Uuid, device_id: Uuid, ticket_id: Uuid) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM device_sync_states WHERE tenant_id = $1 AND device_id = $2 AND ticket_id = $3")
+                        .bind(tenant_id)
+                        .bind(device_id)
+                        .bind(ticket_id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn device_actors(&self, tenant_id: Uuid, device_id: Uuid) -> StoreResult<Option<(Uuid, Vec<String>)>> {
+                    let row: Option<(Uuid, String)> =
+                        sqlx::query_as("SELECT user_id, actor_id FROM devices WHERE tenant_id = $1 AND id = $2")
+                            .bind(tenant_id)
+                            .bind(device_id)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    Ok(row.map(|(user, actor)| (user, vec![actor])))
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn write_document(&self, actor: Actor, write: &DocumentWrite) -> StoreResult<i64> {
+                    let mut tx = self.begin_write().await?;
+                    let conflict = || StoreError::Conflict("the ticket document was changed concurrently; retry".into());
+                    let at = now();
+                    let version = match (write.expected_version, &write.body) {
+                        (None, Some(DocumentBody::Snapshot(snapshot))) => {
+                            sqlx::query(
+                                "INSERT INTO ticket_documents (tenant_id, ticket_id, snapshot, incremental_bytes, version, updated_at) \
+                                 VALUES ($1, $2, $3, 0, 1, $4) ON CONFLICT (ticket_id) DO NOTHING",
+                            )
+                            .bind(actor.tenant_id)
+                            .bind(write.ticket_id)
+                            .bind(snapshot)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            .eq(&1)
+                            .then_some(1)
+                            .ok_or_else(conflict)?
+                        }
+                        (None, _) => return Err(StoreError::Corrupt("a new document needs a snapshot".into())),
+                        (Some(expected), body) => {
+                            let row: Option<(i64, i64)> = sqlx::query_as(
+                                "UPDATE ticket_documents SET version = version + 1, updated_at = $4 \
+                                 WHERE tenant_id = $1 AND ticket_id = $2 AND version = $3 RETURNING version, incremental_bytes",
+                            )
+                            .bind(actor.tenant_id)
+                            .bind(write.ticket_id)
+                            .bind(expected)
+                            .bind(at)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            let (version, incremental) = row.ok_or_else(conflict)?;
+                            match body {
+                                Some(DocumentBody::Snapshot(snapshot)) => {
+                                    sqlx::query("DELETE FROM ticket_document_chunks WHERE ticket_id = $1")
+                                        .bind(write.ticket_id)
+                                        .execute(&mut *tx)
+                                        .await?;
+                                    sqlx::query("UPDATE ticket_documents SET snapshot = $2, incremental_bytes = 0 WHERE ticket_id = $1")
+                                        .bind(write.ticket_id)
+                                        .bind(snapshot)
+                                        .execute(&mut *tx)
+                                        .await?;
+                                }
+                                Some(DocumentBody::Chunk(chunk)) => {
+                                    let size = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+                                    if incremental + size > COMPACT_THRESHOLD_BYTES {
+                                        return Err(StoreError::Corrupt("chunk past the compaction threshold; write a snapshot".into()));
+                                    }
+                                    sqlx::query("INSERT INTO ticket_document_chunks (ticket_id, seq, data) VALUES ($1, $2, $3)")
+                                        .bind(write.ticket_id)
+                                        .bind(version)
+                                        .bind(chunk)
+                                        .execute(&mut *tx)
+                                        .await?;
+                                    sqlx::query("UPDATE ticket_documents SET incremental_bytes = incremental_bytes + $2 WHERE ticket_id = $1")
+                                        .bind(write.ticket_id)
+                                        .bind(size)
+                                        .execute(&mut *tx)
+                                        .await?;
+                                }
+                                None => {}
+                            }
+                            version
+                        }
+                    };
+                    if let Some((device_id, state)) = &write.sync_state {
+                        sqlx::query(
+                            "INSERT INTO device_sync_states (tenant_id, device_id, ticket_id, state) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (device_id, ticket_id) DO UPDATE SET state = excluded.state",
+                        )
+                        .bind(actor.tenant_id)
+                        .bind(device_id)
+                        .bind(write.ticket_id)
+                        .bind(state)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    if let Some(p) = &write.projection {
+                        let before: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                            "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
+                        )))
+                        .bind(actor.tenant_id)
+                        .bind(write.ticket_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let before = Ticket::try_from(before.ok_or(StoreError::NotFound("ticket"))?)?;
+                        let (status, hold) = p.status.unwrap_or((before.status, before.hold_reason));
+                        // Conditional on the row as read, and bumps `updated_at`, so a
+                        // REST PATCH based on the older version gets its 409.
+                        let done = sqlx::query(
+                            "UPDATE tickets SET status = $4, hold_reason = $5, accepted_at = $6, arrived_at = $7, completed_at = $8, \
+                             field_photo_count = $9, field_part_count = $10, field_updated_at = $11, updated_at = $12 \
+                             WHERE tenant_id = $1 AND id = $2 AND updated_at = $3",
+                        )
+                        .bind(actor.tenant_id)
+                        .bind(write.ticket_id)
+                        .bind(before.updated_at)
+                        .bind(status.as_str())
+                        .bind(hold.map(|r| r.as_str()))
+                        .bind(p.accepted_at)
+                        .bind(p.arrived_at)
+                        .bind(p.completed_at)
+                        .bind(p.photo_count)
+                        .bind(p.part_count)
+                        .bind(p.field_updated_at)
+                        .bind(next_version(before.updated_at))
+                        .execute(&mut *tx)
+                        .await?;
+                        if done.rows_affected() != 1 {
+                            return Err(conflict());
+                        }
+                        if (status, hold) != (before.status, before.hold_reason) {
+                            Self::append_status_history(&mut tx, actor.tenant_id, write.ticket_id, next_version(before.updated_at), status, hold).await?;
+                        }
+                    }
+                    if let Some(action) = write.audit_action {
+                        Self::append_audit(
+                            &mut tx,
+                            actor.tenant_id,
+                            AuditEvent::new(actor.user_id, action, "ticket", Some(write.ticket_id), None, write.audit_detail.as_ref()),
+                        )
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(version)
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use impl_document_store;
