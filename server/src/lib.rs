@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
+pub mod doc_sync;
 pub mod domain;
 pub mod http;
 pub mod push;

@@ -12,7 +12,8 @@ use truckroll_tests::both_backends as both;
 
 both!(
     offers_go_round_until_taken_or_exhausted,
-    offers_survive_a_restart_and_yield_to_dispatchers
+    offers_survive_a_restart_and_yield_to_dispatchers,
+    offers_stay_inside_the_sites_territory
 );
 
 struct City {
@@ -430,5 +431,45 @@ async fn offers_survive_a_restart_and_yield_to_dispatchers(backend: truckroll_te
     .await
     .expect(StatusCode::OK);
     assert!(pending(&offers(&app, &city, single).await).is_empty());
+    app.stop().await;
+}
+
+async fn offers_stay_inside_the_sites_territory(backend: truckroll_tests::TestBackend) {
+    let app = TestApp::start(backend).await;
+    let city = city(&app, "fenced").await;
+    let admin = &city.tenant.admin_token;
+    // A strip west of 13.39° E holding the site but none of the technicians (13.40° E).
+    let strip = json!({"name": "West strip", "boundary": {"type": "Polygon", "coordinates": [[
+        [13.35, 52.50], [13.39, 52.50], [13.39, 52.60], [13.35, 52.60], [13.35, 52.50]]]}});
+    app.post("/v1/territories", admin, &strip)
+        .await
+        .expect(StatusCode::CREATED);
+    app.send(
+        reqwest::Method::PUT,
+        "/v1/dispatch/policies/hvac",
+        Some(admin),
+        Some(&json!({"mode": "offer_in_turn", "top_n": 3})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let fenced = ticket(&app, &city, "hvac").await;
+    assert!(
+        offers(&app, &city, fenced).await.is_empty(),
+        "nobody inside the territory: no offer"
+    );
+    let audit = app
+        .get("/v1/audit?limit=200", admin)
+        .await
+        .expect(StatusCode::OK);
+    let exhausted = audit["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|e| e["action"] == "ticket.offers_exhausted")
+                .count()
+        })
+        .unwrap_or_default();
+    assert_eq!(exhausted, 1);
     app.stop().await;
 }

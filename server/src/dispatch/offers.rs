@@ -89,10 +89,19 @@ impl OfferFlow<'_> {
             .store
             .get_site(ticket.tenant_id, ticket.site_id)
             .await?;
+        // Only technicians inside the site's territory, when it has one.
+        let territory = match site.territory_id {
+            Some(id) => self.store.territory_boundary(ticket.tenant_id, id).await?,
+            None => None,
+        };
         let asked: Vec<Uuid> = earlier.iter().map(|offer| offer.technician_id).collect();
-        let ranked = self
-            .dispatch
-            .candidates(&ticket, site.location, asked.len() + 1, now)?;
+        let ranked = self.dispatch.candidates_in(
+            &ticket,
+            site.location,
+            territory.as_deref(),
+            asked.len() + 1,
+            now,
+        )?;
         let Some(next) = ranked
             .into_iter()
             .find(|c| !asked.contains(&c.technician_id))

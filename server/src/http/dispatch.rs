@@ -82,6 +82,12 @@ pub(super) async fn refresh_loads(
     if before.assignee_id == after.assignee_id && before.status == after.status {
         return Ok(());
     }
+    // Assign / reassign / unassign / cancel into the ticket document (issue 3).
+    let system = crate::store::Actor {
+        tenant_id: after.tenant_id,
+        user_id: None,
+    };
+    crate::doc_sync::after_rest_write(state, system, after).await;
     let mut technicians = vec![before.assignee_id, after.assignee_id];
     technicians.dedup();
     for technician in technicians.into_iter().flatten() {

@@ -11,6 +11,7 @@ mod metrics;
 mod offers;
 mod ops;
 mod sla;
+mod sync;
 mod technicians;
 mod territories;
 mod tickets;
@@ -136,6 +137,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(territories::router())
         .merge(sla::router())
         .merge(audit::router())
+        .merge(sync::router())
 }
 
 /// The whole application with its layers.

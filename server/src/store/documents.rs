@@ -35,6 +35,17 @@ pub struct Projection {
     pub field_updated_at: DateTime<Utc>,
 }
 
+/// The projected field columns of a ticket row, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FieldColumns {
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub arrived_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub field_photo_count: Option<i64>,
+    pub field_part_count: Option<i64>,
+    pub field_updated_at: Option<DateTime<Utc>>,
+}
+
 /// How the document part of a write is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentBody {
@@ -48,7 +59,8 @@ pub enum DocumentBody {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocumentWrite {
     pub ticket_id: Uuid,
-    /// The version read (`None`: the document must not exist yet).
+    /// The version read (`None`: the document must not exist yet, or `body`
+    /// is `None` and only the sync state is written).
     pub expected_version: Option<i64>,
     /// `None` when only the sync state changed.
     pub body: Option<DocumentBody>,
@@ -81,12 +93,16 @@ pub trait DocumentStore {
         device_id: Uuid,
         ticket_id: Uuid,
     ) -> StoreResult<()>;
+    /// Tickets this device holds a sync state for.
+    async fn device_documents(&self, tenant_id: Uuid, device_id: Uuid) -> StoreResult<Vec<Uuid>>;
     /// The owner and actor ids of a device; `None` if unknown in the tenant.
     async fn device_actors(
         &self,
         tenant_id: Uuid,
         device_id: Uuid,
     ) -> StoreResult<Option<(Uuid, Vec<String>)>>;
+    /// The ticket's projected field columns.
+    async fn field_columns(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<FieldColumns>;
     /// Stores the write; `Conflict` when the document's version moved on.
     async fn write_document(&self, actor: Actor, write: &DocumentWrite) -> StoreResult<i64>;
 }

@@ -9,7 +9,7 @@ macro_rules! impl_document_store {
             use $crate::domain::{audit::AuditEvent, ticket::Ticket};
             use $crate::store::{
                 Actor, StoreError, StoreResult,
-                documents::{COMPACT_THRESHOLD_BYTES, DocumentBody, DocumentStore, DocumentWrite, StoredDocument},
+                documents::{COMPACT_THRESHOLD_BYTES, DocumentBody, DocumentStore, DocumentWrite, FieldColumns, StoredDocument},
                 rows::TicketRow,
                 sql::{TICKET_COLUMNS, next_version, now},
             };
@@ -60,6 +60,28 @@ macro_rules! impl_document_store {
                     Ok(())
                 }
 
+                async fn field_columns(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<FieldColumns> {
+                    sqlx::query_as(
+                        "SELECT accepted_at, arrived_at, completed_at, field_photo_count, field_part_count, field_updated_at \
+                         FROM tickets WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(ticket_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound("ticket"))
+                }
+
+                async fn device_documents(&self, tenant_id: Uuid, device_id: Uuid) -> StoreResult<Vec<Uuid>> {
+                    let rows: Vec<(Uuid,)> =
+                        sqlx::query_as("SELECT ticket_id FROM device_sync_states WHERE tenant_id = $1 AND device_id = $2")
+                            .bind(tenant_id)
+                            .bind(device_id)
+                            .fetch_all(&self.pool)
+                            .await?;
+                    Ok(rows.into_iter().map(|r| r.0).collect())
+                }
+
                 async fn device_actors(&self, tenant_id: Uuid, device_id: Uuid) -> StoreResult<Option<(Uuid, Vec<String>)>> {
                     let row: Option<(Uuid, String)> =
                         sqlx::query_as("SELECT user_id, actor_id FROM devices WHERE tenant_id = $1 AND id = $2")
@@ -92,7 +114,11 @@ macro_rules! impl_document_store {
                             .then_some(1)
                             .ok_or_else(conflict)?
                         }
-                        (None, _) => return Err(StoreError::Corrupt("a new document needs a snapshot".into())),
+                        // Only the sync state changes: no version check needed.
+                        (None, None) => 0,
+                        (None, Some(DocumentBody::Chunk(_))) => {
+                            return Err(StoreError::Corrupt("a new document needs a snapshot".into()))
+                        }
                         (Some(expected), body) => {
                             let row: Option<(i64, i64)> = sqlx::query_as(
                                 "UPDATE ticket_documents SET version = version + 1, updated_at = $4 \
