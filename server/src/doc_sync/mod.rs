@@ -249,6 +249,8 @@ pub struct Session {
     states: HashMap<Uuid, SyncState>,
     /// The set as last announced to the device.
     announced: BTreeSet<Uuid>,
+    /// Encoded sync states as last persisted by this session.
+    persisted: HashMap<Uuid, Vec<u8>>,
 }
 
 impl Session {
@@ -315,6 +317,7 @@ impl Session {
             limits: Limits::default(),
             states: HashMap::new(),
             announced: BTreeSet::new(),
+            persisted: HashMap::new(),
         })
     }
 
@@ -403,6 +406,7 @@ impl Session {
                 .delete_sync_state(self.actor.tenant_id, self.device_id, *gone)
                 .await?;
             self.states.remove(gone);
+            self.persisted.remove(gone);
         }
         for added in ids.difference(&self.announced) {
             out.push(Message::DocAdded {
@@ -467,6 +471,7 @@ impl Session {
             {
                 // Reset: nothing applied, the device starts over from our version.
                 self.states.insert(ticket_id, SyncState::new());
+                self.persisted.remove(&ticket_id);
                 state
                     .store
                     .delete_sync_state(self.actor.tenant_id, self.device_id, ticket_id)
@@ -501,11 +506,12 @@ impl Session {
             } else {
                 (None, None, None)
             };
+            let encoded = sync_state.encode();
             let write = DocumentWrite {
                 ticket_id,
                 expected_version: changed.then_some(loaded.version),
                 body,
-                sync_state: Some((self.device_id, sync_state.encode())),
+                sync_state: Some((self.device_id, encoded.clone())),
                 projection,
                 audit_action: changed.then_some("ticket.field_sync"),
                 audit_detail,
@@ -513,6 +519,7 @@ impl Session {
             match state.store.write_document(self.actor, &write).await {
                 Ok(_) => {
                     self.states.insert(ticket_id, sync_state);
+                    self.persisted.insert(ticket_id, encoded);
                     return Ok(None);
                 }
                 Err(StoreError::Conflict(_)) => continue,
@@ -542,16 +549,21 @@ impl Session {
                     data,
                 });
             }
-            let write = DocumentWrite {
-                ticket_id: ticket.id,
-                expected_version: None,
-                body: None,
-                sync_state: Some((self.device_id, sync_state.encode())),
-                projection: None,
-                audit_action: None,
-                audit_detail: None,
-            };
-            state.store.write_document(self.actor, &write).await?;
+            // Persist only what changed (an idle WebSocket ticks often).
+            let encoded = sync_state.encode();
+            if self.persisted.get(&ticket.id) != Some(&encoded) {
+                let write = DocumentWrite {
+                    ticket_id: ticket.id,
+                    expected_version: None,
+                    body: None,
+                    sync_state: Some((self.device_id, encoded.clone())),
+                    projection: None,
+                    audit_action: None,
+                    audit_detail: None,
+                };
+                state.store.write_document(self.actor, &write).await?;
+                self.persisted.insert(ticket.id, encoded);
+            }
             self.states.insert(ticket.id, sync_state);
         }
         Ok(())
@@ -570,6 +582,22 @@ impl Session {
             match frame {
                 Message::Sync { doc_id, data } => {
                     if let Some(err) = self.receive(state, doc_id, data).await? {
+                        // A document the device mentioned outside its set: say
+                        // why it is not there (PROTOCOL.md 3.4) before the error.
+                        if let (
+                            Message::Error {
+                                code: ErrorCode::NotInSet,
+                                ..
+                            },
+                            Ok(id),
+                        ) = (&err, Uuid::parse_str(doc_id))
+                        {
+                            let reason = self.removal_reason(state, id).await?;
+                            out.push(Message::DocRemoved {
+                                doc_id: doc_id.clone(),
+                                reason,
+                            });
+                        }
                         out.push(err);
                     }
                 }
