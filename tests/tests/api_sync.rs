@@ -39,6 +39,7 @@ both!(
     reassignment_moves_the_document,
     websocket_carries_the_same_frames,
     two_devices_editing_notes_converge,
+    storage_compacts_past_the_threshold,
 );
 
 // ---------------------------------------------------------------------------
@@ -604,5 +605,59 @@ async fn two_devices_editing_notes_converge(backend: TestBackend) {
     assert_eq!(tablet.doc(ticket).notes(), notes);
     assert_eq!(phone.doc(ticket).heads(), server.heads());
     assert_eq!(tablet.doc(ticket).heads(), server.heads());
+    app.stop().await;
+}
+
+async fn storage_compacts_past_the_threshold(backend: TestBackend) {
+    use truckroll_server::store::documents::COMPACT_THRESHOLD_BYTES;
+
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sync-compact").await;
+    let (tech, token) = shop.techs[0].clone();
+    let ticket = assigned_ticket(&app, &shop, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+    let mut saw_chunks = false;
+    let mut saw_compaction = false;
+    let mut last_incremental = 0;
+    let mut total = 0;
+    for _ in 0..12 {
+        // Random CJK characters (3 UTF-8 bytes each) barely compress, so a
+        // few rounds pass the threshold.
+        let text: String = (0..250)
+            .flat_map(|_| {
+                Uuid::new_v4()
+                    .into_bytes()
+                    .chunks(2)
+                    .map(|b| u32::from(b[0]) << 8 | u32::from(b[1]))
+                    .collect::<Vec<_>>()
+            })
+            .map(|n| char::from_u32(0x4E00 + n % 0x5000).expect("cjk"))
+            .collect();
+        total += text.chars().count();
+        phone.doc(ticket).notes_append(&text).expect("notes");
+        phone.sync(&app).await;
+        let stored = app
+            .state
+            .store
+            .load_document(shop.tenant.id, ticket)
+            .await
+            .expect("load")
+            .expect("stored");
+        assert!(stored.incremental_bytes <= COMPACT_THRESHOLD_BYTES);
+        let sum: usize = stored.chunks.iter().map(Vec::len).sum();
+        assert_eq!(i64::try_from(sum).expect("size"), stored.incremental_bytes);
+        saw_chunks |= !stored.chunks.is_empty();
+        saw_compaction |= stored.incremental_bytes < last_incremental;
+        last_incremental = stored.incremental_bytes;
+    }
+    assert!(
+        saw_chunks,
+        "incremental chunks are used below the threshold"
+    );
+    assert!(saw_compaction, "the document was compacted into a snapshot");
+    let server = server_doc(&app, shop.tenant.id, ticket).await;
+    assert_eq!(server.notes().chars().count(), total);
+    assert_eq!(server.heads(), phone.doc(ticket).heads());
     app.stop().await;
 }
