@@ -33,6 +33,7 @@ macro_rules! both {
 }
 
 both!(
+    declining_through_sync_unassigns,
     offline_edits_sync_and_project,
     foreign_actor_is_refused_and_nothing_changes,
     tickets_outside_the_set_are_refused,
@@ -659,5 +660,32 @@ async fn storage_compacts_past_the_threshold(backend: TestBackend) {
     let server = server_doc(&app, shop.tenant.id, ticket).await;
     assert_eq!(server.notes().chars().count(), total);
     assert_eq!(server.heads(), phone.doc(ticket).heads());
+    app.stop().await;
+}
+
+async fn declining_through_sync_unassigns(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sync-decline").await;
+    let (tech, token) = shop.techs[0].clone();
+    let ticket = assigned_ticket(&app, &shop, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+
+    let doc = phone.doc(ticket);
+    let event = doc.stamp_event(StatusAction::Decline, now_ms() - 5_000);
+    doc.append_event(&event).expect("decline");
+    phone.sync(&app).await;
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+
+    let seen = app
+        .get(&format!("/v1/tickets/{ticket}"), &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(seen["status"], "new");
+    assert_eq!(
+        seen["assignee_id"],
+        Value::Null,
+        "a declined ticket goes back to the office"
+    );
     app.stop().await;
 }

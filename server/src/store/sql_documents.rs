@@ -188,10 +188,12 @@ macro_rules! impl_document_store {
                         let before = Ticket::try_from(before.ok_or(StoreError::NotFound("ticket"))?)?;
                         let (status, hold) = p.status.unwrap_or((before.status, before.hold_reason));
                         // Conditional on the row as read, and bumps `updated_at`, so a
-                        // REST PATCH based on the older version gets its 409.
+                        // REST PATCH based on the older version gets its 409. A field
+                        // fold reaches `new` only by a decline: the ticket is unassigned.
                         let done = sqlx::query(
                             "UPDATE tickets SET status = $4, hold_reason = $5, accepted_at = $6, arrived_at = $7, completed_at = $8, \
-                             field_photo_count = $9, field_part_count = $10, field_updated_at = $11, updated_at = $12 \
+                             field_photo_count = $9, field_part_count = $10, field_updated_at = $11, updated_at = $12, \
+                             assignee_id = CASE WHEN $4 = 'new' THEN NULL ELSE assignee_id END \
                              WHERE tenant_id = $1 AND id = $2 AND updated_at = $3",
                         )
                         .bind(actor.tenant_id)
