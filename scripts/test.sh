@@ -60,5 +60,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== README quick start: \`cargo run -- …\` resolves the truckroll binary"
+cargo run --locked --quiet -- --version
+
 echo "== cargo test (SQLite and PostgreSQL at ${TEST_DATABASE_URL%%@*}@…)"
 cargo test --workspace --locked "$@"
