@@ -437,7 +437,7 @@ async fn refresh_tokens_rotate_and_detect_reuse(db: &TestDb) {
     let second = token("hash-second", who, Duration::days(30));
     assert_eq!(
         store
-            .rotate_refresh_token("hash-first", &second)
+            .rotate_refresh_token("hash-first", &second.token_hash, second.expires_at)
             .await
             .expect("rotate"),
         RefreshOutcome::Rotated(admin.clone())
@@ -447,7 +447,7 @@ async fn refresh_tokens_rotate_and_detect_reuse(db: &TestDb) {
     let third = token("hash-third", who, Duration::days(30));
     assert_eq!(
         store
-            .rotate_refresh_token("hash-second", &third)
+            .rotate_refresh_token("hash-second", &third.token_hash, third.expires_at)
             .await
             .expect("rotate second"),
         RefreshOutcome::Rotated(admin)
@@ -458,7 +458,7 @@ async fn refresh_tokens_rotate_and_detect_reuse(db: &TestDb) {
     let stolen = token("hash-stolen", who, Duration::days(30));
     assert_eq!(
         store
-            .rotate_refresh_token("hash-first", &stolen)
+            .rotate_refresh_token("hash-first", &stolen.token_hash, stolen.expires_at)
             .await
             .expect("reuse"),
         RefreshOutcome::Reused
@@ -476,7 +476,7 @@ async fn refresh_tokens_rotate_and_detect_reuse(db: &TestDb) {
     let fourth = token("hash-fourth", who, Duration::days(30));
     assert_eq!(
         store
-            .rotate_refresh_token("hash-third", &fourth)
+            .rotate_refresh_token("hash-third", &fourth.token_hash, fourth.expires_at)
             .await
             .expect("rotate revoked"),
         RefreshOutcome::Invalid
@@ -484,14 +484,14 @@ async fn refresh_tokens_rotate_and_detect_reuse(db: &TestDb) {
     let fifth = token("hash-fifth", who, Duration::days(30));
     assert_eq!(
         store
-            .rotate_refresh_token("hash-stolen", &fifth)
+            .rotate_refresh_token("hash-stolen", &fifth.token_hash, fifth.expires_at)
             .await
             .expect("rotate never-issued"),
         RefreshOutcome::Invalid
     );
     assert_eq!(
         store
-            .rotate_refresh_token("hash-unknown", &fifth)
+            .rotate_refresh_token("hash-unknown", &fifth.token_hash, fifth.expires_at)
             .await
             .expect("rotate unknown"),
         RefreshOutcome::Invalid
@@ -503,7 +503,7 @@ async fn refresh_tokens_rotate_and_detect_reuse(db: &TestDb) {
     let next = token("hash-other-next", who, Duration::days(30));
     assert!(matches!(
         store
-            .rotate_refresh_token("hash-other-device", &next)
+            .rotate_refresh_token("hash-other-device", &next.token_hash, next.expires_at)
             .await
             .expect("rotate other family"),
         RefreshOutcome::Rotated(_)
@@ -520,7 +520,7 @@ async fn refresh_tokens_expire_and_die_with_password_change(db: &TestDb) {
     let next = token("hash-after-expired", who, Duration::days(30));
     assert_eq!(
         store
-            .rotate_refresh_token("hash-expired", &next)
+            .rotate_refresh_token("hash-expired", &next.token_hash, next.expires_at)
             .await
             .expect("rotate expired"),
         RefreshOutcome::Invalid
@@ -528,7 +528,7 @@ async fn refresh_tokens_expire_and_die_with_password_change(db: &TestDb) {
     // Still invalid (not "reused") when presented again.
     assert_eq!(
         store
-            .rotate_refresh_token("hash-expired", &next)
+            .rotate_refresh_token("hash-expired", &next.token_hash, next.expires_at)
             .await
             .expect("rotate expired again"),
         RefreshOutcome::Invalid
@@ -548,7 +548,7 @@ async fn refresh_tokens_expire_and_die_with_password_change(db: &TestDb) {
     let next = token("hash-after-password", who, Duration::days(30));
     assert_eq!(
         store
-            .rotate_refresh_token("hash-live", &next)
+            .rotate_refresh_token("hash-live", &next.token_hash, next.expires_at)
             .await
             .expect("rotate after password change"),
         RefreshOutcome::Invalid,
@@ -581,7 +581,7 @@ async fn refresh_tokens_expire_and_die_with_password_change(db: &TestDb) {
     let next = token("hash-tech-next", (a.tenant_id, user.id), Duration::days(30));
     assert_eq!(
         store
-            .rotate_refresh_token("hash-tech", &next)
+            .rotate_refresh_token("hash-tech", &next.token_hash, next.expires_at)
             .await
             .expect("rotate after deactivation"),
         RefreshOutcome::Invalid

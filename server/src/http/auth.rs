@@ -101,42 +101,39 @@ async fn login(
 }
 
 async fn issue_tokens(state: &AppState, user: &User, family_id: Uuid) -> ApiResult<TokenResponse> {
-    let (access_token, refresh_token) = new_token_pair(state, user)?;
-    state
-        .store
-        .insert_refresh_token(&refresh_record(state, user, family_id, &refresh_token)?)
-        .await?;
+    let refresh_token = random_token().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let record = RefreshTokenRecord {
+        token_hash: hash_refresh_token(&refresh_token),
+        family_id,
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        expires_at: refresh_expiry(state)?,
+    };
+    state.store.insert_refresh_token(&record).await?;
+    token_response(state, user, refresh_token)
+}
+
+fn refresh_expiry(state: &AppState) -> ApiResult<chrono::DateTime<Utc>> {
+    let ttl = chrono::Duration::from_std(state.tokens.refresh_ttl())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Utc::now() + ttl)
+}
+
+/// A fresh access token for `user`, sent with the refresh token already stored.
+fn token_response(
+    state: &AppState,
+    user: &User,
+    refresh_token: String,
+) -> ApiResult<TokenResponse> {
+    let access_token = state
+        .tokens
+        .issue_access(user.id, user.tenant_id, user.role)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(TokenResponse {
         access_token,
         refresh_token,
         expires_in: state.tokens.access_ttl().as_secs(),
         token_type: "Bearer".into(),
-    })
-}
-
-fn new_token_pair(state: &AppState, user: &User) -> ApiResult<(String, String)> {
-    let access = state
-        .tokens
-        .issue_access(user.id, user.tenant_id, user.role)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let refresh = random_token().map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((access, refresh))
-}
-
-fn refresh_record(
-    state: &AppState,
-    user: &User,
-    family_id: Uuid,
-    token: &str,
-) -> ApiResult<RefreshTokenRecord> {
-    let ttl = chrono::Duration::from_std(state.tokens.refresh_ttl())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(RefreshTokenRecord {
-        token_hash: hash_refresh_token(token),
-        family_id,
-        tenant_id: user.tenant_id,
-        user_id: user.id,
-        expires_at: Utc::now() + ttl,
     })
 }
 
@@ -150,33 +147,14 @@ async fn refresh(
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let refresh_token = random_token().map_err(|e| ApiError::Internal(e.to_string()))?;
-    // The family and user are filled in by the store from the old token.
-    let placeholder = RefreshTokenRecord {
-        token_hash: hash_refresh_token(&refresh_token),
-        family_id: Uuid::nil(),
-        tenant_id: Uuid::nil(),
-        user_id: Uuid::nil(),
-        expires_at: Utc::now()
-            + chrono::Duration::from_std(state.tokens.refresh_ttl())
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-    };
+    let old_hash = hash_refresh_token(&request.refresh_token);
+    let new_hash = hash_refresh_token(&refresh_token);
     match state
         .store
-        .rotate_refresh_token(&hash_refresh_token(&request.refresh_token), &placeholder)
+        .rotate_refresh_token(&old_hash, &new_hash, refresh_expiry(&state)?)
         .await?
     {
-        RefreshOutcome::Rotated(user) => {
-            let access_token = state
-                .tokens
-                .issue_access(user.id, user.tenant_id, user.role)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(Json(TokenResponse {
-                access_token,
-                refresh_token,
-                expires_in: state.tokens.access_ttl().as_secs(),
-                token_type: "Bearer".into(),
-            }))
-        }
+        RefreshOutcome::Rotated(user) => Ok(Json(token_response(&state, &user, refresh_token)?)),
         RefreshOutcome::Reused => Err(ApiError::RefreshTokenReused),
         RefreshOutcome::Invalid => Err(ApiError::Unauthorized(
             "the refresh token is unknown, expired or revoked",

@@ -196,10 +196,13 @@ pub trait Store:
 
     // Tokens and devices.
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
+    /// Spends the token hashed `old_hash` and stores `new_hash` in its
+    /// family (same tenant and user), valid until `expires_at`.
     async fn rotate_refresh_token(
         &self,
         old_hash: &str,
-        new: &RefreshTokenRecord,
+        new_hash: &str,
+        expires_at: DateTime<Utc>,
     ) -> StoreResult<RefreshOutcome>;
     async fn register_device(
         &self,

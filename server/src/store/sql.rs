@@ -332,7 +332,7 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshTokenRecord) -> StoreResult<RefreshOutcome> {
+            async fn rotate_refresh_token(&self, old_hash: &str, new_hash: &str, expires_at: chrono::DateTime<chrono::Utc>) -> StoreResult<RefreshOutcome> {
                 let mut tx = self.begin_write().await?;
                 let at = now();
                 let spent = sqlx::query(
@@ -382,11 +382,11 @@ macro_rules! impl_store {
                     "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, user_id, expires_at, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
                 )
-                .bind(&new.token_hash)
+                .bind(new_hash)
                 .bind(family_id)
                 .bind(tenant_id)
                 .bind(user_id)
-                .bind(new.expires_at)
+                .bind(expires_at)
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
