@@ -98,21 +98,9 @@ impl TestApp {
     /// Starts with the test defaults, changed by `configure`.
     pub async fn start_with(backend: TestBackend, configure: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new(backend).await;
-        let mut config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: db.database_url().to_owned(),
-            ..Config::default()
-        };
-        config.auth.token_secret = "test-secret-test-secret-test-secret-0123".into();
-        config.auth.login_per_account_per_minute = 1000;
-        config.auth.login_per_address_per_minute = 10_000;
+        let mut config = test_config(db.database_url());
         configure(&mut config);
-        let config = config.validated().expect("test configuration is valid");
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .expect("bind loopback");
-        let address = listener.local_addr().expect("local address");
-        let (state, shutdown, server) = serve(db.store.clone(), config, listener).await;
+        let (state, address, shutdown, server) = serve(db.store.clone(), config).await;
         Self {
             db,
             state,
@@ -253,12 +241,30 @@ impl TestApp {
     }
 }
 
-/// Builds the state and serves it on `listener` until the returned sender fires.
+/// The test defaults: a loopback port, a fixed token secret (tokens survive
+/// a restart) and login limits no test reaches by accident.
+fn test_config(database_url: &str) -> Config {
+    let mut config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: database_url.to_owned(),
+        ..Config::default()
+    };
+    config.auth.token_secret = "test-secret-test-secret-test-secret-0123".into();
+    config.auth.login_per_account_per_minute = 1000;
+    config.auth.login_per_address_per_minute = 10_000;
+    config
+}
+
+/// Builds the state and serves it on a loopback port until the returned sender fires.
 async fn serve(
     store: std::sync::Arc<dyn truckroll_server::store::Store>,
     config: Config,
-    listener: tokio::net::TcpListener,
-) -> (AppState, oneshot::Sender<()>, JoinHandle<()>) {
+) -> (AppState, SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
+    let config = config.validated().expect("test configuration is valid");
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("local address");
     let state = truckroll_server::build_state(config, store)
         .await
         .expect("state builds");
@@ -271,7 +277,36 @@ async fn serve(
         .await
         .expect("server runs");
     });
-    (state, shutdown, server)
+    (state, address, shutdown, server)
+}
+
+/// Shifts covering every hour of every day, so "on shift now" always holds.
+pub fn all_week_shifts() -> Value {
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|day| json!({"day": day, "start": "00:00", "end": "00:00"}))
+        .collect()
+}
+
+impl TestApp {
+    /// A customer of `tier` with one site, "Main" at Unter den Linden 77 in
+    /// Berlin (52.5163, 13.3795); returns the site as the API answered it.
+    pub async fn berlin_site(&self, tenant: &TestTenant, tier: &str) -> Value {
+        let admin = &tenant.admin_token;
+        let customer = self
+            .post(
+                "/v1/customers",
+                admin,
+                &json!({"name": "Hotel", "tier": tier}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        let site = json!({"customer_id": customer["id"], "name": "Main", "address": "Unter den Linden 77",
+                          "location": {"lat": 52.5163, "lon": 13.3795}});
+        self.post("/v1/sites", admin, &site)
+            .await
+            .expect(StatusCode::CREATED)
+    }
 }
 
 /// Reads a UUID field of a JSON object.
@@ -294,20 +329,8 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.expect("server task");
         }
-        let mut config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: self.db.database_url().to_owned(),
-            ..Config::default()
-        };
-        config.auth.token_secret = "test-secret-test-secret-test-secret-0123".into();
-        config.auth.login_per_account_per_minute = 1000;
-        config.auth.login_per_address_per_minute = 10_000;
-        let config = config.validated().expect("test configuration is valid");
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .expect("bind loopback");
-        let address = listener.local_addr().expect("local address");
-        let (state, shutdown, server) = serve(self.db.store.clone(), config, listener).await;
+        let config = test_config(self.db.database_url());
+        let (state, address, shutdown, server) = serve(self.db.store.clone(), config).await;
         self.state = state;
         self.base_url = format!("http://{address}");
         self.address = address;

@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use truckroll_tests::app::{TestApp, TestTenant, id_of};
+use truckroll_tests::app::{TestApp, TestTenant, all_week_shifts, id_of};
 use uuid::Uuid;
 
 use truckroll_tests::both_backends as both;
@@ -26,23 +26,8 @@ struct City {
 async fn city(app: &TestApp, name: &str) -> City {
     let tenant = app.create_tenant(name).await;
     let admin = &tenant.admin_token;
-    let customer = app
-        .post("/v1/customers", admin, &json!({"name": "Hotel"}))
-        .await
-        .expect(StatusCode::CREATED);
-    let site = app
-        .post(
-            "/v1/sites",
-            admin,
-            &json!({"customer_id": customer["id"], "name": "Main", "address": "Unter den Linden 77",
-                    "location": {"lat": 52.5163, "lon": 13.3795}}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    let all_week: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .map(|day| json!({"day": day, "start": "00:00", "end": "00:00"}))
-        .collect();
+    let site = app.berlin_site(&tenant, "standard").await;
+    let all_week = all_week_shifts();
     let mut technicians = Vec::new();
     for i in 0..3 {
         let (user, token) = app

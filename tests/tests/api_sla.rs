@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use truckroll_tests::app::{Reply, TestApp, TestTenant, id_of};
+use truckroll_tests::app::{Reply, TestApp, TestTenant, all_week_shifts, id_of};
 use uuid::Uuid;
 
 use truckroll_tests::both_backends as both;
@@ -28,27 +28,8 @@ struct Shop {
 async fn shop(app: &TestApp, name: &str) -> Shop {
     let tenant = app.create_tenant(name).await;
     let admin = &tenant.admin_token;
-    let customer = app
-        .post(
-            "/v1/customers",
-            admin,
-            &json!({"name": "Hotel", "tier": "gold"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    let site = app
-        .post(
-            "/v1/sites",
-            admin,
-            &json!({"customer_id": customer["id"], "name": "Main", "address": "Unter den Linden 77",
-                    "location": {"lat": 52.5163, "lon": 13.3795}}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    let all_week: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .map(|day| json!({"day": day, "start": "00:00", "end": "00:00"}))
-        .collect();
+    let site = app.berlin_site(&tenant, "gold").await;
+    let all_week = all_week_shifts();
     let (user, tech_token) = app
         .create_user(&tenant, &format!("tech@{name}.test"), "technician")
         .await;

@@ -56,19 +56,7 @@ struct Shop {
 async fn shop(app: &TestApp, name: &str) -> Shop {
     let tenant = app.create_tenant(name).await;
     let admin = &tenant.admin_token;
-    let customer = app
-        .post("/v1/customers", admin, &json!({"name": "Hotel"}))
-        .await
-        .expect(StatusCode::CREATED);
-    let site = app
-        .post(
-            "/v1/sites",
-            admin,
-            &json!({"customer_id": customer["id"], "name": "Main", "address": "Street 1",
-                    "location": {"lat": 52.5163, "lon": 13.3795}}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+    let site = app.berlin_site(&tenant, "standard").await;
     let mut techs = Vec::new();
     for i in 0..2 {
         let (user, token) = app

@@ -6,7 +6,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use truckroll_tests::app::{Reply, TestApp, TestTenant, id_of};
+use truckroll_tests::app::{Reply, TestApp, TestTenant, all_week_shifts, id_of};
 use uuid::Uuid;
 
 macro_rules! both {
@@ -183,10 +183,7 @@ struct Tech {
 /// A technician on shift all week, home base at `(lat, lon)`.
 async fn technician(app: &TestApp, office: &Office, email: &str, (lat, lon): (f64, f64)) -> Tech {
     let (user_id, token) = app.create_user(&office.tenant, email, "technician").await;
-    let all_week: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .map(|day| json!({"day": day, "start": "00:00", "end": "00:00"}))
-        .collect();
+    let all_week = all_week_shifts();
     let created = app
         .post(
             "/v1/technicians",

@@ -13,7 +13,7 @@ use truckroll_server::{
 };
 use truckroll_tests::{
     TestBackend, TestDb,
-    app::{TestApp, TestTenant, id_of},
+    app::{TestApp, TestTenant, all_week_shifts, id_of},
     fixtures::{TenantFixture, new_technician, new_ticket, new_user},
     store_contract_tests,
 };
@@ -280,23 +280,8 @@ both!(
 async fn city(app: &TestApp, name: &str, n: usize, capacity: u32) -> (TestTenant, Uuid, Vec<Uuid>) {
     let tenant = app.create_tenant(name).await;
     let admin = &tenant.admin_token;
-    let customer = app
-        .post("/v1/customers", admin, &json!({"name": "Hotel"}))
-        .await
-        .expect(StatusCode::CREATED);
-    let site = app
-        .post(
-            "/v1/sites",
-            admin,
-            &json!({"customer_id": customer["id"], "name": "Main", "address": "Unter den Linden 77",
-                    "location": {"lat": 52.5163, "lon": 13.3795}}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    let all_week: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .map(|day| json!({"day": day, "start": "00:00", "end": "00:00"}))
-        .collect();
+    let site = app.berlin_site(&tenant, "standard").await;
+    let all_week = all_week_shifts();
     let mut technicians = Vec::new();
     for i in 0..n {
         let (user, _) = app
