@@ -67,14 +67,15 @@ pub(super) async fn assign_to(
         .store
         .assign_ticket(user.actor(), ticket.id, technician.id)
         .await?;
-    refresh_loads(state, ticket, &assigned).await?;
+    after_assignment_change(state, ticket, &assigned).await?;
     crate::push::notify_assigned(state.store.as_ref(), &assigned, technician.user_id).await;
     Ok(assigned)
 }
 
-/// Keeps the dispatch index's open-job counts in step after an assignment
-/// or status change.
-pub(super) async fn refresh_loads(
+/// Follow-up after a ticket's assignee or status changed (the write has
+/// committed): the ticket's document gets the server event, and the
+/// dispatch index's open-job counts are brought in step.
+pub(super) async fn after_assignment_change(
     state: &AppState,
     before: &Ticket,
     after: &Ticket,
@@ -184,7 +185,7 @@ async fn unassign_ticket(
         .store
         .update_ticket(user.actor(), &before, &after)
         .await?;
-    refresh_loads(&state, &before, &updated).await?;
+    after_assignment_change(&state, &before, &updated).await?;
     Ok(Json(updated))
 }
 

@@ -155,7 +155,7 @@ async fn accept_offer(
         Err(StoreError::NotFound(_)) => return Err(ApiError::NotFound("offer")),
         Err(other) => return Err(other.into()),
     };
-    super::dispatch::refresh_loads(&state, &before, &ticket).await?;
+    super::dispatch::after_assignment_change(&state, &before, &ticket).await?;
     Ok(Json(AcceptedOffer { offer, ticket }))
 }
 

@@ -322,7 +322,7 @@ async fn update_ticket(
         .store
         .update_ticket(user.actor(), &before, &after)
         .await?;
-    super::dispatch::refresh_loads(&state, &before, &updated).await?;
+    super::dispatch::after_assignment_change(&state, &before, &updated).await?;
     Ok(Json(view(&state, user.tenant_id, updated).await?))
 }
 
