@@ -34,6 +34,76 @@ pub struct Config {
     pub auth: AuthConfig,
     pub dispatch: DispatchConfig,
     pub push: crate::push::PushConfig,
+    pub events: EventsConfig,
+    pub live: LiveConfig,
+    pub web: WebConfig,
+}
+
+/// Which event bus carries state changes between replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventsBackend {
+    /// In process: one replica.
+    Memory,
+    /// PostgreSQL LISTEN/NOTIFY: several replicas on one database.
+    Postgres,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    pub backend: EventsBackend,
+    /// Position fixes are gathered this long and sent as a few notifications
+    /// (postgres backend).
+    pub position_flush_ms: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            backend: EventsBackend::Memory,
+            position_flush_ms: 50,
+        }
+    }
+}
+
+/// The live map stream, `GET /v1/live`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Changes are sent to each viewer at most this often, newest per record.
+    pub flush_ms: u64,
+    /// A ping frame and a `heartbeat` message this often.
+    pub heartbeat_ms: u64,
+    /// A viewer that sends nothing (not even a pong) this long is dropped.
+    pub idle_timeout_ms: u64,
+    /// A viewer that does not take a message within this long is dropped.
+    pub send_timeout_ms: u64,
+    /// At most this many open tickets in a snapshot.
+    pub max_snapshot_tickets: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            flush_ms: 100,
+            heartbeat_ms: 15_000,
+            idle_timeout_ms: 45_000,
+            send_timeout_ms: 10_000,
+            max_snapshot_tickets: 5_000,
+        }
+    }
+}
+
+/// The pages `/` and `/dispatch`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Map tile URL template (`{z}/{x}/{y}`); empty: no tiles, the map
+    /// still shows markers on a plain background (offline use).
+    pub tile_url: String,
+    /// Attribution shown for the tiles.
+    pub tile_attribution: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +172,9 @@ impl std::fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("dispatch", &self.dispatch)
             .field("push", &self.push)
+            .field("events", &self.events)
+            .field("live", &self.live)
+            .field("web", &self.web)
             .finish()
     }
 }
@@ -148,6 +221,9 @@ impl Default for Config {
             auth: AuthConfig::default(),
             dispatch: DispatchConfig::default(),
             push: crate::push::PushConfig::default(),
+            events: EventsConfig::default(),
+            live: LiveConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -279,6 +355,31 @@ impl Config {
             ));
         }
         self.push.validate()?;
+        if self.events.backend == EventsBackend::Postgres && self.is_sqlite() {
+            return Err(invalid(
+                "events.backend",
+                "\"postgres\" needs a PostgreSQL database_url",
+            ));
+        }
+        if !(10..=10_000).contains(&self.events.position_flush_ms) {
+            return Err(invalid(
+                "events.position_flush_ms",
+                "must be between 10 and 10000",
+            ));
+        }
+        let live = &self.live;
+        if !(10..=10_000).contains(&live.flush_ms) {
+            return Err(invalid("live.flush_ms", "must be between 10 and 10000"));
+        }
+        if live.heartbeat_ms < 10 || live.idle_timeout_ms <= live.heartbeat_ms {
+            return Err(invalid(
+                "live.idle_timeout_ms",
+                "must be longer than live.heartbeat_ms (at least 10)",
+            ));
+        }
+        if live.send_timeout_ms < 10 {
+            return Err(invalid("live.send_timeout_ms", "must be at least 10"));
+        }
         Ok(self)
     }
 

@@ -6,6 +6,7 @@ pub mod config;
 pub mod dispatch;
 pub mod doc_sync;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod push;
 pub mod store;
@@ -24,6 +25,8 @@ pub enum ServeError {
     Auth(#[from] auth::AuthError),
     #[error(transparent)]
     Push(#[from] push::PushError),
+    #[error(transparent)]
+    Events(#[from] events::EventsError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -32,7 +35,10 @@ pub enum ServeError {
 /// dispatch index from the database.
 pub async fn build_state(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServeError> {
     let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
-    Ok(AppState::new(config, store, dispatch)?)
+    let events = events::connect(&config).await?;
+    let mut state = AppState::new(config, store, dispatch)?;
+    state.events = events;
+    Ok(state)
 }
 
 /// Serves on `listener` until `shutdown` resolves, then finishes in-flight
@@ -61,12 +67,14 @@ pub async fn launch_with_state(
         state.config.dispatch.location_retention_days,
     ));
     let offers = tokio::spawn(offer_timers(state.clone()));
+    let live = tokio::spawn(http::live::follow_events(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
     offers.abort();
+    live.abort();
     pusher.stop().await;
     served?;
     Ok(())

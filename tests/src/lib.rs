@@ -597,6 +597,7 @@ mod tests {
 }
 
 pub mod app;
+pub mod live;
 
 /// Generates `sqlite::name` and `postgres::name` for each
 /// `async fn name(backend: TestBackend)` of an API test file. Attributes

@@ -205,6 +205,8 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("GET /v1/audit",                         [200,  403,  403, 403]),
     ("GET /v1/audit/verify",                  [200,  403,  403, 403]),
     ("POST /v1/devices",                      [201,  201,  201, 201]),
+    // A plain GET: allowed roles are told to upgrade to a WebSocket.
+    ("GET /v1/live",                          [400,  400,  400, 403]),
 ];
 
 /// One request of the matrix, as sent by one role.
@@ -389,6 +391,7 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
                 "actor_id": format!("{:032x}", 0xabc0 + role),
             })),
         ),
+        request("GET /v1/live", "/v1/live".into(), None),
     ]
 }
 

@@ -450,6 +450,19 @@ impl TechnicianIndex {
         self.take_from(tenant_id, id)
     }
 
+    /// Copies of every technician of `tenant_id`, e.g. for a map snapshot.
+    pub fn tenant_entries(&self, tenant_id: Uuid) -> Vec<TechnicianEntry> {
+        let Some(shard) = self.shard(tenant_id) else {
+            return Vec::new();
+        };
+        let shard = read(&shard);
+        shard
+            .technicians
+            .values()
+            .map(|slot| slot.entry.clone())
+            .collect()
+    }
+
     /// A copy of what is held about a technician.
     pub fn get(&self, id: Uuid) -> Option<TechnicianEntry> {
         let tenant_id = *read(&self.directory).get(&id)?;

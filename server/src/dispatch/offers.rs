@@ -16,6 +16,7 @@ use crate::{
         people::Role,
         ticket::Ticket,
     },
+    events::{Event, EventBus, EventKind},
     store::{Actor, PageRequest, Store, StoreError, push::PushContent},
 };
 use truckroll_sync::Status;
@@ -43,7 +44,21 @@ pub enum Next {
 pub struct OfferFlow<'a> {
     pub store: &'a dyn Store,
     pub dispatch: &'a DispatchService,
+    pub events: &'a dyn EventBus,
     pub window: Duration,
+}
+
+/// The event telling that `offer` now is in `offer.state`.
+pub fn offer_event(offer: &Offer) -> Event {
+    Event::new(
+        offer.tenant_id,
+        EventKind::Offer {
+            offer_id: offer.id,
+            ticket_id: offer.ticket_id,
+            technician_id: offer.technician_id,
+            state: offer.state,
+        },
+    )
 }
 
 impl OfferFlow<'_> {
@@ -121,6 +136,7 @@ impl OfferFlow<'_> {
         {
             Ok(offer) => {
                 tracing::info!(offer = %offer.id, technician = %offer.technician_id, round, "ticket offered");
+                self.events.publish(offer_event(&offer));
                 self.push_offer(&ticket, &offer).await;
                 Ok(Next::Offered(offer))
             }
@@ -228,13 +244,13 @@ impl OfferFlow<'_> {
                 tenant_id: offer.tenant_id,
                 user_id: None,
             };
-            if self
+            if let Some(closed) = self
                 .store
                 .close_offer(system, offer.id, OfferState::Expired, None, now)
                 .await?
-                .is_some()
             {
                 expired += 1;
+                self.events.publish(offer_event(&closed));
                 let ticket = self
                     .store
                     .get_ticket(offer.tenant_id, offer.ticket_id)
@@ -260,6 +276,7 @@ impl OfferFlow<'_> {
         else {
             return Ok(None);
         };
+        self.events.publish(offer_event(&closed));
         let ticket = self
             .store
             .get_ticket(offer.tenant_id, offer.ticket_id)

@@ -518,6 +518,19 @@ impl Session {
             };
             match state.store.write_document(self.actor, &write).await {
                 Ok(_) => {
+                    if changed {
+                        // Status, assignee (a decline) and counts may have moved.
+                        match state
+                            .store
+                            .get_ticket(self.actor.tenant_id, ticket_id)
+                            .await
+                        {
+                            Ok(after) => state.ticket_changed(Some(&ticket), &after),
+                            Err(error) => {
+                                tracing::warn!(%error, ticket = %ticket_id, "change not published")
+                            }
+                        }
+                    }
                     self.states.insert(ticket_id, sync_state);
                     self.persisted.insert(ticket_id, encoded);
                     return Ok(None);

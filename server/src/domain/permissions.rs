@@ -52,6 +52,8 @@ pub enum Action {
     SlaPoliciesWrite,
     /// Read SLA reports.
     ReportsRead,
+    /// Watch the live map (`GET /v1/live`).
+    LiveView,
 }
 
 use Action::*;
@@ -125,6 +127,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     ),
     (SlaPoliciesWrite, &[Role::Admin]),
     (ReportsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (LiveView, &[Role::Admin, Role::Dispatcher, Role::Manager]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -167,6 +170,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 30);
+        assert_eq!(seen.len(), 31);
     }
 }

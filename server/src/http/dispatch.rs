@@ -21,6 +21,7 @@ use crate::{
         permissions::Action,
         ticket::Ticket,
     },
+    events::{Event, EventKind, PositionEvent},
     store::StoreError,
 };
 
@@ -72,32 +73,33 @@ pub(super) async fn assign_to(
     Ok(assigned)
 }
 
-/// Follow-up after a ticket's assignee or status changed (the write has
-/// committed): the ticket's document gets the server event, and the
-/// dispatch index's open-job counts are brought in step.
+/// Follow-up after a ticket write committed: the change is published; when
+/// its assignee or status changed, the ticket's document gets the server
+/// event, and the dispatch index's open-job counts are brought in step.
 pub(super) async fn after_assignment_change(
     state: &AppState,
     before: &Ticket,
     after: &Ticket,
 ) -> ApiResult<()> {
-    if before.assignee_id == after.assignee_id && before.status == after.status {
-        return Ok(());
+    if before.assignee_id != after.assignee_id || before.status != after.status {
+        // Assign / reassign / unassign / cancel into the ticket document (issue 3).
+        let system = crate::store::Actor {
+            tenant_id: after.tenant_id,
+            user_id: None,
+        };
+        crate::doc_sync::after_rest_write(state, system, after).await;
+        let mut technicians = vec![before.assignee_id, after.assignee_id];
+        technicians.dedup();
+        for technician in technicians.into_iter().flatten() {
+            let load = state
+                .store
+                .technician_load(after.tenant_id, technician)
+                .await?;
+            state.dispatch.load_changed(technician, load);
+        }
     }
-    // Assign / reassign / unassign / cancel into the ticket document (issue 3).
-    let system = crate::store::Actor {
-        tenant_id: after.tenant_id,
-        user_id: None,
-    };
-    crate::doc_sync::after_rest_write(state, system, after).await;
-    let mut technicians = vec![before.assignee_id, after.assignee_id];
-    technicians.dedup();
-    for technician in technicians.into_iter().flatten() {
-        let load = state
-            .store
-            .technician_load(after.tenant_id, technician)
-            .await?;
-        state.dispatch.load_changed(technician, load);
-    }
+    // Last, so followers read the index with the new loads.
+    state.ticket_changed(Some(before), after);
     Ok(())
 }
 
@@ -231,6 +233,17 @@ async fn report_locations(
         state
             .dispatch
             .position_reported(user.tenant_id, technician.id, position);
+        state.events.publish(Event::new(
+            user.tenant_id,
+            EventKind::Positions {
+                fixes: vec![PositionEvent {
+                    technician_id: technician.id,
+                    lat: position.lat,
+                    lon: position.lon,
+                    at: position.device_time,
+                }],
+            },
+        ));
     }
     Ok(Json(LocationReceipt {
         stored: ingest.stored,

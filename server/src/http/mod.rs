@@ -7,6 +7,7 @@ mod dispatch;
 pub mod error;
 pub mod extract;
 mod idempotency;
+pub mod live;
 mod metrics;
 mod offers;
 mod ops;
@@ -35,6 +36,8 @@ use crate::{
     auth::{AuthError, rate_limit::LoginLimiter, tokens::TokenService},
     config::Config,
     dispatch::service::DispatchService,
+    domain::ticket::Ticket,
+    events::{Event, EventBus, live::LiveHub, memory::MemoryBus},
     store::Store,
 };
 
@@ -45,6 +48,12 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub login_limiter: Arc<LoginLimiter>,
     pub dispatch: Arc<DispatchService>,
+    /// State changes, published after they commit.
+    pub events: Arc<dyn EventBus>,
+    /// This replica's live-map viewers.
+    pub live: Arc<LiveHub>,
+    /// Technician names and site positions the live map shows.
+    pub live_directory: Arc<live::LiveDirectory>,
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, rendered once.
     pub openapi: Arc<serde_json::Value>,
@@ -73,6 +82,9 @@ impl AppState {
             tokens: Arc::new(tokens),
             login_limiter: Arc::new(login_limiter),
             dispatch,
+            events: Arc::new(MemoryBus::new()),
+            live: Arc::new(LiveHub::new()),
+            live_directory: Arc::default(),
             metrics: metrics::recorder(),
             openapi: Arc::new(serde_json::to_value(api().split_for_parts().1).unwrap_or_default()),
             config: Arc::new(config),
@@ -81,12 +93,20 @@ impl AppState {
 }
 
 impl AppState {
+    /// Publishes the change of a ticket (`before` is `None` when it was created).
+    pub fn ticket_changed(&self, before: Option<&Ticket>, after: &Ticket) {
+        if let Some(event) = Event::for_ticket(before, after) {
+            self.events.publish(event);
+        }
+    }
+
     /// The offer flow over this state's store and index.
     pub fn offer_flow(&self) -> crate::dispatch::offers::OfferFlow<'_> {
         let window = i64::try_from(self.config.dispatch.offer_window_secs).unwrap_or(i64::MAX);
         crate::dispatch::offers::OfferFlow {
             store: self.store.as_ref(),
             dispatch: self.dispatch.as_ref(),
+            events: self.events.as_ref(),
             window: chrono::Duration::seconds(window),
         }
     }
@@ -138,6 +158,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(sla::router())
         .merge(audit::router())
         .merge(sync::router())
+        .merge(live::router())
 }
 
 /// The whole application with its layers.

@@ -156,6 +156,9 @@ async fn accept_offer(
         Err(other) => return Err(other.into()),
     };
     super::dispatch::after_assignment_change(&state, &before, &ticket).await?;
+    state
+        .events
+        .publish(crate::dispatch::offers::offer_event(&offer));
     Ok(Json(AcceptedOffer { offer, ticket }))
 }
 

@@ -4,6 +4,8 @@ use axum::{Json, extract::State, http::StatusCode};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::events::{Event, EventKind};
+
 use super::{
     AppState,
     error::{ApiResult, Problem},
@@ -50,6 +52,13 @@ async fn create_technician(
     new.validate()?;
     let created = state.store.create_technician(user.actor(), &new).await?;
     state.dispatch.technician_saved(&created);
+    state.events.publish(Event::new(
+        created.tenant_id,
+        EventKind::TechnicianChanged {
+            technician_id: created.id,
+            status: created.status,
+        },
+    ));
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -83,5 +92,12 @@ async fn update_technician(
         .update_technician(user.actor(), &before, &after)
         .await?;
     state.dispatch.technician_saved(&updated);
+    state.events.publish(Event::new(
+        updated.tenant_id,
+        EventKind::TechnicianChanged {
+            technician_id: updated.id,
+            status: updated.status,
+        },
+    ));
     Ok(Json(updated))
 }

@@ -189,6 +189,7 @@ async fn create_ticket(
     check_custom_fields(&state, user.tenant_id, &new.category, &new.custom_fields).await?;
     check_asset_on_site(&state, user.tenant_id, new.asset_id, new.site_id).await?;
     let created = state.store.create_ticket(user.actor(), &new).await?;
+    state.ticket_changed(None, &created);
     // Auto-dispatch is best effort: the ticket exists either way and a
     // dispatcher sees it unassigned if no offer could be made.
     if let Err(error) = state
