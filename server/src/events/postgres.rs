@@ -216,25 +216,30 @@ fn position_payloads(
     tenant_id: Uuid,
     fixes: impl Iterator<Item = PositionEvent>,
 ) -> Vec<String> {
-    // Measured once: the envelope and one fix, as JSON.
-    const ENVELOPE_BYTES: usize = 200;
-    const FIX_BYTES: usize = 130;
-    let per_chunk = (MAX_PAYLOAD_BYTES - ENVELOPE_BYTES) / FIX_BYTES;
-    let fixes: Vec<PositionEvent> = fixes.collect();
-    fixes
-        .chunks(per_chunk)
-        .filter_map(|chunk| {
-            encode(
-                origin,
-                Event::new(
-                    tenant_id,
-                    EventKind::Positions {
-                        fixes: chunk.to_vec(),
-                    },
-                ),
-            )
-        })
-        .collect()
+    let batch = |fixes: Vec<PositionEvent>| {
+        encode(
+            origin,
+            Event::new(tenant_id, EventKind::Positions { fixes }),
+        )
+    };
+    let envelope = batch(Vec::new()).map_or(0, |payload| payload.len());
+    let mut payloads = Vec::new();
+    let mut chunk = Vec::new();
+    let mut size = envelope;
+    for fix in fixes {
+        // The fix as JSON and its comma.
+        let bytes = serde_json::to_string(&fix).map_or(0, |json| json.len()) + 1;
+        if size + bytes > MAX_PAYLOAD_BYTES && !chunk.is_empty() {
+            payloads.extend(batch(std::mem::take(&mut chunk)));
+            size = envelope;
+        }
+        chunk.push(fix);
+        size += bytes;
+    }
+    if !chunk.is_empty() {
+        payloads.extend(batch(chunk));
+    }
+    payloads
 }
 
 async fn listen_loop(mut listener: PgListener, local: Arc<MemoryBus>) {
@@ -288,6 +293,6 @@ mod tests {
             total += fixes.len();
         }
         assert_eq!(total, 1000);
-        assert!(payloads.len() <= 25, "{} notifications", payloads.len());
+        assert!(payloads.len() <= 30, "{} notifications", payloads.len());
     }
 }
