@@ -37,6 +37,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub live: LiveConfig,
     pub web: WebConfig,
+    pub leader: crate::leader::LeaderConfig,
 }
 
 /// Which event bus carries state changes between replicas.
@@ -175,6 +176,7 @@ impl std::fmt::Debug for Config {
             .field("events", &self.events)
             .field("live", &self.live)
             .field("web", &self.web)
+            .field("leader", &self.leader)
             .finish()
     }
 }
@@ -224,6 +226,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             live: LiveConfig::default(),
             web: WebConfig::default(),
+            leader: crate::leader::LeaderConfig::default(),
         }
     }
 }
@@ -380,6 +383,7 @@ impl Config {
         if live.send_timeout_ms < 10 {
             return Err(invalid("live.send_timeout_ms", "must be at least 10"));
         }
+        self.leader.validate()?;
         Ok(self)
     }
 

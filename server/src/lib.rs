@@ -8,6 +8,7 @@ pub mod doc_sync;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod leader;
 pub mod push;
 pub mod store;
 

@@ -5,6 +5,7 @@
 
 pub mod assignment;
 pub mod documents;
+pub mod leader;
 pub mod locations;
 pub mod migrations;
 pub mod offers;
@@ -154,6 +155,7 @@ pub trait Store:
     + territories::TerritoryStore
     + sla::SlaStore
     + documents::DocumentStore
+    + leader::LeaderStore
     + Send
     + Sync
     + std::fmt::Debug

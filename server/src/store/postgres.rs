@@ -57,3 +57,76 @@ super::sql_push::impl_push_store!(PgStore, Postgres);
 super::sql_territories::impl_territory_store!(PgStore, Postgres);
 super::sql_sla::impl_sla_store!(PgStore, Postgres);
 super::sql_documents::impl_document_store!(PgStore, Postgres);
+
+/// A session-level advisory lock held by a connection of its own (outside
+/// the pool, so the lease never takes a pool slot or returns to it locked).
+struct PgLease {
+    connection: Option<sqlx::PgConnection>,
+    key: i64,
+}
+
+impl fmt::Debug for PgLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgLease")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl super::leader::HeldLease for PgLease {
+    async fn still_held(&mut self) -> bool {
+        let Some(connection) = self.connection.as_mut() else {
+            return false;
+        };
+        // The lock lives as long as the session: a session that answers still
+        // holds it. One that does not is closed, so the server frees the lock.
+        let alive = sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&mut *connection)
+            .await;
+        match alive {
+            Ok(_) => true,
+            Err(_) => {
+                if let Some(connection) = self.connection.take() {
+                    let _ = sqlx::Connection::close(connection).await;
+                }
+                false
+            }
+        }
+    }
+
+    async fn release(mut self: Box<Self>) {
+        if let Some(mut connection) = self.connection.take() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut connection)
+                .await;
+            let _ = sqlx::Connection::close(connection).await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl super::leader::LeaderStore for PgStore {
+    async fn try_acquire_lease(
+        &self,
+        job: &str,
+    ) -> StoreResult<Option<Box<dyn super::leader::HeldLease>>> {
+        use sqlx::ConnectOptions;
+        let key = super::leader::advisory_key(job);
+        let mut connection = self.pool.connect_options().connect().await?;
+        let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut connection)
+            .await?;
+        if acquired {
+            Ok(Some(Box::new(PgLease {
+                connection: Some(connection),
+                key,
+            })))
+        } else {
+            let _ = sqlx::Connection::close(connection).await;
+            Ok(None)
+        }
+    }
+}

@@ -75,3 +75,14 @@ super::sql_push::impl_push_store!(SqliteStore, Sqlite);
 super::sql_territories::impl_territory_store!(SqliteStore, Sqlite);
 super::sql_sla::impl_sla_store!(SqliteStore, Sqlite);
 super::sql_documents::impl_document_store!(SqliteStore, Sqlite);
+
+#[async_trait::async_trait]
+impl super::leader::LeaderStore for SqliteStore {
+    /// One process owns an SQLite database, so it leads every job.
+    async fn try_acquire_lease(
+        &self,
+        _job: &str,
+    ) -> StoreResult<Option<Box<dyn super::leader::HeldLease>>> {
+        Ok(Some(Box::new(super::leader::ProcessLease)))
+    }
+}
