@@ -54,6 +54,29 @@ or point TEST_DATABASE_URL at a server where the user may CREATE DATABASE."
 
 ensure_postgres
 
+# The pages' tests drive Debian's Chromium through Playwright (tests/browser).
+ensure_browser() {
+    local chromium="${CHROMIUM:-/usr/bin/chromium}"
+    if [ ! -x "$chromium" ]; then
+        if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+            echo "Chromium not found; installing it (apt-get install chromium)" >&2
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } >&2 \
+                || fail "apt-get install chromium failed"
+        else
+            fail "$chromium not found: install Chromium (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM"
+        fi
+    fi
+    command -v node >/dev/null && command -v npm >/dev/null \
+        || fail "node and npm not found: install Node.js >= 18 (Debian/Ubuntu: apt-get install nodejs npm)"
+    if [ ! -d tests/browser/node_modules/playwright-core ] \
+        || [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+        echo "== npm ci (tests/browser)"
+        (cd tests/browser && npm ci --no-audit --no-fund) || fail "npm ci in tests/browser failed"
+    fi
+}
+
+ensure_browser
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

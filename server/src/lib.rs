@@ -11,6 +11,7 @@ pub mod http;
 pub mod leader;
 pub mod push;
 pub mod store;
+pub mod web;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 

@@ -597,6 +597,7 @@ mod tests {
 }
 
 pub mod app;
+pub mod browser;
 pub mod live;
 
 /// Generates `sqlite::name` and `postgres::name` for each

@@ -166,6 +166,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let (api, _) = api().split_for_parts();
     api.merge(ops::router())
+        .merge(crate::web::router())
         .fallback(|| async { error::ApiError::NotFound("route") })
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

@@ -1,0 +1,157 @@
+//! The pages, embedded in the binary: `/` (sign-in) and `/dispatch` (the
+//! live map), their scripts and styles, and vendored Leaflet. Nothing is
+//! built at run time and nothing is fetched from elsewhere; map tiles come
+//! from `web.tile_url` when it is set, and the map works without them.
+//!
+//! A page is a static HTML file that signs in through `assets/session.js`
+//! and talks to the JSON API; add one by listing it in [`PAGES`] and its
+//! files in [`ASSETS`].
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
+
+use crate::http::AppState;
+
+/// One embedded file.
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+macro_rules! asset {
+    ($path:literal, $file:literal, $type:literal) => {
+        Asset {
+            path: $path,
+            content_type: $type,
+            body: include_bytes!($file),
+        }
+    };
+}
+
+/// Served under `/assets/`.
+static ASSETS: &[Asset] = &[
+    asset!("app.css", "assets/app.css", "text/css; charset=utf-8"),
+    asset!(
+        "session.js",
+        "assets/session.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "dispatch.js",
+        "assets/dispatch.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "dispatch.css",
+        "assets/dispatch.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!(
+        "vendor/leaflet/leaflet.js",
+        "vendor/leaflet/leaflet.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "vendor/leaflet/leaflet.css",
+        "vendor/leaflet/leaflet.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!(
+        "vendor/leaflet.markercluster/leaflet.markercluster.js",
+        "vendor/leaflet.markercluster/leaflet.markercluster.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "vendor/leaflet.markercluster/MarkerCluster.css",
+        "vendor/leaflet.markercluster/MarkerCluster.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!(
+        "vendor/leaflet.markercluster/MarkerCluster.Default.css",
+        "vendor/leaflet.markercluster/MarkerCluster.Default.css",
+        "text/css; charset=utf-8"
+    ),
+];
+
+/// Pages by path.
+static PAGES: &[(&str, &str)] = &[
+    ("/", include_str!("signin.html")),
+    ("/dispatch", include_str!("dispatch.html")),
+];
+
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new()
+        .route("/assets/{*path}", get(asset))
+        .route("/web/config.json", get(web_config));
+    for (path, html) in PAGES {
+        router = router.route(path, get(move || page(html)));
+    }
+    router
+}
+
+async fn page(html: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    match ASSETS.iter().find(|a| a.path == path) {
+        Some(asset) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            asset.body,
+        )
+            .into_response(),
+        None => crate::http::error::ApiError::NotFound("asset").into_response(),
+    }
+}
+
+/// What the pages need to know about this installation (no secrets).
+async fn web_config(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        Json(json!({
+            "tile_url": state.config.web.tile_url,
+            "tile_attribution": state.config.web.tile_attribution,
+        })),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_links_only_embedded_assets() {
+        for (path, html) in PAGES {
+            for linked in html.split("/assets/").skip(1) {
+                let name = linked.split('"').next().unwrap_or_default();
+                assert!(
+                    ASSETS.iter().any(|a| a.path == name),
+                    "{path} links /assets/{name}, which is not embedded"
+                );
+            }
+        }
+    }
+}
