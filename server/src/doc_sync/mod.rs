@@ -22,6 +22,11 @@ use crate::store::{Actor, PageRequest, StoreError, StoreResult, TicketFilter};
 /// Attempts of a document write that lost a race with another writer.
 const WRITE_ATTEMPTS: usize = 5;
 
+/// How long after a ticket left a technician's set their device's trailing
+/// changes (made offline before it learned of the removal) are still
+/// accepted (PROTOCOL.md 3.3, step 6).
+pub const REMOVAL_GRACE_MS: i64 = 72 * 3600 * 1000;
+
 /// A loaded document and the stored version it was read at.
 #[derive(Debug)]
 pub struct Loaded {
@@ -251,6 +256,9 @@ pub struct Session {
     announced: BTreeSet<Uuid>,
     /// Encoded sync states as last persisted by this session.
     persisted: HashMap<Uuid, Vec<u8>>,
+    /// Tickets that left the set but whose trailing changes this session
+    /// accepts (grace); answered without persisting a sync state.
+    draining: HashMap<Uuid, Ticket>,
 }
 
 impl Session {
@@ -318,6 +326,7 @@ impl Session {
             states: HashMap::new(),
             announced: BTreeSet::new(),
             persisted: HashMap::new(),
+            draining: HashMap::new(),
         })
     }
 
@@ -430,6 +439,42 @@ impl Session {
             .unwrap_or_default())
     }
 
+    /// Whether `ticket` left this technician's set recently enough that
+    /// trailing changes from the device are still accepted: the document
+    /// assigned it to them, and the server event that took it away (or, if
+    /// the document has none, the ticket's last update) is within
+    /// [`REMOVAL_GRACE_MS`]. Closed tickets are frozen: no grace.
+    async fn in_removal_grace(&self, state: &AppState, ticket: &Ticket) -> StoreResult<bool> {
+        if ticket.status == Status::Closed {
+            return Ok(false);
+        }
+        let Some(loaded) = load(state, ticket.tenant_id, ticket.id).await? else {
+            return Ok(false);
+        };
+        let me = self.technician_id.to_string();
+        let events = loaded.doc.events();
+        let Some(mine) = events.iter().rposition(|e| {
+            matches!(e.kind, StatusAction::Assign | StatusAction::Reassign)
+                && e.assignee.as_deref() == Some(me.as_str())
+        }) else {
+            return Ok(false);
+        };
+        let left_at = events[mine + 1..]
+            .iter()
+            .find(|e| {
+                matches!(
+                    e.kind,
+                    StatusAction::Reassign
+                        | StatusAction::Unassign
+                        | StatusAction::Cancel
+                        | StatusAction::Decline
+                )
+            })
+            .map(|e| e.device_time)
+            .unwrap_or_else(|| ticket.updated_at.timestamp_millis());
+        Ok(now_ms() - left_at <= REMOVAL_GRACE_MS)
+    }
+
     /// Applies one `sync` frame from the device. `Some(frame)` is an error to send.
     pub async fn receive(
         &mut self,
@@ -444,12 +489,15 @@ impl Session {
                 detail: "no such document in this device's set".into(),
             }));
         };
-        let ticket = match state
+        let (ticket, draining) = match state
             .store
             .get_ticket(self.actor.tenant_id, ticket_id)
             .await
         {
-            Ok(t) if t.assignee_id == Some(self.technician_id) && !t.status.is_terminal() => t,
+            Ok(t) if t.assignee_id == Some(self.technician_id) && !t.status.is_terminal() => {
+                (t, false)
+            }
+            Ok(t) if self.in_removal_grace(state, &t).await? => (t, true),
             Ok(_) | Err(StoreError::NotFound(_)) => {
                 return Ok(Some(error_frame(
                     Some(ticket_id),
@@ -511,7 +559,8 @@ impl Session {
                 ticket_id,
                 expected_version: changed.then_some(loaded.version),
                 body,
-                sync_state: Some((self.device_id, encoded.clone())),
+                // A draining ticket keeps no state: it is not in the set any more.
+                sync_state: (!draining).then(|| (self.device_id, encoded.clone())),
                 projection,
                 audit_action: changed.then_some("ticket.field_sync"),
                 audit_detail,
@@ -532,7 +581,11 @@ impl Session {
                         }
                     }
                     self.states.insert(ticket_id, sync_state);
-                    self.persisted.insert(ticket_id, encoded);
+                    if draining {
+                        self.draining.insert(ticket_id, ticket);
+                    } else {
+                        self.persisted.insert(ticket_id, encoded);
+                    }
                     return Ok(None);
                 }
                 Err(StoreError::Conflict(_)) => continue,
@@ -553,6 +606,18 @@ impl Session {
         tickets: &[Ticket],
         out: &mut Vec<Message>,
     ) -> StoreResult<()> {
+        let draining: Vec<Ticket> = self.draining.drain().map(|(_, t)| t).collect();
+        for ticket in &draining {
+            let loaded = load_or_create(state, self.actor, ticket).await?;
+            let mut sync_state = self.sync_state(state, ticket.id).await?;
+            if let Some(data) = loaded.doc.generate_sync_message(&mut sync_state) {
+                out.push(Message::Sync {
+                    doc_id: ticket.id.to_string(),
+                    data,
+                });
+            }
+            self.states.insert(ticket.id, sync_state);
+        }
         for ticket in tickets {
             let loaded = load_or_create(state, self.actor, ticket).await?;
             let mut sync_state = self.sync_state(state, ticket.id).await?;

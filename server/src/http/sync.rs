@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::{
     Json,
     body::Bytes,
+    extract::DefaultBodyLimit,
     extract::{
         State,
         ws::{Message as WsMessage, WebSocket, WebSocketUpgrade},
@@ -14,7 +15,7 @@ use axum::{
     response::Response,
     routing::get,
 };
-use truckroll_sync::protocol::{ErrorCode, Exchange, MAX_FRAME_BYTES, Message};
+use truckroll_sync::protocol::{ErrorCode, Exchange, MAX_EXCHANGE_BYTES, MAX_FRAME_BYTES, Message};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
@@ -28,7 +29,11 @@ use crate::doc_sync::{Session, SessionError};
 const WS_TICK: Duration = Duration::from_secs(2);
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().route("/v1/sync", get(websocket).post(exchange))
+    // A one-shot exchange may carry up to MAX_EXCHANGE_BYTES (PROTOCOL.md 3.1),
+    // more than the API's general body limit.
+    OpenApiRouter::new()
+        .route("/v1/sync", get(websocket).post(exchange))
+        .layer(DefaultBodyLimit::max(MAX_EXCHANGE_BYTES))
 }
 
 /// One-shot exchange: `{"frames": [...]}` in, `{"frames": [...]}` out.

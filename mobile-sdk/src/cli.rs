@@ -1,0 +1,256 @@
+//! The SDK as a command-line phone (`truckroll-sdk` binary), for the README
+//! walk-through and for tests that kill a real process.
+//!
+//! ```text
+//! truckroll-sdk --db phone.db --server http://127.0.0.1:8080 sign-in --tenant acme --email t@acme.test --password …
+//! truckroll-sdk --db phone.db --server … sync
+//! truckroll-sdk --db phone.db --server … note <ticket> "replaced the pump"
+//! truckroll-sdk --db phone.db --server … status <ticket> accept
+//! ```
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use clap::{Parser, Subcommand};
+use truckroll_sync::protocol::Exchange;
+use truckroll_sync::{HoldReason, Position, StatusAction};
+
+use crate::{BaseUrl, Client, ClientConfig, Edit, HttpTransport, SdkError, SdkResult, Transport};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "truckroll-sdk",
+    about = "A technician's phone on the command line"
+)]
+struct Cli {
+    /// The local database (one per installation).
+    #[arg(long, env = "TRUCKROLL_SDK_DB")]
+    db: PathBuf,
+    /// The Truckroll server.
+    #[arg(
+        long,
+        env = "TRUCKROLL_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Signs in and registers this installation as a device.
+    SignIn {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "TRUCKROLL_PASSWORD")]
+        password: String,
+    },
+    /// Syncs with the server now (prints the report as JSON).
+    Sync {
+        /// Test hook: after the first exchange reached the server, print
+        /// `exchanged` and stall before applying the answer.
+        #[arg(long, hide = true)]
+        stall_after_exchange: bool,
+    },
+    /// The tickets on this device (JSON).
+    Tickets,
+    /// One ticket as this device holds it (JSON).
+    Show { ticket: String },
+    /// Appends a line to the work notes.
+    Note { ticket: String, text: String },
+    /// Appends `count` numbered note lines, printing `ack N` after each is
+    /// stored (for crash tests).
+    NoteLoop {
+        ticket: String,
+        #[arg(long)]
+        count: u32,
+        #[arg(long, default_value = "line")]
+        prefix: String,
+    },
+    /// Records a status action: accept, start_travel, check_in, hold, resume,
+    /// complete_work, rework, decline, close.
+    Status {
+        ticket: String,
+        action: StatusAction,
+        #[arg(long, requires = "lon")]
+        lat: Option<f64>,
+        #[arg(long, requires = "lat")]
+        lon: Option<f64>,
+        #[arg(long)]
+        accuracy_m: Option<f64>,
+        /// For hold: waiting_customer or waiting_parts.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Adds a part.
+    Part {
+        ticket: String,
+        part_number: String,
+        #[arg(long, default_value_t = 1.0)]
+        quantity: f64,
+        #[arg(long)]
+        serial: Option<String>,
+    },
+    /// Any edit, as JSON (see `truckroll_sdk::Edit`).
+    Edit { ticket: String, json: String },
+    /// Local edits (JSON), optionally only `pending` ones.
+    Outbox {
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Refused local versions (JSON).
+    Quarantine,
+    /// Writes a quarantined version's Automerge bytes to a file.
+    ExportQuarantined { id: i64, file: PathBuf },
+}
+
+/// Stalls (for a test to kill the process) after the first exchange.
+#[derive(Debug)]
+struct StallAfterExchange(HttpTransport);
+
+#[async_trait]
+impl Transport for StallAfterExchange {
+    async fn exchange(&self, token: &str, request: &Exchange) -> SdkResult<Exchange> {
+        let answer = self.0.exchange(token, request).await?;
+        println!("exchanged");
+        let _ = std::io::stdout().flush();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(answer)
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("cannot print: {e}"),
+    }
+}
+
+async fn run(cli: Cli) -> SdkResult<()> {
+    let mut config = ClientConfig::new(&cli.server);
+    if let Command::Sync {
+        stall_after_exchange: true,
+    } = &cli.command
+    {
+        let http = HttpTransport::new(BaseUrl::new(&cli.server))?;
+        config.transport = Some(Arc::new(StallAfterExchange(http)));
+    }
+    let client = Client::open(&cli.db, config).await?;
+    match cli.command {
+        Command::SignIn {
+            tenant,
+            email,
+            password,
+        } => {
+            let session = client.sign_in(&tenant, &email, &password).await?;
+            println!("signed in; device {}", session.device_id);
+        }
+        Command::Sync { .. } => print_json(&client.sync_now().await?),
+        Command::Tickets => print_json(&client.tickets().await?),
+        Command::Show { ticket } => print_json(&client.ticket(&ticket).await?),
+        Command::Note { ticket, text } => {
+            client
+                .edit(&ticket, Edit::NotesAppend { text: text + "\n" })
+                .await?;
+        }
+        Command::NoteLoop {
+            ticket,
+            count,
+            prefix,
+        } => {
+            for i in 0..count {
+                let text = format!("{prefix} {i}\n");
+                client.edit(&ticket, Edit::NotesAppend { text }).await?;
+                println!("ack {i}");
+                let _ = std::io::stdout().flush();
+            }
+        }
+        Command::Status {
+            ticket,
+            action,
+            lat,
+            lon,
+            accuracy_m,
+            reason,
+        } => {
+            let position = lat.zip(lon).map(|(lat, lon)| Position {
+                lat,
+                lon,
+                accuracy_m,
+            });
+            if action == StatusAction::Hold
+                && reason
+                    .as_deref()
+                    .is_none_or(|r| r.parse::<HoldReason>().is_err())
+            {
+                return Err(SdkError::Api {
+                    status: 400,
+                    detail: "hold needs --reason waiting_customer or waiting_parts".into(),
+                });
+            }
+            let id = client
+                .edit(
+                    &ticket,
+                    Edit::Status {
+                        action,
+                        position,
+                        reason,
+                    },
+                )
+                .await?;
+            println!("{}", id.unwrap_or_default());
+        }
+        Command::Part {
+            ticket,
+            part_number,
+            quantity,
+            serial,
+        } => {
+            let id = client
+                .edit(
+                    &ticket,
+                    Edit::AddPart {
+                        part_number,
+                        quantity,
+                        serial,
+                    },
+                )
+                .await?;
+            println!("{}", id.unwrap_or_default());
+        }
+        Command::Edit { ticket, json } => {
+            let edit: Edit = serde_json::from_str(&json).map_err(|e| SdkError::Api {
+                status: 400,
+                detail: format!("not an edit: {e}"),
+            })?;
+            let id = client.edit(&ticket, edit).await?;
+            println!("{}", id.unwrap_or_default());
+        }
+        Command::Outbox { state } => print_json(&client.outbox(state.as_deref()).await?),
+        Command::Quarantine => print_json(&client.quarantine().await?),
+        Command::ExportQuarantined { id, file } => {
+            let bytes = client.export_quarantined(id).await?;
+            std::fs::write(&file, bytes).map_err(|e| SdkError::Transport(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses the command line and runs the command.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

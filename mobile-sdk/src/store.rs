@@ -1,0 +1,460 @@
+//! The device's local SQLite database: ticket documents (a snapshot plus
+//! incremental chunks, like the server's storage), per-document sync state,
+//! server snapshots of ticket headers, the quarantine, the outbox of local
+//! edits, and the signed-in session.
+//!
+//! Every write that must survive a crash is one transaction, committed with
+//! `synchronous = FULL` before the SDK call returns.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, Row, SqliteConnection};
+
+use crate::error::SdkResult;
+
+/// Once the chunks of a document pass this size, the next write stores one
+/// snapshot instead, so loading never replays more than this.
+pub const COMPACT_THRESHOLD_BYTES: i64 = 64 * 1024;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    // `phase`: receiving (not yet filled from the server), active, or leaving
+    // (removed from the set with local changes the server still lacks).
+    "CREATE TABLE IF NOT EXISTS documents (
+        doc_id TEXT PRIMARY KEY,
+        snapshot BLOB NOT NULL,
+        incremental_bytes INTEGER NOT NULL DEFAULT 0,
+        phase TEXT NOT NULL DEFAULT 'receiving',
+        updated_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS document_chunks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_id TEXT NOT NULL,
+        bytes BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS document_chunks_doc ON document_chunks (doc_id, seq)",
+    "CREATE TABLE IF NOT EXISTS sync_states (doc_id TEXT PRIMARY KEY, state BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ticket_headers (
+        doc_id TEXT PRIMARY KEY,
+        header TEXT NOT NULL,
+        fetched_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        saved BLOB NOT NULL,
+        quarantined_at INTEGER NOT NULL,
+        exported_at INTEGER)",
+    // One row per local edit: `state` is pending until the server's sync state
+    // shows it holds the change, then acked; quarantined if its document was.
+    "CREATE TABLE IF NOT EXISTS outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_id TEXT NOT NULL,
+        change_hash TEXT NOT NULL,
+        edit TEXT NOT NULL,
+        device_time INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        acked_at INTEGER)",
+    "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (doc_id, state)",
+];
+
+/// Opens (creating if needed) the database at `path`.
+pub async fn open(path: &Path) -> SdkResult<SqliteConnection> {
+    let options = SqliteConnectOptions::from_str("sqlite:")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a committed edit survives power loss, not only process death.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let mut conn = SqliteConnection::connect_with(&options).await?;
+    for statement in SCHEMA {
+        sqlx::query(*statement).execute(&mut conn).await?;
+    }
+    Ok(conn)
+}
+
+// ---- meta -----------------------------------------------------------------
+
+pub async fn meta(conn: &mut SqliteConnection, key: &str) -> SdkResult<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn set_meta(conn: &mut SqliteConnection, key: &str, value: &str) -> SdkResult<()> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_meta(conn: &mut SqliteConnection, key: &str) -> SdkResult<()> {
+    sqlx::query("DELETE FROM meta WHERE key = ?1")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+// ---- documents ------------------------------------------------------------
+
+/// A document as stored: its bytes (snapshot followed by chunks, loadable in
+/// one go) and bookkeeping.
+#[derive(Debug)]
+pub struct StoredDoc {
+    pub bytes: Vec<u8>,
+    pub incremental_bytes: i64,
+    pub phase: String,
+}
+
+pub async fn doc_ids(conn: &mut SqliteConnection) -> SdkResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT doc_id FROM documents ORDER BY doc_id")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+pub async fn load_doc(conn: &mut SqliteConnection, doc_id: &str) -> SdkResult<Option<StoredDoc>> {
+    let Some(row) =
+        sqlx::query("SELECT snapshot, incremental_bytes, phase FROM documents WHERE doc_id = ?1")
+            .bind(doc_id)
+            .fetch_optional(&mut *conn)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let mut bytes: Vec<u8> = row.try_get("snapshot")?;
+    let chunks: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT bytes FROM document_chunks WHERE doc_id = ?1 ORDER BY seq")
+            .bind(doc_id)
+            .fetch_all(conn)
+            .await?;
+    for chunk in chunks {
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(StoredDoc {
+        bytes,
+        incremental_bytes: row.try_get("incremental_bytes")?,
+        phase: row.try_get("phase")?,
+    }))
+}
+
+/// How a document's new state is written.
+#[derive(Debug)]
+pub enum DocBody {
+    /// Replace everything with this saved document.
+    Snapshot(Vec<u8>),
+    /// Append this `save_after` chunk; `incremental_bytes` is the new total.
+    Chunk {
+        bytes: Vec<u8>,
+        incremental_bytes: i64,
+    },
+}
+
+pub async fn put_doc(
+    conn: &mut SqliteConnection,
+    doc_id: &str,
+    body: DocBody,
+    now_ms: i64,
+) -> SdkResult<()> {
+    match body {
+        DocBody::Snapshot(snapshot) => {
+            sqlx::query(
+                "INSERT INTO documents (doc_id, snapshot, incremental_bytes, updated_at) VALUES (?1, ?2, 0, ?3)
+                 ON CONFLICT (doc_id) DO UPDATE SET snapshot = excluded.snapshot, incremental_bytes = 0, updated_at = excluded.updated_at",
+            )
+            .bind(doc_id)
+            .bind(snapshot)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM document_chunks WHERE doc_id = ?1")
+                .bind(doc_id)
+                .execute(conn)
+                .await?;
+        }
+        DocBody::Chunk {
+            bytes,
+            incremental_bytes,
+        } => {
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            sqlx::query("INSERT INTO document_chunks (doc_id, bytes) VALUES (?1, ?2)")
+                .bind(doc_id)
+                .bind(bytes)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "UPDATE documents SET incremental_bytes = ?2, updated_at = ?3 WHERE doc_id = ?1",
+            )
+            .bind(doc_id)
+            .bind(incremental_bytes)
+            .bind(now_ms)
+            .execute(conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn set_phase(conn: &mut SqliteConnection, doc_id: &str, phase: &str) -> SdkResult<()> {
+    sqlx::query("UPDATE documents SET phase = ?2 WHERE doc_id = ?1")
+        .bind(doc_id)
+        .bind(phase)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a document with its chunks, sync state and header (not its outbox
+/// history nor quarantined copies).
+pub async fn delete_doc(conn: &mut SqliteConnection, doc_id: &str) -> SdkResult<()> {
+    for sql in [
+        "DELETE FROM documents WHERE doc_id = ?1",
+        "DELETE FROM document_chunks WHERE doc_id = ?1",
+        "DELETE FROM sync_states WHERE doc_id = ?1",
+        "DELETE FROM ticket_headers WHERE doc_id = ?1",
+    ] {
+        sqlx::query(sql).bind(doc_id).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+// ---- sync state -----------------------------------------------------------
+
+pub async fn sync_state(conn: &mut SqliteConnection, doc_id: &str) -> SdkResult<Option<Vec<u8>>> {
+    Ok(
+        sqlx::query_scalar("SELECT state FROM sync_states WHERE doc_id = ?1")
+            .bind(doc_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn put_sync_state(
+    conn: &mut SqliteConnection,
+    doc_id: &str,
+    state: Option<&[u8]>,
+) -> SdkResult<()> {
+    match state {
+        Some(state) => {
+            sqlx::query(
+                "INSERT INTO sync_states (doc_id, state) VALUES (?1, ?2)
+                 ON CONFLICT (doc_id) DO UPDATE SET state = excluded.state",
+            )
+            .bind(doc_id)
+            .bind(state)
+            .execute(conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM sync_states WHERE doc_id = ?1")
+                .bind(doc_id)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+// ---- ticket headers -------------------------------------------------------
+
+pub async fn put_header(
+    conn: &mut SqliteConnection,
+    doc_id: &str,
+    header: &serde_json::Value,
+    now_ms: i64,
+) -> SdkResult<()> {
+    sqlx::query(
+        "INSERT INTO ticket_headers (doc_id, header, fetched_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (doc_id) DO UPDATE SET header = excluded.header, fetched_at = excluded.fetched_at",
+    )
+    .bind(doc_id)
+    .bind(header.to_string())
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn header(
+    conn: &mut SqliteConnection,
+    doc_id: &str,
+) -> SdkResult<Option<serde_json::Value>> {
+    let text: Option<String> =
+        sqlx::query_scalar("SELECT header FROM ticket_headers WHERE doc_id = ?1")
+            .bind(doc_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+// ---- outbox ---------------------------------------------------------------
+
+/// One local edit as recorded in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub doc_id: String,
+    /// The Automerge change the edit made (hex hash).
+    pub change_hash: String,
+    /// The edit as JSON ([`crate::Edit`]).
+    pub edit: String,
+    pub device_time: i64,
+    /// `pending`, `acked` or `quarantined`.
+    pub state: String,
+}
+
+pub async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    doc_id: &str,
+    change_hash: &str,
+    edit: &str,
+    device_time: i64,
+) -> SdkResult<i64> {
+    let result = sqlx::query(
+        "INSERT INTO outbox (doc_id, change_hash, edit, device_time) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .bind(doc_id)
+    .bind(change_hash)
+    .bind(edit)
+    .bind(device_time)
+    .execute(conn)
+    .await?;
+    Ok(result.last_insert_rowid())
+}
+
+pub async fn outbox(
+    conn: &mut SqliteConnection,
+    doc_id: Option<&str>,
+    state: Option<&str>,
+) -> SdkResult<Vec<OutboxEntry>> {
+    let rows = sqlx::query(
+        "SELECT seq, doc_id, change_hash, edit, device_time, state FROM outbox
+         WHERE (?1 IS NULL OR doc_id = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY seq",
+    )
+    .bind(doc_id)
+    .bind(state)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxEntry {
+                seq: r.try_get("seq")?,
+                doc_id: r.try_get("doc_id")?,
+                change_hash: r.try_get("change_hash")?,
+                edit: r.try_get("edit")?,
+                device_time: r.try_get("device_time")?,
+                state: r.try_get("state")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn set_outbox_state(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    state: &str,
+    now_ms: i64,
+) -> SdkResult<()> {
+    sqlx::query("UPDATE outbox SET state = ?2, acked_at = ?3 WHERE seq = ?1")
+        .bind(seq)
+        .bind(state)
+        .bind(now_ms)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn quarantine_outbox(conn: &mut SqliteConnection, doc_id: &str) -> SdkResult<()> {
+    sqlx::query("UPDATE outbox SET state = 'quarantined' WHERE doc_id = ?1 AND state = 'pending'")
+        .bind(doc_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+// ---- quarantine -----------------------------------------------------------
+
+/// A local document version the server refused, kept for the user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuarantineRow {
+    pub id: i64,
+    pub doc_id: String,
+    /// The protocol error code (`foreign_actor`, `not_in_set`, …).
+    pub code: String,
+    pub detail: String,
+    #[serde(skip)]
+    pub saved: Vec<u8>,
+    pub quarantined_at: i64,
+    pub exported_at: Option<i64>,
+}
+
+pub async fn insert_quarantine(
+    conn: &mut SqliteConnection,
+    doc_id: &str,
+    code: &str,
+    detail: &str,
+    saved: &[u8],
+    now_ms: i64,
+) -> SdkResult<i64> {
+    let result = sqlx::query(
+        "INSERT INTO quarantine (doc_id, code, detail, saved, quarantined_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(doc_id)
+    .bind(code)
+    .bind(detail)
+    .bind(saved)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.last_insert_rowid())
+}
+
+pub async fn quarantine(conn: &mut SqliteConnection) -> SdkResult<Vec<QuarantineRow>> {
+    let rows = sqlx::query(
+        "SELECT id, doc_id, code, detail, saved, quarantined_at, exported_at FROM quarantine ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(QuarantineRow {
+                id: r.try_get("id")?,
+                doc_id: r.try_get("doc_id")?,
+                code: r.try_get("code")?,
+                detail: r.try_get("detail")?,
+                saved: r.try_get("saved")?,
+                quarantined_at: r.try_get("quarantined_at")?,
+                exported_at: r.try_get("exported_at")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn mark_exported(conn: &mut SqliteConnection, id: i64, now_ms: i64) -> SdkResult<bool> {
+    let result = sqlx::query("UPDATE quarantine SET exported_at = ?2 WHERE id = ?1")
+        .bind(id)
+        .bind(now_ms)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Deletes a quarantined copy — only on the user's explicit request.
+pub async fn discard_quarantine(conn: &mut SqliteConnection, id: i64) -> SdkResult<bool> {
+    let result = sqlx::query("DELETE FROM quarantine WHERE id = ?1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

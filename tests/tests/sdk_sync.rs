@@ -1,0 +1,876 @@
+//! The mobile SDK (`truckroll-sdk`) against a real server, on SQLite and
+//! PostgreSQL: offline edits, reassignment while offline, every kind of
+//! refusal ending in the quarantine, and a real SDK process killed with
+//! SIGKILL between an edit and the sync and in the middle of a sync.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use truckroll_sdk::truckroll_sync::automerge::{
+    self, ObjType, ROOT, ReadDoc, transaction::Transactable,
+};
+use truckroll_sdk::truckroll_sync::protocol::{ErrorCode, Exchange, Message};
+use truckroll_sdk::truckroll_sync::{
+    ActorId, CustomValue, Position, StatusAction, TicketDoc, TimeEntryKind,
+};
+use truckroll_sdk::{Client, ClientConfig, Edit, HttpTransport, SdkResult, Transport};
+use truckroll_tests::{
+    TempGuard, TestBackend,
+    app::{PASSWORD, TestApp, TestTenant, id_of},
+};
+use uuid::Uuid;
+
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::TestBackend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::TestBackend::Postgres).await;
+            }
+        }
+    )+};
+}
+
+both!(
+    offline_edits_reach_the_server_with_their_status,
+    reassignment_while_offline_keeps_earlier_edits,
+    foreign_actor_goes_to_quarantine,
+    server_only_change_goes_to_quarantine,
+    malformed_document_goes_to_quarantine,
+    garbage_bytes_go_to_quarantine,
+    oversize_message_goes_to_quarantine,
+    document_outside_the_set_goes_to_quarantine,
+    killed_between_edit_and_sync_loses_nothing,
+    killed_mid_sync_loses_nothing,
+);
+
+// ---------------------------------------------------------------------------
+// Fixture
+
+struct Shop {
+    tenant: TestTenant,
+    site: Uuid,
+    /// (technician id, email)
+    techs: Vec<(Uuid, String)>,
+}
+
+async fn shop(app: &TestApp, name: &str) -> Shop {
+    let tenant = app.create_tenant(name).await;
+    let site = app.berlin_site(&tenant, "standard").await;
+    let mut techs = Vec::new();
+    for i in 0..2 {
+        let email = format!("tech{i}@{name}.test");
+        let (user, _) = app.create_user(&tenant, &email, "technician").await;
+        let tech = app
+            .post(
+                "/v1/technicians",
+                &tenant.admin_token,
+                &json!({"user_id": user, "name": format!("Tech {i}"), "skills": [],
+                        "time_zone": "UTC", "capacity": 5,
+                        "home_base": {"lat": 52.52, "lon": 13.40}}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        techs.push((id_of(&tech, "id"), email));
+    }
+    Shop {
+        tenant,
+        site: id_of(&site, "id"),
+        techs,
+    }
+}
+
+async fn assigned_ticket(app: &TestApp, shop: &Shop, tech: usize) -> Uuid {
+    let body =
+        json!({"title": "Chiller", "category": "hvac", "priority": "P2", "site_id": shop.site});
+    let ticket = id_of(
+        &app.post("/v1/tickets", &shop.tenant.admin_token, &body)
+            .await
+            .expect(StatusCode::CREATED),
+        "id",
+    );
+    assign(app, shop, ticket, tech).await;
+    ticket
+}
+
+async fn assign(app: &TestApp, shop: &Shop, ticket: Uuid, tech: usize) {
+    app.post(
+        &format!("/v1/tickets/{ticket}/assign"),
+        &shop.tenant.admin_token,
+        &json!({"technician_id": shop.techs[tech].0}),
+    )
+    .await
+    .expect(StatusCode::OK);
+}
+
+/// A phone: the SDK over its own database file.
+struct Phone {
+    client: Client,
+    dir: TempGuard,
+}
+
+impl Phone {
+    async fn open(app: &TestApp, config: ClientConfig) -> Self {
+        let dir = TempGuard::new("truckroll-phone-");
+        let client = Client::open(&dir.path().join("phone.db"), config)
+            .await
+            .expect("SDK opens");
+        let _ = app;
+        Self { client, dir }
+    }
+
+    async fn signed_in(app: &TestApp, shop: &Shop, tech: usize) -> Self {
+        let phone = Self::open(app, ClientConfig::new(&app.base_url)).await;
+        phone
+            .client
+            .sign_in(&shop.tenant.name, &shop.techs[tech].1, PASSWORD)
+            .await
+            .expect("signs in");
+        phone
+    }
+
+    /// Closes and reopens the database, as an app restart would.
+    async fn reopen(self, app: &TestApp) -> Self {
+        let Phone { client, dir } = self;
+        drop(client);
+        let client = Client::open(
+            &dir.path().join("phone.db"),
+            ClientConfig::new(&app.base_url),
+        )
+        .await
+        .expect("SDK reopens");
+        Self { client, dir }
+    }
+
+    async fn sync(&self) -> truckroll_sdk::SyncReport {
+        let report = self.client.sync_now().await.expect("sync runs");
+        assert!(report.converged, "sync did not converge: {report:?}");
+        report
+    }
+
+    async fn edit(&self, ticket: Uuid, edit: Edit) -> Option<String> {
+        self.client
+            .edit(&ticket.to_string(), edit)
+            .await
+            .expect("edit stored")
+    }
+}
+
+fn note(text: &str) -> Edit {
+    Edit::NotesAppend { text: text.into() }
+}
+
+fn status(action: StatusAction) -> Edit {
+    Edit::Status {
+        action,
+        position: None,
+        reason: None,
+    }
+}
+
+async fn server_doc(app: &TestApp, shop: &Shop, ticket: Uuid) -> TicketDoc {
+    truckroll_server::doc_sync::load(&app.state, shop.tenant.id, ticket)
+        .await
+        .expect("load")
+        .expect("server holds the document")
+        .doc
+}
+
+async fn server_ticket(app: &TestApp, shop: &Shop, ticket: Uuid) -> Value {
+    app.get(&format!("/v1/tickets/{ticket}"), &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK)
+}
+
+// ---------------------------------------------------------------------------
+// Offline edits and reassignment
+
+async fn offline_edits_reach_the_server_with_their_status(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sdkoffline").await;
+    let ticket = assigned_ticket(&app, &shop, 0).await;
+    let phone = Phone::signed_in(&app, &shop, 0).await;
+    let report = phone.sync().await;
+    assert_eq!(report.docs_added, vec![ticket.to_string()]);
+    let list = phone.client.tickets().await.expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].status.status.as_str(), "assigned");
+    assert_eq!(
+        list[0].header.as_ref().map(|h| h["title"].clone()),
+        Some(json!("Chiller"))
+    );
+
+    // Offline: nothing below talks to the server.
+    phone.client.set_online(false);
+    phone.edit(ticket, note("Compressor noisy.\n")).await;
+    let item = phone
+        .edit(
+            ticket,
+            Edit::AddChecklistItem {
+                label: "Check refrigerant".into(),
+            },
+        )
+        .await
+        .expect("item id");
+    phone
+        .edit(
+            ticket,
+            Edit::SetChecklistDone {
+                item_id: item,
+                done: true,
+            },
+        )
+        .await;
+    phone
+        .edit(
+            ticket,
+            Edit::AddPart {
+                part_number: "CMP-220".into(),
+                quantity: 1.0,
+                serial: Some("SN9".into()),
+            },
+        )
+        .await;
+    let now = chrono::Utc::now().timestamp_millis();
+    phone
+        .edit(
+            ticket,
+            Edit::AddTimeEntry {
+                kind: TimeEntryKind::Work,
+                started_at: now - 60_000,
+                ended_at: Some(now),
+            },
+        )
+        .await;
+    phone
+        .edit(
+            ticket,
+            Edit::SetCustom {
+                key: "pressure_bar".into(),
+                value: CustomValue::F64(4.5),
+            },
+        )
+        .await;
+    phone.edit(ticket, status(StatusAction::Accept)).await;
+    phone.edit(ticket, status(StatusAction::StartTravel)).await;
+    phone
+        .edit(
+            ticket,
+            Edit::Status {
+                action: StatusAction::CheckIn,
+                position: Some(Position {
+                    lat: 52.5163,
+                    lon: 13.3795,
+                    accuracy_m: Some(8.0),
+                }),
+                reason: None,
+            },
+        )
+        .await;
+    let local = phone
+        .client
+        .ticket(&ticket.to_string())
+        .await
+        .expect("local");
+    assert_eq!(local.status.status.as_str(), "on_site");
+    assert_eq!(
+        phone
+            .client
+            .outbox(Some("pending"))
+            .await
+            .expect("outbox")
+            .len(),
+        9
+    );
+    // The server saw none of it.
+    assert_eq!(
+        server_ticket(&app, &shop, ticket).await["status"],
+        "assigned"
+    );
+
+    // The app restarts (the edits are on disk), comes online and syncs.
+    let phone = phone.reopen(&app).await;
+    phone.client.set_online(true);
+    let report = phone.sync().await;
+    assert_eq!(report.pending_edits, 0, "{report:?}");
+    assert!(report.rejections.is_empty(), "{report:?}");
+    let doc = server_doc(&app, &shop, ticket).await;
+    assert_eq!(doc.notes(), "Compressor noisy.\n");
+    assert_eq!(doc.checklist().len(), 1);
+    assert!(doc.checklist()[0].done);
+    assert_eq!(doc.parts()[0].part_number, "CMP-220");
+    assert_eq!(doc.time_entries().len(), 1);
+    assert_eq!(
+        doc.custom().get("pressure_bar"),
+        Some(&CustomValue::F64(4.5))
+    );
+    let row = server_ticket(&app, &shop, ticket).await;
+    assert_eq!(row["status"], "on_site", "{row}");
+    // The local and server documents are the same.
+    assert_eq!(
+        phone
+            .client
+            .heads(&ticket.to_string())
+            .await
+            .expect("heads"),
+        doc.heads()
+    );
+    app.stop().await;
+}
+
+async fn reassignment_while_offline_keeps_earlier_edits(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sdkreassign").await;
+    let ticket = assigned_ticket(&app, &shop, 0).await;
+    let old = Phone::signed_in(&app, &shop, 0).await;
+    old.sync().await;
+
+    // The old technician works offline; meanwhile dispatch reassigns.
+    old.edit(ticket, note("Valve replaced before handover.\n"))
+        .await;
+    old.edit(ticket, status(StatusAction::Accept)).await;
+    assign(&app, &shop, ticket, 1).await;
+
+    let report = old.sync().await;
+    assert_eq!(report.pending_edits, 0, "{report:?}");
+    assert!(report.rejections.is_empty(), "{report:?}");
+    assert!(
+        report
+            .docs_removed
+            .iter()
+            .any(|(id, _)| id == &ticket.to_string()),
+        "{report:?}"
+    );
+    assert!(old.client.tickets().await.expect("list").is_empty());
+    assert!(
+        old.client
+            .quarantine()
+            .await
+            .expect("quarantine")
+            .is_empty()
+    );
+
+    let doc = server_doc(&app, &shop, ticket).await;
+    assert_eq!(doc.notes(), "Valve replaced before handover.\n");
+    // The old accept is kept in the document but does not count.
+    assert!(doc.events().iter().any(|e| e.kind == StatusAction::Accept));
+    let fold = doc.status();
+    assert_eq!(fold.status.as_str(), "assigned");
+    assert_eq!(fold.assignee, Some(shop.techs[1].0.to_string()));
+    let row = server_ticket(&app, &shop, ticket).await;
+    assert_eq!(row["status"], "assigned");
+    assert_eq!(row["assignee_id"], json!(shop.techs[1].0));
+
+    // The new technician receives it, old notes included.
+    let new = Phone::signed_in(&app, &shop, 1).await;
+    new.sync().await;
+    let view = new
+        .client
+        .ticket(&ticket.to_string())
+        .await
+        .expect("arrived");
+    assert_eq!(view.notes, "Valve replaced before handover.\n");
+    new.edit(ticket, status(StatusAction::Accept)).await;
+    new.sync().await;
+    assert_eq!(
+        server_ticket(&app, &shop, ticket).await["status"],
+        "accepted"
+    );
+
+    // A later sync of the old phone does not bring it back.
+    let report = old.sync().await;
+    assert!(report.docs_added.is_empty(), "{report:?}");
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Refusals
+
+/// Builds a phone's transport for a server address.
+type MakeTransport = fn(&str) -> Arc<dyn Transport>;
+
+/// Syncs a ticket to a phone, lets `spoil` make a bad local version, syncs
+/// again and checks: the refusal names `code`, the server's document and
+/// row are unchanged, the quarantine holds the bad version (with `marker`
+/// in its notes), and the phone is back on the server's version.
+async fn refused(
+    backend: TestBackend,
+    name: &str,
+    code: ErrorCode,
+    transport: Option<MakeTransport>,
+    spoil: impl AsyncFnOnce(&Phone, Uuid),
+) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, name).await;
+    let ticket = assigned_ticket(&app, &shop, 0).await;
+    let mut config = ClientConfig::new(&app.base_url);
+    if let Some(make) = transport {
+        config.transport = Some(make(&app.base_url));
+    }
+    let phone = Phone::open(&app, config).await;
+    phone
+        .client
+        .sign_in(&shop.tenant.name, &shop.techs[0].1, PASSWORD)
+        .await
+        .expect("signs in");
+    phone.sync().await;
+    phone.edit(ticket, note("good line\n")).await;
+    phone.sync().await;
+    let before = server_doc(&app, &shop, ticket).await.save();
+    let row_before = server_ticket(&app, &shop, ticket).await;
+
+    phone.edit(ticket, note("marker line\n")).await;
+    spoil(&phone, ticket).await;
+    let report = phone.client.sync_now().await.expect("sync runs");
+    let rejection = report
+        .rejections
+        .iter()
+        .find(|r| r.doc_id == ticket.to_string())
+        .unwrap_or_else(|| panic!("no refusal: {report:?}"));
+    assert_eq!(rejection.code, code, "{rejection:?}");
+    assert!(!rejection.detail.is_empty());
+    assert!(rejection.quarantine_id.is_some(), "{rejection:?}");
+
+    // The server's data is unchanged.
+    assert_eq!(server_doc(&app, &shop, ticket).await.save(), before);
+    assert_eq!(server_ticket(&app, &shop, ticket).await, row_before);
+
+    // The quarantine holds the refused version, readable and exportable.
+    let quarantine = phone.client.quarantine().await.expect("quarantine");
+    assert_eq!(quarantine.len(), 1, "{quarantine:?}");
+    let kept = &quarantine[0];
+    assert_eq!(kept.row.doc_id, ticket.to_string());
+    let code_name = serde_json::to_value(code).expect("code");
+    assert_eq!(json!(kept.row.code), code_name);
+    let content = kept.content.as_ref().expect("readable");
+    assert!(content.notes.contains("marker line"), "{}", content.notes);
+    let exported = phone
+        .client
+        .export_quarantined(kept.row.id)
+        .await
+        .expect("export");
+    let reread = TicketDoc::load_unvalidated(&exported).expect("exported bytes load");
+    assert!(reread.notes().contains("marker line"));
+    assert_eq!(
+        phone.client.quarantine().await.expect("again").len(),
+        1,
+        "export keeps it"
+    );
+    assert!(
+        !phone
+            .client
+            .outbox(Some("quarantined"))
+            .await
+            .expect("outbox")
+            .is_empty(),
+        "the refused edits are marked, not forgotten"
+    );
+
+    {
+        // Back on the server's version, and editing works again.
+        let report = phone.sync().await;
+        assert!(report.rejections.is_empty(), "{report:?}");
+        let local = phone
+            .client
+            .ticket(&ticket.to_string())
+            .await
+            .expect("local");
+        assert_eq!(local.notes, "good line\n");
+        phone.edit(ticket, note("after reset\n")).await;
+        let report = phone.sync().await;
+        assert!(report.rejections.is_empty(), "{report:?}");
+        assert_eq!(
+            server_doc(&app, &shop, ticket).await.notes(),
+            "good line\nafter reset\n"
+        );
+    }
+    app.stop().await;
+}
+
+async fn foreign_actor_goes_to_quarantine(backend: TestBackend) {
+    refused(
+        backend,
+        "sdkforeign",
+        ErrorCode::ForeignActor,
+        None,
+        async |phone, ticket| {
+            phone
+                .client
+                .edit_unchecked(&ticket.to_string(), "foreign", |doc| {
+                    doc.set_actor(ActorId::random());
+                    doc.notes_append("written by a stranger\n")
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .expect("stored");
+        },
+    )
+    .await;
+}
+
+async fn server_only_change_goes_to_quarantine(backend: TestBackend) {
+    refused(
+        backend,
+        "sdkserveronly",
+        ErrorCode::NotFieldEditable,
+        None,
+        async |phone, ticket| {
+            phone
+                .client
+                .edit_unchecked(&ticket.to_string(), "cancel", |doc| {
+                    let event = doc
+                        .stamp_event(StatusAction::Cancel, chrono::Utc::now().timestamp_millis());
+                    doc.append_event(&event).map_err(|e| e.to_string())
+                })
+                .await
+                .expect("stored");
+        },
+    )
+    .await;
+}
+
+async fn malformed_document_goes_to_quarantine(backend: TestBackend) {
+    refused(
+        backend,
+        "sdkmalformed",
+        ErrorCode::SchemaViolation,
+        None,
+        async |phone, ticket| {
+            phone
+                .client
+                .edit_unchecked(&ticket.to_string(), "bad shape", |doc| {
+                    // A checklist item whose label is a number, written with raw Automerge.
+                    let mut raw = automerge::Automerge::load(&doc.save())
+                        .map_err(|e| e.to_string())?
+                        .with_actor(doc.actor().clone());
+                    raw.transact::<_, _, automerge::AutomergeError>(|tx| {
+                        let Some((_, list)) = tx.get(ROOT, "checklist")? else {
+                            return Ok(());
+                        };
+                        let item = tx.insert_object(&list, 0, ObjType::Map)?;
+                        tx.put(&item, "id", "bad-1")?;
+                        tx.put(&item, "label", 42_i64)?;
+                        tx.put(&item, "done", false)?;
+                        Ok(())
+                    })
+                    .map_err(|f| f.error.to_string())?;
+                    *doc = TicketDoc::load_unvalidated(&raw.save()).map_err(|e| e.to_string())?;
+                    Ok(())
+                })
+                .await
+                .expect("stored");
+        },
+    )
+    .await;
+}
+
+/// Replaces the data of the first `sync` frame carrying the marker edit
+/// with bytes that are not a sync message.
+#[derive(Debug)]
+struct Garbling(HttpTransport);
+
+#[async_trait]
+impl Transport for Garbling {
+    async fn exchange(&self, token: &str, request: &Exchange) -> SdkResult<Exchange> {
+        let mut request = request.clone();
+        for frame in &mut request.frames {
+            if let Message::Sync { data, .. } = frame
+                && data.windows(11).any(|w| w == b"marker line")
+            {
+                *data = vec![0x42, 0xff, 0x13, 0x37, 0x00, 0x99, 0x01];
+            }
+        }
+        self.0.exchange(token, &request).await
+    }
+}
+
+async fn garbage_bytes_go_to_quarantine(backend: TestBackend) {
+    fn garbling(base: &str) -> Arc<dyn Transport> {
+        Arc::new(Garbling(
+            HttpTransport::new(truckroll_sdk::BaseUrl::new(base)).expect("http"),
+        ))
+    }
+    refused(
+        backend,
+        "sdkgarbage",
+        ErrorCode::MalformedSyncMessage,
+        Some(garbling),
+        async |_, _| {},
+    )
+    .await;
+}
+
+async fn oversize_message_goes_to_quarantine(backend: TestBackend) {
+    refused(
+        backend,
+        "sdkoversize",
+        ErrorCode::LimitExceeded,
+        None,
+        async |phone, ticket| {
+            // 5 MB of incompressible text in one value: a sync message over 4 MiB.
+            let mut rng = fastrand::Rng::with_seed(7);
+            let blob: String = (0..5_000_000).map(|_| rng.alphanumeric()).collect();
+            phone
+                .edit(
+                    ticket,
+                    Edit::SetCustom {
+                        key: "blob".into(),
+                        value: CustomValue::Str(blob),
+                    },
+                )
+                .await;
+        },
+    )
+    .await;
+}
+
+async fn document_outside_the_set_goes_to_quarantine(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sdknotinset").await;
+    let ticket = assigned_ticket(&app, &shop, 0).await;
+    let phone = Phone::signed_in(&app, &shop, 0).await;
+    phone.sync().await;
+    for action in [StatusAction::Accept, StatusAction::StartTravel] {
+        phone.edit(ticket, status(action)).await;
+    }
+    phone
+        .edit(
+            ticket,
+            Edit::Status {
+                action: StatusAction::CheckIn,
+                position: Some(Position {
+                    lat: 52.5163,
+                    lon: 13.3795,
+                    accuracy_m: None,
+                }),
+                reason: None,
+            },
+        )
+        .await;
+    phone.edit(ticket, status(StatusAction::CompleteWork)).await;
+    phone.sync().await;
+    assert_eq!(
+        server_ticket(&app, &shop, ticket).await["status"],
+        "work_done"
+    );
+    // The dispatcher closes the ticket: its document is frozen, no grace.
+    app.patch(
+        &format!("/v1/tickets/{ticket}"),
+        &shop.tenant.admin_token,
+        &json!({"status": "closed"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let before = server_doc(&app, &shop, ticket).await.save();
+    let row_before = server_ticket(&app, &shop, ticket).await;
+
+    // Offline, the phone adds a note, then syncs.
+    phone.edit(ticket, note("marker line\n")).await;
+    let report = phone.client.sync_now().await.expect("sync runs");
+    let rejection = report
+        .rejections
+        .iter()
+        .find(|r| r.doc_id == ticket.to_string())
+        .unwrap_or_else(|| panic!("no refusal: {report:?}"));
+    assert_eq!(rejection.code, ErrorCode::NotInSet, "{rejection:?}");
+    assert!(rejection.quarantine_id.is_some());
+    assert_eq!(server_doc(&app, &shop, ticket).await.save(), before);
+    assert_eq!(server_ticket(&app, &shop, ticket).await, row_before);
+    let quarantine = phone.client.quarantine().await.expect("quarantine");
+    assert_eq!(quarantine.len(), 1);
+    assert_eq!(quarantine[0].row.code, "not_in_set");
+    let content = quarantine[0].content.as_ref().expect("readable");
+    assert!(content.notes.contains("marker line"));
+    assert!(phone.client.tickets().await.expect("list").is_empty());
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Process death: the SDK as a real process, killed with SIGKILL
+
+/// Runs the SDK's command-line phone to completion; returns stdout.
+fn phone_cli(db: &std::path::Path, server: &str, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_sdk-phone"))
+        .arg("--db")
+        .arg(db)
+        .arg("--server")
+        .arg(server)
+        .args(args)
+        .output()
+        .expect("sdk-phone runs");
+    assert!(
+        output.status.success(),
+        "sdk-phone {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Starts the phone with `args`, reads stdout until a line satisfies
+/// `until`, then kills it with SIGKILL. Returns the lines read.
+fn kill_when(
+    db: &std::path::Path,
+    server: &str,
+    args: &[&str],
+    until: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sdk-phone"))
+        .arg("--db")
+        .arg(db)
+        .arg("--server")
+        .arg(server)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sdk-phone starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        let stop = until(&line);
+        lines.push(line);
+        if stop {
+            break;
+        }
+    }
+    // `Child::kill` is SIGKILL on Unix: no destructors, no flushing.
+    child.kill().expect("kill");
+    let status = child.wait().expect("reaped");
+    assert!(
+        !status.success(),
+        "the phone must have been killed, not finished"
+    );
+    lines
+}
+
+async fn cli_phone(app: &TestApp, shop: &Shop) -> (TempGuard, std::path::PathBuf, Uuid) {
+    let ticket = assigned_ticket(app, shop, 0).await;
+    let dir = TempGuard::new("truckroll-cli-phone-");
+    let db = dir.path().join("phone.db");
+    let server = app.base_url.clone();
+    let (tenant, email) = (shop.tenant.name.clone(), shop.techs[0].1.clone());
+    let db2 = db.clone();
+    tokio::task::spawn_blocking(move || {
+        phone_cli(
+            &db2,
+            &server,
+            &[
+                "sign-in",
+                "--tenant",
+                &tenant,
+                "--email",
+                &email,
+                "--password",
+                PASSWORD,
+            ],
+        );
+        phone_cli(&db2, &server, &["sync"]);
+    })
+    .await
+    .expect("cli");
+    (dir, db, ticket)
+}
+
+fn note_lines(notes: &str, prefix: &str) -> Vec<u32> {
+    notes
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+        .collect()
+}
+
+async fn killed_between_edit_and_sync_loses_nothing(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sdkkilledit").await;
+    let (_dir, db, ticket) = cli_phone(&app, &shop).await;
+    let server = app.base_url.clone();
+    let t = ticket.to_string();
+    let (acked, notes_after) = tokio::task::spawn_blocking(move || {
+        // Killed while writing edits as fast as it can, after at least 40.
+        let lines = kill_when(
+            &db,
+            &server,
+            &["note-loop", &t, "--count", "100000", "--prefix", "line"],
+            |l| l == "ack 40",
+        );
+        let acked: Vec<u32> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("ack ")?.parse().ok())
+            .collect();
+        // Restarted: every acknowledged edit is still there, then syncs.
+        let shown: Value =
+            serde_json::from_str(&phone_cli(&db, &server, &["show", &t])).expect("json");
+        let local = note_lines(shown["notes"].as_str().unwrap_or_default(), "line ");
+        let report: Value =
+            serde_json::from_str(&phone_cli(&db, &server, &["sync"])).expect("json");
+        assert_eq!(report["pending_edits"], 0, "{report}");
+        assert_eq!(report["converged"], true, "{report}");
+        (acked, local)
+    })
+    .await
+    .expect("cli");
+    for n in &acked {
+        assert!(
+            notes_after.contains(n),
+            "acknowledged edit {n} lost locally"
+        );
+    }
+    let on_server = note_lines(&server_doc(&app, &shop, ticket).await.notes(), "line ");
+    assert_eq!(
+        on_server, notes_after,
+        "the server has exactly what the phone kept"
+    );
+    assert!(on_server.len() >= acked.len());
+    app.stop().await;
+}
+
+async fn killed_mid_sync_loses_nothing(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sdkkillsync").await;
+    let (_dir, db, ticket) = cli_phone(&app, &shop).await;
+    let server = app.base_url.clone();
+    let t = ticket.to_string();
+    let local = tokio::task::spawn_blocking(move || {
+        phone_cli(
+            &db,
+            &server,
+            &["note-loop", &t, "--count", "150", "--prefix", "entry"],
+        );
+        phone_cli(&db, &server, &["status", &t, "accept"]);
+        // Killed after the server applied the first request, before the
+        // phone recorded the answer.
+        kill_when(&db, &server, &["sync", "--stall-after-exchange"], |l| {
+            l == "exchanged"
+        });
+        let report: Value =
+            serde_json::from_str(&phone_cli(&db, &server, &["sync"])).expect("json");
+        assert_eq!(report["pending_edits"], 0, "{report}");
+        assert_eq!(report["converged"], true, "{report}");
+        let outbox: Value =
+            serde_json::from_str(&phone_cli(&db, &server, &["outbox", "--state", "pending"]))
+                .expect("json");
+        assert_eq!(outbox, json!([]));
+        let shown: Value =
+            serde_json::from_str(&phone_cli(&db, &server, &["show", &t])).expect("json");
+        shown["notes"].as_str().unwrap_or_default().to_owned()
+    })
+    .await
+    .expect("cli");
+    assert_eq!(note_lines(&local, "entry "), (0..150).collect::<Vec<_>>());
+    let doc = server_doc(&app, &shop, ticket).await;
+    assert_eq!(doc.notes(), local);
+    assert_eq!(
+        server_ticket(&app, &shop, ticket).await["status"],
+        "accepted"
+    );
+    app.stop().await;
+}
