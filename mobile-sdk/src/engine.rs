@@ -195,6 +195,30 @@ impl Client {
             report.bytes_received += response.encode().len();
             report.requests += 1;
             let mut local = self.local.lock().await;
+            // Each exchange is a new session on the server, which announces
+            // the whole set (PROTOCOL.md 3.4). A document held here but not
+            // announced left the set even if its `doc_removed` was lost with
+            // an earlier answer.
+            let announced: HashSet<String> = response
+                .frames
+                .iter()
+                .filter_map(|f| match f {
+                    Message::DocAdded { doc_id } => Some(doc_id.clone()),
+                    _ => None,
+                })
+                .collect();
+            let explicit: HashSet<String> = response
+                .frames
+                .iter()
+                .filter_map(|f| match f {
+                    Message::DocRemoved { doc_id, .. } => Some(doc_id.clone()),
+                    _ => None,
+                })
+                .collect();
+            let answered = response
+                .frames
+                .iter()
+                .any(|f| matches!(f, Message::Hello { .. }));
             for frame in response.frames {
                 self.apply_frame(
                     &mut local,
@@ -204,6 +228,28 @@ impl Client {
                     &mut report,
                 )
                 .await?;
+            }
+            if answered {
+                for doc_id in store::doc_ids(&mut local.conn).await? {
+                    if announced.contains(&doc_id) || explicit.contains(&doc_id) {
+                        continue;
+                    }
+                    if local.doc(&doc_id).await?.phase == Phase::Leaving {
+                        continue;
+                    }
+                    let removed = Message::DocRemoved {
+                        doc_id,
+                        reason: RemovalReason::NotInSet,
+                    };
+                    self.apply_frame(
+                        &mut local,
+                        &session.actor_hex,
+                        &mut states,
+                        removed,
+                        &mut report,
+                    )
+                    .await?;
+                }
             }
             self.settle(&mut local, &states, &mut report).await?;
             frames = vec![hello.clone()];
@@ -543,6 +589,11 @@ async fn generate(
 ) -> SdkResult<()> {
     for doc_id in store::doc_ids(&mut local.conn).await? {
         let mut state = take_state(local, states, &doc_id).await?;
+        // Every HTTP request is a new session on the server, which keeps no
+        // Automerge queue between requests: a change it could not apply yet
+        // (a Bloom-filter false positive hid a dependency) is gone there, so
+        // "already sent" must not stop us from sending it again.
+        state.sent_hashes.clear();
         let entry = local.doc(&doc_id).await?;
         if let Some(data) = entry.doc.generate_sync_message(&mut state) {
             frames.push(Message::Sync {

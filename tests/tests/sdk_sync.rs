@@ -51,6 +51,7 @@ both!(
     document_outside_the_set_goes_to_quarantine,
     killed_between_edit_and_sync_loses_nothing,
     killed_mid_sync_loses_nothing,
+    implausible_device_times_are_bounded_and_flagged,
 );
 
 // ---------------------------------------------------------------------------
@@ -871,6 +872,101 @@ async fn killed_mid_sync_loses_nothing(backend: TestBackend) {
     assert_eq!(
         server_ticket(&app, &shop, ticket).await["status"],
         "accepted"
+    );
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Device times
+
+/// The system clock shifted by an adjustable offset.
+#[derive(Debug, Default)]
+struct SkewedClock(std::sync::atomic::AtomicI64);
+
+impl truckroll_sdk::Clock for SkewedClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis() + self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn implausible_device_times_are_bounded_and_flagged(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sdkskew").await;
+    let ticket = assigned_ticket(&app, &shop, 0).await;
+    let created = chrono::DateTime::parse_from_rfc3339(
+        server_ticket(&app, &shop, ticket).await["created_at"]
+            .as_str()
+            .expect("created_at"),
+    )
+    .expect("rfc 3339")
+    .timestamp_millis();
+    let clock = Arc::new(SkewedClock::default());
+    let mut config = ClientConfig::new(&app.base_url);
+    config.clock = clock.clone();
+    let phone = Phone::open(&app, config).await;
+    phone
+        .client
+        .sign_in(&shop.tenant.name, &shop.techs[0].1, PASSWORD)
+        .await
+        .expect("signs in");
+    phone.sync().await;
+
+    // Accepted "three hours from now", checked in "ten days ago".
+    let hour = 3_600_000;
+    clock.0.store(3 * hour, std::sync::atomic::Ordering::SeqCst);
+    phone.edit(ticket, status(StatusAction::Accept)).await;
+    phone.edit(ticket, status(StatusAction::StartTravel)).await;
+    clock
+        .0
+        .store(-240 * hour, std::sync::atomic::Ordering::SeqCst);
+    phone.edit(ticket, status(StatusAction::CheckIn)).await;
+    let future = chrono::Utc::now().timestamp_millis() + 2 * hour;
+    phone.sync().await;
+    let synced = chrono::Utc::now().timestamp_millis();
+
+    // The document keeps the device's times.
+    let doc = server_doc(&app, &shop, ticket).await;
+    let accept = doc
+        .events()
+        .into_iter()
+        .find(|e| e.kind == StatusAction::Accept)
+        .expect("accept kept");
+    assert!(accept.device_time > future, "device time rewritten");
+    let check_in = doc
+        .events()
+        .into_iter()
+        .find(|e| e.kind == StatusAction::CheckIn)
+        .expect("check-in kept");
+    assert!(check_in.device_time < created);
+    assert_eq!(doc.status().status.as_str(), "on_site");
+
+    // The columns hold bounded server-side times.
+    let columns = app
+        .state
+        .store
+        .field_columns(shop.tenant.id, ticket)
+        .await
+        .expect("columns");
+    let accepted_at = columns.accepted_at.expect("accepted_at").timestamp_millis();
+    assert!(
+        accepted_at <= synced && accepted_at >= created,
+        "{accepted_at}"
+    );
+    assert_eq!(
+        columns.arrived_at.map(|t| t.timestamp_millis()),
+        Some(created)
+    );
+
+    // And the merge is flagged in the audit log.
+    let audit = app
+        .get("/v1/audit?limit=200", &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK)
+        .to_string();
+    assert!(audit.contains("implausible_times"), "{audit}");
+    assert!(
+        audit.contains("after_receipt") && audit.contains("before_ticket"),
+        "{audit}"
     );
     app.stop().await;
 }

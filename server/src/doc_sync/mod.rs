@@ -154,6 +154,59 @@ fn body_for(
     }
 }
 
+/// When a field event can have happened: not before its ticket existed, not
+/// after the server received it (each give or take
+/// [`CLOCK_SKEW_TOLERANCE_MS`]). A device time outside is kept in the
+/// document (never rewritten) but the projected columns use the nearest
+/// bound, and the merge's audit entry flags the event.
+#[derive(Debug, Clone, Copy)]
+struct PlausibleTimes {
+    earliest: i64,
+    latest: i64,
+}
+
+/// Phone clocks drift: a device time this close outside the window is taken
+/// as it is, not flagged.
+const CLOCK_SKEW_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+impl PlausibleTimes {
+    /// `ms` if within the window (give or take the skew tolerance), else the
+    /// nearest end of the window.
+    fn bound(self, ms: i64) -> i64 {
+        if ms < self.earliest - CLOCK_SKEW_TOLERANCE_MS {
+            self.earliest
+        } else if ms > self.latest + CLOCK_SKEW_TOLERANCE_MS {
+            self.latest
+        } else {
+            ms
+        }
+    }
+
+    /// The events `after` has that `before` lacks whose device time is
+    /// outside the window, as audit detail.
+    fn flag_new_events(self, before: &TicketDoc, after: &TicketDoc) -> Vec<serde_json::Value> {
+        let known: BTreeSet<String> = before.events().into_iter().map(|e| e.id).collect();
+        after
+            .events()
+            .into_iter()
+            .filter(|e| !known.contains(&e.id))
+            .filter_map(|e| {
+                let why = if e.device_time > self.latest + CLOCK_SKEW_TOLERANCE_MS {
+                    "after_receipt"
+                } else if e.device_time < self.earliest - CLOCK_SKEW_TOLERANCE_MS {
+                    "before_ticket"
+                } else {
+                    return None;
+                };
+                Some(serde_json::json!({
+                    "event": e.id, "kind": e.kind.as_str(), "actor": e.actor,
+                    "device_time": e.device_time, "bounded_to": self.bound(e.device_time), "why": why,
+                }))
+            })
+            .collect()
+    }
+}
+
 fn ms_to_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.and_then(DateTime::<Utc>::from_timestamp_millis)
 }
@@ -532,20 +585,32 @@ impl Session {
                 let fold = doc.status();
                 let status_changed = (fold.status, fold.hold_reason)
                     != (fold_before.status, fold_before.hold_reason);
+                let received = Utc::now();
+                let window = PlausibleTimes {
+                    earliest: ticket.created_at.timestamp_millis(),
+                    latest: received.timestamp_millis(),
+                };
                 let projection = Projection {
                     status: status_changed.then_some((fold.status, fold.hold_reason)),
-                    accepted_at: ms_to_time(fold.accepted_at),
-                    arrived_at: ms_to_time(fold.arrived_at),
-                    completed_at: ms_to_time(fold.completed_at),
+                    accepted_at: ms_to_time(fold.accepted_at.map(|t| window.bound(t))),
+                    arrived_at: ms_to_time(fold.arrived_at.map(|t| window.bound(t))),
+                    completed_at: ms_to_time(fold.completed_at.map(|t| window.bound(t))),
                     photo_count: i64::try_from(doc.photos().len()).unwrap_or(i64::MAX),
                     part_count: i64::try_from(doc.parts().len()).unwrap_or(i64::MAX),
-                    field_updated_at: Utc::now(),
+                    field_updated_at: received,
                 };
-                let detail = serde_json::json!({
+                let implausible = window.flag_new_events(&loaded.doc, &doc);
+                if !implausible.is_empty() {
+                    tracing::warn!(ticket = %ticket_id, device = %self.device_id, events = %serde_json::Value::from(implausible.clone()), "implausible device times bounded");
+                }
+                let mut detail = serde_json::json!({
                     "device_id": self.device_id,
                     "heads": doc.heads().iter().map(|h| h.to_string()).collect::<Vec<_>>(),
                     "status": fold.status.as_str(),
                 });
+                if !implausible.is_empty() {
+                    detail["implausible_times"] = serde_json::Value::from(implausible);
+                }
                 (
                     Some(body_for(&loaded, &doc, &before)),
                     Some(projection),

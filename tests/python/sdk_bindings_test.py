@@ -1,0 +1,60 @@
+"""Drives the SDK through its generated Python bindings against a running
+server: sign in, receive the ticket, go offline, edit, reconnect, sync.
+
+Run by tests/tests/sdk_python.rs, which starts the server, creates the
+ticket, generates the bindings next to this script's output directory and
+checks the server's side afterwards. Environment: TRUCKROLL_BINDINGS (the
+directory holding truckroll_sdk_ffi.py and the library), TRUCKROLL_SERVER,
+TRUCKROLL_TENANT, TRUCKROLL_EMAIL, TRUCKROLL_PASSWORD, TRUCKROLL_TICKET,
+TRUCKROLL_DB.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.environ["TRUCKROLL_BINDINGS"])
+
+import truckroll_sdk_ffi as sdk  # noqa: E402
+
+ticket = os.environ["TRUCKROLL_TICKET"]
+phone = sdk.Phone(os.environ["TRUCKROLL_DB"], os.environ["TRUCKROLL_SERVER"])
+device = phone.sign_in(
+    os.environ["TRUCKROLL_TENANT"], os.environ["TRUCKROLL_EMAIL"], os.environ["TRUCKROLL_PASSWORD"]
+)
+assert device, "no device id"
+
+report = phone.sync()
+assert report.converged, report
+assert ticket in report.docs_added, report
+tickets = phone.tickets()
+assert [t.id for t in tickets] == [ticket], tickets
+assert tickets[0].status == "assigned", tickets[0]
+assert tickets[0].title == "Python ticket", tickets[0]
+
+# Offline: edits are stored locally.
+phone.set_online(False)
+phone.append_note(ticket, "Fixed from Python.\n")
+phone.edit_json(ticket, json.dumps({"edit": "add_part", "part_number": "PY-1", "quantity": 2, "serial": None}))
+event = phone.status_action(ticket, "accept", None, None, None)
+assert event, "no event id"
+phone.status_action(ticket, "start_travel", None, None, None)
+phone.status_action(ticket, "check_in", 52.5163, 13.3795, None)
+assert phone.tickets()[0].pending_edits == 5
+assert phone.tickets()[0].status == "on_site"
+
+try:
+    phone.status_action(ticket, "cancel", None, None, None)
+    raise AssertionError("a server action was accepted")
+except sdk.PhoneError.Refused as e:
+    assert "server action" in str(e), e
+
+# Back online.
+phone.set_online(True)
+report = phone.sync()
+assert report.converged and report.pending_edits == 0, report
+assert report.rejections == [], report
+view = json.loads(phone.ticket_json(ticket))
+assert view["notes"] == "Fixed from Python.\n", view["notes"]
+assert phone.quarantine() == []
+print("python bindings: ok", report.bytes_sent, report.bytes_received)
