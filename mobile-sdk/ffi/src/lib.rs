@@ -1,0 +1,218 @@
+//! UniFFI bindings over `truckroll-sdk`, kept thin: one `Phone` object whose
+//! blocking methods run the async SDK on the object's own Tokio runtime.
+//! Kotlin, Swift and Python bindings are generated from the built library
+//! (`scripts/bindings.sh`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use truckroll_sdk::truckroll_sync::{Position, StatusAction};
+use truckroll_sdk::{Client, ClientConfig, Edit, SdkError};
+
+uniffi::setup_scaffolding!();
+
+/// Why a call failed; `message` is the SDK's explanation.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum PhoneError {
+    #[error("{message}")]
+    NotSignedIn { message: String },
+    #[error("{message}")]
+    Offline { message: String },
+    #[error("{message}")]
+    Refused { message: String },
+}
+
+impl From<SdkError> for PhoneError {
+    fn from(e: SdkError) -> Self {
+        let message = e.to_string();
+        match e {
+            SdkError::Unauthorized(_) => Self::NotSignedIn { message },
+            e if e.is_retryable() => Self::Offline { message },
+            _ => Self::Refused { message },
+        }
+    }
+}
+
+/// A ticket on the phone.
+#[derive(Debug, uniffi::Record)]
+pub struct TicketInfo {
+    pub id: String,
+    pub title: Option<String>,
+    /// Folded status, e.g. `assigned`, `on_site`.
+    pub status: String,
+    pub pending_edits: u32,
+}
+
+/// What a sync did.
+#[derive(Debug, uniffi::Record)]
+pub struct SyncSummary {
+    pub converged: bool,
+    pub pending_edits: u32,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub docs_added: Vec<String>,
+    pub docs_removed: Vec<String>,
+    /// `doc_id: code: detail` per refused document.
+    pub rejections: Vec<String>,
+}
+
+/// A refused local version kept in the quarantine.
+#[derive(Debug, uniffi::Record)]
+pub struct QuarantineEntry {
+    pub id: i64,
+    pub doc_id: String,
+    pub code: String,
+    pub detail: String,
+    pub notes: Option<String>,
+}
+
+/// The SDK for one installation (one local database).
+#[derive(Debug, uniffi::Object)]
+pub struct Phone {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[uniffi::export]
+impl Phone {
+    /// Opens (or creates) the local database at `db_path` for `server`.
+    #[uniffi::constructor]
+    pub fn new(db_path: String, server: String) -> Result<Arc<Self>, PhoneError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| PhoneError::Refused {
+                message: e.to_string(),
+            })?;
+        let client = runtime.block_on(Client::open(
+            &PathBuf::from(db_path),
+            ClientConfig::new(&server),
+        ))?;
+        Ok(Arc::new(Self { runtime, client }))
+    }
+
+    /// Signs in and registers the device; returns the device id.
+    pub fn sign_in(&self, tenant: String, email: String, password: String) -> Result<String, PhoneError> {
+        let session = self
+            .runtime
+            .block_on(self.client.sign_in(&tenant, &email, &password))?;
+        Ok(session.device_id)
+    }
+
+    /// The tickets on the phone.
+    pub fn tickets(&self) -> Result<Vec<TicketInfo>, PhoneError> {
+        let list = self.runtime.block_on(self.client.tickets())?;
+        Ok(list
+            .into_iter()
+            .map(|t| TicketInfo {
+                title: t
+                    .header
+                    .as_ref()
+                    .and_then(|h| h["title"].as_str().map(str::to_owned)),
+                status: t.status.status.as_str().to_owned(),
+                pending_edits: count(t.pending_edits),
+                id: t.id,
+            })
+            .collect())
+    }
+
+    /// One ticket as JSON (notes, checklist, parts, time entries, events, status).
+    pub fn ticket_json(&self, ticket_id: String) -> Result<String, PhoneError> {
+        let view = self.runtime.block_on(self.client.ticket(&ticket_id))?;
+        serde_json::to_string(&view).map_err(|e| PhoneError::Refused {
+            message: e.to_string(),
+        })
+    }
+
+    /// Appends text to the work notes.
+    pub fn append_note(&self, ticket_id: String, text: String) -> Result<(), PhoneError> {
+        self.runtime
+            .block_on(self.client.edit(&ticket_id, Edit::NotesAppend { text }))?;
+        Ok(())
+    }
+
+    /// Any edit as JSON (the SDK's `Edit`); returns a created id, if any.
+    pub fn edit_json(&self, ticket_id: String, edit: String) -> Result<Option<String>, PhoneError> {
+        let edit: Edit = serde_json::from_str(&edit).map_err(|e| PhoneError::Refused {
+            message: format!("not an edit: {e}"),
+        })?;
+        Ok(self.runtime.block_on(self.client.edit(&ticket_id, edit))?)
+    }
+
+    /// A status action (`accept`, `start_travel`, `check_in`, `hold`, …) at
+    /// the phone's time, with an optional position and reason; returns the
+    /// event id.
+    pub fn status_action(
+        &self,
+        ticket_id: String,
+        action: String,
+        lat: Option<f64>,
+        lon: Option<f64>,
+        reason: Option<String>,
+    ) -> Result<Option<String>, PhoneError> {
+        let action: StatusAction = action.parse().map_err(|e| PhoneError::Refused {
+            message: format!("{e}"),
+        })?;
+        let position = lat.zip(lon).map(|(lat, lon)| Position {
+            lat,
+            lon,
+            accuracy_m: None,
+        });
+        Ok(self.runtime.block_on(self.client.edit(
+            &ticket_id,
+            Edit::Status {
+                action,
+                position,
+                reason,
+            },
+        ))?)
+    }
+
+    /// Reports connectivity.
+    pub fn set_online(&self, online: bool) {
+        self.client.set_online(online);
+    }
+
+    /// Syncs now.
+    pub fn sync(&self) -> Result<SyncSummary, PhoneError> {
+        let r = self.runtime.block_on(self.client.sync_now())?;
+        Ok(SyncSummary {
+            converged: r.converged,
+            pending_edits: count(r.pending_edits),
+            bytes_sent: r.bytes_sent as u64,
+            bytes_received: r.bytes_received as u64,
+            docs_added: r.docs_added,
+            docs_removed: r.docs_removed.into_iter().map(|(id, _)| id).collect(),
+            rejections: r
+                .rejections
+                .into_iter()
+                .map(|x| format!("{}: {:?}: {}", x.doc_id, x.code, x.detail))
+                .collect(),
+        })
+    }
+
+    /// The quarantine.
+    pub fn quarantine(&self) -> Result<Vec<QuarantineEntry>, PhoneError> {
+        let rows = self.runtime.block_on(self.client.quarantine())?;
+        Ok(rows
+            .into_iter()
+            .map(|q| QuarantineEntry {
+                notes: q.content.map(|c| c.notes),
+                id: q.row.id,
+                doc_id: q.row.doc_id,
+                code: q.row.code,
+                detail: q.row.detail,
+            })
+            .collect())
+    }
+
+    /// A quarantined version's Automerge bytes.
+    pub fn export_quarantined(&self, id: i64) -> Result<Vec<u8>, PhoneError> {
+        Ok(self.runtime.block_on(self.client.export_quarantined(id))?)
+    }
+}

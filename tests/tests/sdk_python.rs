@@ -1,0 +1,145 @@
+//! The SDK's UniFFI bindings, generated for Python from the built library
+//! and driven by `tests/python/sdk_bindings_test.py` against a real server:
+//! sign in, receive the ticket, edit offline, sync, then the server's side
+//! is checked here. Needs `python3` and the built `truckroll-sdk-ffi`
+//! library and `uniffi-bindgen` (`cargo build -p truckroll-sdk-ffi`, which
+//! `scripts/test.sh` runs first); fails with what to do if either is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use truckroll_tests::{
+    TempGuard, TestBackend,
+    app::{PASSWORD, TestApp, id_of},
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    python_bindings_sign_in_edit_offline_and_sync(TestBackend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    python_bindings_sign_in_edit_offline_and_sync(TestBackend::Postgres).await;
+}
+
+/// `target/debug` (or whichever profile directory this test runs from).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+fn generate_bindings(out: &Path) {
+    let dir = profile_dir();
+    let library = dir.join(if cfg!(target_os = "macos") {
+        "libtruckroll_sdk_ffi.dylib"
+    } else {
+        "libtruckroll_sdk_ffi.so"
+    });
+    let bindgen = dir.join("uniffi-bindgen");
+    assert!(
+        library.exists() && bindgen.exists(),
+        "{} or {} is missing: run `cargo build -p truckroll-sdk-ffi` (scripts/test.sh does) before this test",
+        library.display(),
+        bindgen.display()
+    );
+    let python = Command::new("python3").arg("--version").output();
+    assert!(
+        python.is_ok_and(|o| o.status.success()),
+        "python3 is missing: install it (Debian/Ubuntu: apt-get install python3)"
+    );
+    let generated = Command::new(&bindgen)
+        .args(["generate", "--library"])
+        .arg(&library)
+        .args(["--language", "python", "--out-dir"])
+        .arg(out)
+        .output()
+        .expect("uniffi-bindgen runs");
+    assert!(
+        generated.status.success(),
+        "uniffi-bindgen failed: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    std::fs::copy(&library, out.join(library.file_name().expect("name"))).expect("copy library");
+}
+
+async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
+    let out = TempGuard::new("truckroll-py-bindings-");
+    generate_bindings(out.path());
+
+    let app = TestApp::start(backend).await;
+    let tenant = app.create_tenant("pyshop").await;
+    let site = id_of(&app.berlin_site(&tenant, "standard").await, "id");
+    let email = "tech@pyshop.test";
+    let (user, _) = app.create_user(&tenant, email, "technician").await;
+    let tech = id_of(
+        &app.post(
+            "/v1/technicians",
+            &tenant.admin_token,
+            &json!({"user_id": user, "name": "Py", "skills": [], "time_zone": "UTC",
+                    "capacity": 5, "home_base": {"lat": 52.5, "lon": 13.4}}),
+        )
+        .await
+        .expect(StatusCode::CREATED),
+        "id",
+    );
+    let body = json!({"title": "Python ticket", "category": "hvac", "priority": "P2", "site_id": site});
+    let ticket = id_of(
+        &app.post("/v1/tickets", &tenant.admin_token, &body)
+            .await
+            .expect(StatusCode::CREATED),
+        "id",
+    );
+    app.post(
+        &format!("/v1/tickets/{ticket}/assign"),
+        &tenant.admin_token,
+        &json!({"technician_id": tech}),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/sdk_bindings_test.py");
+    let db = out.path().join("phone.db");
+    let (server, bindings) = (app.base_url.clone(), out.path().to_path_buf());
+    let t = ticket.to_string();
+    let run = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(&script)
+            .env("TRUCKROLL_BINDINGS", &bindings)
+            .env("TRUCKROLL_SERVER", &server)
+            .env("TRUCKROLL_TENANT", "pyshop")
+            .env("TRUCKROLL_EMAIL", "tech@pyshop.test")
+            .env("TRUCKROLL_PASSWORD", PASSWORD)
+            .env("TRUCKROLL_TICKET", &t)
+            .env("TRUCKROLL_DB", &db)
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .expect("python");
+    assert!(
+        run.status.success(),
+        "the Python binding test failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).contains("python bindings: ok"));
+
+    let doc = truckroll_server::doc_sync::load(&app.state, tenant.id, ticket)
+        .await
+        .expect("load")
+        .expect("document");
+    assert_eq!(doc.doc.notes(), "Fixed from Python.\n");
+    assert_eq!(doc.doc.parts()[0].part_number, "PY-1");
+    let row = app
+        .get(&format!("/v1/tickets/{ticket}"), &tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(row["status"], "on_site");
+    app.stop().await;
+}
