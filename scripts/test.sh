@@ -86,5 +86,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== README quick start: \`cargo run -- …\` resolves the truckroll binary"
 cargo run --locked --quiet -- --version
 
+echo "== SDK bindings: the UniFFI library and uniffi-bindgen for the Python binding test"
+command -v python3 >/dev/null || fail "python3 not found (the SDK's Python binding test needs it): apt-get install python3"
+cargo build --locked -p truckroll-sdk-ffi
+
 echo "== cargo test (SQLite and PostgreSQL at ${TEST_DATABASE_URL%%@*}@…)"
 cargo test --workspace --locked "$@"

@@ -88,7 +88,8 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
         .expect(StatusCode::CREATED),
         "id",
     );
-    let body = json!({"title": "Python ticket", "category": "hvac", "priority": "P2", "site_id": site});
+    let body =
+        json!({"title": "Python ticket", "category": "hvac", "priority": "P2", "site_id": site});
     let ticket = id_of(
         &app.post("/v1/tickets", &tenant.admin_token, &body)
             .await

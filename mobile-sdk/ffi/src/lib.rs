@@ -97,7 +97,12 @@ impl Phone {
     }
 
     /// Signs in and registers the device; returns the device id.
-    pub fn sign_in(&self, tenant: String, email: String, password: String) -> Result<String, PhoneError> {
+    pub fn sign_in(
+        &self,
+        tenant: String,
+        email: String,
+        password: String,
+    ) -> Result<String, PhoneError> {
         let session = self
             .runtime
             .block_on(self.client.sign_in(&tenant, &email, &password))?;
