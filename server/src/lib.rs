@@ -63,12 +63,16 @@ pub async fn launch_with_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let store = state.store.clone();
+    let store_for_lead = store.clone();
     let pusher = push::spawn_worker(store.clone(), &state.config.push)?;
     let sweeper = tokio::spawn(sweep_locations(
         store,
         state.config.dispatch.location_retention_days,
     ));
-    let offers = tokio::spawn(offer_timers(state.clone()));
+    // Offer timers run on one replica at a time (advisory lock on PostgreSQL).
+    let offer_lead =
+        leader::Leadership::start(store_for_lead, "offer_timers", &state.config.leader);
+    let offers = tokio::spawn(offer_timers(state.clone(), offer_lead.subscribe()));
     let live = tokio::spawn(http::live::follow_events(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
@@ -76,19 +80,30 @@ pub async fn launch_with_state(
         .await;
     sweeper.abort();
     offers.abort();
+    offer_lead.stop().await;
     live.abort();
     pusher.stop().await;
     served?;
     Ok(())
 }
 
-/// Expires offers whose window has closed and offers their tickets onward.
-/// Offers live in the database, so the timers survive a restart.
-async fn offer_timers(state: AppState) {
+/// Expires offers whose window has closed and offers their tickets onward,
+/// while this replica leads the `offer_timers` job. Offers live in the
+/// database, so the timers survive a restart and move with the lead.
+async fn offer_timers(state: AppState, leading: tokio::sync::watch::Receiver<bool>) {
     let poll = std::time::Duration::from_millis(state.config.dispatch.offer_poll_ms);
     let mut ticks = tokio::time::interval(poll);
     loop {
         ticks.tick().await;
+        let lead = *leading.borrow();
+        metrics::gauge!("truckroll_leader", "job" => "offer_timers").set(if lead {
+            1.0
+        } else {
+            0.0
+        });
+        if !lead {
+            continue;
+        }
         if let Err(error) = state.offer_flow().expire_due(chrono::Utc::now()).await {
             tracing::warn!(%error, "offer timers failed");
         }
