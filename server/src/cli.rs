@@ -41,6 +41,25 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Serve with a seeded demo city whose technicians move, take offers and
+    /// finish jobs; prints the URL and the sign-in details.
+    Demo {
+        /// Technicians to seed.
+        #[arg(long, default_value_t = 300)]
+        technicians: usize,
+        /// Customer sites to seed.
+        #[arg(long, default_value_t = 80)]
+        sites: usize,
+        /// Name of the demo tenant (reused when it exists).
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 10.0)]
+        speed: f64,
+        /// Mean simulated seconds between new tickets.
+        #[arg(long, default_value_t = 60.0)]
+        ticket_every_secs: f64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +91,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(config.log_json);
     match cli.command {
         Command::Serve => serve(config).await,
+        Command::Demo {
+            technicians,
+            sites,
+            tenant,
+            speed,
+            ticket_every_secs,
+        } => {
+            anyhow::ensure!(
+                speed.is_finite()
+                    && speed > 0.0
+                    && ticket_every_secs.is_finite()
+                    && ticket_every_secs > 0.0,
+                "--speed and --ticket-every-secs must be positive numbers"
+            );
+            let options = crate::demo::DemoOptions {
+                tenant,
+                technicians,
+                sites,
+                ..crate::demo::DemoOptions::default()
+            };
+            demo(config, options, speed, ticket_every_secs).await
+        }
         Command::Migrate => {
             store::connect(&config.database_url, config.database_max_connections)
                 .await?
@@ -146,6 +187,62 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     crate::launch_with_listener(config, store, listener, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+async fn demo(
+    config: Config,
+    options: crate::demo::DemoOptions,
+    speed: f64,
+    ticket_every_secs: f64,
+) -> anyhow::Result<()> {
+    use crate::demo::{
+        DEMO_PASSWORD, seed,
+        sim::{SimOptions, Simulation},
+    };
+    let store = store::connect(&config.database_url, config.database_max_connections).await?;
+    store.migrate().await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let address = listener.local_addr()?;
+    let state = crate::build_state(config, store).await?;
+    let mut server = tokio::spawn(crate::launch_with_state(
+        state.clone(),
+        listener,
+        shutdown_signal(),
+    ));
+    let base = format!("http://{address}");
+    println!(
+        "Seeding the demo city ({} technicians)…",
+        options.technicians
+    );
+    let (world, client) = seed(&state, &base, &options).await?;
+    println!(
+        "Truckroll demo running on {base}/\n  Open {base}/dispatch and sign in:\n    company:    {}\n    dispatcher: {}\n    manager:    {}\n    password:   {DEMO_PASSWORD}\n  Ctrl-C stops it.",
+        world.tenant, world.dispatcher_email, world.manager_email
+    );
+    let sim_options = SimOptions {
+        ticket_every: chrono::Duration::milliseconds((ticket_every_secs * 1000.0) as i64),
+        ..SimOptions::default()
+    };
+    let step = std::time::Duration::from_secs(1);
+    let sim_step = chrono::Duration::milliseconds((speed * 1000.0) as i64);
+    let mut sim_now = chrono::Utc::now();
+    let mut simulation = Simulation::new(client, world, sim_options, options.seed, sim_now);
+    let mut ticks = tokio::time::interval(step);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            ended = &mut server => {
+                ended??;
+                return Ok(());
+            }
+        }
+        sim_now += sim_step;
+        match simulation.step(sim_now, sim_step).await {
+            Ok(totals) => tracing::debug!(?totals, "demo step"),
+            Err(error) => tracing::warn!(%error, "demo step failed"),
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod dispatch;
 pub mod doc_sync;
 pub mod domain;
