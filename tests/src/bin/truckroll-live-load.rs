@@ -1,0 +1,401 @@
+//! Live-map load: `--technicians` phones each pinging every
+//! `--interval-secs`, and `--dispatchers` live-map sockets (`GET /v1/live`,
+//! whole world in view). Reports the latency from a ping's HTTP request to
+//! its arrival on each socket (p50/p99/max), what arrived, and the server's
+//! CPU and memory (from /proc, with `--server-pid`).
+//!
+//! ```text
+//! truckroll-live-load --url http://127.0.0.1:8099 --database-url postgres://… \
+//!     --token-secret "$TRUCKROLL_AUTH__TOKEN_SECRET" --tenant load \
+//!     --technicians 10000 --interval-secs 10 --dispatchers 50 --seconds 60 --server-pid $PID
+//! ```
+//!
+//! Users are created straight in the database (one password hash for all),
+//! technician profiles through the API, tokens minted with the server's
+//! secret: setting up ten thousand phones takes seconds, not an hour of
+//! password hashing. The tenant must exist (`truckroll tenant create`).
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use truckroll_server::{
+    auth::{password, tokens::TokenService},
+    domain::people::{NewUser, Role},
+    store::{self, Actor, PageRequest},
+};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+struct Options {
+    url: String,
+    database_url: String,
+    token_secret: String,
+    tenant: String,
+    technicians: usize,
+    interval_secs: f64,
+    dispatchers: usize,
+    seconds: u64,
+    warmup_secs: u64,
+    server_pid: Option<u32>,
+    concurrency: usize,
+}
+
+fn parse_options() -> anyhow::Result<Options> {
+    let mut options = Options {
+        url: "http://127.0.0.1:8080".into(),
+        database_url: String::new(),
+        token_secret: String::new(),
+        tenant: "load".into(),
+        technicians: 1000,
+        interval_secs: 10.0,
+        dispatchers: 10,
+        seconds: 30,
+        warmup_secs: 5,
+        server_pid: None,
+        concurrency: 256,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--url" => options.url = value,
+            "--database-url" => options.database_url = value,
+            "--token-secret" => options.token_secret = value,
+            "--tenant" => options.tenant = value,
+            "--technicians" => options.technicians = value.parse()?,
+            "--interval-secs" => options.interval_secs = value.parse()?,
+            "--dispatchers" => options.dispatchers = value.parse()?,
+            "--seconds" => options.seconds = value.parse()?,
+            "--warmup-secs" => options.warmup_secs = value.parse()?,
+            "--server-pid" => options.server_pid = Some(value.parse()?),
+            "--concurrency" => options.concurrency = value.parse()?,
+            other => bail!("unknown option {other}"),
+        }
+    }
+    if options.database_url.is_empty() || options.token_secret.len() < 32 {
+        bail!("--database-url and --token-secret (the server's, ≥ 32 characters) are required");
+    }
+    if options.technicians == 0 || options.interval_secs <= 0.0 || options.concurrency == 0 {
+        bail!("--technicians, --interval-secs and --concurrency must be positive");
+    }
+    Ok(options)
+}
+
+const PASSWORD: &str = "live-load-password";
+
+/// (technician id, user id) of `n` technicians, created when missing; and the dispatcher's user id.
+async fn setup(
+    options: &Options,
+    tokens: &TokenService,
+    http: &reqwest::Client,
+) -> anyhow::Result<(Uuid, Vec<(Uuid, Uuid)>, Uuid)> {
+    let store = store::connect(&options.database_url, 8).await?;
+    let tenant = store
+        .tenant_by_name(&options.tenant)
+        .await?
+        .with_context(|| {
+            format!(
+                "no tenant `{}`: truckroll tenant create first",
+                options.tenant
+            )
+        })?;
+    let mut users = Vec::new();
+    let mut page = PageRequest {
+        limit: 200,
+        after: None,
+    };
+    loop {
+        let found = store.list_users(tenant.id, page).await?;
+        users.extend(found.items);
+        match found.next_after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    let admin = users
+        .iter()
+        .find(|u| u.role == Role::Admin)
+        .context("no admin")?
+        .id;
+    let actor = Actor {
+        tenant_id: tenant.id,
+        user_id: Some(admin),
+    };
+    let hash = password::hash(PASSWORD.into()).await?;
+    let dispatcher = match users.iter().find(|u| u.role == Role::Dispatcher) {
+        Some(user) => user.id,
+        None => {
+            let user = NewUser {
+                email: "dispatch@live-load.test".into(),
+                name: "Load dispatcher".into(),
+                role: Role::Dispatcher,
+                password: PASSWORD.into(),
+            };
+            store.create_user(actor, &user, &hash).await?.id
+        }
+    };
+    let mut technicians = Vec::new();
+    let mut page = PageRequest {
+        limit: 200,
+        after: None,
+    };
+    loop {
+        let found = store.list_technicians(tenant.id, page).await?;
+        technicians.extend(found.items.into_iter().map(|t| (t.id, t.user_id)));
+        match found.next_after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    let missing = options.technicians.saturating_sub(technicians.len());
+    if missing > 0 {
+        eprintln!("creating {missing} technicians");
+        let admin_token = tokens.issue_access(admin, tenant.id, Role::Admin)?;
+        let start = technicians.len();
+        let mut created = futures_util::stream::iter(start..options.technicians)
+            .map(|i| {
+                let (store, hash, http, admin_token, url) = (store.clone(), hash.clone(), http.clone(), admin_token.clone(), options.url.clone());
+                async move {
+                    let user = NewUser { email: format!("live{i}@live-load.test"), name: format!("Live {i}"), role: Role::Technician, password: PASSWORD.into() };
+                    let user = store.create_user(actor, &user, &hash).await?;
+                    // Spread over greater Berlin.
+                    let (lat, lon) = (52.35 + (i % 97) as f64 * 0.0035, 13.10 + (i % 89) as f64 * 0.0065);
+                    let reply = http
+                        .post(format!("{url}/v1/technicians"))
+                        .bearer_auth(&admin_token)
+                        .json(&json!({"user_id": user.id, "name": format!("Live {i}"), "time_zone": "UTC",
+                                      "home_base": {"lat": lat, "lon": lon}}))
+                        .send()
+                        .await?;
+                    let body: Value = reply.error_for_status()?.json().await?;
+                    let id: Uuid = body["id"].as_str().context("technician id")?.parse()?;
+                    anyhow::Ok((id, user.id))
+                }
+            })
+            .buffer_unordered(32);
+        while let Some(made) = created.next().await {
+            technicians.push(made?);
+        }
+    }
+    technicians.truncate(options.technicians);
+    Ok((tenant.id, technicians, dispatcher))
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn memory_kb(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The newest ping sent per technician: its latitude and when it was sent.
+type Sent = Arc<Mutex<HashMap<Uuid, (f64, Instant)>>>;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = parse_options()?;
+    let tokens = TokenService::new(
+        &options.token_secret,
+        Duration::from_secs(900),
+        Duration::from_secs(3600),
+    )?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .build()?;
+    let (tenant_id, technicians, dispatcher) = setup(&options, &tokens, &http).await?;
+    eprintln!(
+        "{} technicians, {} dispatcher sockets",
+        technicians.len(),
+        options.dispatchers
+    );
+
+    let sent: Sent = Arc::default();
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let dispatcher_token = tokens.issue_access(dispatcher, tenant_id, Role::Dispatcher)?;
+    let ws_url = format!(
+        "{}/v1/live?access_token={dispatcher_token}",
+        options.url.replacen("http://", "ws://", 1)
+    );
+    let mut sockets = Vec::new();
+    for _ in 0..options.dispatchers {
+        let (mut socket, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
+        let (sent, measuring, stop) = (sent.clone(), measuring.clone(), stop.clone());
+        sockets.push(tokio::spawn(async move {
+            let mut latencies: Vec<f64> = Vec::new();
+            let mut records = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(Some(Ok(message))) =
+                    tokio::time::timeout(Duration::from_secs(1), socket.next()).await
+                else {
+                    continue;
+                };
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let arrived = Instant::now();
+                let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
+                    continue;
+                };
+                if value["type"] != "delta" {
+                    continue;
+                }
+                for technician in value["technicians"].as_array().into_iter().flatten() {
+                    records += 1;
+                    let (Some(id), Some(lat)) = (
+                        technician["id"]
+                            .as_str()
+                            .and_then(|s| s.parse::<Uuid>().ok()),
+                        technician["lat"].as_f64(),
+                    ) else {
+                        continue;
+                    };
+                    let held = sent.lock().ok().and_then(|map| map.get(&id).copied());
+                    if let Some((sent_lat, at)) = held
+                        && sent_lat == lat
+                        && measuring.load(Ordering::Relaxed)
+                    {
+                        latencies.push(arrived.duration_since(at).as_secs_f64() * 1000.0);
+                    }
+                }
+            }
+            (latencies, records)
+        }));
+    }
+
+    let technicians = Arc::new(technicians);
+    let limiter = Arc::new(Semaphore::new(options.concurrency));
+    let (pings, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let interval = Duration::from_secs_f64(options.interval_secs);
+    let started = Instant::now();
+    let total = Duration::from_secs(options.warmup_secs + options.seconds);
+    let n = technicians.len();
+    let mut next = 0usize; // pings scheduled so far
+    let mut cpu_start = None;
+    let mut measure_start = None;
+    let mut ticks = tokio::time::interval(Duration::from_millis(5));
+    while started.elapsed() < total {
+        ticks.tick().await;
+        if measure_start.is_none() && started.elapsed() >= Duration::from_secs(options.warmup_secs)
+        {
+            measuring.store(true, Ordering::Relaxed);
+            measure_start = Some(Instant::now());
+            cpu_start = options.server_pid.and_then(cpu_ticks);
+        }
+        // Technician i pings at (i / n + k) · interval: evenly spread.
+        let due = (started.elapsed().as_secs_f64() / interval.as_secs_f64() * n as f64) as usize;
+        while next < due {
+            let (technician_id, user_id) = technicians[next % n];
+            let round = next / n;
+            next += 1;
+            let lat = 52.40 + ((round * 7919 + next) % 20_000) as f64 * 1e-5;
+            let lon = 13.20 + (next % 40_000) as f64 * 1e-5;
+            let token = tokens.issue_access(user_id, tenant_id, Role::Technician)?;
+            let (http, url, sent, pings, errors, limiter) = (
+                http.clone(),
+                options.url.clone(),
+                sent.clone(),
+                pings.clone(),
+                errors.clone(),
+                limiter.clone(),
+            );
+            tokio::spawn(async move {
+                let Ok(_permit) = limiter.acquire_owned().await else {
+                    return;
+                };
+                let body = json!({"pings": [{"device_time": chrono::Utc::now(), "lat": lat, "lon": lon, "accuracy_m": 8.0}]});
+                if let Ok(mut map) = sent.lock() {
+                    map.insert(technician_id, (lat, Instant::now()));
+                }
+                let reply = http
+                    .post(format!("{url}/v1/me/locations"))
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await;
+                match reply {
+                    Ok(response) if response.status().is_success() => {
+                        pings.fetch_add(1, Ordering::Relaxed)
+                    }
+                    _ => errors.fetch_add(1, Ordering::Relaxed),
+                };
+            });
+        }
+    }
+    let measured = measure_start.map_or(0.0, |s| s.elapsed().as_secs_f64());
+    let cpu_end = options.server_pid.and_then(cpu_ticks);
+    // Let the last flushes arrive.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut records = 0;
+    for socket in sockets {
+        let (mut l, r) = socket.await?;
+        latencies.append(&mut l);
+        records += r;
+    }
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let cpu = match (cpu_start, cpu_end) {
+        (Some(a), Some(b)) if measured > 0.0 => {
+            format!("{:.0} %", (b - a) as f64 / 100.0 / measured * 100.0)
+        }
+        _ => "n/a".into(),
+    };
+    let rss = options
+        .server_pid
+        .and_then(|p| memory_kb(p, "VmRSS:"))
+        .map_or("n/a".into(), |kb| format!("{:.0} MiB", kb as f64 / 1024.0));
+    let peak = options
+        .server_pid
+        .and_then(|p| memory_kb(p, "VmHWM:"))
+        .map_or("n/a".into(), |kb| format!("{:.0} MiB", kb as f64 / 1024.0));
+    println!(
+        "technicians {} every {} s, {} sockets: pings sent {} ({:.0}/s), errors {}, records received {}, measured arrivals {} | latency ms p50 {:.1} p99 {:.1} max {:.1} | server cpu {} rss {} peak {}",
+        n,
+        options.interval_secs,
+        options.dispatchers,
+        pings.load(Ordering::Relaxed),
+        pings.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
+        errors.load(Ordering::Relaxed),
+        records,
+        latencies.len(),
+        percentile(0.50),
+        percentile(0.99),
+        percentile(1.0),
+        cpu,
+        rss,
+        peak,
+    );
+    Ok(())
+}
