@@ -38,6 +38,7 @@ pub struct Config {
     pub live: LiveConfig,
     pub web: WebConfig,
     pub leader: crate::leader::LeaderConfig,
+    pub sla: crate::sla::SlaConfig,
 }
 
 /// Which event bus carries state changes between replicas.
@@ -177,6 +178,7 @@ impl std::fmt::Debug for Config {
             .field("live", &self.live)
             .field("web", &self.web)
             .field("leader", &self.leader)
+            .field("sla", &self.sla)
             .finish()
     }
 }
@@ -227,6 +229,7 @@ impl Default for Config {
             live: LiveConfig::default(),
             web: WebConfig::default(),
             leader: crate::leader::LeaderConfig::default(),
+            sla: crate::sla::SlaConfig::default(),
         }
     }
 }
@@ -384,6 +387,7 @@ impl Config {
             return Err(invalid("live.send_timeout_ms", "must be at least 10"));
         }
         self.leader.validate()?;
+        self.sla.validate()?;
         Ok(self)
     }
 

@@ -11,6 +11,7 @@ pub mod events;
 pub mod http;
 pub mod leader;
 pub mod push;
+pub mod sla;
 pub mod store;
 pub mod web;
 
@@ -74,6 +75,7 @@ pub async fn launch_with_state(
     let offer_lead =
         leader::Leadership::start(store_for_lead, "offer_timers", &state.config.leader);
     let offers = tokio::spawn(offer_timers(state.clone(), offer_lead.subscribe()));
+    let sla_timers = sla::spawn_timers(state.clone());
     let live = tokio::spawn(http::live::follow_events(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
@@ -83,6 +85,7 @@ pub async fn launch_with_state(
     offers.abort();
     offer_lead.stop().await;
     live.abort();
+    sla_timers.stop().await;
     pusher.stop().await;
     served?;
     Ok(())

@@ -15,6 +15,7 @@ both!(
     policies_are_managed_by_admins_and_validated,
     tickets_carry_their_sla_state,
     accepting_an_offer_meets_response,
+    assign_and_unassign_answer_with_the_sla,
     report_in_json_and_csv
 );
 
@@ -423,13 +424,19 @@ async fn accepting_an_offer_meets_response(backend: truckroll_tests::TestBackend
         .await
         .expect(StatusCode::OK);
     let offer = id_of(&offers[0], "id");
-    app.post(
-        &format!("/v1/offers/{offer}/accept"),
-        &shop.tech_token,
-        &json!({}),
-    )
-    .await
-    .expect(StatusCode::OK);
+    let accepted = app
+        .post(
+            &format!("/v1/offers/{offer}/accept"),
+            &shop.tech_token,
+            &json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    // The acceptance answers with the ticket as every ticket response shows it.
+    assert_eq!(
+        accepted["ticket"]["sla"]["response"]["state"]["kind"], "met",
+        "{accepted}"
+    );
     let read = app
         .get(&format!("/v1/tickets/{}", id_of(&created, "id")), admin)
         .await
@@ -548,5 +555,49 @@ async fn report_in_json_and_csv(backend: truckroll_tests::TestBackend) {
     app.get(&url, tech)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.stop().await;
+}
+
+async fn assign_and_unassign_answer_with_the_sla(backend: truckroll_tests::TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "acme").await;
+    let admin = shop.tenant.admin_token.as_str();
+    let policy_id = policy(
+        &app,
+        &shop,
+        json!({"name": "Everything", "targets": {"response_minutes": 30}}),
+    )
+    .await;
+    let created = ticket(&app, &shop, "P2").await;
+    let id = id_of(&created, "id");
+    let assigned = app
+        .post(
+            &format!("/v1/tickets/{id}/assign"),
+            admin,
+            &json!({"technician_id": shop.technician}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(assigned["status"], "assigned");
+    assert_eq!(id_of(&assigned["sla"], "policy_id"), policy_id);
+    assert_eq!(
+        assigned["sla"]["response"]["phase"], "running",
+        "{assigned}"
+    );
+    let unassigned = app
+        .post(&format!("/v1/tickets/{id}/unassign"), admin, &json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(unassigned["status"], "new");
+    assert_eq!(id_of(&unassigned["sla"], "policy_id"), policy_id);
+    let best = app
+        .post(
+            &format!("/v1/tickets/{id}/assign"),
+            admin,
+            &json!({"best": true}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(best["sla"]["response"]["phase"], "running", "{best}");
     app.stop().await;
 }

@@ -11,6 +11,7 @@ use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
+    sla::TicketView,
 };
 use crate::{
     dispatch::service::RankedCandidate,
@@ -76,7 +77,7 @@ pub(super) async fn assign_to(
 /// Follow-up after a ticket write committed: the change is published; when
 /// its assignee or status changed, the ticket's document gets the server
 /// event, and the dispatch index's open-job counts are brought in step.
-pub(super) async fn after_assignment_change(
+pub(crate) async fn after_assignment_change(
     state: &AppState,
     before: &Ticket,
     after: &Ticket,
@@ -116,20 +117,24 @@ pub struct AssignRequest {
 /// candidate now. Skills are checked (422 names what is missing); a ticket
 /// no longer assignable or a technician at capacity is a 409 with the reason.
 #[utoipa::path(post, path = "/v1/tickets/{id}/assign", tag = "dispatch", request_body = AssignRequest, security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = TicketView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all, fields(ticket = %id))]
 async fn assign_ticket(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<AssignRequest>,
-) -> ApiResult<Json<Ticket>> {
+) -> ApiResult<Json<TicketView>> {
     user.require(Action::TicketsManage)?;
     let ticket = state.store.get_ticket(user.tenant_id, id).await?;
     match (request.technician_id, request.best) {
-        (Some(technician_id), false) => Ok(Json(
-            assign_to(&state, &user, &ticket, technician_id, "technician_id").await?,
-        )),
+        (Some(technician_id), false) => {
+            let assigned =
+                assign_to(&state, &user, &ticket, technician_id, "technician_id").await?;
+            Ok(Json(
+                super::sla::view(&state, user.tenant_id, assigned).await?,
+            ))
+        }
         (None, true) => {
             let ranked = super::territories::ranked_candidates(&state, &ticket, 5).await?;
             // The index only proposes: a candidate that filled up meanwhile is skipped.
@@ -144,7 +149,11 @@ async fn assign_ticket(
                 )
                 .await
                 {
-                    Ok(assigned) => return Ok(Json(assigned)),
+                    Ok(assigned) => {
+                        return Ok(Json(
+                            super::sla::view(&state, user.tenant_id, assigned).await?,
+                        ));
+                    }
                     Err(ApiError::Conflict(reason)) if reason.contains("capacity") => {
                         last_conflict = Some(reason)
                     }
@@ -166,13 +175,13 @@ async fn assign_ticket(
 
 /// Take the ticket back from its technician; it returns to `new`.
 #[utoipa::path(post, path = "/v1/tickets/{id}/unassign", tag = "dispatch", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = TicketView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all, fields(ticket = %id))]
 async fn unassign_ticket(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<Ticket>> {
+) -> ApiResult<Json<TicketView>> {
     user.require(Action::TicketsManage)?;
     let before = state.store.get_ticket(user.tenant_id, id).await?;
     let status = truckroll_sync::transition(before.status, truckroll_sync::StatusAction::Unassign)
@@ -188,7 +197,9 @@ async fn unassign_ticket(
         .update_ticket(user.actor(), &before, &after)
         .await?;
     after_assignment_change(&state, &before, &updated).await?;
-    Ok(Json(updated))
+    Ok(Json(
+        super::sla::view(&state, user.tenant_id, updated).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod directory;
 mod dispatch;
+pub(crate) use dispatch::after_assignment_change;
 pub mod error;
 pub mod extract;
 mod idempotency;

@@ -18,7 +18,6 @@ use crate::{
     domain::{
         offer::{DeclineInput, DispatchPolicy, DispatchPolicyInput, Offer},
         permissions::Action,
-        ticket::Ticket,
     },
     store::StoreError,
 };
@@ -129,7 +128,8 @@ async fn own_offer(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<(Uu
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AcceptedOffer {
     pub offer: Offer,
-    pub ticket: Ticket,
+    /// The ticket as every ticket response shows it, with its SLA state.
+    pub ticket: super::sla::TicketView,
 }
 
 /// Accept an open offer: the ticket is assigned to and accepted by you.
@@ -159,6 +159,7 @@ async fn accept_offer(
     state
         .events
         .publish(crate::dispatch::offers::offer_event(&offer));
+    let ticket = super::sla::view(&state, user.tenant_id, ticket).await?;
     Ok(Json(AcceptedOffer { offer, ticket }))
 }
 

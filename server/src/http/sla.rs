@@ -27,8 +27,8 @@ use crate::{
         people::CustomerTier,
         permissions::Action,
         sla::{
-            BusinessCalendar, CompiledCalendar, PauseMatcher, PolicyMatch, SlaPolicy, SlaTarget,
-            SlaTargets, TargetClock, TargetState, compute_clock_with, default_pause_on,
+            BusinessCalendar, CompiledCalendar, Escalation, PauseMatcher, PolicyMatch, SlaPolicy,
+            SlaTarget, SlaTargets, TargetClock, TargetState, compute_clock_with, default_pause_on,
             default_warning_thresholds, select_policy,
         },
         ticket::Ticket,
@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_policies, create_policy))
         .routes(routes!(get_policy, update_policy))
         .routes(routes!(sla_report))
+        .routes(routes!(list_notices))
 }
 
 // ---------------------------------------------------------------------------
@@ -66,6 +67,9 @@ pub struct SlaPolicyInput {
     pub pause_on: Vec<PauseMatcher>,
     #[serde(default = "default_warning_thresholds")]
     pub warning_thresholds: Vec<u8>,
+    /// Default: notify dispatchers at a warning, dispatchers and managers at a breach.
+    #[serde(default)]
+    pub escalation: Escalation,
 }
 
 /// A change to an SLA policy: each field given replaces the stored one whole.
@@ -79,6 +83,7 @@ pub struct SlaPolicyPatch {
     pub calendar: Option<BusinessCalendar>,
     pub pause_on: Option<Vec<PauseMatcher>>,
     pub warning_thresholds: Option<Vec<u8>>,
+    pub escalation: Option<Escalation>,
 }
 
 /// SLA policies of the tenant, oldest first.
@@ -109,6 +114,7 @@ async fn create_policy(
         calendar: input.calendar,
         pause_on: input.pause_on,
         warning_thresholds: input.warning_thresholds,
+        escalation: input.escalation,
     };
     policy.validate()?;
     let created = state.store.create_sla_policy(user.actor(), &policy).await?;
@@ -157,9 +163,41 @@ async fn update_policy(
     if let Some(thresholds) = patch.warning_thresholds {
         policy.warning_thresholds = thresholds;
     }
+    if let Some(escalation) = patch.escalation {
+        policy.escalation = escalation;
+    }
     policy.validate()?;
     Ok(Json(
         state.store.update_sla_policy(user.actor(), &policy).await?,
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Notices
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeQuery {
+    /// Only this ticket's notices.
+    pub ticket_id: Option<Uuid>,
+}
+
+/// SLA warnings and breaches that fired (each once per ticket, target and
+/// threshold), with what their escalation did. At most 1000.
+#[utoipa::path(get, path = "/v1/sla/notices", tag = "sla", params(NoticeQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<crate::store::sla_timers::SlaNotice>), (status = 403, body = Problem)))]
+async fn list_notices(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<NoticeQuery>,
+) -> ApiResult<Json<Vec<crate::store::sla_timers::SlaNotice>>> {
+    user.require(Action::ReportsRead)?;
+    Ok(Json(
+        state
+            .store
+            .list_sla_notices(user.tenant_id, query.ticket_id)
+            .await?,
     ))
 }
 

@@ -40,6 +40,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "sla",
         include_str!("../../../migrations/postgres/0007_sla.sql"),
     ),
+    (
+        8,
+        "sla_notices",
+        include_str!("../../../migrations/postgres/0008_sla_notices.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -77,6 +82,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         7,
         "sla",
         include_str!("../../../migrations/sqlite/0007_sla.sql"),
+    ),
+    (
+        8,
+        "sla_notices",
+        include_str!("../../../migrations/sqlite/0008_sla_notices.sql"),
     ),
 ];
 

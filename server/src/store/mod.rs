@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod push;
 mod rows;
 pub mod sla;
+pub mod sla_timers;
 mod sql;
 mod sql_assignment;
 mod sql_documents;
@@ -20,6 +21,7 @@ mod sql_locations;
 mod sql_offers;
 mod sql_push;
 mod sql_sla;
+mod sql_sla_timers;
 mod sql_territories;
 pub mod sqlite;
 pub mod territories;
@@ -154,6 +156,7 @@ pub trait Store:
     + push::PushStore
     + territories::TerritoryStore
     + sla::SlaStore
+    + sla_timers::SlaTimerStore
     + documents::DocumentStore
     + leader::LeaderStore
     + Send

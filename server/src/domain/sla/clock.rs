@@ -502,6 +502,7 @@ mod tests {
             calendar,
             pause_on: default_pause_on(),
             warning_thresholds: default_warning_thresholds(),
+            escalation: Default::default(),
         }
     }
 

@@ -67,6 +67,6 @@ pub use clock::{
     compute_clock, compute_clock_with,
 };
 pub use policy::{
-    PauseMatcher, PolicyMatch, SlaPolicy, SlaTargets, default_pause_on, default_warning_thresholds,
-    select_policy,
+    Escalation, EscalationActions, NotifyWho, PauseMatcher, PolicyMatch, SlaPolicy, SlaTargets,
+    default_pause_on, default_warning_thresholds, select_policy,
 };

@@ -124,6 +124,102 @@ pub struct SlaPolicy {
     #[serde(default = "default_warning_thresholds")]
     #[schema(example = json!([75, 90]))]
     pub warning_thresholds: Vec<u8>,
+    /// What happens when a target reaches a warning threshold or breaches.
+    #[serde(default)]
+    pub escalation: Escalation,
+}
+
+/// Who is told about a warning or a breach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyWho {
+    /// Every active dispatcher of the tenant.
+    Dispatchers,
+    /// Every active manager of the tenant.
+    Managers,
+    /// Every active admin of the tenant.
+    Admins,
+    /// The technician the ticket is assigned to, if any.
+    Assignee,
+}
+
+impl NotifyWho {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NotifyWho::Dispatchers => "dispatchers",
+            NotifyWho::Managers => "managers",
+            NotifyWho::Admins => "admins",
+            NotifyWho::Assignee => "assignee",
+        }
+    }
+}
+
+/// The actions taken at one kind of SLA notice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationActions {
+    /// Push notifications to these people.
+    #[serde(default)]
+    pub notify: Vec<NotifyWho>,
+    /// Raise the ticket's priority one step (P4 → P3 … → P1).
+    #[serde(default)]
+    pub raise_priority: bool,
+    /// Offer the ticket to the next candidate: an assigned ticket that is not
+    /// yet accepted is taken back and offered onward through its category's
+    /// offer flow (only for the response target).
+    #[serde(default)]
+    pub redispatch: bool,
+}
+
+/// Escalation per notice kind. Webhooks (`sla.warning`, `sla.breached`) go
+/// to the tenant's subscriptions whatever is configured here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    #[serde(default = "default_on_warning")]
+    pub on_warning: EscalationActions,
+    #[serde(default = "default_on_breach")]
+    pub on_breach: EscalationActions,
+}
+
+impl Default for Escalation {
+    fn default() -> Self {
+        Self {
+            on_warning: default_on_warning(),
+            on_breach: default_on_breach(),
+        }
+    }
+}
+
+/// Default at a warning: tell the dispatchers.
+pub fn default_on_warning() -> EscalationActions {
+    EscalationActions {
+        notify: vec![NotifyWho::Dispatchers],
+        ..EscalationActions::default()
+    }
+}
+
+/// Default at a breach: tell the dispatchers and the managers.
+pub fn default_on_breach() -> EscalationActions {
+    EscalationActions {
+        notify: vec![NotifyWho::Dispatchers, NotifyWho::Managers],
+        ..EscalationActions::default()
+    }
+}
+
+impl Escalation {
+    fn validate_into(&self, errors: &mut ValidationErrors) {
+        for (field, actions) in [
+            ("escalation.on_warning", &self.on_warning),
+            ("escalation.on_breach", &self.on_breach),
+        ] {
+            for (i, who) in actions.notify.iter().enumerate() {
+                if actions.notify[..i].contains(who) {
+                    errors.add(format!("{field}.notify[{i}]"), "is listed twice");
+                }
+            }
+        }
+    }
 }
 
 impl SlaPolicy {
@@ -220,6 +316,7 @@ impl SlaPolicy {
                 errors.add(format!("warning_thresholds[{i}]"), "is listed twice");
             }
         }
+        self.escalation.validate_into(&mut errors);
         errors.into_result()
     }
 }
@@ -269,6 +366,7 @@ mod tests {
             calendar: BusinessCalendar::AlwaysOpen,
             pause_on: default_pause_on(),
             warning_thresholds: default_warning_thresholds(),
+            escalation: Escalation::default(),
         }
     }
 

@@ -447,6 +447,7 @@ fn policy(calendar: BusinessCalendar) -> impl Strategy<Value = SlaPolicy> {
                 calendar: calendar.clone(),
                 pause_on,
                 warning_thresholds,
+                escalation: Default::default(),
             },
         )
 }
