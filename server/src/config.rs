@@ -39,6 +39,7 @@ pub struct Config {
     pub web: WebConfig,
     pub leader: crate::leader::LeaderConfig,
     pub sla: crate::sla::SlaConfig,
+    pub webhooks: crate::sla::webhooks::WebhookConfig,
 }
 
 /// Which event bus carries state changes between replicas.
@@ -179,6 +180,7 @@ impl std::fmt::Debug for Config {
             .field("web", &self.web)
             .field("leader", &self.leader)
             .field("sla", &self.sla)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -230,6 +232,7 @@ impl Default for Config {
             web: WebConfig::default(),
             leader: crate::leader::LeaderConfig::default(),
             sla: crate::sla::SlaConfig::default(),
+            webhooks: crate::sla::webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -388,6 +391,7 @@ impl Config {
         }
         self.leader.validate()?;
         self.sla.validate()?;
+        self.webhooks.validate()?;
         Ok(self)
     }
 

@@ -33,6 +33,8 @@ pub enum ServeError {
     Events(#[from] events::EventsError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("webhook client: {0}")]
+    Webhooks(#[from] reqwest::Error),
 }
 
 /// The application state for `config` over a migrated `store`: loads the
@@ -76,6 +78,7 @@ pub async fn launch_with_state(
         leader::Leadership::start(store_for_lead, "offer_timers", &state.config.leader);
     let offers = tokio::spawn(offer_timers(state.clone(), offer_lead.subscribe()));
     let sla_timers = sla::spawn_timers(state.clone());
+    let webhooks = sla::webhooks::spawn_worker(state.store.clone(), &state.config.webhooks)?;
     let live = tokio::spawn(http::live::follow_events(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
@@ -86,6 +89,7 @@ pub async fn launch_with_state(
     offer_lead.stop().await;
     live.abort();
     sla_timers.stop().await;
+    webhooks.stop().await;
     pusher.stop().await;
     served?;
     Ok(())

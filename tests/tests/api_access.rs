@@ -207,6 +207,8 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("POST /v1/devices",                      [201,  201,  201, 201]),
     // A plain GET: allowed roles are told to upgrade to a WebSocket.
     ("GET /v1/live",                          [400,  400,  400, 403]),
+    ("GET /v1/webhooks",                      [200,  403,  403, 403]),
+    ("POST /v1/webhooks",                     [201,  403,  403, 403]),
 ];
 
 /// One request of the matrix, as sent by one role.
@@ -392,6 +394,14 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
             })),
         ),
         request("GET /v1/live", "/v1/live".into(), None),
+        request("GET /v1/webhooks", "/v1/webhooks".into(), None),
+        request(
+            "POST /v1/webhooks",
+            "/v1/webhooks".into(),
+            Some(
+                json!({"url": format!("https://hooks.example/{r}"), "events": ["ticket.created"]}),
+            ),
+        ),
     ]
 }
 

@@ -54,6 +54,8 @@ pub enum Action {
     ReportsRead,
     /// Watch the live map (`GET /v1/live`).
     LiveView,
+    /// Manage webhook subscriptions, see deliveries, redeliver dead letters.
+    WebhooksManage,
 }
 
 use Action::*;
@@ -128,6 +130,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (SlaPoliciesWrite, &[Role::Admin]),
     (ReportsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (LiveView, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (WebhooksManage, &[Role::Admin]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -170,6 +173,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 31);
+        assert_eq!(seen.len(), 32);
     }
 }

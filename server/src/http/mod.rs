@@ -18,6 +18,7 @@ mod technicians;
 mod territories;
 mod tickets;
 mod users;
+mod webhooks;
 
 use std::{sync::Arc, time::Duration};
 
@@ -125,6 +126,7 @@ impl AppState {
         (name = "dispatch", description = "Positions and candidates"),
         (name = "audit", description = "Hash-chained audit log"),
         (name = "sla", description = "SLA policies and reports"),
+        (name = "webhooks", description = "Outgoing webhooks: subscriptions, deliveries, dead letters"),
     )
 )]
 struct ApiDoc;
@@ -157,6 +159,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(offers::router())
         .merge(territories::router())
         .merge(sla::router())
+        .merge(webhooks::router())
         .merge(audit::router())
         .merge(sync::router())
         .merge(live::router())

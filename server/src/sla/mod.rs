@@ -16,6 +16,7 @@
 pub mod escalation;
 pub mod queue;
 pub mod timers;
+pub mod webhooks;
 
 use std::time::Duration;
 

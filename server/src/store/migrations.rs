@@ -45,6 +45,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "sla_notices",
         include_str!("../../../migrations/postgres/0008_sla_notices.sql"),
     ),
+    (
+        9,
+        "webhooks",
+        include_str!("../../../migrations/postgres/0009_webhooks.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -87,6 +92,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         8,
         "sla_notices",
         include_str!("../../../migrations/sqlite/0008_sla_notices.sql"),
+    ),
+    (
+        9,
+        "webhooks",
+        include_str!("../../../migrations/sqlite/0009_webhooks.sql"),
     ),
 ];
 

@@ -23,8 +23,10 @@ mod sql_push;
 mod sql_sla;
 mod sql_sla_timers;
 mod sql_territories;
+mod sql_webhooks;
 pub mod sqlite;
 pub mod territories;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -157,6 +159,7 @@ pub trait Store:
     + territories::TerritoryStore
     + sla::SlaStore
     + sla_timers::SlaTimerStore
+    + webhooks::WebhookStore
     + documents::DocumentStore
     + leader::LeaderStore
     + Send

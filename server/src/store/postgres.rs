@@ -57,6 +57,7 @@ super::sql_push::impl_push_store!(PgStore, Postgres);
 super::sql_territories::impl_territory_store!(PgStore, Postgres);
 super::sql_sla::impl_sla_store!(PgStore, Postgres);
 super::sql_sla_timers::impl_sla_timer_store!(PgStore, Postgres);
+super::sql_webhooks::impl_webhook_store!(PgStore, Postgres);
 super::sql_documents::impl_document_store!(PgStore, Postgres);
 
 /// A session-level advisory lock held by a connection of its own (outside

@@ -762,6 +762,7 @@ macro_rules! impl_store {
                 Self::replace_tags(&mut tx, id, &ticket.tags).await?;
                 let created = Ticket::try_from(row)?;
                 Self::append_status_history(&mut tx, actor.tenant_id, created.id, created.created_at, created.status, created.hold_reason).await?;
+                Self::enqueue_ticket_webhooks_in(&mut tx, None, &created).await?;
                 Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.create", "ticket", Some(created.id), None, Some(&created))).await?;
                 tx.commit().await?;
                 Ok(created)
@@ -866,6 +867,7 @@ macro_rules! impl_store {
                 if (before.status, before.hold_reason) != (updated.status, updated.hold_reason) {
                     Self::append_status_history(&mut tx, actor.tenant_id, updated.id, updated.updated_at, updated.status, updated.hold_reason).await?;
                 }
+                Self::enqueue_ticket_webhooks_in(&mut tx, Some(before), &updated).await?;
                 Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.update", "ticket", Some(updated.id), Some(before), Some(&updated))).await?;
                 tx.commit().await?;
                 Ok(updated)

@@ -70,6 +70,7 @@ macro_rules! impl_assignment_store {
                     })?;
                     let after = Ticket::try_from(row)?;
                     Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, after.status, after.hold_reason).await?;
+                    Self::enqueue_ticket_webhooks_in(&mut tx, Some(&before), &after).await?;
                     // A dispatcher's decision ends any offer still open for the ticket.
                     sqlx::query("UPDATE offers SET state = 'withdrawn', decided_at = $3 WHERE tenant_id = $1 AND ticket_id = $2 AND state = 'pending'")
                         .bind(actor.tenant_id)

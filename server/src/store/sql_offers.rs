@@ -275,6 +275,7 @@ macro_rules! impl_offer_store {
                     // Assigned and accepted at the same instant: both steps are history.
                     Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, Status::Assigned, None).await?;
                     Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, after.status, after.hold_reason).await?;
+                    Self::enqueue_ticket_webhooks_in(&mut tx, Some(&before), &after).await?;
                     Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "offer.accept", "offer", Some(offer.id), None, Some(&offer))).await?;
                     Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.assign", "ticket", Some(after.id), Some(&before), Some(&after))).await?;
                     tx.commit().await?;

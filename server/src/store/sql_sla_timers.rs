@@ -280,6 +280,12 @@ macro_rules! impl_sla_timer_store {
                         NoticeKind::Breach => "sla.breach",
                     };
                     Self::append_audit(&mut tx, key.tenant_id, AuditEvent::new(None, action, "ticket", Some(key.ticket_id), None, Some(&notice))).await?;
+                    let event = match key.kind {
+                        NoticeKind::Warning => "sla.warning",
+                        NoticeKind::Breach => "sla.breached",
+                    };
+                    let data = serde_json::json!({"ticket_id": key.ticket_id, "notice": &notice});
+                    Self::enqueue_webhooks_in(&mut tx, key.tenant_id, event, Some(key.ticket_id), data).await?;
                     tx.commit().await?;
                     Ok(Some(notice))
                 }

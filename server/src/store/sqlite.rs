@@ -75,6 +75,7 @@ super::sql_push::impl_push_store!(SqliteStore, Sqlite);
 super::sql_territories::impl_territory_store!(SqliteStore, Sqlite);
 super::sql_sla::impl_sla_store!(SqliteStore, Sqlite);
 super::sql_sla_timers::impl_sla_timer_store!(SqliteStore, Sqlite);
+super::sql_webhooks::impl_webhook_store!(SqliteStore, Sqlite);
 super::sql_documents::impl_document_store!(SqliteStore, Sqlite);
 
 #[async_trait::async_trait]
