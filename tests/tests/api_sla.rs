@@ -16,6 +16,7 @@ both!(
     tickets_carry_their_sla_state,
     accepting_an_offer_meets_response,
     assign_and_unassign_answer_with_the_sla,
+    report_extras_match_hand_computed_fixtures,
     report_in_json_and_csv
 );
 
@@ -599,5 +600,284 @@ async fn assign_and_unassign_answer_with_the_sla(backend: truckroll_tests::TestB
         .await
         .expect(StatusCode::OK);
     assert_eq!(best["sla"]["response"]["phase"], "running", "{best}");
+    app.stop().await;
+}
+
+/// RFC 3339 with an explicit offset: what both backends store and compare.
+fn literal(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// Rewrites a ticket's status, assignee, creation and history to fixed
+/// values (around the API: the report reads only these).
+async fn backdate(
+    db: &truckroll_tests::RawDb,
+    tenant: Uuid,
+    ticket: Uuid,
+    assignee: Option<Uuid>,
+    history: &[(DateTime<Utc>, &str)],
+) {
+    let (created, _) = history[0];
+    let (last_at, status) = history[history.len() - 1];
+    db.execute(
+        &format!(
+            "UPDATE tickets SET status = '{status}', created_at = '{}', updated_at = '{}' WHERE tenant_id = $1 AND id = $2",
+            literal(created),
+            literal(last_at)
+        ),
+        &[tenant, ticket],
+    )
+    .await;
+    match assignee {
+        Some(technician) => {
+            db.execute(
+                "UPDATE tickets SET assignee_id = $3 WHERE tenant_id = $1 AND id = $2",
+                &[tenant, ticket, technician],
+            )
+            .await
+        }
+        None => 0,
+    };
+    db.execute(
+        "DELETE FROM ticket_status_history WHERE tenant_id = $1 AND ticket_id = $2",
+        &[tenant, ticket],
+    )
+    .await;
+    for (seq, (at, status)) in history.iter().enumerate() {
+        db.execute(
+            &format!(
+                "INSERT INTO ticket_status_history (tenant_id, ticket_id, seq, at, status, hold_reason) \
+                 VALUES ($1, $2, {}, '{}', '{status}', NULL)",
+                seq + 1,
+                literal(*at)
+            ),
+            &[tenant, ticket],
+        )
+        .await;
+    }
+}
+
+/// The value the JSON report gives for a CSV column of one group.
+fn json_cell(report: &Value, group: &Value, column: &str) -> Value {
+    let ftf = &group["first_time_fix"];
+    let age = &group["backlog_age"];
+    match column {
+        "group_by" => report["group_by"].clone(),
+        "closed" => ftf["closed"].clone(),
+        "fixed_first_time" => ftf["fixed_first_time"].clone(),
+        "first_time_fix_pct" => ftf["rate_pct"].clone(),
+        "backlog_under_1d" => age["under_1d"].clone(),
+        "backlog_1d_to_3d" => age["from_1d_to_3d"].clone(),
+        "backlog_3d_to_7d" => age["from_3d_to_7d"].clone(),
+        "backlog_over_7d" => age["over_7d"].clone(),
+        other => match other.split_once('_') {
+            Some((target @ ("response" | "arrival" | "resolution"), field)) => {
+                group[target][field].clone()
+            }
+            _ => group[other].clone(),
+        },
+    }
+}
+
+/// Fetches the report as JSON and CSV and checks every CSV cell against JSON.
+async fn report_both_ways(app: &TestApp, token: &str, query: &str) -> Value {
+    let path = format!("/v1/reports/sla?{query}");
+    let json = app.get(&path, token).await.expect(StatusCode::OK);
+    let csv = app
+        .send_with(
+            Method::GET,
+            &path,
+            Some(token),
+            None,
+            &[("accept", "text/csv")],
+        )
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let text = csv.body.as_str().unwrap_or_default().to_owned();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    let header = &rows[0];
+    let groups = json["groups"].as_array().expect("groups");
+    assert_eq!(rows.len(), groups.len() + 1, "{text}");
+    for (row, group) in rows[1..].iter().zip(groups) {
+        assert_eq!(row.len(), header.len(), "{text}");
+        for (column, cell) in header.iter().zip(row) {
+            let expected = json_cell(&json, group, column);
+            let same = match &expected {
+                Value::Null => cell.is_empty(),
+                Value::String(s) => s == cell,
+                Value::Number(n) => cell.parse::<f64>().ok() == n.as_f64(),
+                other => panic!("column {column}: unexpected JSON {other}"),
+            };
+            assert!(
+                same,
+                "column {column}: csv `{cell}` vs json {expected}\n{text}"
+            );
+        }
+    }
+    json
+}
+
+async fn report_extras_match_hand_computed_fixtures(backend: truckroll_tests::TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "acme").await;
+    let admin = shop.tenant.admin_token.clone();
+    let tenant = shop.tenant.id;
+    // A territory around central Berlin holds the shop's site; a Munich site is in none.
+    let territory = app
+        .post(
+            "/v1/territories",
+            &admin,
+            &json!({"name": "Berlin", "boundary": {"type": "Polygon",
+                "coordinates": [[[13.3, 52.4], [13.5, 52.4], [13.5, 52.6], [13.3, 52.6], [13.3, 52.4]]]}}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let territory = id_of(&territory, "id");
+    let customer = app
+        .post(
+            "/v1/customers",
+            &admin,
+            &json!({"name": "Brewery", "tier": "silver"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let munich = app
+        .post(
+            "/v1/sites",
+            &admin,
+            &json!({"customer_id": customer["id"], "name": "Munich", "address": "Marienplatz 1",
+                    "location": {"lat": 48.137, "lon": 11.575}}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let munich = id_of(&munich, "id");
+    let new_ticket = |site: Uuid| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let body =
+                json!({"title": "Fixture", "category": "hvac", "priority": "P3", "site_id": site});
+            id_of(
+                &app.post("/v1/tickets", &admin, &body)
+                    .await
+                    .expect(StatusCode::CREATED),
+                "id",
+            )
+        }
+    };
+    let base = DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now");
+    let h = Duration::hours;
+    let d = Duration::days;
+    let db = app.db.raw().await;
+    let tech = shop.technician;
+    // T1: closed after one visit of exactly an hour — a first-time fix.
+    let t1 = new_ticket(shop.site).await;
+    let day0 = base - d(9);
+    backdate(
+        &db,
+        tenant,
+        t1,
+        Some(tech),
+        &[
+            (day0, "new"),
+            (day0 + h(1), "assigned"),
+            (day0 + h(2), "accepted"),
+            (day0 + h(2), "en_route"),
+            (day0 + h(3), "on_site"),
+            (day0 + h(4), "work_done"),
+            (day0 + h(5), "closed"),
+        ],
+    )
+    .await;
+    // T2: two half-hour visits (rework) — closed, but not a first-time fix.
+    let t2 = new_ticket(shop.site).await;
+    backdate(
+        &db,
+        tenant,
+        t2,
+        Some(tech),
+        &[
+            (day0, "new"),
+            (day0 + h(1), "assigned"),
+            (day0 + h(2), "accepted"),
+            (day0 + h(2), "en_route"),
+            (day0 + h(3), "on_site"),
+            (day0 + h(3) + Duration::minutes(30), "work_done"),
+            (day0 + h(5), "on_site"),
+            (day0 + h(5) + Duration::minutes(30), "work_done"),
+            (day0 + h(6), "closed"),
+        ],
+    )
+    .await;
+    // Open tickets of four ages: T5 in Berlin, the rest in Munich.
+    let t5 = new_ticket(shop.site).await;
+    backdate(&db, tenant, t5, None, &[(base - d(8), "new")]).await;
+    for (age, site) in [(d(5), munich), (d(2), munich), (h(2), munich)] {
+        let id = new_ticket(site).await;
+        backdate(&db, tenant, id, None, &[(base - age, "new")]).await;
+    }
+    let from = base - d(10);
+    let to = base - h(1);
+    let range = format!(
+        "from={}&to={}",
+        from.to_rfc3339_opts(SecondsFormat::Secs, true),
+        to.to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+
+    let by_territory = report_both_ways(&app, &admin, &format!("{range}&group_by=territory")).await;
+    let groups = by_territory["groups"].as_array().expect("groups");
+    let keys: Vec<&str> = groups.iter().filter_map(|g| g["key"].as_str()).collect();
+    let mut expected_keys = vec![territory.to_string(), "none".to_owned()];
+    expected_keys.sort();
+    assert_eq!(keys, expected_keys);
+    let berlin = groups
+        .iter()
+        .find(|g| g["key"] == territory.to_string())
+        .expect("berlin");
+    let none = groups.iter().find(|g| g["key"] == "none").expect("none");
+    assert_eq!(berlin["tickets"], 3);
+    assert_eq!(berlin["backlog"], 1);
+    assert_eq!(
+        berlin["backlog_age"],
+        json!({"under_1d": 0, "from_1d_to_3d": 0, "from_3d_to_7d": 0, "over_7d": 1})
+    );
+    assert_eq!(
+        berlin["first_time_fix"],
+        json!({"closed": 2, "fixed_first_time": 1, "rate_pct": 50.0})
+    );
+    assert_eq!(berlin["on_site_seconds"], 7200, "1 h + 2 × 30 min");
+    assert_eq!(
+        berlin["utilisation_pct"],
+        Value::Null,
+        "only per technician"
+    );
+    assert_eq!(none["tickets"], 3);
+    assert_eq!(
+        none["backlog_age"],
+        json!({"under_1d": 1, "from_1d_to_3d": 1, "from_3d_to_7d": 1, "over_7d": 0})
+    );
+    assert_eq!(
+        none["first_time_fix"],
+        json!({"closed": 0, "fixed_first_time": 0, "rate_pct": null})
+    );
+    assert_eq!(none["on_site_seconds"], 0);
+
+    let by_technician =
+        report_both_ways(&app, &admin, &format!("{range}&group_by=technician")).await;
+    let groups = by_technician["groups"].as_array().expect("groups");
+    let ada = groups
+        .iter()
+        .find(|g| g["key"] == tech.to_string())
+        .expect("technician group");
+    assert_eq!(ada["tickets"], 2);
+    // 7200 s on site ÷ 24 h shifts over [from, to) = 10 days − 1 hour = 860 400 s.
+    assert_eq!(ada["on_site_seconds"], 7200);
+    assert_eq!(ada["utilisation_pct"], json!(0.84));
+    let unassigned = groups
+        .iter()
+        .find(|g| g["key"] == "unassigned")
+        .expect("unassigned");
+    assert_eq!(unassigned["tickets"], 4);
+    assert_eq!(unassigned["utilisation_pct"], Value::Null);
     app.stop().await;
 }

@@ -333,6 +333,7 @@ pub enum GroupBy {
     Priority,
     Technician,
     Customer,
+    Territory,
     Day,
     Week,
     Month,
@@ -346,7 +347,7 @@ pub struct ReportQuery {
     pub from: DateTime<Utc>,
     /// Tickets created before (RFC 3339).
     pub to: DateTime<Utc>,
-    /// category, priority, technician, customer, day, week or month (UTC); default category.
+    /// category, priority, technician, customer, territory, day, week or month (UTC); default category.
     #[param(value_type = Option<String>, example = "category")]
     pub group_by: Option<GroupBy>,
 }
@@ -381,6 +382,35 @@ pub struct ReportGroup {
     pub resolution: TargetFigures,
     /// Of the tickets, those still open now (not work done, closed or cancelled).
     pub backlog: u64,
+    /// The backlog by age now (since creation).
+    pub backlog_age: BacklogAge,
+    pub first_time_fix: FirstTimeFix,
+    /// Seconds the group's tickets spent on site within the range.
+    pub on_site_seconds: i64,
+    /// `group_by=technician` only: on-site seconds ÷ the technician's shift
+    /// seconds in `[from, min(to, now))`, in percent; `null` otherwise, for
+    /// `unassigned`, or without shift time.
+    pub utilisation_pct: Option<f64>,
+}
+
+/// Open tickets by age.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct BacklogAge {
+    pub under_1d: u64,
+    pub from_1d_to_3d: u64,
+    pub from_3d_to_7d: u64,
+    pub over_7d: u64,
+}
+
+/// Closed tickets fixed at the first visit and never reopened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct FirstTimeFix {
+    /// Tickets of the group closed now.
+    pub closed: u64,
+    /// … with at most one arrival on site and no reopen.
+    pub fixed_first_time: u64,
+    /// fixed_first_time ÷ closed, in percent; `null` when none is closed.
+    pub rate_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -443,20 +473,62 @@ async fn sla_report(
     let slas = context
         .evaluate(store, user.tenant_id, &tickets, now)
         .await?;
+    let mut sites: Vec<Uuid> = tickets.iter().map(|t| t.site_id).collect();
+    sites.sort_unstable();
+    sites.dedup();
     let customers = if group_by == GroupBy::Customer {
-        let mut sites: Vec<Uuid> = tickets.iter().map(|t| t.site_id).collect();
-        sites.sort_unstable();
-        sites.dedup();
         store.site_customers(user.tenant_id, &sites).await?
     } else {
         HashMap::new()
     };
+    let territories = if group_by == GroupBy::Territory {
+        store.site_territories(user.tenant_id, &sites).await?
+    } else {
+        HashMap::new()
+    };
+    let ids: Vec<Uuid> = tickets.iter().map(|t| t.id).collect();
+    let histories = store.status_histories(user.tenant_id, &ids).await?;
+    let keys = GroupKeys {
+        group_by,
+        customers: &customers,
+        territories: &territories,
+    };
+    let mut groups = build_groups(
+        &keys,
+        &tickets,
+        &slas,
+        &histories,
+        (query.from, query.to),
+        now,
+    );
+    if group_by == GroupBy::Technician {
+        let until = query.to.min(now);
+        for group in &mut groups {
+            let Ok(id) = group.key.parse::<Uuid>() else {
+                continue;
+            };
+            let Ok(technician) = store.get_technician(user.tenant_id, id).await else {
+                continue;
+            };
+            let shift_seconds =
+                crate::sla::report::shift_calendar(&technician.shifts, &technician.time_zone)
+                    .filter(|_| until > query.from)
+                    .map_or(0, |calendar| {
+                        calendar.business_time(query.from, until).num_seconds()
+                    });
+            if shift_seconds > 0 {
+                #[allow(clippy::cast_precision_loss)]
+                let pct = group.on_site_seconds as f64 * 100.0 / shift_seconds as f64;
+                group.utilisation_pct = Some((pct * 100.0).round() / 100.0);
+            }
+        }
+    }
     let report = SlaReport {
         from: query.from,
         to: query.to,
         group_by: group_name(group_by).to_owned(),
         now,
-        groups: build_groups(group_by, &tickets, &slas, &customers),
+        groups,
     };
     let wants_csv = headers
         .get(header::ACCEPT)
@@ -479,19 +551,30 @@ fn group_name(group_by: GroupBy) -> &'static str {
         GroupBy::Priority => "priority",
         GroupBy::Technician => "technician",
         GroupBy::Customer => "customer",
+        GroupBy::Territory => "territory",
         GroupBy::Day => "day",
         GroupBy::Week => "week",
         GroupBy::Month => "month",
     }
 }
 
-fn group_key(
+/// What grouping needs besides the ticket.
+struct GroupKeys<'a> {
     group_by: GroupBy,
-    ticket: &Ticket,
-    customers: &HashMap<Uuid, SiteCustomer>,
-) -> String {
+    customers: &'a HashMap<Uuid, SiteCustomer>,
+    territories: &'a HashMap<Uuid, Option<Uuid>>,
+}
+
+fn group_key(keys: &GroupKeys<'_>, ticket: &Ticket) -> String {
+    let customers = keys.customers;
     let date = ticket.created_at.date_naive();
-    match group_by {
+    match keys.group_by {
+        GroupBy::Territory => keys
+            .territories
+            .get(&ticket.site_id)
+            .copied()
+            .flatten()
+            .map_or_else(|| "none".to_owned(), |id| id.to_string()),
         GroupBy::Category => ticket.category.clone(),
         GroupBy::Priority => ticket.priority.as_str().to_owned(),
         GroupBy::Technician => ticket
@@ -515,28 +598,42 @@ struct Accumulator {
     tickets: u64,
     covered: u64,
     backlog: u64,
+    backlog_age: [u64; 4],
+    closed: u64,
+    fixed_first_time: u64,
+    on_site_seconds: i64,
     /// Per target: (met, met_late, breached, seconds to meet).
     targets: [(u64, u64, u64, Vec<i64>); 3],
 }
 
 fn build_groups(
-    group_by: GroupBy,
+    keys: &GroupKeys<'_>,
     tickets: &[Ticket],
     slas: &[Option<TicketSla>],
-    customers: &HashMap<Uuid, SiteCustomer>,
+    histories: &HashMap<Uuid, Vec<crate::domain::sla::StatusEvent>>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
 ) -> Vec<ReportGroup> {
+    use crate::sla::report::{age_bucket, fixed_first_time, on_site_seconds};
     let mut groups: BTreeMap<String, Accumulator> = BTreeMap::new();
     for (ticket, sla) in tickets.iter().zip(slas) {
-        let group = groups
-            .entry(group_key(group_by, ticket, customers))
-            .or_default();
+        let group = groups.entry(group_key(keys, ticket)).or_default();
+        let history = histories.get(&ticket.id).map_or(&[][..], Vec::as_slice);
         group.tickets += 1;
         if !matches!(
             ticket.status,
             Status::WorkDone | Status::Closed | Status::Cancelled
         ) {
             group.backlog += 1;
+            group.backlog_age[age_bucket(now - ticket.created_at)] += 1;
         }
+        if ticket.status == Status::Closed {
+            group.closed += 1;
+            if fixed_first_time(history) {
+                group.fixed_first_time += 1;
+            }
+        }
+        group.on_site_seconds += on_site_seconds(history, from, to, now);
         let Some(sla) = sla else { continue };
         group.covered += 1;
         for (i, target) in SlaTarget::ALL.into_iter().enumerate() {
@@ -570,6 +667,19 @@ fn build_groups(
                 arrival,
                 resolution,
                 backlog: acc.backlog,
+                backlog_age: BacklogAge {
+                    under_1d: acc.backlog_age[0],
+                    from_1d_to_3d: acc.backlog_age[1],
+                    from_3d_to_7d: acc.backlog_age[2],
+                    over_7d: acc.backlog_age[3],
+                },
+                first_time_fix: FirstTimeFix {
+                    closed: acc.closed,
+                    fixed_first_time: acc.fixed_first_time,
+                    rate_pct: percent(acc.fixed_first_time, acc.closed),
+                },
+                on_site_seconds: acc.on_site_seconds,
+                utilisation_pct: None,
             }
         })
         .collect()
@@ -595,6 +705,16 @@ fn figures(acc: &mut (u64, u64, u64, Vec<i64>)) -> TargetFigures {
     }
 }
 
+/// part ÷ whole in percent, two decimals; `None` for an empty whole.
+fn percent(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| {
+        // Counts stay far below 2^52: exact as f64.
+        #[allow(clippy::cast_precision_loss)]
+        let pct = part as f64 * 100.0 / whole as f64;
+        (pct * 100.0).round() / 100.0
+    })
+}
+
 /// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[i64], pct: usize) -> Option<i64> {
     if sorted.is_empty() {
@@ -613,6 +733,9 @@ fn to_csv(report: &SlaReport) -> String {
             ",{t}_decided,{t}_met,{t}_met_late,{t}_breached,{t}_attainment_pct,{t}_median_seconds,{t}_p90_seconds"
         ));
     }
+    out.push_str(
+        ",backlog_under_1d,backlog_1d_to_3d,backlog_3d_to_7d,backlog_over_7d,closed,fixed_first_time,first_time_fix_pct,on_site_seconds,utilisation_pct",
+    );
     out.push_str("\r\n");
     let opt = |v: Option<String>| v.unwrap_or_default();
     for group in &report.groups {
@@ -636,6 +759,20 @@ fn to_csv(report: &SlaReport) -> String {
                 opt(f.p90_seconds.map(|v| v.to_string())),
             ));
         }
+        let age = &group.backlog_age;
+        let ftf = &group.first_time_fix;
+        out.push_str(&format!(
+            ",{},{},{},{},{},{},{},{},{}",
+            age.under_1d,
+            age.from_1d_to_3d,
+            age.from_3d_to_7d,
+            age.over_7d,
+            ftf.closed,
+            ftf.fixed_first_time,
+            opt(ftf.rate_pct.map(|v| v.to_string())),
+            group.on_site_seconds,
+            opt(group.utilisation_pct.map(|v| v.to_string())),
+        ));
         out.push_str("\r\n");
     }
     out

@@ -15,6 +15,7 @@
 
 pub mod escalation;
 pub mod queue;
+pub mod report;
 pub mod timers;
 pub mod webhooks;
 

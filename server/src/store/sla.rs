@@ -34,6 +34,12 @@ pub trait SlaStore {
         tenant_id: Uuid,
         ticket_ids: &[Uuid],
     ) -> StoreResult<HashMap<Uuid, Vec<StatusEvent>>>;
+    /// The territory of each site (`None` outside every territory).
+    async fn site_territories(
+        &self,
+        tenant_id: Uuid,
+        site_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, Option<Uuid>>>;
     /// The customer (and tier) of each site.
     async fn site_customers(
         &self,

@@ -154,6 +154,22 @@ macro_rules! impl_sla_store {
                     Ok(histories)
                 }
 
+                async fn site_territories(&self, tenant_id: Uuid, site_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Option<Uuid>>> {
+                    let mut found = HashMap::new();
+                    for chunk in site_ids.chunks(500) {
+                        let mut query = QueryBuilder::<$db>::new("SELECT id, territory_id FROM sites WHERE tenant_id = ");
+                        query.push_bind(tenant_id).push(" AND id IN (");
+                        let mut ids = query.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        query.push(")");
+                        let rows: Vec<(Uuid, Option<Uuid>)> = query.build_query_as().fetch_all(&self.pool).await?;
+                        found.extend(rows);
+                    }
+                    Ok(found)
+                }
+
                 async fn site_customers(&self, tenant_id: Uuid, site_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, SiteCustomer>> {
                     let mut found = HashMap::new();
                     for chunk in site_ids.chunks(500) {
