@@ -148,12 +148,10 @@ fn worker(app: &TestApp, max_attempts: u32) -> WebhookWorker {
 
 /// Runs rounds at `now` until nothing is due; returns the rounds that sent something.
 async fn drain(worker: &WebhookWorker, now: DateTime<Utc>) -> usize {
-    let mut rounds = 0;
-    for _ in 0..100 {
+    for rounds in 0..100 {
         if worker.run_once(now).await.expect("round") == 0 {
             return rounds;
         }
-        rounds += 1;
     }
     panic!("the worker never ran out of due deliveries");
 }
