@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: formatting, lints, and every test on SQLite and PostgreSQL.
 #
-# Needs: a Rust toolchain (cargo, rustfmt, clippy) and a PostgreSQL server.
+# Needs: a Rust toolchain (cargo, rustfmt, clippy) and a PostgreSQL server;
+# installs and starts s3s-fs (an S3-compatible server) for the media tests.
 # PostgreSQL is found through TEST_DATABASE_URL
 # (default postgres://postgres@127.0.0.1:5432/postgres; the user must be allowed
 # to CREATE DATABASE — every test gets its own database).
@@ -76,6 +77,75 @@ ensure_browser() {
 }
 
 ensure_browser
+
+# The media tests need a real S3-compatible server: s3s-fs (crates.io) on a
+# loopback port with one bucket, stopped when this script exits. Set
+# TEST_S3_ENDPOINT (and _BUCKET, _ACCESS_KEY, _SECRET_KEY) to use
+# another server instead (not TRUCKROLL_*: those are configuration keys).
+# Newer s3s-fs releases need a newer rustc.
+S3S_FS_VERSION=0.14.1
+
+ensure_s3s_fs() {
+    if [ -n "${TEST_S3S_FS:-}" ]; then
+        [ -x "${TEST_S3S_FS}" ] || fail "TEST_S3S_FS=${TEST_S3S_FS} is not executable"
+        return 0
+    fi
+    if ! command -v s3s-fs >/dev/null; then
+        echo "== installing s3s-fs ${S3S_FS_VERSION} (S3-compatible server for the media tests)"
+        cargo install s3s-fs --version "${S3S_FS_VERSION}" --locked --features binary \
+            || fail "could not install s3s-fs: run \`cargo install s3s-fs --version ${S3S_FS_VERSION} --locked --features binary\`"
+        export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+    fi
+    TEST_S3S_FS="$(command -v s3s-fs)" || fail "s3s-fs is not on PATH after installing it"
+    export TEST_S3S_FS
+}
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+start_s3() {
+    if [ -n "${TEST_S3_ENDPOINT:-}" ]; then
+        echo "== media tests use the S3 server at ${TEST_S3_ENDPOINT}"
+        return 0
+    fi
+    S3_DIR="$(mktemp -d -t truckroll-s3.XXXXXX)"
+    mkdir -p "${S3_DIR}/data/media"
+    local port=""
+    for _ in $(seq 1 50); do
+        local candidate=$((20000 + RANDOM % 20000))
+        if port_free "${candidate}"; then port="${candidate}"; break; fi
+    done
+    [ -n "${port}" ] || fail "no free loopback port for s3s-fs"
+    "${TEST_S3S_FS}" --host 127.0.0.1 --port "${port}" \
+        --access-key truckroll-test --secret-key truckroll-test-secret \
+        "${S3_DIR}/data" >"${S3_DIR}/s3s-fs.log" 2>&1 &
+    S3_PID=$!
+    trap stop_s3 EXIT
+    for _ in $(seq 1 100); do
+        port_free "${port}" || break
+        kill -0 "${S3_PID}" 2>/dev/null || fail "s3s-fs exited: $(cat "${S3_DIR}/s3s-fs.log")"
+        sleep 0.2
+    done
+    port_free "${port}" && fail "s3s-fs did not listen on 127.0.0.1:${port}: $(cat "${S3_DIR}/s3s-fs.log")"
+    export TEST_S3_ENDPOINT="http://127.0.0.1:${port}"
+    export TEST_S3_BUCKET=media
+    export TEST_S3_ACCESS_KEY=truckroll-test
+    export TEST_S3_SECRET_KEY=truckroll-test-secret
+    echo "== s3s-fs $("${TEST_S3S_FS}" --version | awk '{print $2}') on ${TEST_S3_ENDPOINT} (bucket media)"
+}
+
+stop_s3() {
+    if [ -n "${S3_PID:-}" ]; then
+        kill "${S3_PID}" 2>/dev/null || true
+        wait "${S3_PID}" 2>/dev/null || true
+    fi
+    [ -n "${S3_DIR:-}" ] && rm -rf "${S3_DIR}"
+    return 0
+}
+
+ensure_s3s_fs
+start_s3
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -40,6 +40,7 @@ pub struct Config {
     pub leader: crate::leader::LeaderConfig,
     pub sla: crate::sla::SlaConfig,
     pub webhooks: crate::sla::webhooks::WebhookConfig,
+    pub media: crate::blob::MediaConfig,
 }
 
 /// Which event bus carries state changes between replicas.
@@ -181,6 +182,7 @@ impl std::fmt::Debug for Config {
             .field("leader", &self.leader)
             .field("sla", &self.sla)
             .field("webhooks", &self.webhooks)
+            .field("media", &self.media)
             .finish()
     }
 }
@@ -233,6 +235,7 @@ impl Default for Config {
             leader: crate::leader::LeaderConfig::default(),
             sla: crate::sla::SlaConfig::default(),
             webhooks: crate::sla::webhooks::WebhookConfig::default(),
+            media: crate::blob::MediaConfig::default(),
         }
     }
 }
@@ -392,6 +395,7 @@ impl Config {
         self.leader.validate()?;
         self.sla.validate()?;
         self.webhooks.validate()?;
+        self.media.validate()?;
         Ok(self)
     }
 

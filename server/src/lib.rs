@@ -1,6 +1,7 @@
 //! Truckroll server: configuration, storage, domain rules and the HTTP API.
 
 pub mod auth;
+pub mod blob;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -10,6 +11,7 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod leader;
+pub mod media;
 pub mod push;
 pub mod sla;
 pub mod store;
@@ -31,6 +33,8 @@ pub enum ServeError {
     Push(#[from] push::PushError),
     #[error(transparent)]
     Events(#[from] events::EventsError),
+    #[error(transparent)]
+    Blob(#[from] blob::BlobError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
     #[error("webhook client: {0}")]
@@ -42,7 +46,8 @@ pub enum ServeError {
 pub async fn build_state(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServeError> {
     let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
     let events = events::connect(&config).await?;
-    let mut state = AppState::new(config, store, dispatch)?;
+    let blobs = blob::open(&config.media, &config.data_dir, &config.auth.token_secret)?;
+    let mut state = AppState::new(config, store, blobs, dispatch)?;
     state.events = events;
     Ok(state)
 }
@@ -80,6 +85,7 @@ pub async fn launch_with_state(
     let sla_timers = sla::spawn_timers(state.clone());
     let webhooks = sla::webhooks::spawn_worker(state.store.clone(), &state.config.webhooks)?;
     let live = tokio::spawn(http::live::follow_events(state.clone()));
+    let media_sweep = tokio::spawn(media::sweep_loop(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -90,6 +96,7 @@ pub async fn launch_with_state(
     live.abort();
     sla_timers.stop().await;
     webhooks.stop().await;
+    media_sweep.abort();
     pusher.stop().await;
     served?;
     Ok(())

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub base_url: String,
     pub address: SocketAddr,
     pub client: reqwest::Client,
+    /// The configuration the server runs with; `restart` reuses it.
+    pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -100,13 +102,14 @@ impl TestApp {
         let db = TestDb::new(backend).await;
         let mut config = test_config(db.database_url());
         configure(&mut config);
-        let (state, address, shutdown, server) = serve(db.store.clone(), config).await;
+        let (state, address, shutdown, server) = serve(db.store.clone(), config.clone()).await;
         Self {
             db,
             state,
             base_url: format!("http://{address}"),
             address,
             client: reqwest::Client::new(),
+            config,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -252,6 +255,8 @@ fn test_config(database_url: &str) -> Config {
     config.auth.token_secret = "test-secret-test-secret-test-secret-0123".into();
     config.auth.login_per_account_per_minute = 1000;
     config.auth.login_per_address_per_minute = 10_000;
+    // The `fs` blob backend outside the source tree; tenants never share keys.
+    config.media.fs_dir = std::env::temp_dir().join("truckroll-test-blobs");
     config
 }
 
@@ -320,8 +325,9 @@ pub fn id_of(value: &Value, field: &str) -> Uuid {
 impl TestApp {
     /// Stops the server and starts a new one on the same database, as a
     /// process restart would: in-memory state (the dispatch index, rate
-    /// limits) is rebuilt from the database. Uses the test defaults, so
-    /// access tokens issued before the restart stay valid.
+    /// limits) is rebuilt from the database. Uses the same configuration
+    /// (the test defaults' fixed token secret), so access tokens issued
+    /// before the restart stay valid.
     pub async fn restart(mut self) -> Self {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
@@ -329,7 +335,10 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.expect("server task");
         }
-        let config = test_config(self.db.database_url());
+        // Same address, as a restarted service keeps it: URLs handed out
+        // before the restart (the `fs` blob backend's) still reach it.
+        let mut config = self.config.clone();
+        config.listen = self.address;
         let (state, address, shutdown, server) = serve(self.db.store.clone(), config).await;
         self.state = state;
         self.base_url = format!("http://{address}");

@@ -599,6 +599,7 @@ mod tests {
 pub mod app;
 pub mod browser;
 pub mod live;
+pub mod media;
 
 /// Generates `sqlite::name` and `postgres::name` for each
 /// `async fn name(backend: TestBackend)` of an API test file. Attributes

@@ -265,6 +265,61 @@ pub async fn record_server_events(
     ))
 }
 
+/// After the server checked an upload: every "pending" photo or signature
+/// reference in the ticket's document with this content becomes "stored",
+/// so the phone that queued it learns through sync. Best effort (logged):
+/// the media row is already stored, and the next completion of the same
+/// content retries.
+pub async fn mark_media_stored(state: &AppState, actor: Actor, ticket_id: Uuid, sha256: &str) {
+    if let Err(e) = try_mark_media_stored(state, actor, ticket_id, sha256).await {
+        tracing::warn!(ticket = %ticket_id, error = %e, "marking media stored in the ticket document failed");
+    }
+}
+
+async fn try_mark_media_stored(
+    state: &AppState,
+    actor: Actor,
+    ticket_id: Uuid,
+    sha256: &str,
+) -> StoreResult<()> {
+    use truckroll_sync::{MediaKind, MediaState};
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(loaded) = load(state, actor.tenant_id, ticket_id).await? else {
+            return Ok(());
+        };
+        let mut doc = loaded.doc.fork_with_actor(server_actor());
+        let before = doc.heads();
+        for kind in [MediaKind::Photo, MediaKind::Signature] {
+            for media in doc.media(kind) {
+                if media.sha256 == sha256 && media.state == MediaState::Pending {
+                    doc.mark_media_stored(kind, &media.id)
+                        .map_err(|e| StoreError::Corrupt(format!("media state: {e}")))?;
+                }
+            }
+        }
+        if doc.heads() == before {
+            return Ok(());
+        }
+        let write = DocumentWrite {
+            ticket_id,
+            expected_version: Some(loaded.version),
+            body: Some(body_for(&loaded, &doc, &before)),
+            sync_state: None,
+            projection: None,
+            audit_action: None,
+            audit_detail: None,
+        };
+        match state.store.write_document(actor, &write).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(
+        "ticket document write kept racing".into(),
+    ))
+}
+
 /// Calls [`record_server_events`] and logs a failure: the REST change has
 /// already happened and must not turn into an error response.
 pub async fn after_rest_write(state: &AppState, actor: Actor, ticket: &Ticket) {

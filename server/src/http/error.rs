@@ -29,6 +29,9 @@ pub enum ApiError {
     RefreshTokenReused,
     #[error("forbidden")]
     Forbidden,
+    /// Refused for a stated reason other than the role (e.g. an expired URL).
+    #[error("forbidden: {0}")]
+    Denied(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("conflict: {0}")]
@@ -89,6 +92,7 @@ impl ApiError {
                 "forbidden",
                 "Not allowed for this role",
             ),
+            ApiError::Denied(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (
                 StatusCode::CONFLICT,
@@ -139,7 +143,7 @@ impl ApiError {
             ApiError::BadRequest(detail) | ApiError::Conflict(detail) | ApiError::UnsupportedMediaType(detail) => {
                 detail.clone()
             }
-            ApiError::Unauthorized(detail) => (*detail).to_owned(),
+            ApiError::Unauthorized(detail) | ApiError::Denied(detail) => (*detail).to_owned(),
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::Forbidden => "your role may not do this".into(),
             ApiError::RefreshTokenReused => {

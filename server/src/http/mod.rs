@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 pub mod live;
+mod media;
 mod metrics;
 mod offers;
 mod ops;
@@ -47,6 +48,7 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn crate::blob::BlobStore>,
     pub tokens: Arc<TokenService>,
     pub login_limiter: Arc<LoginLimiter>,
     pub dispatch: Arc<DispatchService>,
@@ -66,6 +68,7 @@ impl AppState {
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
+        blobs: Arc<dyn crate::blob::BlobStore>,
         dispatch: Arc<DispatchService>,
     ) -> Result<Self, AuthError> {
         let auth = &config.auth;
@@ -81,6 +84,7 @@ impl AppState {
         );
         Ok(Self {
             store,
+            blobs,
             tokens: Arc::new(tokens),
             login_limiter: Arc::new(login_limiter),
             dispatch,
@@ -127,6 +131,7 @@ impl AppState {
         (name = "audit", description = "Hash-chained audit log"),
         (name = "sla", description = "SLA policies and reports"),
         (name = "webhooks", description = "Outgoing webhooks: subscriptions, deliveries, dead letters"),
+        (name = "media", description = "Photos, documents and signatures"),
     )
 )]
 struct ApiDoc;
@@ -163,6 +168,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(sync::router())
         .merge(live::router())
+        .merge(media::router())
 }
 
 /// The whole application with its layers.

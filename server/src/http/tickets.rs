@@ -119,7 +119,11 @@ async fn own_technician_id(state: &AppState, user: &AuthUser) -> ApiResult<Optio
 }
 
 /// The ticket, if this user may see it; others' tickets answer 404, as if absent.
-async fn visible_ticket(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<Ticket> {
+pub(super) async fn visible_ticket(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+) -> ApiResult<Ticket> {
     if !user.can(Action::TicketsReadAll) {
         user.require(Action::TicketsReadAssigned)?;
     }

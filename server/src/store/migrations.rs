@@ -50,6 +50,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../../../migrations/postgres/0009_webhooks.sql"),
     ),
+    (
+        10,
+        "media",
+        include_str!("../../../migrations/postgres/0010_media.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -97,6 +102,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         9,
         "webhooks",
         include_str!("../../../migrations/sqlite/0009_webhooks.sql"),
+    ),
+    (
+        10,
+        "media",
+        include_str!("../../../migrations/sqlite/0010_media.sql"),
     ),
 ];
 

@@ -7,6 +7,7 @@ pub mod assignment;
 pub mod documents;
 pub mod leader;
 pub mod locations;
+pub mod media;
 pub mod migrations;
 pub mod offers;
 pub mod postgres;
@@ -18,6 +19,7 @@ mod sql;
 mod sql_assignment;
 mod sql_documents;
 mod sql_locations;
+mod sql_media;
 mod sql_offers;
 mod sql_push;
 mod sql_sla;
@@ -162,6 +164,7 @@ pub trait Store:
     + webhooks::WebhookStore
     + documents::DocumentStore
     + leader::LeaderStore
+    + media::MediaStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -132,3 +132,4 @@ impl super::leader::LeaderStore for PgStore {
         }
     }
 }
+super::sql_media::impl_media_store!(PgStore, Postgres);

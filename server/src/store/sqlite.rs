@@ -88,3 +88,4 @@ impl super::leader::LeaderStore for SqliteStore {
         Ok(Some(Box::new(super::leader::ProcessLease)))
     }
 }
+super::sql_media::impl_media_store!(SqliteStore, Sqlite);
