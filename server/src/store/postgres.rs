@@ -59,6 +59,7 @@ super::sql_sla::impl_sla_store!(PgStore, Postgres);
 super::sql_sla_timers::impl_sla_timer_store!(PgStore, Postgres);
 super::sql_webhooks::impl_webhook_store!(PgStore, Postgres);
 super::sql_documents::impl_document_store!(PgStore, Postgres);
+super::sql_media::impl_media_store!(PgStore, Postgres);
 
 /// A session-level advisory lock held by a connection of its own (outside
 /// the pool, so the lease never takes a pool slot or returns to it locked).
@@ -132,4 +133,3 @@ impl super::leader::LeaderStore for PgStore {
         }
     }
 }
-super::sql_media::impl_media_store!(PgStore, Postgres);

@@ -77,6 +77,7 @@ super::sql_sla::impl_sla_store!(SqliteStore, Sqlite);
 super::sql_sla_timers::impl_sla_timer_store!(SqliteStore, Sqlite);
 super::sql_webhooks::impl_webhook_store!(SqliteStore, Sqlite);
 super::sql_documents::impl_document_store!(SqliteStore, Sqlite);
+super::sql_media::impl_media_store!(SqliteStore, Sqlite);
 
 #[async_trait::async_trait]
 impl super::leader::LeaderStore for SqliteStore {
@@ -88,4 +89,3 @@ impl super::leader::LeaderStore for SqliteStore {
         Ok(Some(Box::new(super::leader::ProcessLease)))
     }
 }
-super::sql_media::impl_media_store!(SqliteStore, Sqlite);
