@@ -12,7 +12,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use clap::{Parser, Subcommand};
@@ -121,7 +120,7 @@ impl Transport for StallAfterExchange {
         let answer = self.0.exchange(token, request).await?;
         println!("exchanged");
         let _ = std::io::stdout().flush();
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+        std::future::pending::<()>().await;
         Ok(answer)
     }
 }
