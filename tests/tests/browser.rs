@@ -102,3 +102,122 @@ async fn dispatcher_assigns_from_the_live_map() {
     println!("dispatch page screenshot: {}", artifact.display());
     app.stop().await;
 }
+
+/// Rewrites a ticket's status, assignee, creation and history (around the
+/// API: the report reads only these).
+async fn backdate(
+    db: &truckroll_tests::RawDb,
+    tenant: uuid::Uuid,
+    ticket: uuid::Uuid,
+    history: &[(&str, &str)],
+) {
+    let (created, _) = history[0];
+    let (last_at, status) = history[history.len() - 1];
+    db.execute(
+        &format!(
+            "UPDATE tickets SET status = '{status}', created_at = '{created}', updated_at = '{last_at}' \
+             WHERE tenant_id = $1 AND id = $2"
+        ),
+        &[tenant, ticket],
+    )
+    .await;
+    db.execute(
+        "DELETE FROM ticket_status_history WHERE tenant_id = $1 AND ticket_id = $2",
+        &[tenant, ticket],
+    )
+    .await;
+    for (seq, (at, status)) in history.iter().enumerate() {
+        db.execute(
+            &format!(
+                "INSERT INTO ticket_status_history (tenant_id, ticket_id, seq, at, status, hold_reason) \
+                 VALUES ($1, $2, {}, '{at}', '{status}', NULL)",
+                seq + 1
+            ),
+            &[tenant, ticket],
+        )
+        .await;
+    }
+}
+
+/// The manager's `/reports` page (tests/browser/reports.mjs): a known month
+/// of three tickets by category, numbers in the table as computed by hand,
+/// both charts drawn, the CSV downloaded and checked. Leaves
+/// `<target>/artifacts/reports.png` and the downloaded `reports.csv`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manager_reads_the_sla_report() {
+    browser::check_prerequisites();
+    let app = TestApp::start_with(TestBackend::Sqlite, |config| {
+        config.sla.timers_enabled = false;
+        config.webhooks.worker_enabled = false;
+    })
+    .await;
+    let tenant = app.create_tenant("reports").await;
+    let admin = tenant.admin_token.clone();
+    let manager_email = "manager@reports.test";
+    app.create_user(&tenant, manager_email, "manager").await;
+    let site = app.berlin_site(&tenant, "standard").await;
+    app.post(
+        "/v1/sla/policies",
+        &admin,
+        &json!({"name": "Standard", "targets": {"response_minutes": 60, "arrival_minutes": 240,
+                "resolution_minutes": 480}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let db = app.db.raw().await;
+    let fixture: [(&str, &[(&str, &str)]); 3] = [
+        // All three targets met: 30 min, 1 h, 2 h.
+        (
+            "hvac",
+            &[
+                ("2026-10-05T08:00:00+00:00", "new"),
+                ("2026-10-05T08:30:00+00:00", "accepted"),
+                ("2026-10-05T09:00:00+00:00", "on_site"),
+                ("2026-10-05T10:00:00+00:00", "work_done"),
+                ("2026-10-05T10:30:00+00:00", "closed"),
+            ],
+        ),
+        // Response (2 h) and arrival (6 h) late, resolution (7 h) met.
+        (
+            "hvac",
+            &[
+                ("2026-10-06T08:00:00+00:00", "new"),
+                ("2026-10-06T10:00:00+00:00", "accepted"),
+                ("2026-10-06T14:00:00+00:00", "on_site"),
+                ("2026-10-06T15:00:00+00:00", "work_done"),
+                ("2026-10-06T15:30:00+00:00", "closed"),
+            ],
+        ),
+        // Never answered: every target breached, in the backlog for weeks.
+        ("plumbing", &[("2026-10-07T08:00:00+00:00", "new")]),
+    ];
+    for (category, history) in fixture {
+        let ticket = app
+            .post(
+                "/v1/tickets",
+                &admin,
+                &json!({"title": "Fixture", "category": category, "priority": "P3", "site_id": site["id"]}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        backdate(&db, tenant.id, id_of(&ticket, "id"), history).await;
+    }
+
+    let artifact = browser::artifacts_dir().join("reports.png");
+    browser::run_script(
+        "reports.mjs",
+        &[
+            ("TRUCKROLL_URL", app.base_url.clone()),
+            ("TENANT", tenant.name.clone()),
+            ("MANAGER_EMAIL", manager_email.to_owned()),
+            ("PASSWORD", PASSWORD.to_owned()),
+            ("FROM", "2026-10-01".into()),
+            ("TO", "2026-10-31".into()),
+            ("ARTIFACT", artifact.display().to_string()),
+        ],
+    )
+    .await;
+    assert!(artifact.exists(), "no screenshot at {}", artifact.display());
+    println!("reports page screenshot: {}", artifact.display());
+    app.stop().await;
+}

@@ -36,7 +36,8 @@ both!(
     a_failing_receiver_gets_each_event_once_in_order_after_recovering,
     dead_letters_after_the_budget_and_redelivery,
     subscriptions_are_admin_only_and_validated,
-    sla_warning_and_breach_are_delivered
+    sla_warning_and_breach_are_delivered,
+    status_changes_synced_from_a_phone_are_delivered
 );
 
 /// One request the receiver got.
@@ -583,5 +584,146 @@ async fn sla_warning_and_breach_are_delivered(backend: TestBackend) {
             ("sla.breached".to_owned(), 100)
         ]
     );
+    app.stop().await;
+}
+
+/// A phone's one-shot sync (`POST /v1/sync`) until it has nothing to send:
+/// the document set arrives, local events go up (see tests/tests/api_sync.rs
+/// for the full phone).
+async fn phone_sync(
+    app: &TestApp,
+    token: &str,
+    device_id: Uuid,
+    actor: &truckroll_sync::ActorId,
+    docs: &mut HashMap<String, (truckroll_sync::TicketDoc, truckroll_sync::SyncState)>,
+) {
+    use truckroll_sync::protocol::{Exchange, Message};
+    for _ in 0..8 {
+        let mut frames = vec![Message::Hello {
+            version: 1,
+            device_id: device_id.to_string(),
+        }];
+        for (id, (doc, state)) in docs.iter_mut() {
+            if let Some(data) = doc.generate_sync_message(state) {
+                frames.push(Message::Sync {
+                    doc_id: id.clone(),
+                    data,
+                });
+            }
+        }
+        let body: Value = serde_json::from_str(&Exchange { frames }.encode()).expect("json");
+        let reply = app.post("/v1/sync", token, &body).await.expect(StatusCode::OK);
+        for frame in Exchange::decode(&reply.to_string()).expect("exchange").frames {
+            match frame {
+                Message::DocAdded { doc_id } => {
+                    docs.entry(doc_id.clone()).or_insert_with(|| {
+                        (
+                            truckroll_sync::TicketDoc::new(&doc_id, actor.clone()).expect("skeleton"),
+                            truckroll_sync::SyncState::new(),
+                        )
+                    });
+                }
+                Message::Sync { doc_id, data } => {
+                    if let Some((doc, state)) = docs.get_mut(&doc_id) {
+                        doc.receive_sync_message(state, &data).expect("server message applies");
+                    }
+                }
+                Message::Error { detail, .. } => panic!("sync refused: {detail}"),
+                _ => {}
+            }
+        }
+        let idle = docs
+            .values()
+            .all(|(doc, state)| doc.generate_sync_message(&mut state.clone()).is_none());
+        if idle {
+            return;
+        }
+    }
+    panic!("sync did not converge in eight exchanges");
+}
+
+/// Status changes made on a phone and projected by `POST /v1/sync` queue
+/// `ticket.status_changed` (and `ticket.completed` at work done) in the
+/// projection's transaction, like the REST writes: each once, in order.
+async fn status_changes_synced_from_a_phone_are_delivered(backend: TestBackend) {
+    use truckroll_sync::{ActorId, StatusAction};
+    let app = start(backend).await;
+    let shop = shop(&app).await;
+    let (receiver, url) = receiver().await;
+    let (_, secret) = subscribe(&app, &shop, &url, &ALL).await;
+    let id = ticket(&app, &shop, "Chiller").await;
+    app.post(
+        &format!("/v1/tickets/{id}/assign"),
+        &shop.tenant.admin_token,
+        &json!({"technician_id": shop.technician}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let actor = ActorId::random();
+    let device = app
+        .post(
+            "/v1/devices",
+            &shop.tech_token,
+            &json!({"platform": "android", "actor_id": actor.to_hex_string()}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let device_id = id_of(&device, "id");
+    let mut docs = HashMap::new();
+    phone_sync(&app, &shop.tech_token, device_id, &actor, &mut docs).await;
+    // Offline on the phone: accept, travel, check in, then sync once; then
+    // work done in a second sync.
+    let now = Utc::now().timestamp_millis();
+    {
+        let (doc, _) = docs.get_mut(&id.to_string()).expect("phone holds the ticket");
+        for (action, at) in [
+            (StatusAction::Accept, now - 60_000),
+            (StatusAction::StartTravel, now - 50_000),
+            (StatusAction::CheckIn, now - 40_000),
+        ] {
+            let event = doc.stamp_event(action, at);
+            doc.append_event(&event).expect("event");
+        }
+    }
+    phone_sync(&app, &shop.tech_token, device_id, &actor, &mut docs).await;
+    {
+        let (doc, _) = docs.get_mut(&id.to_string()).expect("phone holds the ticket");
+        let event = doc.stamp_event(StatusAction::CompleteWork, now - 10_000);
+        doc.append_event(&event).expect("event");
+    }
+    phone_sync(&app, &shop.tech_token, device_id, &actor, &mut docs).await;
+    let seen = app
+        .get(&format!("/v1/tickets/{id}"), &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(seen["status"], "work_done");
+    assert!(receiver.requests().is_empty(), "nothing is sent by the sync itself");
+
+    drain(&worker(&app, 5), Utc::now()).await;
+    let received = receiver.accepted();
+    let events = ticket_events(&received, id);
+    let expected: Vec<(String, String)> = [
+        ("ticket.created", "new"),
+        ("ticket.assigned", "assigned"),
+        ("ticket.status_changed", "assigned"),
+        // The first sync folds three offline events into one projection.
+        ("ticket.status_changed", "on_site"),
+        ("ticket.status_changed", "work_done"),
+        ("ticket.completed", "work_done"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(events, expected);
+    for r in &received {
+        assert!(verify(&secret, &r.signature, &r.body), "bad signature: {r:?}");
+    }
+    let on_site: Value = received
+        .iter()
+        .filter(|r| r.event_type == "ticket.status_changed")
+        .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+        .find(|b| b["data"]["ticket"]["status"] == "on_site")
+        .expect("on_site change");
+    assert_eq!(on_site["data"]["previous_status"], "assigned");
     app.stop().await;
 }

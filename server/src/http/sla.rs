@@ -33,7 +33,11 @@ use crate::{
         },
         ticket::Ticket,
     },
-    store::{PageRequest, Store, TicketFilter, sla::SiteCustomer},
+    store::{
+        PageRequest, Store, TicketFilter,
+        sla::SiteCustomer,
+        sla_report::{GroupKey, ReportGrouping, ReportRange, SlaOutcome},
+    },
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -282,9 +286,37 @@ impl SlaContext {
         history: &[crate::domain::sla::StatusEvent],
         now: DateTime<Utc>,
     ) -> Option<TicketSla> {
-        let policy = select_policy(&self.policies, ticket.priority, tier, &ticket.category)?;
+        self.clock_of(
+            (ticket.priority, tier, &ticket.category),
+            ticket.created_at,
+            history,
+            now,
+        )
+    }
+
+    /// A fingerprint of the policies: stored SLA outcomes computed under
+    /// other policies are stale.
+    pub(crate) fn epoch(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for policy in &self.policies {
+            // Serialising a policy cannot fail (plain data).
+            hash.update(serde_json::to_vec(policy).unwrap_or_default());
+            hash.update(b"\n");
+        }
+        hex::encode(&hash.finalize()[..16])
+    }
+
+    fn clock_of(
+        &self,
+        (priority, tier, category): (crate::domain::ticket::Priority, CustomerTier, &str),
+        created_at: DateTime<Utc>,
+        history: &[crate::domain::sla::StatusEvent],
+        now: DateTime<Utc>,
+    ) -> Option<TicketSla> {
+        let policy = select_policy(&self.policies, priority, tier, category)?;
         let calendar = self.calendars.get(&policy.id)?;
-        let clock = compute_clock_with(calendar, policy, ticket.created_at, history, now);
+        let clock = compute_clock_with(calendar, policy, created_at, history, now);
         Some(TicketSla {
             policy_id: policy.id,
             policy_name: policy.name.clone(),
@@ -350,6 +382,19 @@ pub struct ReportQuery {
     /// category, priority, technician, customer, territory, day, week or month (UTC); default category.
     #[param(value_type = Option<String>, example = "category")]
     pub group_by: Option<GroupBy>,
+    /// `sql` (default): aggregated by the database from per-ticket SLA
+    /// outcomes; `app`: every clock evaluated in the application (the
+    /// reference path, at most 100 000 tickets). Both give the same numbers.
+    #[param(value_type = Option<String>, example = "sql")]
+    pub engine: Option<ReportEngine>,
+}
+
+/// How the report is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportEngine {
+    Sql,
+    App,
 }
 
 /// The figures of one target in one group.
@@ -444,65 +489,17 @@ async fn sla_report(
     }
     let group_by = query.group_by.unwrap_or(GroupBy::Category);
     let store = state.store.as_ref();
-    let filter = TicketFilter {
-        created_from: Some(query.from),
-        created_to: Some(query.to),
-        ..TicketFilter::default()
+    // Whole microseconds, as both databases keep times: rounding `from` and
+    // `to` up selects the same tickets, and both engines see the same instants.
+    let from = crate::sla::report::ceil_to_micros(query.from);
+    let to = crate::sla::report::ceil_to_micros(query.to);
+    let now = crate::domain::audit::audit_time(Utc::now());
+    let mut groups = match query.engine.unwrap_or(ReportEngine::Sql) {
+        ReportEngine::Sql => sql_groups(store, user.tenant_id, group_by, (from, to), now).await?,
+        ReportEngine::App => app_groups(store, user.tenant_id, group_by, (from, to), now).await?,
     };
-    let mut tickets = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list_tickets(user.tenant_id, &filter, PageRequest { limit: 500, after })
-            .await?;
-        tickets.extend(page.items);
-        if tickets.len() > REPORT_MAX_TICKETS {
-            return Err(ValidationErrors::single(
-                "from",
-                format!("the range holds more than {REPORT_MAX_TICKETS} tickets; narrow it"),
-            )
-            .into());
-        }
-        match page.next_after {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    let now = Utc::now();
-    let context = SlaContext::load(store, user.tenant_id).await?;
-    let slas = context
-        .evaluate(store, user.tenant_id, &tickets, now)
-        .await?;
-    let mut sites: Vec<Uuid> = tickets.iter().map(|t| t.site_id).collect();
-    sites.sort_unstable();
-    sites.dedup();
-    let customers = if group_by == GroupBy::Customer {
-        store.site_customers(user.tenant_id, &sites).await?
-    } else {
-        HashMap::new()
-    };
-    let territories = if group_by == GroupBy::Territory {
-        store.site_territories(user.tenant_id, &sites).await?
-    } else {
-        HashMap::new()
-    };
-    let ids: Vec<Uuid> = tickets.iter().map(|t| t.id).collect();
-    let histories = store.status_histories(user.tenant_id, &ids).await?;
-    let keys = GroupKeys {
-        group_by,
-        customers: &customers,
-        territories: &territories,
-    };
-    let mut groups = build_groups(
-        &keys,
-        &tickets,
-        &slas,
-        &histories,
-        (query.from, query.to),
-        now,
-    );
     if group_by == GroupBy::Technician {
-        let until = query.to.min(now);
+        let until = to.min(now);
         for group in &mut groups {
             let Ok(id) = group.key.parse::<Uuid>() else {
                 continue;
@@ -512,10 +509,8 @@ async fn sla_report(
             };
             let shift_seconds =
                 crate::sla::report::shift_calendar(&technician.shifts, &technician.time_zone)
-                    .filter(|_| until > query.from)
-                    .map_or(0, |calendar| {
-                        calendar.business_time(query.from, until).num_seconds()
-                    });
+                    .filter(|_| until > from)
+                    .map_or(0, |calendar| calendar.business_time(from, until).num_seconds());
             if shift_seconds > 0 {
                 #[allow(clippy::cast_precision_loss)]
                 let pct = group.on_site_seconds as f64 * 100.0 / shift_seconds as f64;
@@ -524,8 +519,8 @@ async fn sla_report(
         }
     }
     let report = SlaReport {
-        from: query.from,
-        to: query.to,
+        from,
+        to,
         group_by: group_name(group_by).to_owned(),
         now,
         groups,
@@ -542,6 +537,230 @@ async fn sla_report(
             .into_response())
     } else {
         Ok(Json(report).into_response())
+    }
+}
+
+/// The report's groups with every clock evaluated in the application: the
+/// reference ("naive") path, refusing ranges of more than 100 000 tickets.
+async fn app_groups(
+    store: &dyn Store,
+    tenant_id: Uuid,
+    group_by: GroupBy,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<ReportGroup>> {
+    let filter = TicketFilter {
+        created_from: Some(from),
+        created_to: Some(to),
+        ..TicketFilter::default()
+    };
+    let mut tickets = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_tickets(tenant_id, &filter, PageRequest { limit: 500, after })
+            .await?;
+        tickets.extend(page.items);
+        if tickets.len() > REPORT_MAX_TICKETS {
+            return Err(ValidationErrors::single(
+                "from",
+                format!("the range holds more than {REPORT_MAX_TICKETS} tickets; narrow it"),
+            )
+            .into());
+        }
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let context = SlaContext::load(store, tenant_id).await?;
+    let slas = context.evaluate(store, tenant_id, &tickets, now).await?;
+    let mut sites: Vec<Uuid> = tickets.iter().map(|t| t.site_id).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    let customers = if group_by == GroupBy::Customer {
+        store.site_customers(tenant_id, &sites).await?
+    } else {
+        HashMap::new()
+    };
+    let territories = if group_by == GroupBy::Territory {
+        store.site_territories(tenant_id, &sites).await?
+    } else {
+        HashMap::new()
+    };
+    let ids: Vec<Uuid> = tickets.iter().map(|t| t.id).collect();
+    let histories = store.status_histories(tenant_id, &ids).await?;
+    let keys = GroupKeys {
+        group_by,
+        customers: &customers,
+        territories: &territories,
+    };
+    Ok(build_groups(
+        &keys,
+        &tickets,
+        &slas,
+        &histories,
+        (from, to),
+        now,
+    ))
+}
+
+/// Outcomes recomputed per round of the SQL path's refresh.
+const OUTCOME_BATCH: u32 = 2000;
+
+/// Recomputes the stored SLA outcomes of the range's tickets that are
+/// missing or stale (ticket changed, policies changed, a future-dated event
+/// reached). Returns how many were recomputed.
+pub(crate) async fn refresh_outcomes(
+    store: &dyn Store,
+    range: &ReportRange,
+    now: DateTime<Utc>,
+) -> ApiResult<u64> {
+    use crate::sla::report::{fixed_first_time, on_site_stretches, target_outcome, valid_until};
+    let tenant_id = range.tenant_id;
+    let context = SlaContext::load(store, tenant_id).await?;
+    let epoch = context.epoch();
+    let mut after = None;
+    let mut refreshed = 0;
+    loop {
+        let stale = store
+            .stale_sla_outcomes(range, &epoch, after, OUTCOME_BATCH)
+            .await?;
+        let Some(last) = stale.last() else { break };
+        after = Some(last.id);
+        let mut sites: Vec<Uuid> = stale.iter().map(|t| t.site_id).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let customers = store.site_customers(tenant_id, &sites).await?;
+        let ids: Vec<Uuid> = stale.iter().map(|t| t.id).collect();
+        let histories = store.status_histories(tenant_id, &ids).await?;
+        let outcomes: Vec<SlaOutcome> = stale
+            .iter()
+            .map(|ticket| {
+                let tier = customers
+                    .get(&ticket.site_id)
+                    .map_or(CustomerTier::Standard, |c| c.tier);
+                let history = histories.get(&ticket.id).map_or(&[][..], Vec::as_slice);
+                let sla = context.clock_of(
+                    (ticket.priority, tier, &ticket.category),
+                    ticket.created_at,
+                    history,
+                    now,
+                );
+                let targets = match &sla {
+                    Some(sla) => [&sla.response, &sla.arrival, &sla.resolution]
+                        .map(|clock| target_outcome(clock.as_ref())),
+                    None => Default::default(),
+                };
+                SlaOutcome {
+                    ticket_id: ticket.id,
+                    ticket_version: ticket.updated_at,
+                    policy_epoch: epoch.clone(),
+                    valid_until_us: valid_until(ticket.created_at, history, now),
+                    created_us: ticket.created_at.timestamp_micros(),
+                    covered: sla.is_some(),
+                    fixed_first_time: fixed_first_time(history),
+                    targets,
+                    on_site: on_site_stretches(history),
+                }
+            })
+            .collect();
+        store.write_sla_outcomes(tenant_id, &outcomes).await?;
+        refreshed += outcomes.len() as u64;
+        if stale.len() < OUTCOME_BATCH as usize {
+            break;
+        }
+    }
+    Ok(refreshed)
+}
+
+/// The report's groups aggregated by the database from the stored outcomes
+/// (refreshed first where stale).
+async fn sql_groups(
+    store: &dyn Store,
+    tenant_id: Uuid,
+    group_by: GroupBy,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<ReportGroup>> {
+    let range = ReportRange {
+        tenant_id,
+        from,
+        to,
+        grouping: match group_by {
+            GroupBy::Category => ReportGrouping::Category,
+            GroupBy::Priority => ReportGrouping::Priority,
+            GroupBy::Technician => ReportGrouping::Technician,
+            GroupBy::Customer => ReportGrouping::Customer,
+            GroupBy::Territory => ReportGrouping::Territory,
+            GroupBy::Day => ReportGrouping::Day,
+            GroupBy::Week => ReportGrouping::Week,
+            GroupBy::Month => ReportGrouping::Month,
+        },
+        now_us: now.timestamp_micros(),
+        from_us: from.timestamp_micros(),
+        until_us: to.min(now).timestamp_micros(),
+    };
+    refresh_outcomes(store, &range, now).await?;
+    let rows = store.sla_report_rows(&range).await?;
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    let mut groups: Vec<ReportGroup> = rows
+        .into_iter()
+        .map(|row| {
+            let [response, arrival, resolution] = row.targets.map(|t| {
+                target_figures(
+                    (count(t.met), count(t.met_late), count(t.breached)),
+                    t.median_seconds,
+                    t.p90_seconds,
+                )
+            });
+            let (closed, fixed) = (count(row.closed), count(row.fixed_first_time));
+            ReportGroup {
+                key: sql_key(group_by, &row.key),
+                tickets: count(row.tickets),
+                covered: count(row.covered),
+                response,
+                arrival,
+                resolution,
+                backlog: count(row.backlog),
+                backlog_age: BacklogAge {
+                    under_1d: count(row.backlog_age[0]),
+                    from_1d_to_3d: count(row.backlog_age[1]),
+                    from_3d_to_7d: count(row.backlog_age[2]),
+                    over_7d: count(row.backlog_age[3]),
+                },
+                first_time_fix: FirstTimeFix {
+                    closed,
+                    fixed_first_time: fixed,
+                    rate_pct: percent(fixed, closed),
+                },
+                on_site_seconds: row.on_site_seconds,
+                utilisation_pct: None,
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(groups)
+}
+
+/// A database group key as the report names it.
+fn sql_key(group_by: GroupBy, key: &GroupKey) -> String {
+    let id = |none: &str| key.id.map_or_else(|| none.to_owned(), |id| id.to_string());
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    match group_by {
+        GroupBy::Category | GroupBy::Priority => key.text.clone().unwrap_or_default(),
+        GroupBy::Technician => id("unassigned"),
+        GroupBy::Customer => id("unknown"),
+        GroupBy::Territory => id("none"),
+        GroupBy::Day | GroupBy::Week => (epoch + Duration::days(key.number.unwrap_or(0))).to_string(),
+        GroupBy::Month => {
+            let months = key.number.unwrap_or(0);
+            let year = i32::try_from(months.div_euclid(12)).unwrap_or(1970);
+            let month = u32::try_from(months.rem_euclid(12) + 1).unwrap_or(1);
+            NaiveDate::from_ymd_opt(year, month, 1)
+                .unwrap_or(epoch)
+                .to_string()
+        }
     }
 }
 
@@ -687,21 +906,29 @@ fn build_groups(
 
 fn figures(acc: &mut (u64, u64, u64, Vec<i64>)) -> TargetFigures {
     let (met, met_late, breached, times) = acc;
-    let decided = *met + *met_late + *breached;
     times.sort_unstable();
+    target_figures(
+        (*met, *met_late, *breached),
+        percentile(times, 50),
+        percentile(times, 90),
+    )
+}
+
+/// One target's figures from its counts and percentiles (both engines).
+fn target_figures(
+    (met, met_late, breached): (u64, u64, u64),
+    median_seconds: Option<i64>,
+    p90_seconds: Option<i64>,
+) -> TargetFigures {
+    let decided = met + met_late + breached;
     TargetFigures {
         decided,
-        met: *met,
-        met_late: *met_late,
-        breached: *breached,
-        attainment_pct: (decided > 0).then(|| {
-            // Counts stay far below 2^52: exact as f64.
-            #[allow(clippy::cast_precision_loss)]
-            let pct = *met as f64 * 100.0 / decided as f64;
-            (pct * 100.0).round() / 100.0
-        }),
-        median_seconds: percentile(times, 50),
-        p90_seconds: percentile(times, 90),
+        met,
+        met_late,
+        breached,
+        attainment_pct: percent(met, decided),
+        median_seconds,
+        p90_seconds,
     }
 }
 

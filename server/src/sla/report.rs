@@ -5,10 +5,105 @@
 use chrono::{DateTime, Duration, Utc};
 use truckroll_sync::Status;
 
-use crate::domain::{
-    shifts::{Day, Shift},
-    sla::{BusinessCalendar, BusinessHours, CompiledCalendar, StatusEvent, WeeklyCalendar},
+use crate::{
+    domain::{
+        shifts::{Day, Shift},
+        sla::{
+            BusinessCalendar, BusinessHours, ClockPhase, CompiledCalendar, StatusEvent,
+            TargetClock, TargetState, WeeklyCalendar,
+        },
+    },
+    store::sla_report::{
+        STATE_BREACHED, STATE_MET, STATE_MET_LATE, STATE_UNDECIDED, TargetOutcome,
+    },
 };
+
+/// What the SQL report needs of one target's clock, evaluated at some `now`,
+/// such that it gives the clock's verdict at any later `now` with the same
+/// history and policy: met and met late are final; a running clock is
+/// breached once its deadline is reached (the deadline of a running clock
+/// does not depend on `now`); a paused or cancelled one keeps its state.
+pub fn target_outcome(clock: Option<&TargetClock>) -> TargetOutcome {
+    let Some(clock) = clock else {
+        return TargetOutcome::default();
+    };
+    let seconds = Some(clock.elapsed.num_seconds());
+    match clock.state {
+        TargetState::Met => TargetOutcome {
+            state: Some(STATE_MET),
+            deadline_us: None,
+            seconds,
+        },
+        TargetState::MetLate => TargetOutcome {
+            state: Some(STATE_MET_LATE),
+            deadline_us: None,
+            seconds,
+        },
+        _ if clock.phase == ClockPhase::Running => TargetOutcome {
+            state: Some(STATE_UNDECIDED),
+            deadline_us: Some(ceil_micros(clock.deadline)),
+            seconds: None,
+        },
+        TargetState::Breached => TargetOutcome {
+            state: Some(STATE_BREACHED),
+            deadline_us: None,
+            seconds: None,
+        },
+        TargetState::Ok | TargetState::Warning { .. } => TargetOutcome {
+            state: Some(STATE_UNDECIDED),
+            deadline_us: None,
+            seconds: None,
+        },
+    }
+}
+
+/// Microseconds since the epoch, rounded up: `ceil_micros(d) <= now` exactly
+/// when `d <= now` for a `now` in whole microseconds.
+pub fn ceil_micros(at: DateTime<Utc>) -> i64 {
+    let micros = at.timestamp_micros();
+    if at.timestamp_subsec_nanos() % 1000 == 0 {
+        micros
+    } else {
+        micros + 1
+    }
+}
+
+/// The instant rounded up to a whole microsecond.
+pub fn ceil_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(ceil_micros(at)).unwrap_or(at)
+}
+
+/// The on-site stretches [`on_site_seconds`] adds up, unclipped, in
+/// microseconds: each `on_site` entry to the next entry (`None`: to now).
+pub fn on_site_stretches(history: &[StatusEvent]) -> Vec<(i64, Option<i64>)> {
+    history
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.status == Status::OnSite)
+        .map(|(i, e)| {
+            (
+                e.at.timestamp_micros(),
+                history.get(i + 1).map(|next| next.at.timestamp_micros()),
+            )
+        })
+        .collect()
+}
+
+/// The first instant after `now` at which the clock would see something new
+/// (a future-dated event, or a creation in the future), in microseconds.
+pub fn valid_until(
+    created_at: DateTime<Utc>,
+    history: &[StatusEvent],
+    now: DateTime<Utc>,
+) -> Option<i64> {
+    history
+        .iter()
+        .map(|e| e.at)
+        .chain([created_at])
+        .filter(|at| *at > now)
+        .min()
+        .map(|at| at.timestamp_micros())
+}
 
 /// Whether a closed ticket was fixed the first time: at most one arrival on
 /// site (`on_site` entries in its history, check-ins and reworks alike) and

@@ -55,6 +55,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "media",
         include_str!("../../../migrations/postgres/0010_media.sql"),
     ),
+    (
+        11,
+        "sla_outcomes",
+        include_str!("../../../migrations/postgres/0011_sla_outcomes.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -107,6 +112,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         10,
         "media",
         include_str!("../../../migrations/sqlite/0010_media.sql"),
+    ),
+    (
+        11,
+        "sla_outcomes",
+        include_str!("../../../migrations/sqlite/0011_sla_outcomes.sql"),
     ),
 ];
 

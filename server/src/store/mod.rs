@@ -14,6 +14,7 @@ pub mod postgres;
 pub mod push;
 mod rows;
 pub mod sla;
+pub mod sla_report;
 pub mod sla_timers;
 mod sql;
 mod sql_assignment;
@@ -23,6 +24,7 @@ mod sql_media;
 mod sql_offers;
 mod sql_push;
 mod sql_sla;
+mod sql_sla_report;
 mod sql_sla_timers;
 mod sql_territories;
 mod sql_webhooks;
@@ -160,6 +162,7 @@ pub trait Store:
     + push::PushStore
     + territories::TerritoryStore
     + sla::SlaStore
+    + sla_report::SlaReportStore
     + sla_timers::SlaTimerStore
     + webhooks::WebhookStore
     + documents::DocumentStore

@@ -57,6 +57,12 @@ super::sql_push::impl_push_store!(PgStore, Postgres);
 super::sql_territories::impl_territory_store!(PgStore, Postgres);
 super::sql_sla::impl_sla_store!(PgStore, Postgres);
 super::sql_sla_timers::impl_sla_timer_store!(PgStore, Postgres);
+super::sql_sla_report::impl_sla_report_store!(
+    PgStore,
+    Postgres,
+    true,
+    "CAST(EXTRACT(YEAR FROM t.created_at AT TIME ZONE 'UTC') * 12 + EXTRACT(MONTH FROM t.created_at AT TIME ZONE 'UTC') - 1 AS BIGINT)"
+);
 super::sql_webhooks::impl_webhook_store!(PgStore, Postgres);
 super::sql_documents::impl_document_store!(PgStore, Postgres);
 super::sql_media::impl_media_store!(PgStore, Postgres);

@@ -213,6 +213,17 @@ macro_rules! impl_document_store {
                         if done.rows_affected() != 1 {
                             return Err(conflict());
                         }
+                        // Webhooks for what the field changed (status changed,
+                        // completed), queued with the change like every other write.
+                        let after: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                            "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
+                        )))
+                        .bind(actor.tenant_id)
+                        .bind(write.ticket_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let after = Ticket::try_from(after.ok_or(StoreError::NotFound("ticket"))?)?;
+                        Self::enqueue_ticket_webhooks_in(&mut tx, Some(&before), &after).await?;
                         if (status, hold) != (before.status, before.hold_reason) {
                             Self::append_status_history(&mut tx, actor.tenant_id, write.ticket_id, next_version(before.updated_at), status, hold).await?;
                         }

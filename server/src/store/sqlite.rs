@@ -75,6 +75,12 @@ super::sql_push::impl_push_store!(SqliteStore, Sqlite);
 super::sql_territories::impl_territory_store!(SqliteStore, Sqlite);
 super::sql_sla::impl_sla_store!(SqliteStore, Sqlite);
 super::sql_sla_timers::impl_sla_timer_store!(SqliteStore, Sqlite);
+super::sql_sla_report::impl_sla_report_store!(
+    SqliteStore,
+    Sqlite,
+    false,
+    "(CAST(strftime('%Y', o.created_us / 1000000, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', o.created_us / 1000000, 'unixepoch') AS INTEGER) - 1)"
+);
 super::sql_webhooks::impl_webhook_store!(SqliteStore, Sqlite);
 super::sql_documents::impl_document_store!(SqliteStore, Sqlite);
 super::sql_media::impl_media_store!(SqliteStore, Sqlite);

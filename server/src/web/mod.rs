@@ -1,5 +1,6 @@
-//! The pages, embedded in the binary: `/` (sign-in) and `/dispatch` (the
-//! live map), their scripts and styles, and vendored Leaflet. Nothing is
+//! The pages, embedded in the binary: `/` (sign-in), `/dispatch` (the live
+//! map) and `/reports` (the manager's SLA report), their scripts and styles,
+//! vendored Leaflet and Chart.js. Nothing is
 //! built at run time and nothing is fetched from elsewhere; map tiles come
 //! from `web.tile_url` when it is set, and the map works without them.
 //!
@@ -54,6 +55,21 @@ static ASSETS: &[Asset] = &[
         "text/css; charset=utf-8"
     ),
     asset!(
+        "reports.js",
+        "assets/reports.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "reports.css",
+        "assets/reports.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!(
+        "vendor/chartjs/chart.umd.js",
+        "vendor/chartjs/chart.umd.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
         "vendor/leaflet/leaflet.js",
         "vendor/leaflet/leaflet.js",
         "text/javascript; charset=utf-8"
@@ -84,6 +100,7 @@ static ASSETS: &[Asset] = &[
 static PAGES: &[(&str, &str)] = &[
     ("/", include_str!("signin.html")),
     ("/dispatch", include_str!("dispatch.html")),
+    ("/reports", include_str!("reports.html")),
 ];
 
 pub fn router() -> Router<AppState> {

@@ -1,0 +1,333 @@
+//! SQL behind `SlaReportStore`, instantiated per backend. The report is one
+//! GROUP BY over the tickets of the range joined with their outcome rows,
+//! one for the on-site stretches and, on SQLite, one window query per target
+//! for the percentiles (PostgreSQL computes them in the GROUP BY with
+//! `percentile_disc`, which is the nearest-rank percentile the in-app report
+//! uses: the smallest value whose cumulative share reaches the fraction).
+
+use super::sla_report::ReportGrouping;
+
+pub(super) const TARGETS: [&str; 3] = ["response", "arrival", "resolution"];
+
+/// The key expressions (text, id, number) of a grouping. `month` is per backend.
+pub(super) fn key_columns(grouping: ReportGrouping, month: &str) -> [String; 3] {
+    const DAY: &str = "(o.created_us / 86400000000)";
+    const NO_TEXT: &str = "CAST(NULL AS TEXT)";
+    let (text, id, number) = match grouping {
+        ReportGrouping::Category => ("t.category", None, None),
+        ReportGrouping::Priority => ("t.priority", None, None),
+        ReportGrouping::Technician => (NO_TEXT, Some("t.assignee_id"), None),
+        ReportGrouping::Customer => (NO_TEXT, Some("s.customer_id"), None),
+        ReportGrouping::Territory => (NO_TEXT, Some("s.territory_id"), None),
+        ReportGrouping::Day => (NO_TEXT, None, Some(DAY.to_owned())),
+        // 1970-01-01 was a Thursday: its week's Monday is 3 days earlier.
+        ReportGrouping::Week => (NO_TEXT, None, Some(format!("({DAY} - ({DAY} + 3) % 7)"))),
+        ReportGrouping::Month => (NO_TEXT, None, Some(month.to_owned())),
+    };
+    [
+        text.to_owned(),
+        id.unwrap_or("CAST(NULL AS UUID)").to_owned(),
+        number.unwrap_or_else(|| "CAST(NULL AS BIGINT)".to_owned()),
+    ]
+}
+
+/// Joins after `tickets t` for a grouping: the outcome, and the site when keyed by it.
+pub(super) fn joins(grouping: ReportGrouping) -> &'static str {
+    match grouping {
+        ReportGrouping::Customer | ReportGrouping::Territory => {
+            " JOIN sla_outcomes o ON o.tenant_id = t.tenant_id AND o.ticket_id = t.id \
+             LEFT JOIN sites s ON s.tenant_id = t.tenant_id AND s.id = t.site_id"
+        }
+        _ => " JOIN sla_outcomes o ON o.tenant_id = t.tenant_id AND o.ticket_id = t.id",
+    }
+}
+
+pub(super) const OPEN: &str = "t.status NOT IN ('work_done', 'closed', 'cancelled')";
+
+/// Nearest rank (1-based) of the `pct` percentile among `n` values, as the
+/// in-app report computes it.
+pub(super) fn nearest_rank(pct: i64, n: i64) -> i64 {
+    ((pct * n + 99) / 100).max(1)
+}
+
+macro_rules! impl_sla_report_store {
+    ($store:ty, $db:ty, $postgres:expr, $month:expr) => {
+        const _: () = {
+            use std::collections::HashMap;
+
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use sqlx::{QueryBuilder, Row};
+            use uuid::Uuid;
+
+            use $crate::domain::ticket::Priority;
+            use $crate::store::{
+                StoreError, StoreResult,
+                sla_report::{GroupKey, ReportRange, ReportRow, SlaOutcome, SlaReportStore, StaleTicket},
+                sql_sla_report::{OPEN, TARGETS, joins, key_columns, nearest_rank},
+            };
+
+            /// `AND`-conditions selecting the range's tickets of the tenant.
+            fn push_range(query: &mut QueryBuilder<$db>, range: &ReportRange) {
+                query
+                    .push(" WHERE t.tenant_id = ")
+                    .push_bind(range.tenant_id)
+                    .push(" AND t.created_at >= ")
+                    .push_bind(range.from)
+                    .push(" AND t.created_at < ")
+                    .push_bind(range.to);
+            }
+
+            fn key_of(row: &<$db as sqlx::Database>::Row) -> StoreResult<GroupKey> {
+                Ok(GroupKey {
+                    text: row.try_get(0)?,
+                    id: row.try_get(1)?,
+                    number: row.try_get(2)?,
+                })
+            }
+
+            #[async_trait]
+            impl SlaReportStore for $store {
+                async fn stale_sla_outcomes(
+                    &self,
+                    range: &ReportRange,
+                    policy_epoch: &str,
+                    after: Option<Uuid>,
+                    limit: u32,
+                ) -> StoreResult<Vec<StaleTicket>> {
+                    let mut query = QueryBuilder::<$db>::new(
+                        "SELECT t.id, t.site_id, t.category, t.priority, t.created_at, t.updated_at FROM tickets t \
+                         LEFT JOIN sla_outcomes o ON o.tenant_id = t.tenant_id AND o.ticket_id = t.id",
+                    );
+                    push_range(&mut query, range);
+                    query
+                        .push(" AND (o.ticket_id IS NULL OR o.ticket_version <> t.updated_at OR o.policy_epoch <> ")
+                        .push_bind(policy_epoch.to_owned())
+                        .push(" OR o.valid_until_us <= ")
+                        .push_bind(range.now_us)
+                        .push(")");
+                    if let Some(after) = after {
+                        query.push(" AND t.id > ").push_bind(after);
+                    }
+                    query.push(" ORDER BY t.id LIMIT ").push_bind(i64::from(limit));
+                    let rows: Vec<(Uuid, Uuid, String, String, DateTime<Utc>, DateTime<Utc>)> =
+                        query.build_query_as().fetch_all(&self.pool).await?;
+                    rows.into_iter()
+                        .map(|(id, site_id, category, priority, created_at, updated_at)| {
+                            Ok(StaleTicket {
+                                id,
+                                site_id,
+                                category,
+                                priority: Priority::parse(&priority)
+                                    .ok_or_else(|| StoreError::Corrupt(format!("unknown priority `{priority}`")))?,
+                                created_at,
+                                updated_at,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn write_sla_outcomes(&self, tenant_id: Uuid, outcomes: &[SlaOutcome]) -> StoreResult<()> {
+                    if outcomes.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.begin_write().await?;
+                    // 20 binds a row: 500 rows stay under both backends' limits.
+                    for chunk in outcomes.chunks(500) {
+                        let mut delete = QueryBuilder::<$db>::new("DELETE FROM sla_on_site WHERE tenant_id = ");
+                        delete.push_bind(tenant_id).push(" AND ticket_id IN (");
+                        let mut ids = delete.separated(", ");
+                        for outcome in chunk {
+                            ids.push_bind(outcome.ticket_id);
+                        }
+                        delete.push(")");
+                        delete.build().execute(&mut *tx).await?;
+
+                        let mut insert = QueryBuilder::<$db>::new(
+                            "INSERT INTO sla_outcomes (tenant_id, ticket_id, ticket_version, policy_epoch, valid_until_us, \
+                             created_us, covered, fixed_first_time, response_state, response_deadline_us, response_seconds, \
+                             arrival_state, arrival_deadline_us, arrival_seconds, resolution_state, resolution_deadline_us, \
+                             resolution_seconds) ",
+                        );
+                        insert.push_values(chunk, |mut row, o| {
+                            row.push_bind(tenant_id)
+                                .push_bind(o.ticket_id)
+                                .push_bind(o.ticket_version)
+                                .push_bind(o.policy_epoch.clone())
+                                .push_bind(o.valid_until_us)
+                                .push_bind(o.created_us)
+                                .push_bind(i16::from(o.covered))
+                                .push_bind(i16::from(o.fixed_first_time));
+                            for target in &o.targets {
+                                row.push_bind(target.state)
+                                    .push_bind(target.deadline_us)
+                                    .push_bind(target.seconds);
+                            }
+                        });
+                        insert.push(
+                            " ON CONFLICT (tenant_id, ticket_id) DO UPDATE SET ticket_version = excluded.ticket_version, \
+                             policy_epoch = excluded.policy_epoch, valid_until_us = excluded.valid_until_us, \
+                             created_us = excluded.created_us, covered = excluded.covered, \
+                             fixed_first_time = excluded.fixed_first_time, response_state = excluded.response_state, \
+                             response_deadline_us = excluded.response_deadline_us, response_seconds = excluded.response_seconds, \
+                             arrival_state = excluded.arrival_state, arrival_deadline_us = excluded.arrival_deadline_us, \
+                             arrival_seconds = excluded.arrival_seconds, resolution_state = excluded.resolution_state, \
+                             resolution_deadline_us = excluded.resolution_deadline_us, \
+                             resolution_seconds = excluded.resolution_seconds",
+                        );
+                        insert.build().execute(&mut *tx).await?;
+
+                        let stretches: Vec<(Uuid, i32, i64, Option<i64>)> = chunk
+                            .iter()
+                            .flat_map(|o| {
+                                o.on_site
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, (start, end))| (o.ticket_id, i32::try_from(i).unwrap_or(i32::MAX), *start, *end))
+                            })
+                            .collect();
+                        for stretch_chunk in stretches.chunks(2000) {
+                            let mut insert = QueryBuilder::<$db>::new(
+                                "INSERT INTO sla_on_site (tenant_id, ticket_id, seq, started_us, ended_us) ",
+                            );
+                            insert.push_values(stretch_chunk, |mut row, (ticket_id, seq, start, end)| {
+                                row.push_bind(tenant_id)
+                                    .push_bind(*ticket_id)
+                                    .push_bind(*seq)
+                                    .push_bind(*start)
+                                    .push_bind(*end);
+                            });
+                            insert.build().execute(&mut *tx).await?;
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn sla_report_rows(&self, range: &ReportRange) -> StoreResult<Vec<ReportRow>> {
+                    let [k1, k2, k3] = key_columns(range.grouping, $month);
+                    let keys = format!("{k1}, {k2}, {k3}");
+                    let aliased = format!("{k1} AS k1, {k2} AS k2, {k3} AS k3");
+                    let joins = joins(range.grouping);
+                    let day = 86_400_000_000_i64;
+                    let mut select = format!(
+                        "SELECT {keys}, COUNT(*), SUM(o.covered), SUM(CASE WHEN {OPEN} THEN 1 ELSE 0 END)"
+                    );
+                    // Backlog ages by microseconds since creation (< 1 d, 1–3 d, 3–7 d, ≥ 7 d).
+                    let now_us = range.now_us;
+                    let bounds = [now_us - day, now_us - 3 * day, now_us - 7 * day];
+                    select.push_str(&format!(
+                        ", SUM(CASE WHEN {OPEN} AND o.created_us > {} THEN 1 ELSE 0 END)\
+                         , SUM(CASE WHEN {OPEN} AND o.created_us <= {} AND o.created_us > {} THEN 1 ELSE 0 END)\
+                         , SUM(CASE WHEN {OPEN} AND o.created_us <= {} AND o.created_us > {} THEN 1 ELSE 0 END)\
+                         , SUM(CASE WHEN {OPEN} AND o.created_us <= {} THEN 1 ELSE 0 END)",
+                        bounds[0], bounds[0], bounds[1], bounds[1], bounds[2], bounds[2]
+                    ));
+                    select.push_str(
+                        ", SUM(CASE WHEN t.status = 'closed' THEN 1 ELSE 0 END)\
+                         , SUM(CASE WHEN t.status = 'closed' AND o.fixed_first_time = 1 THEN 1 ELSE 0 END)",
+                    );
+                    for target in TARGETS {
+                        select.push_str(&format!(
+                            ", SUM(CASE WHEN o.{target}_state = 1 THEN 1 ELSE 0 END)\
+                             , SUM(CASE WHEN o.{target}_state = 2 THEN 1 ELSE 0 END)\
+                             , SUM(CASE WHEN o.{target}_state = 3 OR (o.{target}_state = 0 AND o.{target}_deadline_us <= {now_us}) THEN 1 ELSE 0 END)"
+                        ));
+                        if $postgres {
+                            select.push_str(&format!(
+                                ", percentile_disc(0.5) WITHIN GROUP (ORDER BY o.{target}_seconds)\
+                                 , percentile_disc(0.9) WITHIN GROUP (ORDER BY o.{target}_seconds)"
+                            ));
+                        }
+                    }
+                    select.push_str(" FROM tickets t");
+                    select.push_str(joins);
+                    let mut query = QueryBuilder::<$db>::new(select);
+                    push_range(&mut query, range);
+                    query.push(" GROUP BY 1, 2, 3");
+                    let rows = query.build().fetch_all(&self.pool).await?;
+                    let mut groups: Vec<ReportRow> = Vec::with_capacity(rows.len());
+                    let mut index: HashMap<GroupKey, usize> = HashMap::new();
+                    for row in &rows {
+                        let key = key_of(row)?;
+                        let mut group = ReportRow {
+                            key: key.clone(),
+                            tickets: row.try_get(3)?,
+                            covered: row.try_get(4)?,
+                            backlog: row.try_get(5)?,
+                            backlog_age: [row.try_get(6)?, row.try_get(7)?, row.try_get(8)?, row.try_get(9)?],
+                            closed: row.try_get(10)?,
+                            fixed_first_time: row.try_get(11)?,
+                            ..ReportRow::default()
+                        };
+                        let per_target = if $postgres { 5 } else { 3 };
+                        for (i, target) in group.targets.iter_mut().enumerate() {
+                            let at = 12 + i * per_target;
+                            target.met = row.try_get(at)?;
+                            target.met_late = row.try_get(at + 1)?;
+                            target.breached = row.try_get(at + 2)?;
+                            if $postgres {
+                                target.median_seconds = row.try_get(at + 3)?;
+                                target.p90_seconds = row.try_get(at + 4)?;
+                            }
+                        }
+                        index.insert(key, groups.len());
+                        groups.push(group);
+                    }
+
+                    if !$postgres {
+                        // SQLite has no percentile aggregate: rank within each group.
+                        for (i, target) in TARGETS.into_iter().enumerate() {
+                            let mut query = QueryBuilder::<$db>::new(format!(
+                                "SELECT k1, k2, k3, v, rn, n FROM (SELECT {aliased}, o.{target}_seconds AS v, \
+                                 ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY o.{target}_seconds) AS rn, \
+                                 COUNT(*) OVER (PARTITION BY {keys}) AS n FROM tickets t{joins}"
+                            ));
+                            push_range(&mut query, range);
+                            query.push(format!(
+                                " AND o.{target}_seconds IS NOT NULL) q \
+                                 WHERE q.rn = (50 * q.n + 99) / 100 OR q.rn = (90 * q.n + 99) / 100"
+                            ));
+                            for row in query.build().fetch_all(&self.pool).await? {
+                                let key = key_of(&row)?;
+                                let (value, rank, n): (i64, i64, i64) = (row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
+                                let Some(&at) = index.get(&key) else { continue };
+                                let figures = &mut groups[at].targets[i];
+                                if rank == nearest_rank(50, n) {
+                                    figures.median_seconds = Some(value);
+                                }
+                                if rank == nearest_rank(90, n) {
+                                    figures.p90_seconds = Some(value);
+                                }
+                            }
+                        }
+                    }
+
+                    // On-site time clipped to [from, until), whole seconds per
+                    // ticket (truncated, as the in-app path adds them up).
+                    let (from_us, until_us) = (range.from_us, range.until_us);
+                    let mut query = QueryBuilder::<$db>::new(format!(
+                        "SELECT k1, k2, k3, CAST(SUM(seconds) AS BIGINT) FROM (SELECT k1, k2, k3, \
+                         CAST(SUM(CASE WHEN e > b THEN e - b ELSE 0 END) AS BIGINT) / 1000000 AS seconds FROM (SELECT {aliased}, \
+                         x.ticket_id AS ticket_id, \
+                         CASE WHEN x.started_us > {from_us} THEN x.started_us ELSE {from_us} END AS b, \
+                         CASE WHEN x.ended_us IS NOT NULL AND x.ended_us < {until_us} THEN x.ended_us ELSE {until_us} END AS e \
+                         FROM tickets t{joins} JOIN sla_on_site x ON x.tenant_id = t.tenant_id AND x.ticket_id = t.id"
+                    ));
+                    push_range(&mut query, range);
+                    query.push(") stretches GROUP BY k1, k2, k3, ticket_id) per_ticket GROUP BY k1, k2, k3");
+                    for row in query.build().fetch_all(&self.pool).await? {
+                        let key = key_of(&row)?;
+                        if let Some(&at) = index.get(&key) {
+                            groups[at].on_site_seconds = row.try_get(3)?;
+                        }
+                    }
+                    Ok(groups)
+                }
+            }
+        };
+    };
+}
+
+pub(super) use impl_sla_report_store;
