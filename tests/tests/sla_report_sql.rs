@@ -35,10 +35,20 @@ fn literal(at: DateTime<Utc>) -> String {
 }
 
 /// A random status history starting at `created`, in whole minutes.
-fn history(rng: &mut fastrand::Rng, created: DateTime<Utc>) -> Vec<(DateTime<Utc>, &'static str, Option<&'static str>)> {
+fn history(
+    rng: &mut fastrand::Rng,
+    created: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, &'static str, Option<&'static str>)> {
     let mut at = created;
     let mut events = vec![(at, "new", None)];
-    let flow = ["assigned", "accepted", "en_route", "on_site", "work_done", "closed"];
+    let flow = [
+        "assigned",
+        "accepted",
+        "en_route",
+        "on_site",
+        "work_done",
+        "closed",
+    ];
     let stop = rng.usize(0..=flow.len() + 1);
     let step = |rng: &mut fastrand::Rng, at: &mut DateTime<Utc>| {
         *at += Duration::minutes(rng.i64(0..=400));
@@ -47,7 +57,11 @@ fn history(rng: &mut fastrand::Rng, created: DateTime<Utc>) -> Vec<(DateTime<Utc
     for (i, status) in flow.iter().enumerate().take(stop.min(flow.len())) {
         // Sometimes on hold before going on (waiting for the customer pauses; parts too).
         if rng.u8(0..5) == 0 {
-            let reason = if rng.bool() { "waiting_customer" } else { "waiting_parts" };
+            let reason = if rng.bool() {
+                "waiting_customer"
+            } else {
+                "waiting_parts"
+            };
             events.push((step(rng, &mut at), "on_hold", Some(reason)));
         }
         events.push((step(rng, &mut at), status, None));
@@ -120,7 +134,13 @@ async fn backdate(
 
 async fn csv(app: &TestApp, token: &str, path: &str) -> String {
     let reply = app
-        .send_with(Method::GET, path, Some(token), None, &[("accept", "text/csv")])
+        .send_with(
+            Method::GET,
+            path,
+            Some(token),
+            None,
+            &[("accept", "text/csv")],
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     reply.body.as_str().unwrap_or_default().to_owned()
@@ -170,9 +190,18 @@ async fn compare(app: &TestApp, token: &str, range: &str, seed: u64) -> Vec<Valu
     let mut reports = Vec::new();
     for grouping in GROUPINGS {
         let path = format!("/v1/reports/sla?{range}&group_by={grouping}");
-        let before = app.get(&format!("{path}&engine=app"), token).await.expect(StatusCode::OK);
-        let sql = app.get(&format!("{path}&engine=sql"), token).await.expect(StatusCode::OK);
-        let after = app.get(&format!("{path}&engine=app"), token).await.expect(StatusCode::OK);
+        let before = app
+            .get(&format!("{path}&engine=app"), token)
+            .await
+            .expect(StatusCode::OK);
+        let sql = app
+            .get(&format!("{path}&engine=sql"), token)
+            .await
+            .expect(StatusCode::OK);
+        let after = app
+            .get(&format!("{path}&engine=app"), token)
+            .await
+            .expect(StatusCode::OK);
         let groups = sql["groups"].as_array().expect("groups");
         assert!(!groups.is_empty(), "{grouping}: no groups");
         assert_eq!(
@@ -232,7 +261,11 @@ async fn engines_agree_on_a_random_fixture(backend: truckroll_tests::TestBackend
     .await
     .expect(StatusCode::CREATED);
     let customer = app
-        .post("/v1/customers", &admin, &json!({"name": "Brewery", "tier": "silver"}))
+        .post(
+            "/v1/customers",
+            &admin,
+            &json!({"name": "Brewery", "tier": "silver"}),
+        )
         .await
         .expect(StatusCode::CREATED);
     let munich = app
@@ -297,7 +330,9 @@ async fn engines_agree_on_a_random_fixture(backend: truckroll_tests::TestBackend
         let body = json!({"title": "Oracle", "category": categories[rng.usize(..categories.len())],
                           "priority": format!("P{}", rng.u8(1..=4)), "site_id": site});
         let id = id_of(
-            &app.post("/v1/tickets", &admin, &body).await.expect(StatusCode::CREATED),
+            &app.post("/v1/tickets", &admin, &body)
+                .await
+                .expect(StatusCode::CREATED),
             "id",
         );
         let created = base - Duration::minutes(rng.i64(0..=40 * 24 * 60));
@@ -365,7 +400,11 @@ async fn engines_agree_on_a_random_fixture(backend: truckroll_tests::TestBackend
     let moved = audit;
     let new_priority = "P4";
     let reply = app
-        .patch(&format!("/v1/tickets/{moved}"), &admin, &json!({"priority": new_priority}))
+        .patch(
+            &format!("/v1/tickets/{moved}"),
+            &admin,
+            &json!({"priority": new_priority}),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(reply["priority"], new_priority);

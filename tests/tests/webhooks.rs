@@ -612,20 +612,28 @@ async fn phone_sync(
             }
         }
         let body: Value = serde_json::from_str(&Exchange { frames }.encode()).expect("json");
-        let reply = app.post("/v1/sync", token, &body).await.expect(StatusCode::OK);
-        for frame in Exchange::decode(&reply.to_string()).expect("exchange").frames {
+        let reply = app
+            .post("/v1/sync", token, &body)
+            .await
+            .expect(StatusCode::OK);
+        for frame in Exchange::decode(&reply.to_string())
+            .expect("exchange")
+            .frames
+        {
             match frame {
                 Message::DocAdded { doc_id } => {
                     docs.entry(doc_id.clone()).or_insert_with(|| {
                         (
-                            truckroll_sync::TicketDoc::new(&doc_id, actor.clone()).expect("skeleton"),
+                            truckroll_sync::TicketDoc::new(&doc_id, actor.clone())
+                                .expect("skeleton"),
                             truckroll_sync::SyncState::new(),
                         )
                     });
                 }
                 Message::Sync { doc_id, data } => {
                     if let Some((doc, state)) = docs.get_mut(&doc_id) {
-                        doc.receive_sync_message(state, &data).expect("server message applies");
+                        doc.receive_sync_message(state, &data)
+                            .expect("server message applies");
                     }
                 }
                 Message::Error { detail, .. } => panic!("sync refused: {detail}"),
@@ -675,7 +683,9 @@ async fn status_changes_synced_from_a_phone_are_delivered(backend: TestBackend) 
     // work done in a second sync.
     let now = Utc::now().timestamp_millis();
     {
-        let (doc, _) = docs.get_mut(&id.to_string()).expect("phone holds the ticket");
+        let (doc, _) = docs
+            .get_mut(&id.to_string())
+            .expect("phone holds the ticket");
         for (action, at) in [
             (StatusAction::Accept, now - 60_000),
             (StatusAction::StartTravel, now - 50_000),
@@ -687,7 +697,9 @@ async fn status_changes_synced_from_a_phone_are_delivered(backend: TestBackend) 
     }
     phone_sync(&app, &shop.tech_token, device_id, &actor, &mut docs).await;
     {
-        let (doc, _) = docs.get_mut(&id.to_string()).expect("phone holds the ticket");
+        let (doc, _) = docs
+            .get_mut(&id.to_string())
+            .expect("phone holds the ticket");
         let event = doc.stamp_event(StatusAction::CompleteWork, now - 10_000);
         doc.append_event(&event).expect("event");
     }
@@ -697,7 +709,10 @@ async fn status_changes_synced_from_a_phone_are_delivered(backend: TestBackend) 
         .await
         .expect(StatusCode::OK);
     assert_eq!(seen["status"], "work_done");
-    assert!(receiver.requests().is_empty(), "nothing is sent by the sync itself");
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing is sent by the sync itself"
+    );
 
     drain(&worker(&app, 5), Utc::now()).await;
     let received = receiver.accepted();
@@ -716,7 +731,10 @@ async fn status_changes_synced_from_a_phone_are_delivered(backend: TestBackend) 
     .collect();
     assert_eq!(events, expected);
     for r in &received {
-        assert!(verify(&secret, &r.signature, &r.body), "bad signature: {r:?}");
+        assert!(
+            verify(&secret, &r.signature, &r.body),
+            "bad signature: {r:?}"
+        );
     }
     let on_site: Value = received
         .iter()

@@ -510,7 +510,9 @@ async fn sla_report(
             let shift_seconds =
                 crate::sla::report::shift_calendar(&technician.shifts, &technician.time_zone)
                     .filter(|_| until > from)
-                    .map_or(0, |calendar| calendar.business_time(from, until).num_seconds());
+                    .map_or(0, |calendar| {
+                        calendar.business_time(from, until).num_seconds()
+                    });
             if shift_seconds > 0 {
                 #[allow(clippy::cast_precision_loss)]
                 let pct = group.on_site_seconds as f64 * 100.0 / shift_seconds as f64;
@@ -752,7 +754,9 @@ fn sql_key(group_by: GroupBy, key: &GroupKey) -> String {
         GroupBy::Technician => id("unassigned"),
         GroupBy::Customer => id("unknown"),
         GroupBy::Territory => id("none"),
-        GroupBy::Day | GroupBy::Week => (epoch + Duration::days(key.number.unwrap_or(0))).to_string(),
+        GroupBy::Day | GroupBy::Week => {
+            (epoch + Duration::days(key.number.unwrap_or(0))).to_string()
+        }
         GroupBy::Month => {
             let months = key.number.unwrap_or(0);
             let year = i32::try_from(months.div_euclid(12)).unwrap_or(1970);

@@ -61,7 +61,7 @@ pub fn target_outcome(clock: Option<&TargetClock>) -> TargetOutcome {
 /// when `d <= now` for a `now` in whole microseconds.
 pub fn ceil_micros(at: DateTime<Utc>) -> i64 {
     let micros = at.timestamp_micros();
-    if at.timestamp_subsec_nanos() % 1000 == 0 {
+    if at.timestamp_subsec_nanos().is_multiple_of(1000) {
         micros
     } else {
         micros + 1

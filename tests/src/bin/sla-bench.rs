@@ -144,11 +144,41 @@ async fn report(app: &TestApp, n: u64) -> anyhow::Result<()> {
     let closed = "g % 150 + 20 + g % 280 + 30 + g % 500 + 60";
     for (seq, at, row_status, reason, filter) in [
         (1, created.clone(), "'new'", "NULL", "TRUE".to_owned()),
-        (2, minutes(accepted), "'accepted'", "NULL", "g % 10 <> 9".to_owned()),
-        (3, minutes(on_site), "'on_site'", "NULL", "g % 10 <> 9".to_owned()),
-        (4, minutes(done), "'on_hold'", "'waiting_customer'", "g % 10 = 8".to_owned()),
-        (4, minutes(done), "'work_done'", "NULL", "g % 10 <= 6".to_owned()),
-        (5, minutes(closed), "'closed'", "NULL", "g % 10 <= 5".to_owned()),
+        (
+            2,
+            minutes(accepted),
+            "'accepted'",
+            "NULL",
+            "g % 10 <> 9".to_owned(),
+        ),
+        (
+            3,
+            minutes(on_site),
+            "'on_site'",
+            "NULL",
+            "g % 10 <> 9".to_owned(),
+        ),
+        (
+            4,
+            minutes(done),
+            "'on_hold'",
+            "'waiting_customer'",
+            "g % 10 = 8".to_owned(),
+        ),
+        (
+            4,
+            minutes(done),
+            "'work_done'",
+            "NULL",
+            "g % 10 <= 6".to_owned(),
+        ),
+        (
+            5,
+            minutes(closed),
+            "'closed'",
+            "NULL",
+            "g % 10 <= 5".to_owned(),
+        ),
     ] {
         db.execute(
             &format!(
@@ -181,7 +211,10 @@ async fn report(app: &TestApp, n: u64) -> anyhow::Result<()> {
     let mut sql = Vec::new();
     for _ in 0..5 {
         let (seconds, again) = timed_report(app, token, &format!("{month}&engine=sql")).await?;
-        anyhow::ensure!(again["groups"] == report["groups"], "SQL path changed its answer");
+        anyhow::ensure!(
+            again["groups"] == report["groups"],
+            "SQL path changed its answer"
+        );
         sql.push(seconds);
     }
     let mut naive = Vec::new();
