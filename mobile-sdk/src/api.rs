@@ -106,3 +106,113 @@ impl Api {
         .await
     }
 }
+
+/// The answer to `POST /v1/tickets/{id}/media`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Begun {
+    pub media: MediaRow,
+    pub already_stored: bool,
+    /// The presigned PUT (absent when the store already has the bytes).
+    pub upload: Option<Value>,
+}
+
+/// The parts of the server's media record the SDK reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaRow {
+    pub id: String,
+    pub state: String,
+    pub sha256: String,
+}
+
+impl Api {
+    /// `POST /v1/tickets/{id}/media`: declares an upload.
+    pub async fn begin_media(
+        &self,
+        access_token: &str,
+        ticket_id: &str,
+        body: &Value,
+    ) -> SdkResult<Begun> {
+        let value = self
+            .send(
+                self.http
+                    .post(self.base_url.join(&format!("/v1/tickets/{ticket_id}/media")))
+                    .bearer_auth(access_token)
+                    .json(body),
+                reqwest::StatusCode::CREATED,
+            )
+            .await?;
+        serde_json::from_value(value)
+            .map_err(|e| SdkError::Transport(format!("bad begin answer: {e}")))
+    }
+
+    /// `POST /v1/media/{id}/complete`: asks the server to check the upload.
+    pub async fn complete_media(&self, access_token: &str, media_id: &str) -> SdkResult<MediaRow> {
+        let value = self
+            .send(
+                self.http
+                    .post(self.base_url.join(&format!("/v1/media/{media_id}/complete")))
+                    .bearer_auth(access_token),
+                reqwest::StatusCode::OK,
+            )
+            .await?;
+        serde_json::from_value(value)
+            .map_err(|e| SdkError::Transport(format!("bad complete answer: {e}")))
+    }
+
+    /// `POST /v1/tickets/{id}/signature` with an `Idempotency-Key`, so a
+    /// retry after a lost answer gets the first signature back.
+    pub async fn capture_signature(
+        &self,
+        access_token: &str,
+        ticket_id: &str,
+        idempotency_key: &str,
+        body: &str,
+    ) -> SdkResult<Value> {
+        self.send(
+            self.http
+                .post(self.base_url.join(&format!("/v1/tickets/{ticket_id}/signature")))
+                .bearer_auth(access_token)
+                .header("idempotency-key", idempotency_key)
+                .header("content-type", "application/json")
+                .body(body.to_owned()),
+            reqwest::StatusCode::CREATED,
+        )
+        .await
+    }
+
+    /// Sends `bytes` with a presigned request (`method`, `url`, `headers`
+    /// exactly as the server gave them) straight to the storage server.
+    pub async fn put_presigned(&self, upload: &Value, bytes: Vec<u8>) -> SdkResult<()> {
+        let url = upload["url"]
+            .as_str()
+            .ok_or_else(|| SdkError::Transport("upload without url".into()))?;
+        let method = upload["method"].as_str().unwrap_or("PUT");
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| SdkError::Transport(format!("upload method: {e}")))?;
+        let mut request = self.http.request(method, url).body(bytes);
+        if let Some(headers) = upload["headers"].as_object() {
+            // Content-Length comes from the body itself.
+            for (name, value) in headers {
+                if name.eq_ignore_ascii_case("content-length") {
+                    continue;
+                }
+                if let Some(value) = value.as_str() {
+                    request = request.header(name.as_str(), value);
+                }
+            }
+        }
+        let response = request.send().await.map_err(|e| {
+            SdkError::Storage(format!("the storage server did not take the upload: {e}"))
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        let body: String = body.chars().take(300).collect();
+        Err(SdkError::StorageRefused {
+            status: status.as_u16(),
+            detail: body,
+        })
+    }
+}

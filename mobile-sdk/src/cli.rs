@@ -6,6 +6,9 @@
 //! truckroll-sdk --db phone.db --server … sync
 //! truckroll-sdk --db phone.db --server … note <ticket> "replaced the pump"
 //! truckroll-sdk --db phone.db --server … status <ticket> accept
+//! truckroll-sdk --db phone.db --server … photo <ticket> pump.jpg
+//! truckroll-sdk --db phone.db --server … signature <ticket> --signer "Ada Lovelace" --strokes @sig.json
+//! truckroll-sdk --db phone.db --server … upload
 //! ```
 
 use std::io::Write;
@@ -18,7 +21,12 @@ use clap::{Parser, Subcommand};
 use truckroll_sync::protocol::Exchange;
 use truckroll_sync::{HoldReason, Position, StatusAction};
 
-use crate::{BaseUrl, Client, ClientConfig, Edit, HttpTransport, SdkError, SdkResult, Transport};
+use std::time::Duration;
+
+use crate::{
+    Backoff, BaseUrl, Client, ClientConfig, Edit, HttpTransport, MediaEntry, SdkError, SdkResult,
+    SignatureCapture, Transport, UploadOptions,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -108,6 +116,54 @@ enum Command {
     Quarantine,
     /// Writes a quarantined version's Automerge bytes to a file.
     ExportQuarantined { id: i64, file: PathBuf },
+    /// Attaches a photo (works offline: queued until `upload`). Prints the
+    /// reference id, SHA-256 and queue row as JSON.
+    Photo {
+        ticket: String,
+        file: PathBuf,
+        /// image/jpeg, image/png, image/heic or image/webp (default: told
+        /// from the bytes).
+        #[arg(long)]
+        content_type: Option<String>,
+        /// Test hook: after queueing, print `queued` and stall.
+        #[arg(long, hide = true)]
+        then_stall: bool,
+    },
+    /// Captures the customer's signature (works offline: queued until
+    /// `upload`).
+    Signature {
+        ticket: String,
+        /// Who signed.
+        #[arg(long)]
+        signer: String,
+        /// The canvas and strokes as JSON, or `@file`:
+        /// {"width":300,"height":100,"strokes":[[{"x":10,"y":80},{"x":60,"y":20}]]}
+        #[arg(long)]
+        strokes: String,
+        #[arg(long, requires = "lon")]
+        lat: Option<f64>,
+        #[arg(long, requires = "lat")]
+        lon: Option<f64>,
+    },
+    /// The media outbox (JSON), optionally only rows still to upload.
+    Media {
+        #[arg(long)]
+        open: bool,
+    },
+    /// Uploads queued photos and signatures (sync, begin, PUT to storage,
+    /// complete, sync), retrying with exponential backoff and jitter.
+    /// Prints each step reached and the report as JSON.
+    Upload {
+        /// Attempts per step before giving up for this run.
+        #[arg(long, default_value_t = 6)]
+        attempts: u32,
+        /// First backoff pause in milliseconds (doubles, capped at a minute, jittered).
+        #[arg(long, default_value_t = 500)]
+        initial_backoff_ms: u64,
+        /// Test hook: stall once a row reaches this step (begun, uploaded, done).
+        #[arg(long, hide = true)]
+        stall_after: Option<String>,
+    },
 }
 
 /// Stalls (for a test to kill the process) after the first exchange.
@@ -234,6 +290,81 @@ async fn run(cli: Cli) -> SdkResult<()> {
         }
         Command::Outbox { state } => print_json(&client.outbox(state.as_deref()).await?),
         Command::Quarantine => print_json(&client.quarantine().await?),
+        Command::Photo {
+            ticket,
+            file,
+            content_type,
+            then_stall,
+        } => {
+            let bytes = std::fs::read(&file).map_err(|e| {
+                SdkError::InvalidMedia(format!("cannot read {}: {e}", file.display()))
+            })?;
+            let content_type = match content_type {
+                Some(c) => c,
+                None => crate::media::sniffed_type(&bytes)
+                    .ok_or_else(|| {
+                        SdkError::InvalidMedia(
+                            "not a JPEG, PNG, HEIC or WebP image; give --content-type".into(),
+                        )
+                    })?
+                    .to_owned(),
+            };
+            let captured = client.attach_photo(&ticket, bytes, &content_type).await?;
+            print_json(&captured);
+            if then_stall {
+                println!("queued");
+                let _ = std::io::stdout().flush();
+                std::future::pending::<()>().await;
+            }
+        }
+        Command::Signature {
+            ticket,
+            signer,
+            strokes,
+            lat,
+            lon,
+        } => {
+            let text = match strokes.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                    SdkError::InvalidMedia(format!("cannot read {path}: {e}"))
+                })?,
+                None => strokes,
+            };
+            let strokes = serde_json::from_str(&text)
+                .map_err(|e| SdkError::InvalidMedia(format!("strokes: {e}")))?;
+            let captured = client
+                .capture_signature(
+                    &ticket,
+                    SignatureCapture {
+                        signer_name: signer,
+                        strokes,
+                        position: lat.zip(lon),
+                    },
+                )
+                .await?;
+            print_json(&captured);
+        }
+        Command::Media { open } => print_json(&client.media_queue(open).await?),
+        Command::Upload {
+            attempts,
+            initial_backoff_ms,
+            stall_after,
+        } => {
+            let hook = move |row: &MediaEntry| {
+                println!("{} {} {}", row.seq, row.kind, row.step);
+                let _ = std::io::stdout().flush();
+                stall_after.as_deref() == Some(row.step.as_str())
+            };
+            let options = UploadOptions {
+                backoff: Backoff {
+                    initial: Duration::from_millis(initial_backoff_ms),
+                    max: Duration::from_secs(60),
+                    attempts,
+                },
+                on_step: Some(&hook),
+            };
+            print_json(&client.upload_media_with(&options).await?);
+        }
         Command::ExportQuarantined { id, file } => {
             let bytes = client.export_quarantined(id).await?;
             std::fs::write(&file, bytes).map_err(|e| SdkError::Transport(e.to_string()))?;

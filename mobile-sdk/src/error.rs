@@ -36,6 +36,16 @@ pub enum SdkError {
     /// The sync session ended with a protocol error that is not per document.
     #[error("sync session refused ({code:?}): {detail}")]
     Session { code: ErrorCode, detail: String },
+    /// A photo or signature was refused before anything was queued.
+    #[error("media refused: {0}")]
+    InvalidMedia(String),
+    /// The storage server (S3) could not be reached; the upload stays
+    /// queued and is retried.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The storage server answered a presigned request with an error.
+    #[error("storage server answered {status}: {detail}")]
+    StorageRefused { status: u16, detail: String },
     /// No quarantined document with this id.
     #[error("no quarantined document {0}")]
     UnknownQuarantine(i64),
@@ -45,7 +55,8 @@ impl SdkError {
     /// Whether retrying later (with backoff) may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            SdkError::Transport(_) => true,
+            SdkError::Transport(_) | SdkError::Storage(_) => true,
+            SdkError::StorageRefused { status, .. } => *status >= 500 || *status == 429,
             SdkError::Api { status, .. } => *status >= 500 || *status == 429,
             SdkError::Session { code, .. } => matches!(code, ErrorCode::Internal),
             _ => false,

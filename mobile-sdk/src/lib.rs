@@ -7,7 +7,10 @@
 //!   retries and exponential backoff;
 //! - [`transport`]: how frames reach the server (a trait, so tests can put a
 //!   lossy network in between);
-//! - [`api`]: sign-in, token refresh, device registration, ticket headers.
+//! - [`api`]: sign-in, token refresh, device registration, ticket headers,
+//!   media uploads;
+//! - [`media`]: the media outbox (photos and signatures captured offline,
+//!   uploaded with retries, resumable after process death).
 //!
 //! Every local edit is committed to SQLite (document chunk and outbox row in
 //! one transaction, `synchronous = FULL`) before [`Client::edit`] returns,
@@ -18,6 +21,7 @@ pub mod cli;
 pub mod edits;
 pub mod engine;
 mod error;
+pub mod media;
 pub mod store;
 pub mod transport;
 
@@ -37,7 +41,8 @@ use truckroll_sync::{
 pub use edits::Edit;
 pub use engine::{Backoff, Rejection, SyncReport};
 pub use error::{SdkError, SdkResult};
-pub use store::{OutboxEntry, QuarantineRow};
+pub use media::{Captured, MediaReport, SignatureCapture, UploadOptions};
+pub use store::{MediaEntry, OutboxEntry, QuarantineRow};
 pub use transport::{BaseUrl, HttpTransport, Transport};
 pub use truckroll_sync;
 
@@ -591,10 +596,13 @@ impl Client {
     /// failed attempts. Spawn it on the app's runtime.
     pub async fn run_sync_loop(self: Arc<Self>, backoff: Backoff, interval: std::time::Duration) {
         loop {
-            if self.is_online()
-                && let Err(e) = self.sync_with_retries(&backoff).await
-            {
-                tracing::info!(error = %e, "sync gave up for now");
+            if self.is_online() {
+                if let Err(e) = self.sync_with_retries(&backoff).await {
+                    tracing::info!(error = %e, "sync gave up for now");
+                }
+                if let Err(e) = self.upload_media(&backoff).await {
+                    tracing::info!(error = %e, "media upload gave up for now");
+                }
             }
             let _ = tokio::time::timeout(interval, self.wake.notified()).await;
         }

@@ -57,6 +57,31 @@ const SCHEMA: &[&str] = &[
         state TEXT NOT NULL DEFAULT 'pending',
         acked_at INTEGER)",
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (doc_id, state)",
+    // The bytes of queued photos and signature images, by SHA-256 (one copy
+    // however many queue rows name it); deleted once no open row needs them.
+    "CREATE TABLE IF NOT EXISTS media_blobs (sha256 TEXT PRIMARY KEY, bytes BLOB NOT NULL)",
+    // One row per photo or signature to upload. `client_id` is generated on
+    // the device (the signature's Idempotency-Key); `step` says what is
+    // done: queued → begun (media id and presigned PUT kept) → uploaded →
+    // done, or failed (refused for good, `last_error` says why).
+    "CREATE TABLE IF NOT EXISTS media_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id TEXT NOT NULL UNIQUE,
+        doc_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ref_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        signature TEXT,
+        step TEXT NOT NULL DEFAULT 'queued',
+        media_id TEXT,
+        upload TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS media_outbox_step ON media_outbox (step, seq)",
 ];
 
 /// Opens (creating if needed) the database at `path`.
@@ -380,6 +405,203 @@ pub async fn quarantine_outbox(conn: &mut SqliteConnection, doc_id: &str) -> Sdk
         .bind(doc_id)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+// ---- media outbox ---------------------------------------------------------
+
+/// One photo or signature waiting for (or done with) its upload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MediaEntry {
+    pub seq: i64,
+    /// Generated on the device; the Idempotency-Key of a signature upload.
+    pub client_id: String,
+    pub doc_id: String,
+    /// `photo` or `signature`.
+    pub kind: String,
+    /// The reference's id in the ticket document.
+    pub ref_id: String,
+    pub sha256: String,
+    pub content_type: String,
+    pub size: i64,
+    /// The signature's body for `POST /v1/tickets/{id}/signature` (JSON).
+    #[serde(skip)]
+    pub signature: Option<String>,
+    /// `queued`, `begun`, `uploaded`, `done` or `failed`.
+    pub step: String,
+    /// The server's media id, once known.
+    pub media_id: Option<String>,
+    /// The presigned PUT while `begun` (JSON: url, headers, expires_at).
+    #[serde(skip)]
+    pub upload: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What [`insert_media`] records.
+#[derive(Debug, Clone)]
+pub struct NewMediaEntry<'a> {
+    pub client_id: &'a str,
+    pub doc_id: &'a str,
+    pub kind: &'a str,
+    pub ref_id: &'a str,
+    pub sha256: &'a str,
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
+    pub signature: Option<&'a str>,
+}
+
+pub async fn insert_media(
+    conn: &mut SqliteConnection,
+    entry: &NewMediaEntry<'_>,
+    now_ms: i64,
+) -> SdkResult<i64> {
+    sqlx::query("INSERT INTO media_blobs (sha256, bytes) VALUES (?1, ?2) ON CONFLICT (sha256) DO NOTHING")
+        .bind(entry.sha256)
+        .bind(entry.bytes)
+        .execute(&mut *conn)
+        .await?;
+    let result = sqlx::query(
+        "INSERT INTO media_outbox (client_id, doc_id, kind, ref_id, sha256, content_type, size, signature, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )
+    .bind(entry.client_id)
+    .bind(entry.doc_id)
+    .bind(entry.kind)
+    .bind(entry.ref_id)
+    .bind(entry.sha256)
+    .bind(entry.content_type)
+    .bind(i64::try_from(entry.bytes.len()).unwrap_or(i64::MAX))
+    .bind(entry.signature)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(result.last_insert_rowid())
+}
+
+const MEDIA_COLUMNS: &str = "seq, client_id, doc_id, kind, ref_id, sha256, content_type, size, signature, step, media_id, upload, attempts, last_error, created_at, updated_at";
+
+fn media_entry(r: &sqlx::sqlite::SqliteRow) -> SdkResult<MediaEntry> {
+    Ok(MediaEntry {
+        seq: r.try_get("seq")?,
+        client_id: r.try_get("client_id")?,
+        doc_id: r.try_get("doc_id")?,
+        kind: r.try_get("kind")?,
+        ref_id: r.try_get("ref_id")?,
+        sha256: r.try_get("sha256")?,
+        content_type: r.try_get("content_type")?,
+        size: r.try_get("size")?,
+        signature: r.try_get("signature")?,
+        step: r.try_get("step")?,
+        media_id: r.try_get("media_id")?,
+        upload: r.try_get("upload")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Media rows, oldest first; `open`: only those not yet done or failed.
+pub async fn media_entries(conn: &mut SqliteConnection, open: bool) -> SdkResult<Vec<MediaEntry>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MEDIA_COLUMNS} FROM media_outbox
+         WHERE (?1 = 0 OR step IN ('queued', 'begun', 'uploaded')) ORDER BY seq"
+    )))
+    .bind(open)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(media_entry).collect()
+}
+
+pub async fn media_entry_by_seq(conn: &mut SqliteConnection, seq: i64) -> SdkResult<Option<MediaEntry>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MEDIA_COLUMNS} FROM media_outbox WHERE seq = ?1"
+    )))
+    .bind(seq)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(media_entry).transpose()
+}
+
+/// Records a step reached (and what came with it), clearing the last error.
+pub async fn set_media_step(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    step: &str,
+    media_id: Option<&str>,
+    upload: Option<&str>,
+    now_ms: i64,
+) -> SdkResult<()> {
+    sqlx::query(
+        "UPDATE media_outbox SET step = ?2, media_id = ?3, upload = ?4, last_error = NULL, updated_at = ?5 WHERE seq = ?1",
+    )
+    .bind(seq)
+    .bind(step)
+    .bind(media_id)
+    .bind(upload)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt (the step stays).
+pub async fn media_attempt_failed(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    error: &str,
+    now_ms: i64,
+) -> SdkResult<()> {
+    sqlx::query(
+        "UPDATE media_outbox SET attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE seq = ?1",
+    )
+    .bind(seq)
+    .bind(error)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a row failed for good.
+pub async fn media_failed(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    error: &str,
+    now_ms: i64,
+) -> SdkResult<()> {
+    sqlx::query(
+        "UPDATE media_outbox SET step = 'failed', upload = NULL, attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE seq = ?1",
+    )
+    .bind(seq)
+    .bind(error)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn media_blob(conn: &mut SqliteConnection, sha256: &str) -> SdkResult<Option<Vec<u8>>> {
+    Ok(
+        sqlx::query_scalar("SELECT bytes FROM media_blobs WHERE sha256 = ?1")
+            .bind(sha256)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Deletes the bytes once no open row needs them.
+pub async fn release_media_blob(conn: &mut SqliteConnection, sha256: &str) -> SdkResult<()> {
+    sqlx::query(
+        "DELETE FROM media_blobs WHERE sha256 = ?1 AND NOT EXISTS (
+            SELECT 1 FROM media_outbox WHERE sha256 = ?1 AND step IN ('queued', 'begun', 'uploaded'))",
+    )
+    .bind(sha256)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

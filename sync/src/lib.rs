@@ -30,6 +30,7 @@ pub mod hlc;
 mod machine;
 pub mod protocol;
 mod schema;
+pub mod signature;
 mod status;
 
 /// The Automerge version this crate is built on, for callers that need its

@@ -1,12 +1,13 @@
 """Drives the SDK through its generated Python bindings against a running
-server: sign in, receive the ticket, go offline, edit, reconnect, sync.
+server: sign in, receive the ticket, go offline, edit, take a photo and
+the customer's signature, reconnect, sync, upload the media.
 
 Run by tests/tests/sdk_python.rs, which starts the server, creates the
 ticket, generates the bindings next to this script's output directory and
 checks the server's side afterwards. Environment: TRUCKROLL_BINDINGS (the
 directory holding truckroll_sdk_ffi.py and the library), TRUCKROLL_SERVER,
 TRUCKROLL_TENANT, TRUCKROLL_EMAIL, TRUCKROLL_PASSWORD, TRUCKROLL_TICKET,
-TRUCKROLL_DB.
+TRUCKROLL_DB, TRUCKROLL_PHOTO (a JPEG file).
 """
 
 import json
@@ -49,6 +50,25 @@ try:
 except sdk.PhoneError.Refused as e:
     assert "server action" in str(e), e
 
+# Still offline: a photo and the customer's signature. Their references are
+# in the ticket at once, pending; the bytes wait in the media outbox.
+with open(os.environ["TRUCKROLL_PHOTO"], "rb") as f:
+    photo = f.read()
+shot = phone.attach_photo(ticket, photo, "image/jpeg")
+strokes = {"width": 300, "height": 100,
+           "strokes": [[{"x": 10, "y": 80}, {"x": 60, "y": 20}, {"x": 110, "y": 80}],
+                       [{"x": 150, "y": 50}, {"x": 280, "y": 50}]]}
+signed = phone.capture_signature(ticket, "Grace Hopper", json.dumps(strokes), 52.5163, 13.3795)
+view = json.loads(phone.ticket_json(ticket))
+assert [(p["sha256"], p["state"]) for p in view["photos"]] == [(shot.sha256, "pending")], view["photos"]
+assert [(s["sha256"], s["state"]) for s in view["signatures"]] == [(signed.sha256, "pending")], view["signatures"]
+try:
+    phone.upload_media()
+    raise AssertionError("uploaded while offline")
+except sdk.PhoneError.Offline as e:
+    assert "offline" in str(e), e
+assert [m.step for m in phone.media_queue(True)] == ["queued", "queued"]
+
 # Back online.
 phone.set_online(True)
 report = phone.sync()
@@ -57,4 +77,14 @@ assert report.rejections == [], report
 view = json.loads(phone.ticket_json(ticket))
 assert view["notes"] == "Fixed from Python.\n", view["notes"]
 assert phone.quarantine() == []
+
+# The media: begin, PUT to the S3 server, complete; then the ticket says stored.
+summary = phone.upload_media()
+assert summary.uploaded == 2 and summary.remaining == 0 and summary.failed == 0, summary
+view = json.loads(phone.ticket_json(ticket))
+assert [p["state"] for p in view["photos"]] == ["stored"], view["photos"]
+assert [s["state"] for s in view["signatures"]] == ["stored"], view["signatures"]
+assert [m.step for m in phone.media_queue(False)] == ["done", "done"]
+assert phone.upload_media().uploaded == 0
+print("python media:", shot.sha256, signed.sha256)
 print("python bindings: ok", report.bytes_sent, report.bytes_received)

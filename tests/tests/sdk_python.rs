@@ -1,7 +1,8 @@
 //! The SDK's UniFFI bindings, generated for Python from the built library
 //! and driven by `tests/python/sdk_bindings_test.py` against a real server:
-//! sign in, receive the ticket, edit offline, sync, then the server's side
-//! is checked here. Needs `python3` and the built `truckroll-sdk-ffi`
+//! sign in, receive the ticket, edit offline, take a photo and a signature
+//! offline, sync and upload, then the server's side (media in a real S3
+//! server, s3s-fs, started here) is checked here. Needs `python3` and the built `truckroll-sdk-ffi`
 //! library and `uniffi-bindgen` (`cargo build -p truckroll-sdk-ffi`, which
 //! `scripts/test.sh` runs first); fails with what to do if either is missing.
 
@@ -10,9 +11,12 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use truckroll_server::blob::{object_key, tenant_prefix};
+use truckroll_sync::MediaState;
 use truckroll_tests::{
     TempGuard, TestBackend,
     app::{PASSWORD, TestApp, id_of},
+    media::{S3sServer, use_s3},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +76,9 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
     let out = TempGuard::new("truckroll-py-bindings-");
     generate_bindings(out.path());
 
-    let app = TestApp::start(backend).await;
+    let s3 = S3sServer::start().await;
+    let s3_config = s3.config();
+    let app = TestApp::start_with(backend, |c| use_s3(c, s3_config)).await;
     let tenant = app.create_tenant("pyshop").await;
     let site = id_of(&app.berlin_site(&tenant, "standard").await, "id");
     let email = "tech@pyshop.test";
@@ -106,6 +112,16 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/sdk_bindings_test.py");
     let db = out.path().join("phone.db");
+    let photo_path = out.path().join("photo.jpg");
+    let photo = {
+        let image = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 77]));
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageRgb8(image)
+            .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+            .expect("encode JPEG");
+        bytes
+    };
+    std::fs::write(&photo_path, &photo).expect("photo file");
     let (server, bindings) = (app.base_url.clone(), out.path().to_path_buf());
     let t = ticket.to_string();
     let run = tokio::task::spawn_blocking(move || {
@@ -118,6 +134,7 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
             .env("TRUCKROLL_PASSWORD", PASSWORD)
             .env("TRUCKROLL_TICKET", &t)
             .env("TRUCKROLL_DB", &db)
+            .env("TRUCKROLL_PHOTO", &photo_path)
             .output()
             .expect("python3 runs")
     })
@@ -142,5 +159,40 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
         .await
         .expect(StatusCode::OK);
     assert_eq!(row["status"], "on_site");
+
+    // The photo and the signature: stored in the S3 server, listed on the
+    // ticket, their references stored in the document.
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let hashes: Vec<&str> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("python media: "))
+        .expect("media line")
+        .split(' ')
+        .collect();
+    let (photo_sha, signature_sha) = (hashes[0], hashes[1]);
+    assert_eq!(photo_sha, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&photo)));
+    let objects = app
+        .state
+        .blobs
+        .list(&tenant_prefix(tenant.id))
+        .await
+        .expect("list S3 objects");
+    assert!(objects.contains(&object_key(tenant.id, photo_sha)), "{objects:?}");
+    assert!(objects.contains(&object_key(tenant.id, signature_sha)), "{objects:?}");
+    let media = app
+        .get(&format!("/v1/tickets/{ticket}/media"), &tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    let mut kinds: Vec<&str> = media["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|m| m["kind"].as_str())
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["photo", "signature"]);
+    assert_eq!(doc.doc.photos()[0].state, MediaState::Stored);
+    assert_eq!(doc.doc.signatures()[0].state, MediaState::Stored);
     app.stop().await;
+    drop(s3);
 }

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use truckroll_sdk::truckroll_sync::{Position, StatusAction};
-use truckroll_sdk::{Client, ClientConfig, Edit, SdkError};
+use truckroll_sdk::media::default_backoff;
+use truckroll_sdk::{Client, ClientConfig, Edit, MediaEntry, SdkError, SignatureCapture};
 
 uniffi::setup_scaffolding!();
 
@@ -64,6 +65,59 @@ pub struct QuarantineEntry {
     pub code: String,
     pub detail: String,
     pub notes: Option<String>,
+}
+
+/// A photo or signature captured on the phone.
+#[derive(Debug, uniffi::Record)]
+pub struct CapturedMedia {
+    /// The reference's id in the ticket document.
+    pub ref_id: String,
+    pub sha256: String,
+}
+
+/// A row of the media outbox.
+#[derive(Debug, uniffi::Record)]
+pub struct MediaItem {
+    pub ticket_id: String,
+    /// `photo` or `signature`.
+    pub kind: String,
+    pub ref_id: String,
+    pub sha256: String,
+    pub content_type: String,
+    pub size: u64,
+    /// `queued`, `begun`, `uploaded`, `done` or `failed`.
+    pub step: String,
+    /// The server's media id, once known.
+    pub media_id: Option<String>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+impl From<MediaEntry> for MediaItem {
+    fn from(e: MediaEntry) -> Self {
+        Self {
+            ticket_id: e.doc_id,
+            kind: e.kind,
+            ref_id: e.ref_id,
+            sha256: e.sha256,
+            content_type: e.content_type,
+            size: u64::try_from(e.size).unwrap_or_default(),
+            step: e.step,
+            media_id: e.media_id,
+            attempts: u32::try_from(e.attempts).unwrap_or(u32::MAX),
+            last_error: e.last_error,
+        }
+    }
+}
+
+/// What an upload run did.
+#[derive(Debug, uniffi::Record)]
+pub struct UploadSummary {
+    pub uploaded: u32,
+    pub failed: u32,
+    pub remaining: u32,
+    pub deduplicated: u32,
+    pub retries: u32,
 }
 
 /// The SDK for one installation (one local database).
@@ -198,6 +252,92 @@ impl Phone {
                 .into_iter()
                 .map(|x| format!("{}: {:?}: {}", x.doc_id, x.code, x.detail))
                 .collect(),
+        })
+    }
+
+    /// Attaches a photo (JPEG, PNG, HEIC or WebP bytes) to a ticket. Works
+    /// offline: the pending reference is in the ticket at once, the bytes
+    /// wait in the media outbox for `upload_media`.
+    pub fn attach_photo(
+        &self,
+        ticket_id: String,
+        bytes: Vec<u8>,
+        content_type: String,
+    ) -> Result<CapturedMedia, PhoneError> {
+        let c = self
+            .runtime
+            .block_on(self.client.attach_photo(&ticket_id, bytes, &content_type))?;
+        Ok(CapturedMedia {
+            ref_id: c.ref_id,
+            sha256: c.sha256,
+        })
+    }
+
+    /// [`attach_photo`](Self::attach_photo) from a file on the phone.
+    pub fn attach_photo_file(
+        &self,
+        ticket_id: String,
+        path: String,
+        content_type: String,
+    ) -> Result<CapturedMedia, PhoneError> {
+        let c = self.runtime.block_on(self.client.attach_photo_file(
+            &ticket_id,
+            std::path::Path::new(&path),
+            &content_type,
+        ))?;
+        Ok(CapturedMedia {
+            ref_id: c.ref_id,
+            sha256: c.sha256,
+        })
+    }
+
+    /// Captures the customer's signature: `strokes_json` is
+    /// `{"width": W, "height": H, "strokes": [[{"x": …, "y": …}, …], …]}`.
+    /// Works offline like `attach_photo`.
+    pub fn capture_signature(
+        &self,
+        ticket_id: String,
+        signer_name: String,
+        strokes_json: String,
+        lat: Option<f64>,
+        lon: Option<f64>,
+    ) -> Result<CapturedMedia, PhoneError> {
+        let strokes = serde_json::from_str(&strokes_json).map_err(|e| PhoneError::Refused {
+            message: format!("strokes: {e}"),
+        })?;
+        let c = self.runtime.block_on(self.client.capture_signature(
+            &ticket_id,
+            SignatureCapture {
+                signer_name,
+                strokes,
+                position: lat.zip(lon),
+            },
+        ))?;
+        Ok(CapturedMedia {
+            ref_id: c.ref_id,
+            sha256: c.sha256,
+        })
+    }
+
+    /// The media outbox; `open_only`: rows still to upload.
+    pub fn media_queue(&self, open_only: bool) -> Result<Vec<MediaItem>, PhoneError> {
+        let rows = self.runtime.block_on(self.client.media_queue(open_only))?;
+        Ok(rows.into_iter().map(MediaItem::from).collect())
+    }
+
+    /// Uploads queued photos and signatures (with retries and backoff); an
+    /// error that retrying may fix comes back as `Offline`, the rows stay
+    /// queued for the next call.
+    pub fn upload_media(&self) -> Result<UploadSummary, PhoneError> {
+        let r = self
+            .runtime
+            .block_on(self.client.upload_media(&default_backoff()))?;
+        Ok(UploadSummary {
+            uploaded: count(r.uploaded),
+            failed: count(r.failed),
+            remaining: count(r.remaining),
+            deduplicated: count(r.deduplicated),
+            retries: count(r.retries),
         })
     }
 

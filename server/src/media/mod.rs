@@ -181,6 +181,10 @@ async fn reject(state: &AppState, actor: Actor, media: &Media, reason: String) -
 /// thumbnail of a photo, and only then marks the reference stored.
 pub async fn complete(state: &AppState, actor: Actor, media: Media) -> MediaResult<Media> {
     if media.state == MediaState::Stored {
+        // A retried completion, or a second pending reference to the same
+        // content that reached the ticket document after the first
+        // completion: flip whatever is still pending (a no-op otherwise).
+        crate::doc_sync::mark_media_stored(state, actor, media.ticket_id, &media.sha256).await;
         return Ok(media);
     }
     let key = object_key(media.tenant_id, &media.sha256);

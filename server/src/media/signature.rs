@@ -21,11 +21,6 @@ use crate::{
     },
 };
 
-const MAX_CANVAS: u32 = 2000;
-const MAX_POINTS: usize = 20_000;
-/// Pen radius in pixels.
-const PEN_RADIUS: f64 = 1.6;
-
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Point {
@@ -57,97 +52,37 @@ pub struct SignatureInput {
 }
 
 impl Strokes {
+    /// The same form as the phone's: [`truckroll_sync::signature::Strokes`].
+    fn shared(&self) -> truckroll_sync::signature::Strokes {
+        truckroll_sync::signature::Strokes {
+            width: self.width,
+            height: self.height,
+            strokes: self
+                .strokes
+                .iter()
+                .map(|stroke| {
+                    stroke
+                        .iter()
+                        .map(|p| truckroll_sync::signature::Point { x: p.x, y: p.y })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
     fn validate(&self) -> MediaResult<()> {
-        if !(16..=MAX_CANVAS).contains(&self.width) || !(16..=MAX_CANVAS).contains(&self.height) {
-            return Err(invalid(
-                "strokes.width",
-                format!("width and height must be between 16 and {MAX_CANVAS}"),
-            ));
-        }
-        let points: usize = self.strokes.iter().map(Vec::len).sum();
-        if points == 0 {
-            return Err(invalid(
-                "strokes.strokes",
-                "a signature needs at least one point",
-            ));
-        }
-        if points > MAX_POINTS {
-            return Err(invalid(
-                "strokes.strokes",
-                format!("at most {MAX_POINTS} points"),
-            ));
-        }
-        let (w, h) = (f64::from(self.width), f64::from(self.height));
-        let inside = |p: &Point| {
-            p.x.is_finite()
-                && p.y.is_finite()
-                && (0.0..=w).contains(&p.x)
-                && (0.0..=h).contains(&p.y)
-        };
-        if !self.strokes.iter().flatten().all(inside) {
-            return Err(invalid(
-                "strokes.strokes",
-                "every point must lie on the canvas (0 ≤ x ≤ width, 0 ≤ y ≤ height)",
-            ));
-        }
-        Ok(())
+        self.shared()
+            .validate()
+            .map_err(|e| invalid(e.field, e.message))
     }
 }
 
-/// Black strokes on white, 8-bit greyscale PNG. Deterministic: the same
-/// strokes always give the same bytes, which verification relies on.
-pub fn render(strokes: &Strokes) -> Result<Vec<u8>, png::EncodingError> {
-    let (w, h) = (strokes.width as usize, strokes.height as usize);
-    let mut pixels = vec![255u8; w * h];
-    for stroke in &strokes.strokes {
-        let segments: Vec<(Point, Point)> = match stroke.as_slice() {
-            [] => Vec::new(),
-            [only] => vec![(*only, *only)],
-            many => many.windows(2).map(|pair| (pair[0], pair[1])).collect(),
-        };
-        for (a, b) in segments {
-            draw_segment(&mut pixels, w, h, a, b);
-        }
-    }
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, strokes.width, strokes.height);
-        encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header()?;
-        writer.write_image_data(&pixels)?;
-        writer.finish()?;
-    }
-    Ok(out)
-}
-
-/// Darkens pixels by their coverage of a round-capped segment.
-fn draw_segment(pixels: &mut [u8], w: usize, h: usize, a: Point, b: Point) {
-    let reach = PEN_RADIUS + 1.0;
-    let x0 = (a.x.min(b.x) - reach).floor().max(0.0) as usize;
-    let y0 = (a.y.min(b.y) - reach).floor().max(0.0) as usize;
-    let x1 = ((a.x.max(b.x) + reach).ceil() as usize).min(w.saturating_sub(1));
-    let y1 = ((a.y.max(b.y) + reach).ceil() as usize).min(h.saturating_sub(1));
-    let (dx, dy) = (b.x - a.x, b.y - a.y);
-    let length2 = dx * dx + dy * dy;
-    for y in y0..=y1 {
-        for x in x0..=x1 {
-            let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
-            let t = if length2 > 0.0 {
-                (((px - a.x) * dx + (py - a.y) * dy) / length2).clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
-            let (cx, cy) = (a.x + t * dx, a.y + t * dy);
-            let distance = ((px - cx).powi(2) + (py - cy).powi(2)).sqrt();
-            let coverage = (PEN_RADIUS + 0.5 - distance).clamp(0.0, 1.0);
-            if coverage > 0.0 {
-                let ink = (255.0 * (1.0 - coverage)).round() as u8;
-                let pixel = &mut pixels[y * w + x];
-                *pixel = (*pixel).min(ink);
-            }
-        }
-    }
+/// Black strokes on white, 8-bit greyscale PNG, rendered by the code the
+/// SDK shares ([`truckroll_sync::signature`]). Deterministic: the same
+/// strokes always give the same bytes, which verification and the phone's
+/// offline reference rely on.
+pub fn render(strokes: &Strokes) -> Result<Vec<u8>, truckroll_sync::signature::RenderError> {
+    strokes.shared().render_png()
 }
 
 /// SHA-256 over the sorted hex heads, one per line.
@@ -174,8 +109,8 @@ pub fn seal(signature: &Signature) -> String {
     sha256_hex(bound.to_string().as_bytes())
 }
 
-fn render_error(e: png::EncodingError) -> MediaError {
-    MediaError::Blob(BlobError::Other(format!("rendering the signature: {e}")))
+fn render_error(e: truckroll_sync::signature::RenderError) -> MediaError {
+    MediaError::Blob(BlobError::Other(e.to_string()))
 }
 
 /// Renders, stores and binds a signature to the ticket's current document.
@@ -244,10 +179,15 @@ pub async fn capture(
         size,
         sha256: image_sha256,
     };
-    Ok(state
+    let signature = state
         .store
         .insert_signature(actor, &media, &signature)
-        .await?)
+        .await?;
+    // A phone that captured the signature offline already put a pending
+    // reference to the same PNG (rendered by the same code) into the
+    // ticket document.
+    crate::doc_sync::mark_media_stored(state, actor, ticket.id, &signature.image_sha256).await;
+    Ok(signature)
 }
 
 /// What verification found, part by part.

@@ -7,7 +7,11 @@
 //!    requests to the same store;
 //! 2. upload throughput of 50 × 3 MiB JPEG photos through the whole flow
 //!    (begin → presigned PUT with a plain HTTP client → complete, thumbnail
-//!    included), against bare presigned PUTs of the same bytes.
+//!    included), against bare presigned PUTs of the same bytes;
+//! 3. the same through the SDK's media outbox (`truckroll-sdk`: photos
+//!    queued in its SQLite store, then `upload_media`: sync, begin, PUT,
+//!    complete one at a time, sync), against bare presigned PUTs of the
+//!    same bytes one at a time.
 //!
 //! ```text
 //! cargo run --release -p truckroll-tests --bin truckroll-media-bench -- [--postgres] [--round-trips 400] [--concurrency 8]
@@ -29,9 +33,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use truckroll_server::blob::{PutSpec, Validity, object_key};
+use truckroll_sdk::{Backoff, Client, ClientConfig};
 use truckroll_tests::{
-    TestBackend,
-    app::{TestApp, TestTenant, id_of},
+    TempGuard, TestBackend,
+    app::{PASSWORD, TestApp, TestTenant, id_of},
     media::{S3sServer, use_s3},
 };
 use uuid::Uuid;
@@ -236,6 +241,52 @@ async fn round_trips(
     Ok(items.len() as f64 / elapsed.as_secs_f64())
 }
 
+/// A technician with a ticket assigned, and a signed-in SDK that holds it.
+async fn sdk_phone(
+    app: &TestApp,
+    tenant: &TestTenant,
+    dir: &TempGuard,
+) -> anyhow::Result<(Client, Uuid)> {
+    let email = "tech@bench.test";
+    let (user, _) = app.create_user(tenant, email, "technician").await;
+    let tech = app
+        .post(
+            "/v1/technicians",
+            &tenant.admin_token,
+            &json!({"user_id": user, "name": "Bench", "skills": [], "time_zone": "UTC",
+                    "capacity": 5, "home_base": {"lat": 52.52, "lon": 13.40}}),
+        )
+        .await;
+    if tech.status != StatusCode::CREATED {
+        bail!("technician: {}", tech.body);
+    }
+    let site = id_of(&app.berlin_site(tenant, "standard").await, "id");
+    let body = json!({"title": "SDK bench", "category": "hvac", "priority": "P3", "site_id": site});
+    let reply = app.post("/v1/tickets", &tenant.admin_token, &body).await;
+    if reply.status != StatusCode::CREATED {
+        bail!("ticket: {}", reply.body);
+    }
+    let ticket = id_of(&reply.body, "id");
+    let assigned = app
+        .post(
+            &format!("/v1/tickets/{ticket}/assign"),
+            &tenant.admin_token,
+            &json!({"technician_id": id_of(&tech.body, "id")}),
+        )
+        .await;
+    if assigned.status != StatusCode::OK {
+        bail!("assign: {}", assigned.body);
+    }
+    let client = Client::open(
+        &dir.path().join("phone.db"),
+        ClientConfig::new(&app.base_url),
+    )
+    .await?;
+    client.sign_in(&tenant.name, email, PASSWORD).await?;
+    client.sync_now().await?;
+    Ok((client, ticket))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = options()?;
@@ -295,7 +346,7 @@ async fn main() -> anyhow::Result<()> {
     let head_rate = n as f64 / heads.as_secs_f64();
 
     // 2. 50 × 3 MiB photos through the flow, then as bare PUTs.
-    let big = Arc::new(big_photos(PHOTOS * 2)?);
+    let big = Arc::new(big_photos(PHOTOS * 3)?);
     let client = reqwest::Client::new();
     let upload_concurrency = 4;
     let flow = timed(PHOTOS, upload_concurrency, |i| {
@@ -331,6 +382,63 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let mib = (PHOTOS * PHOTO_BYTES) as f64 / (1024.0 * 1024.0);
 
+    // 3. The same size of photos through the SDK's outbox, one at a time,
+    //    against bare PUTs of the same bytes one at a time.
+    let sdk_bytes = &big[PHOTOS * 2..];
+    let bare_sequential = timed(PHOTOS, 1, |i| {
+        let (app, client) = (&app, &client);
+        async move {
+            let bytes = &sdk_bytes[i];
+            let spec = PutSpec {
+                content_type: "image/jpeg".into(),
+                size: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            };
+            let signed = app
+                .state
+                .blobs
+                .presign_put(&format!("bench/raw-sequential/{i}"), &spec, "", Validity::from_now(Duration::from_secs(900)))
+                .await?;
+            let upload = json!({
+                "url": signed.url,
+                "headers": signed.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<serde_json::Map<_, _>>(),
+            });
+            put(client, &upload, bytes.clone()).await
+        }
+    })
+    .await?;
+    let phone_dir = TempGuard::new("truckroll-media-bench-phone-");
+    let (phone, sdk_ticket) = sdk_phone(&app, &tenant, &phone_dir).await?;
+    let queue_started = Instant::now();
+    for bytes in sdk_bytes {
+        phone
+            .attach_photo(&sdk_ticket.to_string(), bytes.clone(), "image/jpeg")
+            .await?;
+    }
+    let queued = queue_started.elapsed();
+    let upload_started = Instant::now();
+    let report = phone
+        .upload_media(&Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            attempts: 5,
+        })
+        .await?;
+    let outbox = upload_started.elapsed();
+    if report.uploaded != PHOTOS || report.remaining != 0 {
+        bail!("the outbox did not upload everything: {report:?}");
+    }
+    let stored = phone
+        .ticket(&sdk_ticket.to_string())
+        .await?
+        .photos
+        .iter()
+        .filter(|p| p.state == truckroll_sdk::truckroll_sync::MediaState::Stored)
+        .count();
+    if stored != PHOTOS {
+        bail!("{stored} of {PHOTOS} references are stored on the phone");
+    }
+
     println!();
     println!("| measurement | rate | peer (same run) | ratio |");
     println!("| --- | --- | --- | --- |");
@@ -351,6 +459,17 @@ async fn main() -> anyhow::Result<()> {
         bare.as_secs_f64(),
         bare.as_secs_f64() / flow.as_secs_f64()
     );
+    println!(
+        "| 50 × 3 MiB JPEG through the SDK outbox (`upload_media`: sync, begin → PUT → complete one at a time, sync; thumbnail of 4000×3000) | {:.1} MiB/s ({:.1} photos/s, {:.2} s; queueing them offline took {:.2} s more) | bare presigned PUTs one at a time {:.1} MiB/s ({:.2} s) | {:.2} |",
+        mib / outbox.as_secs_f64(),
+        PHOTOS as f64 / outbox.as_secs_f64(),
+        outbox.as_secs_f64(),
+        queued.as_secs_f64(),
+        mib / bare_sequential.as_secs_f64(),
+        bare_sequential.as_secs_f64(),
+        bare_sequential.as_secs_f64() / outbox.as_secs_f64()
+    );
+    drop(phone);
     app.stop().await;
     drop(s3);
     Ok(())
