@@ -135,7 +135,10 @@ impl Api {
         let value = self
             .send(
                 self.http
-                    .post(self.base_url.join(&format!("/v1/tickets/{ticket_id}/media")))
+                    .post(
+                        self.base_url
+                            .join(&format!("/v1/tickets/{ticket_id}/media")),
+                    )
                     .bearer_auth(access_token)
                     .json(body),
                 reqwest::StatusCode::CREATED,
@@ -150,7 +153,10 @@ impl Api {
         let value = self
             .send(
                 self.http
-                    .post(self.base_url.join(&format!("/v1/media/{media_id}/complete")))
+                    .post(
+                        self.base_url
+                            .join(&format!("/v1/media/{media_id}/complete")),
+                    )
                     .bearer_auth(access_token),
                 reqwest::StatusCode::OK,
             )
@@ -170,7 +176,10 @@ impl Api {
     ) -> SdkResult<Value> {
         self.send(
             self.http
-                .post(self.base_url.join(&format!("/v1/tickets/{ticket_id}/signature")))
+                .post(
+                    self.base_url
+                        .join(&format!("/v1/tickets/{ticket_id}/signature")),
+                )
                 .bearer_auth(access_token)
                 .header("idempotency-key", idempotency_key)
                 .header("content-type", "application/json")

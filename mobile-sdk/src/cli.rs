@@ -325,9 +325,8 @@ async fn run(cli: Cli) -> SdkResult<()> {
             lon,
         } => {
             let text = match strokes.strip_prefix('@') {
-                Some(path) => std::fs::read_to_string(path).map_err(|e| {
-                    SdkError::InvalidMedia(format!("cannot read {path}: {e}"))
-                })?,
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| SdkError::InvalidMedia(format!("cannot read {path}: {e}")))?,
                 None => strokes,
             };
             let strokes = serde_json::from_str(&text)

@@ -173,8 +173,15 @@ impl Client {
             )));
         }
         let sha256 = sha256_hex(&bytes);
-        self.capture(ticket_id, MediaKind::Photo, &bytes, content_type, &sha256, None)
-            .await
+        self.capture(
+            ticket_id,
+            MediaKind::Photo,
+            &bytes,
+            content_type,
+            &sha256,
+            None,
+        )
+        .await
     }
 
     /// [`attach_photo`](Self::attach_photo) from a file.
@@ -184,9 +191,9 @@ impl Client {
         path: &std::path::Path,
         content_type: &str,
     ) -> SdkResult<Captured> {
-        let bytes = tokio::fs::read(path).await.map_err(|e| {
-            SdkError::InvalidMedia(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| SdkError::InvalidMedia(format!("cannot read {}: {e}", path.display())))?;
         self.attach_photo(ticket_id, bytes, content_type).await
     }
 
@@ -533,7 +540,9 @@ impl Client {
                     Err(SdkError::Api { status, detail }) if status == 409 || status == 404 => {
                         tracing::info!(seq = row.seq, status, %detail, "upload not found; beginning again");
                         self.set_step(row.seq, "queued", None, None).await?;
-                        Ok(Outcome::Advanced { deduplicated: false })
+                        Ok(Outcome::Advanced {
+                            deduplicated: false,
+                        })
                     }
                     Err(e) => Err(e),
                 }
@@ -551,7 +560,9 @@ impl Client {
                     Ok(()) => {
                         self.set_step(row.seq, "uploaded", row.media_id.as_deref(), None)
                             .await?;
-                        Ok(Outcome::Advanced { deduplicated: false })
+                        Ok(Outcome::Advanced {
+                            deduplicated: false,
+                        })
                     }
                     // Expired or otherwise refused URL: ask for a new one.
                     // (counted as a failed attempt, so a URL that is always
@@ -584,7 +595,9 @@ impl Client {
                 let upload = begun.upload.map(|u| u.to_string());
                 self.set_step(row.seq, "begun", Some(&begun.media.id), upload.as_deref())
                     .await?;
-                Ok(Outcome::Advanced { deduplicated: false })
+                Ok(Outcome::Advanced {
+                    deduplicated: false,
+                })
             }
         }
     }

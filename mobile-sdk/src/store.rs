@@ -458,11 +458,13 @@ pub async fn insert_media(
     entry: &NewMediaEntry<'_>,
     now_ms: i64,
 ) -> SdkResult<i64> {
-    sqlx::query("INSERT INTO media_blobs (sha256, bytes) VALUES (?1, ?2) ON CONFLICT (sha256) DO NOTHING")
-        .bind(entry.sha256)
-        .bind(entry.bytes)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO media_blobs (sha256, bytes) VALUES (?1, ?2) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(entry.sha256)
+    .bind(entry.bytes)
+    .execute(&mut *conn)
+    .await?;
     let result = sqlx::query(
         "INSERT INTO media_outbox (client_id, doc_id, kind, ref_id, sha256, content_type, size, signature, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
@@ -516,7 +518,10 @@ pub async fn media_entries(conn: &mut SqliteConnection, open: bool) -> SdkResult
     rows.iter().map(media_entry).collect()
 }
 
-pub async fn media_entry_by_seq(conn: &mut SqliteConnection, seq: i64) -> SdkResult<Option<MediaEntry>> {
+pub async fn media_entry_by_seq(
+    conn: &mut SqliteConnection,
+    seq: i64,
+) -> SdkResult<Option<MediaEntry>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {MEDIA_COLUMNS} FROM media_outbox WHERE seq = ?1"
     )))

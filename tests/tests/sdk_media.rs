@@ -79,8 +79,7 @@ async fn world(backend: TestBackend, name: &str) -> World {
         .expect(StatusCode::CREATED),
         "id",
     );
-    let body =
-        json!({"title": "Pump", "category": "hvac", "priority": "P2", "site_id": site});
+    let body = json!({"title": "Pump", "category": "hvac", "priority": "P2", "site_id": site});
     let ticket = id_of(
         &app.post("/v1/tickets", &tenant.admin_token, &body)
             .await
@@ -410,7 +409,13 @@ async fn cli_phone(w: &World) -> (TempGuard, PathBuf, PathBuf) {
             &db2,
             &server,
             &[
-                "sign-in", "--tenant", &tenant, "--email", &email, "--password", PASSWORD,
+                "sign-in",
+                "--tenant",
+                &tenant,
+                "--email",
+                &email,
+                "--password",
+                PASSWORD,
             ],
         );
         cli_ok(&db2, &server, &["sync"]);
@@ -433,7 +438,10 @@ async fn exactly_one_photo(w: &World, bytes: &[u8]) {
     let sha = sha256_hex(bytes);
     assert_eq!(
         objects(w).await,
-        vec![object_key(w.tenant.id, &sha), thumbnail_key(w.tenant.id, &sha)],
+        vec![
+            object_key(w.tenant.id, &sha),
+            thumbnail_key(w.tenant.id, &sha)
+        ],
         "one object"
     );
     let items = listed(w).await;
@@ -498,9 +506,7 @@ async fn killed_after_queueing_and_after_the_put_stores_once(backend: TestBacken
     w.app.stop().await;
 }
 
-async fn storage_outage_mid_upload_is_a_clear_error_and_a_retry_stores_once(
-    backend: TestBackend,
-) {
+async fn storage_outage_mid_upload_is_a_clear_error_and_a_retry_stores_once(backend: TestBackend) {
     let mut w = world(backend, "sdkmediaoutage").await;
     let (_dir, db, photo) = cli_phone(&w).await;
     let server = w.app.base_url.clone();
@@ -565,9 +571,7 @@ async fn storage_outage_mid_upload_is_a_clear_error_and_a_retry_stores_once(
 // ---------------------------------------------------------------------------
 // The server's half: doc_sync::mark_media_stored
 
-async fn mark_media_stored_flips_only_pending_references_with_that_content(
-    backend: TestBackend,
-) {
+async fn mark_media_stored_flips_only_pending_references_with_that_content(backend: TestBackend) {
     let w = world(backend, "sdkmediamark").await;
     let dir = TempGuard::new("truckroll-media-phone-");
     let client = phone(&w, &dir).await;

@@ -117,7 +117,10 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
         let image = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 77]));
         let mut bytes = Vec::new();
         image::DynamicImage::ImageRgb8(image)
-            .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Jpeg,
+            )
             .expect("encode JPEG");
         bytes
     };
@@ -170,15 +173,24 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
         .split(' ')
         .collect();
     let (photo_sha, signature_sha) = (hashes[0], hashes[1]);
-    assert_eq!(photo_sha, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&photo)));
+    assert_eq!(
+        photo_sha,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&photo))
+    );
     let objects = app
         .state
         .blobs
         .list(&tenant_prefix(tenant.id))
         .await
         .expect("list S3 objects");
-    assert!(objects.contains(&object_key(tenant.id, photo_sha)), "{objects:?}");
-    assert!(objects.contains(&object_key(tenant.id, signature_sha)), "{objects:?}");
+    assert!(
+        objects.contains(&object_key(tenant.id, photo_sha)),
+        "{objects:?}"
+    );
+    assert!(
+        objects.contains(&object_key(tenant.id, signature_sha)),
+        "{objects:?}"
+    );
     let media = app
         .get(&format!("/v1/tickets/{ticket}/media"), &tenant.admin_token)
         .await

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use truckroll_sdk::truckroll_sync::{Position, StatusAction};
 use truckroll_sdk::media::default_backoff;
+use truckroll_sdk::truckroll_sync::{Position, StatusAction};
 use truckroll_sdk::{Client, ClientConfig, Edit, MediaEntry, SdkError, SignatureCapture};
 
 uniffi::setup_scaffolding!();
@@ -264,9 +264,9 @@ impl Phone {
         bytes: Vec<u8>,
         content_type: String,
     ) -> Result<CapturedMedia, PhoneError> {
-        let c = self
-            .runtime
-            .block_on(self.client.attach_photo(&ticket_id, bytes, &content_type))?;
+        let c =
+            self.runtime
+                .block_on(self.client.attach_photo(&ticket_id, bytes, &content_type))?;
         Ok(CapturedMedia {
             ref_id: c.ref_id,
             sha256: c.sha256,

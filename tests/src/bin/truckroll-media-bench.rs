@@ -32,8 +32,8 @@ use futures_util::{StreamExt, stream};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use truckroll_server::blob::{PutSpec, Validity, object_key};
 use truckroll_sdk::{Backoff, Client, ClientConfig};
+use truckroll_server::blob::{PutSpec, Validity, object_key};
 use truckroll_tests::{
     TempGuard, TestBackend,
     app::{PASSWORD, TestApp, TestTenant, id_of},
