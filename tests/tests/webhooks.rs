@@ -681,15 +681,24 @@ async fn status_changes_synced_from_a_phone_are_delivered(backend: TestBackend) 
     phone_sync(&app, &shop.tech_token, device_id, &actor, &mut docs).await;
     // Offline on the phone: accept, travel, check in, then sync once; then
     // work done in a second sync.
-    let now = Utc::now().timestamp_millis();
+    // Device times just after the ticket's creation: distinct from any sync time.
+    let created = app
+        .get(&format!("/v1/tickets/{id}"), &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK)["created_at"]
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .expect("created_at")
+        .timestamp_millis();
+    let now = created + 50;
     {
         let (doc, _) = docs
             .get_mut(&id.to_string())
             .expect("phone holds the ticket");
         for (action, at) in [
-            (StatusAction::Accept, now - 60_000),
-            (StatusAction::StartTravel, now - 50_000),
-            (StatusAction::CheckIn, now - 40_000),
+            (StatusAction::Accept, now - 40),
+            (StatusAction::StartTravel, now - 30),
+            (StatusAction::CheckIn, now - 20),
         ] {
             let event = doc.stamp_event(action, at);
             doc.append_event(&event).expect("event");
@@ -700,7 +709,7 @@ async fn status_changes_synced_from_a_phone_are_delivered(backend: TestBackend) 
         let (doc, _) = docs
             .get_mut(&id.to_string())
             .expect("phone holds the ticket");
-        let event = doc.stamp_event(StatusAction::CompleteWork, now - 10_000);
+        let event = doc.stamp_event(StatusAction::CompleteWork, now - 10);
         doc.append_event(&event).expect("event");
     }
     phone_sync(&app, &shop.tech_token, device_id, &actor, &mut docs).await;
@@ -713,6 +722,30 @@ async fn status_changes_synced_from_a_phone_are_delivered(backend: TestBackend) 
         receiver.requests().is_empty(),
         "nothing is sent by the sync itself"
     );
+    // The SLA clock counts the field steps when they happened on the phone,
+    // not when they synced.
+    app.post(
+        "/v1/sla/policies",
+        &shop.tenant.admin_token,
+        &json!({"name": "All", "targets": {"response_minutes": 60, "arrival_minutes": 120,
+                "resolution_minutes": 240}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let seen = app
+        .get(&format!("/v1/tickets/{id}"), &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    let met_at = |target: &str| {
+        seen["sla"][target]["met_at"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let device = DateTime::from_timestamp_millis;
+    assert_eq!(met_at("response"), device(now - 40), "{seen:#}");
+    assert_eq!(met_at("arrival"), device(now - 20), "{seen:#}");
+    assert_eq!(met_at("resolution"), device(now - 10), "{seen:#}");
 
     drain(&worker(&app, 5), Utc::now()).await;
     let received = receiver.accepted();

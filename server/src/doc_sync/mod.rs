@@ -207,6 +207,45 @@ impl PlausibleTimes {
     }
 }
 
+/// The status steps a merge makes, for the SLA status history: at each new
+/// event (by `before`'s ids) where the fold of the events up to it differs
+/// from the fold before it, that status at the event's device time (bounded
+/// to the plausible window). Ends with the merged fold: when the last step
+/// is not it, the fold at `received` follows.
+fn status_steps(
+    before: &TicketDoc,
+    after: &TicketDoc,
+    window: PlausibleTimes,
+    received: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, Status, Option<truckroll_sync::HoldReason>)> {
+    let known: BTreeSet<String> = before.events().into_iter().map(|e| e.id).collect();
+    let events = after.events();
+    let mut steps = Vec::new();
+    if let Some(first) = events.iter().position(|e| !known.contains(&e.id)) {
+        let mut previous = truckroll_sync::fold_status(&events[..first]);
+        for i in first..events.len() {
+            let folded = truckroll_sync::fold_status(&events[..=i]);
+            let moved =
+                (folded.status, folded.hold_reason) != (previous.status, previous.hold_reason);
+            if moved
+                && !known.contains(&events[i].id)
+                && let Some(at) = ms_to_time(Some(window.bound(events[i].device_time)))
+            {
+                steps.push((at, folded.status, folded.hold_reason));
+            }
+            previous = folded;
+        }
+    }
+    let last = truckroll_sync::fold_status(&events);
+    let ends_there = steps
+        .last()
+        .is_some_and(|(_, status, reason)| (*status, *reason) == (last.status, last.hold_reason));
+    if !ends_there {
+        steps.push((received, last.status, last.hold_reason));
+    }
+    steps
+}
+
 fn ms_to_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.and_then(DateTime::<Utc>::from_timestamp_millis)
 }
@@ -645,8 +684,14 @@ impl Session {
                     earliest: ticket.created_at.timestamp_millis(),
                     latest: received.timestamp_millis(),
                 };
+                let steps = if status_changed {
+                    status_steps(&loaded.doc, &doc, window, received)
+                } else {
+                    Vec::new()
+                };
                 let projection = Projection {
                     status: status_changed.then_some((fold.status, fold.hold_reason)),
+                    steps,
                     accepted_at: ms_to_time(fold.accepted_at.map(|t| window.bound(t))),
                     arrived_at: ms_to_time(fold.arrived_at.map(|t| window.bound(t))),
                     completed_at: ms_to_time(fold.completed_at.map(|t| window.bound(t))),

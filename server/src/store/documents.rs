@@ -27,6 +27,13 @@ pub struct StoredDocument {
 pub struct Projection {
     /// The folded status, written only when the merge changed the fold.
     pub status: Option<(truckroll_sync::Status, Option<truckroll_sync::HoldReason>)>,
+    /// The status steps the merged events make, at their (bounded) device
+    /// times, for the SLA status history; empty: one step at the write time.
+    pub steps: Vec<(
+        DateTime<Utc>,
+        truckroll_sync::Status,
+        Option<truckroll_sync::HoldReason>,
+    )>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub arrived_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,

@@ -225,7 +225,14 @@ macro_rules! impl_document_store {
                         let after = Ticket::try_from(after.ok_or(StoreError::NotFound("ticket"))?)?;
                         Self::enqueue_ticket_webhooks_in(&mut tx, Some(&before), &after).await?;
                         if (status, hold) != (before.status, before.hold_reason) {
-                            Self::append_status_history(&mut tx, actor.tenant_id, write.ticket_id, next_version(before.updated_at), status, hold).await?;
+                            if p.steps.is_empty() {
+                                Self::append_status_history(&mut tx, actor.tenant_id, write.ticket_id, next_version(before.updated_at), status, hold).await?;
+                            }
+                            // Field steps count when they happened on the phone (the
+                            // SLA clock orders its history by time).
+                            for (at, step, reason) in &p.steps {
+                                Self::append_status_history(&mut tx, actor.tenant_id, write.ticket_id, *at, *step, *reason).await?;
+                            }
                         }
                     }
                     if let Some(action) = write.audit_action {
