@@ -605,3 +605,30 @@ async fn generate(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_doubling_cap() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            attempts: 8,
+        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        for attempt in 0..12u32 {
+            let cap = (100u128 << attempt).min(1000);
+            let delays: Vec<u128> = (0..400)
+                .map(|_| backoff.delay(attempt, &mut rng).as_millis())
+                .collect();
+            assert!(delays.iter().all(|d| *d <= cap), "attempt {attempt}");
+            // Spread over the whole range, so phones that lost the network
+            // together do not come back together.
+            assert!(delays.iter().any(|d| *d < cap / 4), "attempt {attempt}");
+            assert!(delays.iter().any(|d| *d > cap * 3 / 4), "attempt {attempt}");
+        }
+        assert!(backoff.delay(u32::MAX, &mut rng) <= backoff.max);
+    }
+}

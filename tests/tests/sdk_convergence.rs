@@ -3,13 +3,13 @@
 //! Per seed: two technicians, three phones (two for the first technician),
 //! three tickets; random edits (notes, checklist, parts, status events —
 //! often concurrent on one ticket from two phones), random offline windows,
-//! dispatcher reassignments, a network that drops requests and answers,
+//! dispatcher reassignments, unassignments and cancellations, a network that drops requests and answers,
 //! duplicates, delays and replays old requests later, and one server restart
 //! in the middle. At the end, with a reliable network, every phone must hold
 //! exactly its technician's tickets, byte-identical in heads and fold to the
 //! server's, and every edit ever acknowledged must be in the documents.
 //!
-//! `TRUCKROLL_CONVERGENCE_SEEDS=N` (default 120 on SQLite, 25 on PostgreSQL)
+//! `TRUCKROLL_CONVERGENCE_SEEDS=N` (default 60 on SQLite, 12 on PostgreSQL)
 //! and `TRUCKROLL_CONVERGENCE_FIRST=S` choose the seeds; a failure prints the
 //! seed and the command that reruns exactly it.
 
@@ -34,12 +34,12 @@ use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite() {
-    run(TestBackend::Sqlite, 120).await;
+    run(TestBackend::Sqlite, 60).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres() {
-    run(TestBackend::Postgres, 25).await;
+    run(TestBackend::Postgres, 12).await;
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -204,7 +204,7 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
         techs.push((id_of(&tech, "id"), email));
     }
     let mut tickets = Vec::new();
-    let mut assignee = Vec::new();
+    let mut holder = Vec::new();
     for i in 0..3 {
         let body = json!({"title": format!("T{i}"), "category": "hvac", "priority": "P3", "site_id": site});
         let ticket = id_of(
@@ -216,7 +216,7 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
         let tech = rng.usize(0..2);
         assign(&app, &admin, ticket, techs[tech].0).await;
         tickets.push(ticket);
-        assignee.push(tech);
+        holder.push(Holder::Tech(tech));
     }
     let mut phones = Vec::new();
     for (i, tech) in [0usize, 0, 1].into_iter().enumerate() {
@@ -296,10 +296,44 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
                 let i = rng.usize(0..3);
                 phones[i].online = !phones[i].online;
             }
+            // The dispatcher: mostly reassignments, sometimes taking a
+            // ticket off everyone or cancelling it.
             _ => {
                 let i = rng.usize(0..tickets.len());
-                assignee[i] = 1 - assignee[i];
-                assign(&app, &admin, tickets[i], techs[assignee[i]].0).await;
+                let ticket = tickets[i];
+                match (holder[i], rng.u32(0..10)) {
+                    (Holder::Cancelled(_), _) => {}
+                    (current, 0) => {
+                        let reply = app
+                            .patch(
+                                &format!("/v1/tickets/{ticket}"),
+                                &admin,
+                                &json!({"status": "cancelled"}),
+                            )
+                            .await;
+                        if reply.status == StatusCode::OK {
+                            holder[i] = Holder::Cancelled(current.last_assignee());
+                        }
+                    }
+                    (Holder::Tech(_), 1 | 2) => {
+                        let reply = app
+                            .post(&format!("/v1/tickets/{ticket}/unassign"), &admin, &json!({}))
+                            .await;
+                        // Refused from some statuses (e.g. on site): nothing changed.
+                        if reply.status == StatusCode::OK {
+                            holder[i] = Holder::Unassigned;
+                        }
+                    }
+                    (Holder::Tech(t), _) => {
+                        assign(&app, &admin, ticket, techs[1 - t].0).await;
+                        holder[i] = Holder::Tech(1 - t);
+                    }
+                    (Holder::Unassigned, _) => {
+                        let t = rng.usize(0..2);
+                        assign(&app, &admin, ticket, techs[t].0).await;
+                        holder[i] = Holder::Tech(t);
+                    }
+                }
             }
         }
     }
@@ -347,11 +381,23 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
             fold.status.as_str(),
             "seed {seed}: projection of {ticket}"
         );
+        let expected_assignee = match holder[i] {
+            Holder::Tech(t) => Some(t),
+            Holder::Unassigned => None,
+            Holder::Cancelled(last) => last,
+        };
         assert_eq!(
             fold.assignee,
-            Some(techs[assignee[i]].0.to_string()),
+            expected_assignee.map(|t| techs[t].0.to_string()),
             "seed {seed}: assignee in the document of {ticket}"
         );
+        if let Holder::Cancelled(_) = holder[i] {
+            assert_eq!(
+                fold.status.as_str(),
+                "cancelled",
+                "seed {seed}: cancelled {ticket} folds to another status"
+            );
+        }
         let exp = &expected[ticket];
         let notes = server.notes();
         for token in &exp.notes {
@@ -375,7 +421,7 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
 
         for (n, p) in phones.iter().enumerate() {
             let held = p.client.ticket(&ticket.to_string()).await;
-            if p.tech == assignee[i] {
+            if holder[i] == Holder::Tech(p.tech) {
                 let view =
                     held.unwrap_or_else(|e| panic!("seed {seed}: phone {n} lacks {ticket}: {e}"));
                 assert_eq!(
@@ -407,6 +453,25 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
         );
     }
     app
+}
+
+/// Who holds a ticket, as the dispatcher left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Tech(usize),
+    Unassigned,
+    /// Cancelled; the document keeps the assignment it had.
+    Cancelled(Option<usize>),
+}
+
+impl Holder {
+    fn last_assignee(self) -> Option<usize> {
+        match self {
+            Holder::Tech(t) => Some(t),
+            Holder::Unassigned => None,
+            Holder::Cancelled(last) => last,
+        }
+    }
 }
 
 async fn assign(app: &TestApp, admin: &str, ticket: Uuid, tech: Uuid) {

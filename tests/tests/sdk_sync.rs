@@ -6,6 +6,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
@@ -17,7 +19,9 @@ use truckroll_sdk::truckroll_sync::protocol::{ErrorCode, Exchange, Message};
 use truckroll_sdk::truckroll_sync::{
     ActorId, CustomValue, Position, StatusAction, TicketDoc, TimeEntryKind,
 };
-use truckroll_sdk::{Client, ClientConfig, Edit, HttpTransport, SdkResult, Transport};
+use truckroll_sdk::{
+    Backoff, Change, Client, ClientConfig, Edit, HttpTransport, SdkError, SdkResult, Transport,
+};
 use truckroll_tests::{
     TempGuard, TestBackend,
     app::{PASSWORD, TestApp, TestTenant, id_of},
@@ -52,6 +56,9 @@ both!(
     killed_between_edit_and_sync_loses_nothing,
     killed_mid_sync_loses_nothing,
     implausible_device_times_are_bounded_and_flagged,
+    sync_loop_wakes_on_connectivity_and_edits,
+    transient_failures_are_retried_with_backoff,
+    expired_access_token_is_refreshed_during_sync,
 );
 
 // ---------------------------------------------------------------------------
@@ -967,6 +974,311 @@ async fn implausible_device_times_are_bounded_and_flagged(backend: TestBackend) 
     assert!(
         audit.contains("after_receipt") && audit.contains("before_ticket"),
         "{audit}"
+    );
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// The background engine: connectivity, retries, tokens
+
+/// Waits (bounded, so a broken SDK fails instead of hanging) for `want`
+/// among the changes the SDK reports.
+async fn next_change(changes: &mut tokio::sync::broadcast::Receiver<Change>, want: &Change) {
+    let seen = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match changes.recv().await {
+                Ok(c) if c == *want => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("change stream ended: {e}"),
+            }
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "the SDK never reported {want:?}");
+}
+
+async fn sync_loop_wakes_on_connectivity_and_edits(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sdkloop").await;
+    let first = assigned_ticket(&app, &shop, 0).await;
+    let Phone { client, dir: _dir } = Phone::signed_in(&app, &shop, 0).await;
+    let client = Arc::new(client);
+    let mut changes = client.subscribe();
+    client.set_online(false);
+    // The interval is an hour: every sync below is caused by a wake-up
+    // (going online, an edit), not by the timer.
+    let backoff = Backoff {
+        initial: Duration::from_millis(5),
+        max: Duration::from_millis(50),
+        attempts: 5,
+    };
+    let looping = tokio::spawn(
+        client
+            .clone()
+            .run_sync_loop(backoff, Duration::from_secs(3600)),
+    );
+
+    client.set_online(true);
+    next_change(
+        &mut changes,
+        &Change::Added {
+            doc_id: first.to_string(),
+        },
+    )
+    .await;
+    next_change(
+        &mut changes,
+        &Change::Received {
+            doc_id: first.to_string(),
+        },
+    )
+    .await;
+
+    client
+        .edit(&first.to_string(), note("written while the loop runs"))
+        .await
+        .expect("edit stored");
+    next_change(
+        &mut changes,
+        &Change::Edited {
+            doc_id: first.to_string(),
+        },
+    )
+    .await;
+    let mut arrived = false;
+    for _ in 0..600 {
+        if server_doc(&app, &shop, first)
+            .await
+            .notes()
+            .contains("written while the loop runs")
+        {
+            arrived = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(arrived, "the loop did not sync the edit");
+    assert!(
+        client
+            .outbox(Some("pending"))
+            .await
+            .expect("outbox")
+            .is_empty()
+    );
+
+    // The dispatcher moves the ticket away and assigns another; reporting
+    // connectivity again wakes the loop, which brings both changes.
+    let second = assigned_ticket(&app, &shop, 0).await;
+    assign(&app, &shop, first, 1).await;
+    client.set_online(true);
+    next_change(
+        &mut changes,
+        &Change::Added {
+            doc_id: second.to_string(),
+        },
+    )
+    .await;
+    next_change(
+        &mut changes,
+        &Change::Removed {
+            doc_id: first.to_string(),
+        },
+    )
+    .await;
+    looping.abort();
+    app.stop().await;
+}
+
+/// A network that fails the first `failures` exchanges, then passes them on.
+#[derive(Debug)]
+struct Flaky {
+    inner: HttpTransport,
+    failures: AtomicU32,
+    calls: AtomicU32,
+    /// The error to fail with: retryable (network) or not (a 400 answer).
+    retryable: bool,
+}
+
+#[async_trait]
+impl Transport for Flaky {
+    async fn exchange(&self, token: &str, request: &Exchange) -> SdkResult<Exchange> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let failing = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        match (failing, self.retryable) {
+            (false, _) => self.inner.exchange(token, request).await,
+            (true, true) => Err(SdkError::Transport("connection refused (test)".into())),
+            (true, false) => Err(SdkError::Api {
+                status: 400,
+                detail: "refused (test)".into(),
+            }),
+        }
+    }
+}
+
+async fn transient_failures_are_retried_with_backoff(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sdkretry").await;
+    let ticket = assigned_ticket(&app, &shop, 0).await;
+    let flaky = Arc::new(Flaky {
+        inner: HttpTransport::new(truckroll_sdk::BaseUrl::new(&app.base_url)).expect("http"),
+        failures: AtomicU32::new(3),
+        calls: AtomicU32::new(0),
+        retryable: true,
+    });
+    let mut config = ClientConfig::new(&app.base_url);
+    config.transport = Some(flaky.clone());
+    let phone = Phone::open(&app, config).await;
+    phone
+        .client
+        .sign_in(&shop.tenant.name, &shop.techs[0].1, PASSWORD)
+        .await
+        .expect("signs in");
+    let backoff = Backoff {
+        initial: Duration::from_millis(1),
+        max: Duration::from_millis(10),
+        attempts: 5,
+    };
+
+    // Three network failures, then the fourth attempt syncs.
+    let report = phone
+        .client
+        .sync_with_retries(&backoff)
+        .await
+        .expect("syncs after retries");
+    assert!(report.converged, "{report:?}");
+    assert_eq!(report.docs_added, vec![ticket.to_string()]);
+    assert_eq!(
+        flaky.calls.load(Ordering::SeqCst) as usize,
+        3 + report.requests,
+        "one exchange per failed attempt, then the whole sync"
+    );
+
+    // A network that stays down: exactly `attempts` tries, then the error.
+    phone.edit(ticket, note("offline note")).await;
+    flaky.failures.store(100, Ordering::SeqCst);
+    flaky.calls.store(0, Ordering::SeqCst);
+    let err = phone
+        .client
+        .sync_with_retries(&backoff)
+        .await
+        .expect_err("network stays down");
+    assert!(matches!(err, SdkError::Transport(_)), "{err}");
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 5);
+    assert_eq!(
+        phone.client.outbox(Some("pending")).await.expect("outbox").len(),
+        1,
+        "the edit waits in the outbox"
+    );
+
+    // An error retrying cannot fix ends at once.
+    let refusing = Arc::new(Flaky {
+        inner: HttpTransport::new(truckroll_sdk::BaseUrl::new(&app.base_url)).expect("http"),
+        failures: AtomicU32::new(100),
+        calls: AtomicU32::new(0),
+        retryable: false,
+    });
+    let Phone { client, dir } = phone;
+    drop(client);
+    let mut config = ClientConfig::new(&app.base_url);
+    config.transport = Some(refusing.clone());
+    let client = Client::open(&dir.path().join("phone.db"), config)
+        .await
+        .expect("reopens");
+    let err = client
+        .sync_with_retries(&backoff)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, SdkError::Api { status: 400, .. }), "{err}");
+    assert_eq!(refusing.calls.load(Ordering::SeqCst), 1);
+    drop(client);
+
+    // The network is back: the note made during the outage arrives.
+    let phone = Phone {
+        client: Client::open(
+            &dir.path().join("phone.db"),
+            ClientConfig::new(&app.base_url),
+        )
+        .await
+        .expect("reopens"),
+        dir,
+    };
+    phone.sync().await;
+    assert!(
+        server_doc(&app, &shop, ticket)
+            .await
+            .notes()
+            .contains("offline note")
+    );
+    app.stop().await;
+}
+
+/// Overwrites the stored session's tokens, as time (expiry) or the server
+/// (revocation) would make them useless.
+async fn spoil_tokens(phone: &Phone, fields: &[&str]) {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!(
+        "sqlite://{}",
+        phone.dir.path().join("phone.db").display()
+    ))
+    .await
+    .expect("open phone db");
+    for field in fields {
+        sqlx::query("UPDATE meta SET value = json_set(value, ?, 'spoiled') WHERE key = 'session'")
+            .bind(format!("$.{field}"))
+            .execute(&mut conn)
+            .await
+            .expect("spoil token");
+    }
+    conn.close().await.expect("close");
+}
+
+async fn expired_access_token_is_refreshed_during_sync(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = shop(&app, "sdktokens").await;
+    let ticket = assigned_ticket(&app, &shop, 0).await;
+    let phone = Phone::signed_in(&app, &shop, 0).await;
+    let before = phone
+        .client
+        .session()
+        .await
+        .expect("session")
+        .expect("signed in");
+
+    spoil_tokens(&phone, &["access_token"]).await;
+    let report = phone.sync().await;
+    assert_eq!(report.docs_added, vec![ticket.to_string()]);
+    let after = phone
+        .client
+        .session()
+        .await
+        .expect("session")
+        .expect("still signed in");
+    assert_ne!(after.access_token, "spoiled");
+    assert_ne!(
+        after.refresh_token, before.refresh_token,
+        "the refresh token was used (and rotated)"
+    );
+
+    // Both tokens useless: the app must sign in again; nothing local is lost.
+    phone.edit(ticket, note("kept while signed out")).await;
+    spoil_tokens(&phone, &["access_token", "refresh_token"]).await;
+    let err = phone.client.sync_now().await.expect_err("must sign in");
+    assert!(matches!(err, SdkError::Unauthorized(_)), "{err}");
+    assert!(!err.is_retryable());
+    phone
+        .client
+        .sign_in(&shop.tenant.name, &shop.techs[0].1, PASSWORD)
+        .await
+        .expect("signs in again");
+    phone.sync().await;
+    assert!(
+        server_doc(&app, &shop, ticket)
+            .await
+            .notes()
+            .contains("kept while signed out")
     );
     app.stop().await;
 }
