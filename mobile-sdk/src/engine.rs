@@ -268,6 +268,7 @@ impl Client {
                     if let Some(d) = local.docs.get_mut(&id) {
                         d.phase = Phase::Active;
                     }
+                    self.emit(Change::Ready { doc_id: id });
                 }
                 break;
             }

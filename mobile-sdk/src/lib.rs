@@ -72,8 +72,10 @@ pub enum Change {
     Edited { doc_id: String },
     /// A sync brought changes from the server.
     Received { doc_id: String },
-    /// The ticket arrived on this device.
+    /// The ticket was announced to this device; its document is on its way.
     Added { doc_id: String },
+    /// The ticket's document has arrived from the server: it can be edited.
+    Ready { doc_id: String },
     /// The ticket left this device.
     Removed { doc_id: String },
     /// The server refused the local version; it is in the quarantine.

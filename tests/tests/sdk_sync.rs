@@ -981,20 +981,21 @@ async fn implausible_device_times_are_bounded_and_flagged(backend: TestBackend) 
 // ---------------------------------------------------------------------------
 // The background engine: connectivity, retries, tokens
 
-/// Waits (bounded, so a broken SDK fails instead of hanging) for `want`
-/// among the changes the SDK reports.
-async fn next_change(changes: &mut tokio::sync::broadcast::Receiver<Change>, want: &Change) {
-    let seen = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
+/// Waits (bounded, so a broken SDK fails instead of hanging) until the SDK
+/// has reported every change in `wanted`, in any order.
+async fn changes_seen(changes: &mut tokio::sync::broadcast::Receiver<Change>, wanted: &[Change]) {
+    let mut missing: Vec<&Change> = wanted.iter().collect();
+    let _ = tokio::time::timeout(Duration::from_secs(60), async {
+        while !missing.is_empty() {
             match changes.recv().await {
-                Ok(c) if c == *want => return,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(c) => missing.retain(|w| **w != c),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(e) => panic!("change stream ended: {e}"),
             }
         }
     })
     .await;
-    assert!(seen.is_ok(), "the SDK never reported {want:?}");
+    assert!(missing.is_empty(), "the SDK never reported {missing:?}");
 }
 
 async fn sync_loop_wakes_on_connectivity_and_edits(backend: TestBackend) {
@@ -1019,18 +1020,13 @@ async fn sync_loop_wakes_on_connectivity_and_edits(backend: TestBackend) {
     );
 
     client.set_online(true);
-    next_change(
+    let id = first.to_string();
+    changes_seen(
         &mut changes,
-        &Change::Added {
-            doc_id: first.to_string(),
-        },
-    )
-    .await;
-    next_change(
-        &mut changes,
-        &Change::Received {
-            doc_id: first.to_string(),
-        },
+        &[
+            Change::Added { doc_id: id.clone() },
+            Change::Ready { doc_id: id.clone() },
+        ],
     )
     .await;
 
@@ -1038,13 +1034,7 @@ async fn sync_loop_wakes_on_connectivity_and_edits(backend: TestBackend) {
         .edit(&first.to_string(), note("written while the loop runs"))
         .await
         .expect("edit stored");
-    next_change(
-        &mut changes,
-        &Change::Edited {
-            doc_id: first.to_string(),
-        },
-    )
-    .await;
+    changes_seen(&mut changes, &[Change::Edited { doc_id: id.clone() }]).await;
     let mut arrived = false;
     for _ in 0..600 {
         if server_doc(&app, &shop, first)
@@ -1071,18 +1061,14 @@ async fn sync_loop_wakes_on_connectivity_and_edits(backend: TestBackend) {
     let second = assigned_ticket(&app, &shop, 0).await;
     assign(&app, &shop, first, 1).await;
     client.set_online(true);
-    next_change(
+    changes_seen(
         &mut changes,
-        &Change::Added {
-            doc_id: second.to_string(),
-        },
-    )
-    .await;
-    next_change(
-        &mut changes,
-        &Change::Removed {
-            doc_id: first.to_string(),
-        },
+        &[
+            Change::Added {
+                doc_id: second.to_string(),
+            },
+            Change::Removed { doc_id: id },
+        ],
     )
     .await;
     looping.abort();
