@@ -317,7 +317,11 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
                     }
                     (Holder::Tech(_), 1 | 2) => {
                         let reply = app
-                            .post(&format!("/v1/tickets/{ticket}/unassign"), &admin, &json!({}))
+                            .post(
+                                &format!("/v1/tickets/{ticket}/unassign"),
+                                &admin,
+                                &json!({}),
+                            )
                             .await;
                         // Refused from some statuses (e.g. on site): nothing changed.
                         if reply.status == StatusCode::OK {
@@ -381,7 +385,11 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
                 !matches!(holder[i], Holder::Tech(_)),
                 "seed {seed}: {ticket} is assigned but has no document"
             );
-            assert_eq!(exp, &Expected::default(), "seed {seed}: edits to {ticket} lost");
+            assert_eq!(
+                exp,
+                &Expected::default(),
+                "seed {seed}: edits to {ticket} lost"
+            );
             for (n, p) in phones.iter().enumerate() {
                 assert!(
                     p.client.ticket(&ticket.to_string()).await.is_err(),

@@ -1154,7 +1154,12 @@ async fn transient_failures_are_retried_with_backoff(backend: TestBackend) {
     assert!(matches!(err, SdkError::Transport(_)), "{err}");
     assert_eq!(flaky.calls.load(Ordering::SeqCst), 5);
     assert_eq!(
-        phone.client.outbox(Some("pending")).await.expect("outbox").len(),
+        phone
+            .client
+            .outbox(Some("pending"))
+            .await
+            .expect("outbox")
+            .len(),
         1,
         "the edit waits in the outbox"
     );
