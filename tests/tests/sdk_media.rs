@@ -3,7 +3,8 @@
 //! PostgreSQL: a photo and a signature captured offline reach the store and
 //! the ticket; the SDK as a real process killed with SIGKILL after queueing,
 //! after begin and after the PUT; the store stopped during an upload. Each
-//! ends with exactly one object and one reference. Also the server's
+//! ends with exactly one object and one reference; so does a retry after
+//! the server acted but its answer was lost. Also the server's
 //! `doc_sync::mark_media_stored` on its own.
 
 use std::io::{BufRead, BufReader, Cursor};
@@ -46,6 +47,7 @@ both!(
     photo_and_signature_taken_offline_are_stored_after_reconnecting,
     killed_after_queueing_and_after_the_put_stores_once,
     storage_outage_mid_upload_is_a_clear_error_and_a_retry_stores_once,
+    answers_lost_after_the_server_acted_are_retried_without_duplicates,
     mark_media_stored_flips_only_pending_references_with_that_content,
 );
 
@@ -333,6 +335,86 @@ async fn photo_and_signature_taken_offline_are_stored_after_reconnecting(backend
     let report = client.upload_media(&fast_backoff(2)).await.expect("no-op");
     assert_eq!(report.uploaded, 0);
     assert_eq!(listed(&w).await.len(), 2);
+    w.app.stop().await;
+}
+
+/// The server completed the photo and sealed the signature, but the phone
+/// died before recording it: its rows are exactly as they were before the
+/// last step (set back here in its database). The retry must not create a
+/// second object, media, reference or signature.
+async fn answers_lost_after_the_server_acted_are_retried_without_duplicates(
+    backend: TestBackend,
+) {
+    let w = world(backend, "sdkmedialost").await;
+    let dir = TempGuard::new("truckroll-media-phone-");
+    let client = phone(&w, &dir).await;
+    let t = w.ticket.to_string();
+    let photo = jpeg(5);
+    client
+        .attach_photo(&t, photo.clone(), "image/jpeg")
+        .await
+        .expect("photo queued");
+    client
+        .capture_signature(
+            &t,
+            SignatureCapture {
+                signer_name: "Ada Lovelace".into(),
+                strokes: strokes(),
+                position: None,
+            },
+        )
+        .await
+        .expect("signature queued");
+    let report = client.upload_media(&fast_backoff(3)).await.expect("uploads");
+    assert_eq!(report.uploaded, 2, "{report:?}");
+    let signature_path = format!("/v1/tickets/{}/signature", w.ticket);
+    let first = w
+        .app
+        .get(&signature_path, &w.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+
+    // The answers "never arrived": photo back to `uploaded`, signature to `queued`.
+    {
+        use sqlx::Connection;
+        let mut db = sqlx::SqliteConnection::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("phone.db").display()
+        ))
+        .await
+        .expect("phone database");
+        sqlx::query(
+            "UPDATE media_outbox SET step = CASE kind WHEN 'photo' THEN 'uploaded' ELSE 'queued' END",
+        )
+        .execute(&mut db)
+        .await
+        .expect("rows set back");
+    }
+    let report = client.upload_media(&fast_backoff(3)).await.expect("retries");
+    assert_eq!(report.uploaded, 2, "{report:?}");
+    let again = w
+        .app
+        .get(&signature_path, &w.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        again["id"], first["id"],
+        "the retried signature replayed the first one instead of sealing a second"
+    );
+    assert_eq!(listed(&w).await.len(), 2, "one photo and one signature media");
+    let sha = sha256_hex(&photo);
+    let mut expected = vec![
+        object_key(w.tenant.id, &sha),
+        thumbnail_key(w.tenant.id, &sha),
+        object_key(w.tenant.id, first["image_sha256"].as_str().expect("hash")),
+    ];
+    expected.sort();
+    assert_eq!(objects(&w).await, expected);
+    let doc = server_doc(&w).await;
+    assert_eq!(doc.photos().len(), 1);
+    assert_eq!(doc.signatures().len(), 1);
+    assert_eq!(doc.photos()[0].state, MediaState::Stored);
+    assert_eq!(doc.signatures()[0].state, MediaState::Stored);
     w.app.stop().await;
 }
 
