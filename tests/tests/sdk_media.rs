@@ -342,9 +342,7 @@ async fn photo_and_signature_taken_offline_are_stored_after_reconnecting(backend
 /// died before recording it: its rows are exactly as they were before the
 /// last step (set back here in its database). The retry must not create a
 /// second object, media, reference or signature.
-async fn answers_lost_after_the_server_acted_are_retried_without_duplicates(
-    backend: TestBackend,
-) {
+async fn answers_lost_after_the_server_acted_are_retried_without_duplicates(backend: TestBackend) {
     let w = world(backend, "sdkmedialost").await;
     let dir = TempGuard::new("truckroll-media-phone-");
     let client = phone(&w, &dir).await;
@@ -365,7 +363,10 @@ async fn answers_lost_after_the_server_acted_are_retried_without_duplicates(
         )
         .await
         .expect("signature queued");
-    let report = client.upload_media(&fast_backoff(3)).await.expect("uploads");
+    let report = client
+        .upload_media(&fast_backoff(3))
+        .await
+        .expect("uploads");
     assert_eq!(report.uploaded, 2, "{report:?}");
     let signature_path = format!("/v1/tickets/{}/signature", w.ticket);
     let first = w
@@ -390,7 +391,10 @@ async fn answers_lost_after_the_server_acted_are_retried_without_duplicates(
         .await
         .expect("rows set back");
     }
-    let report = client.upload_media(&fast_backoff(3)).await.expect("retries");
+    let report = client
+        .upload_media(&fast_backoff(3))
+        .await
+        .expect("retries");
     assert_eq!(report.uploaded, 2, "{report:?}");
     let again = w
         .app
@@ -401,7 +405,11 @@ async fn answers_lost_after_the_server_acted_are_retried_without_duplicates(
         again["id"], first["id"],
         "the retried signature replayed the first one instead of sealing a second"
     );
-    assert_eq!(listed(&w).await.len(), 2, "one photo and one signature media");
+    assert_eq!(
+        listed(&w).await.len(),
+        2,
+        "one photo and one signature media"
+    );
     let sha = sha256_hex(&photo);
     let mut expected = vec![
         object_key(w.tenant.id, &sha),
