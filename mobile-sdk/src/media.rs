@@ -493,7 +493,12 @@ impl Client {
             unsynced
         };
         if unsynced {
-            self.sync_with_retries(backoff).await?;
+            self.sync_with_retries(backoff).await.map_err(|e| match e {
+                SdkError::Transport(detail) => SdkError::Transport(format!(
+                    "cannot sync the ticket before uploading its media (they stay queued): {detail}"
+                )),
+                other => other,
+            })?;
         }
         Ok(())
     }
