@@ -323,6 +323,34 @@ async fn offline_edits_reach_the_server_with_their_status(backend: TestBackend) 
     );
     let row = server_ticket(&app, &shop, ticket).await;
     assert_eq!(row["status"], "on_site", "{row}");
+    // The API shows when the work happened on the phone, not when it synced.
+    let device_time = |kind: &str| {
+        doc.events()
+            .into_iter()
+            .find(|e| e.kind.as_str() == kind)
+            .map(|e| e.device_time)
+            .expect("event in the document")
+    };
+    let api_time = |field: &str| {
+        row["field"][field]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+    };
+    assert_eq!(
+        api_time("accepted_at"),
+        Some(device_time("accept")),
+        "{row}"
+    );
+    assert_eq!(
+        api_time("arrived_at"),
+        Some(device_time("check_in")),
+        "{row}"
+    );
+    assert_eq!(api_time("completed_at"), None, "{row}");
+    assert_eq!(row["field"]["part_count"], 1, "{row}");
+    assert_eq!(row["field"]["photo_count"], 0, "{row}");
+    assert!(row["field"]["updated_at"].is_string(), "{row}");
     // The local and server documents are the same.
     assert_eq!(
         phone

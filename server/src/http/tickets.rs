@@ -3,9 +3,9 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use truckroll_sync::{ActionOrigin, Status, StatusAction};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ use crate::{
         permissions::Action,
         ticket::{Comment, NewComment, NewTicket, Priority, Ticket, TicketPatch},
     },
-    store::{PageRequest, TicketFilter},
+    store::{PageRequest, TicketFilter, documents::FieldColumns},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -209,15 +209,57 @@ async fn create_ticket(
     ))
 }
 
+/// One ticket as `GET /v1/tickets/{id}` returns it: the ticket, its SLA
+/// state and what the field work recorded so far.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TicketDetail {
+    #[serde(flatten)]
+    pub view: TicketView,
+    pub field: FieldProgress,
+}
+
+/// The ticket document folded into columns by the sync projection: event
+/// times are the phone's (bounded when implausible), not the sync time.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldProgress {
+    /// The latest applied `accept`.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// The first applied `check_in`.
+    pub arrived_at: Option<DateTime<Utc>>,
+    /// The latest applied `complete_work` (cleared by `rework`).
+    pub completed_at: Option<DateTime<Utc>>,
+    pub photo_count: i64,
+    pub part_count: i64,
+    /// When a phone's change was last merged; `null` before any.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<FieldColumns> for FieldProgress {
+    fn from(c: FieldColumns) -> Self {
+        Self {
+            accepted_at: c.accepted_at,
+            arrived_at: c.arrived_at,
+            completed_at: c.completed_at,
+            photo_count: c.field_photo_count.unwrap_or(0),
+            part_count: c.field_part_count.unwrap_or(0),
+            updated_at: c.field_updated_at,
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/v1/tickets/{id}", tag = "tickets", security(("bearer" = [])),
-    responses((status = 200, body = TicketView), (status = 404, body = Problem)))]
+    responses((status = 200, body = TicketDetail), (status = 404, body = Problem)))]
 async fn get_ticket(
     user: AuthUser,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<TicketView>> {
+) -> ApiResult<Json<TicketDetail>> {
     let ticket = visible_ticket(&state, &user, id).await?;
-    Ok(Json(view(&state, user.tenant_id, ticket).await?))
+    let field = state.store.field_columns(user.tenant_id, id).await?.into();
+    Ok(Json(TicketDetail {
+        view: view(&state, user.tenant_id, ticket).await?,
+        field,
+    }))
 }
 
 /// Change header fields, assign (`assignee_id`), or take a status step
