@@ -48,6 +48,7 @@ both!(
     killed_after_queueing_and_after_the_put_stores_once,
     storage_outage_mid_upload_is_a_clear_error_and_a_retry_stores_once,
     answers_lost_after_the_server_acted_are_retried_without_duplicates,
+    the_sync_loop_uploads_when_connectivity_returns,
     mark_media_stored_flips_only_pending_references_with_that_content,
 );
 
@@ -335,6 +336,27 @@ async fn photo_and_signature_taken_offline_are_stored_after_reconnecting(backend
     let report = client.upload_media(&fast_backoff(2)).await.expect("no-op");
     assert_eq!(report.uploaded, 0);
     assert_eq!(listed(&w).await.len(), 2);
+
+    // The same photo once more, after its media is stored: no PUT, no new
+    // object or media, and the new reference still turns stored.
+    let late = client
+        .attach_photo(&t, photo.clone(), "image/jpeg")
+        .await
+        .expect("queued");
+    let report = client
+        .upload_media(&fast_backoff(4))
+        .await
+        .expect("uploads");
+    assert_eq!((report.uploaded, report.deduplicated), (1, 1), "{report:?}");
+    assert_eq!(listed(&w).await.len(), 2);
+    assert_eq!(objects(&w).await, expected);
+    let view = client.ticket(&t).await.expect("view");
+    let late_ref = view
+        .photos
+        .iter()
+        .find(|p| p.id == late.ref_id)
+        .expect("reference");
+    assert_eq!(late_ref.state, MediaState::Stored);
     w.app.stop().await;
 }
 
@@ -423,6 +445,46 @@ async fn answers_lost_after_the_server_acted_are_retried_without_duplicates(back
     assert_eq!(doc.signatures().len(), 1);
     assert_eq!(doc.photos()[0].state, MediaState::Stored);
     assert_eq!(doc.signatures()[0].state, MediaState::Stored);
+    w.app.stop().await;
+}
+
+/// The app's background loop (`run_sync_loop`) does the upload by itself
+/// once the device reports connectivity again.
+async fn the_sync_loop_uploads_when_connectivity_returns(backend: TestBackend) {
+    let w = world(backend, "sdkmedialoop").await;
+    let dir = TempGuard::new("truckroll-media-phone-");
+    let client = std::sync::Arc::new(phone(&w, &dir).await);
+    let t = w.ticket.to_string();
+    client.set_online(false);
+    // The interval is an hour: the upload below is caused by the wake-up.
+    let looping = tokio::spawn(
+        client
+            .clone()
+            .run_sync_loop(fast_backoff(5), Duration::from_secs(3600)),
+    );
+    let photo = jpeg(6);
+    let shot = client
+        .attach_photo(&t, photo.clone(), "image/jpeg")
+        .await
+        .expect("photo queued");
+    assert_eq!(client.media_queue(true).await.expect("queue").len(), 1);
+
+    client.set_online(true);
+    let mut stored = false;
+    for _ in 0..600 {
+        let view = client.ticket(&t).await.expect("view");
+        if view.photos.iter().all(|p| p.state == MediaState::Stored) {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stored, "the loop did not upload the photo");
+    looping.abort();
+    assert!(client.media_queue(true).await.expect("queue").is_empty());
+    let items = listed(&w).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["sha256"], json!(shot.sha256));
     w.app.stop().await;
 }
 
