@@ -608,7 +608,7 @@ async fn app_groups(
 }
 
 /// Outcomes recomputed per round of the SQL path's refresh.
-const OUTCOME_BATCH: u32 = 2000;
+const OUTCOME_BATCH: usize = 2000;
 
 /// Recomputes the stored SLA outcomes of the range's tickets that are
 /// missing or stale (ticket changed, policies changed, a future-dated event
@@ -622,14 +622,10 @@ pub(crate) async fn refresh_outcomes(
     let tenant_id = range.tenant_id;
     let context = SlaContext::load(store, tenant_id).await?;
     let epoch = context.epoch();
-    let mut after = None;
+    let stale_ids = store.stale_sla_outcomes(range, &epoch).await?;
     let mut refreshed = 0;
-    loop {
-        let stale = store
-            .stale_sla_outcomes(range, &epoch, after, OUTCOME_BATCH)
-            .await?;
-        let Some(last) = stale.last() else { break };
-        after = Some(last.id);
+    for ids in stale_ids.chunks(OUTCOME_BATCH) {
+        let stale = store.sla_outcome_inputs(tenant_id, ids).await?;
         let mut sites: Vec<Uuid> = stale.iter().map(|t| t.site_id).collect();
         sites.sort_unstable();
         sites.dedup();
@@ -669,9 +665,6 @@ pub(crate) async fn refresh_outcomes(
             .collect();
         store.write_sla_outcomes(tenant_id, &outcomes).await?;
         refreshed += outcomes.len() as u64;
-        if stale.len() < OUTCOME_BATCH as usize {
-            break;
-        }
     }
     Ok(refreshed)
 }

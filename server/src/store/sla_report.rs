@@ -128,15 +128,18 @@ pub struct ReportRow {
 
 #[async_trait]
 pub trait SlaReportStore {
-    /// Tickets created in `[from, to)` whose outcome is missing, computed from
-    /// another version or policy epoch, or expired at `now_us`; by id, after
-    /// `after`, at most `limit`.
+    /// Ids of the tickets created in `[from, to)` whose outcome is missing,
+    /// computed from another version or policy epoch, or expired at `now_us`.
     async fn stale_sla_outcomes(
         &self,
         range: &ReportRange,
         policy_epoch: &str,
-        after: Option<Uuid>,
-        limit: u32,
+    ) -> StoreResult<Vec<Uuid>>;
+    /// What the clocks of these tickets need (tickets not found are left out).
+    async fn sla_outcome_inputs(
+        &self,
+        tenant_id: Uuid,
+        ticket_ids: &[Uuid],
     ) -> StoreResult<Vec<StaleTicket>>;
     /// Stores (replaces) outcomes of tickets of the tenant, in one transaction.
     async fn write_sla_outcomes(&self, tenant_id: Uuid, outcomes: &[SlaOutcome])

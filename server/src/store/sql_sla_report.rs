@@ -88,15 +88,9 @@ macro_rules! impl_sla_report_store {
 
             #[async_trait]
             impl SlaReportStore for $store {
-                async fn stale_sla_outcomes(
-                    &self,
-                    range: &ReportRange,
-                    policy_epoch: &str,
-                    after: Option<Uuid>,
-                    limit: u32,
-                ) -> StoreResult<Vec<StaleTicket>> {
+                async fn stale_sla_outcomes(&self, range: &ReportRange, policy_epoch: &str) -> StoreResult<Vec<Uuid>> {
                     let mut query = QueryBuilder::<$db>::new(
-                        "SELECT t.id, t.site_id, t.category, t.priority, t.created_at, t.updated_at FROM tickets t \
+                        "SELECT t.id FROM tickets t \
                          LEFT JOIN sla_outcomes o ON o.tenant_id = t.tenant_id AND o.ticket_id = t.id",
                     );
                     push_range(&mut query, range);
@@ -106,15 +100,25 @@ macro_rules! impl_sla_report_store {
                         .push(" OR o.valid_until_us <= ")
                         .push_bind(range.now_us)
                         .push(")");
-                    if let Some(after) = after {
-                        query.push(" AND t.id > ").push_bind(after);
-                    }
-                    query.push(" ORDER BY t.id LIMIT ").push_bind(i64::from(limit));
-                    let rows: Vec<(Uuid, Uuid, String, String, DateTime<Utc>, DateTime<Utc>)> =
-                        query.build_query_as().fetch_all(&self.pool).await?;
-                    rows.into_iter()
-                        .map(|(id, site_id, category, priority, created_at, updated_at)| {
-                            Ok(StaleTicket {
+                    Ok(query.build_query_scalar().fetch_all(&self.pool).await?)
+                }
+
+                async fn sla_outcome_inputs(&self, tenant_id: Uuid, ticket_ids: &[Uuid]) -> StoreResult<Vec<StaleTicket>> {
+                    let mut found = Vec::with_capacity(ticket_ids.len());
+                    for chunk in ticket_ids.chunks(500) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "SELECT t.id, t.site_id, t.category, t.priority, t.created_at, t.updated_at FROM tickets t WHERE t.tenant_id = ",
+                        );
+                        query.push_bind(tenant_id).push(" AND t.id IN (");
+                        let mut ids = query.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        query.push(")");
+                        let rows: Vec<(Uuid, Uuid, String, String, DateTime<Utc>, DateTime<Utc>)> =
+                            query.build_query_as().fetch_all(&self.pool).await?;
+                        for (id, site_id, category, priority, created_at, updated_at) in rows {
+                            found.push(StaleTicket {
                                 id,
                                 site_id,
                                 category,
@@ -122,9 +126,10 @@ macro_rules! impl_sla_report_store {
                                     .ok_or_else(|| StoreError::Corrupt(format!("unknown priority `{priority}`")))?,
                                 created_at,
                                 updated_at,
-                            })
-                        })
-                        .collect()
+                            });
+                        }
+                    }
+                    Ok(found)
                 }
 
                 async fn write_sla_outcomes(&self, tenant_id: Uuid, outcomes: &[SlaOutcome]) -> StoreResult<()> {
