@@ -383,7 +383,10 @@ impl Client {
         let mut stopped: Option<SdkError> = None;
         for row in &open {
             let seq = row.seq;
+            // Failed attempts at the current step, and whether the tokens
+            // were refreshed for this row already.
             let mut attempt = 0u32;
+            let mut refreshed = false;
             loop {
                 let Some(current) = self.media_row(seq).await? else {
                     break;
@@ -393,6 +396,7 @@ impl Client {
                 }
                 match self.advance(&current).await {
                     Ok(outcome) => {
+                        attempt = 0;
                         if let Some(hook) = options.on_step
                             && let Some(now) = self.media_row(seq).await?
                             && hook(&now)
@@ -420,16 +424,26 @@ impl Client {
                         tracing::info!(seq, error = %e, "media upload failed; retrying");
                         tokio::time::sleep(options.backoff.delay(attempt - 1, &mut rng)).await;
                     }
-                    Err(SdkError::Unauthorized(_)) if attempt == 0 => {
-                        attempt += 1;
+                    Err(SdkError::Unauthorized(_)) if !refreshed => {
+                        refreshed = true;
                         self.refresh_tokens().await?;
                     }
-                    Err(e) => {
+                    // Refused for good by the server (422: the upload does
+                    // not match its declaration; 403/404: the ticket is no
+                    // longer this technician's), or the bytes are unusable:
+                    // the row fails with the reason and the run goes on.
+                    Err(e @ (SdkError::Api { .. } | SdkError::InvalidMedia(_))) => {
                         let now = self.clock.now_ms();
                         let mut local = self.local.lock().await;
                         store::media_failed(&mut local.conn, seq, &e.to_string(), now).await?;
                         store::release_media_blob(&mut local.conn, &current.sha256).await?;
                         report.failed += 1;
+                        break;
+                    }
+                    // Anything else (the local database, signed out): stop
+                    // the run; the row stays at its step.
+                    Err(e) => {
+                        stopped = Some(e);
                         break;
                     }
                 }
