@@ -85,6 +85,12 @@ pub struct LiveConfig {
     pub send_timeout_ms: u64,
     /// At most this many open tickets in a snapshot.
     pub max_snapshot_tickets: usize,
+    /// Changes kept per watched tenant so that a reconnecting viewer gets
+    /// only what it missed (`GET /v1/live?since=`); further behind, it gets
+    /// a snapshot.
+    pub resume_changes: usize,
+    /// A tenant's changes are kept this long after its last viewer left.
+    pub resume_grace_ms: u64,
 }
 
 impl Default for LiveConfig {
@@ -95,6 +101,8 @@ impl Default for LiveConfig {
             idle_timeout_ms: 45_000,
             send_timeout_ms: 10_000,
             max_snapshot_tickets: 5_000,
+            resume_changes: 50_000,
+            resume_grace_ms: 120_000,
         }
     }
 }
@@ -391,6 +399,9 @@ impl Config {
         }
         if live.send_timeout_ms < 10 {
             return Err(invalid("live.send_timeout_ms", "must be at least 10"));
+        }
+        if live.resume_changes > 10_000_000 {
+            return Err(invalid("live.resume_changes", "must be at most 10000000"));
         }
         self.leader.validate()?;
         self.sla.validate()?;

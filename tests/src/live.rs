@@ -36,11 +36,41 @@ pub fn live_url(base_url: &str, token: &str, bounds: Option<Bounds>) -> String {
 
 impl LiveClient {
     pub async fn connect(base_url: &str, token: &str, bounds: Option<Bounds>) -> Self {
-        let url = live_url(base_url, token, bounds);
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        Self::connect_url(&live_url(base_url, token, bounds)).await
+    }
+
+    /// Reconnects asking to resume after `cursor` (cursors are URL-safe).
+    pub async fn resume(base_url: &str, token: &str, bounds: Option<Bounds>, cursor: &str) -> Self {
+        Self::connect_url(&format!(
+            "{}&since={cursor}",
+            live_url(base_url, token, bounds)
+        ))
+        .await
+    }
+
+    pub async fn connect_url(url: &str) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
         Self { socket }
+    }
+
+    /// The next JSON message, heartbeats included.
+    pub async fn next_any(&mut self) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.socket.next())
+                .await
+                .expect("no live message within the patience cap")?;
+            match message.ok()? {
+                Message::Text(text) => {
+                    return Some(
+                        serde_json::from_str(text.as_str()).expect("live messages are JSON"),
+                    );
+                }
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
     }
 
     /// The next JSON message other than a heartbeat; `None` when the server

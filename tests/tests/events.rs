@@ -6,10 +6,12 @@ use std::sync::Arc;
 use chrono::Utc;
 use truckroll_server::{
     config::{EventsBackend, EventsConfig},
+    domain::sla::SlaTarget,
     events::{
         BusMessage, Event, EventBus, EventKind, PositionEvent, TenantEvents, memory::MemoryBus,
         postgres::PgBus,
     },
+    store::sla_timers::NoticeKind,
 };
 use truckroll_tests::{live::PATIENCE, postgres_store};
 use uuid::Uuid;
@@ -19,6 +21,19 @@ fn ticket_event(tenant_id: Uuid) -> Event {
         tenant_id,
         EventKind::TicketCreated {
             ticket_id: Uuid::now_v7(),
+        },
+    )
+}
+
+fn sla_event(tenant_id: Uuid) -> Event {
+    Event::new(
+        tenant_id,
+        EventKind::SlaNotice {
+            ticket_id: Uuid::now_v7(),
+            target: SlaTarget::Arrival,
+            kind: NoticeKind::Breach,
+            threshold: 100,
+            due_at: Utc::now(),
         },
     )
 }
@@ -36,8 +51,16 @@ async fn only_own_tenant(bus: &dyn EventBus) {
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     let mut for_a = TenantEvents::new(bus, a);
     let mut for_b = TenantEvents::new(bus, b);
+    // Ticket events and SLA notices (typed fields that must survive the wire).
     let sent: Vec<Event> = (0..20)
-        .map(|i| ticket_event(if i % 3 == 0 { a } else { b }))
+        .map(|i| {
+            let tenant = if i % 3 == 0 { a } else { b };
+            if i % 4 == 0 {
+                sla_event(tenant)
+            } else {
+                ticket_event(tenant)
+            }
+        })
         .collect();
     for event in &sent {
         bus.publish(event.clone());

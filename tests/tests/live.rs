@@ -6,6 +6,7 @@ use std::{collections::HashSet, time::Duration};
 use chrono::{SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use truckroll_server::sla::SlaTimers;
 use truckroll_tests::{
     TestBackend,
     app::{TestApp, TestTenant, all_week_shifts, id_of},
@@ -21,6 +22,8 @@ both!(
     tenants_never_see_each_other,
     a_client_that_stops_reading_is_dropped_alone,
     bad_bounds_and_roles_are_refused,
+    a_reconnect_gets_only_what_it_missed,
+    sla_notices_reach_the_map,
 );
 
 const BERLIN: (f64, f64) = (52.5200, 13.4050);
@@ -371,5 +374,177 @@ async fn bad_bounds_and_roles_are_refused(backend: TestBackend) {
     live.set_bounds(BERLIN_BOX).await;
     let snapshot = live.snapshot().await;
     assert!(technician_in(&snapshot, &tech.id).is_some());
+    app.stop().await;
+}
+
+/// The position of `tech` in `message`, if it carries one.
+fn lat_of(message: &Value, tech: &Tech) -> Option<f64> {
+    technician_in(message, &tech.id).and_then(|t| t["lat"].as_f64())
+}
+
+async fn a_reconnect_gets_only_what_it_missed(backend: TestBackend) {
+    let app = TestApp::start_with(backend, |config| config.live.resume_changes = 6).await;
+    let office = office(&app, "resume").await;
+    let tech = technician(&app, &office, "r@resume.test", BERLIN).await;
+    // Stays connected throughout: once it has seen a change, the hub holds it.
+    let mut observer = LiveClient::connect(&app.base_url, &office.dispatcher, None).await;
+    observer.snapshot().await;
+
+    let mut live = LiveClient::connect(&app.base_url, &office.dispatcher, Some(BERLIN_BOX)).await;
+    let snapshot = live.snapshot().await;
+    assert_eq!(snapshot["reason"], "initial");
+    ping(&app, &tech, (52.51, 13.40)).await;
+    let delta = live
+        .until(|_| {}, |m| lat_of(m, &tech) == Some(52.51))
+        .await;
+    let cursor = delta["cursor"].as_str().expect("a cursor").to_owned();
+    drop(live);
+
+    // Missed while away: two moves and a new ticket.
+    ping(&app, &tech, (52.52, 13.40)).await;
+    ping(&app, &tech, (52.53, 13.40)).await;
+    let ticket = open_ticket(&app, &office, "Boiler", "P2").await;
+    let (mut moved, mut opened) = (false, false);
+    while !(moved && opened) {
+        let message = observer.next().await.expect("the live stream ended");
+        moved |= lat_of(&message, &tech) == Some(52.53);
+        opened |= ticket_in(&message, &ticket).is_some();
+    }
+
+    let mut live =
+        LiveClient::resume(&app.base_url, &office.dispatcher, Some(BERLIN_BOX), &cursor).await;
+    let replay = live.next().await.expect("a first message");
+    assert_eq!(replay["type"], "delta", "no snapshot: {replay}");
+    assert_eq!(replay["replayed"], true);
+    assert_eq!(lat_of(&replay, &tech), Some(52.53), "newest only: {replay}");
+    assert_eq!(replay["technicians"].as_array().map(Vec::len), Some(1));
+    assert!(ticket_in(&replay, &ticket).is_some(), "{replay}");
+    let cursor = replay["cursor"].as_str().expect("a cursor").to_owned();
+    // And the stream goes on from there.
+    ping(&app, &tech, (52.54, 13.40)).await;
+    let delta = live
+        .until(|_| {}, |m| lat_of(m, &tech) == Some(52.54))
+        .await;
+    assert_eq!(delta["type"], "delta");
+    assert_ne!(delta["cursor"], cursor.as_str());
+    let cursor = delta["cursor"].as_str().expect("a cursor").to_owned();
+    drop(live);
+
+    // Further behind than the buffer holds (6 changes): a snapshot, flagged.
+    for step in 1..=7 {
+        ping(&app, &tech, (52.60 + f64::from(step) * 0.001, 13.40)).await;
+    }
+    observer
+        .until(|_| {}, |m| lat_of(m, &tech) == Some(52.607))
+        .await;
+    let mut live =
+        LiveClient::resume(&app.base_url, &office.dispatcher, Some(BERLIN_BOX), &cursor).await;
+    let fresh = live.next().await.expect("a first message");
+    assert_eq!(fresh["type"], "snapshot", "{fresh}");
+    assert_eq!(fresh["reason"], "resume_gap");
+    assert_eq!(lat_of(&fresh, &tech), Some(52.607));
+    assert!(ticket_in(&fresh, &ticket).is_some());
+
+    // Another process's cursor (or nonsense) is no resume either.
+    let foreign = format!("{}.1", Uuid::new_v4().simple());
+    let mut live = LiveClient::resume(
+        &app.base_url,
+        &office.dispatcher,
+        Some(BERLIN_BOX),
+        &foreign,
+    )
+    .await;
+    let fresh = live.next().await.expect("a first message");
+    assert_eq!(fresh["reason"], "resume_gap", "{fresh}");
+    app.stop().await;
+}
+
+async fn sla_notices_reach_the_map(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let office = office(&app, "slalive").await;
+    app.post(
+        "/v1/sla/policies",
+        &office.tenant.admin_token,
+        &json!({"name": "Response", "targets": {"response_minutes": 30}, "escalation": {
+            "on_warning": {"notify": ["dispatchers"]},
+            "on_breach": {"notify": ["dispatchers"], "raise_priority": true}}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let created = app
+        .post(
+            "/v1/tickets",
+            &office.dispatcher,
+            &json!({"title": "Freezer", "category": "hvac", "priority": "P3", "site_id": office.site_id}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let ticket = id_of(&created, "id").to_string();
+    let t0 = created["created_at"]
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .expect("created_at")
+        .with_timezone(&Utc);
+
+    let mut live = LiveClient::connect(&app.base_url, &office.dispatcher, Some(BERLIN_BOX)).await;
+    let snapshot = live.snapshot().await;
+    assert_eq!(
+        ticket_in(&snapshot, &ticket).expect("in the snapshot")["priority"],
+        "P3"
+    );
+
+    // The timers on a fake clock: 75 % of the 30-minute response target.
+    let mut timers = SlaTimers::load(app.state.clone(), t0)
+        .await
+        .expect("timers");
+    let fired = timers
+        .run_once(t0 + chrono::Duration::minutes(23))
+        .await
+        .expect("run");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    let notices = |m: &Value| -> Vec<(String, String, u64)> {
+        m["sla_notices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["ticket_id"] == ticket.as_str())
+            .map(|n| {
+                (
+                    n["target"].as_str().unwrap_or_default().to_owned(),
+                    n["kind"].as_str().unwrap_or_default().to_owned(),
+                    n["threshold"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let warned = live.until(|_| {}, |m| !notices(m).is_empty()).await;
+    assert_eq!(
+        notices(&warned),
+        vec![("response".to_owned(), "warning".to_owned(), 75)]
+    );
+
+    // The breach raises the priority: the notice and the ticket as it is now.
+    timers
+        .run_once(t0 + chrono::Duration::minutes(31))
+        .await
+        .expect("run");
+    let mut raised = false;
+    let breached = live
+        .until(
+            |m| raised |= ticket_in(m, &ticket).is_some_and(|t| t["priority"] == "P2"),
+            |m| notices(m).iter().any(|(_, kind, _)| kind == "breach"),
+        )
+        .await;
+    assert!(
+        notices(&breached).contains(&("response".to_owned(), "breach".to_owned(), 100)),
+        "{breached}"
+    );
+    if !raised {
+        live.until(
+            |_| {},
+            |m| ticket_in(m, &ticket).is_some_and(|t| t["priority"] == "P2"),
+        )
+        .await;
+    }
     app.stop().await;
 }

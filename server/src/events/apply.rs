@@ -60,7 +60,8 @@ pub async fn apply_remote(
         }
         EventKind::TicketCreated { .. }
         | EventKind::TicketUpdated { .. }
-        | EventKind::Offer { .. } => {}
+        | EventKind::Offer { .. }
+        | EventKind::SlaNotice { .. } => {}
     }
     Ok(())
 }

@@ -6,13 +6,18 @@
 //! pending set at its own pace, so a slow browser gets fewer, newer updates
 //! and ingest never waits for it. Memory per viewer is bounded by the
 //! number of technicians and tickets in view.
+//!
+//! The hub also keeps each watched tenant's recent changes in a bounded
+//! ring, numbered, so that a viewer that reconnects with its cursor gets
+//! only what it missed (see [`LiveHub::resume`]).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -107,12 +112,33 @@ pub struct LiveOffer {
     pub state: String,
 }
 
+/// An SLA warning or breach, as the map shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LiveSlaNotice {
+    pub ticket_id: Uuid,
+    /// `response`, `arrival` or `resolution`.
+    pub target: String,
+    /// `warning` or `breach`.
+    pub kind: String,
+    /// Percent of the target used; 100 for a breach.
+    pub threshold: u8,
+    pub due_at: DateTime<Utc>,
+}
+
 /// Everything changed since a viewer's last flush.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct Delta {
-    pub technicians: Vec<LiveTechnician>,
-    pub tickets: Vec<LiveTicket>,
+    /// Resume from here after a reconnect (`GET /v1/live?since=`).
+    pub cursor: String,
+    /// The first message after a resume: the changes missed while away.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+    #[schema(value_type = Vec<LiveTechnician>)]
+    pub technicians: Vec<Arc<LiveTechnician>>,
+    #[schema(value_type = Vec<LiveTicket>)]
+    pub tickets: Vec<Arc<LiveTicket>>,
     pub offers: Vec<LiveOffer>,
+    pub sla_notices: Vec<LiveSlaNotice>,
     /// Left the viewer's bounds.
     pub gone_technicians: Vec<Uuid>,
     pub gone_tickets: Vec<Uuid>,
@@ -123,29 +149,54 @@ impl Delta {
         self.technicians.is_empty()
             && self.tickets.is_empty()
             && self.offers.is_empty()
+            && self.sla_notices.is_empty()
             && self.gone_technicians.is_empty()
             && self.gone_tickets.is_empty()
     }
 }
 
+/// One change as the hub fans it out and keeps it for resuming viewers.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Technician(Arc<LiveTechnician>),
+    Ticket(Arc<LiveTicket>),
+    Offer(LiveOffer),
+    SlaNotice(LiveSlaNotice),
+}
+
 #[derive(Debug, Default)]
 struct Pending {
     bounds: Option<Bounds>,
-    technicians: HashMap<Uuid, LiveTechnician>,
-    tickets: HashMap<Uuid, LiveTicket>,
+    /// The hub sequence of the newest change handed to this viewer
+    /// (applied or filtered out).
+    seq: u64,
+    technicians: HashMap<Uuid, Arc<LiveTechnician>>,
+    tickets: HashMap<Uuid, Arc<LiveTicket>>,
     offers: Vec<LiveOffer>,
+    sla_notices: Vec<LiveSlaNotice>,
     gone_technicians: HashSet<Uuid>,
     gone_tickets: HashSet<Uuid>,
     /// What the viewer holds, so leaving the bounds can be told.
     shown_technicians: HashSet<Uuid>,
     shown_tickets: HashSet<Uuid>,
+    /// Resumed without a snapshot: which tickets the viewer holds is not
+    /// known, so a closed ticket in view is always told gone and offers and
+    /// notices of any ticket are passed on.
+    tickets_unknown: bool,
     /// Events were lost: the viewer needs a fresh snapshot.
     resync: bool,
 }
 
-/// Offers kept for a viewer between flushes; older ones are dropped (the
-/// ticket and technician records still carry the outcome).
+/// Offers (and SLA notices) kept for a viewer between flushes; older ones
+/// are dropped (the ticket and technician records still carry the outcome).
 const MAX_PENDING_OFFERS: usize = 256;
+
+fn push_bounded<T>(list: &mut Vec<T>, item: T) {
+    if list.len() >= MAX_PENDING_OFFERS {
+        list.remove(0);
+    }
+    list.push(item);
+}
 
 /// One connected map.
 #[derive(Debug)]
@@ -163,8 +214,10 @@ impl Viewer {
     /// New bounds: everything pending is dropped, a snapshot follows.
     pub fn set_bounds(&self, bounds: Bounds) {
         let mut pending = self.lock();
+        let seq = pending.seq;
         *pending = Pending {
             bounds: Some(bounds),
+            seq,
             ..Pending::default()
         };
     }
@@ -173,77 +226,105 @@ impl Viewer {
         self.lock().bounds.unwrap_or(Bounds::WORLD)
     }
 
+    /// The sequence of the newest change this viewer has been handed: a
+    /// snapshot loaded after reading it shows at least that much.
+    pub fn seq(&self) -> u64 {
+        self.lock().seq
+    }
+
     /// Records what a snapshot showed.
     pub fn shown(&self, technicians: &[LiveTechnician], tickets: &[LiveTicket]) {
         let mut pending = self.lock();
         pending.shown_technicians = technicians.iter().map(|t| t.id).collect();
         pending.shown_tickets = tickets.iter().map(|t| t.id).collect();
+        pending.tickets_unknown = false;
         pending.resync = false;
     }
 
-    /// Takes what is pending; `Err(())` when a snapshot is needed instead.
-    pub fn take(&self) -> Result<Delta, NeedsSnapshot> {
+    /// Takes what is pending, with the sequence it reaches; `Err` when a
+    /// snapshot is needed instead.
+    pub fn take(&self) -> Result<(u64, Delta), NeedsSnapshot> {
         let mut pending = self.lock();
         if pending.resync {
             return Err(NeedsSnapshot);
         }
-        Ok(Delta {
+        let delta = Delta {
             technicians: pending.technicians.drain().map(|(_, t)| t).collect(),
             tickets: pending.tickets.drain().map(|(_, t)| t).collect(),
             offers: std::mem::take(&mut pending.offers),
+            sla_notices: std::mem::take(&mut pending.sla_notices),
             gone_technicians: pending.gone_technicians.drain().collect(),
             gone_tickets: pending.gone_tickets.drain().collect(),
-        })
-    }
-
-    fn technician(&self, technician: &LiveTechnician) {
-        let mut pending = self.lock();
-        let bounds = pending.bounds.unwrap_or(Bounds::WORLD);
-        let point = GeoPoint {
-            lat: technician.lat,
-            lon: technician.lon,
+            ..Delta::default()
         };
-        if bounds.contains(point) {
-            pending.shown_technicians.insert(technician.id);
-            pending.gone_technicians.remove(&technician.id);
-            pending
-                .technicians
-                .insert(technician.id, technician.clone());
-        } else if pending.shown_technicians.remove(&technician.id) {
-            pending.technicians.remove(&technician.id);
-            pending.gone_technicians.insert(technician.id);
-        }
+        Ok((pending.seq, delta))
     }
 
-    fn ticket(&self, ticket: &LiveTicket) {
+    fn apply(&self, seq: u64, change: &Change) {
         let mut pending = self.lock();
+        pending.seq = pending.seq.max(seq);
         let bounds = pending.bounds.unwrap_or(Bounds::WORLD);
-        let point = GeoPoint {
-            lat: ticket.lat,
-            lon: ticket.lon,
-        };
-        if bounds.contains(point) && !ticket.closed {
-            pending.shown_tickets.insert(ticket.id);
-            pending.gone_tickets.remove(&ticket.id);
-            pending.tickets.insert(ticket.id, ticket.clone());
-        } else if pending.shown_tickets.remove(&ticket.id) {
-            pending.tickets.remove(&ticket.id);
-            pending.gone_tickets.insert(ticket.id);
-        }
-    }
-
-    fn offer(&self, offer: &LiveOffer) {
-        let mut pending = self.lock();
-        if pending.shown_tickets.contains(&offer.ticket_id) {
-            if pending.offers.len() >= MAX_PENDING_OFFERS {
-                pending.offers.remove(0);
+        match change {
+            Change::Technician(technician) => {
+                if bounds.contains(technician.point()) {
+                    pending.shown_technicians.insert(technician.id);
+                    pending.gone_technicians.remove(&technician.id);
+                    pending
+                        .technicians
+                        .insert(technician.id, technician.clone());
+                } else if pending.shown_technicians.remove(&technician.id) {
+                    pending.technicians.remove(&technician.id);
+                    pending.gone_technicians.insert(technician.id);
+                }
             }
-            pending.offers.push(offer.clone());
+            Change::Ticket(ticket) => {
+                let inside = bounds.contains(ticket.point());
+                if inside && !ticket.closed {
+                    pending.shown_tickets.insert(ticket.id);
+                    pending.gone_tickets.remove(&ticket.id);
+                    pending.tickets.insert(ticket.id, ticket.clone());
+                } else if pending.shown_tickets.remove(&ticket.id)
+                    || (inside && pending.tickets_unknown)
+                {
+                    pending.tickets.remove(&ticket.id);
+                    pending.gone_tickets.insert(ticket.id);
+                }
+            }
+            Change::Offer(offer) => {
+                if pending.tickets_unknown || pending.shown_tickets.contains(&offer.ticket_id) {
+                    push_bounded(&mut pending.offers, offer.clone());
+                }
+            }
+            Change::SlaNotice(notice) => {
+                if pending.tickets_unknown || pending.shown_tickets.contains(&notice.ticket_id) {
+                    push_bounded(&mut pending.sla_notices, notice.clone());
+                }
+            }
         }
     }
 
-    fn resync(&self) {
-        self.lock().resync = true;
+    fn resync(&self, seq: u64) {
+        let mut pending = self.lock();
+        pending.resync = true;
+        pending.seq = seq;
+    }
+}
+
+impl LiveTechnician {
+    fn point(&self) -> GeoPoint {
+        GeoPoint {
+            lat: self.lat,
+            lon: self.lon,
+        }
+    }
+}
+
+impl LiveTicket {
+    fn point(&self) -> GeoPoint {
+        GeoPoint {
+            lat: self.lat,
+            lon: self.lon,
+        }
     }
 }
 
@@ -251,46 +332,225 @@ impl Viewer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeedsSnapshot;
 
-/// Every connected viewer of this replica, by tenant.
+/// How long and how much the hub remembers for resuming viewers.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeLimits {
+    /// Changes kept per tenant.
+    pub changes: usize,
+    /// A tenant's changes are kept this long after its last viewer left.
+    pub grace: Duration,
+}
+
+impl Default for ResumeLimits {
+    fn default() -> Self {
+        Self {
+            changes: 50_000,
+            grace: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One tenant's viewers and recent changes.
+#[derive(Debug)]
+struct TenantLive {
+    viewers: Vec<Arc<Viewer>>,
+    /// Recent changes, oldest first, by sequence.
+    ring: VecDeque<(u64, Change)>,
+    /// Every change after this sequence is in `ring`.
+    floor: u64,
+    /// Technicians' positions as last fanned out: what a resumed viewer
+    /// holds in view.
+    positions: HashMap<Uuid, GeoPoint>,
+    /// When the last viewer left.
+    idle_since: Option<Instant>,
+}
+
 #[derive(Debug, Default)]
+struct HubState {
+    tenants: HashMap<Uuid, TenantLive>,
+    /// Sequence of the newest change, over all tenants.
+    seq: u64,
+}
+
+/// Every connected viewer of this replica, by tenant, and the recent
+/// changes a reconnecting viewer may have missed.
+///
+/// Changes are numbered in the order the hub fans them out; a viewer's
+/// cursor (`<hub epoch>.<sequence>`) names the newest change it has been
+/// sent. A reconnecting viewer that brings its cursor gets the changes after
+/// it, newest per record, if this hub still holds all of them; otherwise a
+/// snapshot.
+#[derive(Debug)]
 pub struct LiveHub {
-    viewers: Mutex<HashMap<Uuid, Vec<Arc<Viewer>>>>,
+    /// Cursors of another process (or an earlier run) never match.
+    epoch: Uuid,
+    limits: ResumeLimits,
+    state: Mutex<HubState>,
     next_id: AtomicU64,
 }
 
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self::new(ResumeLimits::default())
+    }
+}
+
+/// Positions of a tenant's technicians, read when the hub starts following
+/// the tenant.
+pub type PositionsNow<'a> = &'a dyn Fn(Uuid) -> Vec<(Uuid, GeoPoint)>;
+
 impl LiveHub {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(limits: ResumeLimits) -> Self {
+        Self {
+            epoch: Uuid::new_v4(),
+            limits,
+            state: Mutex::default(),
+            next_id: AtomicU64::new(0),
+        }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Vec<Arc<Viewer>>>> {
-        self.viewers.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a viewer; it receives changes until [`Self::leave`].
-    pub fn join(&self, tenant_id: Uuid, bounds: Bounds) -> Arc<Viewer> {
-        let viewer = Arc::new(Viewer {
+    /// The cursor a viewer at `seq` resumes from.
+    pub fn cursor(&self, seq: u64) -> String {
+        format!("{}.{seq}", self.epoch.simple())
+    }
+
+    fn parse_cursor(&self, cursor: &str) -> Option<u64> {
+        let (epoch, seq) = cursor.split_once('.')?;
+        (epoch == self.epoch.simple().to_string())
+            .then(|| seq.parse().ok())
+            .flatten()
+    }
+
+    fn new_viewer(&self, tenant_id: Uuid, bounds: Bounds, seq: u64) -> Arc<Viewer> {
+        Arc::new(Viewer {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             tenant_id,
             pending: Mutex::new(Pending {
                 bounds: Some(bounds),
+                seq,
                 ..Pending::default()
             }),
-        });
-        self.lock()
+        })
+    }
+
+    fn tenant<'s>(
+        state: &'s mut HubState,
+        tenant_id: Uuid,
+        positions: PositionsNow<'_>,
+    ) -> &'s mut TenantLive {
+        let seq = state.seq;
+        state
+            .tenants
             .entry(tenant_id)
-            .or_default()
-            .push(viewer.clone());
+            .or_insert_with(|| TenantLive {
+                viewers: Vec::new(),
+                ring: VecDeque::new(),
+                floor: seq,
+                positions: positions(tenant_id).into_iter().collect(),
+                idle_since: None,
+            })
+    }
+
+    /// Registers a viewer; it receives changes until [`Self::leave`].
+    pub fn join(
+        &self,
+        tenant_id: Uuid,
+        bounds: Bounds,
+        positions: PositionsNow<'_>,
+    ) -> Arc<Viewer> {
+        let mut state = self.lock();
+        let viewer = self.new_viewer(tenant_id, bounds, state.seq);
+        let tenant = Self::tenant(&mut state, tenant_id, positions);
+        tenant.viewers.push(viewer.clone());
+        tenant.idle_since = None;
         metrics::gauge!("truckroll_live_viewers").increment(1.0);
         viewer
     }
 
+    /// Registers a viewer that held everything up to `cursor` (in
+    /// `bounds`) and returns the changes it missed, newest per record.
+    /// `None` when they are not all held any more (or the cursor is not
+    /// this hub's): the viewer needs a snapshot.
+    pub fn resume(
+        &self,
+        tenant_id: Uuid,
+        bounds: Bounds,
+        cursor: &str,
+        positions: PositionsNow<'_>,
+    ) -> (Arc<Viewer>, Option<Delta>) {
+        let from = self.parse_cursor(cursor);
+        let mut state = self.lock();
+        let now = state.seq;
+        let viewer = self.new_viewer(tenant_id, bounds, now);
+        let known = state.tenants.contains_key(&tenant_id);
+        let tenant = Self::tenant(&mut state, tenant_id, positions);
+        tenant.viewers.push(viewer.clone());
+        tenant.idle_since = None;
+        metrics::gauge!("truckroll_live_viewers").increment(1.0);
+        let Some(from) = from.filter(|from| known && *from >= tenant.floor && *from <= now) else {
+            metrics::counter!("truckroll_live_resumes_total", "outcome" => "snapshot").increment(1);
+            return (viewer, None);
+        };
+        let start = tenant.ring.partition_point(|(seq, _)| *seq <= from);
+        let mut technicians = HashMap::new();
+        let mut tickets = HashMap::new();
+        let mut delta = Delta {
+            replayed: true,
+            ..Delta::default()
+        };
+        for (_, change) in tenant.ring.range(start..) {
+            match change {
+                Change::Technician(t) => {
+                    technicians.insert(t.id, t.clone());
+                }
+                Change::Ticket(t) => {
+                    tickets.insert(t.id, t.clone());
+                }
+                Change::Offer(offer) => push_bounded(&mut delta.offers, offer.clone()),
+                Change::SlaNotice(notice) => push_bounded(&mut delta.sla_notices, notice.clone()),
+            }
+        }
+        for (id, technician) in technicians {
+            if bounds.contains(technician.point()) {
+                delta.technicians.push(technician);
+            } else {
+                delta.gone_technicians.push(id);
+            }
+        }
+        for (id, ticket) in tickets {
+            if !bounds.contains(ticket.point()) {
+                // Sites do not move: it was never in view.
+            } else if ticket.closed {
+                delta.gone_tickets.push(id);
+            } else {
+                delta.tickets.push(ticket);
+            }
+        }
+        {
+            let mut pending = viewer.lock();
+            pending.shown_technicians = tenant
+                .positions
+                .iter()
+                .filter(|(_, point)| bounds.contains(**point))
+                .map(|(id, _)| *id)
+                .collect();
+            pending.tickets_unknown = true;
+        }
+        metrics::counter!("truckroll_live_resumes_total", "outcome" => "replayed").increment(1);
+        (viewer, Some(delta))
+    }
+
     pub fn leave(&self, viewer: &Viewer) {
-        let mut viewers = self.lock();
-        if let Some(list) = viewers.get_mut(&viewer.tenant_id) {
-            list.retain(|v| v.id != viewer.id);
-            if list.is_empty() {
-                viewers.remove(&viewer.tenant_id);
+        let mut state = self.lock();
+        if let Some(tenant) = state.tenants.get_mut(&viewer.tenant_id) {
+            tenant.viewers.retain(|v| v.id != viewer.id);
+            if tenant.viewers.is_empty() {
+                // Kept a while for a viewer that comes back.
+                tenant.idle_since = Some(Instant::now());
             }
         }
         metrics::gauge!("truckroll_live_viewers").decrement(1.0);
@@ -298,43 +558,88 @@ impl LiveHub {
 
     /// Connected viewers of every tenant.
     pub fn viewer_count(&self) -> usize {
-        self.lock().values().map(Vec::len).sum()
+        self.lock().tenants.values().map(|t| t.viewers.len()).sum()
     }
 
-    /// Whether anyone of `tenant_id` is watching (records need loading).
+    /// Whether `tenant_id`'s changes are followed: someone watches, or
+    /// watched recently enough to resume.
     pub fn watched(&self, tenant_id: Uuid) -> bool {
-        self.lock().contains_key(&tenant_id)
+        let mut state = self.lock();
+        let Some(tenant) = state.tenants.get(&tenant_id) else {
+            return false;
+        };
+        match tenant.idle_since {
+            Some(since) if since.elapsed() > self.limits.grace => {
+                state.tenants.remove(&tenant_id);
+                false
+            }
+            _ => true,
+        }
     }
 
-    fn tenant_viewers(&self, tenant_id: Uuid) -> Vec<Arc<Viewer>> {
-        self.lock().get(&tenant_id).cloned().unwrap_or_default()
-    }
-
-    pub fn technicians(&self, tenant_id: Uuid, technicians: &[LiveTechnician]) {
-        for viewer in self.tenant_viewers(tenant_id) {
-            for technician in technicians {
-                viewer.technician(technician);
+    /// Hands changes to every viewer of the tenant, in one order, and keeps
+    /// them for resuming viewers.
+    pub fn publish(&self, tenant_id: Uuid, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        let HubState { tenants, seq } = &mut *state;
+        let Some(tenant) = tenants.get_mut(&tenant_id) else {
+            return;
+        };
+        for change in changes {
+            *seq += 1;
+            if let Change::Technician(technician) = &change {
+                tenant.positions.insert(technician.id, technician.point());
+            }
+            for viewer in &tenant.viewers {
+                viewer.apply(*seq, &change);
+            }
+            tenant.ring.push_back((*seq, change));
+            while tenant.ring.len() > self.limits.changes {
+                if let Some((evicted, _)) = tenant.ring.pop_front() {
+                    tenant.floor = evicted;
+                }
             }
         }
     }
 
-    pub fn ticket(&self, tenant_id: Uuid, ticket: &LiveTicket) {
-        for viewer in self.tenant_viewers(tenant_id) {
-            viewer.ticket(ticket);
-        }
+    pub fn technicians(&self, tenant_id: Uuid, technicians: Vec<LiveTechnician>) {
+        self.publish(
+            tenant_id,
+            technicians
+                .into_iter()
+                .map(|t| Change::Technician(Arc::new(t)))
+                .collect(),
+        );
     }
 
-    pub fn offer(&self, tenant_id: Uuid, offer: &LiveOffer) {
-        for viewer in self.tenant_viewers(tenant_id) {
-            viewer.offer(offer);
-        }
+    pub fn ticket(&self, tenant_id: Uuid, ticket: LiveTicket) {
+        self.publish(tenant_id, vec![Change::Ticket(Arc::new(ticket))]);
     }
 
-    /// Every viewer gets a fresh snapshot at its next flush.
-    pub fn resync_all(&self) {
-        for viewers in self.lock().values() {
-            for viewer in viewers {
-                viewer.resync();
+    pub fn offer(&self, tenant_id: Uuid, offer: LiveOffer) {
+        self.publish(tenant_id, vec![Change::Offer(offer)]);
+    }
+
+    pub fn sla_notice(&self, tenant_id: Uuid, notice: LiveSlaNotice) {
+        self.publish(tenant_id, vec![Change::SlaNotice(notice)]);
+    }
+
+    /// Events were lost: every viewer gets a fresh snapshot at its next
+    /// flush, and no cursor from before resumes.
+    pub fn resync_all(&self, positions: PositionsNow<'_>) {
+        let mut state = self.lock();
+        // A step of its own: cursors up to here predate the loss.
+        state.seq += 1;
+        let seq = state.seq;
+        for (tenant_id, tenant) in &mut state.tenants {
+            tenant.ring.clear();
+            tenant.floor = seq;
+            tenant.positions = positions(*tenant_id).into_iter().collect();
+            for viewer in &tenant.viewers {
+                viewer.resync(seq);
             }
         }
     }
@@ -357,43 +662,139 @@ mod tests {
         }
     }
 
+    fn nobody(_: Uuid) -> Vec<(Uuid, GeoPoint)> {
+        Vec::new()
+    }
+
+    const BERLIN: Bounds = Bounds {
+        south: 52.3,
+        west: 13.0,
+        north: 52.7,
+        east: 13.8,
+    };
+
     #[test]
     fn positions_coalesce_and_leaving_the_bounds_is_told() {
-        let hub = LiveHub::new();
+        let hub = LiveHub::default();
         let tenant = Uuid::now_v7();
-        let berlin = Bounds {
-            south: 52.3,
-            west: 13.0,
-            north: 52.7,
-            east: 13.8,
-        };
-        let viewer = hub.join(tenant, berlin);
+        let viewer = hub.join(tenant, BERLIN, &nobody);
         let id = Uuid::now_v7();
         for step in 0..100 {
             let lat = 52.4 + f64::from(step) * 0.001;
-            hub.technicians(tenant, &[technician(id, lat, 13.4)]);
+            hub.technicians(tenant, vec![technician(id, lat, 13.4)]);
         }
-        let delta = viewer.take().expect("no resync");
+        let (seq, delta) = viewer.take().expect("no resync");
+        assert_eq!(seq, 100);
         assert_eq!(delta.technicians.len(), 1, "latest wins");
         assert!((delta.technicians[0].lat - 52.499).abs() < 1e-9);
-        hub.technicians(tenant, &[technician(id, 48.1, 11.5)]);
-        let delta = viewer.take().expect("no resync");
+        hub.technicians(tenant, vec![technician(id, 48.1, 11.5)]);
+        let (_, delta) = viewer.take().expect("no resync");
         assert!(delta.technicians.is_empty());
         assert_eq!(delta.gone_technicians, vec![id]);
-        // Unknown and outside: nothing at all.
-        hub.technicians(tenant, &[technician(Uuid::now_v7(), 48.1, 11.5)]);
-        assert!(viewer.take().expect("no resync").is_empty());
+        // Unknown and outside: nothing at all, but the cursor moves on.
+        hub.technicians(tenant, vec![technician(Uuid::now_v7(), 48.1, 11.5)]);
+        let (seq, delta) = viewer.take().expect("no resync");
+        assert!(delta.is_empty());
+        assert_eq!(seq, 102);
     }
 
     #[test]
     fn other_tenants_see_nothing() {
-        let hub = LiveHub::new();
+        let hub = LiveHub::default();
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let viewer_b = hub.join(b, Bounds::WORLD);
-        hub.technicians(a, &[technician(Uuid::now_v7(), 1.0, 1.0)]);
-        assert!(viewer_b.take().expect("no resync").is_empty());
-        hub.resync_all();
-        assert_eq!(viewer_b.take().err(), Some(NeedsSnapshot));
+        let viewer_a = hub.join(a, Bounds::WORLD, &nobody);
+        let viewer_b = hub.join(b, Bounds::WORLD, &nobody);
+        hub.technicians(a, vec![technician(Uuid::now_v7(), 1.0, 1.0)]);
+        assert!(viewer_b.take().expect("no resync").1.is_empty());
+        assert_eq!(viewer_a.take().expect("no resync").1.technicians.len(), 1);
+        // A's cursor is no use to B: B's changes are another ring.
+        let cursor = hub.cursor(viewer_a.seq());
+        hub.leave(&viewer_b);
+        let (_, replay) = hub.resume(b, Bounds::WORLD, &cursor, &nobody);
+        assert!(
+            replay
+                .expect("b's ring holds everything after it")
+                .is_empty()
+        );
+        hub.resync_all(&nobody);
+        assert_eq!(viewer_a.take().err(), Some(NeedsSnapshot));
+        let (_, replay) = hub.resume(a, Bounds::WORLD, &cursor, &nobody);
+        assert!(replay.is_none(), "lost events: no resume across a resync");
+    }
+
+    #[test]
+    fn a_resumed_viewer_gets_what_it_missed_newest_per_record() {
+        let hub = LiveHub::new(ResumeLimits {
+            changes: 8,
+            grace: Duration::from_secs(60),
+        });
+        let tenant = Uuid::now_v7();
+        let (stays, leaves, outside) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let known = move |_: Uuid| {
+            vec![
+                (
+                    stays,
+                    GeoPoint {
+                        lat: 52.5,
+                        lon: 13.4,
+                    },
+                ),
+                (
+                    leaves,
+                    GeoPoint {
+                        lat: 52.5,
+                        lon: 13.5,
+                    },
+                ),
+            ]
+        };
+        let viewer = hub.join(tenant, BERLIN, &known);
+        hub.technicians(tenant, vec![technician(stays, 52.51, 13.4)]);
+        let (seq, _) = viewer.take().expect("no resync");
+        let cursor = hub.cursor(seq);
+        hub.leave(&viewer);
+        assert!(hub.watched(tenant), "kept for the grace period");
+
+        // While away: two moves of one, one leaves the bounds, one outside.
+        hub.technicians(tenant, vec![technician(stays, 52.52, 13.4)]);
+        hub.technicians(tenant, vec![technician(stays, 52.53, 13.4)]);
+        hub.technicians(tenant, vec![technician(leaves, 48.1, 11.5)]);
+        let (viewer, replay) = hub.resume(tenant, BERLIN, &cursor, &known);
+        let replay = replay.expect("all held");
+        assert!(replay.replayed);
+        assert_eq!(replay.technicians.len(), 1);
+        assert!((replay.technicians[0].lat - 52.53).abs() < 1e-9);
+        assert_eq!(replay.gone_technicians, vec![leaves]);
+        // From here on, deltas as usual; leaving the bounds is still told.
+        hub.technicians(tenant, vec![technician(outside, 48.2, 11.6)]);
+        hub.technicians(tenant, vec![technician(stays, 48.1, 11.5)]);
+        let (_, delta) = viewer.take().expect("no resync");
+        assert_eq!(delta.gone_technicians, vec![stays]);
+        assert!(delta.technicians.is_empty());
+
+        // Too far behind: more changes than the ring keeps.
+        let (seq, _) = viewer.take().expect("no resync");
+        let cursor = hub.cursor(seq);
+        hub.leave(&viewer);
+        for step in 0..9 {
+            hub.technicians(
+                tenant,
+                vec![technician(stays, 52.4 + f64::from(step) * 0.01, 13.4)],
+            );
+        }
+        let (viewer, replay) = hub.resume(tenant, BERLIN, &cursor, &known);
+        assert!(replay.is_none(), "a snapshot, not a partial replay");
+        hub.leave(&viewer);
+        // Another process's cursor, or nonsense: a snapshot.
+        for foreign in [
+            format!("{}.3", Uuid::new_v4().simple()),
+            "3".into(),
+            String::new(),
+        ] {
+            let (viewer, replay) = hub.resume(tenant, BERLIN, &foreign, &known);
+            assert!(replay.is_none(), "{foreign}");
+            hub.leave(&viewer);
+        }
     }
 
     #[test]

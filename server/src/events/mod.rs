@@ -9,6 +9,9 @@
 //! event with a body; they are batched per flush interval and split into
 //! chunks that fit.
 //!
+//! Every kind of state change is here: tickets (created, updated, assigned,
+//! status), technicians (record, positions), offers and SLA notices.
+//!
 //! Subscribers get every tenant's events and must route by
 //! [`Event::tenant_id`]; [`TenantEvents`] does that for one tenant.
 
@@ -24,7 +27,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::domain::{offer::OfferState, people::TechnicianStatus, ticket::Ticket};
+use crate::{
+    domain::{offer::OfferState, people::TechnicianStatus, sla::SlaTarget, ticket::Ticket},
+    store::sla_timers::NoticeKind,
+};
 
 /// One state change of one tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +75,16 @@ pub enum EventKind {
         ticket_id: Uuid,
         technician_id: Uuid,
         state: OfferState,
+    },
+    /// An SLA warning or breach fired; published after its notice (and the
+    /// escalation's effects, e.g. a raised priority) committed.
+    SlaNotice {
+        ticket_id: Uuid,
+        target: SlaTarget,
+        kind: NoticeKind,
+        /// Percent of the target used; 100 for a breach.
+        threshold: u8,
+        due_at: DateTime<Utc>,
     },
 }
 

@@ -1,15 +1,27 @@
 //! `GET /v1/live`: the live map as a WebSocket stream.
 //!
 //! Server → client, JSON text messages:
-//! - `{"type":"snapshot","bounds":…,"technicians":[…],"tickets":[…]}` first,
-//!   again after every change of bounds, and whenever events were lost;
-//! - `{"type":"delta","technicians":[…],"tickets":[…],"offers":[…],
-//!   "gone_technicians":[…],"gone_tickets":[…]}` at most every
-//!   `live.flush_ms`, newest version per record only;
-//! - `{"type":"heartbeat","at":…}` (and a ping frame) every `live.heartbeat_ms`.
+//! - `{"type":"snapshot","reason":…,"cursor":…,"bounds":…,"technicians":[…],
+//!   "tickets":[…]}` first, again after every change of bounds, and whenever
+//!   events were lost; `reason` says which (`initial`, `bounds`, `resync`,
+//!   or `resume_gap` when a reconnect could not be served from the buffer);
+//! - `{"type":"delta","cursor":…,"technicians":[…],"tickets":[…],
+//!   "offers":[…],"sla_notices":[…],"gone_technicians":[…],
+//!   "gone_tickets":[…]}` at most every `live.flush_ms`, newest version per
+//!   record only; the first message after a successful resume is a delta
+//!   with `"replayed":true` holding what was missed;
+//! - `{"type":"heartbeat","at":…,"cursor":…}` (and a ping frame) every
+//!   `live.heartbeat_ms`.
 //!
 //! Client → server: `{"type":"bounds","south":…,"west":…,"north":…,"east":…}`
-//! at any time. A reconnecting client simply receives a fresh snapshot.
+//! at any time.
+//!
+//! Resuming: a client that reconnects with `?since=<the last cursor it
+//! received>` and the same bounds gets only the changes it missed, if this
+//! replica still holds them all (`live.resume_changes` per tenant, kept
+//! `live.resume_grace_ms` after the tenant's last viewer left); otherwise a
+//! snapshot with `"reason":"resume_gap"`. Cursors are per process: after a
+//! restart or on another replica the answer is a snapshot.
 //!
 //! Browsers cannot set headers on a WebSocket, so the access token may come
 //! as `?access_token=` instead of `Authorization: Bearer`.
@@ -46,7 +58,9 @@ use crate::{
     events::{
         BusMessage, EventKind,
         apply::apply_remote,
-        live::{Bounds, Delta, LiveHub, LiveOffer, LiveTechnician, LiveTicket, Viewer},
+        live::{
+            Bounds, Delta, LiveHub, LiveOffer, LiveSlaNotice, LiveTechnician, LiveTicket, Viewer,
+        },
     },
     store::{PageRequest, StoreError, TicketFilter},
 };
@@ -63,6 +77,8 @@ struct LiveQuery {
     west: Option<f64>,
     north: Option<f64>,
     east: Option<f64>,
+    /// The last cursor received, to resume after a reconnect.
+    since: Option<String>,
 }
 
 impl LiveQuery {
@@ -99,6 +115,8 @@ enum ClientMessage {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ServerMessage<'a> {
     Snapshot {
+        reason: SnapshotReason,
+        cursor: String,
         bounds: Bounds,
         technicians: &'a [LiveTechnician],
         tickets: &'a [LiveTicket],
@@ -106,6 +124,7 @@ enum ServerMessage<'a> {
     Delta(&'a Delta),
     Heartbeat {
         at: chrono::DateTime<Utc>,
+        cursor: &'a str,
     },
     Error {
         detail: String,
@@ -148,8 +167,21 @@ async fn websocket(
     Ok(upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
-            let viewer = state.live.join(user.tenant_id, bounds);
-            let ended = watch(&state, &viewer, socket).await;
+            let positions = |tenant_id| positions_now(&state, tenant_id);
+            let (viewer, start) = match &query.since {
+                None => (
+                    state.live.join(user.tenant_id, bounds, &positions),
+                    Start::Snapshot(SnapshotReason::Initial),
+                ),
+                Some(cursor) => match state
+                    .live
+                    .resume(user.tenant_id, bounds, cursor, &positions)
+                {
+                    (viewer, Some(missed)) => (viewer, Start::Replay(missed)),
+                    (viewer, None) => (viewer, Start::Snapshot(SnapshotReason::ResumeGap)),
+                },
+            };
+            let ended = watch(&state, &viewer, socket, start).await;
             state.live.leave(&viewer);
             tracing::debug!(viewer = viewer.id, ?ended, "live viewer left");
         }))
@@ -189,12 +221,39 @@ async fn send_json(
     send(state, socket, Message::Text(text.into())).await
 }
 
+/// Why a snapshot is sent.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum SnapshotReason {
+    /// The stream's first message.
+    Initial,
+    /// The client changed its bounds.
+    Bounds,
+    /// Events were lost on the way to this replica.
+    Resync,
+    /// The client asked to resume, but the changes since its cursor are not
+    /// all held any more (or the cursor is another process's).
+    ResumeGap,
+}
+
+/// How a stream begins.
+#[derive(Debug)]
+enum Start {
+    Snapshot(SnapshotReason),
+    /// Resumed: the changes the client missed.
+    Replay(Delta),
+}
+
+/// Sends a snapshot; returns its cursor.
 async fn send_snapshot(
     state: &AppState,
     viewer: &Viewer,
     socket: &mut WebSocket,
-) -> Result<(), Ended> {
+    reason: SnapshotReason,
+) -> Result<String, Ended> {
     let bounds = viewer.bounds();
+    // What the snapshot reads is at least as new as this.
+    let cursor = state.live.cursor(viewer.seq());
     let (technicians, tickets) = snapshot(state, viewer.tenant_id, bounds)
         .await
         .map_err(Ended::Load)?;
@@ -203,16 +262,19 @@ async fn send_snapshot(
         state,
         socket,
         &ServerMessage::Snapshot {
+            reason,
+            cursor: cursor.clone(),
             bounds,
             technicians: &technicians,
             tickets: &tickets,
         },
     )
-    .await
+    .await?;
+    Ok(cursor)
 }
 
-async fn watch(state: &AppState, viewer: &Viewer, mut socket: WebSocket) -> Ended {
-    match watch_inner(state, viewer, &mut socket).await {
+async fn watch(state: &AppState, viewer: &Viewer, mut socket: WebSocket, start: Start) -> Ended {
+    match watch_inner(state, viewer, &mut socket, start).await {
         Ok(()) => Ended::Closed,
         Err(ended) => {
             match &ended {
@@ -240,9 +302,17 @@ async fn watch_inner(
     state: &AppState,
     viewer: &Viewer,
     socket: &mut WebSocket,
+    start: Start,
 ) -> Result<(), Ended> {
     let config = &state.config.live;
-    send_snapshot(state, viewer, socket).await?;
+    let mut cursor = match start {
+        Start::Snapshot(reason) => send_snapshot(state, viewer, socket, reason).await?,
+        Start::Replay(mut missed) => {
+            missed.cursor = state.live.cursor(viewer.seq());
+            send_json(state, socket, &ServerMessage::Delta(&missed)).await?;
+            missed.cursor
+        }
+    };
     let mut flush = tokio::time::interval(Duration::from_millis(config.flush_ms));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let heartbeat_every = Duration::from_millis(config.heartbeat_ms);
@@ -255,16 +325,23 @@ async fn watch_inner(
     loop {
         tokio::select! {
             _ = flush.tick() => match viewer.take() {
-                Ok(delta) if delta.is_empty() => {}
-                Ok(delta) => send_json(state, socket, &ServerMessage::Delta(&delta)).await?,
-                Err(_) => send_snapshot(state, viewer, socket).await?,
+                // Nothing new for this viewer: its cursor still moves on.
+                Ok((seq, delta)) if delta.is_empty() => cursor = state.live.cursor(seq),
+                Ok((seq, mut delta)) => {
+                    delta.cursor = state.live.cursor(seq);
+                    send_json(state, socket, &ServerMessage::Delta(&delta)).await?;
+                    cursor = delta.cursor;
+                }
+                Err(_) => {
+                    cursor = send_snapshot(state, viewer, socket, SnapshotReason::Resync).await?;
+                }
             },
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > idle_limit {
                     return Err(Ended::Idle);
                 }
                 send(state, socket, Message::Ping(Default::default())).await?;
-                send_json(state, socket, &ServerMessage::Heartbeat { at: Utc::now() }).await?;
+                send_json(state, socket, &ServerMessage::Heartbeat { at: Utc::now(), cursor: &cursor }).await?;
             }
             received = socket.recv() => {
                 last_heard = Instant::now();
@@ -276,7 +353,7 @@ async fn watch_inner(
                             Ok(ClientMessage::Bounds(bounds)) => match bounds.validated() {
                                 Some(bounds) => {
                                     viewer.set_bounds(bounds);
-                                    send_snapshot(state, viewer, socket).await?;
+                                    cursor = send_snapshot(state, viewer, socket, SnapshotReason::Bounds).await?;
                                 }
                                 None => send_json(state, socket, &ServerMessage::Error {
                                     detail: "bounds: degrees in range, south ≤ north".into(),
@@ -508,7 +585,9 @@ pub async fn follow_events(state: AppState) {
     while let Some(message) = events.recv().await {
         let delivery = match message {
             BusMessage::Resync => {
-                state.live.resync_all();
+                state
+                    .live
+                    .resync_all(&|tenant_id| positions_now(&state, tenant_id));
                 continue;
             }
             BusMessage::Event(delivery) => delivery,
@@ -528,6 +607,17 @@ pub async fn follow_events(state: AppState) {
     }
 }
 
+/// Where the index has a tenant's technicians now.
+fn positions_now(state: &AppState, tenant_id: Uuid) -> Vec<(Uuid, GeoPoint)> {
+    state
+        .dispatch
+        .index()
+        .tenant_entries(tenant_id)
+        .iter()
+        .filter_map(|entry| Some((entry.id, entry.position?.point)))
+        .collect()
+}
+
 fn technicians_now(state: &AppState, tenant_id: Uuid, ids: &[Uuid]) -> Vec<LiveTechnician> {
     ids.iter()
         .filter_map(|id| state.dispatch.index().get(*id))
@@ -542,7 +632,7 @@ async fn fan_out(state: &AppState, hub: &LiveHub, event: &crate::events::Event) 
     match &event.kind {
         EventKind::Positions { fixes } => {
             let ids: Vec<Uuid> = fixes.iter().map(|f| f.technician_id).collect();
-            hub.technicians(tenant_id, &technicians_now(state, tenant_id, &ids));
+            hub.technicians(tenant_id, technicians_now(state, tenant_id, &ids));
         }
         EventKind::TechnicianChanged { technician_id, .. } => {
             if let Ok(technician) = state.store.get_technician(tenant_id, *technician_id).await {
@@ -550,7 +640,7 @@ async fn fan_out(state: &AppState, hub: &LiveHub, event: &crate::events::Event) 
             }
             hub.technicians(
                 tenant_id,
-                &technicians_now(state, tenant_id, &[*technician_id]),
+                technicians_now(state, tenant_id, &[*technician_id]),
             );
         }
         EventKind::TicketCreated { ticket_id }
@@ -571,10 +661,10 @@ async fn fan_out(state: &AppState, hub: &LiveHub, event: &crate::events::Event) 
                 loads.push(*previous);
             }
             for live in live_tickets(state, tenant_id, vec![ticket]).await? {
-                hub.ticket(tenant_id, &live);
+                hub.ticket(tenant_id, live);
             }
             // Their open-job counts changed.
-            hub.technicians(tenant_id, &technicians_now(state, tenant_id, &loads));
+            hub.technicians(tenant_id, technicians_now(state, tenant_id, &loads));
         }
         EventKind::Offer {
             offer_id,
@@ -583,13 +673,41 @@ async fn fan_out(state: &AppState, hub: &LiveHub, event: &crate::events::Event) 
             state: offer_state,
         } => hub.offer(
             tenant_id,
-            &LiveOffer {
+            LiveOffer {
                 offer_id: *offer_id,
                 ticket_id: *ticket_id,
                 technician_id: *technician_id,
                 state: offer_state.as_str().to_owned(),
             },
         ),
+        EventKind::SlaNotice {
+            ticket_id,
+            target,
+            kind,
+            threshold,
+            due_at,
+        } => {
+            // The ticket as it is now: its SLA state, maybe a raised priority.
+            match state.store.get_ticket(tenant_id, *ticket_id).await {
+                Ok(ticket) => {
+                    for live in live_tickets(state, tenant_id, vec![ticket]).await? {
+                        hub.ticket(tenant_id, live);
+                    }
+                }
+                Err(StoreError::NotFound(_)) => return Ok(()),
+                Err(other) => return Err(other.into()),
+            }
+            hub.sla_notice(
+                tenant_id,
+                LiveSlaNotice {
+                    ticket_id: *ticket_id,
+                    target: target.as_str().to_owned(),
+                    kind: kind.as_str().to_owned(),
+                    threshold: *threshold,
+                    due_at: *due_at,
+                },
+            );
+        }
     }
     Ok(())
 }

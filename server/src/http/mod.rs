@@ -89,7 +89,10 @@ impl AppState {
             login_limiter: Arc::new(login_limiter),
             dispatch,
             events: Arc::new(MemoryBus::new()),
-            live: Arc::new(LiveHub::new()),
+            live: Arc::new(LiveHub::new(crate::events::live::ResumeLimits {
+                changes: config.live.resume_changes,
+                grace: Duration::from_millis(config.live.resume_grace_ms),
+            })),
             live_directory: Arc::default(),
             metrics: metrics::recorder(),
             openapi: Arc::new(serde_json::to_value(api().split_for_parts().1).unwrap_or_default()),

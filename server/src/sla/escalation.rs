@@ -9,6 +9,7 @@ use crate::{
         sla::{SlaPolicy, SlaTarget},
         ticket::{Priority, Ticket},
     },
+    events::{Event, EventKind},
     store::{
         Actor, StoreError,
         sla_timers::{NoticeEffects, NoticeKey, NoticeKind, SlaNotice, SlaTicketFacts},
@@ -76,6 +77,17 @@ pub async fn escalate(
     };
     tracing::info!(ticket = %key.ticket_id, target = key.target.as_str(), kind = key.kind.as_str(),
         threshold = key.threshold, "SLA notice fired");
+    // Committed: the live map and other replicas hear of it.
+    state.events.publish(Event::new(
+        facts.tenant_id,
+        EventKind::SlaNotice {
+            ticket_id: key.ticket_id,
+            target: key.target,
+            kind: key.kind,
+            threshold: key.threshold,
+            due_at,
+        },
+    ));
     if actions.redispatch && key.target == SlaTarget::Response {
         redispatch(state, facts).await;
     }

@@ -1,8 +1,13 @@
 //! Live-map load: `--technicians` phones each pinging every
 //! `--interval-secs`, and `--dispatchers` live-map sockets (`GET /v1/live`,
 //! whole world in view). Reports the latency from a ping's HTTP request to
-//! its arrival on each socket (p50/p99/max), what arrived, and the server's
-//! CPU and memory (from /proc, with `--server-pid`).
+//! its arrival on each socket (p50/p99/max), the pings' own HTTP latency,
+//! what arrived, the server's CPU and memory (from /proc, with
+//! `--server-pid`, repeatable for several replicas) and the event bus's
+//! notifications per second (from each server's `/metrics`).
+//!
+//! `--ws-url` opens the sockets on another replica than the one the pings go
+//! to (`--url`): the latency then includes the PostgreSQL bus.
 //!
 //! ```text
 //! truckroll-live-load --url http://127.0.0.1:8099 --database-url postgres://… \
@@ -47,8 +52,9 @@ struct Options {
     dispatchers: usize,
     seconds: u64,
     warmup_secs: u64,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
     concurrency: usize,
+    ws_url: Option<String>,
 }
 
 fn parse_options() -> anyhow::Result<Options> {
@@ -62,8 +68,9 @@ fn parse_options() -> anyhow::Result<Options> {
         dispatchers: 10,
         seconds: 30,
         warmup_secs: 5,
-        server_pid: None,
+        server_pids: Vec::new(),
         concurrency: 256,
+        ws_url: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -80,7 +87,8 @@ fn parse_options() -> anyhow::Result<Options> {
             "--dispatchers" => options.dispatchers = value.parse()?,
             "--seconds" => options.seconds = value.parse()?,
             "--warmup-secs" => options.warmup_secs = value.parse()?,
-            "--server-pid" => options.server_pid = Some(value.parse()?),
+            "--server-pid" => options.server_pids.push(value.parse()?),
+            "--ws-url" => options.ws_url = Some(value),
             "--concurrency" => options.concurrency = value.parse()?,
             other => bail!("unknown option {other}"),
         }
@@ -240,7 +248,11 @@ async fn main() -> anyhow::Result<()> {
     let dispatcher_token = tokens.issue_access(dispatcher, tenant_id, Role::Dispatcher)?;
     let ws_url = format!(
         "{}/v1/live?access_token={dispatcher_token}",
-        options.url.replacen("http://", "ws://", 1)
+        options
+            .ws_url
+            .as_deref()
+            .unwrap_or(&options.url)
+            .replacen("http://", "ws://", 1)
     );
     let mut sockets = Vec::new();
     for _ in 0..options.dispatchers {
@@ -249,6 +261,7 @@ async fn main() -> anyhow::Result<()> {
         sockets.push(tokio::spawn(async move {
             let mut latencies: Vec<f64> = Vec::new();
             let mut records = 0u64;
+            let mut messages = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let Ok(Some(Ok(message))) =
                     tokio::time::timeout(Duration::from_secs(1), socket.next()).await
@@ -265,6 +278,7 @@ async fn main() -> anyhow::Result<()> {
                 if value["type"] != "delta" {
                     continue;
                 }
+                messages += 1;
                 for technician in value["technicians"].as_array().into_iter().flatten() {
                     records += 1;
                     let (Some(id), Some(lat)) = (
@@ -284,28 +298,36 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             }
-            (latencies, records)
+            (latencies, records, messages)
         }));
     }
 
     let technicians = Arc::new(technicians);
     let limiter = Arc::new(Semaphore::new(options.concurrency));
     let (pings, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let ingest: Arc<Mutex<Vec<f64>>> = Arc::default();
     let interval = Duration::from_secs_f64(options.interval_secs);
     let started = Instant::now();
     let total = Duration::from_secs(options.warmup_secs + options.seconds);
     let n = technicians.len();
     let mut next = 0usize; // pings scheduled so far
-    let mut cpu_start = None;
+    let mut cpu_start = Vec::new();
+    let mut notify_start = 0.0;
+    let mut pings_start = 0;
     let mut measure_start = None;
     let mut ticks = tokio::time::interval(Duration::from_millis(5));
+    let metric_urls: Vec<String> = std::iter::once(options.url.clone())
+        .chain(options.ws_url.clone())
+        .collect();
     while started.elapsed() < total {
         ticks.tick().await;
         if measure_start.is_none() && started.elapsed() >= Duration::from_secs(options.warmup_secs)
         {
             measuring.store(true, Ordering::Relaxed);
             measure_start = Some(Instant::now());
-            cpu_start = options.server_pid.and_then(cpu_ticks);
+            pings_start = pings.load(Ordering::Relaxed);
+            cpu_start = options.server_pids.iter().map(|p| cpu_ticks(*p)).collect();
+            notify_start = notifications(&http, &metric_urls).await;
         }
         // Technician i pings at (i / n + k) · interval: evenly spread.
         let due = (started.elapsed().as_secs_f64() / interval.as_secs_f64() * n as f64) as usize;
@@ -316,21 +338,24 @@ async fn main() -> anyhow::Result<()> {
             let lat = 52.40 + ((round * 7919 + next) % 20_000) as f64 * 1e-5;
             let lon = 13.20 + (next % 40_000) as f64 * 1e-5;
             let token = tokens.issue_access(user_id, tenant_id, Role::Technician)?;
-            let (http, url, sent, pings, errors, limiter) = (
+            let (http, url, sent, pings, errors, limiter, ingest, measuring) = (
                 http.clone(),
                 options.url.clone(),
                 sent.clone(),
                 pings.clone(),
                 errors.clone(),
                 limiter.clone(),
+                ingest.clone(),
+                measuring.clone(),
             );
             tokio::spawn(async move {
                 let Ok(_permit) = limiter.acquire_owned().await else {
                     return;
                 };
                 let body = json!({"pings": [{"device_time": chrono::Utc::now(), "lat": lat, "lon": lon, "accuracy_m": 8.0}]});
+                let asked = Instant::now();
                 if let Ok(mut map) = sent.lock() {
-                    map.insert(technician_id, (lat, Instant::now()));
+                    map.insert(technician_id, (lat, asked));
                 }
                 let reply = http
                     .post(format!("{url}/v1/me/locations"))
@@ -340,6 +365,11 @@ async fn main() -> anyhow::Result<()> {
                     .await;
                 match reply {
                     Ok(response) if response.status().is_success() => {
+                        if measuring.load(Ordering::Relaxed)
+                            && let Ok(mut ingest) = ingest.lock()
+                        {
+                            ingest.push(asked.elapsed().as_secs_f64() * 1000.0);
+                        }
                         pings.fetch_add(1, Ordering::Relaxed)
                     }
                     _ => errors.fetch_add(1, Ordering::Relaxed),
@@ -348,54 +378,100 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let measured = measure_start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    let cpu_end = options.server_pid.and_then(cpu_ticks);
+    let cpu_end: Vec<Option<u64>> = options.server_pids.iter().map(|p| cpu_ticks(*p)).collect();
+    let pings_measured = pings.load(Ordering::Relaxed) - pings_start;
+    let notify_end = notifications(&http, &metric_urls).await;
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     // Let the last flushes arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
-    let mut records = 0;
+    let (mut records, mut messages) = (0, 0);
     for socket in sockets {
-        let (mut l, r) = socket.await?;
+        let (mut l, r, m) = socket.await?;
         latencies.append(&mut l);
         records += r;
+        messages += m;
     }
-    latencies.sort_by(f64::total_cmp);
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(f64::NAN)
+    let mut ingest = ingest.lock().map(|l| l.clone()).unwrap_or_default();
+    let cpu: Vec<String> = cpu_start
+        .iter()
+        .zip(&cpu_end)
+        .map(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) if measured > 0.0 => {
+                format!("{:.0} %", (b - a) as f64 / 100.0 / measured * 100.0)
+            }
+            _ => "n/a".into(),
+        })
+        .collect();
+    let mib = |pid: u32, key: &str| {
+        memory_kb(pid, key).map_or("n/a".into(), |kb| format!("{:.0} MiB", kb as f64 / 1024.0))
     };
-    let cpu = match (cpu_start, cpu_end) {
-        (Some(a), Some(b)) if measured > 0.0 => {
-            format!("{:.0} %", (b - a) as f64 / 100.0 / measured * 100.0)
-        }
-        _ => "n/a".into(),
-    };
-    let rss = options
-        .server_pid
-        .and_then(|p| memory_kb(p, "VmRSS:"))
-        .map_or("n/a".into(), |kb| format!("{:.0} MiB", kb as f64 / 1024.0));
-    let peak = options
-        .server_pid
-        .and_then(|p| memory_kb(p, "VmHWM:"))
-        .map_or("n/a".into(), |kb| format!("{:.0} MiB", kb as f64 / 1024.0));
+    let rss: Vec<String> = options
+        .server_pids
+        .iter()
+        .map(|p| format!("rss {} peak {}", mib(*p, "VmRSS:"), mib(*p, "VmHWM:")))
+        .collect();
     println!(
-        "technicians {} every {} s, {} sockets: pings sent {} ({:.0}/s), errors {}, records received {}, measured arrivals {} | latency ms p50 {:.1} p99 {:.1} max {:.1} | server cpu {} rss {} peak {}",
+        "technicians {} every {} s, {} sockets{}: pings {:.0}/s measured ({} in {:.0} s), errors {}, delta messages {}, records received {}, measured arrivals {}",
         n,
         options.interval_secs,
         options.dispatchers,
-        pings.load(Ordering::Relaxed),
-        pings.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(),
+        if options.ws_url.is_some() {
+            " (on the other replica)"
+        } else {
+            ""
+        },
+        pings_measured as f64 / measured.max(1e-9),
+        pings_measured,
+        measured,
         errors.load(Ordering::Relaxed),
+        messages,
         records,
         latencies.len(),
-        percentile(0.50),
-        percentile(0.99),
-        percentile(1.0),
-        cpu,
-        rss,
-        peak,
+    );
+    println!(
+        "ping -> socket latency ms: p50 {:.1} p90 {:.1} p99 {:.1} max {:.1} | ping HTTP ms: p50 {:.1} p99 {:.1}",
+        percentile(&mut latencies, 0.50),
+        percentile(&mut latencies, 0.90),
+        percentile(&mut latencies, 0.99),
+        percentile(&mut latencies, 1.0),
+        percentile(&mut ingest, 0.50),
+        percentile(&mut ingest, 0.99),
+    );
+    println!(
+        "server cpu {} (of one core) | {} | bus notifications {:.1}/s | loadavg {}",
+        cpu.join(" + "),
+        rss.join(" ; "),
+        (notify_end - notify_start) / measured.max(1e-9),
+        loadavg.trim(),
     );
     Ok(())
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values
+        .get(((values.len() as f64 * p) as usize).min(values.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+/// `truckroll_event_notifications_total` summed over the servers.
+async fn notifications(http: &reqwest::Client, urls: &[String]) -> f64 {
+    let mut total = 0.0;
+    for url in urls {
+        let Ok(reply) = http.get(format!("{url}/metrics")).send().await else {
+            continue;
+        };
+        let Ok(text) = reply.text().await else {
+            continue;
+        };
+        total += text
+            .lines()
+            .filter(|l| l.starts_with("truckroll_event_notifications_total"))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    total
 }

@@ -14,6 +14,10 @@
     socket: null,
     retry: 500,
     recent: [],
+    cursor: null,           // resume point of the stream (?since=)
+    cursorBounds: null,     // the bounds the cursor was taken under
+    notices: new Map(),     // ticket id → "warning" | "breach", from the stream
+    starts: [],             // how each connection began: "replayed" or the snapshot's reason
   };
   // For tests and the curious: the model behind the map.
   window.truckrollDispatch = state;
@@ -49,6 +53,10 @@
       if (kind === "breached" || deadline < Date.now()) level = "breached";
       else if (kind === "warning" && level !== "breached") level = "warning";
     }
+    // A notice the SLA timers fired says so even before the clock shows it.
+    const notice = state.notices.get(ticket.id);
+    if (notice === "breach") level = "breached";
+    else if (notice === "warning" && level === "ok") level = "warning";
     return { due, state: due === null ? "none" : level };
   }
   function countdown(due) {
@@ -252,7 +260,13 @@
       east: wide ? 180 : ((b.getEast() + 540) % 360) - 180,
     };
   }
+  function sameBounds(a, b) {
+    return !!a && !!b && ["south", "west", "north", "east"].every((k) => Math.abs(a[k] - b[k]) < 1e-9);
+  }
   function applySnapshot(message) {
+    state.cursor = message.cursor;
+    state.cursorBounds = message.bounds;
+    state.notices.clear();
     const technicianIds = new Set(message.technicians.map((t) => t.id));
     for (const id of [...state.technicians.keys()]) if (!technicianIds.has(id)) dropTechnician(id);
     const ticketIds = new Set(message.tickets.map((t) => t.id));
@@ -270,8 +284,16 @@
     }
   }
   function applyDelta(message) {
+    state.cursor = message.cursor;
+    for (const notice of message.sla_notices || []) {
+      if (state.notices.get(notice.ticket_id) !== "breach") state.notices.set(notice.ticket_id, notice.kind);
+    }
     message.technicians.forEach(showTechnician);
     message.tickets.forEach(showTicket);
+    for (const notice of message.sla_notices || []) {
+      const ticket = state.tickets.get(notice.ticket_id);
+      if (ticket) showTicket(ticket);
+    }
     message.gone_technicians.forEach(dropTechnician);
     message.gone_tickets.forEach(dropTicket);
     if (state.selected && !state.tickets.has(state.selected)) closeDetail();
@@ -289,7 +311,10 @@
     if (state.fitted) {
       const b = boundsMessage();
       url += `&south=${b.south}&west=${b.west}&north=${b.north}&east=${b.east}`;
+      // Same view as before the drop: ask for only what was missed.
+      if (state.cursor && sameBounds(b, state.cursorBounds)) url += `&since=${encodeURIComponent(state.cursor)}`;
     }
+    let first = true;
     const socket = new WebSocket(url);
     state.socket = socket;
     socket.onopen = () => { state.retry = 500; lastHeard = Date.now(); $("connection").textContent = "live"; };
@@ -299,8 +324,13 @@
       // The last few messages, for diagnosing a page in the field.
       state.recent.push({ type: message.type, technicians: message.technicians?.length, tickets: message.tickets?.length, gone: message.gone_technicians, bounds: message.bounds });
       if (state.recent.length > 20) state.recent.shift();
+      if (first) {
+        first = false;
+        state.starts.push(message.type === "snapshot" ? message.reason : message.replayed ? "replayed" : message.type);
+      }
       if (message.type === "snapshot") applySnapshot(message);
       else if (message.type === "delta") applyDelta(message);
+      else if (message.type === "heartbeat" && message.cursor) state.cursor = message.cursor;
       else if (message.type === "error") console.warn("live:", message.detail);
       renderSoon();
     };
