@@ -72,5 +72,24 @@ await run(artifact, async (page) => {
     [far, before.x, before.y],
   );
   await screenshot(page, artifact);
+
+  // A dropped connection resumes from its cursor: what was missed arrives
+  // as a replayed delta, not a fresh snapshot.
+  const starts = await page.evaluate(() => window.truckrollDispatch.starts.length);
+  await page.evaluate(() => window.truckrollDispatch.socket.close());
+  const again = { lat: to.lat + 0.002, lon: to.lon };
+  const moved = await fetch(`${base}/v1/me/locations`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${env("FAR_TECHNICIAN_TOKEN")}` },
+    body: JSON.stringify({ pings: [{ device_time: new Date().toISOString(), lat: again.lat, lon: again.lon, accuracy_m: 5 }] }),
+  });
+  assert.equal(moved.status, 200, await moved.text());
+  await page.waitForFunction((n) => window.truckrollDispatch.starts.length > n, starts);
+  assert.equal(await page.evaluate(() => window.truckrollDispatch.starts.at(-1)), "replayed");
+  await page.waitForFunction(
+    ([id, lat]) => Math.abs((window.truckrollDispatch.technicians.get(id)?.lat ?? 0) - lat) < 1e-9,
+    [far, again.lat],
+  );
+  await page.getByRole("status").filter({ hasText: "live" }).waitFor();
   console.log("dispatch page: all steps passed");
 });
