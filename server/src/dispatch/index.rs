@@ -463,6 +463,50 @@ impl TechnicianIndex {
             .collect()
     }
 
+    /// Copies of the technicians of `tenant_id` whose position lies in the
+    /// latitude/longitude box (degrees; `west > east` crosses the
+    /// antimeridian), found through the tenant's R-tree rather than a scan.
+    pub fn in_box(
+        &self,
+        tenant_id: Uuid,
+        south: f64,
+        west: f64,
+        north: f64,
+        east: f64,
+    ) -> Vec<TechnicianEntry> {
+        let Some(shard) = self.shard(tenant_id) else {
+            return Vec::new();
+        };
+        let spans: &[(f64, f64)] = if west <= east {
+            &[(west, east)]
+        } else {
+            &[(west, 180.0), (-180.0, east)]
+        };
+        let inside = |lat: f64, lon: f64| {
+            lat >= south && lat <= north && spans.iter().any(|(w, e)| lon >= *w && lon <= *e)
+        };
+        let shard = read(&shard);
+        let mut found = Vec::new();
+        // Across the antimeridian a point at ±180° may lie in both halves.
+        let mut seen = std::collections::HashSet::new();
+        for (w, e) in spans {
+            let (low, high) = sphere::box_envelope(south, *w, north, *e);
+            for node in shard
+                .all
+                .locate_in_envelope_intersecting(AABB::from_corners(low, high))
+            {
+                if let Some(slot) = shard.technicians.get(&node.id)
+                    && let Some(position) = slot.entry.position
+                    && inside(position.point.lat, position.point.lon)
+                    && (spans.len() == 1 || seen.insert(node.id))
+                {
+                    found.push(slot.entry.clone());
+                }
+            }
+        }
+        found
+    }
+
     /// A copy of what is held about a technician.
     pub fn get(&self, id: Uuid) -> Option<TechnicianEntry> {
         let tenant_id = *read(&self.directory).get(&id)?;

@@ -48,12 +48,87 @@ pub fn great_circle_m(a: GeoPoint, b: GeoPoint) -> f64 {
     Haversine.distance(Point::new(a.lon, a.lat), Point::new(b.lon, b.lat))
 }
 
+/// Lowest and highest value of a function over an interval, from its values
+/// at the ends and at the interior points where it peaks.
+fn span(a: f64, b: f64, f: fn(f64) -> f64, peaks: &[(f64, f64)]) -> (f64, f64) {
+    let (mut low, mut high) = (f(a).min(f(b)), f(a).max(f(b)));
+    for (at, value) in peaks {
+        if a <= *at && *at <= b {
+            low = low.min(*value);
+            high = high.max(*value);
+        }
+    }
+    (low, high)
+}
+
+/// The bounds of a product of two intervals.
+fn times((a0, a1): (f64, f64), (b0, b1): (f64, f64)) -> (f64, f64) {
+    let products = [a0 * b0, a0 * b1, a1 * b0, a1 * b1];
+    (
+        products.iter().copied().fold(f64::INFINITY, f64::min),
+        products.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
+/// A 3-D box holding every unit vector of the latitude/longitude box
+/// `south..=north` × `west..=east` (degrees, `west <= east`), padded a little
+/// against rounding: an R-tree query with it finds a superset of the box's
+/// points, to be filtered exactly by latitude and longitude.
+pub fn box_envelope(south: f64, west: f64, north: f64, east: f64) -> (UnitVector, UnitVector) {
+    use std::f64::consts::{FRAC_PI_2, PI};
+    let (s, n) = (south.to_radians(), north.to_radians());
+    let (w, e) = (west.to_radians(), east.to_radians());
+    let cos_lat = span(s, n, f64::cos, &[(0.0, 1.0)]);
+    let sin_lat = span(s, n, f64::sin, &[]);
+    let cos_lon = span(w, e, f64::cos, &[(0.0, 1.0), (-PI, -1.0), (PI, -1.0)]);
+    let sin_lon = span(w, e, f64::sin, &[(FRAC_PI_2, 1.0), (-FRAC_PI_2, -1.0)]);
+    let x = times(cos_lat, cos_lon);
+    let y = times(cos_lat, sin_lon);
+    const PAD: f64 = 1e-9;
+    (
+        [x.0 - PAD, y.0 - PAD, sin_lat.0 - PAD],
+        [x.1 + PAD, y.1 + PAD, sin_lat.1 + PAD],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(lat: f64, lon: f64) -> GeoPoint {
         GeoPoint { lat, lon }
+    }
+
+    #[test]
+    fn box_envelopes_hold_their_points() {
+        let boxes = [
+            (52.3, 13.0, 52.7, 13.8),
+            (-10.0, -20.0, 10.0, 20.0),
+            (-90.0, -180.0, 90.0, 180.0),
+            (60.0, 170.0, 89.0, 180.0),
+            (-89.0, -180.0, -60.0, -100.0),
+            (-5.0, 80.0, 5.0, 100.0),
+        ];
+        for (south, west, north, east) in boxes {
+            let (low, high) = box_envelope(south, west, north, east);
+            for i in 0..=20 {
+                for j in 0..=20 {
+                    let lat = south + (north - south) * f64::from(i) / 20.0;
+                    let lon = west + (east - west) * f64::from(j) / 20.0;
+                    let v = unit_vector(p(lat, lon));
+                    for axis in 0..3 {
+                        assert!(
+                            low[axis] <= v[axis] && v[axis] <= high[axis],
+                            "({lat}, {lon}) outside the envelope of {south},{west},{north},{east}"
+                        );
+                    }
+                }
+            }
+        }
+        // And it is tight enough to leave the rest of the world out.
+        let (low, high) = box_envelope(52.3, 13.0, 52.7, 13.8);
+        let munich = unit_vector(p(48.14, 11.58));
+        assert!((0..3).any(|axis| munich[axis] < low[axis] || munich[axis] > high[axis]));
     }
 
     #[test]

@@ -890,3 +890,57 @@ fn bulk_built_index_takes_inserts_at_every_size() {
         assert_eq!(index.len(), size as usize + 20);
     }
 }
+
+#[test]
+fn in_box_finds_exactly_the_technicians_a_scan_finds() {
+    let mut rng = Rng(0x11FE_11FE);
+    let tenant = rng.uuid();
+    let other = rng.uuid();
+    let mut entries = Vec::new();
+    for _ in 0..3000 {
+        let id = rng.uuid();
+        entries.push(tech(tenant, id, random_point(&mut rng), &[]));
+    }
+    // Another tenant's technicians are never found.
+    for _ in 0..200 {
+        let id = rng.uuid();
+        entries.push(tech(other, id, random_point(&mut rng), &[]));
+    }
+    let index = TechnicianIndex::from_entries(entries.clone()).expect("valid");
+    let mut boxes = vec![
+        (52.3, 13.0, 52.7, 13.8),
+        (-90.0, -180.0, 90.0, 180.0),
+        // Across the antimeridian.
+        (-40.0, 170.0, 10.0, -170.0),
+        (60.0, -10.0, 90.0, 10.0),
+    ];
+    for _ in 0..200 {
+        let (a, b) = (rng.range(-90.0, 90.0), rng.range(-90.0, 90.0));
+        let (w, e) = (rng.range(-180.0, 180.0), rng.range(-180.0, 180.0));
+        boxes.push((a.min(b), w, a.max(b), e));
+    }
+    for (south, west, north, east) in boxes {
+        let inside = |at: GeoPoint| {
+            at.lat >= south
+                && at.lat <= north
+                && if west <= east {
+                    at.lon >= west && at.lon <= east
+                } else {
+                    at.lon >= west || at.lon <= east
+                }
+        };
+        let mut expected: Vec<Uuid> = entries
+            .iter()
+            .filter(|e| e.tenant_id == tenant && e.position.is_some_and(|p| inside(p.point)))
+            .map(|e| e.id)
+            .collect();
+        let mut found: Vec<Uuid> = index
+            .in_box(tenant, south, west, north, east)
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        expected.sort();
+        found.sort();
+        assert_eq!(found, expected, "box {south},{west},{north},{east}");
+    }
+}

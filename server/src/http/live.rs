@@ -518,7 +518,15 @@ async fn snapshot(
     tenant_id: Uuid,
     bounds: Bounds,
 ) -> ApiResult<(Vec<LiveTechnician>, Vec<LiveTicket>)> {
-    let entries = state.dispatch.index().tenant_entries(tenant_id);
+    // Through the tenant's R-tree: a small view of a large fleet reads only
+    // the technicians in it.
+    let entries = state.dispatch.index().in_box(
+        tenant_id,
+        bounds.south,
+        bounds.west,
+        bounds.north,
+        bounds.east,
+    );
     if entries
         .iter()
         .any(|e| directory(state).name(e.id).is_none())
