@@ -22,6 +22,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -134,9 +135,9 @@ pub struct Delta {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub replayed: bool,
     #[schema(value_type = Vec<LiveTechnician>)]
-    pub technicians: Vec<Arc<LiveTechnician>>,
+    pub technicians: Vec<Arc<Rendered<LiveTechnician>>>,
     #[schema(value_type = Vec<LiveTicket>)]
-    pub tickets: Vec<Arc<LiveTicket>>,
+    pub tickets: Vec<Arc<Rendered<LiveTicket>>>,
     pub offers: Vec<LiveOffer>,
     pub sla_notices: Vec<LiveSlaNotice>,
     /// Left the viewer's bounds.
@@ -155,11 +156,47 @@ impl Delta {
     }
 }
 
+/// A record with its JSON, rendered once when the change is fanned out, so
+/// that sending it to fifty viewers copies bytes instead of serialising it
+/// fifty times.
+#[derive(Debug)]
+pub struct Rendered<T> {
+    record: T,
+    json: Box<RawValue>,
+}
+
+impl<T: Serialize> Rendered<T> {
+    /// `None` (logged) when the record cannot be serialised.
+    pub fn new(record: T) -> Option<Self> {
+        match serde_json::value::to_raw_value(&record) {
+            Ok(json) => Some(Self { record, json }),
+            Err(error) => {
+                tracing::error!(%error, "cannot render a live record");
+                None
+            }
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Rendered<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.record
+    }
+}
+
+impl<T> Serialize for Rendered<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
 /// One change as the hub fans it out and keeps it for resuming viewers.
 #[derive(Debug, Clone)]
 pub enum Change {
-    Technician(Arc<LiveTechnician>),
-    Ticket(Arc<LiveTicket>),
+    Technician(Arc<Rendered<LiveTechnician>>),
+    Ticket(Arc<Rendered<LiveTicket>>),
     Offer(LiveOffer),
     SlaNotice(LiveSlaNotice),
 }
@@ -170,8 +207,8 @@ struct Pending {
     /// The hub sequence of the newest change handed to this viewer
     /// (applied or filtered out).
     seq: u64,
-    technicians: HashMap<Uuid, Arc<LiveTechnician>>,
-    tickets: HashMap<Uuid, Arc<LiveTicket>>,
+    technicians: HashMap<Uuid, Arc<Rendered<LiveTechnician>>>,
+    tickets: HashMap<Uuid, Arc<Rendered<LiveTicket>>>,
     offers: Vec<LiveOffer>,
     sla_notices: Vec<LiveSlaNotice>,
     gone_technicians: HashSet<Uuid>,
@@ -610,13 +647,15 @@ impl LiveHub {
             tenant_id,
             technicians
                 .into_iter()
-                .map(|t| Change::Technician(Arc::new(t)))
+                .filter_map(|t| Some(Change::Technician(Arc::new(Rendered::new(t)?))))
                 .collect(),
         );
     }
 
     pub fn ticket(&self, tenant_id: Uuid, ticket: LiveTicket) {
-        self.publish(tenant_id, vec![Change::Ticket(Arc::new(ticket))]);
+        if let Some(ticket) = Rendered::new(ticket) {
+            self.publish(tenant_id, vec![Change::Ticket(Arc::new(ticket))]);
+        }
     }
 
     pub fn offer(&self, tenant_id: Uuid, offer: LiveOffer) {

@@ -221,6 +221,21 @@ fn memory_kb(pid: u32, key: &str) -> Option<u64> {
         .ok()
 }
 
+/// What the generator reads of a live message.
+#[derive(serde::Deserialize)]
+struct Delta<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    technicians: Vec<Record<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Record<'a> {
+    id: &'a str,
+    lat: f64,
+}
+
 /// The newest ping sent per technician: its latitude and when it was sent.
 type Sent = Arc<Mutex<HashMap<Uuid, (f64, Instant)>>>;
 
@@ -272,29 +287,26 @@ async fn main() -> anyhow::Result<()> {
                     continue;
                 };
                 let arrived = Instant::now();
-                let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
+                // Typed and borrowed: the generator shares the machine, so
+                // reading fifty sockets must stay cheap.
+                let Ok(delta) = serde_json::from_str::<Delta<'_>>(text.as_str()) else {
                     continue;
                 };
-                if value["type"] != "delta" {
+                if delta.kind != "delta" {
                     continue;
                 }
                 messages += 1;
-                for technician in value["technicians"].as_array().into_iter().flatten() {
+                let Ok(map) = sent.lock() else { continue };
+                for technician in delta.technicians {
                     records += 1;
-                    let (Some(id), Some(lat)) = (
-                        technician["id"]
-                            .as_str()
-                            .and_then(|s| s.parse::<Uuid>().ok()),
-                        technician["lat"].as_f64(),
-                    ) else {
+                    let Ok(id) = technician.id.parse::<Uuid>() else {
                         continue;
                     };
-                    let held = sent.lock().ok().and_then(|map| map.get(&id).copied());
-                    if let Some((sent_lat, at)) = held
-                        && sent_lat == lat
+                    if let Some((sent_lat, at)) = map.get(&id)
+                        && *sent_lat == technician.lat
                         && measuring.load(Ordering::Relaxed)
                     {
-                        latencies.push(arrived.duration_since(at).as_secs_f64() * 1000.0);
+                        latencies.push(arrived.duration_since(*at).as_secs_f64() * 1000.0);
                     }
                 }
             }
