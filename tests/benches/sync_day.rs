@@ -1,7 +1,8 @@
 //! Sync benchmarks (issue 3), against a real server on loopback:
 //!
 //! - `day_offline`: a technician's day offline — 20 tickets, 400 edits,
-//!   60 status events — caught up in one sync. Prints the bytes on the wire
+//!   60 status events — caught up in one sync, twice: day 1 on fresh
+//!   tickets, day 2 on the same tickets carrying day 1. Prints the bytes on the wire
 //!   of that sync and of the naive alternative (uploading every whole saved
 //!   document), measured in the same run; benches the server's CPU work per
 //!   sync for both (the device's recorded sync messages validated and merged
@@ -135,39 +136,44 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 
 /// 400 field edits and 60 status events (accept, start_travel, check_in on
 /// each of the 20 tickets), spread over the tickets like a working day.
-async fn working_day(phone: &Client, tickets: &[Uuid]) {
-    let mut rng = fastrand::Rng::with_seed(2026);
+async fn working_day(phone: &Client, tickets: &[Uuid], day: u32) {
+    let mut rng = fastrand::Rng::with_seed(2026 + u64::from(day));
     let start = chrono::Utc::now().timestamp_millis() - 8 * 3600 * 1000;
+    // Three status events per ticket: on day 1 accept, travel, check in;
+    // on day 2 (back on site after waiting for parts) hold, resume, finish.
+    let position = Some(Position {
+        lat: 52.52,
+        lon: 13.40,
+        accuracy_m: Some(10.0),
+    });
     for t in tickets {
         let id = t.to_string();
-        for action in [StatusAction::Accept, StatusAction::StartTravel] {
+        let steps = if day == 1 {
+            [
+                (StatusAction::Accept, None, None),
+                (StatusAction::StartTravel, None, None),
+                (StatusAction::CheckIn, position, None),
+            ]
+        } else {
+            [
+                (StatusAction::Hold, None, Some("waiting_parts".to_owned())),
+                (StatusAction::Resume, None, None),
+                (StatusAction::CompleteWork, None, None),
+            ]
+        };
+        for (action, position, reason) in steps {
             phone
                 .edit(
                     &id,
                     Edit::Status {
                         action,
-                        position: None,
-                        reason: None,
+                        position,
+                        reason,
                     },
                 )
                 .await
                 .expect("status");
         }
-        phone
-            .edit(
-                &id,
-                Edit::Status {
-                    action: StatusAction::CheckIn,
-                    position: Some(Position {
-                        lat: 52.52,
-                        lon: 13.40,
-                        accuracy_m: Some(10.0),
-                    }),
-                    reason: None,
-                },
-            )
-            .await
-            .expect("check in");
     }
     let mut items: Vec<(String, String)> = Vec::new();
     for n in 0..EDITS {
@@ -210,9 +216,18 @@ async fn working_day(phone: &Client, tickets: &[Uuid]) {
     }
 }
 
-fn day_offline(c: &mut Criterion) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let fleet = rt.block_on(fleet(TestBackend::Sqlite, "benchday"));
+/// What one day's catch-up sync sent, and what the naive upload would have.
+struct DayRecord {
+    /// The server's documents before the day.
+    before: Vec<Vec<u8>>,
+    /// The requests of the catch-up sync.
+    requests: Vec<Exchange>,
+    /// The phone's whole saved documents after the day (the naive upload).
+    saved: Vec<Vec<u8>>,
+}
+
+/// One working day offline, then the catch-up sync; prints its bytes.
+fn offline_day(rt: &tokio::runtime::Runtime, fleet: &Fleet, day: u32) -> DayRecord {
     // The server's documents before the day, for replaying the sync.
     let before: Vec<Vec<u8>> = rt.block_on(async {
         let mut out = Vec::new();
@@ -225,7 +240,7 @@ fn day_offline(c: &mut Criterion) {
         }
         out
     });
-    rt.block_on(working_day(&fleet.phone, &fleet.tickets));
+    rt.block_on(working_day(&fleet.phone, &fleet.tickets, day));
     if let Ok(mut r) = fleet.recording.requests.lock() {
         r.clear();
     }
@@ -260,7 +275,7 @@ fn day_offline(c: &mut Criterion) {
     .to_string()
     .len();
     println!(
-        "day_offline: sync {} requests, {} B up + {} B down = {} B, {:.1} ms wall (client + server, loopback); \
+        "day_offline/day{day}: sync {} requests, {} B up + {} B down = {} B, {:.1} ms wall (client + server, loopback); \
          naive upload of {} whole documents: {} B up (saved sizes sum {} B)",
         report.requests,
         report.bytes_sent,
@@ -271,65 +286,87 @@ fn day_offline(c: &mut Criterion) {
         naive_body,
         saved.iter().map(Vec::len).sum::<usize>(),
     );
+    DayRecord {
+        before,
+        requests,
+        saved,
+    }
+}
+
+/// Day 1 starts from fresh tickets; day 2 from tickets that carry day 1,
+/// which is where uploading whole documents starts to cost more every day.
+fn day_offline(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let fleet = rt.block_on(fleet(TestBackend::Sqlite, "benchday"));
+    let days: Vec<DayRecord> = (1..=2).map(|day| offline_day(&rt, &fleet, day)).collect();
 
     let actors = vec![fleet.device_actor.clone()];
     let limits = Limits::default();
     let mut group = c.benchmark_group("day_offline_server_cpu");
     group.sample_size(20);
-    group.bench_function("delta_sync_messages", |b| {
-        b.iter_batched(
-            || {
-                before
-                    .iter()
-                    .map(|d| TicketDoc::load(d).expect("load"))
-                    .collect::<Vec<_>>()
-            },
-            |mut docs| {
-                let mut states: Vec<SyncState> = docs.iter().map(|_| SyncState::new()).collect();
-                for request in &requests {
-                    for frame in &request.frames {
-                        if let Message::Sync { doc_id, data } = frame {
-                            let i = fleet
-                                .tickets
-                                .iter()
-                                .position(|t| t.to_string() == *doc_id)
-                                .expect("ticket");
-                            let before = docs[i].heads();
-                            docs[i]
-                                .receive_field_sync_message(&mut states[i], data, &actors, &limits)
-                                .expect("valid");
-                            let _ = docs[i].status();
-                            let _ = docs[i].save_after(&before);
-                            let _ = docs[i].generate_sync_message(&mut states[i]);
+    for (n, day) in days.iter().enumerate() {
+        let label = n + 1;
+        group.bench_function(format!("day{label}/delta_sync_messages"), |b| {
+            b.iter_batched(
+                || {
+                    day.before
+                        .iter()
+                        .map(|d| TicketDoc::load(d).expect("load"))
+                        .collect::<Vec<_>>()
+                },
+                |mut docs| {
+                    let mut states: Vec<SyncState> =
+                        docs.iter().map(|_| SyncState::new()).collect();
+                    for request in &day.requests {
+                        for frame in &request.frames {
+                            if let Message::Sync { doc_id, data } = frame {
+                                let i = fleet
+                                    .tickets
+                                    .iter()
+                                    .position(|t| t.to_string() == *doc_id)
+                                    .expect("ticket");
+                                let before = docs[i].heads();
+                                docs[i]
+                                    .receive_field_sync_message(
+                                        &mut states[i],
+                                        data,
+                                        &actors,
+                                        &limits,
+                                    )
+                                    .expect("valid");
+                                let _ = docs[i].status();
+                                let _ = docs[i].save_after(&before);
+                                let _ = docs[i].generate_sync_message(&mut states[i]);
+                            }
                         }
                     }
-                }
-                docs
-            },
-            BatchSize::LargeInput,
-        );
-    });
-    group.bench_function("naive_whole_documents", |b| {
-        b.iter_batched(
-            || {
-                before
-                    .iter()
-                    .map(|d| TicketDoc::load(d).expect("load"))
-                    .collect::<Vec<_>>()
-            },
-            |mut docs| {
-                for (doc, upload) in docs.iter_mut().zip(&saved) {
-                    let mut incoming = TicketDoc::load(upload).expect("valid upload");
-                    doc.merge(&mut incoming).expect("merge");
-                    doc.validate().expect("schema");
-                    let _ = doc.status();
-                    let _ = doc.save();
-                }
-                docs
-            },
-            BatchSize::LargeInput,
-        );
-    });
+                    docs
+                },
+                BatchSize::LargeInput,
+            );
+        });
+        group.bench_function(format!("day{label}/naive_whole_documents"), |b| {
+            b.iter_batched(
+                || {
+                    day.before
+                        .iter()
+                        .map(|d| TicketDoc::load(d).expect("load"))
+                        .collect::<Vec<_>>()
+                },
+                |mut docs| {
+                    for (doc, upload) in docs.iter_mut().zip(&day.saved) {
+                        let mut incoming = TicketDoc::load(upload).expect("valid upload");
+                        doc.merge(&mut incoming).expect("merge");
+                        doc.validate().expect("schema");
+                        let _ = doc.status();
+                        let _ = doc.save();
+                    }
+                    docs
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
     group.finish();
     rt.block_on(fleet.app.stop());
 }
