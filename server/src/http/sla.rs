@@ -610,6 +610,9 @@ async fn app_groups(
 /// Outcomes recomputed per round of the SQL path's refresh.
 const OUTCOME_BATCH: usize = 2000;
 
+/// Outcomes written by one refresh after which the tables are analysed.
+const ANALYZE_AFTER: u64 = 10_000;
+
 /// Recomputes the stored SLA outcomes of the range's tickets that are
 /// missing or stale (ticket changed, policies changed, a future-dated event
 /// reached). Returns how many were recomputed.
@@ -665,6 +668,12 @@ pub(crate) async fn refresh_outcomes(
             .collect();
         store.write_sla_outcomes(tenant_id, &outcomes).await?;
         refreshed += outcomes.len() as u64;
+    }
+    // A large refresh changes the tables' shape: without fresh statistics
+    // the planner joins 100 000 outcomes as if they were a few hundred
+    // (nested loops: 1.3 s instead of 0.37 s for a month of 82 000 tickets).
+    if refreshed >= ANALYZE_AFTER {
+        store.analyze_sla_outcomes().await?;
     }
     Ok(refreshed)
 }

@@ -144,6 +144,9 @@ pub trait SlaReportStore {
     /// Stores (replaces) outcomes of tickets of the tenant, in one transaction.
     async fn write_sla_outcomes(&self, tenant_id: Uuid, outcomes: &[SlaOutcome])
     -> StoreResult<()>;
+    /// Refreshes the planner's statistics of the outcome tables, after a
+    /// refresh that wrote many rows (autovacuum's analyze would lag behind).
+    async fn analyze_sla_outcomes(&self) -> StoreResult<()>;
     /// The report's figures per group, aggregated from the outcomes of the
     /// tickets created in the range (unordered).
     async fn sla_report_rows(&self, range: &ReportRange) -> StoreResult<Vec<ReportRow>>;

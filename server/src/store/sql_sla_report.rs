@@ -209,6 +209,12 @@ macro_rules! impl_sla_report_store {
                     Ok(())
                 }
 
+                async fn analyze_sla_outcomes(&self) -> StoreResult<()> {
+                    sqlx::query("ANALYZE sla_outcomes").execute(&self.pool).await?;
+                    sqlx::query("ANALYZE sla_on_site").execute(&self.pool).await?;
+                    Ok(())
+                }
+
                 #[tracing::instrument(skip_all)]
                 async fn sla_report_rows(&self, range: &ReportRange) -> StoreResult<Vec<ReportRow>> {
                     let [k1, k2, k3] = key_columns(range.grouping, $month);
