@@ -91,5 +91,24 @@ await run(artifact, async (page) => {
     [far, again.lat],
   );
   await page.getByRole("status").filter({ hasText: "live" }).waitFor();
+
+  // A laptop's width: side list and map side by side, nothing off screen.
+  await page.setViewportSize({ width: 1024, height: 700 });
+  await page.evaluate(() => window.truckrollDispatch.map.invalidateSize());
+  const layout = await page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const side = document.querySelector(".side").getBoundingClientRect();
+    const map = document.getElementById("map").getBoundingClientRect();
+    return {
+      noHorizontalScroll: document.documentElement.scrollWidth <= width,
+      sideVisible: side.width >= 200 && side.left >= 0,
+      mapBesideIt: map.left >= side.right - 1 && map.right <= width + 1 && map.width >= 500 && map.height >= 400,
+    };
+  });
+  assert.deepEqual(layout, { noHorizontalScroll: true, sideVisible: true, mapBesideIt: true });
+  // Zoomed out, technicians close together become one cluster marker.
+  await page.evaluate(() => window.truckrollDispatch.map.setZoom(8, { animate: false }));
+  await page.locator(".marker-cluster").filter({ hasText: "2" }).waitFor();
+  await screenshot(page, artifact.replace(/\.png$/, "-1024.png"));
   console.log("dispatch page: all steps passed");
 });
