@@ -36,6 +36,7 @@
 //! # Ok::<(), truckroll_server::dispatch::IndexError>(())
 //! ```
 
+pub mod assignment;
 pub mod batch;
 mod index;
 pub mod offers;
@@ -45,6 +46,7 @@ mod schedule;
 pub mod service;
 pub mod sphere;
 
+pub use assignment::{AssignError, AssignmentFlow, DispatchHandles};
 pub use index::TechnicianIndex;
 pub use query::{
     Candidate, CandidateFilter, IndexError, NearestQuery, PositionFix, PositionUpdate,
