@@ -144,8 +144,13 @@ stop_s3() {
     return 0
 }
 
+command -v python3 >/dev/null || fail "python3 not found (the layering check and the SDK's Python binding test need it): apt-get install python3"
+
 ensure_s3s_fs
 start_s3
+
+echo "== layers: no import runs up a layer, no circles (ARCHITECTURE.md)"
+python3 scripts/layers.py || fail "the server's layering is broken: see the lines above and ARCHITECTURE.md"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -157,7 +162,6 @@ echo "== README quick start: \`cargo run -- …\` resolves the truckroll binary"
 cargo run --locked --quiet -- --version
 
 echo "== SDK bindings: the UniFFI library and uniffi-bindgen for the Python binding test"
-command -v python3 >/dev/null || fail "python3 not found (the SDK's Python binding test needs it): apt-get install python3"
 cargo build --locked -p truckroll-sdk-ffi
 
 echo "== cargo test (SQLite and PostgreSQL at ${TEST_DATABASE_URL%%@*}@…)"
