@@ -1,4 +1,4 @@
-//! Portable SQL behind `AssignmentStore`, instantiated per backend.
+//! SQL behind `AssignmentStore`: the conditional assignment of a ticket.
 
 macro_rules! impl_assignment_store {
     ($store:ty, $db:ty) => {

@@ -1,4 +1,5 @@
-//! Portable SQL behind `DocumentStore`, instantiated per backend.
+//! SQL behind `DocumentStore`: snapshots, change chunks, sync states and the
+//! projection of a merged document into the ticket row.
 
 macro_rules! impl_document_store {
     ($store:ty, $db:ty) => {

@@ -49,7 +49,7 @@ pub(super) const DELIVERY_COLUMNS: &str = "d.id, d.subscription_id, d.event_id, 
 pub(super) const LOAD_STATUSES: &str =
     "('assigned', 'accepted', 'en_route', 'on_site', 'on_hold', 'work_done')";
 
-/// Ticket `t` is still open: its SLA clocks run.
+/// Ticket `t` is still open: not done, closed or cancelled.
 pub(super) const OPEN_STATUSES: &str = "t.status NOT IN ('work_done', 'closed', 'cancelled')";
 
 /// Maps a database error on a write to a precise store error.

@@ -1,7 +1,6 @@
-//! SQL behind `SlaReportStore`, instantiated per backend. The report is one
-//! GROUP BY over the tickets of the range joined with their outcome rows,
-//! one for the on-site stretches and, on SQLite, one window query per target
-//! for the percentiles (PostgreSQL computes them in the GROUP BY with
+//! SQL behind `SlaReportStore`. The report is one GROUP BY over the tickets
+//! of the range joined with their outcome rows, one for the on-site
+//! stretches and, on SQLite, one window query per target for the percentiles (PostgreSQL computes them in the GROUP BY with
 //! `percentile_disc`, which is the nearest-rank percentile the in-app report
 //! uses: the smallest value whose cumulative share reaches the fraction).
 

@@ -1,4 +1,4 @@
-//! Portable SQL behind `SlaTimerStore`, instantiated per backend.
+//! SQL behind `SlaTimerStore`: open tickets' SLA facts and fired notices.
 //!
 //! Exactly-once: `INSERT … ON CONFLICT DO NOTHING` on the notice's primary
 //! key decides which writer fires; the loser writes nothing else.

@@ -1,4 +1,4 @@
-//! Portable SQL behind `TerritoryStore`, instantiated per backend.
+//! SQL behind `TerritoryStore`: territories and site → territory resolution.
 //!
 //! Also gives the backend the `resolve_site_territory` helper that
 //! `create_site` calls inside its own transaction.

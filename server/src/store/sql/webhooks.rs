@@ -1,5 +1,5 @@
-//! Portable SQL behind `WebhookStore`, and the enqueue helpers every write
-//! that reports an event calls inside its own transaction.
+//! SQL behind `WebhookStore`, and the enqueue helpers every write that
+//! reports an event calls inside its own transaction.
 //!
 //! Claiming works like the push outbox: candidates are read, then each is
 //! taken by an autocommit conditional update on (seq, state, next_attempt_at).
