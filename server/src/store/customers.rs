@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{Actor, Page, PageRequest, StoreResult};
-use crate::domain::people::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site};
+use crate::domain::customers::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site};
 
 #[async_trait]
 pub trait CustomerStore {

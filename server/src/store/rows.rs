@@ -14,13 +14,11 @@ use super::{
 use crate::domain::{
     audit::AuditEntry,
     checkin::CheckIn,
+    customers::{Asset, Customer, CustomerTier, Site},
     geo::GeoPoint,
     location::LocationPing,
     offer::{AutoDispatchMode, DispatchPolicy, Offer, OfferState},
-    people::{
-        Asset, Customer, CustomerTier, Device, Platform, Role, Site, SkillLevel, Technician,
-        TechnicianStatus, Tenant, User,
-    },
+    people::{Device, Platform, Role, SkillLevel, Technician, TechnicianStatus, Tenant, User},
     shifts::Shift,
     territory::{Boundary, BoundingBox, Territory},
     ticket::{Category, Comment, Priority, Ticket, Visibility},

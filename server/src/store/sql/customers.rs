@@ -8,7 +8,8 @@ macro_rules! impl_customer_store {
 
             use $crate::domain::{
                 audit::AuditEvent,
-                people::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site, normalize_email},
+                customers::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site},
+                people::normalize_email,
             };
             use $crate::store::{
                 Actor, Page, PageRequest, StoreError, StoreResult,
