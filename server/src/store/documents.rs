@@ -1,6 +1,6 @@
-//! Ticket documents (issue 3): a compacted Automerge snapshot plus
-//! incremental change chunks per ticket, per-(device, ticket) sync states,
-//! and the projection of a merged document into the ticket row.
+//! Ticket documents: a compacted Automerge snapshot plus incremental change
+//! chunks per ticket, per-(device, ticket) sync states, and the projection
+//! of a merged document into the ticket row.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -8,10 +8,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use super::{
-    StoreResult, migrations, sql::impl_store, sql_assignment::impl_assignment_store,
-    sql_locations::impl_location_store,
-};
+use super::{Backend, StoreResult, migrations, sql};
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -25,6 +22,12 @@ impl fmt::Debug for PgStore {
 }
 
 impl PgStore {
+    const BACKEND: Backend = Backend::Postgres;
+    /// The SLA report's percentiles come from `percentile_disc` in the GROUP BY.
+    const PERCENTILE_DISC: bool = true;
+    /// The SLA report's month key of a ticket's creation (UTC): year × 12 + month − 1.
+    const REPORT_MONTH: &str = "CAST(EXTRACT(YEAR FROM t.created_at AT TIME ZONE 'UTC') * 12 + EXTRACT(MONTH FROM t.created_at AT TIME ZONE 'UTC') - 1 AS BIGINT)";
+
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
@@ -49,23 +52,7 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, Postgres, super::Backend::Postgres);
-impl_location_store!(PgStore, Postgres);
-impl_assignment_store!(PgStore, Postgres);
-super::sql_offers::impl_offer_store!(PgStore, Postgres);
-super::sql_push::impl_push_store!(PgStore, Postgres);
-super::sql_territories::impl_territory_store!(PgStore, Postgres);
-super::sql_sla::impl_sla_store!(PgStore, Postgres);
-super::sql_sla_timers::impl_sla_timer_store!(PgStore, Postgres);
-super::sql_sla_report::impl_sla_report_store!(
-    PgStore,
-    Postgres,
-    true,
-    "CAST(EXTRACT(YEAR FROM t.created_at AT TIME ZONE 'UTC') * 12 + EXTRACT(MONTH FROM t.created_at AT TIME ZONE 'UTC') - 1 AS BIGINT)"
-);
-super::sql_webhooks::impl_webhook_store!(PgStore, Postgres);
-super::sql_documents::impl_document_store!(PgStore, Postgres);
-super::sql_media::impl_media_store!(PgStore, Postgres);
+sql::impl_store!(PgStore, Postgres);
 
 /// A session-level advisory lock held by a connection of its own (outside
 /// the pool, so the lease never takes a pool slot or returns to it locked).

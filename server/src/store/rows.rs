@@ -1,19 +1,26 @@
 //! Row structs shared by both backends, converted to domain types.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{StoreError, StoreResult};
+use super::{
+    StoreError, StoreResult,
+    media::{Media, MediaKind, MediaState, Signature},
+    push::{OutboxPush, PushContent, PushState},
+};
 use crate::domain::{
     audit::AuditEntry,
     checkin::CheckIn,
+    customers::{Asset, Customer, CustomerTier, Site},
     geo::GeoPoint,
-    people::{
-        Asset, Customer, CustomerTier, Device, Platform, Role, Site, SkillLevel, Technician,
-        TechnicianStatus, Tenant, User,
-    },
+    location::LocationPing,
+    offer::{AutoDispatchMode, DispatchPolicy, Offer, OfferState},
+    people::{Device, Platform, Role, SkillLevel, Technician, TechnicianStatus, Tenant, User},
     shifts::Shift,
+    territory::{Boundary, BoundingBox, Territory},
     ticket::{Category, Comment, Priority, Ticket, Visibility},
 };
 
@@ -365,6 +372,272 @@ impl From<AuditRow> for AuditEntry {
             hash: row.hash,
         }
     }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PingRow {
+    pub device_time: DateTime<Utc>,
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: f64,
+    pub speed_mps: Option<f64>,
+    pub heading_deg: Option<f64>,
+}
+
+impl From<PingRow> for LocationPing {
+    fn from(row: PingRow) -> Self {
+        LocationPing {
+            device_time: row.device_time,
+            lat: row.lat,
+            lon: row.lon,
+            accuracy_m: row.accuracy_m,
+            speed_mps: row.speed_mps,
+            heading_deg: row.heading_deg,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MediaRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub ticket_id: Uuid,
+    pub kind: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub state: String,
+    pub has_thumbnail: bool,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<MediaRow> for Media {
+    type Error = StoreError;
+    fn try_from(row: MediaRow) -> StoreResult<Self> {
+        let kind = MediaKind::parse(&row.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown media kind `{}`", row.kind)))?;
+        let state = match row.state.as_str() {
+            "pending" => MediaState::Pending,
+            "stored" => MediaState::Stored,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown media state `{other}`"
+                )));
+            }
+        };
+        Ok(Media {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            ticket_id: row.ticket_id,
+            kind,
+            content_type: row.content_type,
+            size: row.size,
+            sha256: row.sha256,
+            state,
+            has_thumbnail: row.has_thumbnail,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            completed_at: row.completed_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SignatureRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub ticket_id: Uuid,
+    pub media_id: Uuid,
+    pub signer_name: String,
+    pub signed_at: DateTime<Utc>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub strokes: String,
+    pub doc_heads: String,
+    pub heads_hash: String,
+    pub image_sha256: String,
+    pub seal: String,
+    pub created_by: Option<Uuid>,
+}
+
+impl TryFrom<SignatureRow> for Signature {
+    type Error = StoreError;
+    fn try_from(row: SignatureRow) -> StoreResult<Self> {
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("signature: {e}"));
+        Ok(Signature {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            ticket_id: row.ticket_id,
+            media_id: row.media_id,
+            signer_name: row.signer_name,
+            signed_at: row.signed_at,
+            lat: row.lat,
+            lon: row.lon,
+            strokes: serde_json::from_str(&row.strokes).map_err(corrupt)?,
+            doc_heads: serde_json::from_str(&row.doc_heads).map_err(corrupt)?,
+            heads_hash: row.heads_hash,
+            image_sha256: row.image_sha256,
+            seal: row.seal,
+            created_by: row.created_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OfferRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub ticket_id: Uuid,
+    pub technician_id: Uuid,
+    pub round: i64,
+    pub state: String,
+    pub reason: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<OfferRow> for Offer {
+    type Error = StoreError;
+    fn try_from(row: OfferRow) -> StoreResult<Self> {
+        Ok(Offer {
+            state: OfferState::parse(&row.state).ok_or_else(|| {
+                StoreError::Corrupt(format!("unknown offer state `{}`", row.state))
+            })?,
+            round: u32::try_from(row.round).unwrap_or(u32::MAX),
+            id: row.id,
+            tenant_id: row.tenant_id,
+            ticket_id: row.ticket_id,
+            technician_id: row.technician_id,
+            reason: row.reason,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            decided_at: row.decided_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PolicyRow {
+    pub category: String,
+    pub mode: String,
+    pub top_n: i64,
+}
+
+impl TryFrom<PolicyRow> for DispatchPolicy {
+    type Error = StoreError;
+    fn try_from(row: PolicyRow) -> StoreResult<Self> {
+        Ok(DispatchPolicy {
+            mode: AutoDispatchMode::parse(&row.mode).ok_or_else(|| {
+                StoreError::Corrupt(format!("unknown dispatch mode `{}`", row.mode))
+            })?,
+            top_n: u32::try_from(row.top_n).unwrap_or(1),
+            category: row.category,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PushRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub device_id: Option<Uuid>,
+    pub token: String,
+    pub title: String,
+    pub body: String,
+    pub data: Json<BTreeMap<String, String>>,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub state: String,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<PushRow> for OutboxPush {
+    type Error = StoreError;
+    fn try_from(row: PushRow) -> StoreResult<Self> {
+        Ok(OutboxPush {
+            state: PushState::parse(&row.state).ok_or_else(|| {
+                StoreError::Corrupt(format!("push_outbox.state: {:?}", row.state))
+            })?,
+            id: row.id,
+            tenant_id: row.tenant_id,
+            user_id: row.user_id,
+            device_id: row.device_id,
+            token: row.token,
+            content: PushContent {
+                title: row.title,
+                body: row.body,
+                data: row.data.0,
+            },
+            attempts: u32::try_from(row.attempts).unwrap_or(0),
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TerritoryRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub boundary: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub(super) fn stored_boundary(id: Uuid, text: &str) -> StoreResult<Boundary> {
+    Boundary::from_stored(text)
+        .map_err(|e| StoreError::Corrupt(format!("boundary of territory {id}: {e}")))
+}
+
+impl TryFrom<TerritoryRow> for Territory {
+    type Error = StoreError;
+    fn try_from(row: TerritoryRow) -> StoreResult<Self> {
+        Ok(Territory {
+            boundary: stored_boundary(row.id, &row.boundary)?,
+            id: row.id,
+            tenant_id: row.tenant_id,
+            name: row.name,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// A territory's version and extent, without its boundary text.
+#[derive(sqlx::FromRow)]
+pub(super) struct TerritoryExtent {
+    pub id: Uuid,
+    pub updated_at: DateTime<Utc>,
+    pub min_lat: f64,
+    pub min_lon: f64,
+    pub max_lat: f64,
+    pub max_lon: f64,
+}
+
+impl TerritoryExtent {
+    pub(super) fn bounding_box(&self) -> BoundingBox {
+        BoundingBox {
+            min_lat: self.min_lat,
+            min_lon: self.min_lon,
+            max_lat: self.max_lat,
+            max_lon: self.max_lon,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SitePoint {
+    pub id: Uuid,
+    pub lat: f64,
+    pub lon: f64,
+    pub territory_id: Option<Uuid>,
 }
 
 pub(super) fn convert_all<R, T>(rows: Vec<R>) -> StoreResult<Vec<T>>

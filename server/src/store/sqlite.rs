@@ -8,10 +8,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{
-    StoreError, StoreResult, migrations, sql::impl_store, sql_assignment::impl_assignment_store,
-    sql_locations::impl_location_store,
-};
+use super::{Backend, StoreError, StoreResult, migrations, sql};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -25,6 +22,12 @@ impl fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    const BACKEND: Backend = Backend::Sqlite;
+    /// SQLite has no `percentile_disc`: the SLA report ranks with window queries.
+    const PERCENTILE_DISC: bool = false;
+    /// The SLA report's month key of a ticket's creation (UTC): year × 12 + month − 1.
+    const REPORT_MONTH: &str = "(CAST(strftime('%Y', o.created_us / 1000000, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', o.created_us / 1000000, 'unixepoch') AS INTEGER) - 1)";
+
     /// Opens (creating the file and its directory when missing) with WAL and
     /// foreign keys on.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
@@ -67,23 +70,7 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, Sqlite, super::Backend::Sqlite);
-impl_location_store!(SqliteStore, Sqlite);
-impl_assignment_store!(SqliteStore, Sqlite);
-super::sql_offers::impl_offer_store!(SqliteStore, Sqlite);
-super::sql_push::impl_push_store!(SqliteStore, Sqlite);
-super::sql_territories::impl_territory_store!(SqliteStore, Sqlite);
-super::sql_sla::impl_sla_store!(SqliteStore, Sqlite);
-super::sql_sla_timers::impl_sla_timer_store!(SqliteStore, Sqlite);
-super::sql_sla_report::impl_sla_report_store!(
-    SqliteStore,
-    Sqlite,
-    false,
-    "(CAST(strftime('%Y', o.created_us / 1000000, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', o.created_us / 1000000, 'unixepoch') AS INTEGER) - 1)"
-);
-super::sql_webhooks::impl_webhook_store!(SqliteStore, Sqlite);
-super::sql_documents::impl_document_store!(SqliteStore, Sqlite);
-super::sql_media::impl_media_store!(SqliteStore, Sqlite);
+sql::impl_store!(SqliteStore, Sqlite);
 
 #[async_trait::async_trait]
 impl super::leader::LeaderStore for SqliteStore {

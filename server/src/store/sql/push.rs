@@ -1,17 +1,14 @@
-//! Portable SQL behind `PushStore`, instantiated per backend like `sql.rs`.
+//! SQL behind `PushStore`: the push outbox, and the enqueue helpers a write
+//! calls to make its notification durable in its own transaction.
 //!
 //! Claiming is a conditional `UPDATE … WHERE id = $ AND next_attempt_at = $old`
 //! per candidate rather than `FOR UPDATE SKIP LOCKED` (PostgreSQL only): the
 //! first claimer moves `next_attempt_at` to the end of its lease, so a
 //! concurrent claimer's update matches no row and it skips the message.
 
-pub(super) const PUSH_COLUMNS: &str = "id, tenant_id, user_id, device_id, token, title, body, data, attempts, next_attempt_at, state, last_error, created_at";
-
 macro_rules! impl_push_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use std::collections::BTreeMap;
-
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use sqlx::types::Json;
@@ -20,47 +17,10 @@ macro_rules! impl_push_store {
             use $crate::domain::audit::{AuditEvent, audit_time};
             use $crate::store::{
                 StoreError, StoreResult,
-                push::{CLAIM_LEASE, NewPush, OutboxPush, PushContent, PushState, PushStore},
-                sql::now,
-                sql_push::PUSH_COLUMNS,
+                push::{CLAIM_LEASE, NewPush, OutboxPush, PushContent, PushStore},
+                rows::PushRow,
+                sql::{PUSH_COLUMNS, audit, now, write_error},
             };
-
-            #[derive(sqlx::FromRow)]
-            struct PushRow {
-                id: Uuid,
-                tenant_id: Uuid,
-                user_id: Option<Uuid>,
-                device_id: Option<Uuid>,
-                token: String,
-                title: String,
-                body: String,
-                data: Json<BTreeMap<String, String>>,
-                attempts: i32,
-                next_attempt_at: DateTime<Utc>,
-                state: String,
-                last_error: Option<String>,
-                created_at: DateTime<Utc>,
-            }
-
-            impl TryFrom<PushRow> for OutboxPush {
-                type Error = StoreError;
-                fn try_from(row: PushRow) -> StoreResult<Self> {
-                    Ok(OutboxPush {
-                        state: PushState::parse(&row.state)
-                            .ok_or_else(|| StoreError::Corrupt(format!("push_outbox.state: {:?}", row.state)))?,
-                        id: row.id,
-                        tenant_id: row.tenant_id,
-                        user_id: row.user_id,
-                        device_id: row.device_id,
-                        token: row.token,
-                        content: PushContent { title: row.title, body: row.body, data: row.data.0 },
-                        attempts: u32::try_from(row.attempts).unwrap_or(0),
-                        next_attempt_at: row.next_attempt_at,
-                        last_error: row.last_error,
-                        created_at: row.created_at,
-                    })
-                }
-            }
 
             impl $store {
                 /// Queues one message inside a caller's write transaction, so a
@@ -87,7 +47,7 @@ macro_rules! impl_push_store {
                     .bind(at)
                     .execute(&mut **tx)
                     .await
-                    .map_err(|e| $crate::store::sql::write_error(e, "duplicate push", ("user_id", "no such user")))?;
+                    .map_err(|e| write_error(e, "duplicate push", ("user_id", "no such user")))?;
                     Ok(id)
                 }
 
@@ -225,8 +185,7 @@ macro_rules! impl_push_store {
                     let before = serde_json::json!({"push_token": "<redacted>"});
                     let after = serde_json::json!({"push_token": null});
                     for device_id in &devices {
-                        let event = AuditEvent::new(None, "device.push_token_forget", "device", Some(*device_id), Some(&before), Some(&after));
-                        Self::append_audit(&mut tx, tenant_id, event).await?;
+                        audit::append(&mut tx, tenant_id, AuditEvent::new(None, "device.push_token_forget", "device", Some(*device_id), Some(&before), Some(&after))).await?;
                     }
                     tx.commit().await?;
                     Ok(devices.len() as u64)
@@ -247,4 +206,4 @@ macro_rules! impl_push_store {
     };
 }
 
-pub(super) use impl_push_store;
+pub(in crate::store) use impl_push_store;

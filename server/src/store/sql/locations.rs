@@ -1,8 +1,4 @@
-//! Portable SQL behind `LocationStore`, instantiated per backend like `sql.rs`.
-
-/// Ticket statuses that count against a technician's capacity.
-pub(super) const LOAD_STATUSES: &str =
-    "('assigned', 'accepted', 'en_route', 'on_site', 'on_hold', 'work_done')";
+//! SQL behind `LocationStore`: the ping trail and each technician's newest fix.
 
 macro_rules! impl_location_store {
     ($store:ty, $db:ty) => {
@@ -16,33 +12,9 @@ macro_rules! impl_location_store {
             use $crate::store::{
                 StoreError, StoreResult,
                 locations::{DispatchRow, LocationIngest, LocationStore},
-                rows::TechnicianRow,
-                sql::{TECHNICIAN_COLUMNS, now},
-                sql_locations::LOAD_STATUSES,
+                rows::{PingRow, TechnicianRow},
+                sql::{LOAD_STATUSES, TECHNICIAN_COLUMNS, now},
             };
-
-            #[derive(sqlx::FromRow)]
-            struct PingRow {
-                device_time: DateTime<Utc>,
-                lat: f64,
-                lon: f64,
-                accuracy_m: f64,
-                speed_mps: Option<f64>,
-                heading_deg: Option<f64>,
-            }
-
-            impl From<PingRow> for LocationPing {
-                fn from(row: PingRow) -> Self {
-                    LocationPing {
-                        device_time: row.device_time,
-                        lat: row.lat,
-                        lon: row.lon,
-                        accuracy_m: row.accuracy_m,
-                        speed_mps: row.speed_mps,
-                        heading_deg: row.heading_deg,
-                    }
-                }
-            }
 
             /// Rows per INSERT, below SQLite's bound-parameter limit.
             const CHUNK: usize = 500;
@@ -187,4 +159,4 @@ macro_rules! impl_location_store {
     };
 }
 
-pub(super) use impl_location_store;
+pub(in crate::store) use impl_location_store;

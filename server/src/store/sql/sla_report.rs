@@ -1,16 +1,15 @@
-//! SQL behind `SlaReportStore`, instantiated per backend. The report is one
-//! GROUP BY over the tickets of the range joined with their outcome rows,
-//! one for the on-site stretches and, on SQLite, one window query per target
-//! for the percentiles (PostgreSQL computes them in the GROUP BY with
+//! SQL behind `SlaReportStore`. The report is one GROUP BY over the tickets
+//! of the range joined with their outcome rows, one for the on-site
+//! stretches and, on SQLite, one window query per target for the percentiles (PostgreSQL computes them in the GROUP BY with
 //! `percentile_disc`, which is the nearest-rank percentile the in-app report
 //! uses: the smallest value whose cumulative share reaches the fraction).
 
-use super::sla_report::ReportGrouping;
+use crate::store::sla_report::ReportGrouping;
 
-pub(super) const TARGETS: [&str; 3] = ["response", "arrival", "resolution"];
+pub(in crate::store) const TARGETS: [&str; 3] = ["response", "arrival", "resolution"];
 
 /// The key expressions (text, id, number) of a grouping. `month` is per backend.
-pub(super) fn key_columns(grouping: ReportGrouping, month: &str) -> [String; 3] {
+pub(in crate::store) fn key_columns(grouping: ReportGrouping, month: &str) -> [String; 3] {
     const DAY: &str = "(o.created_us / 86400000000)";
     const NO_TEXT: &str = "CAST(NULL AS TEXT)";
     let (text, id, number) = match grouping {
@@ -32,7 +31,7 @@ pub(super) fn key_columns(grouping: ReportGrouping, month: &str) -> [String; 3] 
 }
 
 /// Joins after `tickets t` for a grouping: the outcome, and the site when keyed by it.
-pub(super) fn joins(grouping: ReportGrouping) -> &'static str {
+pub(in crate::store) fn joins(grouping: ReportGrouping) -> &'static str {
     match grouping {
         ReportGrouping::Customer | ReportGrouping::Territory => {
             " JOIN sla_outcomes o ON o.tenant_id = t.tenant_id AND o.ticket_id = t.id \
@@ -42,16 +41,14 @@ pub(super) fn joins(grouping: ReportGrouping) -> &'static str {
     }
 }
 
-pub(super) const OPEN: &str = "t.status NOT IN ('work_done', 'closed', 'cancelled')";
-
 /// Nearest rank (1-based) of the `pct` percentile among `n` values, as the
 /// in-app report computes it.
-pub(super) fn nearest_rank(pct: i64, n: i64) -> i64 {
+pub(in crate::store) fn nearest_rank(pct: i64, n: i64) -> i64 {
     ((pct * n + 99) / 100).max(1)
 }
 
 macro_rules! impl_sla_report_store {
-    ($store:ty, $db:ty, $postgres:expr, $month:expr) => {
+    ($store:ty, $db:ty) => {
         const _: () = {
             use std::collections::HashMap;
 
@@ -64,7 +61,10 @@ macro_rules! impl_sla_report_store {
             use $crate::store::{
                 StoreError, StoreResult,
                 sla_report::{GroupKey, ReportRange, ReportRow, SlaOutcome, SlaReportStore, StaleTicket},
-                sql_sla_report::{OPEN, TARGETS, joins, key_columns, nearest_rank},
+                sql::{
+                    OPEN_STATUSES,
+                    sla_report::{TARGETS, joins, key_columns, nearest_rank},
+                },
             };
 
             /// `AND`-conditions selecting the range's tickets of the tenant.
@@ -217,22 +217,22 @@ macro_rules! impl_sla_report_store {
 
                 #[tracing::instrument(skip_all)]
                 async fn sla_report_rows(&self, range: &ReportRange) -> StoreResult<Vec<ReportRow>> {
-                    let [k1, k2, k3] = key_columns(range.grouping, $month);
+                    let [k1, k2, k3] = key_columns(range.grouping, Self::REPORT_MONTH);
                     let keys = format!("{k1}, {k2}, {k3}");
                     let aliased = format!("{k1} AS k1, {k2} AS k2, {k3} AS k3");
                     let joins = joins(range.grouping);
                     let day = 86_400_000_000_i64;
                     let mut select = format!(
-                        "SELECT {keys}, COUNT(*), SUM(o.covered), SUM(CASE WHEN {OPEN} THEN 1 ELSE 0 END)"
+                        "SELECT {keys}, COUNT(*), SUM(o.covered), SUM(CASE WHEN {OPEN_STATUSES} THEN 1 ELSE 0 END)"
                     );
                     // Backlog ages by microseconds since creation (< 1 d, 1–3 d, 3–7 d, ≥ 7 d).
                     let now_us = range.now_us;
                     let bounds = [now_us - day, now_us - 3 * day, now_us - 7 * day];
                     select.push_str(&format!(
-                        ", SUM(CASE WHEN {OPEN} AND o.created_us > {} THEN 1 ELSE 0 END)\
-                         , SUM(CASE WHEN {OPEN} AND o.created_us <= {} AND o.created_us > {} THEN 1 ELSE 0 END)\
-                         , SUM(CASE WHEN {OPEN} AND o.created_us <= {} AND o.created_us > {} THEN 1 ELSE 0 END)\
-                         , SUM(CASE WHEN {OPEN} AND o.created_us <= {} THEN 1 ELSE 0 END)",
+                        ", SUM(CASE WHEN {OPEN_STATUSES} AND o.created_us > {} THEN 1 ELSE 0 END)\
+                         , SUM(CASE WHEN {OPEN_STATUSES} AND o.created_us <= {} AND o.created_us > {} THEN 1 ELSE 0 END)\
+                         , SUM(CASE WHEN {OPEN_STATUSES} AND o.created_us <= {} AND o.created_us > {} THEN 1 ELSE 0 END)\
+                         , SUM(CASE WHEN {OPEN_STATUSES} AND o.created_us <= {} THEN 1 ELSE 0 END)",
                         bounds[0], bounds[0], bounds[1], bounds[1], bounds[2], bounds[2]
                     ));
                     select.push_str(
@@ -245,7 +245,7 @@ macro_rules! impl_sla_report_store {
                              , SUM(CASE WHEN o.{target}_state = 2 THEN 1 ELSE 0 END)\
                              , SUM(CASE WHEN o.{target}_state = 3 OR (o.{target}_state = 0 AND o.{target}_deadline_us <= {now_us}) THEN 1 ELSE 0 END)"
                         ));
-                        if $postgres {
+                        if Self::PERCENTILE_DISC {
                             select.push_str(&format!(
                                 ", percentile_disc(0.5) WITHIN GROUP (ORDER BY o.{target}_seconds)\
                                  , percentile_disc(0.9) WITHIN GROUP (ORDER BY o.{target}_seconds)"
@@ -272,13 +272,13 @@ macro_rules! impl_sla_report_store {
                             fixed_first_time: row.try_get(11)?,
                             ..ReportRow::default()
                         };
-                        let per_target = if $postgres { 5 } else { 3 };
+                        let per_target = if Self::PERCENTILE_DISC { 5 } else { 3 };
                         for (i, target) in group.targets.iter_mut().enumerate() {
                             let at = 12 + i * per_target;
                             target.met = row.try_get(at)?;
                             target.met_late = row.try_get(at + 1)?;
                             target.breached = row.try_get(at + 2)?;
-                            if $postgres {
+                            if Self::PERCENTILE_DISC {
                                 target.median_seconds = row.try_get(at + 3)?;
                                 target.p90_seconds = row.try_get(at + 4)?;
                             }
@@ -287,7 +287,7 @@ macro_rules! impl_sla_report_store {
                         groups.push(group);
                     }
 
-                    if !$postgres {
+                    if !Self::PERCENTILE_DISC {
                         // SQLite has no percentile aggregate: rank within each group.
                         for (i, target) in TARGETS.into_iter().enumerate() {
                             let mut query = QueryBuilder::<$db>::new(format!(
@@ -341,4 +341,4 @@ macro_rules! impl_sla_report_store {
     };
 }
 
-pub(super) use impl_sla_report_store;
+pub(in crate::store) use impl_sla_report_store;

@@ -1,7 +1,4 @@
-//! Portable SQL behind `MediaStore`, instantiated per backend.
-
-pub(super) const MEDIA_COLUMNS: &str = "id, tenant_id, ticket_id, kind, content_type, size, sha256, state, has_thumbnail, created_by, created_at, completed_at";
-pub(super) const SIGNATURE_COLUMNS: &str = "id, tenant_id, ticket_id, media_id, signer_name, signed_at, lat, lon, strokes, doc_heads, heads_hash, image_sha256, seal, created_by";
+//! SQL behind `MediaStore`: photo and signature references and signatures.
 
 macro_rules! impl_media_store {
     ($store:ty, $db:ty) => {
@@ -13,94 +10,10 @@ macro_rules! impl_media_store {
             use $crate::domain::audit::AuditEvent;
             use $crate::store::{
                 Actor, StoreError, StoreResult,
-                media::{Media, MediaBegin, MediaKind, MediaState, MediaStore, NewMedia, Signature, SweptMedia},
-                sql::now,
-                sql_media::{MEDIA_COLUMNS, SIGNATURE_COLUMNS},
+                media::{Media, MediaBegin, MediaState, MediaStore, NewMedia, Signature, SweptMedia},
+                rows::{MediaRow, SignatureRow},
+                sql::{MEDIA_COLUMNS, SIGNATURE_COLUMNS, audit, now, write_error},
             };
-
-            #[derive(sqlx::FromRow)]
-            struct MediaRow {
-                id: Uuid,
-                tenant_id: Uuid,
-                ticket_id: Uuid,
-                kind: String,
-                content_type: String,
-                size: i64,
-                sha256: String,
-                state: String,
-                has_thumbnail: bool,
-                created_by: Option<Uuid>,
-                created_at: DateTime<Utc>,
-                completed_at: Option<DateTime<Utc>>,
-            }
-
-            impl TryFrom<MediaRow> for Media {
-                type Error = StoreError;
-                fn try_from(row: MediaRow) -> StoreResult<Self> {
-                    let kind = MediaKind::parse(&row.kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown media kind `{}`", row.kind)))?;
-                    let state = match row.state.as_str() {
-                        "pending" => MediaState::Pending,
-                        "stored" => MediaState::Stored,
-                        other => return Err(StoreError::Corrupt(format!("unknown media state `{other}`"))),
-                    };
-                    Ok(Media {
-                        id: row.id,
-                        tenant_id: row.tenant_id,
-                        ticket_id: row.ticket_id,
-                        kind,
-                        content_type: row.content_type,
-                        size: row.size,
-                        sha256: row.sha256,
-                        state,
-                        has_thumbnail: row.has_thumbnail,
-                        created_by: row.created_by,
-                        created_at: row.created_at,
-                        completed_at: row.completed_at,
-                    })
-                }
-            }
-
-            #[derive(sqlx::FromRow)]
-            struct SignatureRow {
-                id: Uuid,
-                tenant_id: Uuid,
-                ticket_id: Uuid,
-                media_id: Uuid,
-                signer_name: String,
-                signed_at: DateTime<Utc>,
-                lat: Option<f64>,
-                lon: Option<f64>,
-                strokes: String,
-                doc_heads: String,
-                heads_hash: String,
-                image_sha256: String,
-                seal: String,
-                created_by: Option<Uuid>,
-            }
-
-            impl TryFrom<SignatureRow> for Signature {
-                type Error = StoreError;
-                fn try_from(row: SignatureRow) -> StoreResult<Self> {
-                    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("signature: {e}"));
-                    Ok(Signature {
-                        id: row.id,
-                        tenant_id: row.tenant_id,
-                        ticket_id: row.ticket_id,
-                        media_id: row.media_id,
-                        signer_name: row.signer_name,
-                        signed_at: row.signed_at,
-                        lat: row.lat,
-                        lon: row.lon,
-                        strokes: serde_json::from_str(&row.strokes).map_err(corrupt)?,
-                        doc_heads: serde_json::from_str(&row.doc_heads).map_err(corrupt)?,
-                        heads_hash: row.heads_hash,
-                        image_sha256: row.image_sha256,
-                        seal: row.seal,
-                        created_by: row.created_by,
-                    })
-                }
-            }
 
             type Tx = sqlx::Transaction<'static, $db>;
 
@@ -138,7 +51,7 @@ macro_rules! impl_media_store {
                     .bind(completed_at)
                     .execute(&mut **tx)
                     .await
-                    .map_err(|e| $crate::store::sql::write_error(e, "this content is already referenced by the ticket", ("ticket_id", "no such ticket")))?;
+                    .map_err(|e| write_error(e, "this content is already referenced by the ticket", ("ticket_id", "no such ticket")))?;
                     Self::media_in(tx, actor.tenant_id, id).await
                 }
             }
@@ -227,7 +140,7 @@ macro_rules! impl_media_store {
                         .execute(&mut *tx)
                         .await?;
                     let after = Self::media_in(&mut tx, actor.tenant_id, id).await?;
-                    Self::append_audit(
+                    audit::append(
                         &mut tx,
                         actor.tenant_id,
                         AuditEvent::new(actor.user_id, "media.complete", "media", Some(id), Some(&before), Some(&after)),
@@ -250,7 +163,7 @@ macro_rules! impl_media_store {
                         .execute(&mut *tx)
                         .await?;
                     let detail = serde_json::json!({"media": media, "reason": reason});
-                    Self::append_audit(
+                    audit::append(
                         &mut tx,
                         actor.tenant_id,
                         AuditEvent::new(actor.user_id, "media.reject", "media", Some(id), Some(&detail), None),
@@ -353,7 +266,7 @@ macro_rules! impl_media_store {
                     .fetch_one(&mut *tx)
                     .await?;
                     let created = Signature::try_from(row)?;
-                    Self::append_audit(
+                    audit::append(
                         &mut tx,
                         actor.tenant_id,
                         AuditEvent::new(actor.user_id, "signature.capture", "signature", Some(id), None, Some(&created)),
@@ -378,4 +291,4 @@ macro_rules! impl_media_store {
     };
 }
 
-pub(crate) use impl_media_store;
+pub(in crate::store) use impl_media_store;

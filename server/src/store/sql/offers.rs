@@ -1,6 +1,4 @@
-//! Portable SQL behind `OfferStore`, instantiated per backend.
-
-pub(super) const OFFER_COLUMNS: &str = "id, tenant_id, ticket_id, technician_id, round, state, reason, expires_at, created_at, decided_at";
+//! SQL behind `OfferStore`: dispatch policies and offers to technicians.
 
 macro_rules! impl_offer_store {
     ($store:ty, $db:ty) => {
@@ -12,69 +10,15 @@ macro_rules! impl_offer_store {
 
             use $crate::domain::{
                 audit::AuditEvent,
-                offer::{AutoDispatchMode, DispatchPolicy, Offer, OfferState},
+                offer::{DispatchPolicy, Offer, OfferState},
                 ticket::Ticket,
             };
             use $crate::store::{
                 Actor, StoreError, StoreResult,
                 offers::OfferStore,
-                rows::TicketRow,
-                sql::{TICKET_COLUMNS, next_version, now, write_error},
-                sql_locations::LOAD_STATUSES,
-                sql_offers::OFFER_COLUMNS,
+                rows::{OfferRow, PolicyRow, TicketRow},
+                sql::{LOAD_STATUSES, OFFER_COLUMNS, TICKET_COLUMNS, audit, next_version, now, write_error},
             };
-
-            #[derive(sqlx::FromRow)]
-            struct OfferRow {
-                id: Uuid,
-                tenant_id: Uuid,
-                ticket_id: Uuid,
-                technician_id: Uuid,
-                round: i64,
-                state: String,
-                reason: Option<String>,
-                expires_at: DateTime<Utc>,
-                created_at: DateTime<Utc>,
-                decided_at: Option<DateTime<Utc>>,
-            }
-
-            impl TryFrom<OfferRow> for Offer {
-                type Error = StoreError;
-                fn try_from(row: OfferRow) -> StoreResult<Self> {
-                    Ok(Offer {
-                        state: OfferState::parse(&row.state)
-                            .ok_or_else(|| StoreError::Corrupt(format!("unknown offer state `{}`", row.state)))?,
-                        round: u32::try_from(row.round).unwrap_or(u32::MAX),
-                        id: row.id,
-                        tenant_id: row.tenant_id,
-                        ticket_id: row.ticket_id,
-                        technician_id: row.technician_id,
-                        reason: row.reason,
-                        expires_at: row.expires_at,
-                        created_at: row.created_at,
-                        decided_at: row.decided_at,
-                    })
-                }
-            }
-
-            #[derive(sqlx::FromRow)]
-            struct PolicyRow {
-                category: String,
-                mode: String,
-                top_n: i64,
-            }
-
-            impl TryFrom<PolicyRow> for DispatchPolicy {
-                type Error = StoreError;
-                fn try_from(row: PolicyRow) -> StoreResult<Self> {
-                    Ok(DispatchPolicy {
-                        mode: AutoDispatchMode::parse(&row.mode)
-                            .ok_or_else(|| StoreError::Corrupt(format!("unknown dispatch mode `{}`", row.mode)))?,
-                        top_n: u32::try_from(row.top_n).unwrap_or(1),
-                        category: row.category,
-                    })
-                }
-            }
 
             fn offers(rows: Vec<OfferRow>) -> StoreResult<Vec<Offer>> {
                 rows.into_iter().map(Offer::try_from).collect()
@@ -106,8 +50,7 @@ macro_rules! impl_offer_store {
                     .fetch_one(&mut *tx)
                     .await?;
                     let after = DispatchPolicy::try_from(row)?;
-                    let event = AuditEvent::new(actor.user_id, "dispatch_policy.put", "dispatch_policy", None, before.as_ref(), Some(&after));
-                    Self::append_audit(&mut tx, actor.tenant_id, event).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "dispatch_policy.put", "dispatch_policy", None, before.as_ref(), Some(&after))).await?;
                     tx.commit().await?;
                     Ok(after)
                 }
@@ -150,8 +93,7 @@ macro_rules! impl_offer_store {
                     .await
                     .map_err(|e| write_error(e, "the ticket already has an open offer", ("ticket_id", "no such ticket or technician")))?;
                     let offer = Offer::try_from(row)?;
-                    let event = AuditEvent::new(actor.user_id, "offer.create", "offer", Some(offer.id), None, Some(&offer));
-                    Self::append_audit(&mut tx, actor.tenant_id, event).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "offer.create", "offer", Some(offer.id), None, Some(&offer))).await?;
                     tx.commit().await?;
                     Ok(offer)
                 }
@@ -276,8 +218,8 @@ macro_rules! impl_offer_store {
                     Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, Status::Assigned, None).await?;
                     Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, after.status, after.hold_reason).await?;
                     Self::enqueue_ticket_webhooks_in(&mut tx, Some(&before), &after).await?;
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "offer.accept", "offer", Some(offer.id), None, Some(&offer))).await?;
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.assign", "ticket", Some(after.id), Some(&before), Some(&after))).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "offer.accept", "offer", Some(offer.id), None, Some(&offer))).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.assign", "ticket", Some(after.id), Some(&before), Some(&after))).await?;
                     tx.commit().await?;
                     Ok((offer, after))
                 }
@@ -306,15 +248,14 @@ macro_rules! impl_offer_store {
                         return Ok(None);
                     };
                     let offer = Offer::try_from(row)?;
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, action, "offer", Some(offer.id), None, Some(&offer))).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, action, "offer", Some(offer.id), None, Some(&offer))).await?;
                     tx.commit().await?;
                     Ok(Some(offer))
                 }
 
                 async fn record_offers_exhausted(&self, actor: Actor, ticket_id: Uuid) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
-                    let event = AuditEvent::new::<()>(actor.user_id, "ticket.offers_exhausted", "ticket", Some(ticket_id), None, None);
-                    Self::append_audit(&mut tx, actor.tenant_id, event).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new::<()>(actor.user_id, "ticket.offers_exhausted", "ticket", Some(ticket_id), None, None)).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -323,4 +264,4 @@ macro_rules! impl_offer_store {
     };
 }
 
-pub(super) use impl_offer_store;
+pub(in crate::store) use impl_offer_store;

@@ -1,11 +1,8 @@
-//! Portable SQL behind `WebhookStore`, and the enqueue helpers every write
-//! that reports an event calls inside its own transaction.
+//! SQL behind `WebhookStore`, and the enqueue helpers every write that
+//! reports an event calls inside its own transaction.
 //!
 //! Claiming works like the push outbox: candidates are read, then each is
 //! taken by an autocommit conditional update on (seq, state, next_attempt_at).
-
-pub(super) const DELIVERY_COLUMNS: &str = "d.id, d.subscription_id, d.event_id, d.event_type, d.ticket_id, d.body, d.state, d.attempts, \
-     d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.delivered_at";
 
 macro_rules! impl_webhook_store {
     ($store:ty, $db:ty) => {
@@ -18,8 +15,7 @@ macro_rules! impl_webhook_store {
             use $crate::domain::{audit::{AuditEvent, audit_time}, ticket::Ticket};
             use $crate::store::{
                 Actor, StoreError, StoreResult,
-                sql::now,
-                sql_webhooks::DELIVERY_COLUMNS,
+                sql::{DELIVERY_COLUMNS, audit, now, write_error},
                 webhooks::{ClaimedDelivery, DELIVERY_LEASE, DeliveryState, Webhook, WebhookDelivery, WebhookStore},
             };
 
@@ -157,10 +153,10 @@ macro_rules! impl_webhook_store {
                     .bind(at)
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| $crate::store::sql::write_error(e, "webhook exists", ("tenant", "no such tenant")))?;
+                    .map_err(|e| write_error(e, "webhook exists", ("tenant", "no such tenant")))?;
                     let webhook = Webhook { id, url: url.to_owned(), events: events.to_vec(), active, created_at: at, updated_at: at };
                     // The secret never enters the audit log.
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "webhook.create", "webhook", Some(id), None, Some(&webhook))).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "webhook.create", "webhook", Some(id), None, Some(&webhook))).await?;
                     tx.commit().await?;
                     Ok(webhook)
                 }
@@ -206,7 +202,7 @@ macro_rules! impl_webhook_store {
                         return Err(StoreError::NotFound("webhook"));
                     }
                     let after = Webhook { updated_at: at, created_at: before.created_at, ..webhook.clone() };
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "webhook.update", "webhook", Some(webhook.id), Some(&before), Some(&after))).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "webhook.update", "webhook", Some(webhook.id), Some(&before), Some(&after))).await?;
                     tx.commit().await?;
                     Ok(after)
                 }
@@ -224,7 +220,7 @@ macro_rules! impl_webhook_store {
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "webhook.delete", "webhook", Some(id), Some(&before), None::<&Webhook>)).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "webhook.delete", "webhook", Some(id), Some(&before), None::<&Webhook>)).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -361,7 +357,7 @@ macro_rules! impl_webhook_store {
                     .await?;
                     let delivery = delivery_from(row)?;
                     let after = serde_json::json!({"delivery_id": id, "event_id": delivery.event_id});
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "webhook.redeliver", "webhook", Some(delivery.subscription_id), None, Some(&after))).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "webhook.redeliver", "webhook", Some(delivery.subscription_id), None, Some(&after))).await?;
                     tx.commit().await?;
                     Ok(delivery)
                 }
@@ -401,4 +397,4 @@ macro_rules! impl_webhook_store {
     };
 }
 
-pub(super) use impl_webhook_store;
+pub(in crate::store) use impl_webhook_store;

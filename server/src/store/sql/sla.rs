@@ -1,5 +1,5 @@
-//! Portable SQL behind `SlaStore`, instantiated per backend, and the status
-//! history helper every status-changing write calls.
+//! SQL behind `SlaStore`: SLA policies and the status history, with the
+//! helper every status-changing write calls.
 
 macro_rules! impl_sla_store {
     ($store:ty, $db:ty) => {
@@ -20,7 +20,7 @@ macro_rules! impl_sla_store {
             use $crate::store::{
                 Actor, StoreError, StoreResult,
                 sla::{SiteCustomer, SlaStore},
-                sql::now,
+                sql::{audit, now, write_error},
             };
 
             type Tx = sqlx::Transaction<'static, $db>;
@@ -79,8 +79,8 @@ macro_rules! impl_sla_store {
                     .bind(at)
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| $crate::store::sql::write_error(e, "an SLA policy with this id already exists", ("tenant", "no such tenant")))?;
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "sla_policy.create", "sla_policy", Some(policy.id), None, Some(policy))).await?;
+                    .map_err(|e| write_error(e, "an SLA policy with this id already exists", ("tenant", "no such tenant")))?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "sla_policy.create", "sla_policy", Some(policy.id), None, Some(policy))).await?;
                     tx.commit().await?;
                     Ok(policy.clone())
                 }
@@ -107,7 +107,7 @@ macro_rules! impl_sla_store {
                     .bind(now())
                     .execute(&mut *tx)
                     .await?;
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "sla_policy.update", "sla_policy", Some(policy.id), Some(&before), Some(policy))).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "sla_policy.update", "sla_policy", Some(policy.id), Some(&before), Some(policy))).await?;
                     tx.commit().await?;
                     Ok(policy.clone())
                 }
@@ -196,4 +196,4 @@ macro_rules! impl_sla_store {
     };
 }
 
-pub(super) use impl_sla_store;
+pub(in crate::store) use impl_sla_store;

@@ -1,4 +1,5 @@
-//! Portable SQL behind `DocumentStore`, instantiated per backend.
+//! SQL behind `DocumentStore`: snapshots, change chunks, sync states and the
+//! projection of a merged document into the ticket row.
 
 macro_rules! impl_document_store {
     ($store:ty, $db:ty) => {
@@ -11,7 +12,7 @@ macro_rules! impl_document_store {
                 Actor, StoreError, StoreResult,
                 documents::{COMPACT_THRESHOLD_BYTES, DocumentBody, DocumentStore, DocumentWrite, FieldColumns, StoredDocument},
                 rows::TicketRow,
-                sql::{TICKET_COLUMNS, next_version, now},
+                sql::{TICKET_COLUMNS, audit, next_version, now},
             };
 
             #[async_trait]
@@ -236,7 +237,7 @@ macro_rules! impl_document_store {
                         }
                     }
                     if let Some(action) = write.audit_action {
-                        Self::append_audit(
+                        audit::append(
                             &mut tx,
                             actor.tenant_id,
                             AuditEvent::new(actor.user_id, action, "ticket", Some(write.ticket_id), None, write.audit_detail.as_ref()),
@@ -251,4 +252,4 @@ macro_rules! impl_document_store {
     };
 }
 
-pub(crate) use impl_document_store;
+pub(in crate::store) use impl_document_store;

@@ -1,4 +1,4 @@
-//! Portable SQL behind `AssignmentStore`, instantiated per backend.
+//! SQL behind `AssignmentStore`: the conditional assignment of a ticket.
 
 macro_rules! impl_assignment_store {
     ($store:ty, $db:ty) => {
@@ -12,8 +12,7 @@ macro_rules! impl_assignment_store {
                 Actor, StoreError, StoreResult,
                 assignment::AssignmentStore,
                 rows::TicketRow,
-                sql::{TICKET_COLUMNS, next_version, now},
-                sql_locations::LOAD_STATUSES,
+                sql::{LOAD_STATUSES, TICKET_COLUMNS, audit, next_version, now},
             };
 
             #[async_trait]
@@ -78,8 +77,7 @@ macro_rules! impl_assignment_store {
                         .bind(now())
                         .execute(&mut *tx)
                         .await?;
-                    let event = AuditEvent::new(actor.user_id, "ticket.assign", "ticket", Some(ticket_id), Some(&before), Some(&after));
-                    Self::append_audit(&mut tx, actor.tenant_id, event).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.assign", "ticket", Some(ticket_id), Some(&before), Some(&after))).await?;
                     tx.commit().await?;
                     Ok(after)
                 }
@@ -88,4 +86,4 @@ macro_rules! impl_assignment_store {
     };
 }
 
-pub(super) use impl_assignment_store;
+pub(in crate::store) use impl_assignment_store;

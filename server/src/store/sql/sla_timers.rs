@@ -1,14 +1,12 @@
-//! Portable SQL behind `SlaTimerStore`, instantiated per backend.
+//! SQL behind `SlaTimerStore`: open tickets' SLA facts and fired notices.
 //!
 //! Exactly-once: `INSERT … ON CONFLICT DO NOTHING` on the notice's primary
 //! key decides which writer fires; the loser writes nothing else.
 
-pub(super) const FACTS_SELECT: &str = "SELECT t.tenant_id, t.id, t.number, t.category, t.priority, t.status, t.assignee_id, \
+pub(in crate::store) const FACTS_SELECT: &str = "SELECT t.tenant_id, t.id, t.number, t.category, t.priority, t.status, t.assignee_id, \
      t.created_at, t.updated_at, c.tier FROM tickets t \
      JOIN sites s ON s.tenant_id = t.tenant_id AND s.id = t.site_id \
      JOIN customers c ON c.tenant_id = s.tenant_id AND c.id = s.customer_id";
-
-pub(super) const OPEN_STATUSES: &str = "t.status NOT IN ('work_done', 'closed', 'cancelled')";
 
 macro_rules! impl_sla_timer_store {
     ($store:ty, $db:ty) => {
@@ -32,8 +30,7 @@ macro_rules! impl_sla_timer_store {
                 push::PushContent,
                 sla::SlaStore,
                 sla_timers::{NoticeEffects, NoticeKey, NoticeKind, SlaNotice, SlaTicketFacts, SlaTimerStore},
-                sql::{next_version, now},
-                sql_sla_timers::{FACTS_SELECT, OPEN_STATUSES},
+                sql::{OPEN_STATUSES, audit, next_version, now, sla_timers::FACTS_SELECT},
             };
 
             type FactsRow = (Uuid, Uuid, String, String, String, String, Option<Uuid>, DateTime<Utc>, DateTime<Utc>, String);
@@ -207,7 +204,7 @@ macro_rules! impl_sla_timer_store {
                                 .await?;
                             let before = serde_json::json!({"priority": from.as_str()});
                             let after = serde_json::json!({"priority": to.as_str()});
-                            Self::append_audit(&mut tx, key.tenant_id, AuditEvent::new(None, "ticket.priority_raise", "ticket", Some(key.ticket_id), Some(&before), Some(&after))).await?;
+                            audit::append(&mut tx, key.tenant_id, AuditEvent::new(None, "ticket.priority_raise", "ticket", Some(key.ticket_id), Some(&before), Some(&after))).await?;
                             actions.insert("raised_priority".into(), serde_json::json!({"from": from.as_str(), "to": to.as_str()}));
                         }
                     }
@@ -279,7 +276,7 @@ macro_rules! impl_sla_timer_store {
                         NoticeKind::Warning => "sla.warning",
                         NoticeKind::Breach => "sla.breach",
                     };
-                    Self::append_audit(&mut tx, key.tenant_id, AuditEvent::new(None, action, "ticket", Some(key.ticket_id), None, Some(&notice))).await?;
+                    audit::append(&mut tx, key.tenant_id, AuditEvent::new(None, action, "ticket", Some(key.ticket_id), None, Some(&notice))).await?;
                     let event = match key.kind {
                         NoticeKind::Warning => "sla.warning",
                         NoticeKind::Breach => "sla.breached",
@@ -314,4 +311,4 @@ macro_rules! impl_sla_timer_store {
     };
 }
 
-pub(super) use impl_sla_timer_store;
+pub(in crate::store) use impl_sla_timer_store;

@@ -1,10 +1,10 @@
-//! Portable SQL behind `TerritoryStore`, instantiated per backend.
+//! SQL behind `TerritoryStore`: territories and site → territory resolution.
 //!
 //! Also gives the backend the `resolve_site_territory` helper that
 //! `create_site` calls inside its own transaction.
 
 /// Sites updated per statement when a territory write moves many at once.
-pub(super) const SITE_CHUNK: usize = 500;
+pub(in crate::store) const SITE_CHUNK: usize = 500;
 
 macro_rules! impl_territory_store {
     ($store:ty, $db:ty) => {
@@ -23,74 +23,12 @@ macro_rules! impl_territory_store {
             };
             use $crate::store::{
                 Actor, Page, PageRequest, StoreError, StoreResult,
-                rows::into_page,
-                sql::{next_version, now, write_error},
-                sql_territories::SITE_CHUNK,
+                rows::{SitePoint, TerritoryExtent, TerritoryRow, into_page, stored_boundary},
+                sql::{TERRITORY_COLUMNS, audit, next_version, now, territories::SITE_CHUNK, write_error},
                 territories::{BoundaryCache, TerritoryStore},
             };
 
             type TerritoryTx = sqlx::Transaction<'static, $db>;
-
-            const TERRITORY_COLUMNS: &str = "id, tenant_id, name, boundary, created_at, updated_at";
-
-            #[derive(sqlx::FromRow)]
-            struct TerritoryRow {
-                id: Uuid,
-                tenant_id: Uuid,
-                name: String,
-                boundary: String,
-                created_at: DateTime<Utc>,
-                updated_at: DateTime<Utc>,
-            }
-
-            fn stored_boundary(id: Uuid, text: &str) -> StoreResult<Boundary> {
-                Boundary::from_stored(text)
-                    .map_err(|e| StoreError::Corrupt(format!("boundary of territory {id}: {e}")))
-            }
-
-            impl TryFrom<TerritoryRow> for Territory {
-                type Error = StoreError;
-                fn try_from(row: TerritoryRow) -> StoreResult<Self> {
-                    Ok(Territory {
-                        boundary: stored_boundary(row.id, &row.boundary)?,
-                        id: row.id,
-                        tenant_id: row.tenant_id,
-                        name: row.name,
-                        created_at: row.created_at,
-                        updated_at: row.updated_at,
-                    })
-                }
-            }
-
-            /// A territory's version and extent, without its boundary text.
-            #[derive(sqlx::FromRow)]
-            struct TerritoryExtent {
-                id: Uuid,
-                updated_at: DateTime<Utc>,
-                min_lat: f64,
-                min_lon: f64,
-                max_lat: f64,
-                max_lon: f64,
-            }
-
-            impl TerritoryExtent {
-                fn bounding_box(&self) -> BoundingBox {
-                    BoundingBox {
-                        min_lat: self.min_lat,
-                        min_lon: self.min_lon,
-                        max_lat: self.max_lat,
-                        max_lon: self.max_lon,
-                    }
-                }
-            }
-
-            #[derive(sqlx::FromRow)]
-            struct SitePoint {
-                id: Uuid,
-                lat: f64,
-                lon: f64,
-                territory_id: Option<Uuid>,
-            }
 
             impl $store {
                 /// Takes the tenant row's lock: territory writes and site
@@ -247,7 +185,7 @@ macro_rules! impl_territory_store {
                     let created = Territory::try_from(row)?;
                     BoundaryCache::global().put(created.id, created.updated_at, Arc::new(boundary.compile()));
                     let moved = Self::reresolve_sites(&mut tx, actor.tenant_id, extent).await?;
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "territory.create", "territory", Some(created.id), None, Some(&created))).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "territory.create", "territory", Some(created.id), None, Some(&created))).await?;
                     tx.commit().await?;
                     tracing::debug!(territory = %created.id, moved, "sites re-resolved");
                     Ok(created)
@@ -312,7 +250,7 @@ macro_rules! impl_territory_store {
                         let moved = Self::reresolve_sites(&mut tx, actor.tenant_id, area).await?;
                         tracing::debug!(moved, "sites re-resolved");
                     }
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "territory.update", "territory", Some(id), Some(&before), Some(&after))).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "territory.update", "territory", Some(id), Some(&before), Some(&after))).await?;
                     tx.commit().await?;
                     Ok(after)
                 }
@@ -334,7 +272,7 @@ macro_rules! impl_territory_store {
                         .await?;
                     // Its former sites lie inside its extent; some may belong to a younger territory now.
                     let moved = Self::reresolve_sites(&mut tx, actor.tenant_id, before.boundary.bounding_box()).await?;
-                    Self::append_audit(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "territory.delete", "territory", Some(id), Some(&before), None)).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "territory.delete", "territory", Some(id), Some(&before), None)).await?;
                     tx.commit().await?;
                     BoundaryCache::global().remove(id);
                     tracing::debug!(moved, "sites re-resolved");
@@ -374,4 +312,4 @@ macro_rules! impl_territory_store {
     };
 }
 
-pub(super) use impl_territory_store;
+pub(in crate::store) use impl_territory_store;

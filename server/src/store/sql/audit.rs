@@ -1,0 +1,114 @@
+//! The audit log in SQL: `append`, which every write calls inside its own
+//! transaction with the event it records, and `AuditStore`, which reads the
+//! chain back and verifies it.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Transaction, Type};
+use uuid::Uuid;
+
+use super::now;
+use crate::{
+    domain::audit::{AuditEvent, entry_hash},
+    store::StoreResult,
+};
+
+/// Appends `event` to the tenant's hash chain inside `tx`, the transaction
+/// of the write it records, so the write and its entry commit together. The
+/// `UPDATE … RETURNING` on the tenant row serialises writers per tenant.
+pub(crate) async fn append<DB>(
+    tx: &mut Transaction<'static, DB>,
+    tenant_id: Uuid,
+    event: AuditEvent,
+) -> StoreResult<()>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    (i64, String): for<'r> FromRow<'r, DB::Row>,
+    Uuid: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<Uuid>: for<'q> Encode<'q, DB> + Type<DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
+    DateTime<Utc>: for<'q> Encode<'q, DB> + Type<DB>,
+{
+    let (seq, prev_hash): (i64, String) = sqlx::query_as(
+            "UPDATE tenants SET audit_seq = audit_seq + 1 WHERE id = $1 RETURNING audit_seq, audit_head",
+        )
+        .bind(tenant_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let at = now();
+    let hash = entry_hash(tenant_id, seq, &prev_hash, at, &event);
+    sqlx::query(
+            "INSERT INTO audit_log (tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(tenant_id)
+        .bind(seq)
+        .bind(event.actor_id)
+        .bind(&event.action)
+        .bind(&event.entity_type)
+        .bind(event.entity_id)
+        .bind(&event.before)
+        .bind(&event.after)
+        .bind(at)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE tenants SET audit_head = $2 WHERE id = $1")
+        .bind(tenant_id)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+macro_rules! impl_audit_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use async_trait::async_trait;
+            use uuid::Uuid;
+
+            use $crate::domain::audit::{AuditEntry, ChainReport, verify_chain};
+            use $crate::store::{StoreError, StoreResult, audit::AuditStore, rows::AuditRow};
+
+            #[async_trait]
+            impl AuditStore for $store {
+                async fn list_audit(&self, tenant_id: Uuid, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+                    let rows: Vec<AuditRow> = sqlx::query_as(
+                        "SELECT tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash \
+                         FROM audit_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                    )
+                    .bind(tenant_id)
+                    .bind(after_seq)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows.into_iter().map(AuditEntry::from).collect())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn verify_audit(&self, tenant_id: Uuid) -> StoreResult<ChainReport> {
+                    let head: Option<(i64, String)> = sqlx::query_as("SELECT audit_seq, audit_head FROM tenants WHERE id = $1")
+                        .bind(tenant_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let (head_seq, head_hash) = head.ok_or(StoreError::NotFound("tenant"))?;
+                    let rows: Vec<AuditRow> = sqlx::query_as(
+                        "SELECT tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash \
+                         FROM audit_log WHERE tenant_id = $1 ORDER BY seq",
+                    )
+                    .bind(tenant_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let entries: Vec<AuditEntry> = rows.into_iter().map(AuditEntry::from).collect();
+                    Ok(verify_chain(&entries, head_seq, &head_hash))
+                }
+            }
+        };
+    };
+}
+
+pub(in crate::store) use impl_audit_store;

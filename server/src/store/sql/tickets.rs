@@ -1,0 +1,296 @@
+//! SQL behind `TicketStore`: categories, ticket headers and comments, and the
+//! ticket helpers other writes call inside their own transactions.
+
+macro_rules! impl_ticket_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use async_trait::async_trait;
+            use sqlx::{QueryBuilder, types::Json};
+            use uuid::Uuid;
+
+            use $crate::domain::{
+                audit::AuditEvent,
+                ticket::{Category, Comment, NewCategory, NewComment, NewTicket, Ticket, ticket_number},
+            };
+            use $crate::store::{
+                Actor, Page, PageRequest, StoreError, StoreResult, TicketFilter,
+                rows::{CategoryRow, CommentRow, TicketRow, convert_all, into_page},
+                sql::{TICKET_COLUMNS, audit, like_pattern, next_version, now, search_text, write_error},
+                tickets::TicketStore,
+            };
+
+            type Tx = sqlx::Transaction<'static, $db>;
+
+            impl $store {
+                async fn fetch_ticket(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> StoreResult<Ticket> {
+                    let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
+                    )))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    row.ok_or(StoreError::NotFound("ticket"))?.try_into()
+                }
+
+                async fn replace_tags(tx: &mut Tx, ticket_id: Uuid, tags: &[String]) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM ticket_tags WHERE ticket_id = $1")
+                        .bind(ticket_id)
+                        .execute(&mut **tx)
+                        .await?;
+                    let mut unique: Vec<&String> = tags.iter().collect();
+                    unique.sort();
+                    unique.dedup();
+                    for tag in unique {
+                        sqlx::query("INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2)")
+                            .bind(ticket_id)
+                            .bind(tag)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    Ok(())
+                }
+            }
+
+            #[async_trait]
+            impl TicketStore for $store {
+                #[tracing::instrument(skip_all)]
+                async fn create_category(&self, actor: Actor, category: &NewCategory) -> StoreResult<Category> {
+                    let mut tx = self.begin_write().await?;
+                    let row: CategoryRow = sqlx::query_as(
+                        "INSERT INTO categories (id, tenant_id, name, description, custom_fields_schema, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, tenant_id, name, description, custom_fields_schema, created_at",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(actor.tenant_id)
+                    .bind(&category.name)
+                    .bind(category.description.trim())
+                    .bind(Json(&category.custom_fields_schema))
+                    .bind(now())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, "a category with this name already exists", ("tenant", "no such tenant")))?;
+                    let created = Category::try_from(row)?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "category.create", "category", Some(created.id), None, Some(&created))).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn category_by_name(&self, tenant_id: Uuid, name: &str) -> StoreResult<Option<Category>> {
+                    let row: Option<CategoryRow> = sqlx::query_as(
+                        "SELECT id, tenant_id, name, description, custom_fields_schema, created_at FROM categories WHERE tenant_id = $1 AND name = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.map(Category::try_from).transpose()
+                }
+
+                async fn list_categories(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Category>> {
+                    let rows: Vec<CategoryRow> = sqlx::query_as(
+                        "SELECT id, tenant_id, name, description, custom_fields_schema, created_at FROM categories \
+                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                    )
+                    .bind(tenant_id)
+                    .bind(page.after)
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(into_page(convert_all(rows)?, page.limit, |c: &Category| c.id))
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn create_ticket(&self, actor: Actor, ticket: &NewTicket) -> StoreResult<Ticket> {
+                    let created_by = actor.user_id.ok_or(StoreError::Reference { field: "created_by", message: "tickets are created by a user".into() })?;
+                    let mut tx = self.begin_write().await?;
+                    let sequence: i64 = sqlx::query_scalar("UPDATE tenants SET ticket_seq = ticket_seq + 1 WHERE id = $1 RETURNING ticket_seq")
+                        .bind(actor.tenant_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let at = now();
+                    let id = Uuid::now_v7();
+                    let row: TicketRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO tickets ({TICKET_COLUMNS}, search_text) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, $14, $15, $15, NULL, NULL, NULL, NULL, $16) \
+                         RETURNING {TICKET_COLUMNS}"
+                    )))
+                    .bind(id)
+                    .bind(actor.tenant_id)
+                    .bind(ticket_number(sequence))
+                    .bind(ticket.title.trim())
+                    .bind(&ticket.description)
+                    .bind(&ticket.category)
+                    .bind(ticket.priority.as_str())
+                    .bind(Json(&ticket.required_skills))
+                    .bind(ticket.site_id)
+                    .bind(ticket.asset_id)
+                    .bind(Json(&ticket.tags))
+                    .bind(Json(&ticket.custom_fields))
+                    .bind(truckroll_sync::Status::New.as_str())
+                    .bind(created_by)
+                    .bind(at)
+                    .bind(search_text(&ticket.title, &ticket.description))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, "ticket already exists", ("site_id", "no such site (or asset) in this tenant")))?;
+                    Self::replace_tags(&mut tx, id, &ticket.tags).await?;
+                    let created = Ticket::try_from(row)?;
+                    Self::append_status_history(&mut tx, actor.tenant_id, created.id, created.created_at, created.status, created.hold_reason).await?;
+                    Self::enqueue_ticket_webhooks_in(&mut tx, None, &created).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.create", "ticket", Some(created.id), None, Some(&created))).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn get_ticket(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Ticket> {
+                    let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
+                    )))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.ok_or(StoreError::NotFound("ticket"))?.try_into()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn list_tickets(&self, tenant_id: Uuid, filter: &TicketFilter, page: PageRequest) -> StoreResult<Page<Ticket>> {
+                    let mut query = QueryBuilder::<$db>::new(format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE tenant_id = "));
+                    query.push_bind(tenant_id);
+                    if let Some(after) = page.after {
+                        query.push(" AND id > ").push_bind(after);
+                    }
+                    if let Some(status) = filter.status {
+                        query.push(" AND status = ").push_bind(status.as_str());
+                    }
+                    if let Some(assignee) = filter.assignee_id {
+                        query.push(" AND assignee_id = ").push_bind(assignee);
+                    }
+                    if let Some(priority) = filter.priority {
+                        query.push(" AND priority = ").push_bind(priority.as_str());
+                    }
+                    if let Some(category) = &filter.category {
+                        query.push(" AND category = ").push_bind(category.clone());
+                    }
+                    if let Some(site) = filter.site_id {
+                        query.push(" AND site_id = ").push_bind(site);
+                    }
+                    if let Some(territory) = filter.territory_id {
+                        query.push(" AND site_id IN (SELECT s.id FROM sites s WHERE s.tenant_id = t.tenant_id AND s.territory_id = ")
+                            .push_bind(territory)
+                            .push(")");
+                    }
+                    if let Some(tag) = &filter.tag {
+                        query.push(" AND EXISTS (SELECT 1 FROM ticket_tags tt WHERE tt.ticket_id = t.id AND tt.tag = ").push_bind(tag.clone()).push(")");
+                    }
+                    if let Some(from) = filter.created_from {
+                        query.push(" AND created_at >= ").push_bind(from);
+                    }
+                    if let Some(to) = filter.created_to {
+                        query.push(" AND created_at < ").push_bind(to);
+                    }
+                    if let Some(text) = &filter.text {
+                        let pattern = like_pattern(text);
+                        query.push(" AND search_text LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+                    }
+                    query.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit) + 1);
+                    let rows: Vec<TicketRow> = query.build_query_as().fetch_all(&self.pool).await?;
+                    Ok(into_page(convert_all(rows)?, page.limit, |t: &Ticket| t.id))
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn update_ticket(&self, actor: Actor, before: &Ticket, after: &Ticket) -> StoreResult<Ticket> {
+                    let mut tx = self.begin_write().await?;
+                    let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE tickets SET title = $4, description = $5, priority = $6, required_skills = $7, asset_id = $8, \
+                         tags = $9, custom_fields = $10, status = $11, hold_reason = $12, assignee_id = $13, updated_at = $14, search_text = $15, \
+                         checkin_verified = $16, checkin_distance_m = $17, checkin_accuracy_m = $18, checkin_at = $19 \
+                         WHERE tenant_id = $1 AND id = $2 AND updated_at = $3 RETURNING {TICKET_COLUMNS}"
+                    )))
+                    .bind(actor.tenant_id)
+                    .bind(before.id)
+                    .bind(before.updated_at)
+                    .bind(after.title.trim())
+                    .bind(&after.description)
+                    .bind(after.priority.as_str())
+                    .bind(Json(&after.required_skills))
+                    .bind(after.asset_id)
+                    .bind(Json(&after.tags))
+                    .bind(Json(&after.custom_fields))
+                    .bind(after.status.as_str())
+                    .bind(after.hold_reason.map(|r| r.as_str()))
+                    .bind(after.assignee_id)
+                    .bind(next_version(before.updated_at))
+                    .bind(search_text(&after.title, &after.description))
+                    .bind(after.check_in.and_then(|c| c.verified))
+                    .bind(after.check_in.and_then(|c| c.distance_m))
+                    .bind(after.check_in.and_then(|c| c.accuracy_m))
+                    .bind(after.check_in.map(|c| c.at))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, "conflicting ticket", ("assignee_id", "no such technician or asset in this tenant")))?;
+                    let Some(row) = row else {
+                        // Either gone or changed since `before` was read.
+                        Self::fetch_ticket(&mut tx, actor.tenant_id, before.id).await?;
+                        return Err(StoreError::Conflict("the ticket was changed by someone else; reload and retry".into()));
+                    };
+                    if before.tags != after.tags {
+                        Self::replace_tags(&mut tx, before.id, &after.tags).await?;
+                    }
+                    let updated = Ticket::try_from(row)?;
+                    if (before.status, before.hold_reason) != (updated.status, updated.hold_reason) {
+                        Self::append_status_history(&mut tx, actor.tenant_id, updated.id, updated.updated_at, updated.status, updated.hold_reason).await?;
+                    }
+                    Self::enqueue_ticket_webhooks_in(&mut tx, Some(before), &updated).await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.update", "ticket", Some(updated.id), Some(before), Some(&updated))).await?;
+                    tx.commit().await?;
+                    Ok(updated)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn add_comment(&self, actor: Actor, ticket_id: Uuid, comment: &NewComment) -> StoreResult<Comment> {
+                    let author_id = actor.user_id.ok_or(StoreError::Reference { field: "author_id", message: "comments are written by a user".into() })?;
+                    let mut tx = self.begin_write().await?;
+                    let row: CommentRow = sqlx::query_as(
+                        "INSERT INTO comments (id, tenant_id, ticket_id, author_id, body, visibility, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, tenant_id, ticket_id, author_id, body, visibility, created_at",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(actor.tenant_id)
+                    .bind(ticket_id)
+                    .bind(author_id)
+                    .bind(&comment.body)
+                    .bind(comment.visibility.as_str())
+                    .bind(now())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| match write_error(e, "comment already exists", ("ticket_id", "")) {
+                        StoreError::Reference { .. } => StoreError::NotFound("ticket"),
+                        other => other,
+                    })?;
+                    let created = Comment::try_from(row)?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "comment.create", "comment", Some(created.id), None, Some(&created))).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn list_comments(&self, tenant_id: Uuid, ticket_id: Uuid, page: PageRequest) -> StoreResult<Page<Comment>> {
+                    let rows: Vec<CommentRow> = sqlx::query_as(
+                        "SELECT id, tenant_id, ticket_id, author_id, body, visibility, created_at FROM comments \
+                         WHERE tenant_id = $1 AND ticket_id = $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4",
+                    )
+                    .bind(tenant_id)
+                    .bind(ticket_id)
+                    .bind(page.after)
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(into_page(convert_all(rows)?, page.limit, |c: &Comment| c.id))
+                }
+            }
+        };
+    };
+}
+
+pub(in crate::store) use impl_ticket_store;

@@ -1,0 +1,69 @@
+//! Ticket headers, the categories they belong to, and their comments.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use truckroll_sync::Status;
+use uuid::Uuid;
+
+use super::{Actor, Page, PageRequest, StoreResult};
+use crate::domain::ticket::{
+    Category, Comment, NewCategory, NewComment, NewTicket, Priority, Ticket,
+};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicketFilter {
+    pub status: Option<Status>,
+    pub assignee_id: Option<Uuid>,
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
+    pub site_id: Option<Uuid>,
+    /// Tickets whose site resolves to this territory.
+    pub territory_id: Option<Uuid>,
+    pub tag: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of title or description.
+    pub text: Option<String>,
+}
+
+#[async_trait]
+pub trait TicketStore {
+    // Categories.
+    async fn create_category(&self, actor: Actor, category: &NewCategory) -> StoreResult<Category>;
+    async fn category_by_name(&self, tenant_id: Uuid, name: &str) -> StoreResult<Option<Category>>;
+    async fn list_categories(
+        &self,
+        tenant_id: Uuid,
+        page: PageRequest,
+    ) -> StoreResult<Page<Category>>;
+
+    // Tickets and comments.
+    async fn create_ticket(&self, actor: Actor, ticket: &NewTicket) -> StoreResult<Ticket>;
+    async fn get_ticket(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Ticket>;
+    async fn list_tickets(
+        &self,
+        tenant_id: Uuid,
+        filter: &TicketFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Ticket>>;
+    /// Writes `after` if the ticket was not changed since `before` was read
+    /// (otherwise `Conflict`), with its audit entry, in one transaction.
+    async fn update_ticket(
+        &self,
+        actor: Actor,
+        before: &Ticket,
+        after: &Ticket,
+    ) -> StoreResult<Ticket>;
+    async fn add_comment(
+        &self,
+        actor: Actor,
+        ticket_id: Uuid,
+        comment: &NewComment,
+    ) -> StoreResult<Comment>;
+    async fn list_comments(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+        page: PageRequest,
+    ) -> StoreResult<Page<Comment>>;
+}
