@@ -4,6 +4,7 @@ pub mod auth;
 pub mod blob;
 pub mod cli;
 pub mod config;
+pub mod config_error;
 pub mod demo;
 pub mod dispatch;
 pub mod doc_sync;

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 pub use timers::SlaTimers;
 
-use crate::{AppState, config::ConfigError, leader::Leadership};
+use crate::{AppState, config_error::ConfigError, leader::Leadership};
 
 /// The `[sla]` configuration section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,10 +50,10 @@ impl Default for SlaConfig {
 impl SlaConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(10..=600_000).contains(&self.poll_ms) {
-            return Err(ConfigError::Invalid {
-                key: "sla.poll_ms",
-                message: "must be between 10 and 600000".into(),
-            });
+            return Err(ConfigError::invalid(
+                "sla.poll_ms",
+                "must be between 10 and 600000",
+            ));
         }
         Ok(())
     }
