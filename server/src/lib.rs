@@ -12,6 +12,7 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod leader;
+pub mod live;
 pub mod media;
 pub mod push;
 pub mod sla;

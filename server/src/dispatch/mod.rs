@@ -37,6 +37,7 @@
 //! ```
 
 pub mod batch;
+mod config;
 mod index;
 pub mod offers;
 mod query;
@@ -45,6 +46,7 @@ mod schedule;
 pub mod service;
 pub mod sphere;
 
+pub use config::DispatchConfig;
 pub use index::TechnicianIndex;
 pub use query::{
     Candidate, CandidateFilter, IndexError, NearestQuery, PositionFix, PositionUpdate,

@@ -16,6 +16,7 @@
 //! [`Event::tenant_id`]; [`TenantEvents`] does that for one tenant.
 
 pub mod apply;
+mod config;
 pub mod live;
 pub mod memory;
 pub mod postgres;
@@ -26,6 +27,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+pub use config::{EventsBackend, EventsConfig};
 
 use crate::{
     domain::{offer::OfferState, people::TechnicianStatus, sla::SlaTarget, ticket::Ticket},
@@ -217,8 +220,8 @@ pub enum EventsError {
 /// The bus `config.events.backend` names.
 pub async fn connect(config: &crate::config::Config) -> Result<Arc<dyn EventBus>, EventsError> {
     match config.events.backend {
-        crate::config::EventsBackend::Memory => Ok(Arc::new(memory::MemoryBus::new())),
-        crate::config::EventsBackend::Postgres => {
+        EventsBackend::Memory => Ok(Arc::new(memory::MemoryBus::new())),
+        EventsBackend::Postgres => {
             if config.is_sqlite() {
                 return Err(EventsError::NeedsPostgres);
             }

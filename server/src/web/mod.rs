@@ -8,6 +8,8 @@
 //! and talks to the JSON API; add one by listing it in [`PAGES`] and its
 //! files in [`ASSETS`].
 
+mod config;
+
 use axum::{
     Json, Router,
     extract::{Path, State},
@@ -16,6 +18,8 @@ use axum::{
     routing::get,
 };
 use serde_json::json;
+
+pub use config::WebConfig;
 
 use crate::http::AppState;
 
