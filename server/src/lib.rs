@@ -47,7 +47,7 @@ pub enum ServeError {
 /// dispatch index from the database.
 pub async fn build_state(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServeError> {
     let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
-    let events = events::connect(&config).await?;
+    let events = events::connect(&config.events, &config.database_url).await?;
     let blobs = blob::open(&config.media, &config.data_dir, &config.auth.token_secret)?;
     let mut state = AppState::new(config, store, blobs, dispatch)?;
     state.events = events;

@@ -217,16 +217,20 @@ pub enum EventsError {
     Database(#[from] sqlx::Error),
 }
 
-/// The bus `config.events.backend` names.
-pub async fn connect(config: &crate::config::Config) -> Result<Arc<dyn EventBus>, EventsError> {
-    match config.events.backend {
+/// The bus `config.backend` names, on the database at `database_url` for
+/// the postgres backend.
+pub async fn connect(
+    config: &EventsConfig,
+    database_url: &str,
+) -> Result<Arc<dyn EventBus>, EventsError> {
+    match config.backend {
         EventsBackend::Memory => Ok(Arc::new(memory::MemoryBus::new())),
         EventsBackend::Postgres => {
-            if config.is_sqlite() {
+            if database_url.starts_with("sqlite:") {
                 return Err(EventsError::NeedsPostgres);
             }
             Ok(Arc::new(
-                postgres::PgBus::connect(&config.database_url, &config.events).await?,
+                postgres::PgBus::connect(database_url, config).await?,
             ))
         }
     }
