@@ -211,7 +211,8 @@ mod tests {
 
     #[test]
     fn every_section_is_checked_by_its_own_keys() {
-        let cases: [(fn(&mut Config), &str); 10] = [
+        type Spoil = fn(&mut Config);
+        let cases: [(Spoil, &str); 10] = [
             (
                 |c| c.auth.login_per_address_per_minute = 0,
                 "auth.login_per_address_per_minute",
