@@ -184,7 +184,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.database_url
         );
     }
-    crate::launch_with_listener(config, store, listener, shutdown_signal()).await?;
+    crate::http::launch_with_listener(config, store, listener, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }
@@ -203,8 +203,8 @@ async fn demo(
     store.migrate().await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
-    let state = crate::build_state(config, store).await?;
-    let mut server = tokio::spawn(crate::launch_with_state(
+    let state = crate::app::build_state(config, store).await?;
+    let mut server = tokio::spawn(crate::http::launch_with_state(
         state.clone(),
         listener,
         shutdown_signal(),
@@ -214,7 +214,7 @@ async fn demo(
         "Seeding the demo city ({} technicians)…",
         options.technicians
     );
-    let (world, client) = seed(&state, &base, &options).await?;
+    let (world, client) = seed(state.store.as_ref(), state.tokens.clone(), &base, &options).await?;
     println!(
         "Truckroll demo running on {base}/\n  Open {base}/dispatch and sign in:\n    company:    {}\n    dispatcher: {}\n    manager:    {}\n    password:   {DEMO_PASSWORD}\n  Ctrl-C stops it.",
         world.tenant, world.dispatcher_email, world.manager_email

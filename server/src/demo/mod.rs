@@ -5,17 +5,18 @@
 
 pub mod sim;
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    auth::password,
+    auth::{password, tokens::TokenService},
     domain::{
         geo::GeoPoint,
         people::{NewUser, Role},
     },
-    http::AppState,
-    store::{Actor, PageRequest},
+    store::{Actor, PageRequest, Store},
 };
 
 /// Every demo user signs in with this password.
@@ -150,7 +151,8 @@ const LAST: [&str; 10] = [
 pub struct DemoClient {
     pub http: reqwest::Client,
     pub base: String,
-    pub state: AppState,
+    /// The server's own token service.
+    pub tokens: Arc<TokenService>,
     pub tenant_id: Uuid,
 }
 
@@ -158,10 +160,7 @@ impl DemoClient {
     /// An access token for `user` (minted by the server's own token service,
     /// so the demo spends no password hashing per technician).
     pub fn token(&self, user_id: Uuid, role: Role) -> Result<String, DemoError> {
-        Ok(self
-            .state
-            .tokens
-            .issue_access(user_id, self.tenant_id, role)?)
+        Ok(self.tokens.issue_access(user_id, self.tenant_id, role)?)
     }
 
     pub async fn call(
@@ -217,7 +216,8 @@ fn id_of(value: &Value) -> Result<Uuid, DemoError> {
 /// Creates the demo tenant and its people, sites, categories and policies,
 /// or finds them when the tenant exists already.
 pub async fn seed(
-    state: &AppState,
+    store: &dyn Store,
+    tokens: Arc<TokenService>,
     base_url: &str,
     options: &DemoOptions,
 ) -> Result<(DemoWorld, DemoClient), DemoError> {
@@ -226,7 +226,6 @@ pub async fn seed(
             "needs at least one technician and one site".into(),
         ));
     }
-    let store = state.store.as_ref();
     let hash = password::hash(DEMO_PASSWORD.to_owned()).await?;
     let dispatcher_email = format!("dispatcher@{}.demo", options.tenant);
     let manager_email = format!("manager@{}.demo", options.tenant);
@@ -262,11 +261,11 @@ pub async fn seed(
     let client = DemoClient {
         http: reqwest::Client::new(),
         base: base_url.trim_end_matches('/').to_owned(),
-        state: state.clone(),
+        tokens,
         tenant_id: tenant.id,
     };
     if !fresh {
-        let world = existing_world(state, &client, &tenant.name, admin.id).await?;
+        let world = existing_world(store, &client, &tenant.name, admin.id).await?;
         return Ok((world, client));
     }
     let actor = Actor {
@@ -429,12 +428,11 @@ pub async fn seed(
 
 /// The world of a demo tenant seeded by an earlier run.
 async fn existing_world(
-    state: &AppState,
+    store: &dyn Store,
     client: &DemoClient,
     tenant: &str,
     admin_id: Uuid,
 ) -> Result<DemoWorld, DemoError> {
-    let store = state.store.as_ref();
     let tenant_id = client.tenant_id;
     let mut users = Vec::new();
     let mut page = PageRequest {

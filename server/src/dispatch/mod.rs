@@ -36,6 +36,7 @@
 //! # Ok::<(), truckroll_server::dispatch::IndexError>(())
 //! ```
 
+pub mod assignment;
 pub mod batch;
 mod config;
 mod index;
@@ -46,6 +47,7 @@ mod schedule;
 pub mod service;
 pub mod sphere;
 
+pub use assignment::{AssignError, AssignmentFlow, DispatchHandles};
 pub use config::DispatchConfig;
 pub use index::TechnicianIndex;
 pub use query::{

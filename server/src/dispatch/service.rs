@@ -13,6 +13,7 @@ use crate::{
         geo::GeoPoint, location::LocationPing, people::Technician, territory::CompiledBoundary,
         ticket::Ticket,
     },
+    events::{Event, EventKind},
     store::{Store, StoreError},
 };
 
@@ -115,6 +116,59 @@ impl DispatchService {
 
     pub fn load_changed(&self, technician_id: Uuid, load: u32) {
         self.index.update_load(technician_id, load);
+    }
+
+    /// Brings the index in step with a committed change: one of this
+    /// replica's writes (before it is published) or another replica's
+    /// event. Applying one twice is harmless: positions never move back in
+    /// time, and records and loads are re-read from the database.
+    pub async fn apply(&self, store: &dyn Store, event: &Event) -> Result<(), StoreError> {
+        match &event.kind {
+            EventKind::Positions { fixes } => {
+                for fix in fixes {
+                    let position = PositionFix {
+                        point: GeoPoint {
+                            lat: fix.lat,
+                            lon: fix.lon,
+                        },
+                        at: fix.at,
+                    };
+                    let _ =
+                        self.index
+                            .update_position(event.tenant_id, fix.technician_id, position);
+                }
+            }
+            EventKind::TechnicianChanged { technician_id, .. } => {
+                match store.get_technician(event.tenant_id, *technician_id).await {
+                    Ok(technician) => self.technician_saved(&technician),
+                    Err(StoreError::NotFound(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            EventKind::TicketAssigned {
+                technician_id,
+                previous,
+                ..
+            } => {
+                for technician in [technician_id, previous].into_iter().flatten() {
+                    let load = store.technician_load(event.tenant_id, *technician).await?;
+                    self.load_changed(*technician, load);
+                }
+            }
+            EventKind::TicketStatus { ticket_id, .. } => {
+                // A closed ticket frees its technician's capacity.
+                let ticket = store.get_ticket(event.tenant_id, *ticket_id).await?;
+                if let Some(technician) = ticket.assignee_id {
+                    let load = store.technician_load(event.tenant_id, technician).await?;
+                    self.load_changed(technician, load);
+                }
+            }
+            EventKind::TicketCreated { .. }
+            | EventKind::TicketUpdated { .. }
+            | EventKind::Offer { .. }
+            | EventKind::SlaNotice { .. } => {}
+        }
+        Ok(())
     }
 
     /// The `k` best technicians for `ticket` at `site`, best first, with reasons.

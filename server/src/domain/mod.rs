@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod checkin;
 pub mod custom_fields;
+pub mod customers;
 pub mod geo;
 pub mod location;
 pub mod offer;

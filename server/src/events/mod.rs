@@ -15,7 +15,6 @@
 //! Subscribers get every tenant's events and must route by
 //! [`Event::tenant_id`]; [`TenantEvents`] does that for one tenant.
 
-pub mod apply;
 mod config;
 pub mod live;
 pub mod memory;

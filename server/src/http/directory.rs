@@ -10,7 +10,7 @@ use super::{
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
 };
 use crate::domain::{
-    people::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site},
+    customers::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site},
     permissions::Action,
     ticket::{Category, NewCategory},
 };

@@ -18,12 +18,10 @@ use crate::{
     domain::{
         ValidationErrors,
         location::{LocationPing, validate_batch},
-        people::missing_skills,
         permissions::Action,
         ticket::Ticket,
     },
     events::{Event, EventKind, PositionEvent},
-    store::StoreError,
 };
 
 mod batch;
@@ -38,8 +36,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(batch::batch_assign))
 }
 
-/// Assigns after checking the technician's skills; the store decides
-/// capacity and races. Keeps the index's load counts in step.
+/// Assigns through the dispatch flow; an unknown technician or missing
+/// skills are reported on `field`.
 pub(super) async fn assign_to(
     state: &AppState,
     user: &AuthUser,
@@ -47,61 +45,11 @@ pub(super) async fn assign_to(
     technician_id: Uuid,
     field: &'static str,
 ) -> ApiResult<Ticket> {
-    let technician = state
-        .store
-        .get_technician(user.tenant_id, technician_id)
+    state
+        .assignments()
+        .assign(user.actor(), ticket, technician_id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => {
-                ApiError::Validation(ValidationErrors::single(field, "no such technician"))
-            }
-            other => other.into(),
-        })?;
-    let missing = missing_skills(&ticket.required_skills, &technician.skills);
-    if !missing.is_empty() {
-        return Err(ValidationErrors::single(
-            field,
-            format!("lacks required skills: {}", missing.join("; ")),
-        )
-        .into());
-    }
-    let assigned = state
-        .store
-        .assign_ticket(user.actor(), ticket.id, technician.id)
-        .await?;
-    after_assignment_change(state, ticket, &assigned).await?;
-    crate::push::notify_assigned(state.store.as_ref(), &assigned, technician.user_id).await;
-    Ok(assigned)
-}
-
-/// Follow-up after a ticket write committed: the change is published; when
-/// its assignee or status changed, the ticket's document gets the server
-/// event, and the dispatch index's open-job counts are brought in step.
-pub(crate) async fn after_assignment_change(
-    state: &AppState,
-    before: &Ticket,
-    after: &Ticket,
-) -> ApiResult<()> {
-    if before.assignee_id != after.assignee_id || before.status != after.status {
-        // Assign / reassign / unassign / cancel into the ticket document (issue 3).
-        let system = crate::store::Actor {
-            tenant_id: after.tenant_id,
-            user_id: None,
-        };
-        crate::doc_sync::after_rest_write(state, system, after).await;
-        let mut technicians = vec![before.assignee_id, after.assignee_id];
-        technicians.dedup();
-        for technician in technicians.into_iter().flatten() {
-            let load = state
-                .store
-                .technician_load(after.tenant_id, technician)
-                .await?;
-            state.dispatch.load_changed(technician, load);
-        }
-    }
-    // Last, so followers read the index with the new loads.
-    state.ticket_changed(Some(before), after);
-    Ok(())
+        .map_err(|e| ApiError::from_assign(e, field))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -184,19 +132,11 @@ async fn unassign_ticket(
 ) -> ApiResult<Json<TicketView>> {
     user.require(Action::TicketsManage)?;
     let before = state.store.get_ticket(user.tenant_id, id).await?;
-    let status = truckroll_sync::transition(before.status, truckroll_sync::StatusAction::Unassign)
-        .map_err(|e| ValidationErrors::single("status", e.to_string()))?;
-    let after = Ticket {
-        status,
-        assignee_id: None,
-        hold_reason: None,
-        ..before.clone()
-    };
     let updated = state
-        .store
-        .update_ticket(user.actor(), &before, &after)
-        .await?;
-    after_assignment_change(&state, &before, &updated).await?;
+        .assignments()
+        .unassign(user.actor(), &before)
+        .await
+        .map_err(|e| ApiError::from_assign(e, "status"))?;
     Ok(Json(
         super::sla::view(&state, user.tenant_id, updated).await?,
     ))
@@ -241,10 +181,7 @@ async fn report_locations(
         .record_locations(user.tenant_id, technician.id, &batch.pings)
         .await?;
     if let Some(position) = &ingest.new_position {
-        state
-            .dispatch
-            .position_reported(user.tenant_id, technician.id, position);
-        state.events.publish(Event::new(
+        let event = Event::new(
             user.tenant_id,
             EventKind::Positions {
                 fixes: vec![PositionEvent {
@@ -254,7 +191,9 @@ async fn report_locations(
                     at: position.device_time,
                 }],
             },
-        ));
+        );
+        state.dispatch.apply(state.store.as_ref(), &event).await?;
+        state.events.publish(event);
     }
     Ok(Json(LocationReceipt {
         stored: ingest.stored,

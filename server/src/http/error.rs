@@ -10,6 +10,7 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::dispatch::AssignError;
 use crate::{
     domain::{FieldError, ValidationErrors},
     store::StoreError,
@@ -219,6 +220,21 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable("database pool timed out".into())
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    /// An assignment refused; `field` names the input that was wrong.
+    pub fn from_assign(error: AssignError, field: &'static str) -> Self {
+        match error {
+            AssignError::UnknownTechnician | AssignError::MissingSkills(_) => {
+                ApiError::Validation(ValidationErrors::single(field, error.to_string()))
+            }
+            AssignError::Transition(message) => {
+                ApiError::Validation(ValidationErrors::single("status", message))
+            }
+            AssignError::Store(error) => error.into(),
         }
     }
 }

@@ -57,7 +57,6 @@ use crate::{
     domain::{geo::GeoPoint, permissions::Action, ticket::Ticket},
     events::{
         BusMessage, EventKind,
-        apply::apply_remote,
         live::{
             Bounds, Delta, LiveHub, LiveOffer, LiveSlaNotice, LiveTechnician, LiveTicket, Viewer,
         },
@@ -601,8 +600,10 @@ pub async fn follow_events(state: AppState) {
             BusMessage::Event(delivery) => delivery,
         };
         if delivery.origin != own
-            && let Err(error) =
-                apply_remote(state.store.as_ref(), &state.dispatch, &delivery.event).await
+            && let Err(error) = state
+                .dispatch
+                .apply(state.store.as_ref(), &delivery.event)
+                .await
         {
             tracing::warn!(%error, "cannot apply another replica's event");
         }

@@ -14,7 +14,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -142,7 +142,7 @@ async fn begin_upload(
         sha256: body.sha256,
     };
     let begun = media::begin(
-        &state,
+        &state.media(),
         user.actor(),
         ticket.id,
         &request,
@@ -182,7 +182,9 @@ async fn complete_upload(
 ) -> ApiResult<Json<Media>> {
     require_write(&user)?;
     let media = visible_media(&state, &user, id).await?;
-    Ok(Json(media::complete(&state, user.actor(), media).await?))
+    Ok(Json(
+        media::complete(&state.media(), user.actor(), media).await?,
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -226,9 +228,9 @@ async fn get_media(
     let media = visible_media(&state, &user, id).await?;
     let origin = origin(&state, &headers);
     let (download, thumbnail) = if media.state == MediaState::Stored {
-        let download = media::download(&state, &media, Variant::Original, &origin).await?;
+        let download = media::download(&state.media(), &media, Variant::Original, &origin).await?;
         let thumbnail = if media.has_thumbnail {
-            Some(media::download(&state, &media, Variant::Thumbnail, &origin).await?)
+            Some(media::download(&state.media(), &media, Variant::Thumbnail, &origin).await?)
         } else {
             None
         };
@@ -276,7 +278,7 @@ async fn capture_signature(
             strokes: body.strokes,
         },
     };
-    let signature = media::signature::capture(&state, user.actor(), &ticket, input).await?;
+    let signature = media::signature::capture(&state.media(), user.actor(), &ticket, input).await?;
     Ok((StatusCode::CREATED, Json(signature)))
 }
 
@@ -309,15 +311,22 @@ async fn verify_signature(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<media::signature::Verification>> {
     let signature = latest_signature(&state, &user, id).await?;
-    Ok(Json(media::signature::verify(&state, &signature).await?))
+    Ok(Json(
+        media::signature::verify(&state.media(), &signature).await?,
+    ))
 }
 
 /// The query of a URL the `fs` backend signed.
-#[derive(Debug, Deserialize)]
-struct BlobQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct BlobQuery {
+    /// Unix time after which the URL is refused.
     expires: i64,
+    /// Uploads: the declared size in bytes, bound by the signature.
     size: Option<u64>,
+    /// Uploads: the declared SHA-256 (hex), bound by the signature.
     sha256: Option<String>,
+    /// HMAC-SHA256 of the grant, hex.
     sig: String,
 }
 
@@ -328,9 +337,14 @@ fn fs_backend(state: &AppState) -> ApiResult<&crate::blob::fs::FsBlobs> {
     state.blobs.as_fs().ok_or(ApiError::NotFound("route"))
 }
 
-/// The upload a phone sends to a URL from `POST /v1/tickets/{id}/media`.
+/// The upload a phone sends to a URL from `POST /v1/tickets/{id}/media`
+/// (embedded `fs` storage only; with S3 the URL points at the S3 server).
+/// Authorised by the URL's signature, not a bearer token.
+#[utoipa::path(put, path = "/v1/blobs/{key}", tag = "media", params(("key" = String, Path, description = "The object key the URL was signed for"), BlobQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The object's bytes; the size, SHA-256 and content type must match the declaration"),
+    responses((status = 200, description = "Stored"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]
-async fn put_blob(
+pub(super) async fn put_blob(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<BlobQuery>,
@@ -391,9 +405,12 @@ async fn put_blob(
     Ok(StatusCode::OK)
 }
 
-/// The bytes behind a download URL from `GET /v1/media/{id}`.
+/// The bytes behind a download URL from `GET /v1/media/{id}` (embedded `fs`
+/// storage only). Authorised by the URL's signature, not a bearer token.
+#[utoipa::path(get, path = "/v1/blobs/{key}", tag = "media", params(("key" = String, Path, description = "The object key the URL was signed for"), BlobQuery),
+    responses((status = 200, description = "The object's bytes", content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = Problem), (status = 404, body = Problem)))]
 #[tracing::instrument(skip_all)]
-async fn get_blob(
+pub(super) async fn get_blob(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<BlobQuery>,

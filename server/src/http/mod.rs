@@ -4,7 +4,6 @@ mod audit;
 mod auth;
 mod directory;
 mod dispatch;
-pub(crate) use dispatch::after_assignment_change;
 pub mod error;
 pub mod extract;
 mod idempotency;
@@ -21,10 +20,9 @@ mod tickets;
 mod users;
 mod webhooks;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::OnceLock;
 
 use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware};
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
@@ -35,91 +33,15 @@ use utoipa::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
+pub use crate::app::AppState;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
 use crate::{
-    auth::{AuthError, rate_limit::LoginLimiter, tokens::TokenService},
+    app::{BackgroundTasks, ServeError, build_state},
     config::Config,
-    dispatch::service::DispatchService,
-    domain::ticket::Ticket,
-    events::{Event, EventBus, live::LiveHub, memory::MemoryBus},
     store::Store,
 };
-
-/// Everything a handler may use. Handlers are not generic over the backend.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub blobs: Arc<dyn crate::blob::BlobStore>,
-    pub tokens: Arc<TokenService>,
-    pub login_limiter: Arc<LoginLimiter>,
-    pub dispatch: Arc<DispatchService>,
-    /// State changes, published after they commit.
-    pub events: Arc<dyn EventBus>,
-    /// This replica's live-map viewers.
-    pub live: Arc<LiveHub>,
-    /// Technician names and site positions the live map shows.
-    pub live_directory: Arc<live::LiveDirectory>,
-    pub metrics: PrometheusHandle,
-    /// The OpenAPI document, rendered once.
-    pub openapi: Arc<serde_json::Value>,
-    pub config: Arc<Config>,
-}
-
-impl AppState {
-    pub fn new(
-        config: Config,
-        store: Arc<dyn Store>,
-        blobs: Arc<dyn crate::blob::BlobStore>,
-        dispatch: Arc<DispatchService>,
-    ) -> Result<Self, AuthError> {
-        let auth = &config.auth;
-        let tokens = TokenService::new(
-            &auth.token_secret,
-            Duration::from_secs(auth.access_token_ttl_secs),
-            Duration::from_secs(auth.refresh_token_ttl_secs),
-        )?;
-        let nonzero = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
-        let login_limiter = LoginLimiter::new(
-            nonzero(auth.login_per_account_per_minute),
-            nonzero(auth.login_per_address_per_minute),
-        );
-        Ok(Self {
-            store,
-            blobs,
-            tokens: Arc::new(tokens),
-            login_limiter: Arc::new(login_limiter),
-            dispatch,
-            events: Arc::new(MemoryBus::new()),
-            live: Arc::new(LiveHub::new(crate::events::live::ResumeLimits {
-                changes: config.live.resume_changes,
-                grace: Duration::from_millis(config.live.resume_grace_ms),
-            })),
-            live_directory: Arc::default(),
-            metrics: metrics::recorder(),
-            openapi: Arc::new(serde_json::to_value(api().split_for_parts().1).unwrap_or_default()),
-            config: Arc::new(config),
-        })
-    }
-}
-
-impl AppState {
-    /// Publishes the change of a ticket (`before` is `None` when it was created).
-    pub fn ticket_changed(&self, before: Option<&Ticket>, after: &Ticket) {
-        if let Some(event) = Event::for_ticket(before, after) {
-            self.events.publish(event);
-        }
-    }
-
-    /// The offer flow over this state's store and index.
-    pub fn offer_flow(&self) -> crate::dispatch::offers::OfferFlow<'_> {
-        let window = i64::try_from(self.config.dispatch.offer_window_secs).unwrap_or(i64::MAX);
-        crate::dispatch::offers::OfferFlow {
-            store: self.store.as_ref(),
-            dispatch: self.dispatch.as_ref(),
-            events: self.events.as_ref(),
-            window: chrono::Duration::seconds(window),
-        }
-    }
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -135,7 +57,12 @@ impl AppState {
         (name = "sla", description = "SLA policies and reports"),
         (name = "webhooks", description = "Outgoing webhooks: subscriptions, deliveries, dead letters"),
         (name = "media", description = "Photos, documents and signatures"),
-    )
+        (name = "sync", description = "Ticket documents between phones and the server (sync/PROTOCOL.md)"),
+        (name = "live", description = "The live map's WebSocket"),
+    ),
+    // Routed by hand (a wildcard path, a body limit of their own); listed
+    // here so the document shows them.
+    paths(sync::exchange, sync::websocket, media::put_blob, media::get_blob),
 )]
 struct ApiDoc;
 
@@ -174,12 +101,20 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(media::router())
 }
 
+/// The OpenAPI document, rendered once per process.
+pub(crate) fn openapi_document() -> &'static serde_json::Value {
+    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| serde_json::to_value(api().split_for_parts().1).unwrap_or_default())
+}
+
 /// The whole application with its layers.
 pub fn router(state: AppState) -> Router {
+    // Installed before anything records a metric.
+    metrics::recorder();
     let request_id = HeaderName::from_static("x-request-id");
     let (api, _) = api().split_for_parts();
     api.merge(ops::router())
-        .merge(crate::web::router())
+        .merge(crate::web::router(state.config.web.clone()))
         .fallback(|| async { error::ApiError::NotFound("route") })
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -195,4 +130,32 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then finishes in-flight
+/// requests. The store must already be migrated.
+pub async fn launch_with_listener(
+    config: Config,
+    store: Arc<dyn Store>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let state = build_state(config, store).await?;
+    launch_with_state(state, listener, shutdown).await
+}
+
+/// Serves `state` with its background work until `shutdown` resolves.
+pub async fn launch_with_state(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let background = BackgroundTasks::spawn(&state)?;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    background.stop().await;
+    served?;
+    Ok(())
 }

@@ -155,7 +155,7 @@ async fn accept_offer(
         Err(StoreError::NotFound(_)) => return Err(ApiError::NotFound("offer")),
         Err(other) => return Err(other.into()),
     };
-    super::dispatch::after_assignment_change(&state, &before, &ticket).await?;
+    state.assignments().after_change(&before, &ticket).await?;
     state
         .events
         .publish(crate::dispatch::offers::offer_event(&offer));

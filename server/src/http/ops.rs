@@ -48,10 +48,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("db_pool_idle_connections").set(f64::from(idle));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        super::metrics::recorder().render(),
     )
 }
 
-async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
-    Json(state.openapi.as_ref().clone())
+async fn openapi() -> impl IntoResponse {
+    Json(super::openapi_document())
 }

@@ -1,6 +1,6 @@
 //! `POST /v1/sync` (one-shot exchange) and `GET /v1/sync` (WebSocket): the
 //! sync protocol of `sync/PROTOCOL.md`, section 3, over
-//! [`crate::doc_sync::Session`].
+//! [`crate::device_sync::Session`].
 
 use std::time::Duration;
 
@@ -16,14 +16,15 @@ use axum::{
     routing::get,
 };
 use truckroll_sync::protocol::{ErrorCode, Exchange, MAX_EXCHANGE_BYTES, MAX_FRAME_BYTES, Message};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
     AppState,
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, Problem},
     extract::AuthUser,
 };
-use crate::doc_sync::{Session, SessionError};
+use crate::device_sync::{Session, SessionError};
 
 /// How often an idle WebSocket re-checks the device's set and the documents.
 const WS_TICK: Duration = Duration::from_secs(2);
@@ -36,8 +37,43 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(MAX_EXCHANGE_BYTES))
 }
 
-/// One-shot exchange: `{"frames": [...]}` in, `{"frames": [...]}` out.
-async fn exchange(
+/// The envelope of a one-shot exchange, both ways (`sync/PROTOCOL.md` §3.1).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct SyncExchange {
+    /// The device sends `hello` first, then `sync` frames; the server answers
+    /// `hello`, `doc_added`/`doc_removed`, `error` and `sync` frames.
+    frames: Vec<SyncFrame>,
+}
+
+/// One frame: an object with a `type` tag.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct SyncFrame {
+    /// `hello`, `sync`, `doc_added`, `doc_removed` or `error`.
+    r#type: String,
+    /// `hello`: the protocol version (1).
+    version: Option<u32>,
+    /// `hello`: the registered device (`POST /v1/devices`).
+    device_id: Option<String>,
+    /// `sync`, `doc_added`, `doc_removed`, `error`: the ticket id.
+    doc_id: Option<String>,
+    /// `sync`: a standard Automerge sync message, base64 (RFC 4648, padded).
+    #[schema(format = Byte)]
+    data: Option<String>,
+    /// `doc_removed`: reassigned, unassigned, cancelled, closed, deleted, not_in_set.
+    reason: Option<String>,
+    /// `error`: a machine-readable code (e.g. `not_in_set`, `rejected_change`).
+    code: Option<String>,
+    /// `error`: what went wrong, for people.
+    detail: Option<String>,
+}
+
+/// One-shot exchange: `{"frames": [...]}` in, `{"frames": [...]}` out, each
+/// Automerge sync message base64 in its frame. The body may be up to 16 MiB.
+#[utoipa::path(post, path = "/v1/sync", tag = "sync", request_body = SyncExchange, security(("bearer" = [])),
+    responses((status = 200, body = SyncExchange), (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem)))]
+pub(super) async fn exchange(
     user: AuthUser,
     State(state): State<AppState>,
     body: Bytes,
@@ -51,7 +87,15 @@ async fn exchange(
     let frames = match start(&state, &user, request.frames.first()).await? {
         Ok(mut session) => {
             let mut frames = vec![session.hello()];
-            frames.extend(session.exchange(&state, &request.frames[1..]).await?);
+            frames.extend(
+                session
+                    .exchange(
+                        state.store.as_ref(),
+                        state.events.as_ref(),
+                        &request.frames[1..],
+                    )
+                    .await?,
+            );
             frames
         }
         Err(refusal) => vec![refusal],
@@ -67,14 +111,19 @@ async fn start(
     user: &AuthUser,
     hello: Option<&Message>,
 ) -> ApiResult<Result<Session, Message>> {
-    match Session::start(state, user.actor(), hello).await {
+    match Session::start(state.store.as_ref(), user.actor(), hello).await {
         Ok(session) => Ok(Ok(session)),
         Err(SessionError::Frame(frame)) => Ok(Err(frame)),
         Err(SessionError::Store(e)) => Err(e.into()),
     }
 }
 
-async fn websocket(
+/// The same protocol over a WebSocket: one frame per text message, the
+/// server pushes changes as they happen. Authorised by the bearer token of
+/// the upgrade request.
+#[utoipa::path(get, path = "/v1/sync", tag = "sync", security(("bearer" = [])),
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 401, body = Problem)))]
+pub(super) async fn websocket(
     user: AuthUser,
     State(state): State<AppState>,
     ws: WebSocketUpgrade,
@@ -125,14 +174,15 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
         Some(Err(err)) => return send(&mut socket, vec![err]).await,
         None => return Ok(()),
     };
-    let mut session = match Session::start(&state, user.actor(), hello.as_ref()).await {
+    let mut session = match Session::start(state.store.as_ref(), user.actor(), hello.as_ref()).await
+    {
         Ok(s) => s,
         Err(SessionError::Frame(frame)) => return send(&mut socket, vec![frame]).await,
         Err(SessionError::Store(e)) => return send(&mut socket, vec![internal(e)]).await,
     };
     send(&mut socket, vec![session.hello()]).await?;
     let initial = session
-        .exchange(&state, &[])
+        .exchange(state.store.as_ref(), state.events.as_ref(), &[])
         .await
         .unwrap_or_else(|e| vec![internal(e)]);
     send(&mut socket, initial).await?;
@@ -143,9 +193,9 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
             incoming = next_frame(&mut socket) => match incoming {
                 None => return Ok(()),
                 Some(Err(err)) => vec![err],
-                Some(Ok(frame)) => session.exchange(&state, std::slice::from_ref(&frame)).await.unwrap_or_else(|e| vec![internal(e)]),
+                Some(Ok(frame)) => session.exchange(state.store.as_ref(), state.events.as_ref(), std::slice::from_ref(&frame)).await.unwrap_or_else(|e| vec![internal(e)]),
             },
-            _ = tick.tick() => session.exchange(&state, &[]).await.unwrap_or_else(|e| vec![internal(e)]),
+            _ = tick.tick() => session.exchange(state.store.as_ref(), state.events.as_ref(), &[]).await.unwrap_or_else(|e| vec![internal(e)]),
         };
         send(&mut socket, frames).await?;
     }

@@ -51,14 +51,15 @@ async fn create_technician(
     user.require(Action::TechniciansWrite)?;
     new.validate()?;
     let created = state.store.create_technician(user.actor(), &new).await?;
-    state.dispatch.technician_saved(&created);
-    state.events.publish(Event::new(
+    let event = Event::new(
         created.tenant_id,
         EventKind::TechnicianChanged {
             technician_id: created.id,
             status: created.status,
         },
-    ));
+    );
+    state.dispatch.apply(state.store.as_ref(), &event).await?;
+    state.events.publish(event);
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -91,13 +92,14 @@ async fn update_technician(
         .store
         .update_technician(user.actor(), &before, &after)
         .await?;
-    state.dispatch.technician_saved(&updated);
-    state.events.publish(Event::new(
+    let event = Event::new(
         updated.tenant_id,
         EventKind::TechnicianChanged {
             technician_id: updated.id,
             status: updated.status,
         },
-    ));
+    );
+    state.dispatch.apply(state.store.as_ref(), &event).await?;
+    state.events.publish(event);
     Ok(Json(updated))
 }

@@ -193,7 +193,9 @@ async fn create_ticket(
     check_custom_fields(&state, user.tenant_id, &new.category, &new.custom_fields).await?;
     check_asset_on_site(&state, user.tenant_id, new.asset_id, new.site_id).await?;
     let created = state.store.create_ticket(user.actor(), &new).await?;
-    state.ticket_changed(None, &created);
+    if let Some(event) = crate::events::Event::for_ticket(None, &created) {
+        state.events.publish(event);
+    }
     // Auto-dispatch is best effort: the ticket exists either way and a
     // dispatcher sees it unassigned if no offer could be made.
     if let Err(error) = state
@@ -369,7 +371,7 @@ async fn update_ticket(
         .store
         .update_ticket(user.actor(), &before, &after)
         .await?;
-    super::dispatch::after_assignment_change(&state, &before, &updated).await?;
+    state.assignments().after_change(&before, &updated).await?;
     Ok(Json(view(&state, user.tenant_id, updated).await?))
 }
 

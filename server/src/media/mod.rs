@@ -6,7 +6,7 @@
 pub mod signature;
 pub mod thumbnail;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -17,12 +17,20 @@ use crate::{
         sniff::{Format, SNIFF_LEN, sniff},
         thumbnail_key,
     },
-    http::AppState,
+    blob::{BlobStore, MediaConfig},
     store::{
-        Actor, StoreError,
+        Actor, Store, StoreError,
         media::{Media, MediaBegin, MediaKind, MediaState, NewMedia},
     },
 };
+
+/// What the media flow acts through.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaService<'a> {
+    pub store: &'a dyn Store,
+    pub blobs: &'a dyn BlobStore,
+    pub config: &'a MediaConfig,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -83,14 +91,14 @@ fn accepts(kind: MediaKind, format: Format) -> bool {
     }
 }
 
-fn url_validity(state: &AppState) -> Validity {
-    Validity::from_now(Duration::from_secs(state.config.media.url_expiry_secs))
+fn url_validity(service: &MediaService<'_>) -> Validity {
+    Validity::from_now(Duration::from_secs(service.config.url_expiry_secs))
 }
 
 /// Checks the declaration and records a pending reference (or finds the
 /// existing one); hands out an upload URL unless the object is already there.
 pub async fn begin(
-    state: &AppState,
+    service: &MediaService<'_>,
     actor: Actor,
     ticket_id: Uuid,
     request: &UploadRequest,
@@ -100,7 +108,7 @@ pub async fn begin(
     if !is_sha256_hex(&sha256) {
         return Err(invalid("sha256", "must be 64 hex digits (SHA-256)"));
     }
-    let limit = state.config.media.max_bytes;
+    let limit = service.config.max_bytes;
     if request.size == 0 || request.size > limit {
         return Err(invalid(
             "size",
@@ -130,9 +138,9 @@ pub async fn begin(
         size: i64::try_from(request.size).map_err(|_| invalid("size", "too large"))?,
         sha256: sha256.clone(),
     };
-    let begun = state
+    let begun = service
         .store
-        .begin_media(actor, &new, state.config.media.max_per_ticket)
+        .begin_media(actor, &new, service.config.max_per_ticket)
         .await?;
     let media = match begun {
         MediaBegin::Created(m) | MediaBegin::Existing(m) => m,
@@ -145,7 +153,7 @@ pub async fn begin(
         });
     }
     let key = object_key(actor.tenant_id, &media.sha256);
-    if state.blobs.head(&key).await?.is_some() {
+    if service.blobs.head(&key).await?.is_some() {
         return Ok(Begun {
             media,
             upload: None,
@@ -157,9 +165,9 @@ pub async fn begin(
         size: u64::try_from(media.size).unwrap_or_default(),
         sha256: media.sha256.clone(),
     };
-    let upload = state
+    let upload = service
         .blobs
-        .presign_put(&key, &spec, origin, url_validity(state))
+        .presign_put(&key, &spec, origin, url_validity(service))
         .await?;
     Ok(Begun {
         media,
@@ -169,8 +177,13 @@ pub async fn begin(
 }
 
 /// Drops the pending reference and answers why.
-async fn reject(state: &AppState, actor: Actor, media: &Media, reason: String) -> MediaError {
-    if let Err(e) = state.store.reject_media(actor, media.id, &reason).await {
+async fn reject(
+    service: &MediaService<'_>,
+    actor: Actor,
+    media: &Media,
+    reason: String,
+) -> MediaError {
+    if let Err(e) = service.store.reject_media(actor, media.id, &reason).await {
         return e.into();
     }
     MediaError::Rejected(reason)
@@ -179,16 +192,21 @@ async fn reject(state: &AppState, actor: Actor, media: &Media, reason: String) -
 /// Checks the stored object against the declaration (exists, size, type by
 /// magic bytes, SHA-256 unless the store vouches for it), makes the
 /// thumbnail of a photo, and only then marks the reference stored.
-pub async fn complete(state: &AppState, actor: Actor, media: Media) -> MediaResult<Media> {
+pub async fn complete(
+    service: &MediaService<'_>,
+    actor: Actor,
+    media: Media,
+) -> MediaResult<Media> {
     if media.state == MediaState::Stored {
         // A retried completion, or a second pending reference to the same
         // content that reached the ticket document after the first
         // completion: flip whatever is still pending (a no-op otherwise).
-        crate::doc_sync::mark_media_stored(state, actor, media.ticket_id, &media.sha256).await;
+        crate::device_sync::mark_media_stored(service.store, actor, media.ticket_id, &media.sha256)
+            .await;
         return Ok(media);
     }
     let key = object_key(media.tenant_id, &media.sha256);
-    let Some(head) = state.blobs.head(&key).await? else {
+    let Some(head) = service.blobs.head(&key).await? else {
         return Err(MediaError::NotUploaded(
             "nothing is stored for this media yet: PUT the bytes to the upload URL, then complete"
                 .into(),
@@ -200,36 +218,36 @@ pub async fn complete(state: &AppState, actor: Actor, media: Media) -> MediaResu
             "stored object has {} bytes, {} were declared",
             head.size, declared_size
         );
-        return Err(reject(state, actor, &media, reason).await);
+        return Err(reject(service, actor, &media, reason).await);
     }
     let wants_thumbnail = media.kind == MediaKind::Photo
         && thumbnail::supported(&media.content_type)
-        && state
+        && service
             .blobs
             .head(&thumbnail_key(media.tenant_id, &media.sha256))
             .await?
             .is_none();
     let vouched = head.verified_sha256.as_deref() == Some(media.sha256.as_str());
     let whole = if !vouched || wants_thumbnail {
-        Some(state.blobs.read(&key).await?)
+        Some(service.blobs.read(&key).await?)
     } else {
         None
     };
     let prefix = match &whole {
         Some(bytes) => bytes[..bytes.len().min(SNIFF_LEN as usize)].to_vec(),
-        None => state.blobs.read_prefix(&key, SNIFF_LEN).await?,
+        None => service.blobs.read_prefix(&key, SNIFF_LEN).await?,
     };
     if !vouched && let Some(bytes) = &whole {
         let actual = sha256_hex(bytes);
         if actual != media.sha256 {
             // Bytes under a content-addressed key that do not hash to it are
             // garbage for everyone: remove them so nothing dedupes onto them.
-            state.blobs.delete(&key).await?;
+            service.blobs.delete(&key).await?;
             let reason = format!(
                 "stored bytes hash to {actual}, {} was declared",
                 media.sha256
             );
-            return Err(reject(state, actor, &media, reason).await);
+            return Err(reject(service, actor, &media, reason).await);
         }
     }
     let declared = Format::from_mime(&media.content_type);
@@ -240,16 +258,16 @@ pub async fn complete(state: &AppState, actor: Actor, media: Media) -> MediaResu
             found.map_or("of no accepted type", Format::mime),
             media.content_type
         );
-        return Err(reject(state, actor, &media, reason).await);
+        return Err(reject(service, actor, &media, reason).await);
     }
     let mut has_thumbnail = !wants_thumbnail
         && media.kind == MediaKind::Photo
         && thumbnail::supported(&media.content_type);
     if wants_thumbnail && let Some(bytes) = whole {
-        let edge = state.config.media.thumbnail_px;
+        let edge = service.config.thumbnail_px;
         match tokio::task::spawn_blocking(move || thumbnail::render(&bytes, edge)).await {
             Ok(Ok(jpeg)) => {
-                state
+                service
                     .blobs
                     .write(
                         &thumbnail_key(media.tenant_id, &media.sha256),
@@ -265,11 +283,12 @@ pub async fn complete(state: &AppState, actor: Actor, media: Media) -> MediaResu
             Err(error) => tracing::warn!(media = %media.id, %error, "thumbnail task failed"),
         }
     }
-    let stored = state
+    let stored = service
         .store
         .complete_media(actor, media.id, has_thumbnail)
         .await?;
-    crate::doc_sync::mark_media_stored(state, actor, stored.ticket_id, &stored.sha256).await;
+    crate::device_sync::mark_media_stored(service.store, actor, stored.ticket_id, &stored.sha256)
+        .await;
     Ok(stored)
 }
 
@@ -282,7 +301,7 @@ pub enum Variant {
 
 /// A short-lived GET for a stored media's bytes.
 pub async fn download(
-    state: &AppState,
+    service: &MediaService<'_>,
     media: &Media,
     variant: Variant,
     origin: &str,
@@ -291,9 +310,9 @@ pub async fn download(
         Variant::Original => object_key(media.tenant_id, &media.sha256),
         Variant::Thumbnail => thumbnail_key(media.tenant_id, &media.sha256),
     };
-    Ok(state
+    Ok(service
         .blobs
-        .presign_get(&key, origin, url_validity(state))
+        .presign_get(&key, origin, url_validity(service))
         .await?)
 }
 
@@ -307,13 +326,16 @@ pub struct SweepReport {
 /// References to uploads begun before `now - media.orphan_age_secs` and
 /// never completed are removed; their objects go too when no other
 /// reference (pending or stored) names the same content.
-pub async fn sweep_orphans(state: &AppState, now: DateTime<Utc>) -> MediaResult<SweepReport> {
+pub async fn sweep_orphans(
+    service: &MediaService<'_>,
+    now: DateTime<Utc>,
+) -> MediaResult<SweepReport> {
     let age = chrono::Duration::seconds(
-        i64::try_from(state.config.media.orphan_age_secs).unwrap_or(i64::MAX / 1000),
+        i64::try_from(service.config.orphan_age_secs).unwrap_or(i64::MAX / 1000),
     );
     let mut report = SweepReport::default();
     loop {
-        let swept = state.store.sweep_pending_media(now - age, 500).await?;
+        let swept = service.store.sweep_pending_media(now - age, 500).await?;
         if swept.is_empty() {
             return Ok(report);
         }
@@ -321,18 +343,18 @@ pub async fn sweep_orphans(state: &AppState, now: DateTime<Utc>) -> MediaResult<
         for orphan in swept.iter().filter(|s| s.object_unreferenced) {
             // Checked again right before deleting: a begin since the sweep's
             // transaction makes the object referenced again.
-            if state
+            if service
                 .store
                 .media_referenced(orphan.tenant_id, &orphan.sha256)
                 .await?
             {
                 continue;
             }
-            state
+            service
                 .blobs
                 .delete(&object_key(orphan.tenant_id, &orphan.sha256))
                 .await?;
-            state
+            service
                 .blobs
                 .delete(&thumbnail_key(orphan.tenant_id, &orphan.sha256))
                 .await?;
@@ -342,12 +364,17 @@ pub async fn sweep_orphans(state: &AppState, now: DateTime<Utc>) -> MediaResult<
 }
 
 /// Runs the orphan sweep every `media.sweep_interval_secs`.
-pub async fn sweep_loop(state: AppState) {
-    let every = Duration::from_secs(state.config.media.sweep_interval_secs);
+pub async fn sweep_loop(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, config: MediaConfig) {
+    let service = MediaService {
+        store: store.as_ref(),
+        blobs: blobs.as_ref(),
+        config: &config,
+    };
+    let every = Duration::from_secs(config.sweep_interval_secs);
     let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
-        match sweep_orphans(&state, Utc::now()).await {
+        match sweep_orphans(&service, Utc::now()).await {
             Ok(SweepReport {
                 references_removed: 0,
                 ..

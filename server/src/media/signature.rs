@@ -10,11 +10,10 @@ use truckroll_sync::ChangeHash;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{MediaError, MediaResult, invalid};
+use super::{MediaError, MediaResult, MediaService, invalid};
 use crate::{
     blob::{BlobError, object_key, sha256_hex},
     domain::{audit::audit_time, ticket::Ticket},
-    http::AppState,
     store::{
         Actor,
         media::{MediaKind, NewMedia, Signature},
@@ -115,7 +114,7 @@ fn render_error(e: truckroll_sync::signature::RenderError) -> MediaError {
 
 /// Renders, stores and binds a signature to the ticket's current document.
 pub async fn capture(
-    state: &AppState,
+    service: &MediaService<'_>,
     actor: Actor,
     ticket: &Ticket,
     input: SignatureInput,
@@ -142,11 +141,11 @@ pub async fn capture(
             .map_err(render_error)?
     };
     let image_sha256 = sha256_hex(&png);
-    let loaded = crate::doc_sync::load_or_create(state, actor, ticket).await?;
+    let loaded = crate::device_sync::load_or_create(service.store, actor, ticket).await?;
     let mut doc_heads: Vec<String> = loaded.doc.heads().iter().map(ToString::to_string).collect();
     doc_heads.sort();
     let size = i64::try_from(png.len()).unwrap_or(i64::MAX);
-    state
+    service
         .blobs
         .write(
             &object_key(actor.tenant_id, &image_sha256),
@@ -179,14 +178,15 @@ pub async fn capture(
         size,
         sha256: image_sha256,
     };
-    let signature = state
+    let signature = service
         .store
         .insert_signature(actor, &media, &signature)
         .await?;
     // A phone that captured the signature offline already put a pending
     // reference to the same PNG (rendered by the same code) into the
     // ticket document.
-    crate::doc_sync::mark_media_stored(state, actor, ticket.id, &signature.image_sha256).await;
+    crate::device_sync::mark_media_stored(service.store, actor, ticket.id, &signature.image_sha256)
+        .await;
     Ok(signature)
 }
 
@@ -210,7 +210,10 @@ pub struct Verification {
 
 /// Recomputes every part of `signature` against the stored image and the
 /// ticket's current document.
-pub async fn verify(state: &AppState, signature: &Signature) -> MediaResult<Verification> {
+pub async fn verify(
+    service: &MediaService<'_>,
+    signature: &Signature,
+) -> MediaResult<Verification> {
     let mut problems = Vec::new();
     let seal_intact = seal(signature) == signature.seal;
     if !seal_intact {
@@ -231,7 +234,7 @@ pub async fn verify(state: &AppState, signature: &Signature) -> MediaResult<Veri
         .collect();
     let in_history = match (
         heads,
-        crate::doc_sync::load(state, signature.tenant_id, signature.ticket_id).await?,
+        crate::device_sync::load(service.store, signature.tenant_id, signature.ticket_id).await?,
     ) {
         (Some(heads), Some(loaded)) => loaded.doc.contains_heads(&heads),
         _ => false,
@@ -240,7 +243,7 @@ pub async fn verify(state: &AppState, signature: &Signature) -> MediaResult<Veri
         problems.push("the signed document state is not in the ticket's history".to_owned());
         state_intact = false;
     }
-    let stored = match state
+    let stored = match service
         .blobs
         .read(&object_key(signature.tenant_id, &signature.image_sha256))
         .await

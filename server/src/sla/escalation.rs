@@ -1,10 +1,10 @@
 //! What a warning or breach does, per the policy's `escalation`.
 
 use chrono::{DateTime, Utc};
-use truckroll_sync::{Status, StatusAction};
+use truckroll_sync::Status;
 
 use crate::{
-    AppState,
+    dispatch::DispatchHandles,
     domain::{
         sla::{SlaPolicy, SlaTarget},
         ticket::{Priority, Ticket},
@@ -30,7 +30,7 @@ pub fn raised(priority: Priority) -> Option<Priority> {
 /// call fired it and the policy says so, re-dispatches. `None` when the
 /// notice had already fired elsewhere.
 pub async fn escalate(
-    state: &AppState,
+    dispatch: &DispatchHandles,
     facts: &SlaTicketFacts,
     policy: &SlaPolicy,
     key: &NoticeKey,
@@ -68,7 +68,7 @@ pub async fn escalate(
         fired_at: due_at,
         actions: serde_json::Value::Null,
     };
-    let Some(notice) = state
+    let Some(notice) = dispatch
         .store
         .record_sla_notice(*key, &notice, &effects)
         .await?
@@ -78,7 +78,7 @@ pub async fn escalate(
     tracing::info!(ticket = %key.ticket_id, target = key.target.as_str(), kind = key.kind.as_str(),
         threshold = key.threshold, "SLA notice fired");
     // Committed: the live map and other replicas hear of it.
-    state.events.publish(Event::new(
+    dispatch.events.publish(Event::new(
         facts.tenant_id,
         EventKind::SlaNotice {
             ticket_id: key.ticket_id,
@@ -89,7 +89,7 @@ pub async fn escalate(
         },
     ));
     if actions.redispatch && key.target == SlaTarget::Response {
-        redispatch(state, facts).await;
+        redispatch(dispatch, facts).await;
     }
     Ok(Some(notice))
 }
@@ -97,9 +97,9 @@ pub async fn escalate(
 /// Takes back a ticket assigned but not accepted and offers it to the next
 /// candidate through its category's offer flow. Best effort after the
 /// notice committed: a failure is logged (the notice stays fired).
-async fn redispatch(state: &AppState, facts: &SlaTicketFacts) {
+async fn redispatch(dispatch: &DispatchHandles, facts: &SlaTicketFacts) {
     let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = async {
-        let mut ticket: Ticket = state
+        let mut ticket: Ticket = dispatch
             .store
             .get_ticket(facts.tenant_id, facts.ticket_id)
             .await?;
@@ -108,21 +108,10 @@ async fn redispatch(state: &AppState, facts: &SlaTicketFacts) {
             user_id: None,
         };
         if ticket.status == Status::Assigned {
-            let status = truckroll_sync::transition(ticket.status, StatusAction::Unassign)?;
-            let after = Ticket {
-                status,
-                assignee_id: None,
-                hold_reason: None,
-                ..ticket.clone()
-            };
-            let before = ticket;
-            ticket = state.store.update_ticket(system, &before, &after).await?;
-            crate::http::after_assignment_change(state, &before, &ticket)
-                .await
-                .map_err(|e| e.to_string())?;
+            ticket = dispatch.assignments().unassign(system, &ticket).await?;
         }
         if ticket.status == Status::New {
-            let next = state.offer_flow().offer_next(&ticket, Utc::now()).await?;
+            let next = dispatch.offers().offer_next(&ticket, Utc::now()).await?;
             tracing::info!(ticket = %ticket.id, ?next, "SLA re-dispatch");
         }
         Ok(())

@@ -26,7 +26,11 @@ use tokio::task::JoinHandle;
 
 pub use timers::SlaTimers;
 
-use crate::{AppState, config_error::ConfigError, leader::Leadership};
+use crate::{
+    config_error::ConfigError,
+    dispatch::DispatchHandles,
+    leader::{LeaderConfig, Leadership},
+};
 
 /// The `[sla]` configuration section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,29 +84,37 @@ impl SlaTimersHandle {
 }
 
 /// Contends for the `sla` lease and runs the timers while leading.
-pub fn spawn_timers(state: AppState) -> SlaTimersHandle {
-    if !state.config.sla.timers_enabled {
+pub fn spawn_timers(
+    dispatch: DispatchHandles,
+    config: &SlaConfig,
+    leader: &LeaderConfig,
+) -> SlaTimersHandle {
+    if !config.timers_enabled {
         return SlaTimersHandle {
             leadership: None,
             task: None,
         };
     }
-    let leadership = Leadership::start(state.store.clone(), "sla", &state.config.leader);
+    let leadership = Leadership::start(dispatch.store.clone(), "sla", leader);
     let leading = leadership.subscribe();
-    let task = tokio::spawn(run(state, leading));
+    let poll = Duration::from_millis(config.poll_ms);
+    let task = tokio::spawn(run(dispatch, poll, leading));
     SlaTimersHandle {
         leadership: Some(leadership),
         task: Some(task),
     }
 }
 
-async fn run(state: AppState, mut leading: tokio::sync::watch::Receiver<bool>) {
-    let poll = Duration::from_millis(state.config.sla.poll_ms);
+async fn run(
+    dispatch: DispatchHandles,
+    poll: Duration,
+    mut leading: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         if leading.wait_for(|l| *l).await.is_err() {
             return;
         }
-        let mut timers = match SlaTimers::load(state.clone(), chrono::Utc::now()).await {
+        let mut timers = match SlaTimers::load(dispatch.clone(), chrono::Utc::now()).await {
             Ok(timers) => timers,
             Err(error) => {
                 tracing::warn!(%error, "SLA timers cannot load");

@@ -11,7 +11,7 @@ use super::{
     queue::{DeadlineQueue, TicketKey},
 };
 use crate::{
-    AppState,
+    dispatch::DispatchHandles,
     domain::sla::{
         ClockPhase, CompiledCalendar, SlaClock, SlaPolicy, TargetState, compute_clock_with,
         select_policy,
@@ -41,7 +41,7 @@ struct TenantPolicies {
 /// with an explicit `now`, so tests use a fake clock.
 #[derive(Debug)]
 pub struct SlaTimers {
-    state: AppState,
+    dispatch: DispatchHandles,
     policies: HashMap<Uuid, TenantPolicies>,
     policies_version: (i64, Option<DateTime<Utc>>),
     queue: DeadlineQueue,
@@ -58,9 +58,9 @@ struct DueNotice {
 
 impl SlaTimers {
     /// Builds the engine from the database as of `now`.
-    pub async fn load(state: AppState, now: DateTime<Utc>) -> Result<Self, StoreError> {
+    pub async fn load(dispatch: DispatchHandles, now: DateTime<Utc>) -> Result<Self, StoreError> {
         let mut timers = Self {
-            state,
+            dispatch,
             policies: HashMap::new(),
             policies_version: (0, None),
             queue: DeadlineQueue::default(),
@@ -74,7 +74,7 @@ impl SlaTimers {
     /// Reloads policies, fired notices and every open ticket.
     #[tracing::instrument(skip_all)]
     pub async fn rebuild(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let store = self.state.store.clone();
+        let store = self.dispatch.store.clone();
         // Read first, so a change racing the load is seen by the next rescan.
         self.watermark = store.newest_ticket_version().await?;
         self.policies_version = store.sla_policies_version().await?;
@@ -122,7 +122,7 @@ impl SlaTimers {
     /// notice due at `now`. Returns the notices this call fired.
     #[tracing::instrument(skip_all)]
     pub async fn run_once(&mut self, now: DateTime<Utc>) -> Result<Vec<SlaNotice>, StoreError> {
-        let store = self.state.store.clone();
+        let store = self.dispatch.store.clone();
         if store.sla_policies_version().await? != self.policies_version {
             self.rebuild(now).await?;
         } else {
@@ -147,7 +147,7 @@ impl SlaTimers {
                         continue;
                     }
                     let notice =
-                        escalation::escalate(&self.state, &facts, &policy, &due.key, due.due_at)
+                        escalation::escalate(&self.dispatch, &facts, &policy, &due.key, due.due_at)
                             .await?;
                     self.fired.insert(due.key);
                     fired.extend(notice);

@@ -21,8 +21,6 @@ use serde_json::json;
 
 pub use config::WebConfig;
 
-use crate::http::AppState;
-
 /// One embedded file.
 struct Asset {
     path: &'static str,
@@ -107,14 +105,15 @@ static PAGES: &[(&str, &str)] = &[
     ("/reports", include_str!("reports.html")),
 ];
 
-pub fn router() -> Router<AppState> {
+/// The pages, their assets, and what the pages need to know of `config`.
+pub fn router<S: Clone + Send + Sync + 'static>(config: WebConfig) -> Router<S> {
     let mut router = Router::new()
         .route("/assets/{*path}", get(asset))
         .route("/web/config.json", get(web_config));
     for (path, html) in PAGES {
         router = router.route(path, get(move || page(html)));
     }
-    router
+    router.with_state(std::sync::Arc::new(config))
 }
 
 async fn page(html: &'static str) -> Response {
@@ -149,12 +148,12 @@ async fn asset(Path(path): Path<String>) -> Response {
 }
 
 /// What the pages need to know about this installation (no secrets).
-async fn web_config(State(state): State<AppState>) -> impl IntoResponse {
+async fn web_config(State(config): State<std::sync::Arc<WebConfig>>) -> impl IntoResponse {
     (
         StatusCode::OK,
         Json(json!({
-            "tile_url": state.config.web.tile_url,
-            "tile_attribution": state.config.web.tile_attribution,
+            "tile_url": config.tile_url,
+            "tile_attribution": config.tile_attribution,
         })),
     )
 }

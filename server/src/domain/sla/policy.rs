@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::calendar::BusinessCalendar;
 use crate::domain::ValidationErrors;
-use crate::domain::people::CustomerTier;
+use crate::domain::customers::CustomerTier;
 use crate::domain::ticket::{Priority, validate_category_name};
 use crate::domain::validation::check_text;
 

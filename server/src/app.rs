@@ -1,0 +1,240 @@
+//! The wiring: builds the application state from configuration and runs the
+//! background work. Only `http/` (and the crate root, which serves it) sees
+//! [`AppState`]; services below take the narrow handles it hands out.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    auth::{AuthError, rate_limit::LoginLimiter, tokens::TokenService},
+    blob::BlobStore,
+    config::Config,
+    dispatch::{
+        DispatchHandles, assignment::AssignmentFlow, offers::OfferFlow, service::DispatchService,
+    },
+    events::{EventBus, memory::MemoryBus},
+    leader::Leadership,
+    store::Store,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Push(#[from] crate::push::PushError),
+    #[error(transparent)]
+    Events(#[from] crate::events::EventsError),
+    #[error(transparent)]
+    Blob(#[from] crate::blob::BlobError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("webhook client: {0}")]
+    Webhooks(#[from] reqwest::Error),
+}
+
+/// Everything a handler may use. Handlers are not generic over the backend.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub tokens: Arc<TokenService>,
+    pub login_limiter: Arc<LoginLimiter>,
+    pub dispatch: Arc<DispatchService>,
+    /// State changes, published after they commit.
+    pub events: Arc<dyn EventBus>,
+    /// This replica's live-map viewers.
+    pub live: Arc<crate::events::live::LiveHub>,
+    /// Technician names and site positions the live map shows.
+    pub live_directory: Arc<crate::http::live::LiveDirectory>,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    /// A state over `store` with an in-process event bus.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        dispatch: Arc<DispatchService>,
+    ) -> Result<Self, AuthError> {
+        let auth = &config.auth;
+        let tokens = TokenService::new(
+            &auth.token_secret,
+            Duration::from_secs(auth.access_token_ttl_secs),
+            Duration::from_secs(auth.refresh_token_ttl_secs),
+        )?;
+        let nonzero = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+        let login_limiter = LoginLimiter::new(
+            nonzero(auth.login_per_account_per_minute),
+            nonzero(auth.login_per_address_per_minute),
+        );
+        Ok(Self {
+            store,
+            blobs,
+            tokens: Arc::new(tokens),
+            login_limiter: Arc::new(login_limiter),
+            dispatch,
+            events: Arc::new(MemoryBus::new()),
+            live: Arc::new(crate::events::live::LiveHub::new(
+                crate::events::live::ResumeLimits {
+                    changes: config.live.resume_changes,
+                    grace: Duration::from_millis(config.live.resume_grace_ms),
+                },
+            )),
+            live_directory: Arc::default(),
+            config: Arc::new(config),
+        })
+    }
+
+    /// The handles the assignment and offer flows act through.
+    pub fn dispatch_handles(&self) -> DispatchHandles {
+        let window = i64::try_from(self.config.dispatch.offer_window_secs).unwrap_or(i64::MAX);
+        DispatchHandles {
+            store: self.store.clone(),
+            index: self.dispatch.clone(),
+            events: self.events.clone(),
+            offer_window: chrono::Duration::seconds(window),
+        }
+    }
+
+    /// Assigning, unassigning and what follows a change of assignee or status.
+    pub fn assignments(&self) -> AssignmentFlow<'_> {
+        AssignmentFlow {
+            store: self.store.as_ref(),
+            dispatch: self.dispatch.as_ref(),
+            events: self.events.as_ref(),
+        }
+    }
+
+    /// The media flow over this state's store and blob store.
+    pub fn media(&self) -> crate::media::MediaService<'_> {
+        crate::media::MediaService {
+            store: self.store.as_ref(),
+            blobs: self.blobs.as_ref(),
+            config: &self.config.media,
+        }
+    }
+
+    /// The offer flow over this state's store and index.
+    pub fn offer_flow(&self) -> OfferFlow<'_> {
+        let window = i64::try_from(self.config.dispatch.offer_window_secs).unwrap_or(i64::MAX);
+        OfferFlow {
+            store: self.store.as_ref(),
+            dispatch: self.dispatch.as_ref(),
+            events: self.events.as_ref(),
+            window: chrono::Duration::seconds(window),
+        }
+    }
+}
+
+/// The application state for `config` over a migrated `store`: loads the
+/// dispatch index from the database and connects the event bus.
+pub async fn build_state(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServeError> {
+    let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
+    let events = crate::events::connect(&config.events, &config.database_url).await?;
+    let blobs = crate::blob::open(&config.media, &config.data_dir, &config.auth.token_secret)?;
+    let mut state = AppState::new(config, store, blobs, dispatch)?;
+    state.events = events;
+    Ok(state)
+}
+
+/// The background work of one replica: retention sweeps, the push and
+/// webhook workers, offer and SLA timers, the live feed.
+#[derive(Debug)]
+pub struct BackgroundTasks {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    offer_lead: Leadership,
+    sla_timers: crate::sla::SlaTimersHandle,
+    webhooks: crate::sla::webhooks::WebhookWorkerHandle,
+    pusher: crate::push::PushWorkerHandle,
+}
+
+impl BackgroundTasks {
+    pub fn spawn(state: &AppState) -> Result<Self, ServeError> {
+        let config = &state.config;
+        let pusher = crate::push::spawn_worker(state.store.clone(), &config.push)?;
+        // Offer timers run on one replica at a time (advisory lock on PostgreSQL).
+        let offer_lead = Leadership::start(state.store.clone(), "offer_timers", &config.leader);
+        let offer_poll = Duration::from_millis(config.dispatch.offer_poll_ms);
+        let tasks = vec![
+            tokio::spawn(sweep_locations(
+                state.store.clone(),
+                config.dispatch.location_retention_days,
+            )),
+            tokio::spawn(offer_timers(
+                state.dispatch_handles(),
+                offer_poll,
+                offer_lead.subscribe(),
+            )),
+            tokio::spawn(crate::http::live::follow_events(state.clone())),
+            tokio::spawn(crate::media::sweep_loop(
+                state.store.clone(),
+                state.blobs.clone(),
+                config.media.clone(),
+            )),
+        ];
+        let sla_timers =
+            crate::sla::spawn_timers(state.dispatch_handles(), &config.sla, &config.leader);
+        let webhooks = crate::sla::webhooks::spawn_worker(state.store.clone(), &config.webhooks)?;
+        Ok(Self {
+            tasks,
+            offer_lead,
+            sla_timers,
+            webhooks,
+            pusher,
+        })
+    }
+
+    /// Stops every task and gives up the leases.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.offer_lead.stop().await;
+        self.sla_timers.stop().await;
+        self.webhooks.stop().await;
+        self.pusher.stop().await;
+    }
+}
+
+/// Expires offers whose window has closed and offers their tickets onward,
+/// while this replica leads the `offer_timers` job. Offers live in the
+/// database, so the timers survive a restart and move with the lead.
+async fn offer_timers(
+    handles: DispatchHandles,
+    poll: Duration,
+    leading: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(poll);
+    loop {
+        ticks.tick().await;
+        let lead = *leading.borrow();
+        metrics::gauge!("truckroll_leader", "job" => "offer_timers").set(if lead {
+            1.0
+        } else {
+            0.0
+        });
+        if !lead {
+            continue;
+        }
+        if let Err(error) = handles.offers().expire_due(chrono::Utc::now()).await {
+            tracing::warn!(%error, "offer timers failed");
+        }
+    }
+}
+
+/// Deletes pings older than the retention period, hourly.
+async fn sweep_locations(store: Arc<dyn Store>, retention_days: u32) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days));
+        match store.prune_locations(cutoff).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "old location pings removed"),
+            Err(error) => tracing::warn!(%error, "location retention sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! What a merge from a device means for the ticket row: plausible device
+//! times and the status steps for the SLA history.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use truckroll_sync::{Status, TicketDoc};
+
+/// When a field event can have happened: not before its ticket existed, not
+/// after the server received it (each give or take
+/// [`CLOCK_SKEW_TOLERANCE_MS`]). A device time outside is kept in the
+/// document (never rewritten) but the projected columns use the nearest
+/// bound, and the merge's audit entry flags the event.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PlausibleTimes {
+    pub(super) earliest: i64,
+    pub(super) latest: i64,
+}
+
+/// Phone clocks drift: a device time this close outside the window is taken
+/// as it is, not flagged.
+const CLOCK_SKEW_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+impl PlausibleTimes {
+    /// `ms` if within the window (give or take the skew tolerance), else the
+    /// nearest end of the window.
+    pub(super) fn bound(self, ms: i64) -> i64 {
+        if ms < self.earliest - CLOCK_SKEW_TOLERANCE_MS {
+            self.earliest
+        } else if ms > self.latest + CLOCK_SKEW_TOLERANCE_MS {
+            self.latest
+        } else {
+            ms
+        }
+    }
+
+    /// The events `after` has that `before` lacks whose device time is
+    /// outside the window, as audit detail.
+    pub(super) fn flag_new_events(
+        self,
+        before: &TicketDoc,
+        after: &TicketDoc,
+    ) -> Vec<serde_json::Value> {
+        let known: BTreeSet<String> = before.events().into_iter().map(|e| e.id).collect();
+        after
+            .events()
+            .into_iter()
+            .filter(|e| !known.contains(&e.id))
+            .filter_map(|e| {
+                let why = if e.device_time > self.latest + CLOCK_SKEW_TOLERANCE_MS {
+                    "after_receipt"
+                } else if e.device_time < self.earliest - CLOCK_SKEW_TOLERANCE_MS {
+                    "before_ticket"
+                } else {
+                    return None;
+                };
+                Some(serde_json::json!({
+                    "event": e.id, "kind": e.kind.as_str(), "actor": e.actor,
+                    "device_time": e.device_time, "bounded_to": self.bound(e.device_time), "why": why,
+                }))
+            })
+            .collect()
+    }
+}
+
+/// The status steps a merge makes, for the SLA status history: at each new
+/// event (by `before`'s ids) where the fold of the events up to it differs
+/// from the fold before it, that status at the event's device time (bounded
+/// to the plausible window). Ends with the merged fold: when the last step
+/// is not it, the fold at `received` follows.
+pub(super) fn status_steps(
+    before: &TicketDoc,
+    after: &TicketDoc,
+    window: PlausibleTimes,
+    received: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, Status, Option<truckroll_sync::HoldReason>)> {
+    let known: BTreeSet<String> = before.events().into_iter().map(|e| e.id).collect();
+    let events = after.events();
+    let mut steps = Vec::new();
+    if let Some(first) = events.iter().position(|e| !known.contains(&e.id)) {
+        let mut previous = truckroll_sync::fold_status(&events[..first]);
+        for i in first..events.len() {
+            let folded = truckroll_sync::fold_status(&events[..=i]);
+            let moved =
+                (folded.status, folded.hold_reason) != (previous.status, previous.hold_reason);
+            if moved
+                && !known.contains(&events[i].id)
+                && let Some(at) = ms_to_time(Some(window.bound(events[i].device_time)))
+            {
+                steps.push((at, folded.status, folded.hold_reason));
+            }
+            previous = folded;
+        }
+    }
+    let last = truckroll_sync::fold_status(&events);
+    let ends_there = steps
+        .last()
+        .is_some_and(|(_, status, reason)| (*status, *reason) == (last.status, last.hold_reason));
+    if !ends_there {
+        steps.push((received, last.status, last.hold_reason));
+    }
+    steps
+}
+
+pub(super) fn ms_to_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.and_then(DateTime::<Utc>::from_timestamp_millis)
+}

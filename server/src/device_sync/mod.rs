@@ -1,0 +1,273 @@
+//! The server's side of ticket-document sync: loading and storing ticket
+//! documents, the server's own writes into them (assign, reassign, unassign,
+//! cancel; media stored), and one device's sync session ([`Session`], shared
+//! by the one-shot HTTP exchange and the WebSocket) with the projection of
+//! merged documents into the ticket row.
+//!
+//! The document type and the wire protocol are the `truckroll_sync` crate's.
+
+mod merge;
+mod session;
+
+pub use session::{Session, SessionError};
+
+use chrono::Utc;
+use truckroll_sync::{ActorId, Status, StatusAction, TicketDoc};
+use uuid::Uuid;
+
+use crate::domain::ticket::Ticket;
+use crate::store::documents::{
+    COMPACT_THRESHOLD_BYTES, DocumentBody, DocumentWrite, StoredDocument,
+};
+use crate::store::{Actor, Store, StoreError, StoreResult};
+/// Attempts of a document write that lost a race with another writer.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// How long after a ticket left a technician's set their device's trailing
+/// changes (made offline before it learned of the removal) are still
+/// accepted (PROTOCOL.md 3.3, step 6).
+pub const REMOVAL_GRACE_MS: i64 = 72 * 3600 * 1000;
+
+/// A loaded document and the stored version it was read at.
+#[derive(Debug)]
+pub struct Loaded {
+    pub doc: TicketDoc,
+    pub version: i64,
+    pub incremental_bytes: i64,
+}
+
+fn decode(stored: StoredDocument) -> StoreResult<Loaded> {
+    let mut bytes = stored.snapshot;
+    for chunk in stored.chunks {
+        bytes.extend_from_slice(&chunk);
+    }
+    let doc = TicketDoc::load(&bytes)
+        .map_err(|e| StoreError::Corrupt(format!("ticket document: {e}")))?;
+    Ok(Loaded {
+        doc,
+        version: stored.version,
+        incremental_bytes: stored.incremental_bytes,
+    })
+}
+
+/// The ticket's document, if it has one.
+pub async fn load(
+    store: &dyn Store,
+    tenant_id: Uuid,
+    ticket_id: Uuid,
+) -> StoreResult<Option<Loaded>> {
+    match store.load_document(tenant_id, ticket_id).await? {
+        Some(stored) => decode(stored).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// A fresh actor for one server write: server writes on several replicas
+/// are concurrent, and an Automerge actor's changes must form one sequence.
+fn server_actor() -> ActorId {
+    ActorId::random()
+}
+
+fn append_server(
+    doc: &mut TicketDoc,
+    kind: StatusAction,
+    assignee: Option<Uuid>,
+) -> StoreResult<()> {
+    let mut event = doc.stamp_event(kind, now_ms());
+    if let Some(a) = assignee {
+        event = event.with_assignee(a.to_string());
+    }
+    doc.append_event(&event)
+        .map_err(|e| StoreError::Corrupt(format!("server event: {e}")))
+}
+
+/// The ticket's document, created from the ticket row when it has none: the
+/// skeleton plus server events reproducing the assignment and the progress
+/// the row already shows.
+pub async fn load_or_create(
+    store: &dyn Store,
+    actor: Actor,
+    ticket: &Ticket,
+) -> StoreResult<Loaded> {
+    for _ in 0..WRITE_ATTEMPTS {
+        if let Some(loaded) = load(store, ticket.tenant_id, ticket.id).await? {
+            return Ok(loaded);
+        }
+        let mut doc = TicketDoc::new(&ticket.id.to_string(), server_actor())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(assignee) = ticket.assignee_id {
+            append_server(&mut doc, StatusAction::Assign, Some(assignee))?;
+            let steps: &[StatusAction] = match ticket.status {
+                Status::Accepted | Status::OnHold => &[StatusAction::Accept],
+                Status::EnRoute => &[StatusAction::Accept, StatusAction::StartTravel],
+                Status::OnSite => &[
+                    StatusAction::Accept,
+                    StatusAction::StartTravel,
+                    StatusAction::CheckIn,
+                ],
+                Status::WorkDone => &[
+                    StatusAction::Accept,
+                    StatusAction::StartTravel,
+                    StatusAction::CheckIn,
+                    StatusAction::CompleteWork,
+                ],
+                _ => &[],
+            };
+            for step in steps {
+                append_server(&mut doc, *step, None)?;
+            }
+        }
+        let write = DocumentWrite {
+            ticket_id: ticket.id,
+            expected_version: None,
+            body: Some(DocumentBody::Snapshot(doc.save())),
+            sync_state: None,
+            projection: None,
+            audit_action: None,
+            audit_detail: None,
+        };
+        match store.write_document(actor, &write).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(
+        "ticket document creation kept racing".into(),
+    ))
+}
+
+/// The body that stores `doc` after a change from `before` heads.
+fn body_for(
+    loaded: &Loaded,
+    doc: &TicketDoc,
+    before: &[truckroll_sync::ChangeHash],
+) -> DocumentBody {
+    let chunk = doc.save_after(before);
+    let size = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+    if loaded.incremental_bytes + size > COMPACT_THRESHOLD_BYTES {
+        DocumentBody::Snapshot(doc.save())
+    } else {
+        DocumentBody::Chunk(chunk)
+    }
+}
+
+/// After a REST write committed: writes the server event(s) that bring the
+/// ticket's document (if it has one) in line with the row — assign,
+/// reassign, unassign, cancel. Runs after the REST transaction, so a crash in
+/// between leaves the document behind the row until the next REST change of
+/// the ticket (see DECISIONS.md, "Sync").
+pub async fn record_server_events(
+    store: &dyn Store,
+    actor: Actor,
+    ticket: &Ticket,
+) -> StoreResult<()> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(loaded) = load(store, ticket.tenant_id, ticket.id).await? else {
+            return Ok(());
+        };
+        let mut doc = loaded.doc.fork_with_actor(server_actor());
+        let before = doc.heads();
+        let fold = doc.status();
+        let wanted = ticket.assignee_id.map(|a| a.to_string());
+        if ticket.status == Status::Cancelled {
+            if fold.status != Status::Cancelled {
+                append_server(&mut doc, StatusAction::Cancel, None)?;
+            }
+        } else if wanted != fold.assignee {
+            match ticket.assignee_id {
+                Some(a) if fold.assignee.is_some() => {
+                    append_server(&mut doc, StatusAction::Reassign, Some(a))?
+                }
+                Some(a) => append_server(&mut doc, StatusAction::Assign, Some(a))?,
+                None => append_server(&mut doc, StatusAction::Unassign, None)?,
+            }
+        }
+        if doc.heads() == before {
+            return Ok(());
+        }
+        let write = DocumentWrite {
+            ticket_id: ticket.id,
+            expected_version: Some(loaded.version),
+            body: Some(body_for(&loaded, &doc, &before)),
+            sync_state: None,
+            projection: None,
+            audit_action: None,
+            audit_detail: None,
+        };
+        match store.write_document(actor, &write).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(
+        "ticket document write kept racing".into(),
+    ))
+}
+
+/// After the server checked an upload: every "pending" photo or signature
+/// reference in the ticket's document with this content becomes "stored",
+/// so the phone that queued it learns through sync. Best effort (logged):
+/// the media row is already stored, and the next completion of the same
+/// content retries.
+pub async fn mark_media_stored(store: &dyn Store, actor: Actor, ticket_id: Uuid, sha256: &str) {
+    if let Err(e) = try_mark_media_stored(store, actor, ticket_id, sha256).await {
+        tracing::warn!(ticket = %ticket_id, error = %e, "marking media stored in the ticket document failed");
+    }
+}
+
+async fn try_mark_media_stored(
+    store: &dyn Store,
+    actor: Actor,
+    ticket_id: Uuid,
+    sha256: &str,
+) -> StoreResult<()> {
+    use truckroll_sync::{MediaKind, MediaState};
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(loaded) = load(store, actor.tenant_id, ticket_id).await? else {
+            return Ok(());
+        };
+        let mut doc = loaded.doc.fork_with_actor(server_actor());
+        let before = doc.heads();
+        for kind in [MediaKind::Photo, MediaKind::Signature] {
+            for media in doc.media(kind) {
+                if media.sha256 == sha256 && media.state == MediaState::Pending {
+                    doc.mark_media_stored(kind, &media.id)
+                        .map_err(|e| StoreError::Corrupt(format!("media state: {e}")))?;
+                }
+            }
+        }
+        if doc.heads() == before {
+            return Ok(());
+        }
+        let write = DocumentWrite {
+            ticket_id,
+            expected_version: Some(loaded.version),
+            body: Some(body_for(&loaded, &doc, &before)),
+            sync_state: None,
+            projection: None,
+            audit_action: None,
+            audit_detail: None,
+        };
+        match store.write_document(actor, &write).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(
+        "ticket document write kept racing".into(),
+    ))
+}
+
+/// Calls [`record_server_events`] and logs a failure: the REST change has
+/// already happened and must not turn into an error response.
+pub async fn after_rest_write(store: &dyn Store, actor: Actor, ticket: &Ticket) {
+    if let Err(e) = record_server_events(store, actor, ticket).await {
+        tracing::warn!(ticket = %ticket.id, error = %e, "writing server events into the ticket document failed");
+    }
+}
