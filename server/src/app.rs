@@ -133,7 +133,7 @@ impl AppState {
 /// dispatch index from the database and connects the event bus.
 pub async fn build_state(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServeError> {
     let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
-    let events = crate::events::connect(&config).await?;
+    let events = crate::events::connect(&config.events, &config.database_url).await?;
     let blobs = crate::blob::open(&config.media, &config.data_dir, &config.auth.token_secret)?;
     let mut state = AppState::new(config, store, blobs, dispatch)?;
     state.events = events;

@@ -1,5 +1,10 @@
 //! Typed configuration: defaults, then an optional TOML file, then `TRUCKROLL_*`
 //! environment variables (`TRUCKROLL_AUTH__ACCESS_TOKEN_TTL_SECS=600`).
+//!
+//! Each section is owned, with its defaults and its `validate()`, by the
+//! module it configures (`[auth]` by [`crate::auth`], `[events]` by
+//! [`crate::events`], …); this file gathers them under the top-level keys
+//! and checks what no single section can.
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -9,13 +14,18 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
-    #[error("configuration key `{key}`: {message}")]
-    Invalid { key: &'static str, message: String },
-}
+pub use crate::config_error::ConfigError;
+use crate::{
+    auth::AuthConfig,
+    blob::MediaConfig,
+    dispatch::DispatchConfig,
+    events::{EventsBackend, EventsConfig},
+    leader::LeaderConfig,
+    live::LiveConfig,
+    push::PushConfig,
+    sla::{SlaConfig, webhooks::WebhookConfig},
+    web::WebConfig,
+};
 
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,143 +43,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub auth: AuthConfig,
     pub dispatch: DispatchConfig,
-    pub push: crate::push::PushConfig,
+    pub push: PushConfig,
     pub events: EventsConfig,
     pub live: LiveConfig,
     pub web: WebConfig,
-    pub leader: crate::leader::LeaderConfig,
-    pub sla: crate::sla::SlaConfig,
-    pub webhooks: crate::sla::webhooks::WebhookConfig,
-    pub media: crate::blob::MediaConfig,
-}
-
-/// Which event bus carries state changes between replicas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventsBackend {
-    /// In process: one replica.
-    Memory,
-    /// PostgreSQL LISTEN/NOTIFY: several replicas on one database.
-    Postgres,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventsConfig {
-    pub backend: EventsBackend,
-    /// Position fixes are gathered this long and sent as a few notifications
-    /// (postgres backend).
-    pub position_flush_ms: u64,
-}
-
-impl Default for EventsConfig {
-    fn default() -> Self {
-        Self {
-            backend: EventsBackend::Memory,
-            position_flush_ms: 50,
-        }
-    }
-}
-
-/// The live map stream, `GET /v1/live`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LiveConfig {
-    /// Changes are sent to each viewer at most this often, newest per record.
-    pub flush_ms: u64,
-    /// A ping frame and a `heartbeat` message this often.
-    pub heartbeat_ms: u64,
-    /// A viewer that sends nothing (not even a pong) this long is dropped.
-    pub idle_timeout_ms: u64,
-    /// A viewer that does not take a message within this long is dropped.
-    pub send_timeout_ms: u64,
-    /// At most this many open tickets in a snapshot.
-    pub max_snapshot_tickets: usize,
-    /// Changes kept per watched tenant so that a reconnecting viewer gets
-    /// only what it missed (`GET /v1/live?since=`); further behind, it gets
-    /// a snapshot.
-    pub resume_changes: usize,
-    /// A tenant's changes are kept this long after its last viewer left.
-    pub resume_grace_ms: u64,
-}
-
-impl Default for LiveConfig {
-    fn default() -> Self {
-        Self {
-            flush_ms: 100,
-            heartbeat_ms: 15_000,
-            idle_timeout_ms: 45_000,
-            send_timeout_ms: 10_000,
-            max_snapshot_tickets: 5_000,
-            resume_changes: 50_000,
-            resume_grace_ms: 120_000,
-        }
-    }
-}
-
-/// The pages `/` and `/dispatch`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebConfig {
-    /// Map tile URL template (`{z}/{x}/{y}`); empty: no tiles, the map
-    /// still shows markers on a plain background (offline use).
-    pub tile_url: String,
-    /// Attribution shown for the tiles.
-    pub tile_attribution: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DispatchConfig {
-    /// Average road speed used to turn distance into travel minutes.
-    pub average_speed_kmh: f64,
-    /// Score weight per minute of travel (lower scores rank first).
-    pub weight_travel_minute: f64,
-    /// Score weight per open assignment the technician already has.
-    pub weight_open_job: f64,
-    /// Score bonus per skill level above the required one.
-    pub weight_extra_skill_level: f64,
-    /// Pings stamped further than this in the future are refused.
-    pub ping_max_future_secs: u64,
-    /// Ping trail kept this many days.
-    pub location_retention_days: u32,
-    /// A check-in is verified when the phone's distance to the site, less
-    /// its reported accuracy, is at most this many metres.
-    pub checkin_radius_m: f64,
-    /// How long a technician has to accept an offer.
-    pub offer_window_secs: u64,
-    /// How often expired offers are looked for.
-    pub offer_poll_ms: u64,
-}
-
-impl Default for DispatchConfig {
-    fn default() -> Self {
-        Self {
-            average_speed_kmh: 40.0,
-            weight_travel_minute: 1.0,
-            weight_open_job: 15.0,
-            weight_extra_skill_level: 5.0,
-            ping_max_future_secs: 300,
-            location_retention_days: 30,
-            checkin_radius_m: 150.0,
-            offer_window_secs: 120,
-            offer_poll_ms: 1000,
-        }
-    }
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// HMAC secret for access tokens. Empty: a random one per process start
-    /// (tokens then do not survive a restart and replicas cannot share them).
-    pub token_secret: String,
-    pub access_token_ttl_secs: u64,
-    pub refresh_token_ttl_secs: u64,
-    /// Login attempts allowed per minute for one account (tenant + email).
-    pub login_per_account_per_minute: u32,
-    /// Login attempts allowed per minute from one client address.
-    pub login_per_address_per_minute: u32,
+    pub leader: LeaderConfig,
+    pub sla: SlaConfig,
+    pub webhooks: WebhookConfig,
+    pub media: MediaConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -191,24 +72,6 @@ impl std::fmt::Debug for Config {
             .field("sla", &self.sla)
             .field("webhooks", &self.webhooks)
             .field("media", &self.media)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("token_secret", &"<redacted>")
-            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
-            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
-            .field(
-                "login_per_account_per_minute",
-                &self.login_per_account_per_minute,
-            )
-            .field(
-                "login_per_address_per_minute",
-                &self.login_per_address_per_minute,
-            )
             .finish()
     }
 }
@@ -236,32 +99,17 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             auth: AuthConfig::default(),
             dispatch: DispatchConfig::default(),
-            push: crate::push::PushConfig::default(),
+            push: PushConfig::default(),
             events: EventsConfig::default(),
             live: LiveConfig::default(),
             web: WebConfig::default(),
-            leader: crate::leader::LeaderConfig::default(),
-            sla: crate::sla::SlaConfig::default(),
-            webhooks: crate::sla::webhooks::WebhookConfig::default(),
-            media: crate::blob::MediaConfig::default(),
+            leader: LeaderConfig::default(),
+            sla: SlaConfig::default(),
+            webhooks: WebhookConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            token_secret: String::new(),
-            access_token_ttl_secs: 900,
-            refresh_token_ttl_secs: 30 * 24 * 3600,
-            login_per_account_per_minute: 10,
-            login_per_address_per_minute: 60,
-        }
-    }
-}
-
-/// Longest access token life the design allows (15 minutes).
-const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 900;
 
 impl Config {
     /// Defaults, then `file` (when given), then `TRUCKROLL_*` variables; validated.
@@ -277,6 +125,9 @@ impl Config {
         config.validated()
     }
 
+    /// Fills in the derived `database_url`, then checks the top-level keys,
+    /// every section (in the order of the file) and the checks that span
+    /// sections; the first problem found is the error.
     pub fn validated(mut self) -> Result<Self, ConfigError> {
         if self.database_url.trim().is_empty() {
             self.database_url = format!("sqlite://{}/truckroll.db", self.data_dir.display());
@@ -285,124 +136,38 @@ impl Config {
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))
         {
-            return Err(ConfigError::Invalid {
-                key: "database_url",
-                message: "must start with sqlite:, postgres:// or postgresql://".into(),
-            });
+            return Err(ConfigError::invalid(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
         }
         if self.database_max_connections == 0 {
-            return Err(invalid("database_max_connections", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "database_max_connections",
+                "must be at least 1",
+            ));
         }
         if self.max_body_bytes < 1024 {
-            return Err(invalid("max_body_bytes", "must be at least 1024"));
-        }
-        let auth = &self.auth;
-        if auth.access_token_ttl_secs == 0 || auth.access_token_ttl_secs > MAX_ACCESS_TOKEN_TTL_SECS
-        {
-            return Err(invalid(
-                "auth.access_token_ttl_secs",
-                "must be between 1 and 900",
+            return Err(ConfigError::invalid(
+                "max_body_bytes",
+                "must be at least 1024",
             ));
         }
-        if auth.refresh_token_ttl_secs < auth.access_token_ttl_secs {
-            return Err(invalid(
-                "auth.refresh_token_ttl_secs",
-                "must not be shorter than auth.access_token_ttl_secs",
-            ));
-        }
-        if !auth.token_secret.is_empty() && auth.token_secret.len() < 32 {
-            return Err(invalid(
-                "auth.token_secret",
-                "must be at least 32 characters",
-            ));
-        }
-        if auth.login_per_account_per_minute == 0 {
-            return Err(invalid(
-                "auth.login_per_account_per_minute",
-                "must be at least 1",
-            ));
-        }
-        if auth.login_per_address_per_minute == 0 {
-            return Err(invalid(
-                "auth.login_per_address_per_minute",
-                "must be at least 1",
-            ));
-        }
-        let dispatch = &self.dispatch;
-        if !dispatch.average_speed_kmh.is_finite() || dispatch.average_speed_kmh <= 0.0 {
-            return Err(invalid(
-                "dispatch.average_speed_kmh",
-                "must be a positive number",
-            ));
-        }
-        for (key, weight) in [
-            (
-                "dispatch.weight_travel_minute",
-                dispatch.weight_travel_minute,
-            ),
-            ("dispatch.weight_open_job", dispatch.weight_open_job),
-            (
-                "dispatch.weight_extra_skill_level",
-                dispatch.weight_extra_skill_level,
-            ),
-        ] {
-            if !weight.is_finite() || weight < 0.0 {
-                return Err(invalid(key, "must be a finite number, at least 0"));
-            }
-        }
-        if !(10..=86_400).contains(&dispatch.offer_window_secs) {
-            return Err(invalid(
-                "dispatch.offer_window_secs",
-                "must be between 10 and 86400",
-            ));
-        }
-        if !(50..=60_000).contains(&dispatch.offer_poll_ms) {
-            return Err(invalid(
-                "dispatch.offer_poll_ms",
-                "must be between 50 and 60000",
-            ));
-        }
-        if dispatch.location_retention_days == 0 {
-            return Err(invalid(
-                "dispatch.location_retention_days",
-                "must be at least 1",
-            ));
-        }
-        if !dispatch.checkin_radius_m.is_finite() || dispatch.checkin_radius_m < 0.0 {
-            return Err(invalid(
-                "dispatch.checkin_radius_m",
-                "must be a finite number of metres, at least 0",
-            ));
-        }
+        self.auth.validate()?;
+        self.dispatch.validate()?;
         self.push.validate()?;
+        // Spans sections: the events bus and the top-level `database_url`
+        // (which `[events]` does not hold) must name the same kind of
+        // database, since the postgres bus listens on that database.
         if self.events.backend == EventsBackend::Postgres && self.is_sqlite() {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "events.backend",
                 "\"postgres\" needs a PostgreSQL database_url",
             ));
         }
-        if !(10..=10_000).contains(&self.events.position_flush_ms) {
-            return Err(invalid(
-                "events.position_flush_ms",
-                "must be between 10 and 10000",
-            ));
-        }
-        let live = &self.live;
-        if !(10..=10_000).contains(&live.flush_ms) {
-            return Err(invalid("live.flush_ms", "must be between 10 and 10000"));
-        }
-        if live.heartbeat_ms < 10 || live.idle_timeout_ms <= live.heartbeat_ms {
-            return Err(invalid(
-                "live.idle_timeout_ms",
-                "must be longer than live.heartbeat_ms (at least 10)",
-            ));
-        }
-        if live.send_timeout_ms < 10 {
-            return Err(invalid("live.send_timeout_ms", "must be at least 10"));
-        }
-        if live.resume_changes > 10_000_000 {
-            return Err(invalid("live.resume_changes", "must be at most 10000000"));
-        }
+        self.events.validate()?;
+        self.live.validate()?;
+        self.web.validate()?;
         self.leader.validate()?;
         self.sla.validate()?;
         self.webhooks.validate()?;
@@ -412,13 +177,6 @@ impl Config {
 
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
-    }
-}
-
-fn invalid(key: &'static str, message: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        message: message.to_owned(),
     }
 }
 
@@ -449,6 +207,53 @@ mod tests {
         };
         let error = config.validated().expect_err("unsupported database");
         assert!(error.to_string().contains("database_url"), "{error}");
+    }
+
+    #[test]
+    fn every_section_is_checked_by_its_own_keys() {
+        type Spoil = fn(&mut Config);
+        let cases: [(Spoil, &str); 10] = [
+            (
+                |c| c.auth.login_per_address_per_minute = 0,
+                "auth.login_per_address_per_minute",
+            ),
+            (|c| c.dispatch.offer_poll_ms = 1, "dispatch.offer_poll_ms"),
+            (|c| c.push.max_attempts = 0, "push.max_attempts"),
+            (
+                |c| c.events.position_flush_ms = 1,
+                "events.position_flush_ms",
+            ),
+            (|c| c.live.flush_ms = 1, "live.flush_ms"),
+            (|c| c.leader.retry_ms = 1, "leader.retry_ms"),
+            (|c| c.sla.poll_ms = 1, "sla.poll_ms"),
+            (|c| c.webhooks.timeout_ms = 1, "webhooks.timeout_ms"),
+            (|c| c.media.thumbnail_px = 1, "media.thumbnail_px"),
+            (|c| c.max_body_bytes = 1, "max_body_bytes"),
+        ];
+        for (spoil, expected) in cases {
+            let mut config = Config::default();
+            spoil(&mut config);
+            match config.validated() {
+                Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, expected),
+                other => panic!("{expected}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_postgres_bus_needs_a_postgres_database() {
+        let mut config = Config::default();
+        config.events.backend = EventsBackend::Postgres;
+        let error = config
+            .clone()
+            .validated()
+            .expect_err("postgres bus on sqlite");
+        assert_eq!(
+            error.to_string(),
+            "configuration key `events.backend`: \"postgres\" needs a PostgreSQL database_url"
+        );
+        config.database_url = "postgres://u:p@localhost/truckroll".into();
+        config.validated().expect("postgres bus on postgres");
     }
 
     #[test]

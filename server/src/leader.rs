@@ -27,7 +27,7 @@ use tokio::{
 };
 
 use crate::{
-    config::ConfigError,
+    config_error::ConfigError,
     store::{Store, leader::HeldLease},
 };
 
@@ -49,10 +49,10 @@ impl Default for LeaderConfig {
 impl LeaderConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(10..=600_000).contains(&self.retry_ms) {
-            return Err(ConfigError::Invalid {
-                key: "leader.retry_ms",
-                message: "must be between 10 and 600000".into(),
-            });
+            return Err(ConfigError::invalid(
+                "leader.retry_ms",
+                "must be between 10 and 600000",
+            ));
         }
         Ok(())
     }

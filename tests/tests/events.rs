@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use truckroll_server::{
-    config::{EventsBackend, EventsConfig},
     domain::sla::SlaTarget,
     events::{
-        BusMessage, Event, EventBus, EventKind, PositionEvent, TenantEvents, memory::MemoryBus,
-        postgres::PgBus,
+        BusMessage, Event, EventBus, EventKind, EventsBackend, EventsConfig, PositionEvent,
+        TenantEvents, memory::MemoryBus, postgres::PgBus,
     },
     store::sla_timers::NoticeKind,
 };

@@ -1,8 +1,12 @@
-//! Passwords, access tokens, refresh tokens and login rate limits.
+//! Passwords, access tokens, refresh tokens, login rate limits and the
+//! `[auth]` configuration section.
 
+mod config;
 pub mod password;
 pub mod rate_limit;
 pub mod tokens;
+
+pub use config::AuthConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

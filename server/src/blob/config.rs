@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -116,43 +116,51 @@ impl std::fmt::Debug for S3Config {
 
 impl MediaConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, message: &str| ConfigError::Invalid {
-            key,
-            message: message.to_owned(),
-        };
         if self.max_bytes == 0 || self.max_bytes > 5 * 1024 * 1024 * 1024 {
-            return Err(invalid("media.max_bytes", "must be between 1 and 5 GiB"));
+            return Err(ConfigError::invalid(
+                "media.max_bytes",
+                "must be between 1 and 5 GiB",
+            ));
         }
         if self.max_per_ticket == 0 {
-            return Err(invalid("media.max_per_ticket", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "media.max_per_ticket",
+                "must be at least 1",
+            ));
         }
         // S3 presigned URLs live at most 7 days.
         if !(1..=7 * 24 * 3600).contains(&self.url_expiry_secs) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "media.url_expiry_secs",
                 "must be between 1 and 604800",
             ));
         }
         if self.orphan_age_secs < self.url_expiry_secs {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "media.orphan_age_secs",
                 "must not be shorter than media.url_expiry_secs (an upload could still arrive)",
             ));
         }
         if self.sweep_interval_secs == 0 {
-            return Err(invalid("media.sweep_interval_secs", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "media.sweep_interval_secs",
+                "must be at least 1",
+            ));
         }
         if !(16..=4096).contains(&self.thumbnail_px) {
-            return Err(invalid("media.thumbnail_px", "must be between 16 and 4096"));
+            return Err(ConfigError::invalid(
+                "media.thumbnail_px",
+                "must be between 16 and 4096",
+            ));
         }
         if !self.url_secret.is_empty() && self.url_secret.len() < 32 {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "media.url_secret",
                 "must be at least 32 characters",
             ));
         }
         if !self.public_url.is_empty() && !is_http_url(&self.public_url) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "media.public_url",
                 "must be an http:// or https:// URL",
             ));
@@ -160,19 +168,25 @@ impl MediaConfig {
         if self.backend == BlobBackend::S3 {
             let s3 = &self.s3;
             if s3.bucket.trim().is_empty() {
-                return Err(invalid("media.s3.bucket", "required with backend = \"s3\""));
+                return Err(ConfigError::invalid(
+                    "media.s3.bucket",
+                    "required with backend = \"s3\"",
+                ));
             }
             if s3.region.trim().is_empty() {
-                return Err(invalid("media.s3.region", "required with backend = \"s3\""));
+                return Err(ConfigError::invalid(
+                    "media.s3.region",
+                    "required with backend = \"s3\"",
+                ));
             }
             if !s3.endpoint.is_empty() && !is_http_url(&s3.endpoint) {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "media.s3.endpoint",
                     "must be an http:// or https:// URL",
                 ));
             }
             if s3.access_key_id.is_empty() != s3.secret_access_key.is_empty() {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "media.s3.secret_access_key",
                     "set both access_key_id and secret_access_key, or neither (then the AWS_* environment is used)",
                 ));

@@ -38,6 +38,7 @@
 
 pub mod assignment;
 pub mod batch;
+mod config;
 mod index;
 pub mod offers;
 mod query;
@@ -47,6 +48,7 @@ pub mod service;
 pub mod sphere;
 
 pub use assignment::{AssignError, AssignmentFlow, DispatchHandles};
+pub use config::DispatchConfig;
 pub use index::TechnicianIndex;
 pub use query::{
     Candidate, CandidateFilter, IndexError, NearestQuery, PositionFix, PositionUpdate,

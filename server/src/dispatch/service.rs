@@ -5,9 +5,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{IndexError, NearestQuery, PositionFix, TechnicianEntry, TechnicianIndex};
+use super::{
+    DispatchConfig, IndexError, NearestQuery, PositionFix, TechnicianEntry, TechnicianIndex,
+};
 use crate::{
-    config::DispatchConfig,
     domain::{
         geo::GeoPoint, location::LocationPing, people::Technician, territory::CompiledBoundary,
         ticket::Ticket,

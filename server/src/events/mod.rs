@@ -15,6 +15,7 @@
 //! Subscribers get every tenant's events and must route by
 //! [`Event::tenant_id`]; [`TenantEvents`] does that for one tenant.
 
+mod config;
 pub mod live;
 pub mod memory;
 pub mod postgres;
@@ -25,6 +26,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+pub use config::{EventsBackend, EventsConfig};
 
 use crate::{
     domain::{offer::OfferState, people::TechnicianStatus, sla::SlaTarget, ticket::Ticket},
@@ -213,16 +216,20 @@ pub enum EventsError {
     Database(#[from] sqlx::Error),
 }
 
-/// The bus `config.events.backend` names.
-pub async fn connect(config: &crate::config::Config) -> Result<Arc<dyn EventBus>, EventsError> {
-    match config.events.backend {
-        crate::config::EventsBackend::Memory => Ok(Arc::new(memory::MemoryBus::new())),
-        crate::config::EventsBackend::Postgres => {
-            if config.is_sqlite() {
+/// The bus `config.backend` names, on the database at `database_url` for
+/// the postgres backend.
+pub async fn connect(
+    config: &EventsConfig,
+    database_url: &str,
+) -> Result<Arc<dyn EventBus>, EventsError> {
+    match config.backend {
+        EventsBackend::Memory => Ok(Arc::new(memory::MemoryBus::new())),
+        EventsBackend::Postgres => {
+            if database_url.starts_with("sqlite:") {
                 return Err(EventsError::NeedsPostgres);
             }
             Ok(Arc::new(
-                postgres::PgBus::connect(&config.database_url, &config.events).await?,
+                postgres::PgBus::connect(database_url, config).await?,
             ))
         }
     }

@@ -24,10 +24,9 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{
-    BusMessage, Delivery, Event, EventBus, EventKind, PositionEvent, Subscription,
+    BusMessage, Delivery, Event, EventBus, EventKind, EventsConfig, PositionEvent, Subscription,
     memory::MemoryBus,
 };
-use crate::config::EventsConfig;
 
 /// The notification channel every replica listens on.
 pub const CHANNEL: &str = "truckroll_events";

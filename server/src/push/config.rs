@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,31 +54,30 @@ impl PushConfig {
     /// Checks every key, and with `provider = "fcm"` that the project id is
     /// set and the key file is readable and holds a usable RSA key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
         if self.max_attempts == 0 || self.max_attempts > 100 {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "push.max_attempts",
-                "must be between 1 and 100".into(),
+                "must be between 1 and 100",
             ));
         }
         if !(10..=3_600_000).contains(&self.poll_interval_ms) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "push.poll_interval_ms",
-                "must be between 10 and 3600000".into(),
+                "must be between 10 and 3600000",
             ));
         }
         if !is_http_url(&self.fcm_base_url) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "push.fcm_base_url",
-                "must be an http:// or https:// URL".into(),
+                "must be an http:// or https:// URL",
             ));
         }
         if let Some(url) = &self.token_url_override
             && !is_http_url(url)
         {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "push.token_url_override",
-                "must be an http:// or https:// URL".into(),
+                "must be an http:// or https:// URL",
             ));
         }
         if self.provider == PushProvider::Fcm {
@@ -88,29 +87,31 @@ impl PushConfig {
                 .map(str::trim)
                 .unwrap_or_default();
             if project.is_empty() {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "push.fcm_project_id",
-                    "is required when push.provider is \"fcm\"".into(),
+                    "is required when push.provider is \"fcm\"",
                 ));
             }
             if !project
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "push.fcm_project_id",
-                    "must be a Firebase project id (lowercase letters, digits, dashes)".into(),
+                    "must be a Firebase project id (lowercase letters, digits, dashes)",
                 ));
             }
             let Some(path) = &self.fcm_service_account_file else {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "push.fcm_service_account_file",
-                    "is required when push.provider is \"fcm\"".into(),
+                    "is required when push.provider is \"fcm\"",
                 ));
             };
             super::fcm::ServiceAccount::load(path)
                 .and_then(|account| account.encoding_key().map(|_| ()))
-                .map_err(|e| invalid("push.fcm_service_account_file", e.to_string()))?;
+                .map_err(|e| {
+                    ConfigError::invalid("push.fcm_service_account_file", e.to_string())
+                })?;
         }
         Ok(())
     }

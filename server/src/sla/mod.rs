@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 pub use timers::SlaTimers;
 
 use crate::{
-    config::ConfigError,
+    config_error::ConfigError,
     dispatch::DispatchHandles,
     leader::{LeaderConfig, Leadership},
 };
@@ -54,10 +54,10 @@ impl Default for SlaConfig {
 impl SlaConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(10..=600_000).contains(&self.poll_ms) {
-            return Err(ConfigError::Invalid {
-                key: "sla.poll_ms",
-                message: "must be between 10 and 600000".into(),
-            });
+            return Err(ConfigError::invalid(
+                "sla.poll_ms",
+                "must be between 10 and 600000",
+            ));
         }
         Ok(())
     }

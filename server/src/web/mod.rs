@@ -8,6 +8,8 @@
 //! and talks to the JSON API; add one by listing it in [`PAGES`] and its
 //! files in [`ASSETS`].
 
+mod config;
+
 use axum::{
     Json, Router,
     extract::{Path, State},
@@ -17,7 +19,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::config::WebConfig;
+pub use config::WebConfig;
 
 /// One embedded file.
 struct Asset {

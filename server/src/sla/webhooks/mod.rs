@@ -20,7 +20,7 @@ use sha2::Sha256;
 
 pub use worker::{WebhookWorker, WebhookWorkerHandle, spawn_worker};
 
-use crate::{config::ConfigError, domain::ValidationErrors};
+use crate::{config_error::ConfigError, domain::ValidationErrors};
 
 /// The event types a subscription may ask for.
 pub const EVENT_TYPES: [&str; 6] = [
@@ -117,30 +117,26 @@ impl Default for WebhookConfig {
 
 impl WebhookConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, message: &str| ConfigError::Invalid {
-            key,
-            message: message.to_owned(),
-        };
         if !(10..=3_600_000).contains(&self.poll_interval_ms) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "webhooks.poll_interval_ms",
                 "must be between 10 and 3600000",
             ));
         }
         if !(1..=100).contains(&self.max_attempts) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "webhooks.max_attempts",
                 "must be between 1 and 100",
             ));
         }
         if self.backoff_base_ms == 0 || self.backoff_cap_ms < self.backoff_base_ms {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "webhooks.backoff_cap_ms",
                 "backoff_base_ms must be positive and backoff_cap_ms at least backoff_base_ms",
             ));
         }
         if !(100..=120_000).contains(&self.timeout_ms) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "webhooks.timeout_ms",
                 "must be between 100 and 120000",
             ));
