@@ -12,7 +12,7 @@ mod config;
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -106,10 +106,16 @@ static PAGES: &[(&str, &str)] = &[
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.
+/// An unknown asset is left to the caller's fallback (`http` answers it
+/// as a problem).
 pub fn router<S: Clone + Send + Sync + 'static>(config: WebConfig) -> Router<S> {
-    let mut router = Router::new()
-        .route("/assets/{*path}", get(asset))
-        .route("/web/config.json", get(web_config));
+    let mut router = Router::new().route("/web/config.json", get(web_config));
+    for asset in ASSETS {
+        router = router.route(
+            &format!("/assets/{}", asset.path),
+            get(move || serve(asset)),
+        );
+    }
     for (path, html) in PAGES {
         router = router.route(path, get(move || page(html)));
     }
@@ -130,21 +136,18 @@ async fn page(html: &'static str) -> Response {
         .into_response()
 }
 
-async fn asset(Path(path): Path<String>) -> Response {
-    match ASSETS.iter().find(|a| a.path == path) {
-        Some(asset) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(asset.content_type),
-                ),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            ],
-            asset.body,
-        )
-            .into_response(),
-        None => crate::http::error::ApiError::NotFound("asset").into_response(),
-    }
+async fn serve(asset: &'static Asset) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        asset.body,
+    )
+        .into_response()
 }
 
 /// What the pages need to know about this installation (no secrets).
