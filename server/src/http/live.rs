@@ -488,7 +488,7 @@ async fn live_tickets(
             }
         }
     }
-    let views = super::sla::views(state, tenant_id, tickets).await?;
+    let views = super::ticket_view::views(state, tenant_id, tickets).await?;
     let mut live = Vec::with_capacity(views.len());
     for view in views {
         let point = site_point(state, tenant_id, view.ticket.site_id).await?;

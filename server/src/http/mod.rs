@@ -16,6 +16,7 @@ mod sla;
 mod sync;
 mod technicians;
 mod territories;
+mod ticket_view;
 mod tickets;
 mod users;
 mod webhooks;
