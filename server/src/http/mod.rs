@@ -7,7 +7,7 @@ mod dispatch;
 pub mod error;
 pub mod extract;
 mod idempotency;
-pub mod live;
+mod live;
 mod media;
 mod metrics;
 mod offers;
