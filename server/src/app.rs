@@ -13,6 +13,7 @@ use crate::{
     },
     events::{EventBus, memory::MemoryBus},
     leader::Leadership,
+    live::{LiveDirectory, LiveHub, hub::ResumeLimits},
     store::Store,
 };
 
@@ -45,9 +46,9 @@ pub struct AppState {
     /// State changes, published after they commit.
     pub events: Arc<dyn EventBus>,
     /// This replica's live-map viewers.
-    pub live: Arc<crate::events::live::LiveHub>,
+    pub live: Arc<LiveHub>,
     /// Technician names and site positions the live map shows.
-    pub live_directory: Arc<crate::http::live::LiveDirectory>,
+    pub live_directory: Arc<LiveDirectory>,
     pub config: Arc<Config>,
 }
 
@@ -77,12 +78,10 @@ impl AppState {
             login_limiter: Arc::new(login_limiter),
             dispatch,
             events: Arc::new(MemoryBus::new()),
-            live: Arc::new(crate::events::live::LiveHub::new(
-                crate::events::live::ResumeLimits {
-                    changes: config.live.resume_changes,
-                    grace: Duration::from_millis(config.live.resume_grace_ms),
-                },
-            )),
+            live: Arc::new(LiveHub::new(ResumeLimits {
+                changes: config.live.resume_changes,
+                grace: Duration::from_millis(config.live.resume_grace_ms),
+            })),
             live_directory: Arc::default(),
             config: Arc::new(config),
         })
@@ -168,7 +167,13 @@ impl BackgroundTasks {
                 offer_poll,
                 offer_lead.subscribe(),
             )),
-            tokio::spawn(crate::http::live::follow_events(state.clone())),
+            tokio::spawn(crate::live::feed::follow(
+                state.store.clone(),
+                state.events.clone(),
+                state.dispatch.clone(),
+                state.live.clone(),
+                state.live_directory.clone(),
+            )),
             tokio::spawn(crate::media::sweep_loop(
                 state.store.clone(),
                 state.blobs.clone(),

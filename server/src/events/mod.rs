@@ -16,7 +16,6 @@
 //! [`Event::tenant_id`]; [`TenantEvents`] does that for one tenant.
 
 mod config;
-pub mod live;
 pub mod memory;
 pub mod postgres;
 

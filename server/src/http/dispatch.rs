@@ -11,7 +11,7 @@ use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
-    sla::TicketView,
+    ticket_view::TicketView,
 };
 use crate::{
     dispatch::service::RankedCandidate,
@@ -80,7 +80,7 @@ async fn assign_ticket(
             let assigned =
                 assign_to(&state, &user, &ticket, technician_id, "technician_id").await?;
             Ok(Json(
-                super::sla::view(&state, user.tenant_id, assigned).await?,
+                super::ticket_view::view(&state, user.tenant_id, assigned).await?,
             ))
         }
         (None, true) => {
@@ -99,7 +99,7 @@ async fn assign_ticket(
                 {
                     Ok(assigned) => {
                         return Ok(Json(
-                            super::sla::view(&state, user.tenant_id, assigned).await?,
+                            super::ticket_view::view(&state, user.tenant_id, assigned).await?,
                         ));
                     }
                     Err(ApiError::Conflict(reason)) if reason.contains("capacity") => {
@@ -138,7 +138,7 @@ async fn unassign_ticket(
         .await
         .map_err(|e| ApiError::from_assign(e, "status"))?;
     Ok(Json(
-        super::sla::view(&state, user.tenant_id, updated).await?,
+        super::ticket_view::view(&state, user.tenant_id, updated).await?,
     ))
 }
 

@@ -26,11 +26,7 @@
 //! Browsers cannot set headers on a WebSocket, so the access token may come
 //! as `?access_token=` instead of `Authorization: Bearer`.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::{Mutex, PoisonError},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use axum::{
     extract::{
@@ -43,9 +39,7 @@ use axum::{
 };
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use truckroll_sync::Status;
 use utoipa_axum::router::OpenApiRouter;
-use uuid::Uuid;
 
 use super::{
     AppState,
@@ -53,15 +47,11 @@ use super::{
     extract::AuthUser,
 };
 use crate::{
-    dispatch::TechnicianEntry,
-    domain::{geo::GeoPoint, permissions::Action, ticket::Ticket},
-    events::{
-        BusMessage, EventKind,
-        live::{
-            Bounds, Delta, LiveHub, LiveOffer, LiveSlaNotice, LiveTechnician, LiveTicket, Viewer,
-        },
+    domain::permissions::Action,
+    live::{
+        feed::{Feed, positions_now},
+        hub::{Bounds, Delta, LiveTechnician, LiveTicket, Viewer},
     },
-    store::{PageRequest, StoreError, TicketFilter},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -166,7 +156,7 @@ async fn websocket(
     Ok(upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
-            let positions = |tenant_id| positions_now(&state, tenant_id);
+            let positions = |tenant_id| positions_now(&state.dispatch, tenant_id);
             let (viewer, start) = match &query.since {
                 None => (
                     state.live.join(user.tenant_id, bounds, &positions),
@@ -184,6 +174,15 @@ async fn websocket(
             state.live.leave(&viewer);
             tracing::debug!(viewer = viewer.id, ?ended, "live viewer left");
         }))
+}
+
+/// The live feed over this state's handles.
+fn feed(state: &AppState) -> Feed<'_> {
+    Feed {
+        store: state.store.as_ref(),
+        dispatch: &state.dispatch,
+        directory: &state.live_directory,
+    }
 }
 
 /// Why a viewer's stream ended.
@@ -253,9 +252,14 @@ async fn send_snapshot(
     let bounds = viewer.bounds();
     // What the snapshot reads is at least as new as this.
     let cursor = state.live.cursor(viewer.seq());
-    let (technicians, tickets) = snapshot(state, viewer.tenant_id, bounds)
+    let (technicians, tickets) = feed(state)
+        .snapshot(
+            viewer.tenant_id,
+            bounds,
+            state.config.live.max_snapshot_tickets,
+        )
         .await
-        .map_err(Ended::Load)?;
+        .map_err(|error| Ended::Load(error.into()))?;
     viewer.shown(&technicians, &tickets);
     send_json(
         state,
@@ -368,355 +372,4 @@ async fn watch_inner(
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Records as the map shows them
-
-/// Names of technicians and positions of sites, which rarely change, kept
-/// per replica so that following positions and tickets costs no query.
-#[derive(Debug, Default)]
-pub struct LiveDirectory {
-    names: Mutex<HashMap<Uuid, String>>,
-    sites: Mutex<HashMap<Uuid, GeoPoint>>,
-}
-
-fn directory(state: &AppState) -> &LiveDirectory {
-    &state.live_directory
-}
-
-impl LiveDirectory {
-    fn name(&self, id: Uuid) -> Option<String> {
-        self.names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-            .cloned()
-    }
-
-    fn set_name(&self, id: Uuid, name: String) {
-        self.names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, name);
-    }
-
-    fn site(&self, id: Uuid) -> Option<GeoPoint> {
-        self.sites
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-            .copied()
-    }
-
-    fn set_site(&self, id: Uuid, point: GeoPoint) {
-        self.sites
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, point);
-    }
-}
-
-fn live_technician(entry: &TechnicianEntry, name: Option<String>) -> Option<LiveTechnician> {
-    let position = entry.position?;
-    Some(LiveTechnician {
-        id: entry.id,
-        name,
-        status: entry.status.as_str().to_owned(),
-        lat: position.point.lat,
-        lon: position.point.lon,
-        at: (position.at != chrono::DateTime::<Utc>::MIN_UTC).then_some(position.at),
-        load: entry.load,
-        capacity: entry.capacity,
-    })
-}
-
-async fn load_names(state: &AppState, tenant_id: Uuid) -> Result<(), StoreError> {
-    let mut page = PageRequest {
-        limit: 200,
-        after: None,
-    };
-    loop {
-        let technicians = state.store.list_technicians(tenant_id, page).await?;
-        for technician in technicians.items {
-            directory(state).set_name(technician.id, technician.name);
-        }
-        match technicians.next_after {
-            Some(after) => page.after = Some(after),
-            None => return Ok(()),
-        }
-    }
-}
-
-async fn site_point(
-    state: &AppState,
-    tenant_id: Uuid,
-    site_id: Uuid,
-) -> Result<GeoPoint, StoreError> {
-    if let Some(point) = directory(state).site(site_id) {
-        return Ok(point);
-    }
-    let site = state.store.get_site(tenant_id, site_id).await?;
-    directory(state).set_site(site_id, site.location);
-    Ok(site.location)
-}
-
-/// Tickets with their SLA state and site position, for the map.
-async fn live_tickets(
-    state: &AppState,
-    tenant_id: Uuid,
-    tickets: Vec<Ticket>,
-) -> ApiResult<Vec<LiveTicket>> {
-    let missing: HashSet<Uuid> = tickets
-        .iter()
-        .map(|t| t.site_id)
-        .filter(|site| directory(state).site(*site).is_none())
-        .collect();
-    if missing.len() > 20 {
-        let mut page = PageRequest {
-            limit: 200,
-            after: None,
-        };
-        loop {
-            let sites = state.store.list_sites(tenant_id, page).await?;
-            for site in sites.items {
-                directory(state).set_site(site.id, site.location);
-            }
-            match sites.next_after {
-                Some(after) => page.after = Some(after),
-                None => break,
-            }
-        }
-    }
-    let views = super::sla::views(state, tenant_id, tickets).await?;
-    let mut live = Vec::with_capacity(views.len());
-    for view in views {
-        let point = site_point(state, tenant_id, view.ticket.site_id).await?;
-        let ticket = view.ticket;
-        live.push(LiveTicket {
-            id: ticket.id,
-            number: ticket.number,
-            title: ticket.title,
-            category: ticket.category,
-            priority: ticket.priority.as_str().to_owned(),
-            status: ticket.status.as_str().to_owned(),
-            assignee_id: ticket.assignee_id,
-            lat: point.lat,
-            lon: point.lon,
-            created_at: ticket.created_at,
-            sla: view.sla.and_then(|sla| serde_json::to_value(sla).ok()),
-            closed: ticket.status.is_terminal(),
-        });
-    }
-    Ok(live)
-}
-
-/// Technicians and open tickets inside `bounds`.
-async fn snapshot(
-    state: &AppState,
-    tenant_id: Uuid,
-    bounds: Bounds,
-) -> ApiResult<(Vec<LiveTechnician>, Vec<LiveTicket>)> {
-    // Through the tenant's R-tree: a small view of a large fleet reads only
-    // the technicians in it.
-    let entries = state.dispatch.index().in_box(
-        tenant_id,
-        bounds.south,
-        bounds.west,
-        bounds.north,
-        bounds.east,
-    );
-    if entries
-        .iter()
-        .any(|e| directory(state).name(e.id).is_none())
-    {
-        load_names(state, tenant_id).await?;
-    }
-    let mut technicians: Vec<LiveTechnician> = entries
-        .iter()
-        .filter_map(|entry| live_technician(entry, directory(state).name(entry.id)))
-        .filter(|t| {
-            bounds.contains(GeoPoint {
-                lat: t.lat,
-                lon: t.lon,
-            })
-        })
-        .collect();
-    technicians.sort_by_key(|t| t.id);
-
-    let limit = state.config.live.max_snapshot_tickets;
-    let mut open = Vec::new();
-    'statuses: for status in Status::ALL.into_iter().filter(|s| !s.is_terminal()) {
-        let filter = TicketFilter {
-            status: Some(status),
-            ..TicketFilter::default()
-        };
-        let mut page = PageRequest {
-            limit: 200,
-            after: None,
-        };
-        loop {
-            let tickets = state.store.list_tickets(tenant_id, &filter, page).await?;
-            open.extend(tickets.items);
-            if open.len() >= limit {
-                open.truncate(limit);
-                break 'statuses;
-            }
-            match tickets.next_after {
-                Some(after) => page.after = Some(after),
-                None => break,
-            }
-        }
-    }
-    let tickets = live_tickets(state, tenant_id, open)
-        .await?
-        .into_iter()
-        .filter(|t| {
-            bounds.contains(GeoPoint {
-                lat: t.lat,
-                lon: t.lon,
-            })
-        })
-        .collect();
-    Ok((technicians, tickets))
-}
-
-// ---------------------------------------------------------------------------
-// Following the bus
-
-/// Runs for the life of the server: applies other replicas' events to the
-/// dispatch index and hands every event to this replica's viewers.
-pub async fn follow_events(state: AppState) {
-    let mut events = state.events.subscribe();
-    let own = state.events.replica_id();
-    while let Some(message) = events.recv().await {
-        let delivery = match message {
-            BusMessage::Resync => {
-                state
-                    .live
-                    .resync_all(&|tenant_id| positions_now(&state, tenant_id));
-                continue;
-            }
-            BusMessage::Event(delivery) => delivery,
-        };
-        if delivery.origin != own
-            && let Err(error) = state
-                .dispatch
-                .apply(state.store.as_ref(), &delivery.event)
-                .await
-        {
-            tracing::warn!(%error, "cannot apply another replica's event");
-        }
-        if !state.live.watched(delivery.event.tenant_id) {
-            continue;
-        }
-        if let Err(error) = fan_out(&state, &state.live, &delivery.event).await {
-            tracing::warn!(%error, "cannot show an event on the live map");
-        }
-    }
-}
-
-/// Where the index has a tenant's technicians now.
-fn positions_now(state: &AppState, tenant_id: Uuid) -> Vec<(Uuid, GeoPoint)> {
-    state
-        .dispatch
-        .index()
-        .tenant_entries(tenant_id)
-        .iter()
-        .filter_map(|entry| Some((entry.id, entry.position?.point)))
-        .collect()
-}
-
-fn technicians_now(state: &AppState, tenant_id: Uuid, ids: &[Uuid]) -> Vec<LiveTechnician> {
-    ids.iter()
-        .filter_map(|id| state.dispatch.index().get(*id))
-        // Never another tenant's technician, whatever an event claims.
-        .filter(|entry| entry.tenant_id == tenant_id)
-        .filter_map(|entry| live_technician(&entry, directory(state).name(entry.id)))
-        .collect()
-}
-
-async fn fan_out(state: &AppState, hub: &LiveHub, event: &crate::events::Event) -> ApiResult<()> {
-    let tenant_id = event.tenant_id;
-    match &event.kind {
-        EventKind::Positions { fixes } => {
-            let ids: Vec<Uuid> = fixes.iter().map(|f| f.technician_id).collect();
-            hub.technicians(tenant_id, technicians_now(state, tenant_id, &ids));
-        }
-        EventKind::TechnicianChanged { technician_id, .. } => {
-            if let Ok(technician) = state.store.get_technician(tenant_id, *technician_id).await {
-                directory(state).set_name(technician.id, technician.name);
-            }
-            hub.technicians(
-                tenant_id,
-                technicians_now(state, tenant_id, &[*technician_id]),
-            );
-        }
-        EventKind::TicketCreated { ticket_id }
-        | EventKind::TicketUpdated { ticket_id }
-        | EventKind::TicketStatus { ticket_id, .. }
-        | EventKind::TicketAssigned { ticket_id, .. } => {
-            let ticket = match state.store.get_ticket(tenant_id, *ticket_id).await {
-                Ok(ticket) => ticket,
-                Err(StoreError::NotFound(_)) => return Ok(()),
-                Err(other) => return Err(other.into()),
-            };
-            let mut loads: Vec<Uuid> = ticket.assignee_id.into_iter().collect();
-            if let EventKind::TicketAssigned {
-                previous: Some(previous),
-                ..
-            } = &event.kind
-            {
-                loads.push(*previous);
-            }
-            for live in live_tickets(state, tenant_id, vec![ticket]).await? {
-                hub.ticket(tenant_id, live);
-            }
-            // Their open-job counts changed.
-            hub.technicians(tenant_id, technicians_now(state, tenant_id, &loads));
-        }
-        EventKind::Offer {
-            offer_id,
-            ticket_id,
-            technician_id,
-            state: offer_state,
-        } => hub.offer(
-            tenant_id,
-            LiveOffer {
-                offer_id: *offer_id,
-                ticket_id: *ticket_id,
-                technician_id: *technician_id,
-                state: offer_state.as_str().to_owned(),
-            },
-        ),
-        EventKind::SlaNotice {
-            ticket_id,
-            target,
-            kind,
-            threshold,
-            due_at,
-        } => {
-            // The ticket as it is now: its SLA state, maybe a raised priority.
-            match state.store.get_ticket(tenant_id, *ticket_id).await {
-                Ok(ticket) => {
-                    for live in live_tickets(state, tenant_id, vec![ticket]).await? {
-                        hub.ticket(tenant_id, live);
-                    }
-                }
-                Err(StoreError::NotFound(_)) => return Ok(()),
-                Err(other) => return Err(other.into()),
-            }
-            hub.sla_notice(
-                tenant_id,
-                LiveSlaNotice {
-                    ticket_id: *ticket_id,
-                    target: target.as_str().to_owned(),
-                    kind: kind.as_str().to_owned(),
-                    threshold: *threshold,
-                    due_at: *due_at,
-                },
-            );
-        }
-    }
-    Ok(())
 }

@@ -129,7 +129,7 @@ async fn own_offer(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<(Uu
 pub struct AcceptedOffer {
     pub offer: Offer,
     /// The ticket as every ticket response shows it, with its SLA state.
-    pub ticket: super::sla::TicketView,
+    pub ticket: super::ticket_view::TicketView,
 }
 
 /// Accept an open offer: the ticket is assigned to and accepted by you.
@@ -159,7 +159,7 @@ async fn accept_offer(
     state
         .events
         .publish(crate::dispatch::offers::offer_event(&offer));
-    let ticket = super::sla::view(&state, user.tenant_id, ticket).await?;
+    let ticket = super::ticket_view::view(&state, user.tenant_id, ticket).await?;
     Ok(Json(AcceptedOffer { offer, ticket }))
 }
 

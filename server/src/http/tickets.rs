@@ -13,7 +13,7 @@ use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
-    sla::{TicketView, view, views},
+    ticket_view::{TicketView, view, views},
 };
 use crate::{
     domain::{

@@ -1,14 +1,19 @@
-//! SLA timers: warnings and breaches fired at the right moment, exactly
-//! once per (ticket, target, kind, threshold), with the policy's escalation.
+//! SLA: what a ticket's clocks say, the report over many tickets, and the
+//! timers that fire warnings and breaches.
 //!
+//! - [`view`]: a ticket's SLA state under the policy that covers it, as
+//!   every ticket response and the live map show it.
+//! - [`report`]: the SLA report, by the database or in the application.
 //! - [`queue`]: the priority queue of next instants per ticket.
-//! - [`timers`]: [`SlaTimers`], the engine, driven by `run_once(now)` (an
-//!   explicit `now`, so tests drive it with a fake clock).
+//! - [`timers`]: [`SlaTimers`], the engine that fires each warning and
+//!   breach exactly once per (ticket, target, kind, threshold), driven by
+//!   `run_once(now)` (an explicit `now`, so tests drive it with a fake
+//!   clock).
 //! - [`escalation`]: what a notice does (push, priority, re-dispatch).
 //!
-//! The engine is rebuilt from the database when a replica becomes leader
-//! (leader lease `sla`, see [`crate::leader`]), picks up changed tickets by
-//! their version every `sla.poll_ms`, and re-reads a ticket before firing,
+//! The timers are rebuilt from the database when a replica becomes leader
+//! (leader lease `sla`, see [`crate::leader`]), pick up changed tickets by
+//! their version every `sla.poll_ms`, and re-read a ticket before firing,
 //! so changes made through another replica are honoured. Exactly-once does
 //! not rest on the lease: the notice row's primary key decides, in the
 //! transaction that carries the escalation's effects.
@@ -17,6 +22,7 @@ pub mod escalation;
 pub mod queue;
 pub mod report;
 pub mod timers;
+pub mod view;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! Fan-out of events to live-map viewers, coalesced per record.
+//! The hub: fan-out of changes to this replica's live-map viewers,
+//! coalesced per record.
 //!
 //! The hub never waits for a viewer: it only writes into each viewer's
 //! pending set, where a newer position of a technician (or a newer version
