@@ -5,9 +5,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-// TEMPORARY re-export until the store and SLA view are merged.
-pub use super::customers::{Asset, Customer, CustomerTier, NewAsset, NewCustomer, NewSite, Site};
-
 use super::{
     ValidationErrors,
     geo::GeoPoint,

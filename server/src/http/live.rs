@@ -58,10 +58,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().route("/v1/live", get(websocket))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct LiveQuery {
+pub(super) struct LiveQuery {
+    /// The access token, for browsers that cannot set a header on a WebSocket.
     access_token: Option<String>,
+    /// The map's bounds in degrees: all four or none (the whole world).
     south: Option<f64>,
     west: Option<f64>,
     north: Option<f64>,
@@ -120,7 +123,13 @@ enum ServerMessage<'a> {
     },
 }
 
-async fn websocket(
+/// The live map: a snapshot of the technicians and open tickets in the
+/// bounds, then deltas (positions coalesced per technician, ticket and offer
+/// changes, SLA notices) and heartbeats, as JSON text messages; the client
+/// may send new `bounds`. Dispatchers, managers and admins.
+#[utoipa::path(get, path = "/v1/live", tag = "live", params(LiveQuery), security(("bearer" = [])),
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, body = super::error::Problem), (status = 401, body = super::error::Problem), (status = 403, body = super::error::Problem)))]
+pub(super) async fn websocket(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,

@@ -63,7 +63,7 @@ use crate::{
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
-    paths(sync::exchange, sync::websocket, media::put_blob, media::get_blob),
+    paths(sync::exchange, sync::websocket, live::websocket, media::put_blob, media::get_blob),
 )]
 struct ApiDoc;
 

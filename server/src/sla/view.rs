@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        people::CustomerTier,
+        customers::CustomerTier,
         sla::{
             CompiledCalendar, SlaPolicy, StatusEvent, TargetClock, compute_clock_with,
             select_policy,

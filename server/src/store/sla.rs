@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Actor, StoreResult};
 use crate::domain::{
-    people::CustomerTier,
+    customers::CustomerTier,
     sla::{SlaPolicy, StatusEvent},
 };
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::StoreResult;
 use crate::domain::{
-    people::CustomerTier,
+    customers::CustomerTier,
     sla::{NotifyWho, SlaPolicy, SlaTarget, StatusEvent},
     ticket::Priority,
 };

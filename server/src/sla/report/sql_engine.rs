@@ -10,7 +10,7 @@ use super::{
     percent, target_figures,
 };
 use crate::{
-    domain::people::CustomerTier,
+    domain::customers::CustomerTier,
     sla::view::SlaContext,
     store::{
         Store, StoreError,

@@ -14,7 +14,7 @@ macro_rules! impl_sla_store {
 
             use $crate::domain::{
                 audit::AuditEvent,
-                people::CustomerTier,
+                customers::CustomerTier,
                 sla::{SlaPolicy, StatusEvent},
             };
             use $crate::store::{

@@ -21,7 +21,7 @@ macro_rules! impl_sla_timer_store {
 
             use $crate::domain::{
                 audit::AuditEvent,
-                people::CustomerTier,
+                customers::CustomerTier,
                 sla::{NotifyWho, SlaPolicy, SlaTarget},
                 ticket::Priority,
             };
