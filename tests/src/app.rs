@@ -349,3 +349,17 @@ impl TestApp {
         self
     }
 }
+
+impl TestApp {
+    /// The server's copy of a ticket's document (`None` before the first
+    /// sync or assignment created it), as the sync service loads it.
+    pub async fn ticket_doc(
+        &self,
+        tenant: Uuid,
+        ticket: Uuid,
+    ) -> Option<truckroll_server::doc_sync::Loaded> {
+        truckroll_server::doc_sync::load(&self.state, tenant, ticket)
+            .await
+            .expect("load")
+    }
+}
