@@ -37,11 +37,9 @@ impl<F> BackendTest<TakesDb> for F
 where
     F: AsyncFnOnce(&TestDb),
 {
-    fn run(self, backend: TestBackend) -> impl Future<Output = ()> {
-        async move {
-            let db = TestDb::new(backend).await;
-            self(&db).await;
-        }
+    async fn run(self, backend: TestBackend) {
+        let db = TestDb::new(backend).await;
+        self(&db).await;
     }
 }
 
