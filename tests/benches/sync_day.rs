@@ -232,7 +232,7 @@ fn offline_day(rt: &tokio::runtime::Runtime, fleet: &Fleet, day: u32) -> DayReco
     let before: Vec<Vec<u8>> = rt.block_on(async {
         let mut out = Vec::new();
         for t in &fleet.tickets {
-            let loaded = truckroll_server::doc_sync::load(&fleet.app.state, fleet.tenant.id, *t)
+            let loaded = truckroll_server::device_sync::load(fleet.app.state.store.as_ref(), fleet.tenant.id, *t)
                 .await
                 .expect("load")
                 .expect("doc");

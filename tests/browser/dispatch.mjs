@@ -1,7 +1,7 @@
 // The dispatcher page end to end: sign in, see technicians, open an
 // unassigned ticket, assign it from the candidates, see the marker change;
 // a ping through the API moves a technician's marker. Set up by
-// tests/tests/browser.rs, which passes the world in environment variables.
+// tests/tests/web/browser.rs, which passes the world in environment variables.
 import assert from "node:assert/strict";
 import { env, run, screenshot, signIn } from "./harness.mjs";
 

@@ -1,7 +1,7 @@
 // The manager's SLA report page end to end: sign in as a manager, ask for a
 // known month by category, read the hand-computed numbers in the table, see
 // both chart canvases drawn, download the CSV and check its rows. Set up by
-// tests/tests/browser.rs (manager_reads_the_sla_report).
+// tests/tests/web/browser.rs (manager_reads_the_sla_report).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { env, run, screenshot, signIn } from "./harness.mjs";

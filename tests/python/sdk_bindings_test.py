@@ -2,7 +2,7 @@
 server: sign in, receive the ticket, go offline, edit, take a photo and
 the customer's signature, reconnect, sync, upload the media.
 
-Run by tests/tests/sdk_python.rs, which starts the server, creates the
+Run by tests/tests/sdk/python.rs, which starts the server, creates the
 ticket, generates the bindings next to this script's output directory and
 checks the server's side afterwards. Environment: TRUCKROLL_BINDINGS (the
 directory holding truckroll_sdk_ffi.py and the library), TRUCKROLL_SERVER,

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 use truckroll_server::{
-    AppState,
+    app::AppState,
     auth::password,
     config::Config,
     domain::people::{NewUser, Role},
@@ -347,5 +347,19 @@ impl TestApp {
         self.shutdown = Some(shutdown);
         self.server = Some(server);
         self
+    }
+}
+
+impl TestApp {
+    /// The server's copy of a ticket's document (`None` before the first
+    /// sync or assignment created it), as the sync service loads it.
+    pub async fn ticket_doc(
+        &self,
+        tenant: Uuid,
+        ticket: Uuid,
+    ) -> Option<truckroll_server::device_sync::Loaded> {
+        truckroll_server::device_sync::load(self.state.store.as_ref(), tenant, ticket)
+            .await
+            .expect("load")
     }
 }

@@ -6,9 +6,10 @@
 //! - [`TestDb`] bundles a store with its guard and opens raw connections
 //!   ([`RawDb`]) for tests that must go around the `Store` API, e.g. to
 //!   tamper with the audit log.
-//! - [`store_contract_tests!`] runs each `async fn name(db: &TestDb)` once on
-//!   SQLite and once on PostgreSQL (`sqlite::name`, `postgres::name`).
-//! - [`fixtures`] builds valid domain inputs with little ceremony.
+//! - [`backend_tests!`] runs each listed test once on SQLite and once on
+//!   PostgreSQL (`name::sqlite`, `name::postgres`).
+//! - [`fixtures`] builds valid domain inputs and API worlds (a shop with
+//!   technicians, a technician with assigned tickets) with little ceremony.
 //!
 //! PostgreSQL is found through `TEST_DATABASE_URL` (default
 //! [`DEFAULT_TEST_DATABASE_URL`]); when it cannot be reached the tests panic
@@ -387,193 +388,7 @@ impl RawDb {
     }
 }
 
-/// Generates, for each `async fn name(db: &TestDb)` listed, the tests
-/// `sqlite::name` and `postgres::name`, each on its own fresh database.
-/// Attributes written before a name (e.g. `#[ignore = "why"]`) apply to both.
-///
-/// ```ignore
-/// async fn tickets_are_numbered(db: &TestDb) { /* … */ }
-/// truckroll_tests::store_contract_tests!(tickets_are_numbered);
-/// ```
-#[macro_export]
-macro_rules! store_contract_tests {
-    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                $(#[$meta])*
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = $crate::TestDb::sqlite().await;
-                    super::$name(&db).await;
-                }
-            )+
-        }
-
-        mod postgres {
-            $(
-                $(#[$meta])*
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = $crate::TestDb::postgres().await;
-                    super::$name(&db).await;
-                }
-            )+
-        }
-    };
-}
-
-pub mod fixtures {
-    //! Valid domain inputs with sensible defaults.
-
-    use serde_json::json;
-    use truckroll_server::{
-        domain::{
-            geo::GeoPoint,
-            people::{
-                CustomerTier, NewAsset, NewCustomer, NewSite, NewTechnician, NewUser, Role,
-                TechnicianStatus,
-            },
-            ticket::{NewCategory, NewComment, NewTicket, Priority, Visibility},
-        },
-        store::{Actor, Store},
-    };
-    use uuid::Uuid;
-
-    /// Stored as given by the store; any string will do in store tests.
-    pub const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$dGVzdA$dGVzdA";
-
-    pub fn new_user(email: &str, role: Role) -> NewUser {
-        NewUser {
-            email: email.to_owned(),
-            name: format!("User {email}"),
-            role,
-            password: "correct horse battery".to_owned(),
-        }
-    }
-
-    pub fn new_technician(user_id: Uuid) -> NewTechnician {
-        NewTechnician {
-            user_id,
-            name: "Ada Field".to_owned(),
-            skills: vec![],
-            shifts: vec![],
-            time_zone: "Europe/Berlin".to_owned(),
-            home_base: Some(GeoPoint {
-                lat: 52.52,
-                lon: 13.405,
-            }),
-            capacity: 5,
-            status: TechnicianStatus::Available,
-        }
-    }
-
-    pub fn new_customer(name: &str) -> NewCustomer {
-        NewCustomer {
-            name: name.to_owned(),
-            tier: CustomerTier::Gold,
-            email: Some("Facilities@Example.com".to_owned()),
-            phone: Some("+49 30 1234567".to_owned()),
-        }
-    }
-
-    pub fn new_site(customer_id: Uuid, name: &str) -> NewSite {
-        NewSite {
-            customer_id,
-            name: name.to_owned(),
-            address: "1 Main St, Berlin".to_owned(),
-            location: GeoPoint {
-                lat: 52.5,
-                lon: 13.4,
-            },
-        }
-    }
-
-    pub fn new_asset(site_id: Uuid, serial: &str) -> NewAsset {
-        NewAsset {
-            site_id,
-            serial: serial.to_owned(),
-            model: "Boiler 3000".to_owned(),
-            warranty_end: chrono::NaiveDate::from_ymd_opt(2030, 12, 31),
-        }
-    }
-
-    pub fn new_category(name: &str) -> NewCategory {
-        NewCategory {
-            name: name.to_owned(),
-            description: format!("{name} work"),
-            custom_fields_schema: json!({"type": "object"}),
-        }
-    }
-
-    pub fn new_ticket(site_id: Uuid, title: &str) -> NewTicket {
-        NewTicket {
-            title: title.to_owned(),
-            description: String::new(),
-            category: "hvac".to_owned(),
-            priority: Priority::P3,
-            required_skills: vec![],
-            site_id,
-            asset_id: None,
-            tags: vec![],
-            custom_fields: json!({}),
-        }
-    }
-
-    pub fn new_comment(body: &str) -> NewComment {
-        NewComment {
-            body: body.to_owned(),
-            visibility: Visibility::Internal,
-        }
-    }
-
-    /// A tenant with its admin, a customer and a site: enough to create tickets.
-    #[derive(Debug, Clone)]
-    pub struct TenantFixture {
-        pub tenant_id: Uuid,
-        pub admin_id: Uuid,
-        pub customer_id: Uuid,
-        pub site_id: Uuid,
-    }
-
-    impl TenantFixture {
-        /// Writes as the tenant's admin.
-        pub fn actor(&self) -> Actor {
-            Actor {
-                tenant_id: self.tenant_id,
-                user_id: Some(self.admin_id),
-            }
-        }
-
-        pub async fn create(store: &dyn Store, name: &str) -> Self {
-            let (tenant, admin) = store
-                .create_tenant(
-                    name,
-                    &new_user(&format!("admin@{name}.example"), Role::Admin),
-                    PASSWORD_HASH,
-                )
-                .await
-                .unwrap_or_else(|e| panic!("create tenant {name}: {e}"));
-            let actor = Actor {
-                tenant_id: tenant.id,
-                user_id: Some(admin.id),
-            };
-            let customer = store
-                .create_customer(actor, &new_customer(&format!("{name} customer")))
-                .await
-                .unwrap_or_else(|e| panic!("create customer for {name}: {e}"));
-            let site = store
-                .create_site(actor, &new_site(customer.id, &format!("{name} site")))
-                .await
-                .unwrap_or_else(|e| panic!("create site for {name}: {e}"));
-            Self {
-                tenant_id: tenant.id,
-                admin_id: admin.id,
-                customer_id: customer.id,
-                site_id: site.id,
-            }
-        }
-    }
-}
+pub mod fixtures;
 
 #[cfg(test)]
 mod tests {
@@ -597,34 +412,9 @@ mod tests {
 }
 
 pub mod app;
+pub mod backends;
 pub mod browser;
 pub mod live;
 pub mod media;
 
-/// Generates `sqlite::name` and `postgres::name` for each
-/// `async fn name(backend: TestBackend)` of an API test file. Attributes
-/// written before a name (e.g. `#[ignore = "why"]`) apply to both.
-#[macro_export]
-macro_rules! both_backends {
-    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                $(#[$meta])*
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::TestBackend::Sqlite).await;
-                }
-            )+
-        }
-
-        mod postgres {
-            $(
-                $(#[$meta])*
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::TestBackend::Postgres).await;
-                }
-            )+
-        }
-    };
-}
+pub use backends::BackendTest;

@@ -75,29 +75,6 @@ pub fn use_s3(config: &mut Config, s3: S3Config) {
     config.media.s3 = s3;
 }
 
-/// `media_tests!(name, …)` runs each `async fn name(backend: TestBackend,
-/// blobs: Blobs)` on SQLite and PostgreSQL, each with the `fs` and the S3
-/// blob backend.
-#[macro_export]
-macro_rules! media_tests {
-    ($($name:ident),+ $(,)?) => {
-        $crate::media_tests!(@one sqlite_fs, Sqlite, Fs, $($name),+);
-        $crate::media_tests!(@one sqlite_s3, Sqlite, S3, $($name),+);
-        $crate::media_tests!(@one postgres_fs, Postgres, Fs, $($name),+);
-        $crate::media_tests!(@one postgres_s3, Postgres, S3, $($name),+);
-    };
-    (@one $module:ident, $backend:ident, $blobs:ident, $($name:ident),+) => {
-        mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::TestBackend::$backend, $crate::media::Blobs::$blobs).await;
-                }
-            )+
-        }
-    };
-}
-
 const S3S_ACCESS_KEY: &str = "truckroll-fault-test";
 const S3S_SECRET_KEY: &str = "truckroll-fault-test-secret";
 const S3S_BUCKET: &str = "media";

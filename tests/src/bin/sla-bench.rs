@@ -321,7 +321,7 @@ async fn timers(app: &TestApp, n: u64) -> anyhow::Result<()> {
     for _ in 0..3 {
         let before = rss_mib();
         let started = Instant::now();
-        let timers = SlaTimers::load(app.state.clone(), Utc::now()).await?;
+        let timers = SlaTimers::load(app.state.dispatch_handles(), Utc::now()).await?;
         rebuilds.push(started.elapsed().as_secs_f64());
         memory.push(rss_mib() - before);
         scheduled = timers.scheduled_tickets();

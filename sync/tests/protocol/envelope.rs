@@ -1,0 +1,226 @@
+//! The protocol envelope: round trips and a fixture pinning the wire format.
+#![allow(clippy::unwrap_used)]
+
+use crate::common::*;
+use truckroll_sync::protocol::{
+    EnvelopeError, ErrorCode, Exchange, MAX_FRAME_BYTES, Message, PROTOCOL_VERSION, RemovalReason,
+};
+use truckroll_sync::{SyncState, TicketDoc};
+
+/// Every message type and its exact wire form. Changing any line here is a
+/// protocol change: bump `PROTOCOL_VERSION` and update PROTOCOL.md.
+fn fixtures() -> Vec<(Message, &'static str)> {
+    vec![
+        (
+            Message::Hello {
+                version: 1,
+                device_id: "0196a1e2-d0d0-7000-8000-00000000000d".into(),
+            },
+            r#"{"type":"hello","version":1,"device_id":"0196a1e2-d0d0-7000-8000-00000000000d"}"#,
+        ),
+        (
+            Message::Sync {
+                doc_id: "t-1".into(),
+                data: vec![0x42, 0x00, 0xff, 0x10],
+            },
+            r#"{"type":"sync","doc_id":"t-1","data":"QgD/EA=="}"#,
+        ),
+        (
+            Message::DocAdded {
+                doc_id: "t-2".into(),
+            },
+            r#"{"type":"doc_added","doc_id":"t-2"}"#,
+        ),
+        (
+            Message::DocRemoved {
+                doc_id: "t-3".into(),
+                reason: RemovalReason::Reassigned,
+            },
+            r#"{"type":"doc_removed","doc_id":"t-3","reason":"reassigned"}"#,
+        ),
+        (
+            Message::Error {
+                doc_id: Some("t-4".into()),
+                code: ErrorCode::NotFieldEditable,
+                detail: "/events/2: `cancel` is a server event; a field device may not append it"
+                    .into(),
+            },
+            r#"{"type":"error","doc_id":"t-4","code":"not_field_editable","detail":"/events/2: `cancel` is a server event; a field device may not append it"}"#,
+        ),
+        (
+            Message::Error {
+                doc_id: None,
+                code: ErrorCode::UnsupportedVersion,
+                detail: "this server speaks version 1".into(),
+            },
+            r#"{"type":"error","code":"unsupported_version","detail":"this server speaks version 1"}"#,
+        ),
+    ]
+}
+
+#[test]
+fn the_wire_format_is_pinned() {
+    assert_eq!(PROTOCOL_VERSION, 1);
+    for (message, wire) in fixtures() {
+        assert_eq!(message.encode(), wire);
+        assert_eq!(Message::decode(wire).unwrap(), message);
+    }
+}
+
+#[test]
+fn every_code_and_reason_has_the_documented_name() {
+    let codes = [
+        (ErrorCode::UnsupportedVersion, "unsupported_version", false),
+        (ErrorCode::HelloRequired, "hello_required", false),
+        (ErrorCode::MalformedFrame, "malformed_frame", false),
+        (ErrorCode::FrameTooLarge, "frame_too_large", false),
+        (ErrorCode::NotInSet, "not_in_set", false),
+        (
+            ErrorCode::MalformedSyncMessage,
+            "malformed_sync_message",
+            true,
+        ),
+        (ErrorCode::ForeignActor, "foreign_actor", true),
+        (ErrorCode::SchemaViolation, "schema_violation", true),
+        (ErrorCode::NotFieldEditable, "not_field_editable", true),
+        (ErrorCode::LimitExceeded, "limit_exceeded", true),
+        (ErrorCode::InvalidChanges, "invalid_changes", true),
+        (ErrorCode::Unauthorized, "unauthorized", false),
+        (ErrorCode::Internal, "internal", false),
+    ];
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
+    for (code, name, reset) in codes {
+        assert_eq!(serde_json::to_value(code).unwrap(), name);
+        assert_eq!(code.requires_reset(), reset, "{name}");
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "PROTOCOL.md does not document {name}"
+        );
+    }
+    let reasons = [
+        (RemovalReason::Reassigned, "reassigned"),
+        (RemovalReason::Unassigned, "unassigned"),
+        (RemovalReason::Cancelled, "cancelled"),
+        (RemovalReason::Closed, "closed"),
+        (RemovalReason::Deleted, "deleted"),
+        (RemovalReason::NotInSet, "not_in_set"),
+    ];
+    for (reason, name) in reasons {
+        assert_eq!(serde_json::to_value(reason).unwrap(), name);
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "PROTOCOL.md does not document {name}"
+        );
+    }
+}
+
+#[test]
+fn newer_peers_are_tolerated() {
+    // Unknown fields are ignored; unknown codes and reasons decode as Other.
+    let m = Message::decode(r#"{"type":"doc_removed","doc_id":"t","reason":"archived","extra":1}"#)
+        .unwrap();
+    assert_eq!(
+        m,
+        Message::DocRemoved {
+            doc_id: "t".into(),
+            reason: RemovalReason::Other
+        }
+    );
+    let m =
+        Message::decode(r#"{"type":"error","code":"rate_limited","detail":"slow down"}"#).unwrap();
+    assert!(matches!(
+        m,
+        Message::Error {
+            code: ErrorCode::Other,
+            ..
+        }
+    ));
+    // An unknown frame type is reported as such, so receivers can skip it.
+    let err = Message::decode(r#"{"type":"presence","doc_id":"t"}"#).unwrap_err();
+    assert!(matches!(err, EnvelopeError::UnknownType(ref t) if t == "presence"));
+}
+
+#[test]
+fn malformed_frames_are_refused() {
+    for bad in [
+        "",
+        "not json",
+        "[]",
+        r#"{"doc_id":"t"}"#,
+        r#"{"type":"sync","doc_id":"t"}"#,
+        r#"{"type":"sync","doc_id":"t","data":"***"}"#,
+        r#"{"type":"hello","version":"one","device_id":"d"}"#,
+    ] {
+        let err = Message::decode(bad).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::MalformedFrame, "{bad}: {err}");
+    }
+    let huge = format!(
+        r#"{{"type":"doc_added","doc_id":"{}"}}"#,
+        "x".repeat(MAX_FRAME_BYTES)
+    );
+    assert_eq!(
+        Message::decode(&huge).unwrap_err().code(),
+        ErrorCode::FrameTooLarge
+    );
+}
+
+#[test]
+fn a_one_shot_exchange_round_trips_and_skips_unknown_frames() {
+    let exchange = Exchange {
+        frames: fixtures().into_iter().map(|(m, _)| m).collect(),
+    };
+    let body = exchange.encode();
+    assert!(
+        body.starts_with(r#"{"frames":[{"type":"hello","version":1,"#),
+        "{body}"
+    );
+    assert_eq!(Exchange::decode(&body).unwrap(), exchange);
+    let body = r#"{"frames":[{"type":"hello","version":1,"device_id":"d"},{"type":"presence"},{"type":"doc_added","doc_id":"t"}]}"#;
+    assert_eq!(Exchange::decode(body).unwrap().frames.len(), 2);
+    assert!(Exchange::decode(r#"{"frames":[{"type":"sync"}]}"#).is_err());
+}
+
+#[test]
+fn automerge_sync_messages_travel_in_frames() {
+    let mut server = assigned_doc("tech-1");
+    let mut phone = TicketDoc::new(TICKET, device(1)).unwrap();
+    let (mut ss, mut ps) = (SyncState::new(), SyncState::new());
+    let mut frames = 0;
+    loop {
+        let mut quiet = true;
+        if let Some(data) = server.generate_sync_message(&mut ss) {
+            let wire = Message::Sync {
+                doc_id: TICKET.into(),
+                data,
+            }
+            .encode();
+            let Message::Sync { doc_id, data } = Message::decode(&wire).unwrap() else {
+                panic!()
+            };
+            assert_eq!(doc_id, TICKET);
+            phone.receive_sync_message(&mut ps, &data).unwrap();
+            quiet = false;
+            frames += 1;
+        }
+        if let Some(data) = phone.generate_sync_message(&mut ps) {
+            let wire = Message::Sync {
+                doc_id: TICKET.into(),
+                data,
+            }
+            .encode();
+            let Message::Sync { data, .. } = Message::decode(&wire).unwrap() else {
+                panic!()
+            };
+            server.receive_sync_message(&mut ss, &data).unwrap();
+            quiet = false;
+            frames += 1;
+        }
+        if quiet {
+            break;
+        }
+    }
+    assert!(frames >= 2);
+    assert_eq!(phone.heads(), server.heads());
+    // Garbage in a sync frame is an error, not a panic.
+    assert!(phone.receive_sync_message(&mut ps, b"\x42garbage").is_err());
+}

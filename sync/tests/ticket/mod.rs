@@ -1,0 +1,5 @@
+mod doc;
+mod field_edit;
+mod fold;
+mod schema;
+mod state_machine;

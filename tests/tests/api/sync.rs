@@ -1,0 +1,615 @@
+//! Ticket-document sync through the real HTTP API (issue 3, server side):
+//! `POST /v1/sync` one-shot exchanges and the `GET /v1/sync` WebSocket, with
+//! the phone played by `TicketDoc` directly. Every scenario runs on SQLite
+//! and PostgreSQL.
+
+use std::collections::HashMap;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use truckroll_sync::protocol::{ErrorCode, Exchange, Message, RemovalReason};
+use truckroll_sync::{ActorId, NewPart, Status, StatusAction, SyncState, TicketDoc};
+use truckroll_tests::{
+    TestBackend,
+    app::{TestApp, id_of},
+    fixtures::Shop,
+};
+use uuid::Uuid;
+
+backend_tests!(
+    declining_through_sync_unassigns,
+    offline_edits_sync_and_project,
+    foreign_actor_is_refused_and_nothing_changes,
+    tickets_outside_the_set_are_refused,
+    reassignment_moves_the_document,
+    websocket_carries_the_same_frames,
+    two_devices_editing_notes_converge,
+    storage_compacts_past_the_threshold,
+);
+
+// ---------------------------------------------------------------------------
+// Fixture and phone
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A phone: registered device, its actor, documents and sync states.
+struct Phone {
+    device_id: Uuid,
+    token: String,
+    actor: ActorId,
+    docs: HashMap<String, (TicketDoc, SyncState)>,
+    removed: Vec<(String, RemovalReason)>,
+    errors: Vec<(Option<String>, ErrorCode, String)>,
+}
+
+impl Phone {
+    async fn register(app: &TestApp, token: &str) -> Self {
+        let actor = ActorId::random();
+        let device = app
+            .post(
+                "/v1/devices",
+                token,
+                &json!({"platform": "android", "actor_id": actor.to_hex_string()}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        Self {
+            device_id: id_of(&device, "id"),
+            token: token.to_owned(),
+            actor,
+            docs: HashMap::new(),
+            removed: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn hello(&self) -> Message {
+        Message::Hello {
+            version: 1,
+            device_id: self.device_id.to_string(),
+        }
+    }
+
+    fn doc(&mut self, id: Uuid) -> &mut TicketDoc {
+        &mut self
+            .docs
+            .get_mut(&id.to_string())
+            .expect("phone holds the ticket")
+            .0
+    }
+
+    /// Outgoing `sync` frames for every held document.
+    fn outgoing(&mut self) -> Vec<Message> {
+        let mut out = Vec::new();
+        for (id, (doc, state)) in &mut self.docs {
+            if let Some(data) = doc.generate_sync_message(state) {
+                out.push(Message::Sync {
+                    doc_id: id.clone(),
+                    data,
+                });
+            }
+        }
+        out
+    }
+
+    fn apply(&mut self, frame: Message) {
+        match frame {
+            Message::DocAdded { doc_id } => {
+                if !self.docs.contains_key(&doc_id) {
+                    let doc = TicketDoc::new(&doc_id, self.actor.clone()).expect("skeleton");
+                    self.docs.insert(doc_id, (doc, SyncState::new()));
+                }
+            }
+            Message::DocRemoved { doc_id, reason } => {
+                self.docs.remove(&doc_id);
+                self.removed.push((doc_id, reason));
+            }
+            Message::Sync { doc_id, data } => {
+                if let Some((doc, state)) = self.docs.get_mut(&doc_id) {
+                    doc.receive_sync_message(state, &data)
+                        .expect("server message applies");
+                }
+            }
+            Message::Error {
+                doc_id,
+                code,
+                detail,
+            } => self.errors.push((doc_id, code, detail)),
+            Message::Hello { .. } => {}
+        }
+    }
+
+    /// One `POST /v1/sync`; returns (frames sent, frames received).
+    async fn round(&mut self, app: &TestApp, extra: Vec<Message>) -> (Vec<Message>, Vec<Message>) {
+        let mut frames = vec![self.hello()];
+        frames.extend(self.outgoing());
+        frames.extend(extra);
+        let sent = frames.clone();
+        let body: Value = serde_json::from_str(&Exchange { frames }.encode()).expect("json");
+        let reply = app
+            .post("/v1/sync", &self.token, &body)
+            .await
+            .expect(StatusCode::OK);
+        let received = Exchange::decode(&reply.to_string())
+            .expect("exchange")
+            .frames;
+        assert!(
+            matches!(received.first(), Some(Message::Hello { .. })),
+            "{received:?}"
+        );
+        for frame in received.clone() {
+            self.apply(frame);
+        }
+        (sent, received)
+    }
+
+    /// Exchanges until the phone has nothing more to send after applying
+    /// the answer (PROTOCOL.md 3.4; at most eight requests).
+    async fn sync(&mut self, app: &TestApp) {
+        for _ in 0..8 {
+            self.round(app, Vec::new()).await;
+            if self.outgoing_is_empty() {
+                return;
+            }
+        }
+        panic!("sync did not converge in eight exchanges");
+    }
+
+    fn outgoing_is_empty(&mut self) -> bool {
+        // Generating advances the in-memory state; clone to peek.
+        self.docs
+            .values()
+            .all(|(doc, state)| doc.generate_sync_message(&mut state.clone()).is_none())
+    }
+
+    /// Forgets in-memory sync states as a restarted app would (persisted form only).
+    fn reconnect(&mut self) {
+        for (_, state) in self.docs.values_mut() {
+            *state = SyncState::decode(&state.encode()).expect("state decodes");
+        }
+    }
+}
+
+fn syncs(frames: &[Message]) -> usize {
+    frames
+        .iter()
+        .filter(|m| matches!(m, Message::Sync { .. }))
+        .count()
+}
+
+async fn server_doc(app: &TestApp, tenant: Uuid, ticket: Uuid) -> TicketDoc {
+    app.ticket_doc(tenant, ticket)
+        .await
+        .expect("document exists")
+        .doc
+}
+
+async fn ticket_status(app: &TestApp, shop: &Shop, ticket: Uuid) -> String {
+    app.get(&format!("/v1/tickets/{ticket}"), &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK)["status"]
+        .as_str()
+        .expect("status")
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+
+async fn offline_edits_sync_and_project(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-cycle")
+        .technicians(2)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+
+    phone.sync(&app).await;
+    assert_eq!(phone.doc(ticket).ticket_id(), ticket.to_string());
+    assert_eq!(phone.doc(ticket).status().status, Status::Assigned);
+
+    // Offline: notes, a part, accept → travel → check in, with device times.
+    let accepted = now_ms() - 60_000;
+    let arrived = now_ms() - 10_000;
+    let doc = phone.doc(ticket);
+    doc.notes_append("Compressor noisy. ").expect("notes");
+    doc.add_part(&NewPart {
+        part_number: "CMP-1".into(),
+        quantity: 1.0,
+        serial: None,
+    })
+    .expect("part");
+    for (kind, at) in [
+        (StatusAction::Accept, accepted),
+        (StatusAction::StartTravel, accepted + 1_000),
+        (StatusAction::CheckIn, arrived),
+    ] {
+        let event = doc.stamp_event(kind, at);
+        doc.append_event(&event).expect("event");
+    }
+    phone.sync(&app).await;
+
+    let server = server_doc(&app, shop.tenant.id, ticket).await;
+    assert_eq!(server.notes(), "Compressor noisy. ");
+    assert_eq!(server.heads(), phone.doc(ticket).heads());
+    assert_eq!(ticket_status(&app, &shop, ticket).await, "on_site");
+    let columns = app
+        .state
+        .store
+        .field_columns(shop.tenant.id, ticket)
+        .await
+        .expect("columns");
+    assert_eq!(
+        columns.accepted_at.map(|t| t.timestamp_millis()),
+        Some(accepted)
+    );
+    assert_eq!(
+        columns.arrived_at.map(|t| t.timestamp_millis()),
+        Some(arrived)
+    );
+    assert_eq!(columns.completed_at, None);
+    assert_eq!(columns.field_part_count, Some(1));
+    assert_eq!(columns.field_photo_count, Some(0));
+    assert!(columns.field_updated_at.is_some());
+    let audit = app
+        .get("/v1/audit?limit=200", &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK)
+        .to_string();
+    assert!(audit.contains("ticket.field_sync"), "{audit}");
+
+    // Reconnect with nothing changed: one message each way.
+    phone.reconnect();
+    let (sent, received) = phone.round(&app, Vec::new()).await;
+    assert_eq!(syncs(&sent), 1, "{sent:?}");
+    assert!(syncs(&received) <= 1, "{received:?}");
+    assert!(phone.outgoing_is_empty());
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+    app.stop().await;
+}
+
+async fn foreign_actor_is_refused_and_nothing_changes(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-foreign")
+        .technicians(2)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+    let before = server_doc(&app, shop.tenant.id, ticket).await;
+
+    let doc = phone.doc(ticket);
+    doc.set_actor(ActorId::random());
+    doc.notes_append("not mine").expect("notes");
+    phone.round(&app, Vec::new()).await;
+    let (doc_id, code, detail) = phone.errors.first().cloned().expect("an error frame");
+    assert_eq!(doc_id, Some(ticket.to_string()));
+    assert_eq!(code, ErrorCode::ForeignActor);
+    assert!(detail.contains("not registered to this device"), "{detail}");
+    assert!(code.requires_reset());
+
+    let after = server_doc(&app, shop.tenant.id, ticket).await;
+    assert_eq!(after.heads(), before.heads());
+    assert_eq!(after.notes(), "");
+    assert_eq!(ticket_status(&app, &shop, ticket).await, "assigned");
+    app.stop().await;
+}
+
+async fn tickets_outside_the_set_are_refused(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-set").technicians(2).build().await;
+    let (tech0, token0) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let (tech1, _) = (shop.techs[1].id, shop.techs[1].token.clone());
+    let mine = shop.assigned_ticket(&app, tech0).await;
+    let theirs = shop.assigned_ticket(&app, tech1).await;
+    let mut phone = Phone::register(&app, &token0).await;
+    let (_, received) = phone.round(&app, Vec::new()).await;
+    let added: Vec<_> = received
+        .iter()
+        .filter_map(|m| match m {
+            Message::DocAdded { doc_id } => Some(doc_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(added, vec![mine.to_string()]);
+
+    // A message for someone else's ticket.
+    let mut foreign = TicketDoc::new(&theirs.to_string(), phone.actor.clone()).expect("doc");
+    foreign.notes_append("snooping").expect("notes");
+    let data = foreign
+        .generate_sync_message(&mut SyncState::new())
+        .expect("message");
+    phone
+        .round(
+            &app,
+            vec![Message::Sync {
+                doc_id: theirs.to_string(),
+                data,
+            }],
+        )
+        .await;
+    assert!(
+        phone
+            .errors
+            .iter()
+            .any(|(d, c, _)| d.as_deref() == Some(&theirs.to_string()) && *c == ErrorCode::NotInSet),
+        "{:?}",
+        phone.errors
+    );
+    assert!(app.ticket_doc(shop.tenant.id, theirs).await.is_none());
+
+    // A device of another user is refused at hello.
+    let (_, dispatcher_token) = app
+        .create_user(&shop.tenant, "desk@sync-set.test", "dispatcher")
+        .await;
+    let mut stranger = Phone::register(&app, &dispatcher_token).await;
+    stranger.device_id = phone.device_id;
+    let body: Value = serde_json::from_str(
+        &Exchange {
+            frames: vec![stranger.hello()],
+        }
+        .encode(),
+    )
+    .expect("json");
+    let reply = app
+        .post("/v1/sync", &dispatcher_token, &body)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(reply["frames"][0]["code"], "unauthorized", "{reply}");
+    app.stop().await;
+}
+
+async fn reassignment_moves_the_document(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-move")
+        .technicians(2)
+        .build()
+        .await;
+    let (tech0, token0) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let (tech1, token1) = (shop.techs[1].id, shop.techs[1].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech0).await;
+    let mut old = Phone::register(&app, &token0).await;
+    old.sync(&app).await;
+    let mut new = Phone::register(&app, &token1).await;
+    new.sync(&app).await;
+    assert!(new.docs.is_empty());
+
+    shop.assign(&app, ticket, tech1).await;
+    let server = server_doc(&app, shop.tenant.id, ticket).await;
+    assert_eq!(server.status().assignee, Some(tech1.to_string()));
+
+    old.round(&app, Vec::new()).await;
+    assert_eq!(
+        old.removed,
+        vec![(ticket.to_string(), RemovalReason::Reassigned)]
+    );
+    assert!(old.docs.is_empty());
+
+    new.sync(&app).await;
+    let doc = new.doc(ticket);
+    assert_eq!(doc.status().status, Status::Assigned);
+    assert_eq!(doc.status().assignee, Some(tech1.to_string()));
+    let kinds: Vec<_> = doc.events().iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&StatusAction::Reassign), "{kinds:?}");
+    app.stop().await;
+}
+
+async fn websocket_carries_the_same_frames(backend: TestBackend) {
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-ws").technicians(2).build().await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+
+    let mut request = format!("ws://{}/v1/sync", app.address)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
+    let send = |m: Message| tungstenite::Message::Text(m.encode().into());
+    socket.send(send(phone.hello())).await.expect("hello");
+
+    assert!(matches!(next(&mut socket).await, Message::Hello { .. }));
+    let added = next(&mut socket).await;
+    assert_eq!(
+        added,
+        Message::DocAdded {
+            doc_id: ticket.to_string()
+        }
+    );
+    phone.apply(added);
+    for out in phone.outgoing() {
+        socket.send(send(out)).await.expect("send");
+    }
+    // Sync until the phone holds the server's version, then edit and send.
+    let mut accepted_at = None;
+    for _ in 0..40 {
+        let frame = next(&mut socket).await;
+        phone.apply(frame);
+        if accepted_at.is_none() && phone.doc(ticket).status().status == Status::Assigned {
+            let doc = phone.doc(ticket);
+            let at = now_ms();
+            let event = doc.stamp_event(StatusAction::Accept, at);
+            doc.append_event(&event).expect("accept");
+            accepted_at = Some(at);
+        }
+        for out in phone.outgoing() {
+            socket.send(send(out)).await.expect("send");
+        }
+        if accepted_at.is_some() && ticket_status(&app, &shop, ticket).await == "accepted" {
+            break;
+        }
+    }
+    assert_eq!(ticket_status(&app, &shop, ticket).await, "accepted");
+
+    // A reassignment is noticed on the next tick.
+    shop.assign(&app, ticket, shop.techs[1].id).await;
+    let mut removed = false;
+    for _ in 0..20 {
+        if let Message::DocRemoved { doc_id, reason } = next(&mut socket).await {
+            assert_eq!(
+                (doc_id, reason),
+                (ticket.to_string(), RemovalReason::Reassigned)
+            );
+            removed = true;
+            break;
+        }
+    }
+    assert!(removed);
+    socket.close(None).await.ok();
+    app.stop().await;
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next(socket: &mut Socket) -> Message {
+    use tokio_tungstenite::tungstenite;
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .expect("a frame in time")
+        .expect("open")
+        .expect("frame");
+    match msg {
+        tungstenite::Message::Text(t) => Message::decode(t.as_str()).expect("frame"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+async fn two_devices_editing_notes_converge(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-two").technicians(2).build().await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    let mut tablet = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+    tablet.sync(&app).await;
+
+    phone
+        .doc(ticket)
+        .notes_append("from phone. ")
+        .expect("notes");
+    tablet
+        .doc(ticket)
+        .notes_append("from tablet. ")
+        .expect("notes");
+    // Both upload concurrently.
+    let (a, b) = tokio::join!(phone.sync(&app), tablet.sync(&app));
+    let ((), ()) = (a, b);
+    phone.sync(&app).await;
+    tablet.sync(&app).await;
+
+    let server = server_doc(&app, shop.tenant.id, ticket).await;
+    let notes = server.notes();
+    assert!(
+        notes.contains("from phone. ") && notes.contains("from tablet. "),
+        "{notes}"
+    );
+    assert_eq!(phone.doc(ticket).notes(), notes);
+    assert_eq!(tablet.doc(ticket).notes(), notes);
+    assert_eq!(phone.doc(ticket).heads(), server.heads());
+    assert_eq!(tablet.doc(ticket).heads(), server.heads());
+    app.stop().await;
+}
+
+async fn storage_compacts_past_the_threshold(backend: TestBackend) {
+    use truckroll_server::store::documents::COMPACT_THRESHOLD_BYTES;
+
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-compact")
+        .technicians(2)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+    let mut saw_chunks = false;
+    let mut saw_compaction = false;
+    let mut last_incremental = 0;
+    let mut total = 0;
+    for _ in 0..12 {
+        // Random CJK characters (3 UTF-8 bytes each) barely compress, so a
+        // few rounds pass the threshold.
+        let text: String = (0..250)
+            .flat_map(|_| {
+                Uuid::new_v4()
+                    .into_bytes()
+                    .chunks(2)
+                    .map(|b| u32::from(b[0]) << 8 | u32::from(b[1]))
+                    .collect::<Vec<_>>()
+            })
+            .map(|n| char::from_u32(0x4E00 + n % 0x5000).expect("cjk"))
+            .collect();
+        total += text.chars().count();
+        phone.doc(ticket).notes_append(&text).expect("notes");
+        phone.sync(&app).await;
+        let stored = app
+            .state
+            .store
+            .load_document(shop.tenant.id, ticket)
+            .await
+            .expect("load")
+            .expect("stored");
+        assert!(stored.incremental_bytes <= COMPACT_THRESHOLD_BYTES);
+        let sum: usize = stored.chunks.iter().map(Vec::len).sum();
+        assert_eq!(i64::try_from(sum).expect("size"), stored.incremental_bytes);
+        saw_chunks |= !stored.chunks.is_empty();
+        saw_compaction |= stored.incremental_bytes < last_incremental;
+        last_incremental = stored.incremental_bytes;
+    }
+    assert!(
+        saw_chunks,
+        "incremental chunks are used below the threshold"
+    );
+    assert!(saw_compaction, "the document was compacted into a snapshot");
+    let server = server_doc(&app, shop.tenant.id, ticket).await;
+    assert_eq!(server.notes().chars().count(), total);
+    assert_eq!(server.heads(), phone.doc(ticket).heads());
+    app.stop().await;
+}
+
+async fn declining_through_sync_unassigns(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-decline")
+        .technicians(2)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+
+    let doc = phone.doc(ticket);
+    let event = doc.stamp_event(StatusAction::Decline, now_ms() - 5_000);
+    doc.append_event(&event).expect("decline");
+    phone.sync(&app).await;
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+
+    let seen = app
+        .get(&format!("/v1/tickets/{ticket}"), &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(seen["status"], "new");
+    assert_eq!(
+        seen["assignee_id"],
+        Value::Null,
+        "a declined ticket goes back to the office"
+    );
+    app.stop().await;
+}

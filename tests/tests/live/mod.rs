@@ -1,0 +1,3 @@
+mod demo;
+mod events;
+mod map;

@@ -1,0 +1,2 @@
+mod push_fcm;
+mod webhooks;

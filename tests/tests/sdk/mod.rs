@@ -1,0 +1,7 @@
+/// The SDK's command-line phone, built by cargo for this crate's tests.
+const SDK_PHONE: &str = env!("CARGO_BIN_EXE_sdk-phone");
+
+mod convergence;
+mod media;
+mod python;
+mod sync;

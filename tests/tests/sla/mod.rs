@@ -1,0 +1,2 @@
+mod report_sql;
+mod timers;
