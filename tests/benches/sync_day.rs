@@ -1,4 +1,4 @@
-//! Sync benchmarks (issue 3), against a real server on loopback:
+//! Sync benchmarks, against a real server on loopback:
 //!
 //! - `day_offline`: a technician's day offline — 20 tickets, 400 edits,
 //!   60 status events — caught up in one sync, twice: day 1 on fresh
@@ -232,10 +232,14 @@ fn offline_day(rt: &tokio::runtime::Runtime, fleet: &Fleet, day: u32) -> DayReco
     let before: Vec<Vec<u8>> = rt.block_on(async {
         let mut out = Vec::new();
         for t in &fleet.tickets {
-            let loaded = truckroll_server::device_sync::load(fleet.app.state.store.as_ref(), fleet.tenant.id, *t)
-                .await
-                .expect("load")
-                .expect("doc");
+            let loaded = truckroll_server::device_sync::load(
+                fleet.app.state.store.as_ref(),
+                fleet.tenant.id,
+                *t,
+            )
+            .await
+            .expect("load")
+            .expect("doc");
             out.push(loaded.doc.save());
         }
         out

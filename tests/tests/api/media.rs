@@ -693,7 +693,9 @@ async fn orphaned_uploads_are_swept_and_referenced_objects_never(
 
     let later = chrono::Utc::now()
         + chrono::Duration::seconds(app.config.media.orphan_age_secs as i64 + 60);
-    let report = sweep_orphans(&app.state.media(), later).await.expect("sweep");
+    let report = sweep_orphans(&app.state.media(), later)
+        .await
+        .expect("sweep");
     assert_eq!(report.references_removed, 3, "{report:?}");
     assert_eq!(report.objects_deleted, 2, "{report:?}");
     let kept_key = object_key(w.tenant.id, &sha256_hex(&kept));
@@ -703,7 +705,9 @@ async fn orphaned_uploads_are_swept_and_referenced_objects_never(
         "the referenced object stays, the orphan is gone"
     );
     assert_eq!(listed(app, tech, w.ticket).await.len(), 1);
-    let report = sweep_orphans(&app.state.media(), later).await.expect("sweep");
+    let report = sweep_orphans(&app.state.media(), later)
+        .await
+        .expect("sweep");
     assert_eq!(report.references_removed, 0, "stored media are never swept");
 }
 

@@ -62,6 +62,32 @@ async fn ops_endpoints_and_request_ids(backend: TestBackend) {
             "{path} missing from the OpenAPI paths"
         );
     }
+    // Routes routed by hand are documented too: the sync exchange with its
+    // envelope (Automerge messages as base64), the WebSockets, the blob URLs.
+    for (path, method) in [
+        ("/v1/sync", "post"),
+        ("/v1/sync", "get"),
+        ("/v1/live", "get"),
+        ("/v1/blobs/{key}", "get"),
+        ("/v1/blobs/{key}", "put"),
+    ] {
+        assert!(
+            document["paths"][path].get(method).is_some(),
+            "{method} {path} missing from the OpenAPI paths"
+        );
+    }
+    let frame = &document["components"]["schemas"]["SyncFrame"]["properties"];
+    assert_eq!(frame["data"]["format"], "byte", "{frame:#}");
+    assert!(
+        document["paths"]["/v1/sync"]["post"]["requestBody"].is_object(),
+        "POST /v1/sync has no request body"
+    );
+    assert!(
+        document["paths"]["/v1/blobs/{key}"]["put"]["requestBody"]["content"]
+            .get("application/octet-stream")
+            .is_some(),
+        "PUT /v1/blobs/{{key}} body is not described as bytes"
+    );
     replies.push(openapi);
 
     // Errors carry a request id too.

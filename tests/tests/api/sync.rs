@@ -1,4 +1,4 @@
-//! Ticket-document sync through the real HTTP API (issue 3, server side):
+//! Ticket-document sync through the real HTTP API (server side):
 //! `POST /v1/sync` one-shot exchanges and the `GET /v1/sync` WebSocket, with
 //! the phone played by `TicketDoc` directly. Every scenario runs on SQLite
 //! and PostgreSQL.

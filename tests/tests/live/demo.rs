@@ -20,9 +20,14 @@ async fn demo_seeds_a_city_that_comes_alive() {
         sites: 6,
         seed: 7,
     };
-    let (world, client) = seed(app.state.store.as_ref(), app.state.tokens.clone(), &app.base_url, &options)
-        .await
-        .expect("seeds");
+    let (world, client) = seed(
+        app.state.store.as_ref(),
+        app.state.tokens.clone(),
+        &app.base_url,
+        &options,
+    )
+    .await
+    .expect("seeds");
     assert_eq!(world.technicians.len(), 12);
     assert_eq!(world.sites.len(), 6);
 
@@ -44,9 +49,14 @@ async fn demo_seeds_a_city_that_comes_alive() {
     assert_eq!(technicians["items"].as_array().map(Vec::len), Some(12));
 
     // Seeding again finds the same city.
-    let (again, _) = seed(app.state.store.as_ref(), app.state.tokens.clone(), &app.base_url, &options)
-        .await
-        .expect("reseeds");
+    let (again, _) = seed(
+        app.state.store.as_ref(),
+        app.state.tokens.clone(),
+        &app.base_url,
+        &options,
+    )
+    .await
+    .expect("reseeds");
     assert_eq!(again.technicians.len(), 12);
     assert_eq!(again.dispatcher_email, world.dispatcher_email);
 

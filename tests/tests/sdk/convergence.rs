@@ -1,4 +1,4 @@
-//! Randomized convergence of SDK replicas against a real server (issue 3).
+//! Randomized convergence of SDK replicas against a real server.
 //!
 //! Per seed: two technicians, three phones (two for the first technician),
 //! three tickets; random edits (notes, checklist, parts, status events —

@@ -641,8 +641,13 @@ async fn mark_media_stored_flips_only_pending_references_with_that_content(backe
 
     // Content no reference names, and a ticket without a document: no-ops.
     let heads = server_doc(&w).await.heads();
-    truckroll_server::device_sync::mark_media_stored(w.app.state.store.as_ref(), admin, w.ticket, &"0".repeat(64))
-        .await;
+    truckroll_server::device_sync::mark_media_stored(
+        w.app.state.store.as_ref(),
+        admin,
+        w.ticket,
+        &"0".repeat(64),
+    )
+    .await;
     assert_eq!(server_doc(&w).await.heads(), heads, "nothing changed");
     truckroll_server::device_sync::mark_media_stored(
         w.app.state.store.as_ref(),
@@ -652,8 +657,13 @@ async fn mark_media_stored_flips_only_pending_references_with_that_content(backe
     )
     .await;
 
-    truckroll_server::device_sync::mark_media_stored(w.app.state.store.as_ref(), admin, w.ticket, &first.sha256)
-        .await;
+    truckroll_server::device_sync::mark_media_stored(
+        w.app.state.store.as_ref(),
+        admin,
+        w.ticket,
+        &first.sha256,
+    )
+    .await;
     let doc = server_doc(&w).await;
     let state_of = |sha: &str| {
         doc.photos()
@@ -665,8 +675,13 @@ async fn mark_media_stored_flips_only_pending_references_with_that_content(backe
     assert_eq!(state_of(&second.sha256), Some(MediaState::Pending));
     // Again: already stored, nothing to write.
     let heads = doc.heads();
-    truckroll_server::device_sync::mark_media_stored(w.app.state.store.as_ref(), admin, w.ticket, &first.sha256)
-        .await;
+    truckroll_server::device_sync::mark_media_stored(
+        w.app.state.store.as_ref(),
+        admin,
+        w.ticket,
+        &first.sha256,
+    )
+    .await;
     assert_eq!(server_doc(&w).await.heads(), heads, "idempotent");
 
     // The phone learns it through sync; its own reference is untouched otherwise.

@@ -89,7 +89,9 @@ async fn notices_fire_once_across_a_restart(backend: TestBackend) {
     let id = id_of(&created, "id");
     let t0 = time(&created["created_at"]);
 
-    let mut timers = SlaTimers::load(app.state.dispatch_handles(), t0).await.expect("load");
+    let mut timers = SlaTimers::load(app.state.dispatch_handles(), t0)
+        .await
+        .expect("load");
     assert_eq!(timers.scheduled_tickets(), 1);
     assert_eq!(
         timers.next_due(),
@@ -320,7 +322,9 @@ async fn warning_redispatches_an_unaccepted_ticket(backend: TestBackend) {
     )
     .await
     .expect(StatusCode::OK);
-    let mut timers = SlaTimers::load(app.state.dispatch_handles(), t0).await.expect("load");
+    let mut timers = SlaTimers::load(app.state.dispatch_handles(), t0)
+        .await
+        .expect("load");
     let fired = timers
         .run_once(t0 + Duration::minutes(23))
         .await
@@ -449,7 +453,9 @@ async fn two_replicas_on_one_postgres_fire_each_notice_once() {
     let mut a = SlaTimers::load(app.state.dispatch_handles(), t0)
         .await
         .expect("load a");
-    let mut b = SlaTimers::load(replica.dispatch_handles(), t0).await.expect("load b");
+    let mut b = SlaTimers::load(replica.dispatch_handles(), t0)
+        .await
+        .expect("load b");
     assert_eq!(
         (a.scheduled_tickets(), b.scheduled_tickets()),
         (1, 1),
