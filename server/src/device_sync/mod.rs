@@ -186,27 +186,43 @@ pub async fn record_server_events(
                 None => append_server(&mut doc, StatusAction::Unassign, None)?,
             }
         }
-        if doc.heads() == before {
+        if write_server_change(store, actor, ticket.id, &loaded, &doc, &before).await? {
             return Ok(());
-        }
-        let write = DocumentWrite {
-            ticket_id: ticket.id,
-            expected_version: Some(loaded.version),
-            body: Some(body_for(&loaded, &doc, &before)),
-            sync_state: None,
-            projection: None,
-            audit_action: None,
-            audit_detail: None,
-        };
-        match store.write_document(actor, &write).await {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e),
         }
     }
     Err(StoreError::Conflict(
         "ticket document write kept racing".into(),
     ))
+}
+
+/// Stores the server's change of ticket `ticket_id`'s `doc` (a fork of `loaded` made at
+/// `before`), if it changed anything. `false` when another writer got there
+/// first: the caller reloads and tries again.
+async fn write_server_change(
+    store: &dyn Store,
+    actor: Actor,
+    ticket_id: Uuid,
+    loaded: &Loaded,
+    doc: &TicketDoc,
+    before: &[truckroll_sync::ChangeHash],
+) -> StoreResult<bool> {
+    if doc.heads() == before {
+        return Ok(true);
+    }
+    let write = DocumentWrite {
+        ticket_id,
+        expected_version: Some(loaded.version),
+        body: Some(body_for(loaded, doc, before)),
+        sync_state: None,
+        projection: None,
+        audit_action: None,
+        audit_detail: None,
+    };
+    match store.write_document(actor, &write).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// After the server checked an upload: every "pending" photo or signature
@@ -241,22 +257,8 @@ async fn try_mark_media_stored(
                 }
             }
         }
-        if doc.heads() == before {
+        if write_server_change(store, actor, ticket_id, &loaded, &doc, &before).await? {
             return Ok(());
-        }
-        let write = DocumentWrite {
-            ticket_id,
-            expected_version: Some(loaded.version),
-            body: Some(body_for(&loaded, &doc, &before)),
-            sync_state: None,
-            projection: None,
-            audit_action: None,
-            audit_detail: None,
-        };
-        match store.write_document(actor, &write).await {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e),
         }
     }
     Err(StoreError::Conflict(
