@@ -21,7 +21,11 @@ mod tickets;
 mod users;
 mod webhooks;
 
-use std::sync::OnceLock;
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+};
 
 use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware};
 use tower_http::{
@@ -35,9 +39,6 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 
 pub use crate::app::AppState;
-
-use std::{future::Future, net::SocketAddr, sync::Arc};
-
 use crate::{
     app::{BackgroundTasks, ServeError, build_state},
     config::Config,
