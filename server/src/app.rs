@@ -89,13 +89,18 @@ impl AppState {
 
     /// The handles the assignment and offer flows act through.
     pub fn dispatch_handles(&self) -> DispatchHandles {
-        let window = i64::try_from(self.config.dispatch.offer_window_secs).unwrap_or(i64::MAX);
         DispatchHandles {
             store: self.store.clone(),
             index: self.dispatch.clone(),
             events: self.events.clone(),
-            offer_window: chrono::Duration::seconds(window),
+            offer_window: self.offer_window(),
         }
+    }
+
+    /// How long a technician has to answer an offer.
+    fn offer_window(&self) -> chrono::Duration {
+        let secs = i64::try_from(self.config.dispatch.offer_window_secs).unwrap_or(i64::MAX);
+        chrono::Duration::seconds(secs)
     }
 
     /// Assigning, unassigning and what follows a change of assignee or status.
@@ -118,12 +123,11 @@ impl AppState {
 
     /// The offer flow over this state's store and index.
     pub fn offer_flow(&self) -> OfferFlow<'_> {
-        let window = i64::try_from(self.config.dispatch.offer_window_secs).unwrap_or(i64::MAX);
         OfferFlow {
             store: self.store.as_ref(),
             dispatch: self.dispatch.as_ref(),
             events: self.events.as_ref(),
-            window: chrono::Duration::seconds(window),
+            window: self.offer_window(),
         }
     }
 }

@@ -155,15 +155,18 @@ impl DispatchService {
                     self.load_changed(*technician, load);
                 }
             }
-            EventKind::TicketStatus { ticket_id, .. } => {
+            EventKind::TicketStatus {
+                assignee_id: Some(technician),
+                ..
+            } => {
                 // A closed ticket frees its technician's capacity.
-                let ticket = store.get_ticket(event.tenant_id, *ticket_id).await?;
-                if let Some(technician) = ticket.assignee_id {
-                    let load = store.technician_load(event.tenant_id, technician).await?;
-                    self.load_changed(technician, load);
-                }
+                let load = store.technician_load(event.tenant_id, *technician).await?;
+                self.load_changed(*technician, load);
             }
-            EventKind::TicketCreated { .. }
+            EventKind::TicketStatus {
+                assignee_id: None, ..
+            }
+            | EventKind::TicketCreated { .. }
             | EventKind::TicketUpdated { .. }
             | EventKind::Offer { .. }
             | EventKind::SlaNotice { .. } => {}

@@ -61,6 +61,10 @@ pub enum EventKind {
     TicketStatus {
         ticket_id: Uuid,
         status: String,
+        /// Who holds the ticket: a receiver updates that technician's load
+        /// without reading the ticket.
+        #[serde(default)]
+        assignee_id: Option<Uuid>,
     },
     /// A technician's record (status, skills, shifts, capacity) changed.
     TechnicianChanged {
@@ -118,6 +122,7 @@ impl Event {
             Some(before) if before.status != after.status => EventKind::TicketStatus {
                 ticket_id,
                 status: after.status.as_str().to_owned(),
+                assignee_id: after.assignee_id,
             },
             Some(before) if before == after => return None,
             Some(_) => EventKind::TicketUpdated { ticket_id },
