@@ -1,26 +1,112 @@
-//! The work record of a ticket for the office and its technician.
+//! The work record of a ticket for the office and its technician, and the
+//! parts-and-time export for invoicing.
 
-use axum::{Json, extract::State, http::HeaderMap};
-use serde::Serialize;
-use utoipa::ToSchema;
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, header},
+    response::IntoResponse,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
     AppState,
-    error::{ApiResult, Problem},
-    extract::{ApiPath, AuthUser},
+    error::{ApiError, ApiResult, Problem},
+    extract::{ApiPath, ApiQuery, AuthUser},
     media::{UrlBody, origin},
     tickets::visible_ticket,
 };
 use crate::{
+    domain::permissions::Action,
     media::{self, Variant, signature::Verification},
     store::media::{Media, MediaState, Signature},
-    work::{self, WorkMedia, WorkRecord},
+    work::{
+        self, WorkMedia, WorkRecord,
+        export::{self, ExportError, WorkExport},
+    },
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_work))
+    OpenApiRouter::new()
+        .routes(routes!(get_work))
+        .routes(routes!(export_work))
+        .routes(routes!(export_parts_csv))
+        .routes(routes!(export_time_csv))
+}
+
+impl From<ExportError> for ApiError {
+    fn from(error: ExportError) -> Self {
+        match error {
+            ExportError::Invalid(errors) => errors.into(),
+            ExportError::Store(store) => store.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    /// Work completed at or after (RFC 3339).
+    from: DateTime<Utc>,
+    /// Work completed before (RFC 3339); at most 366 days after `from`.
+    to: DateTime<Utc>,
+}
+
+async fn build_export(
+    state: &AppState,
+    user: &AuthUser,
+    query: &ExportQuery,
+) -> ApiResult<WorkExport> {
+    user.require(Action::ReportsRead)?;
+    Ok(export::export(state.store.as_ref(), user.tenant_id, query.from, query.to).await?)
+}
+
+/// Parts and finished time entries of the tickets whose work was completed
+/// in `[from, to)`, for invoicing. Office roles with report access.
+#[utoipa::path(get, path = "/v1/work/export", tag = "tickets", params(ExportQuery), security(("bearer" = [])),
+    responses((status = 200, body = WorkExport), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn export_work(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> ApiResult<Json<WorkExport>> {
+    Ok(Json(build_export(&state, &user, &query).await?))
+}
+
+fn csv(body: String) -> axum::response::Response {
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
+}
+
+/// The parts of [`export_work`] as CSV, one line per part.
+#[utoipa::path(get, path = "/v1/work/export/parts.csv", tag = "tickets", params(ExportQuery), security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn export_parts_csv(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> ApiResult<axum::response::Response> {
+    let export = build_export(&state, &user, &query).await?;
+    Ok(csv(export::parts_csv(&export.parts)))
+}
+
+/// The time entries of [`export_work`] as CSV, one line per entry.
+#[utoipa::path(get, path = "/v1/work/export/time.csv", tag = "tickets", params(ExportQuery), security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn export_time_csv(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> ApiResult<axum::response::Response> {
+    let export = build_export(&state, &user, &query).await?;
+    Ok(csv(export::time_csv(&export.time)))
 }
 
 /// A photo or signature image with short-lived GETs once it is stored.

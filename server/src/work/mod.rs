@@ -3,6 +3,8 @@
 //! totals, photos and signatures with their upload state, and every status
 //! event with its device time and whether the fold applied it.
 
+pub mod export;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};

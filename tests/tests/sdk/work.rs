@@ -2,6 +2,7 @@
 //! technician did offline through the SDK: notes, checklist, parts, time
 //! with totals, two photos and a signature (stored, with URLs and a
 //! verification), every status event with its device time. Who may read it.
+//! The parts-and-time export of a period (`/v1/work/export`).
 
 use std::io::Cursor;
 use std::time::Duration;
@@ -23,6 +24,7 @@ backend_tests!(blobs: a_job_done_offline_is_in_the_office_work_record);
 backend_tests!(
     the_work_record_is_for_the_office_and_the_assigned_technician,
     a_ticket_nobody_worked_on_has_an_empty_record,
+    parts_and_time_of_a_period_export_as_json_and_csv,
 );
 
 fn jpeg(seed: u8) -> Vec<u8> {
@@ -355,5 +357,160 @@ async fn a_ticket_nobody_worked_on_has_an_empty_record(backend: TestBackend) {
     assert_eq!(work["parts"].as_array().map(Vec::len), Some(0));
     assert_eq!(work["time_totals"]["total_seconds"], 0);
     assert!(work["signature"].is_null());
+    app.stop().await;
+}
+
+/// Accept, travel, check in, one part and a finished and a running time
+/// entry, complete (unless `complete` is false).
+async fn do_job(client: &Client, ticket: &str, part_number: &str, complete: bool) {
+    let now = chrono::Utc::now().timestamp_millis();
+    status(client, ticket, StatusAction::Accept, None).await;
+    status(client, ticket, StatusAction::StartTravel, None).await;
+    status(client, ticket, StatusAction::CheckIn, None).await;
+    edit(
+        client,
+        ticket,
+        Edit::AddPart {
+            part_number: part_number.into(),
+            quantity: 3.0,
+            serial: None,
+        },
+    )
+    .await;
+    edit(
+        client,
+        ticket,
+        Edit::AddTimeEntry {
+            kind: TimeEntryKind::Work,
+            started_at: now - 3_600_000,
+            ended_at: Some(now - 600_000),
+        },
+    )
+    .await;
+    edit(
+        client,
+        ticket,
+        Edit::AddTimeEntry {
+            kind: TimeEntryKind::Waiting,
+            started_at: now - 60_000,
+            ended_at: None,
+        },
+    )
+    .await;
+    if complete {
+        status(client, ticket, StatusAction::CompleteWork, None).await;
+    }
+}
+
+async fn parts_and_time_of_a_period_export_as_json_and_csv(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let duty = Shop::on_duty(&app, "workexport", 3, ("Chiller", "P2")).await;
+    let tenant = duty.tenant().clone();
+    let dir = TempGuard::new("truckroll-export-phone-");
+    let client = phone(&app, &dir, &tenant.name, &duty.tech().email).await;
+    let ids: Vec<String> = duty.tickets.iter().map(Uuid::to_string).collect();
+    do_job(&client, &ids[0], "FAN-220", true).await;
+    do_job(&client, &ids[1], "=SUM(A1)", true).await;
+    do_job(&client, &ids[2], "NOT-DONE", false).await;
+    client.sync_now().await.expect("sync");
+
+    let now = chrono::Utc::now();
+    let window = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "from={}&to={}",
+            from.format("%Y-%m-%dT%H:%M:%SZ"),
+            to.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    };
+    let today = window(
+        now - chrono::Duration::hours(2),
+        now + chrono::Duration::hours(1),
+    );
+    let export = app
+        .get(&format!("/v1/work/export?{today}"), &tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(export["tickets"], 2, "{export}");
+    let parts: Vec<&str> = export["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .map(|p| p["part_number"].as_str().expect("number"))
+        .collect();
+    let mut sorted = parts.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["=SUM(A1)", "FAN-220"]);
+    let time = export["time"].as_array().expect("time");
+    assert_eq!(time.len(), 2, "running entries are left out: {time:?}");
+    assert!(
+        time.iter()
+            .all(|t| t["kind"] == "work" && t["seconds"] == 3000)
+    );
+
+    let csv_text = |reply: Value| reply.as_str().expect("CSV text").to_owned();
+    let text = csv_text(
+        app.get(
+            &format!("/v1/work/export/parts.csv?{today}"),
+            &tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK),
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "ticket_id,ticket_number,site_id,completed_at,part_number,quantity,serial"
+    );
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        text.contains(",'=SUM(A1),3,"),
+        "a formula is exported as text: {text}"
+    );
+    assert!(text.contains(",FAN-220,3,"), "{text}");
+    let time_csv = csv_text(
+        app.get(
+            &format!("/v1/work/export/time.csv?{today}"),
+            &tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK),
+    );
+    assert_eq!(time_csv.lines().count(), 3, "{time_csv}");
+    assert!(
+        time_csv
+            .lines()
+            .skip(1)
+            .all(|l| l.contains(",work,") && l.ends_with(",3000"))
+    );
+
+    // Another period: nothing. A reversed one: 422. A technician: 403.
+    let last_week = window(
+        now - chrono::Duration::days(8),
+        now - chrono::Duration::days(7),
+    );
+    let empty = app
+        .get(&format!("/v1/work/export?{last_week}"), &tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(empty["tickets"], 0);
+    let reversed = window(now, now - chrono::Duration::days(1));
+    app.get(&format!("/v1/work/export?{reversed}"), &tenant.admin_token)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    app.get(&format!("/v1/work/export?{today}"), &duty.tech().token)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    // The ticket list filters by completion time too.
+    let listed = app
+        .get(
+            &format!(
+                "/v1/tickets?completed_from={}",
+                (now - chrono::Duration::hours(2)).format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            &tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(2));
     app.stop().await;
 }
