@@ -21,6 +21,7 @@ pub mod media;
 pub mod push;
 pub mod sla;
 pub mod store;
+pub mod timeline;
 pub mod web;
 pub mod work;
 

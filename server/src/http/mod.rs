@@ -18,6 +18,7 @@ mod technicians;
 mod territories;
 mod ticket_view;
 mod tickets;
+mod timeline;
 mod users;
 mod webhooks;
 mod work;
@@ -103,6 +104,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(live::router())
         .merge(media::router())
         .merge(work::router())
+        .merge(timeline::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -2,7 +2,8 @@
 //! technician did offline through the SDK: notes, checklist, parts, time
 //! with totals, two photos and a signature (stored, with URLs and a
 //! verification), every status event with its device time. Who may read it.
-//! The parts-and-time export of a period (`/v1/work/export`).
+//! The parts-and-time export of a period (`/v1/work/export`). The ticket's
+//! timeline (`/v1/tickets/{id}/timeline`).
 
 use std::io::Cursor;
 use std::time::Duration;
@@ -25,6 +26,7 @@ backend_tests!(
     the_work_record_is_for_the_office_and_the_assigned_technician,
     a_ticket_nobody_worked_on_has_an_empty_record,
     parts_and_time_of_a_period_export_as_json_and_csv,
+    the_timeline_lists_every_step_in_order_with_names,
 );
 
 fn jpeg(seed: u8) -> Vec<u8> {
@@ -512,5 +514,177 @@ async fn parts_and_time_of_a_period_export_as_json_and_csv(backend: TestBackend)
         .await
         .expect(StatusCode::OK);
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(2));
+    app.stop().await;
+}
+
+async fn the_timeline_lists_every_step_in_order_with_names(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "timeline").technicians(2).build().await;
+    let tenant = shop.tenant.clone();
+    let tech = &shop.techs[0];
+    app.post(
+        "/v1/webhooks",
+        &tenant.admin_token,
+        &serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.created", "ticket.assigned"]}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let ticket = shop.assigned_ticket(&app, tech.id).await;
+    let t = ticket.to_string();
+    app.patch(
+        &format!("/v1/tickets/{ticket}"),
+        &tenant.admin_token,
+        &serde_json::json!({"priority": "P1"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    for (body, visibility) in [
+        ("Customer called again", "public"),
+        ("Bring the long ladder", "internal"),
+    ] {
+        app.post(
+            &format!("/v1/tickets/{ticket}/comments"),
+            &tenant.admin_token,
+            &serde_json::json!({"body": body, "visibility": visibility}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    let dir = TempGuard::new("truckroll-timeline-phone-");
+    let client = phone(&app, &dir, &tenant.name, &tech.email).await;
+    client.set_online(false);
+    for action in [
+        StatusAction::Accept,
+        StatusAction::StartTravel,
+        StatusAction::CheckIn,
+        StatusAction::CompleteWork,
+    ] {
+        status(&client, &t, action, None).await;
+    }
+    client
+        .attach_photo(&t, jpeg(9), "image/jpeg")
+        .await
+        .expect("photo queued");
+    client.set_online(true);
+    client.sync_now().await.expect("sync");
+    let backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+        attempts: 5,
+    };
+    assert_eq!(
+        client.upload_media(&backoff).await.expect("upload").failed,
+        0
+    );
+
+    let path = format!("/v1/tickets/{ticket}/timeline?limit=200");
+    let page = app
+        .get(&path, &tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    let items = page["items"].as_array().expect("items").clone();
+    assert!(page["next_cursor"].is_null());
+    let kinds: Vec<&str> = items
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
+    // A webhook is queued in the same transaction as the change it reports,
+    // a moment before the audit entry: it may come first.
+    let first = items
+        .iter()
+        .find(|e| e["kind"] != "webhook")
+        .expect("entries");
+    assert_eq!(first["kind"], "created", "{kinds:?}");
+    assert_eq!(first["actor"]["name"], "Admin");
+    assert_eq!(first["actor"]["kind"], "user");
+    for kind in [
+        "assignment",
+        "changed",
+        "comment",
+        "field",
+        "sync",
+        "media",
+        "webhook",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let ats: Vec<&str> = items
+        .iter()
+        .map(|e| e["at"].as_str().expect("at"))
+        .collect();
+    let parsed: Vec<chrono::DateTime<chrono::Utc>> =
+        ats.iter().map(|a| a.parse().expect("RFC 3339")).collect();
+    assert!(
+        parsed.windows(2).all(|w| w[0] <= w[1]),
+        "oldest first: {ats:?}"
+    );
+    let changed = items
+        .iter()
+        .find(|e| e["kind"] == "changed")
+        .expect("changed");
+    assert_eq!(changed["detail"]["after"]["priority"], "P1");
+    let comments: Vec<&str> = items
+        .iter()
+        .filter(|e| e["kind"] == "comment")
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(comments, ["comment.public", "comment.internal"]);
+
+    // The phone's steps, in order, with device times and the technician's name.
+    let field = app
+        .get(
+            &format!("/v1/tickets/{ticket}/timeline?kind=field"),
+            &tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let steps: Vec<&str> = field["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        steps,
+        ["accept", "start_travel", "check_in", "complete_work"]
+    );
+    for e in field["items"].as_array().expect("items") {
+        assert!(e["device_time"].is_string());
+        assert_eq!(e["actor"]["kind"], "device");
+        assert_eq!(e["actor"]["name"], "Tech 0");
+        assert_eq!(e["detail"]["applied"], true);
+    }
+
+    // Pages of two walk the same list.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("/v1/tickets/{ticket}/timeline?limit=2&cursor={c}"),
+            None => format!("/v1/tickets/{ticket}/timeline?limit=2"),
+        };
+        let page = app
+            .get(&url, &tenant.admin_token)
+            .await
+            .expect(StatusCode::OK);
+        walked.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(walked, items);
+
+    // The technician reads their ticket's timeline; a colleague may not.
+    app.get(&path, &tech.token).await.expect(StatusCode::OK);
+    app.get(&path, &shop.techs[1].token)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    app.get(
+        &format!("/v1/tickets/{ticket}/timeline?kind=everything"),
+        &tenant.admin_token,
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     app.stop().await;
 }
