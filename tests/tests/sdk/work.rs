@@ -673,7 +673,13 @@ async fn the_timeline_lists_every_step_in_order_with_names(backend: TestBackend)
             None => break,
         }
     }
-    assert_eq!(walked, items);
+    // (Webhook deliveries keep being attempted meanwhile: compare what
+    // happened, not the delivery's attempt count.)
+    let key = |e: &Value| (e["at"].clone(), e["kind"].clone(), e["action"].clone());
+    assert_eq!(
+        walked.iter().map(key).collect::<Vec<_>>(),
+        items.iter().map(key).collect::<Vec<_>>()
+    );
 
     // The technician reads their ticket's timeline; a colleague may not.
     app.get(&path, &tech.token).await.expect(StatusCode::OK);
