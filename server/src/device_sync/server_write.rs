@@ -61,6 +61,8 @@ pub struct Draft {
     before: Vec<ChangeHash>,
     /// Whether `doc` was built from the row (the change then creates it).
     built: bool,
+    /// The fold the draft started from.
+    fold_before: FoldedStatus,
 }
 
 impl Draft {
@@ -73,6 +75,7 @@ impl Draft {
                 let before = doc.heads();
                 Ok(Self {
                     loaded: Some(loaded),
+                    fold_before: doc.status(),
                     doc,
                     before,
                     built: false,
@@ -83,6 +86,7 @@ impl Draft {
                 Ok(Self {
                     loaded: None,
                     before: doc.heads(),
+                    fold_before: doc.status(),
                     doc,
                     built: true,
                 })
@@ -190,12 +194,14 @@ impl Draft {
             Some(loaded) => body_for(loaded, &self.doc, &self.before),
             None => DocumentBody::Snapshot(self.doc.save()),
         };
+        let moved = |now: Option<i64>, then: Option<i64>| (now != then).then(|| ms_to_time(now));
+        let then = &self.fold_before;
         Some(DocumentChange {
             expected_version: self.loaded.as_ref().map(|l| l.version),
             body,
-            accepted_at: ms_to_time(fold.accepted_at),
-            arrived_at: ms_to_time(fold.arrived_at),
-            completed_at: ms_to_time(fold.completed_at),
+            accepted_at: moved(fold.accepted_at, then.accepted_at),
+            arrived_at: moved(fold.arrived_at, then.arrived_at),
+            completed_at: moved(fold.completed_at, then.completed_at),
         })
     }
 

@@ -80,10 +80,12 @@ pub struct DocumentChange {
     /// and `body` is the snapshot that creates it.
     pub expected_version: Option<i64>,
     pub body: DocumentBody,
-    /// The fold's field times, projected into the row.
-    pub accepted_at: Option<DateTime<Utc>>,
-    pub arrived_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
+    /// The fold's field times where the change moved them (`Some(None)`:
+    /// cleared), projected into the row; `None` leaves the row's column as
+    /// it is (a phone's time bounded at its merge stays bounded).
+    pub accepted_at: Option<Option<DateTime<Utc>>>,
+    pub arrived_at: Option<Option<DateTime<Utc>>>,
+    pub completed_at: Option<Option<DateTime<Utc>>>,
 }
 
 /// A server write that assigns (an assignment or an accepted offer): the

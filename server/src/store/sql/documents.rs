@@ -107,14 +107,19 @@ macro_rules! impl_document_store {
                     change: &DocumentChange,
                 ) -> StoreResult<()> {
                     Self::write_document_body_in(tx, tenant_id, ticket_id, change.expected_version, Some(&change.body)).await?;
-                    sqlx::query("UPDATE tickets SET accepted_at = $3, arrived_at = $4, completed_at = $5 WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant_id)
-                        .bind(ticket_id)
-                        .bind(change.accepted_at)
-                        .bind(change.arrived_at)
-                        .bind(change.completed_at)
-                        .execute(&mut **tx)
-                        .await?;
+                    for (column, value) in [
+                        ("accepted_at", change.accepted_at),
+                        ("arrived_at", change.arrived_at),
+                        ("completed_at", change.completed_at),
+                    ] {
+                        let Some(value) = value else { continue };
+                        sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE tickets SET {column} = $3 WHERE tenant_id = $1 AND id = $2")))
+                            .bind(tenant_id)
+                            .bind(ticket_id)
+                            .bind(value)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
                     Ok(())
                 }
             }
