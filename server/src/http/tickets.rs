@@ -269,7 +269,11 @@ async fn get_ticket(
 /// (`status`, with `hold_reason` for `on_hold`). Technicians may only take
 /// field steps on their own tickets. A check-in (`on_site` from `en_route`)
 /// may carry the phone's `position`; it is recorded in `check_in` as
-/// verified or not, never refused.
+/// verified or not, never refused. Every status step is written as an event
+/// into the ticket's synced document with the change, and the answer's
+/// status is that document's fold, so the technician's phone continues
+/// from it; `custom_fields` are written into the document too (scalar
+/// values; `sync/PROTOCOL.md` 1.3).
 #[utoipa::path(patch, path = "/v1/tickets/{id}", tag = "tickets", request_body = TicketPatch, security(("bearer" = [])),
     responses((status = 200, body = TicketView), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
