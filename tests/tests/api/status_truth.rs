@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use truckroll_sdk::truckroll_sync::protocol::ErrorCode;
 use truckroll_sdk::truckroll_sync::{CustomValue, Position, Status, StatusAction, TicketDoc};
 use truckroll_sdk::{Client, ClientConfig, Edit, SyncReport};
+use truckroll_server::device_sync::{Draft, Step};
+use truckroll_server::store::{Actor, StoreError, documents::DocumentChange};
 use truckroll_tests::{
     TempGuard, TestBackend,
     app::{PASSWORD, TestApp, id_of},
@@ -26,6 +28,7 @@ backend_tests!(
     reopened_and_reassigned_ticket_is_accepted_on_the_phone,
     phone_custom_fields_are_checked_and_projected,
     office_custom_fields_reach_the_document_and_the_phone,
+    row_and_document_are_written_together_or_not_at_all,
 );
 
 const STATUS_CHANGING_ENDPOINTS: [&str; 6] = [
@@ -751,5 +754,99 @@ async fn office_custom_fields_reach_the_document_and_the_phone(backend: TestBack
         custom_fields(&app, &shop, ticket).await,
         json!({"refrigerant": "R410A", "kw": 3})
     );
+    app.stop().await;
+}
+
+async fn row_and_document_are_written_together_or_not_at_all(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "truth-atomic")
+        .technicians(1)
+        .build()
+        .await;
+    let ticket = new_ticket(&app, &shop).await;
+    shop.assign(&app, ticket, shop.techs[0].id).await;
+    let store = app.state.store.clone();
+    let actor = Actor {
+        tenant_id: shop.tenant.id,
+        user_id: None,
+    };
+    let before = store
+        .get_ticket(shop.tenant.id, ticket)
+        .await
+        .expect("ticket");
+    let version = app
+        .ticket_doc(shop.tenant.id, ticket)
+        .await
+        .expect("document")
+        .version;
+    let mut draft = Draft::load(store.as_ref(), &before).await.expect("draft");
+    draft
+        .step(Step::new(StatusAction::Accept))
+        .expect("accept is allowed");
+    let mut after = before.clone();
+    draft.project(&mut after);
+    assert_eq!(after.status, Status::Accepted);
+    let change = draft.change().expect("a document change");
+
+    // The document moved on since it was read: the row stays as it was.
+    let stale = DocumentChange {
+        expected_version: Some(version - 1),
+        ..change.clone()
+    };
+    let refused = store
+        .update_ticket(actor, &before, &after, Some(&stale))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let row = store
+        .get_ticket(shop.tenant.id, ticket)
+        .await
+        .expect("ticket");
+    assert_eq!(
+        (row.status, row.updated_at),
+        (Status::Assigned, before.updated_at)
+    );
+    let stored = app
+        .ticket_doc(shop.tenant.id, ticket)
+        .await
+        .expect("document");
+    assert_eq!(stored.version, version);
+    assert_eq!(stored.doc.status().status, Status::Assigned);
+
+    // Both written together.
+    let written = store
+        .update_ticket(actor, &before, &after, Some(&change))
+        .await
+        .expect("written");
+    assert_eq!(written.status, Status::Accepted);
+    let stored = app
+        .ticket_doc(shop.tenant.id, ticket)
+        .await
+        .expect("document");
+    assert_eq!(stored.version, version + 1);
+    assert_eq!(stored.doc.status().status, Status::Accepted);
+    agree(&app, &shop, ticket, "the store write").await;
+
+    // A stale row refuses the document change as well.
+    let mut draft = Draft::load(store.as_ref(), &written).await.expect("draft");
+    draft
+        .step(Step::new(StatusAction::StartTravel))
+        .expect("start_travel is allowed");
+    let mut moved = written.clone();
+    draft.project(&mut moved);
+    let refused = store
+        .update_ticket(actor, &before, &moved, draft.change().as_ref())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let stored = app
+        .ticket_doc(shop.tenant.id, ticket)
+        .await
+        .expect("document");
+    assert_eq!(stored.version, version + 1);
     app.stop().await;
 }
