@@ -120,6 +120,8 @@ pub(super) enum Refusal {
     Receive(truckroll_sync::ReceiveError),
     /// Names the document path (`/custom/…`) and what the schema says.
     CustomField(String),
+    /// A custom field the category's schema marks `readOnly`: the office's.
+    ReadOnlyField(String),
 }
 
 impl Refusal {
@@ -127,6 +129,7 @@ impl Refusal {
         match self {
             Self::Receive(e) => e.code(),
             Self::CustomField(_) => ErrorCode::SchemaViolation,
+            Self::ReadOnlyField(_) => ErrorCode::NotFieldEditable,
         }
     }
 }
@@ -136,6 +139,10 @@ impl fmt::Display for Refusal {
         match self {
             Self::Receive(e) => e.fmt(f),
             Self::CustomField(why) => f.write_str(why),
+            Self::ReadOnlyField(key) => write!(
+                f,
+                "/custom/{key}: read-only in the category's schema; a field device may not change it"
+            ),
         }
     }
 }
@@ -143,9 +150,9 @@ impl fmt::Display for Refusal {
 /// Receives a device's sync message into `doc` through the crate's field
 /// checks ([`TicketDoc::receive_field_sync_message`]), then checks the
 /// custom fields it changed against the JSON Schema of `ticket`'s category
-/// (the validator REST uses): the row's fields with the merge's changes
-/// must not violate the schema anywhere the row alone did not. On a
-/// refusal `doc` and `state` are to be discarded.
+/// (the validator REST uses): none is `readOnly` there, and the row's
+/// fields with the merge's changes must not violate the schema anywhere the
+/// row alone did not. On a refusal `doc` and `state` are to be discarded.
 pub(super) async fn receive(
     store: &dyn Store,
     ticket: &Ticket,
@@ -170,6 +177,16 @@ pub(super) async fn receive(
         return Ok(Ok(()));
     };
     let schema = &category.custom_fields_schema;
+    let read_only =
+        |key: &str| schema["properties"][key]["readOnly"] == serde_json::Value::Bool(true);
+    if let Some(key) = diff
+        .set
+        .keys()
+        .chain(diff.removed.iter())
+        .find(|k| read_only(k))
+    {
+        return Ok(Err(Refusal::ReadOnlyField(key.clone())));
+    }
     let known: BTreeSet<(String, String)> =
         match custom_fields::validate(schema, &ticket.custom_fields) {
             Ok(()) => BTreeSet::new(),

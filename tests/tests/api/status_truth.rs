@@ -526,6 +526,7 @@ async fn custom_category(app: &TestApp, shop: &Shop) -> Uuid {
                 "refrigerant": {"enum": ["R32", "R410A"]},
                 "kw": {"type": "number", "maximum": 50},
                 "serviced_at": {"type": "string"},
+                "contract": {"type": "string", "readOnly": true},
                 "history": {"type": "array"}
             },
             "required": ["refrigerant"],
@@ -539,7 +540,7 @@ async fn custom_category(app: &TestApp, shop: &Shop) -> Uuid {
             "/v1/tickets",
             &shop.tenant.admin_token,
             &json!({"title": "Chiller", "category": "chillers", "priority": "P2", "site_id": shop.site,
-                    "custom_fields": {"refrigerant": "R32", "history": ["2025 refill"]}}),
+                    "custom_fields": {"refrigerant": "R32", "contract": "gold", "history": ["2025 refill"]}}),
         )
         .await
         .expect(StatusCode::CREATED);
@@ -588,6 +589,11 @@ async fn phone_custom_fields_are_checked_and_projected(backend: TestBackend) {
         ),
         ("colour", CustomValue::Str("red".into()), "/custom"),
         ("kw", CustomValue::Int(99), "/custom/kw"),
+        (
+            "contract",
+            CustomValue::Str("platinum".into()),
+            "/custom/contract",
+        ),
     ] {
         phone
             .client
@@ -606,7 +612,12 @@ async fn phone_custom_fields_are_checked_and_projected(backend: TestBackend) {
             .iter()
             .find(|r| r.doc_id == ticket.to_string())
             .unwrap_or_else(|| panic!("{key}: refused: {report:?}"));
-        assert_eq!(rejection.code, ErrorCode::SchemaViolation, "{key}");
+        let code = if key == "contract" {
+            ErrorCode::NotFieldEditable
+        } else {
+            ErrorCode::SchemaViolation
+        };
+        assert_eq!(rejection.code, code, "{key}");
         assert!(
             rejection.detail.contains(path),
             "{key}: {}",
@@ -614,7 +625,7 @@ async fn phone_custom_fields_are_checked_and_projected(backend: TestBackend) {
         );
         assert_eq!(
             custom_fields(&app, &shop, ticket).await,
-            json!({"refrigerant": "R32", "history": ["2025 refill"]}),
+            json!({"refrigerant": "R32", "contract": "gold", "history": ["2025 refill"]}),
             "{key}: nothing projected"
         );
         assert!(
@@ -627,7 +638,7 @@ async fn phone_custom_fields_are_checked_and_projected(backend: TestBackend) {
     }
     assert_eq!(
         phone.client.quarantine().await.expect("quarantine").len(),
-        3
+        4
     );
 
     // Valid values merge and are projected; removing a required field is not.
@@ -653,7 +664,7 @@ async fn phone_custom_fields_are_checked_and_projected(backend: TestBackend) {
     assert_eq!(
         custom_fields(&app, &shop, ticket).await,
         json!({"refrigerant": "R410A", "kw": 7.5, "serviced_at": "2026-01-01T00:00:00.000Z",
-               "history": ["2025 refill"]})
+               "contract": "gold", "history": ["2025 refill"]})
     );
     phone
         .client
@@ -688,8 +699,8 @@ async fn office_custom_fields_reach_the_document_and_the_phone(backend: TestBack
     let phone = Phone::signed_in(&app, &shop, 0).await;
     phone.sync().await;
 
-    let fields =
-        json!({"refrigerant": "R410A", "kw": 12, "history": ["2025 refill", "2026 check"]});
+    let fields = json!({"refrigerant": "R410A", "kw": 12, "contract": "silver",
+                        "history": ["2025 refill", "2026 check"]});
     let answer = app
         .patch(
             &format!("/v1/tickets/{ticket}"),
@@ -705,6 +716,11 @@ async fn office_custom_fields_reach_the_document_and_the_phone(backend: TestBack
         Some(&CustomValue::Str("R410A".into()))
     );
     assert_eq!(custom.get("kw"), Some(&CustomValue::Int(12)));
+    assert_eq!(
+        custom.get("contract"),
+        Some(&CustomValue::Str("silver".into())),
+        "read-only for phones, still in their document"
+    );
     assert!(!custom.contains_key("history"));
 
     phone.sync().await;
