@@ -51,12 +51,15 @@ pub trait TicketStore {
         page: PageRequest,
     ) -> StoreResult<Page<Ticket>>;
     /// Writes `after` if the ticket was not changed since `before` was read
-    /// (otherwise `Conflict`), with its audit entry, in one transaction.
+    /// (otherwise `Conflict`), with its audit entry, in one transaction —
+    /// and `document`, the change of the ticket's document whose fold
+    /// `after` projects (`Conflict` when the document moved on).
     async fn update_ticket(
         &self,
         actor: Actor,
         before: &Ticket,
         after: &Ticket,
+        document: Option<&super::documents::DocumentChange>,
     ) -> StoreResult<Ticket>;
     async fn add_comment(
         &self,
