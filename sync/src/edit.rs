@@ -94,7 +94,7 @@ impl Limits {
             let path = format!("/{key}");
             let len = am.length(&id);
             match (t, *key) {
-                (ObjType::Text, _) => over(&path, "characters", self.max_notes_chars, len)?,
+                (ObjType::Text, _) => over(&path, "Unicode scalar values", self.max_notes_chars, len)?,
                 (ObjType::List, K_EVENTS) => over(&path, "events", self.max_events, len)?,
                 (ObjType::List, _) => over(&path, "items", self.max_list_items, len)?,
                 (_, _) => over(
@@ -112,7 +112,7 @@ impl Limits {
             }
         });
         if let Some((path, chars)) = long {
-            over(&path, "characters", self.max_string_chars, chars)?;
+            over(&path, "Unicode scalar values", self.max_string_chars, chars)?;
         }
         over("", "bytes", self.max_doc_bytes, doc.save().len())
     }
@@ -186,6 +186,10 @@ pub enum EditError {
     EventModified { path: String, id: String },
     #[error("{path}: `{kind}` is a server event; a field device may not append it")]
     ServerEvent { path: String, kind: StatusAction },
+    #[error(
+        "{path}/assignment: required on a field event (the id of the `assign`/`reassign` event current in the writer's fold)"
+    )]
+    MissingAssignment { path: String },
     #[error("{path}: event actor `{actor}` did not write any of the new changes")]
     EventActor { path: String, actor: String },
     #[error("{path}: media reference `{id}` may not be modified by a field device")]
@@ -201,7 +205,7 @@ impl EditError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::NotDescendant => ErrorCode::InvalidChanges,
-            Self::Schema(_) => ErrorCode::SchemaViolation,
+            Self::Schema(_) | Self::MissingAssignment { .. } => ErrorCode::SchemaViolation,
             Self::Limit(_) => ErrorCode::LimitExceeded,
             _ => ErrorCode::NotFieldEditable,
         }
@@ -359,8 +363,8 @@ fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, ReceiveError> {
 ///   objects under every other root key (none replaced), no conflicting values;
 /// - every event of `before` is still there, unchanged (no key added, changed,
 ///   removed or put in conflict); new events are field actions
-///   ([`ActionOrigin::Field`]) whose `actor` wrote at least one of the new
-///   changes;
+///   ([`ActionOrigin::Field`]) with an `assignment`, whose `actor` wrote at
+///   least one of the new changes;
 /// - photo and signature references of `before` are unchanged; a pending one
 ///   may be removed, a stored one may not; new ones are `pending`.
 ///
@@ -444,6 +448,11 @@ fn check_events(
                 path,
                 kind: event.kind,
             });
+        }
+        // Without it the fold could only ever ignore the event (every field
+        // transition starts from an assigned status): refused, not kept.
+        if event.assignment.is_none() {
+            return Err(EditError::MissingAssignment { path });
         }
         if !new_actors.contains(&event.actor) {
             return Err(EditError::EventActor {

@@ -367,7 +367,7 @@ fn schema_violations_and_limits_are_refused() {
     assert_eq!(err.code(), ErrorCode::LimitExceeded);
     assert_eq!(
         err.to_string(),
-        "limit: /notes: 73 characters exceeds the limit of 40"
+        "limit: /notes: 73 Unicode scalar values exceeds the limit of 40"
     );
 
     let mut phone = before.fork_with_actor(device(1));
@@ -377,7 +377,7 @@ fn schema_violations_and_limits_are_refused() {
     let err = check(&before, &phone).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "limit: /custom/essay: 3000 characters exceeds the limit of 2000"
+        "limit: /custom/essay: 3000 Unicode scalar values exceeds the limit of 2000"
     );
 
     let tiny = Limits {
