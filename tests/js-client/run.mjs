@@ -63,9 +63,9 @@ const reply = await postJson(baseUrl, "/v1/sync", device.token, {
 const kinds = reply.frames.map((f) => `${f.type}:${f.code ?? f.reason ?? ""}`);
 assert.deepEqual(
   kinds.filter((k) => !k.startsWith("sync:")),
-  ["hello:", "error:malformed_frame", "doc_removed:not_in_set", "error:not_in_set"],
+  ["hello:", "doc_added:", "error:malformed_frame", "doc_removed:not_in_set", "error:not_in_set"],
 );
-assert.equal(reply.frames[1].doc_id, ticket);
+assert.equal(reply.frames[2].doc_id, ticket);
 
 // --- GET /v1/sync (WebSocket) ----------------------------------------------
 const ws = await device.connect();

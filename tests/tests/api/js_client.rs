@@ -46,7 +46,8 @@ async fn js_client_syncs_from_the_protocol_document(backend: TestBackend) {
         .await
         .expect(StatusCode::OK);
     assert_eq!(seen["status"], "en_route", "{seen}");
-    assert!(seen["accepted_at"].is_string(), "{seen}");
+    assert!(seen["field"]["accepted_at"].is_string(), "{seen}");
+    assert_eq!(seen["field"]["part_count"], 1, "{seen}");
     let server = app
         .ticket_doc(shop.tenant.id, ticket)
         .await
