@@ -187,9 +187,15 @@ pub enum EditError {
     #[error("{path}: `{kind}` is a server event; a field device may not append it")]
     ServerEvent { path: String, kind: StatusAction },
     #[error(
-        "{path}/assignment: required on a field event (the id of the `assign`/`reassign` event current in the writer's fold)"
+        "{path}/assignment: must be the `assign`/`reassign` event current in the writer's fold when it wrote the event ({expected}), found {found}"
     )]
-    MissingAssignment { path: String },
+    WrongAssignment {
+        path: String,
+        /// `` `id` `` of the writer's current assignment, or "none".
+        expected: String,
+        /// `` `id` `` written, or "none (absent)".
+        found: String,
+    },
     #[error("{path}: event actor `{actor}` did not write any of the new changes")]
     EventActor { path: String, actor: String },
     #[error("{path}: media reference `{id}` may not be modified by a field device")]
@@ -205,7 +211,7 @@ impl EditError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::NotDescendant => ErrorCode::InvalidChanges,
-            Self::Schema(_) | Self::MissingAssignment { .. } => ErrorCode::SchemaViolation,
+            Self::Schema(_) | Self::WrongAssignment { .. } => ErrorCode::SchemaViolation,
             Self::Limit(_) => ErrorCode::LimitExceeded,
             _ => ErrorCode::NotFieldEditable,
         }
@@ -363,8 +369,9 @@ fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, ReceiveError> {
 ///   objects under every other root key (none replaced), no conflicting values;
 /// - every event of `before` is still there, unchanged (no key added, changed,
 ///   removed or put in conflict); new events are field actions
-///   ([`ActionOrigin::Field`]) with an `assignment`, whose `actor` wrote at
-///   least one of the new changes;
+///   ([`ActionOrigin::Field`]) whose `assignment` is the one current in the
+///   writer's fold when it wrote them (absent only if it had none) and whose
+///   `actor` wrote at least one of the new changes;
 /// - photo and signature references of `before` are unchanged; a pending one
 ///   may be removed, a stored one may not; new ones are `pending`.
 ///
@@ -449,10 +456,19 @@ fn check_events(
                 kind: event.kind,
             });
         }
-        // Without it the fold could only ever ignore the event (every field
-        // transition starts from an assigned status): refused, not kept.
-        if event.assignment.is_none() {
-            return Err(EditError::MissingAssignment { path });
+        // A wrong or missing `assignment` would make the fold ignore the
+        // event for good: refused with a clear reason instead of kept.
+        if let Some(expected) = writer_assignment(after, before_heads, obj)
+            && expected != event.assignment
+        {
+            let show = |a: &Option<String>, none: &str| {
+                a.as_ref().map_or_else(|| none.to_owned(), |id| format!("`{id}`"))
+            };
+            return Err(EditError::WrongAssignment {
+                path,
+                expected: show(&expected, "none"),
+                found: show(&event.assignment, "none (absent)"),
+            });
         }
         if !new_actors.contains(&event.actor) {
             return Err(EditError::EventActor {
@@ -462,6 +478,27 @@ fn check_events(
         }
     }
     Ok(())
+}
+
+/// The current assignment in the writer's fold when it created the event map
+/// `obj`: the fold of the document at the dependencies of the change that
+/// created it (what the writer had seen). `None` if that change is not among
+/// the new ones.
+fn writer_assignment(
+    after: &TicketDoc,
+    before_heads: &[automerge::ChangeHash],
+    obj: &ObjId,
+) -> Option<Option<String>> {
+    let ObjId::Id(counter, actor, _) = obj else {
+        return None;
+    };
+    let am = after.as_automerge();
+    let change = am.get_changes(before_heads).into_iter().find(|c| {
+        c.actor_id() == actor && c.start_op().get() <= *counter && *counter <= c.max_op()
+    })?;
+    let view = am.fork_at(change.deps()).ok()?;
+    let events = TicketDoc::from_parts(view, after).events();
+    Some(crate::event::fold_status(&events).assignment)
 }
 
 fn check_media(before: &TicketDoc, after: &TicketDoc, kind: MediaKind) -> Result<(), EditError> {

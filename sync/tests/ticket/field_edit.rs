@@ -406,3 +406,37 @@ fn a_version_missing_server_changes_is_refused() {
         EditError::NotDescendant
     );
 }
+
+#[test]
+fn a_field_event_must_carry_the_writers_assignment() {
+    let before = server_doc();
+    let current = before.status().assignment.unwrap();
+    for wrong in [None, Some("001767225600000-0000000000-5e".to_owned())] {
+        let mut phone = before.fork_with_actor(device(1));
+        let mut event = phone.stamp_event(StatusAction::StartTravel, T0 + 200);
+        assert_eq!(event.assignment.as_deref(), Some(current.as_str()));
+        event.assignment = wrong;
+        phone.append_event(&event).unwrap();
+        let err = check(&before, &phone).unwrap_err();
+        assert!(matches!(err, EditError::WrongAssignment { .. }), "{err}");
+        assert_eq!(err.code(), ErrorCode::SchemaViolation);
+        let text = err.to_string();
+        assert!(text.starts_with("/events/"), "{text}");
+        assert!(text.contains(&format!("/assignment: must be the `assign`/`reassign` event current in the writer's fold when it wrote the event (`{current}`)")), "{text}");
+    }
+
+    // With it, the same event is accepted.
+    let mut phone = before.fork_with_actor(device(1));
+    act(&mut phone, StatusAction::StartTravel, T0 + 200);
+    check(&before, &phone).unwrap();
+
+    // A writer that had seen no assignment writes none, and is accepted
+    // (the fold ignores the event).
+    let mut unassigned = TicketDoc::new("t-1", server()).unwrap();
+    let mut phone = unassigned.fork_with_actor(device(1));
+    act(&mut phone, StatusAction::Accept, T0 + 300);
+    assert_eq!(phone.events()[0].assignment, None);
+    check(&unassigned, &phone).unwrap();
+    unassigned.merge(&mut phone).unwrap();
+    assert_eq!(unassigned.status().ignored.len(), 1);
+}

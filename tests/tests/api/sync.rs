@@ -962,7 +962,7 @@ async fn field_events_without_assignment_are_refused(backend: TestBackend) {
     let (doc_id, code, detail) = phone.errors.first().cloned().expect("an error frame");
     assert_eq!(doc_id, Some(ticket.to_string()));
     assert_eq!(code, ErrorCode::SchemaViolation);
-    assert!(detail.contains("/assignment: required"), "{detail}");
+    assert!(detail.contains("/assignment: must be the `assign`/`reassign` event current"), "{detail}");
     assert!(code.requires_reset());
     assert_eq!(ticket_status(&app, &shop, ticket).await, "assigned");
     assert!(server_doc(&app, shop.tenant.id, ticket).await.events().iter().all(|e| e.kind != StatusAction::Accept));
