@@ -108,6 +108,8 @@ export class Device {
     this.removed = [];
     this.errors = [];
     this.quarantine = [];
+    /** How to forget sent changes before generating (§1.7). */
+    this.recipe = "clear-sent";
     /** Sync frames sent and received per transport, for the round-trip counts. */
     this.sent = 0;
     this.received = 0;
@@ -147,7 +149,13 @@ export class Device {
    */
   generate(docId, states) {
     const held = this.docs.get(docId);
-    const [next, message] = A.generateSyncMessage(held.doc, { ...states.get(docId), sentHashes: {} });
+    // `reencode` is the advice of earlier versions of PROTOCOL.md, kept to
+    // show that it does not converge.
+    const state =
+      this.recipe === "reencode"
+        ? A.decodeSyncState(A.encodeSyncState(states.get(docId)))
+        : { ...states.get(docId), sentHashes: {} };
+    const [next, message] = A.generateSyncMessage(held.doc, state);
     states.set(docId, next);
     held.persisted = A.encodeSyncState(next);
     if (message) this.sent += 1;

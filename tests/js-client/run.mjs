@@ -103,6 +103,13 @@ assert.equal(bad.closed.code, 4400);
 result.requests.after_ws = await device.syncHttp();
 assert.equal(result.requests.after_ws, 1);
 
+// The earlier advice — decodeSyncState(encodeSyncState(state)) before each
+// message — never lets generateSyncMessage return null: the cap is reached.
+device.recipe = "reencode";
+await assert.rejects(device.syncHttp(), /did not converge in eight requests/);
+device.recipe = "clear-sent";
+result.requests.old_recipe = "cap";
+
 result.notes = device.view(ticket).notes;
 result.status = device.status(ticket).status;
 result.heads = A.getHeads(device.view(ticket));

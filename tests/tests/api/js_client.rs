@@ -35,7 +35,7 @@ async fn js_client_syncs_from_the_protocol_document(backend: TestBackend) {
     .await;
     assert_eq!(
         result["requests"],
-        serde_json::json!({"first": 2, "idle": 1, "edit": 2, "after_ws": 1}),
+        serde_json::json!({"first": 2, "idle": 1, "edit": 2, "after_ws": 1, "old_recipe": "cap"}),
         "{result}"
     );
     assert_eq!(result["status"], "en_route", "{result}");
