@@ -39,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = Limits::default().check(&edited);
     if check_field_edit(&server, &edited, &Limits::default()).is_ok() {
-        edited.validate().expect("an accepted edit passes the schema");
+        edited
+            .validate()
+            .expect("an accepted edit passes the schema");
         assert!(edited.contains_heads(&server.heads()));
     }
 });

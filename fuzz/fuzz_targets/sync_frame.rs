@@ -74,8 +74,12 @@ fn receive(server: &mut TicketDoc, state: &mut SyncState, data: &[u8]) -> Option
     let before = server.heads();
     match server.receive_field_sync_message(state, data, &actors, &Limits::default()) {
         Ok(()) => {
-            server.validate().expect("an accepted document passes the schema");
-            Limits::default().check(server).expect("an accepted document is within the limits");
+            server
+                .validate()
+                .expect("an accepted document passes the schema");
+            Limits::default()
+                .check(server)
+                .expect("an accepted document is within the limits");
             assert!(server.contains_heads(&before));
             let _ = server.status();
             let reloaded = TicketDoc::load(&server.save()).expect("an accepted document reloads");
@@ -111,7 +115,8 @@ fn sync_edits(edits: &Edits) {
             return;
         };
         device_state.sent_hashes.clear();
-        let reply = truckroll_sync::automerge::sync::Message::decode(&reply).expect("our reply decodes");
+        let reply =
+            truckroll_sync::automerge::sync::Message::decode(&reply).expect("our reply decodes");
         device
             .receive_sync_message(&mut device_state, reply)
             .expect("a device applies the server's reply");

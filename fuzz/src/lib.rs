@@ -36,19 +36,69 @@ pub fn server_doc() -> TicketDoc {
 
 /// Keys the schema knows, so edits hit the validator's real paths often.
 const KEYS: &[&str] = &[
-    "id", "kind", "actor", "device_time", "hlc", "assignment", "assignee", "reason",
-    "position", "lat", "lon", "accuracy_m", "label", "done", "done_by", "done_at",
-    "part_number", "quantity", "serial", "started_at", "ended_at", "sha256",
-    "content_type", "state", "taken_at", "ticket_id", "schema_version", "notes",
-    "checklist", "parts", "time_entries", "photos", "signatures", "custom", "events",
+    "id",
+    "kind",
+    "actor",
+    "device_time",
+    "hlc",
+    "assignment",
+    "assignee",
+    "reason",
+    "position",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "label",
+    "done",
+    "done_by",
+    "done_at",
+    "part_number",
+    "quantity",
+    "serial",
+    "started_at",
+    "ended_at",
+    "sha256",
+    "content_type",
+    "state",
+    "taken_at",
+    "ticket_id",
+    "schema_version",
+    "notes",
+    "checklist",
+    "parts",
+    "time_entries",
+    "photos",
+    "signatures",
+    "custom",
+    "events",
 ];
 
 /// String values the schema gives meaning to.
 const WORDS: &[&str] = &[
-    "accept", "decline", "start_travel", "check_in", "hold", "resume", "complete_work",
-    "rework", "close", "assign", "reassign", "unassign", "cancel", "reopen",
-    "waiting_customer", "waiting_parts", "travel", "work", "waiting", "break", "pending",
-    "stored", "image/jpeg", "dddddddddddddddddddddddddddddddd",
+    "accept",
+    "decline",
+    "start_travel",
+    "check_in",
+    "hold",
+    "resume",
+    "complete_work",
+    "rework",
+    "close",
+    "assign",
+    "reassign",
+    "unassign",
+    "cancel",
+    "reopen",
+    "waiting_customer",
+    "waiting_parts",
+    "travel",
+    "work",
+    "waiting",
+    "break",
+    "pending",
+    "stored",
+    "image/jpeg",
+    "dddddddddddddddddddddddddddddddd",
     "001767225600001-0000000000-dddddddddddddddddddddddddddddddd",
 ];
 
@@ -88,10 +138,28 @@ pub enum Val {
 /// every object below it in document order).
 #[derive(Debug, Arbitrary)]
 pub enum Op {
-    Put { obj: u8, key: Key, index: u8, value: Val },
-    Insert { obj: u8, index: u8, value: Val },
-    Delete { obj: u8, key: Key, index: u8 },
-    Splice { obj: u8, index: u8, delete: u8, text: String },
+    Put {
+        obj: u8,
+        key: Key,
+        index: u8,
+        value: Val,
+    },
+    Insert {
+        obj: u8,
+        index: u8,
+        value: Val,
+    },
+    Delete {
+        obj: u8,
+        key: Key,
+        index: u8,
+    },
+    Splice {
+        obj: u8,
+        index: u8,
+        delete: u8,
+        text: String,
+    },
     /// Commit the transaction so far as one change (a message then carries several).
     Commit,
 }
@@ -149,7 +217,12 @@ fn object_type(v: &Val) -> Option<ObjType> {
 /// Applies `ops` to `doc` (errors from Automerge, e.g. an index out of
 /// range, just skip the op). At most 64 ops, so one input stays quick.
 pub fn apply_ops(doc: &mut Automerge, ops: &[Op]) {
-    for chunk in ops.iter().take(64).collect::<Vec<_>>().split(|op| matches!(op, Op::Commit)) {
+    for chunk in ops
+        .iter()
+        .take(64)
+        .collect::<Vec<_>>()
+        .split(|op| matches!(op, Op::Commit))
+    {
         let objs = objects(doc);
         let mut tx = doc.transaction();
         for op in chunk {
@@ -166,7 +239,12 @@ fn apply_op(
 ) -> Result<(), automerge::AutomergeError> {
     let pick = |i: u8| objs[usize::from(i) % objs.len()].clone();
     match op {
-        Op::Put { obj, key, index, value } => {
+        Op::Put {
+            obj,
+            key,
+            index,
+            value,
+        } => {
             let (obj, ty) = pick(*obj);
             match (ty, scalar(value), object_type(value)) {
                 (ObjType::List, Some(s), _) => tx.put(&obj, usize::from(*index), s)?,
@@ -203,10 +281,20 @@ fn apply_op(
                 _ => tx.delete(&obj, key.name())?,
             }
         }
-        Op::Splice { obj, index, delete, text } => {
+        Op::Splice {
+            obj,
+            index,
+            delete,
+            text,
+        } => {
             let (obj, ty) = pick(*obj);
             if ty == ObjType::Text {
-                tx.splice_text(&obj, usize::from(*index), isize::from(*delete as i8).abs(), text)?;
+                tx.splice_text(
+                    &obj,
+                    usize::from(*index),
+                    isize::from(*delete as i8).abs(),
+                    text,
+                )?;
             }
         }
         Op::Commit => {}

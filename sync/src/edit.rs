@@ -94,7 +94,9 @@ impl Limits {
             let path = format!("/{key}");
             let len = am.length(&id);
             match (t, *key) {
-                (ObjType::Text, _) => over(&path, "Unicode scalar values", self.max_notes_chars, len)?,
+                (ObjType::Text, _) => {
+                    over(&path, "Unicode scalar values", self.max_notes_chars, len)?
+                }
                 (ObjType::List, K_EVENTS) => over(&path, "events", self.max_events, len)?,
                 (ObjType::List, _) => over(&path, "items", self.max_list_items, len)?,
                 (_, _) => over(
@@ -462,7 +464,8 @@ fn check_events(
             && expected != event.assignment
         {
             let show = |a: &Option<String>, none: &str| {
-                a.as_ref().map_or_else(|| none.to_owned(), |id| format!("`{id}`"))
+                a.as_ref()
+                    .map_or_else(|| none.to_owned(), |id| format!("`{id}`"))
             };
             return Err(EditError::WrongAssignment {
                 path,

@@ -99,7 +99,9 @@ pub(super) async fn exchange(
     let rest = first.map_or(&[][..], |i| &request[i + 1..]);
     let frames = match hello {
         Some(bad @ Incoming::Bad { .. }) => bad.error_frame().into_iter().collect(),
-        Some(Incoming::Frame(hello)) => start_and_exchange(&state, &user, Some(hello), rest).await?,
+        Some(Incoming::Frame(hello)) => {
+            start_and_exchange(&state, &user, Some(hello), rest).await?
+        }
         _ => start_and_exchange(&state, &user, None, rest).await?,
     };
     let body = Exchange { frames }.encode();
@@ -203,7 +205,9 @@ enum Received {
 async fn next_frame(socket: &mut WebSocket) -> Received {
     loop {
         match socket.recv().await {
-            Some(Ok(WsMessage::Text(text))) => return Received::Frame(Incoming::decode(text.as_str())),
+            Some(Ok(WsMessage::Text(text))) => {
+                return Received::Frame(Incoming::decode(text.as_str()));
+            }
             Some(Ok(WsMessage::Binary(_))) => {
                 return Received::Frame(Incoming::Bad {
                     doc_id: None,
@@ -248,8 +252,7 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
             Received::Closed => return Ok(()),
         }
     };
-    let mut session = match Session::start(state.store.as_ref(), user.actor(), Some(&hello)).await
-    {
+    let mut session = match Session::start(state.store.as_ref(), user.actor(), Some(&hello)).await {
         Ok(s) => s,
         Err(SessionError::Frame(frame)) => return refuse(&mut socket, frame).await,
         Err(SessionError::Store(e)) => return refuse(&mut socket, internal(e)).await,

@@ -245,7 +245,11 @@ fn the_server_reads_each_frame_on_its_own() {
     ));
     assert!(matches!(
         &frames[2],
-        Incoming::Bad { doc_id: None, code: ErrorCode::MalformedFrame, .. }
+        Incoming::Bad {
+            doc_id: None,
+            code: ErrorCode::MalformedFrame,
+            ..
+        }
     ));
     assert!(matches!(&frames[3], Incoming::Bad { doc_id: None, .. }));
     assert_eq!(
@@ -258,7 +262,10 @@ fn the_server_reads_each_frame_on_its_own() {
     let Some(Message::Error { doc_id, code, .. }) = frames[1].error_frame() else {
         panic!("an error frame");
     };
-    assert_eq!((doc_id.as_deref(), code), (Some("t-1"), ErrorCode::MalformedFrame));
+    assert_eq!(
+        (doc_id.as_deref(), code),
+        (Some("t-1"), ErrorCode::MalformedFrame)
+    );
     assert!(!code.requires_reset());
     // Only a body that is not `{"frames": [...]}` fails as a whole.
     assert!(Exchange::decode_frames("[]").is_err());
@@ -270,12 +277,19 @@ fn the_server_reads_each_frame_on_its_own() {
     );
     assert!(matches!(
         Incoming::decode("{"),
-        Incoming::Bad { doc_id: None, code: ErrorCode::MalformedFrame, .. }
+        Incoming::Bad {
+            doc_id: None,
+            code: ErrorCode::MalformedFrame,
+            ..
+        }
     ));
     let huge = "x".repeat(MAX_FRAME_BYTES + 1);
     assert!(matches!(
         Incoming::decode(&huge),
-        Incoming::Bad { code: ErrorCode::FrameTooLarge, .. }
+        Incoming::Bad {
+            code: ErrorCode::FrameTooLarge,
+            ..
+        }
     ));
 }
 

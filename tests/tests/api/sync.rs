@@ -712,7 +712,10 @@ async fn unknown_frames_are_skipped_on_both_transports(backend: TestBackend) {
         json!([{"type": "presence"}, hello, {"type": "typing", "doc_id": ticket, "data": 7}]),
     )
     .await;
-    let kinds: Vec<&str> = reply.iter().map(|f| f["type"].as_str().expect("type")).collect();
+    let kinds: Vec<&str> = reply
+        .iter()
+        .map(|f| f["type"].as_str().expect("type"))
+        .collect();
     assert_eq!(kinds, vec!["hello", "doc_added", "sync"], "{reply:?}");
 
     // WebSocket: the same, and the session goes on.
@@ -720,7 +723,10 @@ async fn unknown_frames_are_skipped_on_both_transports(backend: TestBackend) {
     send_text(&mut socket, r#"{"type":"presence","x":1}"#.into()).await;
     send_text(&mut socket, phone.hello().encode()).await;
     send_text(&mut socket, r#"{"type":"typing","doc_id":"x"}"#.into()).await;
-    assert!(matches!(ws_event(&mut socket).await, WsEvent::Frame(Message::Hello { .. })));
+    assert!(matches!(
+        ws_event(&mut socket).await,
+        WsEvent::Frame(Message::Hello { .. })
+    ));
     let added = ws_event(&mut socket).await;
     assert_eq!(
         added,
@@ -736,7 +742,9 @@ async fn unknown_frames_are_skipped_on_both_transports(backend: TestBackend) {
     }
     // Only sync frames follow: the unknown frame was not answered.
     let mut syncs_seen = 0;
-    while phone.docs[&ticket.to_string()].0.heads() != server_doc(&app, shop.tenant.id, ticket).await.heads() {
+    while phone.docs[&ticket.to_string()].0.heads()
+        != server_doc(&app, shop.tenant.id, ticket).await.heads()
+    {
         match ws_event(&mut socket).await {
             WsEvent::Frame(frame @ Message::Sync { .. }) => {
                 syncs_seen += 1;
@@ -816,7 +824,10 @@ async fn websocket_closes_with_documented_codes(backend: TestBackend) {
     // A frame over the limit: `frame_too_large`, close 1009.
     let mut socket = connect(&app, &token).await;
     send_text(&mut socket, phone.hello().encode()).await;
-    assert!(matches!(ws_event(&mut socket).await, WsEvent::Frame(Message::Hello { .. })));
+    assert!(matches!(
+        ws_event(&mut socket).await,
+        WsEvent::Frame(Message::Hello { .. })
+    ));
     send_text(&mut socket, "x".repeat(MAX_FRAME_BYTES + 1)).await;
     let frame = loop {
         match ws_event(&mut socket).await {
@@ -834,7 +845,10 @@ async fn websocket_closes_with_documented_codes(backend: TestBackend) {
     // The device closes: the server answers 1000.
     let mut socket = connect(&app, &token).await;
     send_text(&mut socket, phone.hello().encode()).await;
-    assert!(matches!(ws_event(&mut socket).await, WsEvent::Frame(Message::Hello { .. })));
+    assert!(matches!(
+        ws_event(&mut socket).await,
+        WsEvent::Frame(Message::Hello { .. })
+    ));
     socket
         .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
             code: close::NORMAL.into(),
@@ -879,7 +893,10 @@ async fn a_bad_frame_fails_only_its_document(backend: TestBackend) {
     assert_eq!(errors[0]["code"], "malformed_frame");
     assert!(errors[1].get("doc_id").is_none(), "{reply:?}");
     assert_eq!(errors[1]["code"], "malformed_frame");
-    assert_eq!(server_doc(&app, shop.tenant.id, second).await.notes(), "kept");
+    assert_eq!(
+        server_doc(&app, shop.tenant.id, second).await.notes(),
+        "kept"
+    );
     for frame in Exchange::decode(&json!({ "frames": reply }).to_string())
         .expect("exchange")
         .frames
@@ -918,7 +935,14 @@ async fn a_bad_frame_fails_only_its_document(backend: TestBackend) {
         }
     };
     assert!(
-        matches!(&error, Message::Error { doc_id: None, code: ErrorCode::MalformedFrame, .. }),
+        matches!(
+            &error,
+            Message::Error {
+                doc_id: None,
+                code: ErrorCode::MalformedFrame,
+                ..
+            }
+        ),
         "{error:?}"
     );
     // Still open: an edit goes through.
@@ -962,10 +986,19 @@ async fn field_events_without_assignment_are_refused(backend: TestBackend) {
     let (doc_id, code, detail) = phone.errors.first().cloned().expect("an error frame");
     assert_eq!(doc_id, Some(ticket.to_string()));
     assert_eq!(code, ErrorCode::SchemaViolation);
-    assert!(detail.contains("/assignment: must be the `assign`/`reassign` event current"), "{detail}");
+    assert!(
+        detail.contains("/assignment: must be the `assign`/`reassign` event current"),
+        "{detail}"
+    );
     assert!(code.requires_reset());
     assert_eq!(ticket_status(&app, &shop, ticket).await, "assigned");
-    assert!(server_doc(&app, shop.tenant.id, ticket).await.events().iter().all(|e| e.kind != StatusAction::Accept));
+    assert!(
+        server_doc(&app, shop.tenant.id, ticket)
+            .await
+            .events()
+            .iter()
+            .all(|e| e.kind != StatusAction::Accept)
+    );
     app.stop().await;
 }
 
@@ -1001,9 +1034,17 @@ async fn removal_reasons_reveal_nothing(backend: TestBackend) {
     ] {
         let mut doc = TicketDoc::new(&id, phone.actor.clone()).expect("doc");
         doc.notes_append("x").expect("notes");
-        let data = doc.generate_sync_message(&mut SyncState::new()).expect("message");
+        let data = doc
+            .generate_sync_message(&mut SyncState::new())
+            .expect("message");
         let (_, received) = phone
-            .round(&app, vec![Message::Sync { doc_id: id.clone(), data }])
+            .round(
+                &app,
+                vec![Message::Sync {
+                    doc_id: id.clone(),
+                    data,
+                }],
+            )
             .await;
         let about: Vec<Value> = received
             .iter()
@@ -1027,7 +1068,11 @@ async fn removal_reasons_reveal_nothing(backend: TestBackend) {
     for answer in &answers[1..] {
         assert_eq!(answer, &answers[0]);
     }
-    assert!(app.ticket_doc(other.tenant.id, foreign).await.is_none_or(|d| d.doc.notes().is_empty()));
+    assert!(
+        app.ticket_doc(other.tenant.id, foreign)
+            .await
+            .is_none_or(|d| d.doc.notes().is_empty())
+    );
     app.stop().await;
 }
 
@@ -1054,7 +1099,10 @@ async fn string_limits_count_unicode_scalar_values(backend: TestBackend) {
         .expect("part");
     phone.sync(&app).await;
     assert!(phone.errors.is_empty(), "{:?}", phone.errors);
-    assert_eq!(server_doc(&app, shop.tenant.id, ticket).await.parts()[0].part_number, at_limit);
+    assert_eq!(
+        server_doc(&app, shop.tenant.id, ticket).await.parts()[0].part_number,
+        at_limit
+    );
 
     phone
         .doc(ticket)
@@ -1067,8 +1115,14 @@ async fn string_limits_count_unicode_scalar_values(backend: TestBackend) {
     phone.round(&app, Vec::new()).await;
     let (_, code, detail) = phone.errors.first().cloned().expect("an error frame");
     assert_eq!(code, ErrorCode::LimitExceeded);
-    assert!(detail.contains("2001 Unicode scalar values exceeds the limit of 2000"), "{detail}");
-    assert_eq!(server_doc(&app, shop.tenant.id, ticket).await.parts().len(), 1);
+    assert!(
+        detail.contains("2001 Unicode scalar values exceeds the limit of 2000"),
+        "{detail}"
+    );
+    assert_eq!(
+        server_doc(&app, shop.tenant.id, ticket).await.parts().len(),
+        1
+    );
     app.stop().await;
 }
 
@@ -1098,7 +1152,9 @@ async fn answer_frames_come_in_the_documented_order(backend: TestBackend) {
     let colleagues = shop.assigned_ticket(&app, shop.techs[1].id).await;
     let mut snoop = TicketDoc::new(&colleagues.to_string(), phone.actor.clone()).expect("doc");
     snoop.notes_append("x").expect("notes");
-    let snoop = snoop.generate_sync_message(&mut SyncState::new()).expect("message");
+    let snoop = snoop
+        .generate_sync_message(&mut SyncState::new())
+        .expect("message");
     let bad = Message::Sync {
         doc_id: colleagues.to_string(),
         data: snoop,
@@ -1173,13 +1229,20 @@ async fn reply_asks_for_the_dependency_of_a_queued_change(backend: TestBackend) 
             _ => None,
         })
         .expect("a reply");
-    assert_eq!(reply.need, vec![c.hash()], "the reply names the missing dependency");
+    assert_eq!(
+        reply.need,
+        vec![c.hash()],
+        "the reply names the missing dependency"
+    );
 
     // A device that forgets what it sent (PROTOCOL.md §1.7) then converges.
     for (_, state) in phone.docs.values_mut() {
         state.sent_hashes.clear();
     }
     phone.sync(&app).await;
-    assert_eq!(server_doc(&app, shop.tenant.id, ticket).await.notes(), "first second");
+    assert_eq!(
+        server_doc(&app, shop.tenant.id, ticket).await.notes(),
+        "first second"
+    );
     app.stop().await;
 }
