@@ -39,11 +39,13 @@ fn error_frame(doc_id: Option<Uuid>, code: ErrorCode, detail: impl Into<String>)
     }
 }
 
-/// The server's sync state for a device that has no state for the document:
-/// the device holds none of it (a new member of its set, or a reset: both
-/// start from an empty document, PROTOCOL.md §3.3 and §3.5). Starting as if
-/// the device had said "I have nothing" makes the server's first message
-/// carry the whole document, which saves the device a round trip.
+/// The server's sync state, in a one-shot exchange, for a device that has no
+/// state for the document: the device holds none of it (a new member of its
+/// set, or a reset: both start from an empty document, PROTOCOL.md §3.3 and
+/// §3.5). Starting as if the device had said "I have nothing" makes the
+/// server's first answer carry the whole document, which saves a request.
+/// Not on a WebSocket: there the device's own first message crosses ours,
+/// and would make us send the document twice.
 fn holds_nothing() -> SyncState {
     SyncState {
         their_heads: Some(Vec::new()),
@@ -78,6 +80,8 @@ pub struct Session {
     received: HashMap<Uuid, TicketDoc>,
     /// Documents this session said `doc_removed` for.
     removed: BTreeSet<Uuid>,
+    /// A one-shot HTTP exchange (see [`holds_nothing`]).
+    one_shot: bool,
 }
 
 /// The one answer to a document the device may not sync, whatever the
@@ -149,7 +153,23 @@ impl Session {
             draining: HashMap::new(),
             received: HashMap::new(),
             removed: BTreeSet::new(),
+            one_shot: false,
         })
+    }
+
+    /// Marks this session as one `POST /v1/sync` exchange.
+    pub fn one_shot(mut self) -> Self {
+        self.one_shot = true;
+        self
+    }
+
+    /// A fresh state for a device that holds no state for a document.
+    fn fresh_state(&self) -> SyncState {
+        if self.one_shot {
+            holds_nothing()
+        } else {
+            SyncState::new()
+        }
     }
 
     /// The server's `hello` answer.
@@ -254,7 +274,7 @@ impl Session {
             .await?;
         Ok(persisted
             .and_then(|b| SyncState::decode(&b).ok())
-            .unwrap_or_else(holds_nothing))
+            .unwrap_or_else(|| self.fresh_state()))
     }
 
     /// Whether `ticket` left this technician's set recently enough that
@@ -333,7 +353,7 @@ impl Session {
                 doc.receive_field_sync_message(&mut sync_state, data, &self.actors, &self.limits)
             {
                 // Reset: nothing applied, the device starts over from our version.
-                self.states.insert(ticket_id, holds_nothing());
+                self.states.insert(ticket_id, self.fresh_state());
                 self.persisted.remove(&ticket_id);
                 self.received.remove(&ticket_id);
                 store

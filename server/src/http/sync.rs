@@ -117,7 +117,8 @@ async fn start_and_exchange(
     rest: &[Incoming],
 ) -> ApiResult<Vec<Message>> {
     match Session::start(state.store.as_ref(), user.actor(), hello).await {
-        Ok(mut session) => {
+        Ok(session) => {
+            let mut session = session.one_shot();
             let mut frames = vec![session.hello()];
             frames.extend(
                 session

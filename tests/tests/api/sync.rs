@@ -1142,7 +1142,7 @@ async fn answer_frames_come_in_the_documented_order(backend: TestBackend) {
     phone.sync(&app).await;
     // One ticket leaves, two arrive; the device edits every kept one.
     shop.assign(&app, leaving, shop.techs[1].id).await;
-    let arriving = vec![
+    let arriving = [
         shop.assigned_ticket(&app, tech).await,
         shop.assigned_ticket(&app, tech).await,
     ];
