@@ -22,6 +22,7 @@ pub mod push;
 pub mod sla;
 pub mod store;
 pub mod web;
+pub mod work;
 
 pub use app::{BackgroundTasks, ServeError, build_state};
 pub use http::{launch_with_listener, launch_with_state, router};

@@ -20,6 +20,7 @@ mod ticket_view;
 mod tickets;
 mod users;
 mod webhooks;
+mod work;
 
 use std::{
     future::Future,
@@ -101,6 +102,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(sync::router())
         .merge(live::router())
         .merge(media::router())
+        .merge(work::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -54,6 +54,10 @@ pub struct TicketQuery {
     pub created_from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     pub created_to: Option<DateTime<Utc>>,
+    /// Work completed at or after (RFC 3339).
+    pub completed_from: Option<DateTime<Utc>>,
+    /// Work completed before (RFC 3339).
+    pub completed_to: Option<DateTime<Utc>>,
     /// Case-insensitive text in title or description.
     pub q: Option<String>,
 }
@@ -82,6 +86,8 @@ async fn list_tickets(
         tag: query.tag,
         created_from: query.created_from,
         created_to: query.created_to,
+        completed_from: query.completed_from,
+        completed_to: query.completed_to,
         text: query.q.filter(|q| !q.trim().is_empty()),
     };
     if !user.can(Action::TicketsReadAll) {

@@ -22,6 +22,10 @@ pub struct TicketFilter {
     pub tag: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+    /// Work completed (`completed_at`) at or after.
+    pub completed_from: Option<DateTime<Utc>>,
+    /// Work completed before.
+    pub completed_to: Option<DateTime<Utc>>,
     /// Case-insensitive substring of title or description.
     pub text: Option<String>,
 }

@@ -5,3 +5,4 @@ mod convergence;
 mod media;
 mod python;
 mod sync;
+mod work;

@@ -190,6 +190,12 @@ macro_rules! impl_ticket_store {
                     if let Some(to) = filter.created_to {
                         query.push(" AND created_at < ").push_bind(to);
                     }
+                    if let Some(from) = filter.completed_from {
+                        query.push(" AND completed_at >= ").push_bind(from);
+                    }
+                    if let Some(to) = filter.completed_to {
+                        query.push(" AND completed_at < ").push_bind(to);
+                    }
                     if let Some(text) = &filter.text {
                         let pattern = like_pattern(text);
                         query.push(" AND search_text LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
