@@ -78,6 +78,23 @@ ensure_browser() {
 
 ensure_browser
 
+# The sync protocol's independent client (tests/js-client): @automerge/automerge
+# and ws, pinned in its package-lock.json; Node.js >= 20 (global fetch).
+ensure_js_client() {
+    command -v node >/dev/null && command -v npm >/dev/null \
+        || fail "node and npm not found: the JS sync client test needs Node.js >= 20 (Debian/Ubuntu: apt-get install nodejs npm)"
+    local major
+    major="$(node -p 'process.versions.node.split(".")[0]')"
+    [ "${major}" -ge 20 ] || fail "Node.js $(node --version) is too old: the JS sync client test needs Node.js >= 20"
+    if [ ! -d tests/js-client/node_modules/@automerge/automerge ] \
+        || [ tests/js-client/package-lock.json -nt tests/js-client/node_modules/.package-lock.json ]; then
+        echo "== npm ci (tests/js-client)"
+        (cd tests/js-client && npm ci --no-audit --no-fund) || fail "npm ci in tests/js-client failed"
+    fi
+}
+
+ensure_js_client
+
 # The media tests need a real S3-compatible server: s3s-fs (crates.io) on a
 # loopback port with one bucket, stopped when this script exits. Set
 # TEST_S3_ENDPOINT (and _BUCKET, _ACCESS_KEY, _SECRET_KEY) to use

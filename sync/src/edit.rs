@@ -94,7 +94,9 @@ impl Limits {
             let path = format!("/{key}");
             let len = am.length(&id);
             match (t, *key) {
-                (ObjType::Text, _) => over(&path, "characters", self.max_notes_chars, len)?,
+                (ObjType::Text, _) => {
+                    over(&path, "Unicode scalar values", self.max_notes_chars, len)?
+                }
                 (ObjType::List, K_EVENTS) => over(&path, "events", self.max_events, len)?,
                 (ObjType::List, _) => over(&path, "items", self.max_list_items, len)?,
                 (_, _) => over(
@@ -112,7 +114,7 @@ impl Limits {
             }
         });
         if let Some((path, chars)) = long {
-            over(&path, "characters", self.max_string_chars, chars)?;
+            over(&path, "Unicode scalar values", self.max_string_chars, chars)?;
         }
         over("", "bytes", self.max_doc_bytes, doc.save().len())
     }
@@ -186,6 +188,16 @@ pub enum EditError {
     EventModified { path: String, id: String },
     #[error("{path}: `{kind}` is a server event; a field device may not append it")]
     ServerEvent { path: String, kind: StatusAction },
+    #[error(
+        "{path}/assignment: must be the `assign`/`reassign` event current in the writer's fold when it wrote the event ({expected}), found {found}"
+    )]
+    WrongAssignment {
+        path: String,
+        /// `` `id` `` of the writer's current assignment, or "none".
+        expected: String,
+        /// `` `id` `` written, or "none (absent)".
+        found: String,
+    },
     #[error("{path}: event actor `{actor}` did not write any of the new changes")]
     EventActor { path: String, actor: String },
     #[error("{path}: media reference `{id}` may not be modified by a field device")]
@@ -201,7 +213,7 @@ impl EditError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::NotDescendant => ErrorCode::InvalidChanges,
-            Self::Schema(_) => ErrorCode::SchemaViolation,
+            Self::Schema(_) | Self::WrongAssignment { .. } => ErrorCode::SchemaViolation,
             Self::Limit(_) => ErrorCode::LimitExceeded,
             _ => ErrorCode::NotFieldEditable,
         }
@@ -359,8 +371,9 @@ fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, ReceiveError> {
 ///   objects under every other root key (none replaced), no conflicting values;
 /// - every event of `before` is still there, unchanged (no key added, changed,
 ///   removed or put in conflict); new events are field actions
-///   ([`ActionOrigin::Field`]) whose `actor` wrote at least one of the new
-///   changes;
+///   ([`ActionOrigin::Field`]) whose `assignment` is the one current in the
+///   writer's fold when it wrote them (absent only if it had none) and whose
+///   `actor` wrote at least one of the new changes;
 /// - photo and signature references of `before` are unchanged; a pending one
 ///   may be removed, a stored one may not; new ones are `pending`.
 ///
@@ -445,6 +458,21 @@ fn check_events(
                 kind: event.kind,
             });
         }
+        // A wrong or missing `assignment` would make the fold ignore the
+        // event for good: refused with a clear reason instead of kept.
+        if let Some(expected) = writer_assignment(after, before_heads, obj)
+            && expected != event.assignment
+        {
+            let show = |a: &Option<String>, none: &str| {
+                a.as_ref()
+                    .map_or_else(|| none.to_owned(), |id| format!("`{id}`"))
+            };
+            return Err(EditError::WrongAssignment {
+                path,
+                expected: show(&expected, "none"),
+                found: show(&event.assignment, "none (absent)"),
+            });
+        }
         if !new_actors.contains(&event.actor) {
             return Err(EditError::EventActor {
                 path,
@@ -453,6 +481,27 @@ fn check_events(
         }
     }
     Ok(())
+}
+
+/// The current assignment in the writer's fold when it created the event map
+/// `obj`: the fold of the document at the dependencies of the change that
+/// created it (what the writer had seen). `None` if that change is not among
+/// the new ones.
+fn writer_assignment(
+    after: &TicketDoc,
+    before_heads: &[automerge::ChangeHash],
+    obj: &ObjId,
+) -> Option<Option<String>> {
+    let ObjId::Id(counter, actor, _) = obj else {
+        return None;
+    };
+    let am = after.as_automerge();
+    let change = am.get_changes(before_heads).into_iter().find(|c| {
+        c.actor_id() == actor && c.start_op().get() <= *counter && *counter <= c.max_op()
+    })?;
+    let view = am.fork_at(change.deps()).ok()?;
+    let events = TicketDoc::from_parts(view, after).events();
+    Some(crate::event::fold_status(&events).assignment)
 }
 
 fn check_media(before: &TicketDoc, after: &TicketDoc, kind: MediaKind) -> Result<(), EditError> {

@@ -144,6 +144,105 @@ impl EnvelopeError {
     }
 }
 
+/// One received frame, as far as it could be read. A receiver answers each
+/// frame on its own: an unknown type is skipped, a bad frame fails only
+/// itself (and, when it names one, only its document).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Frame(Message),
+    /// A frame whose `type` this version does not know (PROTOCOL.md §3.1,
+    /// "Compatibility": receivers skip it).
+    Unknown(String),
+    /// A frame that could not be read: not JSON, not an object, a known type
+    /// with missing or ill-typed fields, or `data` that is not base64.
+    /// `doc_id` is the frame's `doc_id` when it has a string one.
+    Bad {
+        doc_id: Option<String>,
+        code: ErrorCode,
+        detail: String,
+    },
+}
+
+impl Incoming {
+    /// Reads one frame (a WebSocket text message).
+    pub fn decode(frame: &str) -> Self {
+        if frame.len() > MAX_FRAME_BYTES {
+            return Self::from_error(None, EnvelopeError::TooLarge(frame.len(), MAX_FRAME_BYTES));
+        }
+        match serde_json::from_str::<serde_json::Value>(frame) {
+            Ok(value) => Self::from_value(value),
+            Err(e) => Self::from_error(None, e.into()),
+        }
+    }
+
+    fn from_value(value: serde_json::Value) -> Self {
+        let doc_id = value
+            .get("doc_id")
+            .and_then(|d| d.as_str())
+            .map(str::to_owned);
+        match Message::from_value(value) {
+            Ok(m) => Self::Frame(m),
+            Err(EnvelopeError::UnknownType(t)) => Self::Unknown(t),
+            Err(e) => Self::from_error(doc_id, e),
+        }
+    }
+
+    fn from_error(doc_id: Option<String>, e: EnvelopeError) -> Self {
+        Self::Bad {
+            doc_id,
+            code: e.code(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// The `error` frame that answers a bad frame.
+    pub fn error_frame(&self) -> Option<Message> {
+        match self {
+            Self::Bad {
+                doc_id,
+                code,
+                detail,
+            } => Some(Message::Error {
+                doc_id: doc_id.clone(),
+                code: *code,
+                detail: detail.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// WebSocket close codes (RFC 6455 §7.4) the server sends when it ends a
+/// session. 1000–1015 are RFC 6455's; 4000–4999 are the range RFC 6455
+/// leaves to applications, here 4000 + the HTTP status of the same meaning.
+pub mod close {
+    use super::ErrorCode;
+
+    /// The device closed, or the server answers a close.
+    pub const NORMAL: u16 = 1000;
+    /// A frame over [`super::MAX_FRAME_BYTES`].
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// A server fault; reconnect with backoff.
+    pub const INTERNAL: u16 = 1011;
+    /// The first frame was not `hello` (`hello_required`, `malformed_frame`).
+    pub const HELLO_REQUIRED: u16 = 4400;
+    /// `unauthorized`: re-authenticate before reconnecting.
+    pub const UNAUTHORIZED: u16 = 4401;
+    /// `unsupported_version`: the server does not speak the `hello` version.
+    pub const UNSUPPORTED_VERSION: u16 = 4426;
+
+    /// The close code that ends a session refused with `code`.
+    pub const fn for_code(code: ErrorCode) -> u16 {
+        match code {
+            ErrorCode::Unauthorized => UNAUTHORIZED,
+            ErrorCode::UnsupportedVersion => UNSUPPORTED_VERSION,
+            ErrorCode::HelloRequired | ErrorCode::MalformedFrame => HELLO_REQUIRED,
+            ErrorCode::FrameTooLarge => MESSAGE_TOO_BIG,
+            _ => INTERNAL,
+        }
+    }
+}
+
 const KNOWN_TYPES: [&str; 5] = ["hello", "sync", "doc_added", "doc_removed", "error"];
 
 impl Message {
@@ -210,8 +309,21 @@ impl Exchange {
         .unwrap_or_default()
     }
 
+    /// Reads a body (at most [`MAX_EXCHANGE_BYTES`]) frame by frame, as the
+    /// server does: only a body that is not `{"frames": [...]}` fails as a
+    /// whole; each frame is read on its own ([`Incoming`]).
+    pub fn decode_frames(body: &str) -> Result<Vec<Incoming>, EnvelopeError> {
+        if body.len() > MAX_EXCHANGE_BYTES {
+            return Err(EnvelopeError::TooLarge(body.len(), MAX_EXCHANGE_BYTES));
+        }
+        let raw: ExchangeIn = serde_json::from_str(body)?;
+        Ok(raw.frames.into_iter().map(Incoming::from_value).collect())
+    }
+
     /// Decodes a body (at most [`MAX_EXCHANGE_BYTES`]). Frames of unknown type
-    /// are skipped; any other bad frame fails the whole body.
+    /// are skipped; any other bad frame fails the whole body (a client's
+    /// strict reading of a server's answer; the server reads requests with
+    /// [`Exchange::decode_frames`]).
     pub fn decode(body: &str) -> Result<Self, EnvelopeError> {
         if body.len() > MAX_EXCHANGE_BYTES {
             return Err(EnvelopeError::TooLarge(body.len(), MAX_EXCHANGE_BYTES));

@@ -4,8 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::Utc;
-use truckroll_sync::protocol::{ErrorCode, Message, PROTOCOL_VERSION, RemovalReason};
-use truckroll_sync::{ActorId, Limits, Status, StatusAction, SyncState};
+use truckroll_sync::protocol::{ErrorCode, Incoming, Message, PROTOCOL_VERSION, RemovalReason};
+use truckroll_sync::{ActorId, Limits, Status, StatusAction, SyncState, TicketDoc};
 use uuid::Uuid;
 
 use super::merge::{PlausibleTimes, ms_to_time, status_steps};
@@ -39,6 +39,22 @@ fn error_frame(doc_id: Option<Uuid>, code: ErrorCode, detail: impl Into<String>)
     }
 }
 
+/// The server's sync state, in a one-shot exchange, for a device that has no
+/// state for the document: the device holds none of it (a new member of its
+/// set, or a reset: both start from an empty document, PROTOCOL.md §3.3 and
+/// §3.5). Starting as if the device had said "I have nothing" makes the
+/// server's first answer carry the whole document, which saves a request.
+/// Not on a WebSocket: there the device's own first message crosses ours,
+/// and would make us send the document twice.
+fn holds_nothing() -> SyncState {
+    SyncState {
+        their_heads: Some(Vec::new()),
+        their_need: Some(Vec::new()),
+        their_have: Some(vec![truckroll_sync::automerge::sync::Have::default()]),
+        ..SyncState::new()
+    }
+}
+
 /// One device's sync session (one HTTP exchange or one WebSocket).
 #[derive(Debug)]
 pub struct Session {
@@ -56,7 +72,22 @@ pub struct Session {
     /// Tickets that left the set but whose trailing changes this session
     /// accepts (grace); answered without persisting a sync state.
     draining: HashMap<Uuid, Ticket>,
+    /// Documents as left by the device's last message in this exchange,
+    /// Automerge's queue included: the reply is generated from them so its
+    /// `need` names the dependency a queued change waits for (a reply from
+    /// the stored version would ask for the queued change itself, which the
+    /// device resends without its dependency, and the sync would not end).
+    received: HashMap<Uuid, TicketDoc>,
+    /// Documents this session said `doc_removed` for.
+    removed: BTreeSet<Uuid>,
+    /// A one-shot HTTP exchange (see [`holds_nothing`]).
+    one_shot: bool,
 }
+
+/// The one answer to a document the device may not sync, whatever the
+/// reason (a colleague's ticket, another tenant's, an id that names nothing):
+/// like the REST API's 404, it reveals nothing about the ticket.
+const NOT_IN_SET_DETAIL: &str = "no such document in this device's set; changes not applied";
 
 impl Session {
     /// Checks the `hello` frame: version, and a device registered to the caller.
@@ -120,7 +151,25 @@ impl Session {
             announced: BTreeSet::new(),
             persisted: HashMap::new(),
             draining: HashMap::new(),
+            received: HashMap::new(),
+            removed: BTreeSet::new(),
+            one_shot: false,
         })
+    }
+
+    /// Marks this session as one `POST /v1/sync` exchange.
+    pub fn one_shot(mut self) -> Self {
+        self.one_shot = true;
+        self
+    }
+
+    /// A fresh state for a device that holds no state for a document.
+    fn fresh_state(&self) -> SyncState {
+        if self.one_shot {
+            holds_nothing()
+        } else {
+            SyncState::new()
+        }
     }
 
     /// The server's `hello` answer.
@@ -155,6 +204,9 @@ impl Session {
         }
     }
 
+    /// Why a document this device held left its set. Only asked for
+    /// documents the device held (a persisted sync state, or announced in
+    /// this session): for those the device already knew the ticket.
     async fn removal_reason(
         &self,
         store: &dyn Store,
@@ -202,6 +254,7 @@ impl Session {
                 .await?;
             self.states.remove(gone);
             self.persisted.remove(gone);
+            self.removed.insert(*gone);
         }
         for added in ids.difference(&self.announced) {
             out.push(Message::DocAdded {
@@ -221,7 +274,7 @@ impl Session {
             .await?;
         Ok(persisted
             .and_then(|b| SyncState::decode(&b).ok())
-            .unwrap_or_default())
+            .unwrap_or_else(|| self.fresh_state()))
     }
 
     /// Whether `ticket` left this technician's set recently enough that
@@ -272,7 +325,7 @@ impl Session {
             return Ok(Some(Message::Error {
                 doc_id: Some(doc_id.to_owned()),
                 code: ErrorCode::NotInSet,
-                detail: "no such document in this device's set".into(),
+                detail: NOT_IN_SET_DETAIL.into(),
             }));
         };
         let (ticket, draining) = match store.get_ticket(self.actor.tenant_id, ticket_id).await {
@@ -284,7 +337,7 @@ impl Session {
                 return Ok(Some(error_frame(
                     Some(ticket_id),
                     ErrorCode::NotInSet,
-                    "this ticket is not assigned to this device's technician; changes not applied",
+                    NOT_IN_SET_DETAIL,
                 )));
             }
             Err(e) => return Err(e),
@@ -308,8 +361,9 @@ impl Session {
             .await?
             {
                 // Reset: nothing applied, the device starts over from our version.
-                self.states.insert(ticket_id, SyncState::new());
+                self.states.insert(ticket_id, self.fresh_state());
                 self.persisted.remove(&ticket_id);
+                self.received.remove(&ticket_id);
                 store
                     .delete_sync_state(self.actor.tenant_id, self.device_id, ticket_id)
                     .await?;
@@ -389,6 +443,7 @@ impl Session {
                         }
                     }
                     self.states.insert(ticket_id, sync_state);
+                    self.received.insert(ticket_id, doc);
                     if draining {
                         self.draining.insert(ticket_id, ticket);
                     } else {
@@ -407,19 +462,30 @@ impl Session {
         )))
     }
 
-    /// The server's next `sync` frame for each ticket in `tickets` (if any).
+    /// The document to answer from: the one the device's message in this
+    /// exchange left (queue included), else the stored one.
+    async fn reply_doc(&mut self, store: &dyn Store, ticket: &Ticket) -> StoreResult<TicketDoc> {
+        match self.received.remove(&ticket.id) {
+            Some(doc) => Ok(doc),
+            None => Ok(load_or_create(store, self.actor, ticket).await?.doc),
+        }
+    }
+
+    /// The server's next `sync` frame for each ticket in `tickets` (if any),
+    /// in `doc_id` order (PROTOCOL.md §3.4, "Order of the answer").
     pub async fn generate(
         &mut self,
         store: &dyn Store,
         tickets: &[Ticket],
         out: &mut Vec<Message>,
     ) -> StoreResult<()> {
+        let mut replies = Vec::new();
         let draining: Vec<Ticket> = self.draining.drain().map(|(_, t)| t).collect();
         for ticket in &draining {
-            let loaded = load_or_create(store, self.actor, ticket).await?;
+            let doc = self.reply_doc(store, ticket).await?;
             let mut sync_state = self.sync_state(store, ticket.id).await?;
-            if let Some(data) = loaded.doc.generate_sync_message(&mut sync_state) {
-                out.push(Message::Sync {
+            if let Some(data) = doc.generate_sync_message(&mut sync_state) {
+                replies.push(Message::Sync {
                     doc_id: ticket.id.to_string(),
                     data,
                 });
@@ -427,10 +493,10 @@ impl Session {
             self.states.insert(ticket.id, sync_state);
         }
         for ticket in tickets {
-            let loaded = load_or_create(store, self.actor, ticket).await?;
+            let doc = self.reply_doc(store, ticket).await?;
             let mut sync_state = self.sync_state(store, ticket.id).await?;
-            if let Some(data) = loaded.doc.generate_sync_message(&mut sync_state) {
-                out.push(Message::Sync {
+            if let Some(data) = doc.generate_sync_message(&mut sync_state) {
+                replies.push(Message::Sync {
                     doc_id: ticket.id.to_string(),
                     data,
                 });
@@ -452,38 +518,47 @@ impl Session {
             }
             self.states.insert(ticket.id, sync_state);
         }
+        self.received.clear();
+        replies.sort_by(|a, b| a.doc_id().cmp(&b.doc_id()));
+        out.extend(replies);
         Ok(())
     }
 
-    /// Handles frames after `hello` and returns the answer frames: the set
-    /// refresh, errors for refused messages, then the server's sync replies.
+    /// Handles the frames after `hello` and returns the answer, in the order
+    /// PROTOCOL.md §3.4 fixes: the set refresh (`doc_removed`, then
+    /// `doc_added`), then per request frame in request order what refused it
+    /// (`doc_removed` and `error`, or `error`), then the server's `sync`
+    /// replies by `doc_id`. Frames of unknown type are skipped; a bad frame
+    /// fails only itself.
     pub async fn exchange(
         &mut self,
         store: &dyn Store,
         events: &dyn EventBus,
-        frames: &[Message],
+        frames: &[Incoming],
     ) -> StoreResult<Vec<Message>> {
         let mut out = Vec::new();
         let set = self.refresh_set(store, &mut out).await?;
         for frame in frames {
+            let frame = match frame {
+                Incoming::Frame(frame) => frame,
+                Incoming::Unknown(kind) => {
+                    tracing::debug!(%kind, "skipped a frame of unknown type");
+                    continue;
+                }
+                bad @ Incoming::Bad { .. } => {
+                    out.extend(bad.error_frame());
+                    continue;
+                }
+            };
             match frame {
                 Message::Sync { doc_id, data } => {
                     if let Some(err) = self.receive(store, events, doc_id, data).await? {
-                        // A document the device mentioned outside its set: say
-                        // why it is not there (PROTOCOL.md 3.4) before the error.
-                        if let (
-                            Message::Error {
-                                code: ErrorCode::NotInSet,
-                                ..
-                            },
-                            Ok(id),
-                        ) = (&err, Uuid::parse_str(doc_id))
+                        if let Message::Error {
+                            code: ErrorCode::NotInSet,
+                            ..
+                        } = &err
                         {
-                            let reason = self.removal_reason(store, id).await?;
-                            out.push(Message::DocRemoved {
-                                doc_id: doc_id.clone(),
-                                reason,
-                            });
+                            self.not_in_set(store, doc_id, &mut out).await?;
                         }
                         out.push(err);
                     }
@@ -506,5 +581,38 @@ impl Session {
         }
         self.generate(store, &set, &mut out).await?;
         Ok(out)
+    }
+
+    /// The `doc_removed` before a `not_in_set` error (PROTOCOL.md §3.4): the
+    /// real reason for a document this device held (it knew the ticket), the
+    /// same `not_in_set` for every other id — a colleague's ticket, another
+    /// tenant's, one that does not exist — as REST answers 404 for all three.
+    /// Nothing if this session already said `doc_removed` for it.
+    async fn not_in_set(
+        &mut self,
+        store: &dyn Store,
+        doc_id: &str,
+        out: &mut Vec<Message>,
+    ) -> StoreResult<()> {
+        let held = match Uuid::parse_str(doc_id) {
+            Ok(id) if self.removed.contains(&id) => return Ok(()),
+            Ok(id) => store
+                .load_sync_state(self.actor.tenant_id, self.device_id, id)
+                .await?
+                .map(|_| id),
+            Err(_) => None,
+        };
+        let reason = match held {
+            Some(id) => {
+                self.removed.insert(id);
+                self.removal_reason(store, id).await?
+            }
+            None => RemovalReason::NotInSet,
+        };
+        out.push(Message::DocRemoved {
+            doc_id: doc_id.to_owned(),
+            reason,
+        });
+        Ok(())
     }
 }

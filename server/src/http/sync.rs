@@ -10,12 +10,14 @@ use axum::{
     extract::DefaultBodyLimit,
     extract::{
         State,
-        ws::{Message as WsMessage, WebSocket, WebSocketUpgrade},
+        ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade},
     },
     response::Response,
     routing::get,
 };
-use truckroll_sync::protocol::{ErrorCode, Exchange, MAX_EXCHANGE_BYTES, MAX_FRAME_BYTES, Message};
+use truckroll_sync::protocol::{
+    ErrorCode, Exchange, Incoming, MAX_EXCHANGE_BYTES, MAX_FRAME_BYTES, Message, close,
+};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -50,7 +52,8 @@ pub(super) struct SyncExchange {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(super) struct SyncFrame {
-    /// `hello`, `sync`, `doc_added`, `doc_removed` or `error`.
+    /// `hello`, `sync`, `doc_added`, `doc_removed` or `error`. A receiver
+    /// skips a frame whose type it does not know.
     r#type: String,
     /// `hello`: the protocol version (1).
     version: Option<u32>,
@@ -61,9 +64,11 @@ pub(super) struct SyncFrame {
     /// `sync`: a standard Automerge sync message, base64 (RFC 4648, padded).
     #[schema(format = Byte)]
     data: Option<String>,
-    /// `doc_removed`: reassigned, unassigned, cancelled, closed, deleted, not_in_set.
+    /// `doc_removed`: reassigned, unassigned, cancelled, closed, deleted
+    /// (for documents the device held), not_in_set (any other id).
     reason: Option<String>,
-    /// `error`: a machine-readable code (e.g. `not_in_set`, `rejected_change`).
+    /// `error`: a machine-readable code (`sync/PROTOCOL.md` §3.1), e.g.
+    /// `not_in_set`, `malformed_frame`, `schema_violation`.
     code: Option<String>,
     /// `error`: what went wrong, for people.
     detail: Option<String>,
@@ -71,6 +76,8 @@ pub(super) struct SyncFrame {
 
 /// One-shot exchange: `{"frames": [...]}` in, `{"frames": [...]}` out, each
 /// Automerge sync message base64 in its frame. The body may be up to 16 MiB.
+/// Frames of unknown type are skipped; a bad frame is answered with an
+/// `error` frame for its document (or the session) and fails nothing else.
 #[utoipa::path(post, path = "/v1/sync", tag = "sync", request_body = SyncExchange, security(("bearer" = [])),
     responses((status = 200, body = SyncExchange), (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem)))]
 pub(super) async fn exchange(
@@ -80,25 +87,22 @@ pub(super) async fn exchange(
 ) -> ApiResult<Json<serde_json::Value>> {
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
-    let request = Exchange::decode(text).map_err(|e| match e.code() {
+    let request = Exchange::decode_frames(text).map_err(|e| match e.code() {
         ErrorCode::FrameTooLarge => ApiError::PayloadTooLarge,
         _ => ApiError::BadRequest(e.to_string()),
     })?;
-    let frames = match start(&state, &user, request.frames.first()).await? {
-        Ok(mut session) => {
-            let mut frames = vec![session.hello()];
-            frames.extend(
-                session
-                    .exchange(
-                        state.store.as_ref(),
-                        state.events.as_ref(),
-                        &request.frames[1..],
-                    )
-                    .await?,
-            );
-            frames
+    // Unknown frames are skipped before `hello` too.
+    let first = request
+        .iter()
+        .position(|f| !matches!(f, Incoming::Unknown(_)));
+    let hello = first.map(|i| &request[i]);
+    let rest = first.map_or(&[][..], |i| &request[i + 1..]);
+    let frames = match hello {
+        Some(bad @ Incoming::Bad { .. }) => bad.error_frame().into_iter().collect(),
+        Some(Incoming::Frame(hello)) => {
+            start_and_exchange(&state, &user, Some(hello), rest).await?
         }
-        Err(refusal) => vec![refusal],
+        _ => start_and_exchange(&state, &user, None, rest).await?,
     };
     let body = Exchange { frames }.encode();
     Ok(Json(
@@ -106,21 +110,32 @@ pub(super) async fn exchange(
     ))
 }
 
-async fn start(
+async fn start_and_exchange(
     state: &AppState,
     user: &AuthUser,
     hello: Option<&Message>,
-) -> ApiResult<Result<Session, Message>> {
+    rest: &[Incoming],
+) -> ApiResult<Vec<Message>> {
     match Session::start(state.store.as_ref(), user.actor(), hello).await {
-        Ok(session) => Ok(Ok(session)),
-        Err(SessionError::Frame(frame)) => Ok(Err(frame)),
+        Ok(session) => {
+            let mut session = session.one_shot();
+            let mut frames = vec![session.hello()];
+            frames.extend(
+                session
+                    .exchange(state.store.as_ref(), state.events.as_ref(), rest)
+                    .await?,
+            );
+            Ok(frames)
+        }
+        Err(SessionError::Frame(frame)) => Ok(vec![frame]),
         Err(SessionError::Store(e)) => Err(e.into()),
     }
 }
 
 /// The same protocol over a WebSocket: one frame per text message, the
 /// server pushes changes as they happen. Authorised by the bearer token of
-/// the upgrade request.
+/// the upgrade request. The server ends a session with an `error` frame and
+/// an RFC 6455 close frame whose code says why (PROTOCOL.md §3.3).
 #[utoipa::path(get, path = "/v1/sync", tag = "sync", security(("bearer" = [])),
     responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 401, body = Problem)))]
 pub(super) async fn websocket(
@@ -143,6 +158,33 @@ async fn send(socket: &mut WebSocket, frames: Vec<Message>) -> Result<(), axum::
     Ok(())
 }
 
+/// Sends `frame` (an `error`), then a close frame with the code for its
+/// error code and the code's name as the reason.
+async fn refuse(socket: &mut WebSocket, frame: Message) -> Result<(), axum::Error> {
+    let code = match &frame {
+        Message::Error { code, .. } => *code,
+        _ => ErrorCode::Internal,
+    };
+    send(socket, vec![frame]).await?;
+    close_with(socket, close::for_code(code), code_name(code)).await
+}
+
+async fn close_with(socket: &mut WebSocket, code: u16, reason: String) -> Result<(), axum::Error> {
+    socket
+        .send(WsMessage::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await
+}
+
+fn code_name(code: ErrorCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn internal(e: impl std::fmt::Display) -> Message {
     tracing::warn!(error = %e, "sync session failed");
     Message::Error {
@@ -152,33 +194,69 @@ fn internal(e: impl std::fmt::Display) -> Message {
     }
 }
 
-async fn next_frame(socket: &mut WebSocket) -> Option<Result<Message, Message>> {
+/// What the socket delivered.
+enum Received {
+    Frame(Incoming),
+    /// The device closed the connection, or it broke.
+    Closed,
+    /// A text message over [`MAX_FRAME_BYTES`]: the session ends.
+    TooLarge,
+}
+
+async fn next_frame(socket: &mut WebSocket) -> Received {
     loop {
-        match socket.recv().await? {
-            Ok(WsMessage::Text(text)) => {
-                return Some(Message::decode(text.as_str()).map_err(|e| Message::Error {
-                    doc_id: None,
-                    code: e.code(),
-                    detail: e.to_string(),
-                }));
+        match socket.recv().await {
+            Some(Ok(WsMessage::Text(text))) => {
+                return Received::Frame(Incoming::decode(text.as_str()));
             }
-            Ok(WsMessage::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
+            Some(Ok(WsMessage::Binary(_))) => {
+                return Received::Frame(Incoming::Bad {
+                    doc_id: None,
+                    code: ErrorCode::MalformedFrame,
+                    detail: "binary messages are not used; send each frame as a text message"
+                        .into(),
+                });
+            }
+            // tungstenite refuses an oversized message before reading it
+            // whole; its error is the only sign (axum does not re-export the type).
+            Some(Err(e)) if e.to_string().contains("Message too long") => {
+                return Received::TooLarge;
+            }
+            Some(Ok(WsMessage::Close(_))) => {
+                // Reading on sends tungstenite's queued echo of the device's
+                // close frame (RFC 6455 §5.5.1) before the socket goes.
+                while let Some(Ok(_)) = socket.recv().await {}
+                return Received::Closed;
+            }
+            Some(Err(_)) | None => return Received::Closed,
+            Some(Ok(_)) => {}
         }
     }
 }
 
 async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(), axum::Error> {
-    let hello = match next_frame(&mut socket).await {
-        Some(Ok(frame)) => Some(frame),
-        Some(Err(err)) => return send(&mut socket, vec![err]).await,
-        None => return Ok(()),
+    let too_large = || Message::Error {
+        doc_id: None,
+        code: ErrorCode::FrameTooLarge,
+        detail: format!("a frame is at most {MAX_FRAME_BYTES} bytes"),
     };
-    let mut session = match Session::start(state.store.as_ref(), user.actor(), hello.as_ref()).await
-    {
+    // Unknown frames are skipped before `hello` too.
+    let hello = loop {
+        match next_frame(&mut socket).await {
+            Received::Frame(Incoming::Frame(frame)) => break frame,
+            Received::Frame(Incoming::Unknown(_)) => {}
+            Received::Frame(bad @ Incoming::Bad { .. }) => {
+                let frame = bad.error_frame().unwrap_or_else(|| internal("bad frame"));
+                return refuse(&mut socket, frame).await;
+            }
+            Received::TooLarge => return refuse(&mut socket, too_large()).await,
+            Received::Closed => return Ok(()),
+        }
+    };
+    let mut session = match Session::start(state.store.as_ref(), user.actor(), Some(&hello)).await {
         Ok(s) => s,
-        Err(SessionError::Frame(frame)) => return send(&mut socket, vec![frame]).await,
-        Err(SessionError::Store(e)) => return send(&mut socket, vec![internal(e)]).await,
+        Err(SessionError::Frame(frame)) => return refuse(&mut socket, frame).await,
+        Err(SessionError::Store(e)) => return refuse(&mut socket, internal(e)).await,
     };
     send(&mut socket, vec![session.hello()]).await?;
     let initial = session
@@ -191,9 +269,9 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
     loop {
         let frames: Vec<Message> = tokio::select! {
             incoming = next_frame(&mut socket) => match incoming {
-                None => return Ok(()),
-                Some(Err(err)) => vec![err],
-                Some(Ok(frame)) => session.exchange(state.store.as_ref(), state.events.as_ref(), std::slice::from_ref(&frame)).await.unwrap_or_else(|e| vec![internal(e)]),
+                Received::Closed => return Ok(()),
+                Received::TooLarge => return refuse(&mut socket, too_large()).await,
+                Received::Frame(frame) => session.exchange(state.store.as_ref(), state.events.as_ref(), std::slice::from_ref(&frame)).await.unwrap_or_else(|e| vec![internal(e)]),
             },
             _ = tick.tick() => session.exchange(state.store.as_ref(), state.events.as_ref(), &[]).await.unwrap_or_else(|e| vec![internal(e)]),
         };

@@ -224,3 +224,84 @@ fn automerge_sync_messages_travel_in_frames() {
     // Garbage in a sync frame is an error, not a panic.
     assert!(phone.receive_sync_message(&mut ps, b"\x42garbage").is_err());
 }
+
+#[test]
+fn the_server_reads_each_frame_on_its_own() {
+    use truckroll_sync::protocol::Incoming;
+
+    let body = r#"{"frames":[
+        {"type":"presence","doc_id":"t-0"},
+        {"type":"sync","doc_id":"t-1","data":"%%%"},
+        {"type":"sync","doc_id":17,"data":"QgA="},
+        7,
+        {"type":"doc_added","doc_id":"t-2"}
+    ]}"#;
+    let frames = Exchange::decode_frames(body).unwrap();
+    assert_eq!(frames.len(), 5);
+    assert_eq!(frames[0], Incoming::Unknown("presence".into()));
+    assert!(matches!(
+        &frames[1],
+        Incoming::Bad { doc_id: Some(d), code: ErrorCode::MalformedFrame, .. } if d == "t-1"
+    ));
+    assert!(matches!(
+        &frames[2],
+        Incoming::Bad {
+            doc_id: None,
+            code: ErrorCode::MalformedFrame,
+            ..
+        }
+    ));
+    assert!(matches!(&frames[3], Incoming::Bad { doc_id: None, .. }));
+    assert_eq!(
+        frames[4],
+        Incoming::Frame(Message::DocAdded {
+            doc_id: "t-2".into()
+        })
+    );
+    // The answer to a bad frame names its document.
+    let Some(Message::Error { doc_id, code, .. }) = frames[1].error_frame() else {
+        panic!("an error frame");
+    };
+    assert_eq!(
+        (doc_id.as_deref(), code),
+        (Some("t-1"), ErrorCode::MalformedFrame)
+    );
+    assert!(!code.requires_reset());
+    // Only a body that is not `{"frames": [...]}` fails as a whole.
+    assert!(Exchange::decode_frames("[]").is_err());
+    assert!(Exchange::decode_frames(r#"{"frames":{}}"#).is_err());
+    // One WebSocket text frame.
+    assert_eq!(
+        Incoming::decode(r#"{"type":"typing"}"#),
+        Incoming::Unknown("typing".into())
+    );
+    assert!(matches!(
+        Incoming::decode("{"),
+        Incoming::Bad {
+            doc_id: None,
+            code: ErrorCode::MalformedFrame,
+            ..
+        }
+    ));
+    let huge = "x".repeat(MAX_FRAME_BYTES + 1);
+    assert!(matches!(
+        Incoming::decode(&huge),
+        Incoming::Bad {
+            code: ErrorCode::FrameTooLarge,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn close_codes_follow_the_error_codes() {
+    use truckroll_sync::protocol::close;
+
+    assert_eq!(close::for_code(ErrorCode::Unauthorized), 4401);
+    assert_eq!(close::for_code(ErrorCode::UnsupportedVersion), 4426);
+    assert_eq!(close::for_code(ErrorCode::HelloRequired), 4400);
+    assert_eq!(close::for_code(ErrorCode::MalformedFrame), 4400);
+    assert_eq!(close::for_code(ErrorCode::FrameTooLarge), 1009);
+    assert_eq!(close::for_code(ErrorCode::Internal), 1011);
+    assert_eq!(close::NORMAL, 1000);
+}

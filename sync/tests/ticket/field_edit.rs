@@ -367,7 +367,7 @@ fn schema_violations_and_limits_are_refused() {
     assert_eq!(err.code(), ErrorCode::LimitExceeded);
     assert_eq!(
         err.to_string(),
-        "limit: /notes: 73 characters exceeds the limit of 40"
+        "limit: /notes: 73 Unicode scalar values exceeds the limit of 40"
     );
 
     let mut phone = before.fork_with_actor(device(1));
@@ -377,7 +377,7 @@ fn schema_violations_and_limits_are_refused() {
     let err = check(&before, &phone).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "limit: /custom/essay: 3000 characters exceeds the limit of 2000"
+        "limit: /custom/essay: 3000 Unicode scalar values exceeds the limit of 2000"
     );
 
     let tiny = Limits {
@@ -405,4 +405,38 @@ fn a_version_missing_server_changes_is_refused() {
         check(&before, &phone).unwrap_err(),
         EditError::NotDescendant
     );
+}
+
+#[test]
+fn a_field_event_must_carry_the_writers_assignment() {
+    let before = server_doc();
+    let current = before.status().assignment.unwrap();
+    for wrong in [None, Some("001767225600000-0000000000-5e".to_owned())] {
+        let mut phone = before.fork_with_actor(device(1));
+        let mut event = phone.stamp_event(StatusAction::StartTravel, T0 + 200);
+        assert_eq!(event.assignment.as_deref(), Some(current.as_str()));
+        event.assignment = wrong;
+        phone.append_event(&event).unwrap();
+        let err = check(&before, &phone).unwrap_err();
+        assert!(matches!(err, EditError::WrongAssignment { .. }), "{err}");
+        assert_eq!(err.code(), ErrorCode::SchemaViolation);
+        let text = err.to_string();
+        assert!(text.starts_with("/events/"), "{text}");
+        assert!(text.contains(&format!("/assignment: must be the `assign`/`reassign` event current in the writer's fold when it wrote the event (`{current}`)")), "{text}");
+    }
+
+    // With it, the same event is accepted.
+    let mut phone = before.fork_with_actor(device(1));
+    act(&mut phone, StatusAction::StartTravel, T0 + 200);
+    check(&before, &phone).unwrap();
+
+    // A writer that had seen no assignment writes none, and is accepted
+    // (the fold ignores the event).
+    let mut unassigned = TicketDoc::new("t-1", server()).unwrap();
+    let mut phone = unassigned.fork_with_actor(device(1));
+    act(&mut phone, StatusAction::Accept, T0 + 300);
+    assert_eq!(phone.events()[0].assignment, None);
+    check(&unassigned, &phone).unwrap();
+    unassigned.merge(&mut phone).unwrap();
+    assert_eq!(unassigned.status().ignored.len(), 1);
 }

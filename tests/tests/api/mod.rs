@@ -22,6 +22,7 @@ mod batch;
 mod customers;
 mod dispatch;
 mod idempotency;
+mod js_client;
 mod media;
 mod offers;
 mod ops;

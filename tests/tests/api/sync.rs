@@ -26,6 +26,14 @@ backend_tests!(
     websocket_carries_the_same_frames,
     two_devices_editing_notes_converge,
     storage_compacts_past_the_threshold,
+    unknown_frames_are_skipped_on_both_transports,
+    websocket_closes_with_documented_codes,
+    a_bad_frame_fails_only_its_document,
+    field_events_without_assignment_are_refused,
+    removal_reasons_reveal_nothing,
+    string_limits_count_unicode_scalar_values,
+    answer_frames_come_in_the_documented_order,
+    reply_asks_for_the_dependency_of_a_queued_change,
 );
 
 // ---------------------------------------------------------------------------
@@ -612,6 +620,631 @@ async fn declining_through_sync_unassigns(backend: TestBackend) {
         seen["assignee_id"],
         Value::Null,
         "a declined ticket goes back to the office"
+    );
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Protocol rules of PROTOCOL.md §3 (unknown frames, close codes, bad frames,
+// removal reasons, limits, answer order)
+
+async fn post_frames(app: &TestApp, token: &str, frames: Value) -> Vec<Value> {
+    app.post("/v1/sync", token, &json!({ "frames": frames }))
+        .await
+        .expect(StatusCode::OK)["frames"]
+        .as_array()
+        .expect("frames")
+        .clone()
+}
+
+async fn connect(app: &TestApp, token: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/v1/sync", app.address)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects")
+        .0
+}
+
+async fn send_text(socket: &mut Socket, text: String) {
+    use tokio_tungstenite::tungstenite;
+    socket
+        .send(tungstenite::Message::Text(text.into()))
+        .await
+        .expect("send");
+}
+
+/// What the server sent next: a frame, or its close code and reason.
+#[derive(Debug, PartialEq)]
+enum WsEvent {
+    Frame(Message),
+    Closed(u16, String),
+}
+
+async fn ws_event(socket: &mut Socket) -> WsEvent {
+    use tokio_tungstenite::tungstenite;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame in time");
+        match msg {
+            Some(Ok(tungstenite::Message::Text(t))) => {
+                return WsEvent::Frame(Message::decode(t.as_str()).expect("frame"));
+            }
+            Some(Ok(tungstenite::Message::Close(Some(frame)))) => {
+                return WsEvent::Closed(frame.code.into(), frame.reason.to_string());
+            }
+            Some(Ok(tungstenite::Message::Close(None))) => {
+                return WsEvent::Closed(1005, String::new());
+            }
+            Some(Ok(_)) => {}
+            other => panic!("the connection ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+fn error_code(frame: &Message) -> Option<ErrorCode> {
+    match frame {
+        Message::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+async fn unknown_frames_are_skipped_on_both_transports(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-unknown")
+        .technicians(1)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+
+    // HTTP: before `hello` and after it, no error, nothing else changes.
+    let hello = serde_json::to_value(phone.hello()).expect("json");
+    let reply = post_frames(
+        &app,
+        &token,
+        json!([{"type": "presence"}, hello, {"type": "typing", "doc_id": ticket, "data": 7}]),
+    )
+    .await;
+    let kinds: Vec<&str> = reply
+        .iter()
+        .map(|f| f["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(kinds, vec!["hello", "doc_added", "sync"], "{reply:?}");
+
+    // WebSocket: the same, and the session goes on.
+    let mut socket = connect(&app, &token).await;
+    send_text(&mut socket, r#"{"type":"presence","x":1}"#.into()).await;
+    send_text(&mut socket, phone.hello().encode()).await;
+    send_text(&mut socket, r#"{"type":"typing","doc_id":"x"}"#.into()).await;
+    assert!(matches!(
+        ws_event(&mut socket).await,
+        WsEvent::Frame(Message::Hello { .. })
+    ));
+    let added = ws_event(&mut socket).await;
+    assert_eq!(
+        added,
+        WsEvent::Frame(Message::DocAdded {
+            doc_id: ticket.to_string()
+        })
+    );
+    phone.apply(Message::DocAdded {
+        doc_id: ticket.to_string(),
+    });
+    for out in phone.outgoing() {
+        send_text(&mut socket, out.encode()).await;
+    }
+    // Only sync frames follow: the unknown frame was not answered.
+    let mut syncs_seen = 0;
+    while phone.docs[&ticket.to_string()].0.heads()
+        != server_doc(&app, shop.tenant.id, ticket).await.heads()
+    {
+        match ws_event(&mut socket).await {
+            WsEvent::Frame(frame @ Message::Sync { .. }) => {
+                syncs_seen += 1;
+                phone.apply(frame);
+                for out in phone.outgoing() {
+                    send_text(&mut socket, out.encode()).await;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(syncs_seen >= 1);
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+    socket.close(None).await.ok();
+    app.stop().await;
+}
+
+async fn websocket_closes_with_documented_codes(backend: TestBackend) {
+    use truckroll_sync::protocol::{MAX_FRAME_BYTES, close};
+
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-close")
+        .technicians(1)
+        .build()
+        .await;
+    let token = shop.techs[0].token.clone();
+    let phone = Phone::register(&app, &token).await;
+
+    // Unsupported version: `error`, then close 4426.
+    let mut socket = connect(&app, &token).await;
+    let hello = Message::Hello {
+        version: 99,
+        device_id: phone.device_id.to_string(),
+    };
+    send_text(&mut socket, hello.encode()).await;
+    let WsEvent::Frame(frame) = ws_event(&mut socket).await else {
+        panic!("an error frame first")
+    };
+    assert_eq!(error_code(&frame), Some(ErrorCode::UnsupportedVersion));
+    assert_eq!(
+        ws_event(&mut socket).await,
+        WsEvent::Closed(close::UNSUPPORTED_VERSION, "unsupported_version".into())
+    );
+
+    // A first frame that is not `hello`: close 4400.
+    let mut socket = connect(&app, &token).await;
+    let sync = Message::Sync {
+        doc_id: Uuid::new_v4().to_string(),
+        data: vec![0x42],
+    };
+    send_text(&mut socket, sync.encode()).await;
+    let WsEvent::Frame(frame) = ws_event(&mut socket).await else {
+        panic!("an error frame first")
+    };
+    assert_eq!(error_code(&frame), Some(ErrorCode::HelloRequired));
+    assert_eq!(
+        ws_event(&mut socket).await,
+        WsEvent::Closed(close::HELLO_REQUIRED, "hello_required".into())
+    );
+
+    // A device that is not the caller's: close 4401.
+    let mut socket = connect(&app, &token).await;
+    let stranger = Message::Hello {
+        version: 1,
+        device_id: Uuid::new_v4().to_string(),
+    };
+    send_text(&mut socket, stranger.encode()).await;
+    let WsEvent::Frame(frame) = ws_event(&mut socket).await else {
+        panic!("an error frame first")
+    };
+    assert_eq!(error_code(&frame), Some(ErrorCode::Unauthorized));
+    assert_eq!(
+        ws_event(&mut socket).await,
+        WsEvent::Closed(close::UNAUTHORIZED, "unauthorized".into())
+    );
+
+    // A frame over the limit: `frame_too_large`, close 1009.
+    let mut socket = connect(&app, &token).await;
+    send_text(&mut socket, phone.hello().encode()).await;
+    assert!(matches!(
+        ws_event(&mut socket).await,
+        WsEvent::Frame(Message::Hello { .. })
+    ));
+    send_text(&mut socket, "x".repeat(MAX_FRAME_BYTES + 1)).await;
+    let frame = loop {
+        match ws_event(&mut socket).await {
+            WsEvent::Frame(Message::Error { code, .. }) => break code,
+            WsEvent::Frame(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(frame, ErrorCode::FrameTooLarge);
+    assert_eq!(
+        ws_event(&mut socket).await,
+        WsEvent::Closed(close::MESSAGE_TOO_BIG, "frame_too_large".into())
+    );
+
+    // The device closes: the server answers 1000.
+    let mut socket = connect(&app, &token).await;
+    send_text(&mut socket, phone.hello().encode()).await;
+    assert!(matches!(
+        ws_event(&mut socket).await,
+        WsEvent::Frame(Message::Hello { .. })
+    ));
+    socket
+        .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: close::NORMAL.into(),
+            reason: "bye".into(),
+        }))
+        .await
+        .expect("close");
+    let echoed = loop {
+        match ws_event(&mut socket).await {
+            WsEvent::Closed(code, _) => break code,
+            WsEvent::Frame(_) => {}
+        }
+    };
+    assert_eq!(echoed, close::NORMAL);
+    app.stop().await;
+}
+
+async fn a_bad_frame_fails_only_its_document(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-badframe")
+        .technicians(1)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let first = shop.assigned_ticket(&app, tech).await;
+    let second = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+    phone.doc(second).notes_append("kept").expect("notes");
+
+    // HTTP: bad base64 for `first`, a good message for `second`.
+    let mut frames = vec![serde_json::to_value(phone.hello()).expect("json")];
+    frames.push(json!({"type": "sync", "doc_id": first.to_string(), "data": "%%% not base64"}));
+    frames.push(json!({"type": "sync", "doc_id": 17}));
+    for out in phone.outgoing() {
+        frames.push(serde_json::to_value(out).expect("json"));
+    }
+    let reply = post_frames(&app, &token, Value::Array(frames)).await;
+    let errors: Vec<&Value> = reply.iter().filter(|f| f["type"] == "error").collect();
+    assert_eq!(errors.len(), 2, "{reply:?}");
+    assert_eq!(errors[0]["doc_id"], first.to_string());
+    assert_eq!(errors[0]["code"], "malformed_frame");
+    assert!(errors[1].get("doc_id").is_none(), "{reply:?}");
+    assert_eq!(errors[1]["code"], "malformed_frame");
+    assert_eq!(
+        server_doc(&app, shop.tenant.id, second).await.notes(),
+        "kept"
+    );
+    for frame in Exchange::decode(&json!({ "frames": reply }).to_string())
+        .expect("exchange")
+        .frames
+    {
+        phone.apply(frame);
+    }
+    phone.errors.clear();
+    phone.sync(&app).await;
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+
+    // WebSocket: a bad frame is answered for its document; the session goes on.
+    let mut socket = connect(&app, &token).await;
+    send_text(&mut socket, phone.hello().encode()).await;
+    send_text(
+        &mut socket,
+        json!({"type": "sync", "doc_id": first.to_string(), "data": "!!"}).to_string(),
+    )
+    .await;
+    let error = loop {
+        match ws_event(&mut socket).await {
+            WsEvent::Frame(frame @ Message::Error { .. }) => break frame,
+            WsEvent::Frame(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(
+        matches!(&error, Message::Error { doc_id: Some(d), code: ErrorCode::MalformedFrame, .. } if *d == first.to_string()),
+        "{error:?}"
+    );
+    send_text(&mut socket, "[1,2".into()).await;
+    let error = loop {
+        match ws_event(&mut socket).await {
+            WsEvent::Frame(frame @ Message::Error { .. }) => break frame,
+            WsEvent::Frame(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(
+        matches!(
+            &error,
+            Message::Error {
+                doc_id: None,
+                code: ErrorCode::MalformedFrame,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // Still open: an edit goes through.
+    phone.reconnect();
+    phone.doc(first).notes_append("after").expect("notes");
+    for out in phone.outgoing() {
+        send_text(&mut socket, out.encode()).await;
+    }
+    while server_doc(&app, shop.tenant.id, first).await.notes() != "after" {
+        match ws_event(&mut socket).await {
+            WsEvent::Frame(frame) => {
+                phone.apply(frame);
+                for out in phone.outgoing() {
+                    send_text(&mut socket, out.encode()).await;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    socket.close(None).await.ok();
+    app.stop().await;
+}
+
+async fn field_events_without_assignment_are_refused(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-assignment")
+        .technicians(1)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+
+    let doc = phone.doc(ticket);
+    let mut event = doc.stamp_event(StatusAction::Accept, now_ms());
+    assert!(event.assignment.is_some());
+    event.assignment = None;
+    doc.append_event(&event).expect("append");
+    phone.round(&app, Vec::new()).await;
+    let (doc_id, code, detail) = phone.errors.first().cloned().expect("an error frame");
+    assert_eq!(doc_id, Some(ticket.to_string()));
+    assert_eq!(code, ErrorCode::SchemaViolation);
+    assert!(
+        detail.contains("/assignment: must be the `assign`/`reassign` event current"),
+        "{detail}"
+    );
+    assert!(code.requires_reset());
+    assert_eq!(ticket_status(&app, &shop, ticket).await, "assigned");
+    assert!(
+        server_doc(&app, shop.tenant.id, ticket)
+            .await
+            .events()
+            .iter()
+            .all(|e| e.kind != StatusAction::Accept)
+    );
+    app.stop().await;
+}
+
+async fn removal_reasons_reveal_nothing(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-reasons")
+        .technicians(2)
+        .build()
+        .await;
+    let other = Shop::builder(&app, "sync-reasons-other")
+        .technicians(1)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    shop.assigned_ticket(&app, tech).await;
+    let colleagues = shop.assigned_ticket(&app, shop.techs[1].id).await;
+    let foreign = other.assigned_ticket(&app, other.techs[0].id).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+
+    // REST says 404 for all of them to this technician.
+    for id in [colleagues, foreign, Uuid::new_v4()] {
+        app.get(&format!("/v1/tickets/{id}"), &token)
+            .await
+            .expect(StatusCode::NOT_FOUND);
+    }
+    let mut answers = Vec::new();
+    for id in [
+        colleagues.to_string(),
+        foreign.to_string(),
+        Uuid::new_v4().to_string(),
+        "not-a-uuid".to_owned(),
+    ] {
+        let mut doc = TicketDoc::new(&id, phone.actor.clone()).expect("doc");
+        doc.notes_append("x").expect("notes");
+        let data = doc
+            .generate_sync_message(&mut SyncState::new())
+            .expect("message");
+        let (_, received) = phone
+            .round(
+                &app,
+                vec![Message::Sync {
+                    doc_id: id.clone(),
+                    data,
+                }],
+            )
+            .await;
+        let about: Vec<Value> = received
+            .iter()
+            .filter(|m| m.doc_id() == Some(id.as_str()))
+            .map(|m| {
+                let mut v = serde_json::to_value(m).expect("json");
+                v["doc_id"] = json!("<id>");
+                v
+            })
+            .collect();
+        answers.push(about);
+    }
+    assert_eq!(
+        answers[0],
+        vec![
+            json!({"type": "doc_removed", "doc_id": "<id>", "reason": "not_in_set"}),
+            json!({"type": "error", "doc_id": "<id>", "code": "not_in_set",
+                   "detail": "no such document in this device's set; changes not applied"}),
+        ]
+    );
+    for answer in &answers[1..] {
+        assert_eq!(answer, &answers[0]);
+    }
+    assert!(
+        app.ticket_doc(other.tenant.id, foreign)
+            .await
+            .is_none_or(|d| d.doc.notes().is_empty())
+    );
+    app.stop().await;
+}
+
+async fn string_limits_count_unicode_scalar_values(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-limits")
+        .technicians(1)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+
+    // 2 000 scalar values outside the BMP: 4 000 UTF-16 units, 8 000 bytes.
+    let at_limit = "🔧".repeat(2_000);
+    phone
+        .doc(ticket)
+        .add_part(&NewPart {
+            part_number: at_limit.clone(),
+            quantity: 1.0,
+            serial: None,
+        })
+        .expect("part");
+    phone.sync(&app).await;
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+    assert_eq!(
+        server_doc(&app, shop.tenant.id, ticket).await.parts()[0].part_number,
+        at_limit
+    );
+
+    phone
+        .doc(ticket)
+        .add_part(&NewPart {
+            part_number: format!("{at_limit}x"),
+            quantity: 1.0,
+            serial: None,
+        })
+        .expect("part");
+    phone.round(&app, Vec::new()).await;
+    let (_, code, detail) = phone.errors.first().cloned().expect("an error frame");
+    assert_eq!(code, ErrorCode::LimitExceeded);
+    assert!(
+        detail.contains("2001 Unicode scalar values exceeds the limit of 2000"),
+        "{detail}"
+    );
+    assert_eq!(
+        server_doc(&app, shop.tenant.id, ticket).await.parts().len(),
+        1
+    );
+    app.stop().await;
+}
+
+async fn answer_frames_come_in_the_documented_order(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-order")
+        .technicians(2)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let leaving = shop.assigned_ticket(&app, tech).await;
+    let mut kept: Vec<Uuid> = Vec::new();
+    for _ in 0..3 {
+        kept.push(shop.assigned_ticket(&app, tech).await);
+    }
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+    // One ticket leaves, two arrive; the device edits every kept one.
+    shop.assign(&app, leaving, shop.techs[1].id).await;
+    let arriving = [
+        shop.assigned_ticket(&app, tech).await,
+        shop.assigned_ticket(&app, tech).await,
+    ];
+    for id in &kept {
+        phone.doc(*id).notes_append("edit").expect("notes");
+    }
+    let colleagues = shop.assigned_ticket(&app, shop.techs[1].id).await;
+    let mut snoop = TicketDoc::new(&colleagues.to_string(), phone.actor.clone()).expect("doc");
+    snoop.notes_append("x").expect("notes");
+    let snoop = snoop
+        .generate_sync_message(&mut SyncState::new())
+        .expect("message");
+    let bad = Message::Sync {
+        doc_id: colleagues.to_string(),
+        data: snoop,
+    };
+    let (_, received) = phone.round(&app, vec![bad]).await;
+
+    let shape: Vec<String> = received
+        .iter()
+        .map(|m| match m {
+            Message::Hello { .. } => "hello".to_owned(),
+            Message::DocAdded { doc_id } => format!("doc_added {doc_id}"),
+            Message::DocRemoved { doc_id, reason } => format!("doc_removed {doc_id} {reason:?}"),
+            Message::Error { doc_id, code, .. } => format!("error {doc_id:?} {code:?}"),
+            Message::Sync { doc_id, .. } => format!("sync {doc_id}"),
+        })
+        .collect();
+    // Each request is a new session: `doc_added` names the whole set.
+    let mut set: Vec<Uuid> = kept.iter().chain(arriving.iter()).copied().collect();
+    set.sort();
+    let mut expected = vec![
+        "hello".to_owned(),
+        format!("doc_removed {leaving} Reassigned"),
+    ];
+    expected.extend(set.iter().map(|id| format!("doc_added {id}")));
+    expected.push(format!("doc_removed {colleagues} NotInSet"));
+    expected.push(format!("error Some(\"{colleagues}\") NotInSet"));
+    expected.extend(set.iter().map(|id| format!("sync {id}")));
+    assert_eq!(shape, expected);
+    app.stop().await;
+}
+
+async fn reply_asks_for_the_dependency_of_a_queued_change(backend: TestBackend) {
+    use truckroll_sync::automerge::sync::Message as AmMessage;
+
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-queue")
+        .technicians(1)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let ticket = shop.assigned_ticket(&app, tech).await;
+    let mut phone = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+
+    // Two changes, C then D (D depends on C); the message carries only D, as
+    // after a Bloom-filter false positive for C.
+    let base = phone.doc(ticket).heads();
+    phone.doc(ticket).notes_append("first ").expect("C");
+    phone.doc(ticket).notes_append("second").expect("D");
+    let changes = phone.doc(ticket).as_automerge().get_changes(&base);
+    assert_eq!(changes.len(), 2);
+    let (c, d) = (&changes[0], &changes[1]);
+    assert_eq!(d.deps(), &[c.hash()]);
+    let (doc, state) = phone.docs.get_mut(&ticket.to_string()).expect("held");
+    let data = doc.generate_sync_message(state).expect("message");
+    let mut message = AmMessage::decode(&data).expect("decodes");
+    message.changes = vec![d.raw_bytes().to_vec()].into();
+    let (_, received) = phone
+        .round(
+            &app,
+            vec![Message::Sync {
+                doc_id: ticket.to_string(),
+                data: message.encode(),
+            }],
+        )
+        .await;
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+    let reply = received
+        .iter()
+        .find_map(|m| match m {
+            Message::Sync { data, .. } => Some(AmMessage::decode(data).expect("decodes")),
+            _ => None,
+        })
+        .expect("a reply");
+    assert_eq!(
+        reply.need,
+        vec![c.hash()],
+        "the reply names the missing dependency"
+    );
+
+    // A device that forgets what it sent (PROTOCOL.md §1.7) then converges.
+    for (_, state) in phone.docs.values_mut() {
+        state.sent_hashes.clear();
+    }
+    phone.sync(&app).await;
+    assert_eq!(
+        server_doc(&app, shop.tenant.id, ticket).await.notes(),
+        "first second"
     );
     app.stop().await;
 }
