@@ -12,6 +12,13 @@ use truckroll_sdk::{Client, ClientConfig, Edit, MediaEntry, SdkError, SignatureC
 
 uniffi::setup_scaffolding!();
 
+mod day;
+pub use day::{
+    Availability, AvailabilityState, Comment, CommentDelivery, CommentThread, CommentVisibility,
+    FlushSummary, LocationFix, Offer, OfferAnswer, OfferList, OfferStatus, PendingPing,
+    PingDecision, PushToken,
+};
+
 /// Why a call failed; `message` is the SDK's explanation.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum PhoneError {

@@ -128,6 +128,19 @@ pub struct Offer {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
+impl Offer {
+    /// The state at `now`: a pending offer past its window is expired even
+    /// before the offer timer has recorded it (answers are judged by the
+    /// server's clock when they arrive, never the phone's).
+    pub fn state_at(&self, now: DateTime<Utc>) -> OfferState {
+        if self.state == OfferState::Pending && self.expires_at <= now {
+            OfferState::Expired
+        } else {
+            self.state
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclineInput {

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     dispatch::offers::OfferError,
     domain::{
-        offer::{DeclineInput, DispatchPolicy, DispatchPolicyInput, Offer},
+        offer::{DeclineInput, DispatchPolicy, DispatchPolicyInput, Offer, OfferState},
         permissions::Action,
     },
     store::StoreError,
@@ -153,6 +153,9 @@ async fn accept_offer(
     {
         Ok(accepted) => accepted,
         Err(StoreError::NotFound(_)) => return Err(ApiError::NotFound("offer")),
+        Err(StoreError::Conflict(detail)) => {
+            return Err(offer_conflict(&state, &user, id, detail).await);
+        }
         Err(other) => return Err(other.into()),
     };
     state.assignments().after_change(&before, &ticket).await?;
@@ -179,7 +182,24 @@ async fn decline_offer(
         .offer_flow()
         .decline(user.actor(), &offer, input.reason.trim(), Utc::now())
         .await?;
-    declined
-        .map(Json)
-        .ok_or_else(|| ApiError::Conflict("the offer is no longer open".into()))
+    match declined {
+        Some(offer) => Ok(Json(offer)),
+        None => Err(offer_conflict(&state, &user, id, "the offer is no longer open".into()).await),
+    }
+}
+
+/// A conflict answering offer `id`: typed (`offer_state`) when the offer
+/// itself is closed, plain when something else stood in the way (capacity,
+/// the ticket changed meanwhile).
+async fn offer_conflict(state: &AppState, user: &AuthUser, id: Uuid, detail: String) -> ApiError {
+    match state.store.get_offer(user.tenant_id, id).await {
+        Ok(offer) => match offer.state_at(Utc::now()) {
+            OfferState::Pending => ApiError::Conflict(detail),
+            closed => ApiError::OfferClosed {
+                state: closed,
+                detail: format!("the offer is no longer open: it is {}", closed.as_str()),
+            },
+        },
+        Err(error) => error.into(),
+    }
 }
