@@ -266,6 +266,19 @@ impl Client {
             if reply.status != 422 {
                 return Err(reply.into_error());
             }
+            if reply.body["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/idempotency-key-mismatch"))
+            {
+                // The key was used for other pings (a phone restored from a
+                // backup): the same rows again under a new key; the server
+                // ignores any it already holds.
+                sqlx::query("UPDATE location_pings SET batch = NULL WHERE batch = ?1")
+                    .bind(&key)
+                    .execute(&mut local.conn)
+                    .await?;
+                continue;
+            }
             // Refused for good: drop the pings the problem names, send the
             // rest again under a new key; if none is named, the batch goes.
             let bad: Vec<i64> = reply.body["errors"]

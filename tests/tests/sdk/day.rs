@@ -177,7 +177,8 @@ async fn pings_recorded_offline_arrive_once_in_order(backend: TestBackend) {
 
     // The first batch reaches the server but its answer is lost: the rows
     // keep their batch key and are sent again, as they were.
-    {
+    type Row = (i64, f64, f64, f64, Option<f64>, Option<f64>);
+    let first_batch: Vec<Row> = {
         let mut db = phone_db(&dir).await;
         sqlx::query(
             "UPDATE location_pings SET batch = 'lost-answer' WHERE seq IN (SELECT seq FROM location_pings ORDER BY seq LIMIT 500)",
@@ -185,19 +186,29 @@ async fn pings_recorded_offline_arrive_once_in_order(backend: TestBackend) {
         .execute(&mut db)
         .await
         .expect("batch marked");
-    }
+        sqlx::query_as(
+            "SELECT device_time, lat, lon, accuracy_m, speed_mps, heading_deg FROM location_pings WHERE batch = 'lost-answer' ORDER BY seq",
+        )
+        .fetch_all(&mut db)
+        .await
+        .expect("rows")
+    };
     client.set_online(true);
     let report = client.flush_outboxes().await.expect("flush");
     assert_eq!((report.pings, report.waiting), (1050, 0), "{report:?}");
     assert!(report.errors.is_empty(), "{report:?}");
     {
         let mut db = phone_db(&dir).await;
-        for (at, accuracy) in &kept[..500] {
+        for (at, lat, lon, accuracy, speed, heading) in &first_batch {
             sqlx::query(
-                "INSERT INTO location_pings (device_time, lat, lon, accuracy_m, batch) VALUES (?1, 52.5, 13.4, ?2, 'lost-answer')",
+                "INSERT INTO location_pings (device_time, lat, lon, accuracy_m, speed_mps, heading_deg, batch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'lost-answer')",
             )
             .bind(at)
+            .bind(lat)
+            .bind(lon)
             .bind(accuracy)
+            .bind(speed)
+            .bind(heading)
             .execute(&mut db)
             .await
             .expect("rows back");
@@ -222,9 +233,10 @@ async fn pings_recorded_offline_arrive_once_in_order(backend: TestBackend) {
     let trail = trail.as_array().expect("pings");
     assert_eq!(trail.len(), 1050, "each ping stored once");
     for (ping, (at, accuracy)) in trail.iter().zip(&kept) {
-        let stored = chrono::DateTime::parse_from_rfc3339(ping["device_time"].as_str().expect("time"))
-            .expect("rfc3339")
-            .timestamp_millis();
+        let stored =
+            chrono::DateTime::parse_from_rfc3339(ping["device_time"].as_str().expect("time"))
+                .expect("rfc3339")
+                .timestamp_millis();
         assert_eq!(stored, *at);
         assert_eq!(ping["accuracy_m"].as_f64(), Some(*accuracy));
     }
@@ -328,7 +340,10 @@ impl FakeFcm {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no push about ticket {ticket} reached FCM: {:?}", self.sent());
+        panic!(
+            "no push about ticket {ticket} reached FCM: {:?}",
+            self.sent()
+        );
     }
 
     fn key_json() -> String {
@@ -596,7 +611,10 @@ async fn offer_accepted_offline_is_applied_on_reconnect(backend: TestBackend) {
         client.offers().await.expect("offers").offers[0].answer,
         Some(OfferAnswer::Queued)
     );
-    assert_eq!(ticket_json(&app, &shop.tenant, ticket).await["status"], "new");
+    assert_eq!(
+        ticket_json(&app, &shop.tenant, ticket).await["status"],
+        "new"
+    );
 
     // Back online: the loop sends the answer, then syncs the ticket in.
     client.set_online(true);
@@ -734,12 +752,19 @@ async fn comment_written_offline_arrives_once(backend: TestBackend) {
     let thread = client.comments(&t).await.expect("thread");
     assert!(thread.from_server);
     assert_eq!(thread.comments.len(), 1);
-    assert_eq!(thread.comments[0].body, "Gate code 4711; ask for Mr. Weber.");
+    assert_eq!(
+        thread.comments[0].body,
+        "Gate code 4711; ask for Mr. Weber."
+    );
 
     // Offline: the thread is the phone's copy; a new comment is queued.
     client.set_online(false);
     let written = client
-        .add_comment(&t, "Pump seized; replacement ordered.", CommentVisibility::Public)
+        .add_comment(
+            &t,
+            "Pump seized; replacement ordered.",
+            CommentVisibility::Public,
+        )
         .await
         .expect("written");
     assert_eq!(written.delivery, CommentDelivery::Queued);
@@ -936,7 +961,15 @@ async fn cli_phone_accepts_an_offer_offline(backend: TestBackend) {
             SDK_PHONE,
             &db,
             offline,
-            &["ping", "--lat", "52.5163", "--lon", "13.3795", "--accuracy-m", "8"],
+            &[
+                "ping",
+                "--lat",
+                "52.5163",
+                "--lon",
+                "13.3795",
+                "--accuracy-m",
+                "8",
+            ],
         );
         let sent = phone_cli(SDK_PHONE, &db, &server, &["send"]);
         let synced = phone_cli(SDK_PHONE, &db, &server, &["sync"]);
