@@ -278,16 +278,18 @@ async fn pings_recorded_offline_arrive_once_in_order(backend: TestBackend) {
 const PRIVATE_KEY: &str = include_str!("../../fixtures/push/test_only_service_account_key.pem");
 const PROJECT: &str = "truckroll-test";
 
+/// (token, data) of every message the fake received.
+type Sent = Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>;
+
 #[derive(Debug, Clone, Default)]
 struct FakeFcm {
-    /// (token, data) of every message sent.
-    sent: Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>,
+    sent: Sent,
     base_url: String,
 }
 
 impl FakeFcm {
     async fn start() -> Self {
-        let sent: Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>> = Arc::default();
+        let sent: Sent = Arc::default();
         let app = Router::new()
             .route(
                 "/token",
@@ -298,7 +300,7 @@ impl FakeFcm {
             .route(
                 "/v1/projects/{project}/messages:send",
                 post(
-                    |State(sent): State<Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>>,
+                    |State(sent): State<Sent>,
                      Json(body): Json<Value>| async move {
                         let message = &body["message"];
                         let data = serde_json::from_value(message["data"].clone()).unwrap_or_default();
