@@ -160,6 +160,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pending_offer_past_its_window_is_expired() {
+        let now = Utc::now();
+        let offer = Offer {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            ticket_id: Uuid::nil(),
+            technician_id: Uuid::nil(),
+            round: 1,
+            state: OfferState::Pending,
+            reason: None,
+            expires_at: now,
+            created_at: now - chrono::Duration::seconds(120),
+            decided_at: None,
+        };
+        assert_eq!(
+            offer.state_at(now - chrono::Duration::seconds(1)),
+            OfferState::Pending
+        );
+        assert_eq!(offer.state_at(now), OfferState::Expired);
+        let withdrawn = Offer {
+            state: OfferState::Withdrawn,
+            ..offer
+        };
+        assert_eq!(
+            withdrawn.state_at(now - chrono::Duration::seconds(1)),
+            OfferState::Withdrawn
+        );
+    }
+
+    #[test]
     fn policies_fix_top_n_per_mode() {
         let best = DispatchPolicyInput {
             mode: AutoDispatchMode::OfferBest,

@@ -513,6 +513,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_device_patch_needs_the_token_or_an_explicit_null() {
+        let parse = |json: &str| serde_json::from_str::<DevicePatch>(json).expect("parses");
+        assert!(parse("{}").validate().is_err(), "absent is not a change");
+        assert_eq!(
+            parse(r#"{"push_token": null}"#).validate().expect("clears"),
+            None
+        );
+        assert_eq!(
+            parse(r#"{"push_token": "fcm-2"}"#)
+                .validate()
+                .expect("rotates"),
+            Some("fcm-2".to_owned())
+        );
+        assert!(parse(r#"{"push_token": "  "}"#).validate().is_err());
+        assert!(serde_json::from_str::<DevicePatch>(r#"{"platform": "ios"}"#).is_err());
+    }
+
+    #[test]
+    fn phone_availability_maps_onto_technician_statuses() {
+        assert_eq!(
+            TechnicianStatus::from(Availability::OnBreak),
+            TechnicianStatus::OnBreak
+        );
+        assert_eq!(
+            TechnicianStatus::parse("on_break"),
+            Some(TechnicianStatus::OnBreak)
+        );
+        assert_eq!(TechnicianStatus::OnBreak.as_str(), "on_break");
+        assert!(serde_json::from_str::<AvailabilityInput>(r#"{"status": "busy"}"#).is_err());
+    }
+
+    #[test]
     fn tenant_names_are_login_handles() {
         assert!(validate_tenant_name("acme-hvac").is_ok());
         assert!(validate_tenant_name("Acme").is_err());
