@@ -174,8 +174,9 @@ ensure_kotlin() {
             || fail "could not fetch the npm package kotlin-compiler@${KOTLIN_COMPILER_VERSION}"
         chmod +x "${dir}"/package/bin/*
     fi
-    TRUCKROLL_KOTLINC="$(cd "${dir}/package/bin" && pwd)/kotlinc"
-    export TRUCKROLL_KOTLINC
+    # Not TRUCKROLL_…: the server reads every TRUCKROLL_ variable as configuration.
+    TEST_KOTLINC="$(cd "${dir}/package/bin" && pwd)/kotlinc"
+    export TEST_KOTLINC
 }
 ensure_kotlin
 

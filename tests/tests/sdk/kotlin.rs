@@ -5,9 +5,9 @@
 //! comment and take a break offline, then one flush and a sync; the
 //! server's side is checked here.
 //!
-//! Needs `TRUCKROLL_KOTLINC` (a Kotlin 2.x `kotlinc`; Debian's `kotlin`
+//! Needs `TEST_KOTLINC` (a Kotlin 2.x `kotlinc`; Debian's `kotlin`
 //! 1.3 cannot compile UniFFI's output — `scripts/test.sh` unpacks the npm
-//! package `kotlin-compiler`), a JNA jar (`TRUCKROLL_JNA_JAR`, default
+//! package `kotlin-compiler`), a JNA jar (`TEST_JNA_JAR`, default
 //! Debian's `libjna-java` at `/usr/share/java/jna.jar`), `java`, and the
 //! built `truckroll-sdk-ffi` library and `uniffi-bindgen`; fails with what
 //! to do if one is missing.
@@ -58,16 +58,16 @@ fn build_jar(out: &Path) -> (PathBuf, PathBuf, PathBuf) {
         library.display(),
         bindgen.display()
     );
-    let kotlinc = std::env::var_os("TRUCKROLL_KOTLINC").map(PathBuf::from).expect(
-        "TRUCKROLL_KOTLINC is not set: point it at a Kotlin 2.x kotlinc, e.g. \
+    let kotlinc = std::env::var_os("TEST_KOTLINC").map(PathBuf::from).expect(
+        "TEST_KOTLINC is not set: point it at a Kotlin 2.x kotlinc, e.g. \
          `npm pack kotlin-compiler@2.4.20 && tar xzf kotlin-compiler-2.4.20.tgz` gives package/bin/kotlinc \
          (scripts/test.sh does this)",
     );
-    let jna = std::env::var_os("TRUCKROLL_JNA_JAR")
+    let jna = std::env::var_os("TEST_JNA_JAR")
         .map_or_else(|| PathBuf::from("/usr/share/java/jna.jar"), PathBuf::from);
     assert!(
         jna.exists(),
-        "{} is missing: apt-get install libjna-java, or set TRUCKROLL_JNA_JAR",
+        "{} is missing: apt-get install libjna-java, or set TEST_JNA_JAR",
         jna.display()
     );
     let generated = Command::new(&bindgen)
