@@ -18,7 +18,7 @@ LAYERS = {
     "domain": 1, "config_error": 1,
     "store": 2,
     "auth": 3, "events": 3, "leader": 3, "blob": 3,
-    "dispatch": 4, "device_sync": 4, "push": 4, "media": 4, "sla": 4, "live": 4,
+    "dispatch": 4, "device_sync": 4, "push": 4, "media": 4, "sla": 4, "live": 4, "work": 4, "timeline": 4,
     "app": 5, "config": 5,
     "http": 6, "web": 6, "cli": 6, "demo": 6,
     "lib": 7, "main": 7,
@@ -113,7 +113,7 @@ def edges(files):
     for module, rel in files.items():
         text = strip_comments(open(os.path.join(ROOT, rel), encoding="utf-8").read())
         # Unit tests may reach anywhere.
-        text = re.split(r"#\[cfg\(test\)\]\s*mod tests", text)[0]
+        text = re.split(r"#\[cfg\(test\)\]\s*(?:#\[[^\]]*\]\s*)*mod tests", text)[0]
         targets = set()
         for stmt in re.findall(r"\buse\s+([^;]+);", text, flags=re.S):
             for path in use_paths(stmt):

@@ -21,7 +21,9 @@ pub mod media;
 pub mod push;
 pub mod sla;
 pub mod store;
+pub mod timeline;
 pub mod web;
+pub mod work;
 
 pub use app::{BackgroundTasks, ServeError, build_state};
 pub use http::{launch_with_listener, launch_with_state, router};

@@ -1,10 +1,17 @@
-//! What a merge from a device means for the ticket row: plausible device
-//! times and the status steps for the SLA history.
+//! What a merge from a device means for the ticket row: its custom fields
+//! checked against the category's schema, plausible device times and the
+//! status steps for the SLA history.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
-use truckroll_sync::{Status, TicketDoc};
+use truckroll_sync::protocol::ErrorCode;
+use truckroll_sync::{ActorId, CustomValue, Limits, Status, SyncState, TicketDoc};
+
+use crate::domain::{custom_fields, ticket::Ticket};
+use crate::store::documents::CustomFieldsDiff;
+use crate::store::{Store, StoreResult};
 
 /// When a field event can have happened: not before its ticket existed, not
 /// after the server received it (each give or take
@@ -104,4 +111,124 @@ pub(super) fn status_steps(
 
 pub(super) fn ms_to_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.and_then(DateTime::<Utc>::from_timestamp_millis)
+}
+
+/// Why a device's sync message was refused: the crate's checks, or a
+/// custom field the ticket's category does not allow.
+#[derive(Debug)]
+pub(super) enum Refusal {
+    Receive(truckroll_sync::ReceiveError),
+    /// Names the document path (`/custom/…`) and what the schema says.
+    CustomField(String),
+    /// A custom field the category's schema marks `readOnly`: the office's.
+    ReadOnlyField(String),
+}
+
+impl Refusal {
+    pub(super) fn code(&self) -> ErrorCode {
+        match self {
+            Self::Receive(e) => e.code(),
+            Self::CustomField(_) => ErrorCode::SchemaViolation,
+            Self::ReadOnlyField(_) => ErrorCode::NotFieldEditable,
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Receive(e) => e.fmt(f),
+            Self::CustomField(why) => f.write_str(why),
+            Self::ReadOnlyField(key) => write!(
+                f,
+                "/custom/{key}: read-only in the category's schema; a field device may not change it"
+            ),
+        }
+    }
+}
+
+/// Receives a device's sync message into `doc` through the crate's field
+/// checks ([`TicketDoc::receive_field_sync_message`]), then checks the
+/// custom fields it changed against the JSON Schema of `ticket`'s category
+/// (the validator REST uses): none is `readOnly` there, and the row's
+/// fields with the merge's changes must not violate the schema anywhere the
+/// row alone did not. On a refusal `doc` and `state` are to be discarded.
+pub(super) async fn receive(
+    store: &dyn Store,
+    ticket: &Ticket,
+    doc: &mut TicketDoc,
+    state: &mut SyncState,
+    data: &[u8],
+    actors: &[ActorId],
+    limits: &Limits,
+) -> StoreResult<Result<(), Refusal>> {
+    let before = doc.custom();
+    if let Err(e) = doc.receive_field_sync_message(state, data, actors, limits) {
+        return Ok(Err(Refusal::Receive(e)));
+    }
+    let diff = diff_custom(&before, &doc.custom());
+    if diff.is_empty() {
+        return Ok(Ok(()));
+    }
+    let Some(category) = store
+        .category_by_name(ticket.tenant_id, &ticket.category)
+        .await?
+    else {
+        return Ok(Ok(()));
+    };
+    let schema = &category.custom_fields_schema;
+    let read_only =
+        |key: &str| schema["properties"][key]["readOnly"] == serde_json::Value::Bool(true);
+    if let Some(key) = diff
+        .set
+        .keys()
+        .chain(diff.removed.iter())
+        .find(|k| read_only(k))
+    {
+        return Ok(Err(Refusal::ReadOnlyField(key.clone())));
+    }
+    let known: BTreeSet<(String, String)> =
+        match custom_fields::validate(schema, &ticket.custom_fields) {
+            Ok(()) => BTreeSet::new(),
+            Err(errors) => errors.0.into_iter().map(|e| (e.field, e.message)).collect(),
+        };
+    if let Err(errors) = custom_fields::validate(schema, &diff.apply_to(&ticket.custom_fields)) {
+        let new: Vec<String> = errors
+            .0
+            .into_iter()
+            .filter(|e| !known.contains(&(e.field.clone(), e.message.clone())))
+            .map(|e| {
+                let path = e.field.strip_prefix("custom_fields").unwrap_or(&e.field);
+                format!("schema: /custom{path}: {}", e.message)
+            })
+            .collect();
+        if !new.is_empty() {
+            return Ok(Err(Refusal::CustomField(new.join("; "))));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// What a merge changed in the custom fields, as the row shows them.
+pub(super) fn custom_diff(before: &TicketDoc, after: &TicketDoc) -> CustomFieldsDiff {
+    diff_custom(&before.custom(), &after.custom())
+}
+
+fn diff_custom(
+    before: &BTreeMap<String, CustomValue>,
+    after: &BTreeMap<String, CustomValue>,
+) -> CustomFieldsDiff {
+    let mut diff = CustomFieldsDiff::default();
+    for (key, value) in after {
+        if before.get(key) != Some(value) {
+            diff.set
+                .insert(key.clone(), custom_fields::from_document(value));
+        }
+    }
+    diff.removed = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
+    diff
 }

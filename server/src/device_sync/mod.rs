@@ -1,18 +1,22 @@
 //! The server's side of ticket-document sync: loading and storing ticket
-//! documents, the server's own writes into them (assign, reassign, unassign,
-//! cancel; media stored), and one device's sync session ([`Session`], shared
-//! by the one-shot HTTP exchange and the WebSocket) with the projection of
-//! merged documents into the ticket row.
+//! documents, the server's own writes into them (every status change made
+//! on the server as an event, planned with a [`Draft`] and stored with the
+//! ticket row in one transaction; office custom fields; media stored), and
+//! one device's sync session ([`Session`], shared by the one-shot HTTP
+//! exchange and the WebSocket) with the validation of custom fields and the
+//! projection of merged documents into the ticket row.
 //!
 //! The document type and the wire protocol are the `truckroll_sync` crate's.
 
 mod merge;
+mod server_write;
 mod session;
 
+pub use server_write::{ATTEMPTS, Draft, Step, lost_race};
 pub use session::{Session, SessionError};
 
 use chrono::Utc;
-use truckroll_sync::{ActorId, Status, StatusAction, TicketDoc};
+use truckroll_sync::{ActorId, TicketDoc};
 use uuid::Uuid;
 
 use crate::domain::ticket::Ticket;
@@ -72,22 +76,9 @@ fn server_actor() -> ActorId {
     ActorId::random()
 }
 
-fn append_server(
-    doc: &mut TicketDoc,
-    kind: StatusAction,
-    assignee: Option<Uuid>,
-) -> StoreResult<()> {
-    let mut event = doc.stamp_event(kind, now_ms());
-    if let Some(a) = assignee {
-        event = event.with_assignee(a.to_string());
-    }
-    doc.append_event(&event)
-        .map_err(|e| StoreError::Corrupt(format!("server event: {e}")))
-}
-
-/// The ticket's document, created from the ticket row when it has none: the
-/// skeleton plus server events reproducing the assignment and the progress
-/// the row already shows.
+/// The ticket's document, created from the ticket row when it has none
+/// (tickets whose status never changed, and those from before every status
+/// change was an event): see [`server_write::seed`].
 pub async fn load_or_create(
     store: &dyn Store,
     actor: Actor,
@@ -97,30 +88,7 @@ pub async fn load_or_create(
         if let Some(loaded) = load(store, ticket.tenant_id, ticket.id).await? {
             return Ok(loaded);
         }
-        let mut doc = TicketDoc::new(&ticket.id.to_string(), server_actor())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if let Some(assignee) = ticket.assignee_id {
-            append_server(&mut doc, StatusAction::Assign, Some(assignee))?;
-            let steps: &[StatusAction] = match ticket.status {
-                Status::Accepted | Status::OnHold => &[StatusAction::Accept],
-                Status::EnRoute => &[StatusAction::Accept, StatusAction::StartTravel],
-                Status::OnSite => &[
-                    StatusAction::Accept,
-                    StatusAction::StartTravel,
-                    StatusAction::CheckIn,
-                ],
-                Status::WorkDone => &[
-                    StatusAction::Accept,
-                    StatusAction::StartTravel,
-                    StatusAction::CheckIn,
-                    StatusAction::CompleteWork,
-                ],
-                _ => &[],
-            };
-            for step in steps {
-                append_server(&mut doc, *step, None)?;
-            }
-        }
+        let doc = server_write::seed(ticket)?;
         let write = DocumentWrite {
             ticket_id: ticket.id,
             expected_version: None,
@@ -153,46 +121,6 @@ fn body_for(
     } else {
         DocumentBody::Chunk(chunk)
     }
-}
-
-/// After a REST write committed: writes the server event(s) that bring the
-/// ticket's document (if it has one) in line with the row — assign,
-/// reassign, unassign, cancel. Runs after the REST transaction, so a crash in
-/// between leaves the document behind the row until the next REST change of
-/// the ticket (see DECISIONS.md, "Sync").
-pub async fn record_server_events(
-    store: &dyn Store,
-    actor: Actor,
-    ticket: &Ticket,
-) -> StoreResult<()> {
-    for _ in 0..WRITE_ATTEMPTS {
-        let Some(loaded) = load(store, ticket.tenant_id, ticket.id).await? else {
-            return Ok(());
-        };
-        let mut doc = loaded.doc.fork_with_actor(server_actor());
-        let before = doc.heads();
-        let fold = doc.status();
-        let wanted = ticket.assignee_id.map(|a| a.to_string());
-        if ticket.status == Status::Cancelled {
-            if fold.status != Status::Cancelled {
-                append_server(&mut doc, StatusAction::Cancel, None)?;
-            }
-        } else if wanted != fold.assignee {
-            match ticket.assignee_id {
-                Some(a) if fold.assignee.is_some() => {
-                    append_server(&mut doc, StatusAction::Reassign, Some(a))?
-                }
-                Some(a) => append_server(&mut doc, StatusAction::Assign, Some(a))?,
-                None => append_server(&mut doc, StatusAction::Unassign, None)?,
-            }
-        }
-        if write_server_change(store, actor, ticket.id, &loaded, &doc, &before).await? {
-            return Ok(());
-        }
-    }
-    Err(StoreError::Conflict(
-        "ticket document write kept racing".into(),
-    ))
 }
 
 /// Stores the server's change of ticket `ticket_id`'s `doc` (a fork of `loaded` made at
@@ -264,12 +192,4 @@ async fn try_mark_media_stored(
     Err(StoreError::Conflict(
         "ticket document write kept racing".into(),
     ))
-}
-
-/// Calls [`record_server_events`] and logs a failure: the REST change has
-/// already happened and must not turn into an error response.
-pub async fn after_rest_write(store: &dyn Store, actor: Actor, ticket: &Ticket) {
-    if let Err(e) = record_server_events(store, actor, ticket).await {
-        tracing::warn!(ticket = %ticket.id, error = %e, "writing server events into the ticket document failed");
-    }
 }

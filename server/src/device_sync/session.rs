@@ -296,8 +296,16 @@ impl Session {
             // `fork_with_actor` drops nothing: the loaded document has no queue.
             let before = doc.heads();
             let fold_before = doc.status();
-            if let Err(e) =
-                doc.receive_field_sync_message(&mut sync_state, data, &self.actors, &self.limits)
+            if let Err(e) = super::merge::receive(
+                store,
+                &ticket,
+                &mut doc,
+                &mut sync_state,
+                data,
+                &self.actors,
+                &self.limits,
+            )
+            .await?
             {
                 // Reset: nothing applied, the device starts over from our version.
                 self.states.insert(ticket_id, SyncState::new());
@@ -332,6 +340,7 @@ impl Session {
                     photo_count: i64::try_from(doc.photos().len()).unwrap_or(i64::MAX),
                     part_count: i64::try_from(doc.parts().len()).unwrap_or(i64::MAX),
                     field_updated_at: received,
+                    custom: super::merge::custom_diff(&loaded.doc, &doc),
                 };
                 let implausible = window.flag_new_events(&loaded.doc, &doc);
                 if !implausible.is_empty() {

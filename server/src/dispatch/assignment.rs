@@ -1,7 +1,8 @@
 //! Assigning a ticket and everything that follows a change of its assignee
-//! or status: the server event in the ticket's document, the dispatch
-//! index's open-job counts, the technician's push, the published event.
-//! One flow for the API, offers, batch assignment and SLA escalation.
+//! or status: the dispatch index's open-job counts, the technician's push,
+//! the published event. One flow for the API, offers, batch assignment and
+//! SLA escalation. The change itself is an event in the ticket's document
+//! written with the row in one transaction (`device_sync::Draft`).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use uuid::Uuid;
 
 use super::{offers::OfferFlow, service::DispatchService};
 use crate::{
+    device_sync::{ATTEMPTS, Draft, Step, lost_race},
     domain::{people::missing_skills, ticket::Ticket},
     events::{Event, EventBus},
     store::{Actor, Store, StoreError},
@@ -89,44 +91,104 @@ impl AssignmentFlow<'_> {
         if !missing.is_empty() {
             return Err(AssignError::MissingSkills(missing.join("; ")));
         }
-        let assigned = self
-            .store
-            .assign_ticket(actor, ticket.id, technician.id)
+        let (before, assigned) = self
+            .assign_in_document(actor, ticket, technician.id)
             .await?;
-        self.after_change(ticket, &assigned).await?;
+        self.after_change(&before, &assigned).await?;
         crate::push::notify_assigned(self.store, &assigned, technician.user_id).await;
         Ok(assigned)
     }
 
-    /// Takes the ticket back from its technician; it returns to `new`.
-    pub async fn unassign(&self, actor: Actor, before: &Ticket) -> Result<Ticket, AssignError> {
-        let status = truckroll_sync::transition(before.status, StatusAction::Unassign)
-            .map_err(|e| AssignError::Transition(e.to_string()))?;
-        let after = Ticket {
-            status,
-            assignee_id: None,
-            hold_reason: None,
-            ..before.clone()
-        };
-        let updated = self.store.update_ticket(actor, before, &after).await?;
-        self.after_change(before, &updated).await?;
-        Ok(updated)
+    /// The assignment as an `assign`/`reassign` event in the ticket's
+    /// document and the row as its projection, in one transaction; planned
+    /// again when it lost a race. Returns the row it was planned on and the
+    /// assigned ticket.
+    async fn assign_in_document(
+        &self,
+        actor: Actor,
+        ticket: &Ticket,
+        technician_id: Uuid,
+    ) -> Result<(Ticket, Ticket), AssignError> {
+        let mut before = ticket.clone();
+        for attempt in 1..=ATTEMPTS {
+            if attempt > 1 {
+                before = self.store.get_ticket(actor.tenant_id, ticket.id).await?;
+            }
+            let mut draft = Draft::load(self.store, &before).await?;
+            let current = draft.current(&before);
+            if current.assignee_id == Some(technician_id)
+                && current.status != truckroll_sync::Status::New
+            {
+                return Err(StoreError::Conflict(
+                    "the ticket is already assigned to this technician".into(),
+                )
+                .into());
+            }
+            draft
+                .step(Step::assign(current.status, technician_id))
+                .map_err(|e| {
+                    AssignError::Store(StoreError::Conflict(format!(
+                        "the ticket cannot be assigned now: {e}"
+                    )))
+                })?;
+            let write = draft.server_write(&before);
+            match self
+                .store
+                .assign_ticket(actor, ticket.id, technician_id, write.as_ref())
+                .await
+            {
+                Ok(assigned) => return Ok((before, assigned)),
+                Err(StoreError::Conflict(why)) => {
+                    if attempt == ATTEMPTS || !lost_race(self.store, &before, &draft).await? {
+                        return Err(StoreError::Conflict(why).into());
+                    }
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(StoreError::Conflict("the ticket kept changing; retry".into()).into())
     }
 
-    /// Follow-up after a ticket write committed: when its assignee or status
-    /// changed, the ticket's document gets the server event; the change is
-    /// applied to this replica's index, then published.
+    /// Takes the ticket back from its technician; it returns to `new`.
+    pub async fn unassign(&self, actor: Actor, before: &Ticket) -> Result<Ticket, AssignError> {
+        let mut before = before.clone();
+        for attempt in 1..=ATTEMPTS {
+            if attempt > 1 {
+                before = self.store.get_ticket(actor.tenant_id, before.id).await?;
+            }
+            let mut draft = Draft::load(self.store, &before).await?;
+            draft
+                .step(Step::new(StatusAction::Unassign))
+                .map_err(|e| AssignError::Transition(e.to_string()))?;
+            let mut after = before.clone();
+            draft.project(&mut after);
+            match self
+                .store
+                .update_ticket(actor, &before, &after, draft.change().as_ref())
+                .await
+            {
+                Ok(updated) => {
+                    self.after_change(&before, &updated).await?;
+                    return Ok(updated);
+                }
+                Err(StoreError::Conflict(why)) => {
+                    if attempt == ATTEMPTS || !lost_race(self.store, &before, &draft).await? {
+                        return Err(StoreError::Conflict(why).into());
+                    }
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(StoreError::Conflict("the ticket kept changing; retry".into()).into())
+    }
+
+    /// Follow-up after a ticket write committed (its document already has
+    /// the change): the change is applied to this replica's index, then
+    /// published.
     pub async fn after_change(&self, before: &Ticket, after: &Ticket) -> Result<(), StoreError> {
         let Some(event) = Event::for_ticket(Some(before), after) else {
             return Ok(());
         };
-        if before.assignee_id != after.assignee_id || before.status != after.status {
-            let system = Actor {
-                tenant_id: after.tenant_id,
-                user_id: None,
-            };
-            crate::device_sync::after_rest_write(self.store, system, after).await;
-        }
         // Before publishing, so followers read the index with the new loads.
         self.dispatch.apply(self.store, &event).await?;
         self.events.publish(event);

@@ -1,6 +1,9 @@
 //! Ticket custom fields, validated by the JSON Schema of the ticket's category.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
+use truckroll_sync::{CustomValue, Limits};
 
 use super::ValidationErrors;
 
@@ -29,10 +32,89 @@ pub fn validate(schema: &Value, fields: &Value) -> Result<(), ValidationErrors> 
     errors.into_result()
 }
 
+/// A custom field's value as the ticket document holds it: scalars only
+/// (objects and arrays stay in the ticket row, office-only).
+pub fn to_document(value: &Value) -> Option<CustomValue> {
+    Some(match value {
+        Value::Null => CustomValue::Null,
+        Value::Bool(b) => CustomValue::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => CustomValue::Int(i),
+            None => CustomValue::F64(n.as_f64().filter(|f| f.is_finite())?),
+        },
+        Value::String(s) => CustomValue::Str(s.clone()),
+        Value::Array(_) | Value::Object(_) => return None,
+    })
+}
+
+/// A document custom value as the ticket row's `custom_fields` shows it; a
+/// timestamp becomes an RFC 3339 string (UTC, milliseconds).
+pub fn from_document(value: &CustomValue) -> Value {
+    match value {
+        CustomValue::Null => Value::Null,
+        CustomValue::Bool(b) => Value::Bool(*b),
+        CustomValue::Int(i) => Value::from(*i),
+        CustomValue::F64(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        CustomValue::Str(s) => Value::String(s.clone()),
+        CustomValue::Timestamp(ms) => chrono::DateTime::<chrono::Utc>::from_timestamp_millis(*ms)
+            .map_or(Value::from(*ms), |t| {
+                Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            }),
+    }
+}
+
+/// The custom fields of a ticket row (`fields`, a JSON object) that its
+/// document holds: scalar values whose key and text fit the document's
+/// limits, at most as many as the document may hold (the first by key).
+/// The others are office-only and stay in the row.
+pub fn in_document(fields: &Value) -> BTreeMap<String, CustomValue> {
+    let limits = Limits::default();
+    let fits = |s: &str| !s.is_empty() && s.chars().count() <= limits.max_string_chars;
+    let mut out = BTreeMap::new();
+    let mut keys: Vec<(&String, &Value)> = fields
+        .as_object()
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    for (key, value) in keys {
+        if out.len() == limits.max_custom_fields {
+            break;
+        }
+        let Some(v) = to_document(value) else {
+            continue;
+        };
+        if fits(key)
+            && !matches!(&v, CustomValue::Str(s) if s.chars().count() > limits.max_string_chars)
+        {
+            out.insert(key.clone(), v);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn document_values_round_trip() {
+        let fields =
+            json!({"a": 1, "b": 2.5, "c": "x", "d": null, "e": true, "f": [1], "g": {"h": 1}});
+        let doc = in_document(&fields);
+        assert_eq!(
+            doc.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["a", "b", "c", "d", "e"]
+        );
+        for (k, v) in &doc {
+            assert_eq!(&from_document(v), &fields[k.as_str()]);
+        }
+        assert_eq!(
+            from_document(&CustomValue::Timestamp(1_767_225_600_000)),
+            json!("2026-01-01T00:00:00.000Z")
+        );
+        assert!(in_document(&json!({"long": "x".repeat(2001)})).is_empty());
+    }
 
     #[test]
     fn rejects_broken_schemas() {

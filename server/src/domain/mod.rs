@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod checkin;
+pub mod csv;
 pub mod custom_fields;
 pub mod customers;
 pub mod geo;

@@ -73,7 +73,7 @@ fn require_write(user: &AuthUser) -> ApiResult<()> {
 }
 
 /// `scheme://host` the client reached us at, for URLs the server serves.
-fn origin(state: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn origin(state: &AppState, headers: &HeaderMap) -> String {
     let configured = &state.config.media.public_url;
     if !configured.is_empty() {
         return configured.trim_end_matches('/').to_owned();
@@ -86,7 +86,7 @@ fn origin(state: &AppState, headers: &HeaderMap) -> String {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-struct UrlBody {
+pub(super) struct UrlBody {
     method: String,
     url: String,
     /// Send these headers exactly.

@@ -18,8 +18,10 @@ mod technicians;
 mod territories;
 mod ticket_view;
 mod tickets;
+mod timeline;
 mod users;
 mod webhooks;
+mod work;
 
 use std::{
     future::Future,
@@ -101,6 +103,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(sync::router())
         .merge(live::router())
         .merge(media::router())
+        .merge(work::router())
+        .merge(timeline::router())
 }
 
 /// The OpenAPI document, rendered once per process.

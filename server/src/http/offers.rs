@@ -13,7 +13,10 @@ use super::{
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, AuthUser},
 };
+use truckroll_sync::{Status, StatusAction};
+
 use crate::{
+    device_sync::{ATTEMPTS, Draft, Step, lost_race},
     dispatch::offers::OfferError,
     domain::{
         offer::{DeclineInput, DispatchPolicy, DispatchPolicyInput, Offer, OfferState},
@@ -142,21 +145,49 @@ async fn accept_offer(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<AcceptedOffer>> {
     let (technician, offer) = own_offer(&state, &user, id).await?;
-    let before = state
-        .store
-        .get_ticket(user.tenant_id, offer.ticket_id)
-        .await?;
-    let (offer, ticket) = match state
-        .store
-        .accept_offer(user.actor(), offer.id, technician, Utc::now())
-        .await
-    {
-        Ok(accepted) => accepted,
-        Err(StoreError::NotFound(_)) => return Err(ApiError::NotFound("offer")),
-        Err(StoreError::Conflict(detail)) => {
-            return Err(offer_conflict(&state, &user, id, detail).await);
+    let mut attempt = 0;
+    let (before, offer, ticket) = loop {
+        attempt += 1;
+        let before = state
+            .store
+            .get_ticket(user.tenant_id, offer.ticket_id)
+            .await?;
+        // Taking an offer is assignment and acceptance: both are events in
+        // the ticket's document, written with the row and the offer.
+        let mut draft = Draft::load(state.store.as_ref(), &before).await?;
+        let planned = draft
+            .step(Step {
+                assignee: Some(technician),
+                ..Step::new(StatusAction::Assign)
+            })
+            .and_then(|()| draft.step(Step::new(StatusAction::Accept)));
+        let write = match planned {
+            Ok(()) => draft.server_write(&before),
+            // The store answers why (offer closed, ticket taken) when the row
+            // says so too; a row that still looks new is not written alone.
+            Err(_) if before.status != Status::New => None,
+            Err(e) => return Err(ApiError::Conflict(e.to_string())),
+        };
+        match state
+            .store
+            .accept_offer(
+                user.actor(),
+                offer.id,
+                technician,
+                Utc::now(),
+                write.as_ref(),
+            )
+            .await
+        {
+            Ok((offer, ticket)) => break (before, offer, ticket),
+            Err(StoreError::NotFound(_)) => return Err(ApiError::NotFound("offer")),
+            Err(StoreError::Conflict(why)) => {
+                if attempt == ATTEMPTS || !lost_race(state.store.as_ref(), &before, &draft).await? {
+                    return Err(offer_conflict(&state, &user, id, why).await);
+                }
+            }
+            Err(other) => return Err(other.into()),
         }
-        Err(other) => return Err(other.into()),
     };
     state.assignments().after_change(&before, &ticket).await?;
     state

@@ -4,7 +4,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use truckroll_sync::{ActionOrigin, Status, StatusAction};
+use truckroll_sync::{ActionOrigin, Position, Status, StatusAction};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -16,6 +16,7 @@ use super::{
     ticket_view::{TicketView, view, views},
 };
 use crate::{
+    device_sync::{ATTEMPTS, Draft, Step, lost_race},
     domain::{
         ValidationErrors,
         checkin::CheckIn,
@@ -23,7 +24,7 @@ use crate::{
         permissions::Action,
         ticket::{Comment, NewComment, NewTicket, Priority, Ticket, TicketPatch},
     },
-    store::{PageRequest, TicketFilter, documents::FieldColumns},
+    store::{PageRequest, StoreError, TicketFilter, documents::FieldColumns},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -54,6 +55,10 @@ pub struct TicketQuery {
     pub created_from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     pub created_to: Option<DateTime<Utc>>,
+    /// Work completed at or after (RFC 3339).
+    pub completed_from: Option<DateTime<Utc>>,
+    /// Work completed before (RFC 3339).
+    pub completed_to: Option<DateTime<Utc>>,
     /// Case-insensitive text in title or description.
     pub q: Option<String>,
 }
@@ -82,6 +87,8 @@ async fn list_tickets(
         tag: query.tag,
         created_from: query.created_from,
         created_to: query.created_to,
+        completed_from: query.completed_from,
+        completed_to: query.completed_to,
         text: query.q.filter(|q| !q.trim().is_empty()),
     };
     if !user.can(Action::TicketsReadAll) {
@@ -268,7 +275,11 @@ async fn get_ticket(
 /// (`status`, with `hold_reason` for `on_hold`). Technicians may only take
 /// field steps on their own tickets. A check-in (`on_site` from `en_route`)
 /// may carry the phone's `position`; it is recorded in `check_in` as
-/// verified or not, never refused.
+/// verified or not, never refused. Every status step is written as an event
+/// into the ticket's synced document with the change, and the answer's
+/// status is that document's fold, so the technician's phone continues
+/// from it; `custom_fields` are written into the document too (scalar
+/// values; `sync/PROTOCOL.md` 1.3).
 #[utoipa::path(patch, path = "/v1/tickets/{id}", tag = "tickets", request_body = TicketPatch, security(("bearer" = [])),
     responses((status = 200, body = TicketView), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -279,100 +290,135 @@ async fn update_ticket(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<TicketPatch>,
 ) -> ApiResult<Json<TicketView>> {
-    let before = visible_ticket(&state, &user, id).await?;
+    let mut before = visible_ticket(&state, &user, id).await?;
     // Refuse roles that may not change tickets before judging the patch.
     let manages = user.can(Action::TicketsManage);
     if !manages {
         user.require(Action::TicketsWorkAssigned)?;
     }
     patch.validate()?;
-    let change = patch.status_change(&before, !manages)?;
-    let checks_in = change.is_some_and(|c| c.action == StatusAction::CheckIn);
-    if patch.position.is_some() && !checks_in {
-        return Err(ValidationErrors::single(
-            "position",
-            "is only accepted with a check-in (status on_site from en_route)",
-        )
-        .into());
+    if let Some(fields) = &patch.custom_fields {
+        check_custom_fields(&state, user.tenant_id, &before.category, fields).await?;
     }
-    if !manages {
-        let field_step = change.is_some_and(|c| c.action.origin() == ActionOrigin::Field);
-        if patch.edits_header() || patch.assignee_id.is_some() || !field_step {
-            return Err(ApiError::Forbidden);
+    for attempt in 1..=ATTEMPTS {
+        if attempt > 1 {
+            before = state.store.get_ticket(user.tenant_id, id).await?;
         }
-    }
-
-    if let Some(change) = change
-        && matches!(change.action, StatusAction::Assign | StatusAction::Reassign)
-    {
-        if patch.edits_header() {
-            return Err(
-                ValidationErrors::single("assignee_id", "assign in a request of its own").into(),
-            );
+        // The status is the fold of the ticket's document: the patch is
+        // judged against it and becomes events in it.
+        let mut draft = Draft::load(state.store.as_ref(), &before).await?;
+        let current = draft.current(&before);
+        let change = patch.status_change(&current, !manages)?;
+        let checks_in = change.is_some_and(|c| c.action == StatusAction::CheckIn);
+        if patch.position.is_some() && !checks_in {
+            return Err(ValidationErrors::single(
+                "position",
+                "is only accepted with a check-in (status on_site from en_route)",
+            )
+            .into());
         }
-        let technician = patch
-            .assignee_id
-            .flatten()
-            .ok_or_else(|| ValidationErrors::single("assignee_id", "required to assign"))?;
-        let assigned =
-            super::dispatch::assign_to(&state, &user, &before, technician, "assignee_id").await?;
-        return Ok(Json(view(&state, user.tenant_id, assigned).await?));
-    }
-
-    let mut after = before.clone();
-    if let Some(title) = patch.title {
-        after.title = title;
-    }
-    if let Some(description) = patch.description {
-        after.description = description;
-    }
-    if let Some(priority) = patch.priority {
-        after.priority = priority;
-    }
-    if let Some(skills) = patch.required_skills {
-        after.required_skills = skills;
-    }
-    if let Some(asset_id) = patch.asset_id {
-        check_asset_on_site(&state, user.tenant_id, asset_id, after.site_id).await?;
-        after.asset_id = asset_id;
-    }
-    if let Some(tags) = patch.tags {
-        after.tags = tags;
-    }
-    if let Some(fields) = patch.custom_fields {
-        check_custom_fields(&state, user.tenant_id, &after.category, &fields).await?;
-        after.custom_fields = fields;
-    }
-    if let Some(change) = change {
-        after.status = truckroll_sync::apply(before.status, &change)
-            .map_err(|e| ValidationErrors::single("status", e.to_string()))?;
-        after.hold_reason = change.hold_reason;
-        match change.action {
-            StatusAction::Unassign | StatusAction::Decline | StatusAction::Reopen => {
-                after.assignee_id = None
+        if !manages {
+            let field_step = change.is_some_and(|c| c.action.origin() == ActionOrigin::Field);
+            if patch.edits_header() || patch.assignee_id.is_some() || !field_step {
+                return Err(ApiError::Forbidden);
             }
-            _ => {}
+        }
+
+        if let Some(change) = change
+            && matches!(change.action, StatusAction::Assign | StatusAction::Reassign)
+        {
+            if patch.edits_header() {
+                return Err(ValidationErrors::single(
+                    "assignee_id",
+                    "assign in a request of its own",
+                )
+                .into());
+            }
+            let technician = patch
+                .assignee_id
+                .flatten()
+                .ok_or_else(|| ValidationErrors::single("assignee_id", "required to assign"))?;
+            let assigned =
+                super::dispatch::assign_to(&state, &user, &current, technician, "assignee_id")
+                    .await?;
+            return Ok(Json(view(&state, user.tenant_id, assigned).await?));
+        }
+
+        let mut after = current.clone();
+        if let Some(title) = &patch.title {
+            after.title = title.clone();
+        }
+        if let Some(description) = &patch.description {
+            after.description = description.clone();
+        }
+        if let Some(priority) = patch.priority {
+            after.priority = priority;
+        }
+        if let Some(skills) = &patch.required_skills {
+            after.required_skills = skills.clone();
+        }
+        if let Some(asset_id) = patch.asset_id {
+            check_asset_on_site(&state, user.tenant_id, asset_id, after.site_id).await?;
+            after.asset_id = asset_id;
+        }
+        if let Some(tags) = &patch.tags {
+            after.tags = tags.clone();
+        }
+        if let Some(fields) = &patch.custom_fields {
+            after.custom_fields = fields.clone();
+            draft.set_custom_fields(fields)?;
+        }
+        if let Some(change) = change {
+            let position = patch
+                .position
+                .as_ref()
+                .filter(|_| checks_in)
+                .map(|p| Position {
+                    lat: p.lat,
+                    lon: p.lon,
+                    accuracy_m: Some(p.accuracy_m),
+                });
+            draft
+                .step(Step {
+                    action: change.action,
+                    hold_reason: change.hold_reason,
+                    assignee: None,
+                    position,
+                })
+                .map_err(|e| ValidationErrors::single("status", e.to_string()))?;
+            draft.project(&mut after);
+        }
+        if checks_in {
+            // Never refused: a position far away (or none) is recorded as such.
+            let site = state.store.get_site(user.tenant_id, before.site_id).await?;
+            after.check_in = Some(CheckIn::evaluate(
+                site.location,
+                patch.position.as_ref(),
+                state.config.dispatch.checkin_radius_m,
+                Utc::now(),
+            ));
+        }
+        if after == before && !draft.changed() {
+            return Ok(Json(view(&state, user.tenant_id, before).await?));
+        }
+        match state
+            .store
+            .update_ticket(user.actor(), &before, &after, draft.change().as_ref())
+            .await
+        {
+            Ok(updated) => {
+                state.assignments().after_change(&before, &updated).await?;
+                return Ok(Json(view(&state, user.tenant_id, updated).await?));
+            }
+            Err(StoreError::Conflict(why)) => {
+                if attempt == ATTEMPTS || !lost_race(state.store.as_ref(), &before, &draft).await? {
+                    return Err(ApiError::Conflict(why));
+                }
+            }
+            Err(other) => return Err(other.into()),
         }
     }
-    if checks_in {
-        // Never refused: a position far away (or none) is recorded as such.
-        let site = state.store.get_site(user.tenant_id, before.site_id).await?;
-        after.check_in = Some(CheckIn::evaluate(
-            site.location,
-            patch.position.as_ref(),
-            state.config.dispatch.checkin_radius_m,
-            Utc::now(),
-        ));
-    }
-    if after == before {
-        return Ok(Json(view(&state, user.tenant_id, before).await?));
-    }
-    let updated = state
-        .store
-        .update_ticket(user.actor(), &before, &after)
-        .await?;
-    state.assignments().after_change(&before, &updated).await?;
-    Ok(Json(view(&state, user.tenant_id, updated).await?))
+    Err(ApiError::Conflict("the ticket kept changing; retry".into()))
 }
 
 #[utoipa::path(get, path = "/v1/tickets/{id}/comments", tag = "tickets", params(Pagination), security(("bearer" = [])),

@@ -18,4 +18,11 @@ pub trait AuditStore {
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>>;
     async fn verify_audit(&self, tenant_id: Uuid) -> StoreResult<ChainReport>;
+    /// The entries about one record (e.g. a ticket), oldest first, at most `limit`.
+    async fn list_audit_for_entity(
+        &self,
+        tenant_id: Uuid,
+        entity_id: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
 }

@@ -40,6 +40,66 @@ pub struct Projection {
     pub photo_count: i64,
     pub part_count: i64,
     pub field_updated_at: DateTime<Utc>,
+    /// What the merge changed in the document's custom fields, applied to
+    /// the row's `custom_fields` as read in the write's transaction.
+    pub custom: CustomFieldsDiff,
+}
+
+/// Custom fields a document change set or removed (values as projected
+/// into the ticket row's `custom_fields`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomFieldsDiff {
+    pub set: serde_json::Map<String, serde_json::Value>,
+    pub removed: Vec<String>,
+}
+
+impl CustomFieldsDiff {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.removed.is_empty()
+    }
+
+    /// `fields` (a JSON object) with this diff applied.
+    pub fn apply_to(&self, fields: &serde_json::Value) -> serde_json::Value {
+        let mut out = fields.as_object().cloned().unwrap_or_default();
+        for key in &self.removed {
+            out.remove(key);
+        }
+        for (key, value) in &self.set {
+            out.insert(key.clone(), value.clone());
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
+/// The document side of a server write of a ticket (a REST change, an
+/// assignment, an accepted offer), stored in the transaction that writes
+/// the ticket row, so row and document never disagree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentChange {
+    /// The document version read; `None`: the ticket has no document yet
+    /// and `body` is the snapshot that creates it.
+    pub expected_version: Option<i64>,
+    pub body: DocumentBody,
+    /// The fold's field times where the change moved them (`Some(None)`:
+    /// cleared), projected into the row; `None` leaves the row's column as
+    /// it is (a phone's time bounded at its merge stays bounded).
+    pub accepted_at: Option<Option<DateTime<Utc>>>,
+    pub arrived_at: Option<Option<DateTime<Utc>>>,
+    pub completed_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// A server write that assigns (an assignment or an accepted offer): the
+/// row as the document change was planned on, the projected assignment
+/// and status, and the document change, all written in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerWrite {
+    /// `updated_at` of the row the change was planned on; the write is a
+    /// `Conflict` when the row moved since.
+    pub based_on: DateTime<Utc>,
+    pub status: truckroll_sync::Status,
+    pub hold_reason: Option<truckroll_sync::HoldReason>,
+    pub assignee_id: Option<Uuid>,
+    pub document: DocumentChange,
 }
 
 /// The projected field columns of a ticket row, as stored.

@@ -46,13 +46,17 @@ pub trait OfferStore {
 
     /// In one transaction: the offer (still pending, in time, the
     /// technician's own) becomes accepted and the ticket (still `new`) is
-    /// assigned to and accepted by the technician, within capacity.
+    /// assigned to and accepted by the technician, within capacity. With
+    /// `server`, the ticket row becomes its projection and its document
+    /// change is stored in the same transaction (`Conflict` when the row
+    /// moved since the change was planned).
     async fn accept_offer(
         &self,
         actor: Actor,
         offer_id: Uuid,
         technician_id: Uuid,
         now: DateTime<Utc>,
+        server: Option<&super::documents::ServerWrite>,
     ) -> StoreResult<(Offer, Ticket)>;
     /// Moves a pending offer to `declined` or `expired` (expiry only once its
     /// window has closed at `now`). `None` when it was no longer pending.

@@ -22,6 +22,10 @@ pub struct TicketFilter {
     pub tag: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+    /// Work completed (`completed_at`) at or after.
+    pub completed_from: Option<DateTime<Utc>>,
+    /// Work completed before.
+    pub completed_to: Option<DateTime<Utc>>,
     /// Case-insensitive substring of title or description.
     pub text: Option<String>,
 }
@@ -47,12 +51,15 @@ pub trait TicketStore {
         page: PageRequest,
     ) -> StoreResult<Page<Ticket>>;
     /// Writes `after` if the ticket was not changed since `before` was read
-    /// (otherwise `Conflict`), with its audit entry, in one transaction.
+    /// (otherwise `Conflict`), with its audit entry, in one transaction —
+    /// and `document`, the change of the ticket's document whose fold
+    /// `after` projects (`Conflict` when the document moved on).
     async fn update_ticket(
         &self,
         actor: Actor,
         before: &Ticket,
         after: &Ticket,
+        document: Option<&super::documents::DocumentChange>,
     ) -> StoreResult<Ticket>;
     async fn add_comment(
         &self,

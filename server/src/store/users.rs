@@ -74,4 +74,7 @@ pub trait UserStore {
         user_id: Uuid,
         device: &NewDevice,
     ) -> StoreResult<Device>;
+    /// The tenant's device that writes ticket documents as `actor_id` (hex).
+    async fn device_by_actor(&self, tenant_id: Uuid, actor_id: &str)
+    -> StoreResult<Option<Device>>;
 }

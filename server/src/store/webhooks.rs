@@ -144,6 +144,12 @@ pub trait WebhookStore {
         subscription_id: Option<Uuid>,
         state: Option<DeliveryState>,
     ) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Deliveries about one ticket, oldest first (at most 500).
+    async fn list_ticket_webhook_deliveries(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<Vec<WebhookDelivery>>;
     /// Puts a dead (or delivered) delivery back in the queue, due at `now`,
     /// with a fresh retry budget.
     async fn redeliver_webhook_delivery(

@@ -376,7 +376,7 @@ async fn conflicts_at_apply_time_are_reported_not_forced(backend: TestBackend) {
     };
     app.state
         .store
-        .assign_ticket(actor, elsewhere, lone)
+        .assign_ticket(actor, elsewhere, lone, None)
         .await
         .expect("direct assign");
 

@@ -26,6 +26,7 @@ mod media;
 mod offers;
 mod ops;
 mod sla;
+mod status_truth;
 mod sync;
 mod territories;
 mod tickets;

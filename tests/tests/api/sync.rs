@@ -343,7 +343,9 @@ async fn tickets_outside_the_set_are_refused(backend: TestBackend) {
         "{:?}",
         phone.errors
     );
-    assert!(app.ticket_doc(shop.tenant.id, theirs).await.is_none());
+    // Their ticket's document (written when it was assigned) took nothing.
+    let theirs_doc = server_doc(&app, shop.tenant.id, theirs).await;
+    assert_eq!(theirs_doc.notes(), "");
 
     // A device of another user is refused at hello.
     let (_, dispatcher_token) = app

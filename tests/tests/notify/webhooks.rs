@@ -673,11 +673,13 @@ async fn status_changes_synced_from_a_phone_are_delivered(backend: TestBackend) 
     phone_sync(&app, &shop.tech().token, device_id, &actor, &mut docs).await;
     // Offline on the phone: accept, travel, check in, then sync once; then
     // work done in a second sync.
-    // Device times just after the ticket's creation: distinct from any sync time.
+    // Device times just after the assignment (its status history entry is
+    // at the row's `updated_at`): distinct from any sync time, and after
+    // every server step however long the assignment took.
     let created = app
         .get(&format!("/v1/tickets/{id}"), &shop.tenant.admin_token)
         .await
-        .expect(StatusCode::OK)["created_at"]
+        .expect(StatusCode::OK)["updated_at"]
         .as_str()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .expect("created_at")

@@ -3,11 +3,14 @@
 //! Per seed: two technicians, three phones (two for the first technician),
 //! three tickets; random edits (notes, checklist, parts, status events —
 //! often concurrent on one ticket from two phones), random offline windows,
-//! dispatcher reassignments, unassignments and cancellations, a network that drops requests and answers,
+//! dispatcher reassignments, unassignments, cancellations and reopenings,
+//! status steps the office takes through REST for the technician (accept,
+//! en route, hold, resume) interleaved with the phones' own, a network that drops requests and answers,
 //! duplicates, delays and replays old requests later, and one server restart
 //! in the middle. At the end, with a reliable network, every phone must hold
 //! exactly its technician's tickets, byte-identical in heads and fold to the
-//! server's, and every edit ever acknowledged must be in the documents.
+//! server's, the REST ticket (status, hold reason, assignee) must be that
+//! fold, and every edit ever acknowledged must be in the documents.
 //!
 //! `TRUCKROLL_CONVERGENCE_SEEDS=N` (default 60 on SQLite, 12 on PostgreSQL)
 //! and `TRUCKROLL_CONVERGENCE_FIRST=S` choose the seeds; a failure prints the
@@ -261,7 +264,7 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
         }
         match rng.u32(0..100) {
             // A burst of edits, sometimes two phones on one ticket at once.
-            0..50 => {
+            0..46 => {
                 let ticket = tickets[rng.usize(0..tickets.len())];
                 let writers: Vec<usize> = if rng.bool() {
                     vec![0, 1]
@@ -286,13 +289,13 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
                     }
                 }
             }
-            50..78 => {
+            46..74 => {
                 let p = &phones[rng.usize(0..3)];
                 if p.online {
                     let _ = p.client.sync_now().await;
                 }
             }
-            78..90 => {
+            74..86 => {
                 let i = rng.usize(0..3);
                 phones[i].online = !phones[i].online;
             }
@@ -302,6 +305,18 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
                 let i = rng.usize(0..tickets.len());
                 let ticket = tickets[i];
                 match (holder[i], rng.u32(0..10)) {
+                    (Holder::Cancelled(_), 0..5) => {
+                        let reply = app
+                            .patch(
+                                &format!("/v1/tickets/{ticket}"),
+                                &admin,
+                                &json!({"status": "new"}),
+                            )
+                            .await;
+                        if reply.status == StatusCode::OK {
+                            holder[i] = Holder::Unassigned;
+                        }
+                    }
                     (Holder::Cancelled(_), _) => {}
                     (current, 0) => {
                         let reply = app
@@ -328,9 +343,57 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
                             holder[i] = Holder::Unassigned;
                         }
                     }
+                    // The office steps for the technician; refused (422)
+                    // when the fold is elsewhere, which changes nothing.
+                    (Holder::Tech(_), 3..6) => {
+                        let body = match rng.u32(0..4) {
+                            0 => json!({"status": "accepted"}),
+                            1 => json!({"status": "en_route"}),
+                            2 => json!({"status": "on_hold", "hold_reason": "waiting_customer"}),
+                            _ => json!({"status": "on_site"}),
+                        };
+                        let reply = app
+                            .patch(&format!("/v1/tickets/{ticket}"), &admin, &body)
+                            .await;
+                        assert!(
+                            reply.status == StatusCode::OK
+                                || reply.status == StatusCode::UNPROCESSABLE_ENTITY,
+                            "seed {seed}: office step {body}: {} {}",
+                            reply.status,
+                            reply.body
+                        );
+                        if reply.status == StatusCode::OK {
+                            let fold = app
+                                .ticket_doc(tenant.id, ticket)
+                                .await
+                                .expect("document")
+                                .doc
+                                .status();
+                            assert_eq!(
+                                reply.body["status"],
+                                fold.status.as_str(),
+                                "seed {seed}: REST answer is the fold"
+                            );
+                        }
+                    }
                     (Holder::Tech(t), _) => {
-                        assign(&app, &admin, ticket, techs[1 - t].0).await;
-                        holder[i] = Holder::Tech(1 - t);
+                        // Refused (409) on site, where the fold allows no reassignment.
+                        let reply = app
+                            .post(
+                                &format!("/v1/tickets/{ticket}/assign"),
+                                &admin,
+                                &json!({"technician_id": techs[1 - t].0}),
+                            )
+                            .await;
+                        assert!(
+                            reply.status == StatusCode::OK || reply.status == StatusCode::CONFLICT,
+                            "seed {seed}: reassign: {} {}",
+                            reply.status,
+                            reply.body
+                        );
+                        if reply.status == StatusCode::OK {
+                            holder[i] = Holder::Tech(1 - t);
+                        }
                     }
                     (Holder::Unassigned, _) => {
                         let t = rng.usize(0..2);
@@ -401,6 +464,16 @@ async fn one_seed(mut app: TestApp, backend: TestBackend, seed: u64) -> TestApp 
             row["status"],
             fold.status.as_str(),
             "seed {seed}: projection of {ticket}"
+        );
+        assert_eq!(
+            row["hold_reason"].as_str(),
+            fold.hold_reason.map(|r| r.as_str()),
+            "seed {seed}: hold reason of {ticket}"
+        );
+        assert_eq!(
+            row["assignee_id"].as_str(),
+            fold.assignee.as_deref(),
+            "seed {seed}: assignee of {ticket}"
         );
         let expected_assignee = match holder[i] {
             Holder::Tech(t) => Some(t),

@@ -7,3 +7,4 @@ mod kotlin;
 mod media;
 mod python;
 mod sync;
+mod work;

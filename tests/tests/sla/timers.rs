@@ -339,6 +339,14 @@ async fn warning_redispatches_an_unaccepted_ticket(backend: TestBackend) {
         "taken back from the silent technician"
     );
     assert_eq!(read["assignee_id"], Value::Null);
+    // The escalation's unassign is an event in the ticket's document too.
+    let fold = app
+        .ticket_doc(shop.tenant.id, id)
+        .await
+        .expect("document")
+        .doc
+        .status();
+    assert_eq!((fold.status.as_str(), fold.assignee), ("new", None));
     let offers = app
         .get(&format!("/v1/tickets/{id}/offers"), &admin)
         .await

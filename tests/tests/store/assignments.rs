@@ -53,7 +53,11 @@ async fn one_ticket_many_assigners(db: &TestDb) {
     let attempts = technicians.iter().map(|&technician| {
         let store = store.clone();
         let actor = fixture.actor();
-        tokio::spawn(async move { store.assign_ticket(actor, ticket.id, technician).await })
+        tokio::spawn(async move {
+            store
+                .assign_ticket(actor, ticket.id, technician, None)
+                .await
+        })
     });
     let results: Vec<_> = join_all(attempts)
         .await
@@ -114,7 +118,7 @@ async fn last_slot_many_tickets(db: &TestDb) {
             .await
             .expect("ticket");
         store
-            .assign_ticket(fixture.actor(), ticket.id, technician)
+            .assign_ticket(fixture.actor(), ticket.id, technician, None)
             .await
             .expect("free slot");
     }
@@ -134,7 +138,7 @@ async fn last_slot_many_tickets(db: &TestDb) {
     let attempts = tickets.iter().map(|&ticket| {
         let store = store.clone();
         let actor = fixture.actor();
-        tokio::spawn(async move { store.assign_ticket(actor, ticket, technician).await })
+        tokio::spawn(async move { store.assign_ticket(actor, ticket, technician, None).await })
     });
     let results: Vec<_> = join_all(attempts)
         .await
@@ -169,17 +173,19 @@ async fn assignment_rules(db: &TestDb) {
         .expect("ticket");
 
     let assigned = store
-        .assign_ticket(fixture.actor(), ticket.id, ada)
+        .assign_ticket(fixture.actor(), ticket.id, ada, None)
         .await
         .expect("assign");
     assert_eq!(
         (assigned.status.as_str(), assigned.assignee_id),
         ("assigned", Some(ada))
     );
-    let again = store.assign_ticket(fixture.actor(), ticket.id, ada).await;
+    let again = store
+        .assign_ticket(fixture.actor(), ticket.id, ada, None)
+        .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let moved = store
-        .assign_ticket(fixture.actor(), ticket.id, bob)
+        .assign_ticket(fixture.actor(), ticket.id, bob, None)
         .await
         .expect("reassign");
     assert_eq!(moved.assignee_id, Some(bob));
@@ -192,7 +198,7 @@ async fn assignment_rules(db: &TestDb) {
     );
 
     let unknown = store
-        .assign_ticket(fixture.actor(), ticket.id, Uuid::now_v7())
+        .assign_ticket(fixture.actor(), ticket.id, Uuid::now_v7(), None)
         .await;
     assert!(
         matches!(
@@ -207,14 +213,14 @@ async fn assignment_rules(db: &TestDb) {
     let other = TenantFixture::create(store, "other").await;
     let foreign = technician(store, &other, 9, 2).await;
     let crossed = store
-        .assign_ticket(fixture.actor(), ticket.id, foreign)
+        .assign_ticket(fixture.actor(), ticket.id, foreign, None)
         .await;
     assert!(
         matches!(crossed, Err(StoreError::Reference { .. })),
         "{crossed:?}"
     );
     let missing = store
-        .assign_ticket(fixture.actor(), Uuid::now_v7(), ada)
+        .assign_ticket(fixture.actor(), Uuid::now_v7(), ada, None)
         .await;
     assert!(
         matches!(missing, Err(StoreError::NotFound("ticket"))),
@@ -225,10 +231,12 @@ async fn assignment_rules(db: &TestDb) {
     let mut closed = moved.clone();
     closed.status = truckroll_sync::Status::Cancelled;
     store
-        .update_ticket(fixture.actor(), &moved, &closed)
+        .update_ticket(fixture.actor(), &moved, &closed, None)
         .await
         .expect("cancel");
-    let late = store.assign_ticket(fixture.actor(), ticket.id, ada).await;
+    let late = store
+        .assign_ticket(fixture.actor(), ticket.id, ada, None)
+        .await;
     assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
     let entries = store
         .list_audit(fixture.tenant_id, 0, 200)

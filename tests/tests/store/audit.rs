@@ -44,7 +44,7 @@ async fn every_write_is_audited(db: &TestDb) {
     let mut p1 = ticket.clone();
     p1.priority = Priority::P1;
     store
-        .update_ticket(a.actor(), &ticket, &p1)
+        .update_ticket(a.actor(), &ticket, &p1, None)
         .await
         .expect("update ticket"); // 11
     store

@@ -156,7 +156,7 @@ async fn set_status(
     after.assignee_id = assignee;
     after.hold_reason = (status == Status::OnHold).then_some(HoldReason::WaitingParts);
     db.store
-        .update_ticket(tenant.actor(), ticket, &after)
+        .update_ticket(tenant.actor(), ticket, &after, None)
         .await
         .unwrap_or_else(|e| panic!("ticket to {status:?}: {e}"))
 }

@@ -180,14 +180,14 @@ async fn tickets_filter_by_every_field(db: &TestDb) {
     assigned.assignee_id = Some(technician.id);
     assigned.status = Status::Assigned;
     let two = store
-        .update_ticket(a.actor(), &two, &assigned)
+        .update_ticket(a.actor(), &two, &assigned, None)
         .await
         .expect("assign two");
     let mut held = three.clone();
     held.status = Status::OnHold;
     held.hold_reason = Some(HoldReason::WaitingParts);
     let three = store
-        .update_ticket(a.actor(), &three, &held)
+        .update_ticket(a.actor(), &three, &held, None)
         .await
         .expect("hold three");
     assert_eq!(three.hold_reason, Some(HoldReason::WaitingParts));
@@ -506,7 +506,7 @@ async fn tickets_update_optimistically(db: &TestDb) {
         level: 3,
     }];
     let updated = store
-        .update_ticket(a.actor(), &original, &changed)
+        .update_ticket(a.actor(), &original, &changed, None)
         .await
         .expect("update");
     assert_eq!(updated.title, "Boiler, really broken");
@@ -530,7 +530,9 @@ async fn tickets_update_optimistically(db: &TestDb) {
     let mut stale = original.clone();
     stale.title = "Lost update".to_owned();
     assert_conflict(
-        store.update_ticket(a.actor(), &original, &stale).await,
+        store
+            .update_ticket(a.actor(), &original, &stale, None)
+            .await,
         "stale ticket update",
     );
     assert_eq!(
@@ -547,7 +549,9 @@ async fn tickets_update_optimistically(db: &TestDb) {
     foreign.assignee_id = Some(b_tech.id);
     foreign.status = Status::Assigned;
     assert_reference(
-        store.update_ticket(a.actor(), &updated, &foreign).await,
+        store
+            .update_ticket(a.actor(), &updated, &foreign, None)
+            .await,
         "assignee_id",
         "assignee from another tenant",
     );
@@ -563,13 +567,15 @@ async fn tickets_update_optimistically(db: &TestDb) {
     let mut hijack = updated.clone();
     hijack.title = "Hijacked".to_owned();
     assert_not_found(
-        store.update_ticket(b.actor(), &updated, &hijack).await,
+        store
+            .update_ticket(b.actor(), &updated, &hijack, None)
+            .await,
         "update from another tenant",
     );
     let mut ghost = updated.clone();
     ghost.id = Uuid::now_v7();
     assert_not_found(
-        store.update_ticket(a.actor(), &ghost, &ghost).await,
+        store.update_ticket(a.actor(), &ghost, &ghost, None).await,
         "update of an unknown ticket",
     );
     assert_eq!(audit_len(store, a.tenant_id).await, audit_before);
@@ -601,7 +607,7 @@ async fn replaced_tags_are_filterable(db: &TestDb) {
     let mut retagged = ticket.clone();
     retagged.tags = vec!["roof".to_owned(), "warranty".to_owned()];
     let updated = store
-        .update_ticket(a.actor(), &ticket, &retagged)
+        .update_ticket(a.actor(), &ticket, &retagged, None)
         .await
         .expect("retag");
     assert_eq!(updated.tags, ["roof", "warranty"]);
@@ -621,7 +627,7 @@ async fn replaced_tags_are_filterable(db: &TestDb) {
     let mut untagged = updated.clone();
     untagged.tags = vec![];
     store
-        .update_ticket(a.actor(), &updated, &untagged)
+        .update_ticket(a.actor(), &updated, &untagged, None)
         .await
         .expect("untag");
     for tag in ["urgent", "roof", "warranty"] {

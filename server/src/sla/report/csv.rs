@@ -1,6 +1,7 @@
 //! The report as CSV: one line per group; the header names every column.
 
 use super::SlaReport;
+use crate::domain::csv::field as csv_field;
 use crate::domain::sla::SlaTarget;
 
 pub fn to_csv(report: &SlaReport) -> String {
@@ -54,24 +55,4 @@ pub fn to_csv(report: &SlaReport) -> String {
         out.push_str("\r\n");
     }
     out
-}
-
-/// RFC 4180 quoting when needed.
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quotes_only_when_needed() {
-        assert_eq!(csv_field("hvac"), "hvac");
-        assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
-    }
 }

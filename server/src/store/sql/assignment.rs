@@ -11,6 +11,7 @@ macro_rules! impl_assignment_store {
             use $crate::store::{
                 Actor, StoreError, StoreResult,
                 assignment::AssignmentStore,
+                documents::ServerWrite,
                 rows::TicketRow,
                 sql::{LOAD_STATUSES, TICKET_COLUMNS, audit, next_version, now},
             };
@@ -18,7 +19,7 @@ macro_rules! impl_assignment_store {
             #[async_trait]
             impl AssignmentStore for $store {
                 #[tracing::instrument(skip_all, fields(ticket = %ticket_id, technician = %technician_id))]
-                async fn assign_ticket(&self, actor: Actor, ticket_id: Uuid, technician_id: Uuid) -> StoreResult<Ticket> {
+                async fn assign_ticket(&self, actor: Actor, ticket_id: Uuid, technician_id: Uuid, server: Option<&ServerWrite>) -> StoreResult<Ticket> {
                     let mut tx = self.begin_write().await?;
                     // A no-op write takes the technician's row lock (PostgreSQL);
                     // SQLite already holds the database write lock.
@@ -34,6 +35,9 @@ macro_rules! impl_assignment_store {
                         message: "no such technician".into(),
                     })?;
                     let before = Self::fetch_ticket(&mut tx, actor.tenant_id, ticket_id).await?;
+                    if server.is_some_and(|s| s.based_on != before.updated_at) {
+                        return Err(StoreError::Conflict("the ticket was changed by someone else; reload and retry".into()));
+                    }
                     if before.assignee_id == Some(technician_id) && before.status != Status::New {
                         return Err(StoreError::Conflict("the ticket is already assigned to this technician".into()));
                     }
@@ -52,22 +56,31 @@ macro_rules! impl_assignment_store {
                             "the technician is at capacity ({load} of {capacity} open assignments)"
                         )));
                     }
+                    // With a document change, the row is the projection of its fold.
+                    let (status, hold, assignee) = match server {
+                        Some(s) => (s.status, s.hold_reason, s.assignee_id),
+                        None => (status, None, Some(technician_id)),
+                    };
                     let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "UPDATE tickets SET status = $4, hold_reason = NULL, assignee_id = $5, updated_at = $6 \
+                        "UPDATE tickets SET status = $4, hold_reason = $7, assignee_id = $5, updated_at = $6 \
                          WHERE tenant_id = $1 AND id = $2 AND updated_at = $3 RETURNING {TICKET_COLUMNS}"
                     )))
                     .bind(actor.tenant_id)
                     .bind(ticket_id)
                     .bind(before.updated_at)
                     .bind(status.as_str())
-                    .bind(technician_id)
+                    .bind(assignee)
                     .bind(next_version(before.updated_at))
+                    .bind(hold.map(|r| r.as_str()))
                     .fetch_optional(&mut *tx)
                     .await?;
                     let row = row.ok_or_else(|| {
                         StoreError::Conflict("the ticket was changed by someone else; reload and retry".into())
                     })?;
                     let after = Ticket::try_from(row)?;
+                    if let Some(s) = server {
+                        Self::write_document_change_in(&mut tx, actor.tenant_id, after.id, &s.document).await?;
+                    }
                     Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, after.status, after.hold_reason).await?;
                     Self::enqueue_ticket_webhooks_in(&mut tx, Some(&before), &after).await?;
                     // A dispatcher's decision ends any offer still open for the ticket.

@@ -90,6 +90,20 @@ macro_rules! impl_audit_store {
                 }
 
                 #[tracing::instrument(skip_all)]
+                async fn list_audit_for_entity(&self, tenant_id: Uuid, entity_id: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+                    let rows: Vec<AuditRow> = sqlx::query_as(
+                        "SELECT tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash \
+                         FROM audit_log WHERE tenant_id = $1 AND entity_id = $2 ORDER BY seq LIMIT $3",
+                    )
+                    .bind(tenant_id)
+                    .bind(entity_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows.into_iter().map(AuditEntry::from).collect())
+                }
+
+                #[tracing::instrument(skip_all)]
                 async fn verify_audit(&self, tenant_id: Uuid) -> StoreResult<ChainReport> {
                     let head: Option<(i64, String)> = sqlx::query_as("SELECT audit_seq, audit_head FROM tenants WHERE id = $1")
                         .bind(tenant_id)

@@ -10,10 +10,119 @@ macro_rules! impl_document_store {
             use $crate::domain::{audit::AuditEvent, ticket::Ticket};
             use $crate::store::{
                 Actor, StoreError, StoreResult,
-                documents::{COMPACT_THRESHOLD_BYTES, DocumentBody, DocumentStore, DocumentWrite, FieldColumns, StoredDocument},
+                documents::{COMPACT_THRESHOLD_BYTES, DocumentBody, DocumentChange, DocumentStore, DocumentWrite, FieldColumns, StoredDocument},
                 rows::TicketRow,
                 sql::{TICKET_COLUMNS, audit, next_version, now},
             };
+
+            type Tx = sqlx::Transaction<'static, $db>;
+
+            impl $store {
+                /// Writes the document part of a write: creates the document
+                /// (`expected` `None`, a snapshot) or advances it from version
+                /// `expected`. Returns the new version; `Conflict` when the
+                /// document exists already or moved on.
+                async fn write_document_body_in(
+                    tx: &mut Tx,
+                    tenant_id: Uuid,
+                    ticket_id: Uuid,
+                    expected: Option<i64>,
+                    body: Option<&DocumentBody>,
+                ) -> StoreResult<i64> {
+                    let conflict = || StoreError::Conflict("the ticket document was changed concurrently; retry".into());
+                    let at = now();
+                    match (expected, body) {
+                        (None, Some(DocumentBody::Snapshot(snapshot))) => {
+                            sqlx::query(
+                                "INSERT INTO ticket_documents (tenant_id, ticket_id, snapshot, incremental_bytes, version, updated_at) \
+                                 VALUES ($1, $2, $3, 0, 1, $4) ON CONFLICT (ticket_id) DO NOTHING",
+                            )
+                            .bind(tenant_id)
+                            .bind(ticket_id)
+                            .bind(snapshot)
+                            .bind(at)
+                            .execute(&mut **tx)
+                            .await?
+                            .rows_affected()
+                            .eq(&1)
+                            .then_some(1)
+                            .ok_or_else(conflict)
+                        }
+                        (None, _) => Err(StoreError::Corrupt("a new document needs a snapshot".into())),
+                        (Some(expected), body) => {
+                            let row: Option<(i64, i64)> = sqlx::query_as(
+                                "UPDATE ticket_documents SET version = version + 1, updated_at = $4 \
+                                 WHERE tenant_id = $1 AND ticket_id = $2 AND version = $3 RETURNING version, incremental_bytes",
+                            )
+                            .bind(tenant_id)
+                            .bind(ticket_id)
+                            .bind(expected)
+                            .bind(at)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                            let (version, incremental) = row.ok_or_else(conflict)?;
+                            match body {
+                                Some(DocumentBody::Snapshot(snapshot)) => {
+                                    sqlx::query("DELETE FROM ticket_document_chunks WHERE ticket_id = $1")
+                                        .bind(ticket_id)
+                                        .execute(&mut **tx)
+                                        .await?;
+                                    sqlx::query("UPDATE ticket_documents SET snapshot = $2, incremental_bytes = 0 WHERE ticket_id = $1")
+                                        .bind(ticket_id)
+                                        .bind(snapshot)
+                                        .execute(&mut **tx)
+                                        .await?;
+                                }
+                                Some(DocumentBody::Chunk(chunk)) => {
+                                    let size = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+                                    if incremental + size > COMPACT_THRESHOLD_BYTES {
+                                        return Err(StoreError::Corrupt("chunk past the compaction threshold; write a snapshot".into()));
+                                    }
+                                    sqlx::query("INSERT INTO ticket_document_chunks (ticket_id, seq, data) VALUES ($1, $2, $3)")
+                                        .bind(ticket_id)
+                                        .bind(version)
+                                        .bind(chunk)
+                                        .execute(&mut **tx)
+                                        .await?;
+                                    sqlx::query("UPDATE ticket_documents SET incremental_bytes = incremental_bytes + $2 WHERE ticket_id = $1")
+                                        .bind(ticket_id)
+                                        .bind(size)
+                                        .execute(&mut **tx)
+                                        .await?;
+                                }
+                                None => {}
+                            }
+                            Ok(version)
+                        }
+                    }
+                }
+
+                /// The document side of a server write of ticket `ticket_id`,
+                /// inside the transaction that writes the row: the document
+                /// change and the fold's field times.
+                async fn write_document_change_in(
+                    tx: &mut Tx,
+                    tenant_id: Uuid,
+                    ticket_id: Uuid,
+                    change: &DocumentChange,
+                ) -> StoreResult<()> {
+                    Self::write_document_body_in(tx, tenant_id, ticket_id, change.expected_version, Some(&change.body)).await?;
+                    for (column, value) in [
+                        ("accepted_at", change.accepted_at),
+                        ("arrived_at", change.arrived_at),
+                        ("completed_at", change.completed_at),
+                    ] {
+                        let Some(value) = value else { continue };
+                        sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE tickets SET {column} = $3 WHERE tenant_id = $1 AND id = $2")))
+                            .bind(tenant_id)
+                            .bind(ticket_id)
+                            .bind(value)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    Ok(())
+                }
+            }
 
             #[async_trait]
             impl DocumentStore for $store {
@@ -97,74 +206,10 @@ macro_rules! impl_document_store {
                 async fn write_document(&self, actor: Actor, write: &DocumentWrite) -> StoreResult<i64> {
                     let mut tx = self.begin_write().await?;
                     let conflict = || StoreError::Conflict("the ticket document was changed concurrently; retry".into());
-                    let at = now();
                     let version = match (write.expected_version, &write.body) {
-                        (None, Some(DocumentBody::Snapshot(snapshot))) => {
-                            sqlx::query(
-                                "INSERT INTO ticket_documents (tenant_id, ticket_id, snapshot, incremental_bytes, version, updated_at) \
-                                 VALUES ($1, $2, $3, 0, 1, $4) ON CONFLICT (ticket_id) DO NOTHING",
-                            )
-                            .bind(actor.tenant_id)
-                            .bind(write.ticket_id)
-                            .bind(snapshot)
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            .eq(&1)
-                            .then_some(1)
-                            .ok_or_else(conflict)?
-                        }
                         // Only the sync state changes: no version check needed.
                         (None, None) => 0,
-                        (None, Some(DocumentBody::Chunk(_))) => {
-                            return Err(StoreError::Corrupt("a new document needs a snapshot".into()))
-                        }
-                        (Some(expected), body) => {
-                            let row: Option<(i64, i64)> = sqlx::query_as(
-                                "UPDATE ticket_documents SET version = version + 1, updated_at = $4 \
-                                 WHERE tenant_id = $1 AND ticket_id = $2 AND version = $3 RETURNING version, incremental_bytes",
-                            )
-                            .bind(actor.tenant_id)
-                            .bind(write.ticket_id)
-                            .bind(expected)
-                            .bind(at)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                            let (version, incremental) = row.ok_or_else(conflict)?;
-                            match body {
-                                Some(DocumentBody::Snapshot(snapshot)) => {
-                                    sqlx::query("DELETE FROM ticket_document_chunks WHERE ticket_id = $1")
-                                        .bind(write.ticket_id)
-                                        .execute(&mut *tx)
-                                        .await?;
-                                    sqlx::query("UPDATE ticket_documents SET snapshot = $2, incremental_bytes = 0 WHERE ticket_id = $1")
-                                        .bind(write.ticket_id)
-                                        .bind(snapshot)
-                                        .execute(&mut *tx)
-                                        .await?;
-                                }
-                                Some(DocumentBody::Chunk(chunk)) => {
-                                    let size = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
-                                    if incremental + size > COMPACT_THRESHOLD_BYTES {
-                                        return Err(StoreError::Corrupt("chunk past the compaction threshold; write a snapshot".into()));
-                                    }
-                                    sqlx::query("INSERT INTO ticket_document_chunks (ticket_id, seq, data) VALUES ($1, $2, $3)")
-                                        .bind(write.ticket_id)
-                                        .bind(version)
-                                        .bind(chunk)
-                                        .execute(&mut *tx)
-                                        .await?;
-                                    sqlx::query("UPDATE ticket_documents SET incremental_bytes = incremental_bytes + $2 WHERE ticket_id = $1")
-                                        .bind(write.ticket_id)
-                                        .bind(size)
-                                        .execute(&mut *tx)
-                                        .await?;
-                                }
-                                None => {}
-                            }
-                            version
-                        }
+                        (expected, body) => Self::write_document_body_in(&mut tx, actor.tenant_id, write.ticket_id, expected, body.as_ref()).await?,
                     };
                     if let Some((device_id, state)) = &write.sync_state {
                         sqlx::query(
@@ -188,12 +233,13 @@ macro_rules! impl_document_store {
                         .await?;
                         let before = Ticket::try_from(before.ok_or(StoreError::NotFound("ticket"))?)?;
                         let (status, hold) = p.status.unwrap_or((before.status, before.hold_reason));
+                        let custom_fields = p.custom.apply_to(&before.custom_fields);
                         // Conditional on the row as read, and bumps `updated_at`, so a
                         // REST PATCH based on the older version gets its 409. A field
                         // fold reaches `new` only by a decline: the ticket is unassigned.
                         let done = sqlx::query(
                             "UPDATE tickets SET status = $4, hold_reason = $5, accepted_at = $6, arrived_at = $7, completed_at = $8, \
-                             field_photo_count = $9, field_part_count = $10, field_updated_at = $11, updated_at = $12, \
+                             field_photo_count = $9, field_part_count = $10, field_updated_at = $11, updated_at = $12, custom_fields = $13, \
                              assignee_id = CASE WHEN $4 = 'new' THEN NULL ELSE assignee_id END \
                              WHERE tenant_id = $1 AND id = $2 AND updated_at = $3",
                         )
@@ -209,6 +255,7 @@ macro_rules! impl_document_store {
                         .bind(p.part_count)
                         .bind(p.field_updated_at)
                         .bind(next_version(before.updated_at))
+                        .bind(sqlx::types::Json(&custom_fields))
                         .execute(&mut *tx)
                         .await?;
                         if done.rows_affected() != 1 {

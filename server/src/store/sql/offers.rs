@@ -15,6 +15,7 @@ macro_rules! impl_offer_store {
             };
             use $crate::store::{
                 Actor, StoreError, StoreResult,
+                documents::ServerWrite,
                 offers::OfferStore,
                 rows::{OfferRow, PolicyRow, TicketRow},
                 sql::{LOAD_STATUSES, OFFER_COLUMNS, TICKET_COLUMNS, audit, next_version, now, write_error},
@@ -143,7 +144,7 @@ macro_rules! impl_offer_store {
                 }
 
                 #[tracing::instrument(skip_all, fields(offer = %offer_id))]
-                async fn accept_offer(&self, actor: Actor, offer_id: Uuid, technician_id: Uuid, at: DateTime<Utc>) -> StoreResult<(Offer, Ticket)> {
+                async fn accept_offer(&self, actor: Actor, offer_id: Uuid, technician_id: Uuid, at: DateTime<Utc>, server: Option<&ServerWrite>) -> StoreResult<(Offer, Ticket)> {
                     let mut tx = self.begin_write().await?;
                     // Lock the technician first, as assignment does, so capacity is counted once.
                     let capacity: Option<i64> = sqlx::query_scalar(
@@ -183,6 +184,9 @@ macro_rules! impl_offer_store {
                     if before.status != Status::New {
                         return Err(StoreError::Conflict(format!("the ticket is already {}", before.status)));
                     }
+                    if server.is_some_and(|s| s.based_on != before.updated_at) {
+                        return Err(StoreError::Conflict("the ticket was changed meanwhile; the offer stays open".into()));
+                    }
                     let load: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                         "SELECT COUNT(*) FROM tickets WHERE tenant_id = $1 AND assignee_id = $2 AND status IN {LOAD_STATUSES}"
                     )))
@@ -199,21 +203,30 @@ macro_rules! impl_offer_store {
                     let status = truckroll_sync::transition(before.status, StatusAction::Assign)
                         .and_then(|assigned| truckroll_sync::transition(assigned, StatusAction::Accept))
                         .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                    // With a document change, the row is the projection of its fold.
+                    let (status, hold, assignee) = match server {
+                        Some(s) => (s.status, s.hold_reason, s.assignee_id),
+                        None => (status, None, Some(technician_id)),
+                    };
                     let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "UPDATE tickets SET status = $4, hold_reason = NULL, assignee_id = $5, updated_at = $6 \
+                        "UPDATE tickets SET status = $4, hold_reason = $7, assignee_id = $5, updated_at = $6 \
                          WHERE tenant_id = $1 AND id = $2 AND updated_at = $3 RETURNING {TICKET_COLUMNS}"
                     )))
                     .bind(actor.tenant_id)
                     .bind(before.id)
                     .bind(before.updated_at)
                     .bind(status.as_str())
-                    .bind(technician_id)
+                    .bind(assignee)
                     .bind(next_version(before.updated_at))
+                    .bind(hold.map(|r| r.as_str()))
                     .fetch_optional(&mut *tx)
                     .await?;
                     let after = Ticket::try_from(row.ok_or_else(|| {
                         StoreError::Conflict("the ticket was changed meanwhile; the offer stays open".into())
                     })?)?;
+                    if let Some(s) = server {
+                        Self::write_document_change_in(&mut tx, actor.tenant_id, after.id, &s.document).await?;
+                    }
                     // Assigned and accepted at the same instant: both steps are history.
                     Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, Status::Assigned, None).await?;
                     Self::append_status_history(&mut tx, actor.tenant_id, after.id, after.updated_at, after.status, after.hold_reason).await?;

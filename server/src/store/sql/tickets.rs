@@ -16,6 +16,7 @@ macro_rules! impl_ticket_store {
                 Actor, Page, PageRequest, StoreError, StoreResult, TicketFilter,
                 rows::{CategoryRow, CommentRow, TicketRow, convert_all, into_page},
                 sql::{TICKET_COLUMNS, audit, like_pattern, next_version, now, search_text, write_error},
+                documents::DocumentChange,
                 tickets::TicketStore,
             };
 
@@ -190,6 +191,12 @@ macro_rules! impl_ticket_store {
                     if let Some(to) = filter.created_to {
                         query.push(" AND created_at < ").push_bind(to);
                     }
+                    if let Some(from) = filter.completed_from {
+                        query.push(" AND completed_at >= ").push_bind(from);
+                    }
+                    if let Some(to) = filter.completed_to {
+                        query.push(" AND completed_at < ").push_bind(to);
+                    }
                     if let Some(text) = &filter.text {
                         let pattern = like_pattern(text);
                         query.push(" AND search_text LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
@@ -200,7 +207,7 @@ macro_rules! impl_ticket_store {
                 }
 
                 #[tracing::instrument(skip_all)]
-                async fn update_ticket(&self, actor: Actor, before: &Ticket, after: &Ticket) -> StoreResult<Ticket> {
+                async fn update_ticket(&self, actor: Actor, before: &Ticket, after: &Ticket, document: Option<&DocumentChange>) -> StoreResult<Ticket> {
                     let mut tx = self.begin_write().await?;
                     let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "UPDATE tickets SET title = $4, description = $5, priority = $6, required_skills = $7, asset_id = $8, \
@@ -239,6 +246,9 @@ macro_rules! impl_ticket_store {
                         Self::replace_tags(&mut tx, before.id, &after.tags).await?;
                     }
                     let updated = Ticket::try_from(row)?;
+                    if let Some(change) = document {
+                        Self::write_document_change_in(&mut tx, actor.tenant_id, updated.id, change).await?;
+                    }
                     if (before.status, before.hold_reason) != (updated.status, updated.hold_reason) {
                         Self::append_status_history(&mut tx, actor.tenant_id, updated.id, updated.updated_at, updated.status, updated.hold_reason).await?;
                     }

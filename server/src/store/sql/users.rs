@@ -263,6 +263,19 @@ macro_rules! impl_user_store {
                     tx.commit().await?;
                     Ok(created)
                 }
+
+                #[tracing::instrument(skip_all)]
+                async fn device_by_actor(&self, tenant_id: Uuid, actor_id: &str) -> StoreResult<Option<Device>> {
+                    let row: Option<DeviceRow> = sqlx::query_as(
+                        "SELECT id, tenant_id, user_id, platform, push_token, actor_id, created_at FROM devices \
+                         WHERE tenant_id = $1 AND actor_id = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(actor_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.map(Device::try_from).transpose()
+                }
             }
         };
     };

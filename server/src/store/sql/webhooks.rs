@@ -325,6 +325,17 @@ macro_rules! impl_webhook_store {
                     rows.into_iter().map(delivery_from).collect()
                 }
 
+                async fn list_ticket_webhook_deliveries(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Vec<WebhookDelivery>> {
+                    let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.tenant_id = $1 AND d.ticket_id = $2 ORDER BY d.seq LIMIT 500"
+                    )))
+                    .bind(tenant_id)
+                    .bind(ticket_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter().map(delivery_from).collect()
+                }
+
                 async fn redeliver_webhook_delivery(&self, actor: Actor, id: Uuid, now: DateTime<Utc>) -> StoreResult<WebhookDelivery> {
                     let mut tx = self.begin_write().await?;
                     let changed = sqlx::query(
