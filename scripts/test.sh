@@ -2,7 +2,9 @@
 # The one test command: formatting, lints, and every test on SQLite and PostgreSQL.
 #
 # Needs: a Rust toolchain (cargo, rustfmt, clippy) and a PostgreSQL server;
-# installs and starts s3s-fs (an S3-compatible server) for the media tests.
+# installs and starts s3s-fs (an S3-compatible server) for the media tests,
+# and a JDK, JNA and kotlinc (npm package kotlin-compiler) for the Kotlin
+# binding test.
 # PostgreSQL is found through TEST_DATABASE_URL
 # (default postgres://postgres@127.0.0.1:5432/postgres; the user must be allowed
 # to CREATE DATABASE — every test gets its own database).
@@ -163,6 +165,38 @@ stop_s3() {
 
 command -v python3 >/dev/null || fail "python3 not found (the layering check and the SDK's Python binding test need it): apt-get install python3"
 
+# The Kotlin binding test (tests/tests/sdk/kotlin.rs) compiles UniFFI's
+# Kotlin with a Kotlin 2 compiler and runs it on the JVM through JNA.
+# Debian's `kotlin` (1.3) is too old; the npm package `kotlin-compiler`
+# ships JetBrains' kotlinc, unpacked once into the target dir. JNA and the
+# JDK come from Debian (libjna-java, default-jdk-headless).
+KOTLIN_COMPILER_VERSION=2.4.20
+ensure_kotlin() {
+    if ! command -v java >/dev/null || [ ! -e /usr/share/java/jna.jar ]; then
+        if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+            echo "== installing a JDK and JNA for the Kotlin binding test (apt-get install default-jdk-headless libjna-java)" >&2
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q default-jdk-headless libjna-java; } >&2 \
+                || fail "apt-get install default-jdk-headless libjna-java failed"
+        else
+            fail "java or /usr/share/java/jna.jar not found: install a JDK and JNA (Debian/Ubuntu: apt-get install default-jdk-headless libjna-java)"
+        fi
+    fi
+    local dir="${CARGO_TARGET_DIR:-target}/kotlin-compiler-${KOTLIN_COMPILER_VERSION}"
+    if [ ! -x "${dir}/package/bin/kotlinc" ]; then
+        echo "== unpacking kotlinc ${KOTLIN_COMPILER_VERSION} (npm package kotlin-compiler) into ${dir}"
+        mkdir -p "${dir}"
+        (cd "${dir}" && npm pack --silent "kotlin-compiler@${KOTLIN_COMPILER_VERSION}" >/dev/null \
+            && tar xzf "kotlin-compiler-${KOTLIN_COMPILER_VERSION}.tgz" \
+            && rm "kotlin-compiler-${KOTLIN_COMPILER_VERSION}.tgz") \
+            || fail "could not fetch the npm package kotlin-compiler@${KOTLIN_COMPILER_VERSION}"
+        chmod +x "${dir}"/package/bin/*
+    fi
+    # Not TRUCKROLL_…: the server reads every TRUCKROLL_ variable as configuration.
+    TEST_KOTLINC="$(cd "${dir}/package/bin" && pwd)/kotlinc"
+    export TEST_KOTLINC
+}
+ensure_kotlin
+
 ensure_s3s_fs
 start_s3
 
@@ -178,7 +212,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== README quick start: \`cargo run -- …\` resolves the truckroll binary"
 cargo run --locked --quiet -- --version
 
-echo "== SDK bindings: the UniFFI library and uniffi-bindgen for the Python binding test"
+echo "== SDK bindings: the UniFFI library and uniffi-bindgen for the Python and Kotlin binding tests"
 cargo build --locked -p truckroll-sdk-ffi
 
 echo "== cargo test (SQLite and PostgreSQL at ${TEST_DATABASE_URL%%@*}@…)"

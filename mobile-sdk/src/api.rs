@@ -28,6 +28,11 @@ impl Api {
         })
     }
 
+    /// The HTTP client, for the day's calls (`crate::day`).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
@@ -78,8 +83,9 @@ impl Api {
         access_token: &str,
         platform: &str,
         actor_hex: &str,
+        push_token: Option<&str>,
     ) -> SdkResult<String> {
-        let body = json!({"platform": platform, "push_token": null, "actor_id": actor_hex});
+        let body = json!({"platform": platform, "push_token": push_token, "actor_id": actor_hex});
         let value = self
             .send(
                 self.http

@@ -9,6 +9,12 @@
 //! truckroll-sdk --db phone.db --server … photo <ticket> pump.jpg
 //! truckroll-sdk --db phone.db --server … signature <ticket> --signer "Ada Lovelace" --strokes @sig.json
 //! truckroll-sdk --db phone.db --server … upload
+//! truckroll-sdk --db phone.db --server … offers
+//! truckroll-sdk --db phone.db --server … offer-accept <offer>
+//! truckroll-sdk --db phone.db --server … ping --lat 52.52 --lon 13.40 --accuracy-m 8
+//! truckroll-sdk --db phone.db --server … comment <ticket> "parts ordered"
+//! truckroll-sdk --db phone.db --server … availability on_break
+//! truckroll-sdk --db phone.db --server … send
 //! ```
 
 use std::io::Write;
@@ -58,6 +64,9 @@ enum Command {
         email: String,
         #[arg(long, env = "TRUCKROLL_PASSWORD")]
         password: String,
+        /// The push provider's token, registered with the device.
+        #[arg(long)]
+        push_token: Option<String>,
     },
     /// Syncs with the server now (prints the report as JSON).
     Sync {
@@ -164,6 +173,63 @@ enum Command {
         #[arg(long, hide = true)]
         stall_after: Option<String>,
     },
+    /// Open offers (JSON): from the server, or the phone's copy offline.
+    Offers,
+    /// Accepts an offer; offline the answer is queued (`"outcome": "queued"`)
+    /// and sent by `send`. Prints the outcome as JSON.
+    OfferAccept { offer: String },
+    /// Declines an offer with a reason (works offline like `offer-accept`).
+    OfferDecline {
+        offer: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every answer given on this phone, with its outcome (JSON).
+    OfferAnswers,
+    /// Hands the phone a position; kept if one is due (prints the decision).
+    Ping {
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        #[arg(long, allow_hyphen_values = true)]
+        lon: f64,
+        #[arg(long, default_value_t = 10.0)]
+        accuracy_m: f64,
+        #[arg(long)]
+        speed_mps: Option<f64>,
+        #[arg(long)]
+        heading_deg: Option<f64>,
+        /// Device time of the fix (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Pings not yet on the server (JSON).
+    Pings,
+    /// Sets how often a position is kept, in seconds.
+    LocationInterval { seconds: u64 },
+    /// Sets or rotates the push token (`--clear` removes it).
+    PushToken {
+        token: Option<String>,
+        #[arg(long, conflicts_with = "token")]
+        clear: bool,
+    },
+    /// Signs out (clears the push token on the server when reachable).
+    SignOut,
+    /// A ticket's comments (JSON; the phone's copy offline).
+    Comments { ticket: String },
+    /// Writes a comment (works offline; sent once by `send`).
+    Comment {
+        ticket: String,
+        text: String,
+        /// Visible to the customer (default: staff only).
+        #[arg(long)]
+        public: bool,
+    },
+    /// Sets availability: available, on_break or off_duty (no argument:
+    /// prints it).
+    Availability { status: Option<String> },
+    /// Sends what waits: offer answers, availability, push token, comments,
+    /// location pings (prints the report as JSON).
+    Send,
 }
 
 /// Stalls (for a test to kill the process) after the first exchange.
@@ -203,10 +269,91 @@ async fn run(cli: Cli) -> SdkResult<()> {
             tenant,
             email,
             password,
+            push_token,
         } => {
+            if let Some(token) = push_token {
+                client.set_push_token(Some(&token)).await?;
+            }
             let session = client.sign_in(&tenant, &email, &password).await?;
             println!("signed in; device {}", session.device_id);
         }
+        Command::Offers => print_json(&client.offers().await?),
+        Command::OfferAccept { offer } => print_json(&client.accept_offer(&offer).await?),
+        Command::OfferDecline { offer, reason } => {
+            print_json(&client.decline_offer(&offer, &reason).await?);
+        }
+        Command::OfferAnswers => print_json(&client.offer_answers().await?),
+        Command::Ping {
+            lat,
+            lon,
+            accuracy_m,
+            speed_mps,
+            heading_deg,
+            at,
+        } => {
+            let device_time_ms = match at {
+                Some(at) => Some(
+                    chrono::DateTime::parse_from_rfc3339(&at)
+                        .map_err(|e| SdkError::Invalid(format!("--at: {e}")))?
+                        .timestamp_millis(),
+                ),
+                None => None,
+            };
+            let fix = crate::LocationFix {
+                lat,
+                lon,
+                accuracy_m,
+                speed_mps,
+                heading_deg,
+                device_time_ms,
+            };
+            print_json(&client.record_location(fix).await?);
+        }
+        Command::Pings => print_json(&client.pending_pings().await?),
+        Command::LocationInterval { seconds } => {
+            client
+                .set_location_interval(Duration::from_secs(seconds))
+                .await?;
+        }
+        Command::PushToken { token, clear } => {
+            let token = if clear { None } else { token };
+            if token.is_none() && !clear {
+                print_json(&client.push_token().await?);
+            } else {
+                print_json(&client.set_push_token(token.as_deref()).await?);
+            }
+        }
+        Command::SignOut => print_json(&client.sign_out().await?),
+        Command::Comments { ticket } => print_json(&client.comments(&ticket).await?),
+        Command::Comment {
+            ticket,
+            text,
+            public,
+        } => {
+            let visibility = if public {
+                crate::CommentVisibility::Public
+            } else {
+                crate::CommentVisibility::Internal
+            };
+            print_json(&client.add_comment(&ticket, &text, visibility).await?);
+        }
+        Command::Availability { status } => match status.as_deref() {
+            None => print_json(&client.availability().await?),
+            Some(text) => {
+                let status = match text {
+                    "available" => crate::Availability::Available,
+                    "on_break" => crate::Availability::OnBreak,
+                    "off_duty" => crate::Availability::OffDuty,
+                    other => {
+                        return Err(SdkError::Invalid(format!(
+                            "`{other}`: availability is available, on_break or off_duty"
+                        )));
+                    }
+                };
+                print_json(&client.set_availability(status).await?);
+            }
+        },
+        Command::Send => print_json(&client.flush_outboxes().await?),
         Command::Sync { .. } => print_json(&client.sync_now().await?),
         Command::Tickets => print_json(&client.tickets().await?),
         Command::Show { ticket } => print_json(&client.ticket(&ticket).await?),

@@ -49,6 +49,10 @@ pub enum SdkError {
     /// No quarantined document with this id.
     #[error("no quarantined document {0}")]
     UnknownQuarantine(i64),
+    /// An argument was refused before anything was stored (a position out
+    /// of range, an empty comment, …).
+    #[error("invalid: {0}")]
+    Invalid(String),
 }
 
 impl SdkError {

@@ -10,18 +10,27 @@
 //! - [`api`]: sign-in, token refresh, device registration, ticket headers,
 //!   media uploads;
 //! - [`media`]: the media outbox (photos and signatures captured offline,
-//!   uploaded with retries, resumable after process death).
+//!   uploaded with retries, resumable after process death);
+//! - [`day`] and its parts [`offers`], [`location`], [`push`], [`comments`],
+//!   [`availability`]: the rest of a technician's day, each working offline
+//!   and sent once when back online ([`Client::flush_outboxes`]).
 //!
 //! Every local edit is committed to SQLite (document chunk and outbox row in
 //! one transaction, `synchronous = FULL`) before [`Client::edit`] returns,
 //! so a killed process loses nothing it acknowledged.
 
 pub mod api;
+pub mod availability;
 pub mod cli;
+pub mod comments;
+pub mod day;
 pub mod edits;
 pub mod engine;
 mod error;
+pub mod location;
 pub mod media;
+pub mod offers;
+pub mod push;
 pub mod store;
 pub mod transport;
 
@@ -45,6 +54,13 @@ pub use media::{Captured, MediaReport, SignatureCapture, UploadOptions};
 pub use store::{MediaEntry, OutboxEntry, QuarantineRow};
 pub use transport::{BaseUrl, HttpTransport, Transport};
 pub use truckroll_sync;
+
+pub use availability::{Availability, AvailabilityState};
+pub use comments::{CommentDelivery, CommentInfo, CommentThread, CommentVisibility};
+pub use day::FlushReport;
+pub use location::{LocationFix, PendingPing, PingDecision};
+pub use offers::{Answer, OfferAnswer, OfferInfo, OfferList, OfferState, QueuedAnswer};
+pub use push::{PushTokenState, SignedOut};
 
 /// The device's clock, injectable so tests decide what "now" is.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -313,9 +329,18 @@ impl Client {
         let device_id = match previous {
             Some(s) if s.tenant == tenant && s.email == email => s.device_id,
             _ => {
-                self.api
-                    .register_device(&tokens.access_token, &self.platform, &actor_hex)
-                    .await?
+                let push_token = push::registration_token(&mut local.conn).await?;
+                let id = self
+                    .api
+                    .register_device(
+                        &tokens.access_token,
+                        &self.platform,
+                        &actor_hex,
+                        push_token.as_deref(),
+                    )
+                    .await?;
+                push::registered_with(&mut local.conn, push_token.as_deref()).await?;
+                id
             }
         };
         let session = Session {
@@ -327,6 +352,11 @@ impl Client {
             actor_hex,
         };
         Self::store_session(&mut local.conn, &session).await?;
+        drop(local);
+        // A device kept from an earlier sign-in may lack the current token.
+        if let Err(e) = self.flush_push_token().await {
+            tracing::info!(error = %e, "push token stays queued");
+        }
         Ok(session)
     }
 
@@ -394,12 +424,6 @@ impl Client {
         let mut local = self.local.lock().await;
         Self::store_session(&mut local.conn, &session).await?;
         Ok(session)
-    }
-
-    /// Forgets the tokens (the documents, outbox and quarantine stay).
-    pub async fn sign_out(&self) -> SdkResult<()> {
-        let mut local = self.local.lock().await;
-        store::delete_meta(&mut local.conn, META_SESSION).await
     }
 
     // ---- reading ------------------------------------------------------------
@@ -599,6 +623,15 @@ impl Client {
     pub async fn run_sync_loop(self: Arc<Self>, backoff: Backoff, interval: std::time::Duration) {
         loop {
             if self.is_online() {
+                // Offer answers race their window: before the sync, which
+                // then brings an accepted ticket's document.
+                match self.flush_outboxes().await {
+                    Ok(report) if !report.errors.is_empty() => {
+                        tracing::info!(errors = ?report.errors, "day outboxes wait");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::info!(error = %e, "day outboxes gave up for now"),
+                }
                 if let Err(e) = self.sync_with_retries(&backoff).await {
                     tracing::info!(error = %e, "sync gave up for now");
                 }

@@ -82,6 +82,60 @@ const SCHEMA: &[&str] = &[
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS media_outbox_step ON media_outbox (step, seq)",
+    // ---- the technician's day (crate::day) ----
+    // Open offers as the server last listed them (`body`: its JSON).
+    "CREATE TABLE IF NOT EXISTS offers_cache (
+        offer_id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        fetched_at INTEGER NOT NULL)",
+    // One answer per offer. `client_id` is the Idempotency-Key; `state`:
+    // queued (not yet answered by the server) or done; `outcome` the typed
+    // answer (crate::offers::OfferAnswer as JSON) once done.
+    "CREATE TABLE IF NOT EXISTS offer_answers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id TEXT NOT NULL UNIQUE,
+        offer_id TEXT NOT NULL UNIQUE,
+        answer TEXT NOT NULL,
+        reason TEXT,
+        answered_at INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued',
+        outcome TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        updated_at INTEGER NOT NULL)",
+    // Position fixes not yet on the server, oldest first; `batch` is the
+    // Idempotency-Key of the request they were put in (kept until it is
+    // answered, so a retry resends the same batch). Deleted once stored.
+    "CREATE TABLE IF NOT EXISTS location_pings (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_time INTEGER NOT NULL,
+        lat REAL NOT NULL,
+        lon REAL NOT NULL,
+        accuracy_m REAL NOT NULL,
+        speed_mps REAL,
+        heading_deg REAL,
+        batch TEXT)",
+    "CREATE INDEX IF NOT EXISTS location_pings_batch ON location_pings (batch, seq)",
+    // A ticket's comment thread as the server last listed it.
+    "CREATE TABLE IF NOT EXISTS comments_cache (
+        comment_id TEXT PRIMARY KEY,
+        doc_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS comments_cache_doc ON comments_cache (doc_id, created_at)",
+    // Comments written on the phone: queued → sent (with the server's id)
+    // or failed (refused for good). `client_id` is the Idempotency-Key.
+    "CREATE TABLE IF NOT EXISTS comment_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id TEXT NOT NULL UNIQUE,
+        doc_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        visibility TEXT NOT NULL,
+        written_at INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued',
+        comment_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT)",
 ];
 
 /// Opens (creating if needed) the database at `path`.
@@ -248,6 +302,7 @@ pub async fn delete_doc(conn: &mut SqliteConnection, doc_id: &str) -> SdkResult<
         "DELETE FROM document_chunks WHERE doc_id = ?1",
         "DELETE FROM sync_states WHERE doc_id = ?1",
         "DELETE FROM ticket_headers WHERE doc_id = ?1",
+        "DELETE FROM comments_cache WHERE doc_id = ?1",
     ] {
         sqlx::query(sql).bind(doc_id).execute(&mut *conn).await?;
     }

@@ -7,7 +7,12 @@ ticket, generates the bindings next to this script's output directory and
 checks the server's side afterwards. Environment: TRUCKROLL_BINDINGS (the
 directory holding truckroll_sdk_ffi.py and the library), TRUCKROLL_SERVER,
 TRUCKROLL_TENANT, TRUCKROLL_EMAIL, TRUCKROLL_PASSWORD, TRUCKROLL_TICKET,
-TRUCKROLL_DB, TRUCKROLL_PHOTO (a JPEG file).
+TRUCKROLL_DB, TRUCKROLL_PHOTO (a JPEG file), TRUCKROLL_OFFERS (two offer
+ids, comma-separated: the first is accepted offline, the second declined).
+
+Then the rest of the day: a push token, the two offers answered offline,
+location pings, a comment and a break, all sent by one flush when back
+online; the thread read back; sign-out clears the push token.
 """
 
 import json
@@ -87,4 +92,68 @@ assert [s["state"] for s in view["signatures"]] == ["stored"], view["signatures"
 assert [m.step for m in phone.media_queue(False)] == ["done", "done"]
 assert phone.upload_media().uploaded == 0
 print("python media:", shot.sha256, signed.sha256)
+
+# The rest of the day. A push token, registered now (signed in, online).
+state = phone.set_push_token("py-fcm-1")
+assert state.token == "py-fcm-1" and state.on_server, state
+
+accept_id, decline_id = os.environ["TRUCKROLL_OFFERS"].split(",")
+offers = phone.offers()
+assert offers.from_server, offers
+assert sorted(o.id for o in offers.offers) == sorted([accept_id, decline_id]), offers
+assert all(o.state == sdk.OfferStatus.PENDING and o.answer is None for o in offers.offers), offers
+
+# Offline: the offers are the phone's copy; answers, pings, a comment and
+# the break wait on the phone.
+phone.set_online(False)
+assert not phone.offers().from_server
+answer = phone.accept_offer(accept_id)
+assert isinstance(answer, sdk.OfferAnswer.QUEUED), answer
+answer = phone.decline_offer(decline_id, "no ladder for that roof")
+assert isinstance(answer, sdk.OfferAnswer.QUEUED), answer
+try:
+    phone.decline_offer(decline_id, "   ")
+    raise AssertionError("an empty reason was accepted")
+except sdk.PhoneError.Refused as e:
+    assert "reason" in str(e), e
+
+phone.set_location_interval(10)
+import time  # noqa: E402
+now_ms = int(time.time() * 1000) - 60_000
+fixes = [sdk.LocationFix(lat=52.5163, lon=13.3795 + i * 0.001, accuracy_m=4.0 + i, speed_mps=None,
+                         heading_deg=None, device_time_ms=now_ms + i * 5_000) for i in range(3)]
+decisions = [phone.record_location(f) for f in fixes]
+assert isinstance(decisions[0], sdk.PingDecision.RECORDED), decisions
+assert isinstance(decisions[1], sdk.PingDecision.NOT_DUE), decisions
+assert isinstance(decisions[2], sdk.PingDecision.RECORDED), decisions
+assert [p.device_time_ms for p in phone.pending_pings()] == [now_ms, now_ms + 10_000]
+
+comment = phone.add_comment(ticket, "Written offline in Python.", sdk.CommentVisibility.INTERNAL)
+assert comment.delivery == sdk.CommentDelivery.QUEUED and comment.id is None, comment
+breaking = phone.set_availability(sdk.Availability.ON_BREAK)
+assert breaking.status == sdk.Availability.ON_BREAK and not breaking.on_server, breaking
+summary = phone.flush_outboxes()
+assert summary.waiting == 5 and summary.pings == 0, summary
+
+# Back online: one flush sends it all.
+phone.set_online(True)
+summary = phone.flush_outboxes()
+assert (summary.offer_answers, summary.comments, summary.pings, summary.availability,
+        summary.waiting) == (2, 1, 2, True, 0), summary
+assert summary.errors == [], summary
+answers = {o.id: o.answer for o in phone.offers().offers}
+assert answers.get(accept_id) is None or isinstance(answers[accept_id], sdk.OfferAnswer.ACCEPTED), answers
+accepted = phone.accept_offer(accept_id)
+assert isinstance(accepted, sdk.OfferAnswer.ACCEPTED), accepted
+assert phone.decline_offer(decline_id, "again") == sdk.OfferAnswer.DECLINED()
+report = phone.sync()
+assert accepted.ticket_id in report.docs_added, report
+assert phone.availability().on_server
+thread = phone.comments(ticket)
+assert thread.from_server, thread
+assert [c.body for c in thread.comments] == ["Written offline in Python."], thread
+assert thread.comments[0].delivery == sdk.CommentDelivery.SENT, thread
+
+assert phone.sign_out() is True
+print("python day:", accepted.ticket_id)
 print("python bindings: ok", report.bytes_sent, report.bytes_received)

@@ -12,24 +12,32 @@ use truckroll_sdk::{Client, ClientConfig, Edit, MediaEntry, SdkError, SignatureC
 
 uniffi::setup_scaffolding!();
 
-/// Why a call failed; `message` is the SDK's explanation.
+mod day;
+pub use day::{
+    Availability, AvailabilityState, Comment, CommentDelivery, CommentThread, CommentVisibility,
+    FlushSummary, LocationFix, Offer, OfferAnswer, OfferList, OfferStatus, PendingPing,
+    PingDecision, PushToken,
+};
+
+/// Why a call failed; `detail` is the SDK's explanation (not `message`:
+/// Kotlin's generated exceptions would clash with `Throwable.message`).
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum PhoneError {
-    #[error("{message}")]
-    NotSignedIn { message: String },
-    #[error("{message}")]
-    Offline { message: String },
-    #[error("{message}")]
-    Refused { message: String },
+    #[error("{detail}")]
+    NotSignedIn { detail: String },
+    #[error("{detail}")]
+    Offline { detail: String },
+    #[error("{detail}")]
+    Refused { detail: String },
 }
 
 impl From<SdkError> for PhoneError {
     fn from(e: SdkError) -> Self {
-        let message = e.to_string();
+        let detail = e.to_string();
         match e {
-            SdkError::Unauthorized(_) => Self::NotSignedIn { message },
-            e if e.is_retryable() => Self::Offline { message },
-            _ => Self::Refused { message },
+            SdkError::Unauthorized(_) => Self::NotSignedIn { detail },
+            e if e.is_retryable() => Self::Offline { detail },
+            _ => Self::Refused { detail },
         }
     }
 }
@@ -141,7 +149,7 @@ impl Phone {
             .enable_all()
             .build()
             .map_err(|e| PhoneError::Refused {
-                message: e.to_string(),
+                detail: e.to_string(),
             })?;
         let client = runtime.block_on(Client::open(
             &PathBuf::from(db_path),
@@ -184,7 +192,7 @@ impl Phone {
     pub fn ticket_json(&self, ticket_id: String) -> Result<String, PhoneError> {
         let view = self.runtime.block_on(self.client.ticket(&ticket_id))?;
         serde_json::to_string(&view).map_err(|e| PhoneError::Refused {
-            message: e.to_string(),
+            detail: e.to_string(),
         })
     }
 
@@ -198,7 +206,7 @@ impl Phone {
     /// Any edit as JSON (the SDK's `Edit`); returns a created id, if any.
     pub fn edit_json(&self, ticket_id: String, edit: String) -> Result<Option<String>, PhoneError> {
         let edit: Edit = serde_json::from_str(&edit).map_err(|e| PhoneError::Refused {
-            message: format!("not an edit: {e}"),
+            detail: format!("not an edit: {e}"),
         })?;
         Ok(self.runtime.block_on(self.client.edit(&ticket_id, edit))?)
     }
@@ -215,7 +223,7 @@ impl Phone {
         reason: Option<String>,
     ) -> Result<Option<String>, PhoneError> {
         let action: StatusAction = action.parse().map_err(|e| PhoneError::Refused {
-            message: format!("{e}"),
+            detail: format!("{e}"),
         })?;
         let position = lat.zip(lon).map(|(lat, lon)| Position {
             lat,
@@ -303,7 +311,7 @@ impl Phone {
         lon: Option<f64>,
     ) -> Result<CapturedMedia, PhoneError> {
         let strokes = serde_json::from_str(&strokes_json).map_err(|e| PhoneError::Refused {
-            message: format!("strokes: {e}"),
+            detail: format!("strokes: {e}"),
         })?;
         let c = self.runtime.block_on(self.client.capture_signature(
             &ticket_id,

@@ -128,6 +128,19 @@ pub struct Offer {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
+impl Offer {
+    /// The state at `now`: a pending offer past its window is expired even
+    /// before the offer timer has recorded it (answers are judged by the
+    /// server's clock when they arrive, never the phone's).
+    pub fn state_at(&self, now: DateTime<Utc>) -> OfferState {
+        if self.state == OfferState::Pending && self.expires_at <= now {
+            OfferState::Expired
+        } else {
+            self.state
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclineInput {
@@ -145,6 +158,36 @@ impl DeclineInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_offer_past_its_window_is_expired() {
+        let now = Utc::now();
+        let offer = Offer {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            ticket_id: Uuid::nil(),
+            technician_id: Uuid::nil(),
+            round: 1,
+            state: OfferState::Pending,
+            reason: None,
+            expires_at: now,
+            created_at: now - chrono::Duration::seconds(120),
+            decided_at: None,
+        };
+        assert_eq!(
+            offer.state_at(now - chrono::Duration::seconds(1)),
+            OfferState::Pending
+        );
+        assert_eq!(offer.state_at(now), OfferState::Expired);
+        let withdrawn = Offer {
+            state: OfferState::Withdrawn,
+            ..offer
+        };
+        assert_eq!(
+            withdrawn.state_at(now - chrono::Duration::seconds(1)),
+            OfferState::Withdrawn
+        );
+    }
 
     #[test]
     fn policies_fix_top_n_per_mode() {

@@ -208,6 +208,9 @@ pub fn missing_skills(required: &[SkillLevel], held: &[SkillLevel]) -> Vec<Strin
 pub enum TechnicianStatus {
     Available,
     Busy,
+    /// A pause within the shift (set from the phone): like `busy` and
+    /// `off_duty`, dispatch neither offers nor suggests the technician.
+    OnBreak,
     OffDuty,
 }
 
@@ -216,12 +219,13 @@ impl TechnicianStatus {
         match self {
             TechnicianStatus::Available => "available",
             TechnicianStatus::Busy => "busy",
+            TechnicianStatus::OnBreak => "on_break",
             TechnicianStatus::OffDuty => "off_duty",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Available, Self::Busy, Self::OffDuty]
+        [Self::Available, Self::Busy, Self::OnBreak, Self::OffDuty]
             .into_iter()
             .find(|s| s.as_str() == value)
     }
@@ -432,9 +436,113 @@ impl NewDevice {
     }
 }
 
+/// What a technician sets from the phone: the statuses of their own day.
+/// `busy` stays the office's (`PATCH /v1/technicians/{id}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    Available,
+    OnBreak,
+    OffDuty,
+}
+
+impl From<Availability> for TechnicianStatus {
+    fn from(a: Availability) -> Self {
+        match a {
+            Availability::Available => TechnicianStatus::Available,
+            Availability::OnBreak => TechnicianStatus::OnBreak,
+            Availability::OffDuty => TechnicianStatus::OffDuty,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityInput {
+    pub status: Availability,
+}
+
+/// A technician's availability as dispatch sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AvailabilityView {
+    pub technician_id: Uuid,
+    pub status: TechnicianStatus,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `PATCH /v1/devices/{id}`: a new push token (rotation) or `null` (sign-out).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevicePatch {
+    /// Required; `null` clears the token.
+    #[serde(default, deserialize_with = "present_token")]
+    #[schema(value_type = Option<String>)]
+    pub push_token: Option<Option<String>>,
+}
+
+/// Distinguishes an absent `push_token` from an explicit `null`.
+fn present_token<'de, D>(deserializer: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+impl DevicePatch {
+    /// The token to store (`None`: cleared).
+    pub fn validate(&self) -> Result<Option<String>, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let token = match &self.push_token {
+            None => {
+                errors.add("push_token", "is required (null clears it)");
+                None
+            }
+            Some(None) => None,
+            Some(Some(token)) => {
+                check_text(&mut errors, "push_token", token, 4096);
+                Some(token.clone())
+            }
+        };
+        errors.into_result()?;
+        Ok(token)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_patch_needs_the_token_or_an_explicit_null() {
+        let parse = |json: &str| serde_json::from_str::<DevicePatch>(json).expect("parses");
+        assert!(parse("{}").validate().is_err(), "absent is not a change");
+        assert_eq!(
+            parse(r#"{"push_token": null}"#).validate().expect("clears"),
+            None
+        );
+        assert_eq!(
+            parse(r#"{"push_token": "fcm-2"}"#)
+                .validate()
+                .expect("rotates"),
+            Some("fcm-2".to_owned())
+        );
+        assert!(parse(r#"{"push_token": "  "}"#).validate().is_err());
+        assert!(serde_json::from_str::<DevicePatch>(r#"{"platform": "ios"}"#).is_err());
+    }
+
+    #[test]
+    fn phone_availability_maps_onto_technician_statuses() {
+        assert_eq!(
+            TechnicianStatus::from(Availability::OnBreak),
+            TechnicianStatus::OnBreak
+        );
+        assert_eq!(
+            TechnicianStatus::parse("on_break"),
+            Some(TechnicianStatus::OnBreak)
+        );
+        assert_eq!(TechnicianStatus::OnBreak.as_str(), "on_break");
+        assert!(serde_json::from_str::<AvailabilityInput>(r#"{"status": "busy"}"#).is_err());
+    }
 
     #[test]
     fn tenant_names_are_login_handles() {

@@ -56,6 +56,8 @@ pub enum Action {
     LiveView,
     /// Manage webhook subscriptions, see deliveries, redeliver dead letters.
     WebhooksManage,
+    /// Set one's own availability (available, on break, off duty) from the phone.
+    OwnAvailabilitySet,
 }
 
 use Action::*;
@@ -131,6 +133,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (ReportsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (LiveView, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (WebhooksManage, &[Role::Admin]),
+    (OwnAvailabilitySet, &[Role::Technician]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -169,10 +172,14 @@ mod tests {
                 roles.contains(&Role::Admin)
                     || matches!(
                         action,
-                        TicketsReadAssigned | TicketsWorkAssigned | LocationsReport | OffersRespond
+                        TicketsReadAssigned
+                            | TicketsWorkAssigned
+                            | LocationsReport
+                            | OffersRespond
+                            | OwnAvailabilitySet
                     )
             );
         }
-        assert_eq!(seen.len(), 32);
+        assert_eq!(seen.len(), 33);
     }
 }

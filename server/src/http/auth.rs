@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiJson, AuthUser},
+    extract::{ApiJson, ApiPath, AuthUser},
 };
 use crate::{
     auth::{
@@ -24,7 +24,7 @@ use crate::{
         tokens::{hash_refresh_token, random_token},
     },
     domain::{
-        people::{Device, NewDevice, User},
+        people::{Device, DevicePatch, NewDevice, User},
         permissions::Action,
     },
     store::{RefreshOutcome, RefreshTokenRecord},
@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(register_device))
+        .routes(routes!(update_device))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -178,4 +179,25 @@ async fn register_device(
         .register_device(user.actor(), user.user_id, &device)
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Set (rotate) or clear (`null`, on sign-out) the push token of one of the
+/// caller's devices. Notifications still queued for the device go to the new
+/// token; clearing drops them. Another user's device answers 404.
+#[utoipa::path(patch, path = "/v1/devices/{id}", tag = "auth", request_body = DevicePatch, security(("bearer" = [])),
+    responses((status = 200, body = Device), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(device = %id))]
+async fn update_device(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<DevicePatch>,
+) -> ApiResult<Json<Device>> {
+    user.require(Action::DevicesRegister)?;
+    let token = patch.validate()?;
+    let updated = state
+        .store
+        .set_device_push_token(user.actor(), user.user_id, id, token.as_deref())
+        .await?;
+    Ok(Json(updated))
 }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::dispatch::AssignError;
 use crate::{
-    domain::{FieldError, ValidationErrors},
+    domain::{FieldError, ValidationErrors, offer::OfferState},
     store::StoreError,
 };
 
@@ -37,6 +37,11 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An offer answered after it closed: a 409 `conflict` whose problem
+    /// names the offer's state (`offer_state`), so a phone can tell an
+    /// expired offer from one taken back.
+    #[error("conflict: {detail}")]
+    OfferClosed { state: OfferState, detail: String },
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("unsupported media type: {0}")]
@@ -63,6 +68,10 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// With a 409 about an offer that is no longer open: its state now
+    /// (`expired`, `accepted`, `declined` or `withdrawn`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer_state: Option<OfferState>,
 }
 
 impl ApiError {
@@ -95,7 +104,7 @@ impl ApiError {
             ),
             ApiError::Denied(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            ApiError::Conflict(_) => (
+            ApiError::Conflict(_) | ApiError::OfferClosed { .. } => (
                 StatusCode::CONFLICT,
                 "conflict",
                 "Conflicts with the current state",
@@ -141,7 +150,10 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             ApiError::Validation(errors) => errors.to_string(),
-            ApiError::BadRequest(detail) | ApiError::Conflict(detail) | ApiError::UnsupportedMediaType(detail) => {
+            ApiError::BadRequest(detail)
+            | ApiError::Conflict(detail)
+            | ApiError::OfferClosed { detail, .. }
+            | ApiError::UnsupportedMediaType(detail) => {
                 detail.clone()
             }
             ApiError::Unauthorized(detail) | ApiError::Denied(detail) => (*detail).to_owned(),
@@ -170,6 +182,10 @@ impl ApiError {
             errors: match self {
                 ApiError::Validation(errors) => errors.0.clone(),
                 _ => Vec::new(),
+            },
+            offer_state: match self {
+                ApiError::OfferClosed { state, .. } => Some(*state),
+                _ => None,
             },
         }
     }

@@ -19,7 +19,7 @@ use crate::{
     device_sync::{ATTEMPTS, Draft, Step, lost_race},
     dispatch::offers::OfferError,
     domain::{
-        offer::{DeclineInput, DispatchPolicy, DispatchPolicyInput, Offer},
+        offer::{DeclineInput, DispatchPolicy, DispatchPolicyInput, Offer, OfferState},
         permissions::Action,
     },
     store::StoreError,
@@ -183,7 +183,7 @@ async fn accept_offer(
             Err(StoreError::NotFound(_)) => return Err(ApiError::NotFound("offer")),
             Err(StoreError::Conflict(why)) => {
                 if attempt == ATTEMPTS || !lost_race(state.store.as_ref(), &before, &draft).await? {
-                    return Err(ApiError::Conflict(why));
+                    return Err(offer_conflict(&state, &user, id, why).await);
                 }
             }
             Err(other) => return Err(other.into()),
@@ -213,7 +213,24 @@ async fn decline_offer(
         .offer_flow()
         .decline(user.actor(), &offer, input.reason.trim(), Utc::now())
         .await?;
-    declined
-        .map(Json)
-        .ok_or_else(|| ApiError::Conflict("the offer is no longer open".into()))
+    match declined {
+        Some(offer) => Ok(Json(offer)),
+        None => Err(offer_conflict(&state, &user, id, "the offer is no longer open".into()).await),
+    }
+}
+
+/// A conflict answering offer `id`: typed (`offer_state`) when the offer
+/// itself is closed, plain when something else stood in the way (capacity,
+/// the ticket changed meanwhile).
+async fn offer_conflict(state: &AppState, user: &AuthUser, id: Uuid, detail: String) -> ApiError {
+    match state.store.get_offer(user.tenant_id, id).await {
+        Ok(offer) => match offer.state_at(Utc::now()) {
+            OfferState::Pending => ApiError::Conflict(detail),
+            closed => ApiError::OfferClosed {
+                state: closed,
+                detail: format!("the offer is no longer open: it is {}", closed.as_str()),
+            },
+        },
+        Err(error) => error.into(),
+    }
 }

@@ -5,14 +5,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::events::{Event, EventKind};
+use crate::store::StoreError;
 
 use super::{
     AppState,
-    error::{ApiResult, Problem},
+    error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
 };
 use crate::domain::{
-    people::{NewTechnician, Technician, TechnicianPatch},
+    people::{AvailabilityInput, AvailabilityView, NewTechnician, Technician, TechnicianPatch},
     permissions::Action,
 };
 
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_technicians, create_technician))
         .routes(routes!(get_technician, update_technician))
+        .routes(routes!(my_availability, set_my_availability))
 }
 
 #[utoipa::path(get, path = "/v1/technicians", tag = "people", params(Pagination), security(("bearer" = [])),
@@ -102,4 +104,76 @@ async fn update_technician(
     state.dispatch.apply(state.store.as_ref(), &event).await?;
     state.events.publish(event);
     Ok(Json(updated))
+}
+
+async fn own_profile(state: &AppState, user: &AuthUser) -> ApiResult<Technician> {
+    user.require(Action::OwnAvailabilitySet)?;
+    state
+        .store
+        .technician_for_user(user.tenant_id, user.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("your user has no technician profile".into()))
+}
+
+fn availability_view(technician: &Technician) -> AvailabilityView {
+    AvailabilityView {
+        technician_id: technician.id,
+        status: technician.status,
+        updated_at: technician.updated_at,
+    }
+}
+
+/// The signed-in technician's availability, as dispatch sees it.
+#[utoipa::path(get, path = "/v1/me/availability", tag = "people", security(("bearer" = [])),
+    responses((status = 200, body = AvailabilityView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn my_availability(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<AvailabilityView>> {
+    Ok(Json(availability_view(&own_profile(&state, &user).await?)))
+}
+
+/// The technician sets their own availability from the phone: `available`,
+/// `on_break` or `off_duty`. Dispatch (candidates, offers, the live map)
+/// takes it from the next query on; only `available` is offered work.
+#[utoipa::path(put, path = "/v1/me/availability", tag = "people", request_body = AvailabilityInput, security(("bearer" = [])),
+    responses((status = 200, body = AvailabilityView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn set_my_availability(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<AvailabilityInput>,
+) -> ApiResult<Json<AvailabilityView>> {
+    let status = input.status.into();
+    // The profile is written with optimistic concurrency; an office edit in
+    // between is read again rather than refused, since only the status
+    // changes here.
+    let mut attempts = 0;
+    let updated = loop {
+        let before = own_profile(&state, &user).await?;
+        if before.status == status {
+            return Ok(Json(availability_view(&before)));
+        }
+        let mut after = before.clone();
+        after.status = status;
+        match state
+            .store
+            .update_technician(user.actor(), &before, &after)
+            .await
+        {
+            Ok(updated) => break updated,
+            Err(StoreError::Conflict(_)) if attempts < 3 => attempts += 1,
+            Err(other) => return Err(other.into()),
+        }
+    };
+    let event = Event::new(
+        updated.tenant_id,
+        EventKind::TechnicianChanged {
+            technician_id: updated.id,
+            status: updated.status,
+        },
+    );
+    state.dispatch.apply(state.store.as_ref(), &event).await?;
+    state.events.publish(event);
+    Ok(Json(availability_view(&updated)))
 }

@@ -74,7 +74,7 @@ impl Bounds {
 pub struct LiveTechnician {
     pub id: Uuid,
     pub name: Option<String>,
-    /// `available`, `busy` or `off_duty`.
+    /// `available`, `busy`, `on_break` or `off_duty`.
     pub status: String,
     pub lat: f64,
     pub lon: f64,

@@ -126,4 +126,16 @@ pub trait PushStore {
     /// the number of devices changed.
     async fn forget_push_token(&self, tenant_id: Uuid, token: &str) -> StoreResult<u64>;
     async fn get_push(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<OutboxPush>;
+    /// Sets (rotates) or clears the push token of `user_id`'s device
+    /// `device_id`, in one transaction with its pending messages: a new
+    /// token takes them over (the worker sends them to it, never to the old
+    /// one); clearing fails them. `NotFound` when the device is not the
+    /// user's.
+    async fn set_device_push_token(
+        &self,
+        actor: super::Actor,
+        user_id: Uuid,
+        device_id: Uuid,
+        token: Option<&str>,
+    ) -> StoreResult<crate::domain::people::Device>;
 }

@@ -2,6 +2,8 @@
 const SDK_PHONE: &str = env!("CARGO_BIN_EXE_sdk-phone");
 
 mod convergence;
+mod day;
+mod kotlin;
 mod media;
 mod python;
 mod sync;

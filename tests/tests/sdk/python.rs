@@ -2,7 +2,9 @@
 //! and driven by `tests/python/sdk_bindings_test.py` against a real server:
 //! sign in, receive the ticket, edit offline, take a photo and a signature
 //! offline, sync and upload, then the server's side (media in a real S3
-//! server, s3s-fs, started here) is checked here. Needs `python3` and the built `truckroll-sdk-ffi`
+//! server, s3s-fs, started here) is checked here; then the day's calls
+//! (push token, offers answered offline, location pings, a comment, a
+//! break, one flush, sign-out), checked on the server too. Needs `python3` and the built `truckroll-sdk-ffi`
 //! library and `uniffi-bindgen` (`cargo build -p truckroll-sdk-ffi`, which
 //! `scripts/test.sh` runs first); fails with what to do if either is missing.
 
@@ -14,7 +16,7 @@ use truckroll_server::blob::{object_key, tenant_prefix};
 use truckroll_sync::MediaState;
 use truckroll_tests::{
     TempGuard, TestBackend,
-    app::{PASSWORD, TestApp},
+    app::{PASSWORD, TestApp, all_week_shifts, id_of},
     fixtures::Shop,
     media::{S3sServer, use_s3},
 };
@@ -82,6 +84,44 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
     let duty = Shop::on_duty(&app, "pyshop", 1, ("Python ticket", "P2")).await;
     let (tenant, ticket) = (duty.tenant(), duty.tickets[0]);
 
+    // Two offers for the technician (made skilled and on shift): the script
+    // accepts the first and declines the second offline.
+    let tech = duty.tech().clone();
+    let admin = tenant.admin_token.clone();
+    app.patch(
+        &format!("/v1/technicians/{}", tech.id),
+        &admin,
+        &serde_json::json!({"skills": [{"skill": "hvac", "level": 3}], "shifts": all_week_shifts()}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.send(
+        reqwest::Method::PUT,
+        "/v1/dispatch/policies/hvac",
+        Some(&admin),
+        Some(&serde_json::json!({"mode": "offer_best"})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let mut offered = Vec::new();
+    for title in ["Python offer A", "Python offer B"] {
+        let body = serde_json::json!({"title": title, "category": "hvac", "priority": "P3",
+                                      "site_id": duty.shop.site,
+                                      "required_skills": [{"skill": "hvac", "level": 2}]});
+        let created = id_of(
+            &app.post("/v1/tickets", &admin, &body)
+                .await
+                .expect(StatusCode::CREATED),
+            "id",
+        );
+        let offers = app
+            .get(&format!("/v1/tickets/{created}/offers"), &admin)
+            .await
+            .expect(StatusCode::OK);
+        offered.push((created, id_of(&offers[0], "id")));
+    }
+    let offer_ids = format!("{},{}", offered[0].1, offered[1].1);
+
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/sdk_bindings_test.py");
     let db = out.path().join("phone.db");
     let photo_path = out.path().join("photo.jpg");
@@ -110,6 +150,7 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
             .env("TRUCKROLL_TICKET", &t)
             .env("TRUCKROLL_DB", &db)
             .env("TRUCKROLL_PHOTO", &photo_path)
+            .env("TRUCKROLL_OFFERS", &offer_ids)
             .output()
             .expect("python3 runs")
     })
@@ -174,6 +215,51 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
     assert_eq!(kinds, ["photo", "signature"]);
     assert_eq!(doc.doc.photos()[0].state, MediaState::Stored);
     assert_eq!(doc.doc.signatures()[0].state, MediaState::Stored);
+
+    // The day's calls, as the server saw them.
+    assert!(stdout.contains(&format!("python day: {}", offered[0].0)));
+    let accepted = app
+        .get(&format!("/v1/tickets/{}", offered[0].0), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(accepted["status"], "accepted");
+    assert_eq!(id_of(&accepted, "assignee_id"), tech.id);
+    let declined = app
+        .get(&format!("/v1/tickets/{}/offers", offered[1].0), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(declined[0]["state"], "declined");
+    assert_eq!(declined[0]["reason"], "no ladder for that roof");
+    let technician = app
+        .get(&format!("/v1/technicians/{}", tech.id), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(technician["status"], "on_break");
+    let comments = app
+        .get(&format!("/v1/tickets/{ticket}/comments"), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(comments["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(id_of(&comments["items"][0], "author_id"), tech.user_id);
+    let raw = app.db.raw().await;
+    assert_eq!(
+        raw.scalar_i64(
+            "SELECT COUNT(*) FROM technician_locations WHERE technician_id = $1",
+            &[tech.id]
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        raw.scalar_i64(
+            "SELECT COUNT(*) FROM devices WHERE user_id = $1 AND push_token IS NOT NULL",
+            &[tech.user_id]
+        )
+        .await,
+        0,
+        "sign-out cleared the push token"
+    );
+    raw.close().await;
     app.stop().await;
     drop(s3);
 }

@@ -191,6 +191,63 @@ macro_rules! impl_push_store {
                     Ok(devices.len() as u64)
                 }
 
+                #[tracing::instrument(skip_all, fields(device = %device_id))]
+                async fn set_device_push_token(
+                    &self,
+                    actor: $crate::store::Actor,
+                    user_id: Uuid,
+                    device_id: Uuid,
+                    token: Option<&str>,
+                ) -> StoreResult<$crate::domain::people::Device> {
+                    const DEVICE_COLUMNS: &str = "id, tenant_id, user_id, platform, push_token, actor_id, created_at";
+                    let mut tx = self.begin_write().await?;
+                    let before: Option<$crate::store::rows::DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {DEVICE_COLUMNS} FROM devices WHERE tenant_id = $1 AND id = $2 AND user_id = $3"
+                    )))
+                    .bind(actor.tenant_id)
+                    .bind(device_id)
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let before = $crate::domain::people::Device::try_from(before.ok_or(StoreError::NotFound("device"))?)?;
+                    let row: $crate::store::rows::DeviceRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE devices SET push_token = $3 WHERE tenant_id = $1 AND id = $2 RETURNING {DEVICE_COLUMNS}"
+                    )))
+                    .bind(actor.tenant_id)
+                    .bind(device_id)
+                    .bind(token)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let after = $crate::domain::people::Device::try_from(row)?;
+                    match token {
+                        // Messages queued for the old token go to the new one.
+                        Some(token) => {
+                            sqlx::query("UPDATE push_outbox SET token = $3 WHERE tenant_id = $1 AND device_id = $2 AND state = 'pending'")
+                                .bind(actor.tenant_id)
+                                .bind(device_id)
+                                .bind(token)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        None => {
+                            sqlx::query(
+                                "UPDATE push_outbox SET state = 'failed', last_error = $3 WHERE tenant_id = $1 AND device_id = $2 AND state = 'pending'",
+                            )
+                            .bind(actor.tenant_id)
+                            .bind(device_id)
+                            .bind("push token cleared by the device")
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    if before.push_token != after.push_token {
+                        let redact = |t: &Option<String>| serde_json::json!({"push_token": t.as_ref().map(|_| "<redacted>")});
+                        audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "device.push_token_set", "device", Some(device_id), Some(&redact(&before.push_token)), Some(&redact(&after.push_token)))).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(after)
+                }
+
                 async fn get_push(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<OutboxPush> {
                     let row: Option<PushRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "SELECT {PUSH_COLUMNS} FROM push_outbox WHERE tenant_id = $1 AND id = $2"

@@ -5,7 +5,7 @@
   const session = window.TruckrollSession;
   if (!session.signedIn()) { location.assign("/?next=/dispatch"); return; }
 
-  const STATUS_LABEL = { available: "available", busy: "busy", off_duty: "off duty" };
+  const STATUS_LABEL = { available: "available", busy: "busy", on_break: "on a break", off_duty: "off duty" };
   const state = {
     technicians: new Map(), // id → record from the stream
     tickets: new Map(),     // id → record from the stream
