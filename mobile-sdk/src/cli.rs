@@ -9,6 +9,7 @@
 //! truckroll-sdk --db phone.db --server … photo <ticket> pump.jpg
 //! truckroll-sdk --db phone.db --server … signature <ticket> --signer "Ada Lovelace" --strokes @sig.json
 //! truckroll-sdk --db phone.db --server … upload
+//! truckroll-sdk --db phone.db packet <ticket>
 //! ```
 
 use std::io::Write;
@@ -163,6 +164,14 @@ enum Command {
         /// Test hook: stall once a row reaches this step (begun, uploaded, done).
         #[arg(long, hide = true)]
         stall_after: Option<String>,
+    },
+    /// The job packet of a ticket (address, contact, asset, instructions,
+    /// office comments), from the local store: works offline.
+    Packet {
+        ticket: String,
+        /// Print the stored packet as JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -364,6 +373,15 @@ async fn run(cli: Cli) -> SdkResult<()> {
             };
             print_json(&client.upload_media_with(&options).await?);
         }
+        Command::Packet { ticket, json } => match client.packet(&ticket).await? {
+            Some(packet) if json => print_json(&packet),
+            Some(packet) => print!("{}", crate::packet::render(&packet)),
+            None => {
+                return Err(SdkError::UnknownTicket(format!(
+                    "{ticket} (no job packet on this device; sync first)"
+                )));
+            }
+        },
         Command::ExportQuarantined { id, file } => {
             let bytes = client.export_quarantined(id).await?;
             std::fs::write(&file, bytes).map_err(|e| SdkError::Transport(e.to_string()))?;

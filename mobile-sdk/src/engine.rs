@@ -47,6 +47,8 @@ pub struct SyncReport {
     pub converged: bool,
     /// The server asked to retry later (`internal` on a document).
     pub retry_later: bool,
+    /// Job packets received (new or changed) and stored.
+    pub packets_received: Vec<String>,
 }
 
 /// Exponential backoff with full jitter.
@@ -138,6 +140,12 @@ impl Client {
             frames
         };
         for _ in 0..MAX_REQUESTS {
+            // The packets held, so the server sends only changed ones (§4).
+            let haves = {
+                let mut local = self.local.lock().await;
+                crate::packet::have_frames(&mut local.conn).await?
+            };
+            frames.splice(1..1, haves);
             let request = Exchange { frames };
             report.bytes_sent += request.encode().len();
             let response = match self
@@ -391,6 +399,21 @@ impl Client {
                     self.emit(Change::Received { doc_id });
                 }
             }
+            Message::Packet {
+                doc_id,
+                hash,
+                packet,
+            } => {
+                if store::load_doc(&mut local.conn, &doc_id).await?.is_none() {
+                    tracing::info!(ticket = %doc_id, "packet for a document this device does not hold; ignored");
+                    return Ok(());
+                }
+                crate::packet::put(&mut local.conn, &doc_id, &hash, &packet, self.clock.now_ms())
+                    .await?;
+                report.packets_received.push(doc_id);
+            }
+            // Device → server only.
+            Message::PacketHave { .. } => {}
             Message::Error {
                 doc_id: None,
                 code,

@@ -22,6 +22,7 @@ pub mod edits;
 pub mod engine;
 mod error;
 pub mod media;
+pub mod packet;
 pub mod store;
 pub mod transport;
 
@@ -42,6 +43,7 @@ pub use edits::Edit;
 pub use engine::{Backoff, Rejection, SyncReport};
 pub use error::{SdkError, SdkResult};
 pub use media::{Captured, MediaReport, SignatureCapture, UploadOptions};
+pub use packet::StoredPacket;
 pub use store::{MediaEntry, OutboxEntry, QuarantineRow};
 pub use transport::{BaseUrl, HttpTransport, Transport};
 pub use truckroll_sync;

@@ -82,6 +82,8 @@ const SCHEMA: &[&str] = &[
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS media_outbox_step ON media_outbox (step, seq)",
+    // The job packet of each held document (packet.rs).
+    crate::packet::TABLE,
 ];
 
 /// Opens (creating if needed) the database at `path`.
@@ -248,6 +250,8 @@ pub async fn delete_doc(conn: &mut SqliteConnection, doc_id: &str) -> SdkResult<
         "DELETE FROM document_chunks WHERE doc_id = ?1",
         "DELETE FROM sync_states WHERE doc_id = ?1",
         "DELETE FROM ticket_headers WHERE doc_id = ?1",
+        // Personal data: gone with the document (PROTOCOL.md §4).
+        "DELETE FROM job_packets WHERE doc_id = ?1",
     ] {
         sqlx::query(sql).bind(doc_id).execute(&mut *conn).await?;
     }

@@ -361,3 +361,5 @@ impl Phone {
         Ok(self.runtime.block_on(self.client.export_quarantined(id))?)
     }
 }
+
+mod packet;

@@ -6,6 +6,7 @@
 //!
 //! The document type and the wire protocol are the `truckroll_sync` crate's.
 
+pub mod geofence;
 mod merge;
 mod session;
 

@@ -56,6 +56,10 @@ pub struct Session {
     /// Tickets that left the set but whose trailing changes this session
     /// accepts (grace); answered without persisting a sync state.
     draining: HashMap<Uuid, Ticket>,
+    /// The job packets the device holds (`crate::packet`).
+    packets: crate::packet::Packets,
+    /// `dispatch.checkin_radius_m`, for check-ins that arrive by sync.
+    checkin_radius_m: f64,
 }
 
 impl Session {
@@ -120,7 +124,15 @@ impl Session {
             announced: BTreeSet::new(),
             persisted: HashMap::new(),
             draining: HashMap::new(),
+            packets: crate::packet::Packets::default(),
+            checkin_radius_m: super::geofence::DEFAULT_CHECKIN_RADIUS_M,
         })
+    }
+
+    /// The geofence radius for check-ins merged in this session.
+    pub fn with_checkin_radius(mut self, radius_m: f64) -> Self {
+        self.checkin_radius_m = radius_m;
+        self
     }
 
     /// The server's `hello` answer.
@@ -332,6 +344,15 @@ impl Session {
                     photo_count: i64::try_from(doc.photos().len()).unwrap_or(i64::MAX),
                     part_count: i64::try_from(doc.parts().len()).unwrap_or(i64::MAX),
                     field_updated_at: received,
+                    check_in: super::geofence::judge_synced_check_in(
+                        store,
+                        &ticket,
+                        &loaded.doc,
+                        &doc,
+                        self.checkin_radius_m,
+                        received,
+                    )
+                    .await?,
                 };
                 let implausible = window.flag_new_events(&loaded.doc, &doc);
                 if !implausible.is_empty() {
@@ -492,10 +513,20 @@ impl Session {
                 } => {
                     tracing::info!(?doc_id, ?code, %detail, "device reported an error");
                 }
+                Message::PacketHave { doc_id, hash } => self.packets.have(doc_id, hash),
                 _ => {}
             }
         }
         self.generate(store, &set, &mut out).await?;
+        self.packets
+            .frames(
+                store,
+                self.actor.tenant_id,
+                self.actor.user_id,
+                &set,
+                &mut out,
+            )
+            .await?;
         Ok(out)
     }
 }

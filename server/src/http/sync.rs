@@ -112,7 +112,9 @@ async fn start(
     hello: Option<&Message>,
 ) -> ApiResult<Result<Session, Message>> {
     match Session::start(state.store.as_ref(), user.actor(), hello).await {
-        Ok(session) => Ok(Ok(session)),
+        Ok(session) => Ok(Ok(
+            session.with_checkin_radius(state.config.dispatch.checkin_radius_m)
+        )),
         Err(SessionError::Frame(frame)) => Ok(Err(frame)),
         Err(SessionError::Store(e)) => Err(e.into()),
     }
@@ -176,7 +178,7 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
     };
     let mut session = match Session::start(state.store.as_ref(), user.actor(), hello.as_ref()).await
     {
-        Ok(s) => s,
+        Ok(s) => s.with_checkin_radius(state.config.dispatch.checkin_radius_m),
         Err(SessionError::Frame(frame)) => return send(&mut socket, vec![frame]).await,
         Err(SessionError::Store(e)) => return send(&mut socket, vec![internal(e)]).await,
     };

@@ -40,6 +40,9 @@ pub struct Projection {
     pub photo_count: i64,
     pub part_count: i64,
     pub field_updated_at: DateTime<Utc>,
+    /// A check-in the merge applied, judged against the site's geofence
+    /// (`device_sync/geofence.rs`); `None` leaves the recorded one.
+    pub check_in: Option<crate::domain::checkin::CheckIn>,
 }
 
 /// The projected field columns of a ticket row, as stored.
