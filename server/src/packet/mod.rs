@@ -55,11 +55,16 @@ pub struct Packets {
 pub const REBUILD_AFTER: Duration = Duration::from_secs(30);
 
 impl Packets {
-    /// The device said it holds this packet.
+    /// The device said it holds this packet (ignored for a document whose
+    /// packet this session already sent).
     pub fn have(&mut self, doc_id: &str, hash: &str) {
         if let Ok(id) = Uuid::parse_str(doc_id) {
-            self.held.insert(id, hash.to_owned());
-            self.built = None;
+            // A packet sent on this connection is newer than what the
+            // device said it held before receiving it.
+            if !self.held.contains_key(&id) {
+                self.held.insert(id, hash.to_owned());
+                self.built = None;
+            }
         }
     }
 

@@ -3,5 +3,6 @@ const SDK_PHONE: &str = env!("CARGO_BIN_EXE_sdk-phone");
 
 mod convergence;
 mod media;
+mod packet;
 mod python;
 mod sync;
