@@ -408,8 +408,14 @@ impl Client {
                     tracing::info!(ticket = %doc_id, "packet for a document this device does not hold; ignored");
                     return Ok(());
                 }
-                crate::packet::put(&mut local.conn, &doc_id, &hash, &packet, self.clock.now_ms())
-                    .await?;
+                crate::packet::put(
+                    &mut local.conn,
+                    &doc_id,
+                    &hash,
+                    &packet,
+                    self.clock.now_ms(),
+                )
+                .await?;
                 report.packets_received.push(doc_id);
             }
             // Device → server only.

@@ -63,18 +63,16 @@ pub(crate) async fn get(
     conn: &mut SqliteConnection,
     doc_id: &str,
 ) -> SdkResult<Option<StoredPacket>> {
-    let row: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT hash, packet, received_at FROM job_packets WHERE doc_id = ?1",
-    )
-    .bind(doc_id)
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<(String, String, i64)> =
+        sqlx::query_as("SELECT hash, packet, received_at FROM job_packets WHERE doc_id = ?1")
+            .bind(doc_id)
+            .fetch_optional(conn)
+            .await?;
     row.map(|(hash, json, received_at)| {
-        let packet =
-            serde_json::from_str(&json).map_err(|e| SdkError::CorruptDocument {
-                doc_id: doc_id.to_owned(),
-                detail: format!("stored packet: {e}"),
-            })?;
+        let packet = serde_json::from_str(&json).map_err(|e| SdkError::CorruptDocument {
+            doc_id: doc_id.to_owned(),
+            detail: format!("stored packet: {e}"),
+        })?;
         Ok(StoredPacket {
             ticket_id: doc_id.to_owned(),
             hash,
@@ -120,7 +118,11 @@ pub fn render(stored: &StoredPacket) -> String {
     let p = &stored.packet;
     let mut out = String::new();
     let t = &p.ticket;
-    let _ = writeln!(out, "{} {} [{}, {}]", t.number, t.title, t.priority, t.category);
+    let _ = writeln!(
+        out,
+        "{} {} [{}, {}]",
+        t.number, t.title, t.priority, t.category
+    );
     if !t.description.is_empty() {
         let _ = writeln!(out, "  {}", t.description);
     }

@@ -9,7 +9,6 @@ use super::{
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
 };
-use crate::store::customers::TicketReference;
 use crate::domain::{
     customers::{
         Asset, AssetPatch, Customer, CustomerPatch, NewAsset, NewCustomer, NewSite, Site, SitePatch,
@@ -17,6 +16,7 @@ use crate::domain::{
     permissions::Action,
     ticket::{Category, NewCategory},
 };
+use crate::store::customers::TicketReference;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -196,7 +196,10 @@ async fn update_site(
         return Ok(Json(before));
     }
     Ok(Json(
-        state.store.update_site(user.actor(), &before, &after).await?,
+        state
+            .store
+            .update_site(user.actor(), &before, &after)
+            .await?,
     ))
 }
 
@@ -239,7 +242,13 @@ async fn get_asset(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Asset>> {
-    may_read(&state, &user, Action::AssetsRead, TicketReference::Asset(id)).await?;
+    may_read(
+        &state,
+        &user,
+        Action::AssetsRead,
+        TicketReference::Asset(id),
+    )
+    .await?;
     Ok(Json(state.store.get_asset(user.tenant_id, id).await?))
 }
 

@@ -334,7 +334,11 @@ async fn office_comments(
     let mut after = None;
     loop {
         let page = store
-            .list_comments(ticket.tenant_id, ticket.id, PageRequest { limit: 200, after })
+            .list_comments(
+                ticket.tenant_id,
+                ticket.id,
+                PageRequest { limit: 200, after },
+            )
             .await?;
         all.extend(
             page.items

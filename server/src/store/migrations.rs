@@ -60,6 +60,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "sla_outcomes",
         include_str!("../../../migrations/postgres/0011_sla_outcomes.sql"),
     ),
+    (
+        12,
+        "job_packet",
+        include_str!("../../../migrations/postgres/0012_job_packet.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -117,6 +122,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         11,
         "sla_outcomes",
         include_str!("../../../migrations/sqlite/0011_sla_outcomes.sql"),
+    ),
+    (
+        12,
+        "job_packet",
+        include_str!("../../../migrations/sqlite/0012_job_packet.sql"),
     ),
 ];
 

@@ -87,7 +87,10 @@ async fn seed(app: &TestApp, tenant: &TestTenant, technician: Uuid) -> anyhow::R
         for earlier in ["Filter change", "Annual inspection"] {
             ok(app, "/v1/tickets", admin, body(earlier)).await?;
         }
-        let ticket = id_of(&ok(app, "/v1/tickets", admin, body("Chiller trips")).await?, "id");
+        let ticket = id_of(
+            &ok(app, "/v1/tickets", admin, body("Chiller trips")).await?,
+            "id",
+        );
         ok(
             app,
             &format!("/v1/tickets/{ticket}/assign"),
@@ -147,7 +150,11 @@ async fn rest_fetch(app: &TestApp, token: &str, jobs: &[Job]) -> anyhow::Result<
                 .bearer_auth(token)
                 .send()
                 .await?;
-            anyhow::ensure!(response.status().is_success(), "{path}: {}", response.status());
+            anyhow::ensure!(
+                response.status().is_success(),
+                "{path}: {}",
+                response.status()
+            );
             bytes += response.bytes().await?.len();
         }
     }
@@ -188,7 +195,12 @@ async fn main() -> anyhow::Result<()> {
         ("SDK first sync (documents + packets)", vec![], vec![], 0),
         ("SDK next day, nothing changed", vec![], vec![], 0),
         ("SDK next day, 3 sites changed", vec![], vec![], 0),
-        ("REST: 80 GETs (ticket, site, customer, asset)", vec![], vec![], 0),
+        (
+            "REST: 80 GETs (ticket, site, customer, asset)",
+            vec![],
+            vec![],
+            0,
+        ),
     ];
     for run in 0..RUNS {
         let dir = TempGuard::new("truckroll-packet-bench-");

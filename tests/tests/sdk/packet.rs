@@ -252,7 +252,10 @@ async fn packet_is_readable_offline_and_follows_the_office(backend: TestBackend)
     let text = truckroll_sdk::packet::render(&updated);
     assert!(text.contains("Address: Unter den Linden 77"), "{text}");
     assert!(text.contains("Contact: Jonas Weber"), "{text}");
-    assert!(text.contains("Asset: Carrier 30XA (serial CH-4711)"), "{text}");
+    assert!(
+        text.contains("Asset: Carrier 30XA (serial CH-4711)"),
+        "{text}"
+    );
     app.stop().await;
 }
 
@@ -360,20 +363,35 @@ async fn technician_reads_only_their_own_tickets_records(backend: TestBackend) {
         .expect(StatusCode::OK);
     assert_eq!(customer["contact_person"], "Petra Hausmeister");
     // Another ticket's site and customer: refused.
-    app.get(&format!("/v1/sites/{}", other_site["id"].as_str().unwrap_or_default()), mine)
-        .await
-        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     app.get(
-        &format!("/v1/customers/{}", other_customer["id"].as_str().unwrap_or_default()),
+        &format!(
+            "/v1/sites/{}",
+            other_site["id"].as_str().unwrap_or_default()
+        ),
+        mine,
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.get(
+        &format!(
+            "/v1/customers/{}",
+            other_customer["id"].as_str().unwrap_or_default()
+        ),
         mine,
     )
     .await
     .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     // Technician 1 may read the bakery but not the hotel.
     let theirs = &shop.techs[1].token;
-    app.get(&format!("/v1/sites/{}", other_site["id"].as_str().unwrap_or_default()), theirs)
-        .await
-        .expect(StatusCode::OK);
+    app.get(
+        &format!(
+            "/v1/sites/{}",
+            other_site["id"].as_str().unwrap_or_default()
+        ),
+        theirs,
+    )
+    .await
+    .expect(StatusCode::OK);
     app.get(&format!("/v1/sites/{}", job.site), theirs)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");

@@ -267,3 +267,5 @@ macro_rules! impl_customer_store {
         };
     };
 }
+
+pub(in crate::store) use impl_customer_store;
