@@ -99,9 +99,10 @@ pub struct PacketCustomer {
     pub email: Option<String>,
 }
 
+/// The asset's warranty on the day the packet was built.
 #[derive(Debug, uniffi::Enum)]
-pub enum Warranty {
-    InWarranty,
+pub enum WarrantyState {
+    Covered,
     Expired,
     Unknown,
 }
@@ -112,7 +113,7 @@ pub struct PacketAsset {
     pub serial: String,
     pub installed_on: Option<String>,
     pub warranty_end: Option<String>,
-    pub warranty: Warranty,
+    pub warranty: WarrantyState,
     /// `in warranty until 2030-12-31`, …
     pub warranty_text: String,
     pub history: Vec<PacketPastJob>,
@@ -207,9 +208,9 @@ impl From<StoredPacket> for JobPacket {
             asset: asset.map(|a| PacketAsset {
                 warranty_text: a.warranty_text(),
                 warranty: match a.warranty {
-                    WarrantyStatus::InWarranty => Warranty::InWarranty,
-                    WarrantyStatus::Expired => Warranty::Expired,
-                    WarrantyStatus::Unknown => Warranty::Unknown,
+                    WarrantyStatus::InWarranty => WarrantyState::Covered,
+                    WarrantyStatus::Expired => WarrantyState::Expired,
+                    WarrantyStatus::Unknown => WarrantyState::Unknown,
                 },
                 model: a.model,
                 serial: a.serial,

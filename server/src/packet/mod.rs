@@ -61,8 +61,8 @@ impl Packets {
         if let Ok(id) = Uuid::parse_str(doc_id) {
             // A packet sent on this connection is newer than what the
             // device said it held before receiving it.
-            if !self.held.contains_key(&id) {
-                self.held.insert(id, hash.to_owned());
+            if let std::collections::hash_map::Entry::Vacant(entry) = self.held.entry(id) {
+                entry.insert(hash.to_owned());
                 self.built = None;
             }
         }
