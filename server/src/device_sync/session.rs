@@ -56,8 +56,9 @@ pub struct Session {
     /// Tickets that left the set but whose trailing changes this session
     /// accepts (grace); answered without persisting a sync state.
     draining: HashMap<Uuid, Ticket>,
-    /// The job packets the device holds (`crate::packet`).
-    packets: crate::packet::Packets,
+    /// The set as of the last exchange, for what the edge adds to the
+    /// answer (the job packets, `crate::packet`).
+    set: Vec<Ticket>,
     /// `dispatch.checkin_radius_m`, for check-ins that arrive by sync.
     checkin_radius_m: f64,
 }
@@ -124,7 +125,7 @@ impl Session {
             announced: BTreeSet::new(),
             persisted: HashMap::new(),
             draining: HashMap::new(),
-            packets: crate::packet::Packets::default(),
+            set: Vec::new(),
             checkin_radius_m: super::geofence::DEFAULT_CHECKIN_RADIUS_M,
         })
     }
@@ -513,20 +514,16 @@ impl Session {
                 } => {
                     tracing::info!(?doc_id, ?code, %detail, "device reported an error");
                 }
-                Message::PacketHave { doc_id, hash } => self.packets.have(doc_id, hash),
                 _ => {}
             }
         }
         self.generate(store, &set, &mut out).await?;
-        self.packets
-            .frames(
-                store,
-                self.actor.tenant_id,
-                self.actor.user_id,
-                &set,
-                &mut out,
-            )
-            .await?;
+        self.set = set;
         Ok(out)
+    }
+
+    /// The tickets in the device's set as of the last [`Session::exchange`].
+    pub fn set(&self) -> &[Ticket] {
+        &self.set
     }
 }

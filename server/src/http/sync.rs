@@ -25,6 +25,8 @@ use super::{
     extract::AuthUser,
 };
 use crate::device_sync::{Session, SessionError};
+use crate::packet::Packets;
+use crate::store::StoreResult;
 
 /// How often an idle WebSocket re-checks the device's set and the documents.
 const WS_TICK: Duration = Duration::from_secs(2);
@@ -96,6 +98,15 @@ pub(super) async fn exchange(
                     )
                     .await?,
             );
+            let mut packets = Packets::default();
+            with_packets(
+                &state,
+                &session,
+                &mut packets,
+                &request.frames[1..],
+                &mut frames,
+            )
+            .await?;
             frames
         }
         Err(refusal) => vec![refusal],
@@ -104,6 +115,31 @@ pub(super) async fn exchange(
     Ok(Json(
         serde_json::from_str(&body).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
+}
+
+/// The job packets (PROTOCOL.md §4) the device lacks, after the session's
+/// answer: `incoming` may carry the device's `packet_have` frames.
+async fn with_packets(
+    state: &AppState,
+    session: &Session,
+    packets: &mut Packets,
+    incoming: &[Message],
+    out: &mut Vec<Message>,
+) -> StoreResult<()> {
+    for frame in incoming {
+        if let Message::PacketHave { doc_id, hash } = frame {
+            packets.have(doc_id, hash);
+        }
+    }
+    packets
+        .frames(
+            state.store.as_ref(),
+            session.actor.tenant_id,
+            session.actor.user_id,
+            session.set(),
+            out,
+        )
+        .await
 }
 
 async fn start(
@@ -183,22 +219,30 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
         Err(SessionError::Store(e)) => return send(&mut socket, vec![internal(e)]).await,
     };
     send(&mut socket, vec![session.hello()]).await?;
-    let initial = session
+    let mut packets = Packets::default();
+    let mut initial = session
         .exchange(state.store.as_ref(), state.events.as_ref(), &[])
         .await
         .unwrap_or_else(|e| vec![internal(e)]);
+    if let Err(e) = with_packets(&state, &session, &mut packets, &[], &mut initial).await {
+        initial.push(internal(e));
+    }
     send(&mut socket, initial).await?;
     let mut tick = tokio::time::interval(WS_TICK);
     tick.tick().await;
     loop {
-        let frames: Vec<Message> = tokio::select! {
+        let (mut frames, incoming): (Vec<Message>, Option<Message>) = tokio::select! {
             incoming = next_frame(&mut socket) => match incoming {
                 None => return Ok(()),
-                Some(Err(err)) => vec![err],
-                Some(Ok(frame)) => session.exchange(state.store.as_ref(), state.events.as_ref(), std::slice::from_ref(&frame)).await.unwrap_or_else(|e| vec![internal(e)]),
+                Some(Err(err)) => (vec![err], None),
+                Some(Ok(frame)) => (session.exchange(state.store.as_ref(), state.events.as_ref(), std::slice::from_ref(&frame)).await.unwrap_or_else(|e| vec![internal(e)]), Some(frame)),
             },
-            _ = tick.tick() => session.exchange(state.store.as_ref(), state.events.as_ref(), &[]).await.unwrap_or_else(|e| vec![internal(e)]),
+            _ = tick.tick() => (session.exchange(state.store.as_ref(), state.events.as_ref(), &[]).await.unwrap_or_else(|e| vec![internal(e)]), None),
         };
+        let incoming = incoming.as_slice();
+        if let Err(e) = with_packets(&state, &session, &mut packets, incoming, &mut frames).await {
+            frames.push(internal(e));
+        }
         send(&mut socket, frames).await?;
     }
 }
