@@ -376,11 +376,7 @@ async fn run(cli: Cli) -> SdkResult<()> {
         Command::Packet { ticket, json } => match client.packet(&ticket).await? {
             Some(packet) if json => print_json(&packet),
             Some(packet) => print!("{}", crate::packet::render(&packet)),
-            None => {
-                return Err(SdkError::UnknownTicket(format!(
-                    "{ticket} (no job packet on this device; sync first)"
-                )));
-            }
+            None => return Err(SdkError::NotReceived(ticket)),
         },
         Command::ExportQuarantined { id, file } => {
             let bytes = client.export_quarantined(id).await?;
