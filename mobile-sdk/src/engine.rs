@@ -49,6 +49,8 @@ pub struct SyncReport {
     pub retry_later: bool,
     /// Job packets received (new or changed) and stored.
     pub packets_received: Vec<String>,
+    /// Office attachments of the packets downloaded for offline reading.
+    pub attachments_downloaded: usize,
 }
 
 /// Exponential backoff with full jitter.
@@ -289,6 +291,10 @@ impl Client {
         }
         let added = report.docs_added.clone();
         self.fetch_headers(&session.access_token, &added).await;
+        match self.cache_packet_files(&session.access_token).await {
+            Ok(n) => report.attachments_downloaded = n,
+            Err(e) => tracing::info!(error = %e, "caching the packets' attachments failed"),
+        }
         Ok(report)
     }
 

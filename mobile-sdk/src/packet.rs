@@ -21,6 +21,13 @@ pub(crate) const TABLE: &str = "CREATE TABLE IF NOT EXISTS job_packets (
         packet TEXT NOT NULL,
         received_at INTEGER NOT NULL)";
 
+/// The bytes of the office's attachments, by SHA-256, kept while a stored
+/// packet lists them.
+pub(crate) const FILES_TABLE: &str = "CREATE TABLE IF NOT EXISTS packet_files (
+        sha256 TEXT PRIMARY KEY,
+        bytes BLOB NOT NULL,
+        fetched_at INTEGER NOT NULL)";
+
 /// A stored packet and when it arrived.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StoredPacket {
@@ -98,6 +105,69 @@ pub(crate) async fn have_frames(conn: &mut SqliteConnection) -> SdkResult<Vec<Me
 }
 
 impl Client {
+    /// The bytes of an attachment of a stored packet, by its SHA-256, if
+    /// they were downloaded; reads only the local database.
+    pub async fn packet_attachment(&self, sha256: &str) -> SdkResult<Option<Vec<u8>>> {
+        let mut local = self.local.lock().await;
+        Ok(
+            sqlx::query_scalar("SELECT bytes FROM packet_files WHERE sha256 = ?1")
+                .bind(sha256)
+                .fetch_optional(&mut local.conn)
+                .await?,
+        )
+    }
+
+    /// After a sync: downloads the attachments the stored packets list and
+    /// this device lacks (checked against their SHA-256), and deletes those
+    /// no stored packet lists any more. Best effort: a failed download is
+    /// tried again after the next sync. Returns how many were downloaded.
+    pub(crate) async fn cache_packet_files(&self, access_token: &str) -> SdkResult<usize> {
+        let missing: Vec<(String, String)> = {
+            let mut local = self.local.lock().await;
+            sqlx::query(
+                "DELETE FROM packet_files WHERE sha256 NOT IN (
+                     SELECT json_extract(a.value, '$.sha256')
+                     FROM job_packets p, json_each(p.packet, '$.attachments') a
+                     WHERE json_extract(a.value, '$.sha256') IS NOT NULL)",
+            )
+            .execute(&mut local.conn)
+            .await?;
+            sqlx::query_as(
+                "SELECT DISTINCT json_extract(a.value, '$.media_id'), json_extract(a.value, '$.sha256')
+                 FROM job_packets p, json_each(p.packet, '$.attachments') a
+                 WHERE json_extract(a.value, '$.sha256') NOT IN (SELECT f.sha256 FROM packet_files f)",
+            )
+            .fetch_all(&mut local.conn)
+            .await?
+        };
+        let mut fetched = 0;
+        for (media_id, sha256) in missing {
+            let bytes = match self.api.media_bytes(access_token, &media_id).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    tracing::info!(media = %media_id, error = %e, "attachment not downloaded");
+                    continue;
+                }
+            };
+            if crate::media::sha256_hex(&bytes) != sha256 {
+                tracing::warn!(media = %media_id, "downloaded attachment does not match its hash; dropped");
+                continue;
+            }
+            let mut local = self.local.lock().await;
+            sqlx::query(
+                "INSERT INTO packet_files (sha256, bytes, fetched_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&sha256)
+            .bind(bytes)
+            .bind(self.clock.now_ms())
+            .execute(&mut local.conn)
+            .await?;
+            fetched += 1;
+        }
+        Ok(fetched)
+    }
+
     /// The job packet of a ticket on this device (`None` until the first
     /// sync brought it); reads only the local database, so it works offline.
     pub async fn packet(&self, ticket_id: &str) -> SdkResult<Option<StoredPacket>> {

@@ -84,6 +84,7 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS media_outbox_step ON media_outbox (step, seq)",
     // The job packet of each held document (packet.rs).
     crate::packet::TABLE,
+    crate::packet::FILES_TABLE,
 ];
 
 /// Opens (creating if needed) the database at `path`.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use truckroll_sdk::truckroll_sync::packet::WarrantyStatus;
 use truckroll_sdk::truckroll_sync::{Position, StatusAction};
-use truckroll_sdk::{Client, ClientConfig, Edit, SyncReport};
+use truckroll_sdk::{Client, ClientConfig, Edit, SyncReport, media::sha256_hex};
 use truckroll_tests::{
     TempGuard, TestBackend,
     app::{PASSWORD, TestApp, id_of},
@@ -23,6 +23,7 @@ backend_tests!(
     packet_leaves_the_phone_with_its_ticket,
     technician_reads_only_their_own_tickets_records,
     offline_check_in_is_judged_against_the_geofence,
+    office_attachments_are_kept_for_offline_reading,
 );
 
 struct Phone {
@@ -477,5 +478,107 @@ async fn offline_check_in_is_judged_against_the_geofence(backend: TestBackend) {
         row["check_in"]["distance_m"].as_f64().expect("distance") < 20.0,
         "{row}"
     );
+    app.stop().await;
+}
+
+/// A small PDF the office attaches to the ticket (begin, PUT, complete).
+async fn attach_manual(app: &TestApp, shop: &Shop, ticket: Uuid) -> (Vec<u8>, String) {
+    let pdf =
+        b"%PDF-1.4\n% Carrier 30XA service manual\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+            .to_vec();
+    let sha = sha256_hex(&pdf);
+    let admin = &shop.tenant.admin_token;
+    let begun = app
+        .post(
+            &format!("/v1/tickets/{ticket}/media"),
+            admin,
+            &json!({"kind": "document", "content_type": "application/pdf", "size": pdf.len(), "sha256": sha}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let upload = &begun["upload"];
+    let method = reqwest::Method::from_bytes(upload["method"].as_str().unwrap_or("PUT").as_bytes())
+        .expect("method");
+    let mut put =
+        reqwest::Client::new().request(method, upload["url"].as_str().expect("upload url"));
+    if let Some(headers) = upload["headers"].as_object() {
+        for (name, value) in headers {
+            if !name.eq_ignore_ascii_case("content-length") {
+                put = put.header(name, value.as_str().expect("header value"));
+            }
+        }
+    }
+    let answer = put
+        .body(pdf.clone())
+        .send()
+        .await
+        .expect("PUT reaches the store");
+    assert!(
+        answer.status().is_success(),
+        "PUT refused: {}",
+        answer.status()
+    );
+    app.send(
+        reqwest::Method::POST,
+        &format!("/v1/media/{}/complete", id_of(&begun["media"], "id")),
+        Some(admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    (pdf, sha)
+}
+
+async fn office_attachments_are_kept_for_offline_reading(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "packetfiles")
+        .technicians(2)
+        .build()
+        .await;
+    let ticket = shop.assigned_ticket(&app, shop.techs[0].id).await;
+    let (pdf, sha) = attach_manual(&app, &shop, ticket).await;
+    let phone = Phone::signed_in(&app, &shop, 0).await;
+    let report = phone.sync().await;
+    assert_eq!(report.attachments_downloaded, 1, "{report:?}");
+
+    phone.client.set_online(false);
+    let stored = phone
+        .client
+        .packet(&ticket.to_string())
+        .await
+        .expect("read")
+        .expect("a packet");
+    let listed: Vec<&str> = stored
+        .packet
+        .attachments
+        .iter()
+        .map(|a| a.sha256.as_str())
+        .collect();
+    assert_eq!(listed, [sha.as_str()]);
+    assert_eq!(stored.packet.attachments[0].content_type, "application/pdf");
+    let bytes = phone
+        .client
+        .packet_attachment(&sha)
+        .await
+        .expect("read")
+        .expect("downloaded for offline reading");
+    assert_eq!(bytes, pdf);
+
+    // Nothing new: not downloaded again.
+    phone.client.set_online(true);
+    assert_eq!(phone.sync().await.attachments_downloaded, 0);
+
+    // The ticket leaves the phone: so does the file.
+    shop.assign(&app, ticket, shop.techs[1].id).await;
+    phone.sync().await;
+    assert!(
+        phone
+            .client
+            .packet_attachment(&sha)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert_eq!(phone.packet_rows(ticket).await, 0);
     app.stop().await;
 }
