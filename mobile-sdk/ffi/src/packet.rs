@@ -261,4 +261,12 @@ impl Phone {
             .block_on(self.client.packet(&ticket_id))?
             .map(JobPacket::from))
     }
+
+    /// The bytes of an office attachment listed in a packet (by its
+    /// SHA-256), once the phone downloaded it after a sync. Works offline.
+    pub fn packet_attachment(&self, sha256: String) -> Result<Option<Vec<u8>>, PhoneError> {
+        Ok(self
+            .runtime
+            .block_on(self.client.packet_attachment(&sha256))?)
+    }
 }
