@@ -24,6 +24,7 @@ backend_tests!(
     technician_reads_only_their_own_tickets_records,
     offline_check_in_is_judged_against_the_geofence,
     office_attachments_are_kept_for_offline_reading,
+    websocket_sends_the_packet_once,
 );
 
 struct Phone {
@@ -580,5 +581,72 @@ async fn office_attachments_are_kept_for_offline_reading(backend: TestBackend) {
             .is_none()
     );
     assert_eq!(phone.packet_rows(ticket).await, 0);
+    app.stop().await;
+}
+
+/// Over the WebSocket the packet arrives after the session's answer, once:
+/// the idle ticks that follow do not repeat it.
+async fn websocket_sends_the_packet_once(backend: TestBackend) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+    use truckroll_sdk::truckroll_sync::ActorId;
+    use truckroll_sdk::truckroll_sync::protocol::Message;
+
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "packetws").build().await;
+    let job = job(&app, &shop).await;
+    let token = shop.techs[0].token.clone();
+    let device = app
+        .post(
+            "/v1/devices",
+            &token,
+            &json!({"platform": "android", "actor_id": ActorId::random().to_hex_string()}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let mut request = format!("ws://{}/v1/sync", app.address)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
+    let hello = Message::Hello {
+        version: 1,
+        device_id: id_of(&device, "id").to_string(),
+    };
+    socket
+        .send(tungstenite::Message::Text(hello.encode().into()))
+        .await
+        .expect("hello");
+    // The answer to hello, then until three quiet 3-second spells: one packet.
+    let mut packets = Vec::new();
+    let mut ticks_seen = 0;
+    let mut last_kind = String::new();
+    while ticks_seen < 3 {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(3), socket.next()).await;
+        let Ok(Some(Ok(tungstenite::Message::Text(text)))) = frame else {
+            // No frame within a tick or two: the server had nothing to say.
+            ticks_seen += 1;
+            continue;
+        };
+        match Message::decode(text.as_str()).expect("frame") {
+            Message::Packet { doc_id, packet, .. } => {
+                assert_eq!(doc_id, job.ticket.to_string());
+                assert_eq!(packet.site.access_notes, "Loading dock, ring twice");
+                packets.push(doc_id);
+            }
+            other => last_kind = format!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        packets.len(),
+        1,
+        "packets: {packets:?}; last other frame {last_kind}"
+    );
+    socket.close(None).await.ok();
     app.stop().await;
 }
