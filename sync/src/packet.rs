@@ -169,3 +169,77 @@ pub struct PacketAttachment {
     pub size: i64,
     pub sha256: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Exchange, Message};
+
+    fn packet() -> JobPacket {
+        JobPacket {
+            ticket: PacketTicket {
+                number: "TR-000001".into(),
+                title: "Chiller trips".into(),
+                description: String::new(),
+                category: "hvac".into(),
+                priority: "P2".into(),
+                required_skills: vec![PacketSkill {
+                    skill: "hvac".into(),
+                    level: 2,
+                }],
+                custom_fields: BTreeMap::from([("refrigerant".into(), "R32".into())]),
+                sla: vec![],
+            },
+            site: PacketSite {
+                name: "Main".into(),
+                address: "Unter den Linden 77".into(),
+                lat: 52.5163,
+                lon: 13.3795,
+                access_notes: "Side door".into(),
+                opening_hours: String::new(),
+            },
+            customer: PacketCustomer {
+                name: "Hotel".into(),
+                contact_person: Some("Erika".into()),
+                phone: None,
+                email: None,
+            },
+            asset: None,
+            comments: vec![],
+            attachments: vec![],
+        }
+    }
+
+    #[test]
+    fn packet_frames_round_trip_and_tolerate_new_keys() {
+        let frame = Message::Packet {
+            doc_id: "t-1".into(),
+            hash: "ab".into(),
+            packet: Box::new(packet()),
+        };
+        let text = frame.encode();
+        assert!(text.starts_with(r#"{"type":"packet","doc_id":"t-1","hash":"ab","packet":{"#));
+        assert_eq!(Message::decode(&text).expect("decodes"), frame);
+        let have = Message::PacketHave {
+            doc_id: "t-1".into(),
+            hash: "ab".into(),
+        };
+        assert_eq!(
+            have.encode(),
+            r#"{"type":"packet_have","doc_id":"t-1","hash":"ab"}"#
+        );
+        // A server may add keys anywhere in the packet.
+        let newer = text.replace(
+            r#""site":{"#,
+            r#""appointment":{"from_ms":1},"site":{"parking":"yard","#,
+        );
+        assert_eq!(Message::decode(&newer).expect("decodes"), frame);
+        let body = Exchange {
+            frames: vec![have.clone()],
+        };
+        assert_eq!(
+            Exchange::decode(&body.encode()).expect("body").frames,
+            [have]
+        );
+    }
+}
