@@ -43,8 +43,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(super) struct SyncExchange {
-    /// The device sends `hello` first, then `sync` frames; the server answers
-    /// `hello`, `doc_added`/`doc_removed`, `error` and `sync` frames.
+    /// The device sends `hello` first, then `packet_have` and `sync` frames;
+    /// the server answers `hello`, `doc_added`/`doc_removed`, `error`, `sync`
+    /// and `packet` frames.
     frames: Vec<SyncFrame>,
 }
 
@@ -52,7 +53,7 @@ pub(super) struct SyncExchange {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(super) struct SyncFrame {
-    /// `hello`, `sync`, `doc_added`, `doc_removed` or `error`.
+    /// `hello`, `sync`, `doc_added`, `doc_removed`, `error`, `packet` or `packet_have`.
     r#type: String,
     /// `hello`: the protocol version (1).
     version: Option<u32>,
@@ -69,6 +70,12 @@ pub(super) struct SyncFrame {
     code: Option<String>,
     /// `error`: what went wrong, for people.
     detail: Option<String>,
+    /// `packet`, `packet_have`: the job packet's content hash (PROTOCOL.md §4).
+    hash: Option<String>,
+    /// `packet`: the job packet (site, customer, asset, ticket, comments,
+    /// attachments), replacing the device's copy whole.
+    #[schema(value_type = Option<Object>)]
+    packet: Option<serde_json::Value>,
 }
 
 /// One-shot exchange: `{"frames": [...]}` in, `{"frames": [...]}` out, each
