@@ -231,3 +231,49 @@ impl Api {
         })
     }
 }
+
+impl Api {
+    /// The bytes of stored media: `GET /v1/media/{id}`, then its short-lived
+    /// download URL, with exactly the headers the server signed.
+    pub async fn media_bytes(&self, access_token: &str, media_id: &str) -> SdkResult<Vec<u8>> {
+        let answer = self
+            .send(
+                self.http
+                    .get(self.base_url.join(&format!("/v1/media/{media_id}")))
+                    .bearer_auth(access_token),
+                reqwest::StatusCode::OK,
+            )
+            .await?;
+        let download = &answer["download"];
+        let url = download["url"]
+            .as_str()
+            .ok_or_else(|| SdkError::Transport(format!("media {media_id} is not stored")))?;
+        let method = download["method"].as_str().unwrap_or("GET");
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| SdkError::Transport(format!("download method: {e}")))?;
+        let mut request = self.http.request(method, url);
+        if let Some(headers) = download["headers"].as_object() {
+            for (name, value) in headers {
+                if let Some(value) = value.as_str() {
+                    request = request.header(name.as_str(), value);
+                }
+            }
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| SdkError::Storage(format!("download: {e}")))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(SdkError::StorageRefused {
+                status: status.as_u16(),
+                detail: response.text().await.unwrap_or_default(),
+            });
+        }
+        Ok(response
+            .bytes()
+            .await
+            .map_err(|e| SdkError::Storage(format!("download: {e}")))?
+            .to_vec())
+    }
+}

@@ -15,6 +15,7 @@
 //! truckroll-sdk --db phone.db --server … comment <ticket> "parts ordered"
 //! truckroll-sdk --db phone.db --server … availability on_break
 //! truckroll-sdk --db phone.db --server … send
+//! truckroll-sdk --db phone.db packet <ticket>
 //! ```
 
 use std::io::Write;
@@ -230,6 +231,14 @@ enum Command {
     /// Sends what waits: offer answers, availability, push token, comments,
     /// location pings (prints the report as JSON).
     Send,
+    /// The job packet of a ticket (address, contact, asset, instructions,
+    /// office comments), from the local store: works offline.
+    Packet {
+        ticket: String,
+        /// Print the stored packet as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Stalls (for a test to kill the process) after the first exchange.
@@ -511,6 +520,11 @@ async fn run(cli: Cli) -> SdkResult<()> {
             };
             print_json(&client.upload_media_with(&options).await?);
         }
+        Command::Packet { ticket, json } => match client.packet(&ticket).await? {
+            Some(packet) if json => print_json(&packet),
+            Some(packet) => print!("{}", crate::packet::render(&packet)),
+            None => return Err(SdkError::NotReceived(ticket)),
+        },
         Command::ExportQuarantined { id, file } => {
             let bytes = client.export_quarantined(id).await?;
             std::fs::write(&file, bytes).map_err(|e| SdkError::Transport(e.to_string()))?;

@@ -47,6 +47,10 @@ pub struct SyncReport {
     pub converged: bool,
     /// The server asked to retry later (`internal` on a document).
     pub retry_later: bool,
+    /// Job packets received (new or changed) and stored.
+    pub packets_received: Vec<String>,
+    /// Office attachments of the packets downloaded for offline reading.
+    pub attachments_downloaded: usize,
 }
 
 /// Exponential backoff with full jitter.
@@ -138,6 +142,12 @@ impl Client {
             frames
         };
         for _ in 0..MAX_REQUESTS {
+            // The packets held, so the server sends only changed ones (§4).
+            let haves = {
+                let mut local = self.local.lock().await;
+                crate::packet::have_frames(&mut local.conn).await?
+            };
+            frames.splice(1..1, haves);
             let request = Exchange { frames };
             report.bytes_sent += request.encode().len();
             let response = match self
@@ -281,6 +291,10 @@ impl Client {
         }
         let added = report.docs_added.clone();
         self.fetch_headers(&session.access_token, &added).await;
+        match self.cache_packet_files(&session.access_token).await {
+            Ok(n) => report.attachments_downloaded = n,
+            Err(e) => tracing::info!(error = %e, "caching the packets' attachments failed"),
+        }
         Ok(report)
     }
 
@@ -391,6 +405,27 @@ impl Client {
                     self.emit(Change::Received { doc_id });
                 }
             }
+            Message::Packet {
+                doc_id,
+                hash,
+                packet,
+            } => {
+                if store::load_doc(&mut local.conn, &doc_id).await?.is_none() {
+                    tracing::info!(ticket = %doc_id, "packet for a document this device does not hold; ignored");
+                    return Ok(());
+                }
+                crate::packet::put(
+                    &mut local.conn,
+                    &doc_id,
+                    &hash,
+                    &packet,
+                    self.clock.now_ms(),
+                )
+                .await?;
+                report.packets_received.push(doc_id);
+            }
+            // Device → server only.
+            Message::PacketHave { .. } => {}
             Message::Error {
                 doc_id: None,
                 code,

@@ -136,6 +136,9 @@ const SCHEMA: &[&str] = &[
         comment_id TEXT,
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error TEXT)",
+    // The job packet of each held document (packet.rs).
+    crate::packet::TABLE,
+    crate::packet::FILES_TABLE,
 ];
 
 /// Opens (creating if needed) the database at `path`.
@@ -303,6 +306,8 @@ pub async fn delete_doc(conn: &mut SqliteConnection, doc_id: &str) -> SdkResult<
         "DELETE FROM sync_states WHERE doc_id = ?1",
         "DELETE FROM ticket_headers WHERE doc_id = ?1",
         "DELETE FROM comments_cache WHERE doc_id = ?1",
+        // Personal data: gone with the document (PROTOCOL.md §4).
+        "DELETE FROM job_packets WHERE doc_id = ?1",
     ] {
         sqlx::query(sql).bind(doc_id).execute(&mut *conn).await?;
     }

@@ -18,6 +18,7 @@ pub mod http;
 pub mod leader;
 pub mod live;
 pub mod media;
+pub mod packet;
 pub mod push;
 pub mod sla;
 pub mod store;

@@ -28,6 +28,7 @@ mod edit;
 mod event;
 pub mod hlc;
 mod machine;
+pub mod packet;
 pub mod protocol;
 mod schema;
 pub mod signature;

@@ -46,6 +46,16 @@ pub enum Message {
         code: ErrorCode,
         detail: String,
     },
+    /// Server → device: the job packet of a document in the set, replaced
+    /// whole (PROTOCOL.md §4). `hash` identifies its content.
+    Packet {
+        doc_id: String,
+        hash: String,
+        packet: Box<crate::packet::JobPacket>,
+    },
+    /// Device → server, after `hello`: the hash of the packet the device
+    /// holds for a document, so the server sends only packets that changed.
+    PacketHave { doc_id: String, hash: String },
 }
 
 /// Why a document left a device's set.
@@ -243,7 +253,15 @@ pub mod close {
     }
 }
 
-const KNOWN_TYPES: [&str; 5] = ["hello", "sync", "doc_added", "doc_removed", "error"];
+const KNOWN_TYPES: [&str; 7] = [
+    "hello",
+    "sync",
+    "doc_added",
+    "doc_removed",
+    "error",
+    "packet",
+    "packet_have",
+];
 
 impl Message {
     /// The frame as compact JSON.
@@ -277,7 +295,9 @@ impl Message {
             Self::Hello { .. } => None,
             Self::Sync { doc_id, .. }
             | Self::DocAdded { doc_id }
-            | Self::DocRemoved { doc_id, .. } => Some(doc_id),
+            | Self::DocRemoved { doc_id, .. }
+            | Self::Packet { doc_id, .. }
+            | Self::PacketHave { doc_id, .. } => Some(doc_id),
             Self::Error { doc_id, .. } => doc_id.as_deref(),
         }
     }

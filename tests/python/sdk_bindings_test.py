@@ -40,6 +40,16 @@ assert tickets[0].title == "Python ticket", tickets[0]
 
 # Offline: edits are stored locally.
 phone.set_online(False)
+# The job packet, typed records from the phone's own store.
+packet = phone.packet(ticket)
+assert packet is not None, "no job packet"
+assert packet.ticket_id == ticket, packet
+assert packet.site.address == "Unter den Linden 77", packet.site
+assert packet.site.access_notes == "Side door, code 1234", packet.site
+assert packet.customer.name == "Hotel", packet.customer
+assert packet.ticket.title == "Python ticket", packet.ticket
+assert packet.asset is None, packet.asset
+assert phone.packet("00000000-0000-0000-0000-000000000000") is None
 phone.append_note(ticket, "Fixed from Python.\n")
 phone.edit_json(ticket, json.dumps({"edit": "add_part", "part_number": "PY-1", "quantity": 2, "serial": None}))
 event = phone.status_action(ticket, "accept", None, None, None)

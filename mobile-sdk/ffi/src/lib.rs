@@ -369,3 +369,5 @@ impl Phone {
         Ok(self.runtime.block_on(self.client.export_quarantined(id))?)
     }
 }
+
+mod packet;

@@ -8,6 +8,7 @@
 //!
 //! The document type and the wire protocol are the `truckroll_sync` crate's.
 
+pub mod geofence;
 mod merge;
 mod server_write;
 mod session;

@@ -82,6 +82,11 @@ pub struct Session {
     removed: BTreeSet<Uuid>,
     /// A one-shot HTTP exchange (see [`holds_nothing`]).
     one_shot: bool,
+    /// The set as of the last exchange, for what the edge adds to the
+    /// answer (the job packets, `crate::packet`).
+    set: Vec<Ticket>,
+    /// `dispatch.checkin_radius_m`, for check-ins that arrive by sync.
+    checkin_radius_m: f64,
 }
 
 /// The one answer to a document the device may not sync, whatever the
@@ -154,6 +159,8 @@ impl Session {
             received: HashMap::new(),
             removed: BTreeSet::new(),
             one_shot: false,
+            set: Vec::new(),
+            checkin_radius_m: super::geofence::DEFAULT_CHECKIN_RADIUS_M,
         })
     }
 
@@ -170,6 +177,12 @@ impl Session {
         } else {
             SyncState::new()
         }
+    }
+
+    /// The geofence radius for check-ins merged in this session.
+    pub fn with_checkin_radius(mut self, radius_m: f64) -> Self {
+        self.checkin_radius_m = radius_m;
+        self
     }
 
     /// The server's `hello` answer.
@@ -395,6 +408,15 @@ impl Session {
                     part_count: i64::try_from(doc.parts().len()).unwrap_or(i64::MAX),
                     field_updated_at: received,
                     custom: super::merge::custom_diff(&loaded.doc, &doc),
+                    check_in: super::geofence::judge_synced_check_in(
+                        store,
+                        &ticket,
+                        &loaded.doc,
+                        &doc,
+                        self.checkin_radius_m,
+                        received,
+                    )
+                    .await?,
                 };
                 let implausible = window.flag_new_events(&loaded.doc, &doc);
                 if !implausible.is_empty() {
@@ -580,6 +602,7 @@ impl Session {
             }
         }
         self.generate(store, &set, &mut out).await?;
+        self.set = set;
         Ok(out)
     }
 
@@ -614,5 +637,10 @@ impl Session {
             reason,
         });
         Ok(())
+    }
+
+    /// The tickets in the device's set as of the last [`Session::exchange`].
+    pub fn set(&self) -> &[Ticket] {
+        &self.set
     }
 }

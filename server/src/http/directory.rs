@@ -6,23 +6,26 @@ use uuid::Uuid;
 
 use super::{
     AppState,
-    error::{ApiResult, Problem},
+    error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
 };
 use crate::domain::{
-    customers::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site},
+    customers::{
+        Asset, AssetPatch, Customer, CustomerPatch, NewAsset, NewCustomer, NewSite, Site, SitePatch,
+    },
     permissions::Action,
     ticket::{Category, NewCategory},
 };
+use crate::store::customers::TicketReference;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_customers, create_customer))
-        .routes(routes!(get_customer))
+        .routes(routes!(get_customer, update_customer))
         .routes(routes!(list_sites, create_site))
-        .routes(routes!(get_site))
+        .routes(routes!(get_site, update_site))
         .routes(routes!(list_assets, create_asset))
-        .routes(routes!(get_asset))
+        .routes(routes!(get_asset, update_asset))
         .routes(routes!(list_categories, create_category))
 }
 
@@ -65,8 +68,72 @@ async fn get_customer(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Customer>> {
-    user.require(Action::CustomersRead)?;
+    may_read(
+        &state,
+        &user,
+        Action::CustomersRead,
+        TicketReference::Customer(id),
+    )
+    .await?;
     Ok(Json(state.store.get_customer(user.tenant_id, id).await?))
+}
+
+/// Staff with the read permission see every record; a technician only the
+/// site, customer and asset of a ticket assigned to them (their job packet's
+/// sources). Anything else stays refused with 403.
+async fn may_read(
+    state: &AppState,
+    user: &AuthUser,
+    action: Action,
+    reference: TicketReference,
+) -> ApiResult<()> {
+    if user.can(action) {
+        return Ok(());
+    }
+    if !user.can(Action::TicketsReadAssigned) {
+        return Err(ApiError::Forbidden);
+    }
+    let Some(technician) = state
+        .store
+        .technician_for_user(user.tenant_id, user.user_id)
+        .await?
+    else {
+        return Err(ApiError::Forbidden);
+    };
+    if state
+        .store
+        .assigned_ticket_references(user.tenant_id, technician.id, reference)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Change a customer's name, tier, email, phone or contact person (`null`
+/// clears an optional field). Reaches technicians' phones with the next sync
+/// (job packet).
+#[utoipa::path(patch, path = "/v1/customers/{id}", tag = "customers", request_body = CustomerPatch, security(("bearer" = [])),
+    responses((status = 200, body = Customer), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_customer(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<CustomerPatch>,
+) -> ApiResult<Json<Customer>> {
+    user.require(Action::CustomersWrite)?;
+    let before = state.store.get_customer(user.tenant_id, id).await?;
+    let after = patch.apply(&before)?;
+    if after == before {
+        return Ok(Json(before));
+    }
+    Ok(Json(
+        state
+            .store
+            .update_customer(user.actor(), &before, &after)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/sites", tag = "customers", params(Pagination), security(("bearer" = [])),
@@ -108,8 +175,32 @@ async fn get_site(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Site>> {
-    user.require(Action::SitesRead)?;
+    may_read(&state, &user, Action::SitesRead, TicketReference::Site(id)).await?;
     Ok(Json(state.store.get_site(user.tenant_id, id).await?))
+}
+
+/// Change a site's name, address, access notes or opening hours. Reaches
+/// technicians' phones with the next sync (job packet).
+#[utoipa::path(patch, path = "/v1/sites/{id}", tag = "customers", request_body = SitePatch, security(("bearer" = [])),
+    responses((status = 200, body = Site), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_site(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<SitePatch>,
+) -> ApiResult<Json<Site>> {
+    user.require(Action::SitesWrite)?;
+    let before = state.store.get_site(user.tenant_id, id).await?;
+    let after = patch.apply(&before)?;
+    if after == before {
+        return Ok(Json(before));
+    }
+    Ok(Json(
+        state
+            .store
+            .update_site(user.actor(), &before, &after)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/assets", tag = "customers", params(Pagination), security(("bearer" = [])),
@@ -151,8 +242,38 @@ async fn get_asset(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Asset>> {
-    user.require(Action::AssetsRead)?;
+    may_read(
+        &state,
+        &user,
+        Action::AssetsRead,
+        TicketReference::Asset(id),
+    )
+    .await?;
     Ok(Json(state.store.get_asset(user.tenant_id, id).await?))
+}
+
+/// Change an asset's model, warranty end or installation date (`null`
+/// clears a date).
+#[utoipa::path(patch, path = "/v1/assets/{id}", tag = "customers", request_body = AssetPatch, security(("bearer" = [])),
+    responses((status = 200, body = Asset), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_asset(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(patch): ApiJson<AssetPatch>,
+) -> ApiResult<Json<Asset>> {
+    user.require(Action::AssetsWrite)?;
+    let before = state.store.get_asset(user.tenant_id, id).await?;
+    let after = patch.apply(&before)?;
+    if after == before {
+        return Ok(Json(before));
+    }
+    Ok(Json(
+        state
+            .store
+            .update_asset(user.actor(), &before, &after)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/categories", tag = "tickets", params(Pagination), security(("bearer" = [])),

@@ -27,6 +27,8 @@ use super::{
     extract::AuthUser,
 };
 use crate::device_sync::{Session, SessionError};
+use crate::packet::Packets;
+use crate::store::StoreResult;
 
 /// How often an idle WebSocket re-checks the device's set and the documents.
 const WS_TICK: Duration = Duration::from_secs(2);
@@ -43,8 +45,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(super) struct SyncExchange {
-    /// The device sends `hello` first, then `sync` frames; the server answers
-    /// `hello`, `doc_added`/`doc_removed`, `error` and `sync` frames.
+    /// The device sends `hello` first, then `packet_have` and `sync` frames;
+    /// the server answers `hello`, `doc_added`/`doc_removed`, `error`, `sync`
+    /// and `packet` frames.
     frames: Vec<SyncFrame>,
 }
 
@@ -52,8 +55,8 @@ pub(super) struct SyncExchange {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(super) struct SyncFrame {
-    /// `hello`, `sync`, `doc_added`, `doc_removed` or `error`. A receiver
-    /// skips a frame whose type it does not know.
+    /// `hello`, `sync`, `doc_added`, `doc_removed`, `error`, `packet` or
+    /// `packet_have`. A receiver skips a frame whose type it does not know.
     r#type: String,
     /// `hello`: the protocol version (1).
     version: Option<u32>,
@@ -72,6 +75,12 @@ pub(super) struct SyncFrame {
     code: Option<String>,
     /// `error`: what went wrong, for people.
     detail: Option<String>,
+    /// `packet`, `packet_have`: the job packet's content hash (PROTOCOL.md §4).
+    hash: Option<String>,
+    /// `packet`: the job packet (site, customer, asset, ticket, comments,
+    /// attachments), replacing the device's copy whole.
+    #[schema(value_type = Option<Object>)]
+    packet: Option<serde_json::Value>,
 }
 
 /// One-shot exchange: `{"frames": [...]}` in, `{"frames": [...]}` out, each
@@ -110,6 +119,31 @@ pub(super) async fn exchange(
     ))
 }
 
+/// The job packets (PROTOCOL.md §4) the device lacks, after the session's
+/// answer: `incoming` may carry the device's `packet_have` frames.
+async fn with_packets(
+    state: &AppState,
+    session: &Session,
+    packets: &mut Packets,
+    incoming: &[Incoming],
+    out: &mut Vec<Message>,
+) -> StoreResult<()> {
+    for frame in incoming {
+        if let Incoming::Frame(Message::PacketHave { doc_id, hash }) = frame {
+            packets.have(doc_id, hash);
+        }
+    }
+    packets
+        .frames(
+            state.store.as_ref(),
+            session.actor.tenant_id,
+            session.actor.user_id,
+            session.set(),
+            out,
+        )
+        .await
+}
+
 async fn start_and_exchange(
     state: &AppState,
     user: &AuthUser,
@@ -118,13 +152,17 @@ async fn start_and_exchange(
 ) -> ApiResult<Vec<Message>> {
     match Session::start(state.store.as_ref(), user.actor(), hello).await {
         Ok(session) => {
-            let mut session = session.one_shot();
+            let mut session = session
+                .one_shot()
+                .with_checkin_radius(state.config.dispatch.checkin_radius_m);
             let mut frames = vec![session.hello()];
             frames.extend(
                 session
                     .exchange(state.store.as_ref(), state.events.as_ref(), rest)
                     .await?,
             );
+            let mut packets = Packets::default();
+            with_packets(state, &session, &mut packets, rest, &mut frames).await?;
             Ok(frames)
         }
         Err(SessionError::Frame(frame)) => Ok(vec![frame]),
@@ -254,27 +292,35 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
         }
     };
     let mut session = match Session::start(state.store.as_ref(), user.actor(), Some(&hello)).await {
-        Ok(s) => s,
+        Ok(s) => s.with_checkin_radius(state.config.dispatch.checkin_radius_m),
         Err(SessionError::Frame(frame)) => return refuse(&mut socket, frame).await,
         Err(SessionError::Store(e)) => return refuse(&mut socket, internal(e)).await,
     };
     send(&mut socket, vec![session.hello()]).await?;
-    let initial = session
+    let mut packets = Packets::default();
+    let mut initial = session
         .exchange(state.store.as_ref(), state.events.as_ref(), &[])
         .await
         .unwrap_or_else(|e| vec![internal(e)]);
+    if let Err(e) = with_packets(&state, &session, &mut packets, &[], &mut initial).await {
+        initial.push(internal(e));
+    }
     send(&mut socket, initial).await?;
     let mut tick = tokio::time::interval(WS_TICK);
     tick.tick().await;
     loop {
-        let frames: Vec<Message> = tokio::select! {
+        let (mut frames, incoming): (Vec<Message>, Option<Incoming>) = tokio::select! {
             incoming = next_frame(&mut socket) => match incoming {
                 Received::Closed => return Ok(()),
                 Received::TooLarge => return refuse(&mut socket, too_large()).await,
-                Received::Frame(frame) => session.exchange(state.store.as_ref(), state.events.as_ref(), std::slice::from_ref(&frame)).await.unwrap_or_else(|e| vec![internal(e)]),
+                Received::Frame(frame) => (session.exchange(state.store.as_ref(), state.events.as_ref(), std::slice::from_ref(&frame)).await.unwrap_or_else(|e| vec![internal(e)]), Some(frame)),
             },
-            _ = tick.tick() => session.exchange(state.store.as_ref(), state.events.as_ref(), &[]).await.unwrap_or_else(|e| vec![internal(e)]),
+            _ = tick.tick() => (session.exchange(state.store.as_ref(), state.events.as_ref(), &[]).await.unwrap_or_else(|e| vec![internal(e)]), None),
         };
+        let incoming = incoming.as_slice();
+        if let Err(e) = with_packets(&state, &session, &mut packets, incoming, &mut frames).await {
+            frames.push(internal(e));
+        }
         send(&mut socket, frames).await?;
     }
 }

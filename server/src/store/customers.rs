@@ -5,6 +5,15 @@ use uuid::Uuid;
 
 use super::{Actor, Page, PageRequest, StoreResult};
 use crate::domain::customers::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site};
+use crate::domain::ticket::Ticket;
+
+/// A site, customer or asset, as named by a technician's ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketReference {
+    Site(Uuid),
+    Customer(Uuid),
+    Asset(Uuid),
+}
 
 #[async_trait]
 pub trait CustomerStore {
@@ -22,4 +31,32 @@ pub trait CustomerStore {
     async fn create_asset(&self, actor: Actor, asset: &NewAsset) -> StoreResult<Asset>;
     async fn get_asset(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Asset>;
     async fn list_assets(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Asset>>;
+    /// Writes the edited fields of `after` (name, tier, email, phone, contact person).
+    async fn update_customer(
+        &self,
+        actor: Actor,
+        before: &Customer,
+        after: &Customer,
+    ) -> StoreResult<Customer>;
+    /// Writes the edited fields of `after` (name, address, access notes, opening hours).
+    async fn update_site(&self, actor: Actor, before: &Site, after: &Site) -> StoreResult<Site>;
+    /// Writes the edited fields of `after` (model, warranty end, installation date).
+    async fn update_asset(&self, actor: Actor, before: &Asset, after: &Asset)
+    -> StoreResult<Asset>;
+    /// The newest `limit` tickets on the asset other than `except`, newest first.
+    async fn asset_history(
+        &self,
+        tenant_id: Uuid,
+        asset_id: Uuid,
+        except: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<Ticket>>;
+    /// Whether a ticket assigned to `technician_id` names the site, customer
+    /// (through its site) or asset.
+    async fn assigned_ticket_references(
+        &self,
+        tenant_id: Uuid,
+        technician_id: Uuid,
+        reference: TicketReference,
+    ) -> StoreResult<bool>;
 }

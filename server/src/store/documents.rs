@@ -43,6 +43,9 @@ pub struct Projection {
     /// What the merge changed in the document's custom fields, applied to
     /// the row's `custom_fields` as read in the write's transaction.
     pub custom: CustomFieldsDiff,
+    /// A check-in the merge applied, judged against the site's geofence
+    /// (`device_sync/geofence.rs`); `None` leaves the recorded one.
+    pub check_in: Option<crate::domain::checkin::CheckIn>,
 }
 
 /// Custom fields a document change set or removed (values as projected

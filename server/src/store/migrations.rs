@@ -65,6 +65,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "ticket_history",
         include_str!("../../../migrations/postgres/0012_ticket_history.sql"),
     ),
+    (
+        13,
+        "job_packet",
+        include_str!("../../../migrations/postgres/0013_job_packet.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -127,6 +132,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         12,
         "ticket_history",
         include_str!("../../../migrations/sqlite/0012_ticket_history.sql"),
+    ),
+    (
+        13,
+        "job_packet",
+        include_str!("../../../migrations/sqlite/0013_job_packet.sql"),
     ),
 ];
 

@@ -148,6 +148,7 @@ pub(super) struct CustomerRow {
     pub tier: String,
     pub email: Option<String>,
     pub phone: Option<String>,
+    pub contact_person: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -161,6 +162,7 @@ impl TryFrom<CustomerRow> for Customer {
             name: row.name,
             email: row.email,
             phone: row.phone,
+            contact_person: row.contact_person,
             created_at: row.created_at,
         })
     }
@@ -176,6 +178,8 @@ pub(super) struct SiteRow {
     pub lat: f64,
     pub lon: f64,
     pub territory_id: Option<Uuid>,
+    pub access_notes: String,
+    pub opening_hours: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -193,6 +197,8 @@ impl TryFrom<SiteRow> for Site {
                 lon: row.lon,
             },
             territory_id: row.territory_id,
+            access_notes: row.access_notes,
+            opening_hours: row.opening_hours,
             created_at: row.created_at,
         })
     }
@@ -206,6 +212,7 @@ pub(super) struct AssetRow {
     pub serial: String,
     pub model: String,
     pub warranty_end: Option<NaiveDate>,
+    pub installed_on: Option<NaiveDate>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -219,6 +226,7 @@ impl TryFrom<AssetRow> for Asset {
             serial: row.serial,
             model: row.model,
             warranty_end: row.warranty_end,
+            installed_on: row.installed_on,
             created_at: row.created_at,
         })
     }

@@ -172,6 +172,14 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("GET /v1/assets",                        [200,  200,  200, 403]),
     ("POST /v1/assets",                       [201,  201,  403, 403]),
     ("GET /v1/assets/{id}",                   [200,  200,  200, 403]),
+    // The site, customer and asset of a ticket assigned to the technician
+    // (its job packet's sources); `{id}` above are another technician's.
+    ("GET /v1/customers/{own}",               [200,  200,  200, 200]),
+    ("GET /v1/sites/{own}",                   [200,  200,  200, 200]),
+    ("GET /v1/assets/{own}",                  [200,  200,  200, 200]),
+    ("PATCH /v1/customers/{id}",              [200,  200,  403, 403]),
+    ("PATCH /v1/sites/{id}",                  [200,  200,  403, 403]),
+    ("PATCH /v1/assets/{id}",                 [200,  200,  403, 403]),
     ("GET /v1/categories",                    [200,  200,  200, 403]),
     ("POST /v1/categories",                   [201,  403,  403, 403]),
     ("GET /v1/tickets",                       [200,  200,  200, 200]),
@@ -232,6 +240,8 @@ struct MatrixWorld {
     /// A technician other than the signed-in one.
     other_technician: Uuid,
     directory: Directory,
+    /// The customer, site and asset of the own ticket.
+    own_directory: Directory,
     /// Assigned to the signed-in technician.
     own_ticket: Uuid,
     /// Assigned to the other technician.
@@ -315,6 +325,36 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
             "GET /v1/assets/{id}",
             format!("/v1/assets/{}", d.asset),
             None,
+        ),
+        request(
+            "GET /v1/customers/{own}",
+            format!("/v1/customers/{}", w.own_directory.customer),
+            None,
+        ),
+        request(
+            "GET /v1/sites/{own}",
+            format!("/v1/sites/{}", w.own_directory.site),
+            None,
+        ),
+        request(
+            "GET /v1/assets/{own}",
+            format!("/v1/assets/{}", w.own_directory.asset),
+            None,
+        ),
+        request(
+            "PATCH /v1/customers/{id}",
+            format!("/v1/customers/{}", d.customer),
+            Some(json!({"contact_person": format!("Contact of {r}")})),
+        ),
+        request(
+            "PATCH /v1/sites/{id}",
+            format!("/v1/sites/{}", d.site),
+            Some(json!({"access_notes": format!("Gate code from {r}")})),
+        ),
+        request(
+            "PATCH /v1/assets/{id}",
+            format!("/v1/assets/{}", d.asset),
+            Some(json!({"installed_on": format!("2020-01-0{}", role + 1)})),
         ),
         request("GET /v1/categories", "/v1/categories".into(), None),
         request(
@@ -419,7 +459,15 @@ async fn matrix_world(app: &TestApp) -> MatrixWorld {
     let other_technician = technician_profile(app, &tenant, other_user, "Other Tech").await;
     let admin = tenant.admin_token.clone();
     let directory = directory(app, &admin, "matrix").await;
-    let own_ticket = ticket(app, &admin, directory.site, "Own ticket").await;
+    let own_directory = self::directory(app, &admin, "own").await;
+    let own_ticket = created_id(
+        app,
+        &admin,
+        "/v1/tickets",
+        json!({"title": "Own ticket", "category": "hvac", "priority": "P3",
+               "site_id": own_directory.site, "asset_id": own_directory.asset}),
+    )
+    .await;
     assign(app, &admin, own_ticket, own_technician).await;
     let other_ticket = ticket(app, &admin, directory.site, "Other ticket").await;
     assign(app, &admin, other_ticket, other_technician).await;
@@ -430,6 +478,7 @@ async fn matrix_world(app: &TestApp) -> MatrixWorld {
         profileless,
         other_technician,
         directory,
+        own_directory,
         own_ticket,
         other_ticket,
     }

@@ -5,6 +5,7 @@ mod convergence;
 mod day;
 mod kotlin;
 mod media;
+mod packet;
 mod python;
 mod sync;
 mod work;

@@ -83,6 +83,14 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
     let app = TestApp::start_with(backend, |c| use_s3(c, s3_config)).await;
     let duty = Shop::on_duty(&app, "pyshop", 1, ("Python ticket", "P2")).await;
     let (tenant, ticket) = (duty.tenant(), duty.tickets[0]);
+    // The job packet the script reads offline (PROTOCOL.md §4).
+    app.patch(
+        &format!("/v1/sites/{}", duty.shop.site),
+        &tenant.admin_token,
+        &serde_json::json!({"access_notes": "Side door, code 1234"}),
+    )
+    .await
+    .expect(StatusCode::OK);
 
     // Two offers for the technician (made skilled and on shift): the script
     // accepts the first and declines the second offline.

@@ -957,13 +957,22 @@ async fn sync_loop_wakes_on_connectivity_and_edits(backend: TestBackend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(arrived, "the loop did not sync the edit");
-    assert!(
-        client
+    // The server stores the edit before it answers; the phone marks it
+    // acked when the answer arrives, a moment later.
+    let mut acked = false;
+    for _ in 0..600 {
+        if client
             .outbox(Some("pending"))
             .await
             .expect("outbox")
             .is_empty()
-    );
+        {
+            acked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(acked, "the synced edit stayed pending");
 
     // The dispatcher moves the ticket away and assigns another; reporting
     // connectivity again wakes the loop, which brings both changes.

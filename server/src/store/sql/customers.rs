@@ -9,13 +9,14 @@ macro_rules! impl_customer_store {
             use $crate::domain::{
                 audit::AuditEvent,
                 customers::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site},
+                ticket::Ticket,
                 people::normalize_email,
             };
             use $crate::store::{
                 Actor, Page, PageRequest, StoreError, StoreResult,
-                customers::CustomerStore,
-                rows::{AssetRow, CustomerRow, SiteRow, convert_all, into_page},
-                sql::{audit, now, write_error},
+                customers::{CustomerStore, TicketReference},
+                rows::{AssetRow, CustomerRow, SiteRow, TicketRow, convert_all, into_page},
+                sql::{ASSET_COLUMNS, CUSTOMER_COLUMNS, SITE_COLUMNS, TICKET_COLUMNS, audit, now, write_error},
             };
 
             #[async_trait]
@@ -23,9 +24,9 @@ macro_rules! impl_customer_store {
                 #[tracing::instrument(skip_all)]
                 async fn create_customer(&self, actor: Actor, customer: &NewCustomer) -> StoreResult<Customer> {
                     let mut tx = self.begin_write().await?;
-                    let row: CustomerRow = sqlx::query_as(
-                        "INSERT INTO customers (id, tenant_id, name, tier, email, phone, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, tenant_id, name, tier, email, phone, created_at",
+                    let row: CustomerRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO customers (id, tenant_id, name, tier, email, phone, created_at, contact_person) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CUSTOMER_COLUMNS}")),
                     )
                     .bind(Uuid::now_v7())
                     .bind(actor.tenant_id)
@@ -34,6 +35,7 @@ macro_rules! impl_customer_store {
                     .bind(customer.email.as_deref().map(normalize_email))
                     .bind(&customer.phone)
                     .bind(now())
+                    .bind(customer.contact_person.as_deref().map(str::trim))
                     .fetch_one(&mut *tx)
                     .await?;
                     let created = Customer::try_from(row)?;
@@ -43,8 +45,8 @@ macro_rules! impl_customer_store {
                 }
 
                 async fn get_customer(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Customer> {
-                    let row: Option<CustomerRow> = sqlx::query_as(
-                        "SELECT id, tenant_id, name, tier, email, phone, created_at FROM customers WHERE tenant_id = $1 AND id = $2",
+                    let row: Option<CustomerRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2")),
                     )
                     .bind(tenant_id)
                     .bind(id)
@@ -54,9 +56,9 @@ macro_rules! impl_customer_store {
                 }
 
                 async fn list_customers(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Customer>> {
-                    let rows: Vec<CustomerRow> = sqlx::query_as(
-                        "SELECT id, tenant_id, name, tier, email, phone, created_at FROM customers \
-                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                    let rows: Vec<CustomerRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {CUSTOMER_COLUMNS} FROM customers \
+                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")),
                     )
                     .bind(tenant_id)
                     .bind(page.after)
@@ -71,10 +73,10 @@ macro_rules! impl_customer_store {
                     let mut tx = self.begin_write().await?;
                     // Resolved under the tenant lock that territory writes take (territories.rs).
                     let territory_id = Self::resolve_site_territory(&mut tx, actor.tenant_id, site.location).await?;
-                    let row: SiteRow = sqlx::query_as(
-                        "INSERT INTO sites (id, tenant_id, customer_id, name, address, lat, lon, created_at, territory_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                         RETURNING id, tenant_id, customer_id, name, address, lat, lon, territory_id, created_at",
+                    let row: SiteRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO sites (id, tenant_id, customer_id, name, address, lat, lon, created_at, territory_id, access_notes, opening_hours) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                         RETURNING {SITE_COLUMNS}")),
                     )
                     .bind(Uuid::now_v7())
                     .bind(actor.tenant_id)
@@ -85,6 +87,8 @@ macro_rules! impl_customer_store {
                     .bind(site.location.lon)
                     .bind(now())
                     .bind(territory_id)
+                    .bind(&site.access_notes)
+                    .bind(&site.opening_hours)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(|e| write_error(e, "site already exists", ("customer_id", "no such customer")))?;
@@ -95,8 +99,8 @@ macro_rules! impl_customer_store {
                 }
 
                 async fn get_site(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Site> {
-                    let row: Option<SiteRow> = sqlx::query_as(
-                        "SELECT id, tenant_id, customer_id, name, address, lat, lon, territory_id, created_at FROM sites WHERE tenant_id = $1 AND id = $2",
+                    let row: Option<SiteRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2")),
                     )
                     .bind(tenant_id)
                     .bind(id)
@@ -106,9 +110,9 @@ macro_rules! impl_customer_store {
                 }
 
                 async fn list_sites(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Site>> {
-                    let rows: Vec<SiteRow> = sqlx::query_as(
-                        "SELECT id, tenant_id, customer_id, name, address, lat, lon, territory_id, created_at FROM sites \
-                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                    let rows: Vec<SiteRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {SITE_COLUMNS} FROM sites \
+                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")),
                     )
                     .bind(tenant_id)
                     .bind(page.after)
@@ -121,9 +125,9 @@ macro_rules! impl_customer_store {
                 #[tracing::instrument(skip_all)]
                 async fn create_asset(&self, actor: Actor, asset: &NewAsset) -> StoreResult<Asset> {
                     let mut tx = self.begin_write().await?;
-                    let row: AssetRow = sqlx::query_as(
-                        "INSERT INTO assets (id, tenant_id, site_id, serial, model, warranty_end, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, tenant_id, site_id, serial, model, warranty_end, created_at",
+                    let row: AssetRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO assets (id, tenant_id, site_id, serial, model, warranty_end, created_at, installed_on) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ASSET_COLUMNS}")),
                     )
                     .bind(Uuid::now_v7())
                     .bind(actor.tenant_id)
@@ -132,6 +136,7 @@ macro_rules! impl_customer_store {
                     .bind(asset.model.trim())
                     .bind(asset.warranty_end)
                     .bind(now())
+                    .bind(asset.installed_on)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(|e| write_error(e, "an asset with this serial already exists", ("site_id", "no such site")))?;
@@ -142,8 +147,8 @@ macro_rules! impl_customer_store {
                 }
 
                 async fn get_asset(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Asset> {
-                    let row: Option<AssetRow> = sqlx::query_as(
-                        "SELECT id, tenant_id, site_id, serial, model, warranty_end, created_at FROM assets WHERE tenant_id = $1 AND id = $2",
+                    let row: Option<AssetRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {ASSET_COLUMNS} FROM assets WHERE tenant_id = $1 AND id = $2")),
                     )
                     .bind(tenant_id)
                     .bind(id)
@@ -153,9 +158,9 @@ macro_rules! impl_customer_store {
                 }
 
                 async fn list_assets(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Asset>> {
-                    let rows: Vec<AssetRow> = sqlx::query_as(
-                        "SELECT id, tenant_id, site_id, serial, model, warranty_end, created_at FROM assets \
-                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                    let rows: Vec<AssetRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {ASSET_COLUMNS} FROM assets \
+                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")),
                     )
                     .bind(tenant_id)
                     .bind(page.after)
@@ -163,6 +168,100 @@ macro_rules! impl_customer_store {
                     .fetch_all(&self.pool)
                     .await?;
                     Ok(into_page(convert_all(rows)?, page.limit, |a: &Asset| a.id))
+                }
+                #[tracing::instrument(skip_all)]
+                async fn update_customer(&self, actor: Actor, before: &Customer, after: &Customer) -> StoreResult<Customer> {
+                    let mut tx = self.begin_write().await?;
+                    let row: Option<CustomerRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE customers SET name = $3, tier = $4, email = $5, phone = $6, contact_person = $7 \
+                         WHERE tenant_id = $1 AND id = $2 RETURNING {CUSTOMER_COLUMNS}"
+                    )))
+                    .bind(actor.tenant_id)
+                    .bind(before.id)
+                    .bind(&after.name)
+                    .bind(after.tier.as_str())
+                    .bind(&after.email)
+                    .bind(&after.phone)
+                    .bind(&after.contact_person)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let updated = Customer::try_from(row.ok_or(StoreError::NotFound("customer"))?)?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "customer.update", "customer", Some(updated.id), Some(before), Some(&updated))).await?;
+                    tx.commit().await?;
+                    Ok(updated)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn update_site(&self, actor: Actor, before: &Site, after: &Site) -> StoreResult<Site> {
+                    let mut tx = self.begin_write().await?;
+                    let row: Option<SiteRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE sites SET name = $3, address = $4, access_notes = $5, opening_hours = $6 \
+                         WHERE tenant_id = $1 AND id = $2 RETURNING {SITE_COLUMNS}"
+                    )))
+                    .bind(actor.tenant_id)
+                    .bind(before.id)
+                    .bind(&after.name)
+                    .bind(&after.address)
+                    .bind(&after.access_notes)
+                    .bind(&after.opening_hours)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let updated = Site::try_from(row.ok_or(StoreError::NotFound("site"))?)?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "site.update", "site", Some(updated.id), Some(before), Some(&updated))).await?;
+                    tx.commit().await?;
+                    Ok(updated)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn update_asset(&self, actor: Actor, before: &Asset, after: &Asset) -> StoreResult<Asset> {
+                    let mut tx = self.begin_write().await?;
+                    let row: Option<AssetRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE assets SET model = $3, warranty_end = $4, installed_on = $5 \
+                         WHERE tenant_id = $1 AND id = $2 RETURNING {ASSET_COLUMNS}"
+                    )))
+                    .bind(actor.tenant_id)
+                    .bind(before.id)
+                    .bind(&after.model)
+                    .bind(after.warranty_end)
+                    .bind(after.installed_on)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let updated = Asset::try_from(row.ok_or(StoreError::NotFound("asset"))?)?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "asset.update", "asset", Some(updated.id), Some(before), Some(&updated))).await?;
+                    tx.commit().await?;
+                    Ok(updated)
+                }
+
+                async fn asset_history(&self, tenant_id: Uuid, asset_id: Uuid, except: Uuid, limit: u32) -> StoreResult<Vec<Ticket>> {
+                    let rows: Vec<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND asset_id = $2 AND id <> $3 \
+                         ORDER BY created_at DESC, id DESC LIMIT $4"
+                    )))
+                    .bind(tenant_id)
+                    .bind(asset_id)
+                    .bind(except)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    convert_all(rows)
+                }
+                async fn assigned_ticket_references(&self, tenant_id: Uuid, technician_id: Uuid, reference: TicketReference) -> StoreResult<bool> {
+                    let (sql, id) = match reference {
+                        TicketReference::Site(id) => ("SELECT t.id FROM tickets t WHERE t.tenant_id = $1 AND t.assignee_id = $2 AND t.site_id = $3 LIMIT 1", id),
+                        TicketReference::Asset(id) => ("SELECT t.id FROM tickets t WHERE t.tenant_id = $1 AND t.assignee_id = $2 AND t.asset_id = $3 LIMIT 1", id),
+                        TicketReference::Customer(id) => (
+                            "SELECT t.id FROM tickets t JOIN sites s ON s.tenant_id = t.tenant_id AND s.id = t.site_id \
+                             WHERE t.tenant_id = $1 AND t.assignee_id = $2 AND s.customer_id = $3 LIMIT 1",
+                            id,
+                        ),
+                    };
+                    let found: Option<Uuid> = sqlx::query_scalar(sql)
+                        .bind(tenant_id)
+                        .bind(technician_id)
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(found.is_some())
                 }
             }
         };

@@ -261,6 +261,20 @@ macro_rules! impl_document_store {
                         if done.rows_affected() != 1 {
                             return Err(conflict());
                         }
+                        if let Some(c) = &p.check_in {
+                            sqlx::query(
+                                "UPDATE tickets SET checkin_verified = $3, checkin_distance_m = $4, checkin_accuracy_m = $5, checkin_at = $6 \
+                                 WHERE tenant_id = $1 AND id = $2",
+                            )
+                            .bind(actor.tenant_id)
+                            .bind(write.ticket_id)
+                            .bind(c.verified)
+                            .bind(c.distance_m)
+                            .bind(c.accuracy_m)
+                            .bind(c.at)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                         // Webhooks for what the field changed (status changed,
                         // completed), queued with the change like every other write.
                         let after: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

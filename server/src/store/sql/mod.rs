@@ -37,6 +37,11 @@ use super::StoreError;
 pub(super) const USER_COLUMNS: &str = "id, tenant_id, email, name, role, active, created_at";
 pub(super) const TECHNICIAN_COLUMNS: &str = "id, tenant_id, user_id, name, skills, shifts, time_zone, home_lat, home_lon, capacity, status, created_at, updated_at";
 pub(super) const TICKET_COLUMNS: &str = "id, tenant_id, number, title, description, category, priority, required_skills, site_id, asset_id, tags, custom_fields, status, hold_reason, assignee_id, created_by, created_at, updated_at, checkin_verified, checkin_distance_m, checkin_accuracy_m, checkin_at";
+pub(super) const CUSTOMER_COLUMNS: &str =
+    "id, tenant_id, name, tier, email, phone, contact_person, created_at";
+pub(super) const SITE_COLUMNS: &str = "id, tenant_id, customer_id, name, address, lat, lon, territory_id, access_notes, opening_hours, created_at";
+pub(super) const ASSET_COLUMNS: &str =
+    "id, tenant_id, site_id, serial, model, warranty_end, installed_on, created_at";
 pub(super) const OFFER_COLUMNS: &str = "id, tenant_id, ticket_id, technician_id, round, state, reason, expires_at, created_at, decided_at";
 pub(super) const TERRITORY_COLUMNS: &str = "id, tenant_id, name, boundary, created_at, updated_at";
 pub(super) const MEDIA_COLUMNS: &str = "id, tenant_id, ticket_id, kind, content_type, size, sha256, state, has_thumbnail, created_by, created_at, completed_at";
