@@ -944,26 +944,28 @@ async fn sync_loop_wakes_on_connectivity_and_edits(backend: TestBackend) {
         .await
         .expect("edit stored");
     changes_seen(&mut changes, &[Change::Edited { doc_id: id.clone() }]).await;
+    // The server stores the edit before the phone has read the answer that
+    // settles its outbox: wait for both.
     let mut arrived = false;
+    let mut settled = false;
     for _ in 0..600 {
-        if server_doc(&app, &shop, first)
+        arrived = arrived
+            || server_doc(&app, &shop, first)
+                .await
+                .notes()
+                .contains("written while the loop runs");
+        settled = client
+            .outbox(Some("pending"))
             .await
-            .notes()
-            .contains("written while the loop runs")
-        {
-            arrived = true;
+            .expect("outbox")
+            .is_empty();
+        if arrived && settled {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(arrived, "the loop did not sync the edit");
-    assert!(
-        client
-            .outbox(Some("pending"))
-            .await
-            .expect("outbox")
-            .is_empty()
-    );
+    assert!(settled, "the phone's outbox still holds the edit");
 
     // The dispatcher moves the ticket away and assigns another; reporting
     // connectivity again wakes the loop, which brings both changes.
