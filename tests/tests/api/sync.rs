@@ -1251,6 +1251,7 @@ async fn reply_asks_for_the_dependency_of_a_queued_change(backend: TestBackend) 
 }
 
 async fn shutdown_closes_websockets_with_going_away(backend: TestBackend) {
+    use truckroll_sync::protocol::close;
     let app = TestApp::start(backend).await;
     let shop = Shop::builder(&app, "sync-going-away")
         .technicians(1)
