@@ -50,6 +50,9 @@ pub struct AppState {
     /// Technician names and site positions the live map shows.
     pub live_directory: Arc<LiveDirectory>,
     pub config: Arc<Config>,
+    /// Set once when the replica begins to shut down: long-lived sockets
+    /// (the sync WebSocket) close with "going away" instead of being cut.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -78,6 +81,7 @@ impl AppState {
             login_limiter: Arc::new(login_limiter),
             dispatch,
             events: Arc::new(MemoryBus::new()),
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             live: Arc::new(LiveHub::new(ResumeLimits {
                 changes: config.live.resume_changes,
                 grace: Duration::from_millis(config.live.resume_grace_ms),

@@ -230,6 +230,9 @@ pub mod close {
 
     /// The device closed, or the server answers a close.
     pub const NORMAL: u16 = 1000;
+    /// The server is shutting down; reconnect after a short pause (to
+    /// another replica, behind a load balancer).
+    pub const GOING_AWAY: u16 = 1001;
     /// A frame over [`super::MAX_FRAME_BYTES`].
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// A server fault; reconnect with backoff.

@@ -158,8 +158,12 @@ pub async fn launch_with_state(
 ) -> Result<(), ServeError> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let background = BackgroundTasks::spawn(&state)?;
+    let closing = state.closing.clone();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.send_replace(true);
+        })
         .await;
     background.stop().await;
     served?;

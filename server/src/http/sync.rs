@@ -308,8 +308,14 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
     send(&mut socket, initial).await?;
     let mut tick = tokio::time::interval(WS_TICK);
     tick.tick().await;
+    let mut closing = state.closing.subscribe();
+    if *closing.borrow_and_update() {
+        return close_with(&mut socket, close::GOING_AWAY, "going_away".into()).await;
+    }
     loop {
         let (mut frames, incoming): (Vec<Message>, Option<Incoming>) = tokio::select! {
+            // Only ever set to true (or the sender is gone): shutting down.
+            _ = closing.changed() => return close_with(&mut socket, close::GOING_AWAY, "going_away".into()).await,
             incoming = next_frame(&mut socket) => match incoming {
                 Received::Closed => return Ok(()),
                 Received::TooLarge => return refuse(&mut socket, too_large()).await,

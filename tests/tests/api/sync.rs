@@ -34,6 +34,7 @@ backend_tests!(
     string_limits_count_unicode_scalar_values,
     answer_frames_come_in_the_documented_order,
     reply_asks_for_the_dependency_of_a_queued_change,
+    shutdown_closes_websockets_with_going_away,
 );
 
 // ---------------------------------------------------------------------------
@@ -1256,4 +1257,35 @@ async fn reply_asks_for_the_dependency_of_a_queued_change(backend: TestBackend) 
         "first second"
     );
     app.stop().await;
+}
+
+async fn shutdown_closes_websockets_with_going_away(backend: TestBackend) {
+    use truckroll_sync::protocol::close;
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-going-away")
+        .technicians(1)
+        .build()
+        .await;
+    let token = shop.techs[0].token.clone();
+    shop.assigned_ticket(&app, shop.techs[0].id).await;
+    let phone = Phone::register(&app, &token).await;
+    let mut socket = connect(&app, &token).await;
+    send_text(&mut socket, phone.hello().encode()).await;
+    assert!(matches!(
+        ws_event(&mut socket).await,
+        WsEvent::Frame(Message::Hello { .. })
+    ));
+    let stopping = tokio::spawn(app.stop());
+    // Whatever the session still had to say, then the close frame.
+    let closed = loop {
+        match ws_event(&mut socket).await {
+            WsEvent::Frame(_) => {}
+            closed @ WsEvent::Closed(..) => break closed,
+        }
+    };
+    assert_eq!(
+        closed,
+        WsEvent::Closed(close::GOING_AWAY, "going_away".into())
+    );
+    stopping.await.expect("the server stops");
 }
