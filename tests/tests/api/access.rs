@@ -192,6 +192,12 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("PATCH /v1/tickets/{own} (title)",       [200,  200,  403, 403]),
     ("GET /v1/tickets/{own}/comments",        [200,  200,  200, 200]),
     ("POST /v1/tickets/{own}/comments",       [201,  201,  201, 201]),
+    ("GET /v1/tickets/{other}/work",          [200,  200,  200, 404]),
+    ("GET /v1/tickets/{own}/work",            [200,  200,  200, 200]),
+    ("GET /v1/tickets/{other}/timeline",      [200,  200,  200, 404]),
+    ("GET /v1/tickets/{own}/timeline",        [200,  200,  200, 200]),
+    ("GET /v1/work/export",                   [200,  200,  200, 403]),
+    ("GET /v1/work/export/parts.csv",         [200,  200,  200, 403]),
     ("GET /v1/audit",                         [200,  403,  403, 403]),
     ("GET /v1/audit/verify",                  [200,  403,  403, 403]),
     ("POST /v1/devices",                      [201,  201,  201, 201]),
@@ -200,6 +206,9 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("GET /v1/webhooks",                      [200,  403,  403, 403]),
     ("POST /v1/webhooks",                     [201,  403,  403, 403]),
 ];
+
+/// The export's period in the matrix: any valid one.
+const PERIOD: &str = "from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z";
 
 /// One request of the matrix, as sent by one role.
 #[derive(Debug)]
@@ -403,6 +412,36 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
             "POST /v1/tickets/{own}/comments",
             format!("/v1/tickets/{own}/comments"),
             comment(),
+        ),
+        request(
+            "GET /v1/tickets/{other}/work",
+            format!("/v1/tickets/{other}/work"),
+            None,
+        ),
+        request(
+            "GET /v1/tickets/{own}/work",
+            format!("/v1/tickets/{own}/work"),
+            None,
+        ),
+        request(
+            "GET /v1/tickets/{other}/timeline",
+            format!("/v1/tickets/{other}/timeline"),
+            None,
+        ),
+        request(
+            "GET /v1/tickets/{own}/timeline",
+            format!("/v1/tickets/{own}/timeline"),
+            None,
+        ),
+        request(
+            "GET /v1/work/export",
+            format!("/v1/work/export?{PERIOD}"),
+            None,
+        ),
+        request(
+            "GET /v1/work/export/parts.csv",
+            format!("/v1/work/export/parts.csv?{PERIOD}"),
+            None,
         ),
         request("GET /v1/audit", "/v1/audit".into(), None),
         request("GET /v1/audit/verify", "/v1/audit/verify".into(), None),
