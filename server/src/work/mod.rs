@@ -122,8 +122,9 @@ pub enum WorkMediaState {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WorkMedia {
-    /// The reference's id in the document.
-    pub ref_id: String,
+    /// The reference's id in the document; absent for an upload made over
+    /// REST that no phone recorded in the document.
+    pub ref_id: Option<String>,
     pub sha256: String,
     pub content_type: String,
     pub taken_at: DateTime<Utc>,
@@ -213,12 +214,29 @@ fn events(doc_events: Vec<StatusEvent>, fold: &FoldedStatus) -> Vec<WorkEvent> {
     out
 }
 
+/// The document's references of `kind`, then the stored uploads of that
+/// kind no reference names (made over REST).
 fn media_lines(refs: Vec<MediaRef>, rows: &[Media], kind: StoredKind) -> Vec<WorkMedia> {
-    refs.into_iter()
+    let unreferenced: Vec<WorkMedia> = rows
+        .iter()
+        .filter(|m| m.kind == kind && m.state == crate::store::media::MediaState::Stored)
+        .filter(|m| !refs.iter().any(|r| r.sha256 == m.sha256))
+        .map(|m| WorkMedia {
+            ref_id: None,
+            sha256: m.sha256.clone(),
+            content_type: m.content_type.clone(),
+            taken_at: m.created_at,
+            state: WorkMediaState::Stored,
+            media_id: Some(m.id),
+            has_thumbnail: m.has_thumbnail,
+        })
+        .collect();
+    let mut lines: Vec<WorkMedia> = refs
+        .into_iter()
         .map(|r| {
             let row = rows.iter().find(|m| m.kind == kind && m.sha256 == r.sha256);
             WorkMedia {
-                ref_id: r.id,
+                ref_id: Some(r.id),
                 sha256: r.sha256,
                 content_type: r.content_type,
                 taken_at: at(r.taken_at),
@@ -230,7 +248,9 @@ fn media_lines(refs: Vec<MediaRef>, rows: &[Media], kind: StoredKind) -> Vec<Wor
                 has_thumbnail: row.is_some_and(|m| m.has_thumbnail),
             }
         })
-        .collect()
+        .collect();
+    lines.extend(unreferenced);
+    lines
 }
 
 /// The record of `doc` read at `now_ms`, with `rows` the ticket's media rows.
@@ -310,8 +330,8 @@ pub async fn record(
                     events: Vec::new(),
                     custom: serde_json::Value::Object(serde_json::Map::new()),
                 },
-                photos: Vec::new(),
-                signatures: Vec::new(),
+                photos: media_lines(Vec::new(), rows, StoredKind::Photo),
+                signatures: media_lines(Vec::new(), rows, StoredKind::Signature),
             },
         },
     )

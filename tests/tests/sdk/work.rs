@@ -25,6 +25,7 @@ backend_tests!(blobs: a_job_done_offline_is_in_the_office_work_record);
 backend_tests!(
     the_work_record_is_for_the_office_and_the_assigned_technician,
     a_ticket_nobody_worked_on_has_an_empty_record,
+    a_photo_uploaded_over_rest_is_in_the_record,
     parts_and_time_of_a_period_export_as_json_and_csv,
     the_timeline_lists_every_step_in_order_with_names,
 );
@@ -692,5 +693,56 @@ async fn the_timeline_lists_every_step_in_order_with_names(backend: TestBackend)
     )
     .await
     .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    app.stop().await;
+}
+
+async fn a_photo_uploaded_over_rest_is_in_the_record(backend: TestBackend) {
+    use sha2::Digest;
+    let app = TestApp::start(backend).await;
+    let duty = Shop::on_duty(&app, "workrest", 1, ("Chiller", "P2")).await;
+    let ticket = duty.tickets[0];
+    let token = duty.tech().token.clone();
+    let bytes = jpeg(5);
+    let begun = app
+        .post(
+            &format!("/v1/tickets/{ticket}/media"),
+            &token,
+            &serde_json::json!({"kind": "photo", "content_type": "image/jpeg", "size": bytes.len(),
+                                "sha256": hex::encode(sha2::Sha256::digest(&bytes))}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let upload = &begun["upload"];
+    let mut put = reqwest::Client::new().put(upload["url"].as_str().expect("url"));
+    for (name, value) in upload["headers"].as_object().expect("headers") {
+        if !name.eq_ignore_ascii_case("content-length") {
+            put = put.header(name.as_str(), value.as_str().expect("value"));
+        }
+    }
+    let answer = put.body(bytes).send().await.expect("PUT");
+    assert!(answer.status().is_success(), "{}", answer.status());
+    let media = begun["media"]["id"].as_str().expect("media id");
+    app.send(
+        reqwest::Method::POST,
+        &format!("/v1/media/{media}/complete"),
+        Some(&token),
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let work = app
+        .get(
+            &format!("/v1/tickets/{ticket}/work"),
+            &duty.tenant().admin_token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let photos = work["photos"].as_array().expect("photos");
+    assert_eq!(photos.len(), 1, "{work}");
+    assert!(photos[0]["ref_id"].is_null(), "no phone recorded it");
+    assert_eq!(photos[0]["state"], "stored");
+    assert_eq!(photos[0]["media_id"], media);
+    assert!(photos[0]["download"]["url"].is_string());
     app.stop().await;
 }
