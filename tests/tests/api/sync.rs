@@ -720,7 +720,12 @@ async fn unknown_frames_are_skipped_on_both_transports(backend: TestBackend) {
         .iter()
         .map(|f| f["type"].as_str().expect("type"))
         .collect();
-    assert_eq!(kinds, vec!["hello", "doc_added", "sync"], "{reply:?}");
+    // The job packet (§4) of the new document follows the session's answer.
+    assert_eq!(
+        kinds,
+        vec!["hello", "doc_added", "sync", "packet"],
+        "{reply:?}"
+    );
 
     // WebSocket: the same, and the session goes on.
     let mut socket = connect(&app, &token).await;
@@ -757,6 +762,7 @@ async fn unknown_frames_are_skipped_on_both_transports(backend: TestBackend) {
                     send_text(&mut socket, out.encode()).await;
                 }
             }
+            WsEvent::Frame(Message::Packet { .. }) => {}
             other => panic!("unexpected {other:?}"),
         }
     }
