@@ -175,9 +175,9 @@ impl<'a> Names<'a> {
         Ok(self.technicians.get(&id).cloned().unwrap_or_default())
     }
 
-    /// The phone writing as `actor` (hex), named after its technician; the
-    /// server's own writers have no device.
-    async fn device(&mut self, actor: &str) -> StoreResult<TimelineActor> {
+    /// The phone writing as `actor` (hex), named after its technician;
+    /// `None` for the server's own writers, which have no device.
+    async fn device(&mut self, actor: &str) -> StoreResult<Option<TimelineActor>> {
         if !self.devices.contains_key(actor) {
             let named = match self.store.device_by_actor(self.tenant_id, actor).await? {
                 Some(device) => {
@@ -200,12 +200,7 @@ impl<'a> Names<'a> {
             };
             self.devices.insert(actor.to_owned(), named);
         }
-        Ok(self
-            .devices
-            .get(actor)
-            .cloned()
-            .flatten()
-            .unwrap_or_else(system))
+        Ok(self.devices.get(actor).cloned().flatten())
     }
 }
 
@@ -365,12 +360,15 @@ pub async fn timeline(store: &dyn Store, ticket: &Ticket) -> StoreResult<Vec<Tim
         let mut events = loaded.doc.events();
         events.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         for (i, e) in events.iter().enumerate() {
-            // Server events are in the audit log already, with the office's name.
+            // Server events, and field steps the server wrote for a REST
+            // call, are in the audit log already, with the caller's name.
             if e.kind.origin() != ActionOrigin::Field {
                 continue;
             }
+            let Some(actor) = names.device(&e.actor).await? else {
+                continue;
+            };
             let ignored = fold.ignored.iter().find(|x| x.id == e.id);
-            let actor = names.device(&e.actor).await?;
             let device_time = at_ms(e.device_time);
             let summary = match ignored {
                 Some(why) => format!("{} (ignored: {})", e.kind.as_str(), why.reason),

@@ -656,6 +656,37 @@ async fn the_timeline_lists_every_step_in_order_with_names(backend: TestBackend)
         assert_eq!(e["detail"]["applied"], true);
     }
 
+    // The office closes the job: a status entry with the office's name, not
+    // a field event (the server wrote that step into the document itself).
+    app.patch(
+        &format!("/v1/tickets/{ticket}"),
+        &tenant.admin_token,
+        &serde_json::json!({"status": "closed"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let after = app
+        .get(
+            &format!("/v1/tickets/{ticket}/timeline?kind=field,status"),
+            &tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let entries = after["items"].as_array().expect("items");
+    let fields = entries.iter().filter(|e| e["kind"] == "field").count();
+    assert_eq!(fields, 4, "{after}");
+    let closed = entries.last().expect("an entry");
+    assert_eq!(closed["kind"], "status");
+    assert_eq!(closed["detail"]["to"], "closed");
+    assert_eq!(closed["actor"]["name"], "Admin");
+    let items = app
+        .get(&path, &tenant.admin_token)
+        .await
+        .expect(StatusCode::OK)["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+
     // Pages of two walk the same list.
     let mut walked = Vec::new();
     let mut cursor: Option<String> = None;
