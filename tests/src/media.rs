@@ -194,3 +194,18 @@ impl Drop for S3sServer {
         }
     }
 }
+
+/// A real JPEG photo (120×90), different per `seed`.
+pub fn jpeg(seed: u8) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(120, 90, |x, y| {
+        image::Rgb([x as u8 ^ seed, y as u8, seed.wrapping_mul(7)])
+    });
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(image)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("encode JPEG");
+    bytes
+}

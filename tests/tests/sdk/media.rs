@@ -7,7 +7,6 @@
 //! the server acted but its answer was lost. Also the server's
 //! `device_sync::mark_media_stored` on its own.
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use truckroll_tests::{
     TempGuard, TestBackend,
     app::{PASSWORD, TestApp, TestTenant},
     fixtures::{CliPhone, Shop, kill_when, phone_cli, phone_cli_output},
-    media::{S3sServer, use_s3},
+    media::{S3sServer, jpeg, use_s3},
 };
 use uuid::Uuid;
 
@@ -61,18 +60,6 @@ async fn world(backend: TestBackend, name: &str) -> World {
         app,
         s3,
     }
-}
-
-/// A real JPEG photo, different per `seed`.
-fn jpeg(seed: u8) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(120, 90, |x, y| {
-        image::Rgb([x as u8 ^ seed, y as u8, seed.wrapping_mul(7)])
-    });
-    let mut bytes = Vec::new();
-    image::DynamicImage::ImageRgb8(image)
-        .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
-        .expect("encode JPEG");
-    bytes
 }
 
 fn strokes() -> Strokes {

@@ -5,7 +5,6 @@
 //! The parts-and-time export of a period (`/v1/work/export`). The ticket's
 //! timeline (`/v1/tickets/{id}/timeline`).
 
-use std::io::Cursor;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -17,7 +16,7 @@ use truckroll_tests::{
     TempGuard, TestBackend,
     app::{PASSWORD, TestApp},
     fixtures::Shop,
-    media::{Blobs, use_blobs},
+    media::{Blobs, jpeg, use_blobs},
 };
 use uuid::Uuid;
 
@@ -29,17 +28,6 @@ backend_tests!(
     parts_and_time_of_a_period_export_as_json_and_csv,
     the_timeline_lists_every_step_in_order_with_names,
 );
-
-fn jpeg(seed: u8) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(64, 48, |x, y| {
-        image::Rgb([x as u8 ^ seed, y as u8, seed.wrapping_mul(13)])
-    });
-    let mut bytes = Vec::new();
-    image::DynamicImage::ImageRgb8(image)
-        .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
-        .expect("encode JPEG");
-    bytes
-}
 
 fn strokes() -> Strokes {
     let p = |x, y| Point { x, y };
