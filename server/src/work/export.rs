@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use truckroll_sync::TimeEntryKind;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{TimeKind, at, seconds_of};
+use super::{at, seconds_of};
 use crate::domain::ValidationErrors;
 use crate::domain::csv::field;
 use crate::store::{PageRequest, Store, StoreError, TicketFilter};
@@ -37,7 +38,8 @@ pub struct TimeExportLine {
     pub ticket_number: String,
     pub site_id: Uuid,
     pub completed_at: DateTime<Utc>,
-    pub kind: TimeKind,
+    #[schema(value_type = String, example = "work")]
+    pub kind: TimeEntryKind,
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
     pub seconds: i64,
@@ -116,7 +118,7 @@ pub async fn export(
                     ticket_number: ticket.number.clone(),
                     site_id: ticket.site_id,
                     completed_at,
-                    kind: entry.kind.into(),
+                    kind: entry.kind,
                     started_at: at(entry.started_at),
                     ended_at: at(ended_at),
                     seconds: seconds_of(&entry, ended_at),
@@ -129,15 +131,6 @@ pub async fn export(
         }
     }
     Ok(out)
-}
-
-fn time_kind(kind: TimeKind) -> &'static str {
-    match kind {
-        TimeKind::Travel => "travel",
-        TimeKind::Work => "work",
-        TimeKind::Waiting => "waiting",
-        TimeKind::Break => "break",
-    }
 }
 
 /// The parts as CSV, one line per part, with a header.
@@ -172,7 +165,7 @@ pub fn time_csv(lines: &[TimeExportLine]) -> String {
             field(&l.ticket_number),
             l.site_id,
             l.completed_at.to_rfc3339(),
-            time_kind(l.kind),
+            l.kind.as_str(),
             l.started_at.to_rfc3339(),
             l.ended_at.to_rfc3339(),
             l.seconds,

@@ -65,31 +65,11 @@ pub struct PartLine {
     pub serial: Option<String>,
 }
 
-/// What a time entry was spent on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TimeKind {
-    Travel,
-    Work,
-    Waiting,
-    Break,
-}
-
-impl From<TimeEntryKind> for TimeKind {
-    fn from(kind: TimeEntryKind) -> Self {
-        match kind {
-            TimeEntryKind::Travel => TimeKind::Travel,
-            TimeEntryKind::Work => TimeKind::Work,
-            TimeEntryKind::Waiting => TimeKind::Waiting,
-            TimeEntryKind::Break => TimeKind::Break,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TimeLine {
     pub id: String,
-    pub kind: TimeKind,
+    #[schema(value_type = String, example = "work")]
+    pub kind: TimeEntryKind,
     pub started_at: DateTime<Utc>,
     /// Absent while the entry is still running.
     pub ended_at: Option<DateTime<Utc>>,
@@ -288,7 +268,7 @@ pub fn from_doc(ticket_id: Uuid, doc: &TicketDoc, rows: &[Media], now_ms: i64) -
             .iter()
             .map(|e| TimeLine {
                 id: e.id.clone(),
-                kind: e.kind.into(),
+                kind: e.kind,
                 started_at: at(e.started_at),
                 ended_at: e.ended_at.map(at),
                 seconds: seconds_of(e, now_ms),
