@@ -501,11 +501,6 @@ async fn submit_request(
     ApiPath(tenant): ApiPath<String>,
     mut multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<RequestReceipt>)> {
-    state
-        .form_limiter
-        .check(peer.ip())
-        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
-    let settings = form_settings(&state, &tenant).await?;
     let limit = state.config.intake.max_form_bytes;
     let mut total = 0usize;
     let mut form = FormRequest {
@@ -559,6 +554,13 @@ async fn submit_request(
             other => return Err(bad_field(other, "unknown field")),
         }
     }
+    // Judged after the body is read, so that a browser gets the answer
+    // rather than a connection closed under its upload.
+    state
+        .form_limiter
+        .check(peer.ip())
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    let settings = form_settings(&state, &tenant).await?;
     let ticket = state.intake().submit_form(&settings, form).await?;
     Ok((
         StatusCode::CREATED,

@@ -65,7 +65,10 @@
     const schema = category?.custom_fields_schema || {};
     const properties = schema.properties || {};
     const required = new Set(schema.required || []);
-    const names = Object.keys(properties);
+    // Required fields first, in the schema's order; then the others.
+    const names = [...new Set([...(schema.required || []), ...Object.keys(properties)])].filter(
+      (n) => properties[n] !== undefined,
+    );
     $("custom").hidden = names.length === 0;
     for (const name of names) {
       const spec = properties[name] || {};
