@@ -65,35 +65,36 @@ impl Mail {
             .set("references", json!([id]))
     }
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        let headers = self
-            .spec
-            .entry("headers")
-            .or_insert_with(|| json!({}));
+        let headers = self.spec.entry("headers").or_insert_with(|| json!({}));
         headers[name] = json!(value);
         self
     }
     pub fn attach(mut self, content_type: &str, filename: &str, bytes: &[u8]) -> Self {
-        self.push_attachment(json!({"base64": STANDARD.encode(bytes), "content_type": content_type,
-                                    "filename": filename}));
+        self.push_attachment(
+            json!({"base64": STANDARD.encode(bytes), "content_type": content_type,
+                                    "filename": filename}),
+        );
         self
     }
     pub fn inline_image(mut self, content_type: &str, cid: &str, bytes: &[u8]) -> Self {
-        self.push_attachment(json!({"base64": STANDARD.encode(bytes), "content_type": content_type,
-                                    "filename": format!("{cid}.img"), "inline_cid": cid}));
+        self.push_attachment(
+            json!({"base64": STANDARD.encode(bytes), "content_type": content_type,
+                                    "filename": format!("{cid}.img"), "inline_cid": cid}),
+        );
         self
     }
     fn push_attachment(&mut self, attachment: Value) {
-        let list = self
-            .spec
-            .entry("attachments")
-            .or_insert_with(|| json!([]));
+        let list = self.spec.entry("attachments").or_insert_with(|| json!([]));
         if let Some(list) = list.as_array_mut() {
             list.push(attachment);
         }
     }
 
     pub fn id(&self) -> String {
-        self.spec["message_id"].as_str().unwrap_or_default().to_owned()
+        self.spec["message_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The raw message, as `make_mail.py` writes it.
@@ -150,7 +151,12 @@ pub async fn set_up(app: &TestApp, tenant: &TestTenant, site: Uuid, extra: Value
 /// A new intake token for `tenant`.
 pub async fn intake_token(app: &TestApp, tenant: &TestTenant) -> String {
     let body = app
-        .send(reqwest::Method::POST, "/v1/intake/token", Some(&tenant.admin_token), None)
+        .send(
+            reqwest::Method::POST,
+            "/v1/intake/token",
+            Some(&tenant.admin_token),
+            None,
+        )
         .await
         .expect(StatusCode::CREATED);
     body["token"].as_str().expect("token").to_owned()
@@ -192,15 +198,14 @@ impl ImapServer {
         };
         Self {
             host: var(IMAP_HOST_VAR),
-            port: var(IMAP_PORT_VAR).parse().expect("TEST_IMAP_PORT is a port"),
+            port: var(IMAP_PORT_VAR)
+                .parse()
+                .expect("TEST_IMAP_PORT is a port"),
             password: var(IMAP_PASSWORD_VAR),
         }
     }
 
-    async fn session(
-        &self,
-        user: &str,
-    ) -> async_imap::Session<tokio::net::TcpStream> {
+    async fn session(&self, user: &str) -> async_imap::Session<tokio::net::TcpStream> {
         let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
             .expect("IMAP server reachable");

@@ -24,16 +24,15 @@ use super::{
 use crate::{
     domain::{ValidationErrors, permissions::Action, ticket::Priority},
     intake::{
-        Attachment, IntakeError, progress_link,
+        Attachment, IntakeError,
         admin::{MailboxInput, TOKEN_PREFIX, new_token, token_hash, validate_settings},
         form::{FormCategory, FormRequest},
         imap::{ImapError, poll_once},
+        progress_link,
     },
-    store::{
-        intake::{
-            Channel, IntakeMessage, IntakeMessageFilter, IntakeSettings, Mailbox, Outcome,
-            SettingsWrite,
-        },
+    store::intake::{
+        Channel, IntakeMessage, IntakeMessageFilter, IntakeSettings, Mailbox, Outcome,
+        SettingsWrite,
     },
 };
 
@@ -123,7 +122,10 @@ fn default_true() -> bool {
 
 #[utoipa::path(get, path = "/v1/intake/settings", tag = "intake", security(("bearer" = [])),
     responses((status = 200, body = IntakeSettings), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn get_settings(user: AuthUser, State(state): State<AppState>) -> ApiResult<Json<IntakeSettings>> {
+async fn get_settings(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<IntakeSettings>> {
     user.require(Action::IntakeManage)?;
     let settings = state.store.intake_settings(user.tenant_id).await?;
     Ok(Json(settings.ok_or(ApiError::NotFound("intake settings"))?))
@@ -146,14 +148,27 @@ async fn put_settings(
         category: body.category.trim().to_owned(),
         priority: body.priority,
         site_id: body.site_id,
-        own_addresses: body.own_addresses.iter().map(|a| a.trim().to_lowercase()).collect(),
+        own_addresses: body
+            .own_addresses
+            .iter()
+            .map(|a| a.trim().to_lowercase())
+            .collect(),
         reopen_window_hours: body.reopen_window_hours,
         sender_limit_per_hour: body.sender_limit_per_hour,
         form_enabled: body.form_enabled,
-        form_categories: body.form_categories.iter().map(|c| c.trim().to_owned()).collect(),
+        form_categories: body
+            .form_categories
+            .iter()
+            .map(|c| c.trim().to_owned())
+            .collect(),
     };
     validate_settings(&write)?;
-    Ok(Json(state.store.put_intake_settings(user.actor(), &write).await?))
+    Ok(Json(
+        state
+            .store
+            .put_intake_settings(user.actor(), &write)
+            .await?,
+    ))
 }
 
 /// The intake token, shown once.
@@ -166,7 +181,10 @@ pub struct IntakeToken {
 /// Issue a new intake token for the inbound endpoint (admins); the previous one stops working.
 #[utoipa::path(post, path = "/v1/intake/token", tag = "intake", security(("bearer" = [])),
     responses((status = 201, body = IntakeToken), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn rotate_token(user: AuthUser, State(state): State<AppState>) -> ApiResult<(StatusCode, Json<IntakeToken>)> {
+async fn rotate_token(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<(StatusCode, Json<IntakeToken>)> {
     user.require(Action::IntakeManage)?;
     let (token, hash) = new_token()?;
     state.store.set_intake_token(user.actor(), &hash).await?;
@@ -214,7 +232,10 @@ impl From<MailboxBody> for MailboxInput {
 
 #[utoipa::path(get, path = "/v1/intake/mailboxes", tag = "intake", security(("bearer" = [])),
     responses((status = 200, body = Vec<Mailbox>), (status = 403, body = Problem)))]
-async fn list_mailboxes(user: AuthUser, State(state): State<AppState>) -> ApiResult<Json<Vec<Mailbox>>> {
+async fn list_mailboxes(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<Mailbox>>> {
     user.require(Action::IntakeManage)?;
     Ok(Json(state.store.list_mailboxes(user.tenant_id).await?))
 }
@@ -228,7 +249,10 @@ async fn create_mailbox(
     ApiJson(body): ApiJson<MailboxBody>,
 ) -> ApiResult<(StatusCode, Json<Mailbox>)> {
     user.require(Action::IntakeManage)?;
-    let created = state.intake().create_mailbox(user.actor(), &body.into()).await?;
+    let created = state
+        .intake()
+        .create_mailbox(user.actor(), &body.into())
+        .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -252,7 +276,12 @@ async fn update_mailbox(
     ApiJson(body): ApiJson<MailboxBody>,
 ) -> ApiResult<Json<Mailbox>> {
     user.require(Action::IntakeManage)?;
-    Ok(Json(state.intake().update_mailbox(user.actor(), id, &body.into()).await?))
+    Ok(Json(
+        state
+            .intake()
+            .update_mailbox(user.actor(), id, &body.into())
+            .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/intake/mailboxes/{id}", tag = "intake", security(("bearer" = [])),
@@ -445,7 +474,10 @@ pub struct PublicForm {
 #[utoipa::path(get, path = "/v1/public/{tenant}/form", tag = "intake",
     params(("tenant" = String, Path, description = "The tenant's intake slug (or id)")),
     responses((status = 200, body = PublicForm), (status = 404, body = Problem)))]
-async fn public_form(State(state): State<AppState>, ApiPath(tenant): ApiPath<String>) -> ApiResult<Json<PublicForm>> {
+async fn public_form(
+    State(state): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<Json<PublicForm>> {
     let settings = form_settings(&state, &tenant).await?;
     let categories = state.intake().form_categories(&settings).await?;
     Ok(Json(PublicForm {
@@ -513,7 +545,10 @@ async fn submit_request(
         .map_err(|e| ApiError::BadRequest(format!("malformed form: {e}")))?
     {
         let name = field.name().unwrap_or_default().to_owned();
-        let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+        let content_type = field
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_owned();
         let file_name = field.file_name().map(str::to_owned);
         let mut bytes = Vec::new();
         while let Some(chunk) = field

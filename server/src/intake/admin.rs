@@ -36,7 +36,10 @@ pub fn validate_settings(settings: &SettingsWrite) -> Result<(), ValidationError
     }
     for (i, category) in settings.form_categories.iter().enumerate() {
         if !name_ok(category) {
-            errors.add(format!("form_categories[{i}]"), "must be 1 to 100 characters");
+            errors.add(
+                format!("form_categories[{i}]"),
+                "must be 1 to 100 characters",
+            );
         }
     }
     for (i, address) in settings.own_addresses.iter().enumerate() {
@@ -55,7 +58,9 @@ pub fn validate_settings(settings: &SettingsWrite) -> Result<(), ValidationError
 pub fn new_token() -> IntakeResult<(String, String)> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| {
-        IntakeError::Store(crate::store::StoreError::Corrupt("the random source failed".into()))
+        IntakeError::Store(crate::store::StoreError::Corrupt(
+            "the random source failed".into(),
+        ))
     })?;
     let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
     let hash = token_hash(&token);
@@ -110,7 +115,11 @@ impl MailboxInput {
 }
 
 impl Intake {
-    pub async fn create_mailbox(&self, actor: Actor, input: &MailboxInput) -> IntakeResult<Mailbox> {
+    pub async fn create_mailbox(
+        &self,
+        actor: Actor,
+        input: &MailboxInput,
+    ) -> IntakeResult<Mailbox> {
         input.validate(true)?;
         let password = input.password.as_deref().unwrap_or_default();
         let write = self.mailbox_write(actor.tenant_id, input, password)?;

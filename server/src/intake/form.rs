@@ -80,7 +80,10 @@ impl FormLimiter {
 
 impl Intake {
     /// The categories the form of `settings` offers, with their schemas.
-    pub async fn form_categories(&self, settings: &IntakeSettings) -> IntakeResult<Vec<FormCategory>> {
+    pub async fn form_categories(
+        &self,
+        settings: &IntakeSettings,
+    ) -> IntakeResult<Vec<FormCategory>> {
         let names = if settings.form_categories.is_empty() {
             vec![settings.category.clone()]
         } else {
@@ -88,7 +91,10 @@ impl Intake {
         };
         let mut out = Vec::with_capacity(names.len());
         for name in names {
-            let category = self.store().category_by_name(settings.tenant_id, &name).await?;
+            let category = self
+                .store()
+                .category_by_name(settings.tenant_id, &name)
+                .await?;
             out.push(match category {
                 Some(c) => FormCategory {
                     name: c.name,
@@ -136,7 +142,9 @@ impl Intake {
                     media_count: 0,
                     thread_message_id: None,
                 };
-                self.store().finish_intake_message(system, id, &finish).await?;
+                self.store()
+                    .finish_intake_message(system, id, &finish)
+                    .await?;
             }
             return Err(IntakeError::Bot);
         }
@@ -160,10 +168,18 @@ impl Intake {
         if form.description.chars().count() > 10_000 {
             errors.add("description", "must be at most 10000 characters");
         }
-        if form.phone.as_deref().is_some_and(|p| p.chars().count() > 40) {
+        if form
+            .phone
+            .as_deref()
+            .is_some_and(|p| p.chars().count() > 40)
+        {
             errors.add("phone", "must be at most 40 characters");
         }
-        if form.address.as_deref().is_some_and(|a| a.chars().count() > 500) {
+        if form
+            .address
+            .as_deref()
+            .is_some_and(|a| a.chars().count() > 500)
+        {
             errors.add("address", "must be at most 500 characters");
         }
         if !form.custom_fields.is_object() {
@@ -171,12 +187,21 @@ impl Intake {
         }
         errors.into_result()?;
         let Some(category) = category else {
-            return Err(ValidationErrors::single("category", "choose one of the offered categories").into());
+            return Err(ValidationErrors::single(
+                "category",
+                "choose one of the offered categories",
+            )
+            .into());
         };
         custom_fields::validate(&category.custom_fields_schema, &form.custom_fields)?;
 
         let customer = self
-            .customer_for(tenant_id, &email, Some(form.name.trim()), form.phone.as_deref())
+            .customer_for(
+                tenant_id,
+                &email,
+                Some(form.name.trim()),
+                form.phone.as_deref(),
+            )
             .await?;
         let actor = Actor {
             tenant_id,
@@ -184,11 +209,21 @@ impl Intake {
         };
         let mut description = form.description.trim().to_owned();
         let mut contact = format!("Contact: {}", form.name.trim());
-        if let Some(phone) = form.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        if let Some(phone) = form
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             contact.push_str(&format!(", {phone}"));
         }
         contact.push_str(&format!(", {email}"));
-        if let Some(address) = form.address.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        if let Some(address) = form
+            .address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
             contact.push_str(&format!("\nAddress: {address}"));
         }
         description = if description.is_empty() {
@@ -235,7 +270,9 @@ impl Intake {
             media_count,
             thread_message_id: None,
         };
-        self.store().finish_intake_message(actor, record, &finish).await?;
+        self.store()
+            .finish_intake_message(actor, record, &finish)
+            .await?;
         Ok(ticket)
     }
 }

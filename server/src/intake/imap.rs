@@ -92,9 +92,11 @@ async fn open(intake: &Intake, mailbox: &Mailbox) -> Result<ImapSession, ImapErr
         .await
         .map_err(|e| connect_error(e.to_string()))?
         .ok_or_else(|| connect_error("closed before the greeting".into()))?;
-    let password = intake
-        .sealer
-        .open(mailbox.tenant_id, &mailbox.username, &mailbox.password_sealed)?;
+    let password = intake.sealer.open(
+        mailbox.tenant_id,
+        &mailbox.username,
+        &mailbox.password_sealed,
+    )?;
     let mut session = client
         .login(&mailbox.username, &password)
         .await
@@ -163,7 +165,12 @@ async fn record(intake: &Intake, mailbox: &Mailbox, error: Option<&ImapError>) {
     if let Err(e) = intake
         .dispatch
         .store
-        .mailbox_polled(mailbox.tenant_id, mailbox.id, Utc::now(), message.as_deref())
+        .mailbox_polled(
+            mailbox.tenant_id,
+            mailbox.id,
+            Utc::now(),
+            message.as_deref(),
+        )
         .await
     {
         tracing::warn!(mailbox = %mailbox.id, error = %e, "could not record the poll");
@@ -191,7 +198,9 @@ async fn session_loop(intake: &Intake, mailbox: &Mailbox) -> Result<(), ImapErro
             };
             session = handle.done().await?;
             match answer? {
-                IdleResponse::NewData(_) | IdleResponse::Timeout | IdleResponse::ManualInterrupt => {}
+                IdleResponse::NewData(_)
+                | IdleResponse::Timeout
+                | IdleResponse::ManualInterrupt => {}
             }
         } else {
             tokio::time::sleep(every).await;

@@ -43,7 +43,9 @@ use crate::{
     media::{self, MediaError, MediaService, UploadRequest},
     store::{
         Actor, Store, StoreError,
-        intake::{Channel, Claim, Finish, IntakeMessage, IntakeSettings, NewIntakeMessage, Outcome},
+        intake::{
+            Channel, Claim, Finish, IntakeMessage, IntakeSettings, NewIntakeMessage, Outcome,
+        },
         media::MediaKind,
     },
 };
@@ -215,8 +217,14 @@ impl Intake {
             media_count: 0,
             thread_message_id: None,
         };
-        if let Some(reason) = self.drop_reason(&settings, &mail, unparseable, mailbox_id).await? {
-            let message = self.store().finish_intake_message(system, id, &drop(reason)).await?;
+        if let Some(reason) = self
+            .drop_reason(&settings, &mail, unparseable, mailbox_id)
+            .await?
+        {
+            let message = self
+                .store()
+                .finish_intake_message(system, id, &drop(reason))
+                .await?;
             return Ok(Received {
                 message,
                 duplicate: false,
@@ -276,7 +284,10 @@ impl Intake {
             .map(|a| a.trim().to_lowercase())
             .collect::<Vec<_>>();
         if let Some(mailbox_id) = mailbox_id
-            && let Ok(mailbox) = self.store().get_mailbox(settings.tenant_id, mailbox_id).await
+            && let Ok(mailbox) = self
+                .store()
+                .get_mailbox(settings.tenant_id, mailbox_id)
+                .await
             && mailbox.username.contains('@')
         {
             own.push(mailbox.username.to_lowercase());
@@ -472,7 +483,10 @@ impl Intake {
         if let Some((before, after)) =
             take_step(self.store(), actor, ticket, Step::new(StatusAction::Reopen)).await?
         {
-            self.dispatch.assignments().after_change(&before, &after).await?;
+            self.dispatch
+                .assignments()
+                .after_change(&before, &after)
+                .await?;
         }
         Ok(())
     }
@@ -508,7 +522,12 @@ impl Intake {
             self.dispatch.events.publish(event);
         }
         // Best effort, as for a ticket opened in the office.
-        if let Err(error) = self.dispatch.offers().offer_next(&created, Utc::now()).await {
+        if let Err(error) = self
+            .dispatch
+            .offers()
+            .offer_next(&created, Utc::now())
+            .await
+        {
             tracing::warn!(%error, ticket = %created.id, "auto-dispatch failed");
         }
         Ok(created)

@@ -46,7 +46,11 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
 }
 
 pub(super) fn bare_id(id: &str) -> String {
-    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_owned()
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_owned()
 }
 
 /// Reads `raw`. Fails only when nothing in it looks like a message.
@@ -197,7 +201,10 @@ mod tests {
                 m.automated
             );
         }
-        let raw = mail("From: MAILER-DAEMON@mx.example.com\r\nSubject: failure", "x");
+        let raw = mail(
+            "From: MAILER-DAEMON@mx.example.com\r\nSubject: failure",
+            "x",
+        );
         assert!(parse(&raw).expect("parses").automated.is_some());
         let raw = mail("From: a@b.c\r\nAuto-Submitted: no\r\nSubject: x", "x");
         assert_eq!(parse(&raw).expect("parses").automated, None);

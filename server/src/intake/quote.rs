@@ -87,11 +87,13 @@ mod tests {
 
     #[test]
     fn wrapped_on_wrote_outlook_and_chinese_history_are_cut() {
-        let body = "Still broken.\nOn Tue, 3 Dec 2026 at 09:12, Truckroll\n<help@acme.test> wrote:\n> old";
+        let body =
+            "Still broken.\nOn Tue, 3 Dec 2026 at 09:12, Truckroll\n<help@acme.test> wrote:\n> old";
         assert_eq!(strip_quoted(body), "Still broken.");
         let body = "See photo.\n\nFrom: Help Desk\nSent: Tuesday\nSubject: TR-000002\n\nold text";
         assert_eq!(strip_quoted(body), "See photo.");
-        let body = "空调还是不制冷。\n\n在 2026年12月3日 09:12，客服 <help@acme.test> 写道：\n> 旧内容";
+        let body =
+            "空调还是不制冷。\n\n在 2026年12月3日 09:12，客服 <help@acme.test> 写道：\n> 旧内容";
         assert_eq!(strip_quoted(body), "空调还是不制冷。");
         let body = "Yes.\n-----Original Message-----\nFrom: x";
         assert_eq!(strip_quoted(body), "Yes.");
@@ -102,6 +104,9 @@ mod tests {
         let body = "> Is it leaking?\nYes, under the sink.\n-- \nAnn Lee\n+49 30 1234";
         assert_eq!(strip_quoted(body), "Yes, under the sink.");
         assert_eq!(strip_quoted("> only a quote"), "> only a quote");
-        assert_eq!(strip_quoted("Plain text\nsecond line"), "Plain text\nsecond line");
+        assert_eq!(
+            strip_quoted("Plain text\nsecond line"),
+            "Plain text\nsecond line"
+        );
     }
 }

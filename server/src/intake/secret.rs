@@ -54,7 +54,12 @@ impl Sealer {
     }
 
     /// `base64(nonce ‖ ciphertext ‖ tag)`.
-    pub fn seal(&self, tenant_id: Uuid, username: &str, password: &str) -> Result<String, SealError> {
+    pub fn seal(
+        &self,
+        tenant_id: Uuid,
+        username: &str,
+        password: &str,
+    ) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| SealError::Random)?;
         let mut buffer = password.as_bytes().to_vec();
@@ -96,12 +101,18 @@ mod tests {
         let tenant = Uuid::now_v7();
         let sealed = sealer.seal(tenant, "desk", "hunter2").expect("seal");
         assert!(!sealed.contains("hunter2"));
-        assert_eq!(sealer.open(tenant, "desk", &sealed).as_deref(), Ok("hunter2"));
+        assert_eq!(
+            sealer.open(tenant, "desk", &sealed).as_deref(),
+            Ok("hunter2")
+        );
         assert_eq!(
             Sealer::new("secret-two").open(tenant, "desk", &sealed),
             Err(SealError::Open)
         );
         assert_eq!(sealer.open(tenant, "other", &sealed), Err(SealError::Open));
-        assert_eq!(sealer.open(Uuid::now_v7(), "desk", &sealed), Err(SealError::Open));
+        assert_eq!(
+            sealer.open(Uuid::now_v7(), "desk", &sealed),
+            Err(SealError::Open)
+        );
     }
 }

@@ -291,8 +291,11 @@ pub trait IntakeStore {
     ) -> StoreResult<Option<DateTime<Utc>>>;
 
     /// The oldest customer with this email (case-insensitive).
-    async fn customer_by_email(&self, tenant_id: Uuid, email: &str)
-    -> StoreResult<Option<Customer>>;
+    async fn customer_by_email(
+        &self,
+        tenant_id: Uuid,
+        email: &str,
+    ) -> StoreResult<Option<Customer>>;
     /// The customer's oldest site.
     async fn first_site_of(&self, tenant_id: Uuid, customer_id: Uuid) -> StoreResult<Option<Uuid>>;
 }

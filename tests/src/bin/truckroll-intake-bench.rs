@@ -72,10 +72,16 @@ fn pdf(bytes: usize) -> Vec<u8> {
 /// `template` with its Message-ID made unique for message `i`.
 fn numbered(template: &[u8], marker: &str, i: usize) -> Vec<u8> {
     let text = String::from_utf8_lossy(template);
-    text.replacen(marker, &format!("{marker}-{i}"), 1).into_bytes()
+    text.replacen(marker, &format!("{marker}-{i}"), 1)
+        .into_bytes()
 }
 
-async fn post_all(app: &TestApp, token: &str, bodies: Vec<Vec<u8>>, concurrency: usize) -> anyhow::Result<f64> {
+async fn post_all(
+    app: &TestApp,
+    token: &str,
+    bodies: Vec<Vec<u8>>,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     let url = format!("{}/v1/intake/email", app.base_url);
     let results: Vec<anyhow::Result<()>> = stream::iter(bodies)
@@ -117,7 +123,13 @@ async fn main() -> anyhow::Result<()> {
     .await;
     let tenant = app.create_tenant("bench").await;
     let site = app.berlin_site(&tenant, "standard").await;
-    set_up(&app, &tenant, id_of(&site, "id"), json!({"sender_limit_per_hour": 10000})).await;
+    set_up(
+        &app,
+        &tenant,
+        id_of(&site, "id"),
+        json!({"sender_limit_per_hour": 10000}),
+    )
+    .await;
     let token = intake_token(&app, &tenant).await;
 
     let text = "The boiler in the basement leaks since this morning; water is on the floor.\n\
@@ -172,7 +184,11 @@ async fn main() -> anyhow::Result<()> {
                       "priority": "P3", "site_id": site["id"]});
     let results: Vec<anyhow::Result<()>> = stream::iter(0..n)
         .map(|_| {
-            let request = app.client.post(&url).bearer_auth(&tenant.admin_token).json(&body);
+            let request = app
+                .client
+                .post(&url)
+                .bearer_auth(&tenant.admin_token)
+                .json(&body);
             async move {
                 let status = request.send().await?.status();
                 anyhow::ensure!(status == StatusCode::CREATED, "{status}");

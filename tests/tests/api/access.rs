@@ -465,8 +465,16 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
                 json!({"url": format!("https://hooks.example/{r}"), "events": ["ticket.created"]}),
             ),
         ),
-        request("GET /v1/intake/mailboxes", "/v1/intake/mailboxes".into(), None),
-        request("GET /v1/intake/messages", "/v1/intake/messages".into(), None),
+        request(
+            "GET /v1/intake/mailboxes",
+            "/v1/intake/mailboxes".into(),
+            None,
+        ),
+        request(
+            "GET /v1/intake/messages",
+            "/v1/intake/messages".into(),
+            None,
+        ),
     ]
 }
 

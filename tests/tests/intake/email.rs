@@ -34,7 +34,10 @@ impl Desk {
 
     async fn ticket(&self, id: &Value) -> Value {
         self.app
-            .get(&format!("/v1/tickets/{}", id.as_str().expect("ticket id")), self.admin())
+            .get(
+                &format!("/v1/tickets/{}", id.as_str().expect("ticket id")),
+                self.admin(),
+            )
             .await
             .expect(StatusCode::OK)
     }
@@ -43,7 +46,10 @@ impl Desk {
         let body = self
             .app
             .get(
-                &format!("/v1/tickets/{}/timeline?limit=200", id.as_str().expect("id")),
+                &format!(
+                    "/v1/tickets/{}/timeline?limit=200",
+                    id.as_str().expect("id")
+                ),
                 self.admin(),
             )
             .await
@@ -91,17 +97,23 @@ async fn new_mail_with_a_photo_becomes_a_ticket_with_the_media(backend: TestBack
     let d = desk(backend, "photo", json!({})).await;
     let photo = jpeg(7);
     let inline = jpeg(9);
-    let mail = Mail::new("Ann Lee <Ann.Lee@Example.com>", "Boiler leaking in the basement")
-        .text("Water under the boiler since this morning.\n\nAnn")
-        .html("<p>Water under the boiler since this morning.</p><img src=\"cid:pic1\"><p>Ann</p>")
-        .inline_image("image/jpeg", "pic1", &inline)
-        .attach("image/jpeg", "boiler.jpg", &photo)
-        .attach("text/plain", "notes.txt", b"not a photo");
+    let mail = Mail::new(
+        "Ann Lee <Ann.Lee@Example.com>",
+        "Boiler leaking in the basement",
+    )
+    .text("Water under the boiler since this morning.\n\nAnn")
+    .html("<p>Water under the boiler since this morning.</p><img src=\"cid:pic1\"><p>Ann</p>")
+    .inline_image("image/jpeg", "pic1", &inline)
+    .attach("image/jpeg", "boiler.jpg", &photo)
+    .attach("text/plain", "notes.txt", b"not a photo");
     let (status, receipt) = post_mail(&d.app, &d.token, mail.build()).await;
     assert_eq!(status, StatusCode::OK, "{receipt}");
     assert_eq!(receipt["outcome"], "ticket", "{receipt}");
     assert_eq!(receipt["duplicate"], false);
-    assert_eq!(receipt["media_count"], 2, "photo and inline image; the text file is skipped");
+    assert_eq!(
+        receipt["media_count"], 2,
+        "photo and inline image; the text file is skipped"
+    );
     assert_eq!(receipt["sender"], "ann.lee@example.com");
     let number = receipt["ticket_number"].as_str().expect("number");
     assert!(number.starts_with("TR-"), "{number}");
@@ -136,7 +148,10 @@ async fn new_mail_with_a_photo_becomes_a_ticket_with_the_media(backend: TestBack
     let media = d
         .app
         .get(
-            &format!("/v1/tickets/{}/media", receipt["ticket_id"].as_str().unwrap_or_default()),
+            &format!(
+                "/v1/tickets/{}/media",
+                receipt["ticket_id"].as_str().unwrap_or_default()
+            ),
             d.admin(),
         )
         .await
@@ -168,8 +183,20 @@ async fn new_mail_with_a_photo_becomes_a_ticket_with_the_media(backend: TestBack
     } else {
         format!("{}{url}", d.app.base_url)
     };
-    let bytes = d.app.client.get(url).send().await.expect("download").bytes().await.expect("bytes");
-    assert_eq!(hex::encode(Sha256::digest(&bytes)), items[0]["sha256"].as_str().unwrap_or_default());
+    let bytes = d
+        .app
+        .client
+        .get(url)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        items[0]["sha256"].as_str().unwrap_or_default()
+    );
 
     // Recorded for admins, and in the ticket's timeline.
     let messages = d.messages().await;
@@ -183,7 +210,9 @@ async fn new_mail_with_a_photo_becomes_a_ticket_with_the_media(backend: TestBack
         "{timeline:#?}"
     );
     assert!(
-        timeline.iter().any(|e| e["action"] == "ticket.create" && e["actor"]["name"] == "Ann Lee"),
+        timeline
+            .iter()
+            .any(|e| e["action"] == "ticket.create" && e["actor"]["name"] == "Ann Lee"),
         "the customer opened it: {timeline:#?}"
     );
     d.app.stop().await;
@@ -241,7 +270,10 @@ async fn a_reply_threads_as_a_public_comment_and_reopens(backend: TestBackend) {
     let first = Mail::new("carl@example.com", "Heating off");
     let (_, receipt) = post_mail(&d.app, &d.token, first.clone().text("No heat.").build()).await;
     let ticket_id = receipt["ticket_id"].clone();
-    let number = receipt["ticket_number"].as_str().unwrap_or_default().to_owned();
+    let number = receipt["ticket_number"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let id = Uuid::parse_str(ticket_id.as_str().unwrap_or_default()).expect("uuid");
 
     // A reply by In-Reply-To: a public comment, quoted history stripped.
@@ -262,8 +294,11 @@ async fn a_reply_threads_as_a_public_comment_and_reopens(backend: TestBackend) {
     // Closed, then a reply by the number in the subject reopens it (within 48 h).
     d.close(id).await;
     assert_eq!(d.ticket(&ticket_id).await["status"], "closed");
-    let by_number = Mail::new("Carl <CARL@example.com>", &format!("Re: [{number}] Heating off"))
-        .text("It broke again.");
+    let by_number = Mail::new(
+        "Carl <CARL@example.com>",
+        &format!("Re: [{number}] Heating off"),
+    )
+    .text("It broke again.");
     let (_, answer) = post_mail(&d.app, &d.token, by_number.build()).await;
     assert_eq!(answer["outcome"], "comment", "{answer}");
     let reopened = d.ticket(&ticket_id).await;
@@ -271,14 +306,19 @@ async fn a_reply_threads_as_a_public_comment_and_reopens(backend: TestBackend) {
     assert_eq!(reopened["assignee_id"], Value::Null);
     let timeline = d.timeline(&ticket_id).await;
     assert!(
-        timeline.iter().any(|e| e["kind"] == "status" && e["summary"] == "status closed → new"),
+        timeline
+            .iter()
+            .any(|e| e["kind"] == "status" && e["summary"] == "status closed → new"),
         "{timeline:#?}"
     );
 
     // The number alone does not let a stranger write into the ticket.
     let stranger = Mail::new("eve@example.net", &format!("Re: {number}")).text("Hi there.");
     let (_, answer) = post_mail(&d.app, &d.token, stranger.build()).await;
-    assert_eq!(answer["outcome"], "ticket", "a new ticket, not a comment: {answer}");
+    assert_eq!(
+        answer["outcome"], "ticket",
+        "a new ticket, not a comment: {answer}"
+    );
     assert_ne!(answer["ticket_id"], ticket_id);
     d.app.stop().await;
 }
@@ -310,7 +350,10 @@ async fn machine_mail_loops_rate_limits_and_duplicates(backend: TestBackend) {
         Mail::new("frank@example.com", "Out of office").header("Auto-Submitted", "auto-replied"),
         Mail::new("frank@example.com", "Newsletter").header("Precedence", "bulk"),
         Mail::new("frank@example.com", "Away").header("X-Autoreply", "yes"),
-        Mail::new("MAILER-DAEMON@mx.example.com", "Undelivered Mail Returned to Sender"),
+        Mail::new(
+            "MAILER-DAEMON@mx.example.com",
+            "Undelivered Mail Returned to Sender",
+        ),
         Mail::new("bounce@example.com", "Delivery failure").header("Return-Path", "<>"),
         Mail::new("Help <help@acme.test>", "Your ticket was received"),
     ];
@@ -345,15 +388,31 @@ async fn machine_mail_loops_rate_limits_and_duplicates(backend: TestBackend) {
     assert_eq!(d.tickets().await.len(), 1);
 
     // Two accepted per hour from one sender: the third is dropped.
-    let (_, two) =
-        post_mail(&d.app, &d.token, Mail::new("gina@example.com", "Door").text("x").build()).await;
+    let (_, two) = post_mail(
+        &d.app,
+        &d.token,
+        Mail::new("gina@example.com", "Door").text("x").build(),
+    )
+    .await;
     assert_eq!(two["outcome"], "ticket");
-    let (_, three) =
-        post_mail(&d.app, &d.token, Mail::new("Gina@Example.com", "Tap").text("x").build()).await;
+    let (_, three) = post_mail(
+        &d.app,
+        &d.token,
+        Mail::new("Gina@Example.com", "Tap").text("x").build(),
+    )
+    .await;
     assert_eq!(three["outcome"], "dropped", "{three}");
-    assert!(three["reason"].as_str().is_some_and(|r| r.starts_with("rate limited")));
-    let (_, other) =
-        post_mail(&d.app, &d.token, Mail::new("hank@example.com", "Tap").text("x").build()).await;
+    assert!(
+        three["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("rate limited"))
+    );
+    let (_, other) = post_mail(
+        &d.app,
+        &d.token,
+        Mail::new("hank@example.com", "Tap").text("x").build(),
+    )
+    .await;
     assert_eq!(other["outcome"], "ticket", "another sender is not limited");
 
     let dropped = d
@@ -370,7 +429,11 @@ async fn the_endpoint_is_authenticated_and_answers_problems(backend: TestBackend
     let raw = Mail::new("ivy@example.com", "Hello").text("x").build();
     let (status, body) = post_mail(&d.app, "tri_not-a-token", raw.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(body["type"].as_str().is_some_and(|t| t.ends_with("/unauthorized")));
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/unauthorized"))
+    );
     // A technician's access token is not enough; an admin's is.
     let (status, _) = post_mail(&d.app, &d.shop.tech().token, raw.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -395,8 +458,10 @@ async fn the_endpoint_is_authenticated_and_answers_problems(backend: TestBackend
             Method::PUT,
             "/v1/intake/settings",
             Some(d.admin()),
-            Some(&json!({"slug": "Not A Slug", "category": "repair", "site_id": d.shop.site,
-                         "own_addresses": ["nope"], "sender_limit_per_hour": 0})),
+            Some(
+                &json!({"slug": "Not A Slug", "category": "repair", "site_id": d.shop.site,
+                         "own_addresses": ["nope"], "sender_limit_per_hour": 0}),
+            ),
         )
         .await;
     bad.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
@@ -404,7 +469,10 @@ async fn the_endpoint_is_authenticated_and_answers_problems(backend: TestBackend
         .as_array()
         .map(|e| e.iter().filter_map(|e| e["field"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(fields, ["slug", "own_addresses[0]", "sender_limit_per_hour"]);
+    assert_eq!(
+        fields,
+        ["slug", "own_addresses[0]", "sender_limit_per_hour"]
+    );
     // Another tenant's token never reaches this tenant's tickets.
     let other = d.app.create_tenant("auth-other").await;
     let other_site = d.app.berlin_site(&other, "standard").await;

@@ -5,12 +5,7 @@
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
 use truckroll_tests::{
-    TestBackend,
-    app::TestApp,
-    browser,
-    fixtures::Shop,
-    intake::set_up,
-    media::jpeg,
+    TestBackend, app::TestApp, browser, fixtures::Shop, intake::set_up, media::jpeg,
 };
 
 /// A shop whose form offers `repair` (room and floor required) and `cleaning`.
@@ -79,11 +74,19 @@ async fn the_form_opens_a_ticket_and_refuses_bots(backend: TestBackend) {
     let admin = shop.tenant.admin_token.clone();
 
     let info = app
-        .send(reqwest::Method::GET, "/v1/public/form-desk/form", None, None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/public/form-desk/form",
+            None,
+            None,
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(info["categories"][0]["name"], "repair");
-    assert_eq!(info["categories"][0]["custom_fields_schema"]["required"], json!(["room", "floor"]));
+    assert_eq!(
+        info["categories"][0]["custom_fields_schema"]["required"],
+        json!(["room", "floor"])
+    );
     assert_eq!(info["categories"][1]["name"], "cleaning");
     let (status, _) = submit(&app, "nobody-here", form(GOOD)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -98,7 +101,10 @@ async fn the_form_opens_a_ticket_and_refuses_bots(backend: TestBackend) {
     );
     let (status, receipt) = submit(&app, "form-desk", with_photo).await;
     assert_eq!(status, StatusCode::CREATED, "{receipt}");
-    let number = receipt["ticket_number"].as_str().expect("number").to_owned();
+    let number = receipt["ticket_number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
     assert_eq!(receipt["progress_link"], format!("/track?ticket={number}"));
 
     let tickets = app.get("/v1/tickets", &admin).await.expect(StatusCode::OK);
@@ -109,19 +115,34 @@ async fn the_form_opens_a_ticket_and_refuses_bots(backend: TestBackend) {
         .expect("the ticket");
     assert_eq!(ticket["title"], "Dishwasher floods");
     assert_eq!(ticket["category"], "repair");
-    assert_eq!(ticket["custom_fields"], json!({"room": "Kitchen", "floor": 2}));
+    assert_eq!(
+        ticket["custom_fields"],
+        json!({"room": "Kitchen", "floor": 2})
+    );
     assert_eq!(ticket["tags"], json!(["web-form"]));
     assert_eq!(
         ticket["description"],
         "Water everywhere.\n\nContact: Rosa Díaz, +49 30 555, rosa@example.com\nAddress: Torstraße 1, Berlin"
     );
     let media = app
-        .get(&format!("/v1/tickets/{}/media", ticket["id"].as_str().unwrap_or_default()), &admin)
+        .get(
+            &format!(
+                "/v1/tickets/{}/media",
+                ticket["id"].as_str().unwrap_or_default()
+            ),
+            &admin,
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(media["items"][0]["state"], "stored", "{media}");
     let timeline = app
-        .get(&format!("/v1/tickets/{}/timeline", ticket["id"].as_str().unwrap_or_default()), &admin)
+        .get(
+            &format!(
+                "/v1/tickets/{}/timeline",
+                ticket["id"].as_str().unwrap_or_default()
+            ),
+            &admin,
+        )
         .await
         .expect(StatusCode::OK);
     assert!(
@@ -132,7 +153,11 @@ async fn the_form_opens_a_ticket_and_refuses_bots(backend: TestBackend) {
     );
 
     // The honeypot: refused, recorded, no ticket.
-    let mut bot: Vec<(&str, &str)> = GOOD.iter().filter(|(k, _)| *k != "website").copied().collect();
+    let mut bot: Vec<(&str, &str)> = GOOD
+        .iter()
+        .filter(|(k, _)| *k != "website")
+        .copied()
+        .collect();
     bot.push(("website", "http://spam.example"));
     let (status, problem) = submit(&app, "form-desk", form(&bot)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
@@ -144,11 +169,18 @@ async fn the_form_opens_a_ticket_and_refuses_bots(backend: TestBackend) {
     assert_eq!(dropped["items"][0]["channel"], "form");
 
     // Custom fields are checked against the category's schema.
-    let mut wrong: Vec<(&str, &str)> = GOOD.iter().filter(|(k, _)| *k != "custom_fields").copied().collect();
+    let mut wrong: Vec<(&str, &str)> = GOOD
+        .iter()
+        .filter(|(k, _)| *k != "custom_fields")
+        .copied()
+        .collect();
     wrong.push(("custom_fields", r#"{"room": "Kitchen", "floor": "second"}"#));
     let (status, problem) = submit(&app, "form-desk", form(&wrong)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert!(problem["errors"].as_array().is_some_and(|e| !e.is_empty()), "{problem}");
+    assert!(
+        problem["errors"].as_array().is_some_and(|e| !e.is_empty()),
+        "{problem}"
+    );
     let (status, problem) = submit(&app, "form-desk", form(&[("title", "x")])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<&str> = problem["errors"]
@@ -189,7 +221,10 @@ async fn a_customer_reports_a_fault_in_chromium() {
             ("TRUCKROLL_URL", app.base_url.clone()),
             ("SLUG", "page-desk".to_owned()),
             ("PHOTO", photo.display().to_string()),
-            ("ARTIFACT", artifacts.join("intake-form.png").display().to_string()),
+            (
+                "ARTIFACT",
+                artifacts.join("intake-form.png").display().to_string(),
+            ),
         ],
     )
     .await;
@@ -199,11 +234,24 @@ async fn a_customer_reports_a_fault_in_chromium() {
     let admin = &shop.tenant.admin_token;
     let tickets = app.get("/v1/tickets", admin).await.expect(StatusCode::OK);
     let items = tickets["items"].as_array().cloned().unwrap_or_default();
-    assert_eq!(items.len(), 1, "one ticket; the bot's was refused: {tickets}");
+    assert_eq!(
+        items.len(),
+        1,
+        "one ticket; the bot's was refused: {tickets}"
+    );
     assert_eq!(items[0]["title"], "Radiator cold");
-    assert_eq!(items[0]["custom_fields"], json!({"room": "Office 3", "floor": 4, "urgent": true}));
+    assert_eq!(
+        items[0]["custom_fields"],
+        json!({"room": "Office 3", "floor": 4, "urgent": true})
+    );
     let media = app
-        .get(&format!("/v1/tickets/{}/media", items[0]["id"].as_str().unwrap_or_default()), admin)
+        .get(
+            &format!(
+                "/v1/tickets/{}/media",
+                items[0]["id"].as_str().unwrap_or_default()
+            ),
+            admin,
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(media["items"].as_array().map(Vec::len), Some(1));

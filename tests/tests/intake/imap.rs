@@ -23,7 +23,10 @@ async fn wait_for_messages(app: &TestApp, token: &str, n: usize) -> Vec<Value> {
             .await
             .expect(StatusCode::OK);
         let items = body["items"].as_array().cloned().unwrap_or_default();
-        let finished = items.iter().filter(|m| m["outcome"] != "processing").count();
+        let finished = items
+            .iter()
+            .filter(|m| m["outcome"] != "processing")
+            .count();
         if finished >= n {
             return items;
         }
@@ -78,10 +81,19 @@ async fn the_watcher_takes_unseen_mail_and_marks_it_seen(backend: TestBackend) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(imap.unseen(&user).await.is_empty(), "messages marked \\Seen");
+    assert!(
+        imap.unseen(&user).await.is_empty(),
+        "messages marked \\Seen"
+    );
 
     let listed = app
-        .get(&format!("/v1/intake/mailboxes/{}", mailbox["id"].as_str().unwrap_or_default()), &admin)
+        .get(
+            &format!(
+                "/v1/intake/mailboxes/{}",
+                mailbox["id"].as_str().unwrap_or_default()
+            ),
+            &admin,
+        )
         .await
         .expect(StatusCode::OK);
     assert!(listed["last_polled_at"].is_string(), "{listed}");
@@ -96,8 +108,11 @@ async fn poll_now_and_a_wrong_password(backend: TestBackend) {
     let admin = shop.tenant.admin_token.clone();
     set_up(&app, &shop.tenant, shop.site, json!({})).await;
     let user = format!("poll-{}@acme.test", Uuid::now_v7().simple());
-    imap.append(&user, &Mail::new("pia@example.com", "Leak").text("Leak.").build())
-        .await;
+    imap.append(
+        &user,
+        &Mail::new("pia@example.com", "Leak").text("Leak.").build(),
+    )
+    .await;
     imap.append(
         &user,
         &Mail::new("pia@example.com", "Out of office")
@@ -117,11 +132,20 @@ async fn poll_now_and_a_wrong_password(backend: TestBackend) {
         )
         .await
         .expect(StatusCode::CREATED);
-    let poll = format!("/v1/intake/mailboxes/{}/poll", mailbox["id"].as_str().unwrap_or_default());
-    let report = app.post(&poll, &admin, &json!({})).await.expect(StatusCode::OK);
+    let poll = format!(
+        "/v1/intake/mailboxes/{}/poll",
+        mailbox["id"].as_str().unwrap_or_default()
+    );
+    let report = app
+        .post(&poll, &admin, &json!({}))
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(report, json!({"found": 2, "taken": 2}));
     assert!(imap.unseen(&user).await.is_empty());
-    let again = app.post(&poll, &admin, &json!({})).await.expect(StatusCode::OK);
+    let again = app
+        .post(&poll, &admin, &json!({}))
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(again, json!({"found": 0, "taken": 0}));
     let outcomes: Vec<Value> = app
         .get("/v1/intake/messages", &admin)
@@ -133,13 +157,18 @@ async fn poll_now_and_a_wrong_password(backend: TestBackend) {
     assert_eq!(outcomes, [json!("ticket"), json!("dropped")]);
 
     // A wrong password: 503 with the server's refusal, kept on the mailbox.
-    let path = format!("/v1/intake/mailboxes/{}", mailbox["id"].as_str().unwrap_or_default());
+    let path = format!(
+        "/v1/intake/mailboxes/{}",
+        mailbox["id"].as_str().unwrap_or_default()
+    );
     app.send(
         reqwest::Method::PUT,
         &path,
         Some(&admin),
-        Some(&json!({"name": "Manual", "host": imap.host, "port": imap.port, "tls": false,
-                     "username": user, "password": "wrong", "enabled": false})),
+        Some(
+            &json!({"name": "Manual", "host": imap.host, "port": imap.port, "tls": false,
+                     "username": user, "password": "wrong", "enabled": false}),
+        ),
     )
     .await
     .expect(StatusCode::OK);
@@ -148,7 +177,9 @@ async fn poll_now_and_a_wrong_password(backend: TestBackend) {
         .expect_problem(StatusCode::SERVICE_UNAVAILABLE, "/unavailable");
     let listed = app.get(&path, &admin).await.expect(StatusCode::OK);
     assert!(
-        listed["last_error"].as_str().is_some_and(|e| e.contains("login refused")),
+        listed["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("login refused")),
         "{listed}"
     );
     // Only admins manage mailboxes.
@@ -158,7 +189,9 @@ async fn poll_now_and_a_wrong_password(backend: TestBackend) {
     app.get("/v1/intake/mailboxes", &dispatcher)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
-    app.get("/v1/intake/messages", &dispatcher).await.expect(StatusCode::OK);
+    app.get("/v1/intake/messages", &dispatcher)
+        .await
+        .expect(StatusCode::OK);
     app.stop().await;
 }
 
