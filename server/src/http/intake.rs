@@ -36,6 +36,8 @@ use crate::{
     },
 };
 
+const NOT_SET_UP: &str = "intake is not set up for this tenant: PUT /v1/intake/settings first";
+
 /// The form's own cap; `intake.max_form_bytes` is checked while reading.
 const FORM_BODY_CAP: usize = 64 * 1024 * 1024;
 
@@ -71,6 +73,7 @@ impl From<IntakeError> for ApiError {
 impl From<ImapError> for ApiError {
     fn from(error: ImapError) -> Self {
         match error {
+            ImapError::Intake(IntakeError::NotConfigured) => ApiError::Conflict(NOT_SET_UP.into()),
             ImapError::Intake(e) => e.into(),
             // The mailbox's server is a dependency: its failure is the answer.
             other => ApiError::Unavailable(other.to_string()),
@@ -388,9 +391,7 @@ async fn receive_email(
         .await
     {
         Err(IntakeError::NotConfigured) => {
-            return Err(ApiError::Conflict(
-                "intake is not set up for this tenant: PUT /v1/intake/settings first".into(),
-            ));
+            return Err(ApiError::Conflict(NOT_SET_UP.into()));
         }
         other => other?,
     };

@@ -139,6 +139,9 @@ async fn take_unseen(
                     .await?;
                 report.taken += 1;
             }
+            // Nothing can be taken in until an admin sets intake up: say so
+            // on the mailbox (`last_error`) instead of retrying each message.
+            Err(error @ IntakeError::NotConfigured) => return Err(error.into()),
             Err(error) => {
                 tracing::warn!(mailbox = %mailbox.id, uid, %error, "message left unseen for the next poll");
             }

@@ -182,6 +182,46 @@ async fn poll_now_and_a_wrong_password(backend: TestBackend) {
             .is_some_and(|e| e.contains("login refused")),
         "{listed}"
     );
+    // A tenant that has not set intake up: the poll says so, the mail stays unseen.
+    let bare = app.create_tenant("pollnow-bare").await;
+    let bare_user = format!("bare-{}@acme.test", Uuid::now_v7().simple());
+    imap.append(
+        &bare_user,
+        &Mail::new("quinn@example.com", "Hello").text("x").build(),
+    )
+    .await;
+    let bare_box = app
+        .post(
+            "/v1/intake/mailboxes",
+            &bare.admin_token,
+            &json!({"name": "Bare", "host": imap.host, "port": imap.port, "tls": false,
+                    "username": bare_user, "password": imap.password, "enabled": false}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let bare_path = format!(
+        "/v1/intake/mailboxes/{}",
+        bare_box["id"].as_str().unwrap_or_default()
+    );
+    app.post(&format!("{bare_path}/poll"), &bare.admin_token, &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "/conflict");
+    let listed = app
+        .get(&bare_path, &bare.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        listed["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not set up")),
+        "{listed}"
+    );
+    assert_eq!(imap.unseen(&bare_user).await.len(), 1);
+    // Another tenant's mailbox is not found from here.
+    app.get(&bare_path, &admin)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+
     // Only admins manage mailboxes.
     let (_, dispatcher) = app
         .create_user(&shop.tenant, "disp@pollnow.test", "dispatcher")
