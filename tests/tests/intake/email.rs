@@ -276,13 +276,22 @@ async fn a_reply_threads_as_a_public_comment_and_reopens(backend: TestBackend) {
         .to_owned();
     let id = Uuid::parse_str(ticket_id.as_str().unwrap_or_default()).expect("uuid");
 
-    // A reply by In-Reply-To: a public comment, quoted history stripped.
+    // A reply by In-Reply-To: a public comment, quoted history stripped,
+    // its photo on the same ticket.
     let reply = Mail::new("carl@example.com", "Re: Heating off")
         .in_reply_to(&first.id())
-        .text("It is still cold.\n\nOn Mon, Carl wrote:\n> No heat.");
+        .text("It is still cold.\n\nOn Mon, Carl wrote:\n> No heat.")
+        .attach("image/jpeg", "thermostat.jpg", &jpeg(21));
     let (_, answer) = post_mail(&d.app, &d.token, reply.build()).await;
     assert_eq!(answer["outcome"], "comment", "{answer}");
     assert_eq!(answer["ticket_id"], ticket_id);
+    assert_eq!(answer["media_count"], 1);
+    let media = d
+        .app
+        .get(&format!("/v1/tickets/{id}/media"), d.admin())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(media["items"].as_array().map(Vec::len), Some(1), "{media}");
     let comments = d
         .app
         .get(&format!("/v1/tickets/{id}/comments"), d.admin())
