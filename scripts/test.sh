@@ -3,6 +3,7 @@
 #
 # Needs: a Rust toolchain (cargo, rustfmt, clippy) and a PostgreSQL server;
 # installs and starts s3s-fs (an S3-compatible server) for the media tests,
+# dovecot (an IMAP server, Debian's dovecot-imapd) for the email intake tests,
 # and a JDK, JNA and kotlinc (npm package kotlin-compiler) for the Kotlin
 # binding test.
 # PostgreSQL is found through TEST_DATABASE_URL
@@ -163,6 +164,105 @@ stop_s3() {
     return 0
 }
 
+# The email intake tests read a real IMAP server: Debian's dovecot-imapd, run
+# as a local instance with its own configuration in a temp dir on a free
+# loopback port (plaintext login allowed on loopback, any user name with the
+# password below, one maildir per user name, so every test has its own
+# mailbox), stopped when this script exits. Set TEST_IMAP_HOST/_PORT/
+# _PASSWORD to use another server instead.
+ensure_dovecot() {
+    [ -n "${TEST_IMAP_HOST:-}" ] && return 0
+    if ! command -v dovecot >/dev/null || [ ! -x /usr/lib/dovecot/imap ]; then
+        if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+            echo "== installing dovecot-imapd (IMAP server for the email intake tests)" >&2
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd; } >&2 \
+                || fail "apt-get install dovecot-imapd failed"
+        else
+            fail "dovecot not found: install it (Debian/Ubuntu: sudo apt-get install dovecot-imapd) or set TEST_IMAP_HOST/TEST_IMAP_PORT/TEST_IMAP_PASSWORD"
+        fi
+    fi
+}
+
+start_imap() {
+    if [ -n "${TEST_IMAP_HOST:-}" ]; then
+        echo "== intake tests use the IMAP server at ${TEST_IMAP_HOST}:${TEST_IMAP_PORT:-143}"
+        return 0
+    fi
+    IMAP_DIR="$(mktemp -d -t truckroll-imap.XXXXXX)"
+    chmod 755 "${IMAP_DIR}"
+    mkdir -p "${IMAP_DIR}/mail" "${IMAP_DIR}/run" "${IMAP_DIR}/state"
+    local port=""
+    for _ in $(seq 1 50); do
+        local candidate=$((20000 + RANDOM % 20000))
+        if port_free "${candidate}"; then port="${candidate}"; break; fi
+    done
+    [ -n "${port}" ] || fail "no free loopback port for dovecot"
+    # Dovecot's login processes refuse to run as root: as root, use the
+    # package's unprivileged users; otherwise run everything as ourselves.
+    local internal login mail_user mail_group
+    if [ "$(id -u)" = 0 ]; then
+        internal=dovecot login=dovenull mail_user=dovecot mail_group=dovecot
+        chown dovecot:dovecot "${IMAP_DIR}/mail"
+    else
+        internal="$(id -un)" login="$(id -un)" mail_user="$(id -u)" mail_group="$(id -g)"
+    fi
+    export TEST_IMAP_PASSWORD=truckroll-imap-test
+    cat >"${IMAP_DIR}/dovecot.conf" <<CONF
+protocols = imap
+listen = 127.0.0.1
+base_dir = ${IMAP_DIR}/run
+state_dir = ${IMAP_DIR}/state
+log_path = ${IMAP_DIR}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = ${internal}
+default_internal_group = $(id -gn "${internal}")
+default_login_user = ${login}
+first_valid_uid = 0
+mail_location = maildir:${IMAP_DIR}/mail/%u
+passdb {
+  driver = static
+  args = password=${TEST_IMAP_PASSWORD}
+}
+userdb {
+  driver = static
+  args = uid=${mail_user} gid=${mail_group} home=${IMAP_DIR}/mail/%u
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${port}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  chroot =
+}
+service anvil {
+  chroot =
+}
+CONF
+    dovecot -c "${IMAP_DIR}/dovecot.conf" || fail "dovecot did not start: $(cat "${IMAP_DIR}/dovecot.log" 2>/dev/null)"
+    for _ in $(seq 1 100); do
+        port_free "${port}" || break
+        sleep 0.2
+    done
+    port_free "${port}" && fail "dovecot did not listen on 127.0.0.1:${port}: $(cat "${IMAP_DIR}/dovecot.log")"
+    export TEST_IMAP_HOST=127.0.0.1
+    export TEST_IMAP_PORT="${port}"
+    echo "== dovecot $(dovecot --version | awk '{print $1}') IMAP on ${TEST_IMAP_HOST}:${TEST_IMAP_PORT}"
+}
+
+stop_imap() {
+    if [ -n "${IMAP_DIR:-}" ] && [ -f "${IMAP_DIR}/run/master.pid" ]; then
+        kill "$(cat "${IMAP_DIR}/run/master.pid")" 2>/dev/null || true
+        sleep 0.5
+    fi
+    [ -n "${IMAP_DIR:-}" ] && rm -rf "${IMAP_DIR}"
+    return 0
+}
+
 command -v python3 >/dev/null || fail "python3 not found (the layering check and the SDK's Python binding test need it): apt-get install python3"
 
 # The Kotlin binding test (tests/tests/sdk/kotlin.rs) compiles UniFFI's
@@ -199,6 +299,9 @@ ensure_kotlin
 
 ensure_s3s_fs
 start_s3
+ensure_dovecot
+start_imap
+trap 'stop_s3; stop_imap' EXIT
 
 echo "== layers: no import runs up a layer, no circles (ARCHITECTURE.md)"
 python3 scripts/layers.py || fail "the server's layering is broken: see the lines above and ARCHITECTURE.md"

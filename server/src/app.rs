@@ -53,6 +53,8 @@ pub struct AppState {
     /// Set once when the replica begins to shut down: long-lived sockets
     /// (the sync WebSocket) close with "going away" instead of being cut.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The public web form's submissions per client address.
+    pub form_limiter: Arc<crate::intake::form::FormLimiter>,
 }
 
 impl AppState {
@@ -87,6 +89,9 @@ impl AppState {
                 grace: Duration::from_millis(config.live.resume_grace_ms),
             })),
             live_directory: Arc::default(),
+            form_limiter: Arc::new(crate::intake::form::FormLimiter::new(
+                config.intake.form_per_address_per_hour,
+            )),
             config: Arc::new(config),
         })
     }
@@ -113,6 +118,17 @@ impl AppState {
             store: self.store.as_ref(),
             dispatch: self.dispatch.as_ref(),
             events: self.events.as_ref(),
+        }
+    }
+
+    /// Email and web intake over this state's store, blobs and flows.
+    pub fn intake(&self) -> crate::intake::Intake {
+        crate::intake::Intake {
+            dispatch: self.dispatch_handles(),
+            blobs: self.blobs.clone(),
+            media: self.config.media.clone(),
+            config: self.config.intake.clone(),
+            sealer: crate::intake::Sealer::new(&self.config.auth.token_secret),
         }
     }
 
@@ -156,6 +172,8 @@ pub struct BackgroundTasks {
     sla_timers: crate::sla::SlaTimersHandle,
     webhooks: crate::sla::webhooks::WebhookWorkerHandle,
     pusher: crate::push::PushWorkerHandle,
+    /// The IMAP watchers run on one replica at a time.
+    intake_lead: Option<Leadership>,
 }
 
 impl BackgroundTasks {
@@ -188,6 +206,15 @@ impl BackgroundTasks {
                 config.media.clone(),
             )),
         ];
+        let mut tasks = tasks;
+        let intake_lead = config.intake.imap_enabled.then(|| {
+            let lead = Leadership::start(state.store.clone(), "intake_imap", &config.leader);
+            tasks.push(tokio::spawn(crate::intake::imap::run(
+                state.intake(),
+                lead.subscribe(),
+            )));
+            lead
+        });
         let sla_timers =
             crate::sla::spawn_timers(state.dispatch_handles(), &config.sla, &config.leader);
         let webhooks = crate::sla::webhooks::spawn_worker(state.store.clone(), &config.webhooks)?;
@@ -197,6 +224,7 @@ impl BackgroundTasks {
             sla_timers,
             webhooks,
             pusher,
+            intake_lead,
         })
     }
 
@@ -206,6 +234,9 @@ impl BackgroundTasks {
             task.abort();
         }
         self.offer_lead.stop().await;
+        if let Some(lead) = self.intake_lead {
+            lead.stop().await;
+        }
         self.sla_timers.stop().await;
         self.webhooks.stop().await;
         self.pusher.stop().await;

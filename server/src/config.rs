@@ -20,6 +20,7 @@ use crate::{
     blob::MediaConfig,
     dispatch::DispatchConfig,
     events::{EventsBackend, EventsConfig},
+    intake::IntakeConfig,
     leader::LeaderConfig,
     live::LiveConfig,
     push::PushConfig,
@@ -51,6 +52,7 @@ pub struct Config {
     pub sla: SlaConfig,
     pub webhooks: WebhookConfig,
     pub media: MediaConfig,
+    pub intake: IntakeConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -72,6 +74,7 @@ impl std::fmt::Debug for Config {
             .field("sla", &self.sla)
             .field("webhooks", &self.webhooks)
             .field("media", &self.media)
+            .field("intake", &self.intake)
             .finish()
     }
 }
@@ -107,6 +110,7 @@ impl Default for Config {
             sla: SlaConfig::default(),
             webhooks: WebhookConfig::default(),
             media: MediaConfig::default(),
+            intake: IntakeConfig::default(),
         }
     }
 }
@@ -172,6 +176,7 @@ impl Config {
         self.sla.validate()?;
         self.webhooks.validate()?;
         self.media.validate()?;
+        self.intake.validate()?;
         Ok(self)
     }
 

@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod intake;
 pub mod leader;
 pub mod live;
 pub mod media;

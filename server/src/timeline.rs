@@ -151,7 +151,14 @@ impl<'a> Names<'a> {
         if !self.users.contains_key(&id) {
             let name = match self.store.get_user(self.tenant_id, id).await {
                 Ok(user) => user.name,
-                Err(StoreError::NotFound(_)) => "unknown user".to_owned(),
+                // A customer writes through email and the web form.
+                Err(StoreError::NotFound(_)) => {
+                    match self.store.get_customer(self.tenant_id, id).await {
+                        Ok(customer) => customer.name,
+                        Err(StoreError::NotFound(_)) => "unknown user".to_owned(),
+                        Err(e) => return Err(e),
+                    }
+                }
                 Err(e) => return Err(e),
             };
             self.users.insert(id, name);
@@ -308,6 +315,17 @@ fn from_audit(action: &str, before: &Value, after: &Value) -> (TimelineKind, Str
             ),
             after.clone(),
         ),
+        "ticket.received" => {
+            let how = match after["channel"].as_str() {
+                Some("form") => "received by web form",
+                _ => "received by email",
+            };
+            (
+                TimelineKind::Other,
+                format!("{how} from {}", text(&after["sender"])),
+                after.clone(),
+            )
+        }
         other => (TimelineKind::Other, other.to_owned(), after.clone()),
     }
 }

@@ -414,6 +414,7 @@ mod tests {
 pub mod app;
 pub mod backends;
 pub mod browser;
+pub mod intake;
 pub mod js_client;
 pub mod live;
 pub mod media;

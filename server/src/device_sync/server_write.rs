@@ -14,7 +14,7 @@ use super::merge::ms_to_time;
 use super::{Loaded, WRITE_ATTEMPTS, body_for, load, now_ms, server_actor};
 use crate::domain::{custom_fields, ticket::Ticket};
 use crate::store::documents::{DocumentBody, DocumentChange, ServerWrite};
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{Actor, Store, StoreError, StoreResult};
 
 /// One status step the server takes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -250,6 +250,44 @@ pub async fn lost_race(store: &dyn Store, ticket: &Ticket, draft: &Draft) -> Sto
 
 /// How many times a server write is planned again after losing a race.
 pub const ATTEMPTS: usize = WRITE_ATTEMPTS;
+
+/// One server status step on `ticket` as an event in its document with the
+/// row's projection, in one transaction, planned again when it lost a race
+/// (what `PATCH /v1/tickets/{id}` does for a status change). `Ok(None)`
+/// when the ticket's fold does not allow the step; otherwise the row it
+/// was planned on and the changed ticket, for `AssignmentFlow::after_change`.
+pub async fn take_step(
+    store: &dyn Store,
+    actor: Actor,
+    ticket: &Ticket,
+    step: Step,
+) -> StoreResult<Option<(Ticket, Ticket)>> {
+    let mut before = ticket.clone();
+    for attempt in 1..=ATTEMPTS {
+        if attempt > 1 {
+            before = store.get_ticket(ticket.tenant_id, ticket.id).await?;
+        }
+        let mut draft = Draft::load(store, &before).await?;
+        if draft.step(step).is_err() {
+            return Ok(None);
+        }
+        let mut after = draft.current(&before);
+        draft.project(&mut after);
+        match store
+            .update_ticket(actor, &before, &after, draft.change().as_ref())
+            .await
+        {
+            Ok(updated) => return Ok(Some((before, updated))),
+            Err(StoreError::Conflict(why)) => {
+                if attempt == ATTEMPTS || !lost_race(store, &before, &draft).await? {
+                    return Err(StoreError::Conflict(why));
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StoreError::Conflict("the ticket kept changing".into()))
+}
 
 /// A document for a ticket that has none, built from its row: the skeleton,
 /// the custom fields the document holds, and server events reproducing the

@@ -58,12 +58,18 @@ pub enum Action {
     WebhooksManage,
     /// Set one's own availability (available, on break, off duty) from the phone.
     OwnAvailabilitySet,
+    /// Set up email and web intake: settings, the intake token, IMAP mailboxes.
+    IntakeManage,
+    /// See what intake received (`GET /v1/intake/messages`) and post raw mail.
+    IntakeRead,
 }
 
 use Action::*;
 
 /// The permission table. A role not listed for an action is refused.
 pub const PERMISSIONS: &[(Action, &[Role])] = &[
+    (IntakeManage, &[Role::Admin]),
+    (IntakeRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (UsersRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (UsersWrite, &[Role::Admin]),
     (
@@ -180,6 +186,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 33);
+        assert_eq!(seen.len(), 35);
     }
 }

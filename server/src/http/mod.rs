@@ -7,6 +7,7 @@ mod dispatch;
 pub mod error;
 pub mod extract;
 mod idempotency;
+mod intake;
 mod live;
 mod media;
 mod metrics;
@@ -63,6 +64,7 @@ use crate::{
         (name = "media", description = "Photos, documents and signatures"),
         (name = "sync", description = "Ticket documents between phones and the server (sync/PROTOCOL.md)"),
         (name = "live", description = "The live map's WebSocket"),
+        (name = "intake", description = "Email and web intake: settings, mailboxes, the inbound endpoint, the public form"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -105,6 +107,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(media::router())
         .merge(work::router())
         .merge(timeline::router())
+        .merge(intake::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod customers;
 pub mod documents;
 pub mod idempotency;
+pub mod intake;
 pub mod leader;
 pub mod locations;
 pub mod media;
@@ -115,6 +116,7 @@ pub trait Store:
     + documents::DocumentStore
     + leader::LeaderStore
     + media::MediaStore
+    + intake::IntakeStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -67,6 +67,12 @@ static ASSETS: &[Asset] = &[
         "text/css; charset=utf-8"
     ),
     asset!(
+        "intake.js",
+        "assets/intake.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("intake.css", "assets/intake.css", "text/css; charset=utf-8"),
+    asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
         "text/javascript; charset=utf-8"
@@ -103,6 +109,8 @@ static PAGES: &[(&str, &str)] = &[
     ("/", include_str!("signin.html")),
     ("/dispatch", include_str!("dispatch.html")),
     ("/reports", include_str!("reports.html")),
+    // The public request form; the page reads the tenant from its path.
+    ("/request/{tenant}", include_str!("intake.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

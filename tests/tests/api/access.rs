@@ -205,6 +205,8 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("GET /v1/live",                          [400,  400,  400, 403]),
     ("GET /v1/webhooks",                      [200,  403,  403, 403]),
     ("POST /v1/webhooks",                     [201,  403,  403, 403]),
+    ("GET /v1/intake/mailboxes",              [200,  403,  403, 403]),
+    ("GET /v1/intake/messages",               [200,  200,  200, 403]),
 ];
 
 /// The export's period in the matrix: any valid one.
@@ -462,6 +464,16 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
             Some(
                 json!({"url": format!("https://hooks.example/{r}"), "events": ["ticket.created"]}),
             ),
+        ),
+        request(
+            "GET /v1/intake/mailboxes",
+            "/v1/intake/mailboxes".into(),
+            None,
+        ),
+        request(
+            "GET /v1/intake/messages",
+            "/v1/intake/messages".into(),
+            None,
         ),
     ]
 }

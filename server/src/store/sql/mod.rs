@@ -19,6 +19,7 @@ pub(super) mod audit;
 pub(super) mod customers;
 pub(super) mod documents;
 pub(super) mod idempotency;
+pub(super) mod intake;
 pub(super) mod locations;
 pub(super) mod media;
 pub(super) mod offers;
@@ -162,6 +163,7 @@ macro_rules! impl_store {
         $crate::store::sql::webhooks::impl_webhook_store!($store, $db);
         $crate::store::sql::documents::impl_document_store!($store, $db);
         $crate::store::sql::media::impl_media_store!($store, $db);
+        $crate::store::sql::intake::impl_intake_store!($store, $db);
     };
 }
 
