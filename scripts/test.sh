@@ -165,6 +165,52 @@ stop_s3() {
 
 command -v python3 >/dev/null || fail "python3 not found (the layering check and the SDK's Python binding test need it): apt-get install python3"
 
+# The notification tests and benchmark need a real SMTP server: aiosmtpd
+# (PyPI) run by scripts/smtp_sink.py, which writes every accepted message to
+# a directory. Tests that stop and restart the server start their own
+# instance through TEST_SMTP_SINK; the shared one is TEST_SMTP_HOST/_PORT/_DIR.
+ensure_smtp_sink() {
+    if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+        echo "== installing aiosmtpd (SMTP server for the notification tests)"
+        python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+            || python3 -m pip install --quiet --break-system-packages aiosmtpd \
+            || fail "could not install aiosmtpd: run \`python3 -m pip install aiosmtpd\`"
+        python3 -c "import aiosmtpd" 2>/dev/null || fail "aiosmtpd is not importable after installing it"
+    fi
+    TEST_SMTP_SINK="$(cd "$(dirname "$0")" && pwd)/smtp_sink.py"
+    export TEST_SMTP_SINK
+}
+
+start_smtp() {
+    SMTP_DIR="$(mktemp -d -t truckroll-smtp.XXXXXX)"
+    local port=""
+    for _ in $(seq 1 50); do
+        local candidate=$((20000 + RANDOM % 20000))
+        if port_free "${candidate}"; then port="${candidate}"; break; fi
+    done
+    [ -n "${port}" ] || fail "no free loopback port for the SMTP sink"
+    python3 "${TEST_SMTP_SINK}" --port "${port}" --dir "${SMTP_DIR}/mail" >"${SMTP_DIR}/smtp.log" 2>&1 &
+    SMTP_PID=$!
+    trap 'stop_s3; stop_smtp' EXIT
+    for _ in $(seq 1 100); do
+        port_free "${port}" || break
+        kill -0 "${SMTP_PID}" 2>/dev/null || fail "the SMTP sink exited: $(cat "${SMTP_DIR}/smtp.log")"
+        sleep 0.2
+    done
+    port_free "${port}" && fail "the SMTP sink did not listen on 127.0.0.1:${port}: $(cat "${SMTP_DIR}/smtp.log")"
+    export TEST_SMTP_HOST=127.0.0.1 TEST_SMTP_PORT="${port}" TEST_SMTP_DIR="${SMTP_DIR}/mail"
+    echo "== SMTP sink (aiosmtpd) on ${TEST_SMTP_HOST}:${TEST_SMTP_PORT} writing to ${TEST_SMTP_DIR}"
+}
+
+stop_smtp() {
+    if [ -n "${SMTP_PID:-}" ]; then
+        kill "${SMTP_PID}" 2>/dev/null || true
+        wait "${SMTP_PID}" 2>/dev/null || true
+    fi
+    [ -n "${SMTP_DIR:-}" ] && rm -rf "${SMTP_DIR}"
+    return 0
+}
+
 # The Kotlin binding test (tests/tests/sdk/kotlin.rs) compiles UniFFI's
 # Kotlin with a Kotlin 2 compiler and runs it on the JVM through JNA.
 # Debian's `kotlin` (1.3) is too old; the npm package `kotlin-compiler`
@@ -199,6 +245,8 @@ ensure_kotlin
 
 ensure_s3s_fs
 start_s3
+ensure_smtp_sink
+start_smtp
 
 echo "== layers: no import runs up a layer, no circles (ARCHITECTURE.md)"
 python3 scripts/layers.py || fail "the server's layering is broken: see the lines above and ARCHITECTURE.md"

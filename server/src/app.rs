@@ -33,6 +33,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("webhook client: {0}")]
     Webhooks(#[from] reqwest::Error),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 /// Everything a handler may use. Handlers are not generic over the backend.
@@ -156,6 +158,7 @@ pub struct BackgroundTasks {
     sla_timers: crate::sla::SlaTimersHandle,
     webhooks: crate::sla::webhooks::WebhookWorkerHandle,
     pusher: crate::push::PushWorkerHandle,
+    notify: crate::notify::NotifyWorkers,
 }
 
 impl BackgroundTasks {
@@ -191,12 +194,19 @@ impl BackgroundTasks {
         let sla_timers =
             crate::sla::spawn_timers(state.dispatch_handles(), &config.sla, &config.leader);
         let webhooks = crate::sla::webhooks::spawn_worker(state.store.clone(), &config.webhooks)?;
+        let notify = crate::notify::NotifyWorkers::spawn(
+            state.store.clone(),
+            &config.notify,
+            &config.smtp,
+            &config.sms,
+        )?;
         Ok(Self {
             tasks,
             offer_lead,
             sla_timers,
             webhooks,
             pusher,
+            notify,
         })
     }
 
@@ -209,6 +219,7 @@ impl BackgroundTasks {
         self.sla_timers.stop().await;
         self.webhooks.stop().await;
         self.pusher.stop().await;
+        self.notify.stop().await;
     }
 }
 

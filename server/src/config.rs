@@ -22,6 +22,7 @@ use crate::{
     events::{EventsBackend, EventsConfig},
     leader::LeaderConfig,
     live::LiveConfig,
+    notify::{NotifyConfig, SmsConfig, SmtpConfig},
     push::PushConfig,
     sla::{SlaConfig, webhooks::WebhookConfig},
     web::WebConfig,
@@ -51,6 +52,9 @@ pub struct Config {
     pub sla: SlaConfig,
     pub webhooks: WebhookConfig,
     pub media: MediaConfig,
+    pub notify: NotifyConfig,
+    pub smtp: SmtpConfig,
+    pub sms: SmsConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -72,6 +76,9 @@ impl std::fmt::Debug for Config {
             .field("sla", &self.sla)
             .field("webhooks", &self.webhooks)
             .field("media", &self.media)
+            .field("notify", &self.notify)
+            .field("smtp", &self.smtp)
+            .field("sms", &self.sms)
             .finish()
     }
 }
@@ -107,6 +114,9 @@ impl Default for Config {
             sla: SlaConfig::default(),
             webhooks: WebhookConfig::default(),
             media: MediaConfig::default(),
+            notify: NotifyConfig::default(),
+            smtp: SmtpConfig::default(),
+            sms: SmsConfig::default(),
         }
     }
 }
@@ -172,6 +182,9 @@ impl Config {
         self.sla.validate()?;
         self.webhooks.validate()?;
         self.media.validate()?;
+        self.notify.validate()?;
+        self.smtp.validate()?;
+        self.sms.validate()?;
         Ok(self)
     }
 

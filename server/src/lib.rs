@@ -18,6 +18,8 @@ pub mod http;
 pub mod leader;
 pub mod live;
 pub mod media;
+pub mod notify;
+pub mod outbox;
 pub mod packet;
 pub mod push;
 pub mod sla;

@@ -417,5 +417,6 @@ pub mod browser;
 pub mod js_client;
 pub mod live;
 pub mod media;
+pub mod smtp;
 
 pub use backends::BackendTest;

@@ -58,6 +58,8 @@ pub enum Action {
     WebhooksManage,
     /// Set one's own availability (available, on break, off duty) from the phone.
     OwnAvailabilitySet,
+    /// Read and override the tenant's customer message templates.
+    NotifyTemplatesManage,
 }
 
 use Action::*;
@@ -133,6 +135,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (ReportsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (LiveView, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (WebhooksManage, &[Role::Admin]),
+    (NotifyTemplatesManage, &[Role::Admin]),
     (OwnAvailabilitySet, &[Role::Technician]),
 ];
 

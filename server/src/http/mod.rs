@@ -21,6 +21,7 @@ mod tickets;
 mod timeline;
 mod users;
 mod webhooks;
+mod notify;
 mod work;
 
 use std::{
@@ -60,6 +61,7 @@ use crate::{
         (name = "audit", description = "Hash-chained audit log"),
         (name = "sla", description = "SLA policies and reports"),
         (name = "webhooks", description = "Outgoing webhooks: subscriptions, deliveries, dead letters"),
+        (name = "notify", description = "Customer notifications: languages, opt-outs, templates"),
         (name = "media", description = "Photos, documents and signatures"),
         (name = "sync", description = "Ticket documents between phones and the server (sync/PROTOCOL.md)"),
         (name = "live", description = "The live map's WebSocket"),
@@ -99,6 +101,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(territories::router())
         .merge(sla::router())
         .merge(webhooks::router())
+        .merge(notify::router())
         .merge(audit::router())
         .merge(sync::router())
         .merge(live::router())

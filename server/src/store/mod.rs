@@ -19,6 +19,7 @@ pub mod leader;
 pub mod locations;
 pub mod media;
 pub mod migrations;
+pub mod notify;
 pub mod offers;
 pub mod postgres;
 pub mod push;
@@ -115,6 +116,7 @@ pub trait Store:
     + documents::DocumentStore
     + leader::LeaderStore
     + media::MediaStore
+    + notify::NotifyStore
     + Send
     + Sync
     + std::fmt::Debug

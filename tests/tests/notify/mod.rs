@@ -1,2 +1,3 @@
 mod push_fcm;
 mod webhooks;
+mod customers;

@@ -21,6 +21,7 @@ pub(super) mod documents;
 pub(super) mod idempotency;
 pub(super) mod locations;
 pub(super) mod media;
+pub(crate) mod notify;
 pub(super) mod offers;
 pub(super) mod push;
 pub(super) mod sla;
@@ -162,6 +163,7 @@ macro_rules! impl_store {
         $crate::store::sql::webhooks::impl_webhook_store!($store, $db);
         $crate::store::sql::documents::impl_document_store!($store, $db);
         $crate::store::sql::media::impl_media_store!($store, $db);
+        $crate::store::sql::notify::impl_notify_store!($store, $db);
     };
 }
 
