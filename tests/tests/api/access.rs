@@ -205,6 +205,8 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("GET /v1/live",                          [400,  400,  400, 403]),
     ("GET /v1/webhooks",                      [200,  403,  403, 403]),
     ("POST /v1/webhooks",                     [201,  403,  403, 403]),
+    ("GET /v1/notify/templates",              [200,  403,  403, 403]),
+    ("GET /v1/customers/{id}/notify-preferences", [200, 200, 200, 403]),
 ];
 
 /// The export's period in the matrix: any valid one.
@@ -462,6 +464,12 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
             Some(
                 json!({"url": format!("https://hooks.example/{r}"), "events": ["ticket.created"]}),
             ),
+        ),
+        request("GET /v1/notify/templates", "/v1/notify/templates".into(), None),
+        request(
+            "GET /v1/customers/{id}/notify-preferences",
+            format!("/v1/customers/{}/notify-preferences", d.customer),
+            None,
         ),
     ]
 }
