@@ -191,7 +191,7 @@ macro_rules! impl_notify_store {
                     (tenant_id, ticket_id, site_id): (Uuid, Uuid, Uuid),
                     event: NoticeEvent,
                     key: &str,
-                    context: &dyn Fn(&str) -> NoticeContext,
+                    context: &(dyn Fn(&str) -> NoticeContext + Sync),
                 ) -> StoreResult<()> {
                     let contact: Option<ContactRow> = sqlx::query_as(
                         "SELECT c.id, c.name, c.email, c.phone, c.locale, c.email_opt_out, c.sms_opt_out FROM sites s \
