@@ -183,6 +183,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 33);
+        assert_eq!(seen.len(), 34);
     }
 }
