@@ -84,7 +84,10 @@ impl SmtpSink {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the SMTP sink at {} still answers after being killed", self.address);
+        panic!(
+            "the SMTP sink at {} still answers after being killed",
+            self.address
+        );
     }
 
     /// Starts the server again on the same port and directory.
@@ -130,9 +133,16 @@ impl SmtpSink {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         names.sort_by_key(|p| {
-            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            let stem = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_owned();
             let (time, n) = stem.split_once('-').unwrap_or((&stem, "0"));
-            (time.parse::<u128>().unwrap_or(0), n.parse::<u64>().unwrap_or(0))
+            (
+                time.parse::<u128>().unwrap_or(0),
+                n.parse::<u64>().unwrap_or(0),
+            )
         });
         names
             .into_iter()
@@ -152,7 +162,10 @@ impl SmtpSink {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the SMTP sink got {} messages, expected {count}", self.received().len());
+        panic!(
+            "the SMTP sink got {} messages, expected {count}",
+            self.received().len()
+        );
     }
 }
 

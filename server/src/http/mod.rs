@@ -10,6 +10,7 @@ mod idempotency;
 mod live;
 mod media;
 mod metrics;
+mod notify;
 mod offers;
 mod ops;
 mod sla;
@@ -21,7 +22,6 @@ mod tickets;
 mod timeline;
 mod users;
 mod webhooks;
-mod notify;
 mod work;
 
 use std::{

@@ -34,7 +34,9 @@ async fn get_preferences(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<NotifyPreferences>> {
     user.require(Action::CustomersRead)?;
-    Ok(Json(state.store.notify_preferences(user.tenant_id, id).await?))
+    Ok(Json(
+        state.store.notify_preferences(user.tenant_id, id).await?,
+    ))
 }
 
 /// Set a customer's language and opt-outs; messages queued from now on follow them.

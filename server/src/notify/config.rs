@@ -100,7 +100,10 @@ impl std::fmt::Debug for SmtpConfig {
             .field("port", &self.port)
             .field("tls", &self.tls)
             .field("username", &self.username)
-            .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field(
+                "password",
+                &if self.password.is_empty() { "" } else { "***" },
+            )
             .field("from", &self.from)
             .field("timeout_ms", &self.timeout_ms)
             .finish()
@@ -182,9 +185,8 @@ impl Default for SmsConfig {
 
 impl SmsConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.url.is_empty()
-            && !(self.url.starts_with("http://") || self.url.starts_with("https://"))
-        {
+        let http = self.url.starts_with("http://") || self.url.starts_with("https://");
+        if !self.url.is_empty() && !http {
             return Err(ConfigError::invalid(
                 "sms.url",
                 "must start with http:// or https://",

@@ -100,7 +100,12 @@ pub async fn render_notice(
         ))
     };
     if let Some(custom) = store
-        .notice_template(notice.tenant_id, notice.event, notice.locale, notice.channel)
+        .notice_template(
+            notice.tenant_id,
+            notice.event,
+            notice.locale,
+            notice.channel,
+        )
         .await?
     {
         match render_with(&custom) {
@@ -186,7 +191,13 @@ impl Channel for NoticeOutbox {
     ) -> StoreResult<()> {
         metrics::counter!("notify_sent_total", "channel" => self.channel.as_str(), "event" => message.notice.event.as_str()).increment(1);
         self.store
-            .mark_notice_sent(message.notice.id, &message.subject, &message.body, status, now)
+            .mark_notice_sent(
+                message.notice.id,
+                &message.subject,
+                &message.body,
+                status,
+                now,
+            )
             .await
             .map(drop)
     }
@@ -217,12 +228,15 @@ impl Channel for NoticeOutbox {
     }
 }
 
+/// A channel's way out.
+pub type SharedSender = Arc<dyn Sender>;
+
 /// The email and SMS senders the configuration selects (the log when a
 /// channel has no provider).
 pub fn senders(
     smtp: &SmtpConfig,
     sms: &SmsConfig,
-) -> Result<(Arc<dyn Sender>, Arc<dyn Sender>), NotifyError> {
+) -> Result<(SharedSender, SharedSender), NotifyError> {
     let email: Arc<dyn Sender> = if smtp.host.trim().is_empty() {
         Arc::new(LogSender { channel: "email" })
     } else {

@@ -54,7 +54,11 @@ pub fn check(source: &str) -> Result<(), TemplateError> {
 }
 
 /// The embedded wording of one event in one language and channel.
-pub fn default_template(event: NoticeEvent, locale: Locale, channel: NoticeChannel) -> NoticeTemplate {
+pub fn default_template(
+    event: NoticeEvent,
+    locale: Locale,
+    channel: NoticeChannel,
+) -> NoticeTemplate {
     let (subject, email, sms) = wording(event, locale);
     NoticeTemplate {
         event,

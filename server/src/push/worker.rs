@@ -95,7 +95,10 @@ impl Channel for PushChannel {
         reason: &str,
         _status: Option<u16>,
     ) -> StoreResult<()> {
-        self.store.reschedule_push(push.id, at, reason).await.map(drop)
+        self.store
+            .reschedule_push(push.id, at, reason)
+            .await
+            .map(drop)
     }
 
     async fn dead_letter(
@@ -113,7 +116,11 @@ impl PushChannel {
     /// clear the token from every device (which fails its other messages).
     async fn forget_token(&self, push: &OutboxPush, reason: &str) {
         let forgotten = match self.store.fail_push(push.id, reason).await {
-            Ok(_) => self.store.forget_push_token(push.tenant_id, &push.token).await,
+            Ok(_) => {
+                self.store
+                    .forget_push_token(push.tenant_id, &push.token)
+                    .await
+            }
             Err(error) => Err(error),
         };
         match forgotten {

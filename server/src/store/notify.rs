@@ -235,8 +235,11 @@ pub trait NotifyStore {
     /// Dead letter. False when it was not pending.
     async fn fail_notice(&self, id: Uuid, error: &str, status: Option<u16>) -> StoreResult<bool>;
     /// The ticket's messages, oldest first.
-    async fn list_ticket_notices(&self, tenant_id: Uuid, ticket_id: Uuid)
-    -> StoreResult<Vec<Notice>>;
+    async fn list_ticket_notices(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<Vec<Notice>>;
 
     /// The tenant's override, if any.
     async fn notice_template(

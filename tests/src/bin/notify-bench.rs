@@ -73,7 +73,11 @@ async fn main() -> anyhow::Result<()> {
             let sender = sender.clone();
             async move {
                 sender
-                    .send("guest@hotel.test", &format!("Direct {i}"), "We received your request.\n")
+                    .send(
+                        "guest@hotel.test",
+                        &format!("Direct {i}"),
+                        "We received your request.\n",
+                    )
                     .await
             }
         })
@@ -97,7 +101,10 @@ async fn main() -> anyhow::Result<()> {
     let outbox = started.elapsed().as_secs_f64();
     sink.wait_for(2 * n).await;
 
-    println!("direct SMTP (peer): {n} messages in {direct:.2} s = {:.0} messages/s", n as f64 / direct);
+    println!(
+        "direct SMTP (peer): {n} messages in {direct:.2} s = {:.0} messages/s",
+        n as f64 / direct
+    );
     println!(
         "outbox worker:      {n} messages in {outbox:.2} s = {:.0} messages/s ({:.2}× the peer)",
         n as f64 / outbox,

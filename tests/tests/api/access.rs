@@ -465,7 +465,11 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
                 json!({"url": format!("https://hooks.example/{r}"), "events": ["ticket.created"]}),
             ),
         ),
-        request("GET /v1/notify/templates", "/v1/notify/templates".into(), None),
+        request(
+            "GET /v1/notify/templates",
+            "/v1/notify/templates".into(),
+            None,
+        ),
         request(
             "GET /v1/customers/{id}/notify-preferences",
             format!("/v1/customers/{}/notify-preferences", d.customer),

@@ -72,13 +72,22 @@ async fn drain(worker: &Worker<notify::NoticeOutbox>, now: DateTime<Utc>) -> usi
 
 async fn customer_of(app: &TestApp, shop: &Shop) -> Uuid {
     let site = app
-        .get(&format!("/v1/sites/{}", shop.site), &shop.tenant.admin_token)
+        .get(
+            &format!("/v1/sites/{}", shop.site),
+            &shop.tenant.admin_token,
+        )
         .await
         .expect(StatusCode::OK);
     id_of(&site, "customer_id")
 }
 
-async fn set_contact(app: &TestApp, shop: &Shop, customer: Uuid, email: Option<&str>, phone: Option<&str>) {
+async fn set_contact(
+    app: &TestApp,
+    shop: &Shop,
+    customer: Uuid,
+    email: Option<&str>,
+    phone: Option<&str>,
+) {
     app.patch(
         &format!("/v1/customers/{customer}"),
         &shop.tenant.admin_token,
@@ -105,13 +114,20 @@ async fn ticket(app: &TestApp, shop: &Shop, title: &str) -> (Uuid, String) {
         .post("/v1/tickets", &shop.tenant.admin_token, &body)
         .await
         .expect(StatusCode::CREATED);
-    (id_of(&created, "id"), created["number"].as_str().expect("number").to_owned())
+    (
+        id_of(&created, "id"),
+        created["number"].as_str().expect("number").to_owned(),
+    )
 }
 
 async fn step(app: &TestApp, shop: &Shop, id: Uuid, status: &str) {
-    app.patch(&format!("/v1/tickets/{id}"), &shop.tech().token, &json!({"status": status}))
-        .await
-        .expect(StatusCode::OK);
+    app.patch(
+        &format!("/v1/tickets/{id}"),
+        &shop.tech().token,
+        &json!({"status": status}),
+    )
+    .await
+    .expect(StatusCode::OK);
 }
 
 async fn assign(app: &TestApp, shop: &Shop, id: Uuid) {
@@ -127,11 +143,17 @@ async fn assign(app: &TestApp, shop: &Shop, id: Uuid) {
 /// The ticket's notification entries in its timeline.
 async fn notifications(app: &TestApp, shop: &Shop, id: Uuid) -> Vec<Value> {
     let timeline = app
-        .get(&format!("/v1/tickets/{id}/timeline?kind=notification"), &shop.tenant.admin_token)
+        .get(
+            &format!("/v1/tickets/{id}/timeline?kind=notification"),
+            &shop.tenant.admin_token,
+        )
         .await
         .expect(StatusCode::OK);
     let entries = timeline["items"].as_array().cloned().unwrap_or_default();
-    entries.into_iter().filter(|e| e["kind"] == "notification").collect()
+    entries
+        .into_iter()
+        .filter(|e| e["kind"] == "notification")
+        .collect()
 }
 
 async fn each_event_sends_one_email_in_the_customers_language(backend: TestBackend) {
@@ -147,12 +169,31 @@ async fn each_event_sends_one_email_in_the_customers_language(backend: TestBacke
     assert_eq!(drain(&worker, Utc::now()).await, 1);
     let first = sink.wait_for(1).await;
     assert_eq!(first[0].rcpt_tos, ["li.wei@hotel.test"]);
-    assert_eq!(first[0].subject, format!("We received your request {number}"));
-    assert!(first[0].body.contains(&format!("https://service.acme.test/track?ticket={number}")), "{}", first[0].body);
-    assert!(first[0].from.contains("service@acme.test"), "{}", first[0].from);
+    assert_eq!(
+        first[0].subject,
+        format!("We received your request {number}")
+    );
+    assert!(
+        first[0]
+            .body
+            .contains(&format!("https://service.acme.test/track?ticket={number}")),
+        "{}",
+        first[0].body
+    );
+    assert!(
+        first[0].from.contains("service@acme.test"),
+        "{}",
+        first[0].from
+    );
 
     // The rest in Simplified Chinese.
-    let preferences = set_preferences(&app, &shop, customer, json!({"locale": "zh-CN", "email_opt_out": false, "sms_opt_out": false})).await;
+    let preferences = set_preferences(
+        &app,
+        &shop,
+        customer,
+        json!({"locale": "zh-CN", "email_opt_out": false, "sms_opt_out": false}),
+    )
+    .await;
     assert_eq!(preferences["locale"], "zh-CN");
     assign(&app, &shop, id).await;
     step(&app, &shop, id, "accepted").await;
@@ -192,11 +233,21 @@ async fn each_event_sends_one_email_in_the_customers_language(backend: TestBacke
             "one `{expected}` in {subjects:?}"
         );
     }
-    let reply = all.iter().find(|m| m.subject.contains("新回复")).expect("reply mail");
+    let reply = all
+        .iter()
+        .find(|m| m.subject.contains("新回复"))
+        .expect("reply mail");
     assert!(reply.body.contains("技术员十分钟后到达"), "{}", reply.body);
     assert!(!all.iter().any(|m| m.body.contains("rude")));
-    let en_route = all.iter().find(|m| m.subject.contains("赶来")).expect("en route mail");
-    assert!(en_route.body.contains("技术员Tech正在前往"), "{}", en_route.body);
+    let en_route = all
+        .iter()
+        .find(|m| m.subject.contains("赶来"))
+        .expect("en route mail");
+    assert!(
+        en_route.body.contains("技术员Tech正在前往"),
+        "{}",
+        en_route.body
+    );
 
     // Nothing is sent twice: later rounds find nothing, even much later.
     assert_eq!(drain(&worker, Utc::now() + Duration::days(1)).await, 0);
@@ -210,7 +261,11 @@ async fn each_event_sends_one_email_in_the_customers_language(backend: TestBacke
         assert_eq!(entry["detail"]["channel"], "email");
         assert_eq!(entry["detail"]["last_status"], 250, "{entry}");
     }
-    assert!(entries.iter().any(|e| e["detail"]["subject"] == format!("工单 {number} 已完工")));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["detail"]["subject"] == format!("工单 {number} 已完工"))
+    );
     app.stop().await;
 }
 
@@ -230,7 +285,12 @@ async fn an_smtp_outage_is_retried_when_the_server_is_back(backend: TestBackend)
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["detail"]["state"], "pending", "{entries:#?}");
     assert_eq!(entries[0]["detail"]["attempts"], 1);
-    assert!(entries[0]["detail"]["last_error"].as_str().is_some_and(|e| e.contains("smtp")), "{entries:#?}");
+    assert!(
+        entries[0]["detail"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("smtp")),
+        "{entries:#?}"
+    );
 
     sink.resume().await;
     // Not before its backoff (at most the base, 60 s)…
@@ -239,7 +299,10 @@ async fn an_smtp_outage_is_retried_when_the_server_is_back(backend: TestBackend)
     assert_eq!(drain(&worker, now + Duration::seconds(61)).await, 1);
     let received = sink.wait_for(1).await;
     assert_eq!(received.len(), 1);
-    assert_eq!(received[0].subject, format!("We received your request {number}"));
+    assert_eq!(
+        received[0].subject,
+        format!("We received your request {number}")
+    );
     assert_eq!(drain(&worker, now + Duration::days(1)).await, 0);
     let entries = notifications(&app, &shop, id).await;
     assert_eq!(entries[0]["detail"]["state"], "sent");
@@ -266,15 +329,24 @@ async fn sms_endpoint(
     Json(body): Json<Value>,
 ) -> (axum::http::StatusCode, Json<Value>) {
     if provider.failing.load(Ordering::SeqCst) {
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "busy"})));
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "busy"})),
+        );
     }
     let authorization = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    provider.received.lock().expect("lock").push(Sms { authorization, body });
-    (axum::http::StatusCode::ACCEPTED, Json(json!({"id": "sms-1"})))
+    provider.received.lock().expect("lock").push(Sms {
+        authorization,
+        body,
+    });
+    (
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"id": "sms-1"})),
+    )
 }
 
 async fn sms_provider() -> (Arc<Provider>, String) {
@@ -282,7 +354,9 @@ async fn sms_provider() -> (Arc<Provider>, String) {
     let app = Router::new()
         .route("/messages", post(sms_endpoint))
         .with_state(provider.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
         axum::serve(listener, app).await.expect("provider runs");
@@ -308,8 +382,21 @@ async fn opted_out_channels_get_nothing_and_sms_goes_to_the_provider(backend: Te
     );
     let sms = notify::worker(store, NoticeChannel::Sms, sms_sender, &policy(&app));
     let customer = customer_of(&app, &shop).await;
-    set_contact(&app, &shop, customer, Some("guest@hotel.test"), Some("+49 30 1234567")).await;
-    set_preferences(&app, &shop, customer, json!({"locale": "en", "email_opt_out": true, "sms_opt_out": false})).await;
+    set_contact(
+        &app,
+        &shop,
+        customer,
+        Some("guest@hotel.test"),
+        Some("+49 30 1234567"),
+    )
+    .await;
+    set_preferences(
+        &app,
+        &shop,
+        customer,
+        json!({"locale": "en", "email_opt_out": true, "sms_opt_out": false}),
+    )
+    .await;
 
     let (id, number) = ticket(&app, &shop, "Door jammed").await;
     // The provider is down once: retried after the backoff.
@@ -318,16 +405,32 @@ async fn opted_out_channels_get_nothing_and_sms_goes_to_the_provider(backend: Te
     assert_eq!(drain(&sms, now).await, 1);
     provider.failing.store(false, Ordering::SeqCst);
     assert_eq!(drain(&sms, now + Duration::seconds(61)).await, 1);
-    assert_eq!(drain(&email, now + Duration::seconds(61)).await, 0, "email is opted out");
+    assert_eq!(
+        drain(&email, now + Duration::seconds(61)).await,
+        0,
+        "email is opted out"
+    );
     let texts = provider.received.lock().expect("lock").clone();
     assert_eq!(texts.len(), 1);
     assert_eq!(texts[0].authorization, "Bearer sms-token");
     assert_eq!(texts[0].body["to"], "+49 30 1234567");
     assert_eq!(texts[0].body["from"], "ACME");
-    assert!(texts[0].body["body"].as_str().is_some_and(|b| b.contains(&number)), "{:?}", texts[0]);
+    assert!(
+        texts[0].body["body"]
+            .as_str()
+            .is_some_and(|b| b.contains(&number)),
+        "{:?}",
+        texts[0]
+    );
 
     // Opting out of SMS too: the next event reaches no one.
-    set_preferences(&app, &shop, customer, json!({"locale": "en", "email_opt_out": true, "sms_opt_out": true})).await;
+    set_preferences(
+        &app,
+        &shop,
+        customer,
+        json!({"locale": "en", "email_opt_out": true, "sms_opt_out": true}),
+    )
+    .await;
     assign(&app, &shop, id).await;
     assert_eq!(drain(&sms, now + Duration::days(1)).await, 0);
     assert_eq!(drain(&email, now + Duration::days(1)).await, 0);
@@ -346,14 +449,22 @@ async fn tenant_templates_override_the_defaults(backend: TestBackend) {
     let admin = &shop.tenant.admin_token;
     let path = "/v1/notify/templates/ticket_received/en/email";
 
-    let listed = app.get("/v1/notify/templates", admin).await.expect(StatusCode::OK);
+    let listed = app
+        .get("/v1/notify/templates", admin)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(listed.as_array().map(Vec::len), Some(6 * 2 * 2));
     app.get("/v1/notify/templates", &shop.tech().token)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
 
     let broken = app
-        .send(Method::PUT, path, Some(admin), Some(&json!({"subject": "{{ oops", "body": "x"})))
+        .send(
+            Method::PUT,
+            path,
+            Some(admin),
+            Some(&json!({"subject": "{{ oops", "body": "x"})),
+        )
         .await;
     broken.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     app.send(
@@ -369,15 +480,26 @@ async fn tenant_templates_override_the_defaults(backend: TestBackend) {
     drain(&worker, Utc::now()).await;
     let received = sink.wait_for(1).await;
     assert_eq!(received[0].subject, format!("Ticket {number} is ours now"));
-    assert!(received[0].body.starts_with("Dear Hotel: https://service.acme.test/track?ticket="), "{}", received[0].body);
+    assert!(
+        received[0]
+            .body
+            .starts_with("Dear Hotel: https://service.acme.test/track?ticket="),
+        "{}",
+        received[0].body
+    );
 
-    app.send(Method::DELETE, path, Some(admin), None).await.expect(StatusCode::NO_CONTENT);
+    app.send(Method::DELETE, path, Some(admin), None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
     app.send(Method::DELETE, path, Some(admin), None)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not-found");
     let (_, second) = ticket(&app, &shop, "Door").await;
     drain(&worker, Utc::now()).await;
     let received = sink.wait_for(2).await;
-    assert_eq!(received[1].subject, format!("We received your request {second}"));
+    assert_eq!(
+        received[1].subject,
+        format!("We received your request {second}")
+    );
     app.stop().await;
 }

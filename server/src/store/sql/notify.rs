@@ -73,7 +73,10 @@ impl TryFrom<NoticeRow> for Notice {
 
 /// The first word of a name (a technician's first name for customers).
 pub(crate) fn first_name(name: &str) -> String {
-    name.split_whitespace().next().unwrap_or_default().to_owned()
+    name.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The messages a ticket write implies: created → received; a new assignee →
@@ -97,9 +100,10 @@ pub(crate) fn ticket_events(
     }
     if after.status != before.status {
         match after.status {
-            Status::EnRoute => {
-                events.push((NoticeEvent::TechnicianEnRoute, format!("en_route:{technician}")))
-            }
+            Status::EnRoute => events.push((
+                NoticeEvent::TechnicianEnRoute,
+                format!("en_route:{technician}"),
+            )),
             Status::WorkDone => events.push((NoticeEvent::WorkDone, "work_done".into())),
             Status::Closed => events.push((NoticeEvent::Survey, "survey".into())),
             _ => {}
