@@ -30,7 +30,9 @@ backend_tests!(
     each_event_sends_one_email_in_the_customers_language,
     an_smtp_outage_is_retried_when_the_server_is_back,
     opted_out_channels_get_nothing_and_sms_goes_to_the_provider,
-    tenant_templates_override_the_defaults
+    tenant_templates_override_the_defaults,
+    racing_workers_send_each_message_once,
+    a_refused_sms_is_a_dead_letter_in_the_timeline
 );
 
 async fn start(backend: TestBackend) -> TestApp {
@@ -328,6 +330,12 @@ async fn sms_endpoint(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> (axum::http::StatusCode, Json<Value>) {
+    if body["to"] == "+0 invalid" {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid number"})),
+        );
+    }
     if provider.failing.load(Ordering::SeqCst) {
         return (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -501,5 +509,64 @@ async fn tenant_templates_override_the_defaults(backend: TestBackend) {
         received[1].subject,
         format!("We received your request {second}")
     );
+    app.stop().await;
+}
+
+async fn racing_workers_send_each_message_once(backend: TestBackend) {
+    let app = start(backend).await;
+    let shop = Shop::builder(&app, "acme").build().await;
+    let sink = SmtpSink::start().await;
+    let customer = customer_of(&app, &shop).await;
+    set_contact(&app, &shop, customer, Some("guest@hotel.test"), None).await;
+    let mut numbers = Vec::new();
+    for i in 0..12 {
+        numbers.push(ticket(&app, &shop, &format!("Job {i}")).await.1);
+    }
+    // Two replicas' workers, small batches, at the same time.
+    let first = email_worker(&app, &sink).with_batch(3);
+    let second = email_worker(&app, &sink).with_batch(3);
+    let now = Utc::now();
+    let (a, b) = tokio::join!(drain(&first, now), drain(&second, now));
+    assert_eq!(a + b, 12, "claims: {a} + {b}");
+    let received = sink.wait_for(12).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.received().len(), 12);
+    for number in &numbers {
+        let subject = format!("We received your request {number}");
+        assert_eq!(
+            received.iter().filter(|m| m.subject == subject).count(),
+            1,
+            "{subject}"
+        );
+    }
+    app.stop().await;
+}
+
+async fn a_refused_sms_is_a_dead_letter_in_the_timeline(backend: TestBackend) {
+    let app = start(backend).await;
+    let shop = Shop::builder(&app, "acme").build().await;
+    let (provider, url) = sms_provider().await;
+    let store: Arc<dyn Store> = app.state.store.clone();
+    let sender: Arc<dyn Sender> = Arc::new(
+        HttpSmsSender::new(&SmsConfig {
+            url,
+            token: "t".into(),
+            ..SmsConfig::default()
+        })
+        .expect("sender"),
+    );
+    let sms = notify::worker(store, NoticeChannel::Sms, sender, &policy(&app));
+    let customer = customer_of(&app, &shop).await;
+    set_contact(&app, &shop, customer, None, Some("+0 invalid")).await;
+    let (id, _) = ticket(&app, &shop, "Leak").await;
+    assert_eq!(drain(&sms, Utc::now()).await, 1);
+    // Final at once: not retried, even much later.
+    assert_eq!(drain(&sms, Utc::now() + Duration::days(1)).await, 0);
+    assert!(provider.received.lock().expect("lock").is_empty());
+    let entries = notifications(&app, &shop, id).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["detail"]["state"], "failed", "{entries:#?}");
+    assert_eq!(entries[0]["detail"]["last_status"], 400);
+    assert_eq!(entries[0]["detail"]["channel"], "sms");
     app.stop().await;
 }
