@@ -120,6 +120,14 @@ ensure_s3s_fs() {
     export TEST_S3S_FS
 }
 
+# Every service this script starts is stopped on exit, whichever started.
+stop_services() {
+    stop_s3
+    declare -F stop_imap >/dev/null && stop_imap
+    declare -F stop_smtp >/dev/null && stop_smtp
+    return 0
+}
+
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -141,7 +149,7 @@ start_s3() {
         --access-key truckroll-test --secret-key truckroll-test-secret \
         "${S3_DIR}/data" >"${S3_DIR}/s3s-fs.log" 2>&1 &
     S3_PID=$!
-    trap stop_s3 EXIT
+    trap stop_services EXIT
     for _ in $(seq 1 100); do
         port_free "${port}" || break
         kill -0 "${S3_PID}" 2>/dev/null || fail "s3s-fs exited: $(cat "${S3_DIR}/s3s-fs.log")"
@@ -265,6 +273,52 @@ stop_imap() {
 
 command -v python3 >/dev/null || fail "python3 not found (the layering check and the SDK's Python binding test need it): apt-get install python3"
 
+# The notification tests and benchmark need a real SMTP server: aiosmtpd
+# (PyPI) run by scripts/smtp_sink.py, which writes every accepted message to
+# a directory. Tests that stop and restart the server start their own
+# instance through TEST_SMTP_SINK; the shared one is TEST_SMTP_HOST/_PORT/_DIR.
+ensure_smtp_sink() {
+    if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+        echo "== installing aiosmtpd (SMTP server for the notification tests)"
+        python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+            || python3 -m pip install --quiet --break-system-packages aiosmtpd \
+            || fail "could not install aiosmtpd: run \`python3 -m pip install aiosmtpd\`"
+        python3 -c "import aiosmtpd" 2>/dev/null || fail "aiosmtpd is not importable after installing it"
+    fi
+    TEST_SMTP_SINK="$(cd "$(dirname "$0")" && pwd)/smtp_sink.py"
+    export TEST_SMTP_SINK
+}
+
+start_smtp() {
+    SMTP_DIR="$(mktemp -d -t truckroll-smtp.XXXXXX)"
+    local port=""
+    for _ in $(seq 1 50); do
+        local candidate=$((20000 + RANDOM % 20000))
+        if port_free "${candidate}"; then port="${candidate}"; break; fi
+    done
+    [ -n "${port}" ] || fail "no free loopback port for the SMTP sink"
+    python3 "${TEST_SMTP_SINK}" --port "${port}" --dir "${SMTP_DIR}/mail" >"${SMTP_DIR}/smtp.log" 2>&1 &
+    SMTP_PID=$!
+    trap stop_services EXIT
+    for _ in $(seq 1 100); do
+        port_free "${port}" || break
+        kill -0 "${SMTP_PID}" 2>/dev/null || fail "the SMTP sink exited: $(cat "${SMTP_DIR}/smtp.log")"
+        sleep 0.2
+    done
+    port_free "${port}" && fail "the SMTP sink did not listen on 127.0.0.1:${port}: $(cat "${SMTP_DIR}/smtp.log")"
+    export TEST_SMTP_HOST=127.0.0.1 TEST_SMTP_PORT="${port}" TEST_SMTP_DIR="${SMTP_DIR}/mail"
+    echo "== SMTP sink (aiosmtpd) on ${TEST_SMTP_HOST}:${TEST_SMTP_PORT} writing to ${TEST_SMTP_DIR}"
+}
+
+stop_smtp() {
+    if [ -n "${SMTP_PID:-}" ]; then
+        kill "${SMTP_PID}" 2>/dev/null || true
+        wait "${SMTP_PID}" 2>/dev/null || true
+    fi
+    [ -n "${SMTP_DIR:-}" ] && rm -rf "${SMTP_DIR}"
+    return 0
+}
+
 # The Kotlin binding test (tests/tests/sdk/kotlin.rs) compiles UniFFI's
 # Kotlin with a Kotlin 2 compiler and runs it on the JVM through JNA.
 # Debian's `kotlin` (1.3) is too old; the npm package `kotlin-compiler`
@@ -301,7 +355,9 @@ ensure_s3s_fs
 start_s3
 ensure_dovecot
 start_imap
-trap 'stop_s3; stop_imap' EXIT
+trap stop_services EXIT
+ensure_smtp_sink
+start_smtp
 
 echo "== layers: no import runs up a layer, no circles (ARCHITECTURE.md)"
 python3 scripts/layers.py || fail "the server's layering is broken: see the lines above and ARCHITECTURE.md"

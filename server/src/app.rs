@@ -33,6 +33,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("webhook client: {0}")]
     Webhooks(#[from] reqwest::Error),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 /// Everything a handler may use. Handlers are not generic over the backend.
@@ -174,6 +176,7 @@ pub struct BackgroundTasks {
     pusher: crate::push::PushWorkerHandle,
     /// The IMAP watchers run on one replica at a time.
     intake_lead: Option<Leadership>,
+    notify: crate::notify::NotifyWorkers,
 }
 
 impl BackgroundTasks {
@@ -218,6 +221,12 @@ impl BackgroundTasks {
         let sla_timers =
             crate::sla::spawn_timers(state.dispatch_handles(), &config.sla, &config.leader);
         let webhooks = crate::sla::webhooks::spawn_worker(state.store.clone(), &config.webhooks)?;
+        let notify = crate::notify::NotifyWorkers::spawn(
+            state.store.clone(),
+            &config.notify,
+            &config.smtp,
+            &config.sms,
+        )?;
         Ok(Self {
             tasks,
             offer_lead,
@@ -225,6 +234,7 @@ impl BackgroundTasks {
             webhooks,
             pusher,
             intake_lead,
+            notify,
         })
     }
 
@@ -240,6 +250,7 @@ impl BackgroundTasks {
         self.sla_timers.stop().await;
         self.webhooks.stop().await;
         self.pusher.stop().await;
+        self.notify.stop().await;
     }
 }
 

@@ -23,6 +23,7 @@ use crate::{
     intake::IntakeConfig,
     leader::LeaderConfig,
     live::LiveConfig,
+    notify::{NotifyConfig, SmsConfig, SmtpConfig},
     push::PushConfig,
     sla::{SlaConfig, webhooks::WebhookConfig},
     web::WebConfig,
@@ -53,6 +54,9 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     pub media: MediaConfig,
     pub intake: IntakeConfig,
+    pub notify: NotifyConfig,
+    pub smtp: SmtpConfig,
+    pub sms: SmsConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -75,6 +79,9 @@ impl std::fmt::Debug for Config {
             .field("webhooks", &self.webhooks)
             .field("media", &self.media)
             .field("intake", &self.intake)
+            .field("notify", &self.notify)
+            .field("smtp", &self.smtp)
+            .field("sms", &self.sms)
             .finish()
     }
 }
@@ -111,6 +118,9 @@ impl Default for Config {
             webhooks: WebhookConfig::default(),
             media: MediaConfig::default(),
             intake: IntakeConfig::default(),
+            notify: NotifyConfig::default(),
+            smtp: SmtpConfig::default(),
+            sms: SmsConfig::default(),
         }
     }
 }
@@ -177,6 +187,9 @@ impl Config {
         self.webhooks.validate()?;
         self.media.validate()?;
         self.intake.validate()?;
+        self.notify.validate()?;
+        self.smtp.validate()?;
+        self.sms.validate()?;
         Ok(self)
     }
 

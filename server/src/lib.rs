@@ -19,6 +19,8 @@ pub mod intake;
 pub mod leader;
 pub mod live;
 pub mod media;
+pub mod notify;
+pub mod outbox;
 pub mod packet;
 pub mod push;
 pub mod sla;

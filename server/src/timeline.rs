@@ -2,7 +2,8 @@
 //! the audit log's entries about it (creation, changes, assignments, status
 //! steps from the office, merges from phones, SLA warnings and breaches),
 //! the phones' field events with their device times, comments, offers,
-//! media and webhook deliveries — each with the actor's name.
+//! media, webhook deliveries and the customer's messages — each with the
+//! actor's name.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -39,11 +40,13 @@ pub enum TimelineKind {
     Media,
     Sla,
     Webhook,
+    /// A message to the customer (email or SMS), with its delivery state.
+    Notification,
     Other,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 12] = [
+    pub const ALL: [TimelineKind; 13] = [
         Self::Created,
         Self::Changed,
         Self::Assignment,
@@ -55,6 +58,7 @@ impl TimelineKind {
         Self::Media,
         Self::Sla,
         Self::Webhook,
+        Self::Notification,
         Self::Other,
     ];
 
@@ -71,6 +75,7 @@ impl TimelineKind {
             Self::Media => "media",
             Self::Sla => "sla",
             Self::Webhook => "webhook",
+            Self::Notification => "notification",
             Self::Other => "other",
         }
     }
@@ -515,6 +520,28 @@ pub async fn timeline(store: &dyn Store, ticket: &Ticket) -> StoreResult<Vec<Tim
                                "last_status": delivery.last_status}),
             },
             5,
+            0,
+        );
+    }
+
+    for notice in store.list_ticket_notices(tenant_id, ticket.id).await? {
+        let state = notice.state.as_str();
+        let (event, channel) = (notice.event.as_str(), notice.channel.as_str());
+        out.push(
+            TimelineEntry {
+                at: notice.created_at,
+                kind: TimelineKind::Notification,
+                action: format!("notify.{event}"),
+                actor: system(),
+                device_time: None,
+                summary: format!("{channel} {event} to {} {state}", notice.recipient),
+                detail: json!({"notice_id": notice.id, "channel": notice.channel, "event": notice.event,
+                               "recipient": notice.recipient, "locale": notice.locale, "state": notice.state,
+                               "attempts": notice.attempts, "last_status": notice.last_status,
+                               "last_error": notice.last_error, "subject": notice.subject,
+                               "body": notice.body, "sent_at": notice.sent_at}),
+            },
+            6,
             0,
         );
     }

@@ -418,5 +418,6 @@ pub mod intake;
 pub mod js_client;
 pub mod live;
 pub mod media;
+pub mod smtp;
 
 pub use backends::BackendTest;

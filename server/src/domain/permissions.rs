@@ -62,6 +62,8 @@ pub enum Action {
     IntakeManage,
     /// See what intake received (`GET /v1/intake/messages`) and post raw mail.
     IntakeRead,
+    /// Read and override the tenant's customer message templates.
+    NotifyTemplatesManage,
 }
 
 use Action::*;
@@ -139,6 +141,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (ReportsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (LiveView, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (WebhooksManage, &[Role::Admin]),
+    (NotifyTemplatesManage, &[Role::Admin]),
     (OwnAvailabilitySet, &[Role::Technician]),
 ];
 
@@ -186,6 +189,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 35);
+        assert_eq!(seen.len(), 36);
     }
 }

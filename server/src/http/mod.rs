@@ -11,6 +11,7 @@ mod intake;
 mod live;
 mod media;
 mod metrics;
+mod notify;
 mod offers;
 mod ops;
 mod sla;
@@ -61,6 +62,7 @@ use crate::{
         (name = "audit", description = "Hash-chained audit log"),
         (name = "sla", description = "SLA policies and reports"),
         (name = "webhooks", description = "Outgoing webhooks: subscriptions, deliveries, dead letters"),
+        (name = "notify", description = "Customer notifications: languages, opt-outs, templates"),
         (name = "media", description = "Photos, documents and signatures"),
         (name = "sync", description = "Ticket documents between phones and the server (sync/PROTOCOL.md)"),
         (name = "live", description = "The live map's WebSocket"),
@@ -101,6 +103,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(territories::router())
         .merge(sla::router())
         .merge(webhooks::router())
+        .merge(notify::router())
         .merge(audit::router())
         .merge(sync::router())
         .merge(live::router())

@@ -75,6 +75,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "intake",
         include_str!("../../../migrations/postgres/0017_intake.sql"),
     ),
+    (
+        18,
+        "notify",
+        include_str!("../../../migrations/postgres/0018_notify.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -147,6 +152,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         17,
         "intake",
         include_str!("../../../migrations/sqlite/0017_intake.sql"),
+    ),
+    (
+        18,
+        "notify",
+        include_str!("../../../migrations/sqlite/0018_notify.sql"),
     ),
 ];
 

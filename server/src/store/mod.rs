@@ -20,6 +20,7 @@ pub mod leader;
 pub mod locations;
 pub mod media;
 pub mod migrations;
+pub mod notify;
 pub mod offers;
 pub mod postgres;
 pub mod push;
@@ -117,6 +118,7 @@ pub trait Store:
     + leader::LeaderStore
     + media::MediaStore
     + intake::IntakeStore
+    + notify::NotifyStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -207,6 +207,8 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("POST /v1/webhooks",                     [201,  403,  403, 403]),
     ("GET /v1/intake/mailboxes",              [200,  403,  403, 403]),
     ("GET /v1/intake/messages",               [200,  200,  200, 403]),
+    ("GET /v1/notify/templates",              [200,  403,  403, 403]),
+    ("GET /v1/customers/{id}/notify-preferences", [200, 200, 200, 403]),
 ];
 
 /// The export's period in the matrix: any valid one.
@@ -473,6 +475,16 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
         request(
             "GET /v1/intake/messages",
             "/v1/intake/messages".into(),
+            None,
+        ),
+        request(
+            "GET /v1/notify/templates",
+            "/v1/notify/templates".into(),
+            None,
+        ),
+        request(
+            "GET /v1/customers/{id}/notify-preferences",
+            format!("/v1/customers/{}/notify-preferences", d.customer),
             None,
         ),
     ]

@@ -1,2 +1,3 @@
+mod customers;
 mod push_fcm;
 mod webhooks;

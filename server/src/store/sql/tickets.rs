@@ -281,6 +281,7 @@ macro_rules! impl_ticket_store {
                     })?;
                     let created = Comment::try_from(row)?;
                     audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "comment.create", "comment", Some(created.id), None, Some(&created))).await?;
+                    Self::enqueue_comment_notice_in(&mut tx, &created).await?;
                     tx.commit().await?;
                     Ok(created)
                 }

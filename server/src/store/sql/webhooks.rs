@@ -110,6 +110,8 @@ macro_rules! impl_webhook_store {
                     before: Option<&Ticket>,
                     after: &Ticket,
                 ) -> StoreResult<()> {
+                    // The customer's messages ride on the same hook: every ticket write calls it.
+                    Self::enqueue_ticket_notices_in(tx, before, after).await?;
                     let tenant_id = after.tenant_id;
                     let ticket = Some(after.id);
                     match before {
