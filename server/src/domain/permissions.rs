@@ -58,6 +58,10 @@ pub enum Action {
     WebhooksManage,
     /// Set one's own availability (available, on break, off duty) from the phone.
     OwnAvailabilitySet,
+    /// Create, change and delete ticket templates (prefilled create forms).
+    TemplatesWrite,
+    /// Change the tenant's settings (time zone, default language).
+    TenantWrite,
 }
 
 use Action::*;
@@ -134,6 +138,8 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (LiveView, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (WebhooksManage, &[Role::Admin]),
     (OwnAvailabilitySet, &[Role::Technician]),
+    (TemplatesWrite, &[Role::Admin]),
+    (TenantWrite, &[Role::Admin]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -180,6 +186,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 33);
+        assert_eq!(seen.len(), 35);
     }
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod console;
 mod directory;
 mod dispatch;
 pub mod error;
@@ -105,6 +106,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(media::router())
         .merge(work::router())
         .merge(timeline::router())
+        .merge(console::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -12,6 +12,7 @@
 
 pub mod assignment;
 pub mod audit;
+pub mod console;
 pub mod customers;
 pub mod documents;
 pub mod idempotency;
@@ -115,6 +116,7 @@ pub trait Store:
     + documents::DocumentStore
     + leader::LeaderStore
     + media::MediaStore
+    + console::ConsoleStore
     + Send
     + Sync
     + std::fmt::Debug

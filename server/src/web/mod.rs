@@ -1,5 +1,8 @@
 //! The pages, embedded in the binary: `/` (sign-in), `/dispatch` (the live
-//! map) and `/reports` (the manager's SLA report), their scripts and styles,
+//! map), `/reports` (the manager's SLA report), the console (`/tickets`, the
+//! queue; `/ticket?id=`, one ticket; `/tickets/new`; `/technician`, a
+//! technician's landing), their scripts and styles, the shared language
+//! module (`assets/i18n.js`),
 //! vendored Leaflet and Chart.js. Nothing is
 //! built at run time and nothing is fetched from elsewhere; map tiles come
 //! from `web.tile_url` when it is set, and the map works without them.
@@ -66,6 +69,28 @@ static ASSETS: &[Asset] = &[
         "assets/reports.css",
         "text/css; charset=utf-8"
     ),
+    asset!("i18n.js", "assets/i18n.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "console.js",
+        "assets/console.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "console.css",
+        "assets/console.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!("queue.js", "assets/queue.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "ticket.js",
+        "assets/ticket.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "new_ticket.js",
+        "assets/new_ticket.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
@@ -103,6 +128,10 @@ static PAGES: &[(&str, &str)] = &[
     ("/", include_str!("signin.html")),
     ("/dispatch", include_str!("dispatch.html")),
     ("/reports", include_str!("reports.html")),
+    ("/tickets", include_str!("tickets.html")),
+    ("/tickets/new", include_str!("new_ticket.html")),
+    ("/ticket", include_str!("ticket.html")),
+    ("/technician", include_str!("technician.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

@@ -16,6 +16,7 @@
 
 pub(super) mod assignment;
 pub(super) mod audit;
+pub(super) mod console;
 pub(super) mod customers;
 pub(super) mod documents;
 pub(super) mod idempotency;
@@ -162,6 +163,7 @@ macro_rules! impl_store {
         $crate::store::sql::webhooks::impl_webhook_store!($store, $db);
         $crate::store::sql::documents::impl_document_store!($store, $db);
         $crate::store::sql::media::impl_media_store!($store, $db);
+        $crate::store::sql::console::impl_console_store!($store, $db);
     };
 }
 

@@ -3,9 +3,16 @@
 "use strict";
 (async () => {
   const session = window.TruckrollSession;
+  const i18n = window.TruckrollI18n;
   if (!session.signedIn()) { location.assign("/?next=/dispatch"); return; }
+  // The map is the office's: a technician's own page is elsewhere (the
+  // live stream refuses them, which used to leave "reconnecting…" forever).
+  const me = await session.api("/v1/me").catch(() => null);
+  if (me && me.role === "technician") { location.assign("/technician"); return; }
+  if (me) i18n.configure(me);
 
-  const STATUS_LABEL = { available: "available", busy: "busy", on_break: "on a break", off_duty: "off duty" };
+  const STATUS_LABEL = { available: "available", busy: "busy", on_site: "on site", on_break: "on a break", off_duty: "off duty" };
+  const TICKET_STATUS = (status) => i18n.t(`status.${status}`);
   const state = {
     technicians: new Map(), // id → record from the stream
     tickets: new Map(),     // id → record from the stream
@@ -18,6 +25,7 @@
     cursorBounds: null,     // the bounds the cursor was taken under
     notices: new Map(),     // ticket id → "warning" | "breach", from the stream
     starts: [],             // how each connection began: "replayed" or the snapshot's reason
+    totals: null,           // the tenant's counts from the last snapshot, whatever the view
   };
   // For tests and the curious: the model behind the map.
   window.truckrollDispatch = state;
@@ -77,7 +85,18 @@
   }
 
   // ---- markers -----------------------------------------------------------
+  // The server says available/busy/on a break/off duty; on site is seen here,
+  // from the technician's tickets on the map.
+  function shownStatus(t) {
+    if (t.status === "busy" || t.status === "available") {
+      for (const ticket of state.tickets.values()) {
+        if (ticket.assignee_id === t.id && ticket.status === "on_site") return "on_site";
+      }
+    }
+    return t.status;
+  }
   function technicianIcon(t) {
+    t = { ...t, status: shownStatus(t) };
     return L.divIcon({
       className: "plain",
       iconSize: [18, 18],
@@ -85,7 +104,8 @@
     });
   }
   function technicianTitle(t) {
-    return `${t.name || "Technician"}: ${STATUS_LABEL[t.status] || t.status}, ${t.load}/${t.capacity} jobs`;
+    const status = shownStatus(t);
+    return `${t.name || "Technician"}: ${STATUS_LABEL[status] || status}, ${t.load}/${t.capacity} jobs`;
   }
   function showTechnician(t) {
     state.technicians.set(t.id, t);
@@ -119,7 +139,15 @@
   }
   function showTicket(ticket) {
     if (ticket.closed) { dropTicket(ticket.id); return; }
+    const known = state.tickets.get(ticket.id);
+    if (!known && state.totals) state.totals.open_tickets += 1;
     state.tickets.set(ticket.id, ticket);
+    // Its technician's marker may change (on site).
+    for (const techId of new Set([ticket.assignee_id, known?.assignee_id])) {
+      const tech = techId && state.technicians.get(techId);
+      if (tech) showTechnician(tech);
+    }
+    if (state.selected === ticket.id) followSelected(known, ticket);
     let marker = ticketMarkers.get(ticket.id);
     const title = `${ticket.number} ${ticket.title} (${ticket.priority}, ${ticket.status})`;
     if (!marker) {
@@ -135,6 +163,7 @@
     }
   }
   function dropTicket(id) {
+    if (state.tickets.has(id) && state.totals) state.totals.open_tickets = Math.max(0, state.totals.open_tickets - 1);
     state.tickets.delete(id);
     const marker = ticketMarkers.get(id);
     if (marker) { ticketLayer.removeLayer(marker); ticketMarkers.delete(id); }
@@ -167,7 +196,10 @@
     }));
     if (focused) list.querySelector(`[data-ticket-id="${focused}"]`)?.focus();
     $("queue-count").textContent = `(${queue.length})`;
-    $("counts").textContent = `${state.technicians.size} technicians · ${state.tickets.size} open tickets`;
+    // The tenant's counts, not the view's: zooming does not change them.
+    const totals = state.totals || { technicians: state.technicians.size, open_tickets: state.tickets.size };
+    const tickets = i18n.t("map.open_tickets", { count: totals.open_tickets });
+    $("counts").textContent = `${i18n.t("map.technicians", { count: totals.technicians })} · ${totals.open_tickets_capped ? "≥ " : ""}${tickets}`;
   }
   setInterval(() => {
     for (const due of document.querySelectorAll("#queue .due[data-due]")) {
@@ -178,21 +210,51 @@
   }, 1000);
 
   // ---- ticket detail, candidates, assignment ------------------------------
+  // What the office may do with a ticket in this status (sync/src/machine.rs).
+  function assignVerb(ticket) {
+    if (ticket.status === "new") return "Assign";
+    if (["assigned", "accepted", "en_route", "on_hold"].includes(ticket.status)) return "Reassign to";
+    return null;
+  }
+  function detailMeta(ticket) {
+    const sla = slaSummary(ticket);
+    const assignee = ticket.assignee_id ? state.technicians.get(ticket.assignee_id)?.name || "a technician" : "unassigned";
+    $("detail-title").textContent = `${ticket.number} · ${ticket.title}`;
+    $("detail-meta").textContent = `${ticket.priority} · ${ticket.category} · ${TICKET_STATUS(ticket.status)} · ${assignee} · ${countdown(sla.due)}`;
+    $("detail-meta").dataset.status = ticket.status;
+    $("detail-link").href = `/ticket?id=${ticket.id}`;
+  }
+  // The open panel follows the ticket: a new status or assignee redraws
+  // what may be done, and says what changed.
+  function followSelected(before, ticket) {
+    detailMeta(ticket);
+    if (before && (before.status !== ticket.status || before.assignee_id !== ticket.assignee_id)) {
+      $("detail-message").textContent = `${ticket.number} changed: now ${TICKET_STATUS(ticket.status)}${ticket.assignee_id ? ` (${state.technicians.get(ticket.assignee_id)?.name || "a technician"})` : ""}.`;
+      loadCandidates(ticket.id, false);
+    }
+  }
   async function openTicket(id) {
     const ticket = state.tickets.get(id);
     if (!ticket) return;
     state.selected = id;
     const panel = $("detail");
     panel.hidden = false;
-    $("detail-title").textContent = `${ticket.number} · ${ticket.title}`;
-    const sla = slaSummary(ticket);
-    $("detail-meta").textContent = `${ticket.priority} · ${ticket.category} · ${ticket.status} · ${countdown(sla.due)}`;
+    detailMeta(ticket);
     $("detail-message").textContent = "";
-    const list = $("candidates");
-    list.replaceChildren();
     panel.focus();
     renderSoon();
     if (!map.getBounds().contains([ticket.lat, ticket.lon])) map.panTo([ticket.lat, ticket.lon]);
+    await loadCandidates(id, true);
+  }
+  async function loadCandidates(id, focus) {
+    const ticket = state.tickets.get(id);
+    const list = $("candidates");
+    list.replaceChildren();
+    const verb = ticket && assignVerb(ticket);
+    if (!verb) {
+      list.replaceChildren(Object.assign(document.createElement("li"), { className: "hint", textContent: `No assignment while ${TICKET_STATUS(ticket?.status || "closed").toLowerCase()}.` }));
+      return;
+    }
     let candidates;
     try {
       candidates = await session.api(`/v1/tickets/${id}/candidates?k=5`);
@@ -201,6 +263,7 @@
       return;
     }
     if (state.selected !== id) return;
+    candidates = candidates.filter((c) => c.technician_id !== ticket.assignee_id);
     if (candidates.length === 0) $("detail-message").textContent = "Nobody qualified is available now.";
     list.replaceChildren(...candidates.map((c) => {
       const tech = state.technicians.get(c.technician_id);
@@ -214,26 +277,31 @@
         ${r.open_jobs}/${r.capacity} jobs · position from ${escapeHtml(r.position_source)}${skills ? ` · skills ${escapeHtml(skills)}` : ""}</div>`;
       const assign = document.createElement("button");
       assign.type = "button";
-      assign.textContent = `Assign ${name}`;
+      assign.textContent = `${verb} ${name}`;
       assign.addEventListener("click", () => assignTo(id, c.technician_id, name));
       item.append(assign);
       return item;
     }));
-    list.querySelector("button")?.focus();
+    if (focus) list.querySelector("button")?.focus();
   }
   async function assignTo(ticketId, technicianId, name) {
+    const shown = state.tickets.get(ticketId);
     $("detail-message").textContent = `Assigning to ${name}…`;
     try {
+      // The version the panel showed: a ticket taken meanwhile (an accepted
+      // offer, another dispatcher) is refused, not silently taken away.
       const ticket = await session.api(`/v1/tickets/${ticketId}/assign`, {
         method: "POST",
-        body: JSON.stringify({ technician_id: technicianId }),
+        body: JSON.stringify({ technician_id: technicianId, version: shown?.updated_at }),
       });
-      $("detail-message").textContent = `${ticket.number} assigned to ${name}.`;
       const known = state.tickets.get(ticketId);
-      if (known) showTicket({ ...known, status: ticket.status, assignee_id: ticket.assignee_id });
+      if (known) showTicket({ ...known, status: ticket.status, assignee_id: ticket.assignee_id, updated_at: ticket.updated_at });
+      $("detail-message").textContent = `${ticket.number} assigned to ${name}.`;
       renderSoon();
     } catch (e) {
-      $("detail-message").textContent = `Not assigned: ${e.message}`;
+      $("detail-message").textContent = e.status === 409
+        ? `Not assigned — the ticket changed since the map showed it: ${e.message}`
+        : `Not assigned: ${e.message}`;
     }
   }
   function closeDetail() {
@@ -267,12 +335,14 @@
     state.cursor = message.cursor;
     state.cursorBounds = message.bounds;
     state.notices.clear();
+    state.totals = null;
     const technicianIds = new Set(message.technicians.map((t) => t.id));
     for (const id of [...state.technicians.keys()]) if (!technicianIds.has(id)) dropTechnician(id);
     const ticketIds = new Set(message.tickets.map((t) => t.id));
     for (const id of [...state.tickets.keys()]) if (!ticketIds.has(id)) dropTicket(id);
     message.technicians.forEach(showTechnician);
     message.tickets.forEach(showTicket);
+    state.totals = message.totals ? { ...message.totals } : null;
     if (!state.fitted) {
       state.fitted = true;
       const points = [...message.technicians, ...message.tickets].map((r) => [r.lat, r.lon]);
