@@ -18,8 +18,9 @@ const api = async (path, token, method, body) => {
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
     body: body ? JSON.stringify(body) : undefined,
   });
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${await response.text()}`);
-  return response.json();
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text);
 };
 
 const { browser, page } = await launch();
