@@ -48,7 +48,10 @@ pub struct Me {
 /// `GET /v1/me` (routed in `users.rs`).
 pub(super) async fn me(state: &AppState, user: &AuthUser) -> ApiResult<Me> {
     let account = state.store.get_user(user.tenant_id, user.user_id).await?;
-    let locale = state.store.user_locale(user.tenant_id, user.user_id).await?;
+    let locale = state
+        .store
+        .user_locale(user.tenant_id, user.user_id)
+        .await?;
     let technician_id = state
         .store
         .technician_for_user(user.tenant_id, user.user_id)
@@ -252,9 +255,6 @@ async fn delete_template(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     user.require(Action::TemplatesWrite)?;
-    state
-        .store
-        .delete_ticket_template(user.actor(), id)
-        .await?;
+    state.store.delete_ticket_template(user.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

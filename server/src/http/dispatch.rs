@@ -65,7 +65,9 @@ pub(super) fn refuse_stale(ticket: &Ticket, version: Option<DateTime<Utc>>) -> A
             } else {
                 ""
             },
-            ticket.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ticket
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ))),
         _ => Ok(()),
     }

@@ -17,9 +17,7 @@ use super::{
 };
 use crate::{
     dispatch::{TechnicianEntry, service::DispatchService},
-    domain::{
-        geo::GeoPoint, people::TechnicianStatus, shifts::is_on_shift, ticket::Ticket,
-    },
+    domain::{geo::GeoPoint, people::TechnicianStatus, shifts::is_on_shift, ticket::Ticket},
     events::{BusMessage, Event, EventBus, EventKind},
     store::{PageRequest, Store, StoreError, TicketFilter},
 };

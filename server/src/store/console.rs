@@ -13,11 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Actor, StoreResult};
-use crate::domain::{
-    ValidationErrors,
-    shifts::validate_time_zone,
-    validation::check_text,
-};
+use crate::domain::{ValidationErrors, shifts::validate_time_zone, validation::check_text};
 
 /// A language the console is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -185,7 +181,10 @@ pub fn validate_template_fields(errors: &mut ValidationErrors, fields: &Value) {
             _ => {
                 errors.add(
                     &field,
-                    format!("is not a create-form field ({})", TEMPLATE_FIELDS.join(", ")),
+                    format!(
+                        "is not a create-form field ({})",
+                        TEMPLATE_FIELDS.join(", ")
+                    ),
                 );
                 continue;
             }

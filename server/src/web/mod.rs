@@ -1,7 +1,7 @@
 //! The pages, embedded in the binary: `/` (sign-in), `/dispatch` (the live
 //! map), `/reports` (the manager's SLA report), the console (`/tickets`, the
 //! queue; `/ticket?id=`, one ticket; `/tickets/new`; `/technician`, a
-//! technician's landing), their scripts and styles, the shared language
+//! technician's landing; `/admin?kind=`, master data), their scripts and styles, the shared language
 //! module (`assets/i18n.js`),
 //! vendored Leaflet and Chart.js. Nothing is
 //! built at run time and nothing is fetched from elsewhere; map tiles come
@@ -69,7 +69,11 @@ static ASSETS: &[Asset] = &[
         "assets/reports.css",
         "text/css; charset=utf-8"
     ),
-    asset!("i18n.js", "assets/i18n.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "i18n.js",
+        "assets/i18n.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!(
         "console.js",
         "assets/console.js",
@@ -80,7 +84,16 @@ static ASSETS: &[Asset] = &[
         "assets/console.css",
         "text/css; charset=utf-8"
     ),
-    asset!("queue.js", "assets/queue.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "admin.js",
+        "assets/admin.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "queue.js",
+        "assets/queue.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!(
         "ticket.js",
         "assets/ticket.js",
@@ -132,6 +145,7 @@ static PAGES: &[(&str, &str)] = &[
     ("/tickets/new", include_str!("new_ticket.html")),
     ("/ticket", include_str!("ticket.html")),
     ("/technician", include_str!("technician.html")),
+    ("/admin", include_str!("admin.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

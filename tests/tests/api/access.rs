@@ -205,6 +205,13 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("GET /v1/live",                          [400,  400,  400, 403]),
     ("GET /v1/webhooks",                      [200,  403,  403, 403]),
     ("POST /v1/webhooks",                     [201,  403,  403, 403]),
+    ("PATCH /v1/me",                          [200,  200,  200, 200]),
+    ("GET /v1/tenant",                        [200,  200,  200, 200]),
+    ("PATCH /v1/tenant",                      [200,  403,  403, 403]),
+    ("GET /v1/me/views",                      [200,  200,  200, 200]),
+    ("POST /v1/me/views",                     [201,  201,  201, 403]),
+    ("GET /v1/ticket-templates",              [200,  200,  403, 403]),
+    ("POST /v1/ticket-templates",             [201,  403,  403, 403]),
 ];
 
 /// The export's period in the matrix: any valid one.
@@ -462,6 +469,33 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
             Some(
                 json!({"url": format!("https://hooks.example/{r}"), "events": ["ticket.created"]}),
             ),
+        ),
+        request(
+            "PATCH /v1/me",
+            "/v1/me".into(),
+            Some(json!({"locale": "en"})),
+        ),
+        request("GET /v1/tenant", "/v1/tenant".into(), None),
+        request(
+            "PATCH /v1/tenant",
+            "/v1/tenant".into(),
+            Some(json!({"default_locale": "en"})),
+        ),
+        request("GET /v1/me/views", "/v1/me/views".into(), None),
+        request(
+            "POST /v1/me/views",
+            "/v1/me/views".into(),
+            Some(json!({"name": format!("View of {r}"), "query": {"priority": "P1"}})),
+        ),
+        request(
+            "GET /v1/ticket-templates",
+            "/v1/ticket-templates".into(),
+            None,
+        ),
+        request(
+            "POST /v1/ticket-templates",
+            "/v1/ticket-templates".into(),
+            Some(json!({"name": format!("Template of {r}"), "fields": {"priority": "P2"}})),
         ),
     ]
 }

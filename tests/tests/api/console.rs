@@ -22,7 +22,11 @@ async fn language_and_tenant_settings(backend: TestBackend) {
 
     let me = app.get("/v1/me", &dispatcher).await.expect(StatusCode::OK);
     assert_eq!(me["role"], "dispatcher");
-    assert_eq!(me["locale"], Value::Null, "no choice yet: follow the browser");
+    assert_eq!(
+        me["locale"],
+        Value::Null,
+        "no choice yet: follow the browser"
+    );
     assert_eq!(me["tenant"]["time_zone"], "UTC");
     assert_eq!(me["tenant"]["default_locale"], "en");
 
@@ -43,16 +47,27 @@ async fn language_and_tenant_settings(backend: TestBackend) {
     assert_eq!(me["locale"], Value::Null);
 
     // The tenant: every user reads it, only admins change it; zones are IANA names.
-    let settings = app.get("/v1/tenant", &dispatcher).await.expect(StatusCode::OK);
-    assert_eq!(settings["name"], tenant.name.as_str());
-    app.patch("/v1/tenant", &dispatcher, &json!({"time_zone": "Asia/Shanghai"}))
+    let settings = app
+        .get("/v1/tenant", &dispatcher)
         .await
-        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+        .expect(StatusCode::OK);
+    assert_eq!(settings["name"], tenant.name.as_str());
+    app.patch(
+        "/v1/tenant",
+        &dispatcher,
+        &json!({"time_zone": "Asia/Shanghai"}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     let refused = app
         .patch("/v1/tenant", &admin, &json!({"time_zone": "Mars/Olympus"}))
         .await;
     refused.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
-    assert!(refused.body.to_string().contains("time_zone"), "{}", refused.body);
+    assert!(
+        refused.body.to_string().contains("time_zone"),
+        "{}",
+        refused.body
+    );
     let settings = app
         .patch(
             "/v1/tenant",
@@ -79,8 +94,12 @@ async fn language_and_tenant_settings(backend: TestBackend) {
 async fn saved_views_belong_to_their_user(backend: TestBackend) {
     let app = TestApp::start(backend).await;
     let tenant = app.create_tenant("console-views").await;
-    let (_, ann) = app.create_user(&tenant, "ann@console.test", "dispatcher").await;
-    let (_, bob) = app.create_user(&tenant, "bob@console.test", "dispatcher").await;
+    let (_, ann) = app
+        .create_user(&tenant, "ann@console.test", "dispatcher")
+        .await;
+    let (_, bob) = app
+        .create_user(&tenant, "bob@console.test", "dispatcher")
+        .await;
 
     let view = app
         .post(
@@ -91,9 +110,13 @@ async fn saved_views_belong_to_their_user(backend: TestBackend) {
         .await
         .expect(StatusCode::CREATED);
     let view_id = id_of(&view, "id");
-    app.post("/v1/me/views", &ann, &json!({"name": "Urgent HVAC", "query": {}}))
-        .await
-        .expect_problem(StatusCode::CONFLICT, "conflict");
+    app.post(
+        "/v1/me/views",
+        &ann,
+        &json!({"name": "Urgent HVAC", "query": {}}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "conflict");
     app.post(
         "/v1/me/views",
         &ann,

@@ -99,7 +99,14 @@ async fn dispatcher_works_the_console() {
         .expect(StatusCode::CREATED);
     let site_id = id_of(&site, "id");
     let technician_email = "ada@console.test";
-    let (ada, _) = technician(&app, &tenant, technician_email, "Ada Lovelace", (52.52, 13.39)).await;
+    let (ada, _) = technician(
+        &app,
+        &tenant,
+        technician_email,
+        "Ada Lovelace",
+        (52.52, 13.39),
+    )
+    .await;
     for n in 1..=5 {
         ticket(&app, &admin, site_id, &format!("Bulk job {n}")).await;
     }

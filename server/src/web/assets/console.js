@@ -89,6 +89,7 @@ window.TruckrollConsole = (() => {
     ["/tickets/new", "nav.new"],
     ["/dispatch", "nav.map"],
     ["/reports", "nav.reports"],
+    ["/admin", "nav.admin"],
   ];
 
   function navigation(me, current) {
