@@ -100,6 +100,8 @@
       for (const c of spec.columns) cells.push(el("td", {}, String(await cell(item, c))));
       const name = item.name || item.serial || item.id;
       const buttons = [el("button", { type: "button", onclick: () => edit(item) }, t("admin.edit"), el("span", { class: "visually-hidden" }, ` ${name}`))];
+      const history = { customers: "customer_id", sites: "site_id", assets: "asset_id" }[kind];
+      if (history) buttons.push(el("a", { href: `/tickets?${history}=${item.id}`, class: "button-link" }, t("admin.tickets"), el("span", { class: "visually-hidden" }, ` ${name}`)));
       if (spec.lifecycle) {
         if (item.archived_at) {
           buttons.push(el("button", { type: "button", onclick: () => lifecycle(item, "restore") }, t("admin.restore"), el("span", { class: "visually-hidden" }, ` ${name}`)));

@@ -70,6 +70,10 @@
     for (const name of ["q", "status", "priority", "category", "assignee_id", "territory_id", "tag"]) {
       if (query[name]) params.set(name, query[name]);
     }
+    // A customer's, site's or asset's history (links from the master-data page).
+    for (const name of ["customer_id", "site_id", "asset_id"]) {
+      if (query[name]) params.set(name, query[name]);
+    }
     if (query.created_from) params.set("created_from", zonedMidnight(query.created_from).toISOString());
     if (query.created_to) {
       const end = zonedMidnight(query.created_to);
