@@ -43,6 +43,8 @@ const { browser, page } = await launch();
 let current = page;
 try {
   // ---- the dispatcher lands on the queue -----------------------------------
+  await page.goto(`${base}/`);
+  await shots(page, "signin");
   await signIn(page, base, env("TENANT"), env("DISPATCHER_EMAIL"), password, "/tickets");
   await ready(page, "truckrollQueue");
   await everyControlLabelled(page, "queue");
@@ -119,6 +121,16 @@ try {
   await ready(page, "truckrollAdmin");
   await page.locator("#small-map .site-pin").first().waitFor();
   await shots(page, "admin-sites");
+  // Every master-data page renders, labelled, at both widths.
+  for (const kind of ["assets", "categories", "technicians", "users", "sla", "territories", "templates", "tenant"]) {
+    await page.goto(`${base}/admin?kind=${kind}`);
+    await ready(page, "truckrollAdmin");
+    await everyControlLabelled(page, `admin ${kind}`);
+    await shots(page, `admin-${kind}`);
+  }
+  await page.goto(`${base}/reports`);
+  await page.waitForFunction(() => window.truckrollReports?.report !== null);
+  await shots(page, "reports");
   // …and the ticket page shows the new name.
   await page.goto(`${base}/ticket?id=${created.id}`);
   await ready(page, "truckrollTicket");

@@ -83,6 +83,16 @@ try {
     await screenshot(page, `${artifacts}/console-map-${width}.png`);
   }
   assert.ok(sockets.length >= 1);
+  // The map in Chinese, once the dispatcher chose it.
+  await page.evaluate(() => window.TruckrollSession.api("/v1/me", { method: "PATCH", body: JSON.stringify({ locale: "zh-CN" }) }));
+  await page.reload();
+  await page.locator("#connection").filter({ hasText: "实时" }).waitFor();
+  await page.locator("#counts").filter({ hasText: "2 名技术员 · 1 个未完成工单" }).waitFor();
+  for (const width of [1024, 1440]) {
+    await page.setViewportSize({ width, height: 800 });
+    await page.waitForTimeout(100);
+    await screenshot(page, `${artifacts}/console-map-zh-${width}.png`);
+  }
 } catch (error) {
   console.error(`FAILED: ${error.stack || error}`);
   await screenshot(page, `${artifacts}/console-map.failure.png`).catch(() => {});

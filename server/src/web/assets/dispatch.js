@@ -11,7 +11,8 @@
   if (me && me.role === "technician") { location.assign("/technician"); return; }
   if (me) i18n.configure(me);
 
-  const STATUS_LABEL = { available: "available", busy: "busy", on_site: "on site", on_break: "on a break", off_duty: "off duty" };
+  const t = i18n.t;
+  const STATUS_LABEL = (status) => t(`tech.${status}`);
   const TICKET_STATUS = (status) => i18n.t(`status.${status}`);
   const state = {
     technicians: new Map(), // id → record from the stream
@@ -68,12 +69,12 @@
     return { due, state: due === null ? "none" : level };
   }
   function countdown(due) {
-    if (due === null) return "no SLA";
+    if (due === null) return t("queue.sla.none");
     const seconds = Math.round((due - Date.now()) / 1000);
     const abs = Math.abs(seconds);
     const text = abs >= 3600 ? `${Math.floor(abs / 3600)}h ${Math.floor((abs % 3600) / 60)}m`
       : `${Math.floor(abs / 60)}m ${String(abs % 60).padStart(2, "0")}s`;
-    return seconds >= 0 ? `${text} left` : `breached ${text} ago`;
+    return seconds >= 0 ? t("map.sla_left", { time: text }) : t("map.sla_late", { time: text });
   }
   const PRIORITY_RANK = { P1: 0, P2: 1, P3: 2, P4: 3 };
   function urgencyOrder(a, b) {
@@ -105,7 +106,7 @@
   }
   function technicianTitle(t) {
     const status = shownStatus(t);
-    return `${t.name || "Technician"}: ${STATUS_LABEL[status] || status}, ${t.load}/${t.capacity} jobs`;
+    return i18n.t("map.tech_title", { name: t.name || "—", status: STATUS_LABEL(status), load: t.load, capacity: t.capacity });
   }
   function showTechnician(t) {
     state.technicians.set(t.id, t);
@@ -218,7 +219,7 @@
   }
   function detailMeta(ticket) {
     const sla = slaSummary(ticket);
-    const assignee = ticket.assignee_id ? state.technicians.get(ticket.assignee_id)?.name || "a technician" : "unassigned";
+    const assignee = ticket.assignee_id ? state.technicians.get(ticket.assignee_id)?.name || t("map.a_technician") : t("map.unassigned_lower");
     $("detail-title").textContent = `${ticket.number} · ${ticket.title}`;
     $("detail-meta").textContent = `${ticket.priority} · ${ticket.category} · ${TICKET_STATUS(ticket.status)} · ${assignee} · ${countdown(sla.due)}`;
     $("detail-meta").dataset.status = ticket.status;
@@ -229,7 +230,8 @@
   function followSelected(before, ticket) {
     detailMeta(ticket);
     if (before && (before.status !== ticket.status || before.assignee_id !== ticket.assignee_id)) {
-      $("detail-message").textContent = `${ticket.number} changed: now ${TICKET_STATUS(ticket.status)}${ticket.assignee_id ? ` (${state.technicians.get(ticket.assignee_id)?.name || "a technician"})` : ""}.`;
+      const who = ticket.assignee_id ? ` (${state.technicians.get(ticket.assignee_id)?.name || t("map.a_technician")})` : "";
+      $("detail-message").textContent = t("map.changed", { number: ticket.number, status: TICKET_STATUS(ticket.status), who });
       loadCandidates(ticket.id, false);
     }
   }
@@ -252,19 +254,19 @@
     list.replaceChildren();
     const verb = ticket && assignVerb(ticket);
     if (!verb) {
-      list.replaceChildren(Object.assign(document.createElement("li"), { className: "hint", textContent: `No assignment while ${TICKET_STATUS(ticket?.status || "closed").toLowerCase()}.` }));
+      list.replaceChildren(Object.assign(document.createElement("li"), { className: "hint", textContent: t("map.no_assignment", { status: TICKET_STATUS(ticket?.status || "closed") }) }));
       return;
     }
     let candidates;
     try {
       candidates = await session.api(`/v1/tickets/${id}/candidates?k=5`);
     } catch (e) {
-      $("detail-message").textContent = `No candidates: ${e.message}`;
+      $("detail-message").textContent = t("map.no_candidates", { detail: e.message });
       return;
     }
     if (state.selected !== id) return;
     candidates = candidates.filter((c) => c.technician_id !== ticket.assignee_id);
-    if (candidates.length === 0) $("detail-message").textContent = "Nobody qualified is available now.";
+    if (candidates.length === 0) $("detail-message").textContent = t("ticket.candidates.none");
     list.replaceChildren(...candidates.map((c) => {
       const tech = state.technicians.get(c.technician_id);
       const name = tech?.name || c.technician_id.slice(0, 8);
@@ -273,11 +275,10 @@
       const item = document.createElement("li");
       item.dataset.technicianId = c.technician_id;
       item.innerHTML = `<strong>${escapeHtml(name)}</strong>
-        <div class="why">${(r.distance_m / 1000).toFixed(1)} km, ~${Math.round(r.travel_minutes)} min travel ·
-        ${r.open_jobs}/${r.capacity} jobs · position from ${escapeHtml(r.position_source)}${skills ? ` · skills ${escapeHtml(skills)}` : ""}</div>`;
+        <div class="why">${escapeHtml(t("map.why", { km: i18n.number(r.distance_m / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 }), minutes: i18n.number(Math.round(r.travel_minutes)), load: r.open_jobs, capacity: r.capacity, source: r.position_source }))}${skills ? ` · ${escapeHtml(skills)}` : ""}</div>`;
       const assign = document.createElement("button");
       assign.type = "button";
-      assign.textContent = `${verb} ${name}`;
+      assign.textContent = t(verb === "Assign" ? "ticket.assign" : "ticket.reassign", { name });
       assign.addEventListener("click", () => assignTo(id, c.technician_id, name));
       item.append(assign);
       return item;
@@ -286,7 +287,7 @@
   }
   async function assignTo(ticketId, technicianId, name) {
     const shown = state.tickets.get(ticketId);
-    $("detail-message").textContent = `Assigning to ${name}…`;
+    $("detail-message").textContent = t("map.assigning", { name });
     try {
       // The version the panel showed: a ticket taken meanwhile (an accepted
       // offer, another dispatcher) is refused, not silently taken away.
@@ -296,12 +297,12 @@
       });
       const known = state.tickets.get(ticketId);
       if (known) showTicket({ ...known, status: ticket.status, assignee_id: ticket.assignee_id, updated_at: ticket.updated_at });
-      $("detail-message").textContent = `${ticket.number} assigned to ${name}.`;
+      $("detail-message").textContent = t("map.assigned", { number: ticket.number, name });
       renderSoon();
     } catch (e) {
       $("detail-message").textContent = e.status === 409
-        ? `Not assigned — the ticket changed since the map showed it: ${e.message}`
-        : `Not assigned: ${e.message}`;
+        ? t("map.stale", { detail: e.message })
+        : t("map.not_assigned", { detail: e.message });
     }
   }
   function closeDetail() {
@@ -373,7 +374,7 @@
   }
   let lastHeard = Date.now();
   async function connect() {
-    $("connection").textContent = "connecting…";
+    $("connection").textContent = t("map.connecting");
     const token = await session.token().catch(() => null);
     if (!token) { location.assign("/?next=/dispatch"); return; }
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -387,7 +388,7 @@
     let first = true;
     const socket = new WebSocket(url);
     state.socket = socket;
-    socket.onopen = () => { state.retry = 500; lastHeard = Date.now(); $("connection").textContent = "live"; };
+    socket.onopen = () => { state.retry = 500; lastHeard = Date.now(); $("connection").textContent = t("map.live"); };
     socket.onmessage = (event) => {
       lastHeard = Date.now();
       const message = JSON.parse(event.data);
@@ -406,7 +407,7 @@
     };
     socket.onclose = () => {
       if (state.socket !== socket) return;
-      $("connection").textContent = "reconnecting…";
+      $("connection").textContent = t("map.reconnecting");
       state.retry = Math.min(state.retry * 2, 15_000);
       setTimeout(connect, state.retry);
     };
