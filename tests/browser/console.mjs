@@ -157,7 +157,8 @@ try {
   await other.getByRole("button", { name: "Save changes" }).click();
   const alert = other.locator("#message");
   await alert.filter({ hasText: "someone changed this ticket since you opened it" }).waitFor();
-  assert.match(await alert.innerText(), /Reload/);
+  assert.match(await alert.innerText(), /reload it and try again/);
+  await alert.getByRole("button", { name: "Reload" }).waitFor();
   const after = await (await fetch(`${base}/v1/tickets/${created.id}`, { headers: { authorization: `Bearer ${env("ADMIN_TOKEN")}` } })).json();
   assert.equal(after.title, "Compressor rattles at night", "the stale title was not written");
   assert.equal(after.priority, "P1");

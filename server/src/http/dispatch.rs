@@ -57,7 +57,7 @@ pub(super) async fn assign_to(
 pub(super) fn refuse_stale(ticket: &Ticket, version: Option<DateTime<Utc>>) -> ApiResult<()> {
     match version {
         Some(read) if read != ticket.updated_at => Err(ApiError::Conflict(format!(
-            "{} changed since you read it: it is now {}{} (changed at {}); reload it and try again",
+            "{} changed since you read it: it is now {}{} (changed at {}); reload it and try again.",
             ticket.number,
             ticket.status.as_str(),
             if ticket.assignee_id.is_some() {

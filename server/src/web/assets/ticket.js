@@ -215,6 +215,12 @@
   function refreshSide() { renderComments(); renderWork(); renderTimeline(); }
 
   // ---- saving --------------------------------------------------------------
+  // A refusal in the alert; a stale version also offers a Reload button.
+  function showRefusal(error) {
+    const parts = [explain(error)];
+    if (error.status === 409) parts.push(" ", el("button", { type: "button", id: "reload", onclick: () => location.reload() }, t("common.reload")));
+    $("message").replaceChildren(...parts);
+  }
   for (const field of ["title", "description", "priority", "tags"]) $(field).addEventListener("input", () => { state.dirtyHeader = true; });
   $("header-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -233,8 +239,7 @@
       renderTimeline();
     } catch (error) {
       $("header-message").textContent = "";
-      $("message").textContent = explain(error);
-      $("message").focus?.();
+      showRefusal(error);
     }
   });
   $("custom-form").addEventListener("submit", async (event) => {
@@ -247,7 +252,7 @@
       $("custom-message").textContent = t("ticket.saved");
     } catch (error) {
       $("custom-message").textContent = "";
-      $("message").textContent = explain(error);
+      showRefusal(error);
     }
   });
   $("comment-form").addEventListener("submit", async (event) => {
