@@ -89,6 +89,20 @@ try {
   await page.getByRole("button", { name: "Filter" }).click();
   await page.locator(`#rows tr[data-number="${created.number}"]`).waitFor();
   assert.equal(await page.locator("#rows tr[data-ticket-id]").count(), 1);
+  // Times are the tenant's: the admin moves the company to Shanghai (UTC+8).
+  const zone = await fetch(`${base}/v1/tenant`, {
+    method: "PATCH",
+    headers: { "content-type": "application/json", authorization: `Bearer ${env("ADMIN_TOKEN")}` },
+    body: JSON.stringify({ time_zone: "Asia/Shanghai" }),
+  });
+  assert.equal(zone.status, 200, await zone.text());
+  await page.reload();
+  await ready(page, "truckrollQueue");
+  const shown = await page.locator(`#rows tr[data-number="${created.number}"] td`).last().innerText();
+  const [inShanghai, inUtc] = await page.evaluate((at) => ["Asia/Shanghai", "UTC"].map((timeZone) =>
+    new Intl.DateTimeFormat("en", { timeZone, dateStyle: "medium", timeStyle: "short" }).format(new Date(at))), created.created_at);
+  assert.equal(shown, inShanghai);
+  assert.notEqual(shown, inUtc);
 
   // ---- bulk-assign five tickets, a result per ticket -------------------------
   await page.getByLabel("Search").fill("Bulk job");

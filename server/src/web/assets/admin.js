@@ -111,6 +111,7 @@
         }
       }
       if (spec.users) {
+        buttons.push(el("button", { type: "button", onclick: () => passwordForm(item) }, t("admin.password"), el("span", { class: "visually-hidden" }, ` ${name}`)));
         buttons.push(el("button", { type: "button", onclick: () => lifecycle(item, item.active ? "deactivate" : "activate") }, t(item.active ? "admin.deactivate" : "admin.activate"), el("span", { class: "visually-hidden" }, ` ${name}`)));
       }
       if (spec.deletable) buttons.push(el("button", { type: "button", class: "danger", onclick: () => remove(item) }, t("admin.delete"), el("span", { class: "visually-hidden" }, ` ${name}`)));
@@ -186,6 +187,17 @@
   }
   $("form").addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (state.editing?.passwordFor) {
+      const user = state.editing.passwordFor;
+      try {
+        await session.api(`${spec.path}/${user.id}/password`, { method: "POST", body: JSON.stringify({ new_password: $("f-new_password").value }) });
+        $("form-message").textContent = t("ticket.saved");
+        await showForm(null);
+      } catch (error) {
+        $("form-message").textContent = explain(error);
+      }
+      return;
+    }
     let body;
     try { body = readForm(); } catch (error) { $("form-message").textContent = error.message; return; }
     const item = state.editing;
@@ -205,6 +217,17 @@
     }
   });
   $("new").addEventListener("click", () => edit(null));
+
+  // A new password for a user (admins): its own small form in the form panel.
+  function passwordForm(item) {
+    state.editing = { passwordFor: item };
+    $("form-title").textContent = `${t("admin.password")}: ${item.name}`;
+    $("fields").replaceChildren(el("div", { class: "field" },
+      el("label", { for: "f-new_password" }, `${t("admin.f.new_password")} *`),
+      el("input", { id: "f-new_password", type: "password", autocomplete: "new-password", "aria-required": "true" })));
+    $("form-message").textContent = "";
+    $("f-new_password").focus();
+  }
 
   async function lifecycle(item, action) {
     try {
