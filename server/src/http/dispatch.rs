@@ -56,7 +56,7 @@ pub(super) async fn assign_to(
 /// the ticket changed since, with what it is now, instead of overwriting.
 pub(super) fn refuse_stale(ticket: &Ticket, version: Option<DateTime<Utc>>) -> ApiResult<()> {
     match version {
-        Some(read) if read != ticket.updated_at => Err(ApiError::Conflict(format!(
+        Some(read) if read != ticket.updated_at => Err(ApiError::StaleVersion(format!(
             "{} changed since you read it: it is now {}{} (changed at {}); reload it and try again.",
             ticket.number,
             ticket.status.as_str(),

@@ -255,7 +255,7 @@ async fn stale_versions_are_refused(backend: TestBackend) {
             &json!({"priority": "P1", "version": read}),
         )
         .await;
-    stale.expect_problem(StatusCode::CONFLICT, "conflict");
+    stale.expect_problem(StatusCode::CONFLICT, "version_conflict");
     assert!(
         detail(&stale).contains("changed since you read it"),
         "{}",
@@ -275,7 +275,7 @@ async fn stale_versions_are_refused(backend: TestBackend) {
             &json!({"technician_id": world.technician_id, "version": read}),
         )
         .await;
-    stale.expect_problem(StatusCode::CONFLICT, "conflict");
+    stale.expect_problem(StatusCode::CONFLICT, "version_conflict");
     let assigned = app
         .post(
             &format!("/v1/tickets/{id}/assign"),

@@ -42,9 +42,9 @@ window.TruckrollConsole = (() => {
   };
   const allows = (status, action) => (OFFICE_ACTIONS[status] || []).includes(action);
 
-  /** A refusal in words: a 409 explained, never swallowed. */
+  /** A refusal in words: a stale version explained, every other refusal with the API's reason. */
   function explain(error) {
-    if (error && error.status === 409) return t("common.conflict", { detail: error.message });
+    if (error && error.status === 409 && String(error.type).endsWith("/version_conflict")) return t("common.conflict", { detail: error.message });
     if (error && error.status && error.status < 500) return t("common.refused", { detail: error.message });
     return t("common.error", { detail: error?.message || String(error) });
   }

@@ -300,7 +300,7 @@
       $("detail-message").textContent = t("map.assigned", { number: ticket.number, name });
       renderSoon();
     } catch (e) {
-      $("detail-message").textContent = e.status === 409
+      $("detail-message").textContent = String(e.type).endsWith("/version_conflict")
         ? t("map.stale", { detail: e.message })
         : t("map.not_assigned", { detail: e.message });
     }

@@ -218,7 +218,7 @@
   // A refusal in the alert; a stale version also offers a Reload button.
   function showRefusal(error) {
     const parts = [explain(error)];
-    if (error.status === 409) parts.push(" ", el("button", { type: "button", id: "reload", onclick: () => location.reload() }, t("common.reload")));
+    if (String(error.type).endsWith("/version_conflict")) parts.push(" ", el("button", { type: "button", id: "reload", onclick: () => location.reload() }, t("common.reload")));
     $("message").replaceChildren(...parts);
   }
   for (const field of ["title", "description", "priority", "tags"]) $(field).addEventListener("input", () => { state.dirtyHeader = true; });
