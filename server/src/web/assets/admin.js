@@ -74,7 +74,6 @@
 
   // ---- the list ----------------------------------------------------------------
   async function load() {
-    $("message").textContent = "";
     const archived = $("archived").value;
     const query = spec.lifecycle && archived !== "false" ? `?archived=${archived}` : "";
     try {
@@ -230,6 +229,7 @@
   }
 
   async function lifecycle(item, action) {
+    $("message").textContent = "";
     try {
       await session.api(`${spec.path}/${item.id}/${action}`, { method: "POST", body: "{}" });
       $("message").textContent = t(`admin.done.${action}`, { name: item.name || item.serial || item.id });
@@ -239,6 +239,7 @@
     }
   }
   async function remove(item) {
+    $("message").textContent = "";
     try {
       await session.api(`${spec.path}/${item.id}`, { method: "DELETE" });
       $("message").textContent = t("admin.done.delete", { name: item.name || item.id });
@@ -294,7 +295,7 @@
     state.ready = true;
   }
 
-  $("archived").addEventListener("change", load);
+  $("archived").addEventListener("change", () => { $("message").textContent = ""; load(); });
   $("archived-field").hidden = !spec.lifecycle;
   await showForm(null);
   await load();
