@@ -64,6 +64,10 @@ pub enum Action {
     IntakeRead,
     /// Read and override the tenant's customer message templates.
     NotifyTemplatesManage,
+    /// Create, change and delete ticket templates (prefilled create forms).
+    TemplatesWrite,
+    /// Change the tenant's settings (time zone, default language).
+    TenantWrite,
 }
 
 use Action::*;
@@ -143,6 +147,8 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (WebhooksManage, &[Role::Admin]),
     (NotifyTemplatesManage, &[Role::Admin]),
     (OwnAvailabilitySet, &[Role::Technician]),
+    (TemplatesWrite, &[Role::Admin]),
+    (TenantWrite, &[Role::Admin]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -189,6 +195,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 36);
+        assert_eq!(seen.len(), 38);
     }
 }

@@ -150,6 +150,9 @@ pub struct TicketPatch {
     /// The phone's position when checking in (`status: on_site` from
     /// `en_route`); refused with any other change.
     pub position: Option<CheckInPosition>,
+    /// The `updated_at` the client read: when given, a ticket changed since
+    /// is refused with 409 instead of being overwritten.
+    pub version: Option<DateTime<Utc>>,
 }
 
 impl TicketPatch {

@@ -52,6 +52,27 @@ pub(super) async fn assign_to(
         .map_err(|e| ApiError::from_assign(e, field))
 }
 
+/// A client that sent the `updated_at` it read (`version`) is refused when
+/// the ticket changed since, with what it is now, instead of overwriting.
+pub(super) fn refuse_stale(ticket: &Ticket, version: Option<DateTime<Utc>>) -> ApiResult<()> {
+    match version {
+        Some(read) if read != ticket.updated_at => Err(ApiError::StaleVersion(format!(
+            "{} changed since you read it: it is now {}{} (changed at {}); reload it and try again.",
+            ticket.number,
+            ticket.status.as_str(),
+            if ticket.assignee_id.is_some() {
+                ", with a technician"
+            } else {
+                ""
+            },
+            ticket
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
@@ -59,6 +80,9 @@ pub struct AssignRequest {
     pub technician_id: Option<Uuid>,
     #[serde(default)]
     pub best: bool,
+    /// The ticket's `updated_at` as the client showed it: a ticket changed
+    /// since (accepted, assigned by someone else) is refused with 409.
+    pub version: Option<DateTime<Utc>>,
 }
 
 /// Assign or reassign a ticket: to a named technician, or to the best
@@ -75,6 +99,7 @@ async fn assign_ticket(
 ) -> ApiResult<Json<TicketView>> {
     user.require(Action::TicketsManage)?;
     let ticket = state.store.get_ticket(user.tenant_id, id).await?;
+    refuse_stale(&ticket, request.version)?;
     match (request.technician_id, request.best) {
         (Some(technician_id), false) => {
             let assigned =

@@ -35,6 +35,10 @@ pub enum ApiError {
     Denied(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The client sent the version it read and the record changed since:
+    /// a 409 `version_conflict` whose detail says what it is now.
+    #[error("stale version: {0}")]
+    StaleVersion(String),
     #[error("conflict: {0}")]
     Conflict(String),
     /// An offer answered after it closed: a 409 `conflict` whose problem
@@ -104,6 +108,11 @@ impl ApiError {
             ),
             ApiError::Denied(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::StaleVersion(_) => (
+                StatusCode::CONFLICT,
+                "version_conflict",
+                "Changed since you read it",
+            ),
             ApiError::Conflict(_) | ApiError::OfferClosed { .. } => (
                 StatusCode::CONFLICT,
                 "conflict",
@@ -151,6 +160,7 @@ impl ApiError {
         match self {
             ApiError::Validation(errors) => errors.to_string(),
             ApiError::BadRequest(detail)
+            | ApiError::StaleVersion(detail)
             | ApiError::Conflict(detail)
             | ApiError::OfferClosed { detail, .. }
             | ApiError::UnsupportedMediaType(detail) => {

@@ -2,7 +2,7 @@
 //!
 //! Server → client, JSON text messages:
 //! - `{"type":"snapshot","reason":…,"cursor":…,"bounds":…,"technicians":[…],
-//!   "tickets":[…]}` first, again after every change of bounds, and whenever
+//!   "tickets":[…],"totals":{…}}` first (`totals`: the tenant's counts, whatever the bounds), again after every change of bounds, and whenever
 //!   events were lost; `reason` says which (`initial`, `bounds`, `resync`,
 //!   or `resume_gap` when a reconnect could not be served from the buffer);
 //! - `{"type":"delta","cursor":…,"technicians":[…],"tickets":[…],
@@ -50,7 +50,7 @@ use crate::{
     domain::permissions::Action,
     live::{
         feed::{Feed, positions_now},
-        hub::{Bounds, Delta, LiveTechnician, LiveTicket, Viewer},
+        hub::{Bounds, Delta, LiveTechnician, LiveTicket, LiveTotals, Viewer},
     },
 };
 
@@ -112,6 +112,7 @@ enum ServerMessage<'a> {
         bounds: Bounds,
         technicians: &'a [LiveTechnician],
         tickets: &'a [LiveTicket],
+        totals: LiveTotals,
     },
     Delta(&'a Delta),
     Heartbeat {
@@ -261,7 +262,7 @@ async fn send_snapshot(
     let bounds = viewer.bounds();
     // What the snapshot reads is at least as new as this.
     let cursor = state.live.cursor(viewer.seq());
-    let (technicians, tickets) = feed(state)
+    let (technicians, tickets, totals) = feed(state)
         .snapshot(
             viewer.tenant_id,
             bounds,
@@ -279,6 +280,7 @@ async fn send_snapshot(
             bounds,
             technicians: &technicians,
             tickets: &tickets,
+            totals,
         },
     )
     .await?;

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod console;
 mod directory;
 mod dispatch;
 pub mod error;
@@ -111,6 +112,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(work::router())
         .merge(timeline::router())
         .merge(intake::router())
+        .merge(console::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -297,6 +297,7 @@ async fn update_ticket(
         user.require(Action::TicketsWorkAssigned)?;
     }
     patch.validate()?;
+    super::dispatch::refuse_stale(&before, patch.version)?;
     if let Some(fields) = &patch.custom_fields {
         check_custom_fields(&state, user.tenant_id, &before.category, fields).await?;
     }
@@ -411,6 +412,11 @@ async fn update_ticket(
                 return Ok(Json(view(&state, user.tenant_id, updated).await?));
             }
             Err(StoreError::Conflict(why)) => {
+                // A client that named the version it read is not re-planned on a newer one.
+                if patch.version.is_some() {
+                    let now = state.store.get_ticket(user.tenant_id, id).await?;
+                    super::dispatch::refuse_stale(&now, patch.version)?;
+                }
                 if attempt == ATTEMPTS || !lost_race(state.store.as_ref(), &before, &draft).await? {
                     return Err(ApiError::Conflict(why));
                 }

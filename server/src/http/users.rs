@@ -24,12 +24,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
 }
 
-/// The signed-in user.
-#[utoipa::path(get, path = "/v1/me", tag = "people", security(("bearer" = [])), responses((status = 200, body = User)))]
-async fn me(user: AuthUser, State(state): State<AppState>) -> ApiResult<Json<User>> {
-    Ok(Json(
-        state.store.get_user(user.tenant_id, user.user_id).await?,
-    ))
+/// The signed-in user, their language and their tenant's settings (`console.rs`).
+#[utoipa::path(get, path = "/v1/me", tag = "people", security(("bearer" = [])), responses((status = 200, body = super::console::Me)))]
+async fn me(user: AuthUser, State(state): State<AppState>) -> ApiResult<Json<super::console::Me>> {
+    Ok(Json(super::console::me(&state, &user).await?))
 }
 
 #[utoipa::path(get, path = "/v1/users", tag = "people", params(Pagination), security(("bearer" = [])),

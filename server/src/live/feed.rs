@@ -13,11 +13,11 @@ use uuid::Uuid;
 
 use super::{
     LiveDirectory, LiveHub,
-    hub::{Bounds, LiveOffer, LiveSlaNotice, LiveTechnician, LiveTicket},
+    hub::{Bounds, LiveOffer, LiveSlaNotice, LiveTechnician, LiveTicket, LiveTotals},
 };
 use crate::{
     dispatch::{TechnicianEntry, service::DispatchService},
-    domain::{geo::GeoPoint, ticket::Ticket},
+    domain::{geo::GeoPoint, people::TechnicianStatus, shifts::is_on_shift, ticket::Ticket},
     events::{BusMessage, Event, EventBus, EventKind},
     store::{PageRequest, Store, StoreError, TicketFilter},
 };
@@ -79,12 +79,26 @@ pub fn positions_now(dispatch: &DispatchService, tenant_id: Uuid) -> Vec<(Uuid, 
         .collect()
 }
 
+/// What the map says a technician is doing: the availability the phone set
+/// (on a break, off duty), off duty outside every shift, busy with open
+/// jobs, else available. (`on_site` is the page's: it sees the tickets.)
+fn shown_status(entry: &TechnicianEntry, now: chrono::DateTime<Utc>) -> &'static str {
+    match entry.status {
+        TechnicianStatus::OnBreak => "on_break",
+        TechnicianStatus::OffDuty => "off_duty",
+        _ if !is_on_shift(&entry.shifts, &entry.time_zone, now) => "off_duty",
+        TechnicianStatus::Busy => "busy",
+        _ if entry.load > 0 => "busy",
+        TechnicianStatus::Available => "available",
+    }
+}
+
 fn live_technician(entry: &TechnicianEntry, name: Option<String>) -> Option<LiveTechnician> {
     let position = entry.position?;
     Some(LiveTechnician {
         id: entry.id,
         name,
-        status: entry.status.as_str().to_owned(),
+        status: shown_status(entry, Utc::now()).to_owned(),
         lat: position.point.lat,
         lon: position.point.lon,
         at: (position.at != chrono::DateTime::<Utc>::MIN_UTC).then_some(position.at),
@@ -101,7 +115,7 @@ impl Feed<'_> {
         tenant_id: Uuid,
         bounds: Bounds,
         max_tickets: usize,
-    ) -> Result<(Vec<LiveTechnician>, Vec<LiveTicket>), StoreError> {
+    ) -> Result<(Vec<LiveTechnician>, Vec<LiveTicket>, LiveTotals), StoreError> {
         // Through the tenant's R-tree: a small view of a large fleet reads only
         // the technicians in it.
         let entries = self.dispatch.index().in_box(
@@ -127,6 +141,7 @@ impl Feed<'_> {
         technicians.sort_by_key(|t| t.id);
 
         let mut open = Vec::new();
+        let mut capped = false;
         'statuses: for status in Status::ALL.into_iter().filter(|s| !s.is_terminal()) {
             let filter = TicketFilter {
                 status: Some(status),
@@ -140,6 +155,7 @@ impl Feed<'_> {
                 let tickets = self.store.list_tickets(tenant_id, &filter, page).await?;
                 open.extend(tickets.items);
                 if open.len() >= max_tickets {
+                    capped = open.len() > max_tickets || tickets.next_after.is_some();
                     open.truncate(max_tickets);
                     break 'statuses;
                 }
@@ -149,6 +165,18 @@ impl Feed<'_> {
                 }
             }
         }
+        // The whole tenant, whatever the view: the header's counts.
+        let totals = LiveTotals {
+            technicians: self
+                .dispatch
+                .index()
+                .tenant_entries(tenant_id)
+                .iter()
+                .filter(|e| e.position.is_some())
+                .count(),
+            open_tickets: open.len(),
+            open_tickets_capped: capped,
+        };
         let tickets = self
             .live_tickets(tenant_id, open)
             .await?
@@ -160,7 +188,7 @@ impl Feed<'_> {
                 })
             })
             .collect();
-        Ok((technicians, tickets))
+        Ok((technicians, tickets, totals))
     }
 
     /// Tickets with their SLA state and site position, for the map.
@@ -196,6 +224,7 @@ impl Feed<'_> {
                 lat: point.lat,
                 lon: point.lon,
                 created_at: ticket.created_at,
+                updated_at: ticket.updated_at,
                 sla: sla.and_then(|sla| serde_json::to_value(sla).ok()),
                 closed: ticket.status.is_terminal(),
             });

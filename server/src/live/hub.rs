@@ -98,11 +98,24 @@ pub struct LiveTicket {
     pub lat: f64,
     pub lon: f64,
     pub created_at: DateTime<Utc>,
+    /// The ticket's version: sent back with an assignment, so a ticket
+    /// changed since the map showed it is refused.
+    pub updated_at: DateTime<Utc>,
     /// The SLA clocks, as `GET /v1/tickets/{id}` shows them.
     #[schema(value_type = Option<Object>)]
     pub sla: Option<serde_json::Value>,
     /// Closed or cancelled: the map drops it.
     pub closed: bool,
+}
+
+/// The tenant's counts whatever the view, sent with every snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LiveTotals {
+    /// Technicians with a known position.
+    pub technicians: usize,
+    pub open_tickets: usize,
+    /// More open tickets exist than a snapshot reads (`live.max_snapshot_tickets`).
+    pub open_tickets_capped: bool,
 }
 
 /// An offer made, answered or expired.

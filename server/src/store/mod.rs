@@ -12,6 +12,7 @@
 
 pub mod assignment;
 pub mod audit;
+pub mod console;
 pub mod customers;
 pub mod documents;
 pub mod idempotency;
@@ -119,6 +120,7 @@ pub trait Store:
     + media::MediaStore
     + intake::IntakeStore
     + notify::NotifyStore
+    + console::ConsoleStore
     + Send
     + Sync
     + std::fmt::Debug

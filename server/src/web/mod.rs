@@ -1,5 +1,8 @@
 //! The pages, embedded in the binary: `/` (sign-in), `/dispatch` (the live
-//! map) and `/reports` (the manager's SLA report), their scripts and styles,
+//! map), `/reports` (the manager's SLA report), the console (`/tickets`, the
+//! queue; `/ticket?id=`, one ticket; `/tickets/new`; `/technician`, a
+//! technician's landing; `/admin?kind=`, master data), their scripts and styles, the shared language
+//! module (`assets/i18n.js`),
 //! vendored Leaflet and Chart.js. Nothing is
 //! built at run time and nothing is fetched from elsewhere; map tiles come
 //! from `web.tile_url` when it is set, and the map works without them.
@@ -73,6 +76,41 @@ static ASSETS: &[Asset] = &[
     ),
     asset!("intake.css", "assets/intake.css", "text/css; charset=utf-8"),
     asset!(
+        "i18n.js",
+        "assets/i18n.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "console.js",
+        "assets/console.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "console.css",
+        "assets/console.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!(
+        "admin.js",
+        "assets/admin.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "queue.js",
+        "assets/queue.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "ticket.js",
+        "assets/ticket.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "new_ticket.js",
+        "assets/new_ticket.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
         "text/javascript; charset=utf-8"
@@ -111,6 +149,11 @@ static PAGES: &[(&str, &str)] = &[
     ("/reports", include_str!("reports.html")),
     // The public request form; the page reads the tenant from its path.
     ("/request/{tenant}", include_str!("intake.html")),
+    ("/tickets", include_str!("tickets.html")),
+    ("/tickets/new", include_str!("new_ticket.html")),
+    ("/ticket", include_str!("ticket.html")),
+    ("/technician", include_str!("technician.html")),
+    ("/admin", include_str!("admin.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

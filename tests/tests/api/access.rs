@@ -209,6 +209,13 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("GET /v1/intake/messages",               [200,  200,  200, 403]),
     ("GET /v1/notify/templates",              [200,  403,  403, 403]),
     ("GET /v1/customers/{id}/notify-preferences", [200, 200, 200, 403]),
+    ("PATCH /v1/me",                          [200,  200,  200, 200]),
+    ("GET /v1/tenant",                        [200,  200,  200, 200]),
+    ("PATCH /v1/tenant",                      [200,  403,  403, 403]),
+    ("GET /v1/me/views",                      [200,  200,  200, 200]),
+    ("POST /v1/me/views",                     [201,  201,  201, 403]),
+    ("GET /v1/ticket-templates",              [200,  200,  403, 403]),
+    ("POST /v1/ticket-templates",             [201,  403,  403, 403]),
 ];
 
 /// The export's period in the matrix: any valid one.
@@ -486,6 +493,33 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
             "GET /v1/customers/{id}/notify-preferences",
             format!("/v1/customers/{}/notify-preferences", d.customer),
             None,
+        ),
+        request(
+            "PATCH /v1/me",
+            "/v1/me".into(),
+            Some(json!({"locale": "en"})),
+        ),
+        request("GET /v1/tenant", "/v1/tenant".into(), None),
+        request(
+            "PATCH /v1/tenant",
+            "/v1/tenant".into(),
+            Some(json!({"default_locale": "en"})),
+        ),
+        request("GET /v1/me/views", "/v1/me/views".into(), None),
+        request(
+            "POST /v1/me/views",
+            "/v1/me/views".into(),
+            Some(json!({"name": format!("View of {r}"), "query": {"priority": "P1"}})),
+        ),
+        request(
+            "GET /v1/ticket-templates",
+            "/v1/ticket-templates".into(),
+            None,
+        ),
+        request(
+            "POST /v1/ticket-templates",
+            "/v1/ticket-templates".into(),
+            Some(json!({"name": format!("Template of {r}"), "fields": {"priority": "P2"}})),
         ),
     ]
 }

@@ -19,6 +19,7 @@ mod access;
 mod assign;
 mod auth;
 mod batch;
+mod console;
 mod customers;
 mod dispatch;
 mod idempotency;

@@ -16,6 +16,7 @@
 
 pub(super) mod assignment;
 pub(super) mod audit;
+pub(super) mod console;
 pub(super) mod customers;
 pub(super) mod documents;
 pub(super) mod idempotency;
@@ -166,6 +167,7 @@ macro_rules! impl_store {
         $crate::store::sql::media::impl_media_store!($store, $db);
         $crate::store::sql::intake::impl_intake_store!($store, $db);
         $crate::store::sql::notify::impl_notify_store!($store, $db);
+        $crate::store::sql::console::impl_console_store!($store, $db);
     };
 }
 

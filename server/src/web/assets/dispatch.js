@@ -3,9 +3,17 @@
 "use strict";
 (async () => {
   const session = window.TruckrollSession;
+  const i18n = window.TruckrollI18n;
   if (!session.signedIn()) { location.assign("/?next=/dispatch"); return; }
+  // The map is the office's: a technician's own page is elsewhere (the
+  // live stream refuses them, which used to leave "reconnecting…" forever).
+  const me = await session.api("/v1/me").catch(() => null);
+  if (me && me.role === "technician") { location.assign("/technician"); return; }
+  if (me) i18n.configure(me);
 
-  const STATUS_LABEL = { available: "available", busy: "busy", on_break: "on a break", off_duty: "off duty" };
+  const t = i18n.t;
+  const STATUS_LABEL = (status) => t(`tech.${status}`);
+  const TICKET_STATUS = (status) => i18n.t(`status.${status}`);
   const state = {
     technicians: new Map(), // id → record from the stream
     tickets: new Map(),     // id → record from the stream
@@ -18,6 +26,7 @@
     cursorBounds: null,     // the bounds the cursor was taken under
     notices: new Map(),     // ticket id → "warning" | "breach", from the stream
     starts: [],             // how each connection began: "replayed" or the snapshot's reason
+    totals: null,           // the tenant's counts from the last snapshot, whatever the view
   };
   // For tests and the curious: the model behind the map.
   window.truckrollDispatch = state;
@@ -60,12 +69,12 @@
     return { due, state: due === null ? "none" : level };
   }
   function countdown(due) {
-    if (due === null) return "no SLA";
+    if (due === null) return t("queue.sla.none");
     const seconds = Math.round((due - Date.now()) / 1000);
     const abs = Math.abs(seconds);
     const text = abs >= 3600 ? `${Math.floor(abs / 3600)}h ${Math.floor((abs % 3600) / 60)}m`
       : `${Math.floor(abs / 60)}m ${String(abs % 60).padStart(2, "0")}s`;
-    return seconds >= 0 ? `${text} left` : `breached ${text} ago`;
+    return seconds >= 0 ? t("map.sla_left", { time: text }) : t("map.sla_late", { time: text });
   }
   const PRIORITY_RANK = { P1: 0, P2: 1, P3: 2, P4: 3 };
   function urgencyOrder(a, b) {
@@ -77,7 +86,18 @@
   }
 
   // ---- markers -----------------------------------------------------------
+  // The server says available/busy/on a break/off duty; on site is seen here,
+  // from the technician's tickets on the map.
+  function shownStatus(t) {
+    if (t.status === "busy" || t.status === "available") {
+      for (const ticket of state.tickets.values()) {
+        if (ticket.assignee_id === t.id && ticket.status === "on_site") return "on_site";
+      }
+    }
+    return t.status;
+  }
   function technicianIcon(t) {
+    t = { ...t, status: shownStatus(t) };
     return L.divIcon({
       className: "plain",
       iconSize: [18, 18],
@@ -85,7 +105,8 @@
     });
   }
   function technicianTitle(t) {
-    return `${t.name || "Technician"}: ${STATUS_LABEL[t.status] || t.status}, ${t.load}/${t.capacity} jobs`;
+    const status = shownStatus(t);
+    return i18n.t("map.tech_title", { name: t.name || "—", status: STATUS_LABEL(status), load: t.load, capacity: t.capacity });
   }
   function showTechnician(t) {
     state.technicians.set(t.id, t);
@@ -119,7 +140,15 @@
   }
   function showTicket(ticket) {
     if (ticket.closed) { dropTicket(ticket.id); return; }
+    const known = state.tickets.get(ticket.id);
+    if (!known && state.totals) state.totals.open_tickets += 1;
     state.tickets.set(ticket.id, ticket);
+    // Its technician's marker may change (on site).
+    for (const techId of new Set([ticket.assignee_id, known?.assignee_id])) {
+      const tech = techId && state.technicians.get(techId);
+      if (tech) showTechnician(tech);
+    }
+    if (state.selected === ticket.id) followSelected(known, ticket);
     let marker = ticketMarkers.get(ticket.id);
     const title = `${ticket.number} ${ticket.title} (${ticket.priority}, ${ticket.status})`;
     if (!marker) {
@@ -135,6 +164,7 @@
     }
   }
   function dropTicket(id) {
+    if (state.tickets.has(id) && state.totals) state.totals.open_tickets = Math.max(0, state.totals.open_tickets - 1);
     state.tickets.delete(id);
     const marker = ticketMarkers.get(id);
     if (marker) { ticketLayer.removeLayer(marker); ticketMarkers.delete(id); }
@@ -167,7 +197,10 @@
     }));
     if (focused) list.querySelector(`[data-ticket-id="${focused}"]`)?.focus();
     $("queue-count").textContent = `(${queue.length})`;
-    $("counts").textContent = `${state.technicians.size} technicians · ${state.tickets.size} open tickets`;
+    // The tenant's counts, not the view's: zooming does not change them.
+    const totals = state.totals || { technicians: state.technicians.size, open_tickets: state.tickets.size };
+    const tickets = i18n.t("map.open_tickets", { count: totals.open_tickets });
+    $("counts").textContent = `${i18n.t("map.technicians", { count: totals.technicians })} · ${totals.open_tickets_capped ? "≥ " : ""}${tickets}`;
   }
   setInterval(() => {
     for (const due of document.querySelectorAll("#queue .due[data-due]")) {
@@ -178,30 +211,62 @@
   }, 1000);
 
   // ---- ticket detail, candidates, assignment ------------------------------
+  // What the office may do with a ticket in this status (sync/src/machine.rs).
+  function assignVerb(ticket) {
+    if (ticket.status === "new") return "Assign";
+    if (["assigned", "accepted", "en_route", "on_hold"].includes(ticket.status)) return "Reassign to";
+    return null;
+  }
+  function detailMeta(ticket) {
+    const sla = slaSummary(ticket);
+    const assignee = ticket.assignee_id ? state.technicians.get(ticket.assignee_id)?.name || t("map.a_technician") : t("map.unassigned_lower");
+    $("detail-title").textContent = `${ticket.number} · ${ticket.title}`;
+    $("detail-meta").textContent = `${ticket.priority} · ${ticket.category} · ${TICKET_STATUS(ticket.status)} · ${assignee} · ${countdown(sla.due)}`;
+    $("detail-meta").dataset.status = ticket.status;
+    $("detail-link").href = `/ticket?id=${ticket.id}`;
+  }
+  // The open panel follows the ticket: a new status or assignee redraws
+  // what may be done, and says what changed.
+  function followSelected(before, ticket) {
+    detailMeta(ticket);
+    if (before && (before.status !== ticket.status || before.assignee_id !== ticket.assignee_id)) {
+      const who = ticket.assignee_id ? ` (${state.technicians.get(ticket.assignee_id)?.name || t("map.a_technician")})` : "";
+      $("detail-message").textContent = t("map.changed", { number: ticket.number, status: TICKET_STATUS(ticket.status), who });
+      loadCandidates(ticket.id, false);
+    }
+  }
   async function openTicket(id) {
     const ticket = state.tickets.get(id);
     if (!ticket) return;
     state.selected = id;
     const panel = $("detail");
     panel.hidden = false;
-    $("detail-title").textContent = `${ticket.number} · ${ticket.title}`;
-    const sla = slaSummary(ticket);
-    $("detail-meta").textContent = `${ticket.priority} · ${ticket.category} · ${ticket.status} · ${countdown(sla.due)}`;
+    detailMeta(ticket);
     $("detail-message").textContent = "";
-    const list = $("candidates");
-    list.replaceChildren();
     panel.focus();
     renderSoon();
     if (!map.getBounds().contains([ticket.lat, ticket.lon])) map.panTo([ticket.lat, ticket.lon]);
+    await loadCandidates(id, true);
+  }
+  async function loadCandidates(id, focus) {
+    const ticket = state.tickets.get(id);
+    const list = $("candidates");
+    list.replaceChildren();
+    const verb = ticket && assignVerb(ticket);
+    if (!verb) {
+      list.replaceChildren(Object.assign(document.createElement("li"), { className: "hint", textContent: t("map.no_assignment", { status: TICKET_STATUS(ticket?.status || "closed") }) }));
+      return;
+    }
     let candidates;
     try {
       candidates = await session.api(`/v1/tickets/${id}/candidates?k=5`);
     } catch (e) {
-      $("detail-message").textContent = `No candidates: ${e.message}`;
+      $("detail-message").textContent = t("map.no_candidates", { detail: e.message });
       return;
     }
     if (state.selected !== id) return;
-    if (candidates.length === 0) $("detail-message").textContent = "Nobody qualified is available now.";
+    candidates = candidates.filter((c) => c.technician_id !== ticket.assignee_id);
+    if (candidates.length === 0) $("detail-message").textContent = t("ticket.candidates.none");
     list.replaceChildren(...candidates.map((c) => {
       const tech = state.technicians.get(c.technician_id);
       const name = tech?.name || c.technician_id.slice(0, 8);
@@ -210,30 +275,34 @@
       const item = document.createElement("li");
       item.dataset.technicianId = c.technician_id;
       item.innerHTML = `<strong>${escapeHtml(name)}</strong>
-        <div class="why">${(r.distance_m / 1000).toFixed(1)} km, ~${Math.round(r.travel_minutes)} min travel ·
-        ${r.open_jobs}/${r.capacity} jobs · position from ${escapeHtml(r.position_source)}${skills ? ` · skills ${escapeHtml(skills)}` : ""}</div>`;
+        <div class="why">${escapeHtml(t("map.why", { km: i18n.number(r.distance_m / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 }), minutes: i18n.number(Math.round(r.travel_minutes)), load: r.open_jobs, capacity: r.capacity, source: r.position_source }))}${skills ? ` · ${escapeHtml(skills)}` : ""}</div>`;
       const assign = document.createElement("button");
       assign.type = "button";
-      assign.textContent = `Assign ${name}`;
+      assign.textContent = t(verb === "Assign" ? "ticket.assign" : "ticket.reassign", { name });
       assign.addEventListener("click", () => assignTo(id, c.technician_id, name));
       item.append(assign);
       return item;
     }));
-    list.querySelector("button")?.focus();
+    if (focus) list.querySelector("button")?.focus();
   }
   async function assignTo(ticketId, technicianId, name) {
-    $("detail-message").textContent = `Assigning to ${name}…`;
+    const shown = state.tickets.get(ticketId);
+    $("detail-message").textContent = t("map.assigning", { name });
     try {
+      // The version the panel showed: a ticket taken meanwhile (an accepted
+      // offer, another dispatcher) is refused, not silently taken away.
       const ticket = await session.api(`/v1/tickets/${ticketId}/assign`, {
         method: "POST",
-        body: JSON.stringify({ technician_id: technicianId }),
+        body: JSON.stringify({ technician_id: technicianId, version: shown?.updated_at }),
       });
-      $("detail-message").textContent = `${ticket.number} assigned to ${name}.`;
       const known = state.tickets.get(ticketId);
-      if (known) showTicket({ ...known, status: ticket.status, assignee_id: ticket.assignee_id });
+      if (known) showTicket({ ...known, status: ticket.status, assignee_id: ticket.assignee_id, updated_at: ticket.updated_at });
+      $("detail-message").textContent = t("map.assigned", { number: ticket.number, name });
       renderSoon();
     } catch (e) {
-      $("detail-message").textContent = `Not assigned: ${e.message}`;
+      $("detail-message").textContent = String(e.type).endsWith("/version_conflict")
+        ? t("map.stale", { detail: e.message })
+        : t("map.not_assigned", { detail: e.message });
     }
   }
   function closeDetail() {
@@ -267,12 +336,14 @@
     state.cursor = message.cursor;
     state.cursorBounds = message.bounds;
     state.notices.clear();
+    state.totals = null;
     const technicianIds = new Set(message.technicians.map((t) => t.id));
     for (const id of [...state.technicians.keys()]) if (!technicianIds.has(id)) dropTechnician(id);
     const ticketIds = new Set(message.tickets.map((t) => t.id));
     for (const id of [...state.tickets.keys()]) if (!ticketIds.has(id)) dropTicket(id);
     message.technicians.forEach(showTechnician);
     message.tickets.forEach(showTicket);
+    state.totals = message.totals ? { ...message.totals } : null;
     if (!state.fitted) {
       state.fitted = true;
       const points = [...message.technicians, ...message.tickets].map((r) => [r.lat, r.lon]);
@@ -303,7 +374,7 @@
   }
   let lastHeard = Date.now();
   async function connect() {
-    $("connection").textContent = "connecting…";
+    $("connection").textContent = t("map.connecting");
     const token = await session.token().catch(() => null);
     if (!token) { location.assign("/?next=/dispatch"); return; }
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -317,7 +388,7 @@
     let first = true;
     const socket = new WebSocket(url);
     state.socket = socket;
-    socket.onopen = () => { state.retry = 500; lastHeard = Date.now(); $("connection").textContent = "live"; };
+    socket.onopen = () => { state.retry = 500; lastHeard = Date.now(); $("connection").textContent = t("map.live"); };
     socket.onmessage = (event) => {
       lastHeard = Date.now();
       const message = JSON.parse(event.data);
@@ -336,7 +407,7 @@
     };
     socket.onclose = () => {
       if (state.socket !== socket) return;
-      $("connection").textContent = "reconnecting…";
+      $("connection").textContent = t("map.reconnecting");
       state.retry = Math.min(state.retry * 2, 15_000);
       setTimeout(connect, state.retry);
     };

@@ -29,6 +29,21 @@
     return `/v1/reports/sla?${q}`;
   }
 
+  // Groups keyed by an id are shown by name: technicians, customers, territories.
+  const NAMED = { technician: "/v1/technicians", customer: "/v1/customers", territory: "/v1/territories" };
+  const names = new Map();
+  async function loadNames(groupBy) {
+    const path = NAMED[groupBy];
+    if (!path) return;
+    let cursor = null;
+    do {
+      const page = await session.api(`${path}?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      for (const item of page.items) names.set(item.id, item.name);
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+  const label = (key) => names.get(key) || key;
+
   const pct = (v) => (v === null || v === undefined ? "–" : `${v.toFixed(1)} %`);
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "–";
@@ -43,7 +58,7 @@
       const row = document.createElement("tr");
       row.dataset.key = g.key;
       const cells = [
-        g.key, g.tickets, g.covered,
+        label(g.key), g.tickets, g.covered,
         pct(g.response.attainment_pct), pct(g.arrival.attainment_pct), pct(g.resolution.attainment_pct),
         duration(g.response.median_seconds), duration(g.resolution.median_seconds), duration(g.resolution.p90_seconds),
         `${g.response.breached} / ${g.arrival.breached} / ${g.resolution.breached}`,
@@ -73,7 +88,7 @@
   }
 
   function renderCharts(report) {
-    const labels = report.groups.map((g) => g.key);
+    const labels = report.groups.map((g) => label(g.key));
     const colours = { response: "#1f5fbf", arrival: "#1e8e3e", resolution: "#c77700" };
     chart("attainment-chart", {
       type: "bar",
@@ -104,6 +119,7 @@
     try {
       const path = query();
       const report = await session.api(path);
+      await loadNames(report.group_by || $("group_by").value).catch(() => {});
       state.report = report;
       renderTable(report);
       renderCharts(report);

@@ -21,6 +21,17 @@ window.TruckrollSession = (() => {
       return body.detail || body.title || response.statusText;
     } catch { return response.statusText; }
   };
+  // An API refusal: the problem's detail as the message, its status and
+  // type kept so a page can explain a 409 instead of swallowing it.
+  const refusal = async (response) => {
+    let body = {};
+    try { body = await response.json(); } catch { body = {}; }
+    const error = new Error(body.detail || body.title || response.statusText);
+    error.status = response.status;
+    error.type = body.type || "";
+    error.problem = body;
+    return error;
+  };
   async function signIn(tenant, email, password) {
     const response = await fetch("/v1/auth/login", {
       method: "POST",
@@ -55,8 +66,8 @@ window.TruckrollSession = (() => {
       ...options,
       headers: { "content-type": "application/json", authorization: `Bearer ${access}`, ...(options.headers || {}) },
     });
-    if (response.status === 401) { signOut(); location.assign("/"); }
-    if (!response.ok) throw new Error(await problem(response));
+    if (response.status === 401) { signOut(); location.assign(`/?next=${encodeURIComponent(location.pathname + location.search)}`); }
+    if (!response.ok) throw await refusal(response);
     return response.status === 204 ? null : response.json();
   }
   function signOut() { sessionStorage.removeItem(KEY); }
