@@ -23,6 +23,7 @@ use crate::{
     leader::LeaderConfig,
     live::LiveConfig,
     push::PushConfig,
+    report::ReportConfig,
     sla::{SlaConfig, webhooks::WebhookConfig},
     web::WebConfig,
 };
@@ -51,6 +52,7 @@ pub struct Config {
     pub sla: SlaConfig,
     pub webhooks: WebhookConfig,
     pub media: MediaConfig,
+    pub report: ReportConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -72,6 +74,7 @@ impl std::fmt::Debug for Config {
             .field("sla", &self.sla)
             .field("webhooks", &self.webhooks)
             .field("media", &self.media)
+            .field("report", &self.report)
             .finish()
     }
 }
@@ -107,6 +110,7 @@ impl Default for Config {
             sla: SlaConfig::default(),
             webhooks: WebhookConfig::default(),
             media: MediaConfig::default(),
+            report: ReportConfig::default(),
         }
     }
 }
@@ -172,6 +176,7 @@ impl Config {
         self.sla.validate()?;
         self.webhooks.validate()?;
         self.media.validate()?;
+        self.report.validate()?;
         Ok(self)
     }
 

@@ -39,11 +39,15 @@ pub enum TimelineKind {
     Media,
     Sla,
     Webhook,
+    /// An office correction of the work record.
+    Correction,
+    /// A service report (PDF) generated.
+    Report,
     Other,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 12] = [
+    pub const ALL: [TimelineKind; 14] = [
         Self::Created,
         Self::Changed,
         Self::Assignment,
@@ -55,6 +59,8 @@ impl TimelineKind {
         Self::Media,
         Self::Sla,
         Self::Webhook,
+        Self::Correction,
+        Self::Report,
         Self::Other,
     ];
 
@@ -71,6 +77,8 @@ impl TimelineKind {
             Self::Media => "media",
             Self::Sla => "sla",
             Self::Webhook => "webhook",
+            Self::Correction => "correction",
+            Self::Report => "report",
             Self::Other => "other",
         }
     }
@@ -305,6 +313,26 @@ fn from_audit(action: &str, before: &Value, after: &Value) -> (TimelineKind, Str
                     "warning"
                 },
                 text(&after["threshold"])
+            ),
+            after.clone(),
+        ),
+        crate::work::corrections::AUDIT_ACTION => (
+            TimelineKind::Correction,
+            format!(
+                "work record corrected: {}",
+                after["summary"]
+                    .as_array()
+                    .map(|ops| ops.iter().map(text).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+                    .replace('_', " ")
+            ),
+            after.clone(),
+        ),
+        crate::report::AUDIT_ACTION => (
+            TimelineKind::Report,
+            format!(
+                "service report version {} generated",
+                text(&after["version"])
             ),
             after.clone(),
         ),

@@ -16,6 +16,8 @@ mod api;
 mod live;
 /// Push notifications (FCM) and webhooks.
 mod notify;
+/// Work record corrections and the signed service report (PDF).
+mod report;
 /// The phone SDK against a real server: sync, media, convergence, Python.
 mod sdk;
 /// SLA timers and the SQL report.

@@ -13,7 +13,7 @@ mod merge;
 mod server_write;
 mod session;
 
-pub use server_write::{ATTEMPTS, Draft, Step, lost_race};
+pub use server_write::{ATTEMPTS, Draft, Step, WorkEdit, lost_race};
 pub use session::{Session, SessionError};
 
 use chrono::Utc;

@@ -58,6 +58,10 @@ pub enum Action {
     WebhooksManage,
     /// Set one's own availability (available, on break, off duty) from the phone.
     OwnAvailabilitySet,
+    /// Correct a ticket's work record (parts, notes, time, checklist).
+    WorkCorrect,
+    /// Set the service report's logo and font.
+    ReportSettingsWrite,
 }
 
 use Action::*;
@@ -134,6 +138,8 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (LiveView, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (WebhooksManage, &[Role::Admin]),
     (OwnAvailabilitySet, &[Role::Technician]),
+    (WorkCorrect, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (ReportSettingsWrite, &[Role::Admin]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {

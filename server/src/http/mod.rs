@@ -12,6 +12,7 @@ mod media;
 mod metrics;
 mod offers;
 mod ops;
+mod report;
 mod sla;
 mod sync;
 mod technicians;
@@ -63,6 +64,7 @@ use crate::{
         (name = "media", description = "Photos, documents and signatures"),
         (name = "sync", description = "Ticket documents between phones and the server (sync/PROTOCOL.md)"),
         (name = "live", description = "The live map's WebSocket"),
+        (name = "reports", description = "Signed service reports (PDF) and their public check"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -105,6 +107,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(media::router())
         .merge(work::router())
         .merge(timeline::router())
+        .merge(report::router())
 }
 
 /// The OpenAPI document, rendered once per process.

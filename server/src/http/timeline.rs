@@ -26,7 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct TimelineQuery {
     /// Only these kinds, comma-separated: created, changed, assignment,
-    /// status, field, sync, comment, offer, media, sla, webhook, other.
+    /// status, field, sync, comment, offer, media, sla, webhook,
+    /// correction, report, other.
     kind: Option<String>,
     /// 1 to 200; default 50.
     limit: Option<u32>,

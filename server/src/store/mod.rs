@@ -22,6 +22,7 @@ pub mod migrations;
 pub mod offers;
 pub mod postgres;
 pub mod push;
+pub mod report;
 mod rows;
 pub mod sla;
 pub mod sla_report;
@@ -115,6 +116,7 @@ pub trait Store:
     + documents::DocumentStore
     + leader::LeaderStore
     + media::MediaStore
+    + report::ReportStore
     + Send
     + Sync
     + std::fmt::Debug

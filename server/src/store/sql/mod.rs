@@ -23,6 +23,7 @@ pub(super) mod locations;
 pub(super) mod media;
 pub(super) mod offers;
 pub(super) mod push;
+pub(super) mod report;
 pub(super) mod sla;
 pub(super) mod sla_report;
 pub(super) mod sla_timers;
@@ -162,6 +163,7 @@ macro_rules! impl_store {
         $crate::store::sql::webhooks::impl_webhook_store!($store, $db);
         $crate::store::sql::documents::impl_document_store!($store, $db);
         $crate::store::sql::media::impl_media_store!($store, $db);
+        $crate::store::sql::report::impl_report_store!($store, $db);
     };
 }
 
