@@ -300,8 +300,10 @@ impl<'a> Layout<'a> {
         }
     }
 
-    fn heading(&mut self, text: &str) {
-        self.room(HEADING * 1.4 + BODY * 3.0);
+    /// A section heading, on the next page unless it and `keep` points of
+    /// what follows fit on this one.
+    fn heading(&mut self, text: &str, keep: f32) {
+        self.room(HEADING * 1.4 + 14.0 + keep.max(BODY * 3.0));
         self.gap(8.0);
         self.line_at(MARGIN, HEADING, text);
         self.advance_line(HEADING);
@@ -402,7 +404,7 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
     issued.push_str(&format!("\nVerify this document: {}", issue.verify_at));
     layout.paragraph(MARGIN, SMALL, &issued);
 
-    layout.heading("Job");
+    layout.heading("Job", BODY * 3.0);
     let label = MARGIN;
     let value = MARGIN + 90.0;
     let mut facts: Vec<(&str, String)> = vec![
@@ -431,14 +433,14 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
         layout.y = layout.y.max(y + BODY * 1.4);
     }
 
-    layout.heading("Work summary");
+    layout.heading("Work summary", BODY * 3.0);
     if content.notes.trim().is_empty() {
         layout.paragraph(MARGIN, BODY, "(no notes)");
     } else {
         layout.paragraph(MARGIN, BODY, content.notes.trim());
     }
 
-    layout.heading("Checklist");
+    layout.heading("Checklist", BODY * 3.0);
     if content.checklist.is_empty() {
         layout.paragraph(MARGIN, BODY, "(no checklist)");
     }
@@ -447,7 +449,7 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
         layout.row(BODY, &[(MARGIN, mark.to_owned()), (MARGIN + 24.0, item.clone())]);
     }
 
-    layout.heading("Parts");
+    layout.heading("Parts", BODY * 3.0);
     if content.parts.is_empty() {
         layout.paragraph(MARGIN, BODY, "(no parts)");
     } else {
@@ -468,7 +470,7 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
         }
     }
 
-    layout.heading("Time");
+    layout.heading("Time", BODY * 3.0);
     let cols = [MARGIN, MARGIN + 90.0, MARGIN + 230.0, MARGIN + 370.0];
     if !content.time.is_empty() {
         layout.row(
@@ -501,7 +503,9 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
         ),
     );
 
-    layout.heading(&format!("Photos ({})", content.photos.len()));
+    let cell = (PAGE_W - 2.0 * MARGIN - 12.0 * (PHOTOS_PER_ROW as f32 - 1.0)) / PHOTOS_PER_ROW as f32;
+    let first_row = if content.photos.is_empty() { 0.0 } else { cell * 0.75 + 8.0 };
+    layout.heading(&format!("Photos ({})", content.photos.len()), first_row);
     if content.photos_missing > 0 {
         layout.paragraph(
             MARGIN,
@@ -509,7 +513,6 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
             &format!("{} photo(s) recorded but not uploaded when this version was issued.", content.photos_missing),
         );
     }
-    let cell = (PAGE_W - 2.0 * MARGIN - 12.0 * (PHOTOS_PER_ROW as f32 - 1.0)) / PHOTOS_PER_ROW as f32;
     for row in content.photos.chunks(PHOTOS_PER_ROW) {
         let mut placed = Vec::new();
         let mut tallest: f32 = 0.0;
@@ -527,13 +530,16 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
         layout.gap(tallest + 8.0);
     }
 
-    layout.heading("Customer signature");
-    match &content.signature {
-        Some(signature) => {
-            let image = load_image(&signature.png)?;
+    let signature_image = match &content.signature {
+        Some(signature) => Some(load_image(&signature.png)?),
+        None => None,
+    };
+    let signature_height = signature_image.as_ref().map_or(0.0, |i| fit(i, 220.0, 90.0).1 + BODY * 6.0);
+    layout.heading("Customer signature", signature_height);
+    match (&content.signature, signature_image) {
+        (Some(signature), Some(image)) => {
             let (w, h) = fit(&image, 220.0, 90.0);
             images.push(image);
-            layout.room(h + BODY * 6.0);
             layout.image(MARGIN, w, h, images.len() - 1);
             layout.gap(h + 4.0);
             let mut text = format!("Signed by {} on {}", signature.signer_name, time(signature.signed_at));
@@ -551,7 +557,7 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
             }
             layout.paragraph(MARGIN, BODY, &text);
         }
-        None => layout.paragraph(MARGIN, BODY, "(not signed)"),
+        _ => layout.paragraph(MARGIN, BODY, "(not signed)"),
     }
 
     let mut document = Document::new();

@@ -46,6 +46,13 @@ async fn send_bytes(
     (status, body)
 }
 
+/// Keeps a report beside the browser tests' screenshots, for people to look at.
+fn save_artifact(name: &str, pdf: &[u8]) {
+    let dir = truckroll_tests::browser::artifacts_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(dir.join(name), pdf).expect("write the report artifact");
+}
+
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
@@ -100,12 +107,14 @@ async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_superse
     }
     assert!(text.contains("Photos (2)"), "{text}");
     let images = pdf_images(&first.bytes);
-    let photos = images.iter().filter(|i| i.0 == "image" && (i.1, i.2) == (120, 90)).count();
+    // The photos (4:3) as the server's thumbnails, the signature as drawn.
+    let photos = images.iter().filter(|i| i.0 == "image" && i.1 * 3 == i.2 * 4).count();
     assert_eq!(photos, 2, "two photo thumbnails: {images:?}");
     assert!(
-        images.iter().any(|i| i.0 == "image" && (i.1, i.2) != (120, 90)),
+        images.iter().any(|i| i.0 == "image" && (i.1, i.2) == (200, 80)),
         "the signature image: {images:?}"
     );
+    save_artifact(&format!("service-report-{backend:?}-{blobs:?}-v1.pdf"), &first.bytes);
 
     // The public check: no sign-in, by hash or with the PDF itself.
     let code = first.code.clone();
@@ -176,6 +185,7 @@ async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_superse
     assert_eq!(entry["entity_id"], t);
 
     let second = wait_for_report(&app, ticket, admin, 2).await;
+    save_artifact(&format!("service-report-{backend:?}-{blobs:?}-v2.pdf"), &second.bytes);
     let text = pdf_text(&second.bytes);
     assert!(text.contains("supersedes version 1"), "{text}");
     assert!(text.contains(&code), "names the superseded code: {text}");
@@ -243,6 +253,7 @@ async fn a_cjk_customer_name_is_real_text_in_the_tenants_font(backend: TestBacke
         .await
         .expect(StatusCode::CREATED);
     let pdf = download(&app, ticket, admin).await.expect("the report");
+    save_artifact(&format!("service-report-cjk-{backend:?}.pdf"), &pdf.bytes);
     let text = pdf_text(&pdf.bytes);
     assert!(text.contains("张伟"), "the CJK name is text:\n{text}");
     assert!(text.contains("Service report"), "{text}");
@@ -254,7 +265,7 @@ async fn a_cjk_customer_name_is_real_text_in_the_tenants_font(backend: TestBacke
     assert!(fonts.contains("NotoSansCJK"), "the tenant's font is embedded: {fonts}");
     assert!(fonts.lines().skip(2).all(|l| l.contains(" yes ")), "every font embedded (subset): {fonts}");
     let images = pdf_images(&pdf.bytes);
-    assert!(images.iter().any(|i| (i.1, i.2) == (120, 90)), "the logo: {images:?}");
+    assert!(images.iter().any(|i| i.1 * 3 == i.2 * 4), "the logo: {images:?}");
 
     // Back to the built-in font: the name can no longer be set in it, the
     // Latin text still is.
