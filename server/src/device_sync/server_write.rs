@@ -312,7 +312,11 @@ pub struct WorkEdit {
 impl WorkEdit {
     /// Starts from the ticket's document (created from the row when it has
     /// none yet, as `version` 0 then means).
-    pub async fn load(store: &dyn Store, actor: crate::store::Actor, ticket: &Ticket) -> StoreResult<Self> {
+    pub async fn load(
+        store: &dyn Store,
+        actor: crate::store::Actor,
+        ticket: &Ticket,
+    ) -> StoreResult<Self> {
         let loaded = super::load_or_create(store, actor, ticket).await?;
         let doc = loaded.doc.fork_with_actor(server_actor());
         let before = doc.heads();

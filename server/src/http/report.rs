@@ -42,7 +42,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_settings))
         .routes(routes!(put_logo, delete_logo))
         .routes(routes!(put_font, delete_font))
-        .layer(DefaultBodyLimit::max(MAX_VERIFY_BYTES.max(MAX_SETTING_BYTES)))
+        .layer(DefaultBodyLimit::max(
+            MAX_VERIFY_BYTES.max(MAX_SETTING_BYTES),
+        ))
 }
 
 impl From<ReportError> for ApiError {
@@ -102,14 +104,23 @@ async fn get_report_pdf(
     );
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/pdf")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            ),
             (header::CONTENT_DISPOSITION, header_value(&disposition)),
-            (header::ETAG, header_value(&format!("\"{}\"", report.sha256))),
+            (
+                header::ETAG,
+                header_value(&format!("\"{}\"", report.sha256)),
+            ),
             (
                 header::HeaderName::from_static("x-report-version"),
                 header_value(&report.version.to_string()),
             ),
-            (header::HeaderName::from_static("x-report-code"), header_value(&report.code)),
+            (
+                header::HeaderName::from_static("x-report-code"),
+                header_value(&report.code),
+            ),
         ],
         bytes,
     )
@@ -126,7 +137,9 @@ async fn list_reports(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<ServiceReport>>> {
     let ticket = visible_ticket(&state, &user, id).await?;
-    Ok(Json(state.store.list_reports(user.tenant_id, ticket.id).await?))
+    Ok(Json(
+        state.store.list_reports(user.tenant_id, ticket.id).await?,
+    ))
 }
 
 /// Makes the ticket's report now (at any status): a new version when what
@@ -168,7 +181,11 @@ fn limited(state: &AppState, peer: SocketAddr) -> ApiResult<()> {
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
 }
 
-async fn answer(state: &AppState, code: &str, sha256: Option<&str>) -> ApiResult<Json<VerifyAnswer>> {
+async fn answer(
+    state: &AppState,
+    code: &str,
+    sha256: Option<&str>,
+) -> ApiResult<Json<VerifyAnswer>> {
     if let Some(sha) = sha256
         && !crate::blob::is_sha256_hex(&sha.to_ascii_lowercase())
     {
@@ -238,12 +255,21 @@ impl From<ReportSettings> for SettingsBody {
 /// The tenant's logo and font for service reports. Admins.
 #[utoipa::path(get, path = "/v1/service-reports/settings", tag = "reports", security(("bearer" = [])),
     responses((status = 200, body = SettingsBody), (status = 403, body = Problem)))]
-async fn get_settings(user: AuthUser, State(state): State<AppState>) -> ApiResult<Json<SettingsBody>> {
+async fn get_settings(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<SettingsBody>> {
     user.require(Action::ReportSettingsWrite)?;
-    Ok(Json(state.store.report_settings(user.tenant_id).await?.into()))
+    Ok(Json(
+        state.store.report_settings(user.tenant_id).await?.into(),
+    ))
 }
 
-async fn change(state: &AppState, user: &AuthUser, change: SettingChange) -> ApiResult<Json<SettingsBody>> {
+async fn change(
+    state: &AppState,
+    user: &AuthUser,
+    change: SettingChange,
+) -> ApiResult<Json<SettingsBody>> {
     user.require(Action::ReportSettingsWrite)?;
     let settings = report::set_setting(&service(state), user.actor(), change).await?;
     Ok(Json(settings.into()))
@@ -254,17 +280,31 @@ async fn change(state: &AppState, user: &AuthUser, change: SettingChange) -> Api
 #[utoipa::path(put, path = "/v1/service-reports/settings/logo", tag = "reports", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "image/png"),
     responses((status = 200, body = SettingsBody), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn put_logo(user: AuthUser, State(state): State<AppState>, body: Bytes) -> ApiResult<Json<SettingsBody>> {
+async fn put_logo(
+    user: AuthUser,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<Json<SettingsBody>> {
     if body.len() > MAX_SETTING_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
-    change(&state, &user, SettingChange::Logo { bytes: body.to_vec() }).await
+    change(
+        &state,
+        &user,
+        SettingChange::Logo {
+            bytes: body.to_vec(),
+        },
+    )
+    .await
 }
 
 /// Removes the logo. Admins.
 #[utoipa::path(delete, path = "/v1/service-reports/settings/logo", tag = "reports", security(("bearer" = [])),
     responses((status = 200, body = SettingsBody), (status = 403, body = Problem)))]
-async fn delete_logo(user: AuthUser, State(state): State<AppState>) -> ApiResult<Json<SettingsBody>> {
+async fn delete_logo(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<SettingsBody>> {
     change(&state, &user, SettingChange::ClearLogo).await
 }
 
@@ -307,6 +347,9 @@ async fn put_font(
 /// Back to the built-in font alone. Admins.
 #[utoipa::path(delete, path = "/v1/service-reports/settings/font", tag = "reports", security(("bearer" = [])),
     responses((status = 200, body = SettingsBody), (status = 403, body = Problem)))]
-async fn delete_font(user: AuthUser, State(state): State<AppState>) -> ApiResult<Json<SettingsBody>> {
+async fn delete_font(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<SettingsBody>> {
     change(&state, &user, SettingChange::ClearFont).await
 }

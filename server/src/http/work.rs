@@ -22,9 +22,9 @@ use super::{
 };
 use crate::{
     domain::permissions::Action,
+    domain::ticket::Ticket,
     media::{self, Variant, signature::Verification},
     store::media::{Media, MediaState, Signature},
-    domain::ticket::Ticket,
     work::{
         self, WorkMedia, WorkRecord,
         corrections::{self, CorrectionError, Corrections},

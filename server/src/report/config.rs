@@ -43,7 +43,10 @@ impl Default for ReportConfig {
 impl ReportConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.poll_ms < 10 {
-            return Err(ConfigError::invalid("report.poll_ms", "must be at least 10"));
+            return Err(ConfigError::invalid(
+                "report.poll_ms",
+                "must be at least 10",
+            ));
         }
         if self.batch == 0 {
             return Err(ConfigError::invalid("report.batch", "must be at least 1"));

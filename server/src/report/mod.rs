@@ -107,7 +107,11 @@ pub fn verify_path(code: &str) -> String {
 
 /// The latest report of a ticket, if one was issued (for notifications:
 /// the report's blob key is `report.blob_key`, its URL [`report_path`]).
-pub async fn latest(store: &dyn Store, tenant_id: Uuid, ticket_id: Uuid) -> ReportResult<Option<ServiceReport>> {
+pub async fn latest(
+    store: &dyn Store,
+    tenant_id: Uuid,
+    ticket_id: Uuid,
+) -> ReportResult<Option<ServiceReport>> {
     Ok(store.list_reports(tenant_id, ticket_id).await?.pop())
 }
 
@@ -140,7 +144,11 @@ pub fn check_logo(bytes: &[u8]) -> Result<&'static str, String> {
 
 /// Stores a tenant's font or logo (by content) and records it as the
 /// tenant's setting, with an audit entry.
-pub async fn set_setting(service: &ReportService<'_>, actor: Actor, change: SettingChange) -> ReportResult<ReportSettings> {
+pub async fn set_setting(
+    service: &ReportService<'_>,
+    actor: Actor,
+    change: SettingChange,
+) -> ReportResult<ReportSettings> {
     let mut settings = service.store.report_settings(actor.tenant_id).await?;
     match change {
         SettingChange::Font { bytes, index } => {
@@ -218,7 +226,10 @@ pub fn normalize_code(code: &str) -> Option<String> {
 }
 
 /// The fonts a tenant's reports are set in, in lookup order.
-async fn fonts(service: &ReportService<'_>, settings: &ReportSettings) -> ReportResult<Vec<FontData>> {
+async fn fonts(
+    service: &ReportService<'_>,
+    settings: &ReportSettings,
+) -> ReportResult<Vec<FontData>> {
     let mut faces = Vec::new();
     if let Some(key) = &settings.font_key {
         faces.push(FontData {
@@ -243,7 +254,11 @@ async fn fonts(service: &ReportService<'_>, settings: &ReportSettings) -> Report
 
 /// What the report of `ticket` would show now, and the document version
 /// it was read at.
-async fn content(service: &ReportService<'_>, ticket: &Ticket, settings: &ReportSettings) -> ReportResult<(ReportContent, i64, bool)> {
+async fn content(
+    service: &ReportService<'_>,
+    ticket: &Ticket,
+    settings: &ReportSettings,
+) -> ReportResult<(ReportContent, i64, bool)> {
     let store = service.store;
     let tenant_id = ticket.tenant_id;
     let doc_version = store
@@ -279,12 +294,20 @@ async fn content(service: &ReportService<'_>, ticket: &Ticket, settings: &Report
             continue;
         }
         let thumbnail = if photo.has_thumbnail {
-            service.blobs.read(&thumbnail_key(tenant_id, &photo.sha256)).await?
-        } else if crate::media::thumbnail::supported(&photo.content_type) {
-            let original = service.blobs.read(&object_key(tenant_id, &photo.sha256)).await?;
-            tokio::task::spawn_blocking(move || crate::media::thumbnail::render(&original, PHOTO_EDGE))
+            service
+                .blobs
+                .read(&thumbnail_key(tenant_id, &photo.sha256))
                 .await?
-                .map_err(|e| render::RenderError::Image(e.to_string()))?
+        } else if crate::media::thumbnail::supported(&photo.content_type) {
+            let original = service
+                .blobs
+                .read(&object_key(tenant_id, &photo.sha256))
+                .await?;
+            tokio::task::spawn_blocking(move || {
+                crate::media::thumbnail::render(&original, PHOTO_EDGE)
+            })
+            .await?
+            .map_err(|e| render::RenderError::Image(e.to_string()))?
         } else {
             photos_missing += 1;
             continue;
@@ -292,11 +315,17 @@ async fn content(service: &ReportService<'_>, ticket: &Ticket, settings: &Report
         photos.push(thumbnail);
         photo_sha256.push(photo.sha256.clone());
     }
-    pending |= work.signatures.iter().any(|s| s.state == WorkMediaState::Pending);
+    pending |= work
+        .signatures
+        .iter()
+        .any(|s| s.state == WorkMediaState::Pending);
 
     let signature = match store.latest_signature(tenant_id, ticket.id).await? {
         Some(signature) => {
-            let png = service.blobs.read(&object_key(tenant_id, &signature.image_sha256)).await?;
+            let png = service
+                .blobs
+                .read(&object_key(tenant_id, &signature.image_sha256))
+                .await?;
             let media = crate::media::MediaService {
                 store,
                 blobs: service.blobs,
@@ -347,7 +376,11 @@ async fn content(service: &ReportService<'_>, ticket: &Ticket, settings: &Report
         technician,
         completed_at: columns.completed_at,
         notes: record.notes.clone(),
-        checklist: record.checklist.iter().map(|c| (c.label.clone(), c.done)).collect(),
+        checklist: record
+            .checklist
+            .iter()
+            .map(|c| (c.label.clone(), c.done))
+            .collect(),
         parts: record
             .parts
             .iter()
@@ -356,7 +389,14 @@ async fn content(service: &ReportService<'_>, ticket: &Ticket, settings: &Report
         time: record
             .time_entries
             .iter()
-            .map(|t| (t.kind.as_str().to_owned(), t.started_at, t.ended_at, t.seconds))
+            .map(|t| {
+                (
+                    t.kind.as_str().to_owned(),
+                    t.started_at,
+                    t.ended_at,
+                    t.seconds,
+                )
+            })
             .collect(),
         travel_seconds: record.time_totals.travel_seconds,
         work_seconds: record.time_totals.work_seconds,
@@ -388,10 +428,24 @@ fn fingerprint(content: &ReportContent, settings: &ReportSettings) -> String {
 /// Issues a new version of `ticket`'s report as `actor` when what it would
 /// show differs from the latest version (or there is none); otherwise
 /// answers the latest.
-pub async fn generate(service: &ReportService<'_>, actor: Actor, ticket: &Ticket, trigger: Trigger) -> ReportResult<Generated> {
+pub async fn generate(
+    service: &ReportService<'_>,
+    actor: Actor,
+    ticket: &Ticket,
+    trigger: Trigger,
+) -> ReportResult<Generated> {
     let settings = service.store.report_settings(ticket.tenant_id).await?;
     let (content, doc_version, _) = content(service, ticket, &settings).await?;
-    issue(service, actor, ticket, trigger, content, doc_version, &settings).await
+    issue(
+        service,
+        actor,
+        ticket,
+        trigger,
+        content,
+        doc_version,
+        &settings,
+    )
+    .await
 }
 
 async fn issue(
@@ -409,7 +463,9 @@ async fn issue(
     if let Some(previous) = &previous
         && previous.input_sha256 == input_sha256
     {
-        store.mark_report_checked(ticket.tenant_id, ticket.id, doc_version).await?;
+        store
+            .mark_report_checked(ticket.tenant_id, ticket.id, doc_version)
+            .await?;
         return Ok(Generated {
             report: previous.clone(),
             created: false,
@@ -421,18 +477,28 @@ async fn issue(
         version,
         code: code.clone(),
         issued_at: Utc::now(),
-        verify_at: format!("{}{}", service.config.verify_base_url.trim_end_matches('/'), verify_path(&code)),
-        supersedes: previous.as_ref().map(|p| (p.version, p.code.clone(), p.created_at)),
+        verify_at: format!(
+            "{}{}",
+            service.config.verify_base_url.trim_end_matches('/'),
+            verify_path(&code)
+        ),
+        supersedes: previous
+            .as_ref()
+            .map(|p| (p.version, p.code.clone(), p.created_at)),
     };
     let faces = fonts(service, settings).await?;
-    let pdf = tokio::task::spawn_blocking(move || render::render(&content, &issue, &faces)).await??;
+    let pdf =
+        tokio::task::spawn_blocking(move || render::render(&content, &issue, &faces)).await??;
     let sha256 = sha256_hex(&pdf);
     let blob_key = format!(
         "tenants/{}/reports/{}/v{version}-{sha256}.pdf",
         ticket.tenant_id, ticket.id
     );
     let size = i64::try_from(pdf.len()).unwrap_or(i64::MAX);
-    service.blobs.write(&blob_key, pdf, "application/pdf").await?;
+    service
+        .blobs
+        .write(&blob_key, pdf, "application/pdf")
+        .await?;
     let new = NewServiceReport {
         ticket_id: ticket.id,
         version,
@@ -471,8 +537,16 @@ async fn issue(
 /// shows them. Returns how many versions it issued.
 pub async fn run_due(service: &ReportService<'_>, now: DateTime<Utc>) -> ReportResult<usize> {
     let mut issued = 0;
-    for candidate in service.store.report_candidates(service.config.batch).await? {
-        let ticket = match service.store.get_ticket(candidate.tenant_id, candidate.ticket_id).await {
+    for candidate in service
+        .store
+        .report_candidates(service.config.batch)
+        .await?
+    {
+        let ticket = match service
+            .store
+            .get_ticket(candidate.tenant_id, candidate.ticket_id)
+            .await
+        {
             Ok(ticket) => ticket,
             Err(StoreError::NotFound(_)) => continue,
             Err(e) => return Err(e.into()),
@@ -486,7 +560,9 @@ pub async fn run_due(service: &ReportService<'_>, now: DateTime<Utc>) -> ReportR
                 .await?
                 .completed_at
                 .unwrap_or(now);
-            let wait = chrono::Duration::seconds(i64::try_from(service.config.pending_media_wait_secs).unwrap_or(i64::MAX / 1000));
+            let wait = chrono::Duration::seconds(
+                i64::try_from(service.config.pending_media_wait_secs).unwrap_or(i64::MAX / 1000),
+            );
             if now - completed < wait {
                 continue;
             }
@@ -495,9 +571,17 @@ pub async fn run_due(service: &ReportService<'_>, now: DateTime<Utc>) -> ReportR
             tenant_id: ticket.tenant_id,
             user_id: None,
         };
-        if issue(service, actor, &ticket, Trigger::WorkDone, content, doc_version, &settings)
-            .await?
-            .created
+        if issue(
+            service,
+            actor,
+            &ticket,
+            Trigger::WorkDone,
+            content,
+            doc_version,
+            &settings,
+        )
+        .await?
+        .created
         {
             issued += 1;
         }
@@ -506,7 +590,12 @@ pub async fn run_due(service: &ReportService<'_>, now: DateTime<Utc>) -> ReportR
 }
 
 /// Runs the report job every `report.poll_ms`.
-pub async fn job_loop(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, config: ReportConfig, media: MediaConfig) {
+pub async fn job_loop(
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    config: ReportConfig,
+    media: MediaConfig,
+) {
     let service = ReportService {
         store: store.as_ref(),
         blobs: blobs.as_ref(),
@@ -545,7 +634,11 @@ pub struct VerifyAnswer {
 
 /// Checks `sha256` (hex) against the report issued under `code`; `None`
 /// when no report has that code.
-pub async fn verify(store: &dyn Store, code: &str, sha256: Option<&str>) -> ReportResult<Option<VerifyAnswer>> {
+pub async fn verify(
+    store: &dyn Store,
+    code: &str,
+    sha256: Option<&str>,
+) -> ReportResult<Option<VerifyAnswer>> {
     let Some(code) = normalize_code(code) else {
         return Ok(None);
     };
@@ -585,9 +678,16 @@ mod tests {
         let code = random_code().unwrap();
         assert_eq!(code.len(), 11);
         assert_eq!(normalize_code(&code.to_lowercase()), Some(code.clone()));
-        assert_eq!(normalize_code("abcde-fghio").as_deref(), Some("ABCDE-FGH10"));
+        assert_eq!(
+            normalize_code("abcde-fghio").as_deref(),
+            Some("ABCDE-FGH10")
+        );
         assert_eq!(normalize_code("short"), None);
-        assert_eq!(normalize_code("ABCDE-FGHIU"), None, "U is not in the alphabet");
+        assert_eq!(
+            normalize_code("ABCDE-FGHIU"),
+            None,
+            "U is not in the alphabet"
+        );
     }
 
     #[test]

@@ -150,14 +150,21 @@ impl Faces {
     /// glyph for a character (whitespace stays with the run it is in).
     fn runs(&self, text: &str) -> Vec<(usize, String)> {
         let refs: Vec<_> = (0..self.data.len()).map(|i| self.font_ref(i)).collect();
-        let maps: Vec<_> = refs.iter().map(|r| r.as_ref().map(|f| f.charmap())).collect();
+        let maps: Vec<_> = refs
+            .iter()
+            .map(|r| r.as_ref().map(|f| f.charmap()))
+            .collect();
         let mut runs: Vec<(usize, String)> = Vec::new();
         for ch in text.chars() {
             let face = if ch.is_whitespace() {
                 runs.last().map_or(0, |r| r.0)
             } else {
                 maps.iter()
-                    .position(|m| m.as_ref().and_then(|m| m.map(ch)).is_some_and(|g| g.to_u32() != 0))
+                    .position(|m| {
+                        m.as_ref()
+                            .and_then(|m| m.map(ch))
+                            .is_some_and(|g| g.to_u32() != 0)
+                    })
                     .unwrap_or(0)
             };
             match runs.last_mut() {
@@ -197,14 +204,32 @@ impl Faces {
 /// Where a line may break before a character: after a space, and around
 /// ideographs (CJK text has no spaces).
 fn breakable(prev: char, ch: char) -> bool {
-    let wide = |c: char| ('\u{2E80}'..='\u{9FFF}').contains(&c) || ('\u{AC00}'..='\u{D7AF}').contains(&c) || ('\u{F900}'..='\u{FAFF}').contains(&c) || ('\u{FF00}'..='\u{FFEF}').contains(&c);
+    let wide = |c: char| {
+        ('\u{2E80}'..='\u{9FFF}').contains(&c)
+            || ('\u{AC00}'..='\u{D7AF}').contains(&c)
+            || ('\u{F900}'..='\u{FAFF}').contains(&c)
+            || ('\u{FF00}'..='\u{FFEF}').contains(&c)
+    };
     prev.is_whitespace() || wide(prev) || wide(ch)
 }
 
 enum Cmd {
-    Text { x: f32, y: f32, size: f32, text: String },
-    Image { x: f32, y: f32, w: f32, h: f32, image: usize },
-    Rule { y: f32 },
+    Text {
+        x: f32,
+        y: f32,
+        size: f32,
+        text: String,
+    },
+    Image {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        image: usize,
+    },
+    Rule {
+        y: f32,
+    },
 }
 
 struct Layout<'a> {
@@ -316,10 +341,7 @@ impl<'a> Layout<'a> {
     fn row(&mut self, size: f32, cells: &[(f32, String)]) {
         self.room(size * 1.4);
         for (i, (x, text)) in cells.iter().enumerate() {
-            let limit = cells
-                .get(i + 1)
-                .map_or(PAGE_W - MARGIN, |n| n.0 - 6.0)
-                - x;
+            let limit = cells.get(i + 1).map_or(PAGE_W - MARGIN, |n| n.0 - 6.0) - x;
             let mut shown = text.clone();
             while !shown.is_empty() && self.faces.width(&shown, size) > limit {
                 shown.pop();
@@ -370,7 +392,11 @@ fn quantity(q: f64) -> String {
 
 /// The report as PDF bytes, with the faces in lookup order (the tenant's
 /// font, then the built-in one).
-pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Result<Vec<u8>, RenderError> {
+pub fn render(
+    content: &ReportContent,
+    issue: &Issue,
+    fonts: &[FontData],
+) -> Result<Vec<u8>, RenderError> {
     let faces = Faces::new(fonts)?;
     let mut images: Vec<Image> = Vec::new();
     let mut layout = Layout::new(&faces);
@@ -386,7 +412,11 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
     }
     layout.line_at(MARGIN, TITLE, &content.tenant_name);
     layout.advance_line(TITLE);
-    layout.line_at(MARGIN, HEADING, &format!("Service report {}", content.ticket_number));
+    layout.line_at(
+        MARGIN,
+        HEADING,
+        &format!("Service report {}", content.ticket_number),
+    );
     layout.advance_line(HEADING);
     layout.y = layout.y.max(top + 52.0);
     let mut issued = format!(
@@ -408,14 +438,20 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
     let label = MARGIN;
     let value = MARGIN + 90.0;
     let mut facts: Vec<(&str, String)> = vec![
-        ("Ticket", format!("{} — {}", content.ticket_number, content.title)),
+        (
+            "Ticket",
+            format!("{} — {}", content.ticket_number, content.title),
+        ),
         ("Status", content.status.replace('_', " ")),
         ("Customer", content.customer.clone()),
     ];
     if let Some(contact) = &content.customer_contact {
         facts.push(("Contact", contact.clone()));
     }
-    facts.push(("Site", format!("{}, {}", content.site, content.site_address)));
+    facts.push((
+        "Site",
+        format!("{}, {}", content.site, content.site_address),
+    ));
     if let Some(asset) = &content.asset {
         facts.push(("Asset", asset.clone()));
     }
@@ -446,7 +482,10 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
     }
     for (item, done) in &content.checklist {
         let mark = if *done { "[x]" } else { "[ ]" };
-        layout.row(BODY, &[(MARGIN, mark.to_owned()), (MARGIN + 24.0, item.clone())]);
+        layout.row(
+            BODY,
+            &[(MARGIN, mark.to_owned()), (MARGIN + 24.0, item.clone())],
+        );
     }
 
     layout.heading("Parts", BODY * 3.0);
@@ -456,7 +495,11 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
         let cols = [MARGIN, MARGIN + 220.0, MARGIN + 300.0];
         layout.row(
             SMALL,
-            &[(cols[0], "Part number".into()), (cols[1], "Quantity".into()), (cols[2], "Serial".into())],
+            &[
+                (cols[0], "Part number".into()),
+                (cols[1], "Quantity".into()),
+                (cols[2], "Serial".into()),
+            ],
         );
         for (number, qty, serial) in &content.parts {
             layout.row(
@@ -475,7 +518,12 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
     if !content.time.is_empty() {
         layout.row(
             SMALL,
-            &[(cols[0], "Kind".into()), (cols[1], "From".into()), (cols[2], "To".into()), (cols[3], "Duration".into())],
+            &[
+                (cols[0], "Kind".into()),
+                (cols[1], "From".into()),
+                (cols[2], "To".into()),
+                (cols[3], "Duration".into()),
+            ],
         );
     }
     for (kind, from, to, seconds) in &content.time {
@@ -503,14 +551,22 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
         ),
     );
 
-    let cell = (PAGE_W - 2.0 * MARGIN - 12.0 * (PHOTOS_PER_ROW as f32 - 1.0)) / PHOTOS_PER_ROW as f32;
-    let first_row = if content.photos.is_empty() { 0.0 } else { cell * 0.75 + 8.0 };
+    let cell =
+        (PAGE_W - 2.0 * MARGIN - 12.0 * (PHOTOS_PER_ROW as f32 - 1.0)) / PHOTOS_PER_ROW as f32;
+    let first_row = if content.photos.is_empty() {
+        0.0
+    } else {
+        cell * 0.75 + 8.0
+    };
     layout.heading(&format!("Photos ({})", content.photos.len()), first_row);
     if content.photos_missing > 0 {
         layout.paragraph(
             MARGIN,
             SMALL,
-            &format!("{} photo(s) recorded but not uploaded when this version was issued.", content.photos_missing),
+            &format!(
+                "{} photo(s) recorded but not uploaded when this version was issued.",
+                content.photos_missing
+            ),
         );
     }
     for row in content.photos.chunks(PHOTOS_PER_ROW) {
@@ -534,7 +590,9 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
         Some(signature) => Some(load_image(&signature.png)?),
         None => None,
     };
-    let signature_height = signature_image.as_ref().map_or(0.0, |i| fit(i, 220.0, 90.0).1 + BODY * 6.0);
+    let signature_height = signature_image
+        .as_ref()
+        .map_or(0.0, |i| fit(i, 220.0, 90.0).1 + BODY * 6.0);
     layout.heading("Customer signature", signature_height);
     match (&content.signature, signature_image) {
         (Some(signature), Some(image)) => {
@@ -542,12 +600,18 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
             images.push(image);
             layout.image(MARGIN, w, h, images.len() - 1);
             layout.gap(h + 4.0);
-            let mut text = format!("Signed by {} on {}", signature.signer_name, time(signature.signed_at));
+            let mut text = format!(
+                "Signed by {} on {}",
+                signature.signer_name,
+                time(signature.signed_at)
+            );
             if let Some((lat, lon)) = signature.position {
                 text.push_str(&format!(" at {lat:.5}, {lon:.5}"));
             }
             if !signature.intact {
-                text.push_str("\nWARNING: the signature did not verify when this report was issued.");
+                text.push_str(
+                    "\nWARNING: the signature did not verify when this report was issued.",
+                );
             }
             if content.corrections_after_signing > 0 {
                 text.push_str(&format!(
@@ -563,7 +627,10 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
     let mut document = Document::new();
     document.set_metadata(
         Metadata::new()
-            .title(format!("Service report {} v{}", content.ticket_number, issue.version))
+            .title(format!(
+                "Service report {} v{}",
+                content.ticket_number, issue.version
+            ))
             .creator("Truckroll".to_owned())
             .document_id(issue.code.clone()),
     );
@@ -576,7 +643,8 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
     };
     let pages = layout.pages.len();
     for (n, commands) in layout.pages.into_iter().enumerate() {
-        let settings = PageSettings::from_wh(PAGE_W, PAGE_H).ok_or_else(|| RenderError::Pdf("page size".into()))?;
+        let settings = PageSettings::from_wh(PAGE_W, PAGE_H)
+            .ok_or_else(|| RenderError::Pdf("page size".into()))?;
         let mut page = document.start_page_with(settings);
         let mut surface = page.surface();
         for command in commands {
@@ -642,5 +710,7 @@ pub fn render(content: &ReportContent, issue: &Issue, fonts: &[FontData]) -> Res
         surface.finish();
         page.finish();
     }
-    document.finish().map_err(|e| RenderError::Pdf(e.to_string()))
+    document
+        .finish()
+        .map_err(|e| RenderError::Pdf(e.to_string()))
 }

@@ -82,19 +82,33 @@ pub trait ReportStore {
     /// Records an issued report with its audit entry (`report.generate`,
     /// naming `actor`'s user, absent for the report job) and moves the
     /// job's checkpoint, in one transaction.
-    async fn insert_report(&self, actor: Actor, report: &NewServiceReport) -> StoreResult<ServiceReport>;
+    async fn insert_report(
+        &self,
+        actor: Actor,
+        report: &NewServiceReport,
+    ) -> StoreResult<ServiceReport>;
     /// The ticket's reports, oldest first.
-    async fn list_reports(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Vec<ServiceReport>>;
+    async fn list_reports(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<Vec<ServiceReport>>;
     /// The report issued under `code`, in any tenant (the public check).
     async fn report_by_code(&self, code: &str) -> StoreResult<Option<ServiceReport>>;
     /// Done tickets (work done or closed) whose document moved past the
     /// job's checkpoint, oldest change first.
     async fn report_candidates(&self, limit: u32) -> StoreResult<Vec<ReportCandidate>>;
     /// Moves the job's checkpoint of a ticket (never backwards).
-    async fn mark_report_checked(&self, tenant_id: Uuid, ticket_id: Uuid, doc_version: i64) -> StoreResult<()>;
+    async fn mark_report_checked(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+        doc_version: i64,
+    ) -> StoreResult<()>;
     async fn report_settings(&self, tenant_id: Uuid) -> StoreResult<ReportSettings>;
     /// Replaces the tenant's settings, with an audit entry.
-    async fn set_report_settings(&self, actor: Actor, settings: &ReportSettings) -> StoreResult<()>;
+    async fn set_report_settings(&self, actor: Actor, settings: &ReportSettings)
+    -> StoreResult<()>;
     /// The tenant's name, printed on its reports.
     async fn report_tenant_name(&self, tenant_id: Uuid) -> StoreResult<String>;
 }

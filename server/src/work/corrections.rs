@@ -204,19 +204,29 @@ pub fn validate(request: &Corrections) -> Result<(), ValidationErrors> {
 
 /// An id the operation names that the record does not hold.
 fn unknown(field: String, what: &str, id: &str) -> ValidationErrors {
-    ValidationErrors::single(field, format!("no {what} with id `{id}` in the work record"))
+    ValidationErrors::single(
+        field,
+        format!("no {what} with id `{id}` in the work record"),
+    )
 }
 
 fn doc_error(field: String, error: DocError) -> CorrectionError {
     match error {
         DocError::Invalid { why, .. } => ValidationErrors::single(field, why).into(),
-        DocError::NotFound { id, .. } => ValidationErrors::single(field, format!("no item `{id}`")).into(),
+        DocError::NotFound { id, .. } => {
+            ValidationErrors::single(field, format!("no item `{id}`")).into()
+        }
         other => StoreError::Corrupt(format!("ticket document: {other}")).into(),
     }
 }
 
 /// Applies operation `i` to `doc`; returns what it replaced, for the audit.
-fn apply(doc: &mut TicketDoc, by: &str, i: usize, op: &Correction) -> Result<Value, CorrectionError> {
+fn apply(
+    doc: &mut TicketDoc,
+    by: &str,
+    i: usize,
+    op: &Correction,
+) -> Result<Value, CorrectionError> {
     let at = |f: &str| format!("operations[{i}].{f}");
     let now = Utc::now().timestamp_millis();
     let part = |doc: &TicketDoc, id: &str| {

@@ -37,7 +37,11 @@ fn photo(seed: u32) -> anyhow::Result<Vec<u8>> {
     // Gradients with fine texture, so the JPEG is camera-sized (a few MB).
     let image = image::RgbImage::from_fn(4000, 3000, |x, y| {
         let texture = ((x ^ y).wrapping_mul(seed + 3) & 0x1f) as u8;
-        image::Rgb([(x / 16) as u8 ^ texture, (y / 12) as u8, texture.wrapping_mul(5)])
+        image::Rgb([
+            (x / 16) as u8 ^ texture,
+            (y / 12) as u8,
+            texture.wrapping_mul(5),
+        ])
     });
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85).encode_image(&image)?;
@@ -66,13 +70,29 @@ async fn ok(reply: truckroll_tests::app::Reply, what: &str) -> anyhow::Result<Va
 }
 
 async fn job(client: &Client, ticket: &str, photos: &[Vec<u8>]) -> anyhow::Result<()> {
-    for action in [StatusAction::Accept, StatusAction::StartTravel, StatusAction::CheckIn] {
+    for action in [
+        StatusAction::Accept,
+        StatusAction::StartTravel,
+        StatusAction::CheckIn,
+    ] {
         client
-            .edit(ticket, Edit::Status { action, position: None, reason: None })
+            .edit(
+                ticket,
+                Edit::Status {
+                    action,
+                    position: None,
+                    reason: None,
+                },
+            )
             .await?;
     }
     client
-        .edit(ticket, Edit::NotesAppend { text: "Replaced the condenser fan motor.".into() })
+        .edit(
+            ticket,
+            Edit::NotesAppend {
+                text: "Replaced the condenser fan motor.".into(),
+            },
+        )
         .await?;
     for p in photos {
         client.attach_photo(ticket, p.clone(), "image/jpeg").await?;
@@ -86,20 +106,35 @@ async fn job(client: &Client, ticket: &str, photos: &[Vec<u8>]) -> anyhow::Resul
                 strokes: Strokes {
                     width: 400,
                     height: 160,
-                    strokes: vec![vec![point(10.0, 120.0), point(180.0, 20.0), point(390.0, 140.0)]],
+                    strokes: vec![vec![
+                        point(10.0, 120.0),
+                        point(180.0, 20.0),
+                        point(390.0, 140.0),
+                    ]],
                 },
                 position: Some((52.52, 13.40)),
             },
         )
         .await?;
     client
-        .edit(ticket, Edit::Status { action: StatusAction::CompleteWork, position: None, reason: None })
+        .edit(
+            ticket,
+            Edit::Status {
+                action: StatusAction::CompleteWork,
+                position: None,
+                reason: None,
+            },
+        )
         .await?;
     Ok(())
 }
 
 async fn correct(app: &TestApp, token: &str, ticket: Uuid, n: usize) -> anyhow::Result<()> {
-    let work = ok(app.get(&format!("/v1/tickets/{ticket}/work"), token).await, "work").await?;
+    let work = ok(
+        app.get(&format!("/v1/tickets/{ticket}/work"), token).await,
+        "work",
+    )
+    .await?;
     ok(
         app.post(
             &format!("/v1/tickets/{ticket}/work/corrections"),
@@ -114,8 +149,15 @@ async fn correct(app: &TestApp, token: &str, ticket: Uuid, n: usize) -> anyhow::
 }
 
 async fn generate(app: &TestApp, token: &str, ticket: Uuid) -> anyhow::Result<Value> {
-    let reply = app.post(&format!("/v1/tickets/{ticket}/report"), token, &json!({})).await;
-    anyhow::ensure!(reply.status == StatusCode::CREATED, "report: {} {}", reply.status, reply.body);
+    let reply = app
+        .post(&format!("/v1/tickets/{ticket}/report"), token, &json!({}))
+        .await;
+    anyhow::ensure!(
+        reply.status == StatusCode::CREATED,
+        "report: {} {}",
+        reply.status,
+        reply.body
+    );
     Ok(reply.body)
 }
 
@@ -130,23 +172,41 @@ async fn main() -> anyhow::Result<()> {
     let tenant = duty.tenant().clone();
     let admin = tenant.admin_token.clone();
     eprintln!("encoding {PHOTOS} photos of 4000×3000 …");
-    let photos: Vec<Vec<u8>> = (0..PHOTOS as u32).map(photo).collect::<anyhow::Result<_>>()?;
+    let photos: Vec<Vec<u8>> = (0..PHOTOS as u32)
+        .map(photo)
+        .collect::<anyhow::Result<_>>()?;
     let photo_mb = photos.iter().map(Vec::len).sum::<usize>() as f64 / PHOTOS as f64 / 1e6;
     let dir = TempGuard::new("truckroll-report-bench-");
-    let client = Client::open(&dir.path().join("phone.db"), ClientConfig::new(&app.base_url)).await?;
-    client.sign_in(&tenant.name, &duty.tech().email, PASSWORD).await?;
+    let client = Client::open(
+        &dir.path().join("phone.db"),
+        ClientConfig::new(&app.base_url),
+    )
+    .await?;
+    client
+        .sign_in(&tenant.name, &duty.tech().email, PASSWORD)
+        .await?;
     client.sync_now().await?;
     for ticket in &duty.tickets {
         job(&client, &ticket.to_string(), &photos).await?;
     }
     client.sync_now().await?;
-    let backoff = Backoff { initial: Duration::from_millis(20), max: Duration::from_millis(500), attempts: 8 };
+    let backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(500),
+        attempts: 8,
+    };
     let uploaded = client.upload_media(&backoff).await?;
     anyhow::ensure!(uploaded.failed == 0, "uploads failed: {uploaded:?}");
     client.sync_now().await?;
     let ticket = duty.tickets[0];
-    let work = ok(app.get(&format!("/v1/tickets/{ticket}/work"), &admin).await, "work").await?;
-    let stored = work["photos"].as_array().map_or(0, |p| p.iter().filter(|p| p["state"] == "stored").count());
+    let work = ok(
+        app.get(&format!("/v1/tickets/{ticket}/work"), &admin).await,
+        "work",
+    )
+    .await?;
+    let stored = work["photos"]
+        .as_array()
+        .map_or(0, |p| p.iter().filter(|p| p["state"] == "stored").count());
     anyhow::ensure!(stored == PHOTOS, "{stored} of {PHOTOS} photos stored");
 
     // Warm-up (first use of the font, the code paths).
@@ -186,21 +246,36 @@ async fn main() -> anyhow::Result<()> {
             }));
         }
         for task in tasks {
-            anyhow::ensure!(task.await?? == StatusCode::CREATED, "a concurrent report was not issued");
+            anyhow::ensure!(
+                task.await?? == StatusCode::CREATED,
+                "a concurrent report was not issued"
+            );
             generated += 1;
         }
         busy += start.elapsed();
     }
     let size_kb = first["size"].as_i64().unwrap_or(0) / 1024;
-    println!("report generation: {PHOTOS} photos of 4000×3000 (JPEG, {photo_mb:.1} MB each on average) and a signature");
+    println!(
+        "report generation: {PHOTOS} photos of 4000×3000 (JPEG, {photo_mb:.1} MB each on average) and a signature"
+    );
     println!("  PDF size: {size_kb} KiB");
-    println!("  median of {RUNS}: {:.1} ms (min {:.1}, max {:.1})",
-        median.as_secs_f64() * 1e3, times[0].as_secs_f64() * 1e3, times[RUNS - 1].as_secs_f64() * 1e3);
-    println!("  process RSS before the runs: {:.1} MiB; peak RSS during them: {:.1} MiB",
-        rss_before as f64 / 1024.0, peak as f64 / 1024.0);
-    println!("  throughput: {generated} reports ({TICKETS} concurrent × {ROUNDS} rounds) in {:.2} s = {:.1} reports/s on {} cores",
-        busy.as_secs_f64(), generated as f64 / busy.as_secs_f64(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "  median of {RUNS}: {:.1} ms (min {:.1}, max {:.1})",
+        median.as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times[RUNS - 1].as_secs_f64() * 1e3
+    );
+    println!(
+        "  process RSS before the runs: {:.1} MiB; peak RSS during them: {:.1} MiB",
+        rss_before as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    println!(
+        "  throughput: {generated} reports ({TICKETS} concurrent × {ROUNDS} rounds) in {:.2} s = {:.1} reports/s on {} cores",
+        busy.as_secs_f64(),
+        generated as f64 / busy.as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     app.stop().await;
     Ok(())
 }

@@ -226,10 +226,16 @@ fn tool(name: &str, args: &[&str], file: &Path) -> String {
     let output = Command::new(name)
         .args(args)
         .arg(file)
-        .args(if name == "pdftotext" { &["-"][..] } else { &[][..] })
+        .args(if name == "pdftotext" {
+            &["-"][..]
+        } else {
+            &[][..]
+        })
         .output()
         .unwrap_or_else(|e| {
-            panic!("{name} did not run ({e}): install Debian's poppler-utils (scripts/test.sh does)")
+            panic!(
+                "{name} did not run ({e}): install Debian's poppler-utils (scripts/test.sh does)"
+            )
         });
     assert!(
         output.status.success(),

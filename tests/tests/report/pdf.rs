@@ -21,7 +21,13 @@ backend_tests!(
 );
 
 /// `POST` of raw bytes, without a token unless given.
-async fn post_bytes(app: &TestApp, path: &str, token: Option<&str>, bytes: Vec<u8>, content_type: &str) -> (StatusCode, Value) {
+async fn post_bytes(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> (StatusCode, Value) {
     send_bytes(app, reqwest::Method::POST, path, token, bytes, content_type).await
 }
 
@@ -58,7 +64,10 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_supersedes_it(backend: TestBackend, blobs: Blobs) {
+async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_supersedes_it(
+    backend: TestBackend,
+    blobs: Blobs,
+) {
     let app = TestApp::start_with(backend, |c| {
         use_blobs(c, blobs);
         c.report.poll_ms = 100;
@@ -73,14 +82,20 @@ async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_superse
     let admin = &tenant.admin_token;
 
     // Nothing is issued before the work is done.
-    assert_eq!(download(&app, ticket, admin).await.err(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(
+        download(&app, ticket, admin).await.err(),
+        Some(StatusCode::NOT_FOUND)
+    );
     do_the_job(&client, &t).await;
 
     // The report job issues version 1 once the photos are in.
     let first = wait_for_report(&app, ticket, admin, 1).await;
     assert_eq!(first.version, 1);
     assert!(first.bytes.starts_with(b"%PDF-"));
-    let number = app.get(&format!("/v1/tickets/{ticket}"), admin).await.expect(StatusCode::OK)["number"]
+    let number = app
+        .get(&format!("/v1/tickets/{ticket}"), admin)
+        .await
+        .expect(StatusCode::OK)["number"]
         .as_str()
         .expect("number")
         .to_owned();
@@ -103,23 +118,39 @@ async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_superse
         first.code.as_str(),
         &format!("/v1/reports/verify/{}", first.code),
     ] {
-        assert!(text.contains(wanted), "{wanted:?} is not in the report's text:\n{text}");
+        assert!(
+            text.contains(wanted),
+            "{wanted:?} is not in the report's text:\n{text}"
+        );
     }
     assert!(text.contains("Photos (2)"), "{text}");
     let images = pdf_images(&first.bytes);
     // The photos (4:3) as the server's thumbnails, the signature as drawn.
-    let photos = images.iter().filter(|i| i.0 == "image" && i.1 * 3 == i.2 * 4).count();
+    let photos = images
+        .iter()
+        .filter(|i| i.0 == "image" && i.1 * 3 == i.2 * 4)
+        .count();
     assert_eq!(photos, 2, "two photo thumbnails: {images:?}");
     assert!(
-        images.iter().any(|i| i.0 == "image" && (i.1, i.2) == (200, 80)),
+        images
+            .iter()
+            .any(|i| i.0 == "image" && (i.1, i.2) == (200, 80)),
         "the signature image: {images:?}"
     );
-    save_artifact(&format!("service-report-{backend:?}-{blobs:?}-v1.pdf"), &first.bytes);
+    save_artifact(
+        &format!("service-report-{backend:?}-{blobs:?}-v1.pdf"),
+        &first.bytes,
+    );
 
     // The public check: no sign-in, by hash or with the PDF itself.
     let code = first.code.clone();
     let by_hash = app
-        .send(reqwest::Method::GET, &format!("/v1/reports/verify/{code}?sha256={}", sha256(&first.bytes)), None, None)
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/reports/verify/{code}?sha256={}", sha256(&first.bytes)),
+            None,
+            None,
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(by_hash["matches"], true);
@@ -127,25 +158,51 @@ async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_superse
     assert_eq!(by_hash["version"], 1);
     assert_eq!(by_hash["superseded"], false);
     assert!(by_hash["issued_at"].is_string());
-    let (status, sent) = post_bytes(&app, &format!("/v1/reports/verify/{}", code.to_lowercase()), None, first.bytes.clone(), "application/pdf").await;
+    let (status, sent) = post_bytes(
+        &app,
+        &format!("/v1/reports/verify/{}", code.to_lowercase()),
+        None,
+        first.bytes.clone(),
+        "application/pdf",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(sent["matches"], true);
     let mut flipped = first.bytes.clone();
     let middle = flipped.len() / 2;
     flipped[middle] ^= 0x01;
-    let (status, changed) = post_bytes(&app, &format!("/v1/reports/verify/{code}"), None, flipped, "application/pdf").await;
+    let (status, changed) = post_bytes(
+        &app,
+        &format!("/v1/reports/verify/{code}"),
+        None,
+        flipped,
+        "application/pdf",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(changed["matches"], false);
     assert_eq!(changed["verdict"], "does not match");
-    app.send(reqwest::Method::GET, "/v1/reports/verify/ZZZZZ-ZZZZZ", None, None)
-        .await
-        .expect_problem(StatusCode::NOT_FOUND, "not-found");
-    app.send(reqwest::Method::GET, &format!("/v1/reports/verify/{code}?sha256=xyz"), None, None)
-        .await
-        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    app.send(
+        reqwest::Method::GET,
+        "/v1/reports/verify/ZZZZZ-ZZZZZ",
+        None,
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    app.send(
+        reqwest::Method::GET,
+        &format!("/v1/reports/verify/{code}?sha256=xyz"),
+        None,
+        None,
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
 
     // The technician who did it reads it; asking again changes nothing.
-    let own = download(&app, ticket, &duty.tech().token).await.expect("the technician's report");
+    let own = download(&app, ticket, &duty.tech().token)
+        .await
+        .expect("the technician's report");
     assert_eq!(own.bytes, first.bytes);
     let again = app
         .post(&format!("/v1/tickets/{ticket}/report"), admin, &json!({}))
@@ -155,7 +212,10 @@ async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_superse
 
     // An office correction: the phone sees it, the audit log and the
     // timeline name the admin, and the report job issues version 2.
-    let work = app.get(&format!("/v1/tickets/{ticket}/work"), admin).await.expect(StatusCode::OK);
+    let work = app
+        .get(&format!("/v1/tickets/{ticket}/work"), admin)
+        .await
+        .expect(StatusCode::OK);
     let fan = work["parts"][0]["id"].as_str().expect("part id").to_owned();
     let corrected = app
         .post(
@@ -171,10 +231,22 @@ async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_superse
     assert!(corrected["version"].as_i64() > work["version"].as_i64());
     client.sync_now().await.expect("sync after the correction");
     let doc = TicketDoc::load(&client.document_bytes(&t).await.expect("document")).expect("loads");
-    assert_eq!(doc.parts()[0].quantity, 2.0, "the phone has the office's quantity");
-    assert!(doc.notes().ends_with("\nOffice: second fan fitted on the roof unit."), "{}", doc.notes());
+    assert_eq!(
+        doc.parts()[0].quantity,
+        2.0,
+        "the phone has the office's quantity"
+    );
+    assert!(
+        doc.notes()
+            .ends_with("\nOffice: second fan fitted on the roof unit."),
+        "{}",
+        doc.notes()
+    );
 
-    let audit = app.get("/v1/audit?limit=200", admin).await.expect(StatusCode::OK);
+    let audit = app
+        .get("/v1/audit?limit=200", admin)
+        .await
+        .expect(StatusCode::OK);
     let entry = audit["items"]
         .as_array()
         .expect("items")
@@ -185,21 +257,38 @@ async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_superse
     assert_eq!(entry["entity_id"], t);
 
     let second = wait_for_report(&app, ticket, admin, 2).await;
-    save_artifact(&format!("service-report-{backend:?}-{blobs:?}-v2.pdf"), &second.bytes);
+    save_artifact(
+        &format!("service-report-{backend:?}-{blobs:?}-v2.pdf"),
+        &second.bytes,
+    );
     let text = pdf_text(&second.bytes);
     assert!(text.contains("supersedes version 1"), "{text}");
     assert!(text.contains(&code), "names the superseded code: {text}");
-    assert!(text.contains("corrected the work record 1 time(s) after the customer signed"), "{text}");
+    assert!(
+        text.contains("corrected the work record 1 time(s) after the customer signed"),
+        "{text}"
+    );
     let old = app
-        .send(reqwest::Method::GET, &format!("/v1/reports/verify/{code}?sha256={}", sha256(&first.bytes)), None, None)
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/reports/verify/{code}?sha256={}", sha256(&first.bytes)),
+            None,
+            None,
+        )
         .await
         .expect(StatusCode::OK);
-    assert_eq!(old["matches"], true, "the first version still is what it was");
+    assert_eq!(
+        old["matches"], true,
+        "the first version still is what it was"
+    );
     assert_eq!(old["superseded"], true);
     assert_eq!(old["latest_version"], 2);
 
     let timeline = app
-        .get(&format!("/v1/tickets/{ticket}/timeline?kind=correction,report&limit=200"), admin)
+        .get(
+            &format!("/v1/tickets/{ticket}/timeline?kind=correction,report&limit=200"),
+            admin,
+        )
         .await
         .expect(StatusCode::OK);
     let entries: Vec<(String, String, String)> = timeline["items"]
@@ -223,7 +312,10 @@ async fn a_job_done_offline_gets_a_report_that_verifies_and_a_correction_superse
     assert!(entries[1].2.contains("set part quantity"), "{entries:?}");
     assert_eq!(entries[2].0, "report");
     assert!(entries[2].2.contains("version 2"), "{entries:?}");
-    let versions = app.get(&format!("/v1/tickets/{ticket}/reports"), admin).await.expect(StatusCode::OK);
+    let versions = app
+        .get(&format!("/v1/tickets/{ticket}/reports"), admin)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(versions.as_array().map(Vec::len), Some(2));
     app.stop().await;
 }
@@ -232,21 +324,55 @@ async fn a_cjk_customer_name_is_real_text_in_the_tenants_font(backend: TestBacke
     let app = TestApp::start(backend).await;
     let shop = Shop::builder(&app, "reportcjk").build().await;
     let admin = &shop.tenant.admin_token;
-    let site = app.get(&format!("/v1/sites/{}", shop.site), admin).await.expect(StatusCode::OK);
-    app.patch(&format!("/v1/customers/{}", site["customer_id"].as_str().expect("customer")), admin, &json!({"name": "张伟"}))
+    let site = app
+        .get(&format!("/v1/sites/{}", shop.site), admin)
         .await
         .expect(StatusCode::OK);
+    app.patch(
+        &format!(
+            "/v1/customers/{}",
+            site["customer_id"].as_str().expect("customer")
+        ),
+        admin,
+        &json!({"name": "张伟"}),
+    )
+    .await
+    .expect(StatusCode::OK);
     let ticket = shop.assigned_ticket(&app, shop.tech().id).await;
 
     // Noto Sans CJK is a collection; face 2 is Simplified Chinese.
     let font = std::fs::read("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
         .expect("Debian's fonts-noto-cjk is installed (scripts/test.sh installs it)");
-    let (status, settings) = send_bytes(&app, reqwest::Method::PUT, "/v1/service-reports/settings/font?index=2", Some(admin), font, "font/collection").await;
+    let (status, settings) = send_bytes(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/service-reports/settings/font?index=2",
+        Some(admin),
+        font,
+        "font/collection",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{settings}");
     assert!(settings["font_sha256"].is_string());
-    let (status, _) = send_bytes(&app, reqwest::Method::PUT, "/v1/service-reports/settings/logo", Some(admin), jpeg(9), "image/jpeg").await;
+    let (status, _) = send_bytes(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/service-reports/settings/logo",
+        Some(admin),
+        jpeg(9),
+        "image/jpeg",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, problem) = send_bytes(&app, reqwest::Method::PUT, "/v1/service-reports/settings/font", Some(admin), b"not a font".to_vec(), "font/otf").await;
+    let (status, problem) = send_bytes(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/service-reports/settings/font",
+        Some(admin),
+        b"not a font".to_vec(),
+        "font/otf",
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
 
     app.post(&format!("/v1/tickets/{ticket}/report"), admin, &json!({}))
@@ -260,16 +386,36 @@ async fn a_cjk_customer_name_is_real_text_in_the_tenants_font(backend: TestBacke
     let dir = TempGuard::new("truckroll-report-fonts-");
     let file = dir.path().join("report.pdf");
     std::fs::write(&file, &pdf.bytes).expect("write");
-    let fonts = std::process::Command::new("pdffonts").arg(&file).output().expect("pdffonts runs");
+    let fonts = std::process::Command::new("pdffonts")
+        .arg(&file)
+        .output()
+        .expect("pdffonts runs");
     let fonts = String::from_utf8_lossy(&fonts.stdout);
-    assert!(fonts.contains("NotoSansCJK"), "the tenant's font is embedded: {fonts}");
-    assert!(fonts.lines().skip(2).all(|l| l.contains(" yes ")), "every font embedded (subset): {fonts}");
+    assert!(
+        fonts.contains("NotoSansCJK"),
+        "the tenant's font is embedded: {fonts}"
+    );
+    assert!(
+        fonts.lines().skip(2).all(|l| l.contains(" yes ")),
+        "every font embedded (subset): {fonts}"
+    );
     let images = pdf_images(&pdf.bytes);
-    assert!(images.iter().any(|i| i.1 * 3 == i.2 * 4), "the logo: {images:?}");
+    assert!(
+        images.iter().any(|i| i.1 * 3 == i.2 * 4),
+        "the logo: {images:?}"
+    );
 
     // Back to the built-in font: the name can no longer be set in it, the
     // Latin text still is.
-    let (status, _) = send_bytes(&app, reqwest::Method::DELETE, "/v1/service-reports/settings/font", Some(admin), Vec::new(), "font/otf").await;
+    let (status, _) = send_bytes(
+        &app,
+        reqwest::Method::DELETE,
+        "/v1/service-reports/settings/font",
+        Some(admin),
+        Vec::new(),
+        "font/otf",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let regenerated = app
         .post(&format!("/v1/tickets/{ticket}/report"), admin, &json!({}))
@@ -281,20 +427,35 @@ async fn a_cjk_customer_name_is_real_text_in_the_tenants_font(backend: TestBacke
 
 async fn who_may_read_make_and_configure_reports(backend: TestBackend) {
     let app = TestApp::start_with(backend, |c| c.report.verify_per_address_per_minute = 5).await;
-    let shop = Shop::builder(&app, "reportacl").technicians(2).build().await;
+    let shop = Shop::builder(&app, "reportacl")
+        .technicians(2)
+        .build()
+        .await;
     let admin = &shop.tenant.admin_token;
     let ticket = shop.assigned_ticket(&app, shop.techs[0].id).await;
-    let (_, manager) = app.create_user(&shop.tenant, "manager@reportacl.test", "manager").await;
-    let (_, dispatcher) = app.create_user(&shop.tenant, "dispatch@reportacl.test", "dispatcher").await;
+    let (_, manager) = app
+        .create_user(&shop.tenant, "manager@reportacl.test", "manager")
+        .await;
+    let (_, dispatcher) = app
+        .create_user(&shop.tenant, "dispatch@reportacl.test", "dispatcher")
+        .await;
     let path = format!("/v1/tickets/{ticket}/report");
 
     app.post(&path, &shop.techs[0].token, &json!({}))
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
-    let made = app.post(&path, &manager, &json!({})).await.expect(StatusCode::CREATED);
-    app.post(&path, &dispatcher, &json!({})).await.expect(StatusCode::OK);
+    let made = app
+        .post(&path, &manager, &json!({}))
+        .await
+        .expect(StatusCode::CREATED);
+    app.post(&path, &dispatcher, &json!({}))
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(made["version"], 1);
-    assert!(download(&app, ticket, &shop.techs[0].token).await.is_ok(), "the assigned technician");
+    assert!(
+        download(&app, ticket, &shop.techs[0].token).await.is_ok(),
+        "the assigned technician"
+    );
     assert!(download(&app, ticket, &manager).await.is_ok());
     assert_eq!(
         download(&app, ticket, &shop.techs[1].token).await.err(),
@@ -302,7 +463,13 @@ async fn who_may_read_make_and_configure_reports(backend: TestBackend) {
         "another technician"
     );
     let other = Shop::builder(&app, "reportacl2").build().await;
-    assert_eq!(download(&app, ticket, &other.tenant.admin_token).await.err(), Some(StatusCode::NOT_FOUND), "another tenant");
+    assert_eq!(
+        download(&app, ticket, &other.tenant.admin_token)
+            .await
+            .err(),
+        Some(StatusCode::NOT_FOUND),
+        "another tenant"
+    );
     app.post(&path, &other.tenant.admin_token, &json!({}))
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not-found");
@@ -311,12 +478,22 @@ async fn who_may_read_make_and_configure_reports(backend: TestBackend) {
         .expect_problem(StatusCode::NOT_FOUND, "not-found");
 
     // Settings are the admin's.
-    app.get("/v1/service-reports/settings", admin).await.expect(StatusCode::OK);
+    app.get("/v1/service-reports/settings", admin)
+        .await
+        .expect(StatusCode::OK);
     for token in [&manager, &dispatcher, &shop.techs[0].token] {
         app.get("/v1/service-reports/settings", token)
             .await
             .expect_problem(StatusCode::FORBIDDEN, "forbidden");
-        let (status, _) = send_bytes(&app, reqwest::Method::PUT, "/v1/service-reports/settings/logo", Some(token), jpeg(1), "image/jpeg").await;
+        let (status, _) = send_bytes(
+            &app,
+            reqwest::Method::PUT,
+            "/v1/service-reports/settings/logo",
+            Some(token),
+            jpeg(1),
+            "image/jpeg",
+        )
+        .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 
@@ -324,9 +501,21 @@ async fn who_may_read_make_and_configure_reports(backend: TestBackend) {
     let code = made["code"].as_str().expect("code");
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        statuses.push(app.send(reqwest::Method::GET, &format!("/v1/reports/verify/{code}"), None, None).await.status);
+        statuses.push(
+            app.send(
+                reqwest::Method::GET,
+                &format!("/v1/reports/verify/{code}"),
+                None,
+                None,
+            )
+            .await
+            .status,
+        );
     }
     assert_eq!(statuses[0], StatusCode::OK);
-    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
     app.stop().await;
 }
