@@ -389,13 +389,11 @@ async fn content(
         time: record
             .time_entries
             .iter()
-            .map(|t| {
-                (
-                    t.kind.as_str().to_owned(),
-                    t.started_at,
-                    t.ended_at,
-                    t.seconds,
-                )
+            .map(|t| render::TimeRow {
+                kind: t.kind.as_str().to_owned(),
+                from: t.started_at,
+                to: t.ended_at,
+                seconds: t.seconds,
             })
             .collect(),
         travel_seconds: record.time_totals.travel_seconds,

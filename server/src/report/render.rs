@@ -55,8 +55,7 @@ pub struct ReportContent {
     pub checklist: Vec<(String, bool)>,
     /// Part number, quantity, serial.
     pub parts: Vec<(String, f64, Option<String>)>,
-    /// Kind, start, end, seconds.
-    pub time: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>, i64)>,
+    pub time: Vec<TimeRow>,
     pub travel_seconds: i64,
     pub work_seconds: i64,
     pub waiting_seconds: i64,
@@ -71,6 +70,16 @@ pub struct ReportContent {
     pub signature: Option<SignatureBlock>,
     /// Office corrections written after the signature.
     pub corrections_after_signing: usize,
+}
+
+/// One time entry as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeRow {
+    pub kind: String,
+    pub from: DateTime<Utc>,
+    /// `None` while it runs.
+    pub to: Option<DateTime<Utc>>,
+    pub seconds: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -526,14 +535,14 @@ pub fn render(
             ],
         );
     }
-    for (kind, from, to, seconds) in &content.time {
+    for row in &content.time {
         layout.row(
             BODY,
             &[
-                (cols[0], kind.clone()),
-                (cols[1], time(*from)),
-                (cols[2], to.map_or_else(|| "running".to_owned(), time)),
-                (cols[3], duration(*seconds)),
+                (cols[0], row.kind.clone()),
+                (cols[1], time(row.from)),
+                (cols[2], row.to.map_or_else(|| "running".to_owned(), time)),
+                (cols[3], duration(row.seconds)),
             ],
         );
     }
