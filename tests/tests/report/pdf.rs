@@ -16,6 +16,7 @@ use super::{do_the_job, download, pdf_images, pdf_text, phone, wait_for_report};
 
 backend_tests!(blobs: a_job_done_offline_gets_a_report_that_verifies_and_a_correction_supersedes_it);
 backend_tests!(
+    a_job_done_while_no_report_job_ran_is_reported_after_a_restart,
     a_cjk_customer_name_is_real_text_in_the_tenants_font,
     who_may_read_make_and_configure_reports,
 );
@@ -516,6 +517,43 @@ async fn who_may_read_make_and_configure_reports(backend: TestBackend) {
     assert!(
         statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
+    );
+    app.stop().await;
+}
+
+async fn a_job_done_while_no_report_job_ran_is_reported_after_a_restart(backend: TestBackend) {
+    // The job's only pass in this run is at start, before the work is done.
+    let mut app = TestApp::start_with(backend, |c| c.report.poll_ms = 3_600_000).await;
+    let shop = Shop::builder(&app, "reportrestart").build().await;
+    let admin = shop.tenant.admin_token.clone();
+    let ticket = shop.assigned_ticket(&app, shop.tech().id).await;
+    for status in ["accepted", "en_route", "on_site", "work_done"] {
+        app.patch(
+            &format!("/v1/tickets/{ticket}"),
+            &shop.tech().token,
+            &json!({"status": status}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    assert_eq!(
+        download(&app, ticket, &admin).await.err(),
+        Some(StatusCode::NOT_FOUND)
+    );
+    // Nothing marks the ticket as waiting for a report but its status and
+    // the job's checkpoint: after a restart the job finds it.
+    app.config.report.poll_ms = 100;
+    let app = app.restart().await;
+    let pdf = wait_for_report(&app, ticket, &admin, 1).await;
+    assert!(pdf_text(&pdf.bytes).contains("work done"));
+    let versions = app
+        .get(&format!("/v1/tickets/{ticket}/reports"), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(versions[0]["trigger"], "work_done");
+    assert!(
+        versions[0]["generated_by"].is_null(),
+        "made by the report job"
     );
     app.stop().await;
 }
