@@ -294,10 +294,20 @@ async fn content(
             continue;
         }
         let thumbnail = if photo.has_thumbnail {
-            service
+            match service
                 .blobs
                 .read(&thumbnail_key(tenant_id, &photo.sha256))
-                .await?
+                .await
+            {
+                Ok(bytes) => bytes,
+                // Gone from the store (swept, restored from an older backup):
+                // the report counts it as missing instead of failing.
+                Err(BlobError::NotFound) => {
+                    photos_missing += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
         } else if crate::media::thumbnail::supported(&photo.content_type) {
             let original = service
                 .blobs
@@ -550,7 +560,15 @@ pub async fn run_due(service: &ReportService<'_>, now: DateTime<Utc>) -> ReportR
             Err(e) => return Err(e.into()),
         };
         let settings = service.store.report_settings(ticket.tenant_id).await?;
-        let (content, doc_version, pending) = content(service, &ticket, &settings).await?;
+        // One ticket whose report cannot be made must not stop the others:
+        // it is logged and looked at again on the next pass.
+        let (content, doc_version, pending) = match content(service, &ticket, &settings).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(ticket = %ticket.id, %error, "the service report could not be made");
+                continue;
+            }
+        };
         if pending {
             let completed = service
                 .store
@@ -569,7 +587,7 @@ pub async fn run_due(service: &ReportService<'_>, now: DateTime<Utc>) -> ReportR
             tenant_id: ticket.tenant_id,
             user_id: None,
         };
-        if issue(
+        match issue(
             service,
             actor,
             &ticket,
@@ -578,10 +596,13 @@ pub async fn run_due(service: &ReportService<'_>, now: DateTime<Utc>) -> ReportR
             doc_version,
             &settings,
         )
-        .await?
-        .created
+        .await
         {
-            issued += 1;
+            Ok(generated) if generated.created => issued += 1,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(ticket = %ticket.id, %error, "the service report could not be issued");
+            }
         }
     }
     Ok(issued)
