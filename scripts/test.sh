@@ -81,6 +81,27 @@ ensure_browser() {
 
 ensure_browser
 
+# The service report tests read the PDFs with poppler's pdftotext, pdfimages
+# and pdffonts, and set a tenant's report in Noto Sans CJK (Debian's
+# fonts-noto-cjk) to check CJK text.
+ensure_report_tools() {
+    local missing=()
+    for tool in pdftotext pdfimages pdffonts; do
+        command -v "$tool" >/dev/null || missing=(poppler-utils)
+    done
+    [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "Installing ${missing[*]} for the service report tests (apt-get install ${missing[*]})" >&2
+        { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; } >&2 \
+            || fail "apt-get install ${missing[*]} failed"
+    else
+        fail "${missing[*]} not installed: the service report tests need them (Debian/Ubuntu: sudo apt-get install ${missing[*]})"
+    fi
+}
+
+ensure_report_tools
+
 # The sync protocol's independent client (tests/js-client): @automerge/automerge
 # and ws, pinned in its package-lock.json; Node.js >= 20 (global fetch).
 ensure_js_client() {

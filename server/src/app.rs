@@ -44,6 +44,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub tokens: Arc<TokenService>,
     pub login_limiter: Arc<LoginLimiter>,
+    /// The public report check's requests per client address.
+    pub report_verify_limiter: Arc<crate::report::limit::VerifyLimiter>,
     pub dispatch: Arc<DispatchService>,
     /// State changes, published after they commit.
     pub events: Arc<dyn EventBus>,
@@ -83,6 +85,9 @@ impl AppState {
             blobs,
             tokens: Arc::new(tokens),
             login_limiter: Arc::new(login_limiter),
+            report_verify_limiter: Arc::new(crate::report::limit::VerifyLimiter::new(
+                config.report.verify_per_address_per_minute,
+            )),
             dispatch,
             events: Arc::new(MemoryBus::new()),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
@@ -206,6 +211,12 @@ impl BackgroundTasks {
             tokio::spawn(crate::media::sweep_loop(
                 state.store.clone(),
                 state.blobs.clone(),
+                config.media.clone(),
+            )),
+            tokio::spawn(crate::report::job_loop(
+                state.store.clone(),
+                state.blobs.clone(),
+                config.report.clone(),
                 config.media.clone(),
             )),
         ];

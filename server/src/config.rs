@@ -25,6 +25,7 @@ use crate::{
     live::LiveConfig,
     notify::{NotifyConfig, SmsConfig, SmtpConfig},
     push::PushConfig,
+    report::ReportConfig,
     sla::{SlaConfig, webhooks::WebhookConfig},
     web::WebConfig,
 };
@@ -57,6 +58,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub smtp: SmtpConfig,
     pub sms: SmsConfig,
+    pub report: ReportConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -82,6 +84,7 @@ impl std::fmt::Debug for Config {
             .field("notify", &self.notify)
             .field("smtp", &self.smtp)
             .field("sms", &self.sms)
+            .field("report", &self.report)
             .finish()
     }
 }
@@ -121,6 +124,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             smtp: SmtpConfig::default(),
             sms: SmsConfig::default(),
+            report: ReportConfig::default(),
         }
     }
 }
@@ -190,6 +194,7 @@ impl Config {
         self.notify.validate()?;
         self.smtp.validate()?;
         self.sms.validate()?;
+        self.report.validate()?;
         Ok(self)
     }
 

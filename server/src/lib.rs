@@ -23,6 +23,7 @@ pub mod notify;
 pub mod outbox;
 pub mod packet;
 pub mod push;
+pub mod report;
 pub mod sla;
 pub mod store;
 pub mod timeline;

@@ -42,11 +42,15 @@ pub enum TimelineKind {
     Webhook,
     /// A message to the customer (email or SMS), with its delivery state.
     Notification,
+    /// An office correction of the work record.
+    Correction,
+    /// A service report (PDF) generated.
+    Report,
     Other,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 13] = [
+    pub const ALL: [TimelineKind; 15] = [
         Self::Created,
         Self::Changed,
         Self::Assignment,
@@ -59,6 +63,8 @@ impl TimelineKind {
         Self::Sla,
         Self::Webhook,
         Self::Notification,
+        Self::Correction,
+        Self::Report,
         Self::Other,
     ];
 
@@ -76,6 +82,8 @@ impl TimelineKind {
             Self::Sla => "sla",
             Self::Webhook => "webhook",
             Self::Notification => "notification",
+            Self::Correction => "correction",
+            Self::Report => "report",
             Self::Other => "other",
         }
     }
@@ -331,6 +339,26 @@ fn from_audit(action: &str, before: &Value, after: &Value) -> (TimelineKind, Str
                 after.clone(),
             )
         }
+        crate::work::corrections::AUDIT_ACTION => (
+            TimelineKind::Correction,
+            format!(
+                "work record corrected: {}",
+                after["summary"]
+                    .as_array()
+                    .map(|ops| ops.iter().map(text).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+                    .replace('_', " ")
+            ),
+            after.clone(),
+        ),
+        crate::report::AUDIT_ACTION => (
+            TimelineKind::Report,
+            format!(
+                "service report version {} generated",
+                text(&after["version"])
+            ),
+            after.clone(),
+        ),
         other => (TimelineKind::Other, other.to_owned(), after.clone()),
     }
 }

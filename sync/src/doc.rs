@@ -441,6 +441,19 @@ impl TicketDoc {
         })
     }
 
+    /// Sets a part's quantity (an office correction; positive, like
+    /// [`TicketDoc::add_part`]).
+    pub fn set_part_quantity(&mut self, id: &str, quantity: f64) -> Result<(), DocError> {
+        if !(quantity.is_finite() && quantity > 0.0) {
+            return Err(DocError::Invalid {
+                field: "quantity",
+                why: "must be a positive number".into(),
+            });
+        }
+        let item = self.find_item(K_PARTS, id)?;
+        self.edit(|tx| Ok(tx.put(&item, "quantity", quantity)?))
+    }
+
     /// Removes a part.
     pub fn remove_part(&mut self, id: &str) -> Result<(), DocError> {
         self.remove_item(K_PARTS, id)
@@ -479,6 +492,31 @@ impl TicketDoc {
         check_span(entry.started_at, Some(ended_at))?;
         let item = self.find_item(K_TIME_ENTRIES, id)?;
         self.edit(|tx| Ok(tx.put(&item, "ended_at", ScalarValue::Timestamp(ended_at))?))
+    }
+
+    /// Sets both ends of a time entry (an office correction; `ended_at`
+    /// `None` makes it running again).
+    pub fn set_time_entry_span(
+        &mut self,
+        id: &str,
+        started_at: i64,
+        ended_at: Option<i64>,
+    ) -> Result<(), DocError> {
+        check_span(started_at, ended_at)?;
+        let had_end = self
+            .time_entries()
+            .into_iter()
+            .any(|e| e.id == id && e.ended_at.is_some());
+        let item = self.find_item(K_TIME_ENTRIES, id)?;
+        self.edit(|tx| {
+            tx.put(&item, "started_at", ScalarValue::Timestamp(started_at))?;
+            match ended_at {
+                Some(end) => tx.put(&item, "ended_at", ScalarValue::Timestamp(end))?,
+                None if had_end => tx.delete(&item, "ended_at")?,
+                None => {}
+            }
+            Ok(())
+        })
     }
 
     /// Appends a pending photo reference; returns its id.

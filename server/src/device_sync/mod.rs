@@ -13,7 +13,7 @@ mod merge;
 mod server_write;
 mod session;
 
-pub use server_write::{ATTEMPTS, Draft, Step, lost_race, take_step};
+pub use server_write::{ATTEMPTS, Draft, Step, WorkEdit, lost_race, take_step};
 pub use session::{Session, SessionError};
 
 use chrono::Utc;

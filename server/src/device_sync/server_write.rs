@@ -335,3 +335,80 @@ pub(super) fn seed(ticket: &Ticket) -> StoreResult<TicketDoc> {
     }
     Ok(doc)
 }
+
+/// An office correction of the work record (`work::corrections`): a fork
+/// of the stored document as a fresh server actor, stored with its audit
+/// entry and the row's projection (part and photo counts) in one
+/// transaction, conditional on the version it was read at.
+#[derive(Debug)]
+pub struct WorkEdit {
+    loaded: Loaded,
+    pub doc: TicketDoc,
+    before: Vec<ChangeHash>,
+}
+
+impl WorkEdit {
+    /// Starts from the ticket's document (created from the row when it has
+    /// none yet, as `version` 0 then means).
+    pub async fn load(
+        store: &dyn Store,
+        actor: crate::store::Actor,
+        ticket: &Ticket,
+    ) -> StoreResult<Self> {
+        let loaded = super::load_or_create(store, actor, ticket).await?;
+        let doc = loaded.doc.fork_with_actor(server_actor());
+        let before = doc.heads();
+        Ok(Self {
+            loaded,
+            doc,
+            before,
+        })
+    }
+
+    /// The stored version this edit started from.
+    pub fn version(&self) -> i64 {
+        self.loaded.version
+    }
+
+    /// Hex id of the server actor writing this edit.
+    pub fn actor_hex(&self) -> String {
+        self.doc.actor().to_hex_string()
+    }
+
+    /// Stores the edit with an audit entry (`action`, `detail`); returns the
+    /// new version. `Conflict` when the document moved since it was read.
+    pub async fn write(
+        &self,
+        store: &dyn Store,
+        actor: crate::store::Actor,
+        ticket_id: Uuid,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> StoreResult<i64> {
+        use crate::store::documents::{CustomFieldsDiff, DocumentWrite, Projection};
+        let columns = store.field_columns(actor.tenant_id, ticket_id).await?;
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let projection = Projection {
+            status: None,
+            steps: Vec::new(),
+            accepted_at: columns.accepted_at,
+            arrived_at: columns.arrived_at,
+            completed_at: columns.completed_at,
+            photo_count: count(self.doc.photos().len()),
+            part_count: count(self.doc.parts().len()),
+            field_updated_at: chrono::Utc::now(),
+            custom: CustomFieldsDiff::default(),
+            check_in: None,
+        };
+        let write = DocumentWrite {
+            ticket_id,
+            expected_version: Some(self.loaded.version),
+            body: Some(body_for(&self.loaded, &self.doc, &self.before)),
+            sync_state: None,
+            projection: Some(projection),
+            audit_action: Some(action),
+            audit_detail: Some(detail),
+        };
+        store.write_document(actor, &write).await
+    }
+}

@@ -68,6 +68,10 @@ pub enum Action {
     TemplatesWrite,
     /// Change the tenant's settings (time zone, default language).
     TenantWrite,
+    /// Correct a ticket's work record (parts, notes, time, checklist).
+    WorkCorrect,
+    /// Set the service report's logo and font.
+    ReportSettingsWrite,
 }
 
 use Action::*;
@@ -149,6 +153,8 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (OwnAvailabilitySet, &[Role::Technician]),
     (TemplatesWrite, &[Role::Admin]),
     (TenantWrite, &[Role::Admin]),
+    (WorkCorrect, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (ReportSettingsWrite, &[Role::Admin]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -195,6 +201,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 38);
+        assert_eq!(seen.len(), 40);
     }
 }

@@ -15,6 +15,7 @@ mod metrics;
 mod notify;
 mod offers;
 mod ops;
+mod report;
 mod sla;
 mod sync;
 mod technicians;
@@ -68,6 +69,7 @@ use crate::{
         (name = "sync", description = "Ticket documents between phones and the server (sync/PROTOCOL.md)"),
         (name = "live", description = "The live map's WebSocket"),
         (name = "intake", description = "Email and web intake: settings, mailboxes, the inbound endpoint, the public form"),
+        (name = "reports", description = "Signed service reports (PDF) and their public check"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -113,6 +115,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(timeline::router())
         .merge(intake::router())
         .merge(console::router())
+        .merge(report::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -16,16 +16,18 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiPath, ApiQuery, AuthUser},
+    extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
     media::{UrlBody, origin},
     tickets::visible_ticket,
 };
 use crate::{
     domain::permissions::Action,
+    domain::ticket::Ticket,
     media::{self, Variant, signature::Verification},
     store::media::{Media, MediaState, Signature},
     work::{
         self, WorkMedia, WorkRecord,
+        corrections::{self, CorrectionError, Corrections},
         export::{self, ExportError, WorkExport},
     },
 };
@@ -33,6 +35,7 @@ use crate::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_work))
+        .routes(routes!(correct_work))
         .routes(routes!(export_work))
         .routes(routes!(export_parts_csv))
         .routes(routes!(export_time_csv))
@@ -43,6 +46,16 @@ impl From<ExportError> for ApiError {
         match error {
             ExportError::Invalid(errors) => errors.into(),
             ExportError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<CorrectionError> for ApiError {
+    fn from(error: CorrectionError) -> Self {
+        match error {
+            CorrectionError::Invalid(errors) => errors.into(),
+            stale @ CorrectionError::Stale { .. } => ApiError::Conflict(stale.to_string()),
+            CorrectionError::Store(store) => store.into(),
         }
     }
 }
@@ -184,6 +197,42 @@ async fn get_work(
     headers: HeaderMap,
 ) -> ApiResult<Json<WorkBody>> {
     let ticket = visible_ticket(&state, &user, id).await?;
+    Ok(Json(work_body(&state, &user, &ticket, &headers).await?))
+}
+
+/// Corrects the work record as the office: each operation (fix a part's
+/// quantity, remove or replace a part, add a part, add a note line or edit
+/// the notes, fix or add a time entry, tick a checklist item or add one) is
+/// written into the ticket's document as the server, so the phone sees it
+/// on its next sync; the technician's original stays in the document's
+/// history, the audit log and the timeline name the office user. All
+/// operations apply or none. `version` is the record's `version` as read:
+/// a record changed since answers 409. Admins, dispatchers and managers.
+#[utoipa::path(post, path = "/v1/tickets/{id}/work/corrections", tag = "tickets", request_body = Corrections,
+    security(("bearer" = [])),
+    responses((status = 200, body = WorkBody), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+async fn correct_work(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<Corrections>,
+) -> ApiResult<Json<WorkBody>> {
+    let ticket = visible_ticket(&state, &user, id).await?;
+    user.require(Action::WorkCorrect)?;
+    corrections::correct(state.store.as_ref(), user.actor(), &ticket, &request).await?;
+    let ticket = state.store.get_ticket(user.tenant_id, ticket.id).await?;
+    Ok(Json(work_body(&state, &user, &ticket, &headers).await?))
+}
+
+async fn work_body(
+    state: &AppState,
+    user: &AuthUser,
+    ticket: &Ticket,
+    headers: &HeaderMap,
+) -> ApiResult<WorkBody> {
     let rows = state
         .store
         .list_ticket_media(user.tenant_id, ticket.id)
@@ -196,9 +245,9 @@ async fn get_work(
         &rows,
     )
     .await?;
-    let origin = origin(&state, &headers);
-    let photos = with_urls(&state, &origin, work.photos, &rows).await?;
-    let signatures = with_urls(&state, &origin, work.signatures, &rows).await?;
+    let origin = origin(state, headers);
+    let photos = with_urls(state, &origin, work.photos, &rows).await?;
+    let signatures = with_urls(state, &origin, work.signatures, &rows).await?;
     let signature = match state
         .store
         .latest_signature(user.tenant_id, ticket.id)
@@ -213,10 +262,10 @@ async fn get_work(
         }
         None => None,
     };
-    Ok(Json(WorkBody {
+    Ok(WorkBody {
         record: work.record,
         photos,
         signatures,
         signature,
-    }))
+    })
 }

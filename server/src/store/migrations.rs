@@ -71,6 +71,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0013_job_packet.sql"),
     ),
     (
+        14,
+        "service_reports",
+        include_str!("../../../migrations/postgres/0014_service_reports.sql"),
+    ),
+    (
         16,
         "console",
         include_str!("../../../migrations/postgres/0016_console.sql"),
@@ -152,6 +157,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         13,
         "job_packet",
         include_str!("../../../migrations/sqlite/0013_job_packet.sql"),
+    ),
+    (
+        14,
+        "service_reports",
+        include_str!("../../../migrations/sqlite/0014_service_reports.sql"),
     ),
     (
         16,

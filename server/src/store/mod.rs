@@ -25,6 +25,7 @@ pub mod notify;
 pub mod offers;
 pub mod postgres;
 pub mod push;
+pub mod report;
 mod rows;
 pub mod sla;
 pub mod sla_report;
@@ -121,6 +122,7 @@ pub trait Store:
     + intake::IntakeStore
     + notify::NotifyStore
     + console::ConsoleStore
+    + report::ReportStore
     + Send
     + Sync
     + std::fmt::Debug

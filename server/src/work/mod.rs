@@ -3,6 +3,7 @@
 //! totals, photos and signatures with their upload state, and every status
 //! event with its device time and whether the fold applied it.
 
+pub mod corrections;
 pub mod export;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,9 @@ pub struct Work {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WorkRecord {
     pub ticket_id: Uuid,
+    /// The stored document's version (0: none yet); corrections name the
+    /// version they were made on.
+    pub version: i64,
     /// The status the document's events fold to.
     #[schema(value_type = String, example = "work_done")]
     pub status: Status,
@@ -137,7 +141,7 @@ pub struct WorkPosition {
     pub accuracy_m: Option<f64>,
 }
 
-fn at(ms: i64) -> DateTime<Utc> {
+pub(crate) fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
@@ -240,6 +244,7 @@ pub fn from_doc(ticket_id: Uuid, doc: &TicketDoc, rows: &[Media], now_ms: i64) -
     let custom = serde_json::to_value(doc.custom()).unwrap_or(serde_json::Value::Null);
     let record = WorkRecord {
         ticket_id,
+        version: 0,
         status: fold.status,
         notes: doc.notes(),
         checklist: doc
@@ -297,10 +302,15 @@ pub async fn record(
     let now = Utc::now().timestamp_millis();
     Ok(
         match crate::device_sync::load(store, tenant_id, ticket_id).await? {
-            Some(loaded) => from_doc(ticket_id, &loaded.doc, rows, now),
+            Some(loaded) => {
+                let mut work = from_doc(ticket_id, &loaded.doc, rows, now);
+                work.record.version = loaded.version;
+                work
+            }
             None => Work {
                 record: WorkRecord {
                     ticket_id,
+                    version: 0,
                     status,
                     notes: String::new(),
                     checklist: Vec::new(),

@@ -357,3 +357,34 @@ fn sync_messages_converge_two_documents() {
     assert!(messages <= 4, "catching up took {messages} messages");
     assert_eq!(content(&phone), content(&server_doc));
 }
+
+#[test]
+fn office_corrections_of_a_part_and_a_time_entry_merge_into_the_phone() {
+    let doc = assigned_doc("tech-1");
+    let mut phone = doc.fork_with_actor(device(1));
+    let part = phone
+        .add_part(&NewPart {
+            part_number: "FAN-220".into(),
+            quantity: 1.0,
+            serial: None,
+        })
+        .unwrap();
+    let entry = phone
+        .add_time_entry(TimeEntryKind::Work, T0, Some(T0 + 60_000))
+        .unwrap();
+    let mut office = phone.fork_with_actor(device(9));
+    office.set_part_quantity(&part, 2.5).unwrap();
+    office.set_time_entry_span(&entry, T0 + 1000, None).unwrap();
+    assert!(office.set_part_quantity(&part, -1.0).is_err());
+    assert!(office.set_part_quantity("nope", 1.0).is_err());
+    assert!(
+        office
+            .set_time_entry_span(&entry, T0, Some(T0 - 1))
+            .is_err()
+    );
+    phone.merge(&mut office).unwrap();
+    assert_eq!(phone.parts()[0].quantity, 2.5);
+    let entry = &phone.time_entries()[0];
+    assert_eq!((entry.started_at, entry.ended_at), (T0 + 1000, None));
+    phone.validate().unwrap();
+}

@@ -26,6 +26,7 @@ pub(super) mod media;
 pub(crate) mod notify;
 pub(super) mod offers;
 pub(super) mod push;
+pub(super) mod report;
 pub(super) mod sla;
 pub(super) mod sla_report;
 pub(super) mod sla_timers;
@@ -168,6 +169,7 @@ macro_rules! impl_store {
         $crate::store::sql::intake::impl_intake_store!($store, $db);
         $crate::store::sql::notify::impl_notify_store!($store, $db);
         $crate::store::sql::console::impl_console_store!($store, $db);
+        $crate::store::sql::report::impl_report_store!($store, $db);
     };
 }
 
