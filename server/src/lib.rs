@@ -20,6 +20,7 @@ pub mod live;
 pub mod media;
 pub mod packet;
 pub mod push;
+pub mod search;
 pub mod sla;
 pub mod store;
 pub mod timeline;

@@ -12,6 +12,7 @@ mod media;
 mod metrics;
 mod offers;
 mod ops;
+mod search;
 mod sla;
 mod sync;
 mod technicians;
@@ -105,6 +106,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(media::router())
         .merge(work::router())
         .merge(timeline::router())
+        .merge(search::router())
 }
 
 /// The OpenAPI document, rendered once per process.

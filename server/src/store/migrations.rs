@@ -70,6 +70,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "job_packet",
         include_str!("../../../migrations/postgres/0013_job_packet.sql"),
     ),
+    (
+        15,
+        "lifecycle_search",
+        include_str!("../../../migrations/postgres/0015_lifecycle_search.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -137,6 +142,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         13,
         "job_packet",
         include_str!("../../../migrations/sqlite/0013_job_packet.sql"),
+    ),
+    (
+        15,
+        "lifecycle_search",
+        include_str!("../../../migrations/sqlite/0015_lifecycle_search.sql"),
     ),
 ];
 

@@ -16,6 +16,7 @@ pub mod customers;
 pub mod documents;
 pub mod idempotency;
 pub mod leader;
+pub mod lifecycle;
 pub mod locations;
 pub mod media;
 pub mod migrations;
@@ -23,6 +24,7 @@ pub mod offers;
 pub mod postgres;
 pub mod push;
 mod rows;
+pub mod search;
 pub mod sla;
 pub mod sla_report;
 pub mod sla_timers;
@@ -56,6 +58,10 @@ pub enum StoreError {
         field: &'static str,
         message: String,
     },
+    /// The record is referred to (by open tickets, for an archive): the
+    /// reason in words, e.g. "site has 3 open tickets".
+    #[error("{0}")]
+    InUse(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -115,6 +121,8 @@ pub trait Store:
     + documents::DocumentStore
     + leader::LeaderStore
     + media::MediaStore
+    + lifecycle::LifecycleStore
+    + search::SearchStore
     + Send
     + Sync
     + std::fmt::Debug
