@@ -51,10 +51,14 @@ const VOCABULARY: &str = "leak boiler pump valve compressor fan filter motor bel
     anchor weld joint flange elbow tee reducer union nipple coupling2 fitting manifold header \
     accumulator regulator actuator positioner solenoid diaphragm piston cylinder ram jack hoist \
     crane winch trolley track guide roller conveyor chute hopper silo bin skip container pallet \
-    rack shelf cabinet locker drawer counter desk chair cafe creme kuhlung uberhitzung";
+    rack shelf cabinet locker drawer counter desk chair cafe creme kuhlung uberhitzung \
+    antenna aerial beacon buzzer chime siren strobe tracker badge reader turnstile bollard \
+    barrier2 kiosk vending locker2 safe vault till drawer2 trolley2 cart basket crate tote";
 
 fn vocabulary() -> Vec<&'static str> {
-    VOCABULARY.split_whitespace().take(240).collect()
+    let words: Vec<&str> = VOCABULARY.split_whitespace().take(240).collect();
+    assert_eq!(words.len(), 240, "the vocabulary has 240 words");
+    words
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -135,7 +139,7 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
         TestBackend::Postgres => (
             "generate_series(1, {n}) AS s(g)".to_owned(),
             "md5('{p}' || g)::uuid",
-            "'TR-' || lpad(g::text, 6, '0')",
+            "'TR-' || lpad(g::text, greatest(6, length(g::text)), '0')",
             "now() - (g % 525600) * interval '1 minute'",
         ),
         TestBackend::Sqlite => (

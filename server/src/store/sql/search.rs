@@ -36,6 +36,10 @@ pub(in crate::store) fn match_text(backend: Backend, terms: &[String]) -> String
     }
 }
 
+/// How many matching entries a search ranks at most: bounds the work of a
+/// word that is in a large share of the tenant's records.
+pub(in crate::store) const SEARCH_CANDIDATES: i64 = 2000;
+
 /// `FROM` clause and the condition (before the bound match text, closed by
 /// one `)`) of a match over `search_entries e`.
 pub(in crate::store) fn match_parts(backend: Backend) -> (&'static str, &'static str) {
@@ -62,7 +66,7 @@ macro_rules! impl_search_store {
             use $crate::store::{
                 Backend, StoreError, StoreResult,
                 search::{SearchQuery, SearchStore},
-                sql::search::{match_parts, match_text},
+                sql::search::{SEARCH_CANDIDATES, match_parts, match_text},
             };
 
             type Tx = sqlx::Transaction<'static, $db>;
@@ -280,10 +284,23 @@ macro_rules! impl_search_store {
                 async fn search(&self, tenant_id: Uuid, search: &SearchQuery) -> StoreResult<Vec<SearchHit>> {
                     let (from, matches) = match_parts(Self::BACKEND);
                     let text = match_text(Self::BACKEND, &search.terms);
-                    let mut query = QueryBuilder::<$db>::new("SELECT e.kind, e.id, e.title, e.subtitle, e.ticket_number, ");
-                    Self::push_score(&mut query, &text);
+                    // The candidates: at most SEARCH_CANDIDATES matching
+                    // entries (SQLite: the newest), ranked below; a word in
+                    // half a million tickets costs as much as a rarer one.
+                    let mut query = QueryBuilder::<$db>::new("SELECT c.kind, c.id, c.title, c.subtitle, c.ticket_number, ");
+                    match Self::BACKEND {
+                        Backend::Postgres => {
+                            query
+                                .push("CAST(ts_rank(c.document, to_tsquery('simple', ")
+                                .push_bind(text.clone())
+                                .push(")) AS DOUBLE PRECISION) AS score FROM (SELECT e.kind, e.id, e.title, e.subtitle, e.ticket_number, e.document");
+                        }
+                        Backend::Sqlite => {
+                            query.push("c.score FROM (SELECT e.kind, e.id, e.title, e.subtitle, e.ticket_number, (-bm25(search_fts, 4.0, 1.0)) AS score");
+                        }
+                    }
                     query
-                        .push(" AS score FROM ")
+                        .push(" FROM ")
                         .push(from)
                         .push(" WHERE e.tenant_id = ")
                         .push_bind(tenant_id)
@@ -302,7 +319,14 @@ macro_rules! impl_search_store {
                             .push_bind(assignee)
                             .push(")");
                     }
-                    query.push(" ORDER BY score DESC, e.id DESC LIMIT ").push_bind(i64::from(search.limit));
+                    if Self::BACKEND == Backend::Sqlite {
+                        query.push(" ORDER BY search_fts.rowid DESC");
+                    }
+                    query
+                        .push(" LIMIT ")
+                        .push_bind(SEARCH_CANDIDATES)
+                        .push(") c ORDER BY score DESC, c.id DESC LIMIT ")
+                        .push_bind(i64::from(search.limit));
                     let rows: Vec<(String, Uuid, String, String, Option<String>, f64)> = query.build_query_as().fetch_all(&self.pool).await?;
                     rows.into_iter()
                         .map(|(kind, id, title, subtitle, ticket_number, score)| {
