@@ -371,6 +371,7 @@ mod tests {
             pause_on: default_pause_on(),
             warning_thresholds: default_warning_thresholds(),
             escalation: Escalation::default(),
+            archived_at: None,
         }
     }
 
