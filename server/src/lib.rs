@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod packet;
 pub mod push;
 pub mod report;
+pub mod search;
 pub mod sla;
 pub mod store;
 pub mod timeline;

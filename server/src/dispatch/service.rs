@@ -90,6 +90,11 @@ impl DispatchService {
 
     /// After a technician was created or changed: new facts, same position and load.
     pub fn technician_saved(&self, technician: &Technician) {
+        // An archived technician is no dispatch candidate.
+        if technician.archived_at.is_some() {
+            self.index.remove(technician.id);
+            return;
+        }
         let (position, load) = match self.index.get(technician.id) {
             // A held home-base position is replaced by the (maybe new) home base.
             Some(held) => (

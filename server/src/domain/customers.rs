@@ -50,6 +50,9 @@ pub struct Customer {
     #[serde(default)]
     pub contact_person: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the record was archived; `null` while active.
+    #[serde(default)]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -161,6 +164,9 @@ pub struct Site {
     #[serde(default)]
     pub opening_hours: String,
     pub created_at: DateTime<Utc>,
+    /// When the record was archived; `null` while active.
+    #[serde(default)]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -188,12 +194,13 @@ impl NewSite {
     }
 }
 
-/// `PATCH /v1/sites/{id}`: the fields the office edits for the technician.
-/// The position is not patchable (it decides the territory and the geofence;
-/// a moved site is a new site).
+/// `PATCH /v1/sites/{id}`: absent fields stay. A new `location` resolves
+/// the site's territory again (and moves the check-in geofence).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SitePatch {
+    pub customer_id: Option<Uuid>,
+    pub location: Option<GeoPoint>,
     pub name: Option<String>,
     pub address: Option<String>,
     pub access_notes: Option<String>,
@@ -204,6 +211,12 @@ impl SitePatch {
     /// The site after the patch, validated like a new one.
     pub fn apply(&self, before: &Site) -> Result<Site, ValidationErrors> {
         let mut after = before.clone();
+        if let Some(customer_id) = self.customer_id {
+            after.customer_id = customer_id;
+        }
+        if let Some(location) = self.location {
+            after.location = location;
+        }
         if let Some(name) = &self.name {
             after.name = name.trim().to_owned();
         }
@@ -240,6 +253,9 @@ pub struct Asset {
     #[serde(default)]
     pub installed_on: Option<NaiveDate>,
     pub created_at: DateTime<Utc>,
+    /// When the record was archived; `null` while active.
+    #[serde(default)]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -271,6 +287,8 @@ impl NewAsset {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssetPatch {
+    pub site_id: Option<Uuid>,
+    pub serial: Option<String>,
     pub model: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<NaiveDate>)]
@@ -284,6 +302,12 @@ impl AssetPatch {
     /// The asset after the patch, validated like a new one.
     pub fn apply(&self, before: &Asset) -> Result<Asset, ValidationErrors> {
         let mut after = before.clone();
+        if let Some(site_id) = self.site_id {
+            after.site_id = site_id;
+        }
+        if let Some(serial) = &self.serial {
+            after.serial = serial.trim().to_owned();
+        }
         if let Some(model) = &self.model {
             after.model = model.trim().to_owned();
         }

@@ -248,6 +248,9 @@ pub struct Technician {
     pub status: TechnicianStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the record was archived; `null` while active.
+    #[serde(default)]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -651,6 +654,7 @@ mod tests {
             status: TechnicianStatus::Available,
             created_at: now,
             updated_at: now,
+            archived_at: None,
         };
         TechnicianPatch {
             capacity: Some(7),

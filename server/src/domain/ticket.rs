@@ -323,6 +323,9 @@ pub struct Category {
     #[schema(value_type = Object)]
     pub custom_fields_schema: Value,
     pub created_at: DateTime<Utc>,
+    /// When the record was archived; `null` while active.
+    #[serde(default)]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -346,6 +349,39 @@ impl NewCategory {
             errors.add("custom_fields_schema", message);
         }
         errors.into_result()
+    }
+}
+
+/// `PATCH /v1/categories/{id}`: absent fields stay; a schema given replaces the stored one whole.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields_schema: Option<Value>,
+}
+
+impl CategoryPatch {
+    /// The category after the patch, validated like a new one.
+    pub fn apply(&self, before: &Category) -> Result<Category, ValidationErrors> {
+        let mut after = before.clone();
+        if let Some(name) = &self.name {
+            after.name = name.trim().to_owned();
+        }
+        if let Some(description) = &self.description {
+            after.description = description.trim().to_owned();
+        }
+        if let Some(schema) = &self.custom_fields_schema {
+            after.custom_fields_schema = schema.clone();
+        }
+        NewCategory {
+            name: after.name.clone(),
+            description: after.description.clone(),
+            custom_fields_schema: after.custom_fields_schema.clone(),
+        }
+        .validate()?;
+        Ok(after)
     }
 }
 

@@ -46,6 +46,10 @@ pub enum ApiError {
     /// expired offer from one taken back.
     #[error("conflict: {detail}")]
     OfferClosed { state: OfferState, detail: String },
+    /// Refused because other records refer to this one: a 409 `in_use`
+    /// whose detail says why ("site has 3 open tickets").
+    #[error("in use: {0}")]
+    InUse(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("unsupported media type: {0}")]
@@ -118,6 +122,11 @@ impl ApiError {
                 "conflict",
                 "Conflicts with the current state",
             ),
+            ApiError::InUse(_) => (
+                StatusCode::CONFLICT,
+                "in_use",
+                "Other records refer to this one",
+            ),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -163,6 +172,7 @@ impl ApiError {
             | ApiError::StaleVersion(detail)
             | ApiError::Conflict(detail)
             | ApiError::OfferClosed { detail, .. }
+            | ApiError::InUse(detail)
             | ApiError::UnsupportedMediaType(detail) => {
                 detail.clone()
             }
@@ -239,6 +249,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::InUse(detail) => ApiError::InUse(detail),
             StoreError::Reference { field, message } => {
                 ApiError::Validation(ValidationErrors::single(field, message))
             }

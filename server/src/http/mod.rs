@@ -16,6 +16,7 @@ mod notify;
 mod offers;
 mod ops;
 mod report;
+mod search;
 mod sla;
 mod sync;
 mod technicians;
@@ -116,6 +117,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(intake::router())
         .merge(console::router())
         .merge(report::router())
+        .merge(search::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -15,11 +15,13 @@ use uuid::Uuid;
 
 use super::{
     AppState,
+    directory::{archive_record, delete_record, restore_record},
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
 };
 use crate::{
     domain::{
+        lifecycle::{ArchivedFilter, MasterKind},
         permissions::Action,
         sla::{
             BusinessCalendar, Escalation, PauseMatcher, PolicyMatch, SlaPolicy, SlaTargets,
@@ -31,7 +33,9 @@ use crate::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_policies, create_policy))
-        .routes(routes!(get_policy, update_policy))
+        .routes(routes!(get_policy, update_policy, delete_policy))
+        .routes(routes!(archive_policy))
+        .routes(routes!(restore_policy))
         .routes(routes!(sla_report))
         .routes(routes!(list_notices))
 }
@@ -78,15 +82,88 @@ pub struct SlaPolicyPatch {
     pub escalation: Option<Escalation>,
 }
 
-/// SLA policies of the tenant, oldest first.
-#[utoipa::path(get, path = "/v1/sla/policies", tag = "sla", security(("bearer" = [])),
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyListQuery {
+    /// `false` (default): active only; `true`: archived only; `all`.
+    #[param(value_type = Option<String>, example = "false")]
+    pub archived: Option<ArchivedFilter>,
+}
+
+/// SLA policies of the tenant, oldest first; active ones unless `archived` says otherwise.
+#[utoipa::path(get, path = "/v1/sla/policies", tag = "sla", params(PolicyListQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<SlaPolicy>), (status = 403, body = Problem)))]
 async fn list_policies(
     user: AuthUser,
     State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<PolicyListQuery>,
 ) -> ApiResult<Json<Vec<SlaPolicy>>> {
     user.require(Action::SlaPoliciesRead)?;
-    Ok(Json(state.store.list_sla_policies(user.tenant_id).await?))
+    Ok(Json(
+        state
+            .store
+            .list_sla_policies_where(user.tenant_id, query.archived.unwrap_or_default())
+            .await?,
+    ))
+}
+
+/// Archive a policy (admins): it stops covering tickets (open ones fall to
+/// the next matching policy on their next read) and leaves the list; restorable.
+#[utoipa::path(post, path = "/v1/sla/policies/{id}/archive", tag = "sla", security(("bearer" = [])),
+    responses((status = 200, body = SlaPolicy), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn archive_policy(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<SlaPolicy>> {
+    archive_record(
+        &state,
+        &user,
+        Action::SlaPoliciesWrite,
+        MasterKind::SlaPolicy,
+        id,
+    )
+    .await?;
+    Ok(Json(state.store.get_sla_policy(user.tenant_id, id).await?))
+}
+
+/// Restore an archived policy (admins).
+#[utoipa::path(post, path = "/v1/sla/policies/{id}/restore", tag = "sla", security(("bearer" = [])),
+    responses((status = 200, body = SlaPolicy), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn restore_policy(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<SlaPolicy>> {
+    restore_record(
+        &state,
+        &user,
+        Action::SlaPoliciesWrite,
+        MasterKind::SlaPolicy,
+        id,
+    )
+    .await?;
+    Ok(Json(state.store.get_sla_policy(user.tenant_id, id).await?))
+}
+
+/// Delete a policy for good (admins); refused (409 `in_use`) once it has
+/// fired SLA notices, which name it. Archive it instead.
+#[utoipa::path(delete, path = "/v1/sla/policies/{id}", tag = "sla", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_policy(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    delete_record(
+        &state,
+        &user,
+        Action::SlaPoliciesWrite,
+        MasterKind::SlaPolicy,
+        id,
+    )
+    .await
 }
 
 /// Define an SLA policy (admins). The most specific matching policy covers a ticket.
@@ -107,6 +184,7 @@ async fn create_policy(
         pause_on: input.pause_on,
         warning_thresholds: input.warning_thresholds,
         escalation: input.escalation,
+        archived_at: None,
     };
     policy.validate()?;
     let created = state.store.create_sla_policy(user.actor(), &policy).await?;

@@ -9,10 +9,12 @@ use crate::store::StoreError;
 
 use super::{
     AppState,
+    directory::{ArchivedPage, archive_record, delete_record, restore_record},
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
+    extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody},
 };
 use crate::domain::{
+    lifecycle::MasterKind,
     people::{AvailabilityInput, AvailabilityView, NewTechnician, Technician, TechnicianPatch},
     permissions::Action,
 };
@@ -20,22 +22,29 @@ use crate::domain::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_technicians, create_technician))
-        .routes(routes!(get_technician, update_technician))
+        .routes(routes!(
+            get_technician,
+            update_technician,
+            delete_technician
+        ))
+        .routes(routes!(archive_technician))
+        .routes(routes!(restore_technician))
         .routes(routes!(my_availability, set_my_availability))
 }
 
-#[utoipa::path(get, path = "/v1/technicians", tag = "people", params(Pagination), security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/technicians", tag = "people", params(ArchivedPage), security(("bearer" = [])),
     responses((status = 200, body = PageBody<Technician>), (status = 403, body = Problem)))]
 async fn list_technicians(
     user: AuthUser,
     State(state): State<AppState>,
-    ApiQuery(page): ApiQuery<Pagination>,
+    ApiQuery(query): ApiQuery<ArchivedPage>,
 ) -> ApiResult<Json<PageBody<Technician>>> {
     user.require(Action::TechniciansRead)?;
+    let (archived, page) = query.parts()?;
     Ok(Json(
         state
             .store
-            .list_technicians(user.tenant_id, page.request()?)
+            .list_technicians_where(user.tenant_id, archived, page)
             .await?
             .into(),
     ))
@@ -176,4 +185,86 @@ async fn set_my_availability(
     state.dispatch.apply(state.store.as_ref(), &event).await?;
     state.events.publish(event);
     Ok(Json(availability_view(&updated)))
+}
+
+/// Tells dispatch (this replica's index and the others through the bus)
+/// that the technician changed: archived ones leave the candidates.
+async fn technician_changed(state: &AppState, technician: &Technician) -> ApiResult<()> {
+    let event = Event::new(
+        technician.tenant_id,
+        EventKind::TechnicianChanged {
+            technician_id: technician.id,
+            status: technician.status,
+        },
+    );
+    state.dispatch.apply(state.store.as_ref(), &event).await?;
+    state.events.publish(event);
+    Ok(())
+}
+
+/// Archive the technician: no longer a dispatch candidate, hidden from
+/// lists, restorable. Refused (409 `in_use`) while open tickets are assigned to them.
+#[utoipa::path(post, path = "/v1/technicians/{id}/archive", tag = "people", security(("bearer" = [])),
+    responses((status = 200, body = Technician), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all, fields(technician = %id))]
+async fn archive_technician(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Technician>> {
+    archive_record(
+        &state,
+        &user,
+        Action::TechniciansWrite,
+        MasterKind::Technician,
+        id,
+    )
+    .await?;
+    let technician = state.store.get_technician(user.tenant_id, id).await?;
+    technician_changed(&state, &technician).await?;
+    Ok(Json(technician))
+}
+
+/// Restore an archived technician; dispatch offers them work again.
+#[utoipa::path(post, path = "/v1/technicians/{id}/restore", tag = "people", security(("bearer" = [])),
+    responses((status = 200, body = Technician), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all, fields(technician = %id))]
+async fn restore_technician(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Technician>> {
+    restore_record(
+        &state,
+        &user,
+        Action::TechniciansWrite,
+        MasterKind::Technician,
+        id,
+    )
+    .await?;
+    let technician = state.store.get_technician(user.tenant_id, id).await?;
+    technician_changed(&state, &technician).await?;
+    Ok(Json(technician))
+}
+
+/// Delete a technician profile for good: only one that was never assigned,
+/// offered work or tracked (409 `in_use` otherwise; archive it instead).
+#[utoipa::path(delete, path = "/v1/technicians/{id}", tag = "people", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all, fields(technician = %id))]
+async fn delete_technician(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    let status = delete_record(
+        &state,
+        &user,
+        Action::TechniciansWrite,
+        MasterKind::Technician,
+        id,
+    )
+    .await?;
+    state.dispatch.index().remove(id);
+    Ok(status)
 }

@@ -6,12 +6,14 @@ use uuid::Uuid;
 
 use super::{
     AppState,
+    directory::{ArchivedPage, archive_record, restore_record},
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
+    extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody},
 };
 use crate::{
     dispatch::service::RankedCandidate,
     domain::{
+        lifecycle::MasterKind,
         permissions::Action,
         territory::{NewTerritory, Territory, TerritoryPatch},
         ticket::Ticket,
@@ -22,21 +24,24 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_territories, create_territory))
         .routes(routes!(get_territory, update_territory, delete_territory))
+        .routes(routes!(archive_territory))
+        .routes(routes!(restore_territory))
 }
 
 /// Territories in creation order, with their boundaries.
-#[utoipa::path(get, path = "/v1/territories", tag = "dispatch", params(Pagination), security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/territories", tag = "dispatch", params(ArchivedPage), security(("bearer" = [])),
     responses((status = 200, body = PageBody<Territory>), (status = 403, body = Problem)))]
 async fn list_territories(
     user: AuthUser,
     State(state): State<AppState>,
-    ApiQuery(page): ApiQuery<Pagination>,
+    ApiQuery(query): ApiQuery<ArchivedPage>,
 ) -> ApiResult<Json<PageBody<Territory>>> {
     user.require(Action::TerritoriesRead)?;
+    let (archived, page) = query.parts()?;
     Ok(Json(
         state
             .store
-            .list_territories(user.tenant_id, page.request()?)
+            .list_territories_where(user.tenant_id, archived, page)
             .await?
             .into(),
     ))
@@ -107,6 +112,47 @@ async fn delete_territory(
     user.require(Action::TerritoriesWrite)?;
     state.store.delete_territory(user.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Archive the territory: hidden from lists, restorable; its sites keep
+/// it. Refused (409 `in_use`) while open tickets are at its sites.
+#[utoipa::path(post, path = "/v1/territories/{id}/archive", tag = "dispatch", security(("bearer" = [])),
+    responses((status = 200, body = Territory), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all, fields(territory = %id))]
+async fn archive_territory(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Territory>> {
+    archive_record(
+        &state,
+        &user,
+        Action::TerritoriesWrite,
+        MasterKind::Territory,
+        id,
+    )
+    .await?;
+    Ok(Json(state.store.get_territory(user.tenant_id, id).await?))
+}
+
+/// Restore an archived territory.
+#[utoipa::path(post, path = "/v1/territories/{id}/restore", tag = "dispatch", security(("bearer" = [])),
+    responses((status = 200, body = Territory), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all, fields(territory = %id))]
+async fn restore_territory(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Territory>> {
+    restore_record(
+        &state,
+        &user,
+        Action::TerritoriesWrite,
+        MasterKind::Territory,
+        id,
+    )
+    .await?;
+    Ok(Json(state.store.get_territory(user.tenant_id, id).await?))
 }
 
 /// The `k` best candidates for `ticket`, only technicians inside the

@@ -24,7 +24,7 @@ use crate::{
         permissions::Action,
         ticket::{Comment, NewComment, NewTicket, Priority, Ticket, TicketPatch},
     },
-    store::{PageRequest, StoreError, TicketFilter, documents::FieldColumns},
+    store::{PageRequest, StoreError, TicketFilter, documents::FieldColumns, tickets::TicketOrder},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -59,11 +59,31 @@ pub struct TicketQuery {
     pub completed_from: Option<DateTime<Utc>>,
     /// Work completed before (RFC 3339).
     pub completed_to: Option<DateTime<Utc>>,
-    /// Case-insensitive text in title or description.
+    /// Tickets at a site of this customer.
+    pub customer_id: Option<Uuid>,
+    pub asset_id: Option<Uuid>,
+    /// Words found through the search index (number, title, description,
+    /// comments, customer, site, asset serial); case and accents ignored,
+    /// each word a prefix.
     pub q: Option<String>,
+    /// `created` (default, oldest first), `-created` (newest first), or
+    /// `relevance` (best match of `q` first; one page, no cursor).
+    #[param(value_type = Option<String>, example = "-created")]
+    pub sort: Option<TicketSort>,
 }
 
-/// Tickets in id (creation) order. Technicians see only their own.
+/// The order of `GET /v1/tickets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TicketSort {
+    #[serde(rename = "created")]
+    Created,
+    #[serde(rename = "-created")]
+    CreatedDesc,
+    #[serde(rename = "relevance")]
+    Relevance,
+}
+
+/// Tickets in creation order (or as `sort` says). Technicians see only their own.
 #[utoipa::path(get, path = "/v1/tickets", tag = "tickets", params(TicketQuery), security(("bearer" = [])),
     responses((status = 200, body = PageBody<TicketView>), (status = 400, body = Problem)))]
 #[tracing::instrument(skip_all)]
@@ -89,8 +109,23 @@ async fn list_tickets(
         created_to: query.created_to,
         completed_from: query.completed_from,
         completed_to: query.completed_to,
-        text: query.q.filter(|q| !q.trim().is_empty()),
+        text: None,
+        customer_id: query.customer_id,
+        asset_id: query.asset_id,
+        search: query.q.filter(|q| !q.trim().is_empty()),
+        order: match query.sort {
+            None | Some(TicketSort::Created) => TicketOrder::Created,
+            Some(TicketSort::CreatedDesc) => TicketOrder::CreatedDesc,
+            Some(TicketSort::Relevance) => TicketOrder::Relevance,
+        },
     };
+    if filter.order == TicketOrder::Relevance && page.after.is_some() {
+        return Err(ValidationErrors::single(
+            "cursor",
+            "a list sorted by relevance is one page; ask for a larger limit instead",
+        )
+        .into());
+    }
     if !user.can(Action::TicketsReadAll) {
         user.require(Action::TicketsReadAssigned)?;
         let own = own_technician_id(&state, &user).await?;

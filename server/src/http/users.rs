@@ -1,6 +1,8 @@
 //! Users of a tenant and their roles.
 
 use axum::{Json, extract::State, http::StatusCode};
+use serde::Deserialize;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -12,7 +14,8 @@ use super::{
 use crate::{
     auth::password,
     domain::{
-        people::{NewUser, User, UserPatch},
+        ValidationErrors,
+        people::{NewUser, User, UserPatch, validate_password},
         permissions::Action,
     },
 };
@@ -21,6 +24,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user))
+        .routes(routes!(deactivate_user))
+        .routes(routes!(activate_user))
+        .routes(routes!(reset_password))
         .routes(routes!(me))
 }
 
@@ -109,4 +115,87 @@ async fn update_user(
             .update_user(user.actor(), id, &patch, hash.as_deref())
             .await?,
     ))
+}
+
+/// Sets `active` through the one user write (audited; a deactivation
+/// revokes the user's refresh tokens).
+async fn set_active(state: &AppState, user: &AuthUser, id: Uuid, active: bool) -> ApiResult<User> {
+    user.require(Action::UsersWrite)?;
+    if id == user.user_id && !active {
+        return Err(ApiError::Conflict("you cannot deactivate yourself".into()));
+    }
+    let patch = UserPatch {
+        active: Some(active),
+        ..UserPatch::default()
+    };
+    Ok(state
+        .store
+        .update_user(user.actor(), id, &patch, None)
+        .await?)
+}
+
+/// Deactivate a user (admins): they can no longer sign in, and every
+/// refresh token of theirs is revoked, so their sessions end when the
+/// current short-lived access token expires.
+#[utoipa::path(post, path = "/v1/users/{id}/deactivate", tag = "people", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all, fields(user = %id))]
+async fn deactivate_user(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(set_active(&state, &user, id, false).await?))
+}
+
+/// Let a deactivated user sign in again (admins).
+#[utoipa::path(post, path = "/v1/users/{id}/activate", tag = "people", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all, fields(user = %id))]
+async fn activate_user(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(set_active(&state, &user, id, true).await?))
+}
+
+/// An administrator's password reset.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    /// At least 10 characters.
+    #[schema(format = Password)]
+    pub new_password: String,
+}
+
+/// Set a user's password (admins). Every refresh token of the user is
+/// revoked, so they sign in again with the new password. Audited (without
+/// the password).
+#[utoipa::path(post, path = "/v1/users/{id}/password", tag = "people", request_body = PasswordReset, security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(user = %id))]
+async fn reset_password(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(reset): ApiJson<PasswordReset>,
+) -> ApiResult<StatusCode> {
+    user.require(Action::UsersWrite)?;
+    let mut errors = ValidationErrors::new();
+    validate_password(&mut errors, &reset.new_password);
+    errors.into_result().map_err(|mut errors| {
+        for error in &mut errors.0 {
+            error.field = "new_password".into();
+        }
+        ApiError::Validation(errors)
+    })?;
+    let hash = password::hash(reset.new_password)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    state
+        .store
+        .update_user(user.actor(), id, &UserPatch::default(), Some(&hash))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

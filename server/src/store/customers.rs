@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::{Actor, Page, PageRequest, StoreResult};
 use crate::domain::customers::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site};
+use crate::domain::lifecycle::ArchivedFilter;
 use crate::domain::ticket::Ticket;
 
 /// A site, customer or asset, as named by a technician's ticket.
@@ -19,18 +20,38 @@ pub enum TicketReference {
 pub trait CustomerStore {
     async fn create_customer(&self, actor: Actor, customer: &NewCustomer) -> StoreResult<Customer>;
     async fn get_customer(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Customer>;
+    /// Every customer (archived included), in id order.
     async fn list_customers(
         &self,
         tenant_id: Uuid,
         page: PageRequest,
     ) -> StoreResult<Page<Customer>>;
     /// Resolves the site's territory from its coordinates in the same transaction.
+    /// Customers in id order, active, archived or all.
+    async fn list_customers_where(
+        &self,
+        tenant_id: Uuid,
+        archived: ArchivedFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>>;
     async fn create_site(&self, actor: Actor, site: &NewSite) -> StoreResult<Site>;
     async fn get_site(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Site>;
     async fn list_sites(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Site>>;
+    async fn list_sites_where(
+        &self,
+        tenant_id: Uuid,
+        archived: ArchivedFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Site>>;
     async fn create_asset(&self, actor: Actor, asset: &NewAsset) -> StoreResult<Asset>;
     async fn get_asset(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Asset>;
     async fn list_assets(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Asset>>;
+    async fn list_assets_where(
+        &self,
+        tenant_id: Uuid,
+        archived: ArchivedFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Asset>>;
     /// Writes the edited fields of `after` (name, tier, email, phone, contact person).
     async fn update_customer(
         &self,
@@ -38,9 +59,11 @@ pub trait CustomerStore {
         before: &Customer,
         after: &Customer,
     ) -> StoreResult<Customer>;
-    /// Writes the edited fields of `after` (name, address, access notes, opening hours).
+    /// Writes the edited fields of `after` (customer, name, address, position — its
+    /// territory resolved again when moved —, access notes, opening hours).
     async fn update_site(&self, actor: Actor, before: &Site, after: &Site) -> StoreResult<Site>;
-    /// Writes the edited fields of `after` (model, warranty end, installation date).
+    /// Writes the edited fields of `after` (site, serial, model, warranty end,
+    /// installation date).
     async fn update_asset(&self, actor: Actor, before: &Asset, after: &Asset)
     -> StoreResult<Asset>;
     /// The newest `limit` tickets on the asset other than `except`, newest first.

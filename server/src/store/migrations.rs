@@ -76,6 +76,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0014_service_reports.sql"),
     ),
     (
+        15,
+        "lifecycle_search",
+        include_str!("../../../migrations/postgres/0015_lifecycle_search.sql"),
+    ),
+    (
         16,
         "console",
         include_str!("../../../migrations/postgres/0016_console.sql"),
@@ -162,6 +167,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         14,
         "service_reports",
         include_str!("../../../migrations/sqlite/0014_service_reports.sql"),
+    ),
+    (
+        15,
+        "lifecycle_search",
+        include_str!("../../../migrations/sqlite/0015_lifecycle_search.sql"),
     ),
     (
         16,

@@ -18,6 +18,7 @@ pub mod documents;
 pub mod idempotency;
 pub mod intake;
 pub mod leader;
+pub mod lifecycle;
 pub mod locations;
 pub mod media;
 pub mod migrations;
@@ -27,6 +28,7 @@ pub mod postgres;
 pub mod push;
 pub mod report;
 mod rows;
+pub mod search;
 pub mod sla;
 pub mod sla_report;
 pub mod sla_timers;
@@ -60,6 +62,10 @@ pub enum StoreError {
         field: &'static str,
         message: String,
     },
+    /// The record is referred to (by open tickets, for an archive): the
+    /// reason in words, e.g. "site has 3 open tickets".
+    #[error("{0}")]
+    InUse(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -123,6 +129,8 @@ pub trait Store:
     + notify::NotifyStore
     + console::ConsoleStore
     + report::ReportStore
+    + lifecycle::LifecycleStore
+    + search::SearchStore
     + Send
     + Sync
     + std::fmt::Debug

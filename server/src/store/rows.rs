@@ -113,6 +113,7 @@ pub(super) struct TechnicianRow {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<TechnicianRow> for Technician {
@@ -134,6 +135,7 @@ impl TryFrom<TechnicianRow> for Technician {
             skills: row.skills.0,
             shifts: row.shifts.0,
             time_zone: row.time_zone,
+            archived_at: row.archived_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -150,6 +152,7 @@ pub(super) struct CustomerRow {
     pub phone: Option<String>,
     pub contact_person: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<CustomerRow> for Customer {
@@ -163,6 +166,7 @@ impl TryFrom<CustomerRow> for Customer {
             email: row.email,
             phone: row.phone,
             contact_person: row.contact_person,
+            archived_at: row.archived_at,
             created_at: row.created_at,
         })
     }
@@ -181,6 +185,7 @@ pub(super) struct SiteRow {
     pub access_notes: String,
     pub opening_hours: String,
     pub created_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<SiteRow> for Site {
@@ -199,6 +204,7 @@ impl TryFrom<SiteRow> for Site {
             territory_id: row.territory_id,
             access_notes: row.access_notes,
             opening_hours: row.opening_hours,
+            archived_at: row.archived_at,
             created_at: row.created_at,
         })
     }
@@ -214,6 +220,7 @@ pub(super) struct AssetRow {
     pub warranty_end: Option<NaiveDate>,
     pub installed_on: Option<NaiveDate>,
     pub created_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<AssetRow> for Asset {
@@ -227,6 +234,7 @@ impl TryFrom<AssetRow> for Asset {
             model: row.model,
             warranty_end: row.warranty_end,
             installed_on: row.installed_on,
+            archived_at: row.archived_at,
             created_at: row.created_at,
         })
     }
@@ -240,6 +248,7 @@ pub(super) struct CategoryRow {
     pub description: String,
     pub custom_fields_schema: Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<CategoryRow> for Category {
@@ -251,6 +260,7 @@ impl TryFrom<CategoryRow> for Category {
             name: row.name,
             description: row.description,
             custom_fields_schema: row.custom_fields_schema.0,
+            archived_at: row.archived_at,
             created_at: row.created_at,
         })
     }
@@ -597,6 +607,7 @@ pub(super) struct TerritoryRow {
     pub boundary: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 pub(super) fn stored_boundary(id: Uuid, text: &str) -> StoreResult<Boundary> {
@@ -612,6 +623,7 @@ impl TryFrom<TerritoryRow> for Territory {
             id: row.id,
             tenant_id: row.tenant_id,
             name: row.name,
+            archived_at: row.archived_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{Actor, StoreResult};
 use crate::domain::{
     customers::CustomerTier,
+    lifecycle::ArchivedFilter,
     sla::{SlaPolicy, StatusEvent},
 };
 
@@ -25,8 +26,15 @@ pub trait SlaStore {
     /// Replaces a policy of the actor's tenant; `NotFound` when absent.
     async fn update_sla_policy(&self, actor: Actor, policy: &SlaPolicy) -> StoreResult<SlaPolicy>;
     async fn get_sla_policy(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<SlaPolicy>;
-    /// Every policy of the tenant, in id (creation) order.
+    /// Every active (not archived) policy of the tenant, in id (creation)
+    /// order: the ones that cover tickets.
     async fn list_sla_policies(&self, tenant_id: Uuid) -> StoreResult<Vec<SlaPolicy>>;
+    /// The tenant's policies, active, archived or all, in id order.
+    async fn list_sla_policies_where(
+        &self,
+        tenant_id: Uuid,
+        archived: ArchivedFilter,
+    ) -> StoreResult<Vec<SlaPolicy>>;
     /// The status history of each ticket, in sequence order. Tickets without
     /// history are absent from the map.
     async fn status_histories(

@@ -24,6 +24,13 @@ pub trait TechnicianStore {
         tenant_id: Uuid,
         page: PageRequest,
     ) -> StoreResult<Page<Technician>>;
+    /// Technicians in id order, active, archived or all.
+    async fn list_technicians_where(
+        &self,
+        tenant_id: Uuid,
+        archived: crate::domain::lifecycle::ArchivedFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Technician>>;
     /// Writes `after` if the technician was not changed since `before` was read.
     async fn update_technician(
         &self,

@@ -34,6 +34,13 @@ pub trait TerritoryStore {
         tenant_id: Uuid,
         page: PageRequest,
     ) -> StoreResult<Page<Territory>>;
+    /// Territories in creation order, active, archived or all.
+    async fn list_territories_where(
+        &self,
+        tenant_id: Uuid,
+        archived: crate::domain::lifecycle::ArchivedFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Territory>>;
     /// Renames and/or reshapes; a new boundary re-resolves the affected sites.
     async fn update_territory(
         &self,

@@ -6,6 +6,7 @@ use truckroll_sync::Status;
 use uuid::Uuid;
 
 use super::{Actor, Page, PageRequest, StoreResult};
+use crate::domain::lifecycle::ArchivedFilter;
 use crate::domain::ticket::{
     Category, Comment, NewCategory, NewComment, NewTicket, Priority, Ticket,
 };
@@ -28,6 +29,25 @@ pub struct TicketFilter {
     pub completed_to: Option<DateTime<Utc>>,
     /// Case-insensitive substring of title or description.
     pub text: Option<String>,
+    /// Tickets at a site of this customer.
+    pub customer_id: Option<Uuid>,
+    pub asset_id: Option<Uuid>,
+    /// Words found through the search index (number, title, description,
+    /// comments, customer, site, asset serial), each as a prefix.
+    pub search: Option<String>,
+    pub order: TicketOrder,
+}
+
+/// The order of a ticket list; pages follow it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TicketOrder {
+    /// Oldest first (id order).
+    #[default]
+    Created,
+    /// Newest first.
+    CreatedDesc,
+    /// Best match of `search` first; one page (a cursor is refused).
+    Relevance,
 }
 
 #[async_trait]
@@ -40,6 +60,22 @@ pub trait TicketStore {
         tenant_id: Uuid,
         page: PageRequest,
     ) -> StoreResult<Page<Category>>;
+    async fn list_categories_where(
+        &self,
+        tenant_id: Uuid,
+        archived: ArchivedFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Category>>;
+    async fn get_category(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Category>;
+    /// Writes the edited fields of `after` (name, description, schema). A
+    /// category that tickets or SLA policies name keeps its name
+    /// (`InUse` otherwise): they refer to it by name.
+    async fn update_category(
+        &self,
+        actor: Actor,
+        before: &Category,
+        after: &Category,
+    ) -> StoreResult<Category>;
 
     // Tickets and comments.
     async fn create_ticket(&self, actor: Actor, ticket: &NewTicket) -> StoreResult<Ticket>;

@@ -216,6 +216,17 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("POST /v1/me/views",                     [201,  201,  201, 403]),
     ("GET /v1/ticket-templates",              [200,  200,  403, 403]),
     ("POST /v1/ticket-templates",             [201,  403,  403, 403]),
+    // Master data lifecycle (issue 16): restores of active records are
+    // harmless to repeat; histories and search.
+    ("POST /v1/sites/{id}/restore",           [200,  200,  403, 403]),
+    ("POST /v1/customers/{id}/restore",       [200,  200,  403, 403]),
+    ("POST /v1/assets/{id}/restore",          [200,  200,  403, 403]),
+    ("POST /v1/technicians/{id}/restore",     [200,  403,  403, 403]),
+    ("POST /v1/users/{id}/activate",          [200,  403,  403, 403]),
+    ("GET /v1/customers/{id}/tickets",        [200,  200,  200, 403]),
+    ("GET /v1/sites/{id}/tickets",            [200,  200,  200, 403]),
+    ("GET /v1/assets/{id}/tickets",           [200,  200,  200, 403]),
+    ("GET /v1/search",                        [200,  200,  200, 200]),
 ];
 
 /// The export's period in the matrix: any valid one.
@@ -521,6 +532,47 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
             "/v1/ticket-templates".into(),
             Some(json!({"name": format!("Template of {r}"), "fields": {"priority": "P2"}})),
         ),
+        request(
+            "POST /v1/sites/{id}/restore",
+            format!("/v1/sites/{}/restore", d.site),
+            Some(json!({})),
+        ),
+        request(
+            "POST /v1/customers/{id}/restore",
+            format!("/v1/customers/{}/restore", d.customer),
+            Some(json!({})),
+        ),
+        request(
+            "POST /v1/assets/{id}/restore",
+            format!("/v1/assets/{}/restore", d.asset),
+            Some(json!({})),
+        ),
+        request(
+            "POST /v1/technicians/{id}/restore",
+            format!("/v1/technicians/{tech}/restore"),
+            Some(json!({})),
+        ),
+        request(
+            "POST /v1/users/{id}/activate",
+            format!("/v1/users/{target}/activate"),
+            Some(json!({})),
+        ),
+        request(
+            "GET /v1/customers/{id}/tickets",
+            format!("/v1/customers/{}/tickets", d.customer),
+            None,
+        ),
+        request(
+            "GET /v1/sites/{id}/tickets",
+            format!("/v1/sites/{}/tickets", d.site),
+            None,
+        ),
+        request(
+            "GET /v1/assets/{id}/tickets",
+            format!("/v1/assets/{}/tickets", d.asset),
+            None,
+        ),
+        request("GET /v1/search", "/v1/search?q=ticket".into(), None),
     ]
 }
 

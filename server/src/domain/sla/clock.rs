@@ -503,6 +503,7 @@ mod tests {
             pause_on: default_pause_on(),
             warning_thresholds: default_warning_thresholds(),
             escalation: Default::default(),
+            archived_at: None,
         }
     }
 

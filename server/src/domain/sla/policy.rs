@@ -1,6 +1,7 @@
 //! SLA policies: which tickets they cover, their targets, calendar, pauses
 //! and warning thresholds.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use truckroll_sync::{HoldReason, Status};
 use utoipa::ToSchema;
@@ -127,6 +128,9 @@ pub struct SlaPolicy {
     /// What happens when a target reaches a warning threshold or breaches.
     #[serde(default)]
     pub escalation: Escalation,
+    /// When the record was archived; `null` while active.
+    #[serde(default)]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 /// Who is told about a warning or a breach.
@@ -367,6 +371,7 @@ mod tests {
             pause_on: default_pause_on(),
             warning_thresholds: default_warning_thresholds(),
             escalation: Escalation::default(),
+            archived_at: None,
         }
     }
 

@@ -448,6 +448,7 @@ fn policy(calendar: BusinessCalendar) -> impl Strategy<Value = SlaPolicy> {
                 pause_on,
                 warning_thresholds,
                 escalation: Default::default(),
+                archived_at: None,
             },
         )
 }

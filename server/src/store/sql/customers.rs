@@ -9,6 +9,7 @@ macro_rules! impl_customer_store {
             use $crate::domain::{
                 audit::AuditEvent,
                 customers::{Asset, Customer, NewAsset, NewCustomer, NewSite, Site},
+                lifecycle::ArchivedFilter,
                 ticket::Ticket,
                 people::normalize_email,
             };
@@ -16,7 +17,7 @@ macro_rules! impl_customer_store {
                 Actor, Page, PageRequest, StoreError, StoreResult,
                 customers::{CustomerStore, TicketReference},
                 rows::{AssetRow, CustomerRow, SiteRow, TicketRow, convert_all, into_page},
-                sql::{ASSET_COLUMNS, CUSTOMER_COLUMNS, SITE_COLUMNS, TICKET_COLUMNS, audit, now, write_error},
+                sql::{ASSET_COLUMNS, CUSTOMER_COLUMNS, SITE_COLUMNS, TICKET_COLUMNS, archived_clause, audit, now, write_error},
             };
 
             #[async_trait]
@@ -39,6 +40,7 @@ macro_rules! impl_customer_store {
                     .fetch_one(&mut *tx)
                     .await?;
                     let created = Customer::try_from(row)?;
+                    Self::index_customer(&mut tx, actor.tenant_id, created.id, false).await?;
                     audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "customer.create", "customer", Some(created.id), None, Some(&created))).await?;
                     tx.commit().await?;
                     Ok(created)
@@ -56,16 +58,20 @@ macro_rules! impl_customer_store {
                 }
 
                 async fn list_customers(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Customer>> {
+                    self.list_customers_where(tenant_id, ArchivedFilter::All, page).await
+                }
+
+                async fn list_customers_where(&self, tenant_id: Uuid, archived: ArchivedFilter, page: PageRequest) -> StoreResult<Page<Customer>> {
                     let rows: Vec<CustomerRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "SELECT {CUSTOMER_COLUMNS} FROM customers \
-                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")),
+                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2){} ORDER BY id LIMIT $3", archived_clause(archived, "customers"))),
                     )
                     .bind(tenant_id)
                     .bind(page.after)
                     .bind(i64::from(page.limit) + 1)
                     .fetch_all(&self.pool)
                     .await?;
-                    Ok(into_page(convert_all(rows)?, page.limit, |c: &Customer| c.id))
+                    Ok(into_page(convert_all(rows)?, page.limit, |x: &Customer| x.id))
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -93,6 +99,7 @@ macro_rules! impl_customer_store {
                     .await
                     .map_err(|e| write_error(e, "site already exists", ("customer_id", "no such customer")))?;
                     let created = Site::try_from(row)?;
+                    Self::index_site(&mut tx, actor.tenant_id, created.id, false).await?;
                     audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "site.create", "site", Some(created.id), None, Some(&created))).await?;
                     tx.commit().await?;
                     Ok(created)
@@ -110,16 +117,20 @@ macro_rules! impl_customer_store {
                 }
 
                 async fn list_sites(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Site>> {
+                    self.list_sites_where(tenant_id, ArchivedFilter::All, page).await
+                }
+
+                async fn list_sites_where(&self, tenant_id: Uuid, archived: ArchivedFilter, page: PageRequest) -> StoreResult<Page<Site>> {
                     let rows: Vec<SiteRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "SELECT {SITE_COLUMNS} FROM sites \
-                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")),
+                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2){} ORDER BY id LIMIT $3", archived_clause(archived, "sites"))),
                     )
                     .bind(tenant_id)
                     .bind(page.after)
                     .bind(i64::from(page.limit) + 1)
                     .fetch_all(&self.pool)
                     .await?;
-                    Ok(into_page(convert_all(rows)?, page.limit, |s: &Site| s.id))
+                    Ok(into_page(convert_all(rows)?, page.limit, |x: &Site| x.id))
                 }
 
                 #[tracing::instrument(skip_all)]
@@ -141,6 +152,7 @@ macro_rules! impl_customer_store {
                     .await
                     .map_err(|e| write_error(e, "an asset with this serial already exists", ("site_id", "no such site")))?;
                     let created = Asset::try_from(row)?;
+                    Self::index_asset(&mut tx, actor.tenant_id, created.id, false).await?;
                     audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "asset.create", "asset", Some(created.id), None, Some(&created))).await?;
                     tx.commit().await?;
                     Ok(created)
@@ -158,16 +170,20 @@ macro_rules! impl_customer_store {
                 }
 
                 async fn list_assets(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Asset>> {
+                    self.list_assets_where(tenant_id, ArchivedFilter::All, page).await
+                }
+
+                async fn list_assets_where(&self, tenant_id: Uuid, archived: ArchivedFilter, page: PageRequest) -> StoreResult<Page<Asset>> {
                     let rows: Vec<AssetRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "SELECT {ASSET_COLUMNS} FROM assets \
-                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")),
+                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2){} ORDER BY id LIMIT $3", archived_clause(archived, "assets"))),
                     )
                     .bind(tenant_id)
                     .bind(page.after)
                     .bind(i64::from(page.limit) + 1)
                     .fetch_all(&self.pool)
                     .await?;
-                    Ok(into_page(convert_all(rows)?, page.limit, |a: &Asset| a.id))
+                    Ok(into_page(convert_all(rows)?, page.limit, |x: &Asset| x.id))
                 }
                 #[tracing::instrument(skip_all)]
                 async fn update_customer(&self, actor: Actor, before: &Customer, after: &Customer) -> StoreResult<Customer> {
@@ -186,6 +202,7 @@ macro_rules! impl_customer_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     let updated = Customer::try_from(row.ok_or(StoreError::NotFound("customer"))?)?;
+                    Self::index_customer(&mut tx, actor.tenant_id, updated.id, before.name != updated.name).await?;
                     audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "customer.update", "customer", Some(updated.id), Some(before), Some(&updated))).await?;
                     tx.commit().await?;
                     Ok(updated)
@@ -194,8 +211,15 @@ macro_rules! impl_customer_store {
                 #[tracing::instrument(skip_all)]
                 async fn update_site(&self, actor: Actor, before: &Site, after: &Site) -> StoreResult<Site> {
                     let mut tx = self.begin_write().await?;
+                    // A moved site is resolved again, under the tenant lock territory writes take.
+                    let territory_id = if after.location == before.location {
+                        before.territory_id
+                    } else {
+                        Self::resolve_site_territory(&mut tx, actor.tenant_id, after.location).await?
+                    };
                     let row: Option<SiteRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "UPDATE sites SET name = $3, address = $4, access_notes = $5, opening_hours = $6 \
+                        "UPDATE sites SET name = $3, address = $4, access_notes = $5, opening_hours = $6, \
+                         customer_id = $7, lat = $8, lon = $9, territory_id = $10 \
                          WHERE tenant_id = $1 AND id = $2 RETURNING {SITE_COLUMNS}"
                     )))
                     .bind(actor.tenant_id)
@@ -204,9 +228,16 @@ macro_rules! impl_customer_store {
                     .bind(&after.address)
                     .bind(&after.access_notes)
                     .bind(&after.opening_hours)
+                    .bind(after.customer_id)
+                    .bind(after.location.lat)
+                    .bind(after.location.lon)
+                    .bind(territory_id)
                     .fetch_optional(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(|e| write_error(e, "conflicting site", ("customer_id", "no such customer")))?;
                     let updated = Site::try_from(row.ok_or(StoreError::NotFound("site"))?)?;
+                    let shown = (&before.name, &before.address, before.customer_id) != (&updated.name, &updated.address, updated.customer_id);
+                    Self::index_site(&mut tx, actor.tenant_id, updated.id, shown).await?;
                     audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "site.update", "site", Some(updated.id), Some(before), Some(&updated))).await?;
                     tx.commit().await?;
                     Ok(updated)
@@ -216,7 +247,7 @@ macro_rules! impl_customer_store {
                 async fn update_asset(&self, actor: Actor, before: &Asset, after: &Asset) -> StoreResult<Asset> {
                     let mut tx = self.begin_write().await?;
                     let row: Option<AssetRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "UPDATE assets SET model = $3, warranty_end = $4, installed_on = $5 \
+                        "UPDATE assets SET model = $3, warranty_end = $4, installed_on = $5, serial = $6, site_id = $7 \
                          WHERE tenant_id = $1 AND id = $2 RETURNING {ASSET_COLUMNS}"
                     )))
                     .bind(actor.tenant_id)
@@ -224,9 +255,13 @@ macro_rules! impl_customer_store {
                     .bind(&after.model)
                     .bind(after.warranty_end)
                     .bind(after.installed_on)
+                    .bind(after.serial.trim())
+                    .bind(after.site_id)
                     .fetch_optional(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(|e| write_error(e, "an asset with this serial already exists", ("site_id", "no such site")))?;
                     let updated = Asset::try_from(row.ok_or(StoreError::NotFound("asset"))?)?;
+                    Self::index_asset(&mut tx, actor.tenant_id, updated.id, before.serial != updated.serial).await?;
                     audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "asset.update", "asset", Some(updated.id), Some(before), Some(&updated))).await?;
                     tx.commit().await?;
                     Ok(updated)

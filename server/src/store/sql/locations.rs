@@ -118,7 +118,7 @@ macro_rules! impl_location_store {
                         "SELECT {TECHNICIAN_COLUMNS}, last_lat, last_lon, last_accuracy_m, last_seen_at, \
                          (SELECT COUNT(*) FROM tickets k WHERE k.tenant_id = technicians.tenant_id \
                           AND k.assignee_id = technicians.id AND k.status IN {LOAD_STATUSES}) AS load \
-                         FROM technicians ORDER BY id"
+                         FROM technicians WHERE archived_at IS NULL ORDER BY id"
                     )))
                     .fetch_all(&self.pool)
                     .await?;

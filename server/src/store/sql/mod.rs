@@ -21,12 +21,14 @@ pub(super) mod customers;
 pub(super) mod documents;
 pub(super) mod idempotency;
 pub(super) mod intake;
+pub(super) mod lifecycle;
 pub(super) mod locations;
 pub(super) mod media;
 pub(crate) mod notify;
 pub(super) mod offers;
 pub(super) mod push;
 pub(super) mod report;
+pub(super) mod search;
 pub(super) mod sla;
 pub(super) mod sla_report;
 pub(super) mod sla_timers;
@@ -39,15 +41,18 @@ pub(super) mod webhooks;
 use super::StoreError;
 
 pub(super) const USER_COLUMNS: &str = "id, tenant_id, email, name, role, active, created_at";
-pub(super) const TECHNICIAN_COLUMNS: &str = "id, tenant_id, user_id, name, skills, shifts, time_zone, home_lat, home_lon, capacity, status, created_at, updated_at";
+pub(super) const TECHNICIAN_COLUMNS: &str = "id, tenant_id, user_id, name, skills, shifts, time_zone, home_lat, home_lon, capacity, status, created_at, updated_at, archived_at";
 pub(super) const TICKET_COLUMNS: &str = "id, tenant_id, number, title, description, category, priority, required_skills, site_id, asset_id, tags, custom_fields, status, hold_reason, assignee_id, created_by, created_at, updated_at, checkin_verified, checkin_distance_m, checkin_accuracy_m, checkin_at";
 pub(super) const CUSTOMER_COLUMNS: &str =
-    "id, tenant_id, name, tier, email, phone, contact_person, created_at";
-pub(super) const SITE_COLUMNS: &str = "id, tenant_id, customer_id, name, address, lat, lon, territory_id, access_notes, opening_hours, created_at";
+    "id, tenant_id, name, tier, email, phone, contact_person, created_at, archived_at";
+pub(super) const SITE_COLUMNS: &str = "id, tenant_id, customer_id, name, address, lat, lon, territory_id, access_notes, opening_hours, created_at, archived_at";
 pub(super) const ASSET_COLUMNS: &str =
-    "id, tenant_id, site_id, serial, model, warranty_end, installed_on, created_at";
+    "id, tenant_id, site_id, serial, model, warranty_end, installed_on, created_at, archived_at";
+pub(super) const CATEGORY_COLUMNS: &str =
+    "id, tenant_id, name, description, custom_fields_schema, created_at, archived_at";
 pub(super) const OFFER_COLUMNS: &str = "id, tenant_id, ticket_id, technician_id, round, state, reason, expires_at, created_at, decided_at";
-pub(super) const TERRITORY_COLUMNS: &str = "id, tenant_id, name, boundary, created_at, updated_at";
+pub(super) const TERRITORY_COLUMNS: &str =
+    "id, tenant_id, name, boundary, created_at, updated_at, archived_at";
 pub(super) const MEDIA_COLUMNS: &str = "id, tenant_id, ticket_id, kind, content_type, size, sha256, state, has_thumbnail, created_by, created_at, completed_at";
 pub(super) const SIGNATURE_COLUMNS: &str = "id, tenant_id, ticket_id, media_id, signer_name, signed_at, lat, lon, strokes, doc_heads, heads_hash, image_sha256, seal, created_by";
 pub(super) const PUSH_COLUMNS: &str = "id, tenant_id, user_id, device_id, token, title, body, data, attempts, next_attempt_at, state, last_error, created_at";
@@ -60,6 +65,20 @@ pub(super) const LOAD_STATUSES: &str =
 
 /// Ticket `t` is still open: not done, closed or cancelled.
 pub(super) const OPEN_STATUSES: &str = "t.status NOT IN ('work_done', 'closed', 'cancelled')";
+
+/// The condition a list adds for `?archived=`: `""` (all), or an
+/// `AND` on `alias.archived_at`.
+pub(super) fn archived_clause(
+    archived: crate::domain::lifecycle::ArchivedFilter,
+    alias: &str,
+) -> String {
+    use crate::domain::lifecycle::ArchivedFilter;
+    match archived {
+        ArchivedFilter::Active => format!(" AND {alias}.archived_at IS NULL"),
+        ArchivedFilter::Archived => format!(" AND {alias}.archived_at IS NOT NULL"),
+        ArchivedFilter::All => String::new(),
+    }
+}
 
 /// Maps a database error on a write to a precise store error.
 pub(super) fn write_error(
@@ -170,6 +189,8 @@ macro_rules! impl_store {
         $crate::store::sql::notify::impl_notify_store!($store, $db);
         $crate::store::sql::console::impl_console_store!($store, $db);
         $crate::store::sql::report::impl_report_store!($store, $db);
+        $crate::store::sql::lifecycle::impl_lifecycle_store!($store, $db);
+        $crate::store::sql::search::impl_search_store!($store, $db);
     };
 }
 

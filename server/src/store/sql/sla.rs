@@ -15,12 +15,13 @@ macro_rules! impl_sla_store {
             use $crate::domain::{
                 audit::AuditEvent,
                 customers::CustomerTier,
+                lifecycle::ArchivedFilter,
                 sla::{SlaPolicy, StatusEvent},
             };
             use $crate::store::{
                 Actor, StoreError, StoreResult,
                 sla::{SiteCustomer, SlaStore},
-                sql::{audit, now, write_error},
+                sql::{archived_clause, audit, now, write_error},
             };
 
             type Tx = sqlx::Transaction<'static, $db>;
@@ -54,9 +55,10 @@ macro_rules! impl_sla_store {
                 }
             }
 
-            fn policy_from(body: Json<SlaPolicy>, id: Uuid) -> SlaPolicy {
+            fn policy_from(body: Json<SlaPolicy>, id: Uuid, archived_at: Option<DateTime<Utc>>) -> SlaPolicy {
                 let mut policy = body.0;
                 policy.id = id;
+                policy.archived_at = archived_at;
                 policy
             }
 
@@ -87,12 +89,13 @@ macro_rules! impl_sla_store {
 
                 async fn update_sla_policy(&self, actor: Actor, policy: &SlaPolicy) -> StoreResult<SlaPolicy> {
                     let mut tx = self.begin_write().await?;
-                    let before: Option<Json<SlaPolicy>> = sqlx::query_scalar("SELECT body FROM sla_policies WHERE tenant_id = $1 AND id = $2")
+                    let before: Option<(Json<SlaPolicy>, Option<DateTime<Utc>>)> = sqlx::query_as("SELECT body, archived_at FROM sla_policies WHERE tenant_id = $1 AND id = $2")
                         .bind(actor.tenant_id)
                         .bind(policy.id)
                         .fetch_optional(&mut *tx)
                         .await?;
-                    let before = policy_from(before.ok_or(StoreError::NotFound("SLA policy"))?, policy.id);
+                    let (before, archived_at) = before.ok_or(StoreError::NotFound("SLA policy"))?;
+                    let before = policy_from(before, policy.id, archived_at);
                     sqlx::query(
                         "UPDATE sla_policies SET name = $3, priority = $4, customer_tier = $5, category = $6, body = $7, updated_at = $8 \
                          WHERE tenant_id = $1 AND id = $2",
@@ -113,20 +116,28 @@ macro_rules! impl_sla_store {
                 }
 
                 async fn get_sla_policy(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<SlaPolicy> {
-                    let body: Option<Json<SlaPolicy>> = sqlx::query_scalar("SELECT body FROM sla_policies WHERE tenant_id = $1 AND id = $2")
+                    let row: Option<(Json<SlaPolicy>, Option<DateTime<Utc>>)> = sqlx::query_as("SELECT body, archived_at FROM sla_policies WHERE tenant_id = $1 AND id = $2")
                         .bind(tenant_id)
                         .bind(id)
                         .fetch_optional(&self.pool)
                         .await?;
-                    Ok(policy_from(body.ok_or(StoreError::NotFound("SLA policy"))?, id))
+                    let (body, archived_at) = row.ok_or(StoreError::NotFound("SLA policy"))?;
+                    Ok(policy_from(body, id, archived_at))
                 }
 
                 async fn list_sla_policies(&self, tenant_id: Uuid) -> StoreResult<Vec<SlaPolicy>> {
-                    let rows: Vec<(Uuid, Json<SlaPolicy>)> = sqlx::query_as("SELECT id, body FROM sla_policies WHERE tenant_id = $1 ORDER BY id")
+                    self.list_sla_policies_where(tenant_id, ArchivedFilter::Active).await
+                }
+
+                async fn list_sla_policies_where(&self, tenant_id: Uuid, archived: ArchivedFilter) -> StoreResult<Vec<SlaPolicy>> {
+                    let rows: Vec<(Uuid, Json<SlaPolicy>, Option<DateTime<Utc>>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT id, body, archived_at FROM sla_policies WHERE tenant_id = $1{} ORDER BY id",
+                        archived_clause(archived, "sla_policies")
+                    )))
                         .bind(tenant_id)
                         .fetch_all(&self.pool)
                         .await?;
-                    Ok(rows.into_iter().map(|(id, body)| policy_from(body, id)).collect())
+                    Ok(rows.into_iter().map(|(id, body, archived_at)| policy_from(body, id, archived_at)).collect())
                 }
 
                 async fn status_histories(&self, tenant_id: Uuid, ticket_ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Vec<StatusEvent>>> {

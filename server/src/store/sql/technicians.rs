@@ -38,7 +38,7 @@ macro_rules! impl_technician_store {
                     let at = now();
                     let row: TechnicianRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "INSERT INTO technicians ({TECHNICIAN_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING {TECHNICIAN_COLUMNS}"
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, NULL) RETURNING {TECHNICIAN_COLUMNS}"
                     )))
                     .bind(Uuid::now_v7())
                     .bind(actor.tenant_id)
@@ -84,8 +84,13 @@ macro_rules! impl_technician_store {
                 }
 
                 async fn list_technicians(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Technician>> {
+                    self.list_technicians_where(tenant_id, $crate::domain::lifecycle::ArchivedFilter::All, page).await
+                }
+
+                async fn list_technicians_where(&self, tenant_id: Uuid, archived: $crate::domain::lifecycle::ArchivedFilter, page: PageRequest) -> StoreResult<Page<Technician>> {
                     let rows: Vec<TechnicianRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {TECHNICIAN_COLUMNS} FROM technicians WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+                        "SELECT {TECHNICIAN_COLUMNS} FROM technicians WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2){} ORDER BY id LIMIT $3",
+                        $crate::store::sql::archived_clause(archived, "technicians")
                     )))
                     .bind(tenant_id)
                     .bind(page.after)

@@ -203,9 +203,14 @@ macro_rules! impl_territory_store {
                 }
 
                 async fn list_territories(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Territory>> {
+                    self.list_territories_where(tenant_id, $crate::domain::lifecycle::ArchivedFilter::All, page).await
+                }
+
+                async fn list_territories_where(&self, tenant_id: Uuid, archived: $crate::domain::lifecycle::ArchivedFilter, page: PageRequest) -> StoreResult<Page<Territory>> {
                     let rows: Vec<TerritoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "SELECT {TERRITORY_COLUMNS} FROM territories \
-                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2){} ORDER BY id LIMIT $3",
+                        $crate::store::sql::archived_clause(archived, "territories")
                     )))
                     .bind(tenant_id)
                     .bind(page.after)

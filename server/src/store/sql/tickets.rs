@@ -10,12 +10,15 @@ macro_rules! impl_ticket_store {
 
             use $crate::domain::{
                 audit::AuditEvent,
+                lifecycle::ArchivedFilter,
+                search::query_terms,
                 ticket::{Category, Comment, NewCategory, NewComment, NewTicket, Ticket, ticket_number},
             };
             use $crate::store::{
                 Actor, Page, PageRequest, StoreError, StoreResult, TicketFilter,
+                tickets::TicketOrder,
                 rows::{CategoryRow, CommentRow, TicketRow, convert_all, into_page},
-                sql::{TICKET_COLUMNS, audit, like_pattern, next_version, now, search_text, write_error},
+                sql::{CATEGORY_COLUMNS, TICKET_COLUMNS, archived_clause, audit, like_pattern, next_version, now, search_text, write_error},
                 documents::DocumentChange,
                 tickets::TicketStore,
             };
@@ -32,6 +35,46 @@ macro_rules! impl_ticket_store {
                     .fetch_optional(&mut **tx)
                     .await?;
                     row.ok_or(StoreError::NotFound("ticket"))?.try_into()
+                }
+
+                /// Refuses archived records for a ticket: its site, the
+                /// site's customer, its asset, its category.
+                async fn check_choosable(tx: &mut Tx, tenant_id: Uuid, site_id: Uuid, asset_id: Option<Uuid>, category: Option<&str>) -> StoreResult<()> {
+                    let refused = |field: &'static str, message: &str| StoreError::Reference { field, message: message.to_owned() };
+                    let site: Option<(bool, bool)> = sqlx::query_as(
+                        "SELECT s.archived_at IS NOT NULL, c.archived_at IS NOT NULL FROM sites s \
+                         JOIN customers c ON c.tenant_id = s.tenant_id AND c.id = s.customer_id WHERE s.tenant_id = $1 AND s.id = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(site_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    match site {
+                        Some((true, _)) => return Err(refused("site_id", "the site is archived; restore it or choose another site")),
+                        Some((_, true)) => return Err(refused("site_id", "the site's customer is archived; restore the customer or choose another site")),
+                        _ => {}
+                    }
+                    if let Some(asset_id) = asset_id {
+                        let archived: Option<bool> = sqlx::query_scalar("SELECT archived_at IS NOT NULL FROM assets WHERE tenant_id = $1 AND id = $2")
+                            .bind(tenant_id)
+                            .bind(asset_id)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                        if archived == Some(true) {
+                            return Err(refused("asset_id", "the asset is archived; restore it or choose another asset"));
+                        }
+                    }
+                    if let Some(category) = category {
+                        let archived: Option<bool> = sqlx::query_scalar("SELECT archived_at IS NOT NULL FROM categories WHERE tenant_id = $1 AND name = $2")
+                            .bind(tenant_id)
+                            .bind(category)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                        if archived == Some(true) {
+                            return Err(refused("category", "the category is archived; restore it or choose another category"));
+                        }
+                    }
+                    Ok(())
                 }
 
                 async fn replace_tags(tx: &mut Tx, ticket_id: Uuid, tags: &[String]) -> StoreResult<()> {
@@ -60,7 +103,7 @@ macro_rules! impl_ticket_store {
                     let mut tx = self.begin_write().await?;
                     let row: CategoryRow = sqlx::query_as(
                         "INSERT INTO categories (id, tenant_id, name, description, custom_fields_schema, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, tenant_id, name, description, custom_fields_schema, created_at",
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, tenant_id, name, description, custom_fields_schema, created_at, archived_at",
                     )
                     .bind(Uuid::now_v7())
                     .bind(actor.tenant_id)
@@ -79,7 +122,7 @@ macro_rules! impl_ticket_store {
 
                 async fn category_by_name(&self, tenant_id: Uuid, name: &str) -> StoreResult<Option<Category>> {
                     let row: Option<CategoryRow> = sqlx::query_as(
-                        "SELECT id, tenant_id, name, description, custom_fields_schema, created_at FROM categories WHERE tenant_id = $1 AND name = $2",
+                        "SELECT id, tenant_id, name, description, custom_fields_schema, created_at, archived_at FROM categories WHERE tenant_id = $1 AND name = $2",
                     )
                     .bind(tenant_id)
                     .bind(name)
@@ -89,10 +132,62 @@ macro_rules! impl_ticket_store {
                 }
 
                 async fn list_categories(&self, tenant_id: Uuid, page: PageRequest) -> StoreResult<Page<Category>> {
-                    let rows: Vec<CategoryRow> = sqlx::query_as(
-                        "SELECT id, tenant_id, name, description, custom_fields_schema, created_at FROM categories \
-                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
-                    )
+                    self.list_categories_where(tenant_id, ArchivedFilter::All, page).await
+                }
+
+                async fn get_category(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Category> {
+                    let row: Option<CategoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {CATEGORY_COLUMNS} FROM categories WHERE tenant_id = $1 AND id = $2"
+                    )))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.ok_or(StoreError::NotFound("category"))?.try_into()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn update_category(&self, actor: Actor, before: &Category, after: &Category) -> StoreResult<Category> {
+                    let mut tx = self.begin_write().await?;
+                    if before.name != after.name {
+                        let named: i64 = sqlx::query_scalar(
+                            "SELECT (SELECT COUNT(*) FROM tickets WHERE tenant_id = $1 AND category = $2) \
+                             + (SELECT COUNT(*) FROM sla_policies WHERE tenant_id = $1 AND category = $2)",
+                        )
+                        .bind(actor.tenant_id)
+                        .bind(&before.name)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if named > 0 {
+                            return Err(StoreError::InUse(format!(
+                                "category keeps its name: {named} tickets or SLA policies refer to it by name"
+                            )));
+                        }
+                    }
+                    let row: Option<CategoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE categories SET name = $3, description = $4, custom_fields_schema = $5 \
+                         WHERE tenant_id = $1 AND id = $2 RETURNING {CATEGORY_COLUMNS}"
+                    )))
+                    .bind(actor.tenant_id)
+                    .bind(before.id)
+                    .bind(&after.name)
+                    .bind(after.description.trim())
+                    .bind(Json(&after.custom_fields_schema))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, "a category with this name already exists", ("tenant", "no such tenant")))?;
+                    let updated = Category::try_from(row.ok_or(StoreError::NotFound("category"))?)?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "category.update", "category", Some(updated.id), Some(before), Some(&updated))).await?;
+                    tx.commit().await?;
+                    Ok(updated)
+                }
+
+                async fn list_categories_where(&self, tenant_id: Uuid, archived: ArchivedFilter, page: PageRequest) -> StoreResult<Page<Category>> {
+                    let rows: Vec<CategoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {CATEGORY_COLUMNS} FROM categories \
+                         WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2){} ORDER BY id LIMIT $3",
+                        archived_clause(archived, "categories")
+                    )))
                     .bind(tenant_id)
                     .bind(page.after)
                     .bind(i64::from(page.limit) + 1)
@@ -105,6 +200,7 @@ macro_rules! impl_ticket_store {
                 async fn create_ticket(&self, actor: Actor, ticket: &NewTicket) -> StoreResult<Ticket> {
                     let created_by = actor.user_id.ok_or(StoreError::Reference { field: "created_by", message: "tickets are created by a user".into() })?;
                     let mut tx = self.begin_write().await?;
+                    Self::check_choosable(&mut tx, actor.tenant_id, ticket.site_id, ticket.asset_id, Some(&ticket.category)).await?;
                     let sequence: i64 = sqlx::query_scalar("UPDATE tenants SET ticket_seq = ticket_seq + 1 WHERE id = $1 RETURNING ticket_seq")
                         .bind(actor.tenant_id)
                         .fetch_one(&mut *tx)
@@ -136,6 +232,7 @@ macro_rules! impl_ticket_store {
                     .await
                     .map_err(|e| write_error(e, "ticket already exists", ("site_id", "no such site (or asset) in this tenant")))?;
                     Self::replace_tags(&mut tx, id, &ticket.tags).await?;
+                    Self::index_ticket(&mut tx, actor.tenant_id, id).await?;
                     let created = Ticket::try_from(row)?;
                     Self::append_status_history(&mut tx, actor.tenant_id, created.id, created.created_at, created.status, created.hold_reason).await?;
                     Self::enqueue_ticket_webhooks_in(&mut tx, None, &created).await?;
@@ -157,10 +254,39 @@ macro_rules! impl_ticket_store {
 
                 #[tracing::instrument(skip_all)]
                 async fn list_tickets(&self, tenant_id: Uuid, filter: &TicketFilter, page: PageRequest) -> StoreResult<Page<Ticket>> {
-                    let mut query = QueryBuilder::<$db>::new(format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE tenant_id = "));
+                    let terms = filter.search.as_deref().map(query_terms);
+                    if terms.as_ref().is_some_and(Vec::is_empty) {
+                        // A search without a word finds nothing.
+                        return Ok(Page { items: Vec::new(), next_after: None });
+                    }
+                    let ranked = filter.order == TicketOrder::Relevance && terms.is_some();
+                    let mut query = QueryBuilder::<$db>::new(format!("SELECT {TICKET_COLUMNS} FROM tickets t"));
+                    if let (true, Some(terms)) = (ranked, &terms) {
+                        query.push(" JOIN ");
+                        Self::push_ticket_scores(&mut query, tenant_id, terms);
+                        query.push(" r ON r.hit_id = t.id");
+                    }
+                    query.push(" WHERE tenant_id = ");
                     query.push_bind(tenant_id);
-                    if let Some(after) = page.after {
-                        query.push(" AND id > ").push_bind(after);
+                    match (filter.order, page.after) {
+                        (_, None) | (TicketOrder::Relevance, _) => {}
+                        (TicketOrder::Created, Some(after)) => {
+                            query.push(" AND id > ").push_bind(after);
+                        }
+                        (TicketOrder::CreatedDesc, Some(after)) => {
+                            query.push(" AND id < ").push_bind(after);
+                        }
+                    }
+                    if let Some(customer) = filter.customer_id {
+                        query.push(" AND site_id IN (SELECT s.id FROM sites s WHERE s.tenant_id = t.tenant_id AND s.customer_id = ")
+                            .push_bind(customer)
+                            .push(")");
+                    }
+                    if let Some(asset) = filter.asset_id {
+                        query.push(" AND asset_id = ").push_bind(asset);
+                    }
+                    if let (false, Some(terms)) = (ranked, &terms) {
+                        Self::push_ticket_match(&mut query, tenant_id, terms);
                     }
                     if let Some(status) = filter.status {
                         query.push(" AND status = ").push_bind(status.as_str());
@@ -201,14 +327,27 @@ macro_rules! impl_ticket_store {
                         let pattern = like_pattern(text);
                         query.push(" AND search_text LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
                     }
-                    query.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit) + 1);
+                    let order = match filter.order {
+                        _ if ranked => " ORDER BY r.hit_score DESC, id DESC LIMIT ",
+                        TicketOrder::CreatedDesc => " ORDER BY id DESC LIMIT ",
+                        TicketOrder::Created | TicketOrder::Relevance => " ORDER BY id LIMIT ",
+                    };
+                    query.push(order).push_bind(i64::from(page.limit) + 1);
                     let rows: Vec<TicketRow> = query.build_query_as().fetch_all(&self.pool).await?;
-                    Ok(into_page(convert_all(rows)?, page.limit, |t: &Ticket| t.id))
+                    let mut page = into_page(convert_all(rows)?, page.limit, |t: &Ticket| t.id);
+                    if ranked {
+                        // Ranked answers are one page: a cursor is an id, not a rank.
+                        page.next_after = None;
+                    }
+                    Ok(page)
                 }
 
                 #[tracing::instrument(skip_all)]
                 async fn update_ticket(&self, actor: Actor, before: &Ticket, after: &Ticket, document: Option<&DocumentChange>) -> StoreResult<Ticket> {
                     let mut tx = self.begin_write().await?;
+                    if after.asset_id != before.asset_id && after.asset_id.is_some() {
+                        Self::check_choosable(&mut tx, actor.tenant_id, after.site_id, after.asset_id, None).await?;
+                    }
                     let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "UPDATE tickets SET title = $4, description = $5, priority = $6, required_skills = $7, asset_id = $8, \
                          tags = $9, custom_fields = $10, status = $11, hold_reason = $12, assignee_id = $13, updated_at = $14, search_text = $15, \
@@ -246,6 +385,9 @@ macro_rules! impl_ticket_store {
                         Self::replace_tags(&mut tx, before.id, &after.tags).await?;
                     }
                     let updated = Ticket::try_from(row)?;
+                    if (&before.title, &before.description, before.asset_id) != (&updated.title, &updated.description, updated.asset_id) {
+                        Self::index_ticket(&mut tx, actor.tenant_id, updated.id).await?;
+                    }
                     if let Some(change) = document {
                         Self::write_document_change_in(&mut tx, actor.tenant_id, updated.id, change).await?;
                     }
@@ -280,6 +422,7 @@ macro_rules! impl_ticket_store {
                         other => other,
                     })?;
                     let created = Comment::try_from(row)?;
+                    Self::index_ticket(&mut tx, actor.tenant_id, ticket_id).await?;
                     audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "comment.create", "comment", Some(created.id), None, Some(&created))).await?;
                     Self::enqueue_comment_notice_in(&mut tx, &created).await?;
                     tx.commit().await?;

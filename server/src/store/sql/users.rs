@@ -154,7 +154,9 @@ macro_rules! impl_user_store {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "user.update", "user", Some(id), Some(&before), Some(&after))).await?;
+                    // A password reset is told apart from other edits; the hash is never logged.
+                    let action = if password_hash.is_some() { "user.password_reset" } else { "user.update" };
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, action, "user", Some(id), Some(&before), Some(&after))).await?;
                     tx.commit().await?;
                     Ok(after)
                 }
