@@ -89,6 +89,21 @@ try {
   await page.getByRole("button", { name: "Filter" }).click();
   await page.locator(`#rows tr[data-number="${created.number}"]`).waitFor();
   assert.equal(await page.locator("#rows tr[data-ticket-id]").count(), 1);
+  // …by its number, and by a word of one of its comments, best match first.
+  await page.getByLabel("Search").fill(created.number);
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.locator(`#rows tr[data-number="${created.number}"]`).waitFor();
+  await page.goto(`${base}/ticket?id=${created.id}`);
+  await ready(page, "truckrollTicket");
+  await page.getByLabel("Comment", { exact: true }).fill("The compressor mounts are loose; bring dampers.");
+  await page.getByRole("button", { name: "Add comment" }).click();
+  await page.locator("#comment-message").filter({ hasText: "Comment added." }).waitFor();
+  await page.goto(`${base}/tickets?q=dampers&sort=relevance`);
+  await ready(page, "truckrollQueue");
+  await page.locator(`#rows tr[data-number="${created.number}"]`).waitFor();
+  assert.equal(await page.locator("#rows tr[data-ticket-id]").count(), 1);
+  await page.goto(`${base}/tickets`);
+  await ready(page, "truckrollQueue");
   // Times are the tenant's: the admin moves the company to Shanghai (UTC+8).
   const zone = await fetch(`${base}/v1/tenant`, {
     method: "PATCH",

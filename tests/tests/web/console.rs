@@ -209,10 +209,8 @@ async fn map_refuses_a_ticket_taken_meanwhile() {
 
 /// Archiving sites from the master-data page: refused while an open ticket
 /// refers to the site (the API's reason shown), done and restorable
-/// otherwise. Needs the archive endpoints of the `consoleapi` branch
-/// (`POST /v1/sites/{id}/archive|restore`, `?archived=`).
+/// otherwise (`POST /v1/sites/{id}/archive|restore`, `?archived=`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the consoleapi branch's archive endpoints; run with --ignored once it is merged"]
 async fn sites_are_archived_only_when_nothing_open_refers_to_them() {
     browser::check_prerequisites();
     let app = TestApp::start(TestBackend::Sqlite).await;

@@ -32,7 +32,8 @@
   options($("assignee_id"), technicians.map((x) => [x.id, x.name]));
   options($("territory_id"), (territories.items || territories).map((x) => [x.id, x.name]));
   options($("sla"), [["at_risk", t("queue.sla.at_risk")], ["breached", t("queue.sla.breached")]]);
-  options($("sort"), [["urgency", t("queue.sort.urgency")], ["priority", t("queue.sort.priority")]], false);
+  options($("sort"), [["-created", t("queue.sort.newest")], ["relevance", t("queue.sort.relevance")],
+    ["urgency", t("queue.sort.urgency")], ["priority", t("queue.sort.priority")]], false);
   $("sort").prepend(el("option", { value: "" }, t("queue.sort.oldest")));
   $("sort").value = "";
   options($("bulk-technician"), technicians.map((x) => [x.id, x.name]), false);
@@ -79,6 +80,8 @@
       const end = zonedMidnight(query.created_to);
       params.set("created_to", new Date(end.getTime() + 86_400_000).toISOString());
     }
+    // The server sorts by creation (either way) and by relevance to `q`; the other sorts are the page's.
+    if (query.sort === "-created" || (query.sort === "relevance" && query.q)) params.set("sort", query.sort);
     if (cursor) params.set("cursor", cursor);
     return params;
   }
