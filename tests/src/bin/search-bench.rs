@@ -215,13 +215,11 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
     // The search entries as the server writes them: the vocabulary is
     // lowercase ASCII, so folding is `lower` here.
     db.execute(
-        &format!(
-            "INSERT INTO search_entries (tenant_id, kind, id, title, subtitle, ticket_number, head, body) \
-             SELECT t.tenant_id, 'ticket', t.id, t.title, b.customer || ' · ' || b.name, t.number, \
-             'tr ' || substr(t.number, 4) || ' ' || ltrim(substr(t.number, 4), '0') || ' ' || t.title, \
-             lower(t.description || ' ' || b.customer || ' ' || b.name || ' ' || b.address) \
-             FROM tickets t JOIN bench_sites b ON b.id = t.site_id WHERE t.tenant_id = $1"
-        ),
+        "INSERT INTO search_entries (tenant_id, kind, id, title, subtitle, ticket_number, head, body) \
+         SELECT t.tenant_id, 'ticket', t.id, t.title, b.customer || ' · ' || b.name, t.number, \
+         'tr ' || substr(t.number, 4) || ' ' || ltrim(substr(t.number, 4), '0') || ' ' || t.title, \
+         lower(t.description || ' ' || b.customer || ' ' || b.name || ' ' || b.address) \
+         FROM tickets t JOIN bench_sites b ON b.id = t.site_id WHERE t.tenant_id = $1",
         &[tenant],
     )
     .await;
