@@ -44,6 +44,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub tokens: Arc<TokenService>,
     pub login_limiter: Arc<LoginLimiter>,
+    /// Requests to the public progress endpoints, per address and per ticket.
+    pub progress_limiter: Arc<LoginLimiter>,
     pub dispatch: Arc<DispatchService>,
     /// State changes, published after they commit.
     pub events: Arc<dyn EventBus>,
@@ -76,11 +78,13 @@ impl AppState {
             nonzero(auth.login_per_account_per_minute),
             nonzero(auth.login_per_address_per_minute),
         );
+        let public = nonzero(config.notify.public_requests_per_minute);
         Ok(Self {
             store,
             blobs,
             tokens: Arc::new(tokens),
             login_limiter: Arc::new(login_limiter),
+            progress_limiter: Arc::new(LoginLimiter::new(public, public)),
             dispatch,
             events: Arc::new(MemoryBus::new()),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),

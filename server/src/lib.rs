@@ -21,6 +21,7 @@ pub mod media;
 pub mod notify;
 pub mod outbox;
 pub mod packet;
+pub mod progress;
 pub mod push;
 pub mod sla;
 pub mod store;

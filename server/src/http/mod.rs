@@ -12,6 +12,7 @@ mod media;
 mod metrics;
 mod notify;
 mod offers;
+mod progress;
 mod ops;
 mod sla;
 mod sync;
@@ -102,6 +103,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(sla::router())
         .merge(webhooks::router())
         .merge(notify::router())
+        .merge(progress::router())
         .merge(audit::router())
         .merge(sync::router())
         .merge(live::router())

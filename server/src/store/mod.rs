@@ -22,6 +22,7 @@ pub mod migrations;
 pub mod notify;
 pub mod offers;
 pub mod postgres;
+pub mod progress;
 pub mod push;
 mod rows;
 pub mod sla;
@@ -117,6 +118,7 @@ pub trait Store:
     + leader::LeaderStore
     + media::MediaStore
     + notify::NotifyStore
+    + progress::ProgressStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -67,6 +67,16 @@ static ASSETS: &[Asset] = &[
         "text/css; charset=utf-8"
     ),
     asset!(
+        "progress.js",
+        "assets/progress.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "progress.css",
+        "assets/progress.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
         "text/javascript; charset=utf-8"
@@ -103,6 +113,8 @@ static PAGES: &[(&str, &str)] = &[
     ("/", include_str!("signin.html")),
     ("/dispatch", include_str!("dispatch.html")),
     ("/reports", include_str!("reports.html")),
+    ("/track", include_str!("progress.html")),
+    ("/track/{token}", include_str!("progress.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

@@ -207,6 +207,7 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("POST /v1/webhooks",                     [201,  403,  403, 403]),
     ("GET /v1/notify/templates",              [200,  403,  403, 403]),
     ("GET /v1/customers/{id}/notify-preferences", [200, 200, 200, 403]),
+    ("GET /v1/reports/csat",                  [200,  200,  200, 403]),
 ];
 
 /// The export's period in the matrix: any valid one.
@@ -473,6 +474,11 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
         request(
             "GET /v1/customers/{id}/notify-preferences",
             format!("/v1/customers/{}/notify-preferences", d.customer),
+            None,
+        ),
+        request(
+            "GET /v1/reports/csat",
+            format!("/v1/reports/csat?{PERIOD}"),
             None,
         ),
     ]

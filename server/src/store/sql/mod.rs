@@ -23,6 +23,7 @@ pub(super) mod locations;
 pub(super) mod media;
 pub(crate) mod notify;
 pub(super) mod offers;
+pub(super) mod progress;
 pub(super) mod push;
 pub(super) mod sla;
 pub(super) mod sla_report;
@@ -164,6 +165,7 @@ macro_rules! impl_store {
         $crate::store::sql::documents::impl_document_store!($store, $db);
         $crate::store::sql::media::impl_media_store!($store, $db);
         $crate::store::sql::notify::impl_notify_store!($store, $db);
+        $crate::store::sql::progress::impl_progress_store!($store, $db);
     };
 }
 
