@@ -336,7 +336,11 @@ async fn the_survey_counts_once_and_appears_in_the_report(backend: TestBackend) 
     }
     // The survey message links to the page's survey form.
     drain(&worker, Utc::now()).await;
-    let survey_mail = sink.received().into_iter().last().expect("survey mail");
+    let survey_mail = sink
+        .received()
+        .into_iter()
+        .find(|m| m.subject.starts_with("How did we do?"))
+        .expect("survey mail");
     assert!(survey_mail.body.contains("#survey"), "{}", survey_mail.body);
     let survey_token = open_link(&app, &link_in(&survey_mail.body)).await;
     assert!(view(&app, &survey_token).await["survey_open"] == true);
