@@ -51,6 +51,7 @@ await run(env("ARTIFACT"), async (page) => {
   await moveTo("work_done");
   await moveTo("closed");
   await page.setViewportSize({ width: 1440, height: 900 });
+  await page.goto("about:blank");
   await page.goto(`${link}#survey`);
   await page.locator("#survey").waitFor({ state: "visible" });
   await page.waitForFunction(() => document.activeElement?.name === "score");

@@ -122,7 +122,11 @@ async fn request_code(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(request): ApiJson<CodeRequest>,
 ) -> ApiResult<StatusCode> {
-    limit(&state, &format!("{}\u{0}{}", request.tenant, request.ticket), peer)?;
+    limit(
+        &state,
+        &format!("{}\u{0}{}", request.tenant, request.ticket),
+        peer,
+    )?;
     let key = key(&state);
     service(&state, &key)
         .request_code(&request.tenant, &request.ticket, Utc::now())
@@ -172,11 +176,9 @@ async fn open_session(
             service.open_with_code(&tenant, &ticket, &code, now).await?
         }
         _ => {
-            return Err(ValidationErrors::single(
-                "code",
-                "send tenant, ticket and code, or link",
-            )
-            .into());
+            return Err(
+                ValidationErrors::single("code", "send tenant, ticket and code, or link").into(),
+            );
         }
     };
     Ok(Json(session))
@@ -195,7 +197,9 @@ async fn get_progress(
     limit(&state, &bearer.ticket_id.to_string(), peer)?;
     let key = key(&state);
     let service = service(&state, &key);
-    Ok(Json(service.view(bearer.tenant_id, bearer.ticket_id).await?))
+    Ok(Json(
+        service.view(bearer.tenant_id, bearer.ticket_id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -257,7 +261,12 @@ async fn post_survey(
     let key = key(&state);
     let service = service(&state, &key);
     let answer = service
-        .answer_survey(bearer.tenant_id, bearer.ticket_id, request.score, &request.comment)
+        .answer_survey(
+            bearer.tenant_id,
+            bearer.ticket_id,
+            request.score,
+            &request.comment,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(answer)))
 }

@@ -281,7 +281,10 @@ pub fn worker(
         max_attempts: config.max_attempts,
         max_retry_after: backoff.cap,
     };
-    let links = Links::new(&config.public_base_url, ProgressKey::new(&config.link_secret));
+    let links = Links::new(
+        &config.public_base_url,
+        ProgressKey::new(&config.link_secret),
+    );
     Worker::new(
         Arc::new(NoticeOutbox::new(store, channel, sender, links)),
         policy,

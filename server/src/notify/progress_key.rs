@@ -88,7 +88,12 @@ impl ProgressKey {
     }
 
     /// A bearer for the public endpoints of one ticket, valid until `expires_at`.
-    pub fn session_token(&self, tenant_id: Uuid, ticket_id: Uuid, expires_at: DateTime<Utc>) -> String {
+    pub fn session_token(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> String {
         let mut bytes = Vec::with_capacity(40 + TAG_BYTES);
         bytes.extend_from_slice(tenant_id.as_bytes());
         bytes.extend_from_slice(ticket_id.as_bytes());
@@ -118,7 +123,11 @@ impl ProgressKey {
     pub fn code_hash(&self, tenant_id: Uuid, ticket_number: &str, code: &str) -> String {
         hex::encode(self.tag(
             b"code",
-            &[tenant_id.as_bytes(), ticket_number.as_bytes(), code.as_bytes()],
+            &[
+                tenant_id.as_bytes(),
+                ticket_number.as_bytes(),
+                code.as_bytes(),
+            ],
         ))
     }
 }
@@ -149,7 +158,10 @@ mod tests {
         let now = Utc::now();
         let session = key.session_token(tenant, ticket, now + chrono::Duration::minutes(5));
         assert_eq!(key.open_session(&session, now), Some((tenant, ticket)));
-        assert_eq!(key.open_session(&session, now + chrono::Duration::minutes(6)), None);
+        assert_eq!(
+            key.open_session(&session, now + chrono::Duration::minutes(6)),
+            None
+        );
         assert_eq!(key.open_link(&session), None);
         assert_eq!(key.open_session(&link, now), None);
     }

@@ -223,7 +223,14 @@ impl ProgressService<'_> {
         let facts = self.store.progress_facts(tenant, ticket).await?;
         let comments = self
             .store
-            .list_comments(tenant, ticket, PageRequest { limit: 500, after: None })
+            .list_comments(
+                tenant,
+                ticket,
+                PageRequest {
+                    limit: 500,
+                    after: None,
+                },
+            )
             .await?
             .items
             .into_iter()
@@ -270,7 +277,12 @@ impl ProgressService<'_> {
     /// The customer's answer, a public comment authored by the customer
     /// (so the notify side, which writes only for staff authors, sends
     /// nothing back).
-    pub async fn reply(&self, tenant: Uuid, ticket: Uuid, body: &str) -> Result<Comment, ProgressError> {
+    pub async fn reply(
+        &self,
+        tenant: Uuid,
+        ticket: Uuid,
+        body: &str,
+    ) -> Result<Comment, ProgressError> {
         let facts = self.store.progress_facts(tenant, ticket).await?;
         let comment = NewComment {
             body: body.trim().to_owned(),
@@ -300,9 +312,14 @@ impl ProgressService<'_> {
         errors.into_result()?;
         let facts = self.store.progress_facts(tenant, ticket).await?;
         if facts.ticket.status != Status::Closed {
-            return Err(ProgressError::NotNow("the survey opens when the ticket is closed"));
+            return Err(ProgressError::NotNow(
+                "the survey opens when the ticket is closed",
+            ));
         }
-        Ok(self.store.record_csat(tenant, ticket, score, comment.trim()).await?)
+        Ok(self
+            .store
+            .record_csat(tenant, ticket, score, comment.trim())
+            .await?)
     }
 }
 

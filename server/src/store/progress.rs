@@ -108,8 +108,11 @@ pub trait ProgressStore {
         score: u8,
         comment: &str,
     ) -> StoreResult<CsatAnswer>;
-    async fn csat_answer(&self, tenant_id: Uuid, ticket_id: Uuid)
-    -> StoreResult<Option<CsatAnswer>>;
+    async fn csat_answer(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<Option<CsatAnswer>>;
     /// Answers given in `[from, to)`, grouped.
     async fn csat_report(
         &self,

@@ -176,9 +176,7 @@ async fn each_event_sends_one_email_in_the_customers_language(backend: TestBacke
         format!("We received your request {number}")
     );
     assert!(
-        first[0]
-            .body
-            .contains("https://service.acme.test/track/"),
+        first[0].body.contains("https://service.acme.test/track/"),
         "{}",
         first[0].body
     );

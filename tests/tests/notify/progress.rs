@@ -59,7 +59,10 @@ async fn drain(worker: &Worker<notify::NoticeOutbox>, now: DateTime<Utc>) -> usi
 async fn shop_with_ticket(app: &TestApp, name: &str) -> (Shop, Uuid, String) {
     let shop = Shop::builder(app, name).build().await;
     let site = app
-        .get(&format!("/v1/sites/{}", shop.site), &shop.tenant.admin_token)
+        .get(
+            &format!("/v1/sites/{}", shop.site),
+            &shop.tenant.admin_token,
+        )
         .await
         .expect(StatusCode::OK);
     let customer = id_of(&site, "customer_id");
@@ -99,12 +102,25 @@ async fn assign(app: &TestApp, shop: &Shop, id: Uuid) {
     .expect(StatusCode::OK);
 }
 
-async fn public(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+async fn public(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
     app.send(method, path, token, body.as_ref()).await
 }
 
 async fn ask_code(app: &TestApp, tenant: &str, number: &str) -> Reply {
-    public(app, Method::POST, "/v1/public/track/codes", None, Some(json!({"tenant": tenant, "ticket": number}))).await
+    public(
+        app,
+        Method::POST,
+        "/v1/public/track/codes",
+        None,
+        Some(json!({"tenant": tenant, "ticket": number})),
+    )
+    .await
 }
 
 async fn try_code(app: &TestApp, tenant: &str, number: &str, code: &str) -> Reply {
@@ -120,9 +136,15 @@ async fn try_code(app: &TestApp, tenant: &str, number: &str, code: &str) -> Repl
 
 /// The bearer a direct link gives.
 async fn open_link(app: &TestApp, link: &str) -> String {
-    let reply = public(app, Method::POST, "/v1/public/track/sessions", None, Some(json!({"link": link})))
-        .await
-        .expect(StatusCode::OK);
+    let reply = public(
+        app,
+        Method::POST,
+        "/v1/public/track/sessions",
+        None,
+        Some(json!({"link": link})),
+    )
+    .await
+    .expect(StatusCode::OK);
     reply["token"].as_str().expect("token").to_owned()
 }
 
@@ -134,7 +156,10 @@ async fn view(app: &TestApp, token: &str) -> Value {
 
 /// The token of the first `/track/{token}` link in `body`.
 fn link_in(body: &str) -> String {
-    let start = body.find("/track/").unwrap_or_else(|| panic!("no direct link in {body}")) + "/track/".len();
+    let start = body
+        .find("/track/")
+        .unwrap_or_else(|| panic!("no direct link in {body}"))
+        + "/track/".len();
     body[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
@@ -145,7 +170,9 @@ fn code_in(subject: &str) -> String {
     subject.rsplit(' ').next().expect("code").to_owned()
 }
 
-async fn a_code_opens_the_page_and_wrong_codes_lock_alike_for_unknown_numbers(backend: TestBackend) {
+async fn a_code_opens_the_page_and_wrong_codes_lock_alike_for_unknown_numbers(
+    backend: TestBackend,
+) {
     let app = start(backend).await;
     let (shop, _, number) = shop_with_ticket(&app, "acme").await;
     let sink = SmtpSink::start().await;
@@ -168,37 +195,76 @@ async fn a_code_opens_the_page_and_wrong_codes_lock_alike_for_unknown_numbers(ba
     assert_eq!(code.len(), 6, "{}", mail.subject);
 
     // The right code opens the page, once.
-    let session = try_code(&app, &tenant, &number, &code).await.expect(StatusCode::OK);
+    let session = try_code(&app, &tenant, &number, &code)
+        .await
+        .expect(StatusCode::OK);
     let token = session["token"].as_str().expect("token");
     assert_eq!(view(&app, token).await["number"], number.as_str());
     let again = try_code(&app, &tenant, &number, &code).await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
     // A progress bearer is no staff token, and no staff token is a progress bearer.
-    assert_eq!(app.send(Method::GET, "/v1/tickets", Some(token), None).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        public(&app, Method::GET, "/v1/public/track", Some(&shop.tenant.admin_token), None).await.status,
+        app.send(Method::GET, "/v1/tickets", Some(token), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        public(
+            &app,
+            Method::GET,
+            "/v1/public/track",
+            Some(&shop.tenant.admin_token),
+            None
+        )
+        .await
+        .status,
         StatusCode::UNAUTHORIZED
     );
 
     // Wrong codes: four refusals, then locked — the same for both numbers.
-    ask_code(&app, &tenant, &number).await.expect(StatusCode::ACCEPTED);
+    ask_code(&app, &tenant, &number)
+        .await
+        .expect(StatusCode::ACCEPTED);
     drain(&worker, Utc::now()).await;
     let fresh = code_in(&sink.wait_for(before + 2).await[before + 1].subject);
-    let wrong = if fresh == "000000" { "000001" } else { "000000" };
+    let wrong = if fresh == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
     for candidate in [number.as_str(), "T-999999"] {
         let mut statuses = Vec::new();
         for _ in 0..6 {
-            statuses.push(try_code(&app, &tenant, candidate, wrong).await.status.as_u16());
+            statuses.push(
+                try_code(&app, &tenant, candidate, wrong)
+                    .await
+                    .status
+                    .as_u16(),
+            );
         }
         assert_eq!(statuses, [401, 401, 401, 401, 429, 429], "{candidate}");
     }
     // Locked: even the right code is refused now, and no new code is sent.
-    assert_eq!(try_code(&app, &tenant, &number, &fresh).await.status, StatusCode::TOO_MANY_REQUESTS);
-    ask_code(&app, &tenant, &number).await.expect(StatusCode::ACCEPTED);
+    assert_eq!(
+        try_code(&app, &tenant, &number, &fresh).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    ask_code(&app, &tenant, &number)
+        .await
+        .expect(StatusCode::ACCEPTED);
     assert_eq!(drain(&worker, Utc::now()).await, 0);
     // An unknown tenant answers like the rest.
-    assert_eq!(ask_code(&app, "no-such-tenant", &number).await.status, StatusCode::ACCEPTED);
-    assert_eq!(try_code(&app, "no-such-tenant", &number, "123456").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        ask_code(&app, "no-such-tenant", &number).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        try_code(&app, "no-such-tenant", &number, "123456")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn the_direct_link_opens_the_page_and_a_reply_is_not_emailed_back(backend: TestBackend) {
@@ -209,7 +275,11 @@ async fn the_direct_link_opens_the_page_and_a_reply_is_not_emailed_back(backend:
     assert_eq!(drain(&worker, Utc::now()).await, 1);
     let received = sink.wait_for(1).await;
     let link = link_in(&received[0].body);
-    assert!(!received[0].body.contains("?ticket="), "{}", received[0].body);
+    assert!(
+        !received[0].body.contains("?ticket="),
+        "{}",
+        received[0].body
+    );
 
     let token = open_link(&app, &link).await;
     let page = view(&app, &token).await;
@@ -221,7 +291,14 @@ async fn the_direct_link_opens_the_page_and_a_reply_is_not_emailed_back(backend:
     let mut forged = link.clone().into_bytes();
     forged[5] = if forged[5] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).expect("ascii");
-    let refused = public(&app, Method::POST, "/v1/public/track/sessions", None, Some(json!({"link": forged}))).await;
+    let refused = public(
+        &app,
+        Method::POST,
+        "/v1/public/track/sessions",
+        None,
+        Some(json!({"link": forged})),
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
 
     // Staff write publicly (the customer is mailed); the customer answers (nobody is).
@@ -249,10 +326,21 @@ async fn the_direct_link_opens_the_page_and_a_reply_is_not_emailed_back(backend:
     .await
     .expect(StatusCode::CREATED);
     assert_eq!(reply["from_customer"], true);
-    let empty = public(&app, Method::POST, "/v1/public/track/comments", Some(&token), Some(json!({"body": " "}))).await;
+    let empty = public(
+        &app,
+        Method::POST,
+        "/v1/public/track/comments",
+        Some(&token),
+        Some(json!({"body": " "})),
+    )
+    .await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    assert_eq!(drain(&worker, Utc::now()).await, 1, "only the staff reply is mailed");
+    assert_eq!(
+        drain(&worker, Utc::now()).await,
+        1,
+        "only the staff reply is mailed"
+    );
     let mails = sink.wait_for(2).await;
     assert!(mails[1].body.contains("We come on Monday"));
     assert_eq!(sink.received().len(), 2);
@@ -262,18 +350,32 @@ async fn the_direct_link_opens_the_page_and_a_reply_is_not_emailed_back(backend:
         .as_array()
         .expect("comments")
         .iter()
-        .map(|c| (c["body"].as_str().unwrap_or_default().to_owned(), c["from_customer"] == true))
+        .map(|c| {
+            (
+                c["body"].as_str().unwrap_or_default().to_owned(),
+                c["from_customer"] == true,
+            )
+        })
         .collect();
     assert_eq!(
         comments,
-        [("We come on Monday".to_owned(), false), ("Monday is fine, ring twice".to_owned(), true)]
+        [
+            ("We come on Monday".to_owned(), false),
+            ("Monday is fine, ring twice".to_owned(), true)
+        ]
     );
     // Staff see the customer's answer as a public comment.
     let staff = app
-        .get(&format!("/v1/tickets/{id}/comments"), &shop.tenant.admin_token)
+        .get(
+            &format!("/v1/tickets/{id}/comments"),
+            &shop.tenant.admin_token,
+        )
         .await
         .expect(StatusCode::OK);
-    assert!(staff.to_string().contains("Monday is fine, ring twice"), "{staff}");
+    assert!(
+        staff.to_string().contains("Monday is fine, ring twice"),
+        "{staff}"
+    );
 }
 
 async fn the_position_is_shown_only_while_en_route(backend: TestBackend) {
@@ -285,10 +387,13 @@ async fn the_position_is_shown_only_while_en_route(backend: TestBackend) {
     let link = link_in(&sink.wait_for(1).await[0].body);
     let token = open_link(&app, &link).await;
     let ping = |minutes_ago: i64| {
-        let at = (Utc::now() - Duration::minutes(minutes_ago)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let at = (Utc::now() - Duration::minutes(minutes_ago))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         json!({"pings": [{"device_time": at, "lat": 52.52, "lon": 13.40, "accuracy_m": 6.0}]})
     };
-    app.post("/v1/me/locations", &shop.tech().token, &ping(3)).await.expect(StatusCode::OK);
+    app.post("/v1/me/locations", &shop.tech().token, &ping(3))
+        .await
+        .expect(StatusCode::OK);
 
     let mut seen = Vec::new();
     assign(&app, &shop, id).await;
@@ -296,7 +401,9 @@ async fn the_position_is_shown_only_while_en_route(backend: TestBackend) {
     step(&app, &shop, id, "accepted").await;
     seen.push(("accepted", view(&app, &token).await));
     step(&app, &shop, id, "en_route").await;
-    app.post("/v1/me/locations", &shop.tech().token, &ping(1)).await.expect(StatusCode::OK);
+    app.post("/v1/me/locations", &shop.tech().token, &ping(1))
+        .await
+        .expect(StatusCode::OK);
     let en_route = view(&app, &token).await;
     step(&app, &shop, id, "on_site").await;
     seen.push(("on_site", view(&app, &token).await));
@@ -309,12 +416,17 @@ async fn the_position_is_shown_only_while_en_route(backend: TestBackend) {
     assert!(tracking["eta_minutes"].as_u64().is_some(), "{tracking}");
     assert!(tracking["distance_m"].as_f64().is_some_and(|d| d >= 0.0));
     assert_eq!(en_route["status"], "en_route");
-    let first_name = en_route["technician_first_name"].as_str().expect("first name");
+    let first_name = en_route["technician_first_name"]
+        .as_str()
+        .expect("first name");
     assert!(!first_name.contains(' '), "{first_name}");
     for (status, page) in &seen {
         assert!(page["tracking"].is_null(), "{status}: {page}");
         let text = page.to_string();
-        assert!(!text.contains("52.52"), "{status} leaks the position: {text}");
+        assert!(
+            !text.contains("52.52"),
+            "{status} leaks the position: {text}"
+        );
     }
 }
 
@@ -328,7 +440,14 @@ async fn the_survey_counts_once_and_appears_in_the_report(backend: TestBackend) 
     let answer = |score: u64| json!({"score": score, "comment": "Quick, tidy, friendly"});
 
     // Not before close.
-    let early = public(&app, Method::POST, "/v1/public/track/survey", Some(&token), Some(answer(5))).await;
+    let early = public(
+        &app,
+        Method::POST,
+        "/v1/public/track/survey",
+        Some(&token),
+        Some(answer(5)),
+    )
+    .await;
     assert_eq!(early.status, StatusCode::CONFLICT);
     assign(&app, &shop, id).await;
     for status in ["accepted", "en_route", "on_site", "work_done", "closed"] {
@@ -345,15 +464,39 @@ async fn the_survey_counts_once_and_appears_in_the_report(backend: TestBackend) 
     let survey_token = open_link(&app, &link_in(&survey_mail.body)).await;
     assert!(view(&app, &survey_token).await["survey_open"] == true);
 
-    let bad = public(&app, Method::POST, "/v1/public/track/survey", Some(&token), Some(answer(6))).await;
+    let bad = public(
+        &app,
+        Method::POST,
+        "/v1/public/track/survey",
+        Some(&token),
+        Some(answer(6)),
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let first = public(&app, Method::POST, "/v1/public/track/survey", Some(&survey_token), Some(answer(4)))
-        .await
-        .expect(StatusCode::CREATED);
+    let first = public(
+        &app,
+        Method::POST,
+        "/v1/public/track/survey",
+        Some(&survey_token),
+        Some(answer(4)),
+    )
+    .await
+    .expect(StatusCode::CREATED);
     assert_eq!(first["score"], 4);
-    let second = public(&app, Method::POST, "/v1/public/track/survey", Some(&token), Some(answer(1))).await;
+    let second = public(
+        &app,
+        Method::POST,
+        "/v1/public/track/survey",
+        Some(&token),
+        Some(answer(1)),
+    )
+    .await;
     assert_eq!(second.status, StatusCode::CONFLICT);
-    assert_eq!(second.body["type"], "https://truckroll.dev/problems/conflict", "{}", second.body);
+    assert_eq!(
+        second.body["type"], "https://truckroll.dev/problems/conflict",
+        "{}",
+        second.body
+    );
     let page = view(&app, &token).await;
     assert_eq!(page["survey"]["score"], 4);
     assert_eq!(page["survey_open"], false);
@@ -361,30 +504,56 @@ async fn the_survey_counts_once_and_appears_in_the_report(backend: TestBackend) 
     // The report, by category and by technician, JSON and CSV.
     let from = (Utc::now() - Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let to = (Utc::now() + Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let path = |by: &str| format!("/v1/reports/csat?from={}&to={}&group_by={by}", urlenc(&from), urlenc(&to));
-    let by_category = app.get(&path("category"), &shop.tenant.admin_token).await.expect(StatusCode::OK);
+    let path = |by: &str| {
+        format!(
+            "/v1/reports/csat?from={}&to={}&group_by={by}",
+            urlenc(&from),
+            urlenc(&to)
+        )
+    };
+    let by_category = app
+        .get(&path("category"), &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(
         by_category,
         json!([{"group": "hvac", "responses": 1, "average_score": 4.0, "satisfied": 1}])
     );
-    let by_technician = app.get(&path("technician"), &shop.tenant.admin_token).await.expect(StatusCode::OK);
+    let by_technician = app
+        .get(&path("technician"), &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(by_technician[0]["responses"], 1);
     assert!(by_technician[0]["group"].is_string(), "{by_technician}");
     let csv = app
-        .send_with(Method::GET, &path("category"), Some(&shop.tenant.admin_token), None, &[("accept", "text/csv")])
+        .send_with(
+            Method::GET,
+            &path("category"),
+            Some(&shop.tenant.admin_token),
+            None,
+            &[("accept", "text/csv")],
+        )
         .await
         .expect(StatusCode::OK);
-    assert_eq!(csv, Value::String("category,responses,average_score,satisfied\r\nhvac,1,4.00,1\r\n".into()));
+    assert_eq!(
+        csv,
+        Value::String("category,responses,average_score,satisfied\r\nhvac,1,4.00,1\r\n".into())
+    );
     let technician = app.get(&path("category"), &shop.tech().token).await;
     assert_eq!(technician.status, StatusCode::FORBIDDEN);
 
     // The ticket's timeline shows the answer.
     let timeline = app
-        .get(&format!("/v1/tickets/{id}/timeline"), &shop.tenant.admin_token)
+        .get(
+            &format!("/v1/tickets/{id}/timeline"),
+            &shop.tenant.admin_token,
+        )
         .await
         .expect(StatusCode::OK);
     assert!(
-        timeline.to_string().contains("customer survey answered: 4/5"),
+        timeline
+            .to_string()
+            .contains("customer survey answered: 4/5"),
         "{timeline}"
     );
 }

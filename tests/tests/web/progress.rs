@@ -107,7 +107,12 @@ async fn customer_follows_the_technician_and_answers_the_survey() {
         answer.to_string().contains("customer survey answered: 4/5"),
         "{answer}"
     );
-    for name in ["progress-en-route-1024.png", "progress-en-route-1440.png", "progress-arrived-1024.png", "progress-survey-1440.png"] {
+    for name in [
+        "progress-en-route-1024.png",
+        "progress-en-route-1440.png",
+        "progress-arrived-1024.png",
+        "progress-survey-1440.png",
+    ] {
         assert!(artifacts.join(name).exists(), "no screenshot {name}");
     }
     app.stop().await;
