@@ -25,7 +25,8 @@ backend_tests!(
     a_code_opens_the_page_and_wrong_codes_lock_alike_for_unknown_numbers,
     the_direct_link_opens_the_page_and_a_reply_is_not_emailed_back,
     the_position_is_shown_only_while_en_route,
-    the_survey_counts_once_and_appears_in_the_report
+    the_survey_counts_once_and_appears_in_the_report,
+    public_requests_are_rate_limited_per_address
 );
 
 async fn start(backend: TestBackend) -> TestApp {
@@ -560,4 +561,25 @@ async fn the_survey_counts_once_and_appears_in_the_report(backend: TestBackend) 
 
 fn urlenc(text: &str) -> String {
     text.replace('+', "%2B").replace(':', "%3A")
+}
+
+async fn public_requests_are_rate_limited_per_address(backend: TestBackend) {
+    let app = TestApp::start_with(backend, |config| {
+        config.notify.worker_enabled = false;
+        config.notify.public_requests_per_minute = 3;
+    })
+    .await;
+    let tenant = app.create_tenant("limits").await;
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        statuses.push(
+            ask_code(&app, &tenant.name, &format!("T-{n}"))
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [202, 202, 202, 429]);
+    let limited = ask_code(&app, &tenant.name, "T-9").await;
+    limited.expect_problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited");
 }
