@@ -46,6 +46,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// The public report check's requests per client address.
     pub report_verify_limiter: Arc<crate::report::limit::VerifyLimiter>,
+    /// Requests to the public progress endpoints, per address and per ticket.
+    pub progress_limiter: Arc<LoginLimiter>,
     pub dispatch: Arc<DispatchService>,
     /// State changes, published after they commit.
     pub events: Arc<dyn EventBus>,
@@ -80,6 +82,7 @@ impl AppState {
             nonzero(auth.login_per_account_per_minute),
             nonzero(auth.login_per_address_per_minute),
         );
+        let public = nonzero(config.notify.public_requests_per_minute);
         Ok(Self {
             store,
             blobs,
@@ -88,6 +91,7 @@ impl AppState {
             report_verify_limiter: Arc::new(crate::report::limit::VerifyLimiter::new(
                 config.report.verify_per_address_per_minute,
             )),
+            progress_limiter: Arc::new(LoginLimiter::new(public, public)),
             dispatch,
             events: Arc::new(MemoryBus::new()),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),

@@ -359,6 +359,11 @@ fn from_audit(action: &str, before: &Value, after: &Value) -> (TimelineKind, Str
             ),
             after.clone(),
         ),
+        "ticket.survey" => (
+            TimelineKind::Other,
+            format!("customer survey answered: {}/5", text(&after["score"])),
+            after.clone(),
+        ),
         other => (TimelineKind::Other, other.to_owned(), after.clone()),
     }
 }

@@ -15,6 +15,7 @@ mod metrics;
 mod notify;
 mod offers;
 mod ops;
+mod progress;
 mod report;
 mod search;
 mod sla;
@@ -108,6 +109,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(sla::router())
         .merge(webhooks::router())
         .merge(notify::router())
+        .merge(progress::router())
         .merge(audit::router())
         .merge(sync::router())
         .merge(live::router())

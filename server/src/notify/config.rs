@@ -20,6 +20,19 @@ pub struct NotifyConfig {
     pub backoff_base_ms: u64,
     /// Longest retry delay.
     pub backoff_cap_ms: u64,
+    /// HMAC key of the progress page's direct links and bearers (at least
+    /// 32 characters). Empty: a random key per process start, so links in
+    /// messages stop working after a restart — set it in production.
+    #[serde(default)]
+    pub link_secret: String,
+    /// Requests per minute one client address may make to the public
+    /// progress endpoints.
+    #[serde(default = "default_public_requests_per_minute")]
+    pub public_requests_per_minute: u32,
+}
+
+fn default_public_requests_per_minute() -> u32 {
+    60
 }
 
 impl Default for NotifyConfig {
@@ -31,6 +44,8 @@ impl Default for NotifyConfig {
             max_attempts: 10,
             backoff_base_ms: 30_000,
             backoff_cap_ms: 3_600_000,
+            link_secret: String::new(),
+            public_requests_per_minute: default_public_requests_per_minute(),
         }
     }
 }
@@ -55,6 +70,18 @@ impl NotifyConfig {
             return Err(ConfigError::invalid(
                 "notify.max_attempts",
                 "must be between 1 and 100",
+            ));
+        }
+        if !self.link_secret.is_empty() && self.link_secret.len() < 32 {
+            return Err(ConfigError::invalid(
+                "notify.link_secret",
+                "must be at least 32 characters",
+            ));
+        }
+        if self.public_requests_per_minute == 0 {
+            return Err(ConfigError::invalid(
+                "notify.public_requests_per_minute",
+                "must be positive",
             ));
         }
         if self.backoff_base_ms == 0 || self.backoff_cap_ms < self.backoff_base_ms {

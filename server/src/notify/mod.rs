@@ -9,6 +9,7 @@
 //! written to the log instead (the embedded default).
 
 mod config;
+mod progress_key;
 mod senders;
 mod templates;
 
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use config::{NotifyConfig, SmsConfig, SmtpConfig, SmtpTls};
+pub use progress_key::ProgressKey;
 pub use senders::{HttpSmsSender, LogSender, Sender, SmtpSender};
 pub use templates::{TemplateError, TemplateVars, check, default_template, render};
 
@@ -47,17 +49,29 @@ pub struct RenderedNotice {
 #[derive(Debug, Clone)]
 pub struct Links {
     base: String,
+    key: ProgressKey,
 }
 
 impl Links {
-    pub fn new(public_base_url: &str) -> Self {
+    pub fn new(public_base_url: &str, key: ProgressKey) -> Self {
         Self {
             base: public_base_url.trim_end_matches('/').to_owned(),
+            key,
         }
     }
 
-    /// The progress page for a ticket (the page asks for a one-time code).
-    pub fn progress(&self, ticket_number: &str) -> String {
+    /// The progress page for a ticket by its signed direct link (opens
+    /// without a code).
+    pub fn progress(&self, tenant_id: uuid::Uuid, ticket_id: uuid::Uuid) -> String {
+        format!(
+            "{}/track/{}",
+            self.base,
+            self.key.link_token(tenant_id, ticket_id)
+        )
+    }
+
+    /// The progress page's code form for a ticket number.
+    pub fn progress_by_number(&self, ticket_number: &str) -> String {
         format!("{}/track?ticket={}", self.base, urlencode(ticket_number))
     }
 }
@@ -81,7 +95,7 @@ pub async fn render_notice(
     links: &Links,
     notice: &Notice,
 ) -> StoreResult<(String, String)> {
-    let progress = links.progress(&notice.context.ticket_number);
+    let progress = links.progress(notice.tenant_id, notice.ticket_id);
     let vars = TemplateVars {
         ticket_number: notice.context.ticket_number.clone(),
         ticket_title: notice.context.ticket_title.clone(),
@@ -92,6 +106,7 @@ pub async fn render_notice(
         report_url: progress.clone(),
         survey_url: format!("{progress}#survey"),
         progress_url: progress,
+        access_code: notice.context.access_code.clone(),
     };
     let render_with = |template: &NoticeTemplate| {
         Ok::<_, TemplateError>((
@@ -266,7 +281,10 @@ pub fn worker(
         max_attempts: config.max_attempts,
         max_retry_after: backoff.cap,
     };
-    let links = Links::new(&config.public_base_url);
+    let links = Links::new(
+        &config.public_base_url,
+        ProgressKey::new(&config.link_secret),
+    );
     Worker::new(
         Arc::new(NoticeOutbox::new(store, channel, sender, links)),
         policy,

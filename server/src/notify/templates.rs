@@ -23,6 +23,8 @@ pub struct TemplateVars {
     pub report_url: String,
     /// The satisfaction survey.
     pub survey_url: String,
+    /// The progress page's one-time code (`access_code` messages).
+    pub access_code: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,7 @@ pub fn check(source: &str) -> Result<(), TemplateError> {
         progress_url: "http://localhost/track?ticket=T-1".into(),
         report_url: "http://localhost/track?ticket=T-1".into(),
         survey_url: "http://localhost/track?ticket=T-1#survey".into(),
+        access_code: Some("123456".into()),
     };
     render(source, &sample).map(drop)
 }
@@ -107,6 +110,11 @@ fn wording(event: NoticeEvent, locale: Locale) -> (&'static str, &'static str, &
             "Hello {{ customer_name }},\n\nticket {{ ticket_number }} is closed. One question, 1 to 5, takes ten seconds: {{ survey_url }}\n",
             "{{ ticket_number }} is closed. How did we do? {{ survey_url }}",
         ),
+        (Locale::En, AccessCode) => (
+            "Your code for {{ ticket_number }}: {{ access_code }}",
+            "Hello {{ customer_name }},\n\nyour code to follow ticket {{ ticket_number }} is {{ access_code }}. It works once, for 10 minutes.\nIf you did not ask for it, ignore this message.\n",
+            "Code for {{ ticket_number }}: {{ access_code }} (10 minutes)",
+        ),
         (Locale::ZhCn, TicketReceived) => (
             "已收到您的报修 {{ ticket_number }}",
             "{{ customer_name }}，您好：\n\n我们已收到您的报修“{{ ticket_title }}”，工单号 {{ ticket_number }}。\n查看进度：{{ progress_url }}\n",
@@ -136,6 +144,11 @@ fn wording(event: NoticeEvent, locale: Locale) -> (&'static str, &'static str, &
             "请评价本次服务（{{ ticket_number }}）",
             "{{ customer_name }}，您好：\n\n工单 {{ ticket_number }} 已关闭。请用 1 到 5 分为本次服务打分，只需十秒：{{ survey_url }}\n",
             "工单 {{ ticket_number }} 已关闭，请为服务打分：{{ survey_url }}",
+        ),
+        (Locale::ZhCn, AccessCode) => (
+            "工单 {{ ticket_number }} 的验证码：{{ access_code }}",
+            "{{ customer_name }}，您好：\n\n查看工单 {{ ticket_number }} 进度的验证码是 {{ access_code }}，10 分钟内有效，只能使用一次。\n如非本人操作，请忽略此邮件。\n",
+            "工单 {{ ticket_number }} 验证码：{{ access_code }}（10 分钟内有效）",
         ),
     }
 }

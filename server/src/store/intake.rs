@@ -272,9 +272,6 @@ pub trait IntakeStore {
         tenant_id: Uuid,
         message_ids: &[String],
     ) -> StoreResult<Option<Uuid>>;
-    /// The ticket numbered `number` (e.g. `TR-000123`).
-    async fn ticket_id_by_number(&self, tenant_id: Uuid, number: &str)
-    -> StoreResult<Option<Uuid>>;
     /// Remembers a message id we sent about `ticket_id`, so replies to it
     /// thread into the ticket (for the outgoing mail).
     async fn remember_message_id(

@@ -95,6 +95,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "notify",
         include_str!("../../../migrations/postgres/0018_notify.sql"),
     ),
+    (
+        19,
+        "progress",
+        include_str!("../../../migrations/postgres/0019_progress.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -187,6 +192,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         18,
         "notify",
         include_str!("../../../migrations/sqlite/0018_notify.sql"),
+    ),
+    (
+        19,
+        "progress",
+        include_str!("../../../migrations/sqlite/0019_progress.sql"),
     ),
 ];
 

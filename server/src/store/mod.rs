@@ -25,6 +25,7 @@ pub mod migrations;
 pub mod notify;
 pub mod offers;
 pub mod postgres;
+pub mod progress;
 pub mod push;
 pub mod report;
 mod rows;
@@ -131,6 +132,7 @@ pub trait Store:
     + report::ReportStore
     + lifecycle::LifecycleStore
     + search::SearchStore
+    + progress::ProgressStore
     + Send
     + Sync
     + std::fmt::Debug

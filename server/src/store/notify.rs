@@ -32,16 +32,19 @@ pub enum NoticeEvent {
     StaffReply,
     /// The ticket was closed: the satisfaction survey.
     Survey,
+    /// A one-time code for the progress page, asked for by ticket number.
+    AccessCode,
 }
 
 impl NoticeEvent {
-    pub const ALL: [NoticeEvent; 6] = [
+    pub const ALL: [NoticeEvent; 7] = [
         Self::TicketReceived,
         Self::TechnicianAssigned,
         Self::TechnicianEnRoute,
         Self::WorkDone,
         Self::StaffReply,
         Self::Survey,
+        Self::AccessCode,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl NoticeEvent {
             Self::WorkDone => "work_done",
             Self::StaffReply => "staff_reply",
             Self::Survey => "survey",
+            Self::AccessCode => "access_code",
         }
     }
 
@@ -153,6 +157,9 @@ pub struct NoticeContext {
     pub technician_first_name: Option<String>,
     /// The staff reply's text.
     pub comment: Option<String>,
+    /// The progress page's one-time code (`access_code` messages only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_code: Option<String>,
 }
 
 /// One message of the outbox.

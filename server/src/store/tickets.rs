@@ -80,6 +80,9 @@ pub trait TicketStore {
     // Tickets and comments.
     async fn create_ticket(&self, actor: Actor, ticket: &NewTicket) -> StoreResult<Ticket>;
     async fn get_ticket(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Ticket>;
+    /// The id of the ticket numbered `number` (e.g. `TR-000123`), if any.
+    async fn ticket_id_by_number(&self, tenant_id: Uuid, number: &str)
+    -> StoreResult<Option<Uuid>>;
     async fn list_tickets(
         &self,
         tenant_id: Uuid,

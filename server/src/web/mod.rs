@@ -111,6 +111,16 @@ static ASSETS: &[Asset] = &[
         "text/javascript; charset=utf-8"
     ),
     asset!(
+        "progress.js",
+        "assets/progress.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "progress.css",
+        "assets/progress.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
         "text/javascript; charset=utf-8"
@@ -154,6 +164,8 @@ static PAGES: &[(&str, &str)] = &[
     ("/ticket", include_str!("ticket.html")),
     ("/technician", include_str!("technician.html")),
     ("/admin", include_str!("admin.html")),
+    ("/track", include_str!("progress.html")),
+    ("/track/{token}", include_str!("progress.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

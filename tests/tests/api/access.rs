@@ -227,6 +227,7 @@ const MATRIX: &[(&str, [u16; 4])] = &[
     ("GET /v1/sites/{id}/tickets",            [200,  200,  200, 403]),
     ("GET /v1/assets/{id}/tickets",           [200,  200,  200, 403]),
     ("GET /v1/search",                        [200,  200,  200, 200]),
+    ("GET /v1/reports/csat",                  [200,  200,  200, 403]),
 ];
 
 /// The export's period in the matrix: any valid one.
@@ -573,6 +574,11 @@ fn matrix_requests(w: &MatrixWorld, role: usize) -> Vec<MatrixRequest> {
             None,
         ),
         request("GET /v1/search", "/v1/search?q=ticket".into(), None),
+        request(
+            "GET /v1/reports/csat",
+            format!("/v1/reports/csat?{PERIOD}"),
+            None,
+        ),
     ]
 }
 

@@ -1,3 +1,4 @@
 mod customers;
+mod progress;
 mod push_fcm;
 mod webhooks;

@@ -1,2 +1,3 @@
 mod browser;
 mod console;
+mod progress;

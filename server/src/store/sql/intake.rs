@@ -465,14 +465,6 @@ macro_rules! impl_intake_store {
                     Ok(None)
                 }
 
-                async fn ticket_id_by_number(&self, tenant_id: Uuid, number: &str) -> StoreResult<Option<Uuid>> {
-                    Ok(sqlx::query_scalar("SELECT id FROM tickets WHERE tenant_id = $1 AND number = $2")
-                        .bind(tenant_id)
-                        .bind(number)
-                        .fetch_optional(&self.pool)
-                        .await?)
-                }
-
                 async fn remember_message_id(&self, tenant_id: Uuid, ticket_id: Uuid, message_id: &str) -> StoreResult<()> {
                     sqlx::query(
                         "INSERT INTO ticket_message_ids (tenant_id, message_id, ticket_id, created_at) VALUES ($1, $2, $3, $4) \

@@ -152,6 +152,7 @@ macro_rules! impl_notify_store {
                         customer_name: contact_name.to_owned(),
                         technician_first_name: technician.as_deref().map(first_name),
                         comment: None,
+                        access_code: None,
                     };
                     for (event, key) in events {
                         Self::enqueue_notices_in(tx, (after.tenant_id, after.id, after.site_id), event, &key, &context).await?;
@@ -183,6 +184,7 @@ macro_rules! impl_notify_store {
                         customer_name: contact_name.to_owned(),
                         technician_first_name: None,
                         comment: Some(comment.body.clone()),
+                        access_code: None,
                     };
                     let key = format!("reply:{}", comment.id);
                     let target = (comment.tenant_id, comment.ticket_id, site_id);
@@ -190,7 +192,7 @@ macro_rules! impl_notify_store {
                 }
 
                 /// One row per channel the customer can be reached on and has not opted out of.
-                async fn enqueue_notices_in(
+                pub(crate) async fn enqueue_notices_in(
                     tx: &mut Tx,
                     (tenant_id, ticket_id, site_id): (Uuid, Uuid, Uuid),
                     event: NoticeEvent,

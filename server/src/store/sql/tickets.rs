@@ -241,6 +241,15 @@ macro_rules! impl_ticket_store {
                     Ok(created)
                 }
 
+                #[tracing::instrument(skip_all)]
+                async fn ticket_id_by_number(&self, tenant_id: Uuid, number: &str) -> StoreResult<Option<Uuid>> {
+                    Ok(sqlx::query_scalar("SELECT id FROM tickets WHERE tenant_id = $1 AND number = $2")
+                        .bind(tenant_id)
+                        .bind(number)
+                        .fetch_optional(&self.pool)
+                        .await?)
+                }
+
                 async fn get_ticket(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Ticket> {
                     let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
