@@ -144,6 +144,28 @@ async fn new_mail_with_a_photo_becomes_a_ticket_with_the_media(backend: TestBack
     assert_eq!(ann["name"], "Ann Lee");
     assert_eq!(ticket["site_id"], json!(d.shop.site));
 
+    // The confirmation goes to the customer who wrote, not to the customer
+    // of the site the ticket was put at.
+    let sent = d
+        .app
+        .get(
+            &format!(
+                "/v1/tickets/{}/timeline?kind=notification",
+                receipt["ticket_id"].as_str().unwrap_or_default()
+            ),
+            d.admin(),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let recipients: Vec<_> = sent["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|item| item["detail"]["recipient"].clone())
+        .collect();
+    assert_eq!(recipients, vec![json!("ann.lee@example.com")], "{sent}");
+
     // Both images are stored media of the ticket, content-addressed.
     let media = d
         .app

@@ -200,12 +200,18 @@ macro_rules! impl_notify_store {
                     context: &(dyn Fn(&str) -> NoticeContext + Sync),
                 ) -> StoreResult<()> {
                     let contact: Option<ContactRow> = sqlx::query_as(
+                        // The customer who asked (a ticket opened by email or the web form is
+                        // created by that customer), else the customer of the ticket's site.
                         "SELECT c.id, c.name, c.email, c.phone, c.locale, c.email_opt_out, c.sms_opt_out FROM sites s \
-                         JOIN customers c ON c.tenant_id = s.tenant_id AND c.id = s.customer_id \
+                         JOIN customers c ON c.tenant_id = s.tenant_id AND c.id = COALESCE( \
+                             (SELECT r.id FROM tickets t JOIN customers r ON r.tenant_id = t.tenant_id AND r.id = t.created_by \
+                              WHERE t.tenant_id = $1 AND t.id = $3), \
+                             s.customer_id) \
                          WHERE s.tenant_id = $1 AND s.id = $2",
                     )
                     .bind(tenant_id)
                     .bind(site_id)
+                    .bind(ticket_id)
                     .fetch_optional(&mut **tx)
                     .await?;
                     let Some((customer_id, name, email, phone, locale, email_opt_out, sms_opt_out)) = contact else {
