@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             delete_technician
         ))
         .routes(routes!(archive_technician))
+        .routes(routes!(technician_devices))
         .routes(routes!(restore_technician))
         .routes(routes!(my_availability, set_my_availability))
 }
@@ -83,6 +84,46 @@ async fn get_technician(
 ) -> ApiResult<Json<Technician>> {
     user.require(Action::TechniciansRead)?;
     Ok(Json(state.store.get_technician(user.tenant_id, id).await?))
+}
+
+/// A phone or tablet the technician signed in on, as the office sees it:
+/// whether it can receive push (the token itself stays private) and how many
+/// ticket documents it keeps in sync.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TechnicianDevice {
+    pub id: Uuid,
+    pub platform: crate::domain::people::Platform,
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+    pub push_enabled: bool,
+    pub documents: i64,
+}
+
+/// The technician's devices (office roles), oldest first.
+#[utoipa::path(get, path = "/v1/technicians/{id}/devices", tag = "people", security(("bearer" = [])),
+    responses((status = 200, body = Vec<TechnicianDevice>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn technician_devices(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<TechnicianDevice>>> {
+    user.require(Action::UsersRead)?;
+    let technician = state.store.get_technician(user.tenant_id, id).await?;
+    let devices = state
+        .store
+        .user_devices(user.tenant_id, technician.user_id)
+        .await?;
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|(device, documents)| TechnicianDevice {
+                id: device.id,
+                platform: device.platform,
+                registered_at: device.created_at,
+                push_enabled: device.push_token.is_some(),
+                documents,
+            })
+            .collect(),
+    ))
 }
 
 #[utoipa::path(patch, path = "/v1/technicians/{id}", tag = "people", request_body = TechnicianPatch, security(("bearer" = [])),

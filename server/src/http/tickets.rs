@@ -24,6 +24,10 @@ use crate::{
         permissions::Action,
         ticket::{Comment, NewComment, NewTicket, Priority, Ticket, TicketPatch},
     },
+    sla::{
+        triage::{self, SlaFilter, TriageError, TriageOrder},
+        view::TicketSla,
+    },
     store::{PageRequest, StoreError, TicketFilter, documents::FieldColumns, tickets::TicketOrder},
 };
 
@@ -66,10 +70,16 @@ pub struct TicketQuery {
     /// comments, customer, site, asset serial); case and accents ignored,
     /// each word a prefix.
     pub q: Option<String>,
-    /// `created` (default, oldest first), `-created` (newest first), or
-    /// `relevance` (best match of `q` first; one page, no cursor).
+    /// `created` (default, oldest first), `-created` (newest first),
+    /// `priority` (P1 first, oldest first within one), `urgency` (open
+    /// tickets, nearest running SLA deadline first) or `relevance` (best
+    /// match of `q` first; one page, no cursor).
     #[param(value_type = Option<String>, example = "-created")]
     pub sort: Option<TicketSort>,
+    /// `at_risk` (a running SLA target past a warning threshold or its
+    /// deadline) or `breached` (past its deadline); open tickets only.
+    #[param(value_type = Option<String>, example = "at_risk")]
+    pub sla: Option<SlaFilter>,
 }
 
 /// The order of `GET /v1/tickets`.
@@ -81,6 +91,10 @@ pub enum TicketSort {
     CreatedDesc,
     #[serde(rename = "relevance")]
     Relevance,
+    #[serde(rename = "priority")]
+    Priority,
+    #[serde(rename = "urgency")]
+    Urgency,
 }
 
 /// Tickets in creation order (or as `sort` says). Technicians see only their own.
@@ -117,7 +131,10 @@ async fn list_tickets(
             None | Some(TicketSort::Created) => TicketOrder::Created,
             Some(TicketSort::CreatedDesc) => TicketOrder::CreatedDesc,
             Some(TicketSort::Relevance) => TicketOrder::Relevance,
+            Some(TicketSort::Priority) => TicketOrder::Priority,
+            Some(TicketSort::Urgency) => TicketOrder::CreatedDesc,
         },
+        open_only: false,
     };
     if filter.order == TicketOrder::Relevance && page.after.is_some() {
         return Err(ValidationErrors::single(
@@ -140,6 +157,37 @@ async fn list_tickets(
                 }));
             }
         }
+    }
+    let urgency = query.sort == Some(TicketSort::Urgency);
+    if urgency || query.sla.is_some() {
+        let order = if urgency {
+            TriageOrder::Urgency
+        } else {
+            TriageOrder::Stored
+        };
+        let page = triage::open_tickets(
+            state.store.as_ref(),
+            user.tenant_id,
+            &filter,
+            query.sla,
+            order,
+            page,
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| match e {
+            TriageError::Store(e) => ApiError::from(e),
+            TriageError::TooMany => ValidationErrors::single("sla", e.to_string()).into(),
+        })?;
+        let body: PageBody<(Ticket, Option<TicketSla>)> = page.into();
+        return Ok(Json(PageBody {
+            items: body
+                .items
+                .into_iter()
+                .map(|(ticket, sla)| TicketView { ticket, sla })
+                .collect(),
+            next_cursor: body.next_cursor,
+        }));
     }
     let page = state
         .store

@@ -4,6 +4,7 @@
 //! - [`view`]: a ticket's SLA state under the policy that covers it, as
 //!   every ticket response and the live map show it.
 //! - [`report`]: the SLA report, by the database or in the application.
+//! - [`triage`]: the queue's SLA views (at risk, breached, by urgency).
 //! - [`queue`]: the priority queue of next instants per ticket.
 //! - [`timers`]: [`SlaTimers`], the engine that fires each warning and
 //!   breach exactly once per (ticket, target, kind, threshold), driven by
@@ -22,6 +23,7 @@ pub mod escalation;
 pub mod queue;
 pub mod report;
 pub mod timers;
+pub mod triage;
 pub mod view;
 pub mod webhooks;
 

@@ -82,6 +82,13 @@ pub(super) struct DeviceRow {
     pub created_at: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+pub(super) struct DeviceDocumentsRow {
+    #[sqlx(flatten)]
+    pub device: DeviceRow,
+    pub documents: i64,
+}
+
 impl TryFrom<DeviceRow> for Device {
     type Error = StoreError;
     fn try_from(row: DeviceRow) -> StoreResult<Self> {

@@ -35,6 +35,8 @@ pub struct TicketFilter {
     /// Words found through the search index (number, title, description,
     /// comments, customer, site, asset serial), each as a prefix.
     pub search: Option<String>,
+    /// Only tickets that are not closed or cancelled.
+    pub open_only: bool,
     pub order: TicketOrder,
 }
 
@@ -48,6 +50,8 @@ pub enum TicketOrder {
     CreatedDesc,
     /// Best match of `search` first; one page (a cursor is refused).
     Relevance,
+    /// P1 first, oldest first within a priority.
+    Priority,
 }
 
 #[async_trait]

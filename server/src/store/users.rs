@@ -77,4 +77,8 @@ pub trait UserStore {
     /// The tenant's device that writes ticket documents as `actor_id` (hex).
     async fn device_by_actor(&self, tenant_id: Uuid, actor_id: &str)
     -> StoreResult<Option<Device>>;
+    /// A user's devices, oldest first, each with the number of ticket
+    /// documents it holds a sync state for.
+    async fn user_devices(&self, tenant_id: Uuid, user_id: Uuid)
+    -> StoreResult<Vec<(Device, i64)>>;
 }

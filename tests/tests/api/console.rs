@@ -4,12 +4,14 @@
 //! with a ticket change or an assignment, refused with 409 when stale.
 
 use super::*;
+use truckroll_tests::fixtures::Shop;
 
 backend_tests!(
     language_and_tenant_settings,
     saved_views_belong_to_their_user,
     ticket_templates_are_admin_managed,
     stale_versions_are_refused,
+    office_sees_a_technicians_devices,
 );
 
 async fn language_and_tenant_settings(backend: TestBackend) {
@@ -286,4 +288,61 @@ async fn stale_versions_are_refused(backend: TestBackend) {
         .expect(StatusCode::OK);
     assert_eq!(assigned["status"], "assigned");
     app.stop().await;
+}
+
+async fn office_sees_a_technicians_devices(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "devices").build().await;
+    let tech = shop.tech();
+    let path = format!("/v1/technicians/{}/devices", tech.id);
+    let none = app
+        .get(&path, &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(none, json!([]));
+
+    let phone = app
+        .post(
+            "/v1/devices",
+            &tech.token,
+            &json!({"platform": "android", "actor_id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                    "push_token": "fcm-secret-token"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let tablet = app
+        .post(
+            "/v1/devices",
+            &tech.token,
+            &json!({"platform": "ios", "actor_id": "1a1b2c3d4e5f60718293a4b5c6d7e8f9"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let list = app
+        .get(&path, &shop.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    let list = list.as_array().expect("a list");
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["id"], phone["id"]);
+    assert_eq!(list[0]["platform"], "android");
+    assert_eq!(list[0]["push_enabled"], true);
+    assert_eq!(list[0]["documents"], 0);
+    assert_eq!(list[1]["id"], tablet["id"]);
+    assert_eq!(list[1]["push_enabled"], false);
+    assert!(
+        !Value::Array(list.clone())
+            .to_string()
+            .contains("fcm-secret-token"),
+        "the push token stays private"
+    );
+
+    // Technicians do not read devices, their own included; other tenants see nothing.
+    app.get(&path, &tech.token)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let other = app.create_tenant("devices-other").await;
+    app.get(&path, &other.admin_token)
+        .await
+        .expect(StatusCode::NOT_FOUND);
 }

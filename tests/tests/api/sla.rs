@@ -18,7 +18,8 @@ backend_tests!(
     accepting_an_offer_meets_response,
     assign_and_unassign_answer_with_the_sla,
     report_extras_match_hand_computed_fixtures,
-    report_in_json_and_csv
+    report_in_json_and_csv,
+    queue_filters_and_sorts_by_sla_and_priority
 );
 
 async fn policy(app: &TestApp, shop: &Shop, body: Value) -> Uuid {
@@ -852,4 +853,130 @@ async fn report_extras_match_hand_computed_fixtures(backend: truckroll_tests::Te
     assert_eq!(unassigned["tickets"], 4);
     assert_eq!(unassigned["utilisation_pct"], Value::Null);
     app.stop().await;
+}
+
+/// The ticket ids of a list answer, in order.
+fn ids(list: &Value) -> Vec<Uuid> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| id_of(t, "id"))
+        .collect()
+}
+
+/// Every page of `path` (which has a `limit`), following the cursor.
+async fn all_pages(app: &TestApp, token: &str, path: &str) -> Vec<Uuid> {
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let page_path = match &cursor {
+            Some(c) => format!("{path}&cursor={c}"),
+            None => path.to_owned(),
+        };
+        let page = app.get(&page_path, token).await.expect(StatusCode::OK);
+        found.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return found,
+        }
+    }
+    panic!("more than 20 pages for {path}");
+}
+
+async fn queue_filters_and_sorts_by_sla_and_priority(backend: truckroll_tests::TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "acme").skilled().build().await;
+    let admin = shop.tenant.admin_token.clone();
+    let tenant = shop.tenant.id;
+    // P3 tickets: response within an hour, warnings at 75 % and 90 %.
+    policy(
+        &app,
+        &shop,
+        json!({"name": "P3", "match": {"priority": "P3"}, "targets": {"response_minutes": 60}}),
+    )
+    .await;
+    let base = DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now");
+    let db = app.db.raw().await;
+    let p3 = |age: Duration| {
+        let app = &app;
+        let shop = &shop;
+        let db = &db;
+        async move {
+            let id = id_of(&shop.ticket(app, "P3").await, "id");
+            backdate(db, tenant, id, None, &[(base - age, "new")]).await;
+            id
+        }
+    };
+    let breached = p3(Duration::hours(2)).await;
+    let warning = p3(Duration::minutes(50)).await;
+    let fresh = p3(Duration::minutes(1)).await;
+    // Breached, but closed: no longer in any SLA view.
+    let closed = id_of(&shop.ticket(&app, "P3").await, "id");
+    backdate(
+        &db,
+        tenant,
+        closed,
+        None,
+        &[
+            (base - Duration::hours(3), "new"),
+            (base - Duration::hours(2), "closed"),
+        ],
+    )
+    .await;
+    // No policy covers P1 or P4: no deadline.
+    let urgent = id_of(&shop.ticket(&app, "P1").await, "id");
+    let low = id_of(&shop.ticket(&app, "P4").await, "id");
+
+    let list = app
+        .get("/v1/tickets?sla=breached", &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&list), vec![breached]);
+    assert_eq!(
+        list["items"][0]["sla"]["response"]["state"]["kind"],
+        "breached"
+    );
+    let mut at_risk = ids(&app
+        .get("/v1/tickets?sla=at_risk", &admin)
+        .await
+        .expect(StatusCode::OK));
+    at_risk.sort();
+    let mut expected = vec![breached, warning];
+    expected.sort();
+    assert_eq!(at_risk, expected);
+
+    // Nearest running deadline first, tickets without one last (newest
+    // first among them), one ticket per page.
+    assert_eq!(
+        all_pages(&app, &admin, "/v1/tickets?sort=urgency&limit=1").await,
+        vec![breached, warning, fresh, low, urgent]
+    );
+    // P1 first, oldest first within a priority; pages follow the order.
+    assert_eq!(
+        all_pages(&app, &admin, "/v1/tickets?sort=priority&limit=2").await,
+        vec![urgent, breached, warning, fresh, closed, low]
+    );
+    assert_eq!(
+        ids(&app
+            .get("/v1/tickets?sort=priority&priority=P3&sla=at_risk", &admin)
+            .await
+            .expect(StatusCode::OK)),
+        vec![breached, warning]
+    );
+
+    // A technician's SLA view holds only their own tickets.
+    shop.assign(&app, warning, shop.tech().id).await;
+    assert_eq!(
+        ids(&app
+            .get("/v1/tickets?sla=at_risk", &shop.tech().token)
+            .await
+            .expect(StatusCode::OK)),
+        vec![warning]
+    );
+    let bad = app
+        .get("/v1/tickets?sla=late", &admin)
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert!(bad.to_string().contains("late"), "{bad}");
 }

@@ -284,9 +284,9 @@ macro_rules! impl_search_store {
                 async fn search(&self, tenant_id: Uuid, search: &SearchQuery) -> StoreResult<Vec<SearchHit>> {
                     let (from, matches) = match_parts(Self::BACKEND);
                     let text = match_text(Self::BACKEND, &search.terms);
-                    // The candidates: at most SEARCH_CANDIDATES matching
-                    // entries (SQLite: the newest), ranked below; a word in
-                    // half a million tickets costs as much as a rarer one.
+                    // The candidates: the newest SEARCH_CANDIDATES matching
+                    // entries, ranked below; a word in half a million
+                    // tickets costs as much as a rarer one.
                     let mut query = QueryBuilder::<$db>::new("SELECT c.kind, c.id, c.title, c.subtitle, c.ticket_number, ");
                     match Self::BACKEND {
                         Backend::Postgres => {
@@ -319,15 +319,20 @@ macro_rules! impl_search_store {
                             .push_bind(assignee)
                             .push(")");
                     }
-                    if Self::BACKEND == Backend::Sqlite {
-                        query.push(" ORDER BY search_fts.rowid DESC");
-                    }
+                    match Self::BACKEND {
+                        Backend::Sqlite => query.push(" ORDER BY search_fts.rowid DESC"),
+                        Backend::Postgres => query.push(" ORDER BY e.seq DESC"),
+                    };
                     query
                         .push(" LIMIT ")
                         .push_bind(SEARCH_CANDIDATES)
                         .push(") c ORDER BY score DESC, c.id DESC LIMIT ")
                         .push_bind(i64::from(search.limit));
-                    let rows: Vec<(String, Uuid, String, String, Option<String>, f64)> = query.build_query_as().fetch_all(&self.pool).await?;
+                    // Unprepared: PostgreSQL plans each search for its own words (a
+                    // common word walks the newest entries, a rare one the GIN index);
+                    // a cached generic plan would pick one way for all.
+                    let rows: Vec<(String, Uuid, String, String, Option<String>, f64)> =
+                        query.build_query_as().persistent(false).fetch_all(&self.pool).await?;
                     rows.into_iter()
                         .map(|(kind, id, title, subtitle, ticket_number, score)| {
                             Ok(SearchHit {

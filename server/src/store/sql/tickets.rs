@@ -285,6 +285,16 @@ macro_rules! impl_ticket_store {
                         (TicketOrder::CreatedDesc, Some(after)) => {
                             query.push(" AND id < ").push_bind(after);
                         }
+                        (TicketOrder::Priority, Some(after)) => {
+                            // Priorities `P1`…`P4` sort as text; the cursor's row gives its place.
+                            query
+                                .push(" AND (priority, id) > (SELECT a.priority, a.id FROM tickets a WHERE a.tenant_id = t.tenant_id AND a.id = ")
+                                .push_bind(after)
+                                .push(")");
+                        }
+                    }
+                    if filter.open_only {
+                        query.push(" AND status NOT IN ('closed', 'cancelled')");
                     }
                     if let Some(customer) = filter.customer_id {
                         query.push(" AND site_id IN (SELECT s.id FROM sites s WHERE s.tenant_id = t.tenant_id AND s.customer_id = ")
@@ -339,6 +349,7 @@ macro_rules! impl_ticket_store {
                     let order = match filter.order {
                         _ if ranked => " ORDER BY r.hit_score DESC, id DESC LIMIT ",
                         TicketOrder::CreatedDesc => " ORDER BY id DESC LIMIT ",
+                        TicketOrder::Priority => " ORDER BY priority, id LIMIT ",
                         TicketOrder::Created | TicketOrder::Relevance => " ORDER BY id LIMIT ",
                     };
                     query.push(order).push_bind(i64::from(page.limit) + 1);

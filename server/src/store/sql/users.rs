@@ -12,7 +12,7 @@ macro_rules! impl_user_store {
             };
             use $crate::store::{
                 Actor, Page, PageRequest, RefreshOutcome, RefreshTokenRecord, StoreError, StoreResult,
-                rows::{DeviceRow, TenantRow, UserRow, convert_all, into_page},
+                rows::{DeviceDocumentsRow, DeviceRow, TenantRow, UserRow, convert_all, into_page},
                 sql::{USER_COLUMNS, audit, now, write_error},
                 users::UserStore,
             };
@@ -277,6 +277,20 @@ macro_rules! impl_user_store {
                     .fetch_optional(&self.pool)
                     .await?;
                     row.map(Device::try_from).transpose()
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn user_devices(&self, tenant_id: Uuid, user_id: Uuid) -> StoreResult<Vec<(Device, i64)>> {
+                    let rows: Vec<DeviceDocumentsRow> = sqlx::query_as(
+                        "SELECT d.id, d.tenant_id, d.user_id, d.platform, d.push_token, d.actor_id, d.created_at, \
+                                (SELECT COUNT(*) FROM device_sync_states s WHERE s.tenant_id = d.tenant_id AND s.device_id = d.id) AS documents \
+                         FROM devices d WHERE d.tenant_id = $1 AND d.user_id = $2 ORDER BY d.id",
+                    )
+                    .bind(tenant_id)
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter().map(|row| Ok((Device::try_from(row.device)?, row.documents))).collect()
                 }
             }
         };

@@ -156,8 +156,25 @@
     const fields = spec.fields.filter((f) => !(item && f.createOnly));
     const nodes = [];
     for (const f of fields) nodes.push(await input(f, item ? get(item, f.at) : undefined));
+    if (kind === "technicians" && item) nodes.push(await devices(item));
     $("fields").replaceChildren(...nodes);
     $("form-message").textContent = "";
+  }
+  /** The technician's phones, read-only: what the office checks when push or sync misbehaves. */
+  async function devices(item) {
+    let list;
+    try {
+      list = await session.api(`/v1/technicians/${item.id}/devices`);
+    } catch (error) {
+      return el("p", { class: "hint", id: "devices" }, explain(error));
+    }
+    const rows = list.map((d) => el("li", { dataset: { deviceId: d.id } },
+      `${d.platform} · ${t("admin.device.registered", { date: i18n.dateTime(d.registered_at) })} · `
+        + `${t(d.push_enabled ? "admin.device.push_on" : "admin.device.push_off")} · `
+        + t("admin.device.documents", { count: i18n.number(d.documents) })));
+    return el("section", { id: "devices", "aria-labelledby": "devices-title" },
+      el("h3", { id: "devices-title" }, t("admin.devices")),
+      rows.length ? el("ul", {}, rows) : el("p", { class: "hint" }, t("admin.devices.none")));
   }
   const edit = async (item) => { await showForm(item); $("fields").querySelector("input, select, textarea")?.focus(); };
   function readForm() {

@@ -80,14 +80,14 @@
       const end = zonedMidnight(query.created_to);
       params.set("created_to", new Date(end.getTime() + 86_400_000).toISOString());
     }
-    // The server sorts by creation (either way) and by relevance to `q`; the other sorts are the page's.
-    if (query.sort === "-created" || (query.sort === "relevance" && query.q)) params.set("sort", query.sort);
+    // Relevance needs words; without `q` the list keeps the default order.
+    if (query.sort && (query.sort !== "relevance" || query.q)) params.set("sort", query.sort);
+    if (query.sla) params.set("sla", query.sla);
     if (cursor) params.set("cursor", cursor);
     return params;
   }
 
   // ---- the list ----------------------------------------------------------
-  const PRIORITY_RANK = { P1: 0, P2: 1, P3: 2, P4: 3 };
   async function load() {
     const query = fromAddress();
     $("message").textContent = "";
@@ -101,15 +101,7 @@
       return;
     }
     state.next = page.next_cursor;
-    let tickets = page.items;
-    // The SLA filter and the sorts other than creation order work on the page read.
-    if (query.sla === "breached") tickets = tickets.filter((x) => slaSummary(x).state === "breached");
-    if (query.sla === "at_risk") tickets = tickets.filter((x) => ["warning", "breached"].includes(slaSummary(x).state));
-    if (query.sort === "urgency") {
-      tickets.sort((a, b) => (slaSummary(a).due ?? Infinity) - (slaSummary(b).due ?? Infinity));
-    } else if (query.sort === "priority") {
-      tickets.sort((a, b) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority]);
-    }
+    const tickets = page.items;
     state.tickets = tickets;
     state.selected = new Set([...state.selected].filter((id) => tickets.some((x) => x.id === id)));
     render();
