@@ -156,7 +156,17 @@ try {
     await ready(page, "truckrollAdmin");
     await everyControlLabelled(page, `admin ${kind}`);
     await shots(page, `admin-${kind}`);
+    if (kind === "technicians") {
+      // Editing a technician shows their phones, read-only.
+      await page.locator("#rows tr[data-id] button").first().click();
+      await page.locator("#devices-title").waitFor();
+      await shots(page, "admin-technician-devices");
+    }
   }
+  // The queue's SLA view and priority order come from the server.
+  await page.goto(`${base}/tickets?sla=at_risk&sort=priority`);
+  await ready(page, "truckrollQueue");
+  assert.equal(await page.locator("#message").textContent(), "", "the SLA view loads");
   await page.goto(`${base}/reports`);
   await page.waitForFunction(() => window.truckrollReports?.report !== null);
   await shots(page, "reports");
