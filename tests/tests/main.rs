@@ -18,6 +18,8 @@ mod intake;
 mod live;
 /// Push notifications (FCM) and webhooks.
 mod notify;
+/// Governance and hardening: the outside probe's findings (issue 19).
+mod govern;
 /// Work record corrections and the signed service report (PDF).
 mod report;
 /// The phone SDK against a real server: sync, media, convergence, Python.
