@@ -5,8 +5,11 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    auth::{AuthError, rate_limit::{FailureDelay, LoginGuard, LoginLimiter},
-        tokens::TokenService},
+    auth::{
+        AuthError,
+        rate_limit::{FailureDelay, LoginGuard, LoginLimiter},
+        tokens::TokenService,
+    },
     blob::BlobStore,
     config::Config,
     dispatch::{

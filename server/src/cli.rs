@@ -162,11 +162,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .tenant_by_name(&tenant)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no tenant `{tenant}`"))?;
-            let blobs = crate::blob::open(
-                &config.media,
-                &config.data_dir,
-                &config.auth.token_secret,
-            )?;
+            let blobs =
+                crate::blob::open(&config.media, &config.data_dir, &config.auth.token_secret)?;
             let governance = &config.governance;
             let report = crate::governance::audit_key::verify_tenant(
                 store.as_ref(),

@@ -188,9 +188,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = None;
             let permitted: Vec<SocketAddr> = resolved
                 .into_iter()
@@ -263,9 +262,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 /// `::a.b.c.d`, `64:ff9b::a.b.c.d` (NAT64) or `2002:aabb:ccdd::` (6to4).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    let low = |hi: u16, lo: u16| {
-        Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
-    };
+    let low =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
     }
@@ -319,7 +317,12 @@ mod tests {
         ] {
             assert!(!is_public(ip(internal)), "{internal} counted as public");
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(ip(public)), "{public} counted as internal");
         }
     }
@@ -339,7 +342,10 @@ mod tests {
         ] {
             assert!(policy.check_url(url).await.is_err(), "{url} allowed");
             if !url.contains("localhost") {
-                assert!(policy.check_literal(url).is_err(), "{url} allowed at send time");
+                assert!(
+                    policy.check_literal(url).is_err(),
+                    "{url} allowed at send time"
+                );
             }
         }
         assert_eq!(

@@ -206,7 +206,10 @@ mod tests {
         assert!(guard.check("acme", "a@x.io", stranger).is_ok());
         guard.failed("acme", "A@x.io", stranger);
         assert_eq!(guard.check("acme", "a@x.io", stranger), Err(60));
-        assert!(guard.check("acme", "a@x.io", owner).is_ok(), "owner unaffected");
+        assert!(
+            guard.check("acme", "a@x.io", owner).is_ok(),
+            "owner unaffected"
+        );
         assert_eq!(delay.wait(4), Duration::from_secs(240));
         assert_eq!(delay.wait(40), Duration::from_secs(600));
         guard.succeeded("acme", "a@x.io", stranger);

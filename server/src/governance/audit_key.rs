@@ -28,8 +28,8 @@ use uuid::Uuid;
 
 use crate::{
     blob::{BlobError, BlobStore},
-    domain::audit::ChainReport,
     config_error::ConfigError,
+    domain::audit::ChainReport,
     store::{Store, StoreError, audit::AuditSeal},
 };
 
@@ -61,11 +61,16 @@ impl std::fmt::Debug for AuditKeyring {
 
 fn parse_key(text: &str, field: &'static str) -> Result<AuditKey, ConfigError> {
     let (id, secret) = text.split_once(':').ok_or_else(|| {
-        ConfigError::invalid(field, "must be `<key id>:<secret>`, e.g. `k1:` and 32 or more characters")
+        ConfigError::invalid(
+            field,
+            "must be `<key id>:<secret>`, e.g. `k1:` and 32 or more characters",
+        )
     })?;
     let id_ok = !id.is_empty()
         && id.len() <= 32
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !id_ok {
         return Err(ConfigError::invalid(
             field,
@@ -94,7 +99,11 @@ impl AuditKeyring {
             .iter()
             .map(|key| parse_key(key, "governance.audit_retired_keys"))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut ids: Vec<&str> = current.iter().chain(&retired).map(|k| k.id.as_str()).collect();
+        let mut ids: Vec<&str> = current
+            .iter()
+            .chain(&retired)
+            .map(|k| k.id.as_str())
+            .collect();
         ids.sort_unstable();
         if ids.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err(ConfigError::invalid(
@@ -124,7 +133,14 @@ impl AuditKeyring {
 
     /// Whether `seal` is the seal of the entry under key `key_id`; `None`
     /// when the key is unknown.
-    fn check(&self, key_id: &str, tenant_id: Uuid, seq: i64, hash: &str, seal: &str) -> Option<bool> {
+    fn check(
+        &self,
+        key_id: &str,
+        tenant_id: Uuid,
+        seq: i64,
+        hash: &str,
+        seal: &str,
+    ) -> Option<bool> {
         let key = self.key(key_id)?;
         let expected = mac(&key.secret, tenant_id, seq, hash);
         Some(expected.as_bytes() == seal.as_bytes())
@@ -378,13 +394,19 @@ pub fn verify_seals(
                 match keyring.check(key_id, entry.tenant_id, entry.seq, &entry.hash, seal) {
                     Some(true) => report.sealed += 1,
                     Some(false) => {
-                        return broken(report, entry.seq, "the seal does not match the entry".into());
+                        return broken(
+                            report,
+                            entry.seq,
+                            "the seal does not match the entry".into(),
+                        );
                     }
                     None => {
                         return broken(
                             report,
                             entry.seq,
-                            format!("sealed with key `{key_id}`, which is not configured (audit_retired_keys?)"),
+                            format!(
+                                "sealed with key `{key_id}`, which is not configured (audit_retired_keys?)"
+                            ),
                         );
                     }
                 }
@@ -433,14 +455,26 @@ pub fn verify_seals(
                 return broken(
                     report,
                     last + 1,
-                    format!("the chain ends at entry {last}, before the anchor's entry {}", anchor.seq),
+                    format!(
+                        "the chain ends at entry {last}, before the anchor's entry {}",
+                        anchor.seq
+                    ),
                 );
             }
         }
-        if keyring.check(&anchor.key_id, anchor.tenant_id, anchor.seq, &anchor.hash, &anchor.mac)
-            != Some(true)
+        if keyring.check(
+            &anchor.key_id,
+            anchor.tenant_id,
+            anchor.seq,
+            &anchor.hash,
+            &anchor.mac,
+        ) != Some(true)
         {
-            return broken(report, anchor.seq, "the anchor's own seal does not verify".into());
+            return broken(
+                report,
+                anchor.seq,
+                "the anchor's own seal does not verify".into(),
+            );
         }
     }
     report
@@ -509,6 +543,10 @@ mod tests {
         assert!(AuditKeyring::from_config("short", &[]).is_err());
         assert!(AuditKeyring::from_config("k1:short", &[]).is_err());
         assert!(AuditKeyring::from_config(K1, &[K1.to_owned()]).is_err());
-        assert!(!AuditKeyring::from_config("", &[]).expect("unkeyed").is_keyed());
+        assert!(
+            !AuditKeyring::from_config("", &[])
+                .expect("unkeyed")
+                .is_keyed()
+        );
     }
 }

@@ -74,7 +74,11 @@ impl std::fmt::Debug for GovernanceConfig {
             )
             .field(
                 "metrics_token",
-                &if self.metrics_token.is_empty() { "" } else { "<redacted>" },
+                &if self.metrics_token.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
             )
             .field("metrics_listen", &self.metrics_listen)
             .field("sync_max_frames", &self.sync_max_frames)

@@ -368,9 +368,12 @@ pub async fn problems_only(
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(text),
         status if status.is_server_error() => ApiError::Internal(text),
-        _ if text.trim().is_empty() => {
-            ApiError::BadRequest(status.canonical_reason().unwrap_or("bad request").to_owned())
-        }
+        _ if text.trim().is_empty() => ApiError::BadRequest(
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_owned(),
+        ),
         _ => ApiError::BadRequest(text),
     };
     if status.is_server_error() {

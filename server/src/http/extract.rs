@@ -62,7 +62,13 @@ const NUL_MESSAGE: &str = "must not contain NUL characters (U+0000)";
 /// keep it). Checked here, for every JSON body, so both backends answer the
 /// same 422 and no handler has to remember.
 fn storable_text(value: &serde_json::Value, path: &str) -> Option<String> {
-    let here = || if path.is_empty() { "body".to_owned() } else { path.to_owned() };
+    let here = || {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
     match value {
         serde_json::Value::String(text) => text.contains('\0').then(here),
         serde_json::Value::Array(items) => items
@@ -96,7 +102,9 @@ fn storable_query(parts: &Parts) -> Result<(), ApiError> {
         .iter()
         .find(|(name, value)| name.contains('\0') || value.contains('\0'))
     {
-        Some((name, _)) => Err(ValidationErrors::single(name.replace('\0', ""), NUL_MESSAGE).into()),
+        Some((name, _)) => {
+            Err(ValidationErrors::single(name.replace('\0', ""), NUL_MESSAGE).into())
+        }
         None => Ok(()),
     }
 }

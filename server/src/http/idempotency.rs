@@ -61,7 +61,8 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
     let store = &state.store;
     let governance = &state.config.governance;
     let now = Utc::now();
-    let ago = |secs: u64| now - chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000));
+    let ago =
+        |secs: u64| now - chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000));
     let window = IdempotencyWindow {
         now,
         abandoned_before: ago(governance.idempotency_abandoned_after_secs),

@@ -268,10 +268,7 @@ async fn create_mailbox(
     user.require(Action::IntakeManage)?;
     let input: MailboxInput = body.into();
     reachable_host(&state, &input).await?;
-    let created = state
-        .intake()
-        .create_mailbox(user.actor(), &input)
-        .await?;
+    let created = state.intake().create_mailbox(user.actor(), &input).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 

@@ -91,9 +91,7 @@ fn problem_content_types(operation: &mut Map<String, Value>) {
             continue;
         };
         if let Some(schema) = content.remove("application/json") {
-            content
-                .entry("application/problem+json")
-                .or_insert(schema);
+            content.entry("application/problem+json").or_insert(schema);
         }
     }
 }

@@ -7,8 +7,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use subtle::ConstantTimeEq;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::{AppState, error::ApiError};
 

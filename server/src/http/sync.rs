@@ -9,11 +9,11 @@ use axum::{
     body::Bytes,
     extract::DefaultBodyLimit,
     extract::rejection::BytesRejection,
-    http::StatusCode,
     extract::{
         State,
         ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade},
     },
+    http::StatusCode,
     response::Response,
     routing::get,
 };

@@ -295,7 +295,13 @@ mod tests {
                 assert!(open.contains("src="), "{path} has an inline <script>");
             }
             let lower = html.to_lowercase();
-            for handler in [" onclick=", " onload=", " onsubmit=", " onchange=", "javascript:"] {
+            for handler in [
+                " onclick=",
+                " onload=",
+                " onsubmit=",
+                " onchange=",
+                "javascript:",
+            ] {
                 assert!(!lower.contains(handler), "{path} has {handler}");
             }
         }

@@ -52,12 +52,20 @@ async fn internal_webhook_urls_are_refused_however_written(backend: TestBackend)
             )
             .await;
         super::assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY, url);
-        assert_eq!(reply.body["errors"][0]["field"], "url", "{url}: {}", reply.body);
+        assert_eq!(
+            reply.body["errors"][0]["field"], "url",
+            "{url}: {}",
+            reply.body
+        );
     }
     // The server's own API is internal too.
     let own = format!("{}/v1/tickets", app.base_url);
     let reply = app
-        .post("/v1/webhooks", admin, &json!({"url": own, "events": ["ticket.created"]}))
+        .post(
+            "/v1/webhooks",
+            admin,
+            &json!({"url": own, "events": ["ticket.created"]}),
+        )
         .await;
     super::assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY, &own);
     let webhooks = app.get("/v1/webhooks", admin).await.expect(StatusCode::OK);
@@ -119,7 +127,13 @@ async fn deliveries_to_internal_addresses_are_never_sent(backend: TestBackend) {
         format!("http://2130706433:{port}/hook"),
     ] {
         store
-            .create_webhook(actor, &url, &["ticket.created".to_owned()], true, "whsec_test")
+            .create_webhook(
+                actor,
+                &url,
+                &["ticket.created".to_owned()],
+                true,
+                "whsec_test",
+            )
             .await
             .expect("stored as an old subscription would be");
     }
@@ -130,9 +144,16 @@ async fn deliveries_to_internal_addresses_are_never_sent(backend: TestBackend) {
         rounds += 1;
         assert!(rounds < 20, "the worker never ran out of deliveries");
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "an internal receiver was reached");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "an internal receiver was reached"
+    );
     let dead = app
-        .get("/v1/webhooks/deliveries?state=dead", &shop.tenant.admin_token)
+        .get(
+            "/v1/webhooks/deliveries?state=dead",
+            &shop.tenant.admin_token,
+        )
         .await
         .expect(StatusCode::OK);
     let items = dead.as_array().cloned().unwrap_or_default();
@@ -140,7 +161,10 @@ async fn deliveries_to_internal_addresses_are_never_sent(backend: TestBackend) {
     for item in &items {
         let error = item["last_error"].as_str().unwrap_or_default();
         assert!(error.contains("destination refused"), "{item}");
-        assert!(!error.contains(&port.to_string()), "the port leaks: {error}");
+        assert!(
+            !error.contains(&port.to_string()),
+            "the port leaks: {error}"
+        );
     }
     app.stop().await;
 }

@@ -6,14 +6,8 @@ use chrono::{Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use truckroll_server::store::{
-    IdempotencyBegin, StoredResponse, idempotency::IdempotencyWindow,
-};
-use truckroll_tests::{
-    TestBackend,
-    app::TestApp,
-    fixtures::Shop,
-};
+use truckroll_server::store::{IdempotencyBegin, StoredResponse, idempotency::IdempotencyWindow};
+use truckroll_tests::{TestBackend, app::TestApp, fixtures::Shop};
 
 backend_tests!(
     a_key_whose_request_died_before_writing_is_taken_over,
@@ -59,7 +53,12 @@ async fn begun_long_ago(app: &TestApp, shop: &Shop, key: &str, body: &Value, ago
     assert_eq!(begun, IdempotencyBegin::Started);
 }
 
-async fn post_customer(app: &TestApp, shop: &Shop, key: &str, body: &Value) -> truckroll_tests::app::Reply {
+async fn post_customer(
+    app: &TestApp,
+    shop: &Shop,
+    key: &str,
+    body: &Value,
+) -> truckroll_tests::app::Reply {
     app.send_with(
         Method::POST,
         "/v1/customers",
@@ -98,7 +97,10 @@ async fn a_key_whose_request_died_before_writing_is_taken_over(backend: TestBack
         .expect(StatusCode::CREATED);
     let replay = post_customer(&app, &shop, "k-died", &body).await;
     assert_eq!(
-        replay.headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()),
+        replay
+            .headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
         Some("true")
     );
     assert_eq!(replay.expect(StatusCode::CREATED), created);
@@ -122,7 +124,11 @@ async fn a_key_whose_write_committed_never_runs_twice(backend: TestBackend) {
     raw.close().await;
     let reply = post_customer(&app, &shop, "k-wrote", &body).await;
     reply.expect_problem(StatusCode::CONFLICT, "/idempotency-key-committed");
-    assert_eq!(customers_named(&app, "Wrote Then Died").await, 0, "not run again");
+    assert_eq!(
+        customers_named(&app, "Wrote Then Died").await,
+        0,
+        "not run again"
+    );
     app.stop().await;
 }
 

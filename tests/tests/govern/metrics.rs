@@ -24,7 +24,12 @@ async fn metrics_need_the_token_and_methods_do_not_mint_labels(backend: TestBack
     let reply = app.send(Method::GET, "/metrics", None, None).await;
     super::assert_problem(&reply, StatusCode::UNAUTHORIZED, "no token sent");
     let reply = app
-        .send(Method::GET, "/metrics", Some("scrape-token-wrong-guess"), None)
+        .send(
+            Method::GET,
+            "/metrics",
+            Some("scrape-token-wrong-guess"),
+            None,
+        )
         .await;
     super::assert_problem(&reply, StatusCode::UNAUTHORIZED, "wrong token");
     for i in 0..25 {

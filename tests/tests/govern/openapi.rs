@@ -74,7 +74,10 @@ async fn the_openapi_document_declares_what_the_api_does(backend: TestBackend) {
         .send(Method::GET, "/v1/tickets/not-a-uuid", Some("x"), None)
         .await;
     assert_eq!(
-        reply.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        reply
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json")
     );
     let _: &Value = &reply.body;

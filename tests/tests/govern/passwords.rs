@@ -22,9 +22,15 @@ async fn weak_passwords_are_refused(backend: TestBackend) {
     let app = TestApp::start(backend).await;
     let tenant = app.create_tenant("weak").await;
     let admin = &tenant.admin_token;
-    for (i, password) in ["          ", "\t\t\t\t\t  \n   ", "password1234", "Password1234 ", "1234567890"]
-        .into_iter()
-        .enumerate()
+    for (i, password) in [
+        "          ",
+        "\t\t\t\t\t  \n   ",
+        "password1234",
+        "Password1234 ",
+        "1234567890",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let reply = app
             .post(
@@ -34,7 +40,12 @@ async fn weak_passwords_are_refused(backend: TestBackend) {
             )
             .await;
         reply.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
-        assert_eq!(error_fields(&reply), ["password"], "{password:?}: {}", reply.body);
+        assert_eq!(
+            error_fields(&reply),
+            ["password"],
+            "{password:?}: {}",
+            reply.body
+        );
     }
     let (user, _) = app.create_user(&tenant, "ok@weak.test", "dispatcher").await;
     let reply = app
@@ -84,7 +95,9 @@ async fn changing_ones_own_password_needs_the_current_one(backend: TestBackend) 
     let body = json!({"tenant": "own", "email": "admin@own.test", "password": new});
     super::login_with(&app, &body).await.expect(StatusCode::OK);
     // Another user's password (an admin's reset) needs no current password.
-    let (user, _) = app.create_user(&tenant, "desk@own.test", "dispatcher").await;
+    let (user, _) = app
+        .create_user(&tenant, "desk@own.test", "dispatcher")
+        .await;
     app.post(
         &format!("/v1/users/{user}/password"),
         &admin,
@@ -130,12 +143,21 @@ async fn a_stranger_cannot_lock_the_owner_out(backend: TestBackend) {
     let owner = [127, 0, 0, 1];
     let mut statuses = Vec::new();
     for _ in 0..12 {
-        statuses.push(login_from(&app, stranger, "guess-guess-guess").await.status.as_u16());
+        statuses.push(
+            login_from(&app, stranger, "guess-guess-guess")
+                .await
+                .status
+                .as_u16(),
+        );
     }
     assert_eq!(&statuses[..3], [401, 401, 401], "{statuses:?}");
     assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
     let waiting = login_from(&app, stranger, PASSWORD).await;
-    assert_eq!(waiting.status, StatusCode::TOO_MANY_REQUESTS, "the stranger's pair waits");
+    assert_eq!(
+        waiting.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the stranger's pair waits"
+    );
     let retry_after: u64 = waiting
         .headers
         .get("retry-after")
@@ -144,6 +166,8 @@ async fn a_stranger_cannot_lock_the_owner_out(backend: TestBackend) {
         .expect("Retry-After");
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     // The owner, from their own address, is not locked out.
-    login_from(&app, owner, PASSWORD).await.expect(StatusCode::OK);
+    login_from(&app, owner, PASSWORD)
+        .await
+        .expect(StatusCode::OK);
     app.stop().await;
 }

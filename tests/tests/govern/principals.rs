@@ -19,18 +19,25 @@ async fn demotion_and_deactivation_take_effect_at_once(backend: TestBackend) {
     let (desk, desk_token) = app
         .create_user(&shop.tenant, "desk@demote.test", "dispatcher")
         .await;
-    let ticket = json!({"title": "Leak", "category": "hvac", "priority": "P3", "site_id": shop.site});
+    let ticket =
+        json!({"title": "Leak", "category": "hvac", "priority": "P3", "site_id": shop.site});
     app.post("/v1/tickets", &desk_token, &ticket)
         .await
         .expect(StatusCode::CREATED);
-    app.patch(&format!("/v1/users/{desk}"), admin, &json!({"role": "manager"}))
-        .await
-        .expect(StatusCode::OK);
+    app.patch(
+        &format!("/v1/users/{desk}"),
+        admin,
+        &json!({"role": "manager"}),
+    )
+    .await
+    .expect(StatusCode::OK);
     app.post("/v1/tickets", &desk_token, &ticket)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
     // Reading still works: a manager reads tickets.
-    app.get("/v1/tickets", &desk_token).await.expect(StatusCode::OK);
+    app.get("/v1/tickets", &desk_token)
+        .await
+        .expect(StatusCode::OK);
 
     app.get("/v1/me", &desk_token).await.expect(StatusCode::OK);
     app.post(&format!("/v1/users/{desk}/deactivate"), admin, &json!({}))
@@ -52,7 +59,9 @@ async fn a_change_made_elsewhere_is_seen_within_the_cache_time(backend: TestBack
     let (desk, desk_token) = app
         .create_user(&shop.tenant, "desk@elsewhere.test", "dispatcher")
         .await;
-    app.get("/v1/users", &desk_token).await.expect(StatusCode::OK);
+    app.get("/v1/users", &desk_token)
+        .await
+        .expect(StatusCode::OK);
     let actor = Actor {
         tenant_id: shop.tenant.id,
         user_id: Some(shop.tenant.admin_id),

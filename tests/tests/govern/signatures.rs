@@ -38,7 +38,11 @@ async fn only_the_assigned_technician_captures_a_signature(backend: TestBackend)
         .await;
     reply.expect_problem(StatusCode::NOT_FOUND, "/not-found");
     let reply = app
-        .post(&path, &shop.techs[0].token, &signature(Some("2099-01-01T00:00:00Z")))
+        .post(
+            &path,
+            &shop.techs[0].token,
+            &signature(Some("2099-01-01T00:00:00Z")),
+        )
         .await;
     reply.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
     assert_eq!(reply.body["errors"][0]["field"], "signed_at");

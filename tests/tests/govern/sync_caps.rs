@@ -4,7 +4,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use truckroll_sync::ActorId;
-use truckroll_tests::{TestBackend, app::{TestApp, id_of}, fixtures::Shop};
+use truckroll_tests::{
+    TestBackend,
+    app::{TestApp, id_of},
+    fixtures::Shop,
+};
 use uuid::Uuid;
 
 backend_tests!(
@@ -16,17 +20,27 @@ async fn one_exchange_carries_a_bounded_number_of_frames(backend: TestBackend) {
     let app = TestApp::start_with(backend, |config| config.governance.sync_max_frames = 50).await;
     let shop = Shop::builder(&app, "frames").build().await;
     let token = &shop.tech().token;
-    let frames: Vec<Value> = (0..51).map(|i| json!({"type": format!("future_{i}")})).collect();
-    let reply = app.post("/v1/sync", token, &json!({ "frames": frames })).await;
+    let frames: Vec<Value> = (0..51)
+        .map(|i| json!({"type": format!("future_{i}")}))
+        .collect();
+    let reply = app
+        .post("/v1/sync", token, &json!({ "frames": frames }))
+        .await;
     super::assert_problem(&reply, StatusCode::PAYLOAD_TOO_LARGE, "51 frames");
-    let frames: Vec<Value> = (0..50).map(|i| json!({"type": format!("future_{i}")})).collect();
+    let frames: Vec<Value> = (0..50)
+        .map(|i| json!({"type": format!("future_{i}")}))
+        .collect();
     app.post("/v1/sync", token, &json!({ "frames": frames }))
         .await
         .expect(StatusCode::OK);
     // Over the exchange's byte limit: a problem, not axum's plain text.
     let big = "x".repeat(17 * 1024 * 1024);
     let reply = app
-        .post("/v1/sync", token, &json!({"frames": [{"type": "future", "pad": big}]}))
+        .post(
+            "/v1/sync",
+            token,
+            &json!({"frames": [{"type": "future", "pad": big}]}),
+        )
         .await;
     super::assert_problem(&reply, StatusCode::PAYLOAD_TOO_LARGE, "17 MiB");
     app.stop().await;

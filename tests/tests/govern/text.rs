@@ -6,9 +6,16 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use truckroll_server::blob::signing::Grant;
-use truckroll_tests::{TestBackend, app::TestApp, fixtures::{Shop, error_fields}};
+use truckroll_tests::{
+    TestBackend,
+    app::TestApp,
+    fixtures::{Shop, error_fields},
+};
 
-backend_tests!(nul_characters_are_refused_everywhere_alike, blob_keys_with_dot_segments_are_refused,);
+backend_tests!(
+    nul_characters_are_refused_everywhere_alike,
+    blob_keys_with_dot_segments_are_refused,
+);
 
 async fn nul_characters_are_refused_everywhere_alike(backend: TestBackend) {
     let app = TestApp::start(backend).await;
@@ -87,7 +94,11 @@ async fn blob_keys_with_dot_segments_are_refused(backend: TestBackend) {
         }
         .sign(fs.secret());
         // Raw HTTP: a client library would normalise the dots away.
-        let status = raw_get(app.address, &format!("/v1/blobs/{key}?expires={expires}&sig={sig}")).await;
+        let status = raw_get(
+            app.address,
+            &format!("/v1/blobs/{key}?expires={expires}&sig={sig}"),
+        )
+        .await;
         assert!((400..500).contains(&status), "{key}: {status}");
     }
     app.stop().await;
@@ -96,7 +107,9 @@ async fn blob_keys_with_dot_segments_are_refused(backend: TestBackend) {
 /// The status code of `GET target` sent byte for byte.
 async fn raw_get(address: std::net::SocketAddr, target: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
     let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut answer = Vec::new();
