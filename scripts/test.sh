@@ -397,3 +397,6 @@ cargo build --locked -p truckroll-sdk-ffi
 
 echo "== cargo test (SQLite and PostgreSQL at ${TEST_DATABASE_URL%%@*}@…)"
 cargo test --workspace --locked "$@"
+
+echo "== schemathesis against /openapi.json (admin and technician; scripts/schemathesis.sh)"
+scripts/schemathesis.sh

@@ -463,7 +463,10 @@ impl Client {
                             doc_id: doc_id.clone(),
                         });
                     }
-                } else if matches!(code, ErrorCode::Internal | ErrorCode::Other) {
+                } else if matches!(
+                    code,
+                    ErrorCode::Internal | ErrorCode::SessionLimit | ErrorCode::Other
+                ) {
                     report.retry_later = true;
                 }
                 report.rejections.push(Rejection {

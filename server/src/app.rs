@@ -5,7 +5,11 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    auth::{AuthError, rate_limit::LoginLimiter, tokens::TokenService},
+    auth::{
+        AuthError,
+        rate_limit::{FailureDelay, LoginGuard, LoginLimiter},
+        tokens::TokenService,
+    },
     blob::BlobStore,
     config::Config,
     dispatch::{
@@ -43,7 +47,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn BlobStore>,
     pub tokens: Arc<TokenService>,
-    pub login_limiter: Arc<LoginLimiter>,
+    pub login_limiter: Arc<LoginGuard>,
     /// The public report check's requests per client address.
     pub report_verify_limiter: Arc<crate::report::limit::VerifyLimiter>,
     /// Requests to the public progress endpoints, per address and per ticket.
@@ -61,6 +65,10 @@ pub struct AppState {
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     /// The public web form's submissions per client address.
     pub form_limiter: Arc<crate::intake::form::FormLimiter>,
+    /// Where outbound requests to addresses others chose may go (`[egress]`).
+    pub egress: crate::egress::EgressPolicy,
+    /// Users' current role and active flag, briefly cached (`[auth] principal_cache_ms`).
+    pub principals: Arc<crate::auth::principals::PrincipalCache>,
 }
 
 impl AppState {
@@ -78,9 +86,14 @@ impl AppState {
             Duration::from_secs(auth.refresh_token_ttl_secs),
         )?;
         let nonzero = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
-        let login_limiter = LoginLimiter::new(
+        let login_limiter = LoginGuard::new(
             nonzero(auth.login_per_account_per_minute),
             nonzero(auth.login_per_address_per_minute),
+            FailureDelay {
+                free: auth.login_failures_before_delay,
+                base: Duration::from_millis(auth.login_delay_base_ms),
+                cap: Duration::from_secs(auth.login_delay_cap_secs),
+            },
         );
         let public = nonzero(config.notify.public_requests_per_minute);
         Ok(Self {
@@ -102,6 +115,11 @@ impl AppState {
             live_directory: Arc::default(),
             form_limiter: Arc::new(crate::intake::form::FormLimiter::new(
                 config.intake.form_per_address_per_hour,
+            )),
+            // `Config::validated` refused a bad allow-list already.
+            egress: config.egress.policy().unwrap_or_default(),
+            principals: Arc::new(crate::auth::principals::PrincipalCache::new(
+                Duration::from_millis(auth.principal_cache_ms),
             )),
             config: Arc::new(config),
         })
@@ -140,6 +158,7 @@ impl AppState {
             media: self.config.media.clone(),
             config: self.config.intake.clone(),
             sealer: crate::intake::Sealer::new(&self.config.auth.token_secret),
+            egress: self.egress.clone(),
         }
     }
 
@@ -185,6 +204,8 @@ pub struct BackgroundTasks {
     pusher: crate::push::PushWorkerHandle,
     /// The IMAP watchers run on one replica at a time.
     intake_lead: Option<Leadership>,
+    /// So does the audit sealer (`[governance] audit_key`).
+    audit_lead: Option<Leadership>,
     notify: crate::notify::NotifyWorkers,
 }
 
@@ -233,14 +254,32 @@ impl BackgroundTasks {
             )));
             lead
         });
+        let keyring = config.governance.keyring().unwrap_or_default();
+        let audit_lead = keyring.is_keyed().then(|| {
+            let lead = Leadership::start(state.store.clone(), "audit_seal", &config.leader);
+            tasks.push(tokio::spawn(crate::governance::audit_key::seal_loop(
+                state.store.clone(),
+                state.blobs.clone(),
+                keyring,
+                Duration::from_secs(config.governance.audit_seal_window_secs),
+                Duration::from_millis(config.governance.audit_seal_interval_ms),
+                lead.subscribe(),
+            )));
+            lead
+        });
         let sla_timers =
             crate::sla::spawn_timers(state.dispatch_handles(), &config.sla, &config.leader);
-        let webhooks = crate::sla::webhooks::spawn_worker(state.store.clone(), &config.webhooks)?;
+        let webhooks = crate::sla::webhooks::spawn_worker(
+            state.store.clone(),
+            &config.webhooks,
+            &state.egress,
+        )?;
         let notify = crate::notify::NotifyWorkers::spawn(
             state.store.clone(),
             &config.notify,
             &config.smtp,
             &config.sms,
+            &state.egress,
         )?;
         Ok(Self {
             tasks,
@@ -249,6 +288,7 @@ impl BackgroundTasks {
             webhooks,
             pusher,
             intake_lead,
+            audit_lead,
             notify,
         })
     }
@@ -260,6 +300,9 @@ impl BackgroundTasks {
         }
         self.offer_lead.stop().await;
         if let Some(lead) = self.intake_lead {
+            lead.stop().await;
+        }
+        if let Some(lead) = self.audit_lead {
             lead.stop().await;
         }
         self.sla_timers.stop().await;

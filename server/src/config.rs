@@ -19,7 +19,9 @@ use crate::{
     auth::AuthConfig,
     blob::MediaConfig,
     dispatch::DispatchConfig,
+    egress::EgressConfig,
     events::{EventsBackend, EventsConfig},
+    governance::GovernanceConfig,
     intake::IntakeConfig,
     leader::LeaderConfig,
     live::LiveConfig,
@@ -59,6 +61,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub sms: SmsConfig,
     pub report: ReportConfig,
+    pub egress: EgressConfig,
+    pub governance: GovernanceConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -85,6 +89,8 @@ impl std::fmt::Debug for Config {
             .field("smtp", &self.smtp)
             .field("sms", &self.sms)
             .field("report", &self.report)
+            .field("egress", &self.egress)
+            .field("governance", &self.governance)
             .finish()
     }
 }
@@ -125,6 +131,8 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             sms: SmsConfig::default(),
             report: ReportConfig::default(),
+            egress: EgressConfig::default(),
+            governance: GovernanceConfig::default(),
         }
     }
 }
@@ -195,6 +203,8 @@ impl Config {
         self.smtp.validate()?;
         self.sms.validate()?;
         self.report.validate()?;
+        self.egress.validate()?;
+        self.governance.validate()?;
         Ok(self)
     }
 

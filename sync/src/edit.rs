@@ -273,7 +273,7 @@ impl TicketDoc {
             .check_sync_message(message)
             .map_err(ReceiveError::TooLarge)?;
         let decoded =
-            sync::Message::decode(message).map_err(|e| ReceiveError::Malformed(e.to_string()))?;
+            sync::Message::decode(message).map_err(|e| ReceiveError::Malformed(brief(e)))?;
         for (hash, actor) in message_changes(&decoded)? {
             if !device_actors.contains(&actor)
                 && self.as_automerge().get_change_by_hash(&hash).is_none()
@@ -288,7 +288,7 @@ impl TicketDoc {
         let mut trial_state = state.clone();
         trial
             .receive_sync_message(&mut trial_state, decoded)
-            .map_err(|e| ReceiveError::Malformed(e.to_string()))?;
+            .map_err(|e| ReceiveError::Malformed(brief(e)))?;
         let trial = TicketDoc::from_parts(trial, self);
         check_field_edit(self, &trial, limits)?;
         *self = trial;
@@ -297,11 +297,30 @@ impl TicketDoc {
     }
 }
 
+/// At most this many bytes of a decoder's error are kept: Automerge's
+/// errors can print a whole change graph, which would flood the log and
+/// the device's error frame.
+const ERROR_TEXT_BYTES: usize = 200;
+
+/// `error`'s text, cut to [`ERROR_TEXT_BYTES`] on a character boundary.
+fn brief(error: impl std::fmt::Display) -> String {
+    let mut text = error.to_string();
+    if text.len() > ERROR_TEXT_BYTES {
+        let mut end = ERROR_TEXT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 /// Hash and actor of every change carried by a sync message: version 1
 /// messages carry one change chunk per entry, version 2 messages one entry
 /// holding concatenated change chunks or a whole document chunk.
 fn message_changes(message: &sync::Message) -> Result<Vec<(ChangeHash, ActorId)>, ReceiveError> {
-    let malformed = |e: &dyn std::fmt::Display| ReceiveError::Malformed(e.to_string());
+    let malformed = |e: &dyn std::fmt::Display| ReceiveError::Malformed(brief(e));
     let mut out = Vec::new();
     for entry in message.changes.iter() {
         for chunk in split_chunks(entry)? {

@@ -108,6 +108,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// A server fault; retry later with backoff.
     Internal,
+    /// The session already carried changes for as many documents as the
+    /// server allows one session; sync the rest in a new session.
+    SessionLimit,
     /// A code this version does not know.
     #[serde(other)]
     Other,

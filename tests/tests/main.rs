@@ -12,6 +12,8 @@ extern crate truckroll_tests;
 
 /// The HTTP API by resource, a server on a loopback port over a fresh database.
 mod api;
+/// Governance and hardening: the outside probe's findings (issue 19).
+mod govern;
 /// Email and web intake: the inbound endpoint, IMAP, the public form.
 mod intake;
 /// The live map, the event bus between replicas, the demo.

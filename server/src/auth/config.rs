@@ -15,10 +15,23 @@ pub struct AuthConfig {
     pub token_secret: String,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
-    /// Login attempts allowed per minute for one account (tenant + email).
+    /// Login attempts allowed per minute for one account (tenant + email)
+    /// from one client address. Counted per pair, so attempts from
+    /// elsewhere never lock the account's owner out.
     pub login_per_account_per_minute: u32,
     /// Login attempts allowed per minute from one client address.
     pub login_per_address_per_minute: u32,
+    /// Failed logins of one account from one address before each further
+    /// attempt from there must wait.
+    pub login_failures_before_delay: u32,
+    /// The first wait; it doubles with each further failure.
+    pub login_delay_base_ms: u64,
+    /// The longest wait.
+    pub login_delay_cap_secs: u64,
+    /// How long a user's role and active flag are cached between store
+    /// reads (0: read on every request). A change through this replica
+    /// clears the entry at once; this bounds how long other replicas lag.
+    pub principal_cache_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -29,6 +42,10 @@ impl Default for AuthConfig {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             login_per_account_per_minute: 10,
             login_per_address_per_minute: 60,
+            login_failures_before_delay: 5,
+            login_delay_base_ms: 1000,
+            login_delay_cap_secs: 900,
+            principal_cache_ms: 2000,
         }
     }
 }
@@ -47,6 +64,13 @@ impl std::fmt::Debug for AuthConfig {
                 "login_per_address_per_minute",
                 &self.login_per_address_per_minute,
             )
+            .field(
+                "login_failures_before_delay",
+                &self.login_failures_before_delay,
+            )
+            .field("login_delay_base_ms", &self.login_delay_base_ms)
+            .field("login_delay_cap_secs", &self.login_delay_cap_secs)
+            .field("principal_cache_ms", &self.principal_cache_ms)
             .finish()
     }
 }
@@ -82,6 +106,20 @@ impl AuthConfig {
             return Err(ConfigError::invalid(
                 "auth.login_per_address_per_minute",
                 "must be at least 1",
+            ));
+        }
+        if self.login_delay_base_ms == 0
+            || self.login_delay_cap_secs.saturating_mul(1000) < self.login_delay_base_ms
+        {
+            return Err(ConfigError::invalid(
+                "auth.login_delay_base_ms",
+                "must be positive and at most auth.login_delay_cap_secs",
+            ));
+        }
+        if self.principal_cache_ms > 60_000 {
+            return Err(ConfigError::invalid(
+                "auth.principal_cache_ms",
+                "must be at most 60000 (a minute)",
             ));
         }
         Ok(())

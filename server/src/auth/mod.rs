@@ -3,6 +3,7 @@
 
 mod config;
 pub mod password;
+pub mod principals;
 pub mod rate_limit;
 pub mod tokens;
 

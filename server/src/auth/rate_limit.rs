@@ -1,6 +1,16 @@
-//! Login attempts per account and per client address (GCRA via `governor`).
+//! Attempts per key and per client address (GCRA via `governor`), and the
+//! login guard: attempts per (account, address) pair and per address, with
+//! an exponentially growing wait after repeated failures of one pair — so a
+//! stranger guessing passwords slows only themselves, never the account's
+//! owner signing in from elsewhere.
 
-use std::{net::IpAddr, num::NonZeroU32};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 
@@ -45,6 +55,115 @@ impl LoginLimiter {
     }
 }
 
+/// How failed logins of one (account, address) pair slow that pair down.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureDelay {
+    /// Failures allowed before the first wait.
+    pub free: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl FailureDelay {
+    /// The wait after `failures` consecutive failures.
+    fn wait(&self, failures: u32) -> Duration {
+        if failures < self.free.max(1) {
+            return Duration::ZERO;
+        }
+        let doublings = (failures - self.free.max(1)).min(30);
+        self.base.saturating_mul(1 << doublings).min(self.cap)
+    }
+}
+
+type Pair = (String, IpAddr);
+
+/// Sign-in attempts: per address, per (account, address), and the failure delay.
+pub struct LoginGuard {
+    per_pair: DefaultKeyedRateLimiter<Pair>,
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    delay: FailureDelay,
+    failures: Mutex<HashMap<Pair, (u32, Instant)>>,
+}
+
+impl std::fmt::Debug for LoginGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginGuard")
+            .field("delay", &self.delay)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pair(tenant: &str, email: &str, address: IpAddr) -> Pair {
+    (
+        format!("{tenant}\u{0}{}", email.trim().to_lowercase()),
+        address,
+    )
+}
+
+impl LoginGuard {
+    pub fn new(
+        per_pair_per_minute: NonZeroU32,
+        per_address_per_minute: NonZeroU32,
+        delay: FailureDelay,
+    ) -> Self {
+        Self {
+            per_pair: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_pair_per_minute)),
+            per_address: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_address_per_minute)),
+            delay,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// `Err(seconds to wait)` when the address or the pair is over its
+    /// quota, or the pair is still waiting after its failures.
+    pub fn check(&self, tenant: &str, email: &str, address: IpAddr) -> Result<(), u64> {
+        let key = pair(tenant, email, address);
+        if let Ok(failures) = self.failures.lock()
+            && let Some((count, last)) = failures.get(&key)
+        {
+            let wait = self.delay.wait(*count);
+            let waited = last.elapsed();
+            if waited < wait {
+                return Err((wait - waited).as_secs().max(1));
+            }
+        }
+        if self.per_pair.len() > SWEEP_AT {
+            self.per_pair.retain_recent();
+        }
+        if self.per_address.len() > SWEEP_AT {
+            self.per_address.retain_recent();
+        }
+        let clock = governor::clock::DefaultClock::default();
+        let wait = |not_until: governor::NotUntil<_>| {
+            not_until.wait_time_from(clock.now()).as_secs().max(1)
+        };
+        self.per_address.check_key(&address).map_err(wait)?;
+        self.per_pair.check_key(&key).map_err(wait)?;
+        Ok(())
+    }
+
+    pub fn failed(&self, tenant: &str, email: &str, address: IpAddr) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        if failures.len() > SWEEP_AT {
+            let cap = self.delay.cap;
+            failures.retain(|_, (_, last)| last.elapsed() < cap);
+        }
+        let entry = failures
+            .entry(pair(tenant, email, address))
+            .or_insert((0, Instant::now()));
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = Instant::now();
+    }
+
+    pub fn succeeded(&self, tenant: &str, email: &str, address: IpAddr) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&pair(tenant, email, address));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +189,30 @@ mod tests {
             limiter.check("acme", "c@x.io", here).is_err(),
             "address used up (4 attempts)"
         );
+    }
+
+    #[test]
+    fn failures_slow_only_their_own_address() {
+        let delay = FailureDelay {
+            free: 2,
+            base: Duration::from_secs(60),
+            cap: Duration::from_secs(600),
+        };
+        let guard = LoginGuard::new(limit(100), limit(100), delay);
+        let stranger: IpAddr = [127, 0, 0, 2].into();
+        let owner: IpAddr = [127, 0, 0, 1].into();
+        assert!(guard.check("acme", "a@x.io", stranger).is_ok());
+        guard.failed("acme", "a@x.io", stranger);
+        assert!(guard.check("acme", "a@x.io", stranger).is_ok());
+        guard.failed("acme", "A@x.io", stranger);
+        assert_eq!(guard.check("acme", "a@x.io", stranger), Err(60));
+        assert!(
+            guard.check("acme", "a@x.io", owner).is_ok(),
+            "owner unaffected"
+        );
+        assert_eq!(delay.wait(4), Duration::from_secs(240));
+        assert_eq!(delay.wait(40), Duration::from_secs(600));
+        guard.succeeded("acme", "a@x.io", stranger);
+        assert!(guard.check("acme", "a@x.io", stranger).is_ok());
     }
 }

@@ -87,6 +87,9 @@ pub struct Session {
     set: Vec<Ticket>,
     /// `dispatch.checkin_radius_m`, for check-ins that arrive by sync.
     checkin_radius_m: f64,
+    /// Documents this session received `sync` frames for, up to `max_documents`.
+    touched: BTreeSet<Uuid>,
+    max_documents: usize,
 }
 
 /// The one answer to a document the device may not sync, whatever the
@@ -161,6 +164,8 @@ impl Session {
             one_shot: false,
             set: Vec::new(),
             checkin_radius_m: super::geofence::DEFAULT_CHECKIN_RADIUS_M,
+            touched: BTreeSet::new(),
+            max_documents: usize::MAX,
         })
     }
 
@@ -182,6 +187,13 @@ impl Session {
     /// The geofence radius for check-ins merged in this session.
     pub fn with_checkin_radius(mut self, radius_m: f64) -> Self {
         self.checkin_radius_m = radius_m;
+        self
+    }
+
+    /// At most `max` documents get changes through this session; frames for
+    /// more are answered `session_limit`.
+    pub fn with_max_documents(mut self, max: usize) -> Self {
+        self.max_documents = max;
         self
     }
 
@@ -341,6 +353,16 @@ impl Session {
                 detail: NOT_IN_SET_DETAIL.into(),
             }));
         };
+        if !self.touched.contains(&ticket_id) {
+            if self.touched.len() >= self.max_documents {
+                return Ok(Some(error_frame(
+                    Some(ticket_id),
+                    ErrorCode::SessionLimit,
+                    "this session already carried changes for as many documents as the server allows; sync this one in a new session",
+                )));
+            }
+            self.touched.insert(ticket_id);
+        }
         let (ticket, draining) = match store.get_ticket(self.actor.tenant_id, ticket_id).await {
             Ok(t) if t.assignee_id == Some(self.technician_id) && !t.status.is_terminal() => {
                 (t, false)

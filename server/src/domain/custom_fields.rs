@@ -23,6 +23,9 @@ pub fn validate(schema: &Value, fields: &Value) -> Result<(), ValidationErrors> 
         ValidationErrors::single("custom_fields", format!("category schema unusable: {e}"))
     })?;
     let mut errors = ValidationErrors::new();
+    // PostgreSQL cannot store NUL in text or JSON; a phone's document
+    // reaches the row through here too, not only REST's body check.
+    nul_strings(fields, "custom_fields", &mut errors);
     for error in validator.iter_errors(fields) {
         errors.add(
             format!("custom_fields{}", error.instance_path),
@@ -30,6 +33,30 @@ pub fn validate(schema: &Value, fields: &Value) -> Result<(), ValidationErrors> 
         );
     }
     errors.into_result()
+}
+
+fn nul_strings(value: &Value, path: &str, errors: &mut ValidationErrors) {
+    match value {
+        Value::String(text) if text.contains('\0') => {
+            errors.add(path.to_owned(), "must not contain NUL characters (U+0000)");
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                nul_strings(item, &format!("{path}/{i}"), errors);
+            }
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                let here = format!("{path}/{}", key.replace('\0', ""));
+                if key.contains('\0') {
+                    errors.add(here, "must not contain NUL characters (U+0000)");
+                } else {
+                    nul_strings(item, &here, errors);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A custom field's value as the ticket document holds it: scalars only

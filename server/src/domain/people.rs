@@ -108,6 +108,9 @@ pub struct UserPatch {
     pub active: Option<bool>,
     #[schema(format = Password)]
     pub password: Option<String>,
+    /// Required to change one's own password; checked, never stored.
+    #[schema(format = Password)]
+    pub current_password: Option<String>,
 }
 
 impl UserPatch {
@@ -123,12 +126,34 @@ impl UserPatch {
     }
 }
 
+/// At least 10 characters, not only whitespace, and not one of the common
+/// passwords that attackers try first (`common-passwords.txt`, compared
+/// without case and surrounding whitespace).
 pub fn validate_password(errors: &mut ValidationErrors, password: &str) {
     if password.chars().count() < 10 {
         errors.add("password", "must be at least 10 characters");
     } else if password.len() > 1024 {
         errors.add("password", "must be at most 1024 bytes");
+    } else if password.trim().is_empty() {
+        errors.add("password", "must not be only whitespace");
+    } else if is_common_password(password) {
+        errors.add(
+            "password",
+            "is one of the most common passwords; choose another",
+        );
     }
+}
+
+fn is_common_password(password: &str) -> bool {
+    static COMMON: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    let common = COMMON.get_or_init(|| {
+        include_str!("common-passwords.txt")
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .collect()
+    });
+    common.contains(password.trim().to_lowercase().as_str())
 }
 
 /// Emails are compared lowercased; this is a shape check, not deliverability.

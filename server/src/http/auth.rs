@@ -93,11 +93,16 @@ async fn login(
         None => (None, None),
     };
     let password_ok = password::verify(request.password, stored_hash).await;
+    let limiter = &state.login_limiter;
     match user {
         Some(user) if password_ok && user.active => {
+            limiter.succeeded(&request.tenant, &request.email, peer.ip());
             Ok(Json(issue_tokens(&state, &user, Uuid::now_v7()).await?))
         }
-        _ => Err(ApiError::Unauthorized(BAD_CREDENTIALS)),
+        _ => {
+            limiter.failed(&request.tenant, &request.email, peer.ip());
+            Err(ApiError::Unauthorized(BAD_CREDENTIALS))
+        }
     }
 }
 

@@ -52,14 +52,21 @@ pub enum ApiError {
     InUse(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// A request within the size limit that carries more items than allowed.
+    #[error("too many items: {0}")]
+    TooMany(String),
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
     #[error("a request with this idempotency key is still in progress")]
     IdempotencyInProgress,
+    #[error("the request with this idempotency key wrote but its answer was lost")]
+    IdempotencyCommitted,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -132,6 +139,16 @@ impl ApiError {
                 "payload-too-large",
                 "Request body too large",
             ),
+            ApiError::TooMany(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request carries too many items",
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -151,6 +168,11 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 "idempotency-key-in-progress",
                 "The first request with this key is still running",
+            ),
+            ApiError::IdempotencyCommitted => (
+                StatusCode::CONFLICT,
+                "idempotency-key-committed",
+                "The first request with this key wrote; its answer was lost",
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -173,12 +195,14 @@ impl ApiError {
             | ApiError::Conflict(detail)
             | ApiError::OfferClosed { detail, .. }
             | ApiError::InUse(detail)
+            | ApiError::TooMany(detail)
             | ApiError::UnsupportedMediaType(detail) => {
                 detail.clone()
             }
             ApiError::Unauthorized(detail) | ApiError::Denied(detail) => (*detail).to_owned(),
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::Forbidden => "your role may not do this".into(),
+            ApiError::MethodNotAllowed => "this path does not take that method; see the `Allow` header".into(),
             ApiError::RefreshTokenReused => {
                 "this refresh token was already exchanged; every token of the session is revoked, sign in again".into()
             }
@@ -186,6 +210,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs } => format!("try again in {retry_after_secs} s"),
             ApiError::IdempotencyMismatch => "this Idempotency-Key was used with a different request body".into(),
             ApiError::IdempotencyInProgress => "retry when the first request has finished".into(),
+            ApiError::IdempotencyCommitted => "the first request with this Idempotency-Key committed its change before the server stopped; do not send it again: read the resource to see the result".into(),
             // Internal details go to the log, never to the client.
             ApiError::Unavailable(_) => "a dependency is unavailable; retry later".into(),
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
@@ -313,3 +338,60 @@ impl From<QueryRejection> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Makes every error answer a problem: axum's own rejections (a body over a
+/// route's limit, a method the route lacks, a malformed upgrade) come as
+/// plain text or empty; they are rewritten here, once, with their status
+/// and text kept as the detail.
+pub async fn problems_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::NOT_FOUND => ApiError::NotFound("route"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(text),
+        status if status.is_server_error() => ApiError::Internal(text),
+        _ if text.trim().is_empty() => ApiError::BadRequest(
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_owned(),
+        ),
+        _ => ApiError::BadRequest(text),
+    };
+    if status.is_server_error() {
+        tracing::error!(error = %error, "request failed");
+    }
+    // The original status stays (e.g. 426 for a missing WebSocket upgrade),
+    // and so do headers such as `Allow`.
+    let mut problem = error.problem();
+    problem.status = status.as_u16();
+    let mut rewritten = (status, Json(problem)).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    rewritten
+}

@@ -38,6 +38,9 @@ where
         if !value.is_object() {
             return Err(ValidationErrors::single("body", "must be a JSON object").into());
         }
+        if let Some(field) = storable_text(&value, "") {
+            return Err(ValidationErrors::single(field, NUL_MESSAGE).into());
+        }
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
             .map_err(|error| {
@@ -50,6 +53,66 @@ where
                 ValidationErrors::single(field, message).into()
             })
     }
+}
+
+const NUL_MESSAGE: &str = "must not contain NUL characters (U+0000)";
+
+/// The path of the first string (or object key) the databases cannot store
+/// as text: one with a NUL character (PostgreSQL refuses it; SQLite would
+/// keep it). Checked here, for every JSON body, so both backends answer the
+/// same 422 and no handler has to remember.
+fn storable_text(value: &serde_json::Value, path: &str) -> Option<String> {
+    let here = || {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then(here),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| storable_text(item, &format!("{}[{i}]", here()))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let key_name = key.replace('\0', "");
+            let field = if path.is_empty() {
+                key_name
+            } else {
+                format!("{path}.{key_name}")
+            };
+            if key.contains('\0') {
+                Some(field)
+            } else {
+                storable_text(item, &field)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses a query string or path whose decoded text holds a NUL.
+fn storable_query(parts: &Parts) -> Result<(), ApiError> {
+    let Some(query) = parts.uri.query() else {
+        return Ok(());
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(query);
+    match pairs
+        .iter()
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+    {
+        Some((name, _)) => {
+            Err(ValidationErrors::single(name.replace('\0', ""), NUL_MESSAGE).into())
+        }
+        None => Ok(()),
+    }
+}
+
+fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
 }
 
 /// The field serde names in "missing field `x`".
@@ -71,6 +134,12 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state).await;
+        if let Ok(params) = raw
+            && let Some((name, _)) = params.iter().find(|(_, value)| value.contains('\0'))
+        {
+            return Err(ValidationErrors::single(name, NUL_MESSAGE).into());
+        }
         Ok(ApiPath(value))
     }
 }
@@ -87,6 +156,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        storable_query(parts)?;
         let axum::extract::Query(value) =
             axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(ApiQuery(value))
@@ -143,16 +213,33 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized(
             "send an access token as `Authorization: Bearer …`",
         ))?;
+        AuthUser::from_token(state, token).await
+    }
+}
+
+impl AuthUser {
+    /// The user an access token names, with their role and active flag as
+    /// the store has them now.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
         let claims = state
             .tokens
             .verify_access(token)
             .ok_or(ApiError::Unauthorized(
                 "the access token is invalid or expired; refresh it or sign in",
             ))?;
+        // The token says who; the store says what they may do now.
+        let principal = state
+            .principals
+            .get(state.store.as_ref(), claims.tid, claims.sub)
+            .await?
+            .filter(|principal| principal.active)
+            .ok_or(ApiError::Unauthorized(
+                "this account is deactivated or no longer exists",
+            ))?;
         Ok(AuthUser {
             user_id: claims.sub,
             tenant_id: claims.tid,
-            role: claims.role,
+            role: principal.role,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! `Idempotency-Key` on POST: a retried request gets the first answer back
 //! instead of running twice. Keys are scoped to the signed-in user.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use axum::{
     body::{Body, to_bytes},
     extract::{Request, State},
@@ -8,10 +10,14 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use super::{AppState, error::ApiError, extract::bearer_token};
-use crate::store::{IdempotencyBegin, StoredResponse};
+use crate::store::{
+    IdempotencyBegin, StoredResponse,
+    idempotency::{IDEMPOTENT_REQUEST, IdempotencyWindow, IdempotentRequest},
+};
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -53,18 +59,39 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
     let request_hash = hex::encode(hasher.finalize());
 
     let store = &state.store;
+    let governance = &state.config.governance;
+    let now = Utc::now();
+    let ago =
+        |secs: u64| now - chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000));
+    let window = IdempotencyWindow {
+        now,
+        abandoned_before: ago(governance.idempotency_abandoned_after_secs),
+        expired_before: ago(governance.idempotency_key_ttl_secs),
+    };
     let begun = store
-        .idempotency_begin(claims.tid, claims.sub, &key, &request_hash)
+        .idempotency_begin(claims.tid, claims.sub, &key, &request_hash, window)
         .await;
     match begun.map_err(|e| ApiError::from(e).into_response())? {
         IdempotencyBegin::Replay(stored) => return Ok(replay(stored)),
         IdempotencyBegin::InProgress => return Err(ApiError::IdempotencyInProgress.into_response()),
         IdempotencyBegin::Mismatch => return Err(ApiError::IdempotencyMismatch.into_response()),
+        IdempotencyBegin::CommittedUnanswered => {
+            return Err(ApiError::IdempotencyCommitted.into_response());
+        }
         IdempotencyBegin::Started => {}
     }
+    sweep_now_and_then(&state, window.expired_before);
 
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
+    let serving = IdempotentRequest {
+        tenant_id: claims.tid,
+        user_id: claims.sub,
+        key: key.clone(),
+    };
+    let response = IDEMPOTENT_REQUEST
+        .scope(
+            serving,
+            next.run(Request::from_parts(parts, Body::from(bytes))),
+        )
         .await;
     let (parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, usize::MAX).await else {
@@ -95,6 +122,23 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
         }
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// Deletes expired keys at most once a minute per process, off the request's path.
+fn sweep_now_and_then(state: &AppState, expired_before: chrono::DateTime<Utc>) {
+    static LAST_SWEEP: AtomicI64 = AtomicI64::new(0);
+    let minute = expired_before.timestamp() / 60;
+    if LAST_SWEEP.swap(minute, Ordering::Relaxed) == minute {
+        return;
+    }
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        match store.idempotency_sweep(expired_before).await {
+            Ok(0) => {}
+            Ok(swept) => tracing::debug!(swept, "expired idempotency keys deleted"),
+            Err(error) => tracing::warn!(%error, "could not sweep idempotency keys"),
+        }
+    });
 }
 
 fn replay(stored: StoredResponse) -> Response {

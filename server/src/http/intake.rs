@@ -233,6 +233,20 @@ impl From<MailboxBody> for MailboxInput {
     }
 }
 
+/// The IMAP host must be public or allowed by `[egress] allow`; the
+/// watcher checks again at every connection.
+async fn reachable_host(state: &AppState, input: &MailboxInput) -> ApiResult<()> {
+    let host = input.host.trim();
+    if host.is_empty() {
+        return Ok(()); // the input's own validation names the field
+    }
+    state
+        .egress
+        .check_host(host, input.port)
+        .await
+        .map_err(|refused| ValidationErrors::single("host", refused.to_string()).into())
+}
+
 #[utoipa::path(get, path = "/v1/intake/mailboxes", tag = "intake", security(("bearer" = [])),
     responses((status = 200, body = Vec<Mailbox>), (status = 403, body = Problem)))]
 async fn list_mailboxes(
@@ -252,10 +266,9 @@ async fn create_mailbox(
     ApiJson(body): ApiJson<MailboxBody>,
 ) -> ApiResult<(StatusCode, Json<Mailbox>)> {
     user.require(Action::IntakeManage)?;
-    let created = state
-        .intake()
-        .create_mailbox(user.actor(), &body.into())
-        .await?;
+    let input: MailboxInput = body.into();
+    reachable_host(&state, &input).await?;
+    let created = state.intake().create_mailbox(user.actor(), &input).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -279,10 +292,12 @@ async fn update_mailbox(
     ApiJson(body): ApiJson<MailboxBody>,
 ) -> ApiResult<Json<Mailbox>> {
     user.require(Action::IntakeManage)?;
+    let input: MailboxInput = body.into();
+    reachable_host(&state, &input).await?;
     Ok(Json(
         state
             .intake()
-            .update_mailbox(user.actor(), id, &body.into())
+            .update_mailbox(user.actor(), id, &input)
             .await?,
     ))
 }

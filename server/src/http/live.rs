@@ -145,17 +145,7 @@ pub(super) async fn websocket(
         .ok_or(ApiError::Unauthorized(
             "send an access token as `Authorization: Bearer …` or `?access_token=`",
         ))?;
-    let claims = state
-        .tokens
-        .verify_access(token.trim())
-        .ok_or(ApiError::Unauthorized(
-            "the access token is invalid or expired; refresh it or sign in",
-        ))?;
-    let user = AuthUser {
-        user_id: claims.sub,
-        tenant_id: claims.tid,
-        role: claims.role,
-    };
+    let user = AuthUser::from_token(&state, token.trim()).await?;
     user.require(Action::LiveView)?;
     let bounds = query.bounds()?;
     let upgrade = upgrade.map_err(|_| {

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     blob::{BlobError, SignedRequest, signing::Grant, sniff::sniff},
-    domain::{ValidationErrors, permissions::Action},
+    domain::{ValidationErrors, people::Role, permissions::Action},
     media::{
         self, MediaError, UploadRequest, Variant,
         signature::{Position, SignatureInput, Strokes},
@@ -267,7 +267,23 @@ async fn capture_signature(
     ApiJson(body): ApiJson<SignatureBody>,
 ) -> ApiResult<(StatusCode, Json<Signature>)> {
     require_write(&user)?;
+    let governance = &state.config.governance;
+    // The customer signs on the technician's phone; an office role only
+    // when the operator allowed it (`[governance] signature_roles`).
+    if user.role != Role::Technician && !governance.signature_roles.contains(&user.role) {
+        return Err(ApiError::Denied(
+            "only the technician assigned to the ticket records the customer's signature",
+        ));
+    }
     let ticket = visible_ticket(&state, &user, id).await?;
+    if let Some(signed_at) = body.signed_at {
+        let skew = chrono::Duration::seconds(
+            i64::try_from(governance.signature_max_skew_secs).unwrap_or(i64::MAX / 1000),
+        );
+        if signed_at > Utc::now() + skew {
+            return Err(ValidationErrors::single("signed_at", "must not lie in the future").into());
+        }
+    }
     let input = SignatureInput {
         signer_name: body.signer_name,
         signed_at: body.signed_at,
@@ -333,6 +349,23 @@ pub(super) struct BlobQuery {
 const BAD_SIGNATURE: &str = "the URL's signature does not match; ask for a new URL";
 const EXPIRED: &str = "the URL has expired; ask for a new one";
 
+/// Keys the server hands out are `tenant/…/sha256`-like paths of plain
+/// segments; `.`/`..`, empty segments and control characters never are.
+fn check_key(key: &str) -> ApiResult<()> {
+    let plain = !key.is_empty()
+        && key
+            .split('/')
+            .all(|segment| !segment.is_empty() && !segment.starts_with('.'))
+        && !key.chars().any(char::is_control);
+    if plain {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "the object key has empty, `.` or `..` segments".into(),
+        ))
+    }
+}
+
 fn fs_backend(state: &AppState) -> ApiResult<&crate::blob::fs::FsBlobs> {
     state.blobs.as_fs().ok_or(ApiError::NotFound("route"))
 }
@@ -353,6 +386,7 @@ pub(super) async fn put_blob(
 ) -> ApiResult<StatusCode> {
     let fs = fs_backend(&state)?.clone();
     let key = key.trim_start_matches('/').to_owned();
+    check_key(&key)?;
     let (Some(size), Some(sha256)) = (query.size, query.sha256.as_deref()) else {
         return Err(ApiError::Denied(BAD_SIGNATURE));
     };
@@ -417,6 +451,7 @@ pub(super) async fn get_blob(
 ) -> ApiResult<Response> {
     let fs = fs_backend(&state)?;
     let key = key.trim_start_matches('/');
+    check_key(key)?;
     let grant = Grant {
         method: "GET",
         key,

@@ -14,6 +14,7 @@ mod media;
 mod metrics;
 mod notify;
 mod offers;
+mod openapi;
 mod ops;
 mod progress;
 mod report;
@@ -125,7 +126,11 @@ fn api() -> OpenApiRouter<AppState> {
 /// The OpenAPI document, rendered once per process.
 pub(crate) fn openapi_document() -> &'static serde_json::Value {
     static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
-    DOCUMENT.get_or_init(|| serde_json::to_value(api().split_for_parts().1).unwrap_or_default())
+    DOCUMENT.get_or_init(|| {
+        let mut document = serde_json::to_value(api().split_for_parts().1).unwrap_or_default();
+        openapi::complete(&mut document);
+        document
+    })
 }
 
 /// The whole application with its layers.
@@ -139,6 +144,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::NotFound("route") })
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn(error::problems_only))
+        .layer(middleware::from_fn(crate::web::security_headers))
         .layer(middleware::from_fn(metrics::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
@@ -172,6 +179,25 @@ pub async fn launch_with_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let metrics_server = match state.config.governance.metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address).await?;
+            let mut closed = state.closing.subscribe();
+            let metrics_app = ops::metrics_only(state.clone());
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = closed.wait_for(|closing| *closing).await;
+                };
+                if let Err(error) = axum::serve(listener, metrics_app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::warn!(%error, "metrics listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     let background = BackgroundTasks::spawn(&state)?;
     let closing = state.closing.clone();
     let served = axum::serve(listener, app)
@@ -181,6 +207,9 @@ pub async fn launch_with_state(
         })
         .await;
     background.stop().await;
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     served?;
     Ok(())
 }

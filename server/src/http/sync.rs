@@ -8,10 +8,12 @@ use axum::{
     Json,
     body::Bytes,
     extract::DefaultBodyLimit,
+    extract::rejection::BytesRejection,
     extract::{
         State,
         ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade},
     },
+    http::StatusCode,
     response::Response,
     routing::get,
 };
@@ -92,14 +94,25 @@ pub(super) struct SyncFrame {
 pub(super) async fn exchange(
     user: AuthUser,
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        _ => ApiError::BadRequest(rejection.body_text()),
+    })?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
     let request = Exchange::decode_frames(text).map_err(|e| match e.code() {
         ErrorCode::FrameTooLarge => ApiError::PayloadTooLarge,
         _ => ApiError::BadRequest(e.to_string()),
     })?;
+    let max_frames = state.config.governance.sync_max_frames;
+    if request.len() > max_frames {
+        return Err(ApiError::TooMany(format!(
+            "one exchange carries at most {max_frames} frames; this one has {}: send the rest in another",
+            request.len()
+        )));
+    }
     // Unknown frames are skipped before `hello` too.
     let first = request
         .iter()
@@ -154,7 +167,8 @@ async fn start_and_exchange(
         Ok(session) => {
             let mut session = session
                 .one_shot()
-                .with_checkin_radius(state.config.dispatch.checkin_radius_m);
+                .with_checkin_radius(state.config.dispatch.checkin_radius_m)
+                .with_max_documents(state.config.governance.sync_max_documents);
             let mut frames = vec![session.hello()];
             frames.extend(
                 session
@@ -292,7 +306,9 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
         }
     };
     let mut session = match Session::start(state.store.as_ref(), user.actor(), Some(&hello)).await {
-        Ok(s) => s.with_checkin_radius(state.config.dispatch.checkin_radius_m),
+        Ok(s) => s
+            .with_checkin_radius(state.config.dispatch.checkin_radius_m)
+            .with_max_documents(state.config.governance.sync_max_documents),
         Err(SessionError::Frame(frame)) => return refuse(&mut socket, frame).await,
         Err(SessionError::Store(e)) => return refuse(&mut socket, internal(e)).await,
     };

@@ -101,6 +101,9 @@ async fn update_user(
             "you cannot deactivate yourself or change your own role".into(),
         ));
     }
+    if patch.password.is_some() && id == user.user_id {
+        require_current_password(&state, &user, patch.current_password.as_deref()).await?;
+    }
     let hash = match &patch.password {
         Some(new_password) => Some(
             password::hash(new_password.clone())
@@ -109,12 +112,12 @@ async fn update_user(
         ),
         None => None,
     };
-    Ok(Json(
-        state
-            .store
-            .update_user(user.actor(), id, &patch, hash.as_deref())
-            .await?,
-    ))
+    let updated = state
+        .store
+        .update_user(user.actor(), id, &patch, hash.as_deref())
+        .await?;
+    state.principals.invalidate(user.tenant_id, id);
+    Ok(Json(updated))
 }
 
 /// Sets `active` through the one user write (audited; a deactivation
@@ -128,10 +131,12 @@ async fn set_active(state: &AppState, user: &AuthUser, id: Uuid, active: bool) -
         active: Some(active),
         ..UserPatch::default()
     };
-    Ok(state
+    let updated = state
         .store
         .update_user(user.actor(), id, &patch, None)
-        .await?)
+        .await?;
+    state.principals.invalidate(user.tenant_id, id);
+    Ok(updated)
 }
 
 /// Deactivate a user (admins): they can no longer sign in, and every
@@ -164,9 +169,39 @@ async fn activate_user(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
-    /// At least 10 characters.
+    /// At least 10 characters, not only whitespace, not a common password.
     #[schema(format = Password)]
     pub new_password: String,
+    /// Required when the admin sets their own password.
+    #[schema(format = Password)]
+    pub current_password: Option<String>,
+}
+
+/// Changing one's own password needs the current one: a stolen session
+/// alone cannot take the account over.
+async fn require_current_password(
+    state: &AppState,
+    user: &AuthUser,
+    current: Option<&str>,
+) -> ApiResult<()> {
+    let Some(current) = current else {
+        return Err(ValidationErrors::single(
+            "current_password",
+            "is required to change your own password",
+        )
+        .into());
+    };
+    let me = state.store.get_user(user.tenant_id, user.user_id).await?;
+    let stored = state
+        .store
+        .user_credentials(user.tenant_id, &me.email)
+        .await?
+        .map(|(_, hash)| hash);
+    if password::verify(current.to_owned(), stored).await {
+        Ok(())
+    } else {
+        Err(ValidationErrors::single("current_password", "is not your current password").into())
+    }
 }
 
 /// Set a user's password (admins). Every refresh token of the user is
@@ -182,6 +217,9 @@ async fn reset_password(
     ApiJson(reset): ApiJson<PasswordReset>,
 ) -> ApiResult<StatusCode> {
     user.require(Action::UsersWrite)?;
+    if id == user.user_id {
+        require_current_password(&state, &user, reset.current_password.as_deref()).await?;
+    }
     let mut errors = ValidationErrors::new();
     validate_password(&mut errors, &reset.new_password);
     errors.into_result().map_err(|mut errors| {
@@ -197,5 +235,6 @@ async fn reset_password(
         .store
         .update_user(user.actor(), id, &UserPatch::default(), Some(&hash))
         .await?;
+    state.principals.invalidate(user.tenant_id, id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -69,6 +69,16 @@ async fn list_webhooks(
     Ok(Json(state.store.list_webhooks(user.tenant_id).await?))
 }
 
+/// The receiver's address must be public (or allowed by `[egress] allow`);
+/// the worker checks again at every send.
+async fn reachable(state: &AppState, url: &str) -> ApiResult<()> {
+    state
+        .egress
+        .check_url(url)
+        .await
+        .map_err(|refused| ValidationErrors::single("url", refused.to_string()).into())
+}
+
 /// Subscribe a URL to events (admins). The answer carries the signing secret once.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", request_body = NewWebhook, security(("bearer" = [])),
     responses((status = 201, body = CreatedWebhook), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -82,6 +92,7 @@ async fn create_webhook(
     let mut errors = ValidationErrors::new();
     validate_subscription(&mut errors, &url, &new.events);
     errors.into_result()?;
+    reachable(&state, &url).await?;
     let secret = new_secret().map_err(|e| ApiError::Internal(format!("random secret: {e}")))?;
     let webhook = state
         .store
@@ -128,6 +139,7 @@ async fn update_webhook(
     let mut errors = ValidationErrors::new();
     validate_subscription(&mut errors, &webhook.url, &webhook.events);
     errors.into_result()?;
+    reachable(&state, &webhook.url).await?;
     Ok(Json(
         state.store.update_webhook(user.actor(), &webhook).await?,
     ))

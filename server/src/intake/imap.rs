@@ -71,7 +71,24 @@ fn tls_connector() -> Result<TlsConnector, ImapError> {
 async fn open(intake: &Intake, mailbox: &Mailbox) -> Result<ImapSession, ImapError> {
     let address = format!("{}:{}", mailbox.host, mailbox.port);
     let connect_error = |e: String| ImapError::Connect(address.clone(), e);
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&address))
+    // Resolved here and checked against `[egress]`, then connected to the
+    // checked addresses: a name that now resolves inward reaches nothing.
+    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host(&address)
+        .await
+        .map_err(|e| connect_error(e.to_string()))?
+        .collect();
+    let permitted: Vec<std::net::SocketAddr> = resolved
+        .iter()
+        .copied()
+        .filter(|candidate| intake.egress.permits(candidate.ip()))
+        .collect();
+    if permitted.is_empty() {
+        return Err(connect_error(match resolved.first() {
+            Some(refused) => crate::egress::EgressError::Internal(refused.ip()).to_string(),
+            None => "the host does not resolve".into(),
+        }));
+    }
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&permitted[..]))
         .await
         .map_err(|_| connect_error("timed out".into()))?
         .map_err(|e| connect_error(e.to_string()))?;

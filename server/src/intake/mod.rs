@@ -117,6 +117,8 @@ pub struct Intake {
     pub media: MediaConfig,
     pub config: IntakeConfig,
     pub sealer: Sealer,
+    /// Which IMAP hosts may be reached (`[egress]`).
+    pub egress: crate::egress::EgressPolicy,
 }
 
 /// Texts longer than the ticket allows are cut, not refused: mail is what

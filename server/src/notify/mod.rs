@@ -251,6 +251,7 @@ pub type SharedSender = Arc<dyn Sender>;
 pub fn senders(
     smtp: &SmtpConfig,
     sms: &SmsConfig,
+    egress: &crate::egress::EgressPolicy,
 ) -> Result<(SharedSender, SharedSender), NotifyError> {
     let email: Arc<dyn Sender> = if smtp.host.trim().is_empty() {
         Arc::new(LogSender { channel: "email" })
@@ -260,7 +261,7 @@ pub fn senders(
     let text: Arc<dyn Sender> = if sms.url.trim().is_empty() {
         Arc::new(LogSender { channel: "sms" })
     } else {
-        Arc::new(HttpSmsSender::new(sms)?)
+        Arc::new(HttpSmsSender::new(sms, egress)?)
     };
     Ok((email, text))
 }
@@ -304,8 +305,9 @@ impl NotifyWorkers {
         notify: &NotifyConfig,
         smtp: &SmtpConfig,
         sms: &SmsConfig,
+        egress: &crate::egress::EgressPolicy,
     ) -> Result<Self, NotifyError> {
-        let (email_sender, sms_sender) = senders(smtp, sms)?;
+        let (email_sender, sms_sender) = senders(smtp, sms, egress)?;
         if !notify.worker_enabled {
             return Ok(Self {
                 email: OutboxHandle::idle(),

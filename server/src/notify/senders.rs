@@ -14,7 +14,10 @@ use lettre::{
 };
 
 use super::{NotifyError, SmsConfig, SmtpConfig, SmtpTls};
-use crate::outbox::Attempt;
+use crate::{
+    egress::{EgressPolicy, refused_by_policy},
+    outbox::Attempt,
+};
 
 /// Sends one rendered message to one recipient and says how it went.
 #[async_trait]
@@ -133,6 +136,7 @@ impl Sender for SmtpSender {
 /// (honouring `Retry-After` in seconds); other answers are final.
 #[derive(Debug, Clone)]
 pub struct HttpSmsSender {
+    egress: EgressPolicy,
     client: reqwest::Client,
     url: String,
     token: String,
@@ -140,13 +144,13 @@ pub struct HttpSmsSender {
 }
 
 impl HttpSmsSender {
-    pub fn new(config: &SmsConfig) -> Result<Self, NotifyError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+    /// The provider is reached only at addresses `egress` permits.
+    pub fn new(config: &SmsConfig, egress: &EgressPolicy) -> Result<Self, NotifyError> {
+        let client = egress
+            .client(Duration::from_millis(config.timeout_ms))
             .map_err(|e| NotifyError::Config(format!("sms client: {e}")))?;
         Ok(Self {
+            egress: egress.clone(),
             client,
             url: config.url.clone(),
             token: config.token.clone(),
@@ -158,6 +162,12 @@ impl HttpSmsSender {
 #[async_trait]
 impl Sender for HttpSmsSender {
     async fn send(&self, to: &str, _subject: &str, body: &str) -> Attempt {
+        if let Err(refused) = self.egress.check_literal(&self.url) {
+            return Attempt::Failed {
+                reason: format!("sms provider refused: {refused}"),
+                status: None,
+            };
+        }
         let response = self
             .client
             .post(&self.url)
@@ -167,7 +177,15 @@ impl Sender for HttpSmsSender {
             .await;
         let response = match response {
             Ok(response) => response,
-            Err(error) => return Attempt::retry(format!("sms transport: {error}")),
+            Err(error) => {
+                if let Some(refused) = refused_by_policy(&error) {
+                    return Attempt::Failed {
+                        reason: format!("sms provider refused: {refused}"),
+                        status: None,
+                    };
+                }
+                return Attempt::retry(format!("sms transport: {error}"));
+            }
         };
         let status = response.status();
         if status.is_success() {

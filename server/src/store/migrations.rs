@@ -105,6 +105,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "queue_order",
         include_str!("../../../migrations/postgres/0020_queue_order.sql"),
     ),
+    (
+        21,
+        "governance",
+        include_str!("../../../migrations/postgres/0021_governance.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -207,6 +212,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         20,
         "queue_order",
         include_str!("../../../migrations/sqlite/0020_queue_order.sql"),
+    ),
+    (
+        21,
+        "governance",
+        include_str!("../../../migrations/sqlite/0021_governance.sql"),
     ),
 ];
 

@@ -66,7 +66,22 @@ impl SqliteStore {
     /// Takes the write lock up front: a deferred transaction that later
     /// upgrades to writing can fail with SQLITE_BUSY instead of waiting.
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // The request's Idempotency-Key commits with its write, so a retry
+        // after a crash knows the write happened (`store/idempotency.rs`).
+        if let Some(request) = super::idempotency::current_idempotent_request() {
+            sqlx::query(
+                "UPDATE idempotency_keys SET committed_at = $4 \
+                 WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND committed_at IS NULL",
+            )
+            .bind(request.tenant_id)
+            .bind(request.user_id)
+            .bind(&request.key)
+            .bind(super::sql::now())
+            .execute(&mut *transaction)
+            .await?;
+        }
+        Ok(transaction)
     }
 }
 

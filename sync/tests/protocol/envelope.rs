@@ -87,6 +87,7 @@ fn every_code_and_reason_has_the_documented_name() {
         (ErrorCode::InvalidChanges, "invalid_changes", true),
         (ErrorCode::Unauthorized, "unauthorized", false),
         (ErrorCode::Internal, "internal", false),
+        (ErrorCode::SessionLimit, "session_limit", false),
     ];
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
     for (code, name, reset) in codes {

@@ -11,7 +11,10 @@ backend_tests!(
 // 8. Operations
 
 async fn ops_endpoints_and_request_ids(backend: TestBackend) {
-    let app = TestApp::start(backend).await;
+    let app = TestApp::start_with(backend, |config| {
+        config.governance.metrics_token = "metrics-token-0123456789".into();
+    })
+    .await;
     let tenant = app.create_tenant("ops").await;
 
     let mut replies = Vec::new();
@@ -28,7 +31,14 @@ async fn ops_endpoints_and_request_ids(backend: TestBackend) {
     let tickets = app.get("/v1/tickets", &tenant.admin_token).await;
     assert_eq!(tickets.status, StatusCode::OK);
     replies.push(tickets);
-    let metrics = app.send(Method::GET, "/metrics", None, None).await;
+    let metrics = app
+        .send(
+            Method::GET,
+            "/metrics",
+            Some("metrics-token-0123456789"),
+            None,
+        )
+        .await;
     assert_eq!(metrics.status, StatusCode::OK);
     let text = metrics.body.as_str().expect("metrics are text").to_owned();
     assert!(

@@ -37,7 +37,11 @@ async fn wait_for_messages(app: &TestApp, token: &str, n: usize) -> Vec<Value> {
 
 async fn the_watcher_takes_unseen_mail_and_marks_it_seen(backend: TestBackend) {
     let imap = ImapServer::from_env();
-    let app = TestApp::start(backend).await;
+    // Dovecot runs on loopback: an on-premises mail server the operator allows.
+    let app = TestApp::start_with(backend, |config| {
+        config.egress.allow = vec!["127.0.0.0/8".into(), "::1".into()];
+    })
+    .await;
     let shop = Shop::builder(&app, "imap").build().await;
     let admin = shop.tenant.admin_token.clone();
     set_up(&app, &shop.tenant, shop.site, json!({})).await;
@@ -103,7 +107,11 @@ async fn the_watcher_takes_unseen_mail_and_marks_it_seen(backend: TestBackend) {
 
 async fn poll_now_and_a_wrong_password(backend: TestBackend) {
     let imap = ImapServer::from_env();
-    let app = TestApp::start(backend).await;
+    // Dovecot runs on loopback: an on-premises mail server the operator allows.
+    let app = TestApp::start_with(backend, |config| {
+        config.egress.allow = vec!["127.0.0.0/8".into(), "::1".into()];
+    })
+    .await;
     let shop = Shop::builder(&app, "pollnow").build().await;
     let admin = shop.tenant.admin_token.clone();
     set_up(&app, &shop.tenant, shop.site, json!({})).await;

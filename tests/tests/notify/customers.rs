@@ -378,12 +378,15 @@ async fn opted_out_channels_get_nothing_and_sms_goes_to_the_provider(backend: Te
     let (provider, url) = sms_provider().await;
     let store: Arc<dyn Store> = app.state.store.clone();
     let sms_sender: Arc<dyn Sender> = Arc::new(
-        HttpSmsSender::new(&SmsConfig {
-            url,
-            token: "sms-token".into(),
-            from: "ACME".into(),
-            ..SmsConfig::default()
-        })
+        HttpSmsSender::new(
+            &SmsConfig {
+                url,
+                token: "sms-token".into(),
+                from: "ACME".into(),
+                ..SmsConfig::default()
+            },
+            &loopback_provider(),
+        )
         .expect("sms sender"),
     );
     let sms = notify::worker(store, NoticeChannel::Sms, sms_sender, &policy(&app));
@@ -546,11 +549,14 @@ async fn a_refused_sms_is_a_dead_letter_in_the_timeline(backend: TestBackend) {
     let (provider, url) = sms_provider().await;
     let store: Arc<dyn Store> = app.state.store.clone();
     let sender: Arc<dyn Sender> = Arc::new(
-        HttpSmsSender::new(&SmsConfig {
-            url,
-            token: "t".into(),
-            ..SmsConfig::default()
-        })
+        HttpSmsSender::new(
+            &SmsConfig {
+                url,
+                token: "t".into(),
+                ..SmsConfig::default()
+            },
+            &loopback_provider(),
+        )
         .expect("sender"),
     );
     let sms = notify::worker(store, NoticeChannel::Sms, sender, &policy(&app));
@@ -567,4 +573,9 @@ async fn a_refused_sms_is_a_dead_letter_in_the_timeline(backend: TestBackend) {
     assert_eq!(entries[0]["detail"]["last_status"], 400);
     assert_eq!(entries[0]["detail"]["channel"], "sms");
     app.stop().await;
+}
+
+/// The fake SMS provider listens on loopback: allowed like an on-premises gateway.
+fn loopback_provider() -> truckroll_server::egress::EgressPolicy {
+    truckroll_server::egress::EgressPolicy::allowing(vec!["127.0.0.1/32".parse().expect("network")])
 }

@@ -142,6 +142,7 @@ fn worker(app: &TestApp, max_attempts: u32) -> WebhookWorker {
             timeout_ms: 5_000,
             ..WebhookConfig::default()
         },
+        app.state.egress.clone(),
     )
     .expect("worker")
 }
@@ -156,10 +157,13 @@ async fn drain(worker: &WebhookWorker, now: DateTime<Utc>) -> usize {
     panic!("the worker never ran out of due deliveries");
 }
 
+/// The receivers run on loopback: an on-premises receiver the operator
+/// allows (`[egress] allow`); internal addresses are refused otherwise.
 async fn start(backend: TestBackend) -> TestApp {
     TestApp::start_with(backend, |config| {
         config.webhooks.worker_enabled = false;
         config.sla.timers_enabled = false;
+        config.egress.allow = vec!["127.0.0.1/32".into()];
     })
     .await
 }

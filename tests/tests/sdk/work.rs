@@ -507,7 +507,11 @@ async fn parts_and_time_of_a_period_export_as_json_and_csv(backend: TestBackend)
 }
 
 async fn the_timeline_lists_every_step_in_order_with_names(backend: TestBackend) {
-    let app = TestApp::start(backend).await;
+    // The webhook points at loopback: allowed as an on-premises receiver.
+    let app = TestApp::start_with(backend, |config| {
+        config.egress.allow = vec!["127.0.0.1/32".into()];
+    })
+    .await;
     let shop = Shop::builder(&app, "timeline").technicians(2).build().await;
     let tenant = shop.tenant.clone();
     let tech = &shop.techs[0];

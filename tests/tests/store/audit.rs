@@ -81,7 +81,7 @@ async fn every_write_is_audited(db: &TestDb) {
         .await
         .expect("token");
     store
-        .idempotency_begin(a.tenant_id, a.admin_id, "key", "req")
+        .idempotency_begin(a.tenant_id, a.admin_id, "key", "req", window())
         .await
         .expect("idempotency");
 
@@ -228,4 +228,14 @@ async fn audit_tampering_is_detected(db: &TestDb) {
     assert!(!report.valid);
     assert_eq!(report.broken_at_seq, Some(2));
     raw.close().await;
+}
+
+/// Keys live a day; one begun two minutes ago without an answer was abandoned.
+fn window() -> truckroll_server::store::idempotency::IdempotencyWindow {
+    let now = chrono::Utc::now();
+    truckroll_server::store::idempotency::IdempotencyWindow {
+        now,
+        abandoned_before: now - chrono::Duration::seconds(120),
+        expired_before: now - chrono::Duration::days(1),
+    }
 }

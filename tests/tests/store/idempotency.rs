@@ -23,21 +23,21 @@ async fn idempotency_keys_replay_and_guard(db: &TestDb) {
 
     assert_eq!(
         store
-            .idempotency_begin(t, u, "k1", "hash-a")
+            .idempotency_begin(t, u, "k1", "hash-a", window())
             .await
             .expect("begin"),
         IdempotencyBegin::Started
     );
     assert_eq!(
         store
-            .idempotency_begin(t, u, "k1", "hash-a")
+            .idempotency_begin(t, u, "k1", "hash-a", window())
             .await
             .expect("begin again"),
         IdempotencyBegin::InProgress
     );
     assert_eq!(
         store
-            .idempotency_begin(t, u, "k1", "hash-b")
+            .idempotency_begin(t, u, "k1", "hash-b", window())
             .await
             .expect("begin other request"),
         IdempotencyBegin::Mismatch
@@ -46,14 +46,14 @@ async fn idempotency_keys_replay_and_guard(db: &TestDb) {
     // Keys belong to one user of one tenant.
     assert_eq!(
         store
-            .idempotency_begin(t, other_user.id, "k1", "hash-a")
+            .idempotency_begin(t, other_user.id, "k1", "hash-a", window())
             .await
             .expect("other user"),
         IdempotencyBegin::Started
     );
     assert_eq!(
         store
-            .idempotency_begin(b.tenant_id, b.admin_id, "k1", "hash-a")
+            .idempotency_begin(b.tenant_id, b.admin_id, "k1", "hash-a", window())
             .await
             .expect("other tenant"),
         IdempotencyBegin::Started
@@ -73,21 +73,21 @@ async fn idempotency_keys_replay_and_guard(db: &TestDb) {
         .expect("complete");
     assert_eq!(
         store
-            .idempotency_begin(t, u, "k1", "hash-a")
+            .idempotency_begin(t, u, "k1", "hash-a", window())
             .await
             .expect("replay"),
         IdempotencyBegin::Replay(response.clone())
     );
     assert_eq!(
         store
-            .idempotency_begin(t, u, "k1", "hash-a")
+            .idempotency_begin(t, u, "k1", "hash-a", window())
             .await
             .expect("replay twice"),
         IdempotencyBegin::Replay(response)
     );
     assert_eq!(
         store
-            .idempotency_begin(t, u, "k1", "hash-b")
+            .idempotency_begin(t, u, "k1", "hash-b", window())
             .await
             .expect("mismatch"),
         IdempotencyBegin::Mismatch
@@ -100,7 +100,7 @@ async fn idempotency_keys_replay_and_guard(db: &TestDb) {
         .expect("abort completed");
     assert!(matches!(
         store
-            .idempotency_begin(t, u, "k1", "hash-a")
+            .idempotency_begin(t, u, "k1", "hash-a", window())
             .await
             .expect("still replay"),
         IdempotencyBegin::Replay(_)
@@ -109,7 +109,7 @@ async fn idempotency_keys_replay_and_guard(db: &TestDb) {
     // Aborting an in-progress key frees it, even for a different request.
     assert_eq!(
         store
-            .idempotency_begin(t, u, "k2", "hash-a")
+            .idempotency_begin(t, u, "k2", "hash-a", window())
             .await
             .expect("begin k2"),
         IdempotencyBegin::Started
@@ -117,16 +117,26 @@ async fn idempotency_keys_replay_and_guard(db: &TestDb) {
     store.idempotency_abort(t, u, "k2").await.expect("abort k2");
     assert_eq!(
         store
-            .idempotency_begin(t, u, "k2", "hash-c")
+            .idempotency_begin(t, u, "k2", "hash-c", window())
             .await
             .expect("begin k2 again"),
         IdempotencyBegin::Started
     );
     assert_eq!(
         store
-            .idempotency_begin(t, u, "k2", "hash-c")
+            .idempotency_begin(t, u, "k2", "hash-c", window())
             .await
             .expect("k2 in progress"),
         IdempotencyBegin::InProgress
     );
+}
+
+/// Keys live a day; one begun two minutes ago without an answer was abandoned.
+fn window() -> truckroll_server::store::idempotency::IdempotencyWindow {
+    let now = chrono::Utc::now();
+    truckroll_server::store::idempotency::IdempotencyWindow {
+        now,
+        abandoned_before: now - chrono::Duration::seconds(120),
+        expired_before: now - chrono::Duration::days(1),
+    }
 }

@@ -157,6 +157,7 @@ async fn users_are_tenant_scoped_and_updatable(db: &TestDb) {
         role: Some(Role::Manager),
         active: Some(false),
         password: None,
+        current_password: None,
     };
     let updated = store
         .update_user(a.actor(), user.id, &patch, Some("hash-new"))

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{WebhookConfig, signature};
 use crate::{
+    egress::{EgressPolicy, refused_by_policy},
     outbox::{Attempt, Backoff, Channel, OutboxHandle, RetryPolicy, Worker},
     store::{Store, StoreResult, webhooks::ClaimedDelivery},
 };
@@ -17,6 +18,7 @@ use crate::{
 #[derive(Debug)]
 pub struct WebhookChannel {
     store: Arc<dyn Store>,
+    egress: EgressPolicy,
     client: reqwest::Client,
 }
 
@@ -44,6 +46,14 @@ impl Channel for WebhookChannel {
 
     async fn send(&self, claimed: &ClaimedDelivery, now: DateTime<Utc>) -> Attempt {
         let delivery = &claimed.delivery;
+        // Names are checked by the client's resolver on every connection
+        // (DNS rebinding); an address literal never reaches it.
+        if let Err(refused) = self.egress.check_literal(&claimed.url) {
+            return Attempt::Failed {
+                reason: format!("destination refused: {refused}"),
+                status: None,
+            };
+        }
         let response = self
             .client
             .post(&claimed.url)
@@ -59,7 +69,13 @@ impl Channel for WebhookChannel {
             .send()
             .await;
         match response {
-            Err(error) => Attempt::retry(format!("transport: {error}")),
+            Err(error) => match refused_by_policy(&error) {
+                Some(refused) => Attempt::Failed {
+                    reason: format!("destination refused: {refused}"),
+                    status: None,
+                },
+                None => Attempt::retry(format!("transport: {error}")),
+            },
             Ok(response) if response.status().is_success() => Attempt::Delivered {
                 status: Some(response.status().as_u16()),
             },
@@ -120,11 +136,13 @@ pub struct WebhookWorker {
 }
 
 impl WebhookWorker {
-    pub fn new(store: Arc<dyn Store>, config: WebhookConfig) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+    /// Receivers are reached only at addresses `egress` permits.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: WebhookConfig,
+        egress: EgressPolicy,
+    ) -> Result<Self, reqwest::Error> {
+        let client = egress.client(Duration::from_millis(config.timeout_ms))?;
         let backoff = Backoff {
             base: Duration::from_millis(config.backoff_base_ms),
             cap: Duration::from_millis(config.backoff_cap_ms),
@@ -135,7 +153,14 @@ impl WebhookWorker {
             max_retry_after: backoff.cap,
         };
         Ok(Self {
-            worker: Worker::new(Arc::new(WebhookChannel { store, client }), policy),
+            worker: Worker::new(
+                Arc::new(WebhookChannel {
+                    store,
+                    egress,
+                    client,
+                }),
+                policy,
+            ),
             backoff,
         })
     }
@@ -158,11 +183,12 @@ pub type WebhookWorkerHandle = OutboxHandle;
 pub fn spawn_worker(
     store: Arc<dyn Store>,
     config: &WebhookConfig,
+    egress: &EgressPolicy,
 ) -> Result<OutboxHandle, reqwest::Error> {
     if !config.worker_enabled {
         return Ok(OutboxHandle::idle());
     }
-    let worker = WebhookWorker::new(store, config.clone())?;
+    let worker = WebhookWorker::new(store, config.clone(), egress.clone())?;
     Ok(OutboxHandle::spawn(
         worker.worker,
         Duration::from_millis(config.poll_interval_ms),

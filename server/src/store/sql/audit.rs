@@ -72,7 +72,18 @@ macro_rules! impl_audit_store {
             use uuid::Uuid;
 
             use $crate::domain::audit::{AuditEntry, ChainReport, verify_chain};
-            use $crate::store::{StoreError, StoreResult, audit::AuditStore, rows::AuditRow};
+            use chrono::{DateTime, Utc};
+            use $crate::store::{
+                StoreError, StoreResult,
+                audit::{AuditSeal, AuditStore},
+                rows::AuditRow,
+            };
+
+            fn seal_of(
+                (tenant_id, seq, hash, at, key_id, mac): (Uuid, i64, String, DateTime<Utc>, Option<String>, Option<String>),
+            ) -> AuditSeal {
+                AuditSeal { tenant_id, seq, hash, at, key_id, mac }
+            }
 
             #[async_trait]
             impl AuditStore for $store {
@@ -101,6 +112,45 @@ macro_rules! impl_audit_store {
                     .fetch_all(&self.pool)
                     .await?;
                     Ok(rows.into_iter().map(AuditEntry::from).collect())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn unsealed_audit(&self, since: DateTime<Utc>, limit: u32) -> StoreResult<Vec<AuditSeal>> {
+                    let rows: Vec<(Uuid, i64, String, DateTime<Utc>, Option<String>, Option<String>)> = sqlx::query_as(
+                        "SELECT tenant_id, seq, hash, at, key_id, mac FROM audit_log \
+                         WHERE mac IS NULL AND at >= $1 ORDER BY tenant_id, seq LIMIT $2",
+                    )
+                    .bind(since)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows.into_iter().map(seal_of).collect())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn seal_audit(&self, tenant_id: Uuid, seq: i64, key_id: &str, mac: &str) -> StoreResult<bool> {
+                    let sealed = sqlx::query(
+                        "UPDATE audit_log SET key_id = $3, mac = $4 WHERE tenant_id = $1 AND seq = $2 AND mac IS NULL",
+                    )
+                    .bind(tenant_id)
+                    .bind(seq)
+                    .bind(key_id)
+                    .bind(mac)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                    Ok(sealed == 1)
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn audit_seals(&self, tenant_id: Uuid) -> StoreResult<Vec<AuditSeal>> {
+                    let rows: Vec<(Uuid, i64, String, DateTime<Utc>, Option<String>, Option<String>)> = sqlx::query_as(
+                        "SELECT tenant_id, seq, hash, at, key_id, mac FROM audit_log WHERE tenant_id = $1 ORDER BY seq",
+                    )
+                    .bind(tenant_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows.into_iter().map(seal_of).collect())
                 }
 
                 #[tracing::instrument(skip_all)]

@@ -1,0 +1,44 @@
+//! Governance and hardening (issue 19): each defect the outside probe found,
+//! with the request that showed it. Every scenario runs on SQLite and on
+//! PostgreSQL, and answers the same on both.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use truckroll_tests::app::{Reply, TestApp};
+
+mod audit;
+mod egress;
+mod idempotency;
+mod metrics;
+mod openapi;
+mod pages;
+mod passwords;
+mod principals;
+mod signatures;
+mod sync_caps;
+mod text;
+
+/// `POST /v1/auth/login` with this body.
+async fn login_with(app: &TestApp, body: &Value) -> Reply {
+    app.send(Method::POST, "/v1/auth/login", None, Some(body))
+        .await
+}
+
+fn content_type(reply: &Reply) -> &str {
+    reply
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn assert_problem(reply: &Reply, status: StatusCode, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.body);
+    assert_eq!(
+        content_type(reply),
+        "application/problem+json",
+        "{what}: {}",
+        reply.body
+    );
+    assert_eq!(reply.body["status"], json!(status.as_u16()), "{what}");
+}
