@@ -22,6 +22,7 @@ mod batch;
 mod console;
 mod customers;
 mod dispatch;
+mod hangup;
 mod idempotency;
 mod js_client;
 mod lifecycle;
