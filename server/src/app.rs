@@ -61,6 +61,8 @@ pub struct AppState {
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     /// The public web form's submissions per client address.
     pub form_limiter: Arc<crate::intake::form::FormLimiter>,
+    /// Location pings by group commit.
+    pub pings: Arc<crate::dispatch::ingest::PingIngest>,
 }
 
 impl AppState {
@@ -83,6 +85,15 @@ impl AppState {
             nonzero(auth.login_per_address_per_minute),
         );
         let public = nonzero(config.notify.public_requests_per_minute);
+        let events: Arc<dyn EventBus> = Arc::new(MemoryBus::new());
+        let pings = Arc::new(crate::dispatch::ingest::PingIngest::new(
+            crate::dispatch::ingest::IngestHandles {
+                store: store.clone(),
+                dispatch: dispatch.clone(),
+                events: events.clone(),
+            },
+            config.pings.clone(),
+        ));
         Ok(Self {
             store,
             blobs,
@@ -93,7 +104,7 @@ impl AppState {
             )),
             progress_limiter: Arc::new(LoginLimiter::new(public, public)),
             dispatch,
-            events: Arc::new(MemoryBus::new()),
+            events,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             live: Arc::new(LiveHub::new(ResumeLimits {
                 changes: config.live.resume_changes,
@@ -103,8 +114,23 @@ impl AppState {
             form_limiter: Arc::new(crate::intake::form::FormLimiter::new(
                 config.intake.form_per_address_per_hour,
             )),
+            pings,
             config: Arc::new(config),
         })
+    }
+
+    /// Replaces the in-process bus (e.g. by PostgreSQL's), for every
+    /// service that holds it.
+    pub fn set_events(&mut self, events: Arc<dyn EventBus>) {
+        self.pings = Arc::new(crate::dispatch::ingest::PingIngest::new(
+            crate::dispatch::ingest::IngestHandles {
+                store: self.store.clone(),
+                dispatch: self.dispatch.clone(),
+                events: events.clone(),
+            },
+            self.config.pings.clone(),
+        ));
+        self.events = events;
     }
 
     /// The handles the assignment and offer flows act through.
@@ -166,11 +192,12 @@ impl AppState {
 /// The application state for `config` over a migrated `store`: loads the
 /// dispatch index from the database and connects the event bus.
 pub async fn build_state(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServeError> {
+    crate::device_sync::cache::configure(&config.documents);
     let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
     let events = crate::events::connect(&config.events, &config.database_url).await?;
     let blobs = crate::blob::open(&config.media, &config.data_dir, &config.auth.token_secret)?;
     let mut state = AppState::new(config, store, blobs, dispatch)?;
-    state.events = events;
+    state.set_events(events);
     Ok(state)
 }
 

@@ -59,6 +59,10 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub sms: SmsConfig,
     pub report: ReportConfig,
+    /// Location pings: group commit (issue 18).
+    pub pings: crate::dispatch::ingest::IngestConfig,
+    /// Decoded ticket documents kept in memory (issue 18).
+    pub documents: crate::device_sync::cache::DocumentCacheConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -85,6 +89,8 @@ impl std::fmt::Debug for Config {
             .field("smtp", &self.smtp)
             .field("sms", &self.sms)
             .field("report", &self.report)
+            .field("pings", &self.pings)
+            .field("documents", &self.documents)
             .finish()
     }
 }
@@ -125,6 +131,8 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             sms: SmsConfig::default(),
             report: ReportConfig::default(),
+            pings: Default::default(),
+            documents: Default::default(),
         }
     }
 }
@@ -195,6 +203,8 @@ impl Config {
         self.smtp.validate()?;
         self.sms.validate()?;
         self.report.validate()?;
+        self.pings.validate()?;
+        self.documents.validate()?;
         Ok(self)
     }
 
