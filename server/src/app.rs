@@ -69,6 +69,8 @@ pub struct AppState {
     pub egress: crate::egress::EgressPolicy,
     /// Users' current role and active flag, briefly cached (`[auth] principal_cache_ms`).
     pub principals: Arc<crate::auth::principals::PrincipalCache>,
+    /// Location pings by group commit.
+    pub pings: Arc<crate::dispatch::ingest::PingIngest>,
 }
 
 impl AppState {
@@ -96,6 +98,15 @@ impl AppState {
             },
         );
         let public = nonzero(config.notify.public_requests_per_minute);
+        let events: Arc<dyn EventBus> = Arc::new(MemoryBus::new());
+        let pings = Arc::new(crate::dispatch::ingest::PingIngest::new(
+            crate::dispatch::ingest::IngestHandles {
+                store: store.clone(),
+                dispatch: dispatch.clone(),
+                events: events.clone(),
+            },
+            config.pings.clone(),
+        ));
         Ok(Self {
             store,
             blobs,
@@ -106,7 +117,7 @@ impl AppState {
             )),
             progress_limiter: Arc::new(LoginLimiter::new(public, public)),
             dispatch,
-            events: Arc::new(MemoryBus::new()),
+            events,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             live: Arc::new(LiveHub::new(ResumeLimits {
                 changes: config.live.resume_changes,
@@ -121,8 +132,23 @@ impl AppState {
             principals: Arc::new(crate::auth::principals::PrincipalCache::new(
                 Duration::from_millis(auth.principal_cache_ms),
             )),
+            pings,
             config: Arc::new(config),
         })
+    }
+
+    /// Replaces the in-process bus (e.g. by PostgreSQL's), for every
+    /// service that holds it.
+    pub fn set_events(&mut self, events: Arc<dyn EventBus>) {
+        self.pings = Arc::new(crate::dispatch::ingest::PingIngest::new(
+            crate::dispatch::ingest::IngestHandles {
+                store: self.store.clone(),
+                dispatch: self.dispatch.clone(),
+                events: events.clone(),
+            },
+            self.config.pings.clone(),
+        ));
+        self.events = events;
     }
 
     /// The handles the assignment and offer flows act through.
@@ -185,11 +211,12 @@ impl AppState {
 /// The application state for `config` over a migrated `store`: loads the
 /// dispatch index from the database and connects the event bus.
 pub async fn build_state(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServeError> {
+    crate::device_sync::cache::configure(&config.documents);
     let dispatch = Arc::new(DispatchService::load(store.as_ref(), config.dispatch.clone()).await?);
     let events = crate::events::connect(&config.events, &config.database_url).await?;
     let blobs = crate::blob::open(&config.media, &config.data_dir, &config.auth.token_secret)?;
     let mut state = AppState::new(config, store, blobs, dispatch)?;
-    state.events = events;
+    state.set_events(events);
     Ok(state)
 }
 

@@ -63,6 +63,10 @@ pub struct Config {
     pub report: ReportConfig,
     pub egress: EgressConfig,
     pub governance: GovernanceConfig,
+    /// Location pings: group commit (issue 18).
+    pub pings: crate::dispatch::ingest::IngestConfig,
+    /// Decoded ticket documents kept in memory (issue 18).
+    pub documents: crate::device_sync::cache::DocumentCacheConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -91,6 +95,8 @@ impl std::fmt::Debug for Config {
             .field("report", &self.report)
             .field("egress", &self.egress)
             .field("governance", &self.governance)
+            .field("pings", &self.pings)
+            .field("documents", &self.documents)
             .finish()
     }
 }
@@ -133,6 +139,8 @@ impl Default for Config {
             report: ReportConfig::default(),
             egress: EgressConfig::default(),
             governance: GovernanceConfig::default(),
+            pings: Default::default(),
+            documents: Default::default(),
         }
     }
 }
@@ -205,6 +213,8 @@ impl Config {
         self.report.validate()?;
         self.egress.validate()?;
         self.governance.validate()?;
+        self.pings.validate()?;
+        self.documents.validate()?;
         Ok(self)
     }
 

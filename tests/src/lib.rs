@@ -418,6 +418,7 @@ pub mod intake;
 pub mod js_client;
 pub mod live;
 pub mod media;
+pub mod pg_notices;
 pub mod smtp;
 
 pub use backends::BackendTest;

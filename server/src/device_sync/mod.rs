@@ -8,6 +8,7 @@
 //!
 //! The document type and the wire protocol are the `truckroll_sync` crate's.
 
+pub mod cache;
 pub mod geofence;
 mod merge;
 mod server_write;
@@ -41,13 +42,20 @@ pub struct Loaded {
     pub incremental_bytes: i64,
 }
 
-fn decode(stored: StoredDocument) -> StoreResult<Loaded> {
+fn decode(ticket_id: Uuid, stored: StoredDocument) -> StoreResult<Loaded> {
     let mut bytes = stored.snapshot;
     for chunk in stored.chunks {
         bytes.extend_from_slice(&chunk);
     }
     let doc = TicketDoc::load(&bytes)
         .map_err(|e| StoreError::Corrupt(format!("ticket document: {e}")))?;
+    cache::global().put(
+        ticket_id,
+        stored.version,
+        stored.incremental_bytes,
+        &doc,
+        bytes.len(),
+    );
     Ok(Loaded {
         doc,
         version: stored.version,
@@ -55,16 +63,50 @@ fn decode(stored: StoredDocument) -> StoreResult<Loaded> {
     })
 }
 
-/// The ticket's document, if it has one.
+/// The ticket's document, if it has one: from this replica's cache when
+/// the stored version is the one cached ([`cache`]).
 pub async fn load(
     store: &dyn Store,
     tenant_id: Uuid,
     ticket_id: Uuid,
 ) -> StoreResult<Option<Loaded>> {
+    let cache = cache::global();
+    if cache.enabled() {
+        let Some(version) = store.document_version(tenant_id, ticket_id).await? else {
+            return Ok(None);
+        };
+        if let Some((doc, incremental_bytes)) = cache.get(ticket_id, version) {
+            return Ok(Some(Loaded {
+                doc,
+                version,
+                incremental_bytes,
+            }));
+        }
+    }
     match store.load_document(tenant_id, ticket_id).await? {
-        Some(stored) => decode(stored).map(Some),
+        Some(stored) => decode(ticket_id, stored).map(Some),
         None => Ok(None),
     }
+}
+
+/// After a write of `doc` at `version` (what [`body_for`] stored on top of
+/// `loaded`): the next load of this replica needs no decode.
+fn remember_written(ticket_id: Uuid, loaded: &Loaded, doc: &TicketDoc, body: &DocumentBody, version: i64) {
+    let cache = cache::global();
+    if !cache.enabled() {
+        return;
+    }
+    let (incremental_bytes, saved) = match body {
+        DocumentBody::Snapshot(snapshot) => (0, snapshot.len()),
+        DocumentBody::Chunk(chunk) => {
+            let chunk = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+            let incremental = loaded.incremental_bytes.saturating_add(chunk);
+            // The snapshot's size is not known here; the incremental part
+            // and a floor for the rest keep the estimate honest enough.
+            (incremental, usize::try_from(incremental).unwrap_or(usize::MAX).max(4096))
+        }
+    };
+    cache.put(ticket_id, version, incremental_bytes, doc, saved);
 }
 
 fn now_ms() -> i64 {

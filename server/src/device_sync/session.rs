@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::merge::{PlausibleTimes, ms_to_time, status_steps};
 use super::{
-    REMOVAL_GRACE_MS, WRITE_ATTEMPTS, body_for, load, load_or_create, now_ms, server_actor,
+    REMOVAL_GRACE_MS, WRITE_ATTEMPTS, body_for, load, load_or_create, now_ms, remember_written,
+    server_actor,
 };
 use crate::domain::ticket::Ticket;
 use crate::events::{Event, EventBus};
@@ -472,7 +473,10 @@ impl Session {
                 audit_detail,
             };
             match store.write_document(self.actor, &write).await {
-                Ok(_) => {
+                Ok(version) => {
+                    if let Some(body) = &write.body {
+                        remember_written(ticket_id, &loaded, &doc, body, version);
+                    }
                     if changed {
                         // Status, assignee (a decline) and counts may have moved.
                         match store.get_ticket(self.actor.tenant_id, ticket_id).await {

@@ -40,6 +40,7 @@ pub mod assignment;
 pub mod batch;
 mod config;
 mod index;
+pub mod ingest;
 pub mod offers;
 mod query;
 mod scan;

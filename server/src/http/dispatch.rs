@@ -14,14 +14,13 @@ use super::{
     ticket_view::TicketView,
 };
 use crate::{
-    dispatch::service::RankedCandidate,
+    dispatch::{ingest::IngestError, service::RankedCandidate},
     domain::{
         ValidationErrors,
         location::{LocationPing, validate_batch},
         permissions::Action,
         ticket::Ticket,
     },
-    events::{Event, EventKind, PositionEvent},
 };
 
 mod batch;
@@ -196,30 +195,17 @@ async fn report_locations(
         i64::try_from(state.config.dispatch.ping_max_future_secs).unwrap_or(i64::MAX),
     );
     validate_batch(&batch.pings, Utc::now(), max_future)?;
-    let technician = state
-        .store
-        .technician_for_user(user.tenant_id, user.user_id)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("your user has no technician profile".into()))?;
     let ingest = state
-        .store
-        .record_locations(user.tenant_id, technician.id, &batch.pings)
-        .await?;
-    if let Some(position) = &ingest.new_position {
-        let event = Event::new(
-            user.tenant_id,
-            EventKind::Positions {
-                fixes: vec![PositionEvent {
-                    technician_id: technician.id,
-                    lat: position.lat,
-                    lon: position.lon,
-                    at: position.device_time,
-                }],
-            },
-        );
-        state.dispatch.apply(state.store.as_ref(), &event).await?;
-        state.events.publish(event);
-    }
+        .pings
+        .record(user.tenant_id, user.user_id, batch.pings)
+        .await
+        .map_err(|e| match e {
+            IngestError::NoTechnician => {
+                ApiError::Conflict("your user has no technician profile".into())
+            }
+            IngestError::Store(e) => e.into(),
+            IngestError::Stopped => ApiError::Unavailable(e.to_string()),
+        })?;
     Ok(Json(LocationReceipt {
         stored: ingest.stored,
         duplicates: ingest.duplicates,

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod completion;
 mod console;
 mod directory;
 mod dispatch;
@@ -157,6 +158,8 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost: a client that hangs up never cancels a handler midway.
+        .layer(middleware::from_fn(completion::run_to_completion))
         .with_state(state)
 }
 

@@ -150,6 +150,9 @@ pub trait DocumentStore {
         tenant_id: Uuid,
         ticket_id: Uuid,
     ) -> StoreResult<Option<StoredDocument>>;
+    /// The stored version of the ticket's document (what a write checks),
+    /// `None` when it has none: lets a cached decoded copy be reused.
+    async fn document_version(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Option<i64>>;
     async fn load_sync_state(
         &self,
         tenant_id: Uuid,

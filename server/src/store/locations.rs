@@ -18,6 +18,14 @@ pub struct LocationIngest {
     pub new_position: Option<LocationPing>,
 }
 
+/// One request's pings in a group commit ([`LocationStore::record_location_batch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PingBatchItem<'a> {
+    pub tenant_id: Uuid,
+    pub technician_id: Uuid,
+    pub pings: &'a [LocationPing],
+}
+
 /// A technician as dispatch sees it at start-up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DispatchRow {
@@ -37,6 +45,16 @@ pub trait LocationStore {
         technician_id: Uuid,
         pings: &[LocationPing],
     ) -> StoreResult<LocationIngest>;
+    /// Stores the pings of many requests in one transaction (multi-row
+    /// statements), as if each had been recorded on its own in the given
+    /// order: per item what [`LocationStore::record_locations`] would have
+    /// answered, or `None` when the tenant has no such technician. A
+    /// technician's live position moves once, to the newest ping of the batch,
+    /// and only forward (a newer fix written meanwhile by another replica wins).
+    async fn record_location_batch(
+        &self,
+        items: &[PingBatchItem<'_>],
+    ) -> StoreResult<Vec<Option<LocationIngest>>>;
     /// The trail in `[from, to)`, oldest first, at most `limit` pings.
     async fn locations(
         &self,

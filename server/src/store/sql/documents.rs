@@ -148,6 +148,14 @@ macro_rules! impl_document_store {
                     }))
                 }
 
+                async fn document_version(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Option<i64>> {
+                    Ok(sqlx::query_scalar("SELECT version FROM ticket_documents WHERE tenant_id = $1 AND ticket_id = $2")
+                        .bind(tenant_id)
+                        .bind(ticket_id)
+                        .fetch_optional(&self.pool)
+                        .await?)
+                }
+
                 async fn load_sync_state(&self, tenant_id: Uuid, device_id: Uuid, ticket_id: Uuid) -> StoreResult<Option<Vec<u8>>> {
                     let row: Option<(Vec<u8>,)> = sqlx::query_as(
                         "SELECT state FROM device_sync_states WHERE tenant_id = $1 AND device_id = $2 AND ticket_id = $3",
