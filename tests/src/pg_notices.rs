@@ -33,7 +33,8 @@ fn seen() -> &'static Mutex<Vec<String>> {
 pub fn collect() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
-        let layer = Collector.with_filter(Targets::new().with_target(TARGET, tracing::Level::TRACE));
+        let layer =
+            Collector.with_filter(Targets::new().with_target(TARGET, tracing::Level::TRACE));
         tracing_subscriber::registry()
             .with(layer)
             .try_init()

@@ -91,7 +91,13 @@ pub async fn load(
 
 /// After a write of `doc` at `version` (what [`body_for`] stored on top of
 /// `loaded`): the next load of this replica needs no decode.
-fn remember_written(ticket_id: Uuid, loaded: &Loaded, doc: &TicketDoc, body: &DocumentBody, version: i64) {
+fn remember_written(
+    ticket_id: Uuid,
+    loaded: &Loaded,
+    doc: &TicketDoc,
+    body: &DocumentBody,
+    version: i64,
+) {
     let cache = cache::global();
     if !cache.enabled() {
         return;
@@ -103,7 +109,10 @@ fn remember_written(ticket_id: Uuid, loaded: &Loaded, doc: &TicketDoc, body: &Do
             let incremental = loaded.incremental_bytes.saturating_add(chunk);
             // The snapshot's size is not known here; the incremental part
             // and a floor for the rest keep the estimate honest enough.
-            (incremental, usize::try_from(incremental).unwrap_or(usize::MAX).max(4096))
+            (
+                incremental,
+                usize::try_from(incremental).unwrap_or(usize::MAX).max(4096),
+            )
         }
     };
     cache.put(ticket_id, version, incremental_bytes, doc, saved);

@@ -258,8 +258,11 @@ async fn write_batch(handles: &IngestHandles, technicians: &TechnicianCache, bat
             pings: &job.pings,
         })
         .collect();
-    let outcomes: Vec<Result<LocationIngest, IngestError>> =
-        match handles.store.record_location_batch(&items).await {
+    let outcomes: Vec<Result<LocationIngest, IngestError>> = match handles
+        .store
+        .record_location_batch(&items)
+        .await
+    {
         Ok(outcomes) => outcomes
             .into_iter()
             .map(|outcome| outcome.ok_or(IngestError::NoTechnician))

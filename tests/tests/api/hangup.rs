@@ -104,7 +104,11 @@ async fn hung_up_requests_leave_no_transaction_open(backend: TestBackend) {
                     _ => {
                         let tech = &shop.techs[n % shop.techs.len()];
                         let at = started + chrono::Duration::milliseconds(n as i64 * 100);
-                        ("/v1/me/locations".to_owned(), tech.token.clone(), ping_at(at, n))
+                        (
+                            "/v1/me/locations".to_owned(),
+                            tech.token.clone(),
+                            ping_at(at, n),
+                        )
                     }
                 };
                 if i % COMPLETED_EVERY == 0 {

@@ -218,10 +218,7 @@ async fn a_failing_request_fails_alone(backend: TestBackend) {
 /// and its user is then told it has no technician profile.
 async fn a_vanished_technician_fails_only_its_request(backend: TestBackend) {
     let app = batching_app(backend).await;
-    let shop = Shop::builder(&app, "vanish")
-        .technicians(3)
-        .build()
-        .await;
+    let shop = Shop::builder(&app, "vanish").technicians(3).build().await;
     let base = Utc::now() - Duration::minutes(10);
     // Warm the cache for every technician.
     for (t, tech) in shop.techs.iter().enumerate() {
