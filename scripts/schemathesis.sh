@@ -9,6 +9,9 @@
 # (${CARGO_TARGET_DIR:-target}/schemathesis-VERSION) the first time; fails
 # with a message when it cannot.
 #
+# Three operations take bodies schemathesis cannot generate (raw MIME, a
+# PDF, a font file) and are left out; their own tests cover them.
+#
 # Usage: scripts/schemathesis.sh [extra `st run` options]
 set -euo pipefail
 
@@ -100,6 +103,7 @@ run_as() {
         --suppress-health-check all \
         --no-color \
         --header "Authorization: Bearer ${token}" \
+        --exclude-path-regex '^/v1/(intake/email|reports/verify/\{code\}|service-reports/settings/font)$' \
         "$@"
 }
 

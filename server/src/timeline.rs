@@ -125,7 +125,7 @@ pub struct TimelineEntry {
     pub device_time: Option<DateTime<Utc>>,
     /// One line for people.
     pub summary: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub detail: Value,
 }
 

@@ -233,6 +233,8 @@ async fn verify_pdf(
 
 /// A tenant's report settings as shown.
 #[derive(Debug, Serialize, ToSchema)]
+// Named apart from intake's `SettingsBody`: one schema name, one shape.
+#[schema(as = ReportSettingsBody)]
 struct SettingsBody {
     logo_sha256: Option<String>,
     logo_content_type: Option<String>,
