@@ -186,6 +186,7 @@ pub struct BackgroundTasks {
     /// The IMAP watchers run on one replica at a time.
     intake_lead: Option<Leadership>,
     notify: crate::notify::NotifyWorkers,
+    maintenance_lead: Leadership,
 }
 
 impl BackgroundTasks {
@@ -225,6 +226,15 @@ impl BackgroundTasks {
             )),
         ];
         let mut tasks = tasks;
+        // Preventive maintenance tickets: one replica at a time makes them.
+        let maintenance_lead =
+            Leadership::start(state.store.clone(), "maintenance", &config.leader);
+        tasks.push(tokio::spawn(crate::schedule::maintenance::run(
+            state.store.clone(),
+            state.events.clone(),
+            Duration::from_millis(config.schedule.maintenance_poll_ms),
+            maintenance_lead.subscribe(),
+        )));
         let intake_lead = config.intake.imap_enabled.then(|| {
             let lead = Leadership::start(state.store.clone(), "intake_imap", &config.leader);
             tasks.push(tokio::spawn(crate::intake::imap::run(
@@ -250,6 +260,7 @@ impl BackgroundTasks {
             pusher,
             intake_lead,
             notify,
+            maintenance_lead,
         })
     }
 
@@ -259,6 +270,7 @@ impl BackgroundTasks {
             task.abort();
         }
         self.offer_lead.stop().await;
+        self.maintenance_lead.stop().await;
         if let Some(lead) = self.intake_lead {
             lead.stop().await;
         }

@@ -28,6 +28,7 @@ mod lifecycle;
 mod media;
 mod offers;
 mod ops;
+mod schedule;
 mod search;
 mod sla;
 mod status_truth;
