@@ -703,6 +703,12 @@ async fn day_plan_is_applied_once_and_the_phone_gets_its_ordered_day(backend: Te
     app.stop().await;
 }
 
+async fn propose(app: &TestApp, admin: &str, days: i64) -> Value {
+    app.post("/v1/schedule/plans", admin, &json!({"day": day_after(days), "max_seconds": 1}))
+        .await
+        .expect(StatusCode::CREATED)
+}
+
 async fn applying_a_plan_under_a_manual_assignment_is_all_or_nothing(backend: TestBackend) {
     let app = TestApp::start(backend).await;
     let shop = day_shop(&app, "planrace").await;
@@ -714,22 +720,9 @@ async fn applying_a_plan_under_a_manual_assignment_is_all_or_nothing(backend: Te
         }
         v
     };
-    let plan = |app: &TestApp| {
-        let admin = admin.clone();
-        let app = app;
-        async move {
-            app.post(
-                "/v1/schedule/plans",
-                &admin,
-                &json!({"day": day_after(2), "max_seconds": 1}),
-            )
-            .await
-            .expect(StatusCode::CREATED)
-        }
-    };
     // A dispatcher assigns one of the planned tickets after planning: the
     // plan is refused whole, nothing of it is applied.
-    let first = plan(&app).await;
+    let first = propose(&app, &admin, 2).await;
     assert_eq!(visits(&first).len(), 3, "{first}");
     let manual = shop.techs[1].id;
     shop.assign(&app, tickets[0], manual).await;
@@ -760,20 +753,18 @@ async fn applying_a_plan_under_a_manual_assignment_is_all_or_nothing(backend: Te
     // Racing: a fresh plan applied while a dispatcher assigns one of its
     // tickets. Either the plan lands whole (and the dispatcher's assignment
     // comes after it) or it is refused whole.
-    let second = plan(&app).await;
+    let second = propose(&app, &admin, 2).await;
     let planned = visits(&second);
     let raced = planned
         .first()
         .map(|(_, ticket, _, _)| *ticket)
         .expect("a planned ticket");
     let apply_path = format!("/v1/schedule/plans/{}/apply", id_of(&second, "id"));
+    let (empty, pick) = (json!({}), json!({"technician_id": manual}));
+    let assign_path = format!("/v1/tickets/{raced}/assign");
     let (applied, assigned) = tokio::join!(
-        app.post(&apply_path, &admin, &json!({})),
-        app.post(
-            &format!("/v1/tickets/{raced}/assign"),
-            &admin,
-            &json!({"technician_id": manual})
-        ),
+        app.post(&apply_path, &admin, &empty),
+        app.post(&assign_path, &admin, &pick),
     );
     assert!(
         assigned.status == StatusCode::OK || assigned.status == StatusCode::CONFLICT,
