@@ -21,7 +21,7 @@ use crate::{
     domain::{
         lifecycle::ArchivedFilter,
         people::Technician,
-        schedule::{TravelModel, local_day},
+        schedule::{Interval, TravelModel, local_day},
     },
     store::{PageRequest, Store, StoreResult},
 };
@@ -49,7 +49,7 @@ impl SlotFinder<'_> {
         // A day either side: shifts run past midnight and zones differ.
         let from = grid.from - Duration::days(1);
         let to = grid.from + Duration::days(i64::from(grid.days) + 2);
-        let mut absences: HashMap<Uuid, Vec<(DateTime<Utc>, DateTime<Utc>)>> = HashMap::new();
+        let mut absences: HashMap<Uuid, Vec<Interval>> = HashMap::new();
         for absence in self.store.list_absences(tenant_id, only, from, to).await? {
             absences
                 .entry(absence.technician_id)

@@ -704,9 +704,13 @@ async fn day_plan_is_applied_once_and_the_phone_gets_its_ordered_day(backend: Te
 }
 
 async fn propose(app: &TestApp, admin: &str, days: i64) -> Value {
-    app.post("/v1/schedule/plans", admin, &json!({"day": day_after(days), "max_seconds": 1}))
-        .await
-        .expect(StatusCode::CREATED)
+    app.post(
+        "/v1/schedule/plans",
+        admin,
+        &json!({"day": day_after(days), "max_seconds": 1}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
 }
 
 async fn applying_a_plan_under_a_manual_assignment_is_all_or_nothing(backend: TestBackend) {
