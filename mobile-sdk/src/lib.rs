@@ -52,7 +52,7 @@ pub use edits::Edit;
 pub use engine::{Backoff, Rejection, SyncReport};
 pub use error::{SdkError, SdkResult};
 pub use media::{Captured, MediaReport, SignatureCapture, UploadOptions};
-pub use packet::StoredPacket;
+pub use packet::{DayVisit, StoredPacket};
 pub use store::{MediaEntry, OutboxEntry, QuarantineRow};
 pub use transport::{BaseUrl, HttpTransport, Transport};
 pub use truckroll_sync;

@@ -104,7 +104,59 @@ pub(crate) async fn have_frames(conn: &mut SqliteConnection) -> SdkResult<Vec<Me
         .collect())
 }
 
+/// One job of the technician's day, in the order to do them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DayVisit {
+    pub ticket_id: String,
+    pub number: String,
+    pub title: String,
+    pub address: String,
+    /// The promised window.
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// When the office's day plan has the work start, if one was applied.
+    pub planned_start_ms: Option<i64>,
+}
+
 impl Client {
+    /// The jobs on this device that have an appointment, in the order of the
+    /// applied day plan (its planned starts), else by window; reads only the
+    /// local database, so it works offline.
+    pub async fn day(&self) -> SdkResult<Vec<DayVisit>> {
+        let mut local = self.local.lock().await;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT p.doc_id FROM job_packets p JOIN documents d ON d.doc_id = p.doc_id ORDER BY p.doc_id",
+        )
+        .fetch_all(&mut local.conn)
+        .await?;
+        let mut day = Vec::new();
+        for id in ids {
+            let Some(stored) = get(&mut local.conn, &id).await? else {
+                continue;
+            };
+            let Some(appointment) = stored.packet.ticket.appointment else {
+                continue;
+            };
+            day.push(DayVisit {
+                ticket_id: stored.ticket_id,
+                number: stored.packet.ticket.number,
+                title: stored.packet.ticket.title,
+                address: stored.packet.site.address,
+                from_ms: appointment.from_ms,
+                to_ms: appointment.to_ms,
+                planned_start_ms: appointment.planned_start_ms,
+            });
+        }
+        day.sort_by_key(|v| {
+            (
+                v.planned_start_ms.unwrap_or(v.from_ms),
+                v.from_ms,
+                v.ticket_id.clone(),
+            )
+        });
+        Ok(day)
+    }
+
     /// The bytes of an attachment of a stored packet, by its SHA-256, if
     /// they were downloaded; reads only the local database.
     pub async fn packet_attachment(&self, sha256: &str) -> SdkResult<Option<Vec<u8>>> {

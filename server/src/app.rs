@@ -234,6 +234,7 @@ pub struct BackgroundTasks {
     /// So does the audit sealer (`[governance] audit_key`).
     audit_lead: Option<Leadership>,
     notify: crate::notify::NotifyWorkers,
+    maintenance_lead: Leadership,
 }
 
 impl BackgroundTasks {
@@ -273,6 +274,15 @@ impl BackgroundTasks {
             )),
         ];
         let mut tasks = tasks;
+        // Preventive maintenance tickets: one replica at a time makes them.
+        let maintenance_lead =
+            Leadership::start(state.store.clone(), "maintenance", &config.leader);
+        tasks.push(tokio::spawn(crate::schedule::maintenance::run(
+            state.store.clone(),
+            state.events.clone(),
+            Duration::from_millis(config.schedule.maintenance_poll_ms),
+            maintenance_lead.subscribe(),
+        )));
         let intake_lead = config.intake.imap_enabled.then(|| {
             let lead = Leadership::start(state.store.clone(), "intake_imap", &config.leader);
             tasks.push(tokio::spawn(crate::intake::imap::run(
@@ -317,6 +327,7 @@ impl BackgroundTasks {
             intake_lead,
             audit_lead,
             notify,
+            maintenance_lead,
         })
     }
 
@@ -326,6 +337,7 @@ impl BackgroundTasks {
             task.abort();
         }
         self.offer_lead.stop().await;
+        self.maintenance_lead.stop().await;
         if let Some(lead) = self.intake_lead {
             lead.stop().await;
         }

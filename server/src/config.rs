@@ -28,6 +28,7 @@ use crate::{
     notify::{NotifyConfig, SmsConfig, SmtpConfig},
     push::PushConfig,
     report::ReportConfig,
+    schedule::ScheduleConfig,
     sla::{SlaConfig, webhooks::WebhookConfig},
     web::WebConfig,
 };
@@ -67,6 +68,7 @@ pub struct Config {
     pub pings: crate::dispatch::ingest::IngestConfig,
     /// Decoded ticket documents kept in memory (issue 18).
     pub documents: crate::device_sync::cache::DocumentCacheConfig,
+    pub schedule: ScheduleConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -97,6 +99,7 @@ impl std::fmt::Debug for Config {
             .field("governance", &self.governance)
             .field("pings", &self.pings)
             .field("documents", &self.documents)
+            .field("schedule", &self.schedule)
             .finish()
     }
 }
@@ -141,6 +144,7 @@ impl Default for Config {
             governance: GovernanceConfig::default(),
             pings: Default::default(),
             documents: Default::default(),
+            schedule: ScheduleConfig::default(),
         }
     }
 }
@@ -215,6 +219,7 @@ impl Config {
         self.governance.validate()?;
         self.pings.validate()?;
         self.documents.validate()?;
+        self.schedule.validate()?;
         Ok(self)
     }
 

@@ -27,6 +27,7 @@ pub mod packet;
 pub mod progress;
 pub mod push;
 pub mod report;
+pub mod schedule;
 pub mod search;
 pub mod sla;
 pub mod store;

@@ -56,6 +56,21 @@ pub struct PacketTicket {
     /// SLA deadlines of the policy covering the ticket (none: no policy).
     #[serde(default)]
     pub sla: Vec<PacketDeadline>,
+    /// The appointment window, when the ticket has one (absent otherwise, so
+    /// packets without one hash as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment: Option<PacketAppointment>,
+}
+
+/// The promised window and, once a day plan is applied, when the
+/// technician is planned to start; the phone orders its day by it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketAppointment {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub duration_minutes: u32,
+    #[serde(default)]
+    pub planned_start_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +204,7 @@ mod tests {
                 }],
                 custom_fields: BTreeMap::from([("refrigerant".into(), "R32".into())]),
                 sla: vec![],
+                appointment: None,
             },
             site: PacketSite {
                 name: "Main".into(),

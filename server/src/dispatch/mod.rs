@@ -38,6 +38,7 @@
 
 pub mod assignment;
 pub mod batch;
+pub mod calendar;
 mod config;
 mod index;
 pub mod ingest;

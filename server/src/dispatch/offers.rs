@@ -110,13 +110,15 @@ impl OfferFlow<'_> {
             None => None,
         };
         let asked: Vec<Uuid> = earlier.iter().map(|offer| offer.technician_id).collect();
+        let away = super::calendar::Away::at(self.store, ticket.tenant_id, now).await?;
         let ranked = self.dispatch.candidates_in(
             &ticket,
             site.location,
             territory.as_deref(),
-            asked.len() + 1,
+            asked.len() + 1 + away.extra(),
             now,
         )?;
+        let ranked = away.keep(ranked, asked.len() + 1);
         let Some(next) = ranked
             .into_iter()
             .find(|c| !asked.contains(&c.technician_id))

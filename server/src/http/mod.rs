@@ -19,6 +19,7 @@ mod openapi;
 mod ops;
 mod progress;
 mod report;
+mod schedule;
 mod search;
 mod sla;
 mod sync;
@@ -74,6 +75,7 @@ use crate::{
         (name = "live", description = "The live map's WebSocket"),
         (name = "intake", description = "Email and web intake: settings, mailboxes, the inbound endpoint, the public form"),
         (name = "reports", description = "Signed service reports (PDF) and their public check"),
+        (name = "schedule", description = "Appointment windows, bookable slots, durations, absences, holidays"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -122,6 +124,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(console::router())
         .merge(report::router())
         .merge(search::router())
+        .merge(schedule::router())
 }
 
 /// The OpenAPI document, rendered once per process.

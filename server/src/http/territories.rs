@@ -170,14 +170,17 @@ pub(super) async fn ranked_candidates(
         Some(id) => state.store.territory_boundary(ticket.tenant_id, id).await?,
         None => None,
     };
+    let now = chrono::Utc::now();
+    let away = crate::dispatch::calendar::Away::at(&*state.store, ticket.tenant_id, now).await?;
     state
         .dispatch
         .candidates_in(
             ticket,
             site.location,
             territory.as_deref(),
-            k,
-            chrono::Utc::now(),
+            k + away.extra(),
+            now,
         )
+        .map(|ranked| away.keep(ranked, k))
         .map_err(|e| ApiError::Internal(e.to_string()))
 }

@@ -101,7 +101,7 @@ pub async fn render_notice(
         ticket_title: notice.context.ticket_title.clone(),
         customer_name: notice.context.customer_name.clone(),
         technician_first_name: notice.context.technician_first_name.clone(),
-        appointment_window: None,
+        appointment_window: notice.context.appointment_window.clone(),
         comment: notice.context.comment.clone(),
         report_url: progress.clone(),
         survey_url: format!("{progress}#survey"),

@@ -13,8 +13,7 @@ pub struct TemplateVars {
     pub ticket_title: String,
     pub customer_name: String,
     pub technician_first_name: Option<String>,
-    /// The appointment window, once tickets carry one (none yet; templates
-    /// already show it when present).
+    /// The appointment window in the tenant's time, in the messages about it.
     pub appointment_window: Option<String>,
     pub comment: Option<String>,
     /// The progress page for this ticket.
@@ -115,6 +114,16 @@ fn wording(event: NoticeEvent, locale: Locale) -> (&'static str, &'static str, &
             "Hello {{ customer_name }},\n\nyour code to follow ticket {{ ticket_number }} is {{ access_code }}. It works once, for 10 minutes.\nIf you did not ask for it, ignore this message.\n",
             "Code for {{ ticket_number }}: {{ access_code }} (10 minutes)",
         ),
+        (Locale::En, AppointmentBooked) => (
+            "Your appointment for {{ ticket_number }}",
+            "Hello {{ customer_name }},\n\nyour appointment for ticket {{ ticket_number }} (\"{{ ticket_title }}\") is booked: {{ appointment_window }}.\nProgress: {{ progress_url }}\n",
+            "Appointment for {{ ticket_number }}: {{ appointment_window }}. {{ progress_url }}",
+        ),
+        (Locale::En, AppointmentCancelled) => (
+            "Appointment cancelled ({{ ticket_number }})",
+            "Hello {{ customer_name }},\n\nthe appointment {{ appointment_window }} for ticket {{ ticket_number }} is cancelled. We will contact you for a new one.\nProgress: {{ progress_url }}\n",
+            "Appointment {{ appointment_window }} for {{ ticket_number }} is cancelled. {{ progress_url }}",
+        ),
         (Locale::ZhCn, TicketReceived) => (
             "已收到您的报修 {{ ticket_number }}",
             "{{ customer_name }}，您好：\n\n我们已收到您的报修“{{ ticket_title }}”，工单号 {{ ticket_number }}。\n查看进度：{{ progress_url }}\n",
@@ -149,6 +158,16 @@ fn wording(event: NoticeEvent, locale: Locale) -> (&'static str, &'static str, &
             "工单 {{ ticket_number }} 的验证码：{{ access_code }}",
             "{{ customer_name }}，您好：\n\n查看工单 {{ ticket_number }} 进度的验证码是 {{ access_code }}，10 分钟内有效，只能使用一次。\n如非本人操作，请忽略此邮件。\n",
             "工单 {{ ticket_number }} 验证码：{{ access_code }}（10 分钟内有效）",
+        ),
+        (Locale::ZhCn, AppointmentBooked) => (
+            "工单 {{ ticket_number }} 的预约时间",
+            "{{ customer_name }}，您好：\n\n工单 {{ ticket_number }}（“{{ ticket_title }}”）已预约：{{ appointment_window }}。\n查看进度：{{ progress_url }}\n",
+            "工单 {{ ticket_number }} 已预约：{{ appointment_window }}。{{ progress_url }}",
+        ),
+        (Locale::ZhCn, AppointmentCancelled) => (
+            "工单 {{ ticket_number }} 的预约已取消",
+            "{{ customer_name }}，您好：\n\n工单 {{ ticket_number }} 原定 {{ appointment_window }} 的预约已取消，我们会再与您约定时间。\n查看进度：{{ progress_url }}\n",
+            "工单 {{ ticket_number }} 原定 {{ appointment_window }} 的预约已取消。{{ progress_url }}",
         ),
     }
 }

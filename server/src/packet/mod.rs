@@ -20,6 +20,8 @@ use truckroll_sync::packet::{
 use truckroll_sync::protocol::Message;
 use uuid::Uuid;
 
+mod appointment;
+
 use crate::domain::customers::{Asset, Customer, Site, in_warranty};
 use crate::domain::ticket::Ticket;
 use crate::sla::view::{TicketSla, evaluate};
@@ -188,8 +190,10 @@ async fn build(
             sha256: m.sha256,
         })
         .collect();
+    let mut packet_ticket = packet_ticket(ticket, sla);
+    packet_ticket.appointment = appointment::of(store, ticket).await?;
     Ok(JobPacket {
-        ticket: packet_ticket(ticket, sla),
+        ticket: packet_ticket,
         site: PacketSite {
             name: site.name,
             address: site.address,
@@ -246,6 +250,7 @@ fn packet_ticket(ticket: &Ticket, sla: Option<&TicketSla>) -> PacketTicket {
             .collect(),
         custom_fields,
         sla,
+        appointment: None,
     }
 }
 

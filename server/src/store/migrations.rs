@@ -110,6 +110,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "governance",
         include_str!("../../../migrations/postgres/0021_governance.sql"),
     ),
+    (
+        22,
+        "scheduling",
+        include_str!("../../../migrations/postgres/0022_scheduling.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -217,6 +222,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         21,
         "governance",
         include_str!("../../../migrations/sqlite/0021_governance.sql"),
+    ),
+    (
+        22,
+        "scheduling",
+        include_str!("../../../migrations/sqlite/0022_scheduling.sql"),
     ),
 ];
 

@@ -20,6 +20,7 @@ pub mod intake;
 pub mod leader;
 pub mod lifecycle;
 pub mod locations;
+pub mod maintenance;
 pub mod media;
 pub mod migrations;
 pub mod notify;
@@ -29,6 +30,7 @@ pub mod progress;
 pub mod push;
 pub mod report;
 mod rows;
+pub mod schedule;
 pub mod search;
 pub mod sla;
 pub mod sla_report;
@@ -133,6 +135,8 @@ pub trait Store:
     + lifecycle::LifecycleStore
     + search::SearchStore
     + progress::ProgressStore
+    + schedule::ScheduleStore
+    + maintenance::MaintenanceStore
     + Send
     + Sync
     + std::fmt::Debug

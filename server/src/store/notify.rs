@@ -34,10 +34,14 @@ pub enum NoticeEvent {
     Survey,
     /// A one-time code for the progress page, asked for by ticket number.
     AccessCode,
+    /// An appointment window was booked or moved (issue 20).
+    AppointmentBooked,
+    /// The appointment window was cancelled (issue 20).
+    AppointmentCancelled,
 }
 
 impl NoticeEvent {
-    pub const ALL: [NoticeEvent; 7] = [
+    pub const ALL: [NoticeEvent; 9] = [
         Self::TicketReceived,
         Self::TechnicianAssigned,
         Self::TechnicianEnRoute,
@@ -45,6 +49,8 @@ impl NoticeEvent {
         Self::StaffReply,
         Self::Survey,
         Self::AccessCode,
+        Self::AppointmentBooked,
+        Self::AppointmentCancelled,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -56,6 +62,8 @@ impl NoticeEvent {
             Self::StaffReply => "staff_reply",
             Self::Survey => "survey",
             Self::AccessCode => "access_code",
+            Self::AppointmentBooked => "appointment_booked",
+            Self::AppointmentCancelled => "appointment_cancelled",
         }
     }
 
@@ -160,6 +168,9 @@ pub struct NoticeContext {
     /// The progress page's one-time code (`access_code` messages only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_code: Option<String>,
+    /// The appointment window in the tenant's time (`appointment_*` messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment_window: Option<String>,
 }
 
 /// One message of the outbox.

@@ -30,6 +30,7 @@ mod media;
 mod offers;
 mod ops;
 mod pings;
+mod schedule;
 mod search;
 mod sla;
 mod status_truth;

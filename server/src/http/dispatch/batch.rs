@@ -165,6 +165,8 @@ pub(super) async fn batch_assign(
         planned.push((ticket, place));
     }
 
+    let away =
+        crate::dispatch::calendar::Away::at(&*state.store, user.tenant_id, Utc::now()).await?;
     // Index queries and the solver are CPU work: off the async workers.
     let dispatch = state.dispatch.clone();
     let tenant_id = user.tenant_id;
@@ -178,15 +180,14 @@ pub(super) async fn batch_assign(
             let mut per_ticket = Vec::with_capacity(planned.len());
             for (ticket, (site, territory)) in &planned {
                 let inside = |entry: &TechnicianEntry| {
-                    entry
-                        .position
-                        .is_some_and(|fix| territory.as_ref().is_none_or(|t| t.covers(fix.point)))
+                    away.allows(entry.id)
+                        && entry.position.is_some_and(|fix| {
+                            territory.as_ref().is_none_or(|t| t.covers(fix.point))
+                        })
                 };
-                let mut query = NearestQuery::new(tenant_id, *site, k, now)
-                    .with_skills(&ticket.required_skills);
-                if territory.is_some() {
-                    query = query.with_filter(&inside);
-                }
+                let query = NearestQuery::new(tenant_id, *site, k, now)
+                    .with_skills(&ticket.required_skills)
+                    .with_filter(&inside);
                 let found = dispatch.index().nearest(&query).unwrap_or_else(|error| {
                     // Stored sites are validated; never expected.
                     tracing::warn!(%error, ticket = %ticket.id, "no candidates for the site");

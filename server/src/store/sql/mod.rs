@@ -23,12 +23,14 @@ pub(super) mod idempotency;
 pub(super) mod intake;
 pub(super) mod lifecycle;
 pub(super) mod locations;
+pub(super) mod maintenance;
 pub(super) mod media;
 pub(crate) mod notify;
 pub(super) mod offers;
 pub(super) mod progress;
 pub(super) mod push;
 pub(super) mod report;
+pub(super) mod schedule;
 pub(super) mod search;
 pub(super) mod sla;
 pub(super) mod sla_report;
@@ -193,6 +195,8 @@ macro_rules! impl_store {
         $crate::store::sql::lifecycle::impl_lifecycle_store!($store, $db);
         $crate::store::sql::search::impl_search_store!($store, $db);
         $crate::store::sql::progress::impl_progress_store!($store, $db);
+        $crate::store::sql::schedule::impl_schedule_store!($store, $db);
+        $crate::store::sql::maintenance::impl_maintenance_store!($store, $db);
     };
 }
 

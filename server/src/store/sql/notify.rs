@@ -153,6 +153,7 @@ macro_rules! impl_notify_store {
                         technician_first_name: technician.as_deref().map(first_name),
                         comment: None,
                         access_code: None,
+                        appointment_window: None,
                     };
                     for (event, key) in events {
                         Self::enqueue_notices_in(tx, (after.tenant_id, after.id, after.site_id), event, &key, &context).await?;
@@ -185,6 +186,7 @@ macro_rules! impl_notify_store {
                         technician_first_name: None,
                         comment: Some(comment.body.clone()),
                         access_code: None,
+                        appointment_window: None,
                     };
                     let key = format!("reply:{}", comment.id);
                     let target = (comment.tenant_id, comment.ticket_id, site_id);

@@ -1,0 +1,591 @@
+//! Scheduling rules without I/O: appointment windows and estimated
+//! durations, technicians' absences and the tenant's holidays, a technician's
+//! working intervals on a day, travel estimates, and the simulation of a day
+//! route that every planner's answer is checked against.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{ValidationErrors, geo::GeoPoint, shifts::Shift};
+
+/// A ticket's estimated duration when its category names none.
+pub const DEFAULT_DURATION_MINUTES: u32 = 60;
+/// Shortest and longest estimated duration.
+pub const DURATION_RANGE: std::ops::RangeInclusive<u32> = 5..=1440;
+/// A window starts at most this many days ahead.
+pub const MAX_WINDOW_AHEAD_DAYS: i64 = 366;
+/// Roads are longer than the great circle by about this much in towns.
+pub const DETOUR_FACTOR: f64 = 1.3;
+
+/// Who set a ticket's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowSource {
+    /// A dispatcher typed it (`PUT /v1/tickets/{id}/window`).
+    Manual,
+    /// Booked from the offered slots.
+    Slot,
+    /// An applied day plan.
+    Plan,
+}
+
+impl WindowSource {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Slot => "slot",
+            Self::Plan => "plan",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Manual, Self::Slot, Self::Plan]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+/// The appointment promised to the customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AppointmentWindow {
+    pub ticket_id: Uuid,
+    /// The technician arrives and starts no earlier than this.
+    pub starts_at: DateTime<Utc>,
+    /// The work is done by this time.
+    pub ends_at: DateTime<Utc>,
+    /// Estimated time on site.
+    pub duration_minutes: u32,
+    /// Who the window is booked with; `null`: whoever is assigned.
+    pub technician_id: Option<Uuid>,
+    pub source: WindowSource,
+    /// When the applied day plan has the technician start the work.
+    pub planned_start: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `PUT /v1/tickets/{id}/window`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowRequest {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Estimated time on site; default: the category's, else 60.
+    pub duration_minutes: Option<u32>,
+    /// Book the window with this technician (refused when it overlaps
+    /// another window booked with them).
+    pub technician_id: Option<Uuid>,
+}
+
+impl WindowRequest {
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.ends_at <= self.starts_at {
+            errors.add("ends_at", "must be after starts_at");
+        } else if self.ends_at - self.starts_at > Duration::hours(24) {
+            errors.add("ends_at", "a window is at most 24 hours long");
+        }
+        if self.ends_at <= now {
+            errors.add("ends_at", "must be in the future");
+        }
+        if self.starts_at > now + Duration::days(MAX_WINDOW_AHEAD_DAYS) {
+            errors.add(
+                "starts_at",
+                format!("must be within {MAX_WINDOW_AHEAD_DAYS} days"),
+            );
+        }
+        if let Some(minutes) = self.duration_minutes {
+            check_duration(&mut errors, "duration_minutes", minutes);
+            if self.ends_at > self.starts_at
+                && i64::from(minutes) > (self.ends_at - self.starts_at).num_minutes()
+            {
+                errors.add("duration_minutes", "must fit inside the window");
+            }
+        }
+        errors.into_result()
+    }
+}
+
+pub fn check_duration(errors: &mut ValidationErrors, field: &str, minutes: u32) {
+    if !DURATION_RANGE.contains(&minutes) {
+        errors.add(field, "must be between 5 and 1440 minutes");
+    }
+}
+
+/// A category's estimated duration (`PUT /v1/categories/{name}/duration`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryDuration {
+    pub category: String,
+    pub minutes: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AbsenceKind {
+    Holiday,
+    Sickness,
+    Training,
+    Other,
+}
+
+impl AbsenceKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Holiday => "holiday",
+            Self::Sickness => "sickness",
+            Self::Training => "training",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Holiday, Self::Sickness, Self::Training, Self::Other]
+            .into_iter()
+            .find(|k| k.as_str() == value)
+    }
+}
+
+/// A time a technician does not work: `[starts_at, ends_at)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Absence {
+    pub id: Uuid,
+    pub technician_id: Uuid,
+    pub kind: AbsenceKind,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub note: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /v1/technicians/{id}/absences`: either an instant range
+/// (`starts_at`, `ends_at`: part of a day) or whole local days in the
+/// technician's time zone (`from_day` to `to_day`, both included).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAbsence {
+    pub kind: AbsenceKind,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>, example = "2026-12-24")]
+    pub from_day: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, example = "2026-12-31")]
+    pub to_day: Option<NaiveDate>,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl NewAbsence {
+    /// The absence as an instant range, whole days read in `time_zone`.
+    pub fn resolve(
+        &self,
+        time_zone: &str,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.note.chars().count() > 500 {
+            errors.add("note", "must be at most 500 characters");
+        }
+        let range = match (self.starts_at, self.ends_at, self.from_day, self.to_day) {
+            (Some(start), Some(end), None, None) => {
+                if end <= start {
+                    errors.add("ends_at", "must be after starts_at");
+                }
+                Some((start, end))
+            }
+            (None, None, Some(from), to) => {
+                let to = to.unwrap_or(from);
+                if to < from {
+                    errors.add("to_day", "must not be before from_day");
+                }
+                if (to - from).num_days() > 366 {
+                    errors.add("to_day", "an absence is at most 366 days long");
+                }
+                match (
+                    day_start(time_zone, from),
+                    to.succ_opt().and_then(|next| day_start(time_zone, next)),
+                ) {
+                    (Some(start), Some(end)) => Some((start, end)),
+                    _ => {
+                        errors.add("from_day", "not a day in the technician's time zone");
+                        None
+                    }
+                }
+            }
+            _ => {
+                errors.add(
+                    "starts_at",
+                    "give starts_at and ends_at, or from_day (and to_day), not both",
+                );
+                None
+            }
+        };
+        errors.into_result()?;
+        range.ok_or_else(|| ValidationErrors::single("starts_at", "no range"))
+    }
+}
+
+/// A day nobody of the tenant works, in the tenant's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Holiday {
+    #[schema(value_type = String, example = "2026-12-25")]
+    pub day: NaiveDate,
+    pub name: String,
+}
+
+/// The first instant of local `day` in `time_zone` (after a gap, the first
+/// that exists).
+pub fn day_start(time_zone: &str, day: NaiveDate) -> Option<DateTime<Utc>> {
+    let tz: Tz = time_zone.parse().ok()?;
+    local_instant(tz, day, NaiveTime::MIN)
+}
+
+fn local_instant(tz: Tz, day: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+    let local = day.and_time(time);
+    tz.from_local_datetime(&local)
+        .earliest()
+        // In a daylight-saving gap, an hour later exists.
+        .or_else(|| {
+            tz.from_local_datetime(&(local + Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The local date of `at` in `time_zone` (UTC for an unknown zone).
+pub fn local_day(time_zone: &str, at: DateTime<Utc>) -> NaiveDate {
+    match time_zone.parse::<Tz>() {
+        Ok(tz) => at.with_timezone(&tz).date_naive(),
+        Err(_) => at.date_naive(),
+    }
+}
+
+fn weekday(day: super::shifts::Day) -> Weekday {
+    use super::shifts::Day;
+    match day {
+        Day::Mon => Weekday::Mon,
+        Day::Tue => Weekday::Tue,
+        Day::Wed => Weekday::Wed,
+        Day::Thu => Weekday::Thu,
+        Day::Fri => Weekday::Fri,
+        Day::Sat => Weekday::Sat,
+        Day::Sun => Weekday::Sun,
+    }
+}
+
+/// A half-open instant range.
+pub type Interval = (DateTime<Utc>, DateTime<Utc>);
+
+/// The shifts that start on local `day`, as instant ranges (a shift past
+/// midnight ends the next day; start == end is 24 hours), earliest first.
+pub fn shift_intervals(shifts: &[Shift], time_zone: &str, day: NaiveDate) -> Vec<Interval> {
+    let Ok(tz) = time_zone.parse::<Tz>() else {
+        return Vec::new();
+    };
+    let clock = |value: &str| {
+        (value.len() == 5)
+            .then(|| NaiveTime::parse_from_str(value, "%H:%M").ok())
+            .flatten()
+    };
+    let mut intervals: Vec<Interval> = shifts
+        .iter()
+        .filter(|shift| weekday(shift.day) == day.weekday())
+        .filter_map(|shift| {
+            let (start, end) = (clock(&shift.start)?, clock(&shift.end)?);
+            let end_day = if end <= start { day.succ_opt()? } else { day };
+            Some((
+                local_instant(tz, day, start)?,
+                local_instant(tz, end_day, end)?,
+            ))
+        })
+        .filter(|(start, end)| end > start)
+        .collect();
+    intervals.sort();
+    intervals
+}
+
+/// `intervals` less every range of `busy`.
+pub fn subtract(intervals: &[Interval], busy: &[Interval]) -> Vec<Interval> {
+    let mut free: Vec<Interval> = intervals.to_vec();
+    for &(busy_start, busy_end) in busy {
+        free = free
+            .into_iter()
+            .flat_map(|(start, end)| {
+                if busy_end <= start || busy_start >= end {
+                    return vec![(start, end)];
+                }
+                let mut left = Vec::new();
+                if busy_start > start {
+                    left.push((start, busy_start));
+                }
+                if busy_end < end {
+                    left.push((busy_end, end));
+                }
+                left
+            })
+            .collect();
+    }
+    free
+}
+
+/// Travel estimates: great-circle distance × a detour factor ÷ speed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TravelModel {
+    pub speed_kmh: f64,
+    pub detour_factor: f64,
+}
+
+impl TravelModel {
+    pub fn new(speed_kmh: f64) -> Self {
+        Self {
+            speed_kmh,
+            detour_factor: DETOUR_FACTOR,
+        }
+    }
+
+    /// Road metres between two points.
+    pub fn meters(&self, from: GeoPoint, to: GeoPoint) -> f64 {
+        haversine_m(from, to) * self.detour_factor
+    }
+
+    /// Whole seconds of driving between two points (rounded up).
+    pub fn seconds(&self, from: GeoPoint, to: GeoPoint) -> i64 {
+        let seconds = self.meters(from, to) / 1000.0 / self.speed_kmh * 3600.0;
+        if seconds.is_finite() {
+            seconds.ceil() as i64
+        } else {
+            0
+        }
+    }
+}
+
+/// Great-circle metres on a sphere of the Earth's mean radius.
+pub fn haversine_m(a: GeoPoint, b: GeoPoint) -> f64 {
+    const EARTH_RADIUS_M: f64 = 6_371_008.8;
+    let (lat1, lat2) = (a.lat.to_radians(), b.lat.to_radians());
+    let d_lat = lat2 - lat1;
+    let d_lon = (b.lon - a.lon).to_radians();
+    let h = (d_lat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (d_lon / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+}
+
+/// One job on a route: where, when it may start, how long it takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    pub ticket_id: Uuid,
+    pub point: GeoPoint,
+    /// The window: work starts at or after `window.0` and ends by `window.1`.
+    pub window: Interval,
+    pub duration: Duration,
+}
+
+impl Stop {
+    /// The latest start that still ends inside the window.
+    pub fn latest_start(&self) -> DateTime<Utc> {
+        self.window.1 - self.duration
+    }
+}
+
+/// Where and when a technician's working interval starts and ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Depot {
+    pub start: GeoPoint,
+    pub end: GeoPoint,
+    pub shift: Interval,
+}
+
+/// One simulated visit.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Visit {
+    pub ticket_id: Uuid,
+    pub arrive_at: DateTime<Utc>,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    /// Driving from the previous stop (or the start) to this one.
+    pub travel_seconds: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteOutcome {
+    pub visits: Vec<Visit>,
+    /// Driving including the way back to the end point.
+    pub travel_seconds: i64,
+    pub distance_m: f64,
+    pub back_at: DateTime<Utc>,
+}
+
+/// Why a route cannot be driven as ordered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteViolation {
+    #[error("ticket {0} cannot start inside its window")]
+    Window(Uuid),
+    #[error("the route does not end before the shift ends")]
+    Shift,
+}
+
+/// Drives `stops` in order from the depot's start at the shift start,
+/// waiting for each window to open, and back to the end point. Every job
+/// must end inside its window and the technician be back by the shift end.
+pub fn simulate(
+    travel: &TravelModel,
+    depot: &Depot,
+    stops: &[&Stop],
+) -> Result<RouteOutcome, RouteViolation> {
+    let mut at = depot.shift.0;
+    let mut here = depot.start;
+    let mut visits = Vec::with_capacity(stops.len());
+    let mut travel_seconds = 0;
+    let mut distance_m = 0.0;
+    for stop in stops {
+        let drive = travel.seconds(here, stop.point);
+        travel_seconds += drive;
+        distance_m += travel.meters(here, stop.point);
+        let arrive_at = at + Duration::seconds(drive);
+        let start_at = arrive_at.max(stop.window.0).max(depot.shift.0);
+        if start_at > stop.latest_start() {
+            return Err(RouteViolation::Window(stop.ticket_id));
+        }
+        let end_at = start_at + stop.duration;
+        visits.push(Visit {
+            ticket_id: stop.ticket_id,
+            arrive_at,
+            start_at,
+            end_at,
+            travel_seconds: drive,
+        });
+        at = end_at;
+        here = stop.point;
+    }
+    let drive = travel.seconds(here, depot.end);
+    travel_seconds += drive;
+    distance_m += travel.meters(here, depot.end);
+    let back_at = at + Duration::seconds(drive);
+    if back_at > depot.shift.1 {
+        return Err(RouteViolation::Shift);
+    }
+    Ok(RouteOutcome {
+        visits,
+        travel_seconds,
+        distance_m,
+        back_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::shifts::Day;
+
+    fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 7, hour, minute, 0)
+            .single()
+            .expect("valid")
+    }
+
+    #[test]
+    fn shifts_of_a_day_in_the_local_zone() {
+        let shifts = vec![
+            Shift {
+                day: Day::Mon,
+                start: "08:00".into(),
+                end: "17:00".into(),
+            },
+            Shift {
+                day: Day::Mon,
+                start: "22:00".into(),
+                end: "02:00".into(),
+            },
+            Shift {
+                day: Day::Tue,
+                start: "08:00".into(),
+                end: "17:00".into(),
+            },
+        ];
+        let monday = NaiveDate::from_ymd_opt(2026, 12, 7).expect("date");
+        let got = shift_intervals(&shifts, "Europe/Berlin", monday);
+        assert_eq!(
+            got,
+            vec![
+                (at(7, 0), at(16, 0)),
+                (at(21, 0), at(1, 0) + Duration::days(1))
+            ]
+        );
+        assert!(shift_intervals(&shifts, "Not/AZone", monday).is_empty());
+    }
+
+    #[test]
+    fn absences_cut_intervals() {
+        let day = [(at(8, 0), at(16, 0))];
+        assert_eq!(
+            subtract(&day, &[(at(10, 0), at(12, 0))]),
+            vec![(at(8, 0), at(10, 0)), (at(12, 0), at(16, 0))]
+        );
+        assert!(subtract(&day, &[(at(7, 0), at(17, 0))]).is_empty());
+        assert_eq!(subtract(&day, &[(at(16, 0), at(17, 0))]), day.to_vec());
+    }
+
+    #[test]
+    fn whole_days_of_absence_follow_the_zone() {
+        let absence = NewAbsence {
+            kind: AbsenceKind::Holiday,
+            starts_at: None,
+            ends_at: None,
+            from_day: NaiveDate::from_ymd_opt(2026, 12, 7),
+            to_day: NaiveDate::from_ymd_opt(2026, 12, 8),
+            note: String::new(),
+        };
+        let (start, end) = absence.resolve("Europe/Berlin").expect("valid");
+        assert_eq!(start, at(0, 0) - Duration::hours(1));
+        assert_eq!(end, start + Duration::days(2));
+        let both = NewAbsence {
+            starts_at: Some(at(8, 0)),
+            ..absence
+        };
+        assert!(both.resolve("Europe/Berlin").is_err());
+    }
+
+    #[test]
+    fn a_route_waits_for_windows_and_must_end_in_time() {
+        let travel = TravelModel::new(40.0);
+        let home = GeoPoint {
+            lat: 52.52,
+            lon: 13.40,
+        };
+        let near = GeoPoint {
+            lat: 52.53,
+            lon: 13.41,
+        };
+        let depot = Depot {
+            start: home,
+            end: home,
+            shift: (at(8, 0), at(16, 0)),
+        };
+        let job = |window: Interval| Stop {
+            ticket_id: Uuid::now_v7(),
+            point: near,
+            window,
+            duration: Duration::minutes(60),
+        };
+        let late = job((at(10, 0), at(12, 0)));
+        let route = simulate(&travel, &depot, &[&late]).expect("feasible");
+        assert_eq!(route.visits[0].start_at, at(10, 0));
+        let too_early = job((at(7, 0), at(8, 30)));
+        assert_eq!(
+            simulate(&travel, &depot, &[&too_early]),
+            Err(RouteViolation::Window(too_early.ticket_id))
+        );
+        let at_the_end = job((at(14, 0), at(16, 0)));
+        let route = simulate(&travel, &depot, &[&at_the_end]);
+        assert!(route.is_ok(), "{route:?}");
+        let squeezed = Depot {
+            shift: (at(8, 0), at(15, 2)),
+            ..depot
+        };
+        assert_eq!(
+            simulate(&travel, &squeezed, &[&at_the_end]),
+            Err(RouteViolation::Shift)
+        );
+    }
+}

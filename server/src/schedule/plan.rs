@@ -1,0 +1,571 @@
+//! Day plans: which technician does which jobs of a day, in which order.
+//!
+//! The solver is `vrp-core` (reinterpretcat/vrp): jobs with time windows,
+//! durations and required skills; one vehicle per technician's working
+//! interval (shift less absences) from and back to the home base. Driving
+//! times come from the same [`TravelModel`] as slots, as whole seconds, so
+//! every route the solver returns is checked again by [`simulate`] — a
+//! route that fails the check is never kept (its jobs are reported
+//! unassigned). [`solve_greedy`] is the cheapest-insertion baseline the
+//! solver is compared with.
+
+use std::{collections::HashSet, sync::Arc};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use vrp_core::{
+    construction::features::{
+        JobSkills, JobSkillsDimension, VehicleSkillsDimension, create_skills_feature,
+    },
+    models::{
+        common::TimeWindow,
+        problem::{JobIdDimension, VehicleIdDimension},
+    },
+    prelude::*,
+};
+
+use crate::domain::{
+    geo::GeoPoint,
+    people::SkillLevel,
+    schedule::{Depot, Interval, Stop, TravelModel, Visit, simulate},
+};
+
+/// One job to place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanJob {
+    pub ticket_id: Uuid,
+    pub point: GeoPoint,
+    /// Its appointment window; `None`: any time of the shift.
+    pub window: Option<Interval>,
+    pub duration: Duration,
+    pub required_skills: Vec<SkillLevel>,
+    /// Only this technician may do it (already assigned to them).
+    pub fixed_to: Option<Uuid>,
+}
+
+/// One working interval of a technician.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanShift {
+    pub technician_id: Uuid,
+    pub home: GeoPoint,
+    pub shift: Interval,
+    pub skills: Vec<SkillLevel>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanInput {
+    pub jobs: Vec<PlanJob>,
+    pub shifts: Vec<PlanShift>,
+    pub travel: TravelModel,
+}
+
+/// One technician's ordered interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedRoute {
+    pub technician_id: Uuid,
+    pub shift_start: DateTime<Utc>,
+    pub shift_end: DateTime<Utc>,
+    pub visits: Vec<PlannedVisit>,
+    pub travel_seconds: i64,
+    pub distance_m: f64,
+    pub back_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedVisit {
+    pub ticket_id: Uuid,
+    pub arrive_at: DateTime<Utc>,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub travel_seconds: i64,
+}
+
+impl From<Visit> for PlannedVisit {
+    fn from(visit: Visit) -> Self {
+        Self {
+            ticket_id: visit.ticket_id,
+            arrive_at: visit.arrive_at,
+            start_at: visit.start_at,
+            end_at: visit.end_at,
+            travel_seconds: visit.travel_seconds,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Unplanned {
+    pub ticket_id: Uuid,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlanOutcome {
+    pub routes: Vec<PlannedRoute>,
+    pub unassigned: Vec<Unplanned>,
+    pub total_distance_m: f64,
+    pub total_travel_seconds: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("day planner: {0}")]
+pub struct PlanError(String);
+
+/// How long the solver may search.
+#[derive(Debug, Clone, Copy)]
+pub struct SolverBudget {
+    pub max_seconds: usize,
+    pub max_generations: usize,
+}
+
+fn qualified(held: &[SkillLevel], required: &[SkillLevel]) -> bool {
+    required.iter().all(|need| {
+        held.iter()
+            .any(|h| h.skill == need.skill && h.level >= need.level)
+    })
+}
+
+fn may_do(shift: &PlanShift, job: &PlanJob) -> bool {
+    job.fixed_to.is_none_or(|t| t == shift.technician_id)
+        && qualified(&shift.skills, &job.required_skills)
+}
+
+fn stop_of(job: &PlanJob, shift: &PlanShift) -> Stop {
+    Stop {
+        ticket_id: job.ticket_id,
+        point: job.point,
+        window: job.window.unwrap_or(shift.shift),
+        duration: job.duration,
+    }
+}
+
+fn depot_of(shift: &PlanShift) -> Depot {
+    Depot {
+        start: shift.home,
+        end: shift.home,
+        shift: shift.shift,
+    }
+}
+
+/// Simulates `order` (indices into `input.jobs`) on `shift`.
+fn drive(input: &PlanInput, shift: &PlanShift, order: &[usize]) -> Option<PlannedRoute> {
+    let stops: Vec<Stop> = order
+        .iter()
+        .map(|&j| stop_of(&input.jobs[j], shift))
+        .collect();
+    let refs: Vec<&Stop> = stops.iter().collect();
+    let outcome = simulate(&input.travel, &depot_of(shift), &refs).ok()?;
+    Some(PlannedRoute {
+        technician_id: shift.technician_id,
+        shift_start: shift.shift.0,
+        shift_end: shift.shift.1,
+        visits: outcome.visits.into_iter().map(PlannedVisit::from).collect(),
+        travel_seconds: outcome.travel_seconds,
+        distance_m: outcome.distance_m,
+        back_at: outcome.back_at,
+    })
+}
+
+fn outcome(routes: Vec<PlannedRoute>, unassigned: Vec<Unplanned>) -> PlanOutcome {
+    PlanOutcome {
+        total_distance_m: routes.iter().map(|r| r.distance_m).sum(),
+        total_travel_seconds: routes.iter().map(|r| r.travel_seconds).sum(),
+        routes: routes
+            .into_iter()
+            .filter(|r| !r.visits.is_empty())
+            .collect(),
+        unassigned,
+    }
+}
+
+fn why_not(input: &PlanInput, job: &PlanJob) -> String {
+    if !input.shifts.iter().any(|s| may_do(s, job)) {
+        "no technician with the skills works that day".into()
+    } else {
+        "no qualified technician can reach it inside its window and shift".into()
+    }
+}
+
+/// The cheapest-insertion baseline: jobs by window end, each inserted where
+/// it adds the least driving among every feasible position of every route.
+pub fn solve_greedy(input: &PlanInput) -> PlanOutcome {
+    let mut orders: Vec<Vec<usize>> = vec![Vec::new(); input.shifts.len()];
+    let mut costs: Vec<i64> = input
+        .shifts
+        .iter()
+        .map(|s| drive(input, s, &[]).map(|r| r.travel_seconds).unwrap_or(0))
+        .collect();
+    let mut jobs: Vec<usize> = (0..input.jobs.len()).collect();
+    jobs.sort_by_key(|&j| {
+        let job = &input.jobs[j];
+        (job.window.map(|w| w.1), job.ticket_id)
+    });
+    let mut unassigned = Vec::new();
+    for j in jobs {
+        let mut best: Option<(i64, usize, usize)> = None;
+        for (s, shift) in input.shifts.iter().enumerate() {
+            if !may_do(shift, &input.jobs[j]) {
+                continue;
+            }
+            for position in 0..=orders[s].len() {
+                let mut order = orders[s].clone();
+                order.insert(position, j);
+                if let Some(route) = drive(input, shift, &order) {
+                    let added = route.travel_seconds - costs[s];
+                    if best.is_none_or(|(cost, _, _)| added < cost) {
+                        best = Some((added, s, position));
+                    }
+                }
+            }
+        }
+        match best {
+            Some((added, s, position)) => {
+                orders[s].insert(position, j);
+                costs[s] += added;
+            }
+            None => unassigned.push(Unplanned {
+                ticket_id: input.jobs[j].ticket_id,
+                reason: why_not(input, &input.jobs[j]),
+            }),
+        }
+    }
+    let routes = input
+        .shifts
+        .iter()
+        .zip(&orders)
+        .filter_map(|(shift, order)| drive(input, shift, order))
+        .collect();
+    outcome(routes, unassigned)
+}
+
+/// Skills as strings for vrp-core: a held level `n` is every `skill>=1..n`,
+/// a required level `l` is `skill>=l`; a job fixed to a technician needs
+/// their own `technician:{id}`.
+fn held_skills(shift: &PlanShift) -> HashSet<String> {
+    let mut held: HashSet<String> = shift
+        .skills
+        .iter()
+        .flat_map(|s| (1..=s.level).map(move |l| format!("{}>={l}", s.skill)))
+        .collect();
+    held.insert(format!("technician:{}", shift.technician_id));
+    held
+}
+
+fn required_skills(job: &PlanJob) -> Vec<String> {
+    let mut all: Vec<String> = job
+        .required_skills
+        .iter()
+        .map(|s| format!("{}>={}", s.skill, s.level))
+        .collect();
+    if let Some(technician) = job.fixed_to {
+        all.push(format!("technician:{technician}"));
+    }
+    all
+}
+
+/// Plans with vrp-core, then checks every route by simulation.
+pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, PlanError> {
+    if input.jobs.is_empty() || input.shifts.is_empty() {
+        let unassigned = input
+            .jobs
+            .iter()
+            .map(|job| Unplanned {
+                ticket_id: job.ticket_id,
+                reason: why_not(input, job),
+            })
+            .collect();
+        return Ok(outcome(Vec::new(), unassigned));
+    }
+    let err = |e: GenericError| PlanError(e.to_string());
+    // Time is seconds since the earliest shift start.
+    let origin = input
+        .shifts
+        .iter()
+        .map(|s| s.shift.0)
+        .chain(input.jobs.iter().filter_map(|j| j.window.map(|w| w.0)))
+        .min()
+        .unwrap_or_else(Utc::now);
+    let at = |t: DateTime<Utc>| (t - origin).num_seconds() as Float;
+    // Locations: homes first, then jobs.
+    let mut points: Vec<GeoPoint> = input.shifts.iter().map(|s| s.home).collect();
+    let home_count = points.len();
+    points.extend(input.jobs.iter().map(|j| j.point));
+    let size = points.len();
+    let mut durations = Vec::with_capacity(size * size);
+    let mut distances = Vec::with_capacity(size * size);
+    for from in &points {
+        for to in &points {
+            durations.push(input.travel.seconds(*from, *to) as Float);
+            distances.push(input.travel.meters(*from, *to).round());
+        }
+    }
+    let transport: Arc<dyn TransportCost> =
+        Arc::new(SimpleTransportCost::new(durations, distances).map_err(err)?);
+
+    let jobs = input
+        .jobs
+        .iter()
+        .enumerate()
+        .map(|(i, job)| {
+            let mut builder = SingleBuilder::default()
+                .id(&i.to_string())
+                .location(home_count + i)?
+                .duration(job.duration.num_seconds() as Float)?;
+            if let Some((start, end)) = job.window {
+                let latest = end - job.duration;
+                builder = builder.times(vec![TimeWindow::new(at(start), at(latest))])?;
+            }
+            let skills = required_skills(job);
+            if !skills.is_empty() {
+                builder = builder.dimension(|d| {
+                    d.set_job_skills(JobSkills::new(Some(skills), None, None));
+                });
+            }
+            builder.build_as_job()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    let vehicles = input
+        .shifts
+        .iter()
+        .enumerate()
+        .map(|(i, shift)| {
+            VehicleBuilder::default()
+                .id(&i.to_string())
+                .add_detail(
+                    VehicleDetailBuilder::default()
+                        .set_start_location(i)
+                        .set_start_time(at(shift.shift.0))
+                        .set_end_location(i)
+                        .set_end_time(at(shift.shift.1))
+                        .build()?,
+                )
+                .dimension(|d| {
+                    d.set_vehicle_skills(held_skills(shift));
+                })
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    let goal = GoalContextBuilder::with_features(&[
+        MinimizeUnassignedBuilder::new("min-unassigned")
+            .build()
+            .map_err(err)?,
+        create_skills_feature("skills", ViolationCode::from(1)).map_err(err)?,
+        TransportFeatureBuilder::new("min-distance")
+            .set_transport_cost(transport.clone())
+            .set_time_constrained(true)
+            .build_minimize_distance()
+            .map_err(err)?,
+    ])
+    .map_err(err)?
+    .build()
+    .map_err(err)?;
+    let problem = Arc::new(
+        ProblemBuilder::default()
+            .add_jobs(jobs.into_iter())
+            .add_vehicles(vehicles.into_iter())
+            .with_goal(goal)
+            .with_transport_cost(transport)
+            .build()
+            .map_err(err)?,
+    );
+    let config = VrpConfigBuilder::new(problem.clone())
+        .prebuild()
+        .map_err(err)?
+        .with_max_time(Some(budget.max_seconds))
+        .with_max_generations(Some(budget.max_generations))
+        .build()
+        .map_err(err)?;
+    let solution = Solver::new(problem, config).solve().map_err(err)?;
+
+    let mut placed = vec![false; input.jobs.len()];
+    let mut routes = Vec::new();
+    let mut unassigned = Vec::new();
+    for route in &solution.routes {
+        let Some(s) = route
+            .actor
+            .vehicle
+            .dimens
+            .get_vehicle_id()
+            .and_then(|id| id.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let order: Vec<usize> = route
+            .tour
+            .all_activities()
+            .filter_map(|a| a.job.as_ref())
+            .filter_map(|single| single.dimens.get_job_id())
+            .filter_map(|id| id.parse::<usize>().ok())
+            .filter(|&j| j < input.jobs.len())
+            .collect();
+        let Some(shift) = input.shifts.get(s) else {
+            continue;
+        };
+        let checked = order.iter().all(|&j| may_do(shift, &input.jobs[j]));
+        match drive(input, shift, &order).filter(|_| checked) {
+            Some(planned) => {
+                for &j in &order {
+                    placed[j] = true;
+                }
+                routes.push(planned);
+            }
+            None => {
+                tracing::warn!(technician = %shift.technician_id, "a solver route failed the check; its jobs stay unplanned");
+            }
+        }
+    }
+    for (j, job) in input.jobs.iter().enumerate() {
+        if !placed[j] {
+            unassigned.push(Unplanned {
+                ticket_id: job.ticket_id,
+                reason: why_not(input, job),
+            });
+        }
+    }
+    Ok(outcome(routes, unassigned))
+}
+
+/// Whether `outcome` is a valid plan of `input`: every route drives in its
+/// shift and windows (by simulation), every job is done by a technician with
+/// its skills (and its fixed technician), and no job is planned twice.
+pub fn check(input: &PlanInput, outcome: &PlanOutcome) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for route in &outcome.routes {
+        let shift = input
+            .shifts
+            .iter()
+            .find(|s| s.technician_id == route.technician_id && s.shift.0 == route.shift_start)
+            .ok_or("a route without its shift")?;
+        let mut order = Vec::new();
+        for visit in &route.visits {
+            let j = input
+                .jobs
+                .iter()
+                .position(|job| job.ticket_id == visit.ticket_id)
+                .ok_or("a visit to an unknown job")?;
+            if !seen.insert(visit.ticket_id) {
+                return Err(format!("{} planned twice", visit.ticket_id));
+            }
+            if !may_do(shift, &input.jobs[j]) {
+                return Err(format!(
+                    "{} lacks skills for {}",
+                    shift.technician_id, visit.ticket_id
+                ));
+            }
+            order.push(j);
+        }
+        let driven = drive(input, shift, &order).ok_or("a route breaks a window or its shift")?;
+        if driven.visits != route.visits {
+            return Err("the route's times are not the simulation's".into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 8, 8, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    prop_compose! {
+        fn job_strategy()(lat in 52.40f64..52.60, lon in 13.20f64..13.60, open in 0i64..7, width in 1i64..5,
+                          minutes in 15i64..90, skilled in any::<bool>(), windowed in any::<bool>()) -> PlanJob {
+            let from = start() + Duration::hours(open);
+            PlanJob {
+                ticket_id: Uuid::new_v4(),
+                point: GeoPoint { lat, lon },
+                window: windowed.then(|| (from, from + Duration::hours(width).max(Duration::minutes(minutes)))),
+                duration: Duration::minutes(minutes),
+                required_skills: if skilled { vec![SkillLevel { skill: "gas".into(), level: 2 }] } else { vec![] },
+                fixed_to: None,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn shift_strategy()(lat in 52.40f64..52.60, lon in 13.20f64..13.60, length in 4i64..10, gas in 0u8..4) -> PlanShift {
+            PlanShift {
+                technician_id: Uuid::new_v4(),
+                home: GeoPoint { lat, lon },
+                shift: (start(), start() + Duration::hours(length)),
+                skills: if gas > 0 { vec![SkillLevel { skill: "gas".into(), level: gas }] } else { vec![] },
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// Every route of every plan respects windows, skills and shifts,
+        /// checked by simulation, for the solver and the baseline.
+        #[test]
+        fn every_route_respects_windows_skills_and_shifts(
+            jobs in prop::collection::vec(job_strategy(), 1..14),
+            shifts in prop::collection::vec(shift_strategy(), 1..4),
+        ) {
+            let input = PlanInput { jobs, shifts, travel: TravelModel::new(40.0) };
+            let greedy = solve_greedy(&input);
+            prop_assert_eq!(check(&input, &greedy), Ok(()));
+            let solved = solve(&input, SolverBudget { max_seconds: 2, max_generations: 40 }).expect("solves");
+            prop_assert_eq!(check(&input, &solved), Ok(()));
+            let planned: usize = solved.routes.iter().map(|r| r.visits.len()).sum();
+            prop_assert_eq!(planned + solved.unassigned.len(), input.jobs.len());
+        }
+    }
+
+    #[test]
+    fn a_fixed_job_stays_with_its_technician() {
+        let shifts: Vec<PlanShift> = (0..2)
+            .map(|i| PlanShift {
+                technician_id: Uuid::new_v4(),
+                home: GeoPoint {
+                    lat: 52.5 + f64::from(i) * 0.05,
+                    lon: 13.4,
+                },
+                shift: (start(), start() + Duration::hours(8)),
+                skills: vec![],
+            })
+            .collect();
+        let job = PlanJob {
+            ticket_id: Uuid::new_v4(),
+            point: GeoPoint {
+                lat: 52.5,
+                lon: 13.4,
+            },
+            window: None,
+            duration: Duration::minutes(30),
+            required_skills: vec![],
+            fixed_to: Some(shifts[1].technician_id),
+        };
+        let input = PlanInput {
+            jobs: vec![job],
+            shifts,
+            travel: TravelModel::new(40.0),
+        };
+        let solved = solve(
+            &input,
+            SolverBudget {
+                max_seconds: 2,
+                max_generations: 20,
+            },
+        )
+        .expect("solves");
+        assert_eq!(solved.routes.len(), 1);
+        assert_eq!(
+            solved.routes[0].technician_id,
+            input.shifts[1].technician_id
+        );
+        assert_eq!(check(&input, &solved), Ok(()));
+    }
+}
