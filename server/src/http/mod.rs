@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod automation;
 mod console;
 mod directory;
 mod dispatch;
@@ -72,6 +73,7 @@ use crate::{
         (name = "live", description = "The live map's WebSocket"),
         (name = "intake", description = "Email and web intake: settings, mailboxes, the inbound endpoint, the public form"),
         (name = "reports", description = "Signed service reports (PDF) and their public check"),
+        (name = "automation", description = "Teams and queues, trigger rules, staff notifications"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -120,6 +122,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(console::router())
         .merge(report::router())
         .merge(search::router())
+        // Issue 21: automation.
+        .merge(automation::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -12,6 +12,7 @@
 
 pub mod assignment;
 pub mod audit;
+pub mod automation;
 pub mod console;
 pub mod customers;
 pub mod documents;
@@ -133,6 +134,7 @@ pub trait Store:
     + lifecycle::LifecycleStore
     + search::SearchStore
     + progress::ProgressStore
+    + automation::AutomationStore
     + Send
     + Sync
     + std::fmt::Debug

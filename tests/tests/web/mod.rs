@@ -1,3 +1,4 @@
 mod browser;
+mod automation;
 mod console;
 mod progress;

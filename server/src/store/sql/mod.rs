@@ -16,6 +16,7 @@
 
 pub(super) mod assignment;
 pub(super) mod audit;
+pub(super) mod automation;
 pub(super) mod console;
 pub(super) mod customers;
 pub(super) mod documents;
@@ -193,6 +194,7 @@ macro_rules! impl_store {
         $crate::store::sql::lifecycle::impl_lifecycle_store!($store, $db);
         $crate::store::sql::search::impl_search_store!($store, $db);
         $crate::store::sql::progress::impl_progress_store!($store, $db);
+        $crate::store::sql::automation::impl_automation_store!($store, $db);
     };
 }
 
