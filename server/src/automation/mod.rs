@@ -326,12 +326,23 @@ impl Automation<'_> {
         let mut effects = ChainEffects::default();
         let last = chain.firings.len().saturating_sub(1);
         for (i, firing) in chain.firings.iter().enumerate() {
+            // People read team names, not ids.
+            let mut changes = firing.changes.clone();
+            for (action, line) in firing.actions.iter().zip(changes.iter_mut()) {
+                if let Action::SetTeam { team_id, .. } = action {
+                    match self.store.get_team(ticket.tenant_id, *team_id).await {
+                        Ok(team) => *line = format!("team → {}", team.name),
+                        Err(StoreError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
             effects.firings.push(FiringEntry {
                 rule_id: firing.rule_id,
                 rule_name: firing.rule_name.clone(),
                 event: firing.event.as_str().to_owned(),
                 pass: firing.pass,
-                changes: firing.changes.clone(),
+                changes,
                 cut: chain.cut && i == last,
             });
             for action in &firing.actions {

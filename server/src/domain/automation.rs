@@ -290,7 +290,7 @@ pub enum Action {
 pub struct RuleDefinition {
     pub events: Vec<TriggerEvent>,
     /// Absent: always.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Condition>,
     pub actions: Vec<Action>,
     /// No rule after this one runs in this chain once it fired.
@@ -664,7 +664,7 @@ fn apply(action: &Action, facts: &mut Facts) -> (bool, String) {
             (changed, format!("team → {team_id}"))
         }
         Action::AddNote { .. } => (false, "internal note".to_owned()),
-        Action::Notify { title, .. } => (false, format!("notify: {title}")),
+        Action::Notify { title, .. } => (false, format!("notify: {}", render(title, facts))),
         Action::Webhook { label } => (false, format!("webhook rule.fired {label}")),
     }
 }

@@ -39,7 +39,8 @@ async fn timeline(app: &TestApp, token: &str, ticket: Uuid) -> Vec<Value> {
 fn actions(entries: &[Value], action: &str) -> Vec<Value> {
     entries
         .iter()
-        .filter(|e| e["action"] == action)
+        // A webhook delivery of `rule.fired` is a `webhook` entry of that action too.
+        .filter(|e| e["action"] == action && e["kind"] != "webhook")
         .cloned()
         .collect()
 }
@@ -184,10 +185,10 @@ async fn teams_own_tickets_with_round_robin_and_least_loaded(backend: TestBacken
     let other = app.create_tenant("auto-teams-other").await;
     app.get(&format!("/v1/teams/{team_id}"), &other.admin_token)
         .await
-        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+        .expect_problem(StatusCode::NOT_FOUND, "not-found");
     app.get(&format!("/v1/tickets/{}/team", tickets[0]), &other.admin_token)
         .await
-        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+        .expect_problem(StatusCode::NOT_FOUND, "not-found");
     let listed = app.get("/v1/teams", &other.admin_token).await.expect(StatusCode::OK);
     assert_eq!(listed, json!([]));
     app.stop().await;
@@ -269,7 +270,7 @@ async fn a_p1_from_a_gold_customer_goes_to_senior_and_pages_the_supervisor(backe
     // Another user cannot mark it.
     app.post(&format!("/v1/me/notifications/{}/read", told[0]["id"].as_str().unwrap_or_default()), &senior_token, &json!({}))
         .await
-        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+        .expect_problem(StatusCode::NOT_FOUND, "not-found");
 
     // The firing, the transfer and the note are in the timeline.
     let entries = timeline(&app, &admin, hit_id).await;
@@ -277,7 +278,10 @@ async fn a_p1_from_a_gold_customer_goes_to_senior_and_pages_the_supervisor(backe
     assert_eq!(fired.len(), 1, "{entries:?}");
     assert_eq!(fired[0]["kind"], "automation");
     assert_eq!(fired[0]["detail"]["rule_name"], "P1 gold to Senior");
-    assert!(fired[0]["summary"].as_str().unwrap_or_default().contains("rule \"P1 gold to Senior\" fired"));
+    let summary = fired[0]["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("rule \"P1 gold to Senior\" fired: team → Senior; notify: P1 TR-"), "{summary}");
+    assert_eq!(actions(&entries, "rule.fired").len() + 1, entries.iter().filter(|e| e["action"] == "rule.fired").count(),
+        "and the webhook delivery is on the timeline");
     assert_eq!(actions(&entries, "ticket.team").len(), 1);
     let notes: Vec<_> = actions(&entries, "comment.internal");
     assert_eq!(notes.len(), 1);
@@ -386,7 +390,7 @@ async fn rules_are_validated_against_the_published_schema(backend: TestBackend) 
         .expect(StatusCode::NO_CONTENT);
     app.get(&format!("/v1/rules/{id}"), &admin)
         .await
-        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+        .expect_problem(StatusCode::NOT_FOUND, "not-found");
     app.stop().await;
 }
 
@@ -501,7 +505,7 @@ async fn a_dry_run_answers_and_writes_nothing(backend: TestBackend) {
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     app.post("/v1/rules/dry-run", &admin, &json!({"ticket_id": Uuid::now_v7()}))
         .await
-        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+        .expect_problem(StatusCode::NOT_FOUND, "not-found");
 
     // Nothing was written.
     let now = app.get(&format!("/v1/tickets/{id}"), &admin).await.expect(StatusCode::OK);

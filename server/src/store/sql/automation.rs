@@ -183,7 +183,7 @@ macro_rules! impl_automation_store {
                             Ok(team
                                 .members
                                 .iter()
-                                .min_by_key(|m| loads.get(m).copied().unwrap_or(0))
+                                .min_by_key(|m| loads.get(*m).copied().unwrap_or(0))
                                 .copied())
                         }
                     }
@@ -613,4 +613,4 @@ macro_rules! impl_automation_store {
     };
 }
 
-pub(super) use impl_automation_store;
+pub(crate) use impl_automation_store;
