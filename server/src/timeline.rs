@@ -383,9 +383,17 @@ fn from_audit(action: &str, before: &Value, after: &Value) -> (TimelineKind, Str
         "ticket.team" => (
             TimelineKind::Automation,
             if after["team_id"].is_null() {
-                format!("taken out of team {} ({})", text(&before["team_name"]), text(&after["reason"]))
+                format!(
+                    "taken out of team {} ({})",
+                    text(&before["team_name"]),
+                    text(&after["reason"])
+                )
             } else {
-                format!("team → {} ({})", text(&after["team_name"]), text(&after["reason"]))
+                format!(
+                    "team → {} ({})",
+                    text(&after["team_name"]),
+                    text(&after["reason"])
+                )
             },
             json!({"from": before, "to": after}),
         ),

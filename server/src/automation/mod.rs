@@ -152,10 +152,7 @@ impl Automation<'_> {
                     match self.store.get_team(tenant_id, *team_id).await {
                         Ok(team) => {
                             if owner_id.is_some_and(|o| !team.members.contains(&o)) {
-                                errors.add(
-                                    format!("{at}.owner_id"),
-                                    "is not a member of the team",
-                                );
+                                errors.add(format!("{at}.owner_id"), "is not a member of the team");
                             }
                         }
                         Err(StoreError::NotFound(_)) => {
@@ -282,7 +279,9 @@ impl Automation<'_> {
             };
             metrics::counter!("truckroll_rule_firings_total").increment(chain.firings.len() as u64);
             let effects = self.effects(&start, &chain, &updated).await?;
-            self.store.record_chain(tenant_id, &updated, &effects).await?;
+            self.store
+                .record_chain(tenant_id, &updated, &effects)
+                .await?;
             self.add_notes(&rules, &chain, &updated).await?;
             return Ok(updated);
         }
@@ -439,7 +438,12 @@ impl Automation<'_> {
     }
 
     /// Internal notes, written in the name of the user who last saved the rule.
-    async fn add_notes(&self, rules: &[Rule], chain: &Chain, ticket: &Ticket) -> Result<(), StoreError> {
+    async fn add_notes(
+        &self,
+        rules: &[Rule],
+        chain: &Chain,
+        ticket: &Ticket,
+    ) -> Result<(), StoreError> {
         let facts = Facts {
             ticket: ticket.clone(),
             ..chain.facts.clone()
@@ -482,8 +486,15 @@ mod tests {
         let bad = json!({"events": ["ticket_exploded"], "actions": [{"type": "set_priority", "priority": "P9"}]});
         let errors = parse_definition(&bad).expect_err("invalid");
         let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
-        assert!(fields.contains(&"definition/events/0") || fields.iter().any(|f| f.starts_with("definition/events")), "{fields:?}");
-        assert!(fields.iter().any(|f| f.starts_with("definition/actions")), "{fields:?}");
+        assert!(
+            fields.contains(&"definition/events/0")
+                || fields.iter().any(|f| f.starts_with("definition/events")),
+            "{fields:?}"
+        );
+        assert!(
+            fields.iter().any(|f| f.starts_with("definition/actions")),
+            "{fields:?}"
+        );
         let unknown = json!({"events": ["ticket_created"], "conditions": {"field": "colour", "op": "eq", "value": 1},
                              "actions": [{"type": "add_tags", "tags": ["x"]}]});
         assert!(parse_definition(&unknown).is_err());

@@ -790,8 +790,12 @@ mod tests {
     fn every_operator_tests_its_field() {
         let f = facts();
         let holds = |c: Value| cond(c).holds(&f);
-        assert!(holds(json!({"field": "priority", "op": "eq", "value": "P3"})));
-        assert!(holds(json!({"field": "priority", "op": "ne", "value": "P1"})));
+        assert!(holds(
+            json!({"field": "priority", "op": "eq", "value": "P3"})
+        ));
+        assert!(holds(
+            json!({"field": "priority", "op": "ne", "value": "P1"})
+        ));
         assert!(holds(
             json!({"field": "customer.tier", "op": "in", "value": ["gold", "platinum"]})
         ));
@@ -834,7 +838,8 @@ mod tests {
             {"any": [{"field": "channel", "op": "eq", "value": "email"}, {"not": {"field": "tags", "op": "absent"}}]}
         ]}));
         assert!(c.holds(&f));
-        let c = cond(json!({"any": [{"field": "priority", "op": "eq", "value": "P1"}, {"all": []}]}));
+        let c =
+            cond(json!({"any": [{"field": "priority", "op": "eq", "value": "P1"}, {"all": []}]}));
         assert!(c.holds(&f), "an empty all holds");
         assert!(!cond(json!({"any": []})).holds(&f), "an empty any fails");
     }
@@ -858,7 +863,11 @@ mod tests {
         ];
         let chain = run_chain(&rules, &[TriggerEvent::TicketCreated], facts());
         let names: Vec<_> = chain.firings.iter().map(|f| f.rule_id.as_u128()).collect();
-        assert_eq!(names, vec![1, 2], "rule 2 saw rule 1's priority, then stopped");
+        assert_eq!(
+            names,
+            vec![1, 2],
+            "rule 2 saw rule 1's priority, then stopped"
+        );
         assert_eq!(chain.facts.ticket.tags, vec!["vip", "urgent"]);
         assert!(!chain.cut);
     }
@@ -911,7 +920,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled() {
-        let text = render("{{ticket.number}} {{ticket.priority}} {{customer.tier}} {{x}}", &facts());
+        let text = render(
+            "{{ticket.number}} {{ticket.priority}} {{customer.tier}} {{x}}",
+            &facts(),
+        );
         assert_eq!(text, "TR-000001 P3 gold {{x}}");
     }
 }

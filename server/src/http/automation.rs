@@ -77,7 +77,12 @@ pub(super) async fn after_write(state: &AppState, ticket: Ticket, trigger: Trigg
 }
 
 /// After a comment: the rules see it; the ticket itself is not answered.
-pub(super) async fn after_comment(state: &AppState, ticket: Ticket, body: &str, visibility: Visibility) {
+pub(super) async fn after_comment(
+    state: &AppState,
+    ticket: Ticket,
+    body: &str,
+    visibility: Visibility,
+) {
     after_write(state, ticket, Trigger::comment(body, visibility)).await;
 }
 
@@ -127,7 +132,9 @@ async fn update_team(
 ) -> ApiResult<Json<Team>> {
     user.require(Action::TeamsManage)?;
     patch.validate()?;
-    Ok(Json(state.store.update_team(user.actor(), id, &patch).await?))
+    Ok(Json(
+        state.store.update_team(user.actor(), id, &patch).await?,
+    ))
 }
 
 /// Refused while the team owns tickets.
@@ -182,7 +189,12 @@ async fn team_queue(
         .team_queue(user.tenant_id, id, query.all.unwrap_or(false), limit)
         .await?;
     let owners: Vec<Option<Uuid>> = items.iter().map(|i| i.owner_id).collect();
-    let tickets = views(&state, user.tenant_id, items.into_iter().map(|i| i.ticket).collect()).await?;
+    let tickets = views(
+        &state,
+        user.tenant_id,
+        items.into_iter().map(|i| i.ticket).collect(),
+    )
+    .await?;
     Ok(Json(
         tickets
             .into_iter()
@@ -201,7 +213,9 @@ async fn get_ticket_team(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Option<TicketTeam>>> {
     let ticket = visible_ticket(&state, &user, id).await?;
-    Ok(Json(state.store.ticket_team(user.tenant_id, ticket.id).await?))
+    Ok(Json(
+        state.store.ticket_team(user.tenant_id, ticket.id).await?,
+    ))
 }
 
 /// How the owner within the team is chosen.
@@ -259,7 +273,10 @@ async fn set_ticket_team(
         reason: input.reason.trim().to_owned(),
     };
     Ok(Json(
-        state.store.set_ticket_team(user.actor(), ticket.id, &change).await?,
+        state
+            .store
+            .set_ticket_team(user.actor(), ticket.id, &change)
+            .await?,
     ))
 }
 
@@ -335,7 +352,9 @@ async fn update_rule(
 ) -> ApiResult<Json<Rule>> {
     user.require(Action::RulesManage)?;
     let save = checked(&state, &user, &input).await?;
-    Ok(Json(state.store.update_rule(user.actor(), id, &save).await?))
+    Ok(Json(
+        state.store.update_rule(user.actor(), id, &save).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/rules/{id}", tag = "automation", security(("bearer" = [])),
@@ -383,10 +402,13 @@ async fn dry_run(
     };
     let trigger = Trigger {
         events,
-        comment: input.comment.as_deref().map(|body| crate::domain::automation::CommentFacts {
-            body: body.to_owned(),
-            visibility: Visibility::Internal.as_str().to_owned(),
-        }),
+        comment: input
+            .comment
+            .as_deref()
+            .map(|body| crate::domain::automation::CommentFacts {
+                body: body.to_owned(),
+                visibility: Visibility::Internal.as_str().to_owned(),
+            }),
     };
     let engine = automation(&state);
     let run = match &input.definition {
@@ -438,7 +460,12 @@ async fn list_notifications(
     Ok(Json(
         state
             .store
-            .list_notifications(user.tenant_id, user.user_id, query.unread.unwrap_or(false), limit)
+            .list_notifications(
+                user.tenant_id,
+                user.user_id,
+                query.unread.unwrap_or(false),
+                limit,
+            )
             .await?,
     ))
 }

@@ -88,8 +88,11 @@ pub trait AutomationStore {
     /// Refused (in use) while the team owns tickets.
     async fn delete_team(&self, actor: Actor, id: Uuid) -> StoreResult<()>;
 
-    async fn ticket_team(&self, tenant_id: Uuid, ticket_id: Uuid)
-    -> StoreResult<Option<TicketTeam>>;
+    async fn ticket_team(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<Option<TicketTeam>>;
     /// Transfers the ticket (audited as `ticket.team` with the reason);
     /// an owner is picked per `change.owner` in the same transaction.
     async fn set_ticket_team(

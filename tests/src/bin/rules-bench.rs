@@ -102,7 +102,10 @@ async fn main() -> anyhow::Result<()> {
             fired += run_chain(set, &events, facts.clone()).firings.len();
         }
         let us = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
-        println!("evaluate, {label}: {us:.1} µs/event ({} firings/event)", fired / rounds);
+        println!(
+            "evaluate, {label}: {us:.1} µs/event ({} firings/event)",
+            fired / rounds
+        );
     }
 
     // ---- over HTTP: tickets per second with 0 and 200 rules ------------------------
@@ -117,10 +120,13 @@ async fn main() -> anyhow::Result<()> {
     let plain_site = app.berlin_site(&plain, "standard").await;
     let ruled_site = app.berlin_site(&ruled, "standard").await;
     for i in 0..200 {
-        app.post("/v1/rules", &ruled.admin_token,
-            &json!({"name": format!("rule {i}"), "definition": definition(i)}))
-            .await
-            .expect(StatusCode::CREATED);
+        app.post(
+            "/v1/rules",
+            &ruled.admin_token,
+            &json!({"name": format!("rule {i}"), "definition": definition(i)}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
     }
     // Warm both paths, then alternate halves so drift hits both alike.
     create(&app, &plain.admin_token, &plain_site, 10).await;
@@ -131,8 +137,11 @@ async fn main() -> anyhow::Result<()> {
     let p2 = create(&app, &plain.admin_token, &plain_site, half).await;
     let r2 = create(&app, &ruled.admin_token, &ruled_site, half).await;
     let (plain_rate, ruled_rate) = ((p1 + p2) / 2.0, (r1 + r2) / 2.0);
-    println!("create over HTTP ({backend:?}, {} tickets each, sequential): 0 rules {plain_rate:.1}/s, 200 rules {ruled_rate:.1}/s, ratio {:.2}",
-        2 * half, ruled_rate / plain_rate);
+    println!(
+        "create over HTTP ({backend:?}, {} tickets each, sequential): 0 rules {plain_rate:.1}/s, 200 rules {ruled_rate:.1}/s, ratio {:.2}",
+        2 * half,
+        ruled_rate / plain_rate
+    );
     app.stop().await;
     Ok(())
 }

@@ -56,14 +56,22 @@ async fn teams_own_tickets_with_round_robin_and_least_loaded(backend: TestBacken
     let app = TestApp::start(backend).await;
     let tenant = app.create_tenant("auto-teams").await;
     let admin = tenant.admin_token.clone();
-    let (d1, d1_token) = app.create_user(&tenant, "d1@teams.test", "dispatcher").await;
-    let (d2, _) = app.create_user(&tenant, "d2@teams.test", "dispatcher").await;
+    let (d1, d1_token) = app
+        .create_user(&tenant, "d1@teams.test", "dispatcher")
+        .await;
+    let (d2, _) = app
+        .create_user(&tenant, "d2@teams.test", "dispatcher")
+        .await;
     let (tech_user, tech_token) = app.create_user(&tenant, "t@teams.test", "technician").await;
     let site = app.berlin_site(&tenant, "standard").await;
 
     // Technicians are not team members; only admins manage teams.
     let refused = app
-        .post("/v1/teams", &admin, &json!({"name": "Field", "members": [tech_user]}))
+        .post(
+            "/v1/teams",
+            &admin,
+            &json!({"name": "Field", "members": [tech_user]}),
+        )
         .await;
     refused.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     app.post("/v1/teams", &d1_token, &json!({"name": "X"}))
@@ -152,19 +160,36 @@ async fn teams_own_tickets_with_round_robin_and_least_loaded(backend: TestBacken
     assert_eq!(queue.len(), 4);
     assert_eq!(id_of(&queue[0], "id"), tickets[0]);
     assert_eq!(id_of(&queue[0], "owner_id"), members[0]);
-    assert_eq!(queue[3]["number"], app.get(&format!("/v1/tickets/{fourth}"), &admin).await.expect(StatusCode::OK)["number"]);
+    assert_eq!(
+        queue[3]["number"],
+        app.get(&format!("/v1/tickets/{fourth}"), &admin)
+            .await
+            .expect(StatusCode::OK)["number"]
+    );
 
     // The transfer and its reason are in the timeline.
     let entries = timeline(&app, &admin, tickets[0]).await;
     let moves = actions(&entries, "ticket.team");
     assert_eq!(moves.len(), 1, "{entries:?}");
     assert_eq!(moves[0]["kind"], "automation");
-    assert!(moves[0]["summary"].as_str().unwrap_or_default().contains("billing question"), "{}", moves[0]);
+    assert!(
+        moves[0]["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("billing question"),
+        "{}",
+        moves[0]
+    );
 
     // A team that owns tickets is not deleted; a ticket leaves its team with `null`.
-    app.send(Method::DELETE, &format!("/v1/teams/{team_id}"), Some(&admin), None)
-        .await
-        .expect_problem(StatusCode::CONFLICT, "in_use");
+    app.send(
+        Method::DELETE,
+        &format!("/v1/teams/{team_id}"),
+        Some(&admin),
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "in_use");
     let cleared = put(
         &app,
         &format!("/v1/tickets/{}/team", tickets[1]),
@@ -175,7 +200,9 @@ async fn teams_own_tickets_with_round_robin_and_least_loaded(backend: TestBacken
     .expect(StatusCode::OK);
     assert_eq!(cleared, Value::Null);
     assert_eq!(
-        app.get(&format!("/v1/tickets/{}/team", tickets[1]), &admin).await.expect(StatusCode::OK),
+        app.get(&format!("/v1/tickets/{}/team", tickets[1]), &admin)
+            .await
+            .expect(StatusCode::OK),
         Value::Null
     );
     let entries = timeline(&app, &admin, tickets[1]).await;
@@ -186,10 +213,16 @@ async fn teams_own_tickets_with_round_robin_and_least_loaded(backend: TestBacken
     app.get(&format!("/v1/teams/{team_id}"), &other.admin_token)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not-found");
-    app.get(&format!("/v1/tickets/{}/team", tickets[0]), &other.admin_token)
+    app.get(
+        &format!("/v1/tickets/{}/team", tickets[0]),
+        &other.admin_token,
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    let listed = app
+        .get("/v1/teams", &other.admin_token)
         .await
-        .expect_problem(StatusCode::NOT_FOUND, "not-found");
-    let listed = app.get("/v1/teams", &other.admin_token).await.expect(StatusCode::OK);
+        .expect(StatusCode::OK);
     assert_eq!(listed, json!([]));
     app.stop().await;
 }
@@ -198,11 +231,17 @@ async fn a_p1_from_a_gold_customer_goes_to_senior_and_pages_the_supervisor(backe
     let app = TestApp::start(backend).await;
     let tenant = app.create_tenant("auto-story").await;
     let admin = tenant.admin_token.clone();
-    let (senior, senior_token) = app.create_user(&tenant, "senior@story.test", "dispatcher").await;
+    let (senior, senior_token) = app
+        .create_user(&tenant, "senior@story.test", "dispatcher")
+        .await;
     let (supervisor, supervisor_token) =
         app.create_user(&tenant, "boss@story.test", "manager").await;
     let team = app
-        .post("/v1/teams", &admin, &json!({"name": "Senior", "members": [senior]}))
+        .post(
+            "/v1/teams",
+            &admin,
+            &json!({"name": "Senior", "members": [senior]}),
+        )
         .await
         .expect(StatusCode::CREATED);
     let webhook = app
@@ -244,7 +283,12 @@ async fn a_p1_from_a_gold_customer_goes_to_senior_and_pages_the_supervisor(backe
         .expect(StatusCode::OK);
     assert_eq!(owned["team_name"], "Senior");
     assert_eq!(id_of(&owned, "owner_id"), senior);
-    assert!(owned["reason"].as_str().unwrap_or_default().contains("P1 gold to Senior"));
+    assert!(
+        owned["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("P1 gold to Senior")
+    );
 
     // The supervisor is told, once; nobody else is.
     let told = app
@@ -255,22 +299,45 @@ async fn a_p1_from_a_gold_customer_goes_to_senior_and_pages_the_supervisor(backe
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(
         told[0]["title"],
-        format!("P1 {} for a gold customer", hit["number"].as_str().unwrap_or_default())
+        format!(
+            "P1 {} for a gold customer",
+            hit["number"].as_str().unwrap_or_default()
+        )
     );
     assert_eq!(id_of(&told[0], "ticket_id"), hit_id);
-    let senior_told = app.get("/v1/me/notifications", &senior_token).await.expect(StatusCode::OK);
+    let senior_told = app
+        .get("/v1/me/notifications", &senior_token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(senior_told, json!([]));
     let read = app
-        .post(&format!("/v1/me/notifications/{}/read", told[0]["id"].as_str().unwrap_or_default()), &supervisor_token, &json!({}))
+        .post(
+            &format!(
+                "/v1/me/notifications/{}/read",
+                told[0]["id"].as_str().unwrap_or_default()
+            ),
+            &supervisor_token,
+            &json!({}),
+        )
         .await
         .expect(StatusCode::OK);
     assert!(read["read_at"].is_string());
-    let unread = app.get("/v1/me/notifications?unread=true", &supervisor_token).await.expect(StatusCode::OK);
+    let unread = app
+        .get("/v1/me/notifications?unread=true", &supervisor_token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(unread, json!([]));
     // Another user cannot mark it.
-    app.post(&format!("/v1/me/notifications/{}/read", told[0]["id"].as_str().unwrap_or_default()), &senior_token, &json!({}))
-        .await
-        .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    app.post(
+        &format!(
+            "/v1/me/notifications/{}/read",
+            told[0]["id"].as_str().unwrap_or_default()
+        ),
+        &senior_token,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not-found");
 
     // The firing, the transfer and the note are in the timeline.
     let entries = timeline(&app, &admin, hit_id).await;
@@ -279,15 +346,27 @@ async fn a_p1_from_a_gold_customer_goes_to_senior_and_pages_the_supervisor(backe
     assert_eq!(fired[0]["kind"], "automation");
     assert_eq!(fired[0]["detail"]["rule_name"], "P1 gold to Senior");
     let summary = fired[0]["summary"].as_str().unwrap_or_default();
-    assert!(summary.contains("rule \"P1 gold to Senior\" fired: team → Senior; notify: P1 TR-"), "{summary}");
-    assert_eq!(actions(&entries, "rule.fired").len() + 1, entries.iter().filter(|e| e["action"] == "rule.fired").count(),
-        "and the webhook delivery is on the timeline");
+    assert!(
+        summary.contains("rule \"P1 gold to Senior\" fired: team → Senior; notify: P1 TR-"),
+        "{summary}"
+    );
+    assert_eq!(
+        actions(&entries, "rule.fired").len() + 1,
+        entries
+            .iter()
+            .filter(|e| e["action"] == "rule.fired")
+            .count(),
+        "and the webhook delivery is on the timeline"
+    );
     assert_eq!(actions(&entries, "ticket.team").len(), 1);
     let notes: Vec<_> = actions(&entries, "comment.internal");
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["detail"]["body"], "Routed to Senior by rule");
     // … and in the audit log.
-    let audit = app.get("/v1/audit?limit=200", &admin).await.expect(StatusCode::OK);
+    let audit = app
+        .get("/v1/audit?limit=200", &admin)
+        .await
+        .expect(StatusCode::OK);
     let audited = audit["items"]
         .as_array()
         .map(|items| items.iter().filter(|e| e["action"] == "rule.fired").count())
@@ -295,7 +374,13 @@ async fn a_p1_from_a_gold_customer_goes_to_senior_and_pages_the_supervisor(backe
     assert_eq!(audited, 1, "{audit}");
     // … and the webhook is queued on the outbox.
     let deliveries = app
-        .get(&format!("/v1/webhooks/deliveries?subscription_id={}", webhook["id"].as_str().unwrap_or_default()), &admin)
+        .get(
+            &format!(
+                "/v1/webhooks/deliveries?subscription_id={}",
+                webhook["id"].as_str().unwrap_or_default()
+            ),
+            &admin,
+        )
         .await
         .expect(StatusCode::OK);
     let deliveries = deliveries.as_array().cloned().unwrap_or_default();
@@ -306,12 +391,17 @@ async fn a_p1_from_a_gold_customer_goes_to_senior_and_pages_the_supervisor(backe
     for (site, priority) in [(&standard, "P1"), (&gold, "P3")] {
         let missed = id_of(&ticket_at(&app, &admin, site, priority).await, "id");
         assert_eq!(
-            app.get(&format!("/v1/tickets/{missed}/team"), &admin).await.expect(StatusCode::OK),
+            app.get(&format!("/v1/tickets/{missed}/team"), &admin)
+                .await
+                .expect(StatusCode::OK),
             Value::Null
         );
         assert!(actions(&timeline(&app, &admin, missed).await, "rule.fired").is_empty());
     }
-    let told = app.get("/v1/me/notifications", &supervisor_token).await.expect(StatusCode::OK);
+    let told = app
+        .get("/v1/me/notifications", &supervisor_token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(told.as_array().map(Vec::len), Some(1));
     app.stop().await;
 }
@@ -320,11 +410,19 @@ async fn rules_are_validated_against_the_published_schema(backend: TestBackend) 
     let app = TestApp::start(backend).await;
     let tenant = app.create_tenant("auto-schema").await;
     let admin = tenant.admin_token.clone();
-    let (_, dispatcher) = app.create_user(&tenant, "d@schema.test", "dispatcher").await;
+    let (_, dispatcher) = app
+        .create_user(&tenant, "d@schema.test", "dispatcher")
+        .await;
 
-    let schema = app.get("/v1/rules/schema", &admin).await.expect(StatusCode::OK);
+    let schema = app
+        .get("/v1/rules/schema", &admin)
+        .await
+        .expect(StatusCode::OK);
     assert!(schema["$defs"]["action"].is_object(), "{schema}");
-    let openapi = app.send(Method::GET, "/openapi.json", None, None).await.expect(StatusCode::OK);
+    let openapi = app
+        .send(Method::GET, "/openapi.json", None, None)
+        .await
+        .expect(StatusCode::OK);
     assert!(openapi["paths"]["/v1/rules/dry-run"].is_object());
 
     let bad = app
@@ -337,8 +435,14 @@ async fn rules_are_validated_against_the_published_schema(backend: TestBackend) 
         .await;
     bad.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     let fields = error_fields(&bad);
-    assert!(fields.iter().any(|f| f.starts_with("definition/events")), "{fields:?}");
-    assert!(fields.iter().any(|f| f.starts_with("definition/actions")), "{fields:?}");
+    assert!(
+        fields.iter().any(|f| f.starts_with("definition/events")),
+        "{fields:?}"
+    );
+    assert!(
+        fields.iter().any(|f| f.starts_with("definition/actions")),
+        "{fields:?}"
+    );
 
     let unknown_team = app
         .post(
@@ -349,7 +453,11 @@ async fn rules_are_validated_against_the_published_schema(backend: TestBackend) 
         )
         .await;
     unknown_team.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
-    assert!(unknown_team.body.to_string().contains("no such team"), "{}", unknown_team.body);
+    assert!(
+        unknown_team.body.to_string().contains("no such team"),
+        "{}",
+        unknown_team.body
+    );
 
     let unknown_field = app
         .post(
@@ -367,7 +475,10 @@ async fn rules_are_validated_against_the_published_schema(backend: TestBackend) 
     app.post("/v1/rules", &dispatcher, &good)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
-    let saved = app.post("/v1/rules", &admin, &good).await.expect(StatusCode::CREATED);
+    let saved = app
+        .post("/v1/rules", &admin, &good)
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(saved["position"], 10, "the first rule goes first");
     assert_eq!(saved["active"], true);
     app.post("/v1/rules", &admin, &good)
@@ -385,9 +496,14 @@ async fn rules_are_validated_against_the_published_schema(backend: TestBackend) 
     assert_eq!(changed["active"], false);
     let listed = app.get("/v1/rules", &admin).await.expect(StatusCode::OK);
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
-    app.send(Method::DELETE, &format!("/v1/rules/{id}"), Some(&admin), None)
-        .await
-        .expect(StatusCode::NO_CONTENT);
+    app.send(
+        Method::DELETE,
+        &format!("/v1/rules/{id}"),
+        Some(&admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
     app.get(&format!("/v1/rules/{id}"), &admin)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not-found");
@@ -401,37 +517,79 @@ async fn rules_run_in_order_stop_and_end_a_flip_flop(backend: TestBackend) {
     let site = app.berlin_site(&tenant, "silver").await;
 
     // On creation: a custom field set, a tag added and one removed, in order.
-    rule(&app, &admin, "source", 10, json!({"events": ["ticket_created"],
+    rule(
+        &app,
+        &admin,
+        "source",
+        10,
+        json!({"events": ["ticket_created"],
         "conditions": {"field": "channel", "op": "eq", "value": "api"},
         "actions": [{"type": "set_field", "key": "source", "value": "api-rule"},
-                    {"type": "add_tags", "tags": ["triaged", "temp"]}]})).await;
-    rule(&app, &admin, "untemp", 20, json!({"events": ["ticket_created"],
+                    {"type": "add_tags", "tags": ["triaged", "temp"]}]}),
+    )
+    .await;
+    rule(
+        &app,
+        &admin,
+        "untemp",
+        20,
+        json!({"events": ["ticket_created"],
         "conditions": {"field": "tags", "op": "contains", "value": "temp"},
-        "actions": [{"type": "remove_tags", "tags": ["temp"]}]})).await;
+        "actions": [{"type": "remove_tags", "tags": ["temp"]}]}),
+    )
+    .await;
     // Two rules that would flip the priority back and forth forever.
-    rule(&app, &admin, "flip", 30, json!({"events": ["ticket_updated"],
+    rule(
+        &app,
+        &admin,
+        "flip",
+        30,
+        json!({"events": ["ticket_updated"],
         "conditions": {"all": [{"field": "tags", "op": "contains", "value": "flip"},
                                {"field": "priority", "op": "eq", "value": "P3"}]},
-        "actions": [{"type": "set_priority", "priority": "P2"}]})).await;
-    rule(&app, &admin, "flop", 40, json!({"events": ["ticket_updated"],
+        "actions": [{"type": "set_priority", "priority": "P2"}]}),
+    )
+    .await;
+    rule(
+        &app,
+        &admin,
+        "flop",
+        40,
+        json!({"events": ["ticket_updated"],
         "conditions": {"field": "priority", "op": "eq", "value": "P2"},
-        "actions": [{"type": "set_priority", "priority": "P3"}]})).await;
+        "actions": [{"type": "set_priority", "priority": "P3"}]}),
+    )
+    .await;
     // A comment mentioning "urgent" escalates and stops the rules after it.
     rule(&app, &admin, "urgent", 5, json!({"events": ["comment_added"],
         "conditions": {"any": [{"field": "comment.body", "op": "contains", "value": "urgent"},
                                {"field": "title", "op": "contains", "value": "urgent"}]},
         "actions": [{"type": "set_priority", "priority": "P1"}, {"type": "add_tags", "tags": ["escalated"]}],
         "stop": true})).await;
-    rule(&app, &admin, "after stop", 6, json!({"events": ["comment_added"],
-        "actions": [{"type": "add_tags", "tags": ["never"]}]})).await;
+    rule(
+        &app,
+        &admin,
+        "after stop",
+        6,
+        json!({"events": ["comment_added"],
+        "actions": [{"type": "add_tags", "tags": ["never"]}]}),
+    )
+    .await;
 
     let created = ticket_at(&app, &admin, &site, "P3").await;
     let id = id_of(&created, "id");
-    assert_eq!(created["custom_fields"]["source"], "api-rule", "the answer shows the rules' effect");
+    assert_eq!(
+        created["custom_fields"]["source"], "api-rule",
+        "the answer shows the rules' effect"
+    );
     assert_eq!(created["tags"], json!(["triaged"]));
 
     let patched = app
-        .patch(&format!("/v1/tickets/{id}"), &admin, &json!({"tags": ["triaged", "flip"]}))
+        .patch(
+            &format!("/v1/tickets/{id}"),
+            &admin,
+            &json!({"tags": ["triaged", "flip"]}),
+        )
         .await
         .expect(StatusCode::OK);
     // flip (P3 → P2) then flop (P2 → P3) in one pass; neither fires again.
@@ -439,26 +597,52 @@ async fn rules_run_in_order_stop_and_end_a_flip_flop(backend: TestBackend) {
     let entries = timeline(&app, &admin, id).await;
     let fired: Vec<_> = actions(&entries, "rule.fired")
         .iter()
-        .map(|e| e["detail"]["rule_name"].as_str().unwrap_or_default().to_owned())
+        .map(|e| {
+            e["detail"]["rule_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert_eq!(fired, vec!["source", "untemp", "flip", "flop"]);
 
-    app.post(&format!("/v1/tickets/{id}/comments"), &admin, &json!({"body": "This is URGENT", "visibility": "internal"}))
+    app.post(
+        &format!("/v1/tickets/{id}/comments"),
+        &admin,
+        &json!({"body": "This is URGENT", "visibility": "internal"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let after = app
+        .get(&format!("/v1/tickets/{id}"), &admin)
         .await
-        .expect(StatusCode::CREATED);
-    let after = app.get(&format!("/v1/tickets/{id}"), &admin).await.expect(StatusCode::OK);
+        .expect(StatusCode::OK);
     assert_eq!(after["priority"], "P1");
-    assert_eq!(after["tags"], json!(["triaged", "flip", "escalated"]), "the stop kept `after stop` out");
+    assert_eq!(
+        after["tags"],
+        json!(["triaged", "flip", "escalated"]),
+        "the stop kept `after stop` out"
+    );
     // The rules' own update is a new pass: flip/flop did not fire again.
     let entries = timeline(&app, &admin, id).await;
     assert_eq!(actions(&entries, "rule.fired").len(), 5);
 
     // A plain comment: only `after stop` fires.
-    app.post(&format!("/v1/tickets/{id}/comments"), &admin, &json!({"body": "calling back", "visibility": "public"}))
+    app.post(
+        &format!("/v1/tickets/{id}/comments"),
+        &admin,
+        &json!({"body": "calling back", "visibility": "public"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let after = app
+        .get(&format!("/v1/tickets/{id}"), &admin)
         .await
-        .expect(StatusCode::CREATED);
-    let after = app.get(&format!("/v1/tickets/{id}"), &admin).await.expect(StatusCode::OK);
-    assert_eq!(after["tags"], json!(["triaged", "flip", "escalated", "never"]));
+        .expect(StatusCode::OK);
+    assert_eq!(
+        after["tags"],
+        json!(["triaged", "flip", "escalated", "never"])
+    );
     app.stop().await;
 }
 
@@ -475,7 +659,10 @@ async fn a_dry_run_answers_and_writes_nothing(backend: TestBackend) {
         "actions": [{"type": "set_priority", "priority": "P1"}, {"type": "add_note", "body": "VIP"}]})).await;
 
     let timeline_before = timeline(&app, &admin, id).await.len();
-    let audit_before = app.get("/v1/audit?limit=200", &admin).await.expect(StatusCode::OK)["items"]
+    let audit_before = app
+        .get("/v1/audit?limit=200", &admin)
+        .await
+        .expect(StatusCode::OK)["items"]
         .as_array()
         .map(Vec::len);
 
@@ -503,17 +690,27 @@ async fn a_dry_run_answers_and_writes_nothing(backend: TestBackend) {
     app.post("/v1/rules/dry-run", &dispatcher, &json!({"ticket_id": id}))
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
-    app.post("/v1/rules/dry-run", &admin, &json!({"ticket_id": Uuid::now_v7()}))
-        .await
-        .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    app.post(
+        "/v1/rules/dry-run",
+        &admin,
+        &json!({"ticket_id": Uuid::now_v7()}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not-found");
 
     // Nothing was written.
-    let now = app.get(&format!("/v1/tickets/{id}"), &admin).await.expect(StatusCode::OK);
+    let now = app
+        .get(&format!("/v1/tickets/{id}"), &admin)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(now["priority"], "P3");
     assert_eq!(now["tags"], json!([]));
     assert_eq!(now["updated_at"], ticket["updated_at"]);
     assert_eq!(timeline(&app, &admin, id).await.len(), timeline_before);
-    let audit_after = app.get("/v1/audit?limit=200", &admin).await.expect(StatusCode::OK)["items"]
+    let audit_after = app
+        .get("/v1/audit?limit=200", &admin)
+        .await
+        .expect(StatusCode::OK)["items"]
         .as_array()
         .map(Vec::len);
     assert_eq!(audit_after, audit_before);
@@ -528,7 +725,9 @@ async fn notifications_reach_only_users_who_may_see_the_ticket(backend: TestBack
         .await;
     let admin = shop.tenant.admin_token.clone();
     let dispatcher = shop.dispatcher.expect("dispatcher");
-    let dispatcher_token = app.login(&shop.tenant.name, "dispatch@auto-seen.test").await;
+    let dispatcher_token = app
+        .login(&shop.tenant.name, "dispatch@auto-seen.test")
+        .await;
     let tech = shop.tech().clone();
     rule(&app, &admin, "tell everyone", 10, json!({"events": ["ticket_created", "ticket_updated"],
         "actions": [{"type": "notify", "user_ids": [tech.user_id], "roles": ["dispatcher", "technician"],
@@ -555,9 +754,15 @@ async fn notifications_reach_only_users_who_may_see_the_ticket(backend: TestBack
     let ticket = shop.ticket(&app, "P2").await;
     let id = id_of(&ticket, "id");
     // The technician may not see an unassigned ticket: nothing for them.
-    let theirs = app.get("/v1/me/notifications", &tech.token).await.expect(StatusCode::OK);
+    let theirs = app
+        .get("/v1/me/notifications", &tech.token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(theirs, json!([]));
-    let dispatchers = app.get("/v1/me/notifications", &dispatcher_token).await.expect(StatusCode::OK);
+    let dispatchers = app
+        .get("/v1/me/notifications", &dispatcher_token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(dispatchers.as_array().map(Vec::len), Some(1));
     assert_eq!(
         rule_pushes().await,
@@ -567,13 +772,24 @@ async fn notifications_reach_only_users_who_may_see_the_ticket(backend: TestBack
 
     // Assigned to them, the next change reaches them.
     shop.assign(&app, id, tech.id).await;
-    app.patch(&format!("/v1/tickets/{id}"), &admin, &json!({"title": "Chiller, noisy"}))
+    app.patch(
+        &format!("/v1/tickets/{id}"),
+        &admin,
+        &json!({"title": "Chiller, noisy"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let theirs = app
+        .get("/v1/me/notifications", &tech.token)
         .await
         .expect(StatusCode::OK);
-    let theirs = app.get("/v1/me/notifications", &tech.token).await.expect(StatusCode::OK);
     assert_eq!(theirs.as_array().map(Vec::len), Some(1), "{theirs}");
     assert_eq!(id_of(&theirs[0], "ticket_id"), id);
-    assert_eq!(rule_pushes().await, 1, "and their phone through the push outbox");
+    assert_eq!(
+        rule_pushes().await,
+        1,
+        "and their phone through the push outbox"
+    );
     let _ = dispatcher;
     app.stop().await;
 }

@@ -18,11 +18,17 @@ async fn admin_writes_a_rule_and_sees_it_fire() {
     let app = TestApp::start(TestBackend::Sqlite).await;
     let tenant = app.create_tenant("autoweb").await;
     let admin = tenant.admin_token.clone();
-    let (senior, _) = app.create_user(&tenant, "senior@autoweb.test", "dispatcher").await;
+    let (senior, _) = app
+        .create_user(&tenant, "senior@autoweb.test", "dispatcher")
+        .await;
     let supervisor_email = "boss@autoweb.test";
     let (supervisor, _) = app.create_user(&tenant, supervisor_email, "manager").await;
     let team = app
-        .post("/v1/teams", &admin, &json!({"name": "Senior", "members": [senior]}))
+        .post(
+            "/v1/teams",
+            &admin,
+            &json!({"name": "Senior", "members": [senior]}),
+        )
         .await
         .expect(StatusCode::CREATED);
     app.post("/v1/categories", &admin, &json!({"name": "repair"}))
@@ -30,7 +36,11 @@ async fn admin_writes_a_rule_and_sees_it_fire() {
         .expect(StatusCode::CREATED);
     let customer_name = "Gold Cold Storage";
     let customer = app
-        .post("/v1/customers", &admin, &json!({"name": customer_name, "tier": "gold"}))
+        .post(
+            "/v1/customers",
+            &admin,
+            &json!({"name": customer_name, "tier": "gold"}),
+        )
         .await
         .expect(StatusCode::CREATED);
     app.post(
@@ -66,7 +76,10 @@ async fn admin_writes_a_rule_and_sees_it_fire() {
     let items = tickets["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(items.len(), 1);
     let owned = app
-        .get(&format!("/v1/tickets/{}/team", id_of(&items[0], "id")), &admin)
+        .get(
+            &format!("/v1/tickets/{}/team", id_of(&items[0], "id")),
+            &admin,
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(owned["team_name"], "Senior");

@@ -1,4 +1,4 @@
-mod browser;
 mod automation;
+mod browser;
 mod console;
 mod progress;
