@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod automation;
 pub mod blob;
 pub mod cli;
 pub mod config;

@@ -47,10 +47,12 @@ pub enum TimelineKind {
     /// A service report (PDF) generated.
     Report,
     Other,
+    /// A trigger rule fired, or the ticket moved between teams (issue 21).
+    Automation,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 15] = [
+    pub const ALL: [TimelineKind; 16] = [
         Self::Created,
         Self::Changed,
         Self::Assignment,
@@ -66,6 +68,7 @@ impl TimelineKind {
         Self::Correction,
         Self::Report,
         Self::Other,
+        Self::Automation,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -85,6 +88,7 @@ impl TimelineKind {
             Self::Correction => "correction",
             Self::Report => "report",
             Self::Other => "other",
+            Self::Automation => "automation",
         }
     }
 }
@@ -363,6 +367,35 @@ fn from_audit(action: &str, before: &Value, after: &Value) -> (TimelineKind, Str
             TimelineKind::Other,
             format!("customer survey answered: {}/5", text(&after["score"])),
             after.clone(),
+        ),
+        "rule.fired" => (
+            TimelineKind::Automation,
+            format!(
+                "rule \"{}\" fired: {}",
+                text(&after["rule_name"]),
+                after["changes"]
+                    .as_array()
+                    .map(|c| c.iter().map(text).collect::<Vec<_>>().join("; "))
+                    .unwrap_or_default()
+            ),
+            after.clone(),
+        ),
+        "ticket.team" => (
+            TimelineKind::Automation,
+            if after["team_id"].is_null() {
+                format!(
+                    "taken out of team {} ({})",
+                    text(&before["team_name"]),
+                    text(&after["reason"])
+                )
+            } else {
+                format!(
+                    "team → {} ({})",
+                    text(&after["team_name"]),
+                    text(&after["reason"])
+                )
+            },
+            json!({"from": before, "to": after}),
         ),
         other => (TimelineKind::Other, other.to_owned(), after.clone()),
     }

@@ -1,6 +1,7 @@
 //! Pure types and rules. No I/O; serde and schema derives only.
 
 pub mod audit;
+pub mod automation;
 pub mod checkin;
 pub mod csv;
 pub mod custom_fields;

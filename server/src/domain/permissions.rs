@@ -72,6 +72,13 @@ pub enum Action {
     WorkCorrect,
     /// Set the service report's logo and font.
     ReportSettingsWrite,
+    // Issue 21: automation.
+    /// Create and change teams and their members.
+    TeamsManage,
+    /// Move a ticket between teams and owners.
+    TicketTeamSet,
+    /// Write, reorder and dry-run trigger rules.
+    RulesManage,
 }
 
 use Action::*;
@@ -155,6 +162,13 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (TenantWrite, &[Role::Admin]),
     (WorkCorrect, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (ReportSettingsWrite, &[Role::Admin]),
+    // Issue 21: automation.
+    (TeamsManage, &[Role::Admin]),
+    (
+        TicketTeamSet,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (RulesManage, &[Role::Admin]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -201,6 +215,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 40);
+        assert_eq!(seen.len(), 43);
     }
 }

@@ -254,7 +254,7 @@ pub fn validate_category_name(errors: &mut ValidationErrors, field: &str, name: 
     }
 }
 
-fn validate_tags(errors: &mut ValidationErrors, tags: &[String]) {
+pub fn validate_tags(errors: &mut ValidationErrors, tags: &[String]) {
     if tags.len() > 50 {
         errors.add("tags", "must list at most 50 tags");
     }

@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod completion;
+mod automation;
 mod console;
 mod directory;
 mod dispatch;
@@ -76,6 +77,7 @@ use crate::{
         (name = "intake", description = "Email and web intake: settings, mailboxes, the inbound endpoint, the public form"),
         (name = "reports", description = "Signed service reports (PDF) and their public check"),
         (name = "schedule", description = "Appointment windows, bookable slots, durations, absences, holidays"),
+        (name = "automation", description = "Teams and queues, trigger rules, staff notifications"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -125,6 +127,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(report::router())
         .merge(search::router())
         .merge(schedule::router())
+        // Issue 21: automation.
+        .merge(automation::router())
 }
 
 /// The OpenAPI document, rendered once per process.

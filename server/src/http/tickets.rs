@@ -286,6 +286,10 @@ async fn create_ticket(
     if let Some(event) = crate::events::Event::for_ticket(None, &created) {
         state.events.publish(event);
     }
+    // Rules first, so auto-dispatch sees the priority and fields they set.
+    let created =
+        super::automation::after_write(&state, created, crate::automation::Trigger::created())
+            .await;
     // Auto-dispatch is best effort: the ticket exists either way and a
     // dispatcher sees it unassigned if no offer could be made.
     if let Err(error) = state
@@ -492,6 +496,8 @@ async fn update_ticket(
         {
             Ok(updated) => {
                 state.assignments().after_change(&before, &updated).await?;
+                let trigger = crate::automation::Trigger::updated(&before, &updated);
+                let updated = super::automation::after_write(&state, updated, trigger).await;
                 return Ok(Json(view(&state, user.tenant_id, updated).await?));
             }
             Err(StoreError::Conflict(why)) => {
@@ -546,5 +552,6 @@ async fn add_comment(
         .store
         .add_comment(user.actor(), ticket.id, &comment)
         .await?;
+    super::automation::after_comment(&state, ticket, &created.body, created.visibility).await;
     Ok((StatusCode::CREATED, Json(created)))
 }

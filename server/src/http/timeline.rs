@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 struct TimelineQuery {
     /// Only these kinds, comma-separated: created, changed, assignment,
     /// status, field, sync, comment, offer, media, sla, webhook,
-    /// notification, correction, report, other.
+    /// notification, correction, report, other, automation.
     kind: Option<String>,
     /// 1 to 200; default 50.
     limit: Option<u32>,

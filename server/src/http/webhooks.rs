@@ -31,7 +31,7 @@ pub struct NewWebhook {
     /// Where events are POSTed (http or https).
     pub url: String,
     /// Event types: ticket.created, ticket.assigned, ticket.status_changed,
-    /// ticket.completed, sla.warning, sla.breached.
+    /// ticket.completed, sla.warning, sla.breached, rule.fired (a trigger rule's webhook action).
     pub events: Vec<String>,
     #[serde(default = "yes")]
     pub active: bool,

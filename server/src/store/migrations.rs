@@ -115,6 +115,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "scheduling",
         include_str!("../../../migrations/postgres/0022_scheduling.sql"),
     ),
+    (
+        23,
+        "automation",
+        include_str!("../../../migrations/postgres/0023_automation.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -227,6 +232,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         22,
         "scheduling",
         include_str!("../../../migrations/sqlite/0022_scheduling.sql"),
+    ),
+    (
+        23,
+        "automation",
+        include_str!("../../../migrations/sqlite/0023_automation.sql"),
     ),
 ];
 

@@ -12,6 +12,7 @@
 
 pub mod assignment;
 pub mod audit;
+pub mod automation;
 pub mod console;
 pub mod customers;
 pub mod documents;
@@ -137,6 +138,7 @@ pub trait Store:
     + progress::ProgressStore
     + schedule::ScheduleStore
     + maintenance::MaintenanceStore
+    + automation::AutomationStore
     + Send
     + Sync
     + std::fmt::Debug

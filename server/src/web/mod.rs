@@ -130,6 +130,17 @@ static ASSETS: &[Asset] = &[
         "assets/progress.css",
         "text/css; charset=utf-8"
     ),
+    // Issue 21: automation.
+    asset!(
+        "automation.js",
+        "assets/automation.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "automation.css",
+        "assets/automation.css",
+        "text/css; charset=utf-8"
+    ),
     asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
@@ -176,6 +187,7 @@ static PAGES: &[(&str, &str)] = &[
     ("/admin", include_str!("admin.html")),
     ("/track", include_str!("progress.html")),
     ("/track/{token}", include_str!("progress.html")),
+    ("/automation", include_str!("automation.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

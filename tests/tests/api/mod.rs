@@ -18,6 +18,7 @@ use uuid::Uuid;
 mod access;
 mod assign;
 mod auth;
+mod automation;
 mod batch;
 mod console;
 mod customers;

@@ -23,13 +23,15 @@ pub use worker::{WebhookWorker, WebhookWorkerHandle, spawn_worker};
 use crate::{config_error::ConfigError, domain::ValidationErrors};
 
 /// The event types a subscription may ask for.
-pub const EVENT_TYPES: [&str; 6] = [
+pub const EVENT_TYPES: [&str; 7] = [
     "ticket.created",
     "ticket.assigned",
     "ticket.status_changed",
     "ticket.completed",
     "sla.warning",
     "sla.breached",
+    // A trigger rule's webhook action (issue 21).
+    "rule.fired",
 ];
 
 /// Header carrying `t=…,v1=…`.

@@ -16,6 +16,7 @@
 
 pub(super) mod assignment;
 pub(super) mod audit;
+pub(super) mod automation;
 pub(super) mod console;
 pub(super) mod customers;
 pub(super) mod documents;
@@ -197,6 +198,7 @@ macro_rules! impl_store {
         $crate::store::sql::progress::impl_progress_store!($store, $db);
         $crate::store::sql::schedule::impl_schedule_store!($store, $db);
         $crate::store::sql::maintenance::impl_maintenance_store!($store, $db);
+        $crate::store::sql::automation::impl_automation_store!($store, $db);
     };
 }
 

@@ -90,6 +90,7 @@ window.TruckrollConsole = (() => {
     ["/dispatch", "nav.map"],
     ["/reports", "nav.reports"],
     ["/admin", "nav.admin"],
+    ["/automation", "nav.automation"],
   ];
 
   function navigation(me, current) {
