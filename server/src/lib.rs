@@ -16,6 +16,7 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod intake;
+pub mod knowledge;
 pub mod leader;
 pub mod live;
 pub mod media;

@@ -72,6 +72,9 @@ pub enum Action {
     WorkCorrect,
     /// Set the service report's logo and font.
     ReportSettingsWrite,
+    // Knowledge base (issue 22).
+    KnowledgeRead,
+    KnowledgeWrite,
 }
 
 use Action::*;
@@ -155,6 +158,21 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (TenantWrite, &[Role::Admin]),
     (WorkCorrect, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (ReportSettingsWrite, &[Role::Admin]),
+    // Knowledge base (issue 22): everyone reads (technicians on site),
+    // the office writes.
+    (
+        KnowledgeRead,
+        &[
+            Role::Admin,
+            Role::Dispatcher,
+            Role::Manager,
+            Role::Technician,
+        ],
+    ),
+    (
+        KnowledgeWrite,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -201,6 +219,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 40);
+        assert_eq!(seen.len(), 42);
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 mod intake;
+mod knowledge;
 mod live;
 mod media;
 mod metrics;
@@ -22,6 +23,7 @@ mod sla;
 mod sync;
 mod technicians;
 mod territories;
+mod ticket_merge;
 mod ticket_view;
 mod tickets;
 mod timeline;
@@ -72,6 +74,7 @@ use crate::{
         (name = "live", description = "The live map's WebSocket"),
         (name = "intake", description = "Email and web intake: settings, mailboxes, the inbound endpoint, the public form"),
         (name = "reports", description = "Signed service reports (PDF) and their public check"),
+        (name = "knowledge", description = "Knowledge base: articles, versions, suggestions, deflections"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -120,6 +123,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(console::router())
         .merge(report::router())
         .merge(search::router())
+        .merge(knowledge::router())
+        .merge(ticket_merge::router())
 }
 
 /// The OpenAPI document, rendered once per process.

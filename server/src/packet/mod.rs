@@ -7,6 +7,8 @@
 //! hash it holds (`packet_have`) and gets a `packet` frame only when the
 //! server's differs ([`Packets::frames`]).
 
+mod articles;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -188,6 +190,8 @@ async fn build(
             sha256: m.sha256,
         })
         .collect();
+    let articles =
+        articles::job_articles(store, ticket, asset.as_ref().map(|a| a.model.as_str())).await?;
     Ok(JobPacket {
         ticket: packet_ticket(ticket, sla),
         site: PacketSite {
@@ -207,6 +211,7 @@ async fn build(
         asset,
         comments,
         attachments,
+        articles,
     })
 }
 

@@ -100,6 +100,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "progress",
         include_str!("../../../migrations/postgres/0019_progress.sql"),
     ),
+    (
+        24,
+        "knowledge",
+        include_str!("../../../migrations/postgres/0024_knowledge.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -197,6 +202,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         19,
         "progress",
         include_str!("../../../migrations/sqlite/0019_progress.sql"),
+    ),
+    (
+        24,
+        "knowledge",
+        include_str!("../../../migrations/sqlite/0024_knowledge.sql"),
     ),
 ];
 

@@ -17,6 +17,7 @@ pub mod customers;
 pub mod documents;
 pub mod idempotency;
 pub mod intake;
+pub mod knowledge;
 pub mod leader;
 pub mod lifecycle;
 pub mod locations;
@@ -133,6 +134,7 @@ pub trait Store:
     + lifecycle::LifecycleStore
     + search::SearchStore
     + progress::ProgressStore
+    + knowledge::KnowledgeStore
     + Send
     + Sync
     + std::fmt::Debug

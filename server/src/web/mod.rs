@@ -120,6 +120,27 @@ static ASSETS: &[Asset] = &[
         "assets/progress.css",
         "text/css; charset=utf-8"
     ),
+    // Knowledge base (issue 22).
+    asset!(
+        "knowledge.js",
+        "assets/knowledge.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "knowledge_panel.js",
+        "assets/knowledge_panel.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "knowledge_public.js",
+        "assets/knowledge_public.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "knowledge.css",
+        "assets/knowledge.css",
+        "text/css; charset=utf-8"
+    ),
     asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
@@ -166,6 +187,7 @@ static PAGES: &[(&str, &str)] = &[
     ("/admin", include_str!("admin.html")),
     ("/track", include_str!("progress.html")),
     ("/track/{token}", include_str!("progress.html")),
+    ("/knowledge", include_str!("knowledge.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

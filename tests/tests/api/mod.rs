@@ -24,6 +24,7 @@ mod customers;
 mod dispatch;
 mod idempotency;
 mod js_client;
+mod knowledge;
 mod lifecycle;
 mod media;
 mod offers;

@@ -21,6 +21,7 @@ pub(super) mod customers;
 pub(super) mod documents;
 pub(super) mod idempotency;
 pub(super) mod intake;
+pub(super) mod knowledge;
 pub(super) mod lifecycle;
 pub(super) mod locations;
 pub(super) mod media;
@@ -193,6 +194,7 @@ macro_rules! impl_store {
         $crate::store::sql::lifecycle::impl_lifecycle_store!($store, $db);
         $crate::store::sql::search::impl_search_store!($store, $db);
         $crate::store::sql::progress::impl_progress_store!($store, $db);
+        $crate::store::sql::knowledge::impl_knowledge_store!($store, $db);
     };
 }
 

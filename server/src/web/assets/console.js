@@ -90,6 +90,7 @@ window.TruckrollConsole = (() => {
     ["/dispatch", "nav.map"],
     ["/reports", "nav.reports"],
     ["/admin", "nav.admin"],
+    ["/knowledge", "nav.knowledge"],
   ];
 
   function navigation(me, current) {
