@@ -87,3 +87,13 @@ CREATE TABLE ticket_merges (
     merged_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX ticket_merges_target ON ticket_merges (tenant_id, target_id);
+
+-- Sub-tickets (issue 22): a ticket split into children, one level deep.
+CREATE TABLE ticket_children (
+    child_id UUID PRIMARY KEY REFERENCES tickets(id),
+    tenant_id UUID NOT NULL REFERENCES tenants(id),
+    parent_id UUID NOT NULL REFERENCES tickets(id),
+    created_by UUID,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX ticket_children_parent ON ticket_children (tenant_id, parent_id);

@@ -101,3 +101,13 @@ CREATE TABLE ticket_merges (
     merged_at TEXT NOT NULL
 );
 CREATE INDEX ticket_merges_target ON ticket_merges (tenant_id, target_id);
+
+-- Sub-tickets (issue 22): a ticket split into children, one level deep.
+CREATE TABLE ticket_children (
+    child_id BLOB PRIMARY KEY REFERENCES tickets(id),
+    tenant_id BLOB NOT NULL REFERENCES tenants(id),
+    parent_id BLOB NOT NULL REFERENCES tickets(id),
+    created_by BLOB,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX ticket_children_parent ON ticket_children (tenant_id, parent_id);

@@ -26,6 +26,7 @@ use crate::{
     notify::{NotifyConfig, SmsConfig, SmtpConfig},
     push::PushConfig,
     report::ReportConfig,
+    knowledge::KnowledgeConfig,
     sla::{SlaConfig, webhooks::WebhookConfig},
     web::WebConfig,
 };
@@ -59,6 +60,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub sms: SmsConfig,
     pub report: ReportConfig,
+    pub knowledge: KnowledgeConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -85,6 +87,7 @@ impl std::fmt::Debug for Config {
             .field("smtp", &self.smtp)
             .field("sms", &self.sms)
             .field("report", &self.report)
+            .field("knowledge", &self.knowledge)
             .finish()
     }
 }
@@ -125,6 +128,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             sms: SmsConfig::default(),
             report: ReportConfig::default(),
+            knowledge: KnowledgeConfig::default(),
         }
     }
 }
@@ -195,6 +199,7 @@ impl Config {
         self.smtp.validate()?;
         self.sms.validate()?;
         self.report.validate()?;
+        self.knowledge.validate()?;
         Ok(self)
     }
 

@@ -15,6 +15,7 @@ pub mod people;
 pub mod permissions;
 pub mod search;
 pub mod shifts;
+pub mod subtickets;
 pub mod sla;
 pub mod territory;
 pub mod ticket;

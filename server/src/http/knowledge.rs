@@ -544,8 +544,6 @@ async fn public_submitted(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Default look-back of the duplicate check, in days.
-pub const DUPLICATE_WINDOW_DAYS: u32 = 14;
 /// How many of the customer's newest open tickets are compared at most.
 const DUPLICATE_POOL: u32 = 500;
 
@@ -559,7 +557,7 @@ pub struct DuplicateDraft {
     pub title: String,
     #[serde(default)]
     pub description: String,
-    /// Look back this many days (1 to 365); default 14.
+    /// Look back this many days (1 to 365); default `knowledge.duplicate_window_days` (14).
     pub window_days: Option<u32>,
     /// 1 to 20; default 5.
     pub limit: Option<usize>,
@@ -569,7 +567,7 @@ pub struct DuplicateDraft {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DuplicateQuery {
-    /// Look back this many days (1 to 365); default 14.
+    /// Look back this many days (1 to 365); default `knowledge.duplicate_window_days` (14).
     pub window_days: Option<u32>,
     /// 1 to 20; default 5.
     pub limit: Option<usize>,
@@ -581,9 +579,13 @@ pub struct Duplicates {
     pub candidates: Vec<DuplicateCandidate>,
 }
 
-fn duplicate_limits(window_days: Option<u32>, limit: Option<usize>) -> Result<(u32, usize), ValidationErrors> {
+fn duplicate_limits(
+    state: &AppState,
+    window_days: Option<u32>,
+    limit: Option<usize>,
+) -> Result<(u32, usize), ValidationErrors> {
     let mut errors = ValidationErrors::new();
-    let window = window_days.unwrap_or(DUPLICATE_WINDOW_DAYS);
+    let window = window_days.unwrap_or(state.config.knowledge.duplicate_window_days);
     if !(1..=365).contains(&window) {
         errors.add("window_days", "must be between 1 and 365");
     }
@@ -621,7 +623,7 @@ async fn duplicates_of_draft(
     ApiJson(draft): ApiJson<DuplicateDraft>,
 ) -> ApiResult<Json<Duplicates>> {
     user.require(Action::TicketsReadAll)?;
-    let limits = duplicate_limits(draft.window_days, draft.limit)?;
+    let limits = duplicate_limits(&state, draft.window_days, draft.limit)?;
     let mut errors = ValidationErrors::new();
     check_optional_text(&mut errors, "title", &draft.title, 200);
     check_optional_text(&mut errors, "description", &draft.description, 20_000);
@@ -652,7 +654,7 @@ async fn duplicates_of_ticket(
     ApiQuery(query): ApiQuery<DuplicateQuery>,
 ) -> ApiResult<Json<Duplicates>> {
     user.require(Action::TicketsReadAll)?;
-    let limits = duplicate_limits(query.window_days, query.limit)?;
+    let limits = duplicate_limits(&state, query.window_days, query.limit)?;
     let ticket = state.store.get_ticket(user.tenant_id, id).await?;
     let site = state.store.get_site(user.tenant_id, ticket.site_id).await?;
     let probe = DuplicateProbe {

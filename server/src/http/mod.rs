@@ -23,6 +23,7 @@ mod sla;
 mod sync;
 mod technicians;
 mod territories;
+mod ticket_family;
 mod ticket_merge;
 mod ticket_view;
 mod tickets;
@@ -125,6 +126,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(search::router())
         .merge(knowledge::router())
         .merge(ticket_merge::router())
+        .merge(ticket_family::router())
 }
 
 /// The OpenAPI document, rendered once per process.

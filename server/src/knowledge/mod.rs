@@ -8,7 +8,10 @@
 //! draft's ticket category or asset model ranks higher, and is suggested
 //! even when no word matches.
 
+pub mod config;
 pub mod render;
+
+pub use config::KnowledgeConfig;
 
 use std::collections::HashMap;
 

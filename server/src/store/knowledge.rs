@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{Actor, Page, PageRequest, StoreResult};
 use crate::domain::duplicates::{MergeRecord, PoolTicket};
+use crate::domain::subtickets::FamilyMember;
 use crate::domain::ticket::Ticket;
 use crate::domain::knowledge::{Article, ArticleContent, ArticleVersion, Feedback};
 
@@ -139,6 +140,18 @@ pub trait KnowledgeStore {
     ) -> StoreResult<(Ticket, MergeRecord)>;
     /// The merges a ticket took part in, as duplicate or as target.
     async fn ticket_merges(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Vec<MergeRecord>>;
+    /// Makes `child_id` a sub-ticket of `parent_id`: both of the tenant and
+    /// of one customer, one level deep (a parent is no child, a child no
+    /// parent), a child has one parent (`Conflict` otherwise); audited.
+    async fn link_child(&self, actor: Actor, parent_id: Uuid, child_id: Uuid) -> StoreResult<()>;
+    /// `NotFound` when `child_id` is not a sub-ticket of `parent_id`; audited.
+    async fn unlink_child(&self, actor: Actor, parent_id: Uuid, child_id: Uuid) -> StoreResult<()>;
+    /// A ticket's parent (if it is a sub-ticket) and children, oldest first.
+    async fn ticket_family(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<(Option<FamilyMember>, Vec<FamilyMember>)>;
     /// Tickets merged into others, among those created in `[from, to)`:
     /// reports leave them out.
     async fn merged_tickets(

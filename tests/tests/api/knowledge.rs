@@ -14,7 +14,23 @@ backend_tests!(
     public_suggestions_count_deflections,
     duplicates_are_found_by_place_and_words,
     merge_moves_comments_and_counts_once,
+    subtickets_show_progress_and_hold_the_parent_open,
+    a_policy_lets_the_parent_close_first,
 );
+
+/// Every audit entry of the tenant, oldest first.
+async fn audit_log(app: &TestApp, token: &str) -> Vec<Value> {
+    let mut entries = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app.get(&format!("/v1/audit?limit=200&after_seq={after}"), token).await.expect(StatusCode::OK);
+        entries.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_after_seq"].as_i64() {
+            Some(next) => after = next,
+            None => return entries,
+        }
+    }
+}
 
 fn article(title: &str, body: &str) -> Value {
     json!({"title": title, "body": body, "visibility": "internal"})
@@ -107,10 +123,8 @@ async fn articles_keep_every_version_and_revert(backend: TestBackend) {
         .expect_problem(StatusCode::CONFLICT, "/conflict");
 
     // Audited: create, update, revert.
-    let audit = app.get("/v1/audit?limit=200", admin).await.expect(StatusCode::OK);
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .expect("items")
+    let audit = audit_log(&app, admin).await;
+    let actions: Vec<&str> = audit
         .iter()
         .filter(|e| e["entity_id"] == json!(id))
         .filter_map(|e| e["action"].as_str())
@@ -522,8 +536,7 @@ async fn merge_moves_comments_and_counts_once(backend: TestBackend) {
     // On both timelines, in the audit log, in the merges of both.
     let timeline = app.get(&format!("/v1/tickets/{original_id}/timeline"), admin).await.expect(StatusCode::OK);
     assert!(timeline.to_string().contains(&format!("{source_number} merged into this ticket")), "{timeline}");
-    let audit = app.get("/v1/audit?limit=200", admin).await.expect(StatusCode::OK);
-    let merges = audit["items"].as_array().expect("items").iter().filter(|e| e["action"] == "ticket.merge").count();
+    let merges = audit_log(&app, admin).await.iter().filter(|e| e["action"] == "ticket.merge").count();
     assert_eq!(merges, 2);
     for id in [original_id, duplicate_id] {
         let listed = app.get(&format!("/v1/tickets/{id}/merges"), admin).await.expect(StatusCode::OK);
@@ -544,5 +557,97 @@ async fn merge_moves_comments_and_counts_once(backend: TestBackend) {
     let found = candidates(&app, admin, json!({"site_id": w.site_id, "title": "Whole building without power"})).await;
     let ids: Vec<Uuid> = found.iter().map(|c| id_of(c, "ticket_id")).collect();
     assert_eq!(ids, vec![original_id]);
+    app.stop().await;
+}
+
+/// Takes `ticket` to work done: assigned to the world's technician, who
+/// accepts, travels, arrives and finishes.
+async fn finish_work(app: &TestApp, w: &World, ticket: Uuid) {
+    let path = format!("/v1/tickets/{ticket}");
+    app.patch(&path, &w.tenant.admin_token, &json!({"assignee_id": w.technician_id}))
+        .await
+        .expect(StatusCode::OK);
+    for status in ["accepted", "en_route", "on_site", "work_done"] {
+        app.patch(&path, &w.technician_token, &json!({"status": status}))
+            .await
+            .expect(StatusCode::OK);
+    }
+}
+
+async fn subtickets_show_progress_and_hold_the_parent_open(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbsub").await;
+    let admin = w.tenant.admin_token.as_str();
+    let parent = id_of(&new_ticket(&app, admin, w.site_id, "Refit the kitchen", "").await, "id");
+    let electrics = new_ticket(&app, admin, w.site_id, "Kitchen: electrics", "").await;
+    let plumbing = new_ticket(&app, admin, w.site_id, "Kitchen: plumbing", "").await;
+    let (electrics_id, plumbing_id) = (id_of(&electrics, "id"), id_of(&plumbing, "id"));
+    let children = format!("/v1/tickets/{parent}/children");
+    app.post(&children, admin, &json!({"ticket_id": electrics_id})).await.expect(StatusCode::CREATED);
+    let family = app.post(&children, admin, &json!({"ticket_id": plumbing_id})).await.expect(StatusCode::CREATED);
+    assert_eq!(family["progress"], json!({"total": 2, "open": 2, "done": 0, "cancelled": 0}));
+    let numbers: Vec<&str> = family["children"].as_array().expect("children").iter().filter_map(|c| c["number"].as_str()).collect();
+    assert_eq!(numbers, [str_of(&electrics, "number"), str_of(&plumbing, "number")]);
+    // The child knows its parent.
+    let of_child = app.get(&format!("/v1/tickets/{electrics_id}/children"), admin).await.expect(StatusCode::OK);
+    assert_eq!(id_of(&of_child["parent"], "id"), parent);
+
+    // One parent, one level, one customer, not itself; office only.
+    app.post(&children, admin, &json!({"ticket_id": electrics_id})).await.expect_problem(StatusCode::CONFLICT, "/conflict");
+    app.post(&format!("/v1/tickets/{electrics_id}/children"), admin, &json!({"ticket_id": parent}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "/conflict");
+    app.post(&children, admin, &json!({"ticket_id": parent})).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    let stranger = app.post("/v1/customers", admin, &json!({"name": "Stranger"})).await.expect(StatusCode::CREATED);
+    let far_site = id_of(
+        &app.post("/v1/sites", admin, &json!({"customer_id": stranger["id"], "name": "Far", "address": "Far away 1",
+            "location": {"lat": 52.4, "lon": 13.3}}))
+            .await
+            .expect(StatusCode::CREATED),
+        "id",
+    );
+    let foreign = id_of(&new_ticket(&app, admin, far_site, "Elsewhere", "").await, "id");
+    app.post(&children, admin, &json!({"ticket_id": foreign})).await.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    app.post(&children, &w.technician_token, &json!({"ticket_id": foreign})).await.expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+
+    // The parent's work is done, but it does not close while a child is open.
+    finish_work(&app, &w, parent).await;
+    let refused = app.patch(&format!("/v1/tickets/{parent}"), admin, &json!({"status": "closed"})).await;
+    refused.expect_problem(StatusCode::CONFLICT, "/conflict");
+    let detail = refused.body["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(detail.contains(&str_of(&electrics, "number")) && detail.contains(&str_of(&plumbing, "number")), "{detail}");
+    // One child done, one cancelled: progress shows it, and the parent closes.
+    finish_work(&app, &w, electrics_id).await;
+    app.patch(&format!("/v1/tickets/{plumbing_id}"), admin, &json!({"status": "cancelled"})).await.expect(StatusCode::OK);
+    let family = app.get(&children, admin).await.expect(StatusCode::OK);
+    assert_eq!(family["progress"], json!({"total": 2, "open": 0, "done": 1, "cancelled": 1}));
+    let closed = app.patch(&format!("/v1/tickets/{parent}"), admin, &json!({"status": "closed"})).await.expect(StatusCode::OK);
+    assert_eq!(closed["status"], "closed");
+    // Detaching a child; audited.
+    app.send(Method::DELETE, &format!("/v1/tickets/{parent}/children/{plumbing_id}"), Some(admin), None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    app.send(Method::DELETE, &format!("/v1/tickets/{parent}/children/{plumbing_id}"), Some(admin), None)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    let audit = audit_log(&app, admin).await;
+    let actions: Vec<&str> = audit.iter()
+        .filter(|e| e["entity_id"] == json!(parent))
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("ticket.child"))
+        .collect();
+    assert_eq!(actions, ["ticket.child_link", "ticket.child_link", "ticket.child_unlink"]);
+    app.stop().await;
+}
+
+async fn a_policy_lets_the_parent_close_first(backend: TestBackend) {
+    let app = TestApp::start_with(backend, |c| c.knowledge.close_parent_with_open_children = true).await;
+    let w = World::create(&app, "kbpolicy").await;
+    let admin = w.tenant.admin_token.as_str();
+    let parent = id_of(&new_ticket(&app, admin, w.site_id, "Refit", "").await, "id");
+    let child = id_of(&new_ticket(&app, admin, w.site_id, "Refit: paint", "").await, "id");
+    app.post(&format!("/v1/tickets/{parent}/children"), admin, &json!({"ticket_id": child})).await.expect(StatusCode::CREATED);
+    finish_work(&app, &w, parent).await;
+    app.patch(&format!("/v1/tickets/{parent}"), admin, &json!({"status": "closed"})).await.expect(StatusCode::OK);
     app.stop().await;
 }

@@ -38,6 +38,7 @@ macro_rules! impl_knowledge_store {
             use $crate::domain::{
                 audit::AuditEvent,
                 duplicates::{MergeRecord, PoolTicket},
+                subtickets::FamilyMember,
                 ticket::Ticket,
                 knowledge::{Article, ArticleContent, ArticleVersion, Feedback, Visibility},
             };
@@ -580,6 +581,106 @@ macro_rules! impl_knowledge_store {
                     .fetch_all(&self.pool)
                     .await?;
                     Ok(rows.into_iter().map(merge_record).collect())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn link_child(&self, actor: Actor, parent_id: Uuid, child_id: Uuid) -> StoreResult<()> {
+                    if parent_id == child_id {
+                        return Err(StoreError::Reference { field: "ticket_id", message: "a ticket cannot be its own sub-ticket".into() });
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let parent = Self::fetch_ticket(&mut tx, actor.tenant_id, parent_id).await?;
+                    let child = match Self::fetch_ticket(&mut tx, actor.tenant_id, child_id).await {
+                        Ok(child) => child,
+                        Err(StoreError::NotFound(_)) => return Err(StoreError::Reference { field: "ticket_id", message: "no such ticket".into() }),
+                        Err(e) => return Err(e),
+                    };
+                    let customers: Vec<Uuid> = sqlx::query_scalar("SELECT customer_id FROM sites WHERE tenant_id = $1 AND id IN ($2, $3)")
+                        .bind(actor.tenant_id)
+                        .bind(parent.site_id)
+                        .bind(child.site_id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    if customers.windows(2).any(|w| w[0] != w[1]) {
+                        return Err(StoreError::Reference { field: "ticket_id", message: "a sub-ticket is for the same customer as its parent".into() });
+                    }
+                    let links: Vec<(Uuid, Uuid)> = sqlx::query_as(
+                        "SELECT child_id, parent_id FROM ticket_children WHERE tenant_id = $1 AND (child_id IN ($2, $3) OR parent_id = $3)",
+                    )
+                    .bind(actor.tenant_id)
+                    .bind(parent_id)
+                    .bind(child_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (linked_child, linked_parent) in links {
+                        let why = if linked_child == parent_id {
+                            format!("{} is itself a sub-ticket; split its parent instead", parent.number)
+                        } else if linked_child == child_id {
+                            format!("{} is already a sub-ticket", child.number)
+                        } else if linked_parent == child_id {
+                            format!("{} has sub-tickets of its own", child.number)
+                        } else {
+                            continue;
+                        };
+                        return Err(StoreError::Conflict(why));
+                    }
+                    sqlx::query("INSERT INTO ticket_children (child_id, tenant_id, parent_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(child_id)
+                        .bind(actor.tenant_id)
+                        .bind(parent_id)
+                        .bind(actor.user_id)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
+                    let link = serde_json::json!({"parent": parent.number, "child": child.number});
+                    for entity in [parent_id, child_id] {
+                        audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.child_link", "ticket", Some(entity), None, Some(&link))).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all)]
+                async fn unlink_child(&self, actor: Actor, parent_id: Uuid, child_id: Uuid) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    let removed = sqlx::query("DELETE FROM ticket_children WHERE tenant_id = $1 AND parent_id = $2 AND child_id = $3")
+                        .bind(actor.tenant_id)
+                        .bind(parent_id)
+                        .bind(child_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if removed == 0 {
+                        return Err(StoreError::NotFound("sub-ticket"));
+                    }
+                    let link = serde_json::json!({"parent": parent_id, "child": child_id});
+                    for entity in [parent_id, child_id] {
+                        audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.child_unlink", "ticket", Some(entity), Some(&link), None)).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn ticket_family(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<(Option<FamilyMember>, Vec<FamilyMember>)> {
+                    type MemberRow = (Uuid, String, String, String);
+                    let member = |(id, number, title, status): MemberRow| FamilyMember { id, number, title, status };
+                    let parent: Option<MemberRow> = sqlx::query_as(
+                        "SELECT t.id, t.number, t.title, t.status FROM ticket_children c JOIN tickets t ON t.id = c.parent_id \
+                         WHERE c.tenant_id = $1 AND c.child_id = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(ticket_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let children: Vec<MemberRow> = sqlx::query_as(
+                        "SELECT t.id, t.number, t.title, t.status FROM ticket_children c JOIN tickets t ON t.id = c.child_id \
+                         WHERE c.tenant_id = $1 AND c.parent_id = $2 ORDER BY t.id",
+                    )
+                    .bind(tenant_id)
+                    .bind(ticket_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok((parent.map(member), children.into_iter().map(member).collect()))
                 }
 
                 async fn merged_tickets(&self, tenant_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Uuid>> {

@@ -337,6 +337,12 @@ window.TruckrollI18n = (() => {
       "dup.reason.similar_text": "similar words",
       "dup.merge": "Merge this ticket into {number}",
       "dup.merged": "Merged into {number}",
+      "sub.title": "Sub-tickets",
+      "sub.parent": "Sub-ticket of",
+      "sub.progress": "{done} of {total} done, {open} open, {cancelled} cancelled",
+      "sub.split.title": "New sub-ticket",
+      "sub.split": "Split off",
+      "sub.split.done": "{number} split off",
     },
     "zh-CN": {
       "app.name": "Truckroll",
@@ -669,6 +675,12 @@ window.TruckrollI18n = (() => {
       "dup.reason.similar_text": "内容相似",
       "dup.merge": "将本工单合并到 {number}",
       "dup.merged": "已合并到 {number}",
+      "sub.title": "子工单",
+      "sub.parent": "所属父工单",
+      "sub.progress": "共 {total} 个，已完成 {done} 个，进行中 {open} 个，已取消 {cancelled} 个",
+      "sub.split.title": "新子工单",
+      "sub.split": "拆分",
+      "sub.split.done": "已拆分出 {number}",
     },
   };
 

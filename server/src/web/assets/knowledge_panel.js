@@ -121,5 +121,44 @@
       }
     };
     if (id && $("ticket-duplicate-list")) duplicatesOfTicket();
+
+    // Sub-tickets: the children's progress, and a job split off as a new
+    // ticket at the same site linked as a child.
+    const family = async () => {
+      try {
+        const f = await session.api(`/v1/tickets/${id}/children`);
+        panel.family = f;
+        $("subticket-parent").replaceChildren(...(f.parent
+          ? [t("sub.parent") + " ", el("a", { href: `/ticket?id=${f.parent.id}` }, `${f.parent.number} ${f.parent.title}`)]
+          : []));
+        $("subticket-progress").textContent = f.progress.total ? t("sub.progress", f.progress) : "";
+        $("subticket-list").replaceChildren(...f.children.map((c) => el("li", { dataset: { ticket: c.id } },
+          el("a", { href: `/ticket?id=${c.id}` }, `${c.number} ${c.title}`),
+          el("span", { class: "kb-reason" }, t(`status.${c.status}`)))));
+        $("split-form").hidden = Boolean(f.parent);
+      } catch (error) {
+        $("subticket-list").replaceChildren(el("li", { class: "error" }, error.message));
+      }
+    };
+    if (id && $("subticket-list")) {
+      family();
+      $("split-form").addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const title = $("split-title").value.trim();
+        if (!title) { $("split-message").textContent = t("form.required", { field: t("sub.split.title") }); return; }
+        try {
+          const parent = await session.api(`/v1/tickets/${id}`);
+          const child = await session.api("/v1/tickets", { method: "POST", body: JSON.stringify({
+            title, category: parent.category, priority: parent.priority, site_id: parent.site_id,
+            asset_id: parent.asset_id, description: parent.description }) });
+          await session.api(`/v1/tickets/${id}/children`, { method: "POST", body: JSON.stringify({ ticket_id: child.id }) });
+          $("split-title").value = "";
+          $("split-message").textContent = t("sub.split.done", { number: child.number });
+          await family();
+        } catch (error) {
+          $("split-message").textContent = window.TruckrollConsole.explain(error);
+        }
+      });
+    }
   }
 })();
