@@ -1,22 +1,27 @@
 // The knowledge base in Chromium (set up by tests/tests/web/knowledge.rs):
 // an article whose Markdown holds <script>, an onerror image and a
 // javascript: link renders harmless; a dispatcher typing a new ticket sees
-// the right article suggested; the ticket page lists related articles and
-// inserts one's link into the reply; an edit and a revert through the
+// the right article suggested and the open ticket it duplicates, creates it
+// anyway and merges it into that one from its page; the ticket page lists
+// related articles and inserts one's link into the reply; an edit and a revert through the
 // editor; the page in Simplified Chinese. Screenshots at 1024 and 1440 px.
 import assert from "node:assert/strict";
-import { env, run, screenshot, signIn } from "./harness.mjs";
+import { mkdirSync } from "node:fs";
+import { env, run, signIn } from "./harness.mjs";
 
 const base = env("TRUCKROLL_URL");
 const artifacts = env("ARTIFACTS");
 const hostile = env("HOSTILE_ID");
 const procedure = env("PROCEDURE_ID");
 const ticket = env("TICKET_ID");
+mkdirSync(artifacts, { recursive: true });
 
 async function shots(page, name) {
   for (const width of [1024, 1440]) {
     await page.setViewportSize({ width, height: 900 });
-    await screenshot(page, `${artifacts}/knowledge-${name}-${width}.png`);
+    const path = `${artifacts}/knowledge-${name}-${width}.png`;
+    await page.screenshot({ path, fullPage: true });
+    console.log(`screenshot: ${path}`);
   }
 }
 

@@ -1,6 +1,7 @@
 //! The knowledge base in real headless Chromium (tests/browser/knowledge.mjs):
 //! Markdown with `<script>`, an `onerror` image and a `javascript:` link
-//! renders harmless; suggestions on the create form; related articles and
+//! renders harmless; suggestions and a likely duplicate on the create form,
+//! the new ticket merged into it from its page; related articles and
 //! "insert link" on the ticket page; edit and revert; Simplified Chinese.
 //! Screenshots in `<target>/artifacts/knowledge-*.png`.
 
