@@ -21,12 +21,12 @@ use crate::{
     dispatch::DispatchConfig,
     events::{EventsBackend, EventsConfig},
     intake::IntakeConfig,
+    knowledge::KnowledgeConfig,
     leader::LeaderConfig,
     live::LiveConfig,
     notify::{NotifyConfig, SmsConfig, SmtpConfig},
     push::PushConfig,
     report::ReportConfig,
-    knowledge::KnowledgeConfig,
     sla::{SlaConfig, webhooks::WebhookConfig},
     web::WebConfig,
 };

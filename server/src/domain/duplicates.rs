@@ -106,7 +106,11 @@ pub fn similarity(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
 }
 
 /// The likely duplicates of `probe` among `pool`, best first, at most `limit`.
-pub fn rank(probe: &DuplicateProbe<'_>, pool: &[PoolTicket], limit: usize) -> Vec<DuplicateCandidate> {
+pub fn rank(
+    probe: &DuplicateProbe<'_>,
+    pool: &[PoolTicket],
+    limit: usize,
+) -> Vec<DuplicateCandidate> {
     let words = word_set(probe.title, probe.description);
     let mut out: Vec<DuplicateCandidate> = pool
         .iter()
@@ -141,7 +145,11 @@ pub fn rank(probe: &DuplicateProbe<'_>, pool: &[PoolTicket], limit: usize) -> Ve
             })
         })
         .collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.created_at.cmp(&a.created_at)));
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.created_at.cmp(&a.created_at))
+    });
     out.truncate(limit);
     out
 }
@@ -166,7 +174,12 @@ mod tests {
 
     #[test]
     fn same_site_similar_text_is_a_duplicate_other_places_are_not() {
-        let (customer, site, other_site, stranger) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (customer, site, other_site, stranger) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
         let probe = DuplicateProbe {
             customer_id: customer,
             site_id: site,
@@ -182,7 +195,10 @@ mod tests {
         let found = rank(&probe, &pool, 10);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].ticket_id, pool[0].id);
-        assert_eq!(found[0].reasons, vec![DuplicateReason::SameSite, DuplicateReason::SimilarText]);
+        assert_eq!(
+            found[0].reasons,
+            vec![DuplicateReason::SameSite, DuplicateReason::SimilarText]
+        );
         assert!(found[0].score > 0.8, "{found:?}");
     }
 
@@ -210,7 +226,12 @@ mod tests {
             title: "Chiller alarm again, compressor noisy",
             description: "",
         };
-        let pool = vec![pool_ticket("Chiller trips at noon", site, customer, Some(asset))];
+        let pool = vec![pool_ticket(
+            "Chiller trips at noon",
+            site,
+            customer,
+            Some(asset),
+        )];
         let found = rank(&probe, &pool, 10);
         assert_eq!(found[0].reasons, vec![DuplicateReason::SameAsset]);
     }

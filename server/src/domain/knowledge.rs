@@ -166,12 +166,12 @@ pub struct Feedback {
 
 /// Words too common to tell articles apart, dropped from a draft's text.
 const STOP_WORDS: &[&str] = &[
-    "about", "after", "again", "all", "also", "and", "any", "are", "been", "before", "but",
-    "can", "cannot", "could", "did", "does", "doesn", "don", "for", "from", "had", "has",
-    "have", "her", "his", "how", "its", "just", "not", "now", "our", "out", "please", "she",
-    "since", "some", "than", "that", "the", "their", "them", "then", "there", "these",
-    "they", "this", "too", "very", "was", "way", "were", "what", "when", "which", "while",
-    "who", "why", "will", "with", "would", "you", "your",
+    "about", "after", "again", "all", "also", "and", "any", "are", "been", "before", "but", "can",
+    "cannot", "could", "did", "does", "doesn", "don", "for", "from", "had", "has", "have", "her",
+    "his", "how", "its", "just", "not", "now", "our", "out", "please", "she", "since", "some",
+    "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "too",
+    "very", "was", "way", "were", "what", "when", "which", "while", "who", "why", "will", "with",
+    "would", "you", "your",
 ];
 
 /// At most this many words of a draft are matched.

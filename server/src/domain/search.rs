@@ -38,9 +38,15 @@ impl SearchKind {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Ticket, Self::Customer, Self::Site, Self::Asset, Self::Article]
-            .into_iter()
-            .find(|k| k.as_str() == value)
+        [
+            Self::Ticket,
+            Self::Customer,
+            Self::Site,
+            Self::Asset,
+            Self::Article,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == value)
     }
 }
 

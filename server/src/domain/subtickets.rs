@@ -61,10 +61,21 @@ mod tests {
 
     #[test]
     fn progress_counts_open_done_and_cancelled() {
-        let children = [member("new"), member("on_site"), member("work_done"), member("closed"), member("cancelled")];
+        let children = [
+            member("new"),
+            member("on_site"),
+            member("work_done"),
+            member("closed"),
+            member("cancelled"),
+        ];
         assert_eq!(
             progress(&children),
-            ChildProgress { total: 5, open: 2, done: 2, cancelled: 1 }
+            ChildProgress {
+                total: 5,
+                open: 2,
+                done: 2,
+                cancelled: 1
+            }
         );
         assert!(is_open("on_hold") && !is_open("work_done"));
     }

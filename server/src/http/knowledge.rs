@@ -302,7 +302,13 @@ async fn revert_article(
         })?;
     let updated = state
         .store
-        .update_article(user.actor(), id, body.version, &old.content, Some(old.version))
+        .update_article(
+            user.actor(),
+            id,
+            body.version,
+            &old.content,
+            Some(old.version),
+        )
         .await?;
     Ok(Json(article_view(&state, updated, true).await?))
 }
@@ -466,8 +472,14 @@ async fn public_suggest(
         ticket_category: draft.category.as_deref().filter(|c| !c.is_empty()),
         asset_model: None,
     };
-    let suggestions =
-        suggest(state.store.as_ref(), settings.tenant_id, &suggestion_draft, true, limit).await?;
+    let suggestions = suggest(
+        state.store.as_ref(),
+        settings.tenant_id,
+        &suggestion_draft,
+        true,
+        limit,
+    )
+    .await?;
     Ok(Json(Suggestions { suggestions }))
 }
 
@@ -630,7 +642,9 @@ async fn duplicates_of_draft(
     errors.into_result()?;
     let site = match state.store.get_site(user.tenant_id, draft.site_id).await {
         Ok(site) => site,
-        Err(StoreError::NotFound(_)) => return Err(ValidationErrors::single("site_id", "no such site").into()),
+        Err(StoreError::NotFound(_)) => {
+            return Err(ValidationErrors::single("site_id", "no such site").into());
+        }
         Err(e) => return Err(e.into()),
     };
     let probe = DuplicateProbe {

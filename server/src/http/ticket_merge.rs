@@ -55,7 +55,9 @@ async fn merge_ticket(
     user.require(Action::TicketsManage)?;
     let mut before = visible_ticket(&state, &user, id).await?;
     if body.into == id {
-        return Err(ValidationErrors::single("into", "a ticket cannot be merged into itself").into());
+        return Err(
+            ValidationErrors::single("into", "a ticket cannot be merged into itself").into(),
+        );
     }
     let target = match state.store.get_ticket(user.tenant_id, body.into).await {
         Ok(target) => target,
@@ -65,7 +67,11 @@ async fn merge_ticket(
         Err(e) => return Err(e.into()),
     };
     if target.status == Status::Cancelled {
-        return Err(ValidationErrors::single("into", "is cancelled; merge into an open or closed ticket").into());
+        return Err(ValidationErrors::single(
+            "into",
+            "is cancelled; merge into an open or closed ticket",
+        )
+        .into());
     }
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
@@ -73,7 +79,10 @@ async fn merge_ticket(
         }
         let mut draft = Draft::load(state.store.as_ref(), &before).await?;
         let current = draft.current(&before);
-        if matches!(current.status, Status::WorkDone | Status::Closed | Status::Cancelled) {
+        if matches!(
+            current.status,
+            Status::WorkDone | Status::Closed | Status::Cancelled
+        ) {
             return Err(ApiError::Conflict(format!(
                 "only an open ticket is merged; this one is {}",
                 current.status.as_str()
@@ -91,7 +100,13 @@ async fn merge_ticket(
         draft.project(&mut after);
         match state
             .store
-            .merge_ticket(user.actor(), &before, &after, draft.change().as_ref(), target.id)
+            .merge_ticket(
+                user.actor(),
+                &before,
+                &after,
+                draft.change().as_ref(),
+                target.id,
+            )
             .await
         {
             Ok((updated, record)) => {

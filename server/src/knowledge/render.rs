@@ -29,21 +29,36 @@ pub fn is_safe_url(url: &str) -> bool {
 }
 
 fn neutralise(url: CowStr<'_>) -> CowStr<'_> {
-    if is_safe_url(&url) { url } else { CowStr::Borrowed("") }
+    if is_safe_url(&url) {
+        url
+    } else {
+        CowStr::Borrowed("")
+    }
 }
 
 /// The article body as HTML without script.
 pub fn render_markdown(markdown: &str) -> String {
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let events = Parser::new_ext(markdown, options).map(|event| match event {
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-        Event::Start(Tag::Link { link_type, dest_url, title, id }) => Event::Start(Tag::Link {
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Link {
             link_type,
             dest_url: neutralise(dest_url),
             title,
             id,
         }),
-        Event::Start(Tag::Image { link_type, dest_url, title, id }) => Event::Start(Tag::Image {
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Image {
             link_type,
             dest_url: neutralise(dest_url),
             title,
@@ -62,7 +77,8 @@ mod tests {
 
     #[test]
     fn raw_html_is_text() {
-        let html = render_markdown("Hi <script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n");
+        let html =
+            render_markdown("Hi <script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n");
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
@@ -88,10 +104,15 @@ mod tests {
 
     #[test]
     fn ordinary_markdown_renders() {
-        let html = render_markdown("# Reset\n\n1. Hold **reset**\n2. See [manual](https://example.com/m.pdf) or [faq](/faq#x)\n");
+        let html = render_markdown(
+            "# Reset\n\n1. Hold **reset**\n2. See [manual](https://example.com/m.pdf) or [faq](/faq#x)\n",
+        );
         assert!(html.contains("<h1>Reset</h1>"), "{html}");
         assert!(html.contains("<strong>reset</strong>"), "{html}");
-        assert!(html.contains("href=\"https://example.com/m.pdf\""), "{html}");
+        assert!(
+            html.contains("href=\"https://example.com/m.pdf\""),
+            "{html}"
+        );
         assert!(html.contains("href=\"/faq#x\""), "{html}");
     }
 }

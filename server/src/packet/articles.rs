@@ -17,7 +17,12 @@ pub async fn job_articles(
     asset_model: Option<&str>,
 ) -> StoreResult<Vec<PacketArticle>> {
     let mut articles = store
-        .articles_applying_to(ticket.tenant_id, &ticket.category, asset_model, MAX_ARTICLES)
+        .articles_applying_to(
+            ticket.tenant_id,
+            &ticket.category,
+            asset_model,
+            MAX_ARTICLES,
+        )
         .await?;
     // A stable order keeps the packet's hash stable between builds.
     articles.sort_by_key(|a| a.id);

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::{Actor, Page, PageRequest, StoreResult};
 use crate::domain::duplicates::{MergeRecord, PoolTicket};
+use crate::domain::knowledge::{Article, ArticleContent, ArticleVersion, Feedback};
 use crate::domain::subtickets::FamilyMember;
 use crate::domain::ticket::Ticket;
-use crate::domain::knowledge::{Article, ArticleContent, ArticleVersion, Feedback};
 
 /// Which articles a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,7 +62,8 @@ pub trait KnowledgeStore {
         page: PageRequest,
     ) -> StoreResult<Page<Article>>;
     /// Every version, oldest first.
-    async fn article_versions(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Vec<ArticleVersion>>;
+    async fn article_versions(&self, tenant_id: Uuid, id: Uuid)
+    -> StoreResult<Vec<ArticleVersion>>;
     async fn article_version(
         &self,
         tenant_id: Uuid,
@@ -139,7 +140,11 @@ pub trait KnowledgeStore {
         target_id: Uuid,
     ) -> StoreResult<(Ticket, MergeRecord)>;
     /// The merges a ticket took part in, as duplicate or as target.
-    async fn ticket_merges(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Vec<MergeRecord>>;
+    async fn ticket_merges(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<Vec<MergeRecord>>;
     /// Makes `child_id` a sub-ticket of `parent_id`: both of the tenant and
     /// of one customer, one level deep (a parent is no child, a child no
     /// parent), a child has one parent (`Conflict` otherwise); audited.

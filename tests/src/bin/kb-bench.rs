@@ -119,11 +119,25 @@ fn word_sql(slot: u64) -> String {
     )
 }
 
-
 async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64, articles: u64) {
-    db.execute("CREATE TABLE bench_words (i INTEGER PRIMARY KEY, w TEXT NOT NULL)", &[]).await;
-    let values: Vec<String> = vocabulary().iter().enumerate().map(|(i, w)| format!("({i}, '{w}')")).collect();
-    db.execute(&format!("INSERT INTO bench_words (i, w) VALUES {}", values.join(", ")), &[]).await;
+    db.execute(
+        "CREATE TABLE bench_words (i INTEGER PRIMARY KEY, w TEXT NOT NULL)",
+        &[],
+    )
+    .await;
+    let values: Vec<String> = vocabulary()
+        .iter()
+        .enumerate()
+        .map(|(i, w)| format!("({i}, '{w}')"))
+        .collect();
+    db.execute(
+        &format!(
+            "INSERT INTO bench_words (i, w) VALUES {}",
+            values.join(", ")
+        ),
+        &[],
+    )
+    .await;
     let (series, uuid, number, created) = match backend {
         TestBackend::Postgres => (
             "generate_series(1, {n}) AS s(g)".to_owned(),
@@ -171,8 +185,14 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
         &[tenant],
     )
     .await;
-    db.execute("CREATE INDEX bench_sites_k ON bench_sites (k)", &[]).await;
-    let words = |from: u64, to: u64| (from..to).map(word_sql).collect::<Vec<_>>().join(" || ' ' || ");
+    db.execute("CREATE INDEX bench_sites_k ON bench_sites (k)", &[])
+        .await;
+    let words = |from: u64, to: u64| {
+        (from..to)
+            .map(word_sql)
+            .collect::<Vec<_>>()
+            .join(" || ' ' || ")
+    };
     db.execute(
         &format!(
             "INSERT INTO tickets (id, tenant_id, number, title, description, category, priority, required_skills, site_id, \
@@ -251,10 +271,20 @@ async fn like_scan(db: &RawDb, tenant: Uuid, words: &[&str]) -> usize {
         .map(|w| format!("title {operator} '%{w}%' OR body {operator} '%{w}%'"))
         .collect::<Vec<_>>()
         .join(" OR ");
-    let sql = format!("SELECT id FROM articles WHERE tenant_id = $1 AND ({condition}) ORDER BY updated_at DESC LIMIT 5");
+    let sql = format!(
+        "SELECT id FROM articles WHERE tenant_id = $1 AND ({condition}) ORDER BY updated_at DESC LIMIT 5"
+    );
     match db {
-        RawDb::Postgres(pool) => sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql)).bind(tenant).fetch_all(pool).await.map(|r| r.len()),
-        RawDb::Sqlite(pool) => sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql)).bind(tenant).fetch_all(pool).await.map(|r| r.len()),
+        RawDb::Postgres(pool) => sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .fetch_all(pool)
+            .await
+            .map(|r| r.len()),
+        RawDb::Sqlite(pool) => sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .fetch_all(pool)
+            .await
+            .map(|r| r.len()),
     }
     .unwrap_or_else(|e| panic!("LIKE scan failed: {e}"))
 }
@@ -289,8 +319,18 @@ async fn main() -> anyhow::Result<()> {
     raw.execute("INSERT INTO categories (id, tenant_id, name, description, custom_fields_schema, created_at) \
         SELECT $2, $1, 'hvac', '', '{}', created_at FROM customers WHERE tenant_id = $1 LIMIT 1", &[tenant.id, Uuid::now_v7()]).await;
     let sites: Vec<(Uuid, Uuid)> = match &raw {
-        RawDb::Postgres(pool) => sqlx::query_as("SELECT id, customer_id FROM sites WHERE tenant_id = $1 ORDER BY id").bind(tenant.id).fetch_all(pool).await?,
-        RawDb::Sqlite(pool) => sqlx::query_as("SELECT id, customer_id FROM sites WHERE tenant_id = $1 ORDER BY id").bind(tenant.id).fetch_all(pool).await?,
+        RawDb::Postgres(pool) => {
+            sqlx::query_as("SELECT id, customer_id FROM sites WHERE tenant_id = $1 ORDER BY id")
+                .bind(tenant.id)
+                .fetch_all(pool)
+                .await?
+        }
+        RawDb::Sqlite(pool) => {
+            sqlx::query_as("SELECT id, customer_id FROM sites WHERE tenant_id = $1 ORDER BY id")
+                .bind(tenant.id)
+                .fetch_all(pool)
+                .await?
+        }
     };
 
     let words = vocabulary();
@@ -299,14 +339,22 @@ async fn main() -> anyhow::Result<()> {
     let mut scan_t = Timings::new("LIKE scan");
     let mut dup_t = Timings::new("duplicates");
     let mut create_t = Timings::new("create");
-    let actor = Actor { tenant_id: tenant.id, user_id: Some(user.id) };
+    let actor = Actor {
+        tenant_id: tenant.id,
+        user_id: Some(user.id),
+    };
     for round in 0..(QUERIES + 20) {
         let measured = round >= 20;
         let pick = |rng: &mut Lcg| words[rng.next(words.len())];
         let title: Vec<&str> = (0..3).map(|_| pick(&mut rng)).collect();
         let description: Vec<&str> = (0..8).map(|_| pick(&mut rng)).collect();
         let (title, description) = (title.join(" "), description.join(" "));
-        let draft = Draft { title: &title, description: &description, ticket_category: Some("hvac"), asset_model: None };
+        let draft = Draft {
+            title: &title,
+            description: &description,
+            ticket_category: Some("hvac"),
+            asset_model: None,
+        };
 
         let started = Instant::now();
         let found = suggest(store.as_ref(), tenant.id, &draft, false, 5).await?;
@@ -319,8 +367,22 @@ async fn main() -> anyhow::Result<()> {
 
         let (site, customer) = sites[rng.next(sites.len())];
         let started = Instant::now();
-        let pool = store.duplicate_pool(tenant.id, customer, Utc::now() - chrono::Duration::days(14), None, 500).await?;
-        let probe = DuplicateProbe { customer_id: customer, site_id: site, asset_id: None, title: &title, description: &description };
+        let pool = store
+            .duplicate_pool(
+                tenant.id,
+                customer,
+                Utc::now() - chrono::Duration::days(14),
+                None,
+                500,
+            )
+            .await?;
+        let probe = DuplicateProbe {
+            customer_id: customer,
+            site_id: site,
+            asset_id: None,
+            title: &title,
+            description: &description,
+        };
         let dups = rank(&probe, &pool, 5);
         let dup_ms = started.elapsed().as_secs_f64() * 1000.0;
 
@@ -350,7 +412,9 @@ async fn main() -> anyhow::Result<()> {
             create_t.hits += 1;
         }
     }
-    println!("{n} tickets and {article_count} articles on {backend:?}, {QUERIES} rounds (after 20 warm-up rounds), milliseconds:");
+    println!(
+        "{n} tickets and {article_count} articles on {backend:?}, {QUERIES} rounds (after 20 warm-up rounds), milliseconds:"
+    );
     println!("| what         |      p50 |      p95 |      max |     rows |");
     println!("| ---          |      --- |      --- |      --- |      --- |");
     for timings in [&mut suggest_t, &mut scan_t, &mut dup_t, &mut create_t] {

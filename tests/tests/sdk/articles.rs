@@ -48,7 +48,12 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
         .post(
             "/v1/knowledge/articles",
             admin,
-            &article("Chiller high-pressure trip", "# Procedure\n\n1. Clean the condenser", &["Carrier 30XA"], &[]),
+            &article(
+                "Chiller high-pressure trip",
+                "# Procedure\n\n1. Clean the condenser",
+                &["Carrier 30XA"],
+                &[],
+            ),
         )
         .await
         .expect(StatusCode::CREATED);
@@ -57,7 +62,12 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
         &app.post(
             "/v1/knowledge/articles",
             admin,
-            &article("Refrigerant safety", "Wear gloves <script>alert(1)</script>", &[], &["hvac"]),
+            &article(
+                "Refrigerant safety",
+                "Wear gloves <script>alert(1)</script>",
+                &[],
+                &["hvac"],
+            ),
         )
         .await
         .expect(StatusCode::CREATED),
@@ -73,9 +83,12 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
         .expect(StatusCode::CREATED);
 
     let dir = TempGuard::new("truckroll-articles-");
-    let client = Client::open(&dir.path().join("phone.db"), ClientConfig::new(&app.base_url))
-        .await
-        .expect("SDK opens");
+    let client = Client::open(
+        &dir.path().join("phone.db"),
+        ClientConfig::new(&app.base_url),
+    )
+    .await
+    .expect("SDK opens");
     client
         .sign_in(&shop.tenant.name, &shop.techs[0].email, PASSWORD)
         .await
@@ -85,14 +98,23 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
 
     // Offline: the procedure for the asset model and the category's article.
     client.set_online(false);
-    let articles = client.job_articles(&ticket.to_string()).await.expect("read");
+    let articles = client
+        .job_articles(&ticket.to_string())
+        .await
+        .expect("read");
     let titles: Vec<&str> = articles.iter().map(|a| a.title.as_str()).collect();
     assert_eq!(titles, ["Chiller high-pressure trip", "Refrigerant safety"]);
     assert_eq!(articles[0].id, procedure_id.to_string());
     assert_eq!(articles[0].version, 1);
-    assert!(articles[0].body_html.contains("<h1>Procedure</h1>"), "{articles:?}");
+    assert!(
+        articles[0].body_html.contains("<h1>Procedure</h1>"),
+        "{articles:?}"
+    );
     assert!(articles[0].body_markdown.starts_with("# Procedure"));
-    assert!(!articles[1].body_html.contains("<script"), "rendered without script");
+    assert!(
+        !articles[1].body_html.contains("<script"),
+        "rendered without script"
+    );
     assert_eq!(articles[1].id, safety.to_string());
     let one = client
         .article(&procedure_id.to_string())
@@ -107,8 +129,10 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
         Method::PUT,
         &format!("/v1/knowledge/articles/{}", id_of(&unrelated, "id")),
         Some(admin),
-        Some(&json!({"version": 1, "title": "Boiler reset v2", "body": "Hold reset longer",
-                      "visibility": "internal", "asset_models": ["Vaillant"]})),
+        Some(
+            &json!({"version": 1, "title": "Boiler reset v2", "body": "Hold reset longer",
+                      "visibility": "internal", "asset_models": ["Vaillant"]}),
+        ),
     )
     .await
     .expect(StatusCode::OK);
@@ -135,7 +159,16 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
         .expect("read")
         .expect("held");
     assert_eq!(updated.version, 2);
-    assert!(updated.body_html.contains("Check the fan motor"), "{updated:?}");
-    assert!(client.article(&Uuid::now_v7().to_string()).await.expect("read").is_none());
+    assert!(
+        updated.body_html.contains("Check the fan motor"),
+        "{updated:?}"
+    );
+    assert!(
+        client
+            .article(&Uuid::now_v7().to_string())
+            .await
+            .expect("read")
+            .is_none()
+    );
     app.stop().await;
 }

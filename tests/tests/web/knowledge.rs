@@ -20,7 +20,8 @@ async fn knowledge_base_in_the_browser() {
     let tenant = app.create_tenant("kbweb").await;
     let admin = tenant.admin_token.clone();
     let dispatcher_email = "disp@kbweb.test";
-    app.create_user(&tenant, dispatcher_email, "dispatcher").await;
+    app.create_user(&tenant, dispatcher_email, "dispatcher")
+        .await;
     app.post("/v1/categories", &admin, &json!({"name": "hvac"}))
         .await
         .expect(StatusCode::CREATED);
@@ -71,7 +72,10 @@ async fn knowledge_base_in_the_browser() {
     .await;
     // What the page did, as the API sees it: edited, reverted, voted.
     let article = app
-        .get(&format!("/v1/knowledge/articles/{}", id_of(&procedure, "id")), &admin)
+        .get(
+            &format!("/v1/knowledge/articles/{}", id_of(&procedure, "id")),
+            &admin,
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(article["version"], 3);
@@ -79,10 +83,16 @@ async fn knowledge_base_in_the_browser() {
     assert_eq!(article["feedback"]["helpful"], 1);
     // The ticket typed in the browser was merged into the one it duplicated.
     let merges = app
-        .get(&format!("/v1/tickets/{}/merges", id_of(&ticket, "id")), &admin)
+        .get(
+            &format!("/v1/tickets/{}/merges", id_of(&ticket, "id")),
+            &admin,
+        )
         .await
         .expect(StatusCode::OK);
-    let duplicate = merges["merges"][0]["source_id"].as_str().expect("one merge").to_owned();
+    let duplicate = merges["merges"][0]["source_id"]
+        .as_str()
+        .expect("one merge")
+        .to_owned();
     let duplicate = app
         .get(&format!("/v1/tickets/{duplicate}"), &admin)
         .await
