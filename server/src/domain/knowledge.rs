@@ -225,7 +225,7 @@ mod tests {
         let mut bad = content();
         bad.title = "  ".into();
         bad.tags = vec![String::new()];
-        let errors = bad.validate().unwrap_err();
+        let errors = bad.validate().expect_err("invalid");
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["title", "tags[0]"]);
     }
