@@ -316,6 +316,12 @@ async fn main() -> anyhow::Result<()> {
     let (tenant, user) = store.create_tenant("bench", &admin, "unused-hash").await?;
     let raw = db.raw().await;
     seed(&raw, backend, tenant.id, user.id, n, article_count).await;
+    // New tickets are numbered after the seeded ones.
+    raw.execute(
+        &format!("UPDATE tenants SET ticket_seq = {n} WHERE id = $1"),
+        &[tenant.id],
+    )
+    .await;
     raw.execute("INSERT INTO categories (id, tenant_id, name, description, custom_fields_schema, created_at) \
         SELECT $2, $1, 'hvac', '', '{}', created_at FROM customers WHERE tenant_id = $1 LIMIT 1", &[tenant.id, Uuid::now_v7()]).await;
     let sites: Vec<(Uuid, Uuid)> = match &raw {
