@@ -23,6 +23,7 @@ use crate::{
     events::{EventsBackend, EventsConfig},
     governance::GovernanceConfig,
     intake::IntakeConfig,
+    knowledge::KnowledgeConfig,
     leader::LeaderConfig,
     live::LiveConfig,
     notify::{NotifyConfig, SmsConfig, SmtpConfig},
@@ -69,6 +70,7 @@ pub struct Config {
     /// Decoded ticket documents kept in memory (issue 18).
     pub documents: crate::device_sync::cache::DocumentCacheConfig,
     pub schedule: ScheduleConfig,
+    pub knowledge: KnowledgeConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -100,6 +102,7 @@ impl std::fmt::Debug for Config {
             .field("pings", &self.pings)
             .field("documents", &self.documents)
             .field("schedule", &self.schedule)
+            .field("knowledge", &self.knowledge)
             .finish()
     }
 }
@@ -145,6 +148,7 @@ impl Default for Config {
             pings: Default::default(),
             documents: Default::default(),
             schedule: ScheduleConfig::default(),
+            knowledge: KnowledgeConfig::default(),
         }
     }
 }
@@ -220,6 +224,7 @@ impl Config {
         self.pings.validate()?;
         self.documents.validate()?;
         self.schedule.validate()?;
+        self.knowledge.validate()?;
         Ok(self)
     }
 

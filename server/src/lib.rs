@@ -19,6 +19,7 @@ pub mod events;
 pub mod governance;
 pub mod http;
 pub mod intake;
+pub mod knowledge;
 pub mod leader;
 pub mod live;
 pub mod media;

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::packet_article::PacketArticle;
+
 /// Everything the technician's phone keeps about one ticket besides its
 /// document. Unknown fields are ignored when decoding, so the server may add
 /// fields without a new protocol version.
@@ -32,6 +34,10 @@ pub struct JobPacket {
     /// Documents the office attached to the ticket (manuals, PDFs).
     #[serde(default)]
     pub attachments: Vec<PacketAttachment>,
+    /// Knowledge-base articles for the ticket's category and asset model;
+    /// left out of the JSON when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub articles: Vec<PacketArticle>,
 }
 
 // A packet never holds NaN (coordinates are validated on the server), so
@@ -223,6 +229,7 @@ mod tests {
             asset: None,
             comments: vec![],
             attachments: vec![],
+            articles: vec![],
         }
     }
 

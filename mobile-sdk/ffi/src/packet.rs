@@ -20,6 +20,21 @@ pub struct JobPacket {
     pub asset: Option<PacketAsset>,
     pub comments: Vec<PacketComment>,
     pub attachments: Vec<PacketAttachment>,
+    /// Knowledge-base articles for the ticket's category and asset model.
+    pub articles: Vec<PacketArticle>,
+}
+
+/// A knowledge-base article carried with the job (issue 22).
+#[derive(Debug, uniffi::Record)]
+pub struct PacketArticle {
+    pub id: String,
+    pub title: String,
+    pub category: String,
+    pub version: i64,
+    pub body_markdown: String,
+    /// Rendered by the server without script: safe for a web view.
+    pub body_html: String,
+    pub updated_ms: i64,
 }
 
 #[derive(Debug, uniffi::Record)]
@@ -154,6 +169,7 @@ impl From<StoredPacket> for JobPacket {
             asset,
             comments,
             attachments,
+            articles,
         } = s.packet;
         Self {
             ticket_id: s.ticket_id,
@@ -245,6 +261,18 @@ impl From<StoredPacket> for JobPacket {
                     content_type: a.content_type,
                     size: a.size,
                     sha256: a.sha256,
+                })
+                .collect(),
+            articles: articles
+                .into_iter()
+                .map(|a| PacketArticle {
+                    id: a.id,
+                    title: a.title,
+                    category: a.category,
+                    version: a.version,
+                    body_markdown: a.body_markdown,
+                    body_html: a.body_html,
+                    updated_ms: a.updated_ms,
                 })
                 .collect(),
         }

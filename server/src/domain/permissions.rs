@@ -79,6 +79,9 @@ pub enum Action {
     TicketTeamSet,
     /// Write, reorder and dry-run trigger rules.
     RulesManage,
+    // Knowledge base (issue 22).
+    KnowledgeRead,
+    KnowledgeWrite,
 }
 
 use Action::*;
@@ -169,6 +172,21 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
         &[Role::Admin, Role::Dispatcher, Role::Manager],
     ),
     (RulesManage, &[Role::Admin]),
+    // Knowledge base (issue 22): everyone reads (technicians on site),
+    // the office writes.
+    (
+        KnowledgeRead,
+        &[
+            Role::Admin,
+            Role::Dispatcher,
+            Role::Manager,
+            Role::Technician,
+        ],
+    ),
+    (
+        KnowledgeWrite,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -215,6 +233,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 43);
+        assert_eq!(seen.len(), 45);
     }
 }

@@ -22,6 +22,8 @@ pub enum SearchKind {
     Customer,
     Site,
     Asset,
+    /// A knowledge-base article (issue 22).
+    Article,
 }
 
 impl SearchKind {
@@ -31,13 +33,20 @@ impl SearchKind {
             SearchKind::Customer => "customer",
             SearchKind::Site => "site",
             SearchKind::Asset => "asset",
+            SearchKind::Article => "article",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Ticket, Self::Customer, Self::Site, Self::Asset]
-            .into_iter()
-            .find(|k| k.as_str() == value)
+        [
+            Self::Ticket,
+            Self::Customer,
+            Self::Site,
+            Self::Asset,
+            Self::Article,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == value)
     }
 }
 

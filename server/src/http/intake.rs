@@ -467,7 +467,7 @@ async fn list_messages(
 }
 
 /// The tenant of a public form by its slug (or id).
-async fn form_settings(state: &AppState, tenant: &str) -> ApiResult<IntakeSettings> {
+pub(super) async fn form_settings(state: &AppState, tenant: &str) -> ApiResult<IntakeSettings> {
     let by_slug = state.store.intake_settings_by_slug(tenant).await?;
     let settings = match (by_slug, Uuid::parse_str(tenant)) {
         (Some(s), _) => Some(s),

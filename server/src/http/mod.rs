@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod idempotency;
 mod intake;
+mod knowledge;
 mod live;
 mod media;
 mod metrics;
@@ -26,6 +27,8 @@ mod sla;
 mod sync;
 mod technicians;
 mod territories;
+mod ticket_family;
+mod ticket_merge;
 mod ticket_view;
 mod tickets;
 mod timeline;
@@ -78,6 +81,7 @@ use crate::{
         (name = "reports", description = "Signed service reports (PDF) and their public check"),
         (name = "schedule", description = "Appointment windows, bookable slots, durations, absences, holidays"),
         (name = "automation", description = "Teams and queues, trigger rules, staff notifications"),
+        (name = "knowledge", description = "Knowledge base: articles, versions, suggestions, deflections"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -129,6 +133,9 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(schedule::router())
         // Issue 21: automation.
         .merge(automation::router())
+        .merge(knowledge::router())
+        .merge(ticket_merge::router())
+        .merge(ticket_family::router())
 }
 
 /// The OpenAPI document, rendered once per process.

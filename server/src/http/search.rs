@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SearchParams {
     /// Words to find; each matches as a prefix, all must match.
     pub q: String,
-    /// `ticket`, `customer`, `site` or `asset`; every kind when absent.
+    /// `ticket`, `customer`, `site`, `asset` or `article`; every kind when absent.
     #[param(value_type = Option<String>, example = "ticket")]
     pub kind: Option<SearchKind>,
     /// 1 to 100; default 20.

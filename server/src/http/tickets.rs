@@ -397,6 +397,9 @@ async fn update_ticket(
         let mut draft = Draft::load(state.store.as_ref(), &before).await?;
         let current = draft.current(&before);
         let change = patch.status_change(&current, !manages)?;
+        if change.is_some_and(|c| c.action == StatusAction::Close) {
+            super::ticket_family::refuse_close_with_open_children(&state, &current).await?;
+        }
         let checks_in = change.is_some_and(|c| c.action == StatusAction::CheckIn);
         if patch.position.is_some() && !checks_in {
             return Err(ValidationErrors::single(

@@ -7,6 +7,8 @@
 //! hash it holds (`packet_have`) and gets a `packet` frame only when the
 //! server's differs ([`Packets::frames`]).
 
+mod articles;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -192,6 +194,8 @@ async fn build(
         .collect();
     let mut packet_ticket = packet_ticket(ticket, sla);
     packet_ticket.appointment = appointment::of(store, ticket).await?;
+    let articles =
+        articles::job_articles(store, ticket, asset.as_ref().map(|a| a.model.as_str())).await?;
     Ok(JobPacket {
         ticket: packet_ticket,
         site: PacketSite {
@@ -211,6 +215,7 @@ async fn build(
         asset,
         comments,
         attachments,
+        articles,
     })
 }
 

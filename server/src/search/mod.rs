@@ -53,6 +53,8 @@ pub async fn search(
         SearchScope::Tenant => (request.kind, None),
         SearchScope::AssignedTo(technician) => match request.kind {
             None | Some(SearchKind::Ticket) => (Some(SearchKind::Ticket), Some(technician)),
+            // Articles are the technicians' reference too.
+            Some(SearchKind::Article) => (Some(SearchKind::Article), None),
             Some(_) => return Ok(Vec::new()),
         },
     };

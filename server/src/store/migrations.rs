@@ -120,6 +120,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "automation",
         include_str!("../../../migrations/postgres/0023_automation.sql"),
     ),
+    (
+        24,
+        "knowledge",
+        include_str!("../../../migrations/postgres/0024_knowledge.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -237,6 +242,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         23,
         "automation",
         include_str!("../../../migrations/sqlite/0023_automation.sql"),
+    ),
+    (
+        24,
+        "knowledge",
+        include_str!("../../../migrations/sqlite/0024_knowledge.sql"),
     ),
 ];
 

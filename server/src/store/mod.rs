@@ -18,6 +18,7 @@ pub mod customers;
 pub mod documents;
 pub mod idempotency;
 pub mod intake;
+pub mod knowledge;
 pub mod leader;
 pub mod lifecycle;
 pub mod locations;
@@ -139,6 +140,7 @@ pub trait Store:
     + schedule::ScheduleStore
     + maintenance::MaintenanceStore
     + automation::AutomationStore
+    + knowledge::KnowledgeStore
     + Send
     + Sync
     + std::fmt::Debug

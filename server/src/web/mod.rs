@@ -141,6 +141,27 @@ static ASSETS: &[Asset] = &[
         "assets/automation.css",
         "text/css; charset=utf-8"
     ),
+    // Knowledge base (issue 22).
+    asset!(
+        "knowledge.js",
+        "assets/knowledge.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "knowledge_panel.js",
+        "assets/knowledge_panel.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "knowledge_public.js",
+        "assets/knowledge_public.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "knowledge.css",
+        "assets/knowledge.css",
+        "text/css; charset=utf-8"
+    ),
     asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
@@ -188,6 +209,7 @@ static PAGES: &[(&str, &str)] = &[
     ("/track", include_str!("progress.html")),
     ("/track/{token}", include_str!("progress.html")),
     ("/automation", include_str!("automation.html")),
+    ("/knowledge", include_str!("knowledge.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

@@ -26,6 +26,7 @@ mod dispatch;
 mod hangup;
 mod idempotency;
 mod js_client;
+mod knowledge;
 mod lifecycle;
 mod media;
 mod offers;

@@ -1,4 +1,5 @@
 mod automation;
 mod browser;
 mod console;
+mod knowledge;
 mod progress;

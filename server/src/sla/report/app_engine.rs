@@ -57,6 +57,13 @@ pub(super) async fn groups(
             None => break,
         }
     }
+    // A ticket merged into another is counted once, as the other (issue 22).
+    let merged: std::collections::HashSet<Uuid> = store
+        .merged_tickets(tenant_id, from, to)
+        .await?
+        .into_iter()
+        .collect();
+    tickets.retain(|t| !merged.contains(&t.id));
     let context = SlaContext::load(store, tenant_id).await?;
     let slas = context.evaluate(store, tenant_id, &tickets, now).await?;
     let mut sites: Vec<Uuid> = tickets.iter().map(|t| t.site_id).collect();

@@ -22,6 +22,7 @@ pub(super) mod customers;
 pub(super) mod documents;
 pub(super) mod idempotency;
 pub(super) mod intake;
+pub(super) mod knowledge;
 pub(super) mod lifecycle;
 pub(super) mod locations;
 pub(super) mod maintenance;
@@ -199,6 +200,7 @@ macro_rules! impl_store {
         $crate::store::sql::schedule::impl_schedule_store!($store, $db);
         $crate::store::sql::maintenance::impl_maintenance_store!($store, $db);
         $crate::store::sql::automation::impl_automation_store!($store, $db);
+        $crate::store::sql::knowledge::impl_knowledge_store!($store, $db);
     };
 }
 

@@ -75,7 +75,9 @@ macro_rules! impl_sla_report_store {
                     .push(" AND t.created_at >= ")
                     .push_bind(range.from)
                     .push(" AND t.created_at < ")
-                    .push_bind(range.to);
+                    .push_bind(range.to)
+                    // A ticket merged into another is counted once, as the other (issue 22).
+                    .push(" AND NOT EXISTS (SELECT 1 FROM ticket_merges m WHERE m.source_id = t.id)");
             }
 
             fn key_of(row: &<$db as sqlx::Database>::Row) -> StoreResult<GroupKey> {

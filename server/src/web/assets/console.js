@@ -91,6 +91,7 @@ window.TruckrollConsole = (() => {
     ["/reports", "nav.reports"],
     ["/admin", "nav.admin"],
     ["/automation", "nav.automation"],
+    ["/knowledge", "nav.knowledge"],
   ];
 
   function navigation(me, current) {

@@ -1,0 +1,41 @@
+//! The packet's knowledge-base articles (issue 22): those that apply to the
+//! ticket's category or its asset's model, rendered once on the server.
+
+use truckroll_sync::packet::PacketArticle;
+
+use crate::domain::ticket::Ticket;
+use crate::knowledge::render::render_markdown;
+use crate::store::{Store, StoreResult};
+
+/// How many articles a packet carries at most (the most recently edited).
+pub const MAX_ARTICLES: u32 = 20;
+
+/// The articles for `ticket`, whose asset (if any) is of `asset_model`.
+pub async fn job_articles(
+    store: &dyn Store,
+    ticket: &Ticket,
+    asset_model: Option<&str>,
+) -> StoreResult<Vec<PacketArticle>> {
+    let mut articles = store
+        .articles_applying_to(
+            ticket.tenant_id,
+            &ticket.category,
+            asset_model,
+            MAX_ARTICLES,
+        )
+        .await?;
+    // A stable order keeps the packet's hash stable between builds.
+    articles.sort_by_key(|a| a.id);
+    Ok(articles
+        .into_iter()
+        .map(|a| PacketArticle {
+            id: a.id.to_string(),
+            body_html: render_markdown(&a.content.body),
+            title: a.content.title,
+            category: a.content.category,
+            version: i64::from(a.version),
+            body_markdown: a.content.body,
+            updated_ms: a.updated_at.timestamp_millis(),
+        })
+        .collect())
+}

@@ -1,0 +1,1153 @@
+//! The knowledge base (issue 22): articles with every version kept and
+//! revert, Markdown rendered without script, articles in the search,
+//! suggestions for a ticket being written (English and Chinese fixtures,
+//! the right article first), related articles of a ticket, votes, and the
+//! public form's suggestions with deflection counting.
+
+use super::*;
+
+backend_tests!(
+    articles_keep_every_version_and_revert,
+    article_markdown_renders_without_script,
+    suggestions_rank_the_right_article_first,
+    related_articles_and_votes,
+    public_suggestions_count_deflections,
+    duplicates_are_found_by_place_and_words,
+    merge_moves_comments_and_counts_once,
+    subtickets_show_progress_and_hold_the_parent_open,
+    a_policy_lets_the_parent_close_first,
+);
+
+/// Every audit entry of the tenant, oldest first.
+async fn audit_log(app: &TestApp, token: &str) -> Vec<Value> {
+    let mut entries = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .get(&format!("/v1/audit?limit=200&after_seq={after}"), token)
+            .await
+            .expect(StatusCode::OK);
+        entries.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_after_seq"].as_i64() {
+            Some(next) => after = next,
+            None => return entries,
+        }
+    }
+}
+
+fn article(title: &str, body: &str) -> Value {
+    json!({"title": title, "body": body, "visibility": "internal"})
+}
+
+async fn create(app: &TestApp, token: &str, body: Value) -> Value {
+    app.post("/v1/knowledge/articles", token, &body)
+        .await
+        .expect(StatusCode::CREATED)
+}
+
+async fn articles_keep_every_version_and_revert(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbversions").await;
+    let admin = w.tenant.admin_token.as_str();
+    let (dispatcher_id, dispatcher) = app
+        .create_user(&w.tenant, "disp@kbversions.test", "dispatcher")
+        .await;
+
+    let mut body = article(" Reset the boiler ", "1. Hold **reset** for 5 s");
+    body["category"] = json!("Heating");
+    body["tags"] = json!(["boiler", "boiler", "reset"]);
+    body["asset_models"] = json!(["Vaillant ecoTEC"]);
+    body["ticket_categories"] = json!(["hvac"]);
+    let created = create(&app, admin, body).await;
+    let id = id_of(&created, "id");
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["title"], "Reset the boiler", "trimmed");
+    assert_eq!(
+        created["tags"],
+        json!(["boiler", "reset"]),
+        "duplicates dropped"
+    );
+    assert!(
+        str_of(&created, "body_html").contains("<strong>reset</strong>"),
+        "{created}"
+    );
+
+    // An edit names the version it was made from.
+    let edit = |version: i64, text: &str| {
+        json!({"version": version, "title": "Reset the boiler", "body": text,
+               "category": "Heating", "tags": ["boiler"], "visibility": "internal"})
+    };
+    let second = app
+        .send(
+            Method::PUT,
+            &format!("/v1/knowledge/articles/{id}"),
+            Some(&dispatcher),
+            Some(&edit(1, "Hold reset for 10 s")),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(second["version"], 2);
+    assert_eq!(second["updated_by"], json!(dispatcher_id));
+    // A stale edit is refused and changes nothing.
+    app.send(
+        Method::PUT,
+        &format!("/v1/knowledge/articles/{id}"),
+        Some(admin),
+        Some(&edit(1, "lost update")),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "/conflict");
+    // Bad content is refused field by field.
+    let bad = app
+        .send(
+            Method::PUT,
+            &format!("/v1/knowledge/articles/{id}"),
+            Some(admin),
+            Some(&json!({"version": 2, "title": " ", "tags": [""], "visibility": "internal"})),
+        )
+        .await;
+    bad.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    assert_eq!(error_fields(&bad), ["title", "tags[0]"]);
+    app.post(
+        "/v1/knowledge/articles",
+        admin,
+        &json!({"title": "x", "visibility": "secret"}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+
+    // Every version is kept with who and when.
+    let versions = app
+        .get(&format!("/v1/knowledge/articles/{id}/versions"), admin)
+        .await
+        .expect(StatusCode::OK)["versions"]
+        .as_array()
+        .cloned()
+        .expect("versions");
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["body"], "1. Hold **reset** for 5 s");
+    assert_eq!(versions[0]["edited_by"], json!(w.tenant.admin_id));
+    assert_eq!(versions[0]["asset_models"], json!(["Vaillant ecoTEC"]));
+    assert_eq!(versions[1]["body"], "Hold reset for 10 s");
+    assert_eq!(versions[1]["edited_by"], json!(dispatcher_id));
+
+    // Revert: version 1's content becomes version 3.
+    let reverted = app
+        .post(
+            &format!("/v1/knowledge/articles/{id}/revert"),
+            admin,
+            &json!({"to_version": 1, "version": 2}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(reverted["version"], 3);
+    assert_eq!(reverted["body"], "1. Hold **reset** for 5 s");
+    assert_eq!(reverted["asset_models"], json!(["Vaillant ecoTEC"]));
+    let versions = app
+        .get(&format!("/v1/knowledge/articles/{id}/versions"), admin)
+        .await
+        .expect(StatusCode::OK)["versions"]
+        .clone();
+    assert_eq!(versions[2]["reverted_from"], 1);
+    app.post(
+        &format!("/v1/knowledge/articles/{id}/revert"),
+        admin,
+        &json!({"to_version": 9, "version": 3}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    app.post(
+        &format!("/v1/knowledge/articles/{id}/revert"),
+        admin,
+        &json!({"to_version": 2, "version": 2}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "/conflict");
+
+    // Audited: create, update, revert.
+    let audit = audit_log(&app, admin).await;
+    let actions: Vec<&str> = audit
+        .iter()
+        .filter(|e| e["entity_id"] == json!(id))
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["article.create", "article.update", "article.revert"]
+    );
+
+    // Technicians read, never write; other tenants see nothing.
+    let tech = w.technician_token.as_str();
+    app.get(&format!("/v1/knowledge/articles/{id}"), tech)
+        .await
+        .expect(StatusCode::OK);
+    app.post("/v1/knowledge/articles", tech, &article("t", "b"))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+    let other = World::create(&app, "kbother").await;
+    app.get(
+        &format!("/v1/knowledge/articles/{id}"),
+        &other.tenant.admin_token,
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    let listed = app
+        .get("/v1/knowledge/articles", &other.tenant.admin_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(listed["items"], json!([]));
+
+    // Lists filter by asset model and ticket category.
+    create(&app, admin, article("Unrelated", "nothing")).await;
+    let by_model = app
+        .get(
+            &format!(
+                "/v1/knowledge/articles?{}",
+                qs(&[("asset_model", "Vaillant ecoTEC")])
+            ),
+            admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let ids: Vec<Uuid> = by_model["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|a| id_of(a, "id"))
+        .collect();
+    assert_eq!(ids, vec![id]);
+    app.stop().await;
+}
+
+async fn article_markdown_renders_without_script(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbsafe").await;
+    let admin = w.tenant.admin_token.as_str();
+    let created = create(
+        &app,
+        admin,
+        article(
+            "Hostile",
+            "Hi <script>window.pwned = 1</script>\n\n<img src=x onerror=\"window.pwned = 2\">\n\n\
+             [click](javascript:window.pwned=3) [data](data:text/html,<script>x</script>) \
+             [ok](https://example.com/manual.pdf)\n",
+        ),
+    )
+    .await;
+    let html = str_of(&created, "body_html");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<img"), "{html}");
+    assert!(!html.contains("href=\"javascript"), "{html}");
+    assert!(!html.contains("href=\"data"), "{html}");
+    assert!(html.contains("&lt;script&gt;"), "shown as text: {html}");
+    assert!(
+        html.contains("href=\"https://example.com/manual.pdf\""),
+        "{html}"
+    );
+    // The Markdown itself is kept as written.
+    assert!(str_of(&created, "body").contains("<script>"));
+    app.stop().await;
+}
+
+/// The fixture articles of the suggestion tests: (key, body).
+fn fixture_articles(carrier_model: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "boiler",
+            json!({"title": "Boiler loses pressure", "visibility": "internal",
+            "body": "If the boiler pressure gauge drops below 1 bar, check the expansion vessel, then refill the system.",
+            "tags": ["boiler", "pressure"], "ticket_categories": ["heating"]}),
+        ),
+        (
+            "chiller",
+            json!({"title": "Chiller trips on high pressure", "visibility": "internal",
+            "body": "Clean the condenser coils and check the condenser fan motor.",
+            "tags": ["chiller"], "asset_models": [carrier_model]}),
+        ),
+        (
+            "espresso",
+            json!({"title": "Espresso machine leaking water", "visibility": "internal",
+            "body": "Replace the group head gasket; check the drip tray drain.",
+            "tags": ["espresso", "gasket", "coffee"]}),
+        ),
+        (
+            "aircon",
+            json!({"title": "空调不制冷的处理步骤", "visibility": "internal",
+            "body": "检查制冷剂压力，清洗冷凝器和过滤网。", "tags": ["空调"]}),
+        ),
+        (
+            "elevator",
+            json!({"title": "电梯门无法关闭", "visibility": "public",
+            "body": "检查门机皮带和光幕传感器，清理地坎。"}),
+        ),
+        (
+            "breaker",
+            json!({"title": "Reset a tripped circuit breaker", "visibility": "public",
+            "body": "Find the breaker panel, switch the breaker off and on again. Call us if it trips again.",
+            "tags": ["power", "electrical"]}),
+        ),
+        (
+            "freezer",
+            json!({"title": "Freezer not cooling", "visibility": "internal",
+            "body": "Check the door seal and defrost the evaporator.", "tags": ["freezer"]}),
+        ),
+    ]
+}
+
+async fn suggestions_rank_the_right_article_first(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbsuggest").await;
+    let admin = w.tenant.admin_token.as_str();
+    let asset = app
+        .post(
+            "/v1/assets",
+            admin,
+            &json!({"site_id": w.site_id, "serial": "CH-1", "model": "Carrier 30XA"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let mut ids = std::collections::HashMap::new();
+    for (key, body) in fixture_articles("Carrier 30XA") {
+        ids.insert(key, id_of(&create(&app, admin, body).await, "id"));
+    }
+    let drafts: Vec<(&str, Value)> = vec![
+        (
+            "boiler",
+            json!({"title": "Boiler pressure keeps dropping", "description": "The gauge shows 0.5 bar every morning"}),
+        ),
+        (
+            "espresso",
+            json!({"title": "Coffee machine leaking", "description": "The espresso machine drips water under the counter"}),
+        ),
+        (
+            "aircon",
+            json!({"title": "空调不制冷", "description": "办公室的空调开着但是不冷"}),
+        ),
+        (
+            "elevator",
+            json!({"title": "电梯门关不上", "description": "三楼电梯门一直打开"}),
+        ),
+        (
+            "breaker",
+            json!({"title": "Power out in the kitchen", "description": "the breaker tripped twice"}),
+        ),
+        (
+            "freezer",
+            json!({"title": "FREEZER warm", "description": "Frozen food thawing, the freezer is not cooling"}),
+        ),
+        // No word of the chiller article but "trips": its asset model wins.
+        (
+            "chiller",
+            json!({"title": "Unit trips at noon", "category": "hvac", "asset_id": asset["id"]}),
+        ),
+    ];
+    for (expected, draft) in &drafts {
+        let answer = app
+            .post("/v1/knowledge/suggest", admin, draft)
+            .await
+            .expect(StatusCode::OK);
+        let first = answer["suggestions"]
+            .get(0)
+            .unwrap_or_else(|| panic!("no suggestion for {draft}"));
+        assert_eq!(
+            id_of(first, "article_id"),
+            ids[expected],
+            "{expected}: {answer}"
+        );
+    }
+    let chiller = app
+        .post("/v1/knowledge/suggest", admin, &drafts[6].1)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        chiller["suggestions"][0]["reasons"],
+        json!(["text", "asset_model"])
+    );
+    // Only an asset chosen: its articles, no text needed.
+    let by_asset = app
+        .post(
+            "/v1/knowledge/suggest",
+            admin,
+            &json!({"asset_id": asset["id"]}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        id_of(&by_asset["suggestions"][0], "article_id"),
+        ids["chiller"]
+    );
+    assert_eq!(
+        by_asset["suggestions"][0]["reasons"],
+        json!(["asset_model"])
+    );
+    // Nothing to go on: nothing suggested; bad input refused.
+    let empty = app
+        .post(
+            "/v1/knowledge/suggest",
+            admin,
+            &json!({"title": "the and of"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(empty["suggestions"], json!([]));
+    app.post(
+        "/v1/knowledge/suggest",
+        admin,
+        &json!({"title": "x", "limit": 0}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    app.post(
+        "/v1/knowledge/suggest",
+        admin,
+        &json!({"title": "x", "asset_id": Uuid::now_v7()}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+
+    // Articles are in the one search, Chinese included, for technicians too.
+    for token in [admin, w.technician_token.as_str()] {
+        let hits = app
+            .get(
+                &format!("/v1/search?{}", qs(&[("q", "空调"), ("kind", "article")])),
+                token,
+            )
+            .await
+            .expect(StatusCode::OK)["results"]
+            .clone();
+        assert_eq!(id_of(&hits[0], "id"), ids["aircon"], "{hits}");
+        assert_eq!(hits[0]["kind"], "article");
+    }
+    // An edit re-indexes the article in the same write.
+    let current = app
+        .get(&format!("/v1/knowledge/articles/{}", ids["freezer"]), admin)
+        .await
+        .expect(StatusCode::OK);
+    app.send(Method::PUT, &format!("/v1/knowledge/articles/{}", ids["freezer"]), Some(admin),
+        Some(&json!({"version": current["version"], "title": "Cold room alarm", "body": "Check the door seal.", "visibility": "internal"})))
+        .await
+        .expect(StatusCode::OK);
+    let hits = app
+        .get(
+            &format!(
+                "/v1/search?{}",
+                qs(&[("q", "freezer"), ("kind", "article")])
+            ),
+            admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(hits["results"], json!([]));
+    let hits = app
+        .get(
+            &format!(
+                "/v1/search?{}",
+                qs(&[("q", "cold room"), ("kind", "article")])
+            ),
+            admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(id_of(&hits["results"][0], "id"), ids["freezer"]);
+    // Another tenant's suggestions never include these articles.
+    let other = World::create(&app, "kbsuggest2").await;
+    let answer = app
+        .post(
+            "/v1/knowledge/suggest",
+            &other.tenant.admin_token,
+            &drafts[0].1,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(answer["suggestions"], json!([]));
+    app.stop().await;
+}
+
+async fn related_articles_and_votes(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbrelated").await;
+    let admin = w.tenant.admin_token.as_str();
+    let mut ids = std::collections::HashMap::new();
+    for (key, body) in fixture_articles("Carrier 30XA") {
+        ids.insert(key, id_of(&create(&app, admin, body).await, "id"));
+    }
+    let mut body = ticket_body(w.site_id, "Espresso machine leaks");
+    body["description"] = json!("Water under the group head");
+    let ticket = id_of(
+        &app.post("/v1/tickets", admin, &body)
+            .await
+            .expect(StatusCode::CREATED),
+        "id",
+    );
+    let related = app
+        .get(&format!("/v1/tickets/{ticket}/articles"), admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        id_of(&related["suggestions"][0], "article_id"),
+        ids["espresso"],
+        "{related}"
+    );
+    // A technician sees related articles of their own tickets only.
+    app.get(
+        &format!("/v1/tickets/{ticket}/articles"),
+        &w.technician_token,
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+
+    // "This helped": one vote per person, changeable.
+    let espresso = ids["espresso"];
+    let vote = |token: String, helpful: bool| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/v1/knowledge/articles/{espresso}/feedback"),
+                &token,
+                &json!({"helpful": helpful}),
+            )
+            .await
+            .expect(StatusCode::OK)
+        }
+    };
+    vote(admin.to_owned(), false).await;
+    vote(admin.to_owned(), true).await;
+    let counts = vote(w.technician_token.clone(), true).await;
+    assert_eq!(counts, json!({"helpful": 2, "not_helpful": 0}));
+    let shown = app
+        .get(&format!("/v1/knowledge/articles/{espresso}"), admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown["feedback"], json!({"helpful": 2, "not_helpful": 0}));
+    app.post(
+        &format!("/v1/knowledge/articles/{}/feedback", Uuid::now_v7()),
+        admin,
+        &json!({"helpful": true}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    app.stop().await;
+}
+
+async fn public_suggestions_count_deflections(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbpublic").await;
+    let admin = w.tenant.admin_token.as_str();
+    app.post("/v1/categories", admin, &json!({"name": "repair"}))
+        .await
+        .expect(StatusCode::CREATED);
+    truckroll_tests::intake::set_up(&app, &w.tenant, w.site_id, json!({})).await;
+    let slug = "kbpublic-desk";
+    let mut ids = std::collections::HashMap::new();
+    for (key, body) in fixture_articles("Carrier 30XA") {
+        ids.insert(key, id_of(&create(&app, admin, body).await, "id"));
+    }
+    let public = |path: String, body: Value| {
+        let app = &app;
+        async move { app.send(Method::POST, &path, None, Some(&body)).await }
+    };
+    let answer = public(
+        format!("/v1/public/{slug}/knowledge/suggest"),
+        json!({"title": "电梯门关不上", "description": "三楼"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        id_of(&answer["suggestions"][0], "article_id"),
+        ids["elevator"]
+    );
+    // Internal articles are never suggested or shown to the public.
+    let answer = public(
+        format!("/v1/public/{slug}/knowledge/suggest"),
+        json!({"title": "Freezer not cooling", "description": "espresso machine leaking"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(answer["suggestions"], json!([]), "{answer}");
+    let visitor_a = "visitor-aaaaaaaaaaaaaaaa";
+    let visitor_b = "visitor-bbbbbbbbbbbbbbbb";
+    let open = |id: Uuid, visitor: &str| {
+        let app = &app;
+        let path = format!("/v1/public/{slug}/knowledge/articles/{id}?visitor={visitor}");
+        async move { app.send(Method::GET, &path, None, None).await }
+    };
+    open(ids["freezer"], visitor_a)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    open(ids["breaker"], "short")
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    let shown = open(ids["breaker"], visitor_a).await.expect(StatusCode::OK);
+    assert!(str_of(&shown, "body_html").contains("breaker panel"));
+    assert!(
+        shown.get("public_views").is_none(),
+        "no counts for the public"
+    );
+    open(ids["breaker"], visitor_b).await.expect(StatusCode::OK);
+    // Visitor B submitted a request after all; A left.
+    let done = app
+        .send(
+            Method::POST,
+            &format!("/v1/public/{slug}/knowledge/submitted"),
+            None,
+            Some(&json!({"visitor": visitor_b})),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
+    // Just opened: not a deflection yet.
+    let counted = app
+        .get(&format!("/v1/knowledge/articles/{}", ids["breaker"]), admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        counted["public_views"],
+        json!({"views": 2, "deflections": 0})
+    );
+    // Half an hour later A has not submitted: one deflection.
+    let raw = app.db.raw().await;
+    let past = match app.db.backend() {
+        TestBackend::Postgres => {
+            "UPDATE article_views SET opened_at = opened_at - INTERVAL '31 minutes' WHERE article_id = $1"
+        }
+        TestBackend::Sqlite => {
+            "UPDATE article_views SET opened_at = strftime('%Y-%m-%dT%H:%M:%S', 'now', '-31 minutes') || '+00:00' WHERE article_id = $1"
+        }
+    };
+    assert_eq!(raw.execute(past, &[ids["breaker"]]).await, 2);
+    let counted = app
+        .get(&format!("/v1/knowledge/articles/{}", ids["breaker"]), admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        counted["public_views"],
+        json!({"views": 2, "deflections": 1})
+    );
+    // Unknown forms answer 404.
+    public(
+        "/v1/public/nope/knowledge/suggest".into(),
+        json!({"title": "x"}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    app.stop().await;
+}
+
+async fn new_ticket(
+    app: &TestApp,
+    token: &str,
+    site: Uuid,
+    title: &str,
+    description: &str,
+) -> Value {
+    let mut body = ticket_body(site, title);
+    body["description"] = json!(description);
+    app.post("/v1/tickets", token, &body)
+        .await
+        .expect(StatusCode::CREATED)
+}
+
+async fn candidates(app: &TestApp, token: &str, body: Value) -> Vec<Value> {
+    app.post("/v1/tickets/duplicates", token, &body)
+        .await
+        .expect(StatusCode::OK)["candidates"]
+        .as_array()
+        .cloned()
+        .expect("candidates")
+}
+
+async fn duplicates_are_found_by_place_and_words(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbdup").await;
+    let admin = w.tenant.admin_token.as_str();
+    let other_customer = app
+        .post("/v1/customers", admin, &json!({"name": "Other Co"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let other_site = id_of(
+        &app.post(
+            "/v1/sites",
+            admin,
+            &json!({"customer_id": other_customer["id"], "name": "Elsewhere",
+            "address": "Karl-Marx-Allee 1, Berlin", "location": {"lat": 52.52, "lon": 13.43}}),
+        )
+        .await
+        .expect(StatusCode::CREATED),
+        "id",
+    );
+    let outage = new_ticket(
+        &app,
+        admin,
+        w.site_id,
+        "Power outage in the whole building",
+        "No electricity since 8am",
+    )
+    .await;
+    let elsewhere = new_ticket(
+        &app,
+        admin,
+        other_site,
+        "Power outage in the whole building",
+        "No electricity since 8am",
+    )
+    .await;
+    new_ticket(&app, admin, w.site_id, "Leaking tap in the kitchen", "").await;
+    let aircon = new_ticket(&app, admin, w.site_id, "三楼空调不制冷", "会议室很热").await;
+
+    // Same site, similar words: found with score and reasons; the other
+    // customer's identical ticket is not.
+    let found = candidates(
+        &app,
+        admin,
+        json!({"site_id": w.site_id,
+        "title": "Whole building has no power", "description": "power outage since this morning"}),
+    )
+    .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(id_of(&found[0], "ticket_id"), id_of(&outage, "id"));
+    assert_eq!(found[0]["number"], outage["number"]);
+    assert_eq!(found[0]["reasons"], json!(["same_site", "similar_text"]));
+    assert!(
+        found[0]["score"]
+            .as_f64()
+            .is_some_and(|s| s > 0.4 && s <= 1.0),
+        "{found:?}"
+    );
+    let at_other = candidates(
+        &app,
+        admin,
+        json!({"site_id": other_site,
+        "title": "Whole building has no power", "description": "power outage since this morning"}),
+    )
+    .await;
+    let ids: Vec<Uuid> = at_other.iter().map(|c| id_of(c, "ticket_id")).collect();
+    assert_eq!(ids, vec![id_of(&elsewhere, "id")]);
+    // Chinese by bigrams.
+    let found = candidates(
+        &app,
+        admin,
+        json!({"site_id": w.site_id, "title": "空调不制冷"}),
+    )
+    .await;
+    assert_eq!(id_of(&found[0], "ticket_id"), id_of(&aircon, "id"));
+    // An existing ticket: itself left out.
+    let again = new_ticket(&app, admin, w.site_id, "Whole building: power outage", "").await;
+    let of_ticket = app
+        .get(
+            &format!("/v1/tickets/{}/duplicates", id_of(&again, "id")),
+            admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let ids: Vec<Uuid> = of_ticket["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .map(|c| id_of(c, "ticket_id"))
+        .collect();
+    assert_eq!(ids, vec![id_of(&outage, "id")]);
+    // Bad input; technicians may not look.
+    app.post(
+        "/v1/tickets/duplicates",
+        admin,
+        &json!({"site_id": Uuid::now_v7(), "title": "x"}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    app.post(
+        "/v1/tickets/duplicates",
+        admin,
+        &json!({"site_id": w.site_id, "title": "x", "window_days": 0}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    app.post(
+        "/v1/tickets/duplicates",
+        &w.technician_token,
+        &json!({"site_id": w.site_id, "title": "x"}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+    app.stop().await;
+}
+
+/// Tickets created in the last day, summed over the report's groups.
+async fn reported(app: &TestApp, token: &str, engine: &str) -> u64 {
+    let from = (chrono::Utc::now() - chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let report = app
+        .get(
+            &format!("/v1/reports/sla?from={from}&to={to}&group_by=category&engine={engine}"),
+            token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    report["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["tickets"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+async fn merge_moves_comments_and_counts_once(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbmerge").await;
+    let admin = w.tenant.admin_token.as_str();
+    let original = new_ticket(
+        &app,
+        admin,
+        w.site_id,
+        "Power outage in the whole building",
+        "",
+    )
+    .await;
+    let duplicate = new_ticket(&app, admin, w.site_id, "Whole building without power", "").await;
+    let other = new_ticket(&app, admin, w.site_id, "Leaking tap", "").await;
+    let (original_id, duplicate_id) = (id_of(&original, "id"), id_of(&duplicate, "id"));
+    app.post(
+        &format!("/v1/tickets/{duplicate_id}/comments"),
+        admin,
+        &json!({"body": "Customer called again at 9", "visibility": "internal"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    for engine in ["sql", "app"] {
+        assert_eq!(reported(&app, admin, engine).await, 3, "{engine}");
+    }
+
+    // Refused: into itself, into nothing, by a technician.
+    app.post(
+        &format!("/v1/tickets/{duplicate_id}/merge"),
+        admin,
+        &json!({"into": duplicate_id}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    app.post(
+        &format!("/v1/tickets/{duplicate_id}/merge"),
+        admin,
+        &json!({"into": Uuid::now_v7()}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    app.post(
+        &format!("/v1/tickets/{duplicate_id}/merge"),
+        &w.technician_token,
+        &json!({"into": original_id}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+
+    let record = app
+        .post(
+            &format!("/v1/tickets/{duplicate_id}/merge"),
+            admin,
+            &json!({"into": original_id}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(record["source_number"], duplicate["number"]);
+    assert_eq!(record["target_number"], original["number"]);
+    assert_eq!(record["comments_moved"], 1);
+
+    // The duplicate is cancelled with a note; its comment moved.
+    let closed = app
+        .get(&format!("/v1/tickets/{duplicate_id}"), admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(closed["status"], "cancelled");
+    let comments = |id: Uuid| {
+        let app = &app;
+        async move {
+            app.get(&format!("/v1/tickets/{id}/comments"), admin)
+                .await
+                .expect(StatusCode::OK)["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|c| c["body"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let target_number = str_of(&original, "number");
+    let source_number = str_of(&duplicate, "number");
+    assert_eq!(
+        comments(duplicate_id).await,
+        vec![format!("Duplicate of {target_number}: merged into it.")]
+    );
+    assert_eq!(
+        comments(original_id).await,
+        vec![
+            "Customer called again at 9".to_owned(),
+            format!("{source_number} merged into this ticket (comments moved: 1).")
+        ]
+    );
+    // On both timelines, in the audit log, in the merges of both.
+    let timeline = app
+        .get(&format!("/v1/tickets/{original_id}/timeline"), admin)
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        timeline
+            .to_string()
+            .contains(&format!("{source_number} merged into this ticket")),
+        "{timeline}"
+    );
+    let merges = audit_log(&app, admin)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "ticket.merge")
+        .count();
+    assert_eq!(merges, 2);
+    for id in [original_id, duplicate_id] {
+        let listed = app
+            .get(&format!("/v1/tickets/{id}/merges"), admin)
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(
+            listed["merges"].as_array().map(Vec::len),
+            Some(1),
+            "{listed}"
+        );
+    }
+    // The reports count the pair once, on both engines.
+    for engine in ["sql", "app"] {
+        assert_eq!(reported(&app, admin, engine).await, 2, "{engine}");
+    }
+    // Once only; never into a merged ticket; only open tickets merge.
+    app.post(
+        &format!("/v1/tickets/{duplicate_id}/merge"),
+        admin,
+        &json!({"into": original_id}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "/conflict");
+    app.post(
+        &format!("/v1/tickets/{}/merge", id_of(&other, "id")),
+        admin,
+        &json!({"into": duplicate_id}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    // The merged duplicate is no longer a candidate.
+    let found = candidates(
+        &app,
+        admin,
+        json!({"site_id": w.site_id, "title": "Whole building without power"}),
+    )
+    .await;
+    let ids: Vec<Uuid> = found.iter().map(|c| id_of(c, "ticket_id")).collect();
+    assert_eq!(ids, vec![original_id]);
+    app.stop().await;
+}
+
+/// Takes `ticket` to work done: assigned to the world's technician, who
+/// accepts, travels, arrives and finishes.
+async fn finish_work(app: &TestApp, w: &World, ticket: Uuid) {
+    let path = format!("/v1/tickets/{ticket}");
+    app.patch(
+        &path,
+        &w.tenant.admin_token,
+        &json!({"assignee_id": w.technician_id}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    for status in ["accepted", "en_route", "on_site", "work_done"] {
+        app.patch(&path, &w.technician_token, &json!({"status": status}))
+            .await
+            .expect(StatusCode::OK);
+    }
+}
+
+async fn subtickets_show_progress_and_hold_the_parent_open(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbsub").await;
+    let admin = w.tenant.admin_token.as_str();
+    let parent = id_of(
+        &new_ticket(&app, admin, w.site_id, "Refit the kitchen", "").await,
+        "id",
+    );
+    let electrics = new_ticket(&app, admin, w.site_id, "Kitchen: electrics", "").await;
+    let plumbing = new_ticket(&app, admin, w.site_id, "Kitchen: plumbing", "").await;
+    let (electrics_id, plumbing_id) = (id_of(&electrics, "id"), id_of(&plumbing, "id"));
+    let children = format!("/v1/tickets/{parent}/children");
+    app.post(&children, admin, &json!({"ticket_id": electrics_id}))
+        .await
+        .expect(StatusCode::CREATED);
+    let family = app
+        .post(&children, admin, &json!({"ticket_id": plumbing_id}))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        family["progress"],
+        json!({"total": 2, "open": 2, "done": 0, "cancelled": 0})
+    );
+    let numbers: Vec<&str> = family["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .filter_map(|c| c["number"].as_str())
+        .collect();
+    assert_eq!(
+        numbers,
+        [str_of(&electrics, "number"), str_of(&plumbing, "number")]
+    );
+    // The child knows its parent.
+    let of_child = app
+        .get(&format!("/v1/tickets/{electrics_id}/children"), admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(id_of(&of_child["parent"], "id"), parent);
+
+    // One parent, one level, one customer, not itself; office only.
+    app.post(&children, admin, &json!({"ticket_id": electrics_id}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "/conflict");
+    app.post(
+        &format!("/v1/tickets/{electrics_id}/children"),
+        admin,
+        &json!({"ticket_id": parent}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "/conflict");
+    app.post(&children, admin, &json!({"ticket_id": parent}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    let stranger = app
+        .post("/v1/customers", admin, &json!({"name": "Stranger"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let far_site = id_of(
+        &app.post(
+            "/v1/sites",
+            admin,
+            &json!({"customer_id": stranger["id"], "name": "Far", "address": "Far away 1",
+            "location": {"lat": 52.4, "lon": 13.3}}),
+        )
+        .await
+        .expect(StatusCode::CREATED),
+        "id",
+    );
+    let foreign = id_of(
+        &new_ticket(&app, admin, far_site, "Elsewhere", "").await,
+        "id",
+    );
+    app.post(&children, admin, &json!({"ticket_id": foreign}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    app.post(
+        &children,
+        &w.technician_token,
+        &json!({"ticket_id": foreign}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+
+    // The parent's work is done, but it does not close while a child is open.
+    finish_work(&app, &w, parent).await;
+    let refused = app
+        .patch(
+            &format!("/v1/tickets/{parent}"),
+            admin,
+            &json!({"status": "closed"}),
+        )
+        .await;
+    refused.expect_problem(StatusCode::CONFLICT, "/conflict");
+    let detail = refused.body["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        detail.contains(&str_of(&electrics, "number"))
+            && detail.contains(&str_of(&plumbing, "number")),
+        "{detail}"
+    );
+    // One child done, one cancelled: progress shows it, and the parent closes.
+    finish_work(&app, &w, electrics_id).await;
+    app.patch(
+        &format!("/v1/tickets/{plumbing_id}"),
+        admin,
+        &json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let family = app.get(&children, admin).await.expect(StatusCode::OK);
+    assert_eq!(
+        family["progress"],
+        json!({"total": 2, "open": 0, "done": 1, "cancelled": 1})
+    );
+    let closed = app
+        .patch(
+            &format!("/v1/tickets/{parent}"),
+            admin,
+            &json!({"status": "closed"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(closed["status"], "closed");
+    // Detaching a child; audited.
+    app.send(
+        Method::DELETE,
+        &format!("/v1/tickets/{parent}/children/{plumbing_id}"),
+        Some(admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    app.send(
+        Method::DELETE,
+        &format!("/v1/tickets/{parent}/children/{plumbing_id}"),
+        Some(admin),
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    let audit = audit_log(&app, admin).await;
+    let actions: Vec<&str> = audit
+        .iter()
+        .filter(|e| e["entity_id"] == json!(parent))
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("ticket.child"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "ticket.child_link",
+            "ticket.child_link",
+            "ticket.child_unlink"
+        ]
+    );
+    app.stop().await;
+}
+
+async fn a_policy_lets_the_parent_close_first(backend: TestBackend) {
+    let app = TestApp::start_with(backend, |c| {
+        c.knowledge.close_parent_with_open_children = true
+    })
+    .await;
+    let w = World::create(&app, "kbpolicy").await;
+    let admin = w.tenant.admin_token.as_str();
+    let parent = id_of(&new_ticket(&app, admin, w.site_id, "Refit", "").await, "id");
+    let child = id_of(
+        &new_ticket(&app, admin, w.site_id, "Refit: paint", "").await,
+        "id",
+    );
+    app.post(
+        &format!("/v1/tickets/{parent}/children"),
+        admin,
+        &json!({"ticket_id": child}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    finish_work(&app, &w, parent).await;
+    app.patch(
+        &format!("/v1/tickets/{parent}"),
+        admin,
+        &json!({"status": "closed"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.stop().await;
+}
