@@ -41,6 +41,7 @@ pub mod batch;
 mod config;
 mod index;
 pub mod offers;
+pub mod parts;
 mod query;
 mod scan;
 mod schedule;

@@ -110,13 +110,7 @@ impl OfferFlow<'_> {
             None => None,
         };
         let asked: Vec<Uuid> = earlier.iter().map(|offer| offer.technician_id).collect();
-        let ranked = self.dispatch.candidates_in(
-            &ticket,
-            site.location,
-            territory.as_deref(),
-            asked.len() + 1,
-            now,
-        )?;
+        let ranked = super::parts::ranked(self.dispatch, self.store, &ticket, site.location, territory.as_deref(), asked.len() + 1, now).await?;
         let Some(next) = ranked
             .into_iter()
             .find(|c| !asked.contains(&c.technician_id))

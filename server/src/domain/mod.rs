@@ -9,6 +9,7 @@ pub mod geo;
 pub mod lifecycle;
 pub mod location;
 pub mod offer;
+pub mod parts;
 pub mod people;
 pub mod permissions;
 pub mod search;

@@ -72,6 +72,14 @@ pub enum Action {
     WorkCorrect,
     /// Set the service report's logo and font.
     ReportSettingsWrite,
+    // Issue 23: parts and van stock.
+    /// Read the parts catalogue, stock locations, balances, movements and suggestions.
+    PartsRead,
+    /// Change the catalogue, record movements, reorder points, required parts,
+    /// parts policies and labour rates.
+    PartsWrite,
+    /// Read one's own van stock (the technician's phone).
+    OwnVanRead,
 }
 
 use Action::*;
@@ -155,6 +163,10 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     (TenantWrite, &[Role::Admin]),
     (WorkCorrect, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (ReportSettingsWrite, &[Role::Admin]),
+    // Issue 23: parts and van stock.
+    (PartsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (PartsWrite, &[Role::Admin, Role::Dispatcher]),
+    (OwnVanRead, &[Role::Technician]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -198,9 +210,10 @@ mod tests {
                             | LocationsReport
                             | OffersRespond
                             | OwnAvailabilitySet
+                            | OwnVanRead
                     )
             );
         }
-        assert_eq!(seen.len(), 40);
+        assert_eq!(seen.len(), 43);
     }
 }

@@ -15,6 +15,7 @@ mod metrics;
 mod notify;
 mod offers;
 mod ops;
+mod parts;
 mod progress;
 mod report;
 mod search;
@@ -72,6 +73,7 @@ use crate::{
         (name = "live", description = "The live map's WebSocket"),
         (name = "intake", description = "Email and web intake: settings, mailboxes, the inbound endpoint, the public form"),
         (name = "reports", description = "Signed service reports (PDF) and their public check"),
+        (name = "parts", description = "Parts catalogue, van and warehouse stock, required parts, priced jobs"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -120,6 +122,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(console::router())
         .merge(report::router())
         .merge(search::router())
+        .merge(parts::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -100,6 +100,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "progress",
         include_str!("../../../migrations/postgres/0019_progress.sql"),
     ),
+    (
+        25,
+        "parts",
+        include_str!("../../../migrations/postgres/0025_parts.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -197,6 +202,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         19,
         "progress",
         include_str!("../../../migrations/sqlite/0019_progress.sql"),
+    ),
+    (
+        25,
+        "parts",
+        include_str!("../../../migrations/sqlite/0025_parts.sql"),
     ),
 ];
 

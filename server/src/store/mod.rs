@@ -24,6 +24,7 @@ pub mod media;
 pub mod migrations;
 pub mod notify;
 pub mod offers;
+pub mod parts;
 pub mod postgres;
 pub mod progress;
 pub mod push;
@@ -133,6 +134,7 @@ pub trait Store:
     + lifecycle::LifecycleStore
     + search::SearchStore
     + progress::ProgressStore
+    + parts::PartStore
     + Send
     + Sync
     + std::fmt::Debug

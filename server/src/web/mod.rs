@@ -120,6 +120,9 @@ static ASSETS: &[Asset] = &[
         "assets/progress.css",
         "text/css; charset=utf-8"
     ),
+    // Issue 23: the parts and stock page.
+    asset!("parts.js", "assets/parts.js", "text/javascript; charset=utf-8"),
+    asset!("parts.css", "assets/parts.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
@@ -166,6 +169,8 @@ static PAGES: &[(&str, &str)] = &[
     ("/admin", include_str!("admin.html")),
     ("/track", include_str!("progress.html")),
     ("/track/{token}", include_str!("progress.html")),
+    // Issue 23: the parts and stock page.
+    ("/parts", include_str!("parts.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

@@ -1,3 +1,4 @@
 mod browser;
 mod console;
+mod parts;
 mod progress;

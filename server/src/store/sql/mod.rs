@@ -26,6 +26,7 @@ pub(super) mod locations;
 pub(super) mod media;
 pub(crate) mod notify;
 pub(super) mod offers;
+pub(super) mod parts;
 pub(super) mod progress;
 pub(super) mod push;
 pub(super) mod report;
@@ -193,6 +194,7 @@ macro_rules! impl_store {
         $crate::store::sql::lifecycle::impl_lifecycle_store!($store, $db);
         $crate::store::sql::search::impl_search_store!($store, $db);
         $crate::store::sql::progress::impl_progress_store!($store, $db);
+        $crate::store::sql::parts::impl_part_store!($store, $db);
     };
 }
 

@@ -90,6 +90,7 @@ window.TruckrollConsole = (() => {
     ["/dispatch", "nav.map"],
     ["/reports", "nav.reports"],
     ["/admin", "nav.admin"],
+    ["/parts", "nav.parts"],
   ];
 
   function navigation(me, current) {
