@@ -83,7 +83,10 @@ impl Client {
             .flatten()
             .filter_map(|e| {
                 Some((
-                    (e["ticket_id"].as_str()?.to_owned(), e["entry_id"].as_str()?.to_owned()),
+                    (
+                        e["ticket_id"].as_str()?.to_owned(),
+                        e["entry_id"].as_str()?.to_owned(),
+                    ),
                     thousandths(e["consumed"].as_f64()?),
                 ))
             })

@@ -4,10 +4,15 @@
 // read its line errors, switch to Simplified Chinese. Set up by
 // tests/tests/web/parts.rs; screenshots at 1024 px in both languages.
 import assert from "node:assert/strict";
-import { env, run, screenshot, signIn } from "./harness.mjs";
+import { env, run, signIn } from "./harness.mjs";
 
 const base = env("TRUCKROLL_URL");
 const artifacts = env("ARTIFACTS");
+
+async function fullPage(page, path) {
+  await page.screenshot({ path, fullPage: true });
+  console.log(`screenshot: ${path}`);
+}
 
 await run(`${artifacts}/parts-en-1024.png`, async (page) => {
   await page.setViewportSize({ width: 1024, height: 900 });
@@ -55,7 +60,7 @@ await run(`${artifacts}/parts-en-1024.png`, async (page) => {
   await page.getByRole("button", { name: "Import", exact: true }).click();
   await page.locator("#import-errors li").first().waitFor();
   assert.match(await page.locator("#import-errors").innerText(), /line 3: number/);
-  await screenshot(page, `${artifacts}/parts-en-1024.png`);
+  await fullPage(page, `${artifacts}/parts-en-1024.png`);
 
   // 简体中文.
   await Promise.all([page.waitForEvent("framenavigated"), page.getByLabel("Language").selectOption("zh-CN")]);
@@ -63,5 +68,5 @@ await run(`${artifacts}/parts-en-1024.png`, async (page) => {
   assert.equal(await page.locator("h2").first().innerText(), "备件与库存");
   assert.equal(await page.locator("#balances-heading").innerText(), "库存余额");
   assert.match(await page.locator("#movement-rows").innerText(), /调拨/);
-  await screenshot(page, `${artifacts}/parts-zh-1024.png`);
+  await fullPage(page, `${artifacts}/parts-zh-1024.png`);
 });

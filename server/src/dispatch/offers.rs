@@ -110,7 +110,16 @@ impl OfferFlow<'_> {
             None => None,
         };
         let asked: Vec<Uuid> = earlier.iter().map(|offer| offer.technician_id).collect();
-        let ranked = super::parts::ranked(self.dispatch, self.store, &ticket, site.location, territory.as_deref(), asked.len() + 1, now).await?;
+        let ranked = super::parts::ranked(
+            self.dispatch,
+            self.store,
+            &ticket,
+            site.location,
+            territory.as_deref(),
+            asked.len() + 1,
+            now,
+        )
+        .await?;
         let Some(next) = ranked
             .into_iter()
             .find(|c| !asked.contains(&c.technician_id))

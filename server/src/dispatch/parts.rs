@@ -108,7 +108,9 @@ pub async fn ranked(
             .or_default()
             .insert(h.part_id, h.quantity);
     }
-    let policy = store.parts_policy(ticket.tenant_id, &ticket.category).await?;
+    let policy = store
+        .parts_policy(ticket.tenant_id, &ticket.category)
+        .await?;
     let has_parts = |entry: &TechnicianEntry| holds_all(&holdings, entry.id, &required);
     let filter: &CandidateFilter<'_> = &has_parts;
     let mut found = service.candidates_where(ticket, site, territory, Some(filter), k, now)?;
@@ -146,8 +148,18 @@ mod tests {
     fn reasons_say_what_the_van_holds() {
         let (tech, relay, fan) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let required = vec![
-            RequiredPart { part_id: relay, part_number: "CR-24".into(), name: "compressor relay".into(), quantity: 2.0 },
-            RequiredPart { part_id: fan, part_number: "FAN".into(), name: "fan motor".into(), quantity: 1.0 },
+            RequiredPart {
+                part_id: relay,
+                part_number: "CR-24".into(),
+                name: "compressor relay".into(),
+                quantity: 2.0,
+            },
+            RequiredPart {
+                part_id: fan,
+                part_number: "FAN".into(),
+                name: "fan motor".into(),
+                quantity: 1.0,
+            },
         ];
         let mut holdings: Holdings = HashMap::new();
         holdings.entry(tech).or_default().insert(relay, 2000);

@@ -25,7 +25,8 @@ const MAX_TEXT: usize = 200;
 /// `quantity` units as stored thousandths; `None` unless finite and within
 /// ±[`MAX_QUANTITY`].
 pub fn to_milli(quantity: f64) -> Option<i64> {
-    (quantity.is_finite() && quantity.abs() <= MAX_QUANTITY).then(|| (quantity * MILLI).round() as i64)
+    (quantity.is_finite() && quantity.abs() <= MAX_QUANTITY)
+        .then(|| (quantity * MILLI).round() as i64)
 }
 
 /// Stored thousandths as units.
@@ -102,7 +103,10 @@ impl PartInput {
         }
         check_text(errors, &f("name"), &self.name, MAX_TEXT);
         check_text(errors, &f("unit"), &self.unit, 16);
-        for (name, cents) in [("price_cents", self.price_cents), ("cost_cents", self.cost_cents)] {
+        for (name, cents) in [
+            ("price_cents", self.price_cents),
+            ("cost_cents", self.cost_cents),
+        ] {
             if !(0..=MAX_CENTS).contains(&cents) {
                 errors.add(f(name), format!("must be between 0 and {MAX_CENTS}"));
             }
@@ -134,7 +138,11 @@ pub const CSV_COLUMNS: [&str; 7] = [
 pub fn parse_cents(text: &str) -> Option<i64> {
     let text = text.trim();
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() || fraction.len() > 2 || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let whole: i64 = whole.parse().ok()?;
@@ -145,7 +153,8 @@ pub fn parse_cents(text: &str) -> Option<i64> {
 /// A catalogue CSV (header [`CSV_COLUMNS`], prices in currency units) as
 /// parts, or every bad line's errors, named `line N: field`.
 pub fn parse_catalogue_csv(text: &str) -> Result<Vec<PartInput>, ValidationErrors> {
-    let records = super::csv::records(text).map_err(|e| ValidationErrors::single(format!("line {}", e.line), e.message))?;
+    let records = super::csv::records(text)
+        .map_err(|e| ValidationErrors::single(format!("line {}", e.line), e.message))?;
     let mut errors = ValidationErrors::new();
     let mut lines = records.into_iter();
     match lines.next() {
@@ -170,7 +179,11 @@ pub fn parse_catalogue_csv(text: &str) -> Result<Vec<PartInput>, ValidationError
         if fields.len() != CSV_COLUMNS.len() {
             errors.add(
                 format!("line {line}"),
-                format!("has {} fields, expected {}", fields.len(), CSV_COLUMNS.len()),
+                format!(
+                    "has {} fields, expected {}",
+                    fields.len(),
+                    CSV_COLUMNS.len()
+                ),
             );
             continue;
         }
@@ -181,7 +194,11 @@ pub fn parse_catalogue_csv(text: &str) -> Result<Vec<PartInput>, ValidationError
             })
         };
         let price_cents = money(&mut errors, "price", &fields[3]);
-        let cost_cents = if fields[4].trim().is_empty() { 0 } else { money(&mut errors, "cost", &fields[4]) };
+        let cost_cents = if fields[4].trim().is_empty() {
+            0
+        } else {
+            money(&mut errors, "cost", &fields[4])
+        };
         let serial_tracked = match fields[6].trim().to_lowercase().as_str() {
             "" | "false" | "no" | "0" => false,
             "true" | "yes" | "1" => true,
@@ -194,7 +211,11 @@ pub fn parse_catalogue_csv(text: &str) -> Result<Vec<PartInput>, ValidationError
         let part = PartInput {
             number: fields[0].trim().to_owned(),
             name: fields[1].trim().to_owned(),
-            unit: if fields[2].trim().is_empty() { default_unit() } else { fields[2].trim().to_owned() },
+            unit: if fields[2].trim().is_empty() {
+                default_unit()
+            } else {
+                fields[2].trim().to_owned()
+            },
             price_cents,
             cost_cents,
             barcode: (!barcode.is_empty()).then(|| barcode.to_owned()),
@@ -202,7 +223,10 @@ pub fn parse_catalogue_csv(text: &str) -> Result<Vec<PartInput>, ValidationError
         };
         part.check(&mut errors, &prefix);
         if let Some(first) = seen.insert(part.number.clone(), line) {
-            errors.add(format!("{prefix}number"), format!("`{}` is already on line {first}", part.number));
+            errors.add(
+                format!("{prefix}number"),
+                format!("`{}` is already on line {first}", part.number),
+            );
         }
         parts.push(part);
     }
@@ -369,7 +393,12 @@ impl MovementRequest {
             reason.clone().filter(|r| !r.trim().is_empty())
         };
         let movement = match self {
-            Self::Receipt { part_id, to_location_id, quantity, reason } => NewMovement {
+            Self::Receipt {
+                part_id,
+                to_location_id,
+                quantity,
+                reason,
+            } => NewMovement {
                 kind: MovementKind::Receipt,
                 part_id: *part_id,
                 from_location_id: None,
@@ -379,7 +408,13 @@ impl MovementRequest {
                 entry_id: None,
                 reason: reason_ok(&mut errors, reason),
             },
-            Self::Transfer { part_id, from_location_id, to_location_id, quantity, reason } => {
+            Self::Transfer {
+                part_id,
+                from_location_id,
+                to_location_id,
+                quantity,
+                reason,
+            } => {
                 if from_location_id == to_location_id {
                     errors.add("to_location_id", "must differ from from_location_id");
                 }
@@ -394,7 +429,13 @@ impl MovementRequest {
                     reason: reason_ok(&mut errors, reason),
                 }
             }
-            Self::Return { part_id, to_location_id, quantity, ticket_id, reason } => NewMovement {
+            Self::Return {
+                part_id,
+                to_location_id,
+                quantity,
+                ticket_id,
+                reason,
+            } => NewMovement {
                 kind: MovementKind::Return,
                 part_id: *part_id,
                 from_location_id: None,
@@ -404,7 +445,12 @@ impl MovementRequest {
                 entry_id: None,
                 reason: reason_ok(&mut errors, reason),
             },
-            Self::Adjustment { part_id, location_id, delta, reason } => {
+            Self::Adjustment {
+                part_id,
+                location_id,
+                delta,
+                reason,
+            } => {
                 check_text(&mut errors, "reason", reason, 500);
                 let milli = match to_milli(*delta) {
                     Some(m) if m != 0 => m,
@@ -563,7 +609,9 @@ impl LabourRate {
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
         match self.scope {
-            RateScope::Default if !self.key.is_empty() => errors.add("key", "must be empty for the default rate"),
+            RateScope::Default if !self.key.is_empty() => {
+                errors.add("key", "must be empty for the default rate")
+            }
             RateScope::Category => check_text(&mut errors, "key", &self.key, 64),
             RateScope::Technician if self.key.parse::<Uuid>().is_err() => {
                 errors.add("key", "must be a technician id")
@@ -571,7 +619,10 @@ impl LabourRate {
             _ => {}
         }
         if !(0..=MAX_CENTS).contains(&self.cents_per_hour) {
-            errors.add("cents_per_hour", format!("must be between 0 and {MAX_CENTS}"));
+            errors.add(
+                "cents_per_hour",
+                format!("must be between 0 and {MAX_CENTS}"),
+            );
         }
         errors.into_result()
     }
@@ -650,7 +701,12 @@ mod tests {
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["line 3: number", "line 4: price", "line 4: serial_tracked", "line 4: number"]
+            [
+                "line 3: number",
+                "line 4: price",
+                "line 4: serial_tracked",
+                "line 4: number"
+            ]
         );
     }
 
@@ -658,9 +714,21 @@ mod tests {
     fn rates_prefer_the_most_specific_scope() {
         let tech = Uuid::now_v7();
         let rates = vec![
-            LabourRate { scope: RateScope::Default, key: String::new(), cents_per_hour: 6000 },
-            LabourRate { scope: RateScope::Category, key: "hvac".into(), cents_per_hour: 8000 },
-            LabourRate { scope: RateScope::Technician, key: tech.to_string(), cents_per_hour: 9000 },
+            LabourRate {
+                scope: RateScope::Default,
+                key: String::new(),
+                cents_per_hour: 6000,
+            },
+            LabourRate {
+                scope: RateScope::Category,
+                key: "hvac".into(),
+                cents_per_hour: 8000,
+            },
+            LabourRate {
+                scope: RateScope::Technician,
+                key: tech.to_string(),
+                cents_per_hour: 9000,
+            },
         ];
         assert_eq!(rate_for(&rates, "hvac", Some(tech)), Some(9000));
         assert_eq!(rate_for(&rates, "hvac", None), Some(8000));

@@ -24,9 +24,8 @@ use super::{
 };
 use crate::{
     domain::parts::{
-        Balance, LabourRate, Movement, MovementKind, MovementRequest, Part, PartInput,
-        PartsPolicy, ReorderPointInput, RequiredPart, RequiredPartInput, StockLocation,
-        Suggestion,
+        Balance, LabourRate, Movement, MovementKind, MovementRequest, Part, PartInput, PartsPolicy,
+        ReorderPointInput, RequiredPart, RequiredPartInput, StockLocation, Suggestion,
     },
     domain::permissions::Action,
     domain::validation::check_text,
@@ -352,12 +351,18 @@ async fn set_reorder_point(
         errors.add("target", "must be a number at least `min`");
     }
     errors.into_result()?;
-    state.store.get_location(user.tenant_id, point.location_id).await.map_err(|_| {
-        ValidationErrors::single("location_id", "no such stock location in this tenant")
-    })?;
-    state.store.get_part(user.tenant_id, point.part_id).await.map_err(|_| {
-        ValidationErrors::single("part_id", "no such part in this tenant")
-    })?;
+    state
+        .store
+        .get_location(user.tenant_id, point.location_id)
+        .await
+        .map_err(|_| {
+            ValidationErrors::single("location_id", "no such stock location in this tenant")
+        })?;
+    state
+        .store
+        .get_part(user.tenant_id, point.part_id)
+        .await
+        .map_err(|_| ValidationErrors::single("part_id", "no such part in this tenant"))?;
     state.store.set_reorder_point(user.actor(), &point).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -429,7 +434,10 @@ async fn get_required_parts(
 ) -> ApiResult<Json<Vec<RequiredPart>>> {
     let ticket = visible_ticket(&state, &user, id).await?;
     Ok(Json(
-        state.store.required_parts(user.tenant_id, ticket.id).await?,
+        state
+            .store
+            .required_parts(user.tenant_id, ticket.id)
+            .await?,
     ))
 }
 
@@ -505,7 +513,10 @@ async fn put_policy(
 #[utoipa::path(get, path = "/v1/parts/labour-rates", tag = "parts", security(("bearer" = [])),
     responses((status = 200, body = Vec<LabourRate>)))]
 #[tracing::instrument(skip_all)]
-async fn list_rates(user: AuthUser, State(state): State<AppState>) -> ApiResult<Json<Vec<LabourRate>>> {
+async fn list_rates(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<LabourRate>>> {
     user.require(Action::PartsRead)?;
     Ok(Json(state.store.labour_rates(user.tenant_id).await?))
 }
@@ -527,7 +538,14 @@ async fn put_rate(
 
 /// The job's value now for `ticket` (shared with the work record).
 pub(super) async fn value_of(state: &AppState, ticket: &Ticket) -> ApiResult<JobValue> {
-    let work = crate::work::record(state.store.as_ref(), ticket.tenant_id, ticket.id, ticket.status, &[]).await?;
+    let work = crate::work::record(
+        state.store.as_ref(),
+        ticket.tenant_id,
+        ticket.id,
+        ticket.status,
+        &[],
+    )
+    .await?;
     Ok(value::job_value(state.store.as_ref(), ticket, &work.record).await?)
 }
 

@@ -170,10 +170,18 @@ pub(super) async fn ranked_candidates(
         Some(id) => state.store.territory_boundary(ticket.tenant_id, id).await?,
         None => None,
     };
-    crate::dispatch::parts::ranked(&state.dispatch, state.store.as_ref(), ticket, site.location, territory.as_deref(), k, chrono::Utc::now())
-        .await
-        .map_err(|e| match e {
-            crate::dispatch::parts::PartsRankError::Store(store) => store.into(),
-            other => ApiError::Internal(other.to_string()),
-        })
+    crate::dispatch::parts::ranked(
+        &state.dispatch,
+        state.store.as_ref(),
+        ticket,
+        site.location,
+        territory.as_deref(),
+        k,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::dispatch::parts::PartsRankError::Store(store) => store.into(),
+        other => ApiError::Internal(other.to_string()),
+    })
 }

@@ -264,7 +264,8 @@ async fn work_body(
         }
         None => None,
     };
-    let value = Some(crate::parts::value::job_value(state.store.as_ref(), ticket, &work.record).await?);
+    let value =
+        Some(crate::parts::value::job_value(state.store.as_ref(), ticket, &work.record).await?);
     Ok(WorkBody {
         record: work.record,
         photos,

@@ -87,7 +87,8 @@ pub async fn set_required_parts(
     }
     let mut rows = Vec::with_capacity(input.len());
     for (i, line) in input.iter().enumerate() {
-        let quantity = parts::positive_milli(&mut errors, &format!("parts[{i}].quantity"), line.quantity);
+        let quantity =
+            parts::positive_milli(&mut errors, &format!("parts[{i}].quantity"), line.quantity);
         if rows.iter().any(|(p, _)| *p == line.part_id) {
             errors.add(format!("parts[{i}].part_id"), "listed twice");
         }

@@ -49,7 +49,11 @@ pub struct JobValue {
 }
 
 /// The value of `record`, the work record of `ticket`.
-pub async fn job_value(store: &dyn Store, ticket: &Ticket, record: &WorkRecord) -> PartsResult<JobValue> {
+pub async fn job_value(
+    store: &dyn Store,
+    ticket: &Ticket,
+    record: &WorkRecord,
+) -> PartsResult<JobValue> {
     let mut numbers: Vec<String> = record.parts.iter().map(|p| p.part_number.clone()).collect();
     numbers.sort();
     numbers.dedup();
@@ -60,7 +64,11 @@ pub async fn job_value(store: &dyn Store, ticket: &Ticket, record: &WorkRecord) 
         .map(|p| (p.number.clone(), p))
         .collect();
     let rates = store.labour_rates(ticket.tenant_id).await?;
-    Ok(price(record, &catalogue, rate_for(&rates, &ticket.category, ticket.assignee_id)))
+    Ok(price(
+        record,
+        &catalogue,
+        rate_for(&rates, &ticket.category, ticket.assignee_id),
+    ))
 }
 
 fn price(
@@ -128,7 +136,10 @@ pub async fn export(
     if to - from > chrono::Duration::days(crate::work::export::MAX_PERIOD_DAYS) {
         return Err(PartsError::Invalid(ValidationErrors::single(
             "to",
-            format!("a period covers at most {} days", crate::work::export::MAX_PERIOD_DAYS),
+            format!(
+                "a period covers at most {} days",
+                crate::work::export::MAX_PERIOD_DAYS
+            ),
         )));
     }
     let filter = TicketFilter {
@@ -144,7 +155,10 @@ pub async fn export(
             .await?;
         for ticket in &page.items {
             let work = crate::work::record(store, tenant_id, ticket.id, ticket.status, &[]).await?;
-            let completed_at = store.field_columns(tenant_id, ticket.id).await?.completed_at;
+            let completed_at = store
+                .field_columns(tenant_id, ticket.id)
+                .await?
+                .completed_at;
             out.push(JobValueLine {
                 ticket_id: ticket.id,
                 ticket_number: ticket.number.clone(),
@@ -178,8 +192,12 @@ pub fn export_csv(lines: &[JobValueLine]) -> String {
             field(&line.ticket_number),
             line.ticket_id.to_string(),
             field(&line.category),
-            line.technician_id.map(|t| t.to_string()).unwrap_or_default(),
-            line.completed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            line.technician_id
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            line.completed_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
             cents(v.parts_cents),
             v.unpriced_parts.to_string(),
             format!("{:.2}", v.labour_seconds as f64 / 3600.0),

@@ -374,7 +374,9 @@ async fn content(
     let value = match crate::parts::value::job_value(store, ticket, record).await {
         Ok(value) => value,
         Err(crate::parts::PartsError::Store(e)) => return Err(e.into()),
-        Err(crate::parts::PartsError::Invalid(e)) => return Err(ReportError::Invalid(e.to_string())),
+        Err(crate::parts::PartsError::Invalid(e)) => {
+            return Err(ReportError::Invalid(e.to_string()));
+        }
     };
     let content = ReportContent {
         tenant_name: store.report_tenant_name(tenant_id).await?,

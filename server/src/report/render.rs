@@ -409,7 +409,10 @@ fn charges(layout: &mut Layout<'_>, value: &crate::parts::value::JobValue) {
             &[
                 (cols[0], label),
                 (cols[1], quantity(part.quantity)),
-                (cols[2], part.unit_price_cents.map(money).unwrap_or_default()),
+                (
+                    cols[2],
+                    part.unit_price_cents.map(money).unwrap_or_default(),
+                ),
                 (cols[3], part.cents.map(money).unwrap_or_else(|| "-".into())),
             ],
         );
@@ -417,7 +420,10 @@ fn charges(layout: &mut Layout<'_>, value: &crate::parts::value::JobValue) {
     layout.row(
         BODY,
         &[
-            (cols[0], format!("Labour {}", duration(value.labour_seconds))),
+            (
+                cols[0],
+                format!("Labour {}", duration(value.labour_seconds)),
+            ),
             (
                 cols[2],
                 value

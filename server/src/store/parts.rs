@@ -68,7 +68,8 @@ pub trait PartStore {
     async fn update_part(&self, actor: Actor, id: Uuid, part: &PartInput) -> StoreResult<Part>;
     async fn get_part(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Part>;
     /// The catalogue parts with these numbers (unknown numbers are left out).
-    async fn parts_by_numbers(&self, tenant_id: Uuid, numbers: &[String]) -> StoreResult<Vec<Part>>;
+    async fn parts_by_numbers(&self, tenant_id: Uuid, numbers: &[String])
+    -> StoreResult<Vec<Part>>;
     /// Parts by number (`query`: number, name or barcode containing it).
     async fn list_parts(
         &self,
@@ -81,8 +82,11 @@ pub trait PartStore {
 
     async fn create_warehouse(&self, actor: Actor, name: &str) -> StoreResult<StockLocation>;
     /// The technician's van, created on first use.
-    async fn van_for_technician(&self, actor: Actor, technician_id: Uuid)
-    -> StoreResult<StockLocation>;
+    async fn van_for_technician(
+        &self,
+        actor: Actor,
+        technician_id: Uuid,
+    ) -> StoreResult<StockLocation>;
     async fn list_locations(&self, tenant_id: Uuid) -> StoreResult<Vec<StockLocation>>;
     async fn get_location(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<StockLocation>;
 
@@ -98,8 +102,12 @@ pub trait PartStore {
     /// Balances (non-zero, or with a reorder point) by location and part number.
     async fn balances(&self, tenant_id: Uuid, filter: &BalanceFilter) -> StoreResult<Vec<Balance>>;
     /// The balance of one part at one location (0 when never moved).
-    async fn balance_of(&self, tenant_id: Uuid, location_id: Uuid, part_id: Uuid)
-    -> StoreResult<i64>;
+    async fn balance_of(
+        &self,
+        tenant_id: Uuid,
+        location_id: Uuid,
+        part_id: Uuid,
+    ) -> StoreResult<i64>;
     async fn set_reorder_point(&self, actor: Actor, point: &ReorderPointInput) -> StoreResult<()>;
     /// Locations below a reorder point, with what brings them to target.
     async fn suggestions(&self, tenant_id: Uuid) -> StoreResult<Vec<Suggestion>>;
@@ -111,8 +119,11 @@ pub trait PartStore {
         ticket_id: Uuid,
         parts: &[(Uuid, i64)],
     ) -> StoreResult<Vec<RequiredPart>>;
-    async fn required_parts(&self, tenant_id: Uuid, ticket_id: Uuid)
-    -> StoreResult<Vec<RequiredPart>>;
+    async fn required_parts(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+    ) -> StoreResult<Vec<RequiredPart>>;
     async fn set_parts_policy(
         &self,
         actor: Actor,
@@ -121,7 +132,11 @@ pub trait PartStore {
     ) -> StoreResult<()>;
     async fn parts_policy(&self, tenant_id: Uuid, category: &str) -> StoreResult<PartsPolicy>;
     /// Van balances above zero of these parts, every technician.
-    async fn van_holdings(&self, tenant_id: Uuid, part_ids: &[Uuid]) -> StoreResult<Vec<VanHolding>>;
+    async fn van_holdings(
+        &self,
+        tenant_id: Uuid,
+        part_ids: &[Uuid],
+    ) -> StoreResult<Vec<VanHolding>>;
 
     async fn set_labour_rate(&self, actor: Actor, rate: &LabourRate) -> StoreResult<()>;
     async fn labour_rates(&self, tenant_id: Uuid) -> StoreResult<Vec<LabourRate>>;

@@ -121,7 +121,11 @@ static ASSETS: &[Asset] = &[
         "text/css; charset=utf-8"
     ),
     // Issue 23: the parts and stock page.
-    asset!("parts.js", "assets/parts.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "parts.js",
+        "assets/parts.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!("parts.css", "assets/parts.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/chartjs/chart.umd.js",

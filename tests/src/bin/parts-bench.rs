@@ -28,10 +28,7 @@ use truckroll_server::{
         parts::PartsPolicy,
         people::{NewUser, Role},
     },
-    store::{
-        Actor,
-        parts::{BalanceFilter, PartStore},
-    },
+    store::{Actor, parts::BalanceFilter},
 };
 use truckroll_tests::{RawDb, TestBackend, TestDb};
 use uuid::Uuid;
@@ -111,7 +108,14 @@ async fn ids(db: &RawDb, sql: &str) -> Vec<Uuid> {
     }
 }
 
-async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64, t: u64) -> Seeded {
+async fn seed(
+    db: &RawDb,
+    backend: TestBackend,
+    tenant: Uuid,
+    user: Uuid,
+    n: u64,
+    t: u64,
+) -> Seeded {
     let (series, uuid, now) = match backend {
         TestBackend::Postgres => (
             "generate_series(CAST(1 AS BIGINT), {n}) AS s(g)",
@@ -181,15 +185,24 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
         &[],
     )
     .await;
-    db.execute("CREATE UNIQUE INDEX bench_vans_k ON bench_vans (k)", &[]).await;
+    db.execute("CREATE UNIQUE INDEX bench_vans_k ON bench_vans (k)", &[])
+        .await;
     db.execute(
         "CREATE TABLE bench_parts AS SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS k FROM parts",
         &[],
     )
     .await;
-    db.execute("CREATE UNIQUE INDEX bench_parts_k ON bench_parts (k)", &[]).await;
-    let warehouse = ids(db, "SELECT id FROM stock_locations WHERE kind = 'warehouse'").await[0];
-    println!("seeded {t} technicians and vans in {:.1} s", started.elapsed().as_secs_f64());
+    db.execute("CREATE UNIQUE INDEX bench_parts_k ON bench_parts (k)", &[])
+        .await;
+    let warehouse = ids(
+        db,
+        "SELECT id FROM stock_locations WHERE kind = 'warehouse'",
+    )
+    .await[0];
+    println!(
+        "seeded {t} technicians and vans in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // The ledger: g % 10 = 0 a receipt of 20 into the warehouse, 1..5 a
     // transfer of 2 to van (g·7919 mod T), 6..9 a consumption of 1 from it.
@@ -219,7 +232,10 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
         )
         .await;
         done += count;
-        println!("  {done} movements ({:.1} s)", started.elapsed().as_secs_f64());
+        println!(
+            "  {done} movements ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
     }
     // The balances the server keeps in each movement's transaction.
     db.execute(
@@ -236,7 +252,10 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
         TestBackend::Postgres => db.execute("VACUUM ANALYZE", &[]).await,
         TestBackend::Sqlite => db.execute("ANALYZE", &[]).await,
     };
-    println!("seeded {n} movements and their balances in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "seeded {n} movements and their balances in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // Two tickets in the middle of the area: one needing part 0, one not.
     db.execute(
@@ -354,8 +373,13 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut rng = Lcg(23);
 
-    println!("\n{backend:?}, {n} movements, {t} technicians (milliseconds; rows = rows answered per query)\n");
-    println!("| {:<40} | {:>9} | {:>9} | {:>9} | {:>9} |", "query", "p50", "p95", "max", "rows");
+    println!(
+        "\n{backend:?}, {n} movements, {t} technicians (milliseconds; rows = rows answered per query)\n"
+    );
+    println!(
+        "| {:<40} | {:>9} | {:>9} | {:>9} | {:>9} |",
+        "query", "p50", "p95", "max", "rows"
+    );
     println!("| --- | ---: | ---: | ---: | ---: |");
 
     let mut kept = Timings::new("one van: kept balance");
@@ -364,7 +388,13 @@ async fn main() -> anyhow::Result<()> {
         let van = seeded.vans[rng.next(seeded.vans.len() as u64) as usize];
         let started = Instant::now();
         let rows = store
-            .balances(tenant.id, &BalanceFilter { location_id: Some(van), ..BalanceFilter::default() })
+            .balances(
+                tenant.id,
+                &BalanceFilter {
+                    location_id: Some(van),
+                    ..BalanceFilter::default()
+                },
+            )
             .await?
             .len();
         kept.time(started, rows);
@@ -380,7 +410,13 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..10 {
         let started = Instant::now();
         let rows = store
-            .balances(tenant.id, &BalanceFilter { location_id: Some(seeded.warehouse), ..BalanceFilter::default() })
+            .balances(
+                tenant.id,
+                &BalanceFilter {
+                    location_id: Some(seeded.warehouse),
+                    ..BalanceFilter::default()
+                },
+            )
             .await?
             .len();
         kept.time(started, rows);
@@ -401,7 +437,14 @@ async fn main() -> anyhow::Result<()> {
         kept.time(started, rows);
         let started = Instant::now();
         let rows = store
-            .balances(tenant.id, &BalanceFilter { part_id: Some(part), vans: true, ..BalanceFilter::default() })
+            .balances(
+                tenant.id,
+                &BalanceFilter {
+                    part_id: Some(part),
+                    vans: true,
+                    ..BalanceFilter::default()
+                },
+            )
             .await?
             .len();
         listed.time(started, rows);
@@ -415,8 +458,14 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     let dispatch = DispatchService::load(store.as_ref(), DispatchConfig::default()).await?;
-    println!("\n(index of {t} technicians loaded in {:.1} s)\n", started.elapsed().as_secs_f64());
-    let site = GeoPoint { lat: 51.3, lon: 9.5 };
+    println!(
+        "\n(index of {t} technicians loaded in {:.1} s)\n",
+        started.elapsed().as_secs_f64()
+    );
+    let site = GeoPoint {
+        lat: 51.3,
+        lon: 9.5,
+    };
     let plain = store.get_ticket(tenant.id, seeded.ticket_plain).await?;
     let needing = store.get_ticket(tenant.id, seeded.ticket_parts).await?;
     let mut timings = [
@@ -426,13 +475,26 @@ async fn main() -> anyhow::Result<()> {
     ];
     for round in 0..ROUNDS * 3 {
         let which = round % 3;
-        let policy = if which == 2 { PartsPolicy::Require } else { PartsPolicy::Prefer };
+        let policy = if which == 2 {
+            PartsPolicy::Require
+        } else {
+            PartsPolicy::Prefer
+        };
         let ticket = if which == 0 { &plain } else { &needing };
         if which != 0 {
             store.set_parts_policy(actor, "hvac", policy).await?;
         }
         let started = Instant::now();
-        let found = ranked(&dispatch, store.as_ref(), ticket, site, None, 5, chrono::Utc::now()).await?;
+        let found = ranked(
+            &dispatch,
+            store.as_ref(),
+            ticket,
+            site,
+            None,
+            5,
+            chrono::Utc::now(),
+        )
+        .await?;
         timings[which].time(started, found.len());
     }
     for t in &mut timings {

@@ -36,12 +36,20 @@ async fn catalogue_crud_search_and_tenancy(backend: TestBackend) {
     assert_eq!(created["unit"], "pcs");
 
     // The number is unique in the tenant.
-    app.post("/v1/parts", &admin, &json!({"number": "CR-24", "name": "again", "price_cents": 1}))
-        .await
-        .expect_problem(StatusCode::CONFLICT, "conflict");
+    app.post(
+        "/v1/parts",
+        &admin,
+        &json!({"number": "CR-24", "name": "again", "price_cents": 1}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "conflict");
     // Bad input is a problem naming the fields.
     let bad = app
-        .post("/v1/parts", &admin, &json!({"number": " ", "name": "x", "price_cents": -5}))
+        .post(
+            "/v1/parts",
+            &admin,
+            &json!({"number": " ", "name": "x", "price_cents": -5}),
+        )
         .await;
     bad.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     assert_eq!(error_fields(&bad), ["number", "price_cents"]);
@@ -50,28 +58,43 @@ async fn catalogue_crud_search_and_tenancy(backend: TestBackend) {
         &app,
         &format!("/v1/parts/{id}"),
         &admin,
-        &json!({"number": "CR-24", "name": "compressor relay 24V", "price_cents": 1990, "cost_cents": 950}),
+        &json!({"number": "CR-24", "name": "compressor relay 24V", "price_cents": 1990, "cost_cents": 950,
+                "barcode": "4006381333931"}),
     )
     .await
     .expect(StatusCode::OK);
     assert_eq!(updated["name"], "compressor relay 24V");
     assert_eq!(
-        app.get(&format!("/v1/parts/{id}"), &admin).await.expect(StatusCode::OK)["price_cents"],
+        app.get(&format!("/v1/parts/{id}"), &admin)
+            .await
+            .expect(StatusCode::OK)["price_cents"],
         1990
     );
     part(&app, &admin, "FAN-220", "condenser fan motor", 12900).await;
-    let found = app.get("/v1/parts?q=relay", &admin).await.expect(StatusCode::OK);
+    let found = app
+        .get("/v1/parts?q=relay", &admin)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(found["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(found["items"][0]["number"], "CR-24");
-    let by_barcode = app.get("/v1/parts?q=40063813", &admin).await.expect(StatusCode::OK);
+    let by_barcode = app
+        .get("/v1/parts?q=40063813", &admin)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(by_barcode["items"][0]["number"], "CR-24");
 
     // Technicians neither read the catalogue nor change it.
     let tech = &shop.tech().token;
-    app.get("/v1/parts", tech).await.expect_problem(StatusCode::FORBIDDEN, "forbidden");
-    app.post("/v1/parts", tech, &json!({"number": "X", "name": "x", "price_cents": 1}))
+    app.get("/v1/parts", tech)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.post(
+        "/v1/parts",
+        tech,
+        &json!({"number": "X", "name": "x", "price_cents": 1}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "forbidden");
 
     // Another tenant sees nothing of it and may reuse the number.
     let other = app.create_tenant("parts-crud-other").await;
@@ -79,7 +102,9 @@ async fn catalogue_crud_search_and_tenancy(backend: TestBackend) {
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not-found");
     assert_eq!(
-        app.get("/v1/parts", &other.admin_token).await.expect(StatusCode::OK)["items"],
+        app.get("/v1/parts", &other.admin_token)
+            .await
+            .expect(StatusCode::OK)["items"],
         json!([])
     );
     part(&app, &other.admin_token, "CR-24", "their relay", 100).await;
@@ -133,7 +158,10 @@ async fn csv_import_rejects_bad_rows_with_line_numbers_and_writes_nothing(backen
                 \"GAS,KET\",\"gasket, \"\"large\"\"\",m,3.5,1,,no\n";
     let outcome = import_csv(&app, &admin, good).await.expect(StatusCode::OK);
     assert_eq!(outcome, json!({"created": 2, "updated": 1}));
-    let list = app.get("/v1/parts?limit=10", &admin).await.expect(StatusCode::OK);
+    let list = app
+        .get("/v1/parts?limit=10", &admin)
+        .await
+        .expect(StatusCode::OK);
     let mut rows: Vec<(String, String, i64, bool)> = list["items"]
         .as_array()
         .expect("items")
@@ -151,9 +179,24 @@ async fn csv_import_rejects_bad_rows_with_line_numbers_and_writes_nothing(backen
     assert_eq!(
         rows,
         [
-            ("CR-24".to_owned(), "compressor relay".to_owned(), 1890, false),
-            ("FAN-220".to_owned(), "condenser fan motor".to_owned(), 12900, true),
-            ("GAS,KET".to_owned(), "gasket, \"large\"".to_owned(), 350, false),
+            (
+                "CR-24".to_owned(),
+                "compressor relay".to_owned(),
+                1890,
+                false
+            ),
+            (
+                "FAN-220".to_owned(),
+                "condenser fan motor".to_owned(),
+                12900,
+                true
+            ),
+            (
+                "GAS,KET".to_owned(),
+                "gasket, \"large\"".to_owned(),
+                350,
+                false
+            ),
         ]
     );
     // Only text/csv is taken.

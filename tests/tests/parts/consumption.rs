@@ -75,7 +75,10 @@ impl RawPhone {
             .post("/v1/sync", &self.token, &body)
             .await
             .expect(StatusCode::OK);
-        for frame in Exchange::decode(&reply.to_string()).expect("exchange").frames {
+        for frame in Exchange::decode(&reply.to_string())
+            .expect("exchange")
+            .frames
+        {
             match frame {
                 Message::DocAdded { doc_id } if doc_id == self.ticket && self.doc.is_none() => {
                     let doc = TicketDoc::new(&doc_id, self.actor.clone()).expect("skeleton");
@@ -83,7 +86,8 @@ impl RawPhone {
                 }
                 Message::Sync { doc_id, data } if doc_id == self.ticket => {
                     if let Some((doc, state)) = self.doc.as_mut() {
-                        doc.receive_sync_message(state, &data).expect("server message applies");
+                        doc.receive_sync_message(state, &data)
+                            .expect("server message applies");
                     }
                 }
                 Message::Error { detail, .. } => panic!("sync refused: {detail}"),
@@ -98,10 +102,9 @@ impl RawPhone {
             let mut frames = vec![self.hello()];
             frames.extend(self.outgoing());
             self.post(app, frames).await;
-            let idle = self
-                .doc
-                .as_ref()
-                .is_some_and(|(doc, state)| doc.generate_sync_message(&mut state.clone()).is_none());
+            let idle = self.doc.as_ref().is_some_and(|(doc, state)| {
+                doc.generate_sync_message(&mut state.clone()).is_none()
+            });
             if idle {
                 return;
             }
@@ -154,10 +157,16 @@ async fn a_part_used_offline_and_delivered_twice_consumes_once(backend: TestBack
 }
 
 async fn phone(app: &TestApp, dir: &TempGuard, tenant: &str, email: &str) -> Client {
-    let client = Client::open(&dir.path().join("phone.db"), ClientConfig::new(&app.base_url))
+    let client = Client::open(
+        &dir.path().join("phone.db"),
+        ClientConfig::new(&app.base_url),
+    )
+    .await
+    .expect("SDK opens");
+    client
+        .sign_in(tenant, email, PASSWORD)
         .await
-        .expect("SDK opens");
-    client.sign_in(tenant, email, PASSWORD).await.expect("signs in");
+        .expect("signs in");
     client.sync_now().await.expect("first sync");
     client
 }
@@ -179,7 +188,10 @@ async fn correct(app: &TestApp, token: &str, ticket: Uuid, operations: Value) ->
 
 async fn a_corrected_quantity_adjusts_the_movement(backend: TestBackend) {
     let app = TestApp::start(backend).await;
-    let shop = Shop::builder(&app, "consume-correct").dispatcher().build().await;
+    let shop = Shop::builder(&app, "consume-correct")
+        .dispatcher()
+        .build()
+        .await;
     let admin = shop.tenant.admin_token.clone();
     let relay = part(&app, &admin, "CR-24", "compressor relay", 1890).await;
     let tech = shop.tech();
@@ -209,7 +221,9 @@ async fn a_corrected_quantity_adjusts_the_movement(backend: TestBackend) {
     client.sync_now().await.expect("sync again");
     assert_eq!(balance(&app, &admin, van_id, relay).await, 3.0);
 
-    let dispatcher = app.login(&shop.tenant.name, "dispatch@consume-correct.test").await;
+    let dispatcher = app
+        .login(&shop.tenant.name, "dispatch@consume-correct.test")
+        .await;
     let record = app
         .get(&format!("/v1/tickets/{ticket}/work"), &dispatcher)
         .await
@@ -218,9 +232,21 @@ async fn a_corrected_quantity_adjusts_the_movement(backend: TestBackend) {
     let mystery_entry = record["parts"][1]["id"].as_str().expect("entry").to_owned();
 
     // Up: one more consumed. Down: the difference comes back.
-    correct(&app, &dispatcher, ticket, json!([{"op": "set_part_quantity", "part_id": relay_entry, "quantity": 3}])).await;
+    correct(
+        &app,
+        &dispatcher,
+        ticket,
+        json!([{"op": "set_part_quantity", "part_id": relay_entry, "quantity": 3}]),
+    )
+    .await;
     assert_eq!(balance(&app, &admin, van_id, relay).await, 2.0);
-    correct(&app, &dispatcher, ticket, json!([{"op": "set_part_quantity", "part_id": relay_entry, "quantity": 1.5}])).await;
+    correct(
+        &app,
+        &dispatcher,
+        ticket,
+        json!([{"op": "set_part_quantity", "part_id": relay_entry, "quantity": 1.5}]),
+    )
+    .await;
     assert_eq!(balance(&app, &admin, van_id, relay).await, 3.5);
     // The phone learns the correction; syncing again moves nothing.
     client.sync_now().await.expect("sync after the corrections");
@@ -237,21 +263,28 @@ async fn a_corrected_quantity_adjusts_the_movement(backend: TestBackend) {
     .await;
     assert_eq!(balance(&app, &admin, van_id, relay).await, 2.5);
     // A removed entry gives back what it consumed.
-    correct(&app, &dispatcher, ticket, json!([{"op": "remove_part", "part_id": relay_entry}])).await;
+    correct(
+        &app,
+        &dispatcher,
+        ticket,
+        json!([{"op": "remove_part", "part_id": relay_entry}]),
+    )
+    .await;
     assert_eq!(balance(&app, &admin, van_id, relay).await, 4.0);
 
-    let ledger: Vec<(String, f64, String)> = movements(&app, &admin, &format!("ticket_id={ticket}"))
-        .await
-        .iter()
-        .rev()
-        .map(|m| {
-            (
-                m["kind"].as_str().unwrap_or_default().to_owned(),
-                m["quantity"].as_f64().unwrap_or_default(),
-                m["entry_id"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let ledger: Vec<(String, f64, String)> =
+        movements(&app, &admin, &format!("ticket_id={ticket}"))
+            .await
+            .iter()
+            .rev()
+            .map(|m| {
+                (
+                    m["kind"].as_str().unwrap_or_default().to_owned(),
+                    m["quantity"].as_f64().unwrap_or_default(),
+                    m["entry_id"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
     let replaced = ledger[3].2.clone();
     assert_ne!(replaced, mystery_entry);
     assert_eq!(
@@ -290,7 +323,14 @@ async fn the_van_is_readable_offline_and_drops_on_use(backend: TestBackend) {
     // Offline: a use shows at once.
     client.set_online(false);
     client
-        .edit(&t, Edit::AddPart { part_number: "CR-24".into(), quantity: 2.0, serial: None })
+        .edit(
+            &t,
+            Edit::AddPart {
+                part_number: "CR-24".into(),
+                quantity: 2.0,
+                serial: None,
+            },
+        )
         .await
         .expect("edit applies");
     let offline = client.van_stock().await.expect("van offline");

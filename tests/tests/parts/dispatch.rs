@@ -67,18 +67,38 @@ async fn candidates_rank_technicians_with_the_required_part(backend: TestBackend
 
     // Bad required parts are problems and change nothing.
     let path = format!("/v1/tickets/{ticket}/required-parts");
-    let bad = put(&app, &path, &admin, &json!({"parts": [{"part_id": relay, "quantity": 0}]})).await;
+    let bad = put(
+        &app,
+        &path,
+        &admin,
+        &json!({"parts": [{"part_id": relay, "quantity": 0}]}),
+    )
+    .await;
     assert_eq!(error_fields(&bad), ["parts[0].quantity"]);
-    let unknown = put(&app, &path, &admin, &json!({"parts": [{"part_id": Uuid::now_v7(), "quantity": 1}]})).await;
+    let unknown = put(
+        &app,
+        &path,
+        &admin,
+        &json!({"parts": [{"part_id": Uuid::now_v7(), "quantity": 1}]}),
+    )
+    .await;
     unknown.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     put(&app, &path, &shop.techs[0].token, &json!({"parts": []}))
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
-    assert_eq!(app.get(&path, &admin).await.expect(StatusCode::OK), json!([]));
+    assert_eq!(
+        app.get(&path, &admin).await.expect(StatusCode::OK),
+        json!([])
+    );
 
-    let required = put(&app, &path, &admin, &json!({"parts": [{"part_id": relay, "quantity": 2}]}))
-        .await
-        .expect(StatusCode::OK);
+    let required = put(
+        &app,
+        &path,
+        &admin,
+        &json!({"parts": [{"part_id": relay, "quantity": 2}]}),
+    )
+    .await
+    .expect(StatusCode::OK);
     assert_eq!(
         required,
         json!([{"part_id": relay, "part_number": "CR-24", "name": "compressor relay", "quantity": 2.0}])
@@ -88,37 +108,64 @@ async fn candidates_rank_technicians_with_the_required_part(backend: TestBackend
     // top over two nearer ones; everyone's van is described.
     let preferred = candidates(3).await;
     assert_eq!(ranking(&preferred), [far, near, middle]);
-    assert_eq!(reasons_of(&preferred, far), json!(["has 2 × compressor relay in van"]));
+    assert_eq!(
+        reasons_of(&preferred, far),
+        json!(["has 2 × compressor relay in van"])
+    );
     assert_eq!(
         reasons_of(&preferred, middle),
         json!(["has 1 × compressor relay in van, needs 2"])
     );
-    assert_eq!(reasons_of(&preferred, near), json!(["no compressor relay in van"]));
+    assert_eq!(
+        reasons_of(&preferred, near),
+        json!(["no compressor relay in van"])
+    );
 
     // `require`: only technicians whose van holds them are candidates.
     assert_eq!(
-        app.get("/v1/parts/policies/hvac", &admin).await.expect(StatusCode::OK),
+        app.get("/v1/parts/policies/hvac", &admin)
+            .await
+            .expect(StatusCode::OK),
         json!({"policy": "prefer"})
     );
-    put(&app, "/v1/parts/policies/hvac", &admin, &json!({"policy": "require"}))
-        .await
-        .expect(StatusCode::OK);
-    put(&app, "/v1/parts/policies/hvac", &admin, &json!({"policy": "sometimes"}))
-        .await
-        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    put(
+        &app,
+        "/v1/parts/policies/hvac",
+        &admin,
+        &json!({"policy": "require"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    put(
+        &app,
+        "/v1/parts/policies/hvac",
+        &admin,
+        &json!({"policy": "sometimes"}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     let required_only = candidates(3).await;
     assert_eq!(ranking(&required_only), [far]);
-    assert_eq!(reasons_of(&required_only, far), json!(["has 2 × compressor relay in van"]));
+    assert_eq!(
+        reasons_of(&required_only, far),
+        json!(["has 2 × compressor relay in van"])
+    );
 
     // "Assign the best" follows the same ranking.
     let assigned = app
-        .post(&format!("/v1/tickets/{ticket}/assign"), &admin, &json!({"best": true}))
+        .post(
+            &format!("/v1/tickets/{ticket}/assign"),
+            &admin,
+            &json!({"best": true}),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(assigned["assignee_id"], json!(far));
     // The assigned technician reads what the ticket needs.
     assert_eq!(
-        app.get(&path, &shop.techs[2].token).await.expect(StatusCode::OK)[0]["part_number"],
+        app.get(&path, &shop.techs[2].token)
+            .await
+            .expect(StatusCode::OK)[0]["part_number"],
         "CR-24"
     );
     app.get(&path, &shop.techs[0].token)

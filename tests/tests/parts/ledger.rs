@@ -30,9 +30,14 @@ async fn movements_move_balances_and_negative_ones_are_flagged(backend: TestBack
 
     // One van per technician, made on demand; asking again answers the same.
     let tech = shop.tech();
-    let first = put(&app, &format!("/v1/technicians/{}/van", tech.id), &admin, &json!({}))
-        .await
-        .expect(StatusCode::OK);
+    let first = put(
+        &app,
+        &format!("/v1/technicians/{}/van", tech.id),
+        &admin,
+        &json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
     assert_eq!(first["kind"], "van");
     assert_eq!(first["technician_id"], json!(tech.id));
     let van_id = van(&app, &admin, tech.id).await;
@@ -71,19 +76,38 @@ async fn movements_move_balances_and_negative_ones_are_flagged(backend: TestBack
 
     // Bad movements are problems naming the field, and move nothing.
     for (body, field) in [
-        (json!({"kind": "adjustment", "part_id": relay, "location_id": van_id, "delta": 2, "reason": " "}), "reason"),
-        (json!({"kind": "transfer", "part_id": relay, "from_location_id": depot, "to_location_id": depot, "quantity": 1}), "to_location_id"),
-        (json!({"kind": "receipt", "part_id": relay, "to_location_id": depot, "quantity": 0}), "quantity"),
-        (json!({"kind": "receipt", "part_id": relay, "to_location_id": Uuid::now_v7(), "quantity": 1}), "to_location_id"),
-        (json!({"kind": "receipt", "part_id": Uuid::now_v7(), "to_location_id": depot, "quantity": 1}), "part_id"),
+        (
+            json!({"kind": "adjustment", "part_id": relay, "location_id": van_id, "delta": 2, "reason": " "}),
+            "reason",
+        ),
+        (
+            json!({"kind": "transfer", "part_id": relay, "from_location_id": depot, "to_location_id": depot, "quantity": 1}),
+            "to_location_id",
+        ),
+        (
+            json!({"kind": "receipt", "part_id": relay, "to_location_id": depot, "quantity": 0}),
+            "quantity",
+        ),
+        (
+            json!({"kind": "receipt", "part_id": relay, "to_location_id": Uuid::now_v7(), "quantity": 1}),
+            "to_location_id",
+        ),
+        (
+            json!({"kind": "receipt", "part_id": Uuid::now_v7(), "to_location_id": depot, "quantity": 1}),
+            "part_id",
+        ),
     ] {
         let reply = app.post("/v1/stock/movements", &admin, &body).await;
         reply.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
         assert_eq!(error_fields(&reply), [field], "{body}");
     }
-    app.post("/v1/stock/movements", &admin, &json!({"kind": "consumption", "part_id": relay}))
-        .await
-        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    app.post(
+        "/v1/stock/movements",
+        &admin,
+        &json!({"kind": "consumption", "part_id": relay}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     assert_eq!(balance(&app, &admin, depot, relay).await, 6.0);
 
     // Another tenant's location is unknown here.
@@ -99,13 +123,26 @@ async fn movements_move_balances_and_negative_ones_are_flagged(backend: TestBack
     assert_eq!(error_fields(&reply), ["to_location_id"]);
 
     // Reorder points give suggestions up to the target.
-    put(&app, "/v1/stock/reorder-points", &admin, &json!({"location_id": depot, "part_id": relay, "min": 8, "target": 20}))
+    put(
+        &app,
+        "/v1/stock/reorder-points",
+        &admin,
+        &json!({"location_id": depot, "part_id": relay, "min": 8, "target": 20}),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    put(
+        &app,
+        "/v1/stock/reorder-points",
+        &admin,
+        &json!({"location_id": depot, "part_id": relay, "min": 8, "target": 2}),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let suggestions = app
+        .get("/v1/stock/suggestions", &admin)
         .await
-        .expect(StatusCode::NO_CONTENT);
-    put(&app, "/v1/stock/reorder-points", &admin, &json!({"location_id": depot, "part_id": relay, "min": 8, "target": 2}))
-        .await
-        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
-    let suggestions = app.get("/v1/stock/suggestions", &admin).await.expect(StatusCode::OK);
+        .expect(StatusCode::OK);
     assert_eq!(
         suggestions,
         json!([{"location_id": depot, "location_name": "Depot", "part_id": relay, "part_number": "CR-24",
@@ -113,7 +150,9 @@ async fn movements_move_balances_and_negative_ones_are_flagged(backend: TestBack
     );
     receive(&app, &admin, relay, depot, 14.0).await;
     assert_eq!(
-        app.get("/v1/stock/suggestions", &admin).await.expect(StatusCode::OK),
+        app.get("/v1/stock/suggestions", &admin)
+            .await
+            .expect(StatusCode::OK),
         json!([])
     );
 
@@ -126,7 +165,10 @@ async fn movements_move_balances_and_negative_ones_are_flagged(backend: TestBack
     assert_eq!(kinds, [json!("adjustment"), json!("transfer")]);
 
     // The technician reads their own van, and nothing else of the stock.
-    let own = app.get("/v1/me/van", &tech.token).await.expect(StatusCode::OK);
+    let own = app
+        .get("/v1/me/van", &tech.token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(own["location"]["id"], json!(van_id));
     assert_eq!(own["balances"][0]["part_number"], "CR-24");
     assert_eq!(own["balances"][0]["quantity"], -1.0);
@@ -140,7 +182,9 @@ async fn movements_move_balances_and_negative_ones_are_flagged(backend: TestBack
     )
     .await
     .expect_problem(StatusCode::FORBIDDEN, "forbidden");
-    app.get("/v1/me/van", &admin).await.expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.get("/v1/me/van", &admin)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     app.stop().await;
 }
 
@@ -167,7 +211,10 @@ async fn concurrent_movements_keep_balances_equal_to_the_ledger(backend: TestBac
     let mut rng = Lcg(seed);
 
     let app = TestApp::start(backend).await;
-    let shop = Shop::builder(&app, "ledger-race").technicians(2).build().await;
+    let shop = Shop::builder(&app, "ledger-race")
+        .technicians(2)
+        .build()
+        .await;
     let admin = shop.tenant.admin_token.clone();
     let parts = [
         part(&app, &admin, "CR-24", "compressor relay", 1890).await,
@@ -194,22 +241,32 @@ async fn concurrent_movements_keep_balances_equal_to_the_ledger(backend: TestBac
         let quantity = quantity_milli as f64 / 1000.0;
         if rng.next(5) == 0 {
             let at = locations[rng.next(4) as usize];
-            let delta = if rng.next(2) == 0 { quantity_milli } else { -quantity_milli };
+            let delta = if rng.next(2) == 0 {
+                quantity_milli
+            } else {
+                -quantity_milli
+            };
             *expected.entry((at, part)).or_default() += delta;
-            requests.push(json!({"kind": "adjustment", "part_id": part, "location_id": at,
-                                 "delta": delta as f64 / 1000.0, "reason": "recount"}));
+            requests.push(
+                json!({"kind": "adjustment", "part_id": part, "location_id": at,
+                                 "delta": delta as f64 / 1000.0, "reason": "recount"}),
+            );
         } else {
             let from = rng.next(4) as usize;
             let to = (from + 1 + rng.next(3) as usize) % 4;
             *expected.entry((locations[from], part)).or_default() -= quantity_milli;
             *expected.entry((locations[to], part)).or_default() += quantity_milli;
-            requests.push(json!({"kind": "transfer", "part_id": part, "from_location_id": locations[from],
-                                 "to_location_id": locations[to], "quantity": quantity}));
+            requests.push(
+                json!({"kind": "transfer", "part_id": part, "from_location_id": locations[from],
+                                 "to_location_id": locations[to], "quantity": quantity}),
+            );
         }
     }
     for round in requests.chunks(20) {
         let replies = futures_util::future::join_all(
-            round.iter().map(|body| app.post("/v1/stock/movements", &admin, body)),
+            round
+                .iter()
+                .map(|body| app.post("/v1/stock/movements", &admin, body)),
         )
         .await;
         for reply in replies {

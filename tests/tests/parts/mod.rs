@@ -41,7 +41,13 @@ pub(super) async fn import_csv(app: &TestApp, token: &str, csv: &str) -> Reply {
 }
 
 /// A catalogue part; returns its id.
-pub(super) async fn part(app: &TestApp, token: &str, number: &str, name: &str, price_cents: i64) -> Uuid {
+pub(super) async fn part(
+    app: &TestApp,
+    token: &str,
+    number: &str,
+    name: &str,
+    price_cents: i64,
+) -> Uuid {
     id_of(
         &app.post(
             "/v1/parts",
@@ -66,9 +72,14 @@ pub(super) async fn warehouse(app: &TestApp, token: &str, name: &str) -> Uuid {
 /// The technician's van (made on first use).
 pub(super) async fn van(app: &TestApp, token: &str, technician: Uuid) -> Uuid {
     id_of(
-        &put(app, &format!("/v1/technicians/{technician}/van"), token, &json!({}))
-            .await
-            .expect(StatusCode::OK),
+        &put(
+            app,
+            &format!("/v1/technicians/{technician}/van"),
+            token,
+            &json!({}),
+        )
+        .await
+        .expect(StatusCode::OK),
         "id",
     )
 }

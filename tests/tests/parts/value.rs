@@ -36,7 +36,9 @@ fn pdf_text(pdf: &[u8]) -> String {
 }
 
 async fn report_pdf(app: &TestApp, ticket: Uuid, token: &str) -> Vec<u8> {
-    let issued = app.post(&format!("/v1/tickets/{ticket}/report"), token, &json!({})).await;
+    let issued = app
+        .post(&format!("/v1/tickets/{ticket}/report"), token, &json!({}))
+        .await;
     assert!(issued.status.is_success(), "{}", issued.body);
     let response = app
         .client
@@ -64,16 +66,29 @@ async fn a_part_used_offline_leads_dispatch_and_prices_the_report(backend: TestB
     let far_van = van(&app, &admin, far.id).await;
     receive(&app, &admin, relay, near_van, 1.0).await;
     receive(&app, &admin, relay, far_van, 1.0).await;
-    put(&app, "/v1/parts/policies/hvac", &admin, &json!({"policy": "require"}))
-        .await
-        .expect(StatusCode::OK);
+    put(
+        &app,
+        "/v1/parts/policies/hvac",
+        &admin,
+        &json!({"policy": "require"}),
+    )
+    .await
+    .expect(StatusCode::OK);
     for rate in [
         json!({"scope": "default", "cents_per_hour": 6000}),
         json!({"scope": "category", "key": "hvac", "cents_per_hour": 8000}),
     ] {
-        put(&app, "/v1/parts/labour-rates", &admin, &rate).await.expect(StatusCode::OK);
+        put(&app, "/v1/parts/labour-rates", &admin, &rate)
+            .await
+            .expect(StatusCode::OK);
     }
-    let bad = put(&app, "/v1/parts/labour-rates", &admin, &json!({"scope": "technician", "key": "nobody", "cents_per_hour": -1})).await;
+    let bad = put(
+        &app,
+        "/v1/parts/labour-rates",
+        &admin,
+        &json!({"scope": "technician", "key": "nobody", "cents_per_hour": -1}),
+    )
+    .await;
     assert_eq!(error_fields(&bad), ["key", "cents_per_hour"]);
 
     // The near technician's job: a relay used offline, 90 minutes of work,
@@ -81,15 +96,29 @@ async fn a_part_used_offline_leads_dispatch_and_prices_the_report(backend: TestB
     let first = shop.assigned_ticket(&app, near.id).await;
     let t = first.to_string();
     let dir = TempGuard::new("truckroll-parts-story-");
-    let client = Client::open(&dir.path().join("phone.db"), ClientConfig::new(&app.base_url))
+    let client = Client::open(
+        &dir.path().join("phone.db"),
+        ClientConfig::new(&app.base_url),
+    )
+    .await
+    .expect("SDK opens");
+    client
+        .sign_in(&shop.tenant.name, &near.email, PASSWORD)
         .await
-        .expect("SDK opens");
-    client.sign_in(&shop.tenant.name, &near.email, PASSWORD).await.expect("signs in");
+        .expect("signs in");
     client.sync_now().await.expect("first sync");
     client.set_online(false);
     for edit in [
-        Edit::AddPart { part_number: "CR-24".into(), quantity: 1.0, serial: None },
-        Edit::AddPart { part_number: "TAPE".into(), quantity: 2.0, serial: None },
+        Edit::AddPart {
+            part_number: "CR-24".into(),
+            quantity: 1.0,
+            serial: None,
+        },
+        Edit::AddPart {
+            part_number: "TAPE".into(),
+            quantity: 2.0,
+            serial: None,
+        },
         Edit::AddTimeEntry {
             kind: TimeEntryKind::Work,
             started_at: 1_700_000_000_000,
@@ -98,7 +127,11 @@ async fn a_part_used_offline_leads_dispatch_and_prices_the_report(backend: TestB
     ] {
         client.edit(&t, edit).await.expect("edit applies");
     }
-    let site = Position { lat: 52.5163, lon: 13.3795, accuracy_m: Some(8.0) };
+    let site = Position {
+        lat: 52.5163,
+        lon: 13.3795,
+        accuracy_m: Some(8.0),
+    };
     for (action, position) in [
         (StatusAction::Accept, None),
         (StatusAction::StartTravel, None),
@@ -106,7 +139,14 @@ async fn a_part_used_offline_leads_dispatch_and_prices_the_report(backend: TestB
         (StatusAction::CompleteWork, None),
     ] {
         client
-            .edit(&t, Edit::Status { action, position, reason: None })
+            .edit(
+                &t,
+                Edit::Status {
+                    action,
+                    position,
+                    reason: None,
+                },
+            )
             .await
             .expect("status step applies");
     }
@@ -128,7 +168,11 @@ async fn a_part_used_offline_leads_dispatch_and_prices_the_report(backend: TestB
     .await
     .expect(StatusCode::OK);
     let assigned = app
-        .post(&format!("/v1/tickets/{second}/assign"), &admin, &json!({"best": true}))
+        .post(
+            &format!("/v1/tickets/{second}/assign"),
+            &admin,
+            &json!({"best": true}),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(assigned["assignee_id"], json!(far.id));
@@ -185,7 +229,10 @@ async fn a_part_used_offline_leads_dispatch_and_prices_the_report(backend: TestB
         (now - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
         (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
     );
-    let lines = app.get(&format!("/v1/jobs/value?{period}"), &admin).await.expect(StatusCode::OK);
+    let lines = app
+        .get(&format!("/v1/jobs/value?{period}"), &admin)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(lines.as_array().map(Vec::len), Some(1), "{lines}");
     assert_eq!(lines[0]["ticket_id"], json!(first));
     assert_eq!(lines[0]["total_cents"], 16890);
@@ -201,17 +248,29 @@ async fn a_part_used_offline_leads_dispatch_and_prices_the_report(backend: TestB
         .expect("text");
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 2, "{csv}");
-    assert!(rows[0].starts_with("ticket_number,ticket_id,category"), "{csv}");
-    assert!(rows[1].ends_with(",18.90,1,1.50,100.00,150.00,168.90"), "{csv}");
+    assert!(
+        rows[0].starts_with("ticket_number,ticket_id,category"),
+        "{csv}"
+    );
+    assert!(
+        rows[1].ends_with(",18.90,1,1.50,100.00,150.00,168.90"),
+        "{csv}"
+    );
     assert_eq!(
-        app.get("/v1/jobs/value?from=2000-01-01T00:00:00Z&to=2000-12-31T00:00:00Z", &admin)
-            .await
-            .expect(StatusCode::OK),
+        app.get(
+            "/v1/jobs/value?from=2000-01-01T00:00:00Z&to=2000-12-31T00:00:00Z",
+            &admin
+        )
+        .await
+        .expect(StatusCode::OK),
         json!([])
     );
-    app.get("/v1/jobs/value?from=2001-01-01T00:00:00Z&to=2000-01-01T00:00:00Z", &admin)
-        .await
-        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    app.get(
+        "/v1/jobs/value?from=2001-01-01T00:00:00Z&to=2000-01-01T00:00:00Z",
+        &admin,
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     app.get(&format!("/v1/jobs/value?{period}"), &near.token)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");

@@ -17,8 +17,11 @@ async fn dispatcher_keeps_the_stock_on_the_parts_page() {
     let tenant = app.create_tenant("parts-page").await;
     let admin = tenant.admin_token.clone();
     let dispatcher_email = "dispatch@parts-page.test";
-    app.create_user(&tenant, dispatcher_email, "dispatcher").await;
-    let (ada_user, _) = app.create_user(&tenant, "ada@parts-page.test", "technician").await;
+    app.create_user(&tenant, dispatcher_email, "dispatcher")
+        .await;
+    let (ada_user, _) = app
+        .create_user(&tenant, "ada@parts-page.test", "technician")
+        .await;
     let ada = id_of(
         &app.post(
             "/v1/technicians",
@@ -30,11 +33,18 @@ async fn dispatcher_keeps_the_stock_on_the_parts_page() {
         "id",
     );
     let mut parts = Vec::new();
-    for (number, name, price) in [("CR-24", "compressor relay", 1890), ("FAN-220", "condenser fan motor", 12900)] {
+    for (number, name, price) in [
+        ("CR-24", "compressor relay", 1890),
+        ("FAN-220", "condenser fan motor", 12900),
+    ] {
         parts.push(id_of(
-            &app.post("/v1/parts", &admin, &json!({"number": number, "name": name, "price_cents": price}))
-                .await
-                .expect(StatusCode::CREATED),
+            &app.post(
+                "/v1/parts",
+                &admin,
+                &json!({"number": number, "name": name, "price_cents": price}),
+            )
+            .await
+            .expect(StatusCode::CREATED),
             "id",
         ));
     }
@@ -45,7 +55,12 @@ async fn dispatcher_keeps_the_stock_on_the_parts_page() {
         "id",
     );
     let van = app
-        .send(Method::PUT, &format!("/v1/technicians/{ada}/van"), Some(&admin), Some(&json!({})))
+        .send(
+            Method::PUT,
+            &format!("/v1/technicians/{ada}/van"),
+            Some(&admin),
+            Some(&json!({})),
+        )
         .await
         .expect(StatusCode::OK);
     let van_id = id_of(&van, "id");
@@ -53,7 +68,9 @@ async fn dispatcher_keeps_the_stock_on_the_parts_page() {
         json!({"kind": "receipt", "part_id": parts[0], "to_location_id": depot, "quantity": 10}),
         json!({"kind": "adjustment", "part_id": parts[0], "location_id": van_id, "delta": -1, "reason": "used before counting"}),
     ] {
-        app.post("/v1/stock/movements", &admin, &body).await.expect(StatusCode::CREATED);
+        app.post("/v1/stock/movements", &admin, &body)
+            .await
+            .expect(StatusCode::CREATED);
     }
     app.send(
         Method::PUT,
@@ -71,7 +88,10 @@ async fn dispatcher_keeps_the_stock_on_the_parts_page() {
             ("TENANT", tenant.name.clone()),
             ("DISPATCHER_EMAIL", dispatcher_email.to_owned()),
             ("PASSWORD", PASSWORD.to_owned()),
-            ("VAN_NAME", van["name"].as_str().unwrap_or_default().to_owned()),
+            (
+                "VAN_NAME",
+                van["name"].as_str().unwrap_or_default().to_owned(),
+            ),
             ("ARTIFACTS", browser::artifacts_dir().display().to_string()),
         ],
     )
