@@ -208,7 +208,7 @@ async fn seed(
     // transfer of 2 to van (g·7919 mod T), 6..9 a consumption of 1 from it.
     let started = Instant::now();
     let van = format!("(SELECT id FROM bench_vans WHERE k = (g * 7919) % {t})");
-    let part = format!("(SELECT id FROM bench_parts WHERE k = (g * 104729) % {PARTS})");
+    let part = format!("(SELECT id FROM bench_parts WHERE k = ((g / 10) * 104729) % {PARTS})");
     let chunk = 1_000_000;
     let mut done = 0;
     while done < n {
@@ -226,7 +226,7 @@ async fn seed(
                 rows(count)
             )
             .replace("(g * 7919)", "(x.g * 7919)")
-            .replace("(g * 104729)", "(x.g * 104729)")
+            .replace("((g / 10) * 104729)", "((x.g / 10) * 104729)")
             .replace("WHEN g % 10", "WHEN x.g % 10"),
             &[tenant, warehouse],
         )
