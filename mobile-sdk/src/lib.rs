@@ -35,6 +35,7 @@ pub mod packet;
 pub mod push;
 pub mod store;
 pub mod transport;
+pub mod van;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -64,6 +65,7 @@ pub use day::FlushReport;
 pub use location::{LocationFix, PendingPing, PingDecision};
 pub use offers::{Answer, OfferAnswer, OfferInfo, OfferList, OfferState, QueuedAnswer};
 pub use push::{PushTokenState, SignedOut};
+pub use van::{VanLine, VanStock};
 
 /// The device's clock, injectable so tests decide what "now" is.
 pub trait Clock: Send + Sync + std::fmt::Debug {

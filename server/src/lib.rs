@@ -26,6 +26,7 @@ pub mod media;
 pub mod notify;
 pub mod outbox;
 pub mod packet;
+pub mod parts;
 pub mod progress;
 pub mod push;
 pub mod report;

@@ -20,6 +20,8 @@ mod intake;
 mod live;
 /// Push notifications (FCM) and webhooks.
 mod notify;
+/// Parts and van stock (issue 23): catalogue, ledger, consumption, dispatch, priced jobs.
+mod parts;
 /// Work record corrections and the signed service report (PDF).
 mod report;
 /// The phone SDK against a real server: sync, media, convergence, Python.

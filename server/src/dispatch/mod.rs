@@ -43,6 +43,7 @@ mod config;
 mod index;
 pub mod ingest;
 pub mod offers;
+pub mod parts;
 mod query;
 mod scan;
 mod schedule;

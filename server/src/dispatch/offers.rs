@@ -111,13 +111,16 @@ impl OfferFlow<'_> {
         };
         let asked: Vec<Uuid> = earlier.iter().map(|offer| offer.technician_id).collect();
         let away = super::calendar::Away::at(self.store, ticket.tenant_id, now).await?;
-        let ranked = self.dispatch.candidates_in(
+        let ranked = super::parts::ranked(
+            self.dispatch,
+            self.store,
             &ticket,
             site.location,
             territory.as_deref(),
             asked.len() + 1 + away.extra(),
             now,
-        )?;
+        )
+        .await?;
         let ranked = away.keep(ranked, asked.len() + 1);
         let Some(next) = ranked
             .into_iter()

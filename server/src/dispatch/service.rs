@@ -42,6 +42,11 @@ pub struct CandidateReasons {
     pub skills: Vec<SkillMatch>,
     /// Minutes of SLA left after travel; absent until SLA tracking lands.
     pub sla_slack_minutes: Option<f64>,
+    /// The ticket's required parts in the technician's van, in words
+    /// ("has 2 × compressor relay in van"); empty when none are required
+    /// (`dispatch/parts.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub van_parts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -201,6 +206,21 @@ impl DispatchService {
         k: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<RankedCandidate>, IndexError> {
+        self.candidates_where(ticket, site, territory, None, k, now)
+    }
+
+    /// Like [`Self::candidates_in`], keeping only technicians `extra`
+    /// accepts too (checked while walking the tree, so the `k` answered
+    /// all pass it).
+    pub fn candidates_where(
+        &self,
+        ticket: &Ticket,
+        site: GeoPoint,
+        territory: Option<&CompiledBoundary>,
+        extra: Option<&super::query::CandidateFilter<'_>>,
+        k: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RankedCandidate>, IndexError> {
         // Rank among a wider circle than k: a slightly farther technician
         // with no open jobs may score better than the nearest.
         let pool = (k * 4).clamp(k, 200);
@@ -208,10 +228,11 @@ impl DispatchService {
             entry
                 .position
                 .is_some_and(|fix| territory.is_none_or(|t| t.covers(fix.point)))
+                && extra.is_none_or(|f| f(entry))
         };
         let mut query = NearestQuery::new(ticket.tenant_id, site, pool, now)
             .with_skills(&ticket.required_skills);
-        if territory.is_some() {
+        if territory.is_some() || extra.is_some() {
             query = query.with_filter(&inside);
         }
         let found = self.index.nearest(&query)?;
@@ -252,6 +273,7 @@ impl DispatchService {
                         position_at: (!from_home).then_some(candidate.position.at),
                         skills,
                         sla_slack_minutes: None,
+                        van_parts: Vec::new(),
                     },
                 }
             })

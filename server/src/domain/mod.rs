@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod location;
 pub mod maintenance;
 pub mod offer;
+pub mod parts;
 pub mod people;
 pub mod permissions;
 pub mod schedule;

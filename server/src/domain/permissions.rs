@@ -82,6 +82,14 @@ pub enum Action {
     // Knowledge base (issue 22).
     KnowledgeRead,
     KnowledgeWrite,
+    // Issue 23: parts and van stock.
+    /// Read the parts catalogue, stock locations, balances, movements and suggestions.
+    PartsRead,
+    /// Change the catalogue, record movements, reorder points, required parts,
+    /// parts policies and labour rates.
+    PartsWrite,
+    /// Read one's own van stock (the technician's phone).
+    OwnVanRead,
 }
 
 use Action::*;
@@ -187,6 +195,10 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
         KnowledgeWrite,
         &[Role::Admin, Role::Dispatcher, Role::Manager],
     ),
+    // Issue 23: parts and van stock.
+    (PartsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
+    (PartsWrite, &[Role::Admin, Role::Dispatcher]),
+    (OwnVanRead, &[Role::Technician]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -230,9 +242,10 @@ mod tests {
                             | LocationsReport
                             | OffersRespond
                             | OwnAvailabilitySet
+                            | OwnVanRead
                     )
             );
         }
-        assert_eq!(seen.len(), 45);
+        assert_eq!(seen.len(), 48);
     }
 }

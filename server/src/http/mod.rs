@@ -19,6 +19,7 @@ mod notify;
 mod offers;
 mod openapi;
 mod ops;
+mod parts;
 mod progress;
 mod report;
 mod schedule;
@@ -82,6 +83,7 @@ use crate::{
         (name = "schedule", description = "Appointment windows, bookable slots, durations, absences, holidays"),
         (name = "automation", description = "Teams and queues, trigger rules, staff notifications"),
         (name = "knowledge", description = "Knowledge base: articles, versions, suggestions, deflections"),
+        (name = "parts", description = "Parts catalogue, van and warehouse stock, required parts, priced jobs"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -136,6 +138,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(knowledge::router())
         .merge(ticket_merge::router())
         .merge(ticket_family::router())
+        .merge(parts::router())
 }
 
 /// The OpenAPI document, rendered once per process.

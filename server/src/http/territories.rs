@@ -172,15 +172,19 @@ pub(super) async fn ranked_candidates(
     };
     let now = chrono::Utc::now();
     let away = crate::dispatch::calendar::Away::at(&*state.store, ticket.tenant_id, now).await?;
-    state
-        .dispatch
-        .candidates_in(
-            ticket,
-            site.location,
-            territory.as_deref(),
-            k + away.extra(),
-            now,
-        )
-        .map(|ranked| away.keep(ranked, k))
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    crate::dispatch::parts::ranked(
+        &state.dispatch,
+        state.store.as_ref(),
+        ticket,
+        site.location,
+        territory.as_deref(),
+        k + away.extra(),
+        now,
+    )
+    .await
+    .map(|ranked| away.keep(ranked, k))
+    .map_err(|e| match e {
+        crate::dispatch::parts::PartsRankError::Store(store) => store.into(),
+        other => ApiError::Internal(other.to_string()),
+    })
 }

@@ -147,6 +147,8 @@ struct WorkBody {
     signatures: Vec<WorkMediaBody>,
     /// The latest signature captured for the ticket, verified on reading.
     signature: Option<SignedBody>,
+    /// What the job is worth: parts × catalogue prices plus labour (issue 23).
+    value: Option<crate::parts::value::JobValue>,
 }
 
 async fn with_urls(
@@ -262,10 +264,13 @@ async fn work_body(
         }
         None => None,
     };
+    let value =
+        Some(crate::parts::value::job_value(state.store.as_ref(), ticket, &work.record).await?);
     Ok(WorkBody {
         record: work.record,
         photos,
         signatures,
         signature,
+        value,
     })
 }

@@ -371,6 +371,13 @@ async fn content(
         None => None,
     };
     let record = &work.record;
+    let value = match crate::parts::value::job_value(store, ticket, record).await {
+        Ok(value) => value,
+        Err(crate::parts::PartsError::Store(e)) => return Err(e.into()),
+        Err(crate::parts::PartsError::Invalid(e)) => {
+            return Err(ReportError::Invalid(e.to_string()));
+        }
+    };
     let content = ReportContent {
         tenant_name: store.report_tenant_name(tenant_id).await?,
         logo,
@@ -416,6 +423,7 @@ async fn content(
         photos_missing,
         signature,
         corrections_after_signing,
+        value: Some(value),
     };
     Ok((content, doc_version, pending))
 }
@@ -739,6 +747,7 @@ mod tests {
             photos_missing: 0,
             signature: None,
             corrections_after_signing: 0,
+            value: None,
         };
         let issue = Issue {
             version: 1,

@@ -70,6 +70,8 @@ pub struct ReportContent {
     pub signature: Option<SignatureBlock>,
     /// Office corrections written after the signature.
     pub corrections_after_signing: usize,
+    /// The priced job (issue 23): parts × catalogue prices plus labour.
+    pub value: Option<crate::parts::value::JobValue>,
 }
 
 /// One time entry as the report lists it.
@@ -383,6 +385,68 @@ fn fit(image: &Image, max_w: f32, max_h: f32) -> (f32, f32) {
     (w * scale, h * scale)
 }
 
+/// The priced parts and labour of the job (issue 23).
+fn charges(layout: &mut Layout<'_>, value: &crate::parts::value::JobValue) {
+    use crate::parts::value::money;
+    layout.heading("Charges", BODY * 3.0);
+    let cols = [MARGIN, MARGIN + 200.0, MARGIN + 280.0, MARGIN + 370.0];
+    layout.row(
+        SMALL,
+        &[
+            (cols[0], "Part".into()),
+            (cols[1], "Quantity".into()),
+            (cols[2], "Unit price".into()),
+            (cols[3], "Amount".into()),
+        ],
+    );
+    for part in &value.parts {
+        let label = match &part.name {
+            Some(name) => format!("{} {}", part.part_number, name),
+            None => format!("{} (not in catalogue)", part.part_number),
+        };
+        layout.row(
+            BODY,
+            &[
+                (cols[0], label),
+                (cols[1], quantity(part.quantity)),
+                (
+                    cols[2],
+                    part.unit_price_cents.map(money).unwrap_or_default(),
+                ),
+                (cols[3], part.cents.map(money).unwrap_or_else(|| "-".into())),
+            ],
+        );
+    }
+    layout.row(
+        BODY,
+        &[
+            (
+                cols[0],
+                format!("Labour {}", duration(value.labour_seconds)),
+            ),
+            (
+                cols[2],
+                value
+                    .labour_rate_cents_per_hour
+                    .map(|r| format!("{}/h", money(r)))
+                    .unwrap_or_default(),
+            ),
+            (cols[3], money(value.labour_cents)),
+        ],
+    );
+    layout.gap(4.0);
+    layout.paragraph(
+        MARGIN,
+        BODY,
+        &format!(
+            "Parts {} · labour {} · total {}",
+            money(value.parts_cents),
+            money(value.labour_cents),
+            money(value.total_cents)
+        ),
+    );
+}
+
 fn duration(seconds: i64) -> String {
     format!("{}:{:02} h", seconds / 3600, (seconds % 3600) / 60)
 }
@@ -520,6 +584,10 @@ pub fn render(
                 ],
             );
         }
+    }
+
+    if let Some(value) = &content.value {
+        charges(&mut layout, value);
     }
 
     layout.heading("Time", BODY * 3.0);

@@ -46,6 +46,10 @@ pub struct Projection {
     /// A check-in the merge applied, judged against the site's geofence
     /// (`device_sync/geofence.rs`); `None` leaves the recorded one.
     pub check_in: Option<crate::domain::checkin::CheckIn>,
+    /// The document's part entries after the merge; the stock ledger's
+    /// consumption is reconciled to them in the write's transaction
+    /// (`sql/parts.rs`).
+    pub parts: Vec<truckroll_sync::Part>,
 }
 
 /// Custom fields a document change set or removed (values as projected

@@ -125,6 +125,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "knowledge",
         include_str!("../../../migrations/postgres/0024_knowledge.sql"),
     ),
+    (
+        25,
+        "parts",
+        include_str!("../../../migrations/postgres/0025_parts.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -247,6 +252,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         24,
         "knowledge",
         include_str!("../../../migrations/sqlite/0024_knowledge.sql"),
+    ),
+    (
+        25,
+        "parts",
+        include_str!("../../../migrations/sqlite/0025_parts.sql"),
     ),
 ];
 

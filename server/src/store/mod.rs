@@ -27,6 +27,7 @@ pub mod media;
 pub mod migrations;
 pub mod notify;
 pub mod offers;
+pub mod parts;
 pub mod postgres;
 pub mod progress;
 pub mod push;
@@ -141,6 +142,7 @@ pub trait Store:
     + maintenance::MaintenanceStore
     + automation::AutomationStore
     + knowledge::KnowledgeStore
+    + parts::PartStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -162,6 +162,13 @@ static ASSETS: &[Asset] = &[
         "assets/knowledge.css",
         "text/css; charset=utf-8"
     ),
+    // Issue 23: the parts and stock page.
+    asset!(
+        "parts.js",
+        "assets/parts.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("parts.css", "assets/parts.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
@@ -210,6 +217,8 @@ static PAGES: &[(&str, &str)] = &[
     ("/track/{token}", include_str!("progress.html")),
     ("/automation", include_str!("automation.html")),
     ("/knowledge", include_str!("knowledge.html")),
+    // Issue 23: the parts and stock page.
+    ("/parts", include_str!("parts.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

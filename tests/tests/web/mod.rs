@@ -2,4 +2,5 @@ mod automation;
 mod browser;
 mod console;
 mod knowledge;
+mod parts;
 mod progress;

@@ -294,6 +294,7 @@ macro_rules! impl_document_store {
                         .await?;
                         let after = Ticket::try_from(after.ok_or(StoreError::NotFound("ticket"))?)?;
                         Self::enqueue_ticket_webhooks_in(&mut tx, Some(&before), &after).await?;
+                        Self::reconcile_part_uses_in(&mut tx, actor, write.ticket_id, &p.parts).await?;
                         if (status, hold) != (before.status, before.hold_reason) {
                             if p.steps.is_empty() {
                                 Self::append_status_history(&mut tx, actor.tenant_id, write.ticket_id, next_version(before.updated_at), status, hold).await?;

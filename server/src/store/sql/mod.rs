@@ -29,6 +29,7 @@ pub(super) mod maintenance;
 pub(super) mod media;
 pub(crate) mod notify;
 pub(super) mod offers;
+pub(super) mod parts;
 pub(super) mod progress;
 pub(super) mod push;
 pub(super) mod report;
@@ -201,6 +202,7 @@ macro_rules! impl_store {
         $crate::store::sql::maintenance::impl_maintenance_store!($store, $db);
         $crate::store::sql::automation::impl_automation_store!($store, $db);
         $crate::store::sql::knowledge::impl_knowledge_store!($store, $db);
+        $crate::store::sql::parts::impl_part_store!($store, $db);
     };
 }
 

@@ -92,6 +92,7 @@ window.TruckrollConsole = (() => {
     ["/admin", "nav.admin"],
     ["/automation", "nav.automation"],
     ["/knowledge", "nav.knowledge"],
+    ["/parts", "nav.parts"],
   ];
 
   function navigation(me, current) {
