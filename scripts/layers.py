@@ -21,6 +21,7 @@ LAYERS = {
     "dispatch": 4, "device_sync": 4, "push": 4, "media": 4, "sla": 4, "live": 4, "work": 4, "timeline": 4, "packet": 4, "intake": 4, "notify": 4, "report": 4, "search": 4, "governance": 4,
     "schedule": 4,
     "automation": 4,
+    "knowledge": 4,
     "parts": 4,  # issue 23: parts and van stock
     "app": 5, "config": 5, "progress": 5,
     "http": 6, "web": 6, "cli": 6, "demo": 6,
