@@ -2,8 +2,8 @@
 
 mod audit;
 mod auth;
-mod completion;
 mod automation;
+mod completion;
 mod console;
 mod directory;
 mod dispatch;
