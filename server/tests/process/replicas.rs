@@ -72,6 +72,7 @@ fn truckroll(database_url: &str) -> Command {
         .env("TRUCKROLL_DISPATCH__OFFER_WINDOW_SECS", "10")
         .env("TRUCKROLL_DISPATCH__OFFER_POLL_MS", "100")
         .env("TRUCKROLL_LIVE__FLUSH_MS", "50")
+        .env("TRUCKROLL_GOVERNANCE__METRICS_TOKEN", METRICS_TOKEN)
         .env("RUST_LOG", "warn");
     command
 }
@@ -211,6 +212,7 @@ impl Api {
         let text = self
             .client
             .get(format!("{base}/metrics"))
+            .bearer_auth(METRICS_TOKEN)
             .send()
             .await
             .ok()?
@@ -222,6 +224,9 @@ impl Api {
             .map(|l| l.trim_end().ends_with(" 1"))
     }
 }
+
+/// `/metrics` answers only with this token (`governance.metrics_token`).
+const METRICS_TOKEN: &str = "replicas-test-metrics-token";
 
 fn id(value: &Value) -> String {
     value["id"]

@@ -228,7 +228,12 @@ async fn teams_own_tickets_with_round_robin_and_least_loaded(backend: TestBacken
 }
 
 async fn a_p1_from_a_gold_customer_goes_to_senior_and_pages_the_supervisor(backend: TestBackend) {
-    let app = TestApp::start(backend).await;
+    // The rule's webhook goes to a loopback receiver: an on-premises
+    // address the operator allows (`[egress] allow`).
+    let app = TestApp::start_with(backend, |config| {
+        config.egress.allow = vec!["127.0.0.1/32".into()];
+    })
+    .await;
     let tenant = app.create_tenant("auto-story").await;
     let admin = tenant.admin_token.clone();
     let (senior, senior_token) = app

@@ -142,7 +142,7 @@ async fn search_finds_tickets_by_every_field(backend: TestBackend) {
     app.get("/v1/search?q=x&limit=0", admin)
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
-    app.get("/v1/search?q=x&kind=article", admin)
+    app.get("/v1/search?q=x&kind=invoice", admin)
         .await
         .expect_problem(StatusCode::BAD_REQUEST, "/malformed-request");
     // No words, no hits; SQL and query syntax are just text.

@@ -462,7 +462,8 @@ async fn tenant_templates_override_the_defaults(backend: TestBackend) {
         .get("/v1/notify/templates", admin)
         .await
         .expect(StatusCode::OK);
-    assert_eq!(listed.as_array().map(Vec::len), Some(7 * 2 * 2));
+    // Every event (NoticeEvent::ALL) × email and SMS × English and Chinese.
+    assert_eq!(listed.as_array().map(Vec::len), Some(9 * 2 * 2));
     app.get("/v1/notify/templates", &shop.tech().token)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
