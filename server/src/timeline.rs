@@ -129,7 +129,7 @@ pub struct TimelineEntry {
     pub device_time: Option<DateTime<Utc>>,
     /// One line for people.
     pub summary: String,
-    #[schema(value_type = Option<Object>)]
+    /// Any JSON the entry's kind carries (an object for most, a list for some).
     pub detail: Value,
 }
 

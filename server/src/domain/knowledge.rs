@@ -38,8 +38,9 @@ impl Visibility {
 }
 
 /// The editable content of an article: what every version keeps.
+// Not `deny_unknown_fields`: an article flattens this into its own fields,
+// and the OpenAPI document would then forbid them (schemathesis ST108).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ArticleContent {
     pub title: String,
     /// Markdown; raw HTML in it is shown as text, never run.
