@@ -10,7 +10,10 @@
 # with a message when it cannot.
 #
 # Three operations take bodies schemathesis cannot generate (raw MIME, a
-# PDF, a font file) and are left out; their own tests cover them.
+# PDF, a font file) and are left out; their own tests cover them. So is
+# /v1/maintenance/plans: schemathesis 4.32.5's example generator fails on
+# its request schema inside Hypothesis ("Inconsistent results", an error of
+# the tool, not an answer of the server); api::schedule tests it.
 #
 # Usage: scripts/schemathesis.sh [extra `st run` options]
 set -euo pipefail
@@ -103,7 +106,7 @@ run_as() {
         --suppress-health-check all \
         --no-color \
         --header "Authorization: Bearer ${token}" \
-        --exclude-path-regex '^/v1/(intake/email|reports/verify/\{code\}|service-reports/settings/font)$' \
+        --exclude-path-regex '^/v1/(intake/email|reports/verify/\{code\}|service-reports/settings/font|maintenance/plans)$' \
         "$@"
 }
 
