@@ -190,6 +190,9 @@ try {
   await page.getByLabel("Priority").selectOption("P1");
   await page.getByRole("button", { name: "Save changes" }).click();
   await page.locator("#header-message").filter({ hasText: "Saved." }).waitFor();
+  // …the second page learns of it from the live stream (not the 30 s poll)…
+  await other.waitForFunction(() => window.truckrollTicket.live.events > 0);
+  await other.locator("#notice").filter({ hasText: "changed elsewhere" }).waitFor();
   // …and the second page's save is refused with the reason.
   await other.bringToFront();
   current = other;

@@ -304,6 +304,8 @@ async fn main() -> anyhow::Result<()> {
     let mut queue_q = Timings::new("queue + q");
     let mut search = Timings::new("search");
     let mut scan = Timings::new("ILIKE scan");
+    // The slowest searches, to say which kind of query sets the p95.
+    let mut slowest: Vec<(f64, String, usize)> = Vec::new();
     for round in 0..(QUERIES + 20) {
         let measured = round >= 20;
         // The query of this round.
@@ -367,6 +369,7 @@ async fn main() -> anyhow::Result<()> {
             queue_q.hits += listed_q.items.len();
             search.millis.push(search_ms);
             search.hits += hits.len();
+            slowest.push((search_ms, text.clone(), hits.len()));
             scan.millis.push(scan_ms);
             scan.hits += scanned;
         }
@@ -378,6 +381,11 @@ async fn main() -> anyhow::Result<()> {
     println!("| ---          |      --- |      --- |      --- |      --- |");
     for timings in [&mut queue, &mut queue_q, &mut search, &mut scan] {
         timings.report();
+    }
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    println!("slowest searches (ms, query, hits):");
+    for (ms, text, hits) in slowest.iter().take(12) {
+        println!("  {ms:>9.2}  {text:<28} {hits}");
     }
     raw.close().await;
     Ok(())

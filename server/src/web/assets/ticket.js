@@ -1,8 +1,9 @@
 // One ticket: editable header and custom fields (each save sends the
 // version read; a 409 is explained), SLA clocks, actions the state allows,
-// candidates, comments, work record, timeline. Follows changes by polling
-// GET /v1/tickets/{id} (see DECISIONS.md: the live stream is the map's,
-// bounded to a map view).
+// candidates, comments, work record, timeline. Follows changes through the
+// live stream (`/v1/live`, bounded to the ticket's site: a delta naming this
+// ticket triggers a re-read), with a slow poll for what the stream does not
+// carry (comments, work) and as the fallback when the stream is down.
 "use strict";
 (async () => {
   const { $, el, t, i18n, session, start, explain, allows, statusLabel, slaSummary, listAll, customFieldsForm } = window.TruckrollConsole;
@@ -48,6 +49,7 @@
 
   async function renderFacts(ticket) {
     const site = await session.api(`/v1/sites/${ticket.site_id}`).catch(() => null);
+    if (site) follow(site);
     const customer = site ? await session.api(`/v1/customers/${site.customer_id}`).catch(() => null) : null;
     const asset = ticket.asset_id ? await session.api(`/v1/assets/${ticket.asset_id}`).catch(() => null) : null;
     const rows = [
@@ -287,6 +289,46 @@
     } catch { /* the next poll tries again */ }
   }
 
+  // The map's stream, bounded to a few metres around the site: its snapshot
+  // and deltas name this ticket whenever its status, assignee, priority or
+  // version change (and `gone_tickets` when it closes).
+  const live = { socket: null, site: null, retry: 1000, connected: false };
+  state.live = live;
+  function follow(site) {
+    const here = site.location;
+    if (!here || (live.site && live.site.id === site.id && live.site.location.lat === here.lat && live.site.location.lon === here.lon)) return;
+    live.site = site;
+    if (live.socket) { const old = live.socket; live.socket = null; old.close(); }
+    connect();
+  }
+  async function connect() {
+    const token = await session.token().catch(() => null);
+    if (!token || !live.site) return;
+    const { lat, lon } = live.site.location;
+    const d = 0.0005;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/v1/live?access_token=${encodeURIComponent(token)}`
+      + `&south=${Math.max(-90, lat - d)}&west=${Math.max(-180, lon - d)}&north=${Math.min(90, lat + d)}&east=${Math.min(180, lon + d)}`;
+    const socket = new WebSocket(url);
+    live.socket = socket;
+    socket.onopen = () => { live.retry = 1000; live.connected = true; };
+    socket.onmessage = (event) => {
+      let message;
+      try { message = JSON.parse(event.data); } catch { return; }
+      const named = (message.tickets || []).find((x) => x.id === id);
+      if ((named && named.updated_at !== state.version) || (message.gone_tickets || []).includes(id)) {
+        live.events = (live.events || 0) + 1;
+        poll();
+      }
+    };
+    socket.onclose = () => {
+      live.connected = false;
+      if (live.socket !== socket) return;
+      live.retry = Math.min(live.retry * 2, 30_000);
+      setTimeout(connect, live.retry);
+    };
+  }
+
   try {
     await renderTicket(await session.api(`/v1/tickets/${id}`));
   } catch (error) {
@@ -294,6 +336,8 @@
     return;
   }
   refreshSide();
-  setInterval(poll, 4000);
+  // Comments and work are not in the stream; the status is, unless the stream is down.
+  setInterval(() => { if (!live.connected) poll(); }, 4000);
+  setInterval(() => { poll(); refreshSide(); }, 30_000);
   state.ready = true;
 })();
