@@ -36,9 +36,11 @@ pub(in crate::store) fn match_text(backend: Backend, terms: &[String]) -> String
     }
 }
 
-/// How many matching entries a search ranks at most: bounds the work of a
-/// word that is in a large share of the tenant's records.
-pub(in crate::store) const SEARCH_CANDIDATES: i64 = 2000;
+/// How many matching entries a search ranks at most (the newest ones):
+/// bounds the work of a word in a large share of the tenant's records. A
+/// word in 2 % of them walks 25 000 entries to find 500 (DECISIONS.md,
+/// BENCHMARKS.md: 2000 cost four times that and missed the p95 target).
+pub(in crate::store) const SEARCH_CANDIDATES: i64 = 500;
 
 /// `FROM` clause and the condition (before the bound match text, closed by
 /// one `)`) of a match over `search_entries e`.
