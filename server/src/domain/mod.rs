@@ -1,5 +1,6 @@
 //! Pure types and rules. No I/O; serde and schema derives only.
 
+pub mod approvals;
 pub mod audit;
 pub mod automation;
 pub mod checkin;
@@ -10,6 +11,7 @@ pub mod duplicates;
 pub mod geo;
 pub mod knowledge;
 pub mod lifecycle;
+pub mod macros;
 pub mod location;
 pub mod maintenance;
 pub mod offer;

@@ -295,5 +295,7 @@
   }
   refreshSide();
   setInterval(poll, 4000);
+  // For the page's panels that change the ticket (the macro picker).
+  state.refresh = async () => { await renderTicket(await session.api(`/v1/tickets/${id}`)); refreshSide(); };
   state.ready = true;
 })();
