@@ -68,14 +68,8 @@ pub struct ApprovalCheck {
 impl Automation<'_> {
     /// The priced job of `ticket` as its work record stands.
     pub async fn job_cost(&self, ticket: &Ticket) -> Result<JobCost, ApprovalError> {
-        let work = crate::work::record(
-            self.store,
-            ticket.tenant_id,
-            ticket.id,
-            ticket.status,
-            &[],
-        )
-        .await?;
+        let work = crate::work::record(self.store, ticket.tenant_id, ticket.id, ticket.status, &[])
+            .await?;
         let value = crate::parts::value::job_value(self.store, ticket, &work.record).await?;
         Ok(JobCost {
             parts_cents: value.parts_cents,
@@ -118,7 +112,9 @@ impl Automation<'_> {
             Some(id) => {
                 let policy = self.store.get_approval_policy(ticket.tenant_id, id).await?;
                 if !policy.active {
-                    return Err(ValidationErrors::single("policy_id", "the policy is inactive").into());
+                    return Err(
+                        ValidationErrors::single("policy_id", "the policy is inactive").into(),
+                    );
                 }
                 if !checked.iter().any(|(p, applies)| p.id == id && *applies) {
                     return Err(ValidationErrors::single(
@@ -134,11 +130,16 @@ impl Automation<'_> {
                 .find(|(_, applies)| *applies)
                 .map(|(p, _)| p)
                 .ok_or_else(|| {
-                    ValidationErrors::single("policy_id", "no approval policy applies to this ticket")
+                    ValidationErrors::single(
+                        "policy_id",
+                        "no approval policy applies to this ticket",
+                    )
                 })?,
         };
         if !ticket.status.is_open() {
-            return Err(ValidationErrors::single("ticket", "the ticket is closed or cancelled").into());
+            return Err(
+                ValidationErrors::single("ticket", "the ticket is closed or cancelled").into(),
+            );
         }
         let request = self
             .store
@@ -197,7 +198,10 @@ impl Automation<'_> {
             tenant_id: ticket.tenant_id,
             user_id: None,
         };
-        match self.request_approval(system, ticket, policy_id, reason).await {
+        match self
+            .request_approval(system, ticket, policy_id, reason)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(ApprovalError::Store(StoreError::Conflict(_)))
             | Err(ApprovalError::Store(StoreError::NotFound(_)))

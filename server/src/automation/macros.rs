@@ -137,8 +137,15 @@ pub fn check_template(source: &str) -> Result<(), ValidationErrors> {
 impl Automation<'_> {
     /// The reply's placeholders for `ticket` and `agent`.
     async fn reply_context(&self, ticket: &Ticket, agent: &User) -> Result<Value, StoreError> {
-        let site = self.store.get_site(ticket.tenant_id, ticket.site_id).await?;
-        let customer = match self.store.get_customer(ticket.tenant_id, site.customer_id).await {
+        let site = self
+            .store
+            .get_site(ticket.tenant_id, ticket.site_id)
+            .await?;
+        let customer = match self
+            .store
+            .get_customer(ticket.tenant_id, site.customer_id)
+            .await
+        {
             Ok(c) => Some(c),
             Err(StoreError::NotFound(_)) => None,
             Err(e) => return Err(e),
@@ -217,11 +224,7 @@ impl Automation<'_> {
             Some(run) => MacroOutcome {
                 macro_id: m.id,
                 name: m.name.clone(),
-                changes: run
-                    .firings
-                    .into_iter()
-                    .flat_map(|f| f.changes)
-                    .collect(),
+                changes: run.firings.into_iter().flat_map(|f| f.changes).collect(),
                 ticket: run.ticket,
                 team_id: run.team_id,
                 owner_id: run.owner_id,

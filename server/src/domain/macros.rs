@@ -8,12 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
-    ValidationErrors,
-    automation::Action,
-    ticket::Visibility,
-    validation::check_text,
-};
+use super::{ValidationErrors, automation::Action, ticket::Visibility, validation::check_text};
 
 /// The reply a macro writes on the ticket (a comment in the applier's name).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

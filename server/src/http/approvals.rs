@@ -22,7 +22,9 @@ use crate::{
     },
     domain::{
         ValidationErrors,
-        approvals::{ApprovalPolicy, ApprovalPolicyInput, ApprovalRequest, ApprovalState, Decision},
+        approvals::{
+            ApprovalPolicy, ApprovalPolicyInput, ApprovalRequest, ApprovalState, Decision,
+        },
         people::Role,
         permissions::Action,
     },
@@ -88,7 +90,9 @@ async fn list_policies(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<ApprovalPolicy>>> {
     user.require(Action::ApprovalsRequest)?;
-    Ok(Json(state.store.list_approval_policies(user.tenant_id).await?))
+    Ok(Json(
+        state.store.list_approval_policies(user.tenant_id).await?,
+    ))
 }
 
 /// A policy: a condition in the trigger rules' language (`GET
@@ -119,7 +123,9 @@ async fn get_policy(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ApprovalPolicy>> {
     user.require(Action::ApprovalsRequest)?;
-    Ok(Json(state.store.get_approval_policy(user.tenant_id, id).await?))
+    Ok(Json(
+        state.store.get_approval_policy(user.tenant_id, id).await?,
+    ))
 }
 
 /// Replace a policy whole (requests already made keep their approvers).

@@ -10,8 +10,8 @@
 //! migrations and dialect details and instantiate it with one macro call.
 //! Row structs are private (`rows.rs`) and converted to domain types.
 
-pub mod assignment;
 pub mod approvals;
+pub mod assignment;
 pub mod audit;
 pub mod automation;
 pub mod console;

@@ -74,7 +74,10 @@ async fn a_costly_job_waits_for_a_manager_and_the_phone_learns_the_outcome(backe
         )
         .await;
     bad.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
-    assert_eq!(error_fields(&bad), ["name", "conditions", "parts_cents_over"]);
+    assert_eq!(
+        error_fields(&bad),
+        ["name", "conditions", "parts_cents_over"]
+    );
     let not_staff = app
         .post(
             "/v1/approval-policies",
@@ -162,7 +165,12 @@ async fn a_costly_job_waits_for_a_manager_and_the_phone_learns_the_outcome(backe
     assert_eq!(request["state"], "pending");
     assert_eq!(request["policy_name"], "Parts over 500");
     assert_eq!(request["value_cents"], 60000);
-    assert_eq!(request["ticket_number"].as_str().map(|n| n.starts_with("TR-")), Some(true));
+    assert_eq!(
+        request["ticket_number"]
+            .as_str()
+            .map(|n| n.starts_with("TR-")),
+        Some(true)
+    );
     app.post(&path, &clerk, &json!({}))
         .await
         .expect_problem(StatusCode::CONFLICT, "conflict");
@@ -193,10 +201,16 @@ async fn a_costly_job_waits_for_a_manager_and_the_phone_learns_the_outcome(backe
     );
 
     // The inbox: the manager's, not the clerk's (who is no approver).
-    let inbox = app.get("/v1/approvals", &manager).await.expect(StatusCode::OK);
+    let inbox = app
+        .get("/v1/approvals", &manager)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(inbox.as_array().map(Vec::len), Some(1), "{inbox}");
     assert_eq!(id_of(&inbox[0], "id"), request_id);
-    let theirs = app.get("/v1/approvals", &clerk).await.expect(StatusCode::OK);
+    let theirs = app
+        .get("/v1/approvals", &clerk)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(theirs, json!([]));
     let all = app
         .get("/v1/approvals?mine=false", &clerk)
@@ -216,9 +230,7 @@ async fn a_costly_job_waits_for_a_manager_and_the_phone_learns_the_outcome(backe
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     let other = app.create_tenant("approvals-other").await;
-    let (_, other_manager) = app
-        .create_user(&other, "boss@other.test", "manager")
-        .await;
+    let (_, other_manager) = app.create_user(&other, "boss@other.test", "manager").await;
     app.post(&decision, &other_manager, &json!({"decision": "approve"}))
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not-found");
@@ -249,9 +261,13 @@ async fn a_costly_job_waits_for_a_manager_and_the_phone_learns_the_outcome(backe
         .expect(StatusCode::OK);
     assert_eq!(approved["state"], "approved");
     assert_eq!(approved["decision_comment"], "go ahead");
-    app.post(&decision, &manager, &json!({"decision": "reject", "comment": "no"}))
-        .await
-        .expect_problem(StatusCode::CONFLICT, "conflict");
+    app.post(
+        &decision,
+        &manager,
+        &json!({"decision": "reject", "comment": "no"}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "conflict");
     let resumed = app
         .get(&format!("/v1/tickets/{ticket}"), &admin)
         .await
@@ -262,18 +278,24 @@ async fn a_costly_job_waits_for_a_manager_and_the_phone_learns_the_outcome(backe
         assert!(clock["paused_seconds"].as_i64() >= Some(1), "{clock}");
     }
     assert_eq!(
-        app.get("/v1/approvals", &manager).await.expect(StatusCode::OK),
+        app.get("/v1/approvals", &manager)
+            .await
+            .expect(StatusCode::OK),
         json!([])
     );
 
     // In the timeline (from the audit log), and on the phone after sync.
     let texts = timeline_texts(&app, &admin, ticket).await;
     assert!(
-        texts.iter().any(|t| t.contains("approval requested under \"Parts over 500\" (SLA paused)")),
+        texts
+            .iter()
+            .any(|t| t.contains("approval requested under \"Parts over 500\" (SLA paused)")),
         "{texts:?}"
     );
     assert!(
-        texts.iter().any(|t| t.contains("approval approved under \"Parts over 500\": go ahead")),
+        texts
+            .iter()
+            .any(|t| t.contains("approval approved under \"Parts over 500\": go ahead")),
         "{texts:?}"
     );
     let mine = app.get(&path, &tech.token).await.expect(StatusCode::OK);
@@ -327,7 +349,12 @@ async fn a_policy_without_pause_keeps_the_sla_running_and_a_rule_asks(backend: T
                     "actions": [{"type": "request_approval", "policy_id": Uuid::now_v7()}]}}),
         )
         .await;
-    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.body);
+    assert_eq!(
+        missing.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        missing.body
+    );
     app.post(
         "/v1/rules",
         &admin,
@@ -350,7 +377,11 @@ async fn a_policy_without_pause_keeps_the_sla_running_and_a_rule_asks(backend: T
         .get(&format!("/v1/tickets/{ticket}"), &admin)
         .await
         .expect(StatusCode::OK);
-    assert_eq!(read["sla"]["response"]["phase"], "running", "{}", read["sla"]);
+    assert_eq!(
+        read["sla"]["response"]["phase"], "running",
+        "{}",
+        read["sla"]
+    );
 
     // The named approver rejects with a reason; the admin is no approver here.
     let decision = format!("/v1/approvals/{}/decision", id_of(&requests[0], "id"));
@@ -368,11 +399,15 @@ async fn a_policy_without_pause_keeps_the_sla_running_and_a_rule_asks(backend: T
     assert_eq!(rejected["state"], "rejected");
     let texts = timeline_texts(&app, &admin, ticket).await;
     assert!(
-        texts.iter().any(|t| t.contains("rule \"P1 needs a yes\" fired: request approval")),
+        texts
+            .iter()
+            .any(|t| t.contains("rule \"P1 needs a yes\" fired: request approval")),
         "{texts:?}"
     );
     assert!(
-        texts.iter().any(|t| t.contains("approval rejected under \"P1 work\": use the spare unit")),
+        texts
+            .iter()
+            .any(|t| t.contains("approval rejected under \"P1 work\": use the spare unit")),
         "{texts:?}"
     );
     // A new request may follow a decided one.

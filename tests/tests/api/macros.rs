@@ -43,9 +43,7 @@ async fn a_team_macro_previews_then_applies_in_one_step(backend: TestBackend) {
     let (_, bob_token) = app
         .create_user(&tenant, "bob@macros.test", "dispatcher")
         .await;
-    let (_, manager) = app
-        .create_user(&tenant, "mia@macros.test", "manager")
-        .await;
+    let (_, manager) = app.create_user(&tenant, "mia@macros.test", "manager").await;
     let team = id_of(
         &app.post(
             "/v1/teams",
@@ -78,7 +76,9 @@ async fn a_team_macro_previews_then_applies_in_one_step(backend: TestBackend) {
         .await;
     bad_action.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     assert!(
-        error_fields(&bad_action).iter().all(|f| f.starts_with("actions")),
+        error_fields(&bad_action)
+            .iter()
+            .all(|f| f.starts_with("actions")),
         "{}",
         bad_action.body
     );
@@ -141,9 +141,15 @@ async fn a_team_macro_previews_then_applies_in_one_step(backend: TestBackend) {
             .map(|m| m["name"].as_str().unwrap_or_default().to_owned())
             .collect()
     };
-    let listed = app.get("/v1/macros", &ada_token).await.expect(StatusCode::OK);
+    let listed = app
+        .get("/v1/macros", &ada_token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(names(&listed), ["Escalate"]);
-    let listed = app.get("/v1/macros", &bob_token).await.expect(StatusCode::OK);
+    let listed = app
+        .get("/v1/macros", &bob_token)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(names(&listed), ["Thanks"]);
     let listed = app.get("/v1/macros", &admin).await.expect(StatusCode::OK);
     assert_eq!(names(&listed), ["Escalate"]);
@@ -174,7 +180,10 @@ async fn a_team_macro_previews_then_applies_in_one_step(backend: TestBackend) {
         preview["changes"],
         json!(["priority → P1", "tags + escalated", "internal note"])
     );
-    let number = preview["ticket"]["number"].as_str().unwrap_or_default().to_owned();
+    let number = preview["ticket"]["number"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let reply = format!("Hello Hotel, {number} is now urgent. ada@macros.test");
     assert_eq!(preview["reply"]["body"], reply);
     let unchanged = app
@@ -221,7 +230,12 @@ async fn a_team_macro_previews_then_applies_in_one_step(backend: TestBackend) {
         .expect(StatusCode::OK);
     let record = timeline["items"]
         .as_array()
-        .and_then(|items| items.iter().find(|e| e["action"] == "macro.applied").cloned())
+        .and_then(|items| {
+            items
+                .iter()
+                .find(|e| e["action"] == "macro.applied")
+                .cloned()
+        })
         .unwrap_or_default();
     assert_eq!(record["actor"]["id"], json!(ada), "{record}");
     let summaries = automation_summaries(&app, &admin, ticket).await;
@@ -242,13 +256,23 @@ async fn a_team_macro_previews_then_applies_in_one_step(backend: TestBackend) {
     assert_eq!(thanks["reply"]["body"], "Thanks, !");
     assert_eq!(thanks["changes"], json!([]));
     // Deleting: only who may use it.
-    app.send(Method::DELETE, &format!("/v1/macros/{mine_id}"), Some(&ada_token), None)
-        .await
-        .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    app.send(
+        Method::DELETE,
+        &format!("/v1/macros/{mine_id}"),
+        Some(&ada_token),
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not-found");
     assert_eq!(
-        app.send(Method::DELETE, &format!("/v1/macros/{mine_id}"), Some(&bob_token), None)
-            .await
-            .status,
+        app.send(
+            Method::DELETE,
+            &format!("/v1/macros/{mine_id}"),
+            Some(&bob_token),
+            None
+        )
+        .await
+        .status,
         StatusCode::NO_CONTENT
     );
     app.stop().await;

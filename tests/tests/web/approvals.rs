@@ -26,7 +26,9 @@ async fn a_manager_approves_a_costly_job_from_the_inbox() {
     let admin = shop.tenant.admin_token.clone();
     let tech = shop.techs[0].clone();
     let manager_email = "boss@apprweb.test";
-    let (manager, _) = app.create_user(&shop.tenant, manager_email, "manager").await;
+    let (manager, _) = app
+        .create_user(&shop.tenant, manager_email, "manager")
+        .await;
     app.post(
         "/v1/sla/policies",
         &admin,
@@ -84,7 +86,10 @@ async fn a_manager_approves_a_costly_job_from_the_inbox() {
         )
         .await
         .expect(StatusCode::CREATED);
-    let number = request["ticket_number"].as_str().unwrap_or_default().to_owned();
+    let number = request["ticket_number"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let macro_name = "Approved: tell the customer";
     app.post(
         "/v1/macros",

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::calendar::CompiledCalendar;
 use super::policy::SlaPolicy;
-pub use crate::domain::approvals::PauseSpan;
 use crate::domain::ValidationErrors;
+pub use crate::domain::approvals::PauseSpan;
 
 /// One entry of a ticket's status history: the status it moved to, and when
 /// (the event's own time — device time for field events — not sync time).
@@ -330,13 +330,25 @@ fn carve(stretches: Vec<Stretch>, pauses: &[PauseSpan], now: DateTime<Utc>) -> V
                 continue;
             }
             if from > cursor {
-                out.push(Stretch { from: cursor, to: from, running: true });
+                out.push(Stretch {
+                    from: cursor,
+                    to: from,
+                    running: true,
+                });
             }
-            out.push(Stretch { from, to, running: false });
+            out.push(Stretch {
+                from,
+                to,
+                running: false,
+            });
             cursor = to;
         }
         if cursor < s.to {
-            out.push(Stretch { from: cursor, to: s.to, running: true });
+            out.push(Stretch {
+                from: cursor,
+                to: s.to,
+                running: true,
+            });
         }
     }
     out
@@ -954,8 +966,14 @@ mod tests {
         let history = [ev(created, Assigned), ev(utc(2026, 11, 20, 9, 0), Accepted)];
         // Paused 10:00–11:00 (decided), and again from 12:00 (pending).
         let pauses = [
-            PauseSpan { from: utc(2026, 11, 20, 10, 0), to: Some(utc(2026, 11, 20, 11, 0)) },
-            PauseSpan { from: utc(2026, 11, 20, 12, 0), to: None },
+            PauseSpan {
+                from: utc(2026, 11, 20, 10, 0),
+                to: Some(utc(2026, 11, 20, 11, 0)),
+            },
+            PauseSpan {
+                from: utc(2026, 11, 20, 12, 0),
+                to: None,
+            },
         ];
         let now = utc(2026, 11, 20, 13, 0);
         let c = compute_clock_paused(&calendar, &policy, created, &history, &pauses, now);
@@ -975,7 +993,10 @@ mod tests {
         assert_eq!(arrival.elapsed, Duration::hours(5));
         // A span that ended: running again, its time counted as paused.
         let later = utc(2026, 11, 20, 14, 0);
-        let decided = [PauseSpan { from: utc(2026, 11, 20, 12, 0), to: Some(utc(2026, 11, 20, 13, 0)) }];
+        let decided = [PauseSpan {
+            from: utc(2026, 11, 20, 12, 0),
+            to: Some(utc(2026, 11, 20, 13, 0)),
+        }];
         let c = compute_clock_paused(&calendar, &policy, created, &history, &decided, later);
         let arrival = c.arrival.expect("tracked");
         assert_eq!(arrival.phase, ClockPhase::Running);
