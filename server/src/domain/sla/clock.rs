@@ -403,14 +403,6 @@ fn measure_target(
             since = event.at;
         }
     }
-    // An open pause span stops a running clock now.
-    if phase == ClockPhase::Running
-        && pauses
-            .iter()
-            .any(|p| p.from <= now && p.to.is_none_or(|to| to > now))
-    {
-        phase = ClockPhase::Paused;
-    }
     // The clock is measured up to where it stopped for good, or to now.
     let end = match phase {
         ClockPhase::Met | ClockPhase::Cancelled => since,
@@ -426,6 +418,15 @@ fn measure_target(
     }
 
     let stretches = carve(stretches, pauses, now);
+    // An open pause span stops a running clock now (its stretches were cut
+    // above; the phase says so).
+    if phase == ClockPhase::Running
+        && pauses
+            .iter()
+            .any(|p| p.from <= now && p.to.is_none_or(|to| to > now))
+    {
+        phase = ClockPhase::Paused;
+    }
     let mut elapsed = Duration::zero();
     let mut paused = Duration::zero();
     for s in &stretches {
