@@ -20,6 +20,7 @@
 //! so a killed process loses nothing it acknowledged.
 
 pub mod api;
+pub mod approvals;
 pub mod articles;
 pub mod availability;
 pub mod cli;

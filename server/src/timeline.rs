@@ -397,6 +397,47 @@ fn from_audit(action: &str, before: &Value, after: &Value) -> (TimelineKind, Str
             },
             json!({"from": before, "to": after}),
         ),
+        // Issue 21: approvals.
+        "approval.requested" => (
+            TimelineKind::Automation,
+            format!(
+                "approval requested under \"{}\"{}",
+                text(&after["policy_name"]),
+                if after["pause_sla"] == true {
+                    " (SLA paused)"
+                } else {
+                    ""
+                }
+            ),
+            after.clone(),
+        ),
+        "approval.approved" | "approval.rejected" => (
+            TimelineKind::Automation,
+            format!(
+                "approval {} under \"{}\": {}",
+                if action == "approval.approved" {
+                    "approved"
+                } else {
+                    "rejected"
+                },
+                text(&after["policy_name"]),
+                text(&after["decision_comment"])
+            ),
+            after.clone(),
+        ),
+        "macro.applied" => (
+            TimelineKind::Automation,
+            format!(
+                "macro \"{}\" applied{}",
+                text(&after["name"]),
+                after["changes"]
+                    .as_array()
+                    .filter(|c| !c.is_empty())
+                    .map(|c| format!(": {}", c.iter().map(text).collect::<Vec<_>>().join("; ")))
+                    .unwrap_or_default()
+            ),
+            after.clone(),
+        ),
         other => (TimelineKind::Other, other.to_owned(), after.clone()),
     }
 }

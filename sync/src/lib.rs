@@ -29,6 +29,7 @@ mod event;
 pub mod hlc;
 mod machine;
 pub mod packet;
+mod packet_approval;
 mod packet_article;
 pub mod protocol;
 mod schema;

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::packet_approval::PacketApproval;
 pub use crate::packet_article::PacketArticle;
 
 /// Everything the technician's phone keeps about one ticket besides its
@@ -38,6 +39,10 @@ pub struct JobPacket {
     /// left out of the JSON when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub articles: Vec<PacketArticle>,
+    /// The ticket's approval requests, oldest first (issue 21); left out of
+    /// the JSON when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<PacketApproval>,
 }
 
 // A packet never holds NaN (coordinates are validated on the server), so
@@ -230,6 +235,7 @@ mod tests {
             comments: vec![],
             attachments: vec![],
             articles: vec![],
+            approvals: vec![],
         }
     }
 

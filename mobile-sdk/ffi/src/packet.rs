@@ -170,6 +170,7 @@ impl From<StoredPacket> for JobPacket {
             comments,
             attachments,
             articles,
+            approvals: _,
         } = s.packet;
         Self {
             ticket_id: s.ticket_id,

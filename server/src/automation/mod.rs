@@ -7,6 +7,9 @@
 //! notifications, pushes and webhooks in one transaction, then the notes.
 //! A dry run stops after the chain.
 
+pub mod approvals;
+pub mod macros;
+
 use std::{collections::BTreeSet, sync::OnceLock};
 
 use serde::Serialize;
@@ -183,6 +186,16 @@ impl Automation<'_> {
                         }
                     }
                 }
+                Action::RequestApproval {
+                    policy_id: Some(policy_id),
+                    ..
+                } => match self.store.get_approval_policy(tenant_id, *policy_id).await {
+                    Ok(_) => {}
+                    Err(StoreError::NotFound(_)) => {
+                        errors.add(format!("{at}.policy_id"), "no such approval policy")
+                    }
+                    Err(e) => return Err(e.into()),
+                },
                 _ => {}
             }
         }
@@ -283,6 +296,12 @@ impl Automation<'_> {
                 .record_chain(tenant_id, &updated, &effects)
                 .await?;
             self.add_notes(&rules, &chain, &updated).await?;
+            for action in chain.firings.iter().flat_map(|f| &f.actions) {
+                if let Action::RequestApproval { policy_id, reason } = action {
+                    self.rule_requests_approval(&updated, *policy_id, reason)
+                        .await?;
+                }
+            }
             return Ok(updated);
         }
         Err(AutomationError::Busy)

@@ -282,6 +282,14 @@ pub enum Action {
         #[serde(default)]
         label: String,
     },
+    /// An approval request under this policy (absent: the first that
+    /// applies); nothing if the ticket already awaits one (issue 21).
+    RequestApproval {
+        #[serde(default)]
+        policy_id: Option<Uuid>,
+        #[serde(default)]
+        reason: String,
+    },
 }
 
 /// A rule's definition: what sets it off, when it applies, what it does.
@@ -666,6 +674,7 @@ fn apply(action: &Action, facts: &mut Facts) -> (bool, String) {
         Action::AddNote { .. } => (false, "internal note".to_owned()),
         Action::Notify { title, .. } => (false, format!("notify: {}", render(title, facts))),
         Action::Webhook { label } => (false, format!("webhook rule.fired {label}")),
+        Action::RequestApproval { .. } => (false, "request approval".to_owned()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Pure types and rules. No I/O; serde and schema derives only.
 
+pub mod approvals;
 pub mod audit;
 pub mod automation;
 pub mod checkin;
@@ -11,6 +12,7 @@ pub mod geo;
 pub mod knowledge;
 pub mod lifecycle;
 pub mod location;
+pub mod macros;
 pub mod maintenance;
 pub mod offer;
 pub mod parts;

@@ -90,6 +90,15 @@ pub enum Action {
     PartsWrite,
     /// Read one's own van stock (the technician's phone).
     OwnVanRead,
+    // Issue 21: approvals.
+    /// Create and change approval policies.
+    ApprovalPoliciesManage,
+    /// Ask for an approval on a ticket.
+    ApprovalsRequest,
+    /// Decide approval requests (only those naming the user or their role).
+    ApprovalsDecide,
+    /// Write one's own and one's teams' macros, preview and apply them.
+    MacrosUse,
 }
 
 use Action::*;
@@ -198,6 +207,17 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     // Issue 23: parts and van stock.
     (PartsRead, &[Role::Admin, Role::Dispatcher, Role::Manager]),
     (PartsWrite, &[Role::Admin, Role::Dispatcher]),
+    // Issue 21: approvals.
+    (ApprovalPoliciesManage, &[Role::Admin]),
+    (
+        ApprovalsRequest,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (
+        ApprovalsDecide,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (MacrosUse, &[Role::Admin, Role::Dispatcher]),
     (OwnVanRead, &[Role::Technician]),
 ];
 
@@ -246,6 +266,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 48);
+        assert_eq!(seen.len(), 52);
     }
 }

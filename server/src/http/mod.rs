@@ -1,5 +1,6 @@
 //! The HTTP API: one state, one router per resource, layers added once.
 
+mod approvals;
 mod audit;
 mod auth;
 mod automation;
@@ -13,6 +14,7 @@ mod idempotency;
 mod intake;
 mod knowledge;
 mod live;
+mod macros;
 mod media;
 mod metrics;
 mod notify;
@@ -84,6 +86,7 @@ use crate::{
         (name = "automation", description = "Teams and queues, trigger rules, staff notifications"),
         (name = "knowledge", description = "Knowledge base: articles, versions, suggestions, deflections"),
         (name = "parts", description = "Parts catalogue, van and warehouse stock, required parts, priced jobs"),
+        (name = "approvals", description = "Approval policies, requests on tickets, the approvers' inbox and decisions"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -139,6 +142,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(ticket_merge::router())
         .merge(ticket_family::router())
         .merge(parts::router())
+        .merge(approvals::router())
+        .merge(macros::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -7,6 +7,7 @@
 //! hash it holds (`packet_have`) and gets a `packet` frame only when the
 //! server's differs ([`Packets::frames`]).
 
+mod approvals;
 mod articles;
 
 use std::collections::{BTreeMap, HashMap};
@@ -196,6 +197,7 @@ async fn build(
     packet_ticket.appointment = appointment::of(store, ticket).await?;
     let articles =
         articles::job_articles(store, ticket, asset.as_ref().map(|a| a.model.as_str())).await?;
+    let approvals = approvals::job_approvals(store, ticket).await?;
     Ok(JobPacket {
         ticket: packet_ticket,
         site: PacketSite {
@@ -216,6 +218,7 @@ async fn build(
         comments,
         attachments,
         articles,
+        approvals,
     })
 }
 

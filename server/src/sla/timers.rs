@@ -13,7 +13,7 @@ use super::{
 use crate::{
     dispatch::DispatchHandles,
     domain::sla::{
-        ClockPhase, CompiledCalendar, SlaClock, SlaPolicy, TargetState, compute_clock_with,
+        ClockPhase, CompiledCalendar, SlaClock, SlaPolicy, TargetState, compute_clock_paused,
         select_policy,
     },
     store::{
@@ -172,7 +172,14 @@ impl SlaTimers {
             &facts.category,
         )?;
         let calendar = tenant.calendars.get(&policy.id)?;
-        let clock = compute_clock_with(calendar, policy, facts.created_at, &facts.history, now);
+        let clock = compute_clock_paused(
+            calendar,
+            policy,
+            facts.created_at,
+            &facts.history,
+            &facts.pauses,
+            now,
+        );
         Some((policy.clone(), clock))
     }
 

@@ -12,7 +12,7 @@ use crate::{
     domain::{
         customers::CustomerTier,
         sla::{
-            CompiledCalendar, SlaPolicy, StatusEvent, TargetClock, compute_clock_with,
+            CompiledCalendar, PauseSpan, SlaPolicy, StatusEvent, TargetClock, compute_clock_paused,
             select_policy,
         },
         ticket::{Priority, Ticket},
@@ -84,6 +84,7 @@ impl SlaContext {
         let customers = store.site_customers(tenant_id, &sites).await?;
         let ids: Vec<Uuid> = tickets.iter().map(|t| t.id).collect();
         let histories = store.status_histories(tenant_id, &ids).await?;
+        let pauses = store.approval_pauses(tenant_id, &ids).await?;
         Ok(tickets
             .iter()
             .map(|ticket| {
@@ -91,10 +92,11 @@ impl SlaContext {
                     .get(&ticket.site_id)
                     .map_or(CustomerTier::Standard, |c| c.tier);
                 let history = histories.get(&ticket.id).map_or(&[][..], Vec::as_slice);
+                let paused = pauses.get(&ticket.id).map_or(&[][..], Vec::as_slice);
                 self.clock_of(
                     (ticket.priority, tier, &ticket.category),
                     ticket.created_at,
-                    history,
+                    (history, paused),
                     now,
                 )
             })
@@ -120,12 +122,12 @@ impl SlaContext {
         &self,
         (priority, tier, category): (Priority, CustomerTier, &str),
         created_at: DateTime<Utc>,
-        history: &[StatusEvent],
+        (history, pauses): (&[StatusEvent], &[PauseSpan]),
         now: DateTime<Utc>,
     ) -> Option<TicketSla> {
         let policy = select_policy(&self.policies, priority, tier, category)?;
         let calendar = self.calendars.get(&policy.id)?;
-        let clock = compute_clock_with(calendar, policy, created_at, history, now);
+        let clock = compute_clock_paused(calendar, policy, created_at, history, pauses, now);
         Some(TicketSla {
             policy_id: policy.id,
             policy_name: policy.name.clone(),

@@ -10,6 +10,7 @@
 //! migrations and dialect details and instantiate it with one macro call.
 //! Row structs are private (`rows.rs`) and converted to domain types.
 
+pub mod approvals;
 pub mod assignment;
 pub mod audit;
 pub mod automation;
@@ -22,6 +23,7 @@ pub mod knowledge;
 pub mod leader;
 pub mod lifecycle;
 pub mod locations;
+pub mod macros;
 pub mod maintenance;
 pub mod media;
 pub mod migrations;
@@ -143,6 +145,8 @@ pub trait Store:
     + automation::AutomationStore
     + knowledge::KnowledgeStore
     + parts::PartStore
+    + approvals::ApprovalStore
+    + macros::MacroStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -31,6 +31,8 @@ pub struct SlaTicketFacts {
     pub updated_at: DateTime<Utc>,
     pub tier: CustomerTier,
     pub history: Vec<StatusEvent>,
+    /// Stretches approval requests paused the clocks (issue 21).
+    pub pauses: Vec<crate::domain::approvals::PauseSpan>,
 }
 
 impl SlaTicketFacts {

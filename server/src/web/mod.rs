@@ -169,6 +169,22 @@ static ASSETS: &[Asset] = &[
         "text/javascript; charset=utf-8"
     ),
     asset!("parts.css", "assets/parts.css", "text/css; charset=utf-8"),
+    // Issue 21: the approvals inbox.
+    asset!(
+        "approvals.js",
+        "assets/approvals.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "approvals.css",
+        "assets/approvals.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!(
+        "macro_picker.js",
+        "assets/macro_picker.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
@@ -219,6 +235,8 @@ static PAGES: &[(&str, &str)] = &[
     ("/knowledge", include_str!("knowledge.html")),
     // Issue 23: the parts and stock page.
     ("/parts", include_str!("parts.html")),
+    // Issue 21: the approvals inbox.
+    ("/approvals", include_str!("approvals.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

@@ -16,6 +16,7 @@ use truckroll_tests::{
 use uuid::Uuid;
 
 mod access;
+mod approvals;
 mod assign;
 mod auth;
 mod automation;
@@ -28,6 +29,7 @@ mod idempotency;
 mod js_client;
 mod knowledge;
 mod lifecycle;
+mod macros;
 mod media;
 mod offers;
 mod ops;

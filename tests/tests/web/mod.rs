@@ -1,3 +1,4 @@
+mod approvals;
 mod automation;
 mod browser;
 mod console;

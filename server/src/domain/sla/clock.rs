@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::calendar::CompiledCalendar;
 use super::policy::SlaPolicy;
 use crate::domain::ValidationErrors;
+pub use crate::domain::approvals::PauseSpan;
 
 /// One entry of a ticket's status history: the status it moved to, and when
 /// (the event's own time — device time for field events — not sync time).
@@ -234,6 +235,20 @@ pub fn compute_clock_with(
     history: &[StatusEvent],
     now: DateTime<Utc>,
 ) -> SlaClock {
+    compute_clock_paused(calendar, policy, created_at, history, &[], now)
+}
+
+/// [`compute_clock_with`] with extra stretches during which the clocks
+/// stand still whatever the status (approval requests whose policy pauses
+/// the SLA, issue 21); an open span runs to `now`.
+pub fn compute_clock_paused(
+    calendar: &CompiledCalendar,
+    policy: &SlaPolicy,
+    created_at: DateTime<Utc>,
+    history: &[StatusEvent],
+    pauses: &[PauseSpan],
+    now: DateTime<Utc>,
+) -> SlaClock {
     let now = now.max(created_at);
     let events = prepare(created_at, history, now);
     let thresholds = policy.thresholds();
@@ -247,6 +262,7 @@ pub fn compute_clock_with(
             budget,
             created_at,
             &events,
+            pauses,
             now,
         ))
     };
@@ -290,6 +306,54 @@ struct Stretch {
     running: bool,
 }
 
+/// The running stretches with the pause spans cut out (as stopped stretches).
+fn carve(stretches: Vec<Stretch>, pauses: &[PauseSpan], now: DateTime<Utc>) -> Vec<Stretch> {
+    if pauses.is_empty() {
+        return stretches;
+    }
+    let mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)> = pauses
+        .iter()
+        .map(|p| (p.from, p.to.unwrap_or(now).max(p.from)))
+        .filter(|(from, to)| from < to)
+        .collect();
+    spans.sort();
+    let mut out = Vec::with_capacity(stretches.len());
+    for s in stretches {
+        if !s.running {
+            out.push(s);
+            continue;
+        }
+        let mut cursor = s.from;
+        for &(from, to) in &spans {
+            let (from, to) = (from.max(cursor), to.min(s.to));
+            if from >= to {
+                continue;
+            }
+            if from > cursor {
+                out.push(Stretch {
+                    from: cursor,
+                    to: from,
+                    running: true,
+                });
+            }
+            out.push(Stretch {
+                from,
+                to,
+                running: false,
+            });
+            cursor = to;
+        }
+        if cursor < s.to {
+            out.push(Stretch {
+                from: cursor,
+                to: s.to,
+                running: true,
+            });
+        }
+    }
+    out
+}
+
 #[allow(clippy::too_many_arguments)]
 fn measure_target(
     calendar: &CompiledCalendar,
@@ -299,6 +363,7 @@ fn measure_target(
     budget: Duration,
     created_at: DateTime<Utc>,
     events: &[StatusEvent],
+    pauses: &[PauseSpan],
     now: DateTime<Utc>,
 ) -> TargetClock {
     let phase_of = |met: bool, status: Status, reason: Option<HoldReason>| {
@@ -352,6 +417,16 @@ fn measure_target(
         });
     }
 
+    let stretches = carve(stretches, pauses, now);
+    // An open pause span stops a running clock now (its stretches were cut
+    // above; the phase says so).
+    if phase == ClockPhase::Running
+        && pauses
+            .iter()
+            .any(|p| p.from <= now && p.to.is_none_or(|to| to > now))
+    {
+        phase = ClockPhase::Paused;
+    }
     let mut elapsed = Duration::zero();
     let mut paused = Duration::zero();
     for s in &stretches {
@@ -882,5 +957,52 @@ mod tests {
         assert_eq!(json["response"]["phase"], "running");
         let back: SlaClock = serde_json::from_value(json).expect("round-trips");
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn approval_pause_spans_stop_running_clocks() {
+        let policy = policy(BusinessCalendar::AlwaysOpen, 240, 480, 960);
+        let calendar = policy.calendar.compile().expect("valid");
+        let created = utc(2026, 11, 20, 8, 0);
+        let history = [ev(created, Assigned), ev(utc(2026, 11, 20, 9, 0), Accepted)];
+        // Paused 10:00–11:00 (decided), and again from 12:00 (pending).
+        let pauses = [
+            PauseSpan {
+                from: utc(2026, 11, 20, 10, 0),
+                to: Some(utc(2026, 11, 20, 11, 0)),
+            },
+            PauseSpan {
+                from: utc(2026, 11, 20, 12, 0),
+                to: None,
+            },
+        ];
+        let now = utc(2026, 11, 20, 13, 0);
+        let c = compute_clock_paused(&calendar, &policy, created, &history, &pauses, now);
+        // Response was met at 09:00, before any pause.
+        let response = c.response.expect("tracked");
+        assert_eq!(response.phase, ClockPhase::Met);
+        assert_eq!(response.paused, Duration::zero());
+        // Arrival: 5 h since creation, 2 h of them paused, paused now.
+        let arrival = c.arrival.expect("tracked");
+        assert_eq!(arrival.phase, ClockPhase::Paused);
+        assert_eq!(arrival.elapsed, Duration::hours(3));
+        assert_eq!(arrival.paused, Duration::hours(2));
+        // Without spans the same history runs.
+        let plain = compute_clock_with(&calendar, &policy, created, &history, now);
+        let arrival = plain.arrival.expect("tracked");
+        assert_eq!(arrival.phase, ClockPhase::Running);
+        assert_eq!(arrival.elapsed, Duration::hours(5));
+        // A span that ended: running again, its time counted as paused.
+        let later = utc(2026, 11, 20, 14, 0);
+        let decided = [PauseSpan {
+            from: utc(2026, 11, 20, 12, 0),
+            to: Some(utc(2026, 11, 20, 13, 0)),
+        }];
+        let c = compute_clock_paused(&calendar, &policy, created, &history, &decided, later);
+        let arrival = c.arrival.expect("tracked");
+        assert_eq!(arrival.phase, ClockPhase::Running);
+        assert_eq!(arrival.paused, Duration::hours(1));
+        assert_eq!(arrival.elapsed, Duration::hours(5));
+        assert_eq!(arrival.deadline, created + Duration::hours(9));
     }
 }

@@ -63,8 +63,8 @@ mod proptests;
 
 pub use calendar::{BusinessCalendar, BusinessHours, CompiledCalendar, WeeklyCalendar};
 pub use clock::{
-    ClockPhase, SlaClock, SlaTarget, StatusEvent, TargetClock, TargetState, WarningAt,
-    compute_clock, compute_clock_with,
+    ClockPhase, PauseSpan, SlaClock, SlaTarget, StatusEvent, TargetClock, TargetState, WarningAt,
+    compute_clock, compute_clock_paused, compute_clock_with,
 };
 pub use policy::{
     Escalation, EscalationActions, NotifyWho, PauseMatcher, PolicyMatch, SlaPolicy, SlaTargets,

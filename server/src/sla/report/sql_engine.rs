@@ -45,6 +45,7 @@ pub async fn refresh_outcomes(
         let customers = store.site_customers(tenant_id, &sites).await?;
         let ids: Vec<Uuid> = stale.iter().map(|t| t.id).collect();
         let histories = store.status_histories(tenant_id, &ids).await?;
+        let pauses = store.approval_pauses(tenant_id, &ids).await?;
         let outcomes: Vec<SlaOutcome> = stale
             .iter()
             .map(|ticket| {
@@ -52,10 +53,11 @@ pub async fn refresh_outcomes(
                     .get(&ticket.site_id)
                     .map_or(CustomerTier::Standard, |c| c.tier);
                 let history = histories.get(&ticket.id).map_or(&[][..], Vec::as_slice);
+                let paused = pauses.get(&ticket.id).map_or(&[][..], Vec::as_slice);
                 let sla = context.clock_of(
                     (ticket.priority, tier, &ticket.category),
                     ticket.created_at,
-                    history,
+                    (history, paused),
                     now,
                 );
                 let targets = match &sla {

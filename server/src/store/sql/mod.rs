@@ -14,6 +14,7 @@
 //! Every write appends its audit entry itself, in its own transaction, with
 //! `audit::append(&mut tx, tenant_id, AuditEvent::new(…))`.
 
+pub(super) mod approvals;
 pub(super) mod assignment;
 pub(super) mod audit;
 pub(super) mod automation;
@@ -25,6 +26,7 @@ pub(super) mod intake;
 pub(super) mod knowledge;
 pub(super) mod lifecycle;
 pub(super) mod locations;
+pub(super) mod macros;
 pub(super) mod maintenance;
 pub(super) mod media;
 pub(crate) mod notify;
@@ -203,6 +205,8 @@ macro_rules! impl_store {
         $crate::store::sql::automation::impl_automation_store!($store, $db);
         $crate::store::sql::knowledge::impl_knowledge_store!($store, $db);
         $crate::store::sql::parts::impl_part_store!($store, $db);
+        $crate::store::sql::approvals::impl_approval_store!($store, $db);
+        $crate::store::sql::macros::impl_macro_store!($store, $db);
     };
 }
 

@@ -75,6 +75,7 @@ macro_rules! impl_sla_timer_store {
                             updated_at,
                             tier: CustomerTier::parse(&tier).ok_or_else(|| corrupt("customer tier", &tier))?,
                             history: Vec::new(),
+                            pauses: Vec::new(),
                         });
                     }
                     let mut by_tenant: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
@@ -82,11 +83,14 @@ macro_rules! impl_sla_timer_store {
                         by_tenant.entry(fact.tenant_id).or_default().push(fact.ticket_id);
                     }
                     let mut histories = HashMap::new();
+                    let mut pauses = HashMap::new();
                     for (tenant_id, ids) in by_tenant {
                         histories.extend(SlaStore::status_histories(self, tenant_id, &ids).await?);
+                        pauses.extend($crate::store::approvals::ApprovalStore::approval_pauses(self, tenant_id, &ids).await?);
                     }
                     for fact in &mut facts {
                         fact.history = histories.remove(&fact.ticket_id).unwrap_or_default();
+                        fact.pauses = pauses.remove(&fact.ticket_id).unwrap_or_default();
                     }
                     Ok(facts)
                 }

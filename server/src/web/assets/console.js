@@ -93,6 +93,7 @@ window.TruckrollConsole = (() => {
     ["/automation", "nav.automation"],
     ["/knowledge", "nav.knowledge"],
     ["/parts", "nav.parts"],
+    ["/approvals", "nav.approvals"],
   ];
 
   function navigation(me, current) {

@@ -339,5 +339,7 @@
   // Comments and work are not in the stream; the status is, unless the stream is down.
   setInterval(() => { if (!live.connected) poll(); }, 4000);
   setInterval(() => { poll(); refreshSide(); }, 30_000);
+  // For the page's panels that change the ticket (the macro picker).
+  state.refresh = async () => { await renderTicket(await session.api(`/v1/tickets/${id}`)); refreshSide(); };
   state.ready = true;
 })();
