@@ -40,6 +40,8 @@ impl Visibility {
 /// The editable content of an article: what every version keeps.
 // Not `deny_unknown_fields`: an article flattens this into its own fields,
 // and the OpenAPI document would then forbid them (schemathesis ST108).
+// The writes take their own types that refuse unknown fields
+// (`http::knowledge::NewArticle`, `ArticleEdit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ArticleContent {
     pub title: String,

@@ -12,6 +12,7 @@ pub mod extract;
 mod idempotency;
 mod intake;
 mod knowledge;
+mod knowledge_draft;
 mod live;
 mod media;
 mod metrics;
@@ -136,6 +137,7 @@ fn api() -> OpenApiRouter<AppState> {
         // Issue 21: automation.
         .merge(automation::router())
         .merge(knowledge::router())
+        .merge(knowledge_draft::router())
         .merge(ticket_merge::router())
         .merge(ticket_family::router())
         .merge(parts::router())

@@ -16,6 +16,8 @@ backend_tests!(
     merge_moves_comments_and_counts_once,
     subtickets_show_progress_and_hold_the_parent_open,
     a_policy_lets_the_parent_close_first,
+    merge_tells_the_customer_once,
+    an_article_is_drafted_from_a_solved_ticket,
 );
 
 /// Every audit entry of the tenant, oldest first.
@@ -115,6 +117,37 @@ async fn articles_keep_every_version_and_revert(backend: TestBackend) {
     )
     .await
     .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    // A misspelt field is refused, on create and on edit, and writes nothing.
+    let before = app
+        .get("/v1/knowledge/articles", admin)
+        .await
+        .expect(StatusCode::OK)["items"]
+        .as_array()
+        .map(Vec::len);
+    let misspelt = app
+        .post(
+            "/v1/knowledge/articles",
+            admin,
+            &json!({"title": "Typo", "visibility": "internal", "tittle": "x"}),
+        )
+        .await;
+    misspelt.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    assert!(misspelt.body.to_string().contains("tittle"), "{}", misspelt.body);
+    app.send(
+        Method::PUT,
+        &format!("/v1/knowledge/articles/{id}"),
+        Some(admin),
+        Some(&json!({"version": 2, "title": "Typo", "visibility": "internal", "boddy": "x"})),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    let after = app
+        .get("/v1/knowledge/articles", admin)
+        .await
+        .expect(StatusCode::OK)["items"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(before, after);
 
     // Every version is kept with who and when.
     let versions = app
@@ -1149,5 +1182,203 @@ async fn a_policy_lets_the_parent_close_first(backend: TestBackend) {
     )
     .await
     .expect(StatusCode::OK);
+    app.stop().await;
+}
+
+/// A merge queues one message per channel for the duplicate's customer in
+/// the merge's transaction: sent once by the email worker to a real SMTP
+/// server (aiosmtpd), in the customer's language, with the link to the
+/// ticket that goes on; a refused second merge sends nothing.
+async fn merge_tells_the_customer_once(backend: TestBackend) {
+    use std::sync::Arc;
+    use truckroll_server::{
+        notify::{self, Sender, SmtpSender},
+        store::{Store, notify::NoticeChannel},
+    };
+    use truckroll_tests::smtp::SmtpSink;
+
+    let app = TestApp::start_with(backend, |config| {
+        config.notify.worker_enabled = false;
+        config.webhooks.worker_enabled = false;
+        config.sla.timers_enabled = false;
+        config.notify.public_base_url = "https://service.kbnotify.test".into();
+    })
+    .await;
+    let w = World::create(&app, "kbnotify").await;
+    let admin = w.tenant.admin_token.as_str();
+    app.patch(
+        &format!("/v1/customers/{}", w.customer_id),
+        admin,
+        &json!({"email": "facilities@bakery.test"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let sink = SmtpSink::start().await;
+    let store: Arc<dyn Store> = app.state.store.clone();
+    let sender: Arc<dyn Sender> = Arc::new(SmtpSender::new(&sink.config()).expect("smtp sender"));
+    let worker = notify::worker(store, NoticeChannel::Email, sender, &app.config.notify);
+    let drain = |at: chrono::DateTime<chrono::Utc>| {
+        let worker = &worker;
+        async move {
+            let mut claimed = 0;
+            for _ in 0..100 {
+                match worker.run_once(at).await.expect("round") {
+                    0 => return claimed,
+                    n => claimed += n,
+                }
+            }
+            panic!("the worker never ran out of due messages");
+        }
+    };
+
+    let original = new_ticket(&app, admin, w.site_id, "Power outage in the whole building", "").await;
+    let duplicate = new_ticket(&app, admin, w.site_id, "Whole building without power", "").await;
+    let (original_id, duplicate_id) = (id_of(&original, "id"), id_of(&duplicate, "id"));
+    assert_eq!(drain(chrono::Utc::now()).await, 2, "two tickets received");
+    sink.wait_for(2).await;
+
+    app.post(
+        &format!("/v1/tickets/{duplicate_id}/merge"),
+        admin,
+        &json!({"into": original_id}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    // Merged once: a second merge is refused and queues nothing.
+    app.post(
+        &format!("/v1/tickets/{duplicate_id}/merge"),
+        admin,
+        &json!({"into": original_id}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "/conflict");
+    assert_eq!(drain(chrono::Utc::now()).await, 1, "one merge notice");
+    let all = sink.wait_for(3).await;
+    let (source, target) = (str_of(&duplicate, "number"), str_of(&original, "number"));
+    let merged: Vec<_> = all
+        .iter()
+        .filter(|m| m.subject == format!("{source} continues as {target}"))
+        .collect();
+    assert_eq!(merged.len(), 1, "{:?}", all.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    assert_eq!(merged[0].rcpt_tos, ["facilities@bakery.test"]);
+    assert!(merged[0].body.contains(&format!("we continue the work under {target}")), "{}", merged[0].body);
+    assert!(merged[0].body.contains("https://service.kbnotify.test/track/"), "{}", merged[0].body);
+    // Nothing more, even much later; the notice is on the duplicate's timeline.
+    assert_eq!(drain(chrono::Utc::now() + chrono::Duration::days(1)).await, 0);
+    assert_eq!(sink.received().len(), 3);
+    let timeline = app
+        .get(&format!("/v1/tickets/{duplicate_id}/timeline?kind=notification"), admin)
+        .await
+        .expect(StatusCode::OK);
+    let told = timeline["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e.to_string().contains("ticket_merged"))
+        .count();
+    assert_eq!(told, 1, "{timeline}");
+
+    // In Simplified Chinese for a customer who reads it.
+    app.send(
+        Method::PUT,
+        &format!("/v1/customers/{}/notify-preferences", w.customer_id),
+        Some(admin),
+        Some(&json!({"locale": "zh-CN", "email_opt_out": false, "sms_opt_out": false})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let again = new_ticket(&app, admin, w.site_id, "No power in the building again", "").await;
+    app.post(
+        &format!("/v1/tickets/{}/merge", id_of(&again, "id")),
+        admin,
+        &json!({"into": original_id}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(drain(chrono::Utc::now()).await, 2, "received and merged");
+    let all = sink.wait_for(5).await;
+    let chinese = format!("工单 {} 已并入 {target}", str_of(&again, "number"));
+    assert_eq!(all.iter().filter(|m| m.subject == chinese).count(), 1, "{chinese}");
+    app.stop().await;
+}
+
+/// "Create article from this ticket": the problem (title, description) and
+/// the work record's resolution (notes, parts, checklist) prefill a new
+/// internal article, which saves as version 1; office only, tenant-bound.
+async fn an_article_is_drafted_from_a_solved_ticket(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbdraft").await;
+    let admin = w.tenant.admin_token.as_str();
+    let ticket = new_ticket(
+        &app,
+        admin,
+        w.site_id,
+        "Boiler shows F28",
+        "No ignition since this morning; <script>alert(1)</script> in the log",
+    )
+    .await;
+    let id = id_of(&ticket, "id");
+    // Before any work: the problem, and a resolution still to write.
+    let empty = app
+        .post(&format!("/v1/tickets/{id}/article-draft"), admin, &json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert!(str_of(&empty, "body").contains("(No work recorded yet.)"), "{empty}");
+
+    app.post(
+        &format!("/v1/tickets/{id}/work/corrections"),
+        admin,
+        &json!({"version": 0, "operations": [
+            {"op": "append_note", "text": "Gas valve was closed after the meter swap; opened it and purged the line."},
+            {"op": "add_part", "part_number": "IGN-ELECTRODE-7", "quantity": 1},
+            {"op": "add_part", "part_number": "SEAL-KIT", "quantity": 0.5},
+            {"op": "add_checklist_item", "label": "Flue gas measured"}
+        ]}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let draft = app
+        .post(&format!("/v1/tickets/{id}/article-draft"), admin, &json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(draft["title"], "Boiler shows F28");
+    assert_eq!(draft["visibility"], "internal");
+    assert_eq!(draft["ticket_categories"], json!(["hvac"]));
+    assert_eq!(draft["source_ticket_id"], json!(id));
+    assert_eq!(draft["source_ticket_number"], ticket["number"]);
+    let body = str_of(&draft, "body");
+    for expected in [
+        "## Problem\n\nNo ignition since this morning",
+        "## Resolution\n\nGas valve was closed after the meter swap",
+        "- IGN-ELECTRODE-7 × 1\n",
+        "- SEAL-KIT × 0.5\n",
+        "- [ ] Flue gas measured\n",
+        &format!("_From ticket {}._", str_of(&ticket, "number")),
+    ] {
+        assert!(body.contains(expected), "`{expected}` in {body}");
+    }
+    // Saved as it is (the editor may change it first): the draft's fields
+    // are what an article takes; the ticket's script stays text.
+    let mut new = draft.clone();
+    let object = new.as_object_mut().expect("object");
+    object.remove("source_ticket_id");
+    object.remove("source_ticket_number");
+    let saved = create(&app, admin, new).await;
+    assert_eq!(saved["version"], 1);
+    assert_eq!(saved["body"], draft["body"]);
+    assert!(!str_of(&saved, "body_html").contains("<script>"), "{saved}");
+    assert!(str_of(&saved, "body_html").contains("<h2>Resolution</h2>"), "{saved}");
+
+    // A technician does not write articles; another tenant sees no ticket.
+    app.post(&format!("/v1/tickets/{id}/article-draft"), &w.technician_token, &json!({}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+    let other = World::create(&app, "kbdraftother").await;
+    app.post(&format!("/v1/tickets/{id}/article-draft"), &other.tenant.admin_token, &json!({}))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    app.post(&format!("/v1/tickets/{}/article-draft", Uuid::now_v7()), admin, &json!({}))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
     app.stop().await;
 }

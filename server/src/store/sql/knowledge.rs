@@ -563,6 +563,24 @@ macro_rules! impl_knowledge_store {
                     .bind(record.merged_at)
                     .execute(&mut *tx)
                     .await?;
+                    // The customer hears of it once: one message per channel,
+                    // keyed by the merge (a ticket is merged at most once).
+                    let context = |contact_name: &str| $crate::store::notify::NoticeContext {
+                        ticket_number: before.number.clone(),
+                        ticket_title: before.title.clone(),
+                        customer_name: contact_name.to_owned(),
+                        merged_into: Some(target.number.clone()),
+                        merged_into_id: Some(target_id),
+                        ..Default::default()
+                    };
+                    Self::enqueue_notices_in(
+                        &mut tx,
+                        (actor.tenant_id, before.id, before.site_id),
+                        $crate::store::notify::NoticeEvent::TicketMerged,
+                        &format!("merged:{target_id}"),
+                        &context,
+                    )
+                    .await?;
                     Self::index_ticket(&mut tx, actor.tenant_id, before.id).await?;
                     Self::index_ticket(&mut tx, actor.tenant_id, target_id).await?;
                     for entity in [before.id, target_id] {

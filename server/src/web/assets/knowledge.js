@@ -86,11 +86,12 @@
     }
   }
 
+  // `article` without an id is a draft (from a ticket): saved as new.
   function edit(article) {
-    state.editing = article;
+    state.editing = article?.id ? article : null;
     $("kb-view").hidden = true;
     $("kb-form").hidden = false;
-    $("kb-form-heading").textContent = article ? t("kb.editing") : t("kb.new");
+    $("kb-form-heading").textContent = state.editing ? t("kb.editing") : t("kb.new");
     $("kb-title").value = article?.title ?? "";
     $("kb-body-input").value = article?.body ?? "";
     $("kb-category").value = article?.category ?? "";
@@ -142,6 +143,17 @@
   await loadList();
   const id = params().get("id");
   if (id) await open(id);
-  else if (params().get("new") !== null && canWrite) edit(null);
+  else if (params().get("from_ticket") && canWrite) {
+    // "Create article from this ticket": the server's prefilled draft.
+    try {
+      const draft = await session.api(`/v1/tickets/${encodeURIComponent(params().get("from_ticket"))}/article-draft`, { method: "POST", body: "{}" });
+      edit({ title: draft.title, body: draft.body, category: draft.category, visibility: draft.visibility,
+        tags: draft.tags, asset_models: draft.asset_models, ticket_categories: draft.ticket_categories });
+      $("kb-form-message").textContent = t("kb.drafted", { number: draft.source_ticket_number });
+      state.drafted = draft;
+    } catch (error) {
+      $("message").textContent = explain(error);
+    }
+  } else if (params().get("new") !== null && canWrite) edit(null);
   state.listed = true;
 })();
