@@ -167,6 +167,30 @@ pub struct Feedback {
     pub not_helpful: u64,
 }
 
+/// A file attached to an article (a wiring diagram, a manual as PDF); the
+/// bytes are in the blob store, addressed by their SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ArticleAttachment {
+    pub id: Uuid,
+    pub article_id: Uuid,
+    /// The file name as uploaded (no path).
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An attachment to record: its bytes are already stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
 /// Words too common to tell articles apart, dropped from a draft's text.
 const STOP_WORDS: &[&str] = &[
     "about", "after", "again", "all", "also", "and", "any", "are", "been", "before", "but", "can",

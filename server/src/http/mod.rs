@@ -12,6 +12,7 @@ pub mod extract;
 mod idempotency;
 mod intake;
 mod knowledge;
+mod knowledge_attachments;
 mod knowledge_draft;
 mod live;
 mod media;
@@ -138,6 +139,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(automation::router())
         .merge(knowledge::router())
         .merge(knowledge_draft::router())
+        .merge(knowledge_attachments::router())
         .merge(ticket_merge::router())
         .merge(ticket_family::router())
         .merge(parts::router())

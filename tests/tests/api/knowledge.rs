@@ -20,6 +20,9 @@ backend_tests!(
     an_article_is_drafted_from_a_solved_ticket,
 );
 
+// Attachments through the blob store: the `fs` backend and a real S3 server.
+backend_tests!(blobs: article_attachments_are_stored_served_and_removed);
+
 /// Every audit entry of the tenant, oldest first.
 async fn audit_log(app: &TestApp, token: &str) -> Vec<Value> {
     let mut entries = Vec::new();
@@ -1380,5 +1383,136 @@ async fn an_article_is_drafted_from_a_solved_ticket(backend: TestBackend) {
     app.post(&format!("/v1/tickets/{}/article-draft", Uuid::now_v7()), admin, &json!({}))
         .await
         .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    app.stop().await;
+}
+
+/// A small but well-formed PDF (what the type check reads is its header).
+fn pdf(text: &str) -> Vec<u8> {
+    format!("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% {text}\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+        .into_bytes()
+}
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    article: Uuid,
+    name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/knowledge/articles/{article}/attachments",
+            app.base_url
+        ))
+        .query(&[("name", name)])
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload");
+    let status = response.status();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// The bytes behind a download URL, fetched as a browser would (no token).
+async fn fetch(url: &str) -> (StatusCode, Vec<u8>) {
+    let response = reqwest::get(url).await.expect("download");
+    let status = response.status();
+    (status, response.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+}
+
+/// An article's files go through the blob store: checked like media
+/// uploads (size, type by the first bytes), stored once per content,
+/// served through a signed URL, removed with the last attachment that names
+/// them; office writes, technicians read, other tenants see nothing.
+async fn article_attachments_are_stored_served_and_removed(
+    backend: TestBackend,
+    blobs: truckroll_tests::media::Blobs,
+) {
+    let app = TestApp::start_with(backend, |c| {
+        truckroll_tests::media::use_blobs(c, blobs);
+        c.media.max_bytes = 4096;
+    })
+    .await;
+    let w = World::create(&app, "kbfiles").await;
+    let admin = w.tenant.admin_token.as_str();
+    let article = id_of(&create(&app, admin, article("Wiring of the F28 board", "See the diagram.")).await, "id");
+    let path = format!("/v1/knowledge/articles/{article}/attachments");
+
+    let diagram = pdf("wiring diagram");
+    let (status, first) = upload(&app, admin, article, "wiring diagram.pdf", "application/pdf", diagram.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["name"], "wiring diagram.pdf");
+    assert_eq!(first["content_type"], "application/pdf");
+    assert_eq!(first["size"], json!(diagram.len()));
+    let url = first["download"]["url"].as_str().expect("download url").to_owned();
+    assert_eq!(fetch(&url).await, (StatusCode::OK, diagram.clone()));
+    // The same file again: a second attachment, one stored object.
+    let (status, second) = upload(&app, admin, article, "copy.pdf", "application/pdf", diagram.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(second["sha256"], first["sha256"]);
+
+    // Refused, as problems, with nothing recorded.
+    for (name, content_type, bytes, status) in [
+        ("notes.txt", "text/plain", b"plain text".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ("fake.pdf", "application/pdf", b"not a pdf at all".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("empty.pdf", "application/pdf", Vec::new(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("../etc/passwd.pdf", "application/pdf", pdf("path"), StatusCode::UNPROCESSABLE_ENTITY),
+        ("big.pdf", "application/pdf", pdf(&"x".repeat(5000)), StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let (got, body) = upload(&app, admin, article, name, content_type, bytes).await;
+        assert_eq!(got, status, "{name}: {body}");
+        assert!(body["type"].is_string(), "a problem for {name}: {body}");
+    }
+    let (got, _) = upload(&app, &w.technician_token, article, "tech.pdf", "application/pdf", pdf("t")).await;
+    assert_eq!(got, StatusCode::FORBIDDEN);
+    let (got, _) = upload(&app, admin, Uuid::now_v7(), "none.pdf", "application/pdf", pdf("n")).await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+
+    // Technicians read them; another tenant sees no article.
+    let listed = app.get(&path, &w.technician_token).await.expect(StatusCode::OK);
+    let names: Vec<&str> = listed["attachments"]
+        .as_array()
+        .expect("attachments")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["wiring diagram.pdf", "copy.pdf"]);
+    let other = World::create(&app, "kbfilesother").await;
+    app.get(&path, &other.tenant.admin_token)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    let second_id = id_of(&second, "id");
+    app.get(&format!("{path}/{second_id}"), &other.tenant.admin_token)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+
+    // Deleting one keeps the content the other still names; the last goes with it.
+    app.send(Method::DELETE, &format!("{path}/{}", id_of(&first, "id")), Some(&w.technician_token), None)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+    app.send(Method::DELETE, &format!("{path}/{}", id_of(&first, "id")), Some(admin), None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let fresh = app.get(&format!("{path}/{second_id}"), admin).await.expect(StatusCode::OK);
+    let fresh_url = fresh["download"]["url"].as_str().expect("url").to_owned();
+    assert_eq!(fetch(&fresh_url).await, (StatusCode::OK, diagram));
+    app.send(Method::DELETE, &format!("{path}/{second_id}"), Some(admin), None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_ne!(fetch(&fresh_url).await.0, StatusCode::OK, "the object is gone");
+    app.get(&format!("{path}/{second_id}"), admin)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    let listed = app.get(&path, admin).await.expect(StatusCode::OK);
+    assert_eq!(listed["attachments"], json!([]));
+    let audited = audit_log(&app, admin).await;
+    for (action, count) in [("article.attachment_add", 2), ("article.attachment_delete", 2)] {
+        assert_eq!(audited.iter().filter(|e| e["action"] == action).count(), count, "{action}");
+    }
     app.stop().await;
 }
