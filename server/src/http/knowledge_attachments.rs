@@ -135,7 +135,11 @@ fn check_name(name: &str) -> Result<String, ValidationErrors> {
             format!("must be 1 to {MAX_NAME_CHARS} characters"),
         ));
     }
-    if name.chars().any(|c| c.is_control() || c == '/' || c == '\\') || name == "." || name == ".."
+    if name
+        .chars()
+        .any(|c| c.is_control() || c == '/' || c == '\\')
+        || name == "."
+        || name == ".."
     {
         return Err(ValidationErrors::single(
             "name",
@@ -241,7 +245,9 @@ async fn get_attachment(
         .article_attachment(user.tenant_id, id, attachment_id)
         .await?;
     let origin = origin(&state, &headers);
-    Ok(Json(view(&state, user.tenant_id, &origin, attachment).await?))
+    Ok(Json(
+        view(&state, user.tenant_id, &origin, attachment).await?,
+    ))
 }
 
 /// Remove an attachment; its bytes go from the blob store unless another

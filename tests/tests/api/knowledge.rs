@@ -135,7 +135,11 @@ async fn articles_keep_every_version_and_revert(backend: TestBackend) {
         )
         .await;
     misspelt.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
-    assert!(misspelt.body.to_string().contains("tittle"), "{}", misspelt.body);
+    assert!(
+        misspelt.body.to_string().contains("tittle"),
+        "{}",
+        misspelt.body
+    );
     app.send(
         Method::PUT,
         &format!("/v1/knowledge/articles/{id}"),
@@ -1234,7 +1238,14 @@ async fn merge_tells_the_customer_once(backend: TestBackend) {
         }
     };
 
-    let original = new_ticket(&app, admin, w.site_id, "Power outage in the whole building", "").await;
+    let original = new_ticket(
+        &app,
+        admin,
+        w.site_id,
+        "Power outage in the whole building",
+        "",
+    )
+    .await;
     let duplicate = new_ticket(&app, admin, w.site_id, "Whole building without power", "").await;
     let (original_id, duplicate_id) = (id_of(&original, "id"), id_of(&duplicate, "id"));
     assert_eq!(drain(chrono::Utc::now()).await, 2, "two tickets received");
@@ -1262,15 +1273,38 @@ async fn merge_tells_the_customer_once(backend: TestBackend) {
         .iter()
         .filter(|m| m.subject == format!("{source} continues as {target}"))
         .collect();
-    assert_eq!(merged.len(), 1, "{:?}", all.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    assert_eq!(
+        merged.len(),
+        1,
+        "{:?}",
+        all.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
     assert_eq!(merged[0].rcpt_tos, ["facilities@bakery.test"]);
-    assert!(merged[0].body.contains(&format!("we continue the work under {target}")), "{}", merged[0].body);
-    assert!(merged[0].body.contains("https://service.kbnotify.test/track/"), "{}", merged[0].body);
+    assert!(
+        merged[0]
+            .body
+            .contains(&format!("we continue the work under {target}")),
+        "{}",
+        merged[0].body
+    );
+    assert!(
+        merged[0]
+            .body
+            .contains("https://service.kbnotify.test/track/"),
+        "{}",
+        merged[0].body
+    );
     // Nothing more, even much later; the notice is on the duplicate's timeline.
-    assert_eq!(drain(chrono::Utc::now() + chrono::Duration::days(1)).await, 0);
+    assert_eq!(
+        drain(chrono::Utc::now() + chrono::Duration::days(1)).await,
+        0
+    );
     assert_eq!(sink.received().len(), 3);
     let timeline = app
-        .get(&format!("/v1/tickets/{duplicate_id}/timeline?kind=notification"), admin)
+        .get(
+            &format!("/v1/tickets/{duplicate_id}/timeline?kind=notification"),
+            admin,
+        )
         .await
         .expect(StatusCode::OK);
     let told = timeline["items"]
@@ -1301,7 +1335,11 @@ async fn merge_tells_the_customer_once(backend: TestBackend) {
     assert_eq!(drain(chrono::Utc::now()).await, 2, "received and merged");
     let all = sink.wait_for(5).await;
     let chinese = format!("工单 {} 已并入 {target}", str_of(&again, "number"));
-    assert_eq!(all.iter().filter(|m| m.subject == chinese).count(), 1, "{chinese}");
+    assert_eq!(
+        all.iter().filter(|m| m.subject == chinese).count(),
+        1,
+        "{chinese}"
+    );
     app.stop().await;
 }
 
@@ -1323,10 +1361,17 @@ async fn an_article_is_drafted_from_a_solved_ticket(backend: TestBackend) {
     let id = id_of(&ticket, "id");
     // Before any work: the problem, and a resolution still to write.
     let empty = app
-        .post(&format!("/v1/tickets/{id}/article-draft"), admin, &json!({}))
+        .post(
+            &format!("/v1/tickets/{id}/article-draft"),
+            admin,
+            &json!({}),
+        )
         .await
         .expect(StatusCode::OK);
-    assert!(str_of(&empty, "body").contains("(No work recorded yet.)"), "{empty}");
+    assert!(
+        str_of(&empty, "body").contains("(No work recorded yet.)"),
+        "{empty}"
+    );
 
     app.post(
         &format!("/v1/tickets/{id}/work/corrections"),
@@ -1341,7 +1386,11 @@ async fn an_article_is_drafted_from_a_solved_ticket(backend: TestBackend) {
     .await
     .expect(StatusCode::OK);
     let draft = app
-        .post(&format!("/v1/tickets/{id}/article-draft"), admin, &json!({}))
+        .post(
+            &format!("/v1/tickets/{id}/article-draft"),
+            admin,
+            &json!({}),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(draft["title"], "Boiler shows F28");
@@ -1370,19 +1419,34 @@ async fn an_article_is_drafted_from_a_solved_ticket(backend: TestBackend) {
     assert_eq!(saved["version"], 1);
     assert_eq!(saved["body"], draft["body"]);
     assert!(!str_of(&saved, "body_html").contains("<script>"), "{saved}");
-    assert!(str_of(&saved, "body_html").contains("<h2>Resolution</h2>"), "{saved}");
+    assert!(
+        str_of(&saved, "body_html").contains("<h2>Resolution</h2>"),
+        "{saved}"
+    );
 
     // A technician does not write articles; another tenant sees no ticket.
-    app.post(&format!("/v1/tickets/{id}/article-draft"), &w.technician_token, &json!({}))
-        .await
-        .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+    app.post(
+        &format!("/v1/tickets/{id}/article-draft"),
+        &w.technician_token,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
     let other = World::create(&app, "kbdraftother").await;
-    app.post(&format!("/v1/tickets/{id}/article-draft"), &other.tenant.admin_token, &json!({}))
-        .await
-        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
-    app.post(&format!("/v1/tickets/{}/article-draft", Uuid::now_v7()), admin, &json!({}))
-        .await
-        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    app.post(
+        &format!("/v1/tickets/{id}/article-draft"),
+        &other.tenant.admin_token,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    app.post(
+        &format!("/v1/tickets/{}/article-draft", Uuid::now_v7()),
+        admin,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "/not-found");
     app.stop().await;
 }
 
@@ -1422,7 +1486,14 @@ async fn upload(
 async fn fetch(url: &str) -> (StatusCode, Vec<u8>) {
     let response = reqwest::get(url).await.expect("download");
     let status = response.status();
-    (status, response.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+    (
+        status,
+        response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default(),
+    )
 }
 
 /// An article's files go through the blob store: checked like media
@@ -1440,41 +1511,112 @@ async fn article_attachments_are_stored_served_and_removed(
     .await;
     let w = World::create(&app, "kbfiles").await;
     let admin = w.tenant.admin_token.as_str();
-    let article = id_of(&create(&app, admin, article("Wiring of the F28 board", "See the diagram.")).await, "id");
+    let article = id_of(
+        &create(
+            &app,
+            admin,
+            article("Wiring of the F28 board", "See the diagram."),
+        )
+        .await,
+        "id",
+    );
     let path = format!("/v1/knowledge/articles/{article}/attachments");
 
     let diagram = pdf("wiring diagram");
-    let (status, first) = upload(&app, admin, article, "wiring diagram.pdf", "application/pdf", diagram.clone()).await;
+    let (status, first) = upload(
+        &app,
+        admin,
+        article,
+        "wiring diagram.pdf",
+        "application/pdf",
+        diagram.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert_eq!(first["name"], "wiring diagram.pdf");
     assert_eq!(first["content_type"], "application/pdf");
     assert_eq!(first["size"], json!(diagram.len()));
-    let url = first["download"]["url"].as_str().expect("download url").to_owned();
+    let url = first["download"]["url"]
+        .as_str()
+        .expect("download url")
+        .to_owned();
     assert_eq!(fetch(&url).await, (StatusCode::OK, diagram.clone()));
     // The same file again: a second attachment, one stored object.
-    let (status, second) = upload(&app, admin, article, "copy.pdf", "application/pdf", diagram.clone()).await;
+    let (status, second) = upload(
+        &app,
+        admin,
+        article,
+        "copy.pdf",
+        "application/pdf",
+        diagram.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
     assert_eq!(second["sha256"], first["sha256"]);
 
     // Refused, as problems, with nothing recorded.
     for (name, content_type, bytes, status) in [
-        ("notes.txt", "text/plain", b"plain text".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("fake.pdf", "application/pdf", b"not a pdf at all".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("empty.pdf", "application/pdf", Vec::new(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("../etc/passwd.pdf", "application/pdf", pdf("path"), StatusCode::UNPROCESSABLE_ENTITY),
-        ("big.pdf", "application/pdf", pdf(&"x".repeat(5000)), StatusCode::PAYLOAD_TOO_LARGE),
+        (
+            "notes.txt",
+            "text/plain",
+            b"plain text".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "fake.pdf",
+            "application/pdf",
+            b"not a pdf at all".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "empty.pdf",
+            "application/pdf",
+            Vec::new(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "../etc/passwd.pdf",
+            "application/pdf",
+            pdf("path"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "big.pdf",
+            "application/pdf",
+            pdf(&"x".repeat(5000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
     ] {
         let (got, body) = upload(&app, admin, article, name, content_type, bytes).await;
         assert_eq!(got, status, "{name}: {body}");
         assert!(body["type"].is_string(), "a problem for {name}: {body}");
     }
-    let (got, _) = upload(&app, &w.technician_token, article, "tech.pdf", "application/pdf", pdf("t")).await;
+    let (got, _) = upload(
+        &app,
+        &w.technician_token,
+        article,
+        "tech.pdf",
+        "application/pdf",
+        pdf("t"),
+    )
+    .await;
     assert_eq!(got, StatusCode::FORBIDDEN);
-    let (got, _) = upload(&app, admin, Uuid::now_v7(), "none.pdf", "application/pdf", pdf("n")).await;
+    let (got, _) = upload(
+        &app,
+        admin,
+        Uuid::now_v7(),
+        "none.pdf",
+        "application/pdf",
+        pdf("n"),
+    )
+    .await;
     assert_eq!(got, StatusCode::NOT_FOUND);
 
     // Technicians read them; another tenant sees no article.
-    let listed = app.get(&path, &w.technician_token).await.expect(StatusCode::OK);
+    let listed = app
+        .get(&path, &w.technician_token)
+        .await
+        .expect(StatusCode::OK);
     let names: Vec<&str> = listed["attachments"]
         .as_array()
         .expect("attachments")
@@ -1492,27 +1634,56 @@ async fn article_attachments_are_stored_served_and_removed(
         .expect_problem(StatusCode::NOT_FOUND, "/not-found");
 
     // Deleting one keeps the content the other still names; the last goes with it.
-    app.send(Method::DELETE, &format!("{path}/{}", id_of(&first, "id")), Some(&w.technician_token), None)
+    app.send(
+        Method::DELETE,
+        &format!("{path}/{}", id_of(&first, "id")),
+        Some(&w.technician_token),
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+    app.send(
+        Method::DELETE,
+        &format!("{path}/{}", id_of(&first, "id")),
+        Some(admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    let fresh = app
+        .get(&format!("{path}/{second_id}"), admin)
         .await
-        .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
-    app.send(Method::DELETE, &format!("{path}/{}", id_of(&first, "id")), Some(admin), None)
-        .await
-        .expect(StatusCode::NO_CONTENT);
-    let fresh = app.get(&format!("{path}/{second_id}"), admin).await.expect(StatusCode::OK);
+        .expect(StatusCode::OK);
     let fresh_url = fresh["download"]["url"].as_str().expect("url").to_owned();
     assert_eq!(fetch(&fresh_url).await, (StatusCode::OK, diagram));
-    app.send(Method::DELETE, &format!("{path}/{second_id}"), Some(admin), None)
-        .await
-        .expect(StatusCode::NO_CONTENT);
-    assert_ne!(fetch(&fresh_url).await.0, StatusCode::OK, "the object is gone");
+    app.send(
+        Method::DELETE,
+        &format!("{path}/{second_id}"),
+        Some(admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    assert_ne!(
+        fetch(&fresh_url).await.0,
+        StatusCode::OK,
+        "the object is gone"
+    );
     app.get(&format!("{path}/{second_id}"), admin)
         .await
         .expect_problem(StatusCode::NOT_FOUND, "/not-found");
     let listed = app.get(&path, admin).await.expect(StatusCode::OK);
     assert_eq!(listed["attachments"], json!([]));
     let audited = audit_log(&app, admin).await;
-    for (action, count) in [("article.attachment_add", 2), ("article.attachment_delete", 2)] {
-        assert_eq!(audited.iter().filter(|e| e["action"] == action).count(), count, "{action}");
+    for (action, count) in [
+        ("article.attachment_add", 2),
+        ("article.attachment_delete", 2),
+    ] {
+        assert_eq!(
+            audited.iter().filter(|e| e["action"] == action).count(),
+            count,
+            "{action}"
+        );
     }
     app.stop().await;
 }

@@ -151,7 +151,10 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
         .map(|f| f.name.as_str())
         .collect();
     assert_eq!(files, ["wiring.pdf"]);
-    assert_eq!(articles[0].attachments[0].sha256, diagram["sha256"].as_str().expect("sha"));
+    assert_eq!(
+        articles[0].attachments[0].sha256,
+        diagram["sha256"].as_str().expect("sha")
+    );
     let held = client
         .packet_attachment(&articles[0].attachments[0].sha256)
         .await

@@ -128,7 +128,11 @@ async fn knowledge_base_in_the_browser() {
     assert!(
         drafted[0]["body"]
             .as_str()
-            .is_some_and(|b| b.contains("## Problem") && b.contains(&format!("_From ticket {}._", ticket["number"].as_str().unwrap_or_default()))),
+            .is_some_and(|b| b.contains("## Problem")
+                && b.contains(&format!(
+                    "_From ticket {}._",
+                    ticket["number"].as_str().unwrap_or_default()
+                ))),
         "{}",
         drafted[0]
     );
