@@ -236,10 +236,30 @@ impl Api {
     /// The bytes of stored media: `GET /v1/media/{id}`, then its short-lived
     /// download URL, with exactly the headers the server signed.
     pub async fn media_bytes(&self, access_token: &str, media_id: &str) -> SdkResult<Vec<u8>> {
+        self.download_bytes(access_token, &format!("/v1/media/{media_id}"))
+            .await
+    }
+
+    /// The bytes of a knowledge-base article's attachment (issue 22).
+    pub async fn article_attachment_bytes(
+        &self,
+        access_token: &str,
+        article_id: &str,
+        attachment_id: &str,
+    ) -> SdkResult<Vec<u8>> {
+        self.download_bytes(
+            access_token,
+            &format!("/v1/knowledge/articles/{article_id}/attachments/{attachment_id}"),
+        )
+        .await
+    }
+
+    /// Reads `path` (an answer with a signed `download`) and fetches its bytes.
+    async fn download_bytes(&self, access_token: &str, path: &str) -> SdkResult<Vec<u8>> {
         let answer = self
             .send(
                 self.http
-                    .get(self.base_url.join(&format!("/v1/media/{media_id}")))
+                    .get(self.base_url.join(path))
                     .bearer_auth(access_token),
                 reqwest::StatusCode::OK,
             )
@@ -247,7 +267,7 @@ impl Api {
         let download = &answer["download"];
         let url = download["url"]
             .as_str()
-            .ok_or_else(|| SdkError::Transport(format!("media {media_id} is not stored")))?;
+            .ok_or_else(|| SdkError::Transport(format!("{path} is not stored")))?;
         let method = download["method"].as_str().unwrap_or("GET");
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| SdkError::Transport(format!("download method: {e}")))?;

@@ -174,27 +174,51 @@ impl Client {
     /// no stored packet lists any more. Best effort: a failed download is
     /// tried again after the next sync. Returns how many were downloaded.
     pub(crate) async fn cache_packet_files(&self, access_token: &str) -> SdkResult<usize> {
-        let missing: Vec<(String, String)> = {
+        type Missing = (Option<String>, Option<String>, Option<String>, String);
+        let missing: Vec<Missing> = {
             let mut local = self.local.lock().await;
             sqlx::query(
                 "DELETE FROM packet_files WHERE sha256 NOT IN (
                      SELECT json_extract(a.value, '$.sha256')
                      FROM job_packets p, json_each(p.packet, '$.attachments') a
-                     WHERE json_extract(a.value, '$.sha256') IS NOT NULL)",
+                     WHERE json_extract(a.value, '$.sha256') IS NOT NULL
+                     UNION
+                     SELECT json_extract(f.value, '$.sha256')
+                     FROM job_packets p, json_each(p.packet, '$.articles') r, json_each(r.value, '$.attachments') f
+                     WHERE json_extract(f.value, '$.sha256') IS NOT NULL)",
             )
             .execute(&mut local.conn)
             .await?;
+            // (office media id or NULL, article id or NULL, attachment id, sha256)
             sqlx::query_as(
-                "SELECT DISTINCT json_extract(a.value, '$.media_id'), json_extract(a.value, '$.sha256')
+                "SELECT json_extract(a.value, '$.media_id'), NULL, NULL, json_extract(a.value, '$.sha256')
                  FROM job_packets p, json_each(p.packet, '$.attachments') a
-                 WHERE json_extract(a.value, '$.sha256') NOT IN (SELECT f.sha256 FROM packet_files f)",
+                 WHERE json_extract(a.value, '$.sha256') NOT IN (SELECT f.sha256 FROM packet_files f)
+                 UNION
+                 SELECT NULL, json_extract(r.value, '$.id'), json_extract(f.value, '$.id'), json_extract(f.value, '$.sha256')
+                 FROM job_packets p, json_each(p.packet, '$.articles') r, json_each(r.value, '$.attachments') f
+                 WHERE json_extract(f.value, '$.sha256') NOT IN (SELECT x.sha256 FROM packet_files x)",
             )
             .fetch_all(&mut local.conn)
             .await?
         };
         let mut fetched = 0;
-        for (media_id, sha256) in missing {
-            let bytes = match self.api.media_bytes(access_token, &media_id).await {
+        let mut seen = std::collections::HashSet::new();
+        for (media_id, article_id, attachment_id, sha256) in missing {
+            if !seen.insert(sha256.clone()) {
+                continue;
+            }
+            let download = match (&media_id, &article_id, &attachment_id) {
+                (Some(media_id), _, _) => self.api.media_bytes(access_token, media_id).await,
+                (None, Some(article), Some(attachment)) => {
+                    self.api
+                        .article_attachment_bytes(access_token, article, attachment)
+                        .await
+                }
+                _ => continue,
+            };
+            let media_id = media_id.or(attachment_id).unwrap_or_default();
+            let bytes = match download {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     tracing::info!(media = %media_id, error = %e, "attachment not downloaded");

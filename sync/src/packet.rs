@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use crate::packet_approval::PacketApproval;
-pub use crate::packet_article::PacketArticle;
+pub use crate::packet_article::{PacketArticle, PacketArticleAttachment};
 
 /// Everything the technician's phone keeps about one ticket besides its
 /// document. Unknown fields are ignored when decoding, so the server may add

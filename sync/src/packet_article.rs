@@ -23,4 +23,23 @@ pub struct PacketArticle {
     pub body_html: String,
     /// When this version was written (ms since the epoch).
     pub updated_ms: i64,
+    /// The article's files small enough to travel with the job (at most
+    /// 1 MiB each); the phone downloads their bytes after the sync and keeps
+    /// them by SHA-256. Absent when there are none (older packets keep
+    /// their hashes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<PacketArticleAttachment>,
+}
+
+/// A file of an article as the packet lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketArticleAttachment {
+    /// The attachment's id on the server
+    /// (`GET /v1/knowledge/articles/{article}/attachments/{id}`).
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    /// The bytes' SHA-256 (hex); the phone checks a download against it.
+    pub sha256: String,
 }

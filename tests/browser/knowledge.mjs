@@ -55,6 +55,15 @@ await run(`${artifacts}/knowledge.png`, async (page) => {
   assert.equal(await page.locator("#kb-versions li").count(), 3);
   await page.getByRole("button", { name: "Yes" }).click();
   await page.locator("#kb-votes", { hasText: "1 found this helpful" }).waitFor();
+  // Attach a PDF; it is listed with a working download link.
+  await page.locator("#kb-file").setInputFiles({ name: "wiring diagram.pdf", mimeType: "application/pdf",
+    buffer: Buffer.from("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n") });
+  await page.locator("#kb-attach").click();
+  const attached = page.locator("#kb-attachments li[data-attachment] a", { hasText: "wiring diagram.pdf" });
+  await attached.waitFor();
+  const download = await page.request.get(await attached.getAttribute("href"));
+  assert.equal(download.status(), 200);
+  assert.match(await download.text(), /^%PDF-1\.4/);
   await shots(page, "article");
 
   // The dispatcher types a new ticket: the chiller procedure is suggested
@@ -88,7 +97,28 @@ await run(`${artifacts}/knowledge.png`, async (page) => {
   await page.locator(`#kb-related-list li[data-article="${procedure}"]`).waitFor();
   await page.locator(`#kb-related-list li[data-article="${procedure}"] .kb-insert`).click();
   assert.match(await page.locator("#comment-body").inputValue(), new RegExp(`/knowledge\\?id=${procedure}`));
+  // Find any article by its words and insert its text into the reply.
+  await page.locator("#kb-find").fill("chiller");
+  await page.locator(`#kb-find-list li[data-article="${procedure}"] .kb-insert-text`).click();
+  await page.waitForFunction((id) => window.truckrollKnowledgePanel?.inserted === id, procedure);
+  assert.match(await page.locator("#comment-body").inputValue(), /1\. Clean the condenser/);
   await shots(page, "ticket");
+
+  // "Create article from this ticket": the editor opens prefilled with the
+  // problem and the resolution; saved as a new article.
+  await page.setViewportSize({ width: 1024, height: 900 });
+  await page.locator("#kb-from-ticket").focus();
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/knowledge\?from_ticket=/);
+  await page.waitForFunction(() => window.truckrollKnowledge?.drafted !== undefined);
+  assert.equal(await page.locator("#kb-title").inputValue(), "Chiller trips at noon");
+  assert.match(await page.locator("#kb-body-input").inputValue(), /## Resolution/);
+  assert.match(await page.locator("#kb-form-message").innerText(), /Drafted from ticket/);
+  await shots(page, "from-ticket");
+  await page.setViewportSize({ width: 1024, height: 900 });
+  await page.locator("#kb-form button[type=submit]").click();
+  await page.locator("#kb-view-title", { hasText: "Chiller trips at noon" }).waitFor();
+  assert.match(await page.locator("#kb-view-meta").innerText(), /version 1/);
 
   // Simplified Chinese.
   await page.goto(`${base}/knowledge?id=${procedure}`);

@@ -40,6 +40,8 @@ impl Visibility {
 /// The editable content of an article: what every version keeps.
 // Not `deny_unknown_fields`: an article flattens this into its own fields,
 // and the OpenAPI document would then forbid them (schemathesis ST108).
+// The writes take their own types that refuse unknown fields
+// (`http::knowledge::NewArticle`, `ArticleEdit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ArticleContent {
     pub title: String,
@@ -163,6 +165,30 @@ pub struct ArticleVersion {
 pub struct Feedback {
     pub helpful: u64,
     pub not_helpful: u64,
+}
+
+/// A file attached to an article (a wiring diagram, a manual as PDF); the
+/// bytes are in the blob store, addressed by their SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ArticleAttachment {
+    pub id: Uuid,
+    pub article_id: Uuid,
+    /// The file name as uploaded (no path).
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An attachment to record: its bytes are already stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
 }
 
 /// Words too common to tell articles apart, dropped from a draft's text.

@@ -159,16 +159,55 @@ async fn list_articles(
     Ok(Json(page.into()))
 }
 
-/// Write an article (version 1).
-#[utoipa::path(post, path = "/v1/knowledge/articles", tag = "knowledge", request_body = ArticleContent, security(("bearer" = [])),
+/// A new article's content. Its own type (not `ArticleContent`) so that
+/// an unknown (misspelt) field is refused while the article, which
+/// flattens `ArticleContent` into its own fields, keeps an open schema.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewArticle {
+    pub title: String,
+    /// Markdown; raw HTML in it is shown as text, never run.
+    #[serde(default)]
+    pub body: String,
+    /// The article's own grouping (e.g. "Heating"); empty for none.
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Asset models (as written on the asset) the article applies to.
+    #[serde(default)]
+    pub asset_models: Vec<String>,
+    /// Ticket categories the article applies to.
+    #[serde(default)]
+    pub ticket_categories: Vec<String>,
+    pub visibility: Visibility,
+}
+
+impl From<NewArticle> for ArticleContent {
+    fn from(n: NewArticle) -> Self {
+        ArticleContent {
+            title: n.title,
+            body: n.body,
+            category: n.category,
+            tags: n.tags,
+            asset_models: n.asset_models,
+            ticket_categories: n.ticket_categories,
+            visibility: n.visibility,
+        }
+    }
+}
+
+/// Write an article (version 1). An unknown field is refused (422).
+#[utoipa::path(post, path = "/v1/knowledge/articles", tag = "knowledge", request_body = NewArticle, security(("bearer" = [])),
     responses((status = 201, body = ArticleView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn create_article(
     user: AuthUser,
     State(state): State<AppState>,
-    ApiJson(content): ApiJson<ArticleContent>,
+    ApiJson(new): ApiJson<NewArticle>,
 ) -> ApiResult<(StatusCode, Json<ArticleView>)> {
     user.require(Action::KnowledgeWrite)?;
+    let content = ArticleContent::from(new);
     content.validate()?;
     let created = state.store.create_article(user.actor(), &content).await?;
     Ok((

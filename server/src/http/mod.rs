@@ -13,6 +13,8 @@ pub mod extract;
 mod idempotency;
 mod intake;
 mod knowledge;
+mod knowledge_attachments;
+mod knowledge_draft;
 mod live;
 mod macros;
 mod media;
@@ -139,6 +141,8 @@ fn api() -> OpenApiRouter<AppState> {
         // Issue 21: automation.
         .merge(automation::router())
         .merge(knowledge::router())
+        .merge(knowledge_draft::router())
+        .merge(knowledge_attachments::router())
         .merge(ticket_merge::router())
         .merge(ticket_family::router())
         .merge(parts::router())

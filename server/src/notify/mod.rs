@@ -107,6 +107,11 @@ pub async fn render_notice(
         survey_url: format!("{progress}#survey"),
         progress_url: progress,
         access_code: notice.context.access_code.clone(),
+        merged_into: notice.context.merged_into.clone(),
+        merged_into_url: notice
+            .context
+            .merged_into_id
+            .map(|id| links.progress(notice.tenant_id, id)),
     };
     let render_with = |template: &NoticeTemplate| {
         Ok::<_, TemplateError>((

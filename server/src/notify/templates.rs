@@ -24,6 +24,10 @@ pub struct TemplateVars {
     pub survey_url: String,
     /// The progress page's one-time code (`access_code` messages).
     pub access_code: Option<String>,
+    /// The ticket this one was merged into (`ticket_merged` messages).
+    pub merged_into: Option<String>,
+    /// That ticket's progress page (`ticket_merged` messages).
+    pub merged_into_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,8 @@ pub fn check(source: &str) -> Result<(), TemplateError> {
         report_url: "http://localhost/track?ticket=T-1".into(),
         survey_url: "http://localhost/track?ticket=T-1#survey".into(),
         access_code: Some("123456".into()),
+        merged_into: Some("T-2".into()),
+        merged_into_url: Some("http://localhost/track?ticket=T-2".into()),
     };
     render(source, &sample).map(drop)
 }
@@ -124,6 +130,11 @@ fn wording(event: NoticeEvent, locale: Locale) -> (&'static str, &'static str, &
             "Hello {{ customer_name }},\n\nthe appointment {{ appointment_window }} for ticket {{ ticket_number }} is cancelled. We will contact you for a new one.\nProgress: {{ progress_url }}\n",
             "Appointment {{ appointment_window }} for {{ ticket_number }} is cancelled. {{ progress_url }}",
         ),
+        (Locale::En, TicketMerged) => (
+            "{{ ticket_number }} continues as {{ merged_into }}",
+            "Hello {{ customer_name }},\n\nyour request {{ ticket_number }} (\"{{ ticket_title }}\") reports the same problem as ticket {{ merged_into }}, so we have merged them: we continue the work under {{ merged_into }} and closed {{ ticket_number }} as its duplicate. Nothing is lost; your messages are with {{ merged_into }}.\nProgress: {{ merged_into_url or progress_url }}\n",
+            "{{ ticket_number }} is merged into {{ merged_into }}; we continue there. {{ merged_into_url or progress_url }}",
+        ),
         (Locale::ZhCn, TicketReceived) => (
             "已收到您的报修 {{ ticket_number }}",
             "{{ customer_name }}，您好：\n\n我们已收到您的报修“{{ ticket_title }}”，工单号 {{ ticket_number }}。\n查看进度：{{ progress_url }}\n",
@@ -168,6 +179,11 @@ fn wording(event: NoticeEvent, locale: Locale) -> (&'static str, &'static str, &
             "工单 {{ ticket_number }} 的预约已取消",
             "{{ customer_name }}，您好：\n\n工单 {{ ticket_number }} 原定 {{ appointment_window }} 的预约已取消，我们会再与您约定时间。\n查看进度：{{ progress_url }}\n",
             "工单 {{ ticket_number }} 原定 {{ appointment_window }} 的预约已取消。{{ progress_url }}",
+        ),
+        (Locale::ZhCn, TicketMerged) => (
+            "工单 {{ ticket_number }} 已并入 {{ merged_into }}",
+            "{{ customer_name }}，您好：\n\n您的报修 {{ ticket_number }}（“{{ ticket_title }}”）与工单 {{ merged_into }} 反映的是同一问题，我们已将两者合并：后续处理在 {{ merged_into }} 中进行，{{ ticket_number }} 作为重复工单关闭。信息不会丢失，您的留言已转入 {{ merged_into }}。\n查看进度：{{ merged_into_url or progress_url }}\n",
+            "工单 {{ ticket_number }} 已并入 {{ merged_into }}，后续在该工单处理。{{ merged_into_url or progress_url }}",
         ),
     }
 }

@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::{Actor, Page, PageRequest, StoreResult};
 use crate::domain::duplicates::{MergeRecord, PoolTicket};
-use crate::domain::knowledge::{Article, ArticleContent, ArticleVersion, Feedback};
+use crate::domain::knowledge::{
+    Article, ArticleAttachment, ArticleContent, ArticleVersion, Feedback, NewAttachment,
+};
 use crate::domain::subtickets::FamilyMember;
 use crate::domain::ticket::Ticket;
 
@@ -157,6 +159,37 @@ pub trait KnowledgeStore {
         tenant_id: Uuid,
         ticket_id: Uuid,
     ) -> StoreResult<(Option<FamilyMember>, Vec<FamilyMember>)>;
+    /// Records an attachment whose bytes are stored; audited
+    /// (`article.attachment_add`). `NotFound` for no such article,
+    /// `Conflict` when it has `max_per_article` already.
+    async fn add_article_attachment(
+        &self,
+        actor: Actor,
+        article_id: Uuid,
+        new: &NewAttachment,
+        max_per_article: u32,
+    ) -> StoreResult<ArticleAttachment>;
+    /// An article's attachments, oldest first.
+    async fn article_attachments(
+        &self,
+        tenant_id: Uuid,
+        article_id: Uuid,
+    ) -> StoreResult<Vec<ArticleAttachment>>;
+    async fn article_attachment(
+        &self,
+        tenant_id: Uuid,
+        article_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<ArticleAttachment>;
+    /// Removes an attachment; audited (`article.attachment_delete`). True
+    /// when another attachment of the tenant still has the same content
+    /// (its object must stay).
+    async fn delete_article_attachment(
+        &self,
+        actor: Actor,
+        article_id: Uuid,
+        id: Uuid,
+    ) -> StoreResult<(ArticleAttachment, bool)>;
     /// Tickets merged into others, among those created in `[from, to)`:
     /// reports leave them out.
     async fn merged_tickets(

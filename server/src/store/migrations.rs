@@ -131,6 +131,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0025_parts.sql"),
     ),
     (
+        27,
+        "article_attachments",
+        include_str!("../../../migrations/postgres/0027_article_attachments.sql"),
+    ),
+    (
         28,
         "approvals",
         include_str!("../../../migrations/postgres/0028_approvals.sql"),
@@ -262,6 +267,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         25,
         "parts",
         include_str!("../../../migrations/sqlite/0025_parts.sql"),
+    ),
+    (
+        27,
+        "article_attachments",
+        include_str!("../../../migrations/sqlite/0027_article_attachments.sql"),
     ),
     (
         28,

@@ -38,10 +38,13 @@ pub enum NoticeEvent {
     AppointmentBooked,
     /// The appointment window was cancelled (issue 20).
     AppointmentCancelled,
+    /// The ticket was merged into another as a duplicate (issue 22): told
+    /// once, with the ticket that goes on.
+    TicketMerged,
 }
 
 impl NoticeEvent {
-    pub const ALL: [NoticeEvent; 9] = [
+    pub const ALL: [NoticeEvent; 10] = [
         Self::TicketReceived,
         Self::TechnicianAssigned,
         Self::TechnicianEnRoute,
@@ -51,6 +54,7 @@ impl NoticeEvent {
         Self::AccessCode,
         Self::AppointmentBooked,
         Self::AppointmentCancelled,
+        Self::TicketMerged,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -64,6 +68,7 @@ impl NoticeEvent {
             Self::AccessCode => "access_code",
             Self::AppointmentBooked => "appointment_booked",
             Self::AppointmentCancelled => "appointment_cancelled",
+            Self::TicketMerged => "ticket_merged",
         }
     }
 
@@ -171,6 +176,12 @@ pub struct NoticeContext {
     /// The appointment window in the tenant's time (`appointment_*` messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appointment_window: Option<String>,
+    /// The number of the ticket this one was merged into (`ticket_merged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+    /// Its id, for its progress link (`ticket_merged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into_id: Option<Uuid>,
 }
 
 /// One message of the outbox.

@@ -219,13 +219,18 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
     .await;
     let tickets_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    // Articles: a 4-word title, a 40-word body, one ticket category each.
+    // Articles: a 4-word title, a 40-word body, one ticket category each
+    // (a CASE is text: PostgreSQL needs it cast to the column's jsonb).
+    let json = match backend {
+        TestBackend::Postgres => "jsonb",
+        TestBackend::Sqlite => "TEXT",
+    };
     db.execute(
         &format!(
             "INSERT INTO articles (id, tenant_id, title, body, category, tags, asset_models, ticket_categories, visibility, \
              version, created_by, created_at, updated_by, updated_at) \
              SELECT {}, $1, {}, {}, 'General', '[]', '[]', \
-             CASE g % 4 WHEN 0 THEN '[\"hvac\"]' WHEN 1 THEN '[\"plumbing\"]' WHEN 2 THEN '[\"electrical\"]' ELSE '[\"lifts\"]' END, \
+             CAST(CASE g % 4 WHEN 0 THEN '[\"hvac\"]' WHEN 1 THEN '[\"plumbing\"]' WHEN 2 THEN '[\"electrical\"]' ELSE '[\"lifts\"]' END AS {json}), \
              CASE g % 3 WHEN 0 THEN 'public' ELSE 'internal' END, 1, $2, {created}, $2, {created} FROM {}",
             uuid.replace("{p}", "a"),
             words(20, 24),

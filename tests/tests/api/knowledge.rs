@@ -16,7 +16,12 @@ backend_tests!(
     merge_moves_comments_and_counts_once,
     subtickets_show_progress_and_hold_the_parent_open,
     a_policy_lets_the_parent_close_first,
+    merge_tells_the_customer_once,
+    an_article_is_drafted_from_a_solved_ticket,
 );
+
+// Attachments through the blob store: the `fs` backend and a real S3 server.
+backend_tests!(blobs: article_attachments_are_stored_served_and_removed);
 
 /// Every audit entry of the tenant, oldest first.
 async fn audit_log(app: &TestApp, token: &str) -> Vec<Value> {
@@ -115,6 +120,41 @@ async fn articles_keep_every_version_and_revert(backend: TestBackend) {
     )
     .await
     .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    // A misspelt field is refused, on create and on edit, and writes nothing.
+    let before = app
+        .get("/v1/knowledge/articles", admin)
+        .await
+        .expect(StatusCode::OK)["items"]
+        .as_array()
+        .map(Vec::len);
+    let misspelt = app
+        .post(
+            "/v1/knowledge/articles",
+            admin,
+            &json!({"title": "Typo", "visibility": "internal", "tittle": "x"}),
+        )
+        .await;
+    misspelt.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    assert!(
+        misspelt.body.to_string().contains("tittle"),
+        "{}",
+        misspelt.body
+    );
+    app.send(
+        Method::PUT,
+        &format!("/v1/knowledge/articles/{id}"),
+        Some(admin),
+        Some(&json!({"version": 2, "title": "Typo", "visibility": "internal", "boddy": "x"})),
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "/validation");
+    let after = app
+        .get("/v1/knowledge/articles", admin)
+        .await
+        .expect(StatusCode::OK)["items"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(before, after);
 
     // Every version is kept with who and when.
     let versions = app
@@ -1149,5 +1189,501 @@ async fn a_policy_lets_the_parent_close_first(backend: TestBackend) {
     )
     .await
     .expect(StatusCode::OK);
+    app.stop().await;
+}
+
+/// A merge queues one message per channel for the duplicate's customer in
+/// the merge's transaction: sent once by the email worker to a real SMTP
+/// server (aiosmtpd), in the customer's language, with the link to the
+/// ticket that goes on; a refused second merge sends nothing.
+async fn merge_tells_the_customer_once(backend: TestBackend) {
+    use std::sync::Arc;
+    use truckroll_server::{
+        notify::{self, Sender, SmtpSender},
+        store::{Store, notify::NoticeChannel},
+    };
+    use truckroll_tests::smtp::SmtpSink;
+
+    let app = TestApp::start_with(backend, |config| {
+        config.notify.worker_enabled = false;
+        config.webhooks.worker_enabled = false;
+        config.sla.timers_enabled = false;
+        config.notify.public_base_url = "https://service.kbnotify.test".into();
+    })
+    .await;
+    let w = World::create(&app, "kbnotify").await;
+    let admin = w.tenant.admin_token.as_str();
+    app.patch(
+        &format!("/v1/customers/{}", w.customer_id),
+        admin,
+        &json!({"email": "facilities@bakery.test"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let sink = SmtpSink::start().await;
+    let store: Arc<dyn Store> = app.state.store.clone();
+    let sender: Arc<dyn Sender> = Arc::new(SmtpSender::new(&sink.config()).expect("smtp sender"));
+    let worker = notify::worker(store, NoticeChannel::Email, sender, &app.config.notify);
+    let drain = |at: chrono::DateTime<chrono::Utc>| {
+        let worker = &worker;
+        async move {
+            let mut claimed = 0;
+            for _ in 0..100 {
+                match worker.run_once(at).await.expect("round") {
+                    0 => return claimed,
+                    n => claimed += n,
+                }
+            }
+            panic!("the worker never ran out of due messages");
+        }
+    };
+
+    let original = new_ticket(
+        &app,
+        admin,
+        w.site_id,
+        "Power outage in the whole building",
+        "",
+    )
+    .await;
+    let duplicate = new_ticket(&app, admin, w.site_id, "Whole building without power", "").await;
+    let (original_id, duplicate_id) = (id_of(&original, "id"), id_of(&duplicate, "id"));
+    assert_eq!(drain(chrono::Utc::now()).await, 2, "two tickets received");
+    sink.wait_for(2).await;
+
+    app.post(
+        &format!("/v1/tickets/{duplicate_id}/merge"),
+        admin,
+        &json!({"into": original_id}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    // Merged once: a second merge is refused and queues nothing.
+    app.post(
+        &format!("/v1/tickets/{duplicate_id}/merge"),
+        admin,
+        &json!({"into": original_id}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "/conflict");
+    assert_eq!(drain(chrono::Utc::now()).await, 1, "one merge notice");
+    let all = sink.wait_for(3).await;
+    let (source, target) = (str_of(&duplicate, "number"), str_of(&original, "number"));
+    let merged: Vec<_> = all
+        .iter()
+        .filter(|m| m.subject == format!("{source} continues as {target}"))
+        .collect();
+    assert_eq!(
+        merged.len(),
+        1,
+        "{:?}",
+        all.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    assert_eq!(merged[0].rcpt_tos, ["facilities@bakery.test"]);
+    assert!(
+        merged[0]
+            .body
+            .contains(&format!("we continue the work under {target}")),
+        "{}",
+        merged[0].body
+    );
+    assert!(
+        merged[0]
+            .body
+            .contains("https://service.kbnotify.test/track/"),
+        "{}",
+        merged[0].body
+    );
+    // Nothing more, even much later; the notice is on the duplicate's timeline.
+    assert_eq!(
+        drain(chrono::Utc::now() + chrono::Duration::days(1)).await,
+        0
+    );
+    assert_eq!(sink.received().len(), 3);
+    let timeline = app
+        .get(
+            &format!("/v1/tickets/{duplicate_id}/timeline?kind=notification"),
+            admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let told = timeline["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e.to_string().contains("ticket_merged"))
+        .count();
+    assert_eq!(told, 1, "{timeline}");
+
+    // In Simplified Chinese for a customer who reads it.
+    app.send(
+        Method::PUT,
+        &format!("/v1/customers/{}/notify-preferences", w.customer_id),
+        Some(admin),
+        Some(&json!({"locale": "zh-CN", "email_opt_out": false, "sms_opt_out": false})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let again = new_ticket(&app, admin, w.site_id, "No power in the building again", "").await;
+    app.post(
+        &format!("/v1/tickets/{}/merge", id_of(&again, "id")),
+        admin,
+        &json!({"into": original_id}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(drain(chrono::Utc::now()).await, 2, "received and merged");
+    let all = sink.wait_for(5).await;
+    let chinese = format!("工单 {} 已并入 {target}", str_of(&again, "number"));
+    assert_eq!(
+        all.iter().filter(|m| m.subject == chinese).count(),
+        1,
+        "{chinese}"
+    );
+    app.stop().await;
+}
+
+/// "Create article from this ticket": the problem (title, description) and
+/// the work record's resolution (notes, parts, checklist) prefill a new
+/// internal article, which saves as version 1; office only, tenant-bound.
+async fn an_article_is_drafted_from_a_solved_ticket(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let w = World::create(&app, "kbdraft").await;
+    let admin = w.tenant.admin_token.as_str();
+    let ticket = new_ticket(
+        &app,
+        admin,
+        w.site_id,
+        "Boiler shows F28",
+        "No ignition since this morning; <script>alert(1)</script> in the log",
+    )
+    .await;
+    let id = id_of(&ticket, "id");
+    // Before any work: the problem, and a resolution still to write.
+    let empty = app
+        .post(
+            &format!("/v1/tickets/{id}/article-draft"),
+            admin,
+            &json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        str_of(&empty, "body").contains("(No work recorded yet.)"),
+        "{empty}"
+    );
+
+    app.post(
+        &format!("/v1/tickets/{id}/work/corrections"),
+        admin,
+        &json!({"version": 0, "operations": [
+            {"op": "append_note", "text": "Gas valve was closed after the meter swap; opened it and purged the line."},
+            {"op": "add_part", "part_number": "IGN-ELECTRODE-7", "quantity": 1},
+            {"op": "add_part", "part_number": "SEAL-KIT", "quantity": 0.5},
+            {"op": "add_checklist_item", "label": "Flue gas measured"}
+        ]}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let draft = app
+        .post(
+            &format!("/v1/tickets/{id}/article-draft"),
+            admin,
+            &json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(draft["title"], "Boiler shows F28");
+    assert_eq!(draft["visibility"], "internal");
+    assert_eq!(draft["ticket_categories"], json!(["hvac"]));
+    assert_eq!(draft["source_ticket_id"], json!(id));
+    assert_eq!(draft["source_ticket_number"], ticket["number"]);
+    let body = str_of(&draft, "body");
+    for expected in [
+        "## Problem\n\nNo ignition since this morning",
+        "## Resolution\n\nGas valve was closed after the meter swap",
+        "- IGN-ELECTRODE-7 × 1\n",
+        "- SEAL-KIT × 0.5\n",
+        "- [ ] Flue gas measured\n",
+        &format!("_From ticket {}._", str_of(&ticket, "number")),
+    ] {
+        assert!(body.contains(expected), "`{expected}` in {body}");
+    }
+    // Saved as it is (the editor may change it first): the draft's fields
+    // are what an article takes; the ticket's script stays text.
+    let mut new = draft.clone();
+    let object = new.as_object_mut().expect("object");
+    object.remove("source_ticket_id");
+    object.remove("source_ticket_number");
+    let saved = create(&app, admin, new).await;
+    assert_eq!(saved["version"], 1);
+    assert_eq!(saved["body"], draft["body"]);
+    assert!(!str_of(&saved, "body_html").contains("<script>"), "{saved}");
+    assert!(
+        str_of(&saved, "body_html").contains("<h2>Resolution</h2>"),
+        "{saved}"
+    );
+
+    // A technician does not write articles; another tenant sees no ticket.
+    app.post(
+        &format!("/v1/tickets/{id}/article-draft"),
+        &w.technician_token,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+    let other = World::create(&app, "kbdraftother").await;
+    app.post(
+        &format!("/v1/tickets/{id}/article-draft"),
+        &other.tenant.admin_token,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    app.post(
+        &format!("/v1/tickets/{}/article-draft", Uuid::now_v7()),
+        admin,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    app.stop().await;
+}
+
+/// A small but well-formed PDF (what the type check reads is its header).
+fn pdf(text: &str) -> Vec<u8> {
+    format!("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% {text}\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+        .into_bytes()
+}
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    article: Uuid,
+    name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/knowledge/articles/{article}/attachments",
+            app.base_url
+        ))
+        .query(&[("name", name)])
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload");
+    let status = response.status();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// The bytes behind a download URL, fetched as a browser would (no token).
+async fn fetch(url: &str) -> (StatusCode, Vec<u8>) {
+    let response = reqwest::get(url).await.expect("download");
+    let status = response.status();
+    (
+        status,
+        response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default(),
+    )
+}
+
+/// An article's files go through the blob store: checked like media
+/// uploads (size, type by the first bytes), stored once per content,
+/// served through a signed URL, removed with the last attachment that names
+/// them; office writes, technicians read, other tenants see nothing.
+async fn article_attachments_are_stored_served_and_removed(
+    backend: TestBackend,
+    blobs: truckroll_tests::media::Blobs,
+) {
+    let app = TestApp::start_with(backend, |c| {
+        truckroll_tests::media::use_blobs(c, blobs);
+        c.media.max_bytes = 4096;
+    })
+    .await;
+    let w = World::create(&app, "kbfiles").await;
+    let admin = w.tenant.admin_token.as_str();
+    let article = id_of(
+        &create(
+            &app,
+            admin,
+            article("Wiring of the F28 board", "See the diagram."),
+        )
+        .await,
+        "id",
+    );
+    let path = format!("/v1/knowledge/articles/{article}/attachments");
+
+    let diagram = pdf("wiring diagram");
+    let (status, first) = upload(
+        &app,
+        admin,
+        article,
+        "wiring diagram.pdf",
+        "application/pdf",
+        diagram.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["name"], "wiring diagram.pdf");
+    assert_eq!(first["content_type"], "application/pdf");
+    assert_eq!(first["size"], json!(diagram.len()));
+    let url = first["download"]["url"]
+        .as_str()
+        .expect("download url")
+        .to_owned();
+    assert_eq!(fetch(&url).await, (StatusCode::OK, diagram.clone()));
+    // The same file again: a second attachment, one stored object.
+    let (status, second) = upload(
+        &app,
+        admin,
+        article,
+        "copy.pdf",
+        "application/pdf",
+        diagram.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(second["sha256"], first["sha256"]);
+
+    // Refused, as problems, with nothing recorded.
+    for (name, content_type, bytes, status) in [
+        (
+            "notes.txt",
+            "text/plain",
+            b"plain text".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "fake.pdf",
+            "application/pdf",
+            b"not a pdf at all".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "empty.pdf",
+            "application/pdf",
+            Vec::new(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "../etc/passwd.pdf",
+            "application/pdf",
+            pdf("path"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "big.pdf",
+            "application/pdf",
+            pdf(&"x".repeat(5000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ] {
+        let (got, body) = upload(&app, admin, article, name, content_type, bytes).await;
+        assert_eq!(got, status, "{name}: {body}");
+        assert!(body["type"].is_string(), "a problem for {name}: {body}");
+    }
+    let (got, _) = upload(
+        &app,
+        &w.technician_token,
+        article,
+        "tech.pdf",
+        "application/pdf",
+        pdf("t"),
+    )
+    .await;
+    assert_eq!(got, StatusCode::FORBIDDEN);
+    let (got, _) = upload(
+        &app,
+        admin,
+        Uuid::now_v7(),
+        "none.pdf",
+        "application/pdf",
+        pdf("n"),
+    )
+    .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+
+    // Technicians read them; another tenant sees no article.
+    let listed = app
+        .get(&path, &w.technician_token)
+        .await
+        .expect(StatusCode::OK);
+    let names: Vec<&str> = listed["attachments"]
+        .as_array()
+        .expect("attachments")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["wiring diagram.pdf", "copy.pdf"]);
+    let other = World::create(&app, "kbfilesother").await;
+    app.get(&path, &other.tenant.admin_token)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    let second_id = id_of(&second, "id");
+    app.get(&format!("{path}/{second_id}"), &other.tenant.admin_token)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+
+    // Deleting one keeps the content the other still names; the last goes with it.
+    app.send(
+        Method::DELETE,
+        &format!("{path}/{}", id_of(&first, "id")),
+        Some(&w.technician_token),
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "/forbidden");
+    app.send(
+        Method::DELETE,
+        &format!("{path}/{}", id_of(&first, "id")),
+        Some(admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    let fresh = app
+        .get(&format!("{path}/{second_id}"), admin)
+        .await
+        .expect(StatusCode::OK);
+    let fresh_url = fresh["download"]["url"].as_str().expect("url").to_owned();
+    assert_eq!(fetch(&fresh_url).await, (StatusCode::OK, diagram));
+    app.send(
+        Method::DELETE,
+        &format!("{path}/{second_id}"),
+        Some(admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    assert_ne!(
+        fetch(&fresh_url).await.0,
+        StatusCode::OK,
+        "the object is gone"
+    );
+    app.get(&format!("{path}/{second_id}"), admin)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "/not-found");
+    let listed = app.get(&path, admin).await.expect(StatusCode::OK);
+    assert_eq!(listed["attachments"], json!([]));
+    let audited = audit_log(&app, admin).await;
+    for (action, count) in [
+        ("article.attachment_add", 2),
+        ("article.attachment_delete", 2),
+    ] {
+        assert_eq!(
+            audited.iter().filter(|e| e["action"] == action).count(),
+            count,
+            "{action}"
+        );
+    }
     app.stop().await;
 }

@@ -2,7 +2,8 @@
 //! PostgreSQL: the articles for a job's ticket category and asset model
 //! travel in its job packet, are readable with the phone offline, and are
 //! replaced after an office edit; an edit of an unrelated article sends
-//! nothing.
+//! nothing. An article's attachments up to 1 MiB travel too, their bytes
+//! downloaded after the sync and readable offline.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -58,6 +59,32 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
         .await
         .expect(StatusCode::CREATED);
     let procedure_id = id_of(&procedure, "id");
+    // Its wiring diagram travels with the job; a scanned manual over 1 MiB does not.
+    let attach = |name: &'static str, bytes: Vec<u8>| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(format!(
+                    "{}/v1/knowledge/articles/{procedure_id}/attachments",
+                    app.base_url
+                ))
+                .query(&[("name", name)])
+                .bearer_auth(admin)
+                .header("content-type", "application/pdf")
+                .body(bytes)
+                .send()
+                .await
+                .expect("upload");
+            assert_eq!(response.status(), StatusCode::CREATED);
+            response.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    let diagram_bytes = b"%PDF-1.4\n% wiring diagram of the 30XA control board\n%%EOF\n".to_vec();
+    let diagram = attach("wiring.pdf", diagram_bytes.clone()).await;
+    let mut manual = b"%PDF-1.4\n".to_vec();
+    manual.resize(1024 * 1024 + 100, b'x');
+    attach("manual.pdf", manual).await;
     let safety = id_of(
         &app.post(
             "/v1/knowledge/articles",
@@ -95,6 +122,7 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
         .expect("signs in");
     let report = client.sync_now().await.expect("sync runs");
     assert_eq!(report.packets_received, vec![ticket.to_string()]);
+    assert_eq!(report.attachments_downloaded, 1, "{report:?}");
 
     // Offline: the procedure for the asset model and the category's article.
     client.set_online(false);
@@ -116,6 +144,24 @@ async fn job_articles_are_readable_offline_and_follow_edits(backend: TestBackend
         "rendered without script"
     );
     assert_eq!(articles[1].id, safety.to_string());
+    // The small attachment is listed and its bytes are on the phone.
+    let files: Vec<&str> = articles[0]
+        .attachments
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(files, ["wiring.pdf"]);
+    assert_eq!(
+        articles[0].attachments[0].sha256,
+        diagram["sha256"].as_str().expect("sha")
+    );
+    let held = client
+        .packet_attachment(&articles[0].attachments[0].sha256)
+        .await
+        .expect("read")
+        .expect("downloaded for offline reading");
+    assert_eq!(held, diagram_bytes);
+    assert!(articles[1].attachments.is_empty());
     let one = client
         .article(&procedure_id.to_string())
         .await

@@ -2,7 +2,9 @@
 //! Markdown with `<script>`, an `onerror` image and a `javascript:` link
 //! renders harmless; suggestions and a likely duplicate on the create form,
 //! the new ticket merged into it from its page; related articles and
-//! "insert link" on the ticket page; edit and revert; Simplified Chinese.
+//! "insert link" on the ticket page; an article found from the reply and
+//! its text inserted; a PDF attached and downloaded; "create article from this ticket" saved; edit and
+//! revert; Simplified Chinese.
 //! Screenshots in `<target>/artifacts/knowledge-*.png`.
 
 use reqwest::StatusCode;
@@ -81,6 +83,17 @@ async fn knowledge_base_in_the_browser() {
     assert_eq!(article["version"], 3);
     assert_eq!(article["body"], "# Procedure\n\n1. Clean the condenser");
     assert_eq!(article["feedback"]["helpful"], 1);
+    let attachments = app
+        .get(
+            &format!(
+                "/v1/knowledge/articles/{}/attachments",
+                id_of(&procedure, "id")
+            ),
+            &admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(attachments["attachments"][0]["name"], "wiring diagram.pdf");
     // The ticket typed in the browser was merged into the one it duplicated.
     let merges = app
         .get(
@@ -99,5 +112,29 @@ async fn knowledge_base_in_the_browser() {
         .expect(StatusCode::OK);
     assert_eq!(duplicate["title"], "Chiller trips every noon");
     assert_eq!(duplicate["status"], "cancelled");
+    // The article drafted from the ticket on its page was saved as new.
+    let listed = app
+        .get("/v1/knowledge/articles", &admin)
+        .await
+        .expect(StatusCode::OK);
+    let drafted: Vec<_> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|a| a["title"] == "Chiller trips at noon")
+        .collect();
+    assert_eq!(drafted.len(), 1, "{listed}");
+    assert_eq!(drafted[0]["ticket_categories"], json!(["hvac"]));
+    assert!(
+        drafted[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("## Problem")
+                && b.contains(&format!(
+                    "_From ticket {}._",
+                    ticket["number"].as_str().unwrap_or_default()
+                ))),
+        "{}",
+        drafted[0]
+    );
     app.stop().await;
 }

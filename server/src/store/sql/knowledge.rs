@@ -107,6 +107,13 @@ macro_rules! impl_knowledge_store {
                 })
             }
 
+            type AttachmentRow = (Uuid, Uuid, String, String, i64, String, Option<Uuid>, DateTime<Utc>);
+
+            fn attachment(row: AttachmentRow) -> $crate::domain::knowledge::ArticleAttachment {
+                let (id, article_id, name, content_type, size, sha256, created_by, created_at) = row;
+                $crate::domain::knowledge::ArticleAttachment { id, article_id, name, content_type, size, sha256, created_by, created_at }
+            }
+
             type MergeRow = (Uuid, String, Uuid, String, i64, Option<Uuid>, DateTime<Utc>);
 
             fn merge_record(row: MergeRow) -> MergeRecord {
@@ -563,6 +570,24 @@ macro_rules! impl_knowledge_store {
                     .bind(record.merged_at)
                     .execute(&mut *tx)
                     .await?;
+                    // The customer hears of it once: one message per channel,
+                    // keyed by the merge (a ticket is merged at most once).
+                    let context = |contact_name: &str| $crate::store::notify::NoticeContext {
+                        ticket_number: before.number.clone(),
+                        ticket_title: before.title.clone(),
+                        customer_name: contact_name.to_owned(),
+                        merged_into: Some(target.number.clone()),
+                        merged_into_id: Some(target_id),
+                        ..Default::default()
+                    };
+                    Self::enqueue_notices_in(
+                        &mut tx,
+                        (actor.tenant_id, before.id, before.site_id),
+                        $crate::store::notify::NoticeEvent::TicketMerged,
+                        &format!("merged:{target_id}"),
+                        &context,
+                    )
+                    .await?;
                     Self::index_ticket(&mut tx, actor.tenant_id, before.id).await?;
                     Self::index_ticket(&mut tx, actor.tenant_id, target_id).await?;
                     for entity in [before.id, target_id] {
@@ -681,6 +706,106 @@ macro_rules! impl_knowledge_store {
                     .fetch_all(&self.pool)
                     .await?;
                     Ok((parent.map(member), children.into_iter().map(member).collect()))
+                }
+
+                #[tracing::instrument(skip_all, fields(article = %article_id))]
+                async fn add_article_attachment(&self, actor: Actor, article_id: Uuid, new: &$crate::domain::knowledge::NewAttachment, max_per_article: u32) -> StoreResult<$crate::domain::knowledge::ArticleAttachment> {
+                    let mut tx = self.begin_write().await?;
+                    let exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM articles WHERE tenant_id = $1 AND id = $2")
+                        .bind(actor.tenant_id)
+                        .bind(article_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    exists.ok_or(StoreError::NotFound("article"))?;
+                    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM article_attachments WHERE tenant_id = $1 AND article_id = $2")
+                        .bind(actor.tenant_id)
+                        .bind(article_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if count >= i64::from(max_per_article) {
+                        return Err(StoreError::Conflict(format!("an article has at most {max_per_article} attachments; delete one first")));
+                    }
+                    let attachment = $crate::domain::knowledge::ArticleAttachment {
+                        id: Uuid::now_v7(),
+                        article_id,
+                        name: new.name.clone(),
+                        content_type: new.content_type.clone(),
+                        size: new.size,
+                        sha256: new.sha256.clone(),
+                        created_by: actor.user_id,
+                        created_at: now(),
+                    };
+                    sqlx::query(
+                        "INSERT INTO article_attachments (id, tenant_id, article_id, name, content_type, size, sha256, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(attachment.id)
+                    .bind(actor.tenant_id)
+                    .bind(article_id)
+                    .bind(&attachment.name)
+                    .bind(&attachment.content_type)
+                    .bind(attachment.size)
+                    .bind(&attachment.sha256)
+                    .bind(attachment.created_by)
+                    .bind(attachment.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "article.attachment_add", "article", Some(article_id), None, Some(&attachment))).await?;
+                    tx.commit().await?;
+                    Ok(attachment)
+                }
+
+                async fn article_attachments(&self, tenant_id: Uuid, article_id: Uuid) -> StoreResult<Vec<$crate::domain::knowledge::ArticleAttachment>> {
+                    let rows: Vec<AttachmentRow> = sqlx::query_as(
+                        "SELECT id, article_id, name, content_type, size, sha256, created_by, created_at FROM article_attachments \
+                         WHERE tenant_id = $1 AND article_id = $2 ORDER BY created_at, id",
+                    )
+                    .bind(tenant_id)
+                    .bind(article_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows.into_iter().map(attachment).collect())
+                }
+
+                async fn article_attachment(&self, tenant_id: Uuid, article_id: Uuid, id: Uuid) -> StoreResult<$crate::domain::knowledge::ArticleAttachment> {
+                    let row: Option<AttachmentRow> = sqlx::query_as(
+                        "SELECT id, article_id, name, content_type, size, sha256, created_by, created_at FROM article_attachments \
+                         WHERE tenant_id = $1 AND article_id = $2 AND id = $3",
+                    )
+                    .bind(tenant_id)
+                    .bind(article_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.map(attachment).ok_or(StoreError::NotFound("attachment"))
+                }
+
+                #[tracing::instrument(skip_all, fields(article = %article_id))]
+                async fn delete_article_attachment(&self, actor: Actor, article_id: Uuid, id: Uuid) -> StoreResult<($crate::domain::knowledge::ArticleAttachment, bool)> {
+                    let mut tx = self.begin_write().await?;
+                    let row: Option<AttachmentRow> = sqlx::query_as(
+                        "SELECT id, article_id, name, content_type, size, sha256, created_by, created_at FROM article_attachments \
+                         WHERE tenant_id = $1 AND article_id = $2 AND id = $3",
+                    )
+                    .bind(actor.tenant_id)
+                    .bind(article_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let gone = row.map(attachment).ok_or(StoreError::NotFound("attachment"))?;
+                    sqlx::query("DELETE FROM article_attachments WHERE tenant_id = $1 AND id = $2")
+                        .bind(actor.tenant_id)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let others: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM article_attachments WHERE tenant_id = $1 AND sha256 = $2")
+                        .bind(actor.tenant_id)
+                        .bind(&gone.sha256)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "article.attachment_delete", "article", Some(article_id), Some(&gone), None)).await?;
+                    tx.commit().await?;
+                    Ok((gone, others > 0))
                 }
 
                 async fn merged_tickets(&self, tenant_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Uuid>> {

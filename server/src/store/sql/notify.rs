@@ -154,6 +154,8 @@ macro_rules! impl_notify_store {
                         comment: None,
                         access_code: None,
                         appointment_window: None,
+                        merged_into: None,
+                        merged_into_id: None,
                     };
                     for (event, key) in events {
                         Self::enqueue_notices_in(tx, (after.tenant_id, after.id, after.site_id), event, &key, &context).await?;
@@ -187,6 +189,8 @@ macro_rules! impl_notify_store {
                         comment: Some(comment.body.clone()),
                         access_code: None,
                         appointment_window: None,
+                        merged_into: None,
+                        merged_into_id: None,
                     };
                     let key = format!("reply:{}", comment.id);
                     let target = (comment.tenant_id, comment.ticket_id, site_id);

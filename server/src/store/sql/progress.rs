@@ -71,6 +71,8 @@ macro_rules! impl_progress_store {
                                 comment: None,
                                 access_code: Some(plain.to_owned()),
                                 appointment_window: None,
+                                merged_into: None,
+                                merged_into_id: None,
                             };
                             let key = format!("code:{}", Uuid::now_v7());
                             Self::enqueue_notices_in(&mut tx, (code.tenant_id, ticket_id, site_id), NoticeEvent::AccessCode, &key, &context).await?;

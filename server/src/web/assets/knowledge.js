@@ -10,6 +10,7 @@
   window.truckrollKnowledge = state;
   const canWrite = me.role !== "technician";
   $("kb-new").hidden = !canWrite;
+  $("kb-attach-form").hidden = !canWrite;
   $("kb-edit-button").hidden = !canWrite;
 
   const list = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
@@ -52,6 +53,7 @@
       // unsafe link schemes removed): GET /v1/knowledge/articles/{id}.
       $("kb-body").innerHTML = article.body_html;
       showVotes(article.feedback);
+      await showAttachments(id);
       const versions = await session.api(`/v1/knowledge/articles/${id}/versions`);
       $("kb-versions").replaceChildren(...versions.versions.slice().reverse().map((v) =>
         el("li", {}, el("span", {}, t("kb.version.line", { version: v.version, at: i18n.dateTime(v.edited_at) })),
@@ -65,6 +67,40 @@
       $("message").textContent = explain(error);
     }
   }
+
+  // Files of the article: a signed download link each (fs or S3).
+  async function showAttachments(id) {
+    const answer = await session.api(`/v1/knowledge/articles/${id}/attachments`);
+    state.attachments = answer.attachments;
+    $("kb-attachments").replaceChildren(...answer.attachments.map((a) => el("li", { dataset: { attachment: a.id } },
+      el("a", { href: a.download.url, target: "_blank", rel: "noopener", download: a.name }, a.name),
+      el("span", { class: "kb-reason" }, t("kb.attach.size", { kb: Math.max(1, Math.round(a.size / 1024)) })),
+      canWrite ? el("button", { type: "button", class: "kb-detach", onclick: () => detach(a) }, t("kb.attach.remove", { name: a.name })) : null)));
+    if (answer.attachments.length === 0) $("kb-attachments").append(el("li", { class: "hint" }, t("kb.attach.none")));
+  }
+
+  async function detach(attachment) {
+    try {
+      await session.api(`/v1/knowledge/articles/${state.current.id}/attachments/${attachment.id}`, { method: "DELETE" });
+      await showAttachments(state.current.id);
+    } catch (error) {
+      $("kb-attach-message").textContent = explain(error);
+    }
+  }
+
+  $("kb-attach").addEventListener("click", async () => {
+    const file = $("kb-file").files[0];
+    if (!file || !state.current) { $("kb-attach-message").textContent = t("kb.attach.pick"); return; }
+    try {
+      await session.api(`/v1/knowledge/articles/${state.current.id}/attachments?name=${encodeURIComponent(file.name)}`,
+        { method: "POST", headers: { "content-type": file.type || "application/octet-stream" }, body: file });
+      $("kb-file").value = "";
+      $("kb-attach-message").textContent = t("kb.attach.done", { name: file.name });
+      await showAttachments(state.current.id);
+    } catch (error) {
+      $("kb-attach-message").textContent = explain(error);
+    }
+  });
 
   function showVotes(feedback) {
     $("kb-votes").textContent = t("kb.votes", feedback);
@@ -86,11 +122,12 @@
     }
   }
 
+  // `article` without an id is a draft (from a ticket): saved as new.
   function edit(article) {
-    state.editing = article;
+    state.editing = article?.id ? article : null;
     $("kb-view").hidden = true;
     $("kb-form").hidden = false;
-    $("kb-form-heading").textContent = article ? t("kb.editing") : t("kb.new");
+    $("kb-form-heading").textContent = state.editing ? t("kb.editing") : t("kb.new");
     $("kb-title").value = article?.title ?? "";
     $("kb-body-input").value = article?.body ?? "";
     $("kb-category").value = article?.category ?? "";
@@ -142,6 +179,17 @@
   await loadList();
   const id = params().get("id");
   if (id) await open(id);
-  else if (params().get("new") !== null && canWrite) edit(null);
+  else if (params().get("from_ticket") && canWrite) {
+    // "Create article from this ticket": the server's prefilled draft.
+    try {
+      const draft = await session.api(`/v1/tickets/${encodeURIComponent(params().get("from_ticket"))}/article-draft`, { method: "POST", body: "{}" });
+      edit({ title: draft.title, body: draft.body, category: draft.category, visibility: draft.visibility,
+        tags: draft.tags, asset_models: draft.asset_models, ticket_categories: draft.ticket_categories });
+      $("kb-form-message").textContent = t("kb.drafted", { number: draft.source_ticket_number });
+      state.drafted = draft;
+    } catch (error) {
+      $("message").textContent = explain(error);
+    }
+  } else if (params().get("new") !== null && canWrite) edit(null);
   state.listed = true;
 })();

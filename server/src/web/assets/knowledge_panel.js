@@ -7,12 +7,13 @@
   const { $, el, t, session } = window.TruckrollConsole;
   const panel = window.truckrollKnowledgePanel = { suggestions: [], requests: 0 };
 
-  function show(list, suggestions, { insert } = {}) {
+  function show(list, suggestions, { insert, insertText } = {}) {
     panel.suggestions = suggestions;
     list.replaceChildren(...suggestions.map((s) => el("li", { dataset: { article: s.article_id } },
       el("a", { href: `/knowledge?id=${s.article_id}`, target: "_blank", rel: "noopener" }, s.title),
       s.reasons.map((r) => el("span", { class: "kb-reason" }, t(`kb.reason.${r}`))),
-      insert ? el("button", { type: "button", class: "kb-insert", onclick: () => insert(s) }, t("kb.insert")) : null)));
+      insert ? el("button", { type: "button", class: "kb-insert", onclick: () => insert(s) }, t("kb.insert")) : null,
+      insertText ? el("button", { type: "button", class: "kb-insert-text", onclick: () => insertText(s) }, t("kb.insert_text")) : null)));
     if (suggestions.length === 0) list.append(el("li", { class: "hint" }, t("kb.none")));
   }
 
@@ -75,16 +76,44 @@
   // The ticket page: related articles; "insert link" into the comment.
   if ($("kb-related")) {
     const id = new URLSearchParams(location.search).get("id");
-    const insert = (s) => {
+    const put = (text) => {
       const box = $("comment-body");
-      const link = `${s.title}: ${location.origin}/knowledge?id=${s.article_id}`;
-      box.value = box.value ? `${box.value.trimEnd()}\n${link}` : link;
+      box.value = box.value ? `${box.value.trimEnd()}\n${text}` : text;
       box.focus();
     };
+    const insert = (s) => put(`${s.title}: ${location.origin}/knowledge?id=${s.article_id}`);
+    // The article's text (its Markdown as written) into the reply.
+    const insertText = async (s) => {
+      try {
+        const article = await session.api(`/v1/knowledge/articles/${s.article_id}`);
+        put(article.body);
+        panel.inserted = article.id;
+      } catch (error) {
+        $("comment-message").textContent = window.TruckrollConsole.explain(error);
+      }
+    };
+    const actions = { insert, insertText };
+    if (id) $("kb-from-ticket").href = `/knowledge?from_ticket=${encodeURIComponent(id)}`;
+    // Any article for the reply: its words as a draft's title.
+    let findTimer = null;
+    $("kb-find").addEventListener("input", () => {
+      clearTimeout(findTimer);
+      findTimer = setTimeout(async () => {
+        const q = $("kb-find").value.trim();
+        if (!q) { $("kb-find-list").replaceChildren(); return; }
+        try {
+          const answer = await session.api("/v1/knowledge/suggest", { method: "POST", body: JSON.stringify({ title: q }) });
+          show($("kb-find-list"), answer.suggestions, actions);
+          panel.found = answer.suggestions;
+        } catch (error) {
+          $("kb-find-list").replaceChildren(el("li", { class: "error" }, error.message));
+        }
+      }, 250);
+    });
     const load = async () => {
       try {
         const answer = await session.api(`/v1/tickets/${id}/articles`);
-        show($("kb-related-list"), answer.suggestions, { insert });
+        show($("kb-related-list"), answer.suggestions, actions);
         panel.requests += 1;
       } catch (error) {
         $("kb-related-list").replaceChildren(el("li", { class: "error" }, error.message));
