@@ -7,6 +7,10 @@
 //! notifications, pushes and webhooks in one transaction, then the notes.
 //! A dry run stops after the chain.
 
+pub mod cache;
+pub mod timed;
+pub mod watch;
+
 use std::{collections::BTreeSet, sync::OnceLock};
 
 use serde::Serialize;
@@ -97,6 +101,14 @@ impl Trigger {
         }
     }
 
+    /// An event of its own (an SLA notice).
+    pub fn event(event: TriggerEvent) -> Self {
+        Self {
+            events: vec![event],
+            comment: None,
+        }
+    }
+
     pub fn comment(body: &str, visibility: Visibility) -> Self {
         Self {
             events: vec![TriggerEvent::CommentAdded],
@@ -135,6 +147,8 @@ pub enum AutomationError {
 pub struct Automation<'a> {
     pub store: &'a dyn Store,
     pub assignments: AssignmentFlow<'a>,
+    /// This replica's parsed rules per tenant.
+    pub rules: &'a cache::RulesCache,
 }
 
 impl Automation<'_> {
@@ -229,7 +243,7 @@ impl Automation<'_> {
         ticket: &Ticket,
         trigger: &Trigger,
     ) -> Result<DryRun, AutomationError> {
-        let rules = self.store.list_rules(ticket.tenant_id).await?;
+        let rules = self.rules.rules(self.store, ticket.tenant_id).await?;
         self.dry_run_with(&rules, ticket, trigger).await
     }
 
@@ -256,8 +270,19 @@ impl Automation<'_> {
     /// Answers the ticket as the rules left it.
     #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
     pub async fn run(&self, ticket: Ticket, trigger: &Trigger) -> Result<Ticket, AutomationError> {
+        let rules = self.rules.rules(self.store, ticket.tenant_id).await?;
+        self.run_rules(&rules, ticket, trigger).await
+    }
+
+    /// Runs `rules` (the tenant's, or a subset such as one time-based rule
+    /// with the event rules after it) on a committed write.
+    pub async fn run_rules(
+        &self,
+        rules: &[Rule],
+        ticket: Ticket,
+        trigger: &Trigger,
+    ) -> Result<Ticket, AutomationError> {
         let tenant_id = ticket.tenant_id;
-        let rules = self.store.list_rules(tenant_id).await?;
         if !rules.iter().any(|r| r.active) {
             return Ok(ticket);
         }
@@ -268,7 +293,7 @@ impl Automation<'_> {
             }
             let facts = self.facts(&before, trigger.comment.clone()).await?;
             let start = facts.clone();
-            let chain = run_chain(&rules, &trigger.events, facts);
+            let chain = run_chain(rules, &trigger.events, facts);
             if chain.firings.is_empty() {
                 return Ok(before);
             }
@@ -282,7 +307,7 @@ impl Automation<'_> {
             self.store
                 .record_chain(tenant_id, &updated, &effects)
                 .await?;
-            self.add_notes(&rules, &chain, &updated).await?;
+            self.add_notes(rules, &chain, &updated).await?;
             return Ok(updated);
         }
         Err(AutomationError::Busy)
@@ -363,6 +388,27 @@ impl Automation<'_> {
                         let title = render(title, &facts);
                         let body = render(body, &facts);
                         for user_id in self.recipients(ticket, user_ids, team_ids, roles).await? {
+                            effects.notifications.push(NewNotification {
+                                user_id,
+                                title: title.clone(),
+                                body: body.clone(),
+                            });
+                        }
+                    }
+                    Action::Escalate { roles } => {
+                        let roles = if roles.is_empty() {
+                            vec![Role::Manager]
+                        } else {
+                            roles.clone()
+                        };
+                        let title = format!(
+                            "Escalated: {} {} is now {}",
+                            ticket.number,
+                            ticket.title,
+                            ticket.priority.as_str()
+                        );
+                        let body = format!("rule \"{}\"", firing.rule_name);
+                        for user_id in self.recipients(ticket, &[], &[], &roles).await? {
                             effects.notifications.push(NewNotification {
                                 user_id,
                                 title: title.clone(),

@@ -36,6 +36,7 @@ mod timeline;
 mod users;
 mod webhooks;
 mod work;
+mod watchers;
 
 use std::{
     future::Future,
@@ -135,6 +136,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(schedule::router())
         // Issue 21: automation.
         .merge(automation::router())
+        .merge(watchers::router())
         .merge(knowledge::router())
         .merge(ticket_merge::router())
         .merge(ticket_family::router())

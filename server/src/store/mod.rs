@@ -38,6 +38,7 @@ pub mod search;
 pub mod sla;
 pub mod sla_report;
 pub mod sla_timers;
+pub mod watch;
 mod sql;
 pub mod sqlite;
 pub mod technicians;
@@ -143,6 +144,7 @@ pub trait Store:
     + automation::AutomationStore
     + knowledge::KnowledgeStore
     + parts::PartStore
+    + watch::WatchStore
     + Send
     + Sync
     + std::fmt::Debug

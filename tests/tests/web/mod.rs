@@ -4,3 +4,4 @@ mod console;
 mod knowledge;
 mod parts;
 mod progress;
+mod watchers;

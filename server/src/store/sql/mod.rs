@@ -38,6 +38,7 @@ pub(super) mod search;
 pub(super) mod sla;
 pub(super) mod sla_report;
 pub(super) mod sla_timers;
+pub(super) mod watch;
 pub(super) mod technicians;
 pub(super) mod territories;
 pub(super) mod tickets;
@@ -203,6 +204,7 @@ macro_rules! impl_store {
         $crate::store::sql::automation::impl_automation_store!($store, $db);
         $crate::store::sql::knowledge::impl_knowledge_store!($store, $db);
         $crate::store::sql::parts::impl_part_store!($store, $db);
+        $crate::store::sql::watch::impl_watch_store!($store, $db);
     };
 }
 
