@@ -36,7 +36,11 @@ impl RulesCache {
     }
 
     /// The tenant's rules in evaluation order, current as of this call.
-    pub async fn rules(&self, store: &dyn Store, tenant_id: Uuid) -> Result<Arc<Vec<Rule>>, StoreError> {
+    pub async fn rules(
+        &self,
+        store: &dyn Store,
+        tenant_id: Uuid,
+    ) -> Result<Arc<Vec<Rule>>, StoreError> {
         // The version first: rules read after it are at least that new, so
         // an entry is never older than the version it is filed under.
         let version = store.rules_version(tenant_id).await?;

@@ -108,7 +108,17 @@ async fn sweep_tenant(
                     .map_or(ticket.created_at, |e| e.at),
             };
             let facts = engine.facts(&ticket, None).await?;
-            if !due(engine, &mut policies, &timer, &ticket, facts.customer_tier, anchor, now).await? {
+            if !due(
+                engine,
+                &mut policies,
+                &timer,
+                &ticket,
+                facts.customer_tier,
+                anchor,
+                now,
+            )
+            .await?
+            {
                 continue;
             }
             let holds = rule

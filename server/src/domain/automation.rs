@@ -696,7 +696,10 @@ fn apply(action: &Action, facts: &mut Facts) -> (bool, String) {
             };
             let changed = ticket.priority != raised;
             ticket.priority = raised;
-            (changed, format!("escalated: priority → {}", raised.as_str()))
+            (
+                changed,
+                format!("escalated: priority → {}", raised.as_str()),
+            )
         }
         Action::AddTags { tags } => {
             let before = ticket.tags.len();

@@ -20,7 +20,8 @@ pub fn mentioned_handles(body: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        let starts = chars[i] == '@' && (i == 0 || !(handle_char(chars[i - 1]) || chars[i - 1] == '@'));
+        let starts =
+            chars[i] == '@' && (i == 0 || !(handle_char(chars[i - 1]) || chars[i - 1] == '@'));
         if !starts {
             i += 1;
             continue;
@@ -50,13 +51,7 @@ pub fn mentioned_handles(body: &str) -> Vec<String> {
 /// The users `handles` name among `users`: an exact email, or a local part
 /// that exactly one of them has. Each user once, in `users` order.
 pub fn resolve_mentions(handles: &[String], users: &[User]) -> Vec<Uuid> {
-    let local = |u: &User| {
-        u.email
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .to_lowercase()
-    };
+    let local = |u: &User| u.email.split('@').next().unwrap_or_default().to_lowercase();
     users
         .iter()
         .filter(|user| {
@@ -92,19 +87,34 @@ mod tests {
     #[test]
     fn handles_are_found_where_they_stand_alone() {
         assert_eq!(
-            mentioned_handles("@Ada can you check? cc @bo.li, and @ada again. Mail ops@example.com"),
+            mentioned_handles(
+                "@Ada can you check? cc @bo.li, and @ada again. Mail ops@example.com"
+            ),
             ["ada", "bo.li"]
         );
-        assert_eq!(mentioned_handles("ping @ada@example.com."), ["ada@example.com"]);
+        assert_eq!(
+            mentioned_handles("ping @ada@example.com."),
+            ["ada@example.com"]
+        );
         assert_eq!(mentioned_handles("@ @@ x@y"), Vec::<String>::new());
         assert_eq!(mentioned_handles("（@李）@chen-"), ["chen"]);
     }
 
     #[test]
     fn a_local_part_two_users_share_names_neither() {
-        let (a, b, c) = (user("ada@one.example"), user("ada@two.example"), user("Bo@one.example"));
+        let (a, b, c) = (
+            user("ada@one.example"),
+            user("ada@two.example"),
+            user("Bo@one.example"),
+        );
         let users = vec![a.clone(), b.clone(), c.clone()];
-        assert_eq!(resolve_mentions(&["ada".into()], &users), Vec::<Uuid>::new());
-        assert_eq!(resolve_mentions(&["ada@two.example".into(), "bo".into()], &users), [b.id, c.id]);
+        assert_eq!(
+            resolve_mentions(&["ada".into()], &users),
+            Vec::<Uuid>::new()
+        );
+        assert_eq!(
+            resolve_mentions(&["ada@two.example".into(), "bo".into()], &users),
+            [b.id, c.id]
+        );
     }
 }

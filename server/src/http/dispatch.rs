@@ -51,9 +51,8 @@ pub(super) async fn assign_to(
         .map_err(|e| ApiError::from_assign(e, field))?;
     // Issue 21: rules on `ticket_assigned` (an assignment is not a
     // `ticket_updated` for the rules, as before).
-    let trigger = crate::automation::Trigger::event(
-        crate::domain::automation::TriggerEvent::TicketAssigned,
-    );
+    let trigger =
+        crate::automation::Trigger::event(crate::domain::automation::TriggerEvent::TicketAssigned);
     Ok(super::automation::after_write(state, assigned, trigger).await)
 }
 

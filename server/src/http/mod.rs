@@ -34,9 +34,9 @@ mod ticket_view;
 mod tickets;
 mod timeline;
 mod users;
+mod watchers;
 mod webhooks;
 mod work;
-mod watchers;
 
 use std::{
     future::Future,

@@ -88,7 +88,12 @@ async fn unwatch_ticket(
 
 /// After a comment committed: mentions and watchers. Best effort: the
 /// comment stands either way; a failure is logged.
-pub(super) async fn after_comment(state: &AppState, user: &AuthUser, ticket: &Ticket, comment: &Comment) {
+pub(super) async fn after_comment(
+    state: &AppState,
+    user: &AuthUser,
+    ticket: &Ticket,
+    comment: &Comment,
+) {
     if let Err(error) = crate::automation::watch::after_comment(
         state.store.as_ref(),
         user.user_id,

@@ -38,13 +38,13 @@ pub mod search;
 pub mod sla;
 pub mod sla_report;
 pub mod sla_timers;
-pub mod watch;
 mod sql;
 pub mod sqlite;
 pub mod technicians;
 pub mod territories;
 pub mod tickets;
 pub mod users;
+pub mod watch;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -27,8 +27,12 @@ pub trait WatchStore {
     async fn rules_version(&self, tenant_id: Uuid) -> StoreResult<i64>;
 
     /// Idempotent; the user must exist in the tenant.
-    async fn watch_ticket(&self, tenant_id: Uuid, ticket_id: Uuid, user_id: Uuid)
-    -> StoreResult<()>;
+    async fn watch_ticket(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<()>;
     /// Idempotent.
     async fn unwatch_ticket(
         &self,

@@ -34,37 +34,83 @@ async fn fired_events(app: &TestApp, token: &str, ticket: Uuid) -> Vec<String> {
 
 async fn rules_run_on_assignment_and_on_sla_notices(backend: TestBackend) {
     let app = TestApp::start_with(backend, |config| config.sla.timers_enabled = false).await;
-    let shop = Shop::builder(&app, "rule-events").dispatcher().build().await;
+    let shop = Shop::builder(&app, "rule-events")
+        .dispatcher()
+        .build()
+        .await;
     let admin = shop.tenant.admin_token.clone();
-    let (_, boss) = app.create_user(&shop.tenant, "boss@rule-events.test", "manager").await;
+    let (_, boss) = app
+        .create_user(&shop.tenant, "boss@rule-events.test", "manager")
+        .await;
     for (name, event, actions) in [
-        ("on assignment", "ticket_assigned", json!([{"type": "add_tags", "tags": ["assigned-by-rule"]}])),
-        ("on warning", "sla_warning", json!([{"type": "add_tags", "tags": ["sla-warned"]}])),
-        ("on breach", "sla_breached", json!([{"type": "escalate"},
-                                             {"type": "notify", "roles": ["dispatcher"], "title": "{{ticket.number}} breached"}])),
+        (
+            "on assignment",
+            "ticket_assigned",
+            json!([{"type": "add_tags", "tags": ["assigned-by-rule"]}]),
+        ),
+        (
+            "on warning",
+            "sla_warning",
+            json!([{"type": "add_tags", "tags": ["sla-warned"]}]),
+        ),
+        (
+            "on breach",
+            "sla_breached",
+            json!([{"type": "escalate"},
+                                             {"type": "notify", "roles": ["dispatcher"], "title": "{{ticket.number}} breached"}]),
+        ),
     ] {
-        app.post("/v1/rules", &admin, &json!({"name": name, "definition": {"events": [event], "actions": actions}}))
-            .await
-            .expect(StatusCode::CREATED);
-    }
-    app.post("/v1/sla/policies", &admin, &json!({"name": "Response", "targets": {"response_minutes": 30}}))
+        app.post(
+            "/v1/rules",
+            &admin,
+            &json!({"name": name, "definition": {"events": [event], "actions": actions}}),
+        )
         .await
         .expect(StatusCode::CREATED);
+    }
+    app.post(
+        "/v1/sla/policies",
+        &admin,
+        &json!({"name": "Response", "targets": {"response_minutes": 30}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
 
     let created = shop.ticket(&app, "P3").await;
     let id = id_of(&created, "id");
-    let t0: DateTime<Utc> = serde_json::from_value(created["created_at"].clone()).expect("created_at");
-    assert!(tags(&app, &admin, id).await.is_empty(), "creation is no assignment");
+    let t0: DateTime<Utc> =
+        serde_json::from_value(created["created_at"].clone()).expect("created_at");
+    assert!(
+        tags(&app, &admin, id).await.is_empty(),
+        "creation is no assignment"
+    );
     shop.assign(&app, id, shop.tech().id).await;
     assert_eq!(tags(&app, &admin, id).await, ["assigned-by-rule"]);
 
-    let mut timers = SlaTimers::load(app.state.dispatch_handles(), t0).await.expect("load");
-    let warned = timers.run_once(t0 + Duration::minutes(23)).await.expect("run");
+    let mut timers = SlaTimers::load(app.state.dispatch_handles(), t0)
+        .await
+        .expect("load");
+    let warned = timers
+        .run_once(t0 + Duration::minutes(23))
+        .await
+        .expect("run");
     assert_eq!(warned.len(), 1, "{warned:?}");
-    assert_eq!(tags(&app, &admin, id).await, ["assigned-by-rule", "sla-warned"]);
+    assert_eq!(
+        tags(&app, &admin, id).await,
+        ["assigned-by-rule", "sla-warned"]
+    );
     // The same notice again: nothing (the rules ran once per notice).
-    assert!(timers.run_once(t0 + Duration::minutes(23)).await.expect("run").is_empty());
-    let breached = timers.run_once(t0 + Duration::minutes(31)).await.expect("run");
+    assert!(
+        timers
+            .run_once(t0 + Duration::minutes(23))
+            .await
+            .expect("run")
+            .is_empty()
+    );
+    let breached = timers
+        .run_once(t0 + Duration::minutes(31))
+        .await
+        .expect("run");
     assert!(!breached.is_empty(), "{breached:?}");
     let ticket = app
         .get(&format!("/v1/tickets/{id}"), &admin)
@@ -76,20 +122,35 @@ async fn rules_run_on_assignment_and_on_sla_notices(backend: TestBackend) {
         .await
         .expect(StatusCode::OK);
     assert_eq!(escalated.as_array().map(Vec::len), Some(1), "{escalated}");
-    assert!(escalated[0]["title"].as_str().is_some_and(|t| t.starts_with("Escalated:") && t.ends_with("is now P2")));
-    let dispatcher = app.login(&shop.tenant.name, "dispatch@rule-events.test").await;
+    assert!(
+        escalated[0]["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Escalated:") && t.ends_with("is now P2"))
+    );
+    let dispatcher = app
+        .login(&shop.tenant.name, "dispatch@rule-events.test")
+        .await;
     let told = app
         .get("/v1/me/notifications", &dispatcher)
         .await
         .expect(StatusCode::OK);
     assert!(
-        told.as_array()
-            .is_some_and(|n| n.iter().any(|n| n["title"].as_str().is_some_and(|t| t.ends_with("breached")))),
+        told.as_array().is_some_and(|n| n
+            .iter()
+            .any(|n| n["title"].as_str().is_some_and(|t| t.ends_with("breached")))),
         "{told}"
     );
     let mut events = fired_events(&app, &admin, id).await;
     events.sort();
     // 75 % and 90 % warnings (the default thresholds), the breach, the assignment.
-    assert_eq!(events, ["sla_breached", "sla_warning", "sla_warning", "ticket_assigned"]);
+    assert_eq!(
+        events,
+        [
+            "sla_breached",
+            "sla_warning",
+            "sla_warning",
+            "ticket_assigned"
+        ]
+    );
     app.stop().await;
 }

@@ -43,14 +43,27 @@ async fn a_time_based_rule_fires_once_across_restarts_and_replicas(backend: Test
 
     // Validated on save.
     for (definition, field) in [
-        (json!({"events": ["time_elapsed"], "actions": [{"type": "webhook"}]}), "definition.timer"),
-        (json!({"events": ["ticket_created"], "timer": {"since": "updated", "minutes": 5},
-                "actions": [{"type": "webhook"}]}), "definition.timer"),
-        (json!({"events": ["time_elapsed", "ticket_created"], "timer": {"since": "updated", "minutes": 5},
-                "actions": [{"type": "webhook"}]}), "definition.events"),
+        (
+            json!({"events": ["time_elapsed"], "actions": [{"type": "webhook"}]}),
+            "definition.timer",
+        ),
+        (
+            json!({"events": ["ticket_created"], "timer": {"since": "updated", "minutes": 5},
+                "actions": [{"type": "webhook"}]}),
+            "definition.timer",
+        ),
+        (
+            json!({"events": ["time_elapsed", "ticket_created"], "timer": {"since": "updated", "minutes": 5},
+                "actions": [{"type": "webhook"}]}),
+            "definition.events",
+        ),
     ] {
         let reply = app
-            .post("/v1/rules", &admin, &json!({"name": "bad", "definition": definition}))
+            .post(
+                "/v1/rules",
+                &admin,
+                &json!({"name": "bad", "definition": definition}),
+            )
             .await;
         reply.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
         assert!(
@@ -74,10 +87,14 @@ async fn a_time_based_rule_fires_once_across_restarts_and_replicas(backend: Test
         .expect(StatusCode::CREATED);
     // An event rule that follows what the timed one does (nothing to the
     // ticket here) must not fire on the time event.
-    app.post("/v1/rules", &admin, &json!({"name": "on update", "definition": {
-        "events": ["ticket_updated"], "actions": [{"type": "add_tags", "tags": ["touched"]}]}}))
-        .await
-        .expect(StatusCode::CREATED);
+    app.post(
+        "/v1/rules",
+        &admin,
+        &json!({"name": "on update", "definition": {
+        "events": ["ticket_updated"], "actions": [{"type": "add_tags", "tags": ["touched"]}]}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
     let p2 = id_of(&shop.ticket(&app, "P2").await, "id");
     let p3 = id_of(&shop.ticket(&app, "P3").await, "id");
 
@@ -87,7 +104,10 @@ async fn a_time_based_rule_fires_once_across_restarts_and_replicas(backend: Test
             .expect("sweep")
     };
     // Not yet due.
-    assert_eq!(sweep(app.state.clone(), Utc::now() + Duration::minutes(60)).await, 0);
+    assert_eq!(
+        sweep(app.state.clone(), Utc::now() + Duration::minutes(60)).await,
+        0
+    );
     let later = Utc::now() + Duration::minutes(150);
     assert_eq!(sweep(app.state.clone(), later).await, 1, "the P2 only");
     assert_eq!(sweep(app.state.clone(), later).await, 0, "once");
@@ -99,11 +119,19 @@ async fn a_time_based_rule_fires_once_across_restarts_and_replicas(backend: Test
         .await
         .expect(StatusCode::OK);
     assert_eq!(told.as_array().map(Vec::len), Some(1), "{told}");
-    assert!(told[0]["title"].as_str().is_some_and(|t| t.ends_with("no update for 2 hours")));
+    assert!(
+        told[0]["title"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("no update for 2 hours"))
+    );
 
     // A restart: a new process with empty caches finds the firing made.
     let app = app.restart().await;
-    assert_eq!(sweep(app.state.clone(), later).await, 0, "not again after a restart");
+    assert_eq!(
+        sweep(app.state.clone(), later).await,
+        0,
+        "not again after a restart"
+    );
 
     // Two replicas sweeping at the same moment, a new ticket due: one firing.
     let p2b = id_of(&shop.ticket(&app, "P2").await, "id");
@@ -120,10 +148,17 @@ async fn a_time_based_rule_fires_once_across_restarts_and_replicas(backend: Test
     assert_eq!(told.as_array().map(Vec::len), Some(2));
 
     // An update starts the clock again: due again two hours after it.
-    app.patch(&format!("/v1/tickets/{p2}"), &admin, &json!({"title": "Still leaking"}))
-        .await
-        .expect(StatusCode::OK);
-    assert_eq!(sweep(app.state.clone(), Utc::now() + Duration::minutes(60)).await, 0);
+    app.patch(
+        &format!("/v1/tickets/{p2}"),
+        &admin,
+        &json!({"title": "Still leaking"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        sweep(app.state.clone(), Utc::now() + Duration::minutes(60)).await,
+        0
+    );
     assert_eq!(
         sweep(app.state.clone(), Utc::now() + Duration::minutes(150)).await,
         1,
@@ -142,7 +177,11 @@ async fn a_time_based_rule_fires_once_across_restarts_and_replicas(backend: Test
         .filter(|e| e["action"] == "rule.fired" && e["kind"] != "webhook")
         .map(|e| e["detail"]["rule_name"].clone())
         .collect();
-    assert_eq!(events.iter().filter(|n| **n == "on update").count(), 1, "{events:?}");
+    assert_eq!(
+        events.iter().filter(|n| **n == "on update").count(),
+        1,
+        "{events:?}"
+    );
     app.stop().await;
 }
 
@@ -156,10 +195,14 @@ async fn waiting_on_the_customer_counts_from_the_status_in_business_hours(backen
         .map(|d| json!({"day": d, "start": "09:00", "end": "17:00"}))
         .collect();
     let policy = app
-        .post("/v1/sla/policies", &admin, &json!({
+        .post(
+            "/v1/sla/policies",
+            &admin,
+            &json!({
             "name": "Office", "match": {"priority": "P3"},
             "targets": {"response_minutes": 600},
-            "calendar": {"kind": "weekly", "time_zone": "UTC", "hours": hours}}))
+            "calendar": {"kind": "weekly", "time_zone": "UTC", "hours": hours}}),
+        )
         .await;
     assert_eq!(policy.status, StatusCode::CREATED, "{}", policy.body);
     app.post("/v1/rules", &admin, &json!({"name": "close the loop", "definition": {
@@ -173,7 +216,10 @@ async fn waiting_on_the_customer_counts_from_the_status_in_business_hours(backen
     let ticket = shop.assigned_ticket(&app, tech.id).await;
     let waiting = id_of(&shop.ticket(&app, "P3").await, "id");
     shop.assign(&app, waiting, tech.id).await;
-    for step in [json!({"status": "accepted"}), json!({"status": "on_hold", "hold_reason": "waiting_customer"})] {
+    for step in [
+        json!({"status": "accepted"}),
+        json!({"status": "on_hold", "hold_reason": "waiting_customer"}),
+    ] {
         app.patch(&format!("/v1/tickets/{waiting}"), &tech.token, &step)
             .await
             .expect(StatusCode::OK);
@@ -190,7 +236,11 @@ async fn waiting_on_the_customer_counts_from_the_status_in_business_hours(backen
     // clock are not enough when a weekend falls in them, a week always is.
     let start = Utc::now();
     let calendar_only = start + Duration::minutes(961);
-    assert_eq!(sweep(calendar_only).await, 0, "16 hours on the clock are not 16 office hours");
+    assert_eq!(
+        sweep(calendar_only).await,
+        0,
+        "16 hours on the clock are not 16 office hours"
+    );
     let week = start + Duration::days(7);
     assert_eq!(sweep(week).await, 1);
     assert_eq!(sweep(week).await, 0);
@@ -198,7 +248,12 @@ async fn waiting_on_the_customer_counts_from_the_status_in_business_hours(backen
         .get(&format!("/v1/tickets/{waiting}"), &admin)
         .await
         .expect(StatusCode::OK);
-    assert!(tagged["tags"].as_array().is_some_and(|t| t.contains(&json!("chase-customer"))), "{tagged}");
+    assert!(
+        tagged["tags"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("chase-customer"))),
+        "{tagged}"
+    );
     // The other ticket is not on hold: untouched.
     let other = app
         .get(&format!("/v1/tickets/{ticket}"), &admin)

@@ -53,7 +53,10 @@ async fn mentions_reach_only_users_who_may_see_the_ticket(backend: TestBackend) 
         .dispatcher()
         .build()
         .await;
-    let other = Shop::builder(&app, "mention-other").dispatcher().build().await;
+    let other = Shop::builder(&app, "mention-other")
+        .dispatcher()
+        .build()
+        .await;
     let admin = shop.tenant.admin_token.clone();
     let dispatcher_token = app.login(&shop.tenant.name, "dispatch@mention.test").await;
     let other_dispatcher = app
@@ -98,18 +101,39 @@ async fn mentions_reach_only_users_who_may_see_the_ticket(backend: TestBackend) 
     assert_eq!(pushes(&app, mine.user_id, "mention").await, 1);
     // The technician the ticket is not assigned to, another tenant's user
     // and the author: nothing, not even a push.
-    assert_eq!(notifications(&app, &theirs.token, "mention").await, Vec::<Value>::new());
+    assert_eq!(
+        notifications(&app, &theirs.token, "mention").await,
+        Vec::<Value>::new()
+    );
     assert_eq!(pushes(&app, theirs.user_id, "mention").await, 0);
-    assert_eq!(notifications(&app, &other_dispatcher, "mention").await, Vec::<Value>::new());
-    assert_eq!(notifications(&app, &admin, "mention").await, Vec::<Value>::new());
+    assert_eq!(
+        notifications(&app, &other_dispatcher, "mention").await,
+        Vec::<Value>::new()
+    );
+    assert_eq!(
+        notifications(&app, &admin, "mention").await,
+        Vec::<Value>::new()
+    );
 
     // A public comment mentions nobody (the customer may read it).
     comment(&app, &admin, ticket, "@dispatch public note", "public").await;
-    assert_eq!(notifications(&app, &dispatcher_token, "mention").await.len(), 1);
+    assert_eq!(
+        notifications(&app, &dispatcher_token, "mention")
+            .await
+            .len(),
+        1
+    );
 
     // Reassigned away, the first technician is no longer reachable by mention.
     shop.assign(&app, ticket, theirs.id).await;
-    comment(&app, &dispatcher_token, ticket, "@tech0 @tech1 over to you", "internal").await;
+    comment(
+        &app,
+        &dispatcher_token,
+        ticket,
+        "@tech0 @tech1 over to you",
+        "internal",
+    )
+    .await;
     assert_eq!(notifications(&app, &mine.token, "mention").await.len(), 1);
     assert_eq!(notifications(&app, &theirs.token, "mention").await.len(), 1);
     app.stop().await;
@@ -153,7 +177,9 @@ async fn watchers_hear_of_assignment_status_and_comments(backend: TestBackend) {
     let seen = notifications(&app, &dispatcher_token, "watch").await;
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(
-        seen[0]["body"].as_str().is_some_and(|b| b.contains("assigned to Tech 0")),
+        seen[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("assigned to Tech 0")),
         "{}",
         seen[0]
     );
@@ -180,7 +206,9 @@ async fn watchers_hear_of_assignment_status_and_comments(backend: TestBackend) {
     let seen = notifications(&app, &dispatcher_token, "watch").await;
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(
-        seen[0]["body"].as_str().is_some_and(|b| b.contains("status assigned → accepted")),
+        seen[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("status assigned → accepted")),
         "{}",
         seen[0]
     );
@@ -189,11 +217,21 @@ async fn watchers_hear_of_assignment_status_and_comments(backend: TestBackend) {
     comment(&app, &admin, ticket, "Customer called back", "public").await;
     let seen = notifications(&app, &dispatcher_token, "watch").await;
     assert_eq!(seen.len(), 3, "{seen:?}");
-    assert!(seen[0]["title"].as_str().is_some_and(|t| t.starts_with("Admin commented on")));
+    assert!(
+        seen[0]["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Admin commented on"))
+    );
     let before = notifications(&app, &mine.token, "watch").await.len();
     comment(&app, &mine.token, ticket, "On my way", "public").await;
-    assert_eq!(notifications(&app, &mine.token, "watch").await.len(), before);
-    assert_eq!(notifications(&app, &dispatcher_token, "watch").await.len(), 4);
+    assert_eq!(
+        notifications(&app, &mine.token, "watch").await.len(),
+        before
+    );
+    assert_eq!(
+        notifications(&app, &dispatcher_token, "watch").await.len(),
+        4
+    );
 
     // Reassigned away: the first technician still watches but may no longer
     // see the ticket, so hears nothing of it.
@@ -206,8 +244,14 @@ async fn watchers_hear_of_assignment_status_and_comments(backend: TestBackend) {
     .await
     .expect(StatusCode::OK);
     comment(&app, &admin, ticket, "Tech 1 takes over", "public").await;
-    assert_eq!(notifications(&app, &mine.token, "watch").await.len(), before);
-    assert_eq!(notifications(&app, &dispatcher_token, "watch").await.len(), 6);
+    assert_eq!(
+        notifications(&app, &mine.token, "watch").await.len(),
+        before
+    );
+    assert_eq!(
+        notifications(&app, &dispatcher_token, "watch").await.len(),
+        6
+    );
 
     // Unwatched: nothing more.
     let unwatched = app
@@ -216,7 +260,10 @@ async fn watchers_hear_of_assignment_status_and_comments(backend: TestBackend) {
         .expect(StatusCode::OK);
     assert_eq!(unwatched["watching"], false);
     comment(&app, &admin, ticket, "Parts ordered", "public").await;
-    assert_eq!(notifications(&app, &dispatcher_token, "watch").await.len(), 6);
+    assert_eq!(
+        notifications(&app, &dispatcher_token, "watch").await.len(),
+        6
+    );
     app.stop().await;
 }
 
@@ -229,11 +276,21 @@ async fn cached_rules_follow_writes_made_on_another_replica(backend: TestBackend
         .await
         .expect("replica");
     let cache = truckroll_server::automation::cache::RulesCache::new();
-    let rules = || async { cache.rules(replica.as_ref(), tenant.id).await.expect("rules") };
+    let rules = || async {
+        cache
+            .rules(replica.as_ref(), tenant.id)
+            .await
+            .expect("rules")
+    };
     assert!(rules().await.is_empty());
-    let definition = json!({"events": ["ticket_created"], "actions": [{"type": "add_tags", "tags": ["a"]}]});
+    let definition =
+        json!({"events": ["ticket_created"], "actions": [{"type": "add_tags", "tags": ["a"]}]});
     let saved = app
-        .post("/v1/rules", &admin, &json!({"name": "one", "definition": definition}))
+        .post(
+            "/v1/rules",
+            &admin,
+            &json!({"name": "one", "definition": definition}),
+        )
         .await
         .expect(StatusCode::CREATED);
     let id = id_of(&saved, "id");
@@ -252,9 +309,14 @@ async fn cached_rules_follow_writes_made_on_another_replica(backend: TestBackend
     .expect(StatusCode::OK);
     let seen = rules().await;
     assert!(!seen[0].active, "an update on the other replica is seen");
-    app.send(Method::DELETE, &format!("/v1/rules/{id}"), Some(&admin), None)
-        .await
-        .expect(StatusCode::NO_CONTENT);
+    app.send(
+        Method::DELETE,
+        &format!("/v1/rules/{id}"),
+        Some(&admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
     assert!(rules().await.is_empty(), "so is a delete");
     app.stop().await;
 }

@@ -38,11 +38,11 @@ pub(super) mod search;
 pub(super) mod sla;
 pub(super) mod sla_report;
 pub(super) mod sla_timers;
-pub(super) mod watch;
 pub(super) mod technicians;
 pub(super) mod territories;
 pub(super) mod tickets;
 pub(super) mod users;
+pub(super) mod watch;
 pub(super) mod webhooks;
 
 use super::StoreError;
