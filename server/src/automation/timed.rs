@@ -107,6 +107,10 @@ async fn sweep_tenant(
                     .and_then(|h| h.last())
                     .map_or(ticket.created_at, |e| e.at),
             };
+            // Wall time first: business time never runs ahead of it.
+            if now - anchor < minutes {
+                continue;
+            }
             let facts = engine.facts(&ticket, None).await?;
             if !due(
                 engine,

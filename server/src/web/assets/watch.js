@@ -8,6 +8,9 @@
   const card = $("watch-card");
   if (!id || !card) return;
   const toggle = $("watch-toggle");
+  // The ticket page signs in and sets the language (console.js `start`);
+  // the card's texts wait for it, so they are in the user's language.
+  while (!window.truckrollTicket?.ticket) await new Promise((done) => setTimeout(done, 50));
 
   function render(watchers) {
     toggle.setAttribute("aria-pressed", watchers.watching ? "true" : "false");
