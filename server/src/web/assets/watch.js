@@ -10,7 +10,8 @@
   const toggle = $("watch-toggle");
   // The ticket page signs in and sets the language (console.js `start`);
   // the card's texts wait for it, so they are in the user's language.
-  while (!window.truckrollTicket?.ticket) await new Promise((done) => setTimeout(done, 50));
+  for (let i = 0; i < 600 && !window.truckrollTicket?.ticket; i += 1) await new Promise((done) => setTimeout(done, 50));
+  if (!window.truckrollTicket?.ticket) return;
 
   function render(watchers) {
     toggle.setAttribute("aria-pressed", watchers.watching ? "true" : "false");
