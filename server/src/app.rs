@@ -71,6 +71,8 @@ pub struct AppState {
     pub principals: Arc<crate::auth::principals::PrincipalCache>,
     /// Location pings by group commit.
     pub pings: Arc<crate::dispatch::ingest::PingIngest>,
+    /// Parsed trigger rules per tenant, checked against the rules version.
+    pub rules: Arc<crate::automation::cache::RulesCache>,
 }
 
 impl AppState {
@@ -133,6 +135,7 @@ impl AppState {
                 Duration::from_millis(auth.principal_cache_ms),
             )),
             pings,
+            rules: Arc::default(),
             config: Arc::new(config),
         })
     }
@@ -235,6 +238,8 @@ pub struct BackgroundTasks {
     audit_lead: Option<Leadership>,
     notify: crate::notify::NotifyWorkers,
     maintenance_lead: Leadership,
+    /// Time-based rules: one replica at a time sweeps.
+    timed_rules_lead: Leadership,
 }
 
 impl BackgroundTasks {
@@ -283,6 +288,14 @@ impl BackgroundTasks {
             Duration::from_millis(config.schedule.maintenance_poll_ms),
             maintenance_lead.subscribe(),
         )));
+        let timed_rules_lead =
+            Leadership::start(state.store.clone(), "timed_rules", &config.leader);
+        tasks.push(tokio::spawn(crate::automation::timed::run(
+            state.dispatch_handles(),
+            state.rules.clone(),
+            crate::automation::timed::POLL,
+            timed_rules_lead.subscribe(),
+        )));
         let intake_lead = config.intake.imap_enabled.then(|| {
             let lead = Leadership::start(state.store.clone(), "intake_imap", &config.leader);
             tasks.push(tokio::spawn(crate::intake::imap::run(
@@ -328,6 +341,7 @@ impl BackgroundTasks {
             audit_lead,
             notify,
             maintenance_lead,
+            timed_rules_lead,
         })
     }
 
@@ -338,6 +352,7 @@ impl BackgroundTasks {
         }
         self.offer_lead.stop().await;
         self.maintenance_lead.stop().await;
+        self.timed_rules_lead.stop().await;
         if let Some(lead) = self.intake_lead {
             lead.stop().await;
         }

@@ -9,6 +9,9 @@
 
 pub mod approvals;
 pub mod macros;
+pub mod cache;
+pub mod timed;
+pub mod watch;
 
 use std::{collections::BTreeSet, sync::OnceLock};
 
@@ -100,6 +103,14 @@ impl Trigger {
         }
     }
 
+    /// An event of its own (an SLA notice).
+    pub fn event(event: TriggerEvent) -> Self {
+        Self {
+            events: vec![event],
+            comment: None,
+        }
+    }
+
     pub fn comment(body: &str, visibility: Visibility) -> Self {
         Self {
             events: vec![TriggerEvent::CommentAdded],
@@ -138,6 +149,8 @@ pub enum AutomationError {
 pub struct Automation<'a> {
     pub store: &'a dyn Store,
     pub assignments: AssignmentFlow<'a>,
+    /// This replica's parsed rules per tenant.
+    pub rules: &'a cache::RulesCache,
 }
 
 impl Automation<'_> {
@@ -242,7 +255,7 @@ impl Automation<'_> {
         ticket: &Ticket,
         trigger: &Trigger,
     ) -> Result<DryRun, AutomationError> {
-        let rules = self.store.list_rules(ticket.tenant_id).await?;
+        let rules = self.rules.rules(self.store, ticket.tenant_id).await?;
         self.dry_run_with(&rules, ticket, trigger).await
     }
 
@@ -269,8 +282,19 @@ impl Automation<'_> {
     /// Answers the ticket as the rules left it.
     #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
     pub async fn run(&self, ticket: Ticket, trigger: &Trigger) -> Result<Ticket, AutomationError> {
+        let rules = self.rules.rules(self.store, ticket.tenant_id).await?;
+        self.run_rules(&rules, ticket, trigger).await
+    }
+
+    /// Runs `rules` (the tenant's, or a subset such as one time-based rule
+    /// with the event rules after it) on a committed write.
+    pub async fn run_rules(
+        &self,
+        rules: &[Rule],
+        ticket: Ticket,
+        trigger: &Trigger,
+    ) -> Result<Ticket, AutomationError> {
         let tenant_id = ticket.tenant_id;
-        let rules = self.store.list_rules(tenant_id).await?;
         if !rules.iter().any(|r| r.active) {
             return Ok(ticket);
         }
@@ -281,7 +305,7 @@ impl Automation<'_> {
             }
             let facts = self.facts(&before, trigger.comment.clone()).await?;
             let start = facts.clone();
-            let chain = run_chain(&rules, &trigger.events, facts);
+            let chain = run_chain(rules, &trigger.events, facts);
             if chain.firings.is_empty() {
                 return Ok(before);
             }
@@ -295,7 +319,7 @@ impl Automation<'_> {
             self.store
                 .record_chain(tenant_id, &updated, &effects)
                 .await?;
-            self.add_notes(&rules, &chain, &updated).await?;
+            self.add_notes(rules, &chain, &updated).await?;
             for action in chain.firings.iter().flat_map(|f| &f.actions) {
                 if let Action::RequestApproval { policy_id, reason } = action {
                     self.rule_requests_approval(&updated, *policy_id, reason)
@@ -382,6 +406,27 @@ impl Automation<'_> {
                         let title = render(title, &facts);
                         let body = render(body, &facts);
                         for user_id in self.recipients(ticket, user_ids, team_ids, roles).await? {
+                            effects.notifications.push(NewNotification {
+                                user_id,
+                                title: title.clone(),
+                                body: body.clone(),
+                            });
+                        }
+                    }
+                    Action::Escalate { roles } => {
+                        let roles = if roles.is_empty() {
+                            vec![Role::Manager]
+                        } else {
+                            roles.clone()
+                        };
+                        let title = format!(
+                            "Escalated: {} {} is now {}",
+                            ticket.number,
+                            ticket.title,
+                            ticket.priority.as_str()
+                        );
+                        let body = format!("rule \"{}\"", firing.rule_name);
+                        for user_id in self.recipients(ticket, &[], &[], &roles).await? {
                             effects.notifications.push(NewNotification {
                                 user_id,
                                 title: title.clone(),

@@ -192,6 +192,8 @@ impl AssignmentFlow<'_> {
         // Before publishing, so followers read the index with the new loads.
         self.dispatch.apply(self.store, &event).await?;
         self.events.publish(event);
+        // Watchers of the ticket hear of a new status or assignee (issue 21).
+        crate::store::watch::notify_change(self.store, before, after).await;
         Ok(())
     }
 }

@@ -155,6 +155,15 @@ pub enum TriggerEvent {
     TicketUpdated,
     StatusChanged,
     CommentAdded,
+    /// A time-based rule's clock ran out ([`Timer`]); only the timed sweep
+    /// (`automation::timed`) sets it off.
+    TimeElapsed,
+    /// A technician was assigned (or the ticket moved to another one).
+    TicketAssigned,
+    /// An SLA target reached a warning threshold (once per threshold).
+    SlaWarning,
+    /// An SLA target was breached (once per target).
+    SlaBreached,
 }
 
 impl TriggerEvent {
@@ -164,6 +173,10 @@ impl TriggerEvent {
             Self::TicketUpdated => "ticket_updated",
             Self::StatusChanged => "status_changed",
             Self::CommentAdded => "comment_added",
+            Self::TimeElapsed => "time_elapsed",
+            Self::TicketAssigned => "ticket_assigned",
+            Self::SlaWarning => "sla_warning",
+            Self::SlaBreached => "sla_breached",
         }
     }
 }
@@ -233,6 +246,7 @@ pub const FIELDS: &[&str] = &[
     "owner_id",
     "comment.body",
     "comment.visibility",
+    "hold_reason",
 ];
 
 /// What a rule does.
@@ -241,6 +255,12 @@ pub const FIELDS: &[&str] = &[
 pub enum Action {
     SetPriority {
         priority: Priority,
+    },
+    /// One step more urgent (P1 stays P1) and a notification to these roles
+    /// (managers when none are named), each only if they may see the ticket.
+    Escalate {
+        #[serde(default)]
+        roles: Vec<Role>,
     },
     AddTags {
         tags: Vec<String>,
@@ -304,7 +324,36 @@ pub struct RuleDefinition {
     /// No rule after this one runs in this chain once it fired.
     #[serde(default)]
     pub stop: bool,
+    /// A time-based rule (event `time_elapsed`): how long after which moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<Timer>,
 }
+
+/// Where a time-based rule's clock starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerSince {
+    /// The ticket's last update ("no update for N hours").
+    Updated,
+    /// When the ticket entered its current status (and hold reason):
+    /// "waiting on the customer for N days".
+    Status,
+}
+
+/// A time-based rule fires once per ticket and clock start, `minutes` after
+/// it (counted in the covering SLA policy's business hours when
+/// `business_hours`), on tickets its conditions hold for at that moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timer {
+    pub since: TimerSince,
+    pub minutes: u32,
+    #[serde(default)]
+    pub business_hours: bool,
+}
+
+/// The longest timer: a year.
+pub const MAX_TIMER_MINUTES: u32 = 525_600;
 
 /// A stored rule.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -397,6 +446,9 @@ impl Facts {
                 .comment
                 .as_ref()
                 .map_or(Value::Null, |c| Value::String(c.visibility.clone())),
+            "hold_reason" => t
+                .hold_reason
+                .map_or(Value::Null, |r| Value::String(r.as_str().into())),
             other => match other.strip_prefix("custom.") {
                 Some(key) => t.custom_fields.get(key).cloned().unwrap_or(Value::Null),
                 None => Value::Null,
@@ -506,6 +558,23 @@ pub fn check_definition(errors: &mut ValidationErrors, definition: &RuleDefiniti
     }
     if definition.actions.is_empty() {
         errors.add("definition.actions", "must list at least one action");
+    }
+    let timed = definition.events.contains(&TriggerEvent::TimeElapsed);
+    match (&definition.timer, timed) {
+        (Some(_), false) => errors.add("definition.timer", "needs the event time_elapsed"),
+        (None, true) => errors.add("definition.timer", "time_elapsed needs a timer"),
+        (Some(timer), true) => {
+            if definition.events.len() > 1 {
+                errors.add("definition.events", "time_elapsed is a rule's only event");
+            }
+            if !(1..=MAX_TIMER_MINUTES).contains(&timer.minutes) {
+                errors.add(
+                    "definition.timer.minutes",
+                    format!("must be between 1 and {MAX_TIMER_MINUTES}"),
+                );
+            }
+        }
+        (None, false) => {}
     }
     if let Some(conditions) = &definition.conditions {
         for test in conditions.tests() {
@@ -626,6 +695,19 @@ fn apply(action: &Action, facts: &mut Facts) -> (bool, String) {
             let changed = ticket.priority != *priority;
             ticket.priority = *priority;
             (changed, format!("priority → {}", priority.as_str()))
+        }
+        Action::Escalate { .. } => {
+            let raised = match ticket.priority {
+                Priority::P1 | Priority::P2 => Priority::P1,
+                Priority::P3 => Priority::P2,
+                Priority::P4 => Priority::P3,
+            };
+            let changed = ticket.priority != raised;
+            ticket.priority = raised;
+            (
+                changed,
+                format!("escalated: priority → {}", raised.as_str()),
+            )
         }
         Action::AddTags { tags } => {
             let before = ticket.tags.len();

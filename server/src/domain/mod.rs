@@ -26,5 +26,6 @@ pub mod subtickets;
 pub mod territory;
 pub mod ticket;
 pub mod validation;
+pub mod watch;
 
 pub use validation::{FieldError, ValidationErrors};

@@ -51,6 +51,7 @@ fn automation(state: &AppState) -> Automation<'_> {
     Automation {
         store: state.store.as_ref(),
         assignments: state.assignments(),
+        rules: &state.rules,
     }
 }
 

@@ -44,11 +44,16 @@ pub(super) async fn assign_to(
     technician_id: Uuid,
     field: &'static str,
 ) -> ApiResult<Ticket> {
-    state
+    let assigned = state
         .assignments()
         .assign(user.actor(), ticket, technician_id)
         .await
-        .map_err(|e| ApiError::from_assign(e, field))
+        .map_err(|e| ApiError::from_assign(e, field))?;
+    // Issue 21: rules on `ticket_assigned` (an assignment is not a
+    // `ticket_updated` for the rules, as before).
+    let trigger =
+        crate::automation::Trigger::event(crate::domain::automation::TriggerEvent::TicketAssigned);
+    Ok(super::automation::after_write(state, assigned, trigger).await)
 }
 
 /// A client that sent the `updated_at` it read (`version`) is refused when

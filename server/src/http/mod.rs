@@ -38,6 +38,7 @@ mod ticket_view;
 mod tickets;
 mod timeline;
 mod users;
+mod watchers;
 mod webhooks;
 mod work;
 
@@ -140,6 +141,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(schedule::router())
         // Issue 21: automation.
         .merge(automation::router())
+        .merge(watchers::router())
         .merge(knowledge::router())
         .merge(knowledge_draft::router())
         .merge(knowledge_attachments::router())

@@ -555,6 +555,7 @@ async fn add_comment(
         .store
         .add_comment(user.actor(), ticket.id, &comment)
         .await?;
+    super::watchers::after_comment(&state, &user, &ticket, &created).await;
     super::automation::after_comment(&state, ticket, &created.body, created.visibility).await;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -91,6 +91,13 @@ pub async fn escalate(
     if actions.redispatch && key.target == SlaTarget::Response {
         redispatch(dispatch, facts).await;
     }
+    // Issue 21: the tenant's rules on `sla_warning` / `sla_breached`, once
+    // per notice (this call recorded it).
+    let event = match key.kind {
+        NoticeKind::Warning => crate::domain::automation::TriggerEvent::SlaWarning,
+        NoticeKind::Breach => crate::domain::automation::TriggerEvent::SlaBreached,
+    };
+    crate::automation::timed::on_event(dispatch, facts.tenant_id, key.ticket_id, event).await;
     Ok(Some(notice))
 }
 

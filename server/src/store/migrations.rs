@@ -140,6 +140,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "approvals",
         include_str!("../../../migrations/postgres/0028_approvals.sql"),
     ),
+    (
+        29,
+        "watchers",
+        include_str!("../../../migrations/postgres/0029_watchers.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -277,6 +282,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         28,
         "approvals",
         include_str!("../../../migrations/sqlite/0028_approvals.sql"),
+    ),
+    (
+        29,
+        "watchers",
+        include_str!("../../../migrations/sqlite/0029_watchers.sql"),
     ),
 ];
 

@@ -46,6 +46,7 @@ pub mod technicians;
 pub mod territories;
 pub mod tickets;
 pub mod users;
+pub mod watch;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -147,6 +148,7 @@ pub trait Store:
     + parts::PartStore
     + approvals::ApprovalStore
     + macros::MacroStore
+    + watch::WatchStore
     + Send
     + Sync
     + std::fmt::Debug

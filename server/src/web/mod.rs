@@ -132,6 +132,11 @@ static ASSETS: &[Asset] = &[
     ),
     // Issue 21: automation.
     asset!(
+        "watch.js",
+        "assets/watch.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
         "automation.js",
         "assets/automation.js",
         "text/javascript; charset=utf-8"

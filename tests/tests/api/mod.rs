@@ -34,6 +34,7 @@ mod media;
 mod offers;
 mod ops;
 mod pings;
+mod rule_events;
 mod schedule;
 mod search;
 mod sla;
@@ -41,8 +42,10 @@ mod status_truth;
 mod sync;
 mod territories;
 mod tickets;
+mod timed_rules;
 mod validation;
 mod walkthrough;
+mod watchers;
 
 // ---------------------------------------------------------------------------
 // Helpers

@@ -5,3 +5,4 @@ mod console;
 mod knowledge;
 mod parts;
 mod progress;
+mod watchers;

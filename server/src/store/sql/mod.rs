@@ -44,6 +44,7 @@ pub(super) mod technicians;
 pub(super) mod territories;
 pub(super) mod tickets;
 pub(super) mod users;
+pub(super) mod watch;
 pub(super) mod webhooks;
 
 use super::StoreError;
@@ -207,6 +208,7 @@ macro_rules! impl_store {
         $crate::store::sql::parts::impl_part_store!($store, $db);
         $crate::store::sql::approvals::impl_approval_store!($store, $db);
         $crate::store::sql::macros::impl_macro_store!($store, $db);
+        $crate::store::sql::watch::impl_watch_store!($store, $db);
     };
 }
 

@@ -111,10 +111,16 @@ window.TruckrollConsole = (() => {
       location.reload();
     });
     const signOut = el("button", { type: "button", id: "sign-out", onclick: () => { session.signOut(); location.assign("/"); } }, t("nav.signout"));
+    // Issue 21: the signed-in user's unread notifications (the list is on /automation).
+    const bell = me.role === "technician" ? "" : el("a", { href: "/automation#notifications-card", id: "nav-notifications" }, t("nav.notifications"));
+    if (bell) session.api("/v1/me/notifications?unread=true&limit=200").then((items) => {
+      if (items.length) bell.textContent = t("nav.notifications.unread", { n: items.length });
+    }).catch(() => {});
     header.replaceChildren(
       el("h1", {}, el("a", { href: me.role === "technician" ? "/technician" : "/tickets", class: "brand" }, t("app.name"))),
       nav,
       el("span", { class: "spacer" }),
+      bell,
       el("label", { class: "visually-hidden", for: "language" }, t("nav.language")),
       select,
       el("span", { class: "who" }, `${me.name} · ${me.tenant.name}`),
