@@ -194,6 +194,7 @@ impl Automation<'_> {
                 conditions: None,
                 actions: m.actions.clone(),
                 stop: true,
+                timer: None,
             },
             updated_by: agent.id,
             created_at: m.created_at,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     AppState,
+    automation::automation,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser},
     tickets::visible_ticket,
@@ -42,12 +43,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(decide_request))
 }
 
-fn automation(state: &AppState) -> Automation<'_> {
-    Automation {
-        store: state.store.as_ref(),
-        assignments: state.assignments(),
-    }
-}
 
 impl From<ApprovalError> for ApiError {
     fn from(error: ApprovalError) -> Self {

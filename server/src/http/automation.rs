@@ -47,7 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read_notification))
 }
 
-fn automation(state: &AppState) -> Automation<'_> {
+pub(super) fn automation(state: &AppState) -> Automation<'_> {
     Automation {
         store: state.store.as_ref(),
         assignments: state.assignments(),

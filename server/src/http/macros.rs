@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{
     AppState,
+    automation::automation,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, AuthUser},
     tickets::visible_ticket,
@@ -32,12 +33,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(apply_macro))
 }
 
-fn automation(state: &AppState) -> Automation<'_> {
-    Automation {
-        store: state.store.as_ref(),
-        assignments: state.assignments(),
-    }
-}
 
 impl From<MacroError> for ApiError {
     fn from(error: MacroError) -> Self {
