@@ -130,6 +130,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "parts",
         include_str!("../../../migrations/postgres/0025_parts.sql"),
     ),
+    (
+        26,
+        "asset_serials",
+        include_str!("../../../migrations/postgres/0026_asset_serials.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -257,6 +262,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         25,
         "parts",
         include_str!("../../../migrations/sqlite/0025_parts.sql"),
+    ),
+    (
+        26,
+        "asset_serials",
+        include_str!("../../../migrations/sqlite/0026_asset_serials.sql"),
     ),
 ];
 
