@@ -318,7 +318,7 @@ async fn main() -> anyhow::Result<()> {
     let mut dup_t = Timings::new("duplicates");
     let mut create_t = Timings::new("create");
     let actor = Actor {
-        tenant_id: tenant_id,
+        tenant_id,
         user_id: Some(user_id),
     };
     for round in 0..(QUERIES + 20) {
