@@ -9,6 +9,8 @@ directory holding truckroll_sdk_ffi.py and the library), TRUCKROLL_SERVER,
 TRUCKROLL_TENANT, TRUCKROLL_EMAIL, TRUCKROLL_PASSWORD, TRUCKROLL_TICKET,
 TRUCKROLL_DB, TRUCKROLL_PHOTO (a JPEG file), TRUCKROLL_OFFERS (two offer
 ids, comma-separated: the first is accepted offline, the second declined).
+The technician's van holds 5 x PY-1 ("Python relay"): the script reads the
+van online, offline after using 2, and after the sync.
 
 Then the rest of the day: a push token, the two offers answered offline,
 location pings, a comment and a break, all sent by one flush when back
@@ -38,6 +40,11 @@ assert [t.id for t in tickets] == [ticket], tickets
 assert tickets[0].status == "assigned", tickets[0]
 assert tickets[0].title == "Python ticket", tickets[0]
 
+# The van (issue 23): 5 x PY-1 on the server, read online and kept.
+van = phone.van_stock()
+assert van.from_server and van.fetched_at_ms is not None, van
+assert [(l.part_number, l.name, l.quantity, l.used_locally) for l in van.lines] == [("PY-1", "Python relay", 5.0, 0.0)], van
+
 # Offline: edits are stored locally.
 phone.set_online(False)
 # The job packet, typed records from the phone's own store.
@@ -57,6 +64,10 @@ assert event, "no event id"
 phone.status_action(ticket, "start_travel", None, None, None)
 phone.status_action(ticket, "check_in", 52.5163, 13.3795, None)
 assert phone.tickets()[0].pending_edits == 5
+# The part used offline shows at once in the phone's copy of the van.
+van = phone.van_stock()
+assert not van.from_server, van
+assert [(l.server_quantity, l.used_locally, l.quantity) for l in van.lines] == [(5.0, 2.0, 3.0)], van
 assert phone.tickets()[0].status == "on_site"
 
 try:
@@ -92,6 +103,10 @@ assert report.rejections == [], report
 view = json.loads(phone.ticket_json(ticket))
 assert view["notes"] == "Fixed from Python.\n", view["notes"]
 assert phone.quarantine() == []
+# Synced: the server consumed the 2 once; nothing is counted twice.
+van = phone.van_stock()
+assert van.from_server, van
+assert [(l.server_quantity, l.used_locally, l.quantity) for l in van.lines] == [(3.0, 0.0, 3.0)], van
 
 # The media: begin, PUT to the S3 server, complete; then the ticket says stored.
 summary = phone.upload_media()

@@ -413,6 +413,7 @@ mod tests {
 
 pub mod app;
 pub mod backends;
+pub mod bench;
 pub mod browser;
 pub mod intake;
 pub mod js_client;

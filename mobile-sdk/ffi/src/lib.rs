@@ -371,3 +371,5 @@ impl Phone {
 }
 
 mod packet;
+mod van;
+pub use van::{VanLine, VanStock};

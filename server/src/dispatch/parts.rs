@@ -84,6 +84,85 @@ fn reasons(holdings: &Holdings, technician: Uuid, required: &[RequiredPart]) -> 
         .collect()
 }
 
+/// [`PREFER_BONUS`] as metres of travel, for the batch planner (which
+/// minimises distance): the bonus's travel minutes at the configured speed.
+pub fn prefer_bonus_m(service: &DispatchService) -> f64 {
+    let config = service.config();
+    let minutes = if config.weight_travel_minute > 0.0 {
+        PREFER_BONUS / config.weight_travel_minute
+    } else {
+        PREFER_BONUS
+    };
+    minutes / 60.0 * config.average_speed_kmh * 1000.0
+}
+
+/// Technicians at most this many hold the required parts: rank them by id
+/// lookups ([`DispatchService::candidates_among`]) instead of a filtered
+/// tree walk, which visits most of the tenant when holders are rare.
+pub const AMONG_MAX_HOLDERS: usize = 5_000;
+
+/// A ticket's required parts, its category's policy, and which vans hold
+/// them: what candidates, offers, batch assignment and day plans ask.
+#[derive(Debug, Clone)]
+pub struct PartsNeed {
+    pub required: Vec<RequiredPart>,
+    pub policy: PartsPolicy,
+    holdings: Holdings,
+}
+
+impl PartsNeed {
+    /// `None` when the ticket requires no parts.
+    pub async fn load(store: &dyn Store, ticket: &Ticket) -> Result<Option<Self>, StoreError> {
+        let required = store.required_parts(ticket.tenant_id, ticket.id).await?;
+        if required.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<Uuid> = required.iter().map(|r| r.part_id).collect();
+        let mut holdings: Holdings = HashMap::new();
+        for h in store.van_holdings(ticket.tenant_id, &ids).await? {
+            holdings
+                .entry(h.technician_id)
+                .or_default()
+                .insert(h.part_id, h.quantity);
+        }
+        let policy = store
+            .parts_policy(ticket.tenant_id, &ticket.category)
+            .await?;
+        Ok(Some(Self {
+            required,
+            policy,
+            holdings,
+        }))
+    }
+
+    /// Whether `technician`'s van holds every required part in the quantity asked.
+    pub fn holds_all(&self, technician: Uuid) -> bool {
+        holds_all(&self.holdings, technician, &self.required)
+    }
+
+    /// Every technician whose van holds every required part, by id.
+    pub fn holders(&self) -> Vec<Uuid> {
+        let mut holders: Vec<Uuid> = self
+            .holdings
+            .keys()
+            .copied()
+            .filter(|t| self.holds_all(*t))
+            .collect();
+        holders.sort();
+        holders
+    }
+
+    /// Under `require`, only holders may take the ticket.
+    pub fn required_in_van(&self) -> bool {
+        self.policy == PartsPolicy::Require
+    }
+
+    /// The words for `technician`'s van ("has 2 × compressor relay in van").
+    pub fn reasons(&self, technician: Uuid) -> Vec<String> {
+        reasons(&self.holdings, technician, &self.required)
+    }
+}
+
 /// The `k` best technicians for `ticket`, its required parts and its
 /// category's parts policy considered; without required parts, exactly
 /// [`DispatchService::candidates_in`].
@@ -96,25 +175,21 @@ pub async fn ranked(
     k: usize,
     now: DateTime<Utc>,
 ) -> Result<Vec<RankedCandidate>, PartsRankError> {
-    let required = store.required_parts(ticket.tenant_id, ticket.id).await?;
-    if required.is_empty() {
+    let Some(need) = PartsNeed::load(store, ticket).await? else {
         return Ok(service.candidates_in(ticket, site, territory, k, now)?);
-    }
-    let ids: Vec<Uuid> = required.iter().map(|r| r.part_id).collect();
-    let mut holdings: Holdings = HashMap::new();
-    for h in store.van_holdings(ticket.tenant_id, &ids).await? {
-        holdings
-            .entry(h.technician_id)
-            .or_default()
-            .insert(h.part_id, h.quantity);
-    }
-    let policy = store
-        .parts_policy(ticket.tenant_id, &ticket.category)
-        .await?;
-    let has_parts = |entry: &TechnicianEntry| holds_all(&holdings, entry.id, &required);
-    let filter: &CandidateFilter<'_> = &has_parts;
-    let mut found = service.candidates_where(ticket, site, territory, Some(filter), k, now)?;
-    if policy == PartsPolicy::Prefer {
+    };
+    // The nearest holders: by id when they are few (a rare part held by a
+    // hundred vans among 100 000 technicians, or by none), else by walking
+    // the tree with the holder filter.
+    let holders = need.holders();
+    let mut found = if holders.len() <= AMONG_MAX_HOLDERS {
+        service.candidates_among(ticket, site, territory, &holders, k, now)?
+    } else {
+        let has_parts = |entry: &TechnicianEntry| need.holds_all(entry.id);
+        let filter: &CandidateFilter<'_> = &has_parts;
+        service.candidates_where(ticket, site, territory, Some(filter), k, now)?
+    };
+    if need.policy == PartsPolicy::Prefer {
         for candidate in &mut found {
             candidate.score -= PREFER_BONUS;
         }
@@ -125,7 +200,7 @@ pub async fn ranked(
         }
     }
     for candidate in &mut found {
-        candidate.reasons.van_parts = reasons(&holdings, candidate.technician_id, &required);
+        candidate.reasons.van_parts = need.reasons(candidate.technician_id);
     }
     found.sort_by(|a, b| {
         a.score

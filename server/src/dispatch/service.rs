@@ -93,6 +93,10 @@ impl DispatchService {
         &self.index
     }
 
+    pub fn config(&self) -> &DispatchConfig {
+        &self.config
+    }
+
     /// After a technician was created or changed: new facts, same position and load.
     pub fn technician_saved(&self, technician: &Technician) {
         // An archived technician is no dispatch candidate.
@@ -236,6 +240,42 @@ impl DispatchService {
             query = query.with_filter(&inside);
         }
         let found = self.index.nearest(&query)?;
+        Ok(self.rank(ticket, found, k))
+    }
+
+    /// Like [`Self::candidates_in`], among the technicians `ids` only (each
+    /// looked up by id, no tree walk): for a few known technicians — the
+    /// holders of a rare part — out of many, where a filtered walk would
+    /// visit most of the tenant before finding them.
+    pub fn candidates_among(
+        &self,
+        ticket: &Ticket,
+        site: GeoPoint,
+        territory: Option<&CompiledBoundary>,
+        ids: &[Uuid],
+        k: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RankedCandidate>, IndexError> {
+        let pool = (k * 4).clamp(k, 200);
+        let inside = |entry: &TechnicianEntry| {
+            entry
+                .position
+                .is_some_and(|fix| territory.is_none_or(|t| t.covers(fix.point)))
+        };
+        let query = NearestQuery::new(ticket.tenant_id, site, pool, now)
+            .with_skills(&ticket.required_skills)
+            .with_filter(&inside);
+        let found = self.index.nearest_among(&query, ids)?;
+        Ok(self.rank(ticket, found, k))
+    }
+
+    /// Scores `found` for `ticket`, best first, cut to `k`.
+    fn rank(
+        &self,
+        ticket: &Ticket,
+        found: Vec<super::query::Candidate>,
+        k: usize,
+    ) -> Vec<RankedCandidate> {
         let config = &self.config;
         let mut ranked: Vec<RankedCandidate> = found
             .into_iter()
@@ -288,7 +328,7 @@ impl DispatchService {
         for (i, candidate) in ranked.iter_mut().enumerate() {
             candidate.rank = i as u32 + 1;
         }
-        Ok(ranked)
+        ranked
     }
 }
 

@@ -519,6 +519,24 @@ pub struct Suggestion {
     pub suggested_quantity: f64,
 }
 
+/// The serial of a serial-tracked part used on a ticket, recorded on the
+/// ticket's asset: one per part entry of the ticket's document.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AssetSerial {
+    pub ticket_id: Uuid,
+    pub ticket_number: String,
+    /// The part entry's id in the ticket's document.
+    pub entry_id: String,
+    pub part_id: Uuid,
+    pub part_number: String,
+    pub part_name: String,
+    pub serial: String,
+    /// When the entry's serial was first recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// When it was last corrected (equal to `recorded_at` until then).
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A part a ticket needs.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RequiredPart {

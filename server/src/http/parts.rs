@@ -24,8 +24,8 @@ use super::{
 };
 use crate::{
     domain::parts::{
-        Balance, LabourRate, Movement, MovementKind, MovementRequest, Part, PartInput, PartsPolicy,
-        ReorderPointInput, RequiredPart, RequiredPartInput, StockLocation, Suggestion,
+        AssetSerial, Balance, LabourRate, Movement, MovementKind, MovementRequest, Part, PartInput,
+        PartsPolicy, ReorderPointInput, RequiredPart, RequiredPartInput, StockLocation, Suggestion,
     },
     domain::permissions::Action,
     domain::validation::check_text,
@@ -50,6 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_suggestions))
         .routes(routes!(my_van))
         .routes(routes!(get_required_parts, put_required_parts))
+        .routes(routes!(asset_serials))
         .routes(routes!(get_policy, put_policy))
         .routes(routes!(list_rates, put_rate))
         .routes(routes!(ticket_value))
@@ -441,6 +442,22 @@ async fn get_required_parts(
     ))
 }
 
+/// The serials of serial-tracked parts used on the asset's tickets (from
+/// the part entries of each ticket's document, one per entry, corrected with
+/// it), oldest first. Office roles.
+#[utoipa::path(get, path = "/v1/assets/{id}/parts", tag = "parts", security(("bearer" = [])),
+    responses((status = 200, body = Vec<AssetSerial>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn asset_serials(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<AssetSerial>>> {
+    user.require(Action::AssetsRead)?;
+    user.require(Action::PartsRead)?;
+    Ok(Json(state.store.asset_serials(user.tenant_id, id).await?))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RequiredPartsBody {
@@ -538,15 +555,7 @@ async fn put_rate(
 
 /// The job's value now for `ticket` (shared with the work record).
 pub(super) async fn value_of(state: &AppState, ticket: &Ticket) -> ApiResult<JobValue> {
-    let work = crate::work::record(
-        state.store.as_ref(),
-        ticket.tenant_id,
-        ticket.id,
-        ticket.status,
-        &[],
-    )
-    .await?;
-    Ok(value::job_value(state.store.as_ref(), ticket, &work.record).await?)
+    Ok(value::ticket_value(state.store.as_ref(), ticket.tenant_id, ticket.id).await?)
 }
 
 /// What the job is worth: its parts × catalogue prices plus billable time

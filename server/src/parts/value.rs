@@ -71,6 +71,20 @@ pub async fn job_value(
     ))
 }
 
+/// What ticket `ticket_id` of `tenant_id` is worth now (its work record's
+/// parts × catalogue prices plus billable time × the labour rate): the one
+/// call for other modules, e.g. approval thresholds on the job's value.
+/// `NotFound` for a ticket not in the tenant.
+pub async fn ticket_value(
+    store: &dyn Store,
+    tenant_id: Uuid,
+    ticket_id: Uuid,
+) -> PartsResult<JobValue> {
+    let ticket = store.get_ticket(tenant_id, ticket_id).await?;
+    let work = crate::work::record(store, tenant_id, ticket.id, ticket.status, &[]).await?;
+    job_value(store, &ticket, &work.record).await
+}
+
 fn price(
     record: &WorkRecord,
     catalogue: &HashMap<String, crate::domain::parts::Part>,

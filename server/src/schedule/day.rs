@@ -166,15 +166,26 @@ impl DayPlanner<'_> {
                     .unwrap_or(DEFAULT_DURATION_MINUTES),
             };
             basis.insert(ticket.id, ticket.updated_at);
+            let fixed_to = ticket
+                .assignee_id
+                .or(window.as_ref().and_then(|w| w.technician_id));
+            // Under the `require` parts policy only vans holding the
+            // ticket's required parts qualify (an assigned job stays put).
+            let only = match fixed_to {
+                Some(_) => None,
+                None => crate::dispatch::parts::PartsNeed::load(store, &ticket)
+                    .await?
+                    .filter(crate::dispatch::parts::PartsNeed::required_in_van)
+                    .map(|need| need.holders()),
+            };
             jobs.push(PlanJob {
                 ticket_id: ticket.id,
                 point,
                 window: window.as_ref().map(|w| (w.starts_at, w.ends_at)),
                 duration: Duration::minutes(i64::from(minutes)),
                 required_skills: ticket.required_skills.clone(),
-                fixed_to: ticket
-                    .assignee_id
-                    .or(window.as_ref().and_then(|w| w.technician_id)),
+                fixed_to,
+                only,
             });
         }
         let holiday = !store.list_holidays(tenant_id, day, day).await?.is_empty();

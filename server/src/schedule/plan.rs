@@ -43,6 +43,10 @@ pub struct PlanJob {
     pub required_skills: Vec<SkillLevel>,
     /// Only this technician may do it (already assigned to them).
     pub fixed_to: Option<Uuid>,
+    /// Only these technicians may do it: those whose van holds the ticket's
+    /// required parts, under its category's `require` parts policy (issue
+    /// 23); `None`: anyone qualified.
+    pub only: Option<Vec<Uuid>>,
 }
 
 /// One working interval of a technician.
@@ -128,6 +132,10 @@ fn qualified(held: &[SkillLevel], required: &[SkillLevel]) -> bool {
 
 fn may_do(shift: &PlanShift, job: &PlanJob) -> bool {
     job.fixed_to.is_none_or(|t| t == shift.technician_id)
+        && job
+            .only
+            .as_ref()
+            .is_none_or(|only| only.contains(&shift.technician_id))
         && qualified(&shift.skills, &job.required_skills)
 }
 
@@ -180,7 +188,16 @@ fn outcome(routes: Vec<PlannedRoute>, unassigned: Vec<Unplanned>) -> PlanOutcome
 }
 
 fn why_not(input: &PlanInput, job: &PlanJob) -> String {
-    if !input.shifts.iter().any(|s| may_do(s, job)) {
+    let skilled = |s: &&PlanShift| {
+        job.fixed_to.is_none_or(|t| t == s.technician_id)
+            && qualified(&s.skills, &job.required_skills)
+    };
+    if job.only.is_some()
+        && input.shifts.iter().any(|s| skilled(&s))
+        && !input.shifts.iter().any(|s| may_do(s, job))
+    {
+        "no technician working that day has the required parts in their van".into()
+    } else if !input.shifts.iter().any(|s| may_do(s, job)) {
         "no technician with the skills works that day".into()
     } else {
         "no qualified technician can reach it inside its window and shift".into()
@@ -241,18 +258,28 @@ pub fn solve_greedy(input: &PlanInput) -> PlanOutcome {
 
 /// Skills as strings for vrp-core: a held level `n` is every `skill>=1..n`,
 /// a required level `l` is `skill>=l`; a job fixed to a technician needs
-/// their own `technician:{id}`.
-fn held_skills(shift: &PlanShift) -> HashSet<String> {
+/// their own `technician:{id}`; a job only some may do (their vans hold its
+/// parts) needs `job:{index}`, which only they hold.
+fn held_skills(shift: &PlanShift, jobs: &[PlanJob]) -> HashSet<String> {
     let mut held: HashSet<String> = shift
         .skills
         .iter()
         .flat_map(|s| (1..=s.level).map(move |l| format!("{}>={l}", s.skill)))
         .collect();
     held.insert(format!("technician:{}", shift.technician_id));
+    for (i, job) in jobs.iter().enumerate() {
+        if job
+            .only
+            .as_ref()
+            .is_some_and(|only| only.contains(&shift.technician_id))
+        {
+            held.insert(format!("job:{i}"));
+        }
+    }
     held
 }
 
-fn required_skills(job: &PlanJob) -> Vec<String> {
+fn required_skills(job: &PlanJob, index: usize) -> Vec<String> {
     let mut all: Vec<String> = job
         .required_skills
         .iter()
@@ -260,6 +287,9 @@ fn required_skills(job: &PlanJob) -> Vec<String> {
         .collect();
     if let Some(technician) = job.fixed_to {
         all.push(format!("technician:{technician}"));
+    }
+    if job.only.is_some() {
+        all.push(format!("job:{index}"));
     }
     all
 }
@@ -316,7 +346,7 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
                 let latest = end - job.duration;
                 builder = builder.times(vec![TimeWindow::new(at(start), at(latest))])?;
             }
-            let skills = required_skills(job);
+            let skills = required_skills(job, i);
             if !skills.is_empty() {
                 builder = builder.dimension(|d| {
                     d.set_job_skills(JobSkills::new(Some(skills), None, None));
@@ -342,7 +372,7 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
                         .build()?,
                 )
                 .dimension(|d| {
-                    d.set_vehicle_skills(held_skills(shift));
+                    d.set_vehicle_skills(held_skills(shift, &input.jobs));
                 })
                 .build()
         })
@@ -489,6 +519,7 @@ mod tests {
                 duration: Duration::minutes(minutes),
                 required_skills: if skilled { vec![SkillLevel { skill: "gas".into(), level: 2 }] } else { vec![] },
                 fixed_to: None,
+                only: None,
             }
         }
     }
@@ -547,6 +578,7 @@ mod tests {
             duration: Duration::minutes(30),
             required_skills: vec![],
             fixed_to: Some(shifts[1].technician_id),
+            only: None,
         };
         let input = PlanInput {
             jobs: vec![job],
@@ -567,5 +599,64 @@ mod tests {
             input.shifts[1].technician_id
         );
         assert_eq!(check(&input, &solved), Ok(()));
+    }
+
+    /// A job only the farther technician may do (their van holds its parts)
+    /// goes to them, in the solver and the baseline; with nobody able, it is
+    /// unplanned with the reason.
+    #[test]
+    fn a_job_needing_parts_goes_to_a_van_holding_them() {
+        let shifts: Vec<PlanShift> = (0..2)
+            .map(|i| PlanShift {
+                technician_id: Uuid::new_v4(),
+                home: GeoPoint {
+                    lat: 52.5 + f64::from(i) * 0.05,
+                    lon: 13.4,
+                },
+                shift: (start(), start() + Duration::hours(8)),
+                skills: vec![],
+            })
+            .collect();
+        let job = |only: Vec<Uuid>| PlanJob {
+            ticket_id: Uuid::new_v4(),
+            point: GeoPoint {
+                lat: 52.5,
+                lon: 13.4,
+            },
+            window: None,
+            duration: Duration::minutes(30),
+            required_skills: vec![],
+            fixed_to: None,
+            only: Some(only),
+        };
+        let input = PlanInput {
+            jobs: vec![job(vec![shifts[1].technician_id])],
+            shifts: shifts.clone(),
+            travel: TravelModel::new(40.0),
+        };
+        let budget = SolverBudget {
+            max_seconds: 2,
+            max_generations: 20,
+        };
+        for solved in [solve(&input, budget).expect("solves"), solve_greedy(&input)] {
+            assert_eq!(solved.routes.len(), 1, "{solved:?}");
+            assert_eq!(solved.routes[0].technician_id, shifts[1].technician_id);
+            assert_eq!(check(&input, &solved), Ok(()));
+        }
+        let nobody = PlanInput {
+            jobs: vec![job(vec![Uuid::new_v4()])],
+            shifts,
+            travel: TravelModel::new(40.0),
+        };
+        for solved in [
+            solve(&nobody, budget).expect("solves"),
+            solve_greedy(&nobody),
+        ] {
+            assert!(solved.routes.is_empty());
+            assert_eq!(
+                solved.unassigned[0].reason,
+                "no technician working that day has the required parts in their van"
+            );
+        }
     }
 }

@@ -131,6 +131,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0025_parts.sql"),
     ),
     (
+        26,
+        "asset_serials",
+        include_str!("../../../migrations/postgres/0026_asset_serials.sql"),
+    ),
+    (
         27,
         "article_attachments",
         include_str!("../../../migrations/postgres/0027_article_attachments.sql"),
@@ -272,6 +277,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         25,
         "parts",
         include_str!("../../../migrations/sqlite/0025_parts.sql"),
+    ),
+    (
+        26,
+        "asset_serials",
+        include_str!("../../../migrations/sqlite/0026_asset_serials.sql"),
     ),
     (
         27,

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::{Actor, Page, PageRequest, StoreResult};
 use crate::domain::parts::{
-    Balance, LabourRate, Movement, MovementKind, NewMovement, Part, PartInput, PartUse,
-    PartsPolicy, ReorderPointInput, RequiredPart, StockLocation, Suggestion,
+    AssetSerial, Balance, LabourRate, Movement, MovementKind, NewMovement, Part, PartInput,
+    PartUse, PartsPolicy, ReorderPointInput, RequiredPart, StockLocation, Suggestion,
 };
 
 /// Which balances to list.
@@ -146,4 +146,8 @@ pub trait PartStore {
     async fn van_entries(&self, tenant_id: Uuid, location_id: Uuid) -> StoreResult<Vec<VanEntry>>;
     /// The ticket's part entries as the ledger reconciled them, by entry id.
     async fn part_uses(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Vec<PartUse>>;
+    /// The serials of serial-tracked parts used on the asset's tickets,
+    /// oldest first (`NotFound` for an asset not in the tenant).
+    async fn asset_serials(&self, tenant_id: Uuid, asset_id: Uuid)
+    -> StoreResult<Vec<AssetSerial>>;
 }

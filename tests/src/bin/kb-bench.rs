@@ -27,13 +27,15 @@ use chrono::Utc;
 use truckroll_server::{
     domain::{
         duplicates::{DuplicateProbe, rank},
-        people::{NewUser, Role},
         ticket::{NewTicket, Priority},
     },
     knowledge::{Draft, suggest},
     store::Actor,
 };
-use truckroll_tests::{RawDb, TestBackend, TestDb};
+use truckroll_tests::{
+    RawDb, TestBackend,
+    bench::{Bench, Dialect, Lcg, backend_arg, percentile},
+};
 use uuid::Uuid;
 
 const QUERIES: usize = 200;
@@ -64,11 +66,6 @@ fn vocabulary() -> Vec<&'static str> {
     words
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.saturating_sub(1).min(sorted.len() - 1)]
-}
-
 struct Timings {
     name: &'static str,
     millis: Vec<f64>,
@@ -97,19 +94,6 @@ impl Timings {
     }
 }
 
-/// A deterministic pseudo-random sequence (no dependency, same queries every run).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % below as u64) as usize
-    }
-}
-
 /// The SQL for a skewed word of the vocabulary for row `g` and slot `slot`:
 /// index 240·x² (mod 240) for a pseudo-random x in [0, 1).
 fn word_sql(slot: u64) -> String {
@@ -120,6 +104,7 @@ fn word_sql(slot: u64) -> String {
 }
 
 async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64, articles: u64) {
+    let sql = Dialect::of(backend);
     db.execute(
         "CREATE TABLE bench_words (i INTEGER PRIMARY KEY, w TEXT NOT NULL)",
         &[],
@@ -138,27 +123,24 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
         &[],
     )
     .await;
-    let (series, uuid, number, created) = match backend {
+    let (number, created) = match backend {
         TestBackend::Postgres => (
-            "generate_series(1, {n}) AS s(g)".to_owned(),
-            "md5('{p}' || g)::uuid",
             "'TR-' || lpad(g::text, greatest(6, length(g::text)), '0')",
             "now() - (g % 525600) * interval '1 minute'",
         ),
         TestBackend::Sqlite => (
-            "(WITH RECURSIVE r(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM r WHERE g < {n}) SELECT g FROM r) AS s".to_owned(),
-            "randomblob(16)",
             "'TR-' || printf('%06d', g)",
             "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now', '-' || (g % 525600) || ' minutes')",
         ),
     };
-    let rows = |count: u64| series.replace("{n}", &count.to_string());
+    let rows = |count: u64| sql.rows(count);
+    let uuid = |prefix: &str| sql.id(prefix);
     let started = Instant::now();
     db.execute(
         &format!(
             "INSERT INTO customers (id, tenant_id, name, tier, created_at) \
              SELECT {}, $1, 'Customer ' || g, 'standard', {created} FROM {}",
-            uuid.replace("{p}", "c"),
+            uuid("c"),
             rows(1000)
         ),
         &[tenant],
@@ -174,7 +156,7 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
             "INSERT INTO sites (id, tenant_id, customer_id, name, address, lat, lon, created_at) \
              SELECT {}, $1, (SELECT id FROM bench_customers WHERE k = g % 1000), 'Site ' || g, g || ' Main Street', \
              52.5 + (g % 100) / 1000.0, 13.4 + (g % 77) / 1000.0, {created} FROM {}",
-            uuid.replace("{p}", "s"),
+            uuid("s"),
             rows(2000)
         ),
         &[tenant],
@@ -202,7 +184,7 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
              'P' || (1 + (g / 4) % 4), '[]', (SELECT id FROM bench_sites WHERE k = g % 2000), '[]', '{{}}', \
              CASE g % 6 WHEN 0 THEN 'new' WHEN 1 THEN 'assigned' WHEN 2 THEN 'accepted' WHEN 3 THEN 'work_done' WHEN 4 THEN 'closed' ELSE 'cancelled' END, \
              $2, {created}, {created}, '' FROM {}",
-            uuid.replace("{p}", "t"),
+            uuid("t"),
             words(1, 4),
             words(4, 12),
             rows(n)
@@ -232,7 +214,7 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
              SELECT {}, $1, {}, {}, 'General', '[]', '[]', \
              CAST(CASE g % 4 WHEN 0 THEN '[\"hvac\"]' WHEN 1 THEN '[\"plumbing\"]' WHEN 2 THEN '[\"electrical\"]' ELSE '[\"lifts\"]' END AS {json}), \
              CASE g % 3 WHEN 0 THEN 'public' ELSE 'internal' END, 1, $2, {created}, $2, {created} FROM {}",
-            uuid.replace("{p}", "a"),
+            uuid("a"),
             words(20, 24),
             words(30, 70),
             rows(articles)
@@ -297,11 +279,7 @@ async fn like_scan(db: &RawDb, tenant: Uuid, words: &[&str]) -> usize {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let backend = match args.next().as_deref() {
-        Some("sqlite") => TestBackend::Sqlite,
-        Some("postgres") | None => TestBackend::Postgres,
-        Some(other) => anyhow::bail!("unknown backend `{other}` (postgres or sqlite)"),
-    };
+    let backend = backend_arg(args.next().as_deref())?;
     let n: u64 = match args.next() {
         Some(n) => n.parse()?,
         None => 100_000,
@@ -310,35 +288,29 @@ async fn main() -> anyhow::Result<()> {
         Some(a) => a.parse()?,
         None => 10_000,
     };
-    let db = TestDb::new(backend).await;
-    let store = db.store.clone();
-    let admin = NewUser {
-        email: "admin@bench.test".into(),
-        name: "Admin".into(),
-        role: Role::Admin,
-        password: "not-used-for-login".into(),
-    };
-    let (tenant, user) = store.create_tenant("bench", &admin, "unused-hash").await?;
-    let raw = db.raw().await;
-    seed(&raw, backend, tenant.id, user.id, n, article_count).await;
+    let bench = Bench::open(backend).await?;
+    let store = bench.db.store.clone();
+    let (tenant_id, user_id) = (bench.tenant_id, bench.user_id);
+    let raw = bench.raw.clone();
+    seed(&raw, backend, tenant_id, user_id, n, article_count).await;
     // New tickets are numbered after the seeded ones.
     raw.execute(
         &format!("UPDATE tenants SET ticket_seq = {n} WHERE id = $1"),
-        &[tenant.id],
+        &[tenant_id],
     )
     .await;
     raw.execute("INSERT INTO categories (id, tenant_id, name, description, custom_fields_schema, created_at) \
-        SELECT $2, $1, 'hvac', '', '{}', created_at FROM customers WHERE tenant_id = $1 LIMIT 1", &[tenant.id, Uuid::now_v7()]).await;
+        SELECT $2, $1, 'hvac', '', '{}', created_at FROM customers WHERE tenant_id = $1 LIMIT 1", &[tenant_id, Uuid::now_v7()]).await;
     let sites: Vec<(Uuid, Uuid)> = match &raw {
         RawDb::Postgres(pool) => {
             sqlx::query_as("SELECT id, customer_id FROM sites WHERE tenant_id = $1 ORDER BY id")
-                .bind(tenant.id)
+                .bind(tenant_id)
                 .fetch_all(pool)
                 .await?
         }
         RawDb::Sqlite(pool) => {
             sqlx::query_as("SELECT id, customer_id FROM sites WHERE tenant_id = $1 ORDER BY id")
-                .bind(tenant.id)
+                .bind(tenant_id)
                 .fetch_all(pool)
                 .await?
         }
@@ -351,12 +323,12 @@ async fn main() -> anyhow::Result<()> {
     let mut dup_t = Timings::new("duplicates");
     let mut create_t = Timings::new("create");
     let actor = Actor {
-        tenant_id: tenant.id,
-        user_id: Some(user.id),
+        tenant_id,
+        user_id: Some(user_id),
     };
     for round in 0..(QUERIES + 20) {
         let measured = round >= 20;
-        let pick = |rng: &mut Lcg| words[rng.next(words.len())];
+        let pick = |rng: &mut Lcg| words[rng.index(words.len())];
         let title: Vec<&str> = (0..3).map(|_| pick(&mut rng)).collect();
         let description: Vec<&str> = (0..8).map(|_| pick(&mut rng)).collect();
         let (title, description) = (title.join(" "), description.join(" "));
@@ -368,19 +340,19 @@ async fn main() -> anyhow::Result<()> {
         };
 
         let started = Instant::now();
-        let found = suggest(store.as_ref(), tenant.id, &draft, false, 5).await?;
+        let found = suggest(store.as_ref(), tenant_id, &draft, false, 5).await?;
         let suggest_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         let all: Vec<&str> = title.split(' ').chain(description.split(' ')).collect();
         let started = Instant::now();
-        let scanned = like_scan(&raw, tenant.id, &all).await;
+        let scanned = like_scan(&raw, tenant_id, &all).await;
         let scan_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-        let (site, customer) = sites[rng.next(sites.len())];
+        let (site, customer) = sites[rng.index(sites.len())];
         let started = Instant::now();
         let pool = store
             .duplicate_pool(
-                tenant.id,
+                tenant_id,
                 customer,
                 Utc::now() - chrono::Duration::days(14),
                 None,
@@ -432,5 +404,6 @@ async fn main() -> anyhow::Result<()> {
         timings.report();
     }
     raw.close().await;
+    bench.close().await;
     Ok(())
 }

@@ -23,14 +23,16 @@ use std::time::Instant;
 
 use truckroll_server::{
     domain::{
-        people::{NewUser, Role},
         search::{SearchKind, query_terms},
         ticket::Priority,
     },
     store::{PageRequest, TicketFilter, search::SearchQuery, tickets::TicketOrder},
 };
 use truckroll_sync::Status;
-use truckroll_tests::{RawDb, TestBackend, TestDb};
+use truckroll_tests::{
+    RawDb, TestBackend,
+    bench::{Bench, Dialect, Lcg, backend_arg, percentile},
+};
 use uuid::Uuid;
 
 const QUERIES: usize = 200;
@@ -61,11 +63,6 @@ fn vocabulary() -> Vec<&'static str> {
     words
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.saturating_sub(1).min(sorted.len() - 1)]
-}
-
 struct Timings {
     name: &'static str,
     millis: Vec<f64>,
@@ -94,19 +91,6 @@ impl Timings {
     }
 }
 
-/// A deterministic pseudo-random sequence (no dependency, same queries every run).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % below as u64) as usize
-    }
-}
-
 /// The SQL for a skewed word of the vocabulary for row `g` and slot `slot`:
 /// index 240·x² (mod 240) for a pseudo-random x in [0, 1).
 fn word_sql(slot: u64) -> String {
@@ -117,6 +101,7 @@ fn word_sql(slot: u64) -> String {
 }
 
 async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64) {
+    let sql = Dialect::of(backend);
     db.execute(
         "CREATE TABLE bench_words (i INTEGER PRIMARY KEY, w TEXT NOT NULL)",
         &[],
@@ -135,27 +120,24 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
         &[],
     )
     .await;
-    let (series, uuid, number, created) = match backend {
+    let (number, created) = match backend {
         TestBackend::Postgres => (
-            "generate_series(1, {n}) AS s(g)".to_owned(),
-            "md5('{p}' || g)::uuid",
             "'TR-' || lpad(g::text, greatest(6, length(g::text)), '0')",
             "now() - (g % 525600) * interval '1 minute'",
         ),
         TestBackend::Sqlite => (
-            "(WITH RECURSIVE r(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM r WHERE g < {n}) SELECT g FROM r) AS s".to_owned(),
-            "randomblob(16)",
             "'TR-' || printf('%06d', g)",
             "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (g % 525600) || ' minutes')",
         ),
     };
-    let rows = |count: u64| series.replace("{n}", &count.to_string());
+    let rows = |count: u64| sql.rows(count);
+    let uuid = |prefix: &str| sql.id(prefix);
     // 1 000 customers, 2 000 sites.
     db.execute(
         &format!(
             "INSERT INTO customers (id, tenant_id, name, tier, created_at) \
              SELECT {}, $1, 'Customer ' || {} || ' ' || g, 'standard', {created} FROM {}",
-            uuid.replace("{p}", "c"),
+            uuid("c"),
             word_sql(9),
             rows(1000)
         ),
@@ -172,7 +154,7 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
             "INSERT INTO sites (id, tenant_id, customer_id, name, address, lat, lon, created_at) \
              SELECT {}, $1, (SELECT id FROM bench_customers WHERE k = g % 1000), 'Site ' || g, g || ' Main Street', \
              52.5 + (g % 100) / 1000.0, 13.4 + (g % 77) / 1000.0, {created} FROM {}",
-            uuid.replace("{p}", "s"),
+            uuid("s"),
             rows(2000)
         ),
         &[tenant],
@@ -206,7 +188,7 @@ async fn seed(db: &RawDb, backend: TestBackend, tenant: Uuid, user: Uuid, n: u64
              'P' || (1 + (g / 4) % 4), '[]', (SELECT id FROM bench_sites WHERE k = g % 2000), '[]', '{{}}', \
              CASE g % 6 WHEN 0 THEN 'new' WHEN 1 THEN 'assigned' WHEN 2 THEN 'accepted' WHEN 3 THEN 'work_done' WHEN 4 THEN 'closed' ELSE 'cancelled' END, \
              $2, {created}, {created}, '' FROM {}",
-            uuid.replace("{p}", "t"),
+            uuid("t"),
             rows(n)
         ),
         &[tenant, user],
@@ -267,27 +249,17 @@ async fn ilike(db: &RawDb, tenant: Uuid, word: &str) -> usize {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let backend = match args.next().as_deref() {
-        Some("sqlite") => TestBackend::Sqlite,
-        Some("postgres") | None => TestBackend::Postgres,
-        Some(other) => anyhow::bail!("unknown backend `{other}` (postgres or sqlite)"),
-    };
+    let backend = backend_arg(args.next().as_deref())?;
     let n: u64 = match args.next() {
         Some(n) => n.parse()?,
         None if backend == TestBackend::Postgres => 1_000_000,
         None => 100_000,
     };
-    let db = TestDb::new(backend).await;
-    let store = db.store.clone();
-    let admin = NewUser {
-        email: "admin@bench.test".into(),
-        name: "Admin".into(),
-        role: Role::Admin,
-        password: "not-used-for-login".into(),
-    };
-    let (tenant, user) = store.create_tenant("bench", &admin, "unused-hash").await?;
-    let raw = db.raw().await;
-    seed(&raw, backend, tenant.id, user.id, n).await;
+    let bench = Bench::open(backend).await?;
+    let store = bench.db.store.clone();
+    let (tenant_id, user_id) = (bench.tenant_id, bench.user_id);
+    let raw = bench.raw.clone();
+    seed(&raw, backend, tenant_id, user_id, n).await;
 
     let words = vocabulary();
     let mut rng = Lcg(42);
@@ -309,12 +281,12 @@ async fn main() -> anyhow::Result<()> {
     for round in 0..(QUERIES + 20) {
         let measured = round >= 20;
         // The query of this round.
-        let word = words[rng.next(words.len())];
+        let word = words[rng.index(words.len())];
         let text = match round % 10 {
             0..=3 => word.to_owned(),
-            4 | 5 => format!("{word} {}", words[rng.next(words.len())]),
+            4 | 5 => format!("{word} {}", words[rng.index(words.len())]),
             6 | 7 => word.chars().take(4).collect(),
-            8 => format!("TR-{:06}", 1 + rng.next(n as usize)),
+            8 => format!("TR-{:06}", 1 + rng.index(n as usize)),
             _ => format!("customer {word}"),
         };
         let first_word = text
@@ -327,12 +299,12 @@ async fn main() -> anyhow::Result<()> {
             ..TicketFilter::default()
         };
         match round % 3 {
-            0 => filter.status = Some(statuses[rng.next(statuses.len())]),
+            0 => filter.status = Some(statuses[rng.index(statuses.len())]),
             1 => {
-                filter.status = Some(statuses[rng.next(statuses.len())]);
-                filter.priority = Some(priorities[rng.next(priorities.len())]);
+                filter.status = Some(statuses[rng.index(statuses.len())]);
+                filter.priority = Some(priorities[rng.index(priorities.len())]);
             }
-            _ => filter.category = Some(categories[rng.next(categories.len())].to_owned()),
+            _ => filter.category = Some(categories[rng.index(categories.len())].to_owned()),
         }
         let page = PageRequest {
             limit: 50,
@@ -340,12 +312,12 @@ async fn main() -> anyhow::Result<()> {
         };
 
         let started = Instant::now();
-        let listed = store.list_tickets(tenant.id, &filter, page).await?;
+        let listed = store.list_tickets(tenant_id, &filter, page).await?;
         let queue_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         filter.search = Some(word.to_owned());
         let started = Instant::now();
-        let listed_q = store.list_tickets(tenant.id, &filter, page).await?;
+        let listed_q = store.list_tickets(tenant_id, &filter, page).await?;
         let queue_q_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         let query = SearchQuery {
@@ -355,11 +327,11 @@ async fn main() -> anyhow::Result<()> {
             limit: 20,
         };
         let started = Instant::now();
-        let hits = store.search(tenant.id, &query).await?;
+        let hits = store.search(tenant_id, &query).await?;
         let search_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         let started = Instant::now();
-        let scanned = ilike(&raw, tenant.id, &first_word).await;
+        let scanned = ilike(&raw, tenant_id, &first_word).await;
         let scan_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         if measured {
@@ -388,5 +360,6 @@ async fn main() -> anyhow::Result<()> {
         println!("  {ms:>9.2}  {text:<28} {hits}");
     }
     raw.close().await;
+    bench.close().await;
     Ok(())
 }

@@ -8,6 +8,8 @@ mod catalogue;
 mod consumption;
 mod dispatch;
 mod ledger;
+mod plans;
+mod serials;
 mod value;
 
 use reqwest::{Method, StatusCode};

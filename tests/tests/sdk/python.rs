@@ -4,7 +4,8 @@
 //! offline, sync and upload, then the server's side (media in a real S3
 //! server, s3s-fs, started here) is checked here; then the day's calls
 //! (push token, offers answered offline, location pings, a comment, a
-//! break, one flush, sign-out), checked on the server too. Needs `python3` and the built `truckroll-sdk-ffi`
+//! break, one flush, sign-out), checked on the server too; and the van's
+//! stock read online, offline after a part is used, and after the sync. Needs `python3` and the built `truckroll-sdk-ffi`
 //! library and `uniffi-bindgen` (`cargo build -p truckroll-sdk-ffi`, which
 //! `scripts/test.sh` runs first); fails with what to do if either is missing.
 
@@ -129,6 +130,35 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
         offered.push((created, id_of(&offers[0], "id")));
     }
     let offer_ids = format!("{},{}", offered[0].1, offered[1].1);
+    // The van (issue 23): 5 × PY-1, the part the script uses offline.
+    let relay = id_of(
+        &app.post(
+            "/v1/parts",
+            &admin,
+            &serde_json::json!({"number": "PY-1", "name": "Python relay", "price_cents": 1200, "cost_cents": 600}),
+        )
+        .await
+        .expect(StatusCode::CREATED),
+        "id",
+    );
+    let van = id_of(
+        &app.send(
+            reqwest::Method::PUT,
+            &format!("/v1/technicians/{}/van", tech.id),
+            Some(&admin),
+            Some(&serde_json::json!({})),
+        )
+        .await
+        .expect(StatusCode::OK),
+        "id",
+    );
+    app.post(
+        "/v1/stock/movements",
+        &admin,
+        &serde_json::json!({"kind": "receipt", "part_id": relay, "to_location_id": van, "quantity": 5}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/sdk_bindings_test.py");
     let db = out.path().join("phone.db");
@@ -175,6 +205,17 @@ async fn python_bindings_sign_in_edit_offline_and_sync(backend: TestBackend) {
     let doc = app.ticket_doc(tenant.id, ticket).await.expect("document");
     assert_eq!(doc.doc.notes(), "Fixed from Python.\n");
     assert_eq!(doc.doc.parts()[0].part_number, "PY-1");
+    let balances = app
+        .get(
+            &format!("/v1/stock/balances?location_id={van}&part_id={relay}"),
+            &tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        balances[0]["quantity"], 3.0,
+        "the van drops once: {balances}"
+    );
     let row = app
         .get(&format!("/v1/tickets/{ticket}"), &tenant.admin_token)
         .await

@@ -13,6 +13,16 @@
 //! [`MAX_CANDIDATES_PER_TICKET`] tickets the lists are cut at that many
 //! (and the solver is the heuristic anyway).
 //!
+//! Required parts (issue 23) count as for candidates: under the category's
+//! `require` policy a ticket's edges are only to technicians whose van holds
+//! every required part (looked up by id among the holders, so they are found
+//! however far away); under `prefer` the holders' edges are added to the
+//! nearest ones and every non-holder's edge costs [`prefer_bonus_m`] more to
+//! the solver (the bonus candidates give, as travel) — reported distances
+//! and totals are the real ones. Each step says what the van holds
+//! (`van_parts`). Holdings are the vans' current stock per ticket: a batch
+//! does not reserve one van's stock between its own tickets.
+//!
 //! The plan is computed by [`crate::dispatch::batch::solve`]. Applying it
 //! goes through `assign_to` — the store's locking transaction — one ticket
 //! at a time; a step that conflicts by then (the ticket changed, the
@@ -42,7 +52,8 @@ use super::{
 use crate::{
     dispatch::{
         NearestQuery, TechnicianEntry,
-        batch::{Edge, Instance, Method, solve, solve_greedy},
+        batch::{Edge, Instance, Method, Solution, solve, solve_greedy},
+        parts::{PartsNeed, prefer_bonus_m},
     },
     domain::{
         ValidationErrors, geo::GeoPoint, permissions::Action, territory::CompiledBoundary,
@@ -75,6 +86,10 @@ pub struct BatchStep {
     pub technician_id: Uuid,
     /// Great-circle distance from the technician's position to the site.
     pub distance_m: f64,
+    /// The ticket's required parts in the technician's van, in words
+    /// ("has 2 × compressor relay in van"); absent when none are required.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub van_parts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -162,7 +177,8 @@ pub(super) async fn batch_assign(
                 place
             }
         };
-        planned.push((ticket, place));
+        let need = PartsNeed::load(state.store.as_ref(), &ticket).await?;
+        planned.push((ticket, place, need));
     }
 
     let away =
@@ -170,7 +186,8 @@ pub(super) async fn batch_assign(
     // Index queries and the solver are CPU work: off the async workers.
     let dispatch = state.dispatch.clone();
     let tenant_id = user.tenant_id;
-    let (planned, technicians, instance, optimal, greedy) =
+    let bonus_m = prefer_bonus_m(&state.dispatch);
+    let (planned, technicians, instance, optimal, greedy, penalties) =
         tokio::task::spawn_blocking(move || {
             let now = Utc::now();
             let k = planned.len().clamp(1, MAX_CANDIDATES_PER_TICKET);
@@ -178,7 +195,9 @@ pub(super) async fn batch_assign(
             let mut capacity: Vec<u32> = Vec::new();
             let mut position: HashMap<Uuid, usize> = HashMap::new();
             let mut per_ticket = Vec::with_capacity(planned.len());
-            for (ticket, (site, territory)) in &planned {
+            // (ticket, technician) → metres the solver's cost adds (prefer).
+            let mut penalties: HashMap<(usize, usize), f64> = HashMap::new();
+            for (t, (ticket, (site, territory), need)) in planned.iter().enumerate() {
                 let inside = |entry: &TechnicianEntry| {
                     away.allows(entry.id)
                         && entry.position.is_some_and(|fix| {
@@ -188,7 +207,28 @@ pub(super) async fn batch_assign(
                 let query = NearestQuery::new(tenant_id, *site, k, now)
                     .with_skills(&ticket.required_skills)
                     .with_filter(&inside);
-                let found = dispatch.index().nearest(&query).unwrap_or_else(|error| {
+                let index = dispatch.index();
+                let found = match need {
+                    None => index.nearest(&query),
+                    Some(need) => {
+                        let holders = need.holders();
+                        let among = index.nearest_among(&query, &holders);
+                        if need.required_in_van() {
+                            among
+                        } else {
+                            among.and_then(|mut found| {
+                                for other in index.nearest(&query)? {
+                                    if !found.iter().any(|c| c.technician_id == other.technician_id)
+                                    {
+                                        found.push(other);
+                                    }
+                                }
+                                Ok(found)
+                            })
+                        }
+                    }
+                };
+                let found = found.unwrap_or_else(|error| {
                     // Stored sites are validated; never expected.
                     tracing::warn!(%error, ticket = %ticket.id, "no candidates for the site");
                     Vec::new()
@@ -202,9 +242,16 @@ pub(super) async fn batch_assign(
                                 capacity.push(candidate.capacity.saturating_sub(candidate.load));
                                 technicians.len() - 1
                             });
+                        let penalty = match need {
+                            Some(need) if !need.holds_all(candidate.technician_id) => bonus_m,
+                            _ => 0.0,
+                        };
+                        if penalty > 0.0 {
+                            penalties.insert((t, technician), penalty);
+                        }
                         Edge {
                             technician,
-                            distance_m: candidate.distance_m,
+                            distance_m: candidate.distance_m + penalty,
                         }
                     })
                     .collect();
@@ -216,22 +263,43 @@ pub(super) async fn batch_assign(
             }
             let optimal = solve(&instance);
             let greedy = solve_greedy(&instance);
-            (planned, technicians, instance, optimal, greedy)
+            (planned, technicians, instance, optimal, greedy, penalties)
         })
         .await
         .map_err(|e| ApiError::Internal(format!("batch planner: {e}")))?;
 
-    let total = optimal.total_distance_m(&instance);
-    let greedy_total = greedy.total_distance_m(&instance);
+    // Real distances: the solver's preference costs left out.
+    let real = |ticket: usize, technician: usize| {
+        instance.distance(ticket, technician).unwrap_or_default()
+            - penalties
+                .get(&(ticket, technician))
+                .copied()
+                .unwrap_or_default()
+    };
+    let travelled = |solution: &Solution| -> f64 {
+        solution
+            .assignment
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| real(i, t)))
+            .sum()
+    };
+    let total = travelled(&optimal);
+    let greedy_total = travelled(&greedy);
     let saved = greedy_total - total;
     let mut plan = Vec::new();
-    for (index, (ticket, _)) in planned.iter().enumerate() {
+    for (index, (ticket, _, need)) in planned.iter().enumerate() {
         match optimal.assignment[index] {
             Some(technician) => {
+                let technician_id = technicians[technician];
                 let step = BatchStep {
                     ticket_id: ticket.id,
-                    technician_id: technicians[technician],
-                    distance_m: instance.distance(index, technician).unwrap_or_default(),
+                    technician_id,
+                    distance_m: real(index, technician),
+                    van_parts: need
+                        .as_ref()
+                        .map(|need| need.reasons(technician_id))
+                        .unwrap_or_default(),
                 };
                 if request.dry_run {
                     plan.push(step);
@@ -247,7 +315,11 @@ pub(super) async fn batch_assign(
             }
             None => unassigned.push(BatchUnassigned {
                 ticket_id: ticket.id,
-                reason: why_unplanned(&instance, index),
+                reason: why_unplanned(
+                    &instance,
+                    index,
+                    need.as_ref().is_some_and(PartsNeed::required_in_van),
+                ),
             }),
         }
     }
@@ -279,8 +351,10 @@ fn tenant_turn(tenant_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
     Arc::clone(turns.entry(tenant_id).or_default())
 }
 
-fn why_unplanned(instance: &Instance, ticket: usize) -> String {
-    if instance.edges(ticket).is_empty() {
+fn why_unplanned(instance: &Instance, ticket: usize, parts_required: bool) -> String {
+    if instance.edges(ticket).is_empty() && parts_required {
+        "no qualified technician available now has the required parts in their van".into()
+    } else if instance.edges(ticket).is_empty() {
         "no qualified technician is available now".into()
     } else {
         "every qualified technician's free slots went to other tickets of this batch".into()

@@ -16,7 +16,7 @@ macro_rules! impl_part_store {
             use $crate::domain::{
                 audit::AuditEvent,
                 parts::{
-                    Balance, LabourRate, LocationKind, Movement, MovementKind, NewMovement, Part, PartInput, PartUse,
+                    AssetSerial, Balance, LabourRate, LocationKind, Movement, MovementKind, NewMovement, Part, PartInput, PartUse,
                     PartsPolicy, RateScope, ReorderPointInput, RequiredPart, StockLocation, Suggestion, from_milli,
                     to_milli,
                 },
@@ -182,9 +182,9 @@ macro_rules! impl_part_store {
                     entries: &[truckroll_sync::Part],
                 ) -> StoreResult<()> {
                     let tenant_id = actor.tenant_id;
-                    type UseRow = (String, String, Option<Uuid>, Option<Uuid>, i64, i64);
+                    type UseRow = (String, String, Option<Uuid>, Option<Uuid>, i64, i64, Option<String>);
                     let rows: Vec<UseRow> = sqlx::query_as(
-                        "SELECT entry_id, part_number, part_id, location_id, quantity, consumed FROM part_uses WHERE tenant_id = $1 AND ticket_id = $2",
+                        "SELECT entry_id, part_number, part_id, location_id, quantity, consumed, serial FROM part_uses WHERE tenant_id = $1 AND ticket_id = $2",
                     )
                     .bind(tenant_id)
                     .bind(ticket_id)
@@ -212,6 +212,8 @@ macro_rules! impl_part_store {
                             .flatten();
                     }
                     let mut van: Option<Uuid> = None;
+                    // The ticket's asset, read once if a serial is to be recorded.
+                    let mut asset: Option<Option<Uuid>> = None;
                     let at = now();
                     let mut pending: Vec<NewMovement> = Vec::new();
                     for entry in entries {
@@ -272,11 +274,61 @@ macro_rules! impl_part_store {
                         .bind(at)
                         .execute(&mut **tx)
                         .await?;
+                        // A serial-tracked part's serial goes onto the ticket's asset,
+                        // one row per entry, kept in step with the entry.
+                        let serial = entry.serial.as_deref().map(str::trim).filter(|s| !s.is_empty());
+                        let had_serial = previous.as_ref().is_some_and(|p| p.6.as_deref().is_some_and(|s| !s.trim().is_empty()));
+                        let mut recorded = false;
+                        if let (Some(serial), Some(part_id)) = (serial, part_id) {
+                            let tracked: bool = sqlx::query_scalar("SELECT serial_tracked FROM parts WHERE tenant_id = $1 AND id = $2")
+                                .bind(tenant_id)
+                                .bind(part_id)
+                                .fetch_one(&mut **tx)
+                                .await?;
+                            if tracked {
+                                if asset.is_none() {
+                                    asset = Some(
+                                        sqlx::query_scalar::<_, Option<Uuid>>("SELECT asset_id FROM tickets WHERE tenant_id = $1 AND id = $2")
+                                            .bind(tenant_id)
+                                            .bind(ticket_id)
+                                            .fetch_optional(&mut **tx)
+                                            .await?
+                                            .flatten(),
+                                    );
+                                }
+                                if let Some(Some(asset_id)) = asset {
+                                    sqlx::query(
+                                        "INSERT INTO asset_serials (tenant_id, asset_id, ticket_id, entry_id, part_id, serial, recorded_at, updated_at) \
+                                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                                         ON CONFLICT (ticket_id, entry_id) DO UPDATE SET asset_id = excluded.asset_id, part_id = excluded.part_id, \
+                                         serial = excluded.serial, updated_at = excluded.updated_at \
+                                         WHERE asset_serials.serial <> excluded.serial OR asset_serials.asset_id <> excluded.asset_id OR asset_serials.part_id <> excluded.part_id",
+                                    )
+                                    .bind(tenant_id)
+                                    .bind(asset_id)
+                                    .bind(ticket_id)
+                                    .bind(&entry.id)
+                                    .bind(part_id)
+                                    .bind(serial)
+                                    .bind(at)
+                                    .execute(&mut **tx)
+                                    .await?;
+                                    recorded = true;
+                                }
+                            }
+                        }
+                        if !recorded && had_serial {
+                            sqlx::query("DELETE FROM asset_serials WHERE ticket_id = $1 AND entry_id = $2")
+                                .bind(ticket_id)
+                                .bind(&entry.id)
+                                .execute(&mut **tx)
+                                .await?;
+                        }
                     }
                     // Entries no longer in the document: what they consumed comes back.
                     let mut removed: Vec<UseRow> = existing.into_values().collect();
                     removed.sort_by(|a, b| a.0.cmp(&b.0));
-                    for (entry_id, _, part_id, location, _, consumed) in removed {
+                    for (entry_id, _, part_id, location, _, consumed, serial) in removed {
                         if let (Some(part_id), Some(location)) = (part_id, location) {
                             if consumed > 0 {
                                 let movement = NewMovement {
@@ -291,6 +343,13 @@ macro_rules! impl_part_store {
                                 };
                                 pending.push(movement);
                             }
+                        }
+                        if serial.is_some() {
+                            sqlx::query("DELETE FROM asset_serials WHERE ticket_id = $1 AND entry_id = $2")
+                                .bind(ticket_id)
+                                .bind(&entry_id)
+                                .execute(&mut **tx)
+                                .await?;
                         }
                         sqlx::query("DELETE FROM part_uses WHERE ticket_id = $1 AND entry_id = $2")
                             .bind(ticket_id)
@@ -863,6 +922,34 @@ macro_rules! impl_part_store {
                         out.push(PartUse { entry_id, part_number, part, location_id, quantity, consumed, serial });
                     }
                     Ok(out)
+                }
+
+                async fn asset_serials(&self, tenant_id: Uuid, asset_id: Uuid) -> StoreResult<Vec<AssetSerial>> {
+                    let known: Option<Uuid> = sqlx::query_scalar("SELECT id FROM assets WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant_id)
+                        .bind(asset_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    if known.is_none() {
+                        return Err(StoreError::NotFound("asset"));
+                    }
+                    type Row = (Uuid, String, String, Uuid, String, String, String, DateTime<Utc>, DateTime<Utc>);
+                    let rows: Vec<Row> = sqlx::query_as(
+                        "SELECT s.ticket_id, t.number, s.entry_id, s.part_id, p.number, p.name, s.serial, s.recorded_at, s.updated_at \
+                         FROM asset_serials s JOIN tickets t ON t.tenant_id = s.tenant_id AND t.id = s.ticket_id \
+                         JOIN parts p ON p.tenant_id = s.tenant_id AND p.id = s.part_id \
+                         WHERE s.tenant_id = $1 AND s.asset_id = $2 ORDER BY s.recorded_at, s.ticket_id, s.entry_id",
+                    )
+                    .bind(tenant_id)
+                    .bind(asset_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(ticket_id, ticket_number, entry_id, part_id, part_number, part_name, serial, recorded_at, updated_at)| AssetSerial {
+                            ticket_id, ticket_number, entry_id, part_id, part_number, part_name, serial, recorded_at, updated_at,
+                        })
+                        .collect())
                 }
             }
         };
