@@ -8,8 +8,8 @@
 //! A dry run stops after the chain.
 
 pub mod approvals;
-pub mod macros;
 pub mod cache;
+pub mod macros;
 pub mod timed;
 pub mod watch;
 

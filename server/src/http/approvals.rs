@@ -17,10 +17,7 @@ use super::{
     tickets::visible_ticket,
 };
 use crate::{
-    automation::{
-        Automation,
-        approvals::{ApprovalCheck, ApprovalError, PolicyCheck, decide},
-    },
+    automation::approvals::{ApprovalCheck, ApprovalError, PolicyCheck, decide},
     domain::{
         ValidationErrors,
         approvals::{
@@ -42,7 +39,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_request))
         .routes(routes!(decide_request))
 }
-
 
 impl From<ApprovalError> for ApiError {
     fn from(error: ApprovalError) -> Self {

@@ -14,10 +14,7 @@ use super::{
     tickets::visible_ticket,
 };
 use crate::{
-    automation::{
-        Automation,
-        macros::{MacroError, MacroOutcome, checked},
-    },
+    automation::macros::{MacroError, MacroOutcome, checked},
     domain::{
         macros::{Macro, MacroInput},
         people::Role,
@@ -32,7 +29,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(preview_macro))
         .routes(routes!(apply_macro))
 }
-
 
 impl From<MacroError> for ApiError {
     fn from(error: MacroError) -> Self {
