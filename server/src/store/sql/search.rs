@@ -9,21 +9,28 @@
 
 use crate::store::Backend;
 
-/// The PostgreSQL `tsquery` for folded terms: each a prefix, all required.
-/// Terms hold only letters and digits (`domain::search::words`).
+/// The PostgreSQL `tsquery` for folded terms: all required, the last a
+/// prefix (search as you type), the others whole words — a prefix is a
+/// partial match the word index cannot skip through, so `tr` of `TR-000123`
+/// as a prefix read every entry (DECISIONS.md). Terms hold only letters and
+/// digits (`domain::search::words`).
 pub(in crate::store) fn pg_tsquery(terms: &[String]) -> String {
+    let last = terms.len().saturating_sub(1);
     terms
         .iter()
-        .map(|t| format!("'{t}':*"))
+        .enumerate()
+        .map(|(i, t)| if i == last { format!("'{t}':*") } else { format!("'{t}'") })
         .collect::<Vec<_>>()
         .join(" & ")
 }
 
-/// The FTS5 query for folded terms: each a quoted prefix, all required.
+/// The FTS5 query for folded terms: all required, the last a prefix.
 pub(in crate::store) fn fts5_query(terms: &[String]) -> String {
+    let last = terms.len().saturating_sub(1);
     terms
         .iter()
-        .map(|t| format!("\"{t}\"*"))
+        .enumerate()
+        .map(|(i, t)| if i == last { format!("\"{t}\"*") } else { format!("\"{t}\"") })
         .collect::<Vec<_>>()
         .join(" AND ")
 }
@@ -431,9 +438,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queries_are_prefix_conjunctions() {
+    fn queries_are_conjunctions_with_the_last_word_a_prefix() {
         let terms = vec!["cafe".to_owned(), "空调".to_owned()];
-        assert_eq!(pg_tsquery(&terms), "'cafe':* & '空调':*");
-        assert_eq!(fts5_query(&terms), "\"cafe\"* AND \"空调\"*");
+        assert_eq!(pg_tsquery(&terms), "'cafe' & '空调':*");
+        assert_eq!(fts5_query(&terms), "\"cafe\" AND \"空调\"*");
+        let one = vec!["comp".to_owned()];
+        assert_eq!(pg_tsquery(&one), "'comp':*");
+        assert_eq!(fts5_query(&one), "\"comp\"*");
     }
 }
