@@ -52,6 +52,8 @@ await run(`${artifacts}/knowledge.png`, async (page) => {
   await page.getByRole("button", { name: "Restore version 1" }).click();
   await page.locator("#kb-view-meta", { hasText: "version 3" }).waitFor();
   assert.equal(await page.locator("#kb-body strong").count(), 0);
+  // The history is read after the article: wait for its third entry.
+  await page.locator("#kb-versions li").nth(2).waitFor();
   assert.equal(await page.locator("#kb-versions li").count(), 3);
   await page.getByRole("button", { name: "Yes" }).click();
   await page.locator("#kb-votes", { hasText: "1 found this helpful" }).waitFor();

@@ -46,9 +46,13 @@ await run(`${artifacts}/parts-en-1024.png`, async (page) => {
   await page.getByLabel("Reason").fill("morning stock-up");
   await page.getByLabel("Reason").press("Enter");
   await page.getByText("Movement recorded.").waitFor();
+  // The ledger and the balances are read again after the answer: wait for them.
   const ledger = page.locator("#movement-rows tr").first();
+  await ledger.filter({ hasText: "morning stock-up" }).waitFor();
   assert.match(await ledger.innerText(), /Transfer[\s\S]*CR-24 compressor relay[\s\S]*Depot[\s\S]*morning stock-up/);
-  assert.match(await page.locator("#balance-rows").innerText(), new RegExp(`${env("VAN_NAME")}\\s+CR-24\\s+compressor relay\\s+1 pcs`));
+  const vanRow = new RegExp(`${env("VAN_NAME")}\\s+CR-24\\s+compressor relay\\s+1 pcs`);
+  await page.waitForFunction((source) => new RegExp(source).test(document.getElementById("balance-rows").innerText), vanRow.source);
+  assert.match(await page.locator("#balance-rows").innerText(), vanRow);
 
   // A CSV with a bad line: nothing imported, the line named.
   await page.getByText("Import a CSV").click();

@@ -19,7 +19,13 @@ pub(in crate::store) fn pg_tsquery(terms: &[String]) -> String {
     terms
         .iter()
         .enumerate()
-        .map(|(i, t)| if i == last { format!("'{t}':*") } else { format!("'{t}'") })
+        .map(|(i, t)| {
+            if i == last {
+                format!("'{t}':*")
+            } else {
+                format!("'{t}'")
+            }
+        })
         .collect::<Vec<_>>()
         .join(" & ")
 }
@@ -30,7 +36,13 @@ pub(in crate::store) fn fts5_query(terms: &[String]) -> String {
     terms
         .iter()
         .enumerate()
-        .map(|(i, t)| if i == last { format!("\"{t}\"*") } else { format!("\"{t}\"") })
+        .map(|(i, t)| {
+            if i == last {
+                format!("\"{t}\"*")
+            } else {
+                format!("\"{t}\"")
+            }
+        })
         .collect::<Vec<_>>()
         .join(" AND ")
 }
