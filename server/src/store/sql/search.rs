@@ -344,7 +344,9 @@ macro_rules! impl_search_store {
                         }
                     }
                     match source {
-                        Candidates::Newest => {
+                        // Every match as the engine finds it (the order below
+                        // decides which are the newest).
+                        Candidates::Newest | Candidates::Index => {
                             query.push(" FROM ").push(from);
                         }
                         // The walk over the newest `n` entries, whatever the
@@ -356,11 +358,6 @@ macro_rules! impl_search_store {
                                 .push(" ORDER BY w.seq DESC LIMIT ")
                                 .push_bind(n)
                                 .push(") e");
-                        }
-                        // Every match through the word index, then the newest:
-                        // `seq + 0` keeps the planner off the walk.
-                        Candidates::Index => {
-                            query.push(" FROM ").push(from);
                         }
                     }
                     query
@@ -383,6 +380,8 @@ macro_rules! impl_search_store {
                     }
                     match (Self::BACKEND, source) {
                         (Backend::Sqlite, _) => query.push(" ORDER BY search_fts.rowid DESC"),
+                        // Every match through the word index, then the newest:
+                        // `seq + 0` keeps the planner off the walk.
                         (Backend::Postgres, Candidates::Index) => query.push(" ORDER BY e.seq + 0 DESC"),
                         (Backend::Postgres, _) => query.push(" ORDER BY e.seq DESC"),
                     };
