@@ -240,6 +240,8 @@ pub struct BackgroundTasks {
     maintenance_lead: Leadership,
     /// Time-based rules: one replica at a time sweeps.
     timed_rules_lead: Leadership,
+    /// SLA outcomes on write: one replica at a time recomputes marked tickets.
+    sla_outcomes_lead: Leadership,
 }
 
 impl BackgroundTasks {
@@ -296,6 +298,13 @@ impl BackgroundTasks {
             crate::automation::timed::POLL,
             timed_rules_lead.subscribe(),
         )));
+        let sla_outcomes_lead =
+            Leadership::start(state.store.clone(), "sla_outcomes", &config.leader);
+        tasks.push(tokio::spawn(crate::sla::outcomes::run(
+            state.store.clone(),
+            Duration::from_millis(config.sla.poll_ms),
+            sla_outcomes_lead.subscribe(),
+        )));
         let intake_lead = config.intake.imap_enabled.then(|| {
             let lead = Leadership::start(state.store.clone(), "intake_imap", &config.leader);
             tasks.push(tokio::spawn(crate::intake::imap::run(
@@ -342,6 +351,7 @@ impl BackgroundTasks {
             notify,
             maintenance_lead,
             timed_rules_lead,
+            sla_outcomes_lead,
         })
     }
 
@@ -353,6 +363,7 @@ impl BackgroundTasks {
         self.offer_lead.stop().await;
         self.maintenance_lead.stop().await;
         self.timed_rules_lead.stop().await;
+        self.sla_outcomes_lead.stop().await;
         if let Some(lead) = self.intake_lead {
             lead.stop().await;
         }

@@ -11,6 +11,8 @@
 //!   `run_once(now)` (an explicit `now`, so tests drive it with a fake
 //!   clock).
 //! - [`escalation`]: what a notice does (push, priority, re-dispatch).
+//! - [`outcomes`]: the per-ticket outcomes the SQL report aggregates, kept
+//!   current on write (lease `sla_outcomes`).
 //!
 //! The timers are rebuilt from the database when a replica becomes leader
 //! (leader lease `sla`, see [`crate::leader`]), pick up changed tickets by
@@ -20,6 +22,7 @@
 //! transaction that carries the escalation's effects.
 
 pub mod escalation;
+pub mod outcomes;
 pub mod queue;
 pub mod report;
 pub mod timers;

@@ -126,24 +126,46 @@ pub struct ReportRow {
     pub targets: [TargetRow; 3],
 }
 
+/// A ticket whose stored outcome must be recomputed: marked by a change
+/// (`mark` as read, so the write clears it only if no later change marked
+/// it again), or expired by a future-dated event (`mark` = `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutcomeDue {
+    pub tenant_id: Uuid,
+    pub ticket_id: Uuid,
+    pub mark: Option<i64>,
+}
+
 #[async_trait]
 pub trait SlaReportStore {
-    /// Ids of the tickets created in `[from, to)` whose outcome is missing,
-    /// computed from another version or policy epoch, or expired at `now_us`.
-    async fn stale_sla_outcomes(
+    /// The tickets created in `[from, to)` whose outcome is marked by a
+    /// change (or was never computed) or expired at `now_us`.
+    async fn stale_sla_outcomes(&self, range: &ReportRange) -> StoreResult<Vec<OutcomeDue>>;
+    /// Up to `limit` marked tickets of any tenant after `after` (tenant,
+    /// ticket), in that order: the maintainer's queue, walked by a cursor.
+    async fn marked_sla_outcomes(
         &self,
-        range: &ReportRange,
-        policy_epoch: &str,
-    ) -> StoreResult<Vec<Uuid>>;
+        after: Option<(Uuid, Uuid)>,
+        limit: i64,
+    ) -> StoreResult<Vec<OutcomeDue>>;
+    /// Up to `limit` outcomes of any tenant that a future-dated event made
+    /// expire at `now_us`.
+    async fn expired_sla_outcomes(&self, now_us: i64, limit: i64) -> StoreResult<Vec<OutcomeDue>>;
     /// What the clocks of these tickets need (tickets not found are left out).
     async fn sla_outcome_inputs(
         &self,
         tenant_id: Uuid,
         ticket_ids: &[Uuid],
     ) -> StoreResult<Vec<StaleTicket>>;
-    /// Stores (replaces) outcomes of tickets of the tenant, in one transaction.
-    async fn write_sla_outcomes(&self, tenant_id: Uuid, outcomes: &[SlaOutcome])
-    -> StoreResult<()>;
+    /// Stores (replaces) outcomes of tickets of the tenant and clears the
+    /// marks they were computed for (a mark that moved on stays), in one
+    /// transaction.
+    async fn write_sla_outcomes(
+        &self,
+        tenant_id: Uuid,
+        outcomes: &[SlaOutcome],
+        computed: &[OutcomeDue],
+    ) -> StoreResult<()>;
     /// Refreshes the planner's statistics of the outcome tables, after a
     /// refresh that wrote many rows (autovacuum's analyze would lag behind).
     async fn analyze_sla_outcomes(&self) -> StoreResult<()>;

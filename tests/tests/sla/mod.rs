@@ -1,2 +1,3 @@
+mod outcomes;
 mod report_sql;
 mod timers;

@@ -1,86 +1,37 @@
 //! `engine=sql`: the report's groups aggregated by the database from
-//! per-ticket SLA outcomes, which are stored and recomputed where stale.
+//! per-ticket SLA outcomes, kept current on write (`sla/outcomes.rs`); the
+//! few a change marked since the maintainer's last round are recomputed first.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{
-    BacklogAge, FirstTimeFix, GroupBy, ReportGroup,
-    measures::{fixed_first_time, on_site_stretches, target_outcome, valid_until},
-    percent, target_figures,
-};
+use super::{BacklogAge, FirstTimeFix, GroupBy, ReportGroup, percent, target_figures};
 use crate::{
-    domain::customers::CustomerTier,
-    sla::view::SlaContext,
+    sla::{outcomes, view::SlaContext},
     store::{
         Store, StoreError,
-        sla_report::{GroupKey, ReportGrouping, ReportRange, SlaOutcome},
+        sla_report::{GroupKey, ReportGrouping, ReportRange},
     },
 };
-
-/// Outcomes recomputed per round of the refresh.
-const OUTCOME_BATCH: usize = 2000;
 
 /// Outcomes written by one refresh after which the tables are analysed.
 const ANALYZE_AFTER: u64 = 10_000;
 
-/// Recomputes the stored SLA outcomes of the range's tickets that are
-/// missing or stale (ticket changed, policies changed, a future-dated event
-/// reached). Returns how many were recomputed.
+/// Recomputes the stored SLA outcomes of the range's tickets that a change
+/// marked and the maintainer (`sla/outcomes.rs`) has not reached yet, or
+/// that a future-dated event made expire. Returns how many were recomputed.
 pub async fn refresh_outcomes(
     store: &dyn Store,
     range: &ReportRange,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let tenant_id = range.tenant_id;
-    let context = SlaContext::load(store, tenant_id).await?;
-    let epoch = context.epoch();
-    let stale_ids = store.stale_sla_outcomes(range, &epoch).await?;
-    let mut refreshed = 0;
-    for ids in stale_ids.chunks(OUTCOME_BATCH) {
-        let stale = store.sla_outcome_inputs(tenant_id, ids).await?;
-        let mut sites: Vec<Uuid> = stale.iter().map(|t| t.site_id).collect();
-        sites.sort_unstable();
-        sites.dedup();
-        let customers = store.site_customers(tenant_id, &sites).await?;
-        let ids: Vec<Uuid> = stale.iter().map(|t| t.id).collect();
-        let histories = store.status_histories(tenant_id, &ids).await?;
-        let pauses = store.approval_pauses(tenant_id, &ids).await?;
-        let outcomes: Vec<SlaOutcome> = stale
-            .iter()
-            .map(|ticket| {
-                let tier = customers
-                    .get(&ticket.site_id)
-                    .map_or(CustomerTier::Standard, |c| c.tier);
-                let history = histories.get(&ticket.id).map_or(&[][..], Vec::as_slice);
-                let paused = pauses.get(&ticket.id).map_or(&[][..], Vec::as_slice);
-                let sla = context.clock_of(
-                    (ticket.priority, tier, &ticket.category),
-                    ticket.created_at,
-                    (history, paused),
-                    now,
-                );
-                let targets = match &sla {
-                    Some(sla) => [&sla.response, &sla.arrival, &sla.resolution]
-                        .map(|clock| target_outcome(clock.as_ref())),
-                    None => Default::default(),
-                };
-                SlaOutcome {
-                    ticket_id: ticket.id,
-                    ticket_version: ticket.updated_at,
-                    policy_epoch: epoch.clone(),
-                    valid_until_us: valid_until(ticket.created_at, history, now),
-                    created_us: ticket.created_at.timestamp_micros(),
-                    covered: sla.is_some(),
-                    fixed_first_time: fixed_first_time(history),
-                    targets,
-                    on_site: on_site_stretches(history),
-                }
-            })
-            .collect();
-        store.write_sla_outcomes(tenant_id, &outcomes).await?;
-        refreshed += outcomes.len() as u64;
+    let mut due = store.stale_sla_outcomes(range).await?;
+    if due.is_empty() {
+        return Ok(0);
     }
+    due.sort_by_key(|d| d.ticket_id);
+    let context = SlaContext::load(store, range.tenant_id).await?;
+    let refreshed = outcomes::recompute(store, &context, range.tenant_id, &due, now).await?;
     // A large refresh changes the tables' shape: without fresh statistics
     // the planner joins 100 000 outcomes as if they were a few hundred
     // (nested loops: 1.3 s instead of 0.37 s for a month of 82 000 tickets).

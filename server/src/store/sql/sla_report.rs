@@ -60,7 +60,7 @@ macro_rules! impl_sla_report_store {
             use $crate::domain::ticket::Priority;
             use $crate::store::{
                 StoreError, StoreResult,
-                sla_report::{GroupKey, ReportRange, ReportRow, SlaOutcome, SlaReportStore, StaleTicket},
+                sla_report::{GroupKey, OutcomeDue, ReportRange, ReportRow, SlaOutcome, SlaReportStore, StaleTicket},
                 sql::{
                     OPEN_STATUSES,
                     sla_report::{TARGETS, joins, key_columns, nearest_rank},
@@ -90,19 +90,79 @@ macro_rules! impl_sla_report_store {
 
             #[async_trait]
             impl SlaReportStore for $store {
-                async fn stale_sla_outcomes(&self, range: &ReportRange, policy_epoch: &str) -> StoreResult<Vec<Uuid>> {
-                    let mut query = QueryBuilder::<$db>::new(
-                        "SELECT t.id FROM tickets t \
-                         LEFT JOIN sla_outcomes o ON o.tenant_id = t.tenant_id AND o.ticket_id = t.id",
+                async fn stale_sla_outcomes(&self, range: &ReportRange) -> StoreResult<Vec<OutcomeDue>> {
+                    let tenant_id = range.tenant_id;
+                    let marked: Vec<(Uuid, i64)> = sqlx::query_as(
+                        "SELECT d.ticket_id, d.mark FROM sla_outcome_dirty d \
+                         JOIN tickets t ON t.tenant_id = d.tenant_id AND t.id = d.ticket_id \
+                         WHERE d.tenant_id = $1 AND t.created_at >= $2 AND t.created_at < $3",
+                    )
+                    .bind(tenant_id)
+                    .bind(range.from)
+                    .bind(range.to)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let expired: Vec<Uuid> = sqlx::query_scalar(
+                        "SELECT ticket_id FROM sla_outcomes WHERE tenant_id = $1 AND valid_until_us IS NOT NULL \
+                         AND valid_until_us <= $2 AND created_us >= $3 AND created_us < $4",
+                    )
+                    .bind(tenant_id)
+                    .bind(range.now_us)
+                    .bind(range.from_us)
+                    .bind(range.to.timestamp_micros())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut due: Vec<OutcomeDue> = marked
+                        .into_iter()
+                        .map(|(ticket_id, mark)| OutcomeDue { tenant_id, ticket_id, mark: Some(mark) })
+                        .collect();
+                    let seen: std::collections::HashSet<Uuid> = due.iter().map(|d| d.ticket_id).collect();
+                    due.extend(
+                        expired
+                            .into_iter()
+                            .filter(|id| !seen.contains(id))
+                            .map(|ticket_id| OutcomeDue { tenant_id, ticket_id, mark: None }),
                     );
-                    push_range(&mut query, range);
-                    query
-                        .push(" AND (o.ticket_id IS NULL OR o.ticket_version <> t.updated_at OR o.policy_epoch <> ")
-                        .push_bind(policy_epoch.to_owned())
-                        .push(" OR o.valid_until_us <= ")
-                        .push_bind(range.now_us)
-                        .push(")");
-                    Ok(query.build_query_scalar().fetch_all(&self.pool).await?)
+                    Ok(due)
+                }
+
+                async fn marked_sla_outcomes(
+                    &self,
+                    after: Option<(Uuid, Uuid)>,
+                    limit: i64,
+                ) -> StoreResult<Vec<OutcomeDue>> {
+                    // Walked in key order from a cursor: a queue read from its
+                    // start would step over every row deleted since the last vacuum.
+                    let mut query = QueryBuilder::<$db>::new("SELECT tenant_id, ticket_id, mark FROM sla_outcome_dirty");
+                    if let Some((tenant_id, ticket_id)) = after {
+                        query
+                            .push(" WHERE (tenant_id, ticket_id) > (")
+                            .push_bind(tenant_id)
+                            .push(", ")
+                            .push_bind(ticket_id)
+                            .push(")");
+                    }
+                    query.push(" ORDER BY tenant_id, ticket_id LIMIT ").push_bind(limit);
+                    let marked: Vec<(Uuid, Uuid, i64)> = query.build_query_as().fetch_all(&self.pool).await?;
+                    Ok(marked
+                        .into_iter()
+                        .map(|(tenant_id, ticket_id, mark)| OutcomeDue { tenant_id, ticket_id, mark: Some(mark) })
+                        .collect())
+                }
+
+                async fn expired_sla_outcomes(&self, now_us: i64, limit: i64) -> StoreResult<Vec<OutcomeDue>> {
+                    let expired: Vec<(Uuid, Uuid)> = sqlx::query_as(
+                        "SELECT tenant_id, ticket_id FROM sla_outcomes \
+                         WHERE valid_until_us IS NOT NULL AND valid_until_us <= $1 LIMIT $2",
+                    )
+                    .bind(now_us)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(expired
+                        .into_iter()
+                        .map(|(tenant_id, ticket_id)| OutcomeDue { tenant_id, ticket_id, mark: None })
+                        .collect())
                 }
 
                 async fn sla_outcome_inputs(&self, tenant_id: Uuid, ticket_ids: &[Uuid]) -> StoreResult<Vec<StaleTicket>> {
@@ -134,12 +194,64 @@ macro_rules! impl_sla_report_store {
                     Ok(found)
                 }
 
-                async fn write_sla_outcomes(&self, tenant_id: Uuid, outcomes: &[SlaOutcome]) -> StoreResult<()> {
-                    if outcomes.is_empty() {
+                async fn write_sla_outcomes(
+                    &self,
+                    tenant_id: Uuid,
+                    outcomes: &[SlaOutcome],
+                    computed: &[OutcomeDue],
+                ) -> StoreResult<()> {
+                    if outcomes.is_empty() && computed.is_empty() {
                         return Ok(());
                     }
                     let mut tx = self.begin_write().await?;
-                    // 20 binds a row: 500 rows stay under both backends' limits.
+                    // An outcome is written only if the mark it was computed for is
+                    // still there (cleared here): when a later change marked the
+                    // ticket again, or another writer already cleared the mark with
+                    // a newer computation, this one is stale and is left out.
+                    let marks: Vec<(Uuid, i64)> = computed
+                        .iter()
+                        .filter(|due| due.tenant_id == tenant_id)
+                        .filter_map(|due| due.mark.map(|mark| (due.ticket_id, mark)))
+                        .collect();
+                    let mut writable: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+                    for chunk in marks.chunks(1000) {
+                        let mut delete = QueryBuilder::<$db>::new("DELETE FROM sla_outcome_dirty WHERE tenant_id = ");
+                        delete.push_bind(tenant_id).push(" AND (ticket_id, mark) IN (VALUES ");
+                        let mut rows = delete.separated(", ");
+                        for (ticket_id, mark) in chunk {
+                            rows.push("(")
+                                .push_bind_unseparated(*ticket_id)
+                                .push_unseparated(", ")
+                                .push_bind_unseparated(*mark)
+                                .push_unseparated(")");
+                        }
+                        delete.push(") RETURNING ticket_id");
+                        let cleared: Vec<Uuid> = delete.build_query_scalar().fetch_all(&mut *tx).await?;
+                        writable.extend(cleared);
+                    }
+                    // Expired outcomes (no mark) are written unless a change marked them meanwhile.
+                    let unmarked: Vec<Uuid> = computed
+                        .iter()
+                        .filter(|due| due.tenant_id == tenant_id && due.mark.is_none())
+                        .map(|due| due.ticket_id)
+                        .collect();
+                    for chunk in unmarked.chunks(1000) {
+                        let mut query = QueryBuilder::<$db>::new("SELECT ticket_id FROM sla_outcome_dirty WHERE tenant_id = ");
+                        query.push_bind(tenant_id).push(" AND ticket_id IN (");
+                        let mut ids = query.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        query.push(")");
+                        let marked: std::collections::HashSet<Uuid> =
+                            query.build_query_scalar().fetch_all(&mut *tx).await?.into_iter().collect();
+                        writable.extend(chunk.iter().filter(|id| !marked.contains(id)));
+                    }
+                    let asked: std::collections::HashSet<Uuid> = computed.iter().map(|due| due.ticket_id).collect();
+                    let outcomes: Vec<&SlaOutcome> = outcomes
+                        .iter()
+                        .filter(|o| writable.contains(&o.ticket_id) || !asked.contains(&o.ticket_id))
+                        .collect();
                     for chunk in outcomes.chunks(500) {
                         let mut delete = QueryBuilder::<$db>::new("DELETE FROM sla_on_site WHERE tenant_id = ");
                         delete.push_bind(tenant_id).push(" AND ticket_id IN (");
