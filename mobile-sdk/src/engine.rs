@@ -137,6 +137,9 @@ impl Client {
         };
         let mut frames = {
             let mut local = self.local.lock().await;
+            // The burst of edits since the last sync travels as one change
+            // per document (issue 18): before anything of it is offered.
+            coalesce(&mut local, self.clock.now_ms()).await?;
             let mut frames = vec![hello.clone()];
             generate(&mut local, &mut states, &mut frames).await?;
             frames
@@ -608,6 +611,8 @@ async fn create_doc(local: &mut Local, doc_id: &str, actor_hex: &str, now: i64) 
     store::put_doc(&mut tx, doc_id, store::DocBody::Snapshot(doc.save()), now).await?;
     store::set_phase(&mut tx, doc_id, Phase::Receiving.as_str()).await?;
     store::put_sync_state(&mut tx, doc_id, None).await?;
+    // Nothing of this device's is in the skeleton: its edits may be coalesced.
+    store::put_sealed_heads(&mut tx, doc_id, &doc.heads()).await?;
     tx.commit().await?;
     local.docs.insert(
         doc_id.to_owned(),
@@ -620,12 +625,57 @@ async fn create_doc(local: &mut Local, doc_id: &str, actor_hex: &str, now: i64) 
     Ok(())
 }
 
-/// Appends a `sync` frame for every held document that has something to send.
+/// Coalesces each active document's own changes made since its seal into
+/// one change ([`TicketDoc::coalesce_own_changes`]): the document is stored
+/// anew and the outbox rows of the replaced changes name the new one, in one
+/// transaction. Changes up to the seal, or that the server holds, stay as
+/// they are (they may have been sent: a second version of them would clash).
+async fn coalesce(local: &mut Local, now: i64) -> SdkResult<()> {
+    for doc_id in store::doc_ids(&mut local.conn).await? {
+        let Some(mut keep) = store::sealed_heads(&mut local.conn, &doc_id).await? else {
+            continue;
+        };
+        if let Some(state) = store::sync_state(&mut local.conn, &doc_id)
+            .await?
+            .and_then(|b| SyncState::decode(&b).ok())
+        {
+            keep.extend(state.shared_heads);
+        }
+        keep.sort();
+        keep.dedup();
+        let entry = local.doc(&doc_id).await?;
+        if entry.phase != Phase::Active || !entry.doc.contains_heads(&keep) {
+            continue;
+        }
+        let Some(coalesced) = entry.doc.coalesce_own_changes(&keep) else {
+            continue;
+        };
+        let mut tx = local.conn.begin().await?;
+        store::put_doc(
+            &mut tx,
+            &doc_id,
+            store::DocBody::Snapshot(coalesced.doc.save()),
+            now,
+        )
+        .await?;
+        store::rehash_outbox(&mut tx, &doc_id, &coalesced.replaced, &coalesced.hash).await?;
+        tx.commit().await?;
+        if let Some(entry) = local.docs.get_mut(&doc_id) {
+            entry.doc = coalesced.doc;
+            entry.incremental_bytes = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Appends a `sync` frame for every held document that has something to
+/// send, and seals the heads of those documents (never coalesced again).
 async fn generate(
     local: &mut Local,
     states: &mut HashMap<String, SyncState>,
     frames: &mut Vec<Message>,
 ) -> SdkResult<()> {
+    let mut offered: Vec<(String, Vec<ChangeHash>)> = Vec::new();
     for doc_id in store::doc_ids(&mut local.conn).await? {
         let mut state = take_state(local, states, &doc_id).await?;
         // Every HTTP request is a new session on the server, which keeps no
@@ -635,12 +685,22 @@ async fn generate(
         state.sent_hashes.clear();
         let entry = local.doc(&doc_id).await?;
         if let Some(data) = entry.doc.generate_sync_message(&mut state) {
+            offered.push((doc_id.clone(), entry.doc.heads()));
             frames.push(Message::Sync {
                 doc_id: doc_id.clone(),
                 data,
             });
         }
         states.insert(doc_id, state);
+    }
+    if !offered.is_empty() {
+        let mut tx = local.conn.begin().await?;
+        for (doc_id, heads) in &offered {
+            if store::sealed_heads(&mut tx, doc_id).await?.as_ref() != Some(heads) {
+                store::put_sealed_heads(&mut tx, doc_id, heads).await?;
+            }
+        }
+        tx.commit().await?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection};
+use truckroll_sync::ChangeHash;
 
 use crate::error::SdkResult;
 
@@ -34,6 +35,11 @@ const SCHEMA: &[&str] = &[
         bytes BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS document_chunks_doc ON document_chunks (doc_id, seq)",
     "CREATE TABLE IF NOT EXISTS sync_states (doc_id TEXT PRIMARY KEY, state BLOB NOT NULL)",
+    // The heads of a document when a sync message for it was last made
+    // (hex hashes, comma-separated): its own changes up to them may have
+    // reached the server and are never coalesced again. No row: a document
+    // from before coalescing, whose changes are left as they are.
+    "CREATE TABLE IF NOT EXISTS sealed_heads (doc_id TEXT PRIMARY KEY, heads TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ticket_headers (
         doc_id TEXT PRIMARY KEY,
         header TEXT NOT NULL,
@@ -304,6 +310,7 @@ pub async fn delete_doc(conn: &mut SqliteConnection, doc_id: &str) -> SdkResult<
         "DELETE FROM documents WHERE doc_id = ?1",
         "DELETE FROM document_chunks WHERE doc_id = ?1",
         "DELETE FROM sync_states WHERE doc_id = ?1",
+        "DELETE FROM sealed_heads WHERE doc_id = ?1",
         "DELETE FROM ticket_headers WHERE doc_id = ?1",
         "DELETE FROM comments_cache WHERE doc_id = ?1",
         // Personal data: gone with the document (PROTOCOL.md §4).
@@ -347,6 +354,67 @@ pub async fn put_sync_state(
                 .execute(conn)
                 .await?;
         }
+    }
+    Ok(())
+}
+
+// ---- sealed heads (coalescing) ---------------------------------------------
+
+pub async fn sealed_heads(
+    conn: &mut SqliteConnection,
+    doc_id: &str,
+) -> SdkResult<Option<Vec<ChangeHash>>> {
+    let heads: Option<String> =
+        sqlx::query_scalar("SELECT heads FROM sealed_heads WHERE doc_id = ?1")
+            .bind(doc_id)
+            .fetch_optional(conn)
+            .await?;
+    // A head that does not parse seals nothing it could name: no row.
+    Ok(heads.and_then(|heads| {
+        heads
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(|h| ChangeHash::from_str(h).ok())
+            .collect()
+    }))
+}
+
+pub async fn put_sealed_heads(
+    conn: &mut SqliteConnection,
+    doc_id: &str,
+    heads: &[ChangeHash],
+) -> SdkResult<()> {
+    let heads = heads
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    sqlx::query(
+        "INSERT INTO sealed_heads (doc_id, heads) VALUES (?1, ?2)
+         ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads",
+    )
+    .bind(doc_id)
+    .bind(heads)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Points the outbox rows of coalesced changes at the change that replaced them.
+pub async fn rehash_outbox(
+    conn: &mut SqliteConnection,
+    doc_id: &str,
+    replaced: &[ChangeHash],
+    hash: &ChangeHash,
+) -> SdkResult<()> {
+    let hash = hash.to_string();
+    for old in replaced {
+        sqlx::query("UPDATE outbox SET change_hash = ?3 WHERE doc_id = ?1 AND change_hash = ?2")
+            .bind(doc_id)
+            .bind(old.to_string())
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -1,13 +1,21 @@
 //! How the sync engine reaches the server: one exchange of protocol frames
 //! (`POST /v1/sync`, PROTOCOL.md 3.4). A trait, so tests can put a lossy
 //! network in between and a future transport (WebSocket) can slot in.
+//!
+//! Compression (PROTOCOL.md 3.4, issue 18): the transport asks for gzip
+//! answers (`Accept-Encoding: gzip`) and gzips a request body only once the
+//! server has said it takes gzip bodies (an `Accept-Encoding: gzip` response
+//! header, RFC 7694) and only when that makes it smaller. A server that never
+//! says so gets plain bodies; a client that never asks gets plain answers.
 
 use std::fmt;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use truckroll_sync::protocol::Exchange;
+use truckroll_sync::protocol::{Exchange, MAX_EXCHANGE_BYTES};
 
 use crate::error::{SdkError, SdkResult};
 
@@ -52,15 +60,82 @@ impl BaseUrl {
 pub struct HttpTransport {
     http: reqwest::Client,
     base_url: BaseUrl,
+    compression: bool,
+    /// The server said it takes gzip request bodies.
+    server_takes_gzip: Arc<AtomicBool>,
+    wire: Arc<WireCounters>,
 }
+
+/// Bytes on the wire (bodies as sent and received, compressed or not).
+#[derive(Debug, Default)]
+struct WireCounters {
+    sent: AtomicUsize,
+    received: AtomicUsize,
+}
+
+/// Request bodies smaller than this go plain: gzip's header outweighs the gain.
+const COMPRESS_FROM_BYTES: usize = 512;
 
 impl HttpTransport {
     pub fn new(base_url: BaseUrl) -> SdkResult<Self> {
         Ok(Self {
             http: http_client()?,
             base_url,
+            compression: true,
+            server_takes_gzip: Arc::new(AtomicBool::new(false)),
+            wire: Arc::default(),
         })
     }
+
+    /// A transport that neither asks for nor sends compressed bodies, as
+    /// clients from before compression do.
+    pub fn uncompressed(base_url: BaseUrl) -> SdkResult<Self> {
+        Ok(Self {
+            compression: false,
+            ..Self::new(base_url)?
+        })
+    }
+
+    /// Body bytes sent and received so far, as they crossed the wire.
+    pub fn wire_bytes(&self) -> (usize, usize) {
+        (
+            self.wire.sent.load(Ordering::Relaxed),
+            self.wire.received.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// `body` gzipped, if that is smaller.
+fn gzipped(body: &[u8]) -> Option<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body).ok()?;
+    let compressed = encoder.finish().ok()?;
+    (compressed.len() < body.len()).then_some(compressed)
+}
+
+/// A gzip body, inflated up to the protocol's largest exchange.
+fn gunzipped(body: &[u8]) -> SdkResult<Vec<u8>> {
+    let limit = u64::try_from(MAX_EXCHANGE_BYTES).unwrap_or(u64::MAX);
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| SdkError::Transport(format!("bad gzip answer: {e}")))?;
+    if out.len() > MAX_EXCHANGE_BYTES {
+        return Err(SdkError::Transport("answer over the exchange limit".into()));
+    }
+    Ok(out)
+}
+
+/// Whether a header value lists `gzip` (not refused with `q=0`).
+fn lists_gzip(value: Option<&reqwest::header::HeaderValue>) -> bool {
+    value.and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(',').any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            parts.next().is_some_and(|c| c.eq_ignore_ascii_case("gzip"))
+                && !parts.any(|p| p.replace(' ', "") == "q=0")
+        })
+    })
 }
 
 pub(crate) fn http_client() -> SdkResult<reqwest::Client> {
@@ -89,22 +164,73 @@ pub(crate) async fn problem(response: reqwest::Response) -> SdkError {
 #[async_trait]
 impl Transport for HttpTransport {
     async fn exchange(&self, access_token: &str, request: &Exchange) -> SdkResult<Exchange> {
-        let response = self
+        let plain = request.encode().into_bytes();
+        let mut builder = self
             .http
             .post(self.base_url.join("/v1/sync"))
             .bearer_auth(access_token)
-            .header("content-type", "application/json")
-            .body(request.encode())
+            .header("content-type", "application/json");
+        let body = if self.compression {
+            builder = builder.header("accept-encoding", "gzip");
+            let compressed = (self.server_takes_gzip.load(Ordering::Relaxed)
+                && plain.len() >= COMPRESS_FROM_BYTES)
+                .then(|| gzipped(&plain))
+                .flatten();
+            match compressed {
+                Some(compressed) => {
+                    builder = builder.header("content-encoding", "gzip");
+                    compressed
+                }
+                None => plain,
+            }
+        } else {
+            plain
+        };
+        self.wire.sent.fetch_add(body.len(), Ordering::Relaxed);
+        let response = builder
+            .body(body)
             .send()
             .await
             .map_err(|e| SdkError::Transport(e.to_string()))?;
         if !response.status().is_success() {
             return Err(problem(response).await);
         }
-        let body = response
-            .text()
+        let headers = response.headers().clone();
+        if self.compression && lists_gzip(headers.get("accept-encoding")) {
+            self.server_takes_gzip.store(true, Ordering::Relaxed);
+        }
+        let bytes = response
+            .bytes()
             .await
             .map_err(|e| SdkError::Transport(e.to_string()))?;
+        self.wire.received.fetch_add(bytes.len(), Ordering::Relaxed);
+        let bytes = if lists_gzip(headers.get("content-encoding")) {
+            gunzipped(&bytes)?
+        } else {
+            bytes.to_vec()
+        };
+        let body = String::from_utf8(bytes)
+            .map_err(|_| SdkError::Transport("bad answer: not UTF-8".into()))?;
         Exchange::decode(&body).map_err(|e| SdkError::Transport(format!("bad answer: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_round_trips_and_is_named_in_headers() {
+        let body = "{\"frames\": []}".repeat(100);
+        let compressed = gzipped(body.as_bytes()).expect("smaller");
+        assert!(compressed.len() < body.len());
+        assert_eq!(gunzipped(&compressed).expect("inflates"), body.as_bytes());
+        assert!(gzipped(b"{}").is_none(), "a tiny body stays plain");
+        let value = |v: &'static str| reqwest::header::HeaderValue::from_static(v);
+        assert!(lists_gzip(Some(&value("gzip"))));
+        assert!(lists_gzip(Some(&value("br, GZIP;q=0.5"))));
+        assert!(!lists_gzip(Some(&value("gzip;q=0"))));
+        assert!(!lists_gzip(Some(&value("identity"))));
+        assert!(!lists_gzip(None));
     }
 }

@@ -26,6 +26,17 @@ pub const SKELETON_ACTOR: &[u8] = b"truckroll/skeleton";
 /// Notes are indexed in Unicode scalar values (Rust `char`s).
 const TEXT_ENCODING: TextEncoding = TextEncoding::UnicodeCodePoint;
 
+/// What [`TicketDoc::coalesce_own_changes`] made.
+#[derive(Debug)]
+pub struct Coalesced {
+    /// The document with one change in place of the run.
+    pub doc: TicketDoc,
+    /// The hashes of the changes the new one replaces, oldest first.
+    pub replaced: Vec<ChangeHash>,
+    /// The new change's hash.
+    pub hash: ChangeHash,
+}
+
 /// Why a document operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DocError {
@@ -221,6 +232,64 @@ impl TicketDoc {
     /// The underlying Automerge document, read-only.
     pub fn as_automerge(&self) -> &Automerge {
         &self.doc
+    }
+
+    /// This document with its own changes after `sealed` coalesced into one
+    /// change (smaller catch-ups: a burst of local edits travels as one
+    /// change, not one per edit). `sealed` are heads no coalescing may cross:
+    /// what the peer holds and anything ever offered to it.
+    ///
+    /// Only a run of this actor's changes that are never offered can be
+    /// merged: each depends on the one before alone, with consecutive
+    /// sequence numbers and operation counters. Their operations are put one
+    /// after the other into a change with the first one's header, so every
+    /// operation keeps its id (item ids made from object ids stay valid) and
+    /// the content is the same; only the change boundaries go. Device times
+    /// live in the data (events' `device_time`, `done_at`, time entries), so
+    /// nothing of them is lost. `None` when there is nothing to coalesce or
+    /// the changes are not such a run.
+    pub fn coalesce_own_changes(&self, sealed: &[ChangeHash]) -> Option<Coalesced> {
+        if !self.contains_heads(sealed) {
+            return None;
+        }
+        let actor = self.doc.get_actor();
+        let changes = self.doc.get_changes(sealed);
+        if changes.len() < 2 {
+            return None;
+        }
+        let mut previous: Option<&automerge::Change> = None;
+        for change in &changes {
+            if change.actor_id() != actor {
+                return None;
+            }
+            if let Some(before) = previous {
+                let follows = change.deps() == [before.hash()]
+                    && change.seq() == before.seq() + 1
+                    && change.start_op().get() == before.max_op() + 1;
+                if !follows {
+                    return None;
+                }
+            }
+            previous = Some(change);
+        }
+        let mut merged = changes[0].decode();
+        merged.hash = None;
+        for change in &changes[1..] {
+            merged.operations.extend(change.decode().operations);
+        }
+        let change = automerge::Change::from(merged);
+        let hash = change.hash();
+        let mut doc = self.doc.fork_at(sealed).ok()?;
+        doc.apply_changes([change]).ok()?;
+        // The same content, or no coalescing at all.
+        if doc.get_heads() != [hash] || doc.hydrate(None) != self.doc.hydrate(None) {
+            return None;
+        }
+        Some(Coalesced {
+            doc: Self::from_parts(doc, self),
+            replaced: changes.iter().map(automerge::Change::hash).collect(),
+            hash,
+        })
     }
 
     // ---- sync ------------------------------------------------------------

@@ -42,7 +42,7 @@ pub use automerge;
 pub use automerge::sync::State as SyncState;
 pub use automerge::{ActorId, ChangeHash};
 
-pub use doc::{DocError, NewMediaRef, NewPart, SKELETON_ACTOR, TicketDoc};
+pub use doc::{Coalesced, DocError, NewMediaRef, NewPart, SKELETON_ACTOR, TicketDoc};
 pub use edit::{EditError, LimitError, Limits, ReceiveError, check_field_edit};
 pub use event::{FoldedStatus, IgnoreReason, IgnoredEvent, Position, StatusEvent, fold_status};
 pub use hlc::Hlc;

@@ -248,9 +248,28 @@ fn offline_day(rt: &tokio::runtime::Runtime, fleet: &Fleet, day: u32) -> DayReco
     if let Ok(mut r) = fleet.recording.requests.lock() {
         r.clear();
     }
+    // The documents as the day left them, one change per edit (the sync
+    // coalesces each document's burst first).
+    let uncoalesced_docs: Vec<Vec<u8>> = rt.block_on(async {
+        let mut out = Vec::new();
+        for t in &fleet.tickets {
+            out.push(
+                fleet
+                    .phone
+                    .document_bytes(&t.to_string())
+                    .await
+                    .expect("bytes"),
+            );
+        }
+        out
+    });
+    let uncoalesced = naive_upload_len(&uncoalesced_docs, &fleet.tickets);
+    let (wire_up_before, wire_down_before) = fleet.recording.inner.wire_bytes();
     let started = Instant::now();
     let report = rt.block_on(fleet.phone.sync_now()).expect("reconnect sync");
     let wall = started.elapsed();
+    let (wire_up, wire_down) = fleet.recording.inner.wire_bytes();
+    let (wire_up, wire_down) = (wire_up - wire_up_before, wire_down - wire_down_before);
     assert!(report.converged && report.pending_edits == 0, "{report:?}");
     let requests = fleet
         .recording
@@ -272,15 +291,12 @@ fn offline_day(rt: &tokio::runtime::Runtime, fleet: &Fleet, day: u32) -> DayReco
         }
         out
     });
-    let naive_body = json!({"documents": saved.iter().zip(&fleet.tickets).map(|(b, t)| json!({
-        "doc_id": t.to_string(),
-        "data": base64_len_placeholder(b),
-    })).collect::<Vec<_>>()})
-    .to_string()
-    .len();
+    let naive_body = naive_upload_len(&saved, &fleet.tickets);
     println!(
-        "day_offline/day{day}: sync {} requests, {} B up + {} B down = {} B, {:.1} ms wall (client + server, loopback); \
-         naive upload of {} whole documents: {} B up (saved sizes sum {} B)",
+        "day_offline/day{day}: sync {} requests, {} B up + {} B down = {} B of JSON; on the wire (gzip) {wire_up} B up + \
+         {wire_down} B down; {:.1} ms wall (client + server, loopback); naive upload of {} whole documents: {} B up \
+         (saved sizes sum {} B; {uncoalesced} B for the documents before coalescing); wire up / naive = {:.2} \
+         ({:.2} against the uncoalesced documents), JSON up / naive = {:.2}",
         report.requests,
         report.bytes_sent,
         report.bytes_received,
@@ -289,6 +305,9 @@ fn offline_day(rt: &tokio::runtime::Runtime, fleet: &Fleet, day: u32) -> DayReco
         saved.len(),
         naive_body,
         saved.iter().map(Vec::len).sum::<usize>(),
+        wire_up as f64 / naive_body as f64,
+        wire_up as f64 / uncoalesced as f64,
+        report.bytes_sent as f64 / naive_body as f64,
     );
     DayRecord {
         before,
@@ -373,6 +392,16 @@ fn day_offline(c: &mut Criterion) {
     }
     group.finish();
     rt.block_on(fleet.app.stop());
+}
+
+/// Bytes of the naive upload: every whole saved document, base64 in JSON.
+fn naive_upload_len(saved: &[Vec<u8>], tickets: &[Uuid]) -> usize {
+    json!({"documents": saved.iter().zip(tickets).map(|(b, t)| json!({
+        "doc_id": t.to_string(),
+        "data": base64_len_placeholder(b),
+    })).collect::<Vec<_>>()})
+    .to_string()
+    .len()
 }
 
 /// Length of standard base64 with padding of `bytes`, as the placeholder

@@ -2,10 +2,10 @@
 //! sync protocol of `sync/PROTOCOL.md`, section 3, over
 //! [`crate::device_sync::Session`].
 
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use axum::{
-    Json,
     body::Bytes,
     extract::DefaultBodyLimit,
     extract::rejection::BytesRejection,
@@ -13,8 +13,8 @@ use axum::{
         State,
         ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade},
     },
-    http::StatusCode,
-    response::Response,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use truckroll_sync::protocol::{
@@ -94,12 +94,14 @@ pub(super) struct SyncFrame {
 pub(super) async fn exchange(
     user: AuthUser,
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         _ => ApiError::BadRequest(rejection.body_text()),
     })?;
+    let body = inflated(&headers, body)?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("body is not UTF-8".into()))?;
     let request = Exchange::decode_frames(text).map_err(|e| match e.code() {
@@ -127,9 +129,84 @@ pub(super) async fn exchange(
         _ => start_and_exchange(&state, &user, None, rest).await?,
     };
     let body = Exchange { frames }.encode();
-    Ok(Json(
-        serde_json::from_str(&body).map_err(|e| ApiError::Internal(e.to_string()))?,
-    ))
+    Ok(answer(&headers, body))
+}
+
+/// Answers smaller than this go plain: gzip's header outweighs the gain.
+const COMPRESS_FROM_BYTES: usize = 512;
+
+/// The request body, inflated when it came gzipped (`Content-Encoding:
+/// gzip`, PROTOCOL.md 3.4) up to the exchange limit; other codings are refused.
+fn inflated(headers: &HeaderMap, body: Bytes) -> ApiResult<Bytes> {
+    let Some(coding) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(body);
+    };
+    let coding = coding.to_str().unwrap_or_default().trim();
+    if coding.eq_ignore_ascii_case("identity") {
+        return Ok(body);
+    }
+    if !coding.eq_ignore_ascii_case("gzip") {
+        return Err(ApiError::UnsupportedMediaType(
+            "a sync body is plain or gzip (Content-Encoding: gzip)".into(),
+        ));
+    }
+    let limit = u64::try_from(MAX_EXCHANGE_BYTES).unwrap_or(u64::MAX);
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| ApiError::BadRequest("the gzip body does not inflate".into()))?;
+    if out.len() > MAX_EXCHANGE_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(out.into())
+}
+
+/// Whether `Accept-Encoding` lists gzip (not refused with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            parts.next().is_some_and(|c| c.eq_ignore_ascii_case("gzip"))
+                && !parts.any(|p| p.replace(' ', "") == "q=0")
+        })
+}
+
+/// The answer, gzipped when the client asked for it and it is large enough
+/// to gain; always saying that gzip request bodies are welcome (RFC 7694).
+fn answer(headers: &HeaderMap, body: String) -> Response {
+    let mut compressed = None;
+    if accepts_gzip(headers) && body.len() >= COMPRESS_FROM_BYTES {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        if encoder.write_all(body.as_bytes()).is_ok()
+            && let Ok(bytes) = encoder.finish()
+            && bytes.len() < body.len()
+        {
+            compressed = Some(bytes);
+        }
+    }
+    let mut response = match compressed {
+        Some(bytes) => {
+            let mut response = bytes.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        None => body.into_response(),
+    };
+    let answer_headers = response.headers_mut();
+    answer_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    answer_headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    answer_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
 }
 
 /// The job packets (PROTOCOL.md §4) the device lacks, after the session's

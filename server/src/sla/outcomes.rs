@@ -42,7 +42,7 @@ const ANALYZE_AFTER: u64 = 10_000;
 
 /// Recomputes and stores the outcomes of these tickets of one tenant under
 /// the tenant's policies; returns how many were computed.
-pub async fn recompute(
+pub(crate) async fn recompute(
     store: &dyn Store,
     context: &SlaContext,
     tenant_id: Uuid,

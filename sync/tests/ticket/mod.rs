@@ -1,3 +1,4 @@
+mod coalesce;
 mod doc;
 mod field_edit;
 mod fold;

@@ -2,6 +2,7 @@
 const SDK_PHONE: &str = env!("CARGO_BIN_EXE_sdk-phone");
 
 mod articles;
+mod catchup;
 mod convergence;
 mod day;
 mod kotlin;

@@ -196,13 +196,12 @@ async fn stored_outcomes_equal_the_lazy_computation_after_mixed_changes(
     .await
     .expect(StatusCode::OK);
     assert!(marked(&db, tenant.id, tickets[2]).await, "priority change");
-    app.patch(
-        &format!("/v1/tickets/{}", tickets[4]),
-        &admin,
-        &json!({"category": "lifts"}),
+    // The category (not changed through the API; an import or a fix by hand).
+    db.execute(
+        "UPDATE tickets SET category = 'lifts' WHERE tenant_id = $1 AND id = $2",
+        &[tenant.id, tickets[4]],
     )
-    .await
-    .expect(StatusCode::OK);
+    .await;
     assert!(marked(&db, tenant.id, tickets[4]).await, "category change");
     drain(&app).await;
     assert_ne!(
