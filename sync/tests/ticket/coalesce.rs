@@ -89,7 +89,7 @@ fn nothing_to_coalesce_or_a_foreign_change_in_the_run_leaves_it() {
 
     // The server's change arrives between two of the phone's.
     let mut server = server_doc.fork_with_actor(server());
-    act(&mut server, StatusAction::Reassign, T0 + 10_000);
+    server.notes_append("office note\n").unwrap();
     phone.merge(&mut server).unwrap();
     phone.notes_append("two\n").unwrap();
     assert!(phone.coalesce_own_changes(&sealed).is_none());
