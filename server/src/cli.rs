@@ -229,8 +229,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 id: found.id,
                 name: found.name,
             };
-            let manifest =
-                export_tenant(&source, blobs.as_ref(), &exported, &out, options).await?;
+            let manifest = export_tenant(&source, blobs.as_ref(), &exported, &out, options).await?;
             let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
             println!(
                 "exported tenant `{tenant}` to {}: {} tables, {rows} rows, {} media files",
@@ -257,8 +256,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { from } => {
             let blob_dir = embedded_blob_dir(&config)?;
             let manifest =
-                crate::governance::backup::restore(&from, &config.database_url, &blob_dir)
-                    .await?;
+                crate::governance::backup::restore(&from, &config.database_url, &blob_dir).await?;
             println!(
                 "restored the backup of {} into {} and {} ({} objects)",
                 manifest.created_at,

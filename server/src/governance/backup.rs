@@ -230,9 +230,7 @@ fn copy_hashing(source: &Path, destination: &Path) -> Result<(u64, String), Back
             break;
         }
         hasher.update(&buffer[..read]);
-        output
-            .write_all(&buffer[..read])
-            .map_err(io_at(&partial))?;
+        output.write_all(&buffer[..read]).map_err(io_at(&partial))?;
         bytes += read as u64;
     }
     output.sync_all().map_err(io_at(&partial))?;
@@ -341,8 +339,8 @@ fn restore_blocking(
         let Some((expected, key)) = line.split_once("  ") else {
             return Err(BackupError::Damaged(format!("bad line in {BLOB_LIST}")));
         };
-        let relative = key_path(key)
-            .ok_or_else(|| BackupError::Damaged(format!("bad object key {key:?}")))?;
+        let relative =
+            key_path(key).ok_or_else(|| BackupError::Damaged(format!("bad object key {key:?}")))?;
         let (_, sha256) = copy_hashing(&from.join(BLOBS).join(relative), &blob_dir.join(relative))?;
         if sha256 != expected {
             return Err(BackupError::Damaged(format!(

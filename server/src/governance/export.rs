@@ -158,9 +158,16 @@ pub async fn export_tenant(
         if progress.done.iter().any(|done| done.name == table.name) {
             continue;
         }
-        let exported =
-            export_table(source, table, tenant.id, out, &mut progress, options, &mut budget)
-                .await?;
+        let exported = export_table(
+            source,
+            table,
+            tenant.id,
+            out,
+            &mut progress,
+            options,
+            &mut budget,
+        )
+        .await?;
         progress.done.push(exported);
         progress.current = None;
         save_progress(out, &progress)?;
@@ -281,8 +288,18 @@ async fn export_table(
     let path = out.join(&file_name);
     let mut checkpoint = resume_point(progress, &table.name);
     let rows = loop {
-        match write_rows(source, table, tenant_id, &path, &checkpoint, progress, out, options, budget)
-            .await?
+        match write_rows(
+            source,
+            table,
+            tenant_id,
+            &path,
+            &checkpoint,
+            progress,
+            out,
+            options,
+            budget,
+        )
+        .await?
         {
             Some(rows) => break rows,
             // The checkpoint's row is gone or moved: the table changed since
@@ -359,7 +376,7 @@ async fn write_rows(
                 ));
             }
         }
-        if written % options.checkpoint_rows.max(1) == 0 {
+        if written.is_multiple_of(options.checkpoint_rows.max(1)) {
             writer.flush().map_err(io_at(path))?;
             writer.get_ref().sync_data().map_err(io_at(path))?;
             progress.current = Some(Checkpoint {
@@ -405,7 +422,7 @@ async fn export_media(
     for key in blobs.list(&prefix).await? {
         let Some(relative) = key.strip_prefix(&prefix).and_then(clean_relative) else {
             return Err(ExportError::Damaged {
-                file: key,
+                file: key.clone(),
                 message: "object key cannot be a file name".into(),
             });
         };

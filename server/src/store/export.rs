@@ -143,12 +143,11 @@ impl ExportSource {
                 .fetch_all(pool)
                 .await?;
                 for name in names {
-                    let rows = sqlx::query(
-                        "SELECT name, pk FROM pragma_table_info($1) ORDER BY cid",
-                    )
-                    .bind(&name)
-                    .fetch_all(pool)
-                    .await?;
+                    let rows =
+                        sqlx::query("SELECT name, pk FROM pragma_table_info($1) ORDER BY cid")
+                            .bind(&name)
+                            .fetch_all(pool)
+                            .await?;
                     let mut columns = Vec::with_capacity(rows.len());
                     let mut keyed: Vec<(i64, String)> = Vec::new();
                     for row in &rows {
@@ -242,7 +241,10 @@ impl ExportSource {
             }
             Self::Postgres(pool) => {
                 let (order, key) = if table.key_columns.is_empty() {
-                    ("t::text".to_owned(), "json_build_array(md5(t::text))".to_owned())
+                    (
+                        "t::text".to_owned(),
+                        "json_build_array(md5(t::text))".to_owned(),
+                    )
                 } else {
                     let order = table
                         .key_columns

@@ -27,7 +27,11 @@ const KEY: &str = "k1:anchor-webhook-audit-key-0123456789ab";
 
 type Received = Arc<Mutex<Vec<(String, String, String)>>>;
 
-async fn hook(State(received): State<Received>, headers: HeaderMap, body: String) -> StatusCode {
+async fn hook(
+    State(received): State<Received>,
+    headers: HeaderMap,
+    body: String,
+) -> axum::http::StatusCode {
     let header = |name: &str| {
         headers
             .get(name)
@@ -40,7 +44,7 @@ async fn hook(State(received): State<Received>, headers: HeaderMap, body: String
         header("truckroll-signature"),
         body,
     ));
-    StatusCode::NO_CONTENT
+    axum::http::StatusCode::NO_CONTENT
 }
 
 /// `t=…,v1=…` over `<t>.<body>` with the subscription's secret.

@@ -158,7 +158,7 @@ async fn a_busy_server_is_backed_up_and_restored_with_every_acknowledged_write()
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged: Arc<Mutex<Vec<(Uuid, String, Vec<u8>)>>> = Arc::default();
     let writer = {
-        let (stop, acknowledged) = (stop.clone(), acknowledged.clone());
+        let (stop, acknowledged, tenant_id) = (stop.clone(), acknowledged.clone(), tenant.id);
         let (client, base, token, blobs) = (
             app.client.clone(),
             app.base_url.clone(),
@@ -170,7 +170,7 @@ async fn a_busy_server_is_backed_up_and_restored_with_every_acknowledged_write()
             while !stop.load(Ordering::SeqCst) {
                 i += 1;
                 let bytes = photo(&format!("busy {i}"));
-                let key = object_key(tenant.id, &sha256_hex(&bytes));
+                let key = object_key(tenant_id, &sha256_hex(&bytes));
                 blobs
                     .write(&key, bytes.clone(), "image/png")
                     .await
@@ -256,7 +256,9 @@ async fn a_busy_server_is_backed_up_and_restored_with_every_acknowledged_write()
     .await;
     let raw = restored.db.raw().await;
     assert_eq!(
-        raw.scalar_text("PRAGMA integrity_check", &[]).await.as_deref(),
+        raw.scalar_text("PRAGMA integrity_check", &[])
+            .await
+            .as_deref(),
         Some("ok")
     );
     raw.close().await;
@@ -267,7 +269,12 @@ async fn a_busy_server_is_backed_up_and_restored_with_every_acknowledged_write()
             .await
             .expect(StatusCode::OK);
         assert_eq!(
-            &restored.state.blobs.read(key).await.expect("object restored"),
+            &restored
+                .state
+                .blobs
+                .read(key)
+                .await
+                .expect("object restored"),
             bytes,
             "{key}"
         );

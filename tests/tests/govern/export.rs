@@ -20,7 +20,6 @@ use truckroll_tests::{
     app::{TestApp, TestTenant},
     fixtures::Shop,
 };
-use uuid::Uuid;
 
 use super::run_cli;
 
@@ -98,7 +97,12 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     found
 }
 
-async fn export(config: &Config, tenant: &str, out: &Path, stop: Option<u64>) -> anyhow::Result<()> {
+async fn export(
+    config: &Config,
+    tenant: &str,
+    out: &Path,
+    stop: Option<u64>,
+) -> anyhow::Result<()> {
     run_cli(
         config,
         Command::Export {
@@ -162,9 +166,7 @@ async fn an_interrupted_export_resumes_to_the_tenants_whole_data(backend: TestBa
         .await
         .expect("export");
     let (resumed_files, whole_files) = (files(&resumed), files(&whole));
-    let names = |files: &BTreeMap<String, Vec<u8>>| {
-        files.keys().cloned().collect::<BTreeSet<_>>()
-    };
+    let names = |files: &BTreeMap<String, Vec<u8>>| files.keys().cloned().collect::<BTreeSet<_>>();
     assert_eq!(names(&resumed_files), names(&whole_files));
     for (name, content) in &whole_files {
         if name != "manifest.json" {
@@ -177,8 +179,7 @@ async fn an_interrupted_export_resumes_to_the_tenants_whole_data(backend: TestBa
 
     // Every table with tenant data is there with every row of the tenant,
     // and nothing of the other tenant is anywhere.
-    let manifest: Value =
-        serde_json::from_slice(&whole_files["manifest.json"]).expect("manifest");
+    let manifest: Value = serde_json::from_slice(&whole_files["manifest.json"]).expect("manifest");
     assert_eq!(manifest["tenant"]["id"], acme.id.to_string());
     let raw = app.db.raw().await;
     let exported: BTreeMap<String, u64> = manifest["tables"]
@@ -234,7 +235,10 @@ async fn an_interrupted_export_resumes_to_the_tenants_whole_data(backend: TestBa
     // Media: exactly the tenant's objects, byte for byte.
     let prefix = truckroll_server::blob::tenant_prefix(acme.id);
     let keys = app.state.blobs.list(&prefix).await.expect("objects");
-    assert_eq!(keys.len() as u64, manifest["media"].as_u64().expect("media"));
+    assert_eq!(
+        keys.len() as u64,
+        manifest["media"].as_u64().expect("media")
+    );
     assert!(keys.len() >= 5);
     for key in keys {
         let relative = key.strip_prefix(&prefix).expect("prefix");
@@ -244,6 +248,12 @@ async fn an_interrupted_export_resumes_to_the_tenants_whole_data(backend: TestBa
             "{key}"
         );
     }
-    let media_files = whole_files.keys().filter(|k| k.starts_with("media/")).count();
-    assert_eq!(media_files as u64, manifest["media"].as_u64().expect("media"));
+    let media_files = whole_files
+        .keys()
+        .filter(|k| k.starts_with("media/"))
+        .count();
+    assert_eq!(
+        media_files as u64,
+        manifest["media"].as_u64().expect("media")
+    );
 }
