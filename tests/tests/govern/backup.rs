@@ -31,6 +31,9 @@ use uuid::Uuid;
 
 use super::run_cli;
 
+/// (customer id, object key, object bytes) of each acknowledged write.
+type Acknowledged = Arc<Mutex<Vec<(Uuid, String, Vec<u8>)>>>;
+
 const AUDIT_KEY: &str = "k1:backup-test-audit-key-0123456789abcdef";
 
 fn configure(blob_dir: &Path) -> impl FnOnce(&mut Config) + use<> {
@@ -156,7 +159,7 @@ async fn a_busy_server_is_backed_up_and_restored_with_every_acknowledged_write()
     // Writers keep creating customers and objects during the backup; each
     // write counts once it is acknowledged.
     let stop = Arc::new(AtomicBool::new(false));
-    let acknowledged: Arc<Mutex<Vec<(Uuid, String, Vec<u8>)>>> = Arc::default();
+    let acknowledged: Acknowledged = Arc::default();
     let writer = {
         let (stop, acknowledged, tenant_id) = (stop.clone(), acknowledged.clone(), tenant.id);
         let (client, base, token, blobs) = (
