@@ -41,6 +41,34 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Write one tenant's data (JSON Lines per table) and media files into
+    /// a directory; run again with the same `--out` to resume.
+    Export {
+        /// The tenant's name.
+        #[arg(long)]
+        tenant: String,
+        /// The archive directory (new, or an unfinished export to resume).
+        #[arg(long)]
+        out: PathBuf,
+        /// Rows between two checkpoints of the archive.
+        #[arg(long, default_value_t = 1000, hide = true)]
+        checkpoint_rows: u64,
+        /// Stop after this many rows, as an interrupted run would (tests).
+        #[arg(long, hide = true)]
+        stop_after_rows: Option<u64>,
+    },
+    /// Back up the embedded database (SQLite online backup) and the blob
+    /// directory into a new directory, while the server runs.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a `truckroll backup` into the configured database file and
+    /// blob directory (both must be new).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Serve with a seeded demo city whose technicians move, take offers and
     /// finish jobs; prints the URL and the sign-in details.
     Demo {
@@ -177,10 +205,83 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(report.valid, "audit log of `{tenant}` is broken");
             Ok(())
         }
+        Command::Export {
+            tenant,
+            out,
+            checkpoint_rows,
+            stop_after_rows,
+        } => {
+            use crate::governance::export::{ExportOptions, ExportedTenant, export_tenant};
+            let store =
+                store::connect(&config.database_url, config.database_max_connections).await?;
+            let found = store
+                .tenant_by_name(&tenant)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no tenant `{tenant}`"))?;
+            let source = store::export::ExportSource::connect(&config.database_url).await?;
+            let blobs =
+                crate::blob::open(&config.media, &config.data_dir, &config.auth.token_secret)?;
+            let options = ExportOptions {
+                checkpoint_rows,
+                stop_after_rows,
+            };
+            let exported = ExportedTenant {
+                id: found.id,
+                name: found.name,
+            };
+            let manifest = export_tenant(&source, blobs.as_ref(), &exported, &out, options).await?;
+            let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
+            println!(
+                "exported tenant `{tenant}` to {}: {} tables, {rows} rows, {} media files",
+                out.display(),
+                manifest.tables.len(),
+                manifest.media
+            );
+            Ok(())
+        }
+        Command::Backup { out } => {
+            let blob_dir = embedded_blob_dir(&config)?;
+            let manifest =
+                crate::governance::backup::backup(&config.database_url, &blob_dir, &out).await?;
+            println!(
+                "backed up {} ({} bytes) and {} objects ({} bytes) to {}",
+                config::redact_url(&config.database_url),
+                manifest.database_bytes,
+                manifest.blobs,
+                manifest.blob_bytes,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let blob_dir = embedded_blob_dir(&config)?;
+            let manifest =
+                crate::governance::backup::restore(&from, &config.database_url, &blob_dir).await?;
+            println!(
+                "restored the backup of {} into {} and {} ({} objects)",
+                manifest.created_at,
+                config::redact_url(&config.database_url),
+                blob_dir.display(),
+                manifest.blobs
+            );
+            Ok(())
+        }
     }
 }
 
 use crate::config;
+
+/// The `fs` blob directory of the embedded default; backup and restore
+/// cover only it (PostgreSQL and S3 have their own tools: README).
+fn embedded_blob_dir(config: &Config) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(
+        config.is_sqlite() && config.media.backend == crate::blob::BlobBackend::Fs,
+        "`truckroll backup` and `restore` cover the embedded default (SQLite and the fs blob \
+         directory); for PostgreSQL and S3 use pg_dump or pg_basebackup and the bucket's own \
+         copy (README, Backup and restore)"
+    );
+    Ok(crate::blob::fs_directory(&config.media, &config.data_dir))
+}
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = store::connect(&config.database_url, config.database_max_connections).await?;

@@ -99,7 +99,11 @@ impl TestApp {
 
     /// Starts with the test defaults, changed by `configure`.
     pub async fn start_with(backend: TestBackend, configure: impl FnOnce(&mut Config)) -> Self {
-        let db = TestDb::new(backend).await;
+        Self::start_on(TestDb::new(backend).await, configure).await
+    }
+
+    /// Starts on `db` (a database made elsewhere, e.g. restored from a backup).
+    pub async fn start_on(db: TestDb, configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = test_config(db.database_url());
         configure(&mut config);
         let (state, address, shutdown, server) = serve(db.store.clone(), config.clone()).await;
@@ -123,6 +127,18 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.expect("server task");
         }
+    }
+
+    /// Stops the server and hands back its database, which stays (a backup
+    /// of the quiet database, then).
+    pub async fn stop_keeping_db(mut self) -> TestDb {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+        self.db
     }
 
     /// Sends `method path` with an optional bearer token and JSON body.

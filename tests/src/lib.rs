@@ -256,6 +256,23 @@ impl TestDb {
         }
     }
 
+    /// The SQLite database `truckroll.db` in `dir`, made by something else
+    /// (`truckroll restore`), opened and migrated; removed with `dir`.
+    pub async fn existing_sqlite(mut dir: TempGuard) -> Self {
+        dir.url = format!("sqlite://{}", dir.dir.join("truckroll.db").display());
+        let store = SqliteStore::connect(&dir.url, POOL_SIZE)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", dir.url));
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("cannot migrate {}: {e}", dir.url));
+        Self {
+            store: Arc::new(store),
+            guard: Guard::Sqlite(dir),
+        }
+    }
+
     pub async fn new(backend: TestBackend) -> Self {
         match backend {
             TestBackend::Sqlite => Self::sqlite().await,

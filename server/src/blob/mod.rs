@@ -152,6 +152,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// The `fs` backend's directory: `media.fs_dir`, or `blobs` in `data_dir`.
+pub fn fs_directory(config: &MediaConfig, data_dir: &std::path::Path) -> std::path::PathBuf {
+    if config.fs_dir.as_os_str().is_empty() {
+        data_dir.join("blobs")
+    } else {
+        config.fs_dir.clone()
+    }
+}
+
 /// Opens the backend the configuration names. `data_dir` holds the `fs`
 /// backend's directory when `media.fs_dir` is empty; `fallback_secret` keys
 /// its URLs when `media.url_secret` is empty.
@@ -162,11 +171,7 @@ pub fn open(
 ) -> BlobResult<Arc<dyn BlobStore>> {
     Ok(match config.backend {
         BlobBackend::Fs => {
-            let dir = if config.fs_dir.as_os_str().is_empty() {
-                data_dir.join("blobs")
-            } else {
-                config.fs_dir.clone()
-            };
+            let dir = fs_directory(config, data_dir);
             let secret = if config.url_secret.is_empty() {
                 signing::derive_secret(fallback_secret)
             } else {

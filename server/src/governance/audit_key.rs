@@ -7,7 +7,10 @@
 //! a second system the database's administrator does not control alone).
 //! Rewriting an entry then needs the key; stripping seals shows (an
 //! unsealed entry before a sealed one); cutting entries off the end shows
-//! against the anchor. The sealer seals only entries younger than
+//! against the anchor. Each anchor is also queued as an `audit.anchored`
+//! webhook event (the one webhook outbox, its egress rules) for the
+//! tenant's subscriptions that ask for it, so a copy lands on the tenant's
+//! own receiver. The sealer seals only entries younger than
 //! `audit_seal_window_secs`, so an old entry whose seal was stripped and
 //! content rewritten is never sealed again.
 //!
@@ -173,6 +176,11 @@ pub struct AuditAnchor {
     pub at: DateTime<Utc>,
 }
 
+/// The webhook event type each anchor is sent as (to subscriptions that
+/// ask for it); its `data.anchor` is the [`AuditAnchor`], whose `mac` only
+/// the holder of the audit key can make.
+pub const ANCHOR_EVENT: &str = "audit.anchored";
+
 pub fn anchor_key(tenant_id: Uuid) -> String {
     format!("audit-anchors/{tenant_id}.json")
 }
@@ -237,7 +245,17 @@ pub async fn seal_once(
             );
         }
         for anchor in newest.values() {
-            write_anchor(blobs, anchor).await?;
+            if let Some(written) = write_anchor(blobs, anchor).await? {
+                // The checkpoint also goes to the tenant's own receivers, if
+                // any subscribed: a copy outside this server's reach.
+                store
+                    .queue_tenant_event_webhooks(
+                        written.tenant_id,
+                        ANCHOR_EVENT,
+                        serde_json::json!({ "anchor": written }),
+                    )
+                    .await?;
+            }
         }
         if pending.len() < ROUND as usize {
             return Ok(sealed);
@@ -253,21 +271,25 @@ fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-async fn write_anchor(blobs: &dyn BlobStore, anchor: &AuditAnchor) -> Result<(), SealError> {
+/// Writes the anchor unless the stored one is as new; returns what it wrote.
+async fn write_anchor(
+    blobs: &dyn BlobStore,
+    anchor: &AuditAnchor,
+) -> Result<Option<AuditAnchor>, SealError> {
     let key = anchor_key(anchor.tenant_id);
     let mut anchor = anchor.clone();
     if let Some(existing) = read_anchor(blobs, anchor.tenant_id).await? {
         // Anchors only move forward (a slower replica never moves one
         // back), and the first sealed entry stays the first.
         if existing.seq >= anchor.seq {
-            return Ok(());
+            return Ok(None);
         }
         anchor.first_seq = existing.first_seq.min(anchor.first_seq);
     }
     blobs
         .write(&key, serde_json::to_vec(&anchor)?, "application/json")
         .await?;
-    Ok(())
+    Ok(Some(anchor))
 }
 
 pub async fn read_anchor(

@@ -4,6 +4,8 @@
 //! (`audit_key.rs`).
 
 pub mod audit_key;
+pub mod backup;
 mod config;
+pub mod export;
 
 pub use config::GovernanceConfig;

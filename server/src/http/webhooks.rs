@@ -31,7 +31,8 @@ pub struct NewWebhook {
     /// Where events are POSTed (http or https).
     pub url: String,
     /// Event types: ticket.created, ticket.assigned, ticket.status_changed,
-    /// ticket.completed, sla.warning, sla.breached, rule.fired (a trigger rule's webhook action).
+    /// ticket.completed, sla.warning, sla.breached, rule.fired (a trigger rule's webhook action), audit.anchored (the
+    /// audit log's newest sealed entry, a signed checkpoint).
     pub events: Vec<String>,
     #[serde(default = "yes")]
     pub active: bool,

@@ -103,6 +103,15 @@ pub trait WebhookStore {
         secret: &str,
     ) -> StoreResult<Webhook>;
     async fn list_webhooks(&self, tenant_id: Uuid) -> StoreResult<Vec<Webhook>>;
+    /// Queues an event about the tenant as a whole (no ticket), such as
+    /// `audit.anchored`, for its active subscriptions that want it; returns
+    /// how many deliveries were queued.
+    async fn queue_tenant_event_webhooks(
+        &self,
+        tenant_id: Uuid,
+        event_type: &str,
+        data: serde_json::Value,
+    ) -> StoreResult<usize>;
     async fn get_webhook(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Webhook>;
     /// Replaces url, events and active.
     async fn update_webhook(&self, actor: Actor, webhook: &Webhook) -> StoreResult<Webhook>;

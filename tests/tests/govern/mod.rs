@@ -6,8 +6,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use truckroll_tests::app::{Reply, TestApp};
 
+mod anchor_webhook;
 mod audit;
+mod backup;
 mod egress;
+mod export;
 mod idempotency;
 mod metrics;
 mod openapi;
@@ -41,4 +44,28 @@ fn assert_problem(reply: &Reply, status: StatusCode, what: &str) {
         reply.body
     );
     assert_eq!(reply.body["status"], json!(status.as_u16()), "{what}");
+}
+
+/// Runs a `truckroll` subcommand as the binary does (`cli::run`), with a
+/// configuration file holding `config`'s database, blob directory, token
+/// secret and audit key.
+async fn run_cli(
+    config: &truckroll_server::config::Config,
+    command: truckroll_server::cli::Command,
+) -> anyhow::Result<()> {
+    let dir = truckroll_tests::TempGuard::new("truckroll-cli-");
+    let toml = format!(
+        "database_url = {:?}\n[media]\nfs_dir = {:?}\n[auth]\ntoken_secret = {:?}\n[governance]\naudit_key = {:?}\n",
+        config.database_url,
+        config.media.fs_dir.display().to_string(),
+        config.auth.token_secret,
+        config.governance.audit_key,
+    );
+    let path = dir.path().join("truckroll.toml");
+    std::fs::write(&path, toml).expect("config file");
+    truckroll_server::cli::run(truckroll_server::cli::Cli {
+        config: Some(path),
+        command,
+    })
+    .await
 }

@@ -23,7 +23,7 @@ pub use worker::{WebhookWorker, WebhookWorkerHandle, spawn_worker};
 use crate::{config_error::ConfigError, domain::ValidationErrors};
 
 /// The event types a subscription may ask for.
-pub const EVENT_TYPES: [&str; 7] = [
+pub const EVENT_TYPES: [&str; 8] = [
     "ticket.created",
     "ticket.assigned",
     "ticket.status_changed",
@@ -32,6 +32,8 @@ pub const EVENT_TYPES: [&str; 7] = [
     "sla.breached",
     // A trigger rule's webhook action (issue 21).
     "rule.fired",
+    // The tenant's audit anchor moved: a signed checkpoint (issue 19).
+    "audit.anchored",
 ];
 
 /// Header carrying `t=…,v1=…`.

@@ -138,6 +138,13 @@ macro_rules! impl_webhook_store {
 
             #[async_trait]
             impl WebhookStore for $store {
+                async fn queue_tenant_event_webhooks(&self, tenant_id: Uuid, event_type: &str, data: serde_json::Value) -> StoreResult<usize> {
+                    let mut tx = self.begin_write().await?;
+                    let queued = Self::enqueue_webhooks_in(&mut tx, tenant_id, event_type, None, data).await?;
+                    tx.commit().await?;
+                    Ok(queued)
+                }
+
                 async fn create_webhook(&self, actor: Actor, url: &str, events: &[String], active: bool, secret: &str) -> StoreResult<Webhook> {
                     let mut tx = self.begin_write().await?;
                     let id = Uuid::now_v7();
