@@ -287,7 +287,8 @@ impl Automation<'_> {
     ) -> Result<DryRun, AutomationError> {
         let facts = self.facts(ticket, trigger.comment.clone()).await?;
         let mut chain = run_chain(rules, &trigger.events, facts);
-        self.name_teams(ticket.tenant_id, &mut chain.firings).await?;
+        self.name_teams(ticket.tenant_id, &mut chain.firings)
+            .await?;
         Ok(DryRun {
             firings: chain.firings,
             passes: chain.passes,
@@ -429,7 +430,11 @@ impl Automation<'_> {
     /// now (the ranking `/candidates` and "assign best" use), through the
     /// one assignment flow; a candidate who filled up meanwhile is skipped.
     /// Who and why (or why nobody) goes into the timeline.
-    async fn auto_dispatch(&self, ticket: Ticket, rule_name: &str) -> Result<Ticket, AutomationError> {
+    async fn auto_dispatch(
+        &self,
+        ticket: Ticket,
+        rule_name: &str,
+    ) -> Result<Ticket, AutomationError> {
         const CANDIDATES: usize = 5;
         let tenant_id = ticket.tenant_id;
         let record = |summary: String, detail: serde_json::Value| {
@@ -440,8 +445,13 @@ impl Automation<'_> {
             outcome
         };
         if ticket.assignee_id.is_some() || ticket.status != truckroll_sync::Status::New {
-            let outcome = record("nothing to do: the ticket has a technician".into(), json!({}));
-            self.store.record_auto_dispatch(tenant_id, ticket.id, &outcome).await?;
+            let outcome = record(
+                "nothing to do: the ticket has a technician".into(),
+                json!({}),
+            );
+            self.store
+                .record_auto_dispatch(tenant_id, ticket.id, &outcome)
+                .await?;
             return Ok(ticket);
         }
         let site = self.store.get_site(tenant_id, ticket.site_id).await?;
@@ -477,7 +487,11 @@ impl Automation<'_> {
                 .await
             {
                 Ok(assigned) => {
-                    let name = match self.store.get_technician(tenant_id, candidate.technician_id).await {
+                    let name = match self
+                        .store
+                        .get_technician(tenant_id, candidate.technician_id)
+                        .await
+                    {
                         Ok(technician) => technician.name,
                         Err(StoreError::NotFound(_)) => candidate.technician_id.to_string(),
                         Err(e) => return Err(e.into()),
@@ -497,15 +511,21 @@ impl Automation<'_> {
                                "rank": candidate.rank, "score": candidate.score, "reasons": candidate.reasons,
                                "skipped": skipped}),
                     );
-                    self.store.record_auto_dispatch(tenant_id, ticket.id, &outcome).await?;
+                    self.store
+                        .record_auto_dispatch(tenant_id, ticket.id, &outcome)
+                        .await?;
                     return Ok(assigned);
                 }
-                Err(crate::dispatch::assignment::AssignError::Store(StoreError::Conflict(reason)))
+                Err(crate::dispatch::assignment::AssignError::Store(StoreError::Conflict(
+                    reason,
+                )))
                 | Err(crate::dispatch::assignment::AssignError::Transition(reason)) => {
-                    skipped.push(json!({"technician_id": candidate.technician_id, "reason": reason}));
+                    skipped
+                        .push(json!({"technician_id": candidate.technician_id, "reason": reason}));
                 }
                 Err(crate::dispatch::assignment::AssignError::MissingSkills(missing)) => {
-                    skipped.push(json!({"technician_id": candidate.technician_id, "reason": missing}));
+                    skipped
+                        .push(json!({"technician_id": candidate.technician_id, "reason": missing}));
                 }
                 Err(crate::dispatch::assignment::AssignError::UnknownTechnician) => {}
                 Err(crate::dispatch::assignment::AssignError::Store(e)) => return Err(e.into()),
@@ -515,7 +535,9 @@ impl Automation<'_> {
             "no qualified technician is available now; the ticket waits for a dispatcher".into(),
             json!({"skipped": skipped}),
         );
-        self.store.record_auto_dispatch(tenant_id, ticket.id, &outcome).await?;
+        self.store
+            .record_auto_dispatch(tenant_id, ticket.id, &outcome)
+            .await?;
         Ok(ticket)
     }
 

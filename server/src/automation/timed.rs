@@ -26,13 +26,13 @@ use uuid::Uuid;
 use super::{Automation, AutomationError, Trigger, cache::RulesCache};
 use crate::{
     dispatch::assignment::DispatchHandles,
-    store::automation::TimedClaim,
     domain::{
         automation::{Rule, Timer, TimerSince, TriggerEvent},
         customers::CustomerTier,
         sla::{calendar::CompiledCalendar, policy::select_policy},
         ticket::Ticket,
     },
+    store::automation::TimedClaim,
 };
 
 /// The most tickets one rule looks at per sweep (least recently updated first).

@@ -1238,7 +1238,10 @@ mod tests {
             Op::Present,
             Op::Absent,
         ];
-        let fields = FIELDS.iter().copied().chain(["custom.amount", "custom.none"]);
+        let fields = FIELDS
+            .iter()
+            .copied()
+            .chain(["custom.amount", "custom.none"]);
         let mut checked = 0;
         for f in [facts(), with_comment, without_tier] {
             for field in fields.clone() {

@@ -84,7 +84,11 @@ async fn rules_run_on_a_phone_sync_and_email_the_staff(backend: TestBackend) {
         .await
         .expect("signs in");
     phone.sync_now().await.expect("first sync");
-    assert_eq!(tags_of(&app, &admin, ticket).await, json!([]), "no rule ran before the phone's change");
+    assert_eq!(
+        tags_of(&app, &admin, ticket).await,
+        json!([]),
+        "no rule ran before the phone's change"
+    );
     phone
         .edit(
             &t,
@@ -97,7 +101,10 @@ async fn rules_run_on_a_phone_sync_and_email_the_staff(backend: TestBackend) {
         .await
         .expect("accept applies");
     phone.sync_now().await.expect("sync");
-    assert_eq!(tags_of(&app, &admin, ticket).await, json!(["accepted-on-phone"]));
+    assert_eq!(
+        tags_of(&app, &admin, ticket).await,
+        json!(["accepted-on-phone"])
+    );
     // Another change of the work record: the rule's own tag keeps it quiet.
     phone
         .edit(
@@ -136,7 +143,11 @@ async fn rules_run_on_a_phone_sync_and_email_the_staff(backend: TestBackend) {
         "{}",
         mail[0].subject
     );
-    assert!(mail[0].body.contains("The job has started."), "{}", mail[0].body);
+    assert!(
+        mail[0].body.contains("The job has started."),
+        "{}",
+        mail[0].body
+    );
     assert!(
         mail[0]
             .body
@@ -166,12 +177,16 @@ async fn auto_dispatch_assigns_the_nearest_qualified_technician(backend: TestBac
         .build()
         .await;
     let admin = shop.tenant.admin_token.clone();
-    app.post("/v1/rules", &admin, &json!({"name": "P1 goes out now", "definition": {
+    app.post(
+        "/v1/rules",
+        &admin,
+        &json!({"name": "P1 goes out now", "definition": {
         "events": ["ticket_created"],
         "conditions": {"field": "priority", "op": "eq", "value": "P1"},
-        "actions": [{"type": "auto_dispatch"}]}}))
-        .await
-        .expect(StatusCode::CREATED);
+        "actions": [{"type": "auto_dispatch"}]}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
     let summary = |entries: &[Value]| -> Vec<String> {
         entries
             .iter()
@@ -200,10 +215,15 @@ async fn auto_dispatch_assigns_the_nearest_qualified_technician(backend: TestBac
         .cloned()
         .unwrap_or_default();
     assert_eq!(record["detail"]["technician_id"], json!(shop.techs[0].id));
-    assert!(record["detail"]["reasons"]["distance_m"].is_number(), "{record}");
     assert!(
-        entries.iter().any(|e| e["action"] == "rule.fired"
-            && e["detail"]["changes"] == json!(["auto-dispatch"])),
+        record["detail"]["reasons"]["distance_m"].is_number(),
+        "{record}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "rule.fired"
+                && e["detail"]["changes"] == json!(["auto-dispatch"])),
         "{entries:?}"
     );
     // Technician 0 is full (capacity 1): the next P1 goes to technician 1.
@@ -215,7 +235,9 @@ async fn auto_dispatch_assigns_the_nearest_qualified_technician(backend: TestBac
     let said = summary(&timeline_of(&app, &admin, id_of(&third, "id")).await);
     assert_eq!(
         said,
-        ["rule \"P1 goes out now\" auto-dispatch: no qualified technician is available now; the ticket waits for a dispatcher"],
+        [
+            "rule \"P1 goes out now\" auto-dispatch: no qualified technician is available now; the ticket waits for a dispatcher"
+        ],
     );
     app.stop().await;
 }
@@ -228,44 +250,90 @@ async fn every_condition_operator_holds_and_fails_over_the_api(backend: TestBack
     let shop = Shop::builder(&app, "ops").build().await;
     let admin = shop.tenant.admin_token.clone();
     let cases = [
-        ("eq", json!({"field": "priority", "op": "eq", "value": "P2"}),
-               json!({"field": "priority", "op": "eq", "value": "P1"})),
-        ("ne", json!({"field": "priority", "op": "ne", "value": "P1"}),
-               json!({"field": "priority", "op": "ne", "value": "P2"})),
-        ("in", json!({"field": "customer.tier", "op": "in", "value": ["standard", "gold"]}),
-               json!({"field": "customer.tier", "op": "in", "value": ["gold"]})),
-        ("not-in", json!({"field": "channel", "op": "not_in", "value": ["email", "form"]}),
-                   json!({"field": "channel", "op": "not_in", "value": ["api"]})),
-        ("contains", json!({"field": "title", "op": "contains", "value": "CHILL"}),
-                     json!({"field": "title", "op": "contains", "value": "boiler"})),
-        ("not-contains", json!({"field": "text", "op": "not_contains", "value": "gas"}),
-                         json!({"field": "title", "op": "not_contains", "value": "chill"})),
-        ("gt", json!({"field": "priority", "op": "gt", "value": "P1"}),
-               json!({"field": "priority", "op": "gt", "value": "P2"})),
-        ("gte", json!({"field": "priority", "op": "gte", "value": "P2"}),
-                json!({"field": "priority", "op": "gte", "value": "P3"})),
-        ("lt", json!({"field": "priority", "op": "lt", "value": "P3"}),
-               json!({"field": "priority", "op": "lt", "value": "P2"})),
-        ("lte", json!({"field": "priority", "op": "lte", "value": "P2"}),
-                json!({"field": "priority", "op": "lte", "value": "P1"})),
-        ("present", json!({"field": "title", "op": "present"}),
-                    json!({"field": "assignee_id", "op": "present"})),
-        ("absent", json!({"field": "assignee_id", "op": "absent"}),
-                   json!({"field": "title", "op": "absent"})),
+        (
+            "eq",
+            json!({"field": "priority", "op": "eq", "value": "P2"}),
+            json!({"field": "priority", "op": "eq", "value": "P1"}),
+        ),
+        (
+            "ne",
+            json!({"field": "priority", "op": "ne", "value": "P1"}),
+            json!({"field": "priority", "op": "ne", "value": "P2"}),
+        ),
+        (
+            "in",
+            json!({"field": "customer.tier", "op": "in", "value": ["standard", "gold"]}),
+            json!({"field": "customer.tier", "op": "in", "value": ["gold"]}),
+        ),
+        (
+            "not-in",
+            json!({"field": "channel", "op": "not_in", "value": ["email", "form"]}),
+            json!({"field": "channel", "op": "not_in", "value": ["api"]}),
+        ),
+        (
+            "contains",
+            json!({"field": "title", "op": "contains", "value": "CHILL"}),
+            json!({"field": "title", "op": "contains", "value": "boiler"}),
+        ),
+        (
+            "not-contains",
+            json!({"field": "text", "op": "not_contains", "value": "gas"}),
+            json!({"field": "title", "op": "not_contains", "value": "chill"}),
+        ),
+        (
+            "gt",
+            json!({"field": "priority", "op": "gt", "value": "P1"}),
+            json!({"field": "priority", "op": "gt", "value": "P2"}),
+        ),
+        (
+            "gte",
+            json!({"field": "priority", "op": "gte", "value": "P2"}),
+            json!({"field": "priority", "op": "gte", "value": "P3"}),
+        ),
+        (
+            "lt",
+            json!({"field": "priority", "op": "lt", "value": "P3"}),
+            json!({"field": "priority", "op": "lt", "value": "P2"}),
+        ),
+        (
+            "lte",
+            json!({"field": "priority", "op": "lte", "value": "P2"}),
+            json!({"field": "priority", "op": "lte", "value": "P1"}),
+        ),
+        (
+            "present",
+            json!({"field": "title", "op": "present"}),
+            json!({"field": "assignee_id", "op": "present"}),
+        ),
+        (
+            "absent",
+            json!({"field": "assignee_id", "op": "absent"}),
+            json!({"field": "title", "op": "absent"}),
+        ),
     ];
     for (name, holds, fails) in &cases {
-        for (tag, condition) in [(format!("yes-{name}"), holds), (format!("no-{name}"), fails)] {
-            app.post("/v1/rules", &admin, &json!({"name": tag, "definition": {
+        for (tag, condition) in [
+            (format!("yes-{name}"), holds),
+            (format!("no-{name}"), fails),
+        ] {
+            app.post(
+                "/v1/rules",
+                &admin,
+                &json!({"name": tag, "definition": {
                 "events": ["ticket_created"], "conditions": condition,
-                "actions": [{"type": "add_tags", "tags": [tag]}]}}))
-                .await
-                .expect(StatusCode::CREATED);
+                "actions": [{"type": "add_tags", "tags": [tag]}]}}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
         }
     }
     let created = shop.ticket(&app, "P2").await;
     let mut tags: Vec<String> = serde_json::from_value(created["tags"].clone()).unwrap_or_default();
     tags.sort();
-    let mut expected: Vec<String> = cases.iter().map(|(name, _, _)| format!("yes-{name}")).collect();
+    let mut expected: Vec<String> = cases
+        .iter()
+        .map(|(name, _, _)| format!("yes-{name}"))
+        .collect();
     expected.sort();
     assert_eq!(tags, expected);
     app.stop().await;

@@ -286,8 +286,10 @@ async fn a_crash_between_claim_and_effect_loses_no_firing(backend: TestBackend) 
     let raw = app.db.raw().await;
     let (arm, disarm): (&[&str], &[&str]) = match backend {
         TestBackend::Sqlite => (
-            &["CREATE TRIGGER crash_point BEFORE INSERT ON staff_notifications \
-               BEGIN SELECT RAISE(ABORT, 'simulated crash'); END"],
+            &[
+                "CREATE TRIGGER crash_point BEFORE INSERT ON staff_notifications \
+               BEGIN SELECT RAISE(ABORT, 'simulated crash'); END",
+            ],
             &["DROP TRIGGER crash_point"],
         ),
         TestBackend::Postgres => (
@@ -342,7 +344,11 @@ async fn a_crash_between_claim_and_effect_loses_no_firing(backend: TestBackend) 
                 .expect("sweep")
         }
     };
-    assert_eq!(sweep(later).await, 1, "the lost firing is made after the restart");
+    assert_eq!(
+        sweep(later).await,
+        1,
+        "the lost firing is made after the restart"
+    );
     assert_eq!(sweep(later).await, 0, "and only once");
     assert_eq!(fired(&app, &admin, ticket).await.len(), 1);
     let tagged = app
