@@ -35,9 +35,7 @@ use crate::{
     },
     store::{
         Actor, Store, StoreError,
-        automation::{
-            ChainEffects, ChainWrite, ChainWritten, FiringEntry, NewNotification, TimedClaim,
-        },
+        automation::{ChainEffects, ChainWrite, FiringEntry, NewNotification, TimedClaim},
     },
 };
 
@@ -370,8 +368,8 @@ impl Automation<'_> {
                 claim,
             };
             let updated = match self.store.write_chain(write).await {
-                Ok(ChainWritten::Written(updated)) => updated,
-                Ok(ChainWritten::AlreadyFired) => return Ok(None),
+                Ok(Some(updated)) => updated,
+                Ok(None) => return Ok(None),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             };

@@ -104,16 +104,6 @@ pub struct TimedClaim {
     pub anchor: DateTime<Utc>,
 }
 
-/// What became of a [`ChainWrite`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum ChainWritten {
-    /// Written; the ticket as it now is.
-    Written(Ticket),
-    /// The time-based firing was made already (another replica, an earlier
-    /// sweep): nothing written.
-    AlreadyFired,
-}
-
 #[async_trait]
 pub trait AutomationStore {
     /// Teams by name.
@@ -164,9 +154,11 @@ pub trait AutomationStore {
         effects: &ChainEffects,
     ) -> StoreResult<()>;
 
-    /// Writes a chain whole (see [`ChainWrite`]). A ticket changed since
-    /// `before` was read is a `Conflict` (nothing written).
-    async fn write_chain(&self, write: ChainWrite<'_>) -> StoreResult<ChainWritten>;
+    /// Writes a chain whole (see [`ChainWrite`]) and answers the ticket as
+    /// it now is; `None` when the time-based firing was made already
+    /// (another replica, an earlier sweep): nothing written. A ticket
+    /// changed since `before` was read is a `Conflict` (nothing written).
+    async fn write_chain(&self, write: ChainWrite<'_>) -> StoreResult<Option<Ticket>>;
 
     /// The outcome of a rule's `auto_dispatch` (who, and why; or why
     /// nobody), as a `rule.auto_dispatch` audit entry the timeline shows.

@@ -20,7 +20,7 @@ macro_rules! impl_automation_store {
             };
             use $crate::store::{
                 Actor, StoreError, StoreResult,
-                automation::{AutomationStore, ChainEffects, ChainWrite, ChainWritten, NewNotification, QueueItem, RuleSave, StaffNotification},
+                automation::{AutomationStore, ChainEffects, ChainWrite, NewNotification, QueueItem, RuleSave, StaffNotification},
                 notify::{Locale, NoticeContext, NoticeEvent},
                 rows::{TicketRow, UserRow},
                 sql::{TICKET_COLUMNS, USER_COLUMNS, audit, now, write_error},
@@ -627,7 +627,7 @@ macro_rules! impl_automation_store {
                 }
 
                 #[tracing::instrument(skip_all, fields(ticket = %write.before.id))]
-                async fn write_chain(&self, write: ChainWrite<'_>) -> StoreResult<ChainWritten> {
+                async fn write_chain(&self, write: ChainWrite<'_>) -> StoreResult<Option<Ticket>> {
                     let before = write.before;
                     let tenant_id = before.tenant_id;
                     let mut tx = self.begin_write().await?;
@@ -647,7 +647,7 @@ macro_rules! impl_automation_store {
                         .await?
                         .rows_affected();
                         if claimed == 0 {
-                            return Ok(ChainWritten::AlreadyFired);
+                            return Ok(None);
                         }
                     }
                     let system = Actor { tenant_id, user_id: None };
@@ -661,7 +661,7 @@ macro_rules! impl_automation_store {
                         Self::add_comment_in(&mut tx, author, ticket.id, note).await?;
                     }
                     tx.commit().await?;
-                    Ok(ChainWritten::Written(ticket))
+                    Ok(Some(ticket))
                 }
 
                 async fn record_auto_dispatch(&self, tenant_id: Uuid, ticket_id: Uuid, outcome: &serde_json::Value) -> StoreResult<()> {
