@@ -295,7 +295,7 @@ impl BackgroundTasks {
         tasks.push(tokio::spawn(crate::automation::timed::run(
             state.dispatch_handles(),
             state.rules.clone(),
-            crate::automation::timed::POLL,
+            config.automation.timed_sweep(),
             timed_rules_lead.subscribe(),
         )));
         let sla_outcomes_lead =

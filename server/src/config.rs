@@ -71,6 +71,8 @@ pub struct Config {
     pub documents: crate::device_sync::cache::DocumentCacheConfig,
     pub schedule: ScheduleConfig,
     pub knowledge: KnowledgeConfig,
+    /// Trigger rules: the time-based rules' sweep (issue 21).
+    pub automation: crate::automation::AutomationConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -103,6 +105,7 @@ impl std::fmt::Debug for Config {
             .field("documents", &self.documents)
             .field("schedule", &self.schedule)
             .field("knowledge", &self.knowledge)
+            .field("automation", &self.automation)
             .finish()
     }
 }
@@ -149,6 +152,7 @@ impl Default for Config {
             documents: Default::default(),
             schedule: ScheduleConfig::default(),
             knowledge: KnowledgeConfig::default(),
+            automation: Default::default(),
         }
     }
 }
@@ -225,6 +229,7 @@ impl Config {
         self.documents.validate()?;
         self.schedule.validate()?;
         self.knowledge.validate()?;
+        self.automation.validate()?;
         Ok(self)
     }
 

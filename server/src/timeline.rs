@@ -371,12 +371,22 @@ fn from_audit(action: &str, before: &Value, after: &Value) -> (TimelineKind, Str
         "rule.fired" => (
             TimelineKind::Automation,
             format!(
-                "rule \"{}\" fired: {}",
+                "rule \"{}\" fired{}",
                 text(&after["rule_name"]),
                 after["changes"]
                     .as_array()
-                    .map(|c| c.iter().map(text).collect::<Vec<_>>().join("; "))
-                    .unwrap_or_default()
+                    .filter(|c| !c.is_empty())
+                    .map(|c| format!(": {}", c.iter().map(text).collect::<Vec<_>>().join("; ")))
+                    .unwrap_or_else(|| " (nothing left to change)".to_owned())
+            ),
+            after.clone(),
+        ),
+        "rule.auto_dispatch" => (
+            TimelineKind::Automation,
+            format!(
+                "rule \"{}\" auto-dispatch: {}",
+                text(&after["rule_name"]),
+                text(&after["summary"])
             ),
             after.clone(),
         ),

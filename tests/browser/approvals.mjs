@@ -4,37 +4,14 @@
 // find it under "Approved"; a rejection without a comment is refused on the
 // page; the page in Chinese. Screenshots at 1024 and 1440 px.
 import assert from "node:assert/strict";
-import { env, launch, signIn } from "./harness.mjs";
+import { env, everyControlLabelled, launch, shooter, signIn } from "./harness.mjs";
 
 const base = env("TRUCKROLL_URL");
 const artifacts = env("ARTIFACTS");
+const shots = shooter(artifacts, "approvals", 800);
 const number = env("NUMBER");
 
-async function shots(page, name) {
-  for (const width of [1024, 1440]) {
-    await page.setViewportSize({ width, height: 800 });
-    await page.waitForTimeout(50);
-    await page.screenshot({ path: `${artifacts}/approvals-${name}-${width}.png`, fullPage: true });
-    console.log(`screenshot: ${artifacts}/approvals-${name}-${width}.png`);
-  }
-}
-
 const ready = (page) => page.waitForFunction(() => window.truckrollApprovals?.ready === true);
-
-async function everyControlLabelled(page, what) {
-  const unlabelled = await page.evaluate(() => {
-    const out = [];
-    for (const node of document.querySelectorAll("input, select, textarea, button, a[href]")) {
-      if (node.type === "hidden" || node.closest("[hidden]")) continue;
-      const labelled = node.getAttribute("aria-label") || node.getAttribute("aria-labelledby")
-        || (node.id && document.querySelector(`label[for="${node.id}"]`)) || node.closest("label")
-        || (["BUTTON", "A"].includes(node.tagName) && node.textContent.trim());
-      if (!labelled) out.push(node.outerHTML.slice(0, 120));
-    }
-    return out;
-  });
-  assert.deepEqual(unlabelled, [], `${what}: controls without a label`);
-}
 
 const { browser, page } = await launch();
 try {

@@ -5,39 +5,14 @@
 // Chinese and finds a Chinese title; a technician lands on their own page.
 // Screenshots of every page at 1024 and 1440 px.
 import assert from "node:assert/strict";
-import { env, launch, screenshot, signIn } from "./harness.mjs";
+import { env, everyControlLabelled, launch, screenshot, shooter, signIn } from "./harness.mjs";
 
 const base = env("TRUCKROLL_URL");
 const artifacts = env("ARTIFACTS");
+const shots = shooter(artifacts, "console");
 const password = env("PASSWORD");
 
-/** Screenshots of the page at both widths, full page. */
-async function shots(page, name) {
-  for (const width of [1024, 1440]) {
-    await page.setViewportSize({ width, height: 900 });
-    await page.waitForTimeout(50);
-    await page.screenshot({ path: `${artifacts}/console-${name}-${width}.png`, fullPage: true });
-    console.log(`screenshot: ${artifacts}/console-${name}-${width}.png`);
-  }
-}
-
 const ready = (page, model) => page.waitForFunction((m) => window[m]?.ready === true, model);
-
-/** Every focusable control has an accessible name (label, aria-label or text). */
-async function everyControlLabelled(page, what) {
-  const unlabelled = await page.evaluate(() => {
-    const out = [];
-    for (const node of document.querySelectorAll("input, select, textarea, button, a[href]")) {
-      if (node.type === "hidden" || node.closest("[hidden]")) continue;
-      const labelled = node.getAttribute("aria-label") || node.getAttribute("aria-labelledby")
-        || (node.id && document.querySelector(`label[for="${node.id}"]`)) || node.closest("label")
-        || (["BUTTON", "A"].includes(node.tagName) && node.textContent.trim());
-      if (!labelled) out.push(node.outerHTML.slice(0, 120));
-    }
-    return out;
-  });
-  assert.deepEqual(unlabelled, [], `${what}: controls without a label`);
-}
 
 const { browser, page } = await launch();
 let current = page;

@@ -1,5 +1,6 @@
 // Shared by the browser scripts: launch Debian's Chromium headless through
 // Playwright, sign in through the page, fail loudly with a screenshot.
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -50,6 +51,38 @@ export async function screenshot(page, path) {
   mkdirSync(dirname(path), { recursive: true });
   await page.screenshot({ path, fullPage: false });
   console.log(`screenshot: ${path}`);
+}
+
+/**
+ * A `shots(page, name)` that writes full-page screenshots at 1024 and 1440 px
+ * wide as `<dir>/<prefix>-<name>-<width>.png`.
+ */
+export function shooter(dir, prefix, height = 900) {
+  return async (page, name) => {
+    for (const width of [1024, 1440]) {
+      await page.setViewportSize({ width, height });
+      await page.waitForTimeout(50);
+      const path = `${dir}/${prefix}-${name}-${width}.png`;
+      await page.screenshot({ path, fullPage: true });
+      console.log(`screenshot: ${path}`);
+    }
+  };
+}
+
+/** Every focusable control has an accessible name (label, aria-label or text). */
+export async function everyControlLabelled(page, what) {
+  const unlabelled = await page.evaluate(() => {
+    const out = [];
+    for (const node of document.querySelectorAll("input, select, textarea, button, a[href]")) {
+      if (node.type === "hidden" || node.closest("[hidden]")) continue;
+      const labelled = node.getAttribute("aria-label") || node.getAttribute("aria-labelledby")
+        || (node.id && document.querySelector(`label[for="${node.id}"]`)) || node.closest("label")
+        || (["BUTTON", "A"].includes(node.tagName) && node.textContent.trim());
+      if (!labelled) out.push(node.outerHTML.slice(0, 120));
+    }
+    return out;
+  });
+  assert.deepEqual(unlabelled, [], `${what}: controls without a label`);
 }
 
 /** Runs `steps(page)`; on failure saves `<artifact>.failure.png` and exits 1. */

@@ -174,6 +174,7 @@ impl Automation<'_> {
                     user_id,
                     title: format!("Approval requested: {}", ticket.number),
                     body: format!("{} — {}", request.policy_name, ticket.title),
+                    email: false,
                 })
                 .collect(),
             ..ChainEffects::default()

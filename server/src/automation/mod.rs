@@ -9,6 +9,7 @@
 
 pub mod approvals;
 pub mod cache;
+mod config;
 pub mod macros;
 pub mod timed;
 pub mod watch;
@@ -27,16 +28,18 @@ use crate::{
         ValidationErrors,
         automation::{
             Action, Chain, CommentFacts, Facts, Firing, OwnerChoice, Rule, RuleDefinition,
-            TeamChange, TriggerEvent, check_definition, render, run_chain,
+            TeamChange, TriggerEvent, check_definition, render, run_chain, team_line,
         },
         people::Role,
         ticket::{NewComment, Ticket, Visibility},
     },
     store::{
         Actor, Store, StoreError,
-        automation::{ChainEffects, FiringEntry, NewNotification},
+        automation::{ChainEffects, ChainWrite, FiringEntry, NewNotification, TimedClaim},
     },
 };
+
+pub use config::AutomationConfig;
 
 /// The published schema of a rule's `definition`.
 pub const RULE_SCHEMA: &str = include_str!("rule.schema.json");
@@ -111,6 +114,18 @@ impl Trigger {
         }
     }
 
+    /// A technician's phone sync changed the ticket's work record or status.
+    pub fn field_synced(before: &Ticket, after: &Ticket) -> Self {
+        let mut events = vec![TriggerEvent::FieldWorkSynced];
+        if before.status != after.status {
+            events.push(TriggerEvent::StatusChanged);
+        }
+        Self {
+            events,
+            comment: None,
+        }
+    }
+
     pub fn comment(body: &str, visibility: Visibility) -> Self {
         Self {
             events: vec![TriggerEvent::CommentAdded],
@@ -142,6 +157,8 @@ pub enum AutomationError {
     Store(#[from] StoreError),
     #[error("the ticket kept changing while its rules ran")]
     Busy,
+    #[error("dispatch: {0}")]
+    Dispatch(String),
 }
 
 /// The rules of a tenant over narrow handles.
@@ -267,7 +284,9 @@ impl Automation<'_> {
         trigger: &Trigger,
     ) -> Result<DryRun, AutomationError> {
         let facts = self.facts(ticket, trigger.comment.clone()).await?;
-        let chain = run_chain(rules, &trigger.events, facts);
+        let mut chain = run_chain(rules, &trigger.events, facts);
+        self.name_teams(ticket.tenant_id, &mut chain.firings)
+            .await?;
         Ok(DryRun {
             firings: chain.firings,
             passes: chain.passes,
@@ -294,9 +313,27 @@ impl Automation<'_> {
         ticket: Ticket,
         trigger: &Trigger,
     ) -> Result<Ticket, AutomationError> {
+        let fallback = ticket.clone();
+        Ok(self
+            .run_claimed(rules, ticket, trigger, None)
+            .await?
+            .unwrap_or(fallback))
+    }
+
+    /// [`Automation::run_rules`], the whole chain written in one
+    /// transaction with `claim` (a time-based firing) when given. `None`:
+    /// that firing was not made now (made already, or its rule no longer
+    /// holds) and nothing was written.
+    pub async fn run_claimed(
+        &self,
+        rules: &[Rule],
+        ticket: Ticket,
+        trigger: &Trigger,
+        claim: Option<TimedClaim>,
+    ) -> Result<Option<Ticket>, AutomationError> {
         let tenant_id = ticket.tenant_id;
         if !rules.iter().any(|r| r.active) {
-            return Ok(ticket);
+            return Ok(Some(ticket));
         }
         let mut before = ticket;
         for attempt in 1..=ATTEMPTS {
@@ -307,54 +344,223 @@ impl Automation<'_> {
             let start = facts.clone();
             let chain = run_chain(rules, &trigger.events, facts);
             if chain.firings.is_empty() {
-                return Ok(before);
+                // A time-based rule that no longer holds has not fired.
+                return Ok(claim.is_none().then_some(before));
             }
-            let updated = match self.write_fields(&before, &chain.facts.ticket).await {
-                Ok(updated) => updated,
+            let mut after = before.clone();
+            after.priority = chain.facts.ticket.priority;
+            after.tags = chain.facts.ticket.tags.clone();
+            after.custom_fields = chain.facts.ticket.custom_fields.clone();
+            let document = if after.custom_fields != before.custom_fields {
+                let mut draft = Draft::load(self.store, &before).await?;
+                draft.set_custom_fields(&after.custom_fields)?;
+                draft.change()
+            } else {
+                None
+            };
+            let effects = self.effects(&start, &chain, &after).await?;
+            let notes = Self::notes(rules, &chain, &after);
+            let write = ChainWrite {
+                before: &before,
+                after: (after != before).then_some((&after, document.as_ref())),
+                effects: &effects,
+                notes: &notes,
+                claim,
+            };
+            let updated = match self.store.write_chain(write).await {
+                Ok(Some(updated)) => updated,
+                Ok(None) => return Ok(None),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             };
+            if updated != before {
+                self.assignments.after_change(&before, &updated).await?;
+            }
             metrics::counter!("truckroll_rule_firings_total").increment(chain.firings.len() as u64);
-            let effects = self.effects(&start, &chain, &updated).await?;
-            self.store
-                .record_chain(tenant_id, &updated, &effects)
-                .await?;
-            self.add_notes(rules, &chain, &updated).await?;
-            for action in chain.firings.iter().flat_map(|f| &f.actions) {
-                if let Action::RequestApproval { policy_id, reason } = action {
-                    self.rule_requests_approval(&updated, *policy_id, reason)
-                        .await?;
+            let mut updated = updated;
+            for firing in &chain.firings {
+                for action in &firing.actions {
+                    match action {
+                        Action::RequestApproval { policy_id, reason } => {
+                            self.rule_requests_approval(&updated, *policy_id, reason)
+                                .await?;
+                        }
+                        Action::AutoDispatch => {
+                            updated = self.auto_dispatch(updated, &firing.rule_name).await?;
+                        }
+                        _ => {}
+                    }
                 }
             }
-            return Ok(updated);
+            return Ok(Some(updated));
         }
         Err(AutomationError::Busy)
     }
 
-    /// The ticket's own fields the chain changed, written as the office
-    /// writes them (custom fields into the ticket's document too).
-    async fn write_fields(&self, before: &Ticket, wanted: &Ticket) -> Result<Ticket, StoreError> {
-        let mut after = before.clone();
-        after.priority = wanted.priority;
-        after.tags = wanted.tags.clone();
-        after.custom_fields = wanted.custom_fields.clone();
-        if after == *before {
-            return Ok(after);
+    /// The chain's internal notes, each in the name of the user who last
+    /// saved its rule.
+    fn notes(rules: &[Rule], chain: &Chain, ticket: &Ticket) -> Vec<(Uuid, NewComment)> {
+        let facts = Facts {
+            ticket: ticket.clone(),
+            ..chain.facts.clone()
+        };
+        let mut notes = Vec::new();
+        for firing in &chain.firings {
+            let Some(rule) = rules.iter().find(|r| r.id == firing.rule_id) else {
+                continue;
+            };
+            for action in &firing.actions {
+                if let Action::AddNote { body } = action {
+                    notes.push((
+                        rule.updated_by,
+                        NewComment {
+                            body: render(body, &facts),
+                            visibility: Visibility::Internal,
+                        },
+                    ));
+                }
+            }
         }
-        let mut draft = Draft::load(self.store, before).await?;
-        if after.custom_fields != before.custom_fields {
-            draft.set_custom_fields(&after.custom_fields)?;
+        notes
+    }
+
+    /// A rule's `auto_dispatch`: the nearest qualified technician available
+    /// now (the ranking `/candidates` and "assign best" use), through the
+    /// one assignment flow; a candidate who filled up meanwhile is skipped.
+    /// Who and why (or why nobody) goes into the timeline.
+    async fn auto_dispatch(
+        &self,
+        ticket: Ticket,
+        rule_name: &str,
+    ) -> Result<Ticket, AutomationError> {
+        const CANDIDATES: usize = 5;
+        let tenant_id = ticket.tenant_id;
+        let record = |summary: String, detail: serde_json::Value| {
+            let mut outcome = json!({"rule_name": rule_name, "summary": summary});
+            if let (Some(out), Some(more)) = (outcome.as_object_mut(), detail.as_object()) {
+                out.extend(more.clone());
+            }
+            outcome
+        };
+        if ticket.assignee_id.is_some() || ticket.status != truckroll_sync::Status::New {
+            let outcome = record(
+                "nothing to do: the ticket has a technician".into(),
+                json!({}),
+            );
+            self.store
+                .record_auto_dispatch(tenant_id, ticket.id, &outcome)
+                .await?;
+            return Ok(ticket);
         }
+        let site = self.store.get_site(tenant_id, ticket.site_id).await?;
+        let territory = match site.territory_id {
+            Some(id) => self.store.territory_boundary(tenant_id, id).await?,
+            None => None,
+        };
+        let now = chrono::Utc::now();
+        let away = crate::dispatch::calendar::Away::at(self.store, tenant_id, now).await?;
+        let ranked = crate::dispatch::parts::ranked(
+            self.assignments.dispatch,
+            self.store,
+            &ticket,
+            site.location,
+            territory.as_deref(),
+            CANDIDATES + away.extra(),
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::dispatch::parts::PartsRankError::Store(store) => AutomationError::Store(store),
+            other => AutomationError::Dispatch(other.to_string()),
+        })?;
         let system = Actor {
-            tenant_id: before.tenant_id,
+            tenant_id,
             user_id: None,
         };
-        let updated = self
-            .store
-            .update_ticket(system, before, &after, draft.change().as_ref())
+        let mut skipped = Vec::new();
+        for candidate in away.keep(ranked, CANDIDATES) {
+            match self
+                .assignments
+                .assign(system, &ticket, candidate.technician_id)
+                .await
+            {
+                Ok(assigned) => {
+                    let name = match self
+                        .store
+                        .get_technician(tenant_id, candidate.technician_id)
+                        .await
+                    {
+                        Ok(technician) => technician.name,
+                        Err(StoreError::NotFound(_)) => candidate.technician_id.to_string(),
+                        Err(e) => return Err(e.into()),
+                    };
+                    let reasons = &candidate.reasons;
+                    let summary = format!(
+                        "assigned to {name} (rank {}: {:.1} km, {:.0} min travel, {}/{} open jobs)",
+                        candidate.rank,
+                        reasons.distance_m / 1000.0,
+                        reasons.travel_minutes,
+                        reasons.open_jobs,
+                        reasons.capacity,
+                    );
+                    let outcome = record(
+                        summary,
+                        json!({"technician_id": candidate.technician_id, "technician_name": name,
+                               "rank": candidate.rank, "score": candidate.score, "reasons": candidate.reasons,
+                               "skipped": skipped}),
+                    );
+                    self.store
+                        .record_auto_dispatch(tenant_id, ticket.id, &outcome)
+                        .await?;
+                    return Ok(assigned);
+                }
+                Err(crate::dispatch::assignment::AssignError::Store(StoreError::Conflict(
+                    reason,
+                )))
+                | Err(crate::dispatch::assignment::AssignError::Transition(reason)) => {
+                    skipped
+                        .push(json!({"technician_id": candidate.technician_id, "reason": reason}));
+                }
+                Err(crate::dispatch::assignment::AssignError::MissingSkills(missing)) => {
+                    skipped
+                        .push(json!({"technician_id": candidate.technician_id, "reason": missing}));
+                }
+                Err(crate::dispatch::assignment::AssignError::UnknownTechnician) => {}
+                Err(crate::dispatch::assignment::AssignError::Store(e)) => return Err(e.into()),
+            }
+        }
+        let outcome = record(
+            "no qualified technician is available now; the ticket waits for a dispatcher".into(),
+            json!({"skipped": skipped}),
+        );
+        self.store
+            .record_auto_dispatch(tenant_id, ticket.id, &outcome)
             .await?;
-        self.assignments.after_change(before, &updated).await?;
-        Ok(updated)
+        Ok(ticket)
+    }
+
+    /// Names a `set_team` action's team in the change lines (people read
+    /// names, not ids), in the record and the dry run alike.
+    async fn name_teams(&self, tenant_id: Uuid, firings: &mut [Firing]) -> Result<(), StoreError> {
+        for firing in firings {
+            for action in &firing.actions {
+                if let Action::SetTeam { team_id, .. } = action {
+                    let line = team_line(*team_id);
+                    if !firing.changes.contains(&line) {
+                        continue;
+                    }
+                    let name = match self.store.get_team(tenant_id, *team_id).await {
+                        Ok(team) => team.name,
+                        Err(StoreError::NotFound(_)) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    for change in firing.changes.iter_mut().filter(|c| **c == line) {
+                        *change = format!("team → {name}");
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn effects(
@@ -367,18 +573,14 @@ impl Automation<'_> {
         facts.ticket = ticket.clone();
         let mut effects = ChainEffects::default();
         let last = chain.firings.len().saturating_sub(1);
-        for (i, firing) in chain.firings.iter().enumerate() {
-            // People read team names, not ids.
-            let mut changes = firing.changes.clone();
-            for (action, line) in firing.actions.iter().zip(changes.iter_mut()) {
-                if let Action::SetTeam { team_id, .. } = action {
-                    match self.store.get_team(ticket.tenant_id, *team_id).await {
-                        Ok(team) => *line = format!("team → {}", team.name),
-                        Err(StoreError::NotFound(_)) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
+        let mut named = chain.firings.clone();
+        self.name_teams(ticket.tenant_id, &mut named).await?;
+        for (i, (firing, changes)) in chain
+            .firings
+            .iter()
+            .zip(named.into_iter().map(|f| f.changes))
+            .enumerate()
+        {
             effects.firings.push(FiringEntry {
                 rule_id: firing.rule_id,
                 rule_name: firing.rule_name.clone(),
@@ -402,6 +604,7 @@ impl Automation<'_> {
                         roles,
                         title,
                         body,
+                        email,
                     } => {
                         let title = render(title, &facts);
                         let body = render(body, &facts);
@@ -410,6 +613,7 @@ impl Automation<'_> {
                                 user_id,
                                 title: title.clone(),
                                 body: body.clone(),
+                                email: *email,
                             });
                         }
                     }
@@ -431,6 +635,7 @@ impl Automation<'_> {
                                 user_id,
                                 title: title.clone(),
                                 body: body.clone(),
+                                email: false,
                             });
                         }
                     }
@@ -501,34 +706,20 @@ impl Automation<'_> {
         Ok(out)
     }
 
-    /// Internal notes, written in the name of the user who last saved the rule.
+    /// Internal notes, written in the name of the user who last saved the
+    /// rule (the macros' path; a rule chain writes them in its transaction).
     async fn add_notes(
         &self,
         rules: &[Rule],
         chain: &Chain,
         ticket: &Ticket,
     ) -> Result<(), StoreError> {
-        let facts = Facts {
-            ticket: ticket.clone(),
-            ..chain.facts.clone()
-        };
-        for firing in &chain.firings {
-            let Some(rule) = rules.iter().find(|r| r.id == firing.rule_id) else {
-                continue;
+        for (author, note) in Self::notes(rules, chain, ticket) {
+            let author = Actor {
+                tenant_id: ticket.tenant_id,
+                user_id: Some(author),
             };
-            for action in &firing.actions {
-                if let Action::AddNote { body } = action {
-                    let author = Actor {
-                        tenant_id: ticket.tenant_id,
-                        user_id: Some(rule.updated_by),
-                    };
-                    let note = NewComment {
-                        body: render(body, &facts),
-                        visibility: Visibility::Internal,
-                    };
-                    self.store.add_comment(author, ticket.id, &note).await?;
-                }
-            }
+            self.store.add_comment(author, ticket.id, &note).await?;
         }
         Ok(())
     }

@@ -5,13 +5,16 @@
 //! covering SLA policy's business hours when the timer asks for them), if its
 //! conditions hold then.
 //!
-//! Exactly once per rule, ticket and clock start: the firing is claimed in
-//! `timed_rule_firings` (primary key) before the rule runs, so a restart or
-//! a second replica sweeping at the same moment finds it taken. The sweep
-//! runs on one replica at a time (the `timed_rules` lease); the claim makes
-//! that a matter of load, not of correctness. A crash between the claim and
-//! the rule's write loses that one firing (at most once, never twice). A
-//! rule's own write is an update: with `since: updated` its clock starts
+//! Exactly once per rule, ticket and clock start: the firing's claim in
+//! `timed_rule_firings` (primary key) is written in the same transaction as
+//! everything the chain does (`AutomationStore::write_chain`: the ticket's
+//! fields, the firings, notifications, webhooks, team, notes), so a restart
+//! or a second replica sweeping at the same moment finds it taken, and a
+//! crash before the commit leaves neither claim nor effect — the next sweep
+//! makes the firing. The sweep runs on one replica at a time (the
+//! `timed_rules` lease); the claim makes that a matter of load, not of
+//! correctness. Effects outside the transaction (an approval request, an
+//! auto-dispatch) follow the commit. A rule's own write is an update: with `since: updated` its clock starts
 //! again, so a rule that changes the ticket fires again after another
 //! `minutes` of silence (a reminder); one that only notifies fires once.
 
@@ -29,10 +32,8 @@ use crate::{
         sla::{calendar::CompiledCalendar, policy::select_policy},
         ticket::Ticket,
     },
+    store::automation::TimedClaim,
 };
-
-/// How often the leading replica sweeps.
-pub const POLL: Duration = Duration::from_secs(30);
 
 /// The most tickets one rule looks at per sweep (least recently updated first).
 pub const TICKETS_PER_RULE: u32 = 500;
@@ -133,19 +134,22 @@ async fn sweep_tenant(
             if !holds {
                 continue;
             }
-            if !store
-                .claim_timed_firing(tenant_id, rule.id, ticket.id, anchor)
-                .await?
-            {
-                continue;
-            }
             let trigger = Trigger {
                 events: vec![TriggerEvent::TimeElapsed],
                 comment: None,
             };
-            engine.run_rules(&chain, ticket, &trigger).await?;
-            metrics::counter!("truckroll_timed_rule_firings_total").increment(1);
-            fired += 1;
+            let claim = TimedClaim {
+                rule_id: rule.id,
+                anchor,
+            };
+            if engine
+                .run_claimed(&chain, ticket, &trigger, Some(claim))
+                .await?
+                .is_some()
+            {
+                metrics::counter!("truckroll_timed_rule_firings_total").increment(1);
+                fired += 1;
+            }
         }
     }
     Ok(fired)
@@ -211,7 +215,8 @@ pub async fn on_event(
     }
 }
 
-/// Sweeps every [`POLL`] while this replica leads `timed_rules`.
+/// Sweeps every `poll` (`[automation] timed_sweep_secs`) while this
+/// replica leads `timed_rules`.
 pub async fn run(
     handles: DispatchHandles,
     rules: Arc<RulesCache>,

@@ -91,6 +91,10 @@ pub struct Session {
     /// Documents this session received `sync` frames for, up to `max_documents`.
     touched: BTreeSet<Uuid>,
     max_documents: usize,
+    /// Tickets whose work record or status this session's syncs changed,
+    /// as they were before and after, until the edge takes them
+    /// ([`Session::take_synced`]) to run the trigger rules on them.
+    synced: Vec<(Ticket, Ticket)>,
 }
 
 /// The one answer to a document the device may not sync, whatever the
@@ -167,6 +171,7 @@ impl Session {
             checkin_radius_m: super::geofence::DEFAULT_CHECKIN_RADIUS_M,
             touched: BTreeSet::new(),
             max_documents: usize::MAX,
+            synced: Vec::new(),
         })
     }
 
@@ -485,6 +490,7 @@ impl Session {
                                 if let Some(event) = Event::for_ticket(Some(&ticket), &after) {
                                     events.publish(event);
                                 }
+                                self.synced.push((ticket.clone(), after));
                             }
                             Err(error) => {
                                 tracing::warn!(%error, ticket = %ticket_id, "change not published")
@@ -664,6 +670,12 @@ impl Session {
             reason,
         });
         Ok(())
+    }
+
+    /// The tickets the syncs since the last call changed (before, after),
+    /// oldest first.
+    pub fn take_synced(&mut self) -> Vec<(Ticket, Ticket)> {
+        std::mem::take(&mut self.synced)
     }
 
     /// The tickets in the device's set as of the last [`Session::exchange`].

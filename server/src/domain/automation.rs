@@ -164,6 +164,9 @@ pub enum TriggerEvent {
     SlaWarning,
     /// An SLA target was breached (once per target).
     SlaBreached,
+    /// A technician's phone sync changed the ticket's work record or status
+    /// (run by the sync edge after the document write, `http/sync.rs`).
+    FieldWorkSynced,
 }
 
 impl TriggerEvent {
@@ -177,6 +180,7 @@ impl TriggerEvent {
             Self::TicketAssigned => "ticket_assigned",
             Self::SlaWarning => "sla_warning",
             Self::SlaBreached => "sla_breached",
+            Self::FieldWorkSynced => "field_work_synced",
         }
     }
 }
@@ -200,14 +204,127 @@ pub enum Condition {
     Test(Test),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One test of a field. What evaluation needs besides the three parts
+/// written (which field, the value in lower case for `contains`) is worked
+/// out once when the rule is read, not on every event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "TestSpec", into = "TestSpec")]
 pub struct Test {
     /// See [`FIELDS`]; `custom.<key>` names a custom field.
     pub field: String,
     pub op: Op,
-    #[serde(default)]
     pub value: Value,
+    compiled: Compiled,
+}
+
+impl PartialEq for Test {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.field, self.op, &self.value) == (&other.field, other.op, &other.value)
+    }
+}
+
+/// A test as written in a rule's JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestSpec {
+    field: String,
+    op: Op,
+    #[serde(default)]
+    value: Value,
+}
+
+impl From<TestSpec> for Test {
+    fn from(spec: TestSpec) -> Self {
+        Test::new(spec.field, spec.op, spec.value)
+    }
+}
+
+impl From<Test> for TestSpec {
+    fn from(test: Test) -> Self {
+        TestSpec {
+            field: test.field,
+            op: test.op,
+            value: test.value,
+        }
+    }
+}
+
+/// A field a test reads without building a JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextField {
+    Priority,
+    Status,
+    Category,
+    Title,
+    Description,
+    CustomerTier,
+    Channel,
+    CommentBody,
+    CommentVisibility,
+    HoldReason,
+}
+
+impl TextField {
+    fn of(self, facts: &Facts) -> Option<&str> {
+        let t = &facts.ticket;
+        match self {
+            Self::Priority => Some(t.priority.as_str()),
+            Self::Status => Some(t.status.as_str()),
+            Self::Category => Some(&t.category),
+            Self::Title => Some(&t.title),
+            Self::Description => Some(&t.description),
+            Self::CustomerTier => facts.customer_tier.map(CustomerTier::as_str),
+            Self::Channel => Some(&facts.channel),
+            Self::CommentBody => facts.comment.as_ref().map(|c| c.body.as_str()),
+            Self::CommentVisibility => facts.comment.as_ref().map(|c| c.visibility.as_str()),
+            Self::HoldReason => t.hold_reason.map(|r| r.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FieldKey {
+    Text(TextField),
+    /// Title, description and the comment.
+    AllText,
+    Tags,
+    Custom(String),
+    /// Ids: read as JSON values.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Compiled {
+    key: FieldKey,
+    /// The value in lower case, when it is text (for `contains`).
+    needle: Option<String>,
+}
+
+impl Compiled {
+    fn of(field: &str, value: &Value) -> Self {
+        let key = match field {
+            "priority" => FieldKey::Text(TextField::Priority),
+            "status" => FieldKey::Text(TextField::Status),
+            "category" => FieldKey::Text(TextField::Category),
+            "title" => FieldKey::Text(TextField::Title),
+            "description" => FieldKey::Text(TextField::Description),
+            "customer.tier" => FieldKey::Text(TextField::CustomerTier),
+            "channel" => FieldKey::Text(TextField::Channel),
+            "comment.body" => FieldKey::Text(TextField::CommentBody),
+            "comment.visibility" => FieldKey::Text(TextField::CommentVisibility),
+            "hold_reason" => FieldKey::Text(TextField::HoldReason),
+            "text" => FieldKey::AllText,
+            "tags" => FieldKey::Tags,
+            other => match other.strip_prefix("custom.") {
+                Some(key) => FieldKey::Custom(key.to_owned()),
+                None => FieldKey::Other,
+            },
+        };
+        Compiled {
+            key,
+            needle: value.as_str().map(str::to_lowercase),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,7 +413,16 @@ pub enum Action {
         title: String,
         #[serde(default)]
         body: String,
+        /// Also by email to each recipient's address, through the
+        /// notification outbox (`notify_messages`, event `staff_alert`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        email: bool,
     },
+    /// Assigns an unassigned new ticket to the nearest qualified technician
+    /// available now (the dispatch ranking: skills, capacity, territory,
+    /// absences, van stock), the reasons in the timeline; nothing when the
+    /// ticket already has a technician or nobody qualifies.
+    AutoDispatch,
     /// A `rule.fired` delivery to every webhook subscribed to it.
     Webhook {
         #[serde(default)]
@@ -310,6 +436,26 @@ pub enum Action {
         #[serde(default)]
         reason: String,
     },
+}
+
+impl Action {
+    /// Whether the action only sets a ticket field or the team: listed as
+    /// a change only when it changed something.
+    pub fn sets_a_field(&self) -> bool {
+        matches!(
+            self,
+            Action::SetPriority { .. }
+                | Action::AddTags { .. }
+                | Action::RemoveTags { .. }
+                | Action::SetField { .. }
+                | Action::SetTeam { .. }
+        )
+    }
+}
+
+/// The change line of a `set_team` action before the team's name is known.
+pub fn team_line(team_id: Uuid) -> String {
+    format!("team → {team_id}")
 }
 
 /// A rule's definition: what sets it off, when it applies, what it does.
@@ -496,28 +642,143 @@ fn compare(actual: &Value, expected: &Value) -> Option<std::cmp::Ordering> {
     }
 }
 
+/// Whether `haystack` contains `needle` (already in lower case), ignoring
+/// case; without allocating when both are ASCII.
+fn contains_folded(haystack: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if haystack.is_ascii() && needle.is_ascii() {
+        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+        return h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    haystack.to_lowercase().contains(needle)
+}
+
+static NULL: Value = Value::Null;
+
 impl Test {
+    pub fn new(field: impl Into<String>, op: Op, value: Value) -> Self {
+        let field = field.into();
+        let compiled = Compiled::of(&field, &value);
+        Test {
+            field,
+            op,
+            value,
+            compiled,
+        }
+    }
+
     pub fn holds(&self, facts: &Facts) -> bool {
+        match &self.compiled.key {
+            FieldKey::Text(field) => match field.of(facts) {
+                Some(text) => self.holds_text(text),
+                None => self.holds_value(&NULL),
+            },
+            FieldKey::AllText => match self.holds_all_text(facts) {
+                Some(holds) => holds,
+                None => self.holds_value(&facts.value(&self.field)),
+            },
+            FieldKey::Tags => match self.holds_tags(&facts.ticket.tags) {
+                Some(holds) => holds,
+                None => self.holds_value(&facts.value(&self.field)),
+            },
+            FieldKey::Custom(key) => {
+                self.holds_value(facts.ticket.custom_fields.get(key).unwrap_or(&NULL))
+            }
+            FieldKey::Other => self.holds_value(&facts.value(&self.field)),
+        }
+    }
+
+    /// [`Test::holds_value`] for a text field, without building its value.
+    fn holds_text(&self, text: &str) -> bool {
         use std::cmp::Ordering::*;
-        let actual = facts.value(&self.field);
+        let expected = &self.value;
+        let equal = || matches!(expected, Value::String(e) if e == text);
+        let listed = || {
+            expected
+                .as_array()
+                .map(|list| list.iter().any(|v| v.as_str() == Some(text)))
+        };
+        let order = || expected.as_str().map(|e| text.cmp(e));
+        let contained = || {
+            self.compiled
+                .needle
+                .as_deref()
+                .is_some_and(|n| contains_folded(text, n))
+        };
+        match self.op {
+            Op::Eq => equal(),
+            Op::Ne => !equal(),
+            Op::In => listed() == Some(true),
+            Op::NotIn => listed() == Some(false),
+            Op::Contains => contained(),
+            Op::NotContains => !contained(),
+            Op::Gt => order() == Some(Greater),
+            Op::Gte => matches!(order(), Some(Greater | Equal)),
+            Op::Lt => order() == Some(Less),
+            Op::Lte => matches!(order(), Some(Less | Equal)),
+            Op::Present => !text.trim().is_empty(),
+            Op::Absent => text.trim().is_empty(),
+        }
+    }
+
+    /// `text` contains / not_contains over its parts; `None`: ask the
+    /// joined value (other operators, or a value with a line break that
+    /// could span two parts).
+    fn holds_all_text(&self, facts: &Facts) -> Option<bool> {
+        let needle = self.compiled.needle.as_deref()?;
+        if needle.contains('\n') {
+            return None;
+        }
+        let t = &facts.ticket;
+        let found = contains_folded(&t.title, needle)
+            || contains_folded(&t.description, needle)
+            || facts
+                .comment
+                .as_ref()
+                .is_some_and(|c| contains_folded(&c.body, needle));
+        match self.op {
+            Op::Contains => Some(found),
+            Op::NotContains => Some(!found),
+            _ => None,
+        }
+    }
+
+    fn holds_tags(&self, tags: &[String]) -> Option<bool> {
+        let has = || match &self.value {
+            Value::String(n) => tags.iter().any(|t| t.eq_ignore_ascii_case(n)),
+            _ => false,
+        };
+        match self.op {
+            Op::Contains => Some(has()),
+            Op::NotContains => Some(!has()),
+            Op::Present => Some(!tags.is_empty()),
+            Op::Absent => Some(tags.is_empty()),
+            _ => None,
+        }
+    }
+
+    fn holds_value(&self, actual: &Value) -> bool {
+        use std::cmp::Ordering::*;
         let expected = &self.value;
         match self.op {
-            Op::Eq => same(&actual, expected),
-            Op::Ne => !same(&actual, expected),
+            Op::Eq => same(actual, expected),
+            Op::Ne => !same(actual, expected),
             Op::In => expected
                 .as_array()
-                .is_some_and(|list| list.iter().any(|v| same(&actual, v))),
+                .is_some_and(|list| list.iter().any(|v| same(actual, v))),
             Op::NotIn => expected
                 .as_array()
-                .is_some_and(|list| !list.iter().any(|v| same(&actual, v))),
-            Op::Contains => contains(&actual, expected),
-            Op::NotContains => !contains(&actual, expected),
-            Op::Gt => compare(&actual, expected) == Some(Greater),
-            Op::Gte => matches!(compare(&actual, expected), Some(Greater | Equal)),
-            Op::Lt => compare(&actual, expected) == Some(Less),
-            Op::Lte => matches!(compare(&actual, expected), Some(Less | Equal)),
-            Op::Present => present(&actual),
-            Op::Absent => !present(&actual),
+                .is_some_and(|list| !list.iter().any(|v| same(actual, v))),
+            Op::Contains => contains(actual, expected),
+            Op::NotContains => !contains(actual, expected),
+            Op::Gt => compare(actual, expected) == Some(Greater),
+            Op::Gte => matches!(compare(actual, expected), Some(Greater | Equal)),
+            Op::Lt => compare(actual, expected) == Some(Less),
+            Op::Lte => matches!(compare(actual, expected), Some(Less | Equal)),
+            Op::Present => present(actual),
+            Op::Absent => !present(actual),
         }
     }
 }
@@ -751,10 +1012,14 @@ fn apply(action: &Action, facts: &mut Facts) -> (bool, String) {
             if let Some(owner) = owner_id {
                 facts.owner_id = Some(*owner);
             }
-            (changed, format!("team → {team_id}"))
+            (changed, team_line(*team_id))
         }
         Action::AddNote { .. } => (false, "internal note".to_owned()),
-        Action::Notify { title, .. } => (false, format!("notify: {}", render(title, facts))),
+        Action::Notify { title, email, .. } => {
+            let by = if *email { " (and email)" } else { "" };
+            (false, format!("notify{by}: {}", render(title, facts)))
+        }
+        Action::AutoDispatch => (false, "auto-dispatch".to_owned()),
         Action::Webhook { label } => (false, format!("webhook rule.fired {label}")),
         Action::RequestApproval { .. } => (false, "request approval".to_owned()),
     }
@@ -767,7 +1032,8 @@ fn apply(action: &Action, facts: &mut Facts) -> (bool, String) {
 /// that have not fired yet; a rule with `stop` ends the chain.
 pub fn run_chain(rules: &[Rule], events: &[TriggerEvent], facts: Facts) -> Chain {
     let mut facts = facts;
-    let mut fired: HashSet<Uuid> = HashSet::new();
+    // By index: a rule fires at most once per chain.
+    let mut fired = vec![false; rules.len()];
     let mut firings = Vec::new();
     let mut events: Vec<TriggerEvent> = events.to_vec();
     let mut passes = 0;
@@ -775,8 +1041,8 @@ pub fn run_chain(rules: &[Rule], events: &[TriggerEvent], facts: Facts) -> Chain
     'chain: for pass in 1..=MAX_PASSES {
         passes = pass;
         let mut changed = false;
-        for rule in rules {
-            if !rule.active || fired.contains(&rule.id) {
+        for (index, rule) in rules.iter().enumerate() {
+            if !rule.active || fired[index] {
                 continue;
             }
             let Some(event) = rule
@@ -796,12 +1062,15 @@ pub fn run_chain(rules: &[Rule], events: &[TriggerEvent], facts: Facts) -> Chain
             if !holds {
                 continue;
             }
-            fired.insert(rule.id);
+            fired[index] = true;
             let mut changes = Vec::with_capacity(rule.definition.actions.len());
             for action in &rule.definition.actions {
                 let (did, line) = apply(action, &mut facts);
                 changed |= did;
-                changes.push(line);
+                // A field already as the action would set it is no change.
+                if did || !action.sets_a_field() {
+                    changes.push(line);
+                }
             }
             firings.push(Firing {
                 rule_id: rule.id,
@@ -919,6 +1188,76 @@ mod tests {
         assert!(!holds(
             json!({"field": "custom.amount", "op": "gt", "value": "a"})
         ));
+    }
+
+    /// The compiled paths (text fields read in place, `contains` without
+    /// lower-casing both sides per event) answer as the plain JSON-value
+    /// evaluation does, for every field, operator and a spread of values.
+    #[test]
+    fn compiled_tests_answer_as_the_json_values_do() {
+        let mut with_comment = facts();
+        with_comment.comment = Some(CommentFacts {
+            body: "Straße blocked, GAS smell".into(),
+            visibility: "internal".into(),
+        });
+        let mut without_tier = facts();
+        without_tier.customer_tier = None;
+        without_tier.ticket.tags = Vec::new();
+        without_tier.ticket.description = "  ".into();
+        let values = [
+            json!("P3"),
+            json!("p3"),
+            json!("leak"),
+            json!("LEAK"),
+            json!("gas"),
+            json!("straße"),
+            json!("VIP"),
+            json!("gold"),
+            json!(""),
+            json!("new"),
+            json!(700),
+            json!(500.5),
+            json!(null),
+            json!(["P3", "P1"]),
+            json!(["gold"]),
+            json!(["x"]),
+            json!(true),
+            json!("water\neverywhere"),
+        ];
+        let ops = [
+            Op::Eq,
+            Op::Ne,
+            Op::In,
+            Op::NotIn,
+            Op::Contains,
+            Op::NotContains,
+            Op::Gt,
+            Op::Gte,
+            Op::Lt,
+            Op::Lte,
+            Op::Present,
+            Op::Absent,
+        ];
+        let fields = FIELDS
+            .iter()
+            .copied()
+            .chain(["custom.amount", "custom.none"]);
+        let mut checked = 0;
+        for f in [facts(), with_comment, without_tier] {
+            for field in fields.clone() {
+                for op in ops {
+                    for value in &values {
+                        let test = Test::new(field, op, value.clone());
+                        let plain = test.holds_value(&f.value(field));
+                        // `text` joins its parts with line breaks; a value
+                        // without one matches within a part either way.
+                        assert_eq!(test.holds(&f), plain, "{field} {op:?} {value}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000);
     }
 
     #[test]

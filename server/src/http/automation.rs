@@ -60,6 +60,7 @@ impl From<AutomationError> for ApiError {
         match error {
             AutomationError::Store(e) => e.into(),
             AutomationError::Busy => ApiError::Conflict(error.to_string()),
+            AutomationError::Dispatch(_) => ApiError::Internal(error.to_string()),
         }
     }
 }

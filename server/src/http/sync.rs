@@ -234,6 +234,16 @@ async fn with_packets(
         .await
 }
 
+/// The trigger rules on what the phone's syncs changed (`field_work_synced`),
+/// after the document writes committed: the sync layer knows no rules, the
+/// edge runs them as it does after the office's writes.
+async fn run_rules_on_synced(state: &AppState, session: &mut Session) {
+    for (before, after) in session.take_synced() {
+        let trigger = crate::automation::Trigger::field_synced(&before, &after);
+        super::automation::after_write(state, after, trigger).await;
+    }
+}
+
 async fn start_and_exchange(
     state: &AppState,
     user: &AuthUser,
@@ -252,6 +262,7 @@ async fn start_and_exchange(
                     .exchange(state.store.as_ref(), state.events.as_ref(), rest)
                     .await?,
             );
+            run_rules_on_synced(state, &mut session).await;
             let mut packets = Packets::default();
             with_packets(state, &session, &mut packets, rest, &mut frames).await?;
             Ok(frames)
@@ -395,6 +406,7 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
         .exchange(state.store.as_ref(), state.events.as_ref(), &[])
         .await
         .unwrap_or_else(|e| vec![internal(e)]);
+    run_rules_on_synced(&state, &mut session).await;
     if let Err(e) = with_packets(&state, &session, &mut packets, &[], &mut initial).await {
         initial.push(internal(e));
     }
@@ -416,6 +428,7 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
             },
             _ = tick.tick() => (session.exchange(state.store.as_ref(), state.events.as_ref(), &[]).await.unwrap_or_else(|e| vec![internal(e)]), None),
         };
+        run_rules_on_synced(&state, &mut session).await;
         let incoming = incoming.as_slice();
         if let Err(e) = with_packets(&state, &session, &mut packets, incoming, &mut frames).await {
             frames.push(internal(e));

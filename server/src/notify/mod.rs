@@ -70,6 +70,11 @@ impl Links {
         )
     }
 
+    /// The ticket's page in the console (staff messages).
+    pub fn console(&self, ticket_id: uuid::Uuid) -> String {
+        format!("{}/ticket?id={ticket_id}", self.base)
+    }
+
     /// The progress page's code form for a ticket number.
     pub fn progress_by_number(&self, ticket_number: &str) -> String {
         format!("{}/track?ticket={}", self.base, urlencode(ticket_number))
@@ -112,6 +117,9 @@ pub async fn render_notice(
             .context
             .merged_into_id
             .map(|id| links.progress(notice.tenant_id, id)),
+        staff_title: notice.context.staff_title.clone(),
+        staff_body: notice.context.staff_body.clone(),
+        console_url: links.console(notice.ticket_id),
     };
     let render_with = |template: &NoticeTemplate| {
         Ok::<_, TemplateError>((

@@ -28,6 +28,11 @@ pub struct TemplateVars {
     pub merged_into: Option<String>,
     /// That ticket's progress page (`ticket_merged` messages).
     pub merged_into_url: Option<String>,
+    /// A rule's notification to staff (`staff_alert` messages).
+    pub staff_title: Option<String>,
+    pub staff_body: Option<String>,
+    /// The ticket's page in the console (for staff).
+    pub console_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +62,9 @@ pub fn check(source: &str) -> Result<(), TemplateError> {
         access_code: Some("123456".into()),
         merged_into: Some("T-2".into()),
         merged_into_url: Some("http://localhost/track?ticket=T-2".into()),
+        staff_title: Some("T-1 needs a hand".into()),
+        staff_body: Some("P1 from a gold customer".into()),
+        console_url: "http://localhost/ticket?id=1".into(),
     };
     render(source, &sample).map(drop)
 }
@@ -135,6 +143,11 @@ fn wording(event: NoticeEvent, locale: Locale) -> (&'static str, &'static str, &
             "Hello {{ customer_name }},\n\nyour request {{ ticket_number }} (\"{{ ticket_title }}\") reports the same problem as ticket {{ merged_into }}, so we have merged them: we continue the work under {{ merged_into }} and closed {{ ticket_number }} as its duplicate. Nothing is lost; your messages are with {{ merged_into }}.\nProgress: {{ merged_into_url or progress_url }}\n",
             "{{ ticket_number }} is merged into {{ merged_into }}; we continue there. {{ merged_into_url or progress_url }}",
         ),
+        (Locale::En, StaffAlert) => (
+            "[{{ ticket_number }}] {{ staff_title }}",
+            "{{ staff_title }}\n{% if staff_body %}\n{{ staff_body }}\n{% endif %}\nTicket {{ ticket_number }} \"{{ ticket_title }}\" ({{ customer_name }}): {{ console_url }}\n",
+            "[{{ ticket_number }}] {{ staff_title }} {{ console_url }}",
+        ),
         (Locale::ZhCn, TicketReceived) => (
             "已收到您的报修 {{ ticket_number }}",
             "{{ customer_name }}，您好：\n\n我们已收到您的报修“{{ ticket_title }}”，工单号 {{ ticket_number }}。\n查看进度：{{ progress_url }}\n",
@@ -184,6 +197,11 @@ fn wording(event: NoticeEvent, locale: Locale) -> (&'static str, &'static str, &
             "工单 {{ ticket_number }} 已并入 {{ merged_into }}",
             "{{ customer_name }}，您好：\n\n您的报修 {{ ticket_number }}（“{{ ticket_title }}”）与工单 {{ merged_into }} 反映的是同一问题，我们已将两者合并：后续处理在 {{ merged_into }} 中进行，{{ ticket_number }} 作为重复工单关闭。信息不会丢失，您的留言已转入 {{ merged_into }}。\n查看进度：{{ merged_into_url or progress_url }}\n",
             "工单 {{ ticket_number }} 已并入 {{ merged_into }}，后续在该工单处理。{{ merged_into_url or progress_url }}",
+        ),
+        (Locale::ZhCn, StaffAlert) => (
+            "[{{ ticket_number }}] {{ staff_title }}",
+            "{{ staff_title }}\n{% if staff_body %}\n{{ staff_body }}\n{% endif %}\n工单 {{ ticket_number }}“{{ ticket_title }}”（{{ customer_name }}）：{{ console_url }}\n",
+            "[{{ ticket_number }}] {{ staff_title }} {{ console_url }}",
         ),
     }
 }

@@ -9,11 +9,11 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Actor, StoreResult};
+use super::{Actor, StoreResult, documents::DocumentChange};
 use crate::domain::{
     automation::{Rule, RuleDefinition, Team, TeamChange, TeamInput, TeamPatch, TicketTeam},
     people::{Role, User},
-    ticket::Ticket,
+    ticket::{NewComment, Ticket},
 };
 
 /// A rule as it is saved: the definition already parsed and checked.
@@ -39,6 +39,9 @@ pub struct NewNotification {
     pub user_id: Uuid,
     pub title: String,
     pub body: String,
+    /// Also an email to the user's address through the notification
+    /// outbox (`notify_messages`, event `staff_alert`).
+    pub email: bool,
 }
 
 /// A staff member's notification, as the console lists it.
@@ -75,6 +78,30 @@ pub struct ChainEffects {
     pub notifications: Vec<NewNotification>,
     /// `rule.fired` webhook payloads.
     pub webhooks: Vec<Value>,
+}
+
+/// Everything a chain writes, in one transaction: the ticket's own fields,
+/// the effects, the notes and, for a time-based firing, its claim — so a
+/// firing is either wholly written or not at all (a crash in between
+/// leaves nothing, and the next sweep makes it).
+#[derive(Debug, Clone, Copy)]
+pub struct ChainWrite<'a> {
+    /// The ticket as read before the chain ran.
+    pub before: &'a Ticket,
+    /// Its fields as the chain left them, with the document change for
+    /// custom fields; `None`: the chain changed no field.
+    pub after: Option<(&'a Ticket, Option<&'a DocumentChange>)>,
+    pub effects: &'a ChainEffects,
+    /// Internal notes, each in its author's name.
+    pub notes: &'a [(Uuid, NewComment)],
+    pub claim: Option<TimedClaim>,
+}
+
+/// A time-based rule's firing on a ticket for one clock start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedClaim {
+    pub rule_id: Uuid,
+    pub anchor: DateTime<Utc>,
 }
 
 #[async_trait]
@@ -125,6 +152,21 @@ pub trait AutomationStore {
         tenant_id: Uuid,
         ticket: &Ticket,
         effects: &ChainEffects,
+    ) -> StoreResult<()>;
+
+    /// Writes a chain whole (see [`ChainWrite`]) and answers the ticket as
+    /// it now is; `None` when the time-based firing was made already
+    /// (another replica, an earlier sweep): nothing written. A ticket
+    /// changed since `before` was read is a `Conflict` (nothing written).
+    async fn write_chain(&self, write: ChainWrite<'_>) -> StoreResult<Option<Ticket>>;
+
+    /// The outcome of a rule's `auto_dispatch` (who, and why; or why
+    /// nobody), as a `rule.auto_dispatch` audit entry the timeline shows.
+    async fn record_auto_dispatch(
+        &self,
+        tenant_id: Uuid,
+        ticket_id: Uuid,
+        outcome: &Value,
     ) -> StoreResult<()>;
 
     /// How the ticket came in: the intake channel, else `api`.

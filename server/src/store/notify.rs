@@ -41,10 +41,13 @@ pub enum NoticeEvent {
     /// The ticket was merged into another as a duplicate (issue 22): told
     /// once, with the ticket that goes on.
     TicketMerged,
+    /// A trigger rule's notification to a staff member by email (issue 21):
+    /// the one outbox serves staff too; the recipient is the user's address.
+    StaffAlert,
 }
 
 impl NoticeEvent {
-    pub const ALL: [NoticeEvent; 10] = [
+    pub const ALL: [NoticeEvent; 11] = [
         Self::TicketReceived,
         Self::TechnicianAssigned,
         Self::TechnicianEnRoute,
@@ -55,6 +58,7 @@ impl NoticeEvent {
         Self::AppointmentBooked,
         Self::AppointmentCancelled,
         Self::TicketMerged,
+        Self::StaffAlert,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -69,6 +73,7 @@ impl NoticeEvent {
             Self::AppointmentBooked => "appointment_booked",
             Self::AppointmentCancelled => "appointment_cancelled",
             Self::TicketMerged => "ticket_merged",
+            Self::StaffAlert => "staff_alert",
         }
     }
 
@@ -182,6 +187,11 @@ pub struct NoticeContext {
     /// Its id, for its progress link (`ticket_merged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into_id: Option<Uuid>,
+    /// A rule's notification title and text (`staff_alert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_body: Option<String>,
 }
 
 /// One message of the outbox.

@@ -663,6 +663,10 @@ async fn a_dry_run_answers_and_writes_nothing(backend: TestBackend) {
         "conditions": {"field": "customer.tier", "op": "eq", "value": "platinum"},
         "actions": [{"type": "set_priority", "priority": "P1"}, {"type": "add_note", "body": "VIP"}]})).await;
 
+    let team = app
+        .post("/v1/teams", &admin, &json!({"name": "Senior"}))
+        .await
+        .expect(StatusCode::CREATED);
     let timeline_before = timeline(&app, &admin, id).await.len();
     let audit_before = app
         .get("/v1/audit?limit=200", &admin)
@@ -692,6 +696,24 @@ async fn a_dry_run_answers_and_writes_nothing(backend: TestBackend) {
         .expect(StatusCode::OK);
     assert_eq!(draft["firings"][0]["rule_name"], "draft");
     assert_eq!(draft["ticket"]["tags"], json!(["gas"]));
+    // People read a team's name, as in the timeline; an action that would
+    // change nothing (P3 on a P3 ticket) is no change.
+    let to_team = app
+        .post(
+            "/v1/rules/dry-run",
+            &admin,
+            &json!({"ticket_id": id, "definition": {"events": ["ticket_updated"],
+                    "actions": [{"type": "set_team", "team_id": team["id"]},
+                                {"type": "set_priority", "priority": "P3"}]}}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        to_team["firings"][0]["changes"],
+        json!(["team → Senior"]),
+        "{to_team}"
+    );
+    assert_eq!(to_team["team_id"], team["id"]);
     app.post("/v1/rules/dry-run", &dispatcher, &json!({"ticket_id": id}))
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");

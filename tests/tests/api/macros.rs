@@ -244,6 +244,16 @@ async fn a_team_macro_previews_then_applies_in_one_step(backend: TestBackend) {
         ["macro \"Escalate\" applied: priority → P1; tags + escalated; internal note"],
         "{summaries:?}"
     );
+    // Now P1 and tagged: a preview lists only what would still change.
+    let again = app
+        .post(
+            &format!("/v1/tickets/{ticket}/macros/{shared_id}/preview"),
+            &ada_token,
+            &json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(again["changes"], json!(["internal note"]), "{again}");
     // Bob's personal macro: only the reply (an internal note here).
     let thanks = app
         .post(

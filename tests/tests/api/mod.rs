@@ -34,6 +34,7 @@ mod media;
 mod offers;
 mod ops;
 mod pings;
+mod rule_actions;
 mod rule_events;
 mod schedule;
 mod search;

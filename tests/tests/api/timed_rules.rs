@@ -11,6 +11,7 @@ use super::*;
 backend_tests!(
     a_time_based_rule_fires_once_across_restarts_and_replicas,
     waiting_on_the_customer_counts_from_the_status_in_business_hours,
+    a_crash_between_claim_and_effect_loses_no_firing,
 );
 
 async fn fired(app: &TestApp, token: &str, ticket: Uuid) -> Vec<Value> {
@@ -260,5 +261,107 @@ async fn waiting_on_the_customer_counts_from_the_status_in_business_hours(backen
         .await
         .expect(StatusCode::OK);
     assert_eq!(other["tags"], json!([]));
+    app.stop().await;
+}
+
+/// The crash point between a timed firing's claim and its effect: a
+/// database trigger makes the firing's notification insert fail (as if the
+/// process died there, after the claim was written in the transaction).
+/// Claim and effect are one transaction, so nothing of the firing stays;
+/// after a restart the next sweep makes it — exactly once.
+async fn a_crash_between_claim_and_effect_loses_no_firing(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "crash").dispatcher().build().await;
+    let admin = shop.tenant.admin_token.clone();
+    let dispatcher_token = app.login(&shop.tenant.name, "dispatch@crash.test").await;
+    // The rule's own tag ends it: its write starts the clock again.
+    app.post("/v1/rules", &admin, &json!({"name": "stale P2", "definition": {
+        "events": ["time_elapsed"], "timer": {"since": "updated", "minutes": 120},
+        "conditions": {"all": [{"field": "priority", "op": "eq", "value": "P2"},
+                               {"field": "tags", "op": "not_contains", "value": "stale"}]},
+        "actions": [{"type": "add_tags", "tags": ["stale"]},
+                    {"type": "notify", "roles": ["dispatcher"], "title": "{{ticket.number}} is stale"}]}}))
+        .await
+        .expect(StatusCode::CREATED);
+    let ticket = id_of(&shop.ticket(&app, "P2").await, "id");
+
+    let raw = app.db.raw().await;
+    let (arm, disarm): (&[&str], &[&str]) = match backend {
+        TestBackend::Sqlite => (
+            &[
+                "CREATE TRIGGER crash_point BEFORE INSERT ON staff_notifications \
+               BEGIN SELECT RAISE(ABORT, 'simulated crash'); END",
+            ],
+            &["DROP TRIGGER crash_point"],
+        ),
+        TestBackend::Postgres => (
+            &[
+                "CREATE FUNCTION crash_point() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'simulated crash'; END $$",
+                "CREATE TRIGGER crash_point BEFORE INSERT ON staff_notifications \
+                 FOR EACH ROW EXECUTE FUNCTION crash_point()",
+            ],
+            &[
+                "DROP TRIGGER crash_point ON staff_notifications",
+                "DROP FUNCTION crash_point()",
+            ],
+        ),
+    };
+    for statement in arm {
+        raw.execute(statement, &[]).await;
+    }
+    let later = Utc::now() + Duration::minutes(150);
+    let crashed = truckroll_server::automation::timed::sweep(
+        &app.state.dispatch_handles(),
+        &app.state.rules,
+        later,
+    )
+    .await;
+    assert!(crashed.is_err(), "the sweep died at the crash point");
+    // Nothing of the firing stayed: no claim, no tag, no record.
+    let claims = raw
+        .scalar_i64(
+            "SELECT COUNT(*) FROM timed_rule_firings WHERE ticket_id = $1",
+            &[ticket],
+        )
+        .await;
+    assert_eq!(claims, 0, "the claim went with the failed effect");
+    let after_crash = app
+        .get(&format!("/v1/tickets/{ticket}"), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(after_crash["tags"], json!([]));
+    assert!(fired(&app, &admin, ticket).await.is_empty());
+    for statement in disarm {
+        raw.execute(statement, &[]).await;
+    }
+
+    // The process comes back: the next sweep makes the firing, once.
+    let app = app.restart().await;
+    let sweep = |at| {
+        let state = app.state.clone();
+        async move {
+            truckroll_server::automation::timed::sweep(&state.dispatch_handles(), &state.rules, at)
+                .await
+                .expect("sweep")
+        }
+    };
+    assert_eq!(
+        sweep(later).await,
+        1,
+        "the lost firing is made after the restart"
+    );
+    assert_eq!(sweep(later).await, 0, "and only once");
+    assert_eq!(fired(&app, &admin, ticket).await.len(), 1);
+    let tagged = app
+        .get(&format!("/v1/tickets/{ticket}"), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(tagged["tags"], json!(["stale"]));
+    let told = app
+        .get("/v1/me/notifications", &dispatcher_token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(told.as_array().map(Vec::len), Some(1), "{told}");
     app.stop().await;
 }

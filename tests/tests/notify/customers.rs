@@ -463,7 +463,7 @@ async fn tenant_templates_override_the_defaults(backend: TestBackend) {
         .await
         .expect(StatusCode::OK);
     // Every event (NoticeEvent::ALL) × email and SMS × English and Chinese.
-    assert_eq!(listed.as_array().map(Vec::len), Some(10 * 2 * 2));
+    assert_eq!(listed.as_array().map(Vec::len), Some(11 * 2 * 2));
     app.get("/v1/notify/templates", &shop.tech().token)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");

@@ -20,10 +20,12 @@ macro_rules! impl_automation_store {
             };
             use $crate::store::{
                 Actor, StoreError, StoreResult,
-                automation::{AutomationStore, ChainEffects, QueueItem, RuleSave, StaffNotification},
+                automation::{AutomationStore, ChainEffects, ChainWrite, NewNotification, QueueItem, RuleSave, StaffNotification},
+                notify::{Locale, NoticeContext, NoticeEvent},
                 rows::{TicketRow, UserRow},
                 sql::{TICKET_COLUMNS, USER_COLUMNS, audit, now, write_error},
             };
+            use $crate::domain::audit::audit_time;
 
             type Tx = sqlx::Transaction<'static, $db>;
             type TeamRow = (Uuid, String, String, DateTime<Utc>, DateTime<Utc>);
@@ -58,6 +60,107 @@ macro_rules! impl_automation_store {
             }
 
             impl $store {
+                /// A chain's firings, team transfer, notifications (in-console,
+                /// push, email through the notification outbox) and webhooks.
+                async fn record_chain_in(tx: &mut Tx, tenant_id: Uuid, ticket: &Ticket, effects: &ChainEffects) -> StoreResult<()> {
+                    let system = Actor { tenant_id, user_id: None };
+                    for firing in &effects.firings {
+                        audit::append(tx, tenant_id, AuditEvent::new(None, "rule.fired", "ticket", Some(ticket.id), None, Some(firing))).await?;
+                    }
+                    if let Some(change) = &effects.team {
+                        Self::set_ticket_team_in(tx, system, ticket.id, change).await?;
+                    }
+                    let at = now();
+                    for notification in &effects.notifications {
+                        sqlx::query(
+                            "INSERT INTO staff_notifications (id, tenant_id, user_id, ticket_id, source, title, body, created_at) \
+                             VALUES ($1, $2, $3, $4, 'rule', $5, $6, $7)",
+                        )
+                        .bind(Uuid::now_v7())
+                        .bind(tenant_id)
+                        .bind(notification.user_id)
+                        .bind(ticket.id)
+                        .bind(&notification.title)
+                        .bind(&notification.body)
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|e| write_error(e, "duplicate notification", ("user_id", "no such user")))?;
+                        let content = $crate::store::push::PushContent {
+                            title: notification.title.clone(),
+                            body: notification.body.clone(),
+                            data: [("ticket_id".to_owned(), ticket.id.to_string()), ("kind".to_owned(), "rule".to_owned())].into_iter().collect(),
+                        };
+                        Self::enqueue_user_pushes_in(tx, tenant_id, notification.user_id, &content).await?;
+                        if notification.email {
+                            Self::enqueue_staff_email_in(tx, ticket, notification).await?;
+                        }
+                    }
+                    for data in &effects.webhooks {
+                        // The ticket as written (its version moved with this write).
+                        let mut data = data.clone();
+                        if let Some(slot) = data.get_mut("ticket") {
+                            *slot = serde_json::to_value(ticket).unwrap_or_default();
+                        }
+                        Self::enqueue_webhooks_in(tx, tenant_id, "rule.fired", Some(ticket.id), data).await?;
+                    }
+                    Ok(())
+                }
+
+                /// A staff member's email in the one notification outbox: the
+                /// user's address and language, the ticket's customer as the
+                /// row's customer (whose opt-outs are for customer messages only).
+                async fn enqueue_staff_email_in(tx: &mut Tx, ticket: &Ticket, notification: &NewNotification) -> StoreResult<()> {
+                    let user: Option<(String, Option<String>)> =
+                        sqlx::query_as("SELECT email, locale FROM users WHERE tenant_id = $1 AND id = $2 AND active")
+                            .bind(ticket.tenant_id)
+                            .bind(notification.user_id)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    let Some((email, locale)) = user.filter(|(email, _)| !email.trim().is_empty()) else {
+                        return Ok(());
+                    };
+                    let customer: Option<(Uuid, String)> = sqlx::query_as(
+                        "SELECT c.id, c.name FROM sites s JOIN customers c ON c.tenant_id = s.tenant_id AND c.id = s.customer_id \
+                         WHERE s.tenant_id = $1 AND s.id = $2",
+                    )
+                    .bind(ticket.tenant_id)
+                    .bind(ticket.site_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    let Some((customer_id, customer_name)) = customer else {
+                        return Ok(());
+                    };
+                    let context = NoticeContext {
+                        ticket_number: ticket.number.clone(),
+                        ticket_title: ticket.title.clone(),
+                        customer_name,
+                        staff_title: Some(notification.title.clone()),
+                        staff_body: Some(notification.body.clone()),
+                        ..NoticeContext::default()
+                    };
+                    let at = now();
+                    sqlx::query(
+                        "INSERT INTO notify_messages (id, tenant_id, ticket_id, customer_id, event, event_key, channel, recipient, locale, context, \
+                         attempts, next_attempt_at, state, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 'email', $7, $8, $9, 0, $10, 'pending', $10)",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(ticket.tenant_id)
+                    .bind(ticket.id)
+                    .bind(customer_id)
+                    .bind(NoticeEvent::StaffAlert.as_str())
+                    // Every alert is its own message.
+                    .bind(format!("staff:{}:{}", notification.user_id, Uuid::now_v7()))
+                    .bind(email.trim())
+                    .bind(locale.as_deref().and_then(Locale::parse).unwrap_or_default().as_str())
+                    .bind(Json(&context))
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(())
+                }
+
                 async fn team_in(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> StoreResult<Team> {
                     let row: Option<TeamRow> = sqlx::query_as(
                         "SELECT id, name, assignment, created_at, updated_at FROM teams WHERE tenant_id = $1 AND id = $2",
@@ -517,40 +620,53 @@ macro_rules! impl_automation_store {
 
                 #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
                 async fn record_chain(&self, tenant_id: Uuid, ticket: &Ticket, effects: &ChainEffects) -> StoreResult<()> {
-                    let system = Actor { tenant_id, user_id: None };
                     let mut tx = self.begin_write().await?;
-                    for firing in &effects.firings {
-                        audit::append(&mut tx, tenant_id, AuditEvent::new(None, "rule.fired", "ticket", Some(ticket.id), None, Some(firing))).await?;
-                    }
-                    if let Some(change) = &effects.team {
-                        Self::set_ticket_team_in(&mut tx, system, ticket.id, change).await?;
-                    }
-                    let at = now();
-                    for notification in &effects.notifications {
-                        sqlx::query(
-                            "INSERT INTO staff_notifications (id, tenant_id, user_id, ticket_id, source, title, body, created_at) \
-                             VALUES ($1, $2, $3, $4, 'rule', $5, $6, $7)",
+                    Self::record_chain_in(&mut tx, tenant_id, ticket, effects).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                #[tracing::instrument(skip_all, fields(ticket = %write.before.id))]
+                async fn write_chain(&self, write: ChainWrite<'_>) -> StoreResult<Option<Ticket>> {
+                    let before = write.before;
+                    let tenant_id = before.tenant_id;
+                    let mut tx = self.begin_write().await?;
+                    // The claim first: a second replica waits here for the first
+                    // one's transaction and then finds the firing made.
+                    if let Some(claim) = write.claim {
+                        let claimed = sqlx::query(
+                            "INSERT INTO timed_rule_firings (tenant_id, rule_id, ticket_id, anchor, fired_at) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (tenant_id, rule_id, ticket_id, anchor) DO NOTHING",
                         )
-                        .bind(Uuid::now_v7())
                         .bind(tenant_id)
-                        .bind(notification.user_id)
-                        .bind(ticket.id)
-                        .bind(&notification.title)
-                        .bind(&notification.body)
-                        .bind(at)
+                        .bind(claim.rule_id)
+                        .bind(before.id)
+                        .bind(audit_time(claim.anchor))
+                        .bind(now())
                         .execute(&mut *tx)
-                        .await
-                        .map_err(|e| write_error(e, "duplicate notification", ("user_id", "no such user")))?;
-                        let content = $crate::store::push::PushContent {
-                            title: notification.title.clone(),
-                            body: notification.body.clone(),
-                            data: [("ticket_id".to_owned(), ticket.id.to_string()), ("kind".to_owned(), "rule".to_owned())].into_iter().collect(),
-                        };
-                        Self::enqueue_user_pushes_in(&mut tx, tenant_id, notification.user_id, &content).await?;
+                        .await?
+                        .rows_affected();
+                        if claimed == 0 {
+                            return Ok(None);
+                        }
                     }
-                    for data in &effects.webhooks {
-                        Self::enqueue_webhooks_in(&mut tx, tenant_id, "rule.fired", Some(ticket.id), data.clone()).await?;
+                    let system = Actor { tenant_id, user_id: None };
+                    let ticket = match write.after {
+                        Some((after, document)) => Self::update_ticket_in(&mut tx, system, before, after, document).await?,
+                        None => before.clone(),
+                    };
+                    Self::record_chain_in(&mut tx, tenant_id, &ticket, write.effects).await?;
+                    for (author, note) in write.notes {
+                        let author = Actor { tenant_id, user_id: Some(*author) };
+                        Self::add_comment_in(&mut tx, author, ticket.id, note).await?;
                     }
+                    tx.commit().await?;
+                    Ok(Some(ticket))
+                }
+
+                async fn record_auto_dispatch(&self, tenant_id: Uuid, ticket_id: Uuid, outcome: &serde_json::Value) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    audit::append(&mut tx, tenant_id, AuditEvent::new(None, "rule.auto_dispatch", "ticket", Some(ticket_id), None, Some(outcome))).await?;
                     tx.commit().await?;
                     Ok(())
                 }

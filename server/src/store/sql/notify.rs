@@ -156,6 +156,8 @@ macro_rules! impl_notify_store {
                         appointment_window: None,
                         merged_into: None,
                         merged_into_id: None,
+                        staff_title: None,
+                        staff_body: None,
                     };
                     for (event, key) in events {
                         Self::enqueue_notices_in(tx, (after.tenant_id, after.id, after.site_id), event, &key, &context).await?;
@@ -191,6 +193,8 @@ macro_rules! impl_notify_store {
                         appointment_window: None,
                         merged_into: None,
                         merged_into_id: None,
+                        staff_title: None,
+                        staff_body: None,
                     };
                     let key = format!("reply:{}", comment.id);
                     let target = (comment.tenant_id, comment.ticket_id, site_id);

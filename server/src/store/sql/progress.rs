@@ -73,6 +73,8 @@ macro_rules! impl_progress_store {
                                 appointment_window: None,
                                 merged_into: None,
                                 merged_into_id: None,
+                                staff_title: None,
+                                staff_body: None,
                             };
                             let key = format!("code:{}", Uuid::now_v7());
                             Self::enqueue_notices_in(&mut tx, (code.tenant_id, ticket_id, site_id), NoticeEvent::AccessCode, &key, &context).await?;

@@ -26,6 +26,89 @@ macro_rules! impl_ticket_store {
             type Tx = sqlx::Transaction<'static, $db>;
 
             impl $store {
+                /// [`TicketStore::update_ticket`] inside a caller's transaction (a rule chain's one write).
+                pub(crate) async fn update_ticket_in(tx: &mut Tx, actor: Actor, before: &Ticket, after: &Ticket, document: Option<&DocumentChange>) -> StoreResult<Ticket> {
+                    if after.asset_id != before.asset_id && after.asset_id.is_some() {
+                        Self::check_choosable(tx, actor.tenant_id, after.site_id, after.asset_id, None).await?;
+                    }
+                    let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE tickets SET title = $4, description = $5, priority = $6, required_skills = $7, asset_id = $8, \
+                         tags = $9, custom_fields = $10, status = $11, hold_reason = $12, assignee_id = $13, updated_at = $14, search_text = $15, \
+                         checkin_verified = $16, checkin_distance_m = $17, checkin_accuracy_m = $18, checkin_at = $19 \
+                         WHERE tenant_id = $1 AND id = $2 AND updated_at = $3 RETURNING {TICKET_COLUMNS}"
+                    )))
+                    .bind(actor.tenant_id)
+                    .bind(before.id)
+                    .bind(before.updated_at)
+                    .bind(after.title.trim())
+                    .bind(&after.description)
+                    .bind(after.priority.as_str())
+                    .bind(Json(&after.required_skills))
+                    .bind(after.asset_id)
+                    .bind(Json(&after.tags))
+                    .bind(Json(&after.custom_fields))
+                    .bind(after.status.as_str())
+                    .bind(after.hold_reason.map(|r| r.as_str()))
+                    .bind(after.assignee_id)
+                    .bind(next_version(before.updated_at))
+                    .bind(search_text(&after.title, &after.description))
+                    .bind(after.check_in.and_then(|c| c.verified))
+                    .bind(after.check_in.and_then(|c| c.distance_m))
+                    .bind(after.check_in.and_then(|c| c.accuracy_m))
+                    .bind(after.check_in.map(|c| c.at))
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(|e| write_error(e, "conflicting ticket", ("assignee_id", "no such technician or asset in this tenant")))?;
+                    let Some(row) = row else {
+                        // Either gone or changed since `before` was read.
+                        Self::fetch_ticket(tx, actor.tenant_id, before.id).await?;
+                        return Err(StoreError::Conflict("the ticket was changed by someone else; reload and retry".into()));
+                    };
+                    if before.tags != after.tags {
+                        Self::replace_tags(tx, before.id, &after.tags).await?;
+                    }
+                    let updated = Ticket::try_from(row)?;
+                    if (&before.title, &before.description, before.asset_id) != (&updated.title, &updated.description, updated.asset_id) {
+                        Self::index_ticket(tx, actor.tenant_id, updated.id).await?;
+                    }
+                    if let Some(change) = document {
+                        Self::write_document_change_in(tx, actor.tenant_id, updated.id, change).await?;
+                    }
+                    if (before.status, before.hold_reason) != (updated.status, updated.hold_reason) {
+                        Self::append_status_history(tx, actor.tenant_id, updated.id, updated.updated_at, updated.status, updated.hold_reason).await?;
+                    }
+                    Self::enqueue_ticket_webhooks_in(tx, Some(before), &updated).await?;
+                    audit::append(tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.update", "ticket", Some(updated.id), Some(before), Some(&updated))).await?;
+                    Ok(updated)
+                }
+
+                /// [`TicketStore::add_comment`] inside a caller's transaction.
+                pub(crate) async fn add_comment_in(tx: &mut Tx, actor: Actor, ticket_id: Uuid, comment: &NewComment) -> StoreResult<Comment> {
+                    let author_id = actor.user_id.ok_or(StoreError::Reference { field: "author_id", message: "comments are written by a user".into() })?;
+                    let row: CommentRow = sqlx::query_as(
+                        "INSERT INTO comments (id, tenant_id, ticket_id, author_id, body, visibility, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, tenant_id, ticket_id, author_id, body, visibility, created_at",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(actor.tenant_id)
+                    .bind(ticket_id)
+                    .bind(author_id)
+                    .bind(&comment.body)
+                    .bind(comment.visibility.as_str())
+                    .bind(now())
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(|e| match write_error(e, "comment already exists", ("ticket_id", "")) {
+                        StoreError::Reference { .. } => StoreError::NotFound("ticket"),
+                        other => other,
+                    })?;
+                    let created = Comment::try_from(row)?;
+                    Self::index_ticket(tx, actor.tenant_id, ticket_id).await?;
+                    audit::append(tx, actor.tenant_id, AuditEvent::new(actor.user_id, "comment.create", "comment", Some(created.id), None, Some(&created))).await?;
+                    Self::enqueue_comment_notice_in(tx, &created).await?;
+                    Ok(created)
+                }
+
                 async fn fetch_ticket(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> StoreResult<Ticket> {
                     let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
@@ -365,86 +448,15 @@ macro_rules! impl_ticket_store {
                 #[tracing::instrument(skip_all)]
                 async fn update_ticket(&self, actor: Actor, before: &Ticket, after: &Ticket, document: Option<&DocumentChange>) -> StoreResult<Ticket> {
                     let mut tx = self.begin_write().await?;
-                    if after.asset_id != before.asset_id && after.asset_id.is_some() {
-                        Self::check_choosable(&mut tx, actor.tenant_id, after.site_id, after.asset_id, None).await?;
-                    }
-                    let row: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "UPDATE tickets SET title = $4, description = $5, priority = $6, required_skills = $7, asset_id = $8, \
-                         tags = $9, custom_fields = $10, status = $11, hold_reason = $12, assignee_id = $13, updated_at = $14, search_text = $15, \
-                         checkin_verified = $16, checkin_distance_m = $17, checkin_accuracy_m = $18, checkin_at = $19 \
-                         WHERE tenant_id = $1 AND id = $2 AND updated_at = $3 RETURNING {TICKET_COLUMNS}"
-                    )))
-                    .bind(actor.tenant_id)
-                    .bind(before.id)
-                    .bind(before.updated_at)
-                    .bind(after.title.trim())
-                    .bind(&after.description)
-                    .bind(after.priority.as_str())
-                    .bind(Json(&after.required_skills))
-                    .bind(after.asset_id)
-                    .bind(Json(&after.tags))
-                    .bind(Json(&after.custom_fields))
-                    .bind(after.status.as_str())
-                    .bind(after.hold_reason.map(|r| r.as_str()))
-                    .bind(after.assignee_id)
-                    .bind(next_version(before.updated_at))
-                    .bind(search_text(&after.title, &after.description))
-                    .bind(after.check_in.and_then(|c| c.verified))
-                    .bind(after.check_in.and_then(|c| c.distance_m))
-                    .bind(after.check_in.and_then(|c| c.accuracy_m))
-                    .bind(after.check_in.map(|c| c.at))
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| write_error(e, "conflicting ticket", ("assignee_id", "no such technician or asset in this tenant")))?;
-                    let Some(row) = row else {
-                        // Either gone or changed since `before` was read.
-                        Self::fetch_ticket(&mut tx, actor.tenant_id, before.id).await?;
-                        return Err(StoreError::Conflict("the ticket was changed by someone else; reload and retry".into()));
-                    };
-                    if before.tags != after.tags {
-                        Self::replace_tags(&mut tx, before.id, &after.tags).await?;
-                    }
-                    let updated = Ticket::try_from(row)?;
-                    if (&before.title, &before.description, before.asset_id) != (&updated.title, &updated.description, updated.asset_id) {
-                        Self::index_ticket(&mut tx, actor.tenant_id, updated.id).await?;
-                    }
-                    if let Some(change) = document {
-                        Self::write_document_change_in(&mut tx, actor.tenant_id, updated.id, change).await?;
-                    }
-                    if (before.status, before.hold_reason) != (updated.status, updated.hold_reason) {
-                        Self::append_status_history(&mut tx, actor.tenant_id, updated.id, updated.updated_at, updated.status, updated.hold_reason).await?;
-                    }
-                    Self::enqueue_ticket_webhooks_in(&mut tx, Some(before), &updated).await?;
-                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "ticket.update", "ticket", Some(updated.id), Some(before), Some(&updated))).await?;
+                    let updated = Self::update_ticket_in(&mut tx, actor, before, after, document).await?;
                     tx.commit().await?;
                     Ok(updated)
                 }
 
                 #[tracing::instrument(skip_all)]
                 async fn add_comment(&self, actor: Actor, ticket_id: Uuid, comment: &NewComment) -> StoreResult<Comment> {
-                    let author_id = actor.user_id.ok_or(StoreError::Reference { field: "author_id", message: "comments are written by a user".into() })?;
                     let mut tx = self.begin_write().await?;
-                    let row: CommentRow = sqlx::query_as(
-                        "INSERT INTO comments (id, tenant_id, ticket_id, author_id, body, visibility, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, tenant_id, ticket_id, author_id, body, visibility, created_at",
-                    )
-                    .bind(Uuid::now_v7())
-                    .bind(actor.tenant_id)
-                    .bind(ticket_id)
-                    .bind(author_id)
-                    .bind(&comment.body)
-                    .bind(comment.visibility.as_str())
-                    .bind(now())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| match write_error(e, "comment already exists", ("ticket_id", "")) {
-                        StoreError::Reference { .. } => StoreError::NotFound("ticket"),
-                        other => other,
-                    })?;
-                    let created = Comment::try_from(row)?;
-                    Self::index_ticket(&mut tx, actor.tenant_id, ticket_id).await?;
-                    audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "comment.create", "comment", Some(created.id), None, Some(&created))).await?;
-                    Self::enqueue_comment_notice_in(&mut tx, &created).await?;
+                    let created = Self::add_comment_in(&mut tx, actor, ticket_id, comment).await?;
                     tx.commit().await?;
                     Ok(created)
                 }
