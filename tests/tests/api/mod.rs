@@ -36,6 +36,7 @@ mod ops;
 mod pings;
 mod rule_events;
 mod schedule;
+mod schedule_board;
 mod search;
 mod sla;
 mod status_truth;

@@ -251,7 +251,11 @@
     move(state.selected.job, $("move-technician").value, fromLocal($("move-date").value, $("move-time").value), length);
   });
   $("move-close").addEventListener("click", closeMove);
-  $("move").addEventListener("keydown", (event) => { if (event.key === "Escape") closeMove(); });
+  $("move").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeMove();
+    // Enter in any field moves (date and time inputs do not all submit by themselves).
+    if (event.key === "Enter" && event.target.tagName !== "BUTTON") { event.preventDefault(); $("move").requestSubmit(); }
+  });
 
   // ---- the day plan: compute, show the changes, apply --------------------------
   async function ticketFacts(ticketId) {

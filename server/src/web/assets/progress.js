@@ -146,6 +146,7 @@ async function renderTracking(tracking) {
 
 // The visit windows the customer may pick (where the service company allows it).
 let choice = null;
+window.truckrollProgress = { get choice() { return choice; } };
 
 function windowLabel(slot, timeZone) {
   const day = new Intl.DateTimeFormat(lang, { timeZone, weekday: "long", month: "long", day: "numeric" });
@@ -199,7 +200,7 @@ $("choose").addEventListener("submit", async (event) => {
     await load();
     await loadChoice();
   } catch (error) {
-    message.textContent = error.status === 409 ? `${t("choose_taken")} (${error.message})` : error.message;
+    message.textContent = error.status === 409 ? t("choose_taken") : error.message;
     await loadChoice();
   }
 });
