@@ -17,10 +17,11 @@ use crate::{
             Absence, Holiday, Interval, TravelModel, day_start, local_day, shift_intervals,
             subtract,
         },
-        ticket::{Priority, Status},
+        ticket::Priority,
     },
     store::{Store, StoreError, StoreResult},
 };
+use truckroll_sync::Status;
 
 /// Most days one board shows (a week).
 pub const MAX_BOARD_DAYS: u32 = 7;

@@ -15,10 +15,11 @@ use crate::{
         schedule::{
             AppointmentWindow, DEFAULT_DURATION_MINUTES, TravelModel, WindowRequest, WindowSource,
         },
-        ticket::{Status, Ticket},
+        ticket::Ticket,
     },
     store::{Actor, Store, StoreError, schedule::WindowSet},
 };
+use truckroll_sync::Status;
 
 /// Days ahead a customer is offered.
 const CUSTOMER_DAYS: u32 = 14;
