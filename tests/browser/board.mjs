@@ -73,8 +73,8 @@ await run(`${artifacts}/board-en-1024.png`, async (page) => {
   await job(page, env("ADA"), env("FIRST")).waitFor();
   await screenshot(page, `${artifacts}/board-refused-en-1024.png`);
 
-  // Dragged onto Bob at 15:00, after his other job: moved.
-  await dragJob(page, env("FIRST"), env("BOB"), 15);
+  // Dragged onto Bob at 15:30, after his other job: moved.
+  await dragJob(page, env("FIRST"), env("BOB"), 15.5);
   await page.locator("#notice").filter({ hasText: `${env("FIRST_NUMBER")} moved to Bob Hopper` }).waitFor();
   await job(page, env("BOB"), env("FIRST")).waitFor();
   assert.equal(await job(page, env("ADA"), env("FIRST")).count(), 0);
@@ -110,7 +110,7 @@ await run(`${artifacts}/board-en-1024.png`, async (page) => {
   await page.locator(".timeline-board .job", { hasText: env("FRESH_NUMBER") }).waitFor();
 
   // The week, in Simplified Chinese.
-  await page.locator("#language").selectOption("zh-CN");
+  await Promise.all([page.waitForEvent("load"), page.locator("#language").selectOption("zh-CN")]);
   await page.waitForFunction(() => document.documentElement.lang === "zh-CN" && window.truckrollBoard?.ready);
   await page.locator("#board-span").selectOption("7");
   await page.waitForFunction(() => window.truckrollBoard.board?.days === 7);

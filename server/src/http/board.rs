@@ -29,6 +29,9 @@ use crate::{
     store::StoreError,
 };
 
+/// How far from today a board may be read.
+const BOARD_REACH_DAYS: i64 = 3660;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_board))
 }
@@ -62,9 +65,11 @@ async fn get_board(
         return Err(ValidationErrors::single("days", "must be between 1 and 7").into());
     }
     let zone = state.store.tenant_settings(user.tenant_id).await?.time_zone;
-    let day = query
-        .day
-        .unwrap_or_else(|| local_day(&zone, Utc::now()));
+    let today = local_day(&zone, Utc::now());
+    let day = query.day.unwrap_or(today);
+    if (day - today).num_days().abs() > BOARD_REACH_DAYS {
+        return Err(ValidationErrors::single("day", "must be within ten years of today").into());
+    }
     let reader = BoardReader {
         store: &*state.store,
         travel: TravelModel::new(state.config.dispatch.average_speed_kmh),

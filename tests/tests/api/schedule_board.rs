@@ -104,7 +104,7 @@ async fn the_board_shows_jobs_travel_and_absences_and_moves_meet_the_refusals(
     let (ada, bob) = (shop.techs[0].id, shop.techs[1].id);
     let day = tomorrow(0).date_naive().format("%Y-%m-%d").to_string();
 
-    for query in ["days=0", "days=8"] {
+    for query in ["days=0", "days=8", "day=2000-01-01"] {
         app.get(&format!("/v1/schedule/board?{query}"), admin)
             .await
             .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
