@@ -113,7 +113,11 @@ pub(super) async fn refuse_unavailable(
         .list_absences(ticket.tenant_id, Some(technician.id), starts_at, ends_at)
         .await?;
     if let Some(absence) = absences.first() {
-        let zone = state.store.tenant_settings(ticket.tenant_id).await?.time_zone;
+        let zone = state
+            .store
+            .tenant_settings(ticket.tenant_id)
+            .await?
+            .time_zone;
         return Err(ApiError::Conflict(format!(
             "{} is absent ({}) {}",
             technician.name,

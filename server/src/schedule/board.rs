@@ -88,7 +88,12 @@ pub struct BoardReader<'a> {
 
 impl BoardReader<'_> {
     /// The board of `days` local days from `first_day`.
-    pub async fn read(&self, tenant_id: Uuid, first_day: NaiveDate, days: u32) -> StoreResult<Board> {
+    pub async fn read(
+        &self,
+        tenant_id: Uuid,
+        first_day: NaiveDate,
+        days: u32,
+    ) -> StoreResult<Board> {
         let store = self.store;
         let time_zone = store.tenant_settings(tenant_id).await?.time_zone;
         let last_day = first_day
@@ -177,7 +182,10 @@ impl BoardReader<'_> {
             let mut previous: Option<(NaiveDate, &str, _)> = None;
             let mut legs = Vec::with_capacity(jobs.len());
             for (site, job) in &jobs {
-                let day = local_day(&technician.time_zone, job.planned_start.unwrap_or(job.starts_at));
+                let day = local_day(
+                    &technician.time_zone,
+                    job.planned_start.unwrap_or(job.starts_at),
+                );
                 let from_point = match previous {
                     Some((previous_day, number, point)) if previous_day == day => {
                         Some((number.to_owned(), point))

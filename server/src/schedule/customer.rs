@@ -91,8 +91,15 @@ fn choosable(ticket: &Ticket) -> bool {
 
 impl CustomerScheduling<'_> {
     async fn job(&self, ticket: &Ticket) -> Result<(SlotJob, u32), StoreError> {
-        let site = self.store.get_site(ticket.tenant_id, ticket.site_id).await?;
-        let duration = match self.store.ticket_window(ticket.tenant_id, ticket.id).await? {
+        let site = self
+            .store
+            .get_site(ticket.tenant_id, ticket.site_id)
+            .await?;
+        let duration = match self
+            .store
+            .ticket_window(ticket.tenant_id, ticket.id)
+            .await?
+        {
             Some(window) => window.duration_minutes,
             None => self
                 .store

@@ -65,6 +65,21 @@ async fn office_hours_shop(app: &TestApp, name: &str, technicians: usize) -> Sho
         .await
         .expect(StatusCode::OK);
     }
+    // The customer can be reached by email, so bookings are told.
+    let site = app
+        .get(
+            &format!("/v1/sites/{}", shop.site),
+            &shop.tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    app.patch(
+        &format!("/v1/customers/{}", id_of(&site, "customer_id")),
+        &shop.tenant.admin_token,
+        &json!({"email": "desk@example.com"}),
+    )
+    .await
+    .expect(StatusCode::OK);
     shop
 }
 
@@ -151,7 +166,11 @@ async fn the_board_shows_jobs_travel_and_absences_and_moves_meet_the_refusals(
     assert_eq!(id_of(&jobs[0], "ticket_id"), first);
     assert_eq!(id_of(&jobs[1], "ticket_id"), second);
     assert_eq!(jobs[0]["travel_from"], "home");
-    assert!(jobs[0]["travel_minutes"].as_u64().is_some_and(|m| m >= 1), "{}", jobs[0]);
+    assert!(
+        jobs[0]["travel_minutes"].as_u64().is_some_and(|m| m >= 1),
+        "{}",
+        jobs[0]
+    );
     assert_eq!(jobs[1]["travel_from"], jobs[0]["number"]);
     assert_eq!(jobs[1]["travel_minutes"], 0);
     assert_eq!(jobs[0]["booked_with"], ada.to_string());
@@ -180,9 +199,15 @@ async fn the_board_shows_jobs_travel_and_absences_and_moves_meet_the_refusals(
         .get(&format!("/v1/schedule/board?day={day}&days=7"), admin)
         .await
         .expect(StatusCode::OK);
-    assert_eq!(time_of(&week, "to") - time_of(&week, "from"), Duration::days(7));
+    assert_eq!(
+        time_of(&week, "to") - time_of(&week, "from"),
+        Duration::days(7)
+    );
     assert_eq!(lane(&week, ada)["jobs"].as_array().map(Vec::len), Some(2));
-    assert_eq!(lane(&week, ada)["working"].as_array().map(Vec::len), Some(7));
+    assert_eq!(
+        lane(&week, ada)["working"].as_array().map(Vec::len),
+        Some(7)
+    );
 
     // Moving the first job onto Bob while he is absent: refused in words.
     let refused = put_window(&app, admin, first, (tomorrow(10), tomorrow(12)), bob).await;
@@ -217,11 +242,20 @@ async fn the_board_shows_jobs_travel_and_absences_and_moves_meet_the_refusals(
     );
     // A technician of another tenant is unknown here; its board is its own.
     let other = office_hours_shop(&app, "board-other", 1).await;
-    put_window(&app, admin, assigned, (tomorrow(15), tomorrow(17)), other.tech().id)
-        .await
-        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    put_window(
+        &app,
+        admin,
+        assigned,
+        (tomorrow(15), tomorrow(17)),
+        other.tech().id,
+    )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     let theirs = app
-        .get(&format!("/v1/schedule/board?day={day}"), &other.tenant.admin_token)
+        .get(
+            &format!("/v1/schedule/board?day={day}"),
+            &other.tenant.admin_token,
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(theirs["technicians"].as_array().map(Vec::len), Some(1));
@@ -282,7 +316,10 @@ async fn a_customer_picks_an_offered_slot_only_where_the_tenant_allows_it(backen
     let mine = id_of(&shop.ticket(&app, "P3").await, "id");
     let neighbour_ticket = shop.ticket(&app, "P3").await;
     let neighbour = id_of(&neighbour_ticket, "id");
-    let neighbour_number = neighbour_ticket["number"].as_str().expect("number").to_owned();
+    let neighbour_number = neighbour_ticket["number"]
+        .as_str()
+        .expect("number")
+        .to_owned();
     let bearer = progress_bearer(&app, shop.tenant.id, mine).await;
 
     // Off by default: nothing offered, booking refused.
@@ -301,11 +338,18 @@ async fn a_customer_picks_an_offered_slot_only_where_the_tenant_allows_it(backen
 
     // Only an admin turns it on, through the tenant settings.
     let dispatcher = app
-        .login(&shop.tenant.name, &format!("dispatch@{}.test", shop.tenant.name))
+        .login(
+            &shop.tenant.name,
+            &format!("dispatch@{}.test", shop.tenant.name),
+        )
         .await;
-    app.patch("/v1/tenant", &dispatcher, &json!({"customer_slot_choice": true}))
-        .await
-        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.patch(
+        "/v1/tenant",
+        &dispatcher,
+        &json!({"customer_slot_choice": true}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     app.patch("/v1/tenant", admin, &json!({"customer_slot_choice": "yes"}))
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
@@ -325,10 +369,16 @@ async fn a_customer_picks_an_offered_slot_only_where_the_tenant_allows_it(backen
         let mut keys: Vec<&String> = slot.as_object().expect("slot").keys().collect();
         keys.sort();
         assert_eq!(keys, ["ends_at", "starts_at"], "{slot}");
-        assert_eq!(time_of(slot, "ends_at") - time_of(slot, "starts_at"), Duration::hours(2));
+        assert_eq!(
+            time_of(slot, "ends_at") - time_of(slot, "starts_at"),
+            Duration::hours(2)
+        );
     }
     let starts: Vec<DateTime<Utc>> = slots.iter().map(|s| time_of(s, "starts_at")).collect();
-    assert!(starts.windows(2).all(|w| w[0] < w[1]), "soonest first: {starts:?}");
+    assert!(
+        starts.windows(2).all(|w| w[0] < w[1]),
+        "soonest first: {starts:?}"
+    );
 
     // The neighbour's booking takes the first slot: the customer's pick of
     // it is refused readably, and nothing of the neighbour is changed.
@@ -355,7 +405,10 @@ async fn a_customer_picks_an_offered_slot_only_where_the_tenant_allows_it(backen
         .get(&format!("/v1/tickets/{neighbour}/window"), admin)
         .await
         .expect(StatusCode::OK);
-    assert_eq!(time_of(&neighbours, "starts_at"), time_of(taken, "starts_at"));
+    assert_eq!(
+        time_of(&neighbours, "starts_at"),
+        time_of(taken, "starts_at")
+    );
     // A window never offered (not on the grid) is refused too; a bad one is 422.
     let off_grid = json!({"starts_at": rfc3339(tomorrow(8) + Duration::minutes(7)), "ends_at": rfc3339(tomorrow(10) + Duration::minutes(7))});
     book(&app, &bearer, &off_grid)

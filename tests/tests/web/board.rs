@@ -63,6 +63,21 @@ async fn shop(app: &TestApp, tenant: &str, names: &[&str]) -> Shop {
         .await
         .expect(StatusCode::OK);
     }
+    // The customer can be reached by email, so bookings are told.
+    let site = app
+        .get(
+            &format!("/v1/sites/{}", shop.site),
+            &shop.tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    app.patch(
+        &format!("/v1/customers/{}", id_of(&site, "customer_id")),
+        &shop.tenant.admin_token,
+        &json!({"email": "desk@example.com"}),
+    )
+    .await
+    .expect(StatusCode::OK);
     shop
 }
 
@@ -191,7 +206,10 @@ async fn dispatcher_books_drags_moves_and_plans_and_the_customer_picks_a_time() 
     assert_eq!(dragged["technician_id"], bob.to_string());
     let start = time_of(&dragged, "starts_at");
     assert!(
-        (start - (tomorrow(15) + Duration::minutes(30))).num_minutes().abs() <= 15,
+        (start - (tomorrow(15) + Duration::minutes(30)))
+            .num_minutes()
+            .abs()
+            <= 15,
         "{dragged}"
     );
     // Moved by keyboard to Ada at 09:00.

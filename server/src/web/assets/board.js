@@ -79,9 +79,11 @@
 
   function axis() {
     const [low, high] = state.range;
-    const track = el("div", { class: "track axis-track", "aria-hidden": "true" });
-    const step = state.board.days > 1 ? 24 * HOUR : HOUR;
-    const first = state.board.days > 1 ? Date.parse(state.board.from) : Math.ceil(low / HOUR) * HOUR;
+    const week = state.board.days > 1;
+    const track = el("div", { class: `track axis-track${week ? " week" : ""}`, "aria-hidden": "true" });
+    const step = week ? 24 * HOUR : HOUR;
+    // A day's hours are centred on their line, so the first label starts an hour in.
+    const first = week ? Date.parse(state.board.from) : Math.floor(low / HOUR) * HOUR + HOUR;
     for (let at = first; at < high; at += step) {
       const tick = el("span", { class: "tick" }, state.board.days > 1 ? dayLabel(at) : clock(at));
       tick.style.left = `${((at - low) / (high - low)) * 100}%`;
