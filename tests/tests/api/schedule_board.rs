@@ -99,7 +99,7 @@ async fn put_window(
     .await
 }
 
-fn lane<'a>(board: &'a Value, technician: Uuid) -> &'a Value {
+fn lane(board: &Value, technician: Uuid) -> &Value {
     board["technicians"]
         .as_array()
         .and_then(|lanes| {
