@@ -112,7 +112,8 @@ async fn get_tenant(
     Ok(Json(state.store.tenant_settings(user.tenant_id).await?))
 }
 
-/// Change the tenant's time zone or default language (admins).
+/// Change the tenant's time zone, default language, or whether customers
+/// pick their visit window on the progress page (admins).
 #[utoipa::path(patch, path = "/v1/tenant", tag = "people", request_body = TenantSettingsPatch, security(("bearer" = [])),
     responses((status = 200, body = TenantSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]

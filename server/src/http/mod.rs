@@ -4,6 +4,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod automation;
+mod board;
 mod completion;
 mod console;
 mod directory;
@@ -139,6 +140,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(report::router())
         .merge(search::router())
         .merge(schedule::router())
+        .merge(board::router())
         // Issue 21: automation.
         .merge(automation::router())
         .merge(watchers::router())

@@ -30,6 +30,7 @@ use crate::{
         CODE_POLICY, ProgressError, ProgressService, ProgressSession, ProgressView, PublicComment,
         csat_csv,
     },
+    schedule::customer::{CustomerScheduling, CustomerSlot, CustomerSlotError, CustomerSlots},
     store::progress::{CsatAnswer, CsatGroup, CsatGroupBy},
 };
 
@@ -41,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(post_reply))
         .routes(routes!(post_survey))
         .routes(routes!(csat_report))
+        .routes(routes!(customer_slots, book_customer_slot))
 }
 
 impl From<ProgressError> for ApiError {
@@ -317,4 +319,84 @@ async fn csat_report(
     } else {
         Ok(Json(groups).into_response())
     }
+}
+
+impl From<CustomerSlotError> for ApiError {
+    fn from(error: CustomerSlotError) -> Self {
+        match error {
+            CustomerSlotError::NotAllowed => {
+                ApiError::Denied("the service company books visit times itself")
+            }
+            CustomerSlotError::NotNow(detail) => ApiError::Conflict(detail.to_owned()),
+            taken @ CustomerSlotError::Taken => ApiError::Conflict(taken.to_string()),
+            CustomerSlotError::Invalid(errors) => errors.into(),
+            CustomerSlotError::Store(store) => store.into(),
+        }
+    }
+}
+
+fn customer_scheduling(state: &AppState) -> CustomerScheduling<'_> {
+    CustomerScheduling {
+        store: state.store.as_ref(),
+        travel: crate::domain::schedule::TravelModel::new(state.config.dispatch.average_speed_kmh),
+    }
+}
+
+/// Visit windows this ticket's customer may pick from (where the service
+/// company allows it, before the technician sets off): times only, soonest
+/// first, and the window booked now.
+#[utoipa::path(get, path = "/v1/public/track/slots", tag = "progress", security(("bearer" = [])),
+    responses((status = 200, body = CustomerSlots), (status = 401, body = Problem), (status = 429, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn customer_slots(
+    bearer: ProgressBearer,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> ApiResult<Json<CustomerSlots>> {
+    limit(&state, &bearer.ticket_id.to_string(), peer)?;
+    Ok(Json(
+        customer_scheduling(&state)
+            .view(bearer.tenant_id, bearer.ticket_id, Utc::now())
+            .await?,
+    ))
+}
+
+/// Book one of the offered windows for this ticket. It is checked again:
+/// a window no longer free is 409; where the service company does not let
+/// customers pick, 403. The customer is told through the usual message.
+#[utoipa::path(post, path = "/v1/public/track/slots", tag = "progress", request_body = CustomerSlot,
+    security(("bearer" = [])),
+    responses((status = 200, body = CustomerSlot), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn book_customer_slot(
+    bearer: ProgressBearer,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(choice): ApiJson<CustomerSlot>,
+) -> ApiResult<Json<CustomerSlot>> {
+    limit(&state, &bearer.ticket_id.to_string(), peer)?;
+    let facts = state
+        .store
+        .progress_facts(bearer.tenant_id, bearer.ticket_id)
+        .await?;
+    let window = customer_scheduling(&state)
+        .book(
+            bearer.tenant_id,
+            bearer.ticket_id,
+            facts.customer_id,
+            &choice,
+            Utc::now(),
+        )
+        .await?;
+    state.events.publish(crate::events::Event::new(
+        bearer.tenant_id,
+        crate::events::EventKind::TicketUpdated {
+            ticket_id: bearer.ticket_id,
+        },
+    ));
+    Ok(Json(CustomerSlot {
+        starts_at: window.starts_at,
+        ends_at: window.ends_at,
+    }))
 }

@@ -94,7 +94,8 @@ async fn get_window(
 /// Book or move the ticket's appointment window. The duration defaults to
 /// the window's current one, else the category's, else 60 minutes. With
 /// `technician_id` the window is booked with that technician and refused
-/// (409) when it overlaps another window occupying them. Audited; the
+/// (409) when it overlaps another window occupying them, when they are absent
+/// then, or when the ticket is assigned to someone else. Audited; the
 /// customer is told (email/SMS outbox); a `ticket_updated` event follows.
 #[utoipa::path(put, path = "/v1/tickets/{id}/window", tag = "schedule", request_body = WindowRequest, security(("bearer" = [])),
     responses((status = 200, body = AppointmentWindow), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -109,6 +110,16 @@ async fn put_window(
     user.require(Action::TicketsManage)?;
     request.validate(Utc::now())?;
     let ticket = state.store.get_ticket(user.tenant_id, id).await?;
+    if let Some(technician_id) = request.technician_id {
+        super::board::refuse_unavailable(
+            &state,
+            &ticket,
+            technician_id,
+            request.starts_at,
+            request.ends_at,
+        )
+        .await?;
+    }
     let window = book(&state, &user, &ticket, &request, WindowSource::Manual).await?;
     Ok(Json(window))
 }

@@ -246,11 +246,19 @@ impl ProgressService<'_> {
             _ => None,
         };
         let survey = self.store.csat_answer(tenant, ticket).await?;
+        let appointment_window = match self.store.ticket_window(tenant, ticket).await? {
+            Some(window) => Some(crate::schedule::window_text(
+                &self.store.tenant_settings(tenant).await?.time_zone,
+                window.starts_at,
+                window.ends_at,
+            )),
+            None => None,
+        };
         Ok(ProgressView {
             number: facts.ticket.number,
             title: facts.ticket.title,
             status: facts.ticket.status,
-            appointment_window: None,
+            appointment_window,
             technician_first_name: facts.technician_name,
             comments,
             tracking,

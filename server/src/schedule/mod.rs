@@ -2,7 +2,9 @@
 //! technicians' shifts, absences, the tenant's holidays and the windows
 //! already booked (`slots.rs`, pure); the text a customer reads for a window.
 
+pub mod board;
 mod config;
+pub mod customer;
 pub mod day;
 pub mod maintenance;
 pub mod plan;

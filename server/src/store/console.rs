@@ -51,6 +51,8 @@ pub struct TenantSettings {
     pub time_zone: String,
     /// The language of users who have not chosen one and whose browser asks for neither.
     pub default_locale: Locale,
+    /// Customers may pick one of the offered visit windows on the progress page.
+    pub customer_slot_choice: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -58,6 +60,7 @@ pub struct TenantSettings {
 pub struct TenantSettingsPatch {
     pub time_zone: Option<String>,
     pub default_locale: Option<Locale>,
+    pub customer_slot_choice: Option<bool>,
 }
 
 impl TenantSettingsPatch {

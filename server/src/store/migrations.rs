@@ -151,6 +151,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0029_watchers.sql"),
     ),
     (
+        35,
+        "customer_slot_choice",
+        include_str!("../../../migrations/postgres/0035_customer_slot_choice.sql"),
+    ),
+    (
         36,
         "sla_outcomes_on_write",
         include_str!("../../../migrations/postgres/0036_sla_outcomes_on_write.sql"),
@@ -302,6 +307,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         29,
         "watchers",
         include_str!("../../../migrations/sqlite/0029_watchers.sql"),
+    ),
+    (
+        35,
+        "customer_slot_choice",
+        include_str!("../../../migrations/sqlite/0035_customer_slot_choice.sql"),
     ),
     (
         36,

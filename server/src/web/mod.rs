@@ -1,7 +1,8 @@
 //! The pages, embedded in the binary: `/` (sign-in), `/dispatch` (the live
 //! map), `/reports` (the manager's SLA report), the console (`/tickets`, the
 //! queue; `/ticket?id=`, one ticket; `/tickets/new`; `/technician`, a
-//! technician's landing; `/admin?kind=`, master data), their scripts and styles, the shared language
+//! technician's landing; `/admin?kind=`, master data; `/schedule`, the schedule
+//! board), their scripts and styles, the shared language
 //! module (`assets/i18n.js`),
 //! vendored Leaflet and Chart.js. Nothing is
 //! built at run time and nothing is fetched from elsewhere; map tiles come
@@ -190,6 +191,18 @@ static ASSETS: &[Asset] = &[
         "assets/macro_picker.js",
         "text/javascript; charset=utf-8"
     ),
+    // Issue 20: the schedule board and the ticket page's booking card.
+    asset!(
+        "board.js",
+        "assets/board.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("board.css", "assets/board.css", "text/css; charset=utf-8"),
+    asset!(
+        "ticket_schedule.js",
+        "assets/ticket_schedule.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!(
         "vendor/chartjs/chart.umd.js",
         "vendor/chartjs/chart.umd.js",
@@ -242,6 +255,8 @@ static PAGES: &[(&str, &str)] = &[
     ("/parts", include_str!("parts.html")),
     // Issue 21: the approvals inbox.
     ("/approvals", include_str!("approvals.html")),
+    // Issue 20: the schedule board.
+    ("/schedule", include_str!("board.html")),
 ];
 
 /// The pages, their assets, and what the pages need to know of `config`.

@@ -37,6 +37,7 @@ mod pings;
 mod rule_actions;
 mod rule_events;
 mod schedule;
+mod schedule_board;
 mod search;
 mod sla;
 mod status_truth;

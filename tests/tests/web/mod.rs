@@ -1,5 +1,6 @@
 mod approvals;
 mod automation;
+mod board;
 mod browser;
 mod console;
 mod knowledge;

@@ -22,7 +22,7 @@ macro_rules! impl_console_store {
                 sql::{audit, now, write_error},
             };
 
-            type TenantRow = (Uuid, String, String, String);
+            type TenantRow = (Uuid, String, String, String, bool);
             type ViewRow = (Uuid, String, Json<BTreeMap<String, String>>, DateTime<Utc>);
             type TemplateRow = (Uuid, String, Json<Value>, DateTime<Utc>, DateTime<Utc>);
 
@@ -31,8 +31,8 @@ macro_rules! impl_console_store {
             }
 
             fn tenant_from(row: TenantRow) -> StoreResult<TenantSettings> {
-                let (id, name, time_zone, default_locale) = row;
-                Ok(TenantSettings { id, name, time_zone, default_locale: locale_from(&default_locale)? })
+                let (id, name, time_zone, default_locale, customer_slot_choice) = row;
+                Ok(TenantSettings { id, name, time_zone, default_locale: locale_from(&default_locale)?, customer_slot_choice })
             }
 
             fn view_from(row: ViewRow) -> SavedView {
@@ -52,7 +52,7 @@ macro_rules! impl_console_store {
             impl ConsoleStore for $store {
                 async fn tenant_settings(&self, tenant_id: Uuid) -> StoreResult<TenantSettings> {
                     let row: Option<TenantRow> =
-                        sqlx::query_as("SELECT id, name, time_zone, default_locale FROM tenants WHERE id = $1")
+                        sqlx::query_as("SELECT id, name, time_zone, default_locale, customer_slot_choice FROM tenants WHERE id = $1")
                             .bind(tenant_id)
                             .fetch_optional(&self.pool)
                             .await?;
@@ -63,7 +63,7 @@ macro_rules! impl_console_store {
                 async fn update_tenant_settings(&self, actor: Actor, patch: &TenantSettingsPatch) -> StoreResult<TenantSettings> {
                     let mut tx = self.begin_write().await?;
                     let row: Option<TenantRow> =
-                        sqlx::query_as("SELECT id, name, time_zone, default_locale FROM tenants WHERE id = $1")
+                        sqlx::query_as("SELECT id, name, time_zone, default_locale, customer_slot_choice FROM tenants WHERE id = $1")
                             .bind(actor.tenant_id)
                             .fetch_optional(&mut *tx)
                             .await?;
@@ -71,15 +71,17 @@ macro_rules! impl_console_store {
                     let after = TenantSettings {
                         time_zone: patch.time_zone.clone().unwrap_or_else(|| before.time_zone.clone()),
                         default_locale: patch.default_locale.unwrap_or(before.default_locale),
+                        customer_slot_choice: patch.customer_slot_choice.unwrap_or(before.customer_slot_choice),
                         ..before.clone()
                     };
                     if after == before {
                         return Ok(before);
                     }
-                    sqlx::query("UPDATE tenants SET time_zone = $2, default_locale = $3 WHERE id = $1")
+                    sqlx::query("UPDATE tenants SET time_zone = $2, default_locale = $3, customer_slot_choice = $4 WHERE id = $1")
                         .bind(actor.tenant_id)
                         .bind(&after.time_zone)
                         .bind(after.default_locale.as_str())
+                        .bind(after.customer_slot_choice)
                         .execute(&mut *tx)
                         .await?;
                     audit::append(&mut tx, actor.tenant_id, AuditEvent::new(actor.user_id, "tenant.update", "tenant", Some(actor.tenant_id), Some(&before), Some(&after))).await?;

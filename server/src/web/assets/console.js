@@ -94,6 +94,7 @@ window.TruckrollConsole = (() => {
     ["/knowledge", "nav.knowledge"],
     ["/parts", "nav.parts"],
     ["/approvals", "nav.approvals"],
+    ["/schedule", "nav.schedule"],
   ];
 
   function navigation(me, current) {

@@ -16,6 +16,10 @@ const WORDS = {
     statuses: { new: "Received", assigned: "Technician assigned", accepted: "Technician confirmed", en_route: "Technician on the way",
       on_site: "Technician on site", on_hold: "On hold", work_done: "Work done", closed: "Closed", cancelled: "Cancelled" },
     other: "中文",
+    choose_title: "Choose a time for the visit", choose_hint: "Times the technician can come (two-hour windows)",
+    choose_book: "Book this time", choose_none: "No free times in the next two weeks; we will call you.",
+    choose_pick: "Choose one of the times first.", choose_done: (w) => `Booked: ${w}. We have sent you a confirmation.`,
+    choose_taken: "That time was just taken. Please choose another.",
   },
   "zh-CN": {
     heading: "您的报修", ask_title: "查看报修进度", company: "服务公司",
@@ -29,6 +33,10 @@ const WORDS = {
     statuses: { new: "已受理", assigned: "已指派技术员", accepted: "技术员已确认", en_route: "技术员正在赶来",
       on_site: "技术员已到场", on_hold: "暂停", work_done: "已完工", closed: "已关闭", cancelled: "已取消" },
     other: "English",
+    choose_title: "选择上门时间", choose_hint: "技术员可以上门的时间（两小时时段）",
+    choose_book: "预约此时间", choose_none: "未来两周没有空闲时间，我们会打电话联系您。",
+    choose_pick: "请先选择一个时间。", choose_done: (w) => `已预约：${w}。确认消息已发送给您。`,
+    choose_taken: "该时间刚被预约，请选择其他时间。",
   },
 };
 
@@ -72,6 +80,7 @@ async function load() {
     last = await call("GET", "/v1/public/track");
     showError(null);
     render(last);
+    if (choice === null) loadChoice();
   } catch (error) {
     if (error.status === 401) { sessionStorage.removeItem("progress-token"); bearer = null; askForCode(); }
     showError(error);
@@ -100,6 +109,7 @@ function render(view) {
     return li;
   }));
   renderTracking(view.tracking);
+  renderChoice();
   $("survey").hidden = !view.survey_open;
   $("survey-done").hidden = !view.survey;
   if (view.survey) $("survey-done").textContent = t("thanks")(view.survey.score);
@@ -133,6 +143,67 @@ async function renderTracking(tracking) {
   L.circleMarker(site, { radius: 7, color: "#16a34a", fillOpacity: 0.6 }).addTo(markers);
   map.fitBounds([here, site], { padding: [40, 40], maxZoom: 15 });
 }
+
+// The visit windows the customer may pick (where the service company allows it).
+let choice = null;
+window.truckrollProgress = { get choice() { return choice; } };
+
+function windowLabel(slot, timeZone) {
+  const day = new Intl.DateTimeFormat(lang, { timeZone, weekday: "long", month: "long", day: "numeric" });
+  const clock = new Intl.DateTimeFormat(lang, { timeZone, hour: "2-digit", minute: "2-digit" });
+  const start = new Date(slot.starts_at);
+  return `${day.format(start)}, ${clock.format(start)}–${clock.format(new Date(slot.ends_at))}`;
+}
+
+function renderChoice() {
+  const form = $("choose");
+  form.hidden = !(choice && choice.allowed);
+  if (form.hidden) return;
+  const picked = form.querySelector("input[name=slot]:checked")?.value;
+  const list = $("choose-slots");
+  if (choice.slots.length === 0) {
+    const none = document.createElement("p");
+    none.textContent = t("choose_none");
+    list.replaceChildren(none);
+    return;
+  }
+  list.replaceChildren(...choice.slots.map((slot, index) => {
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "slot";
+    input.value = String(index);
+    input.checked = picked === String(index);
+    label.append(input, ` ${windowLabel(slot, choice.time_zone)}`);
+    return label;
+  }));
+}
+
+async function loadChoice() {
+  try {
+    choice = await call("GET", "/v1/public/track/slots");
+  } catch (error) {
+    choice = null;
+  }
+  renderChoice();
+}
+
+$("choose").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const picked = $("choose").querySelector("input[name=slot]:checked");
+  const message = $("choose-message");
+  if (!picked) { message.textContent = t("choose_pick"); return; }
+  const slot = choice.slots[Number(picked.value)];
+  try {
+    await call("POST", "/v1/public/track/slots", { starts_at: slot.starts_at, ends_at: slot.ends_at });
+    message.textContent = t("choose_done")(windowLabel(slot, choice.time_zone));
+    await load();
+    await loadChoice();
+  } catch (error) {
+    message.textContent = error.status === 409 ? t("choose_taken") : error.message;
+    await loadChoice();
+  }
+});
 
 function askForCode() {
   $("view").hidden = true;
