@@ -71,6 +71,10 @@ pub struct Config {
     pub documents: crate::device_sync::cache::DocumentCacheConfig,
     pub schedule: ScheduleConfig,
     pub knowledge: KnowledgeConfig,
+    /// Housekeeping windows (issue 19).
+    pub retention: crate::governance::retention::RetentionConfig,
+    /// Proxies whose forwarding headers name the client (issue 19).
+    pub proxy: crate::auth::client_address::ProxyConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -103,6 +107,8 @@ impl std::fmt::Debug for Config {
             .field("documents", &self.documents)
             .field("schedule", &self.schedule)
             .field("knowledge", &self.knowledge)
+            .field("retention", &self.retention)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -149,6 +155,8 @@ impl Default for Config {
             documents: Default::default(),
             schedule: ScheduleConfig::default(),
             knowledge: KnowledgeConfig::default(),
+            retention: Default::default(),
+            proxy: Default::default(),
         }
     }
 }
@@ -225,6 +233,8 @@ impl Config {
         self.documents.validate()?;
         self.schedule.validate()?;
         self.knowledge.validate()?;
+        self.retention.validate()?;
+        self.proxy.validate()?;
         Ok(self)
     }
 

@@ -33,6 +33,7 @@ mod packet_approval;
 mod packet_article;
 pub mod protocol;
 mod schema;
+mod squash;
 pub mod signature;
 mod status;
 

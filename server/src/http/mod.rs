@@ -26,6 +26,7 @@ mod ops;
 mod parts;
 mod progress;
 mod report;
+mod retention;
 mod schedule;
 mod search;
 mod sla;
@@ -150,6 +151,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(parts::router())
         .merge(approvals::router())
         .merge(macros::router())
+        .merge(retention::router())
 }
 
 /// The OpenAPI document, rendered once per process.

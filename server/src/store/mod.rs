@@ -34,6 +34,7 @@ pub mod postgres;
 pub mod progress;
 pub mod push;
 pub mod report;
+pub mod retention;
 mod rows;
 pub mod schedule;
 pub mod search;
@@ -149,6 +150,7 @@ pub trait Store:
     + approvals::ApprovalStore
     + macros::MacroStore
     + watch::WatchStore
+    + retention::RetentionStore
     + Send
     + Sync
     + std::fmt::Debug

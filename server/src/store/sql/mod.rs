@@ -45,6 +45,7 @@ pub(super) mod territories;
 pub(super) mod tickets;
 pub(super) mod users;
 pub(super) mod watch;
+pub(super) mod retention;
 pub(super) mod webhooks;
 
 use super::StoreError;
@@ -209,6 +210,7 @@ macro_rules! impl_store {
         $crate::store::sql::approvals::impl_approval_store!($store, $db);
         $crate::store::sql::macros::impl_macro_store!($store, $db);
         $crate::store::sql::watch::impl_watch_store!($store, $db);
+        $crate::store::sql::retention::impl_retention_store!($store, $db);
     };
 }
 
