@@ -5,10 +5,10 @@
 -- email or address is kept).
 CREATE TABLE retention_policies (
     tenant_id UUID PRIMARY KEY REFERENCES tenants(id),
-    closed_ticket_anonymise_months INTEGER,
-    media_days INTEGER,
-    location_days INTEGER,
-    comment_days INTEGER,
+    closed_ticket_anonymise_months BIGINT,
+    media_days BIGINT,
+    location_days BIGINT,
+    comment_days BIGINT,
     updated_at TIMESTAMPTZ NOT NULL
 );
 
@@ -16,7 +16,7 @@ ALTER TABLE tickets ADD COLUMN anonymised_at TIMESTAMPTZ;
 
 CREATE TABLE login_failures (
     pair_hash TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
+    failures BIGINT NOT NULL,
     last_failed_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX login_failures_last ON login_failures(last_failed_at);

@@ -71,6 +71,8 @@ pub struct AppState {
     pub principals: Arc<crate::auth::principals::PrincipalCache>,
     /// Token refreshes per client address (per replica).
     pub refresh_limiter: Arc<crate::report::limit::VerifyLimiter>,
+    /// Reads of the public pages' data per client address (per replica).
+    pub public_read_limiter: Arc<crate::report::limit::VerifyLimiter>,
     /// `[proxy] trusted`: whose forwarding headers name the client.
     pub trusted_proxies: Arc<crate::auth::client_address::TrustedProxies>,
     /// Location pings by group commit.
@@ -144,6 +146,9 @@ impl AppState {
             rules: Arc::default(),
             refresh_limiter: Arc::new(crate::report::limit::VerifyLimiter::new(
                 auth.refresh_per_address_per_minute,
+            )),
+            public_read_limiter: Arc::new(crate::report::limit::VerifyLimiter::new(
+                auth.public_reads_per_address_per_minute,
             )),
             // `Config::validated` refused a bad list already.
             trusted_proxies: Arc::new(config.proxy.networks().unwrap_or_default()),

@@ -36,6 +36,10 @@ pub struct AuthConfig {
     /// replica: refresh tokens are single-use random secrets, the limit
     /// only bounds the work one address causes).
     pub refresh_per_address_per_minute: u32,
+    /// Reads of the public pages' data (the intake form's definition,
+    /// knowledge suggestions and articles) per minute from one client
+    /// address (per replica).
+    pub public_reads_per_address_per_minute: u32,
 }
 
 impl Default for AuthConfig {
@@ -51,6 +55,7 @@ impl Default for AuthConfig {
             login_delay_cap_secs: 900,
             principal_cache_ms: 2000,
             refresh_per_address_per_minute: 60,
+            public_reads_per_address_per_minute: 120,
         }
     }
 }
@@ -79,6 +84,10 @@ impl std::fmt::Debug for AuthConfig {
             .field(
                 "refresh_per_address_per_minute",
                 &self.refresh_per_address_per_minute,
+            )
+            .field(
+                "public_reads_per_address_per_minute",
+                &self.public_reads_per_address_per_minute,
             )
             .finish()
     }
@@ -125,7 +134,7 @@ impl AuthConfig {
                 "must be positive and at most auth.login_delay_cap_secs",
             ));
         }
-        if self.refresh_per_address_per_minute == 0 {
+        if self.refresh_per_address_per_minute == 0 || self.public_reads_per_address_per_minute == 0 {
             return Err(ConfigError::invalid(
                 "auth.refresh_per_address_per_minute",
                 "must be at least 1",

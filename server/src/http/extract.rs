@@ -304,6 +304,17 @@ impl<T> From<Page<T>> for PageBody<T> {
     }
 }
 
+impl ClientAddress {
+    /// The public pages' reads (form definition, knowledge suggestions and
+    /// articles) per client address: `[auth] public_reads_per_address_per_minute`.
+    pub fn limit_public_reads(self, state: &AppState) -> Result<(), ApiError> {
+        state
+            .public_read_limiter
+            .check(self.0)
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
+    }
+}
+
 /// The client's address for rate limits: the peer, or what a configured
 /// proxy forwarded for (`[proxy] trusted`, `auth::client_address`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

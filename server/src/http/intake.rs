@@ -488,11 +488,13 @@ pub struct PublicForm {
 /// The public form's categories with their custom-field schemas (no account).
 #[utoipa::path(get, path = "/v1/public/{tenant}/form", tag = "intake",
     params(("tenant" = String, Path, description = "The tenant's intake slug (or id)")),
-    responses((status = 200, body = PublicForm), (status = 404, body = Problem)))]
+    responses((status = 200, body = PublicForm), (status = 404, body = Problem), (status = 429, body = Problem)))]
 async fn public_form(
     State(state): State<AppState>,
+    client: ClientAddress,
     ApiPath(tenant): ApiPath<String>,
 ) -> ApiResult<Json<PublicForm>> {
+    client.limit_public_reads(&state)?;
     let settings = form_settings(&state, &tenant).await?;
     let categories = state.intake().form_categories(&settings).await?;
     Ok(Json(PublicForm {
