@@ -76,7 +76,9 @@ fn copy_object(
                         let target = tx.insert_object(to, index, child_ty)?;
                         copy_object(source, &child, tx, &target, child_ty)?;
                     }
-                    Some((Value::Scalar(scalar), _)) => tx.insert(to, index, scalar.into_owned())?,
+                    Some((Value::Scalar(scalar), _)) => {
+                        tx.insert(to, index, scalar.into_owned())?
+                    }
                     None => {}
                 }
             }
@@ -88,7 +90,9 @@ fn copy_object(
                         let target = tx.put_object(to, key.as_str(), child_ty)?;
                         copy_object(source, &child, tx, &target, child_ty)?;
                     }
-                    Some((Value::Scalar(scalar), _)) => tx.put(to, key.as_str(), scalar.into_owned())?,
+                    Some((Value::Scalar(scalar), _)) => {
+                        tx.put(to, key.as_str(), scalar.into_owned())?
+                    }
                     None => {}
                 }
             }
@@ -121,14 +125,21 @@ mod tests {
 
         let squashed = doc.squashed(ActorId::random()).expect("squash");
         squashed.validate().expect("schema holds");
-        assert_eq!(squashed.as_automerge().get_changes(&[]).len(), 2, "skeleton + one");
+        assert_eq!(
+            squashed.as_automerge().get_changes(&[]).len(),
+            2,
+            "skeleton + one"
+        );
         assert_eq!(squashed.notes(), doc.notes());
         assert_eq!(squashed.checklist(), doc.checklist());
         assert_eq!(squashed.photos(), doc.photos());
         assert_eq!(squashed.events(), doc.events());
         assert_eq!(squashed.ticket_id(), "T-1");
         let has_number = |bytes: &[u8]| bytes.windows(8).any(|w| w == b"555 0100");
-        assert!(has_number(&doc.as_automerge().save_nocompress()), "the history holds it");
+        assert!(
+            has_number(&doc.as_automerge().save_nocompress()),
+            "the history holds it"
+        );
         assert!(
             !has_number(&squashed.as_automerge().save_nocompress()),
             "overwritten text is gone from the bytes"

@@ -65,7 +65,9 @@ impl Network {
         let address = canonical(address);
         match (self.base, address) {
             (IpAddr::V4(base), IpAddr::V4(address)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(base) & mask == u32::from(address) & mask
             }
             (IpAddr::V6(base), IpAddr::V6(address)) => {
@@ -100,7 +102,12 @@ impl TrustedProxies {
     /// the hops it forwarded for, read from the nearest backwards, skipping
     /// trusted proxies, the first untrusted one — a client can prepend
     /// anything, but not what the proxies appended after it.
-    pub fn client(&self, peer: IpAddr, forwarded: Option<&str>, x_forwarded_for: Option<&str>) -> IpAddr {
+    pub fn client(
+        &self,
+        peer: IpAddr,
+        forwarded: Option<&str>,
+        x_forwarded_for: Option<&str>,
+    ) -> IpAddr {
         let peer = canonical(peer);
         if !self.trusts(peer) {
             return peer;
@@ -168,20 +175,36 @@ mod tests {
     #[test]
     fn headers_count_only_from_trusted_peers() {
         let none = proxies(&[]);
-        assert_eq!(none.client(ip("10.0.0.5"), None, Some("1.2.3.4")), ip("10.0.0.5"));
+        assert_eq!(
+            none.client(ip("10.0.0.5"), None, Some("1.2.3.4")),
+            ip("10.0.0.5")
+        );
         let lan = proxies(&["10.0.0.0/8", "2001:db8::/32"]);
-        assert_eq!(lan.client(ip("192.0.2.1"), None, Some("1.2.3.4")), ip("192.0.2.1"));
-        assert_eq!(lan.client(ip("10.1.2.3"), None, Some("1.2.3.4")), ip("1.2.3.4"));
+        assert_eq!(
+            lan.client(ip("192.0.2.1"), None, Some("1.2.3.4")),
+            ip("192.0.2.1")
+        );
+        assert_eq!(
+            lan.client(ip("10.1.2.3"), None, Some("1.2.3.4")),
+            ip("1.2.3.4")
+        );
         // A client-supplied first entry is skipped: the proxy appended the real one.
         assert_eq!(
             lan.client(ip("10.1.2.3"), None, Some("6.6.6.6, 1.2.3.4, 10.9.9.9")),
             ip("1.2.3.4")
         );
         assert_eq!(
-            lan.client(ip("::ffff:10.1.2.3"), Some("for=\"[2001:db8::7]:443\", for=198.51.100.9;proto=https"), None),
+            lan.client(
+                ip("::ffff:10.1.2.3"),
+                Some("for=\"[2001:db8::7]:443\", for=198.51.100.9;proto=https"),
+                None
+            ),
             ip("198.51.100.9")
         );
-        assert_eq!(lan.client(ip("10.1.2.3"), None, Some("garbage")), ip("10.1.2.3"));
+        assert_eq!(
+            lan.client(ip("10.1.2.3"), None, Some("garbage")),
+            ip("10.1.2.3")
+        );
     }
 
     #[test]

@@ -160,14 +160,14 @@ impl Housekeeping {
                 SweepKind::DeliveredWebhooks => days(self.config.delivered_webhook_days),
                 SweepKind::SentPush => days(self.config.sent_push_days),
                 SweepKind::SentNotifications => days(self.config.sent_notification_days),
-                SweepKind::ReadStaffNotifications => {
-                    days(self.config.read_staff_notification_days)
-                }
+                SweepKind::ReadStaffNotifications => days(self.config.read_staff_notification_days),
                 SweepKind::ExpiredSessions => days(self.config.expired_session_days),
                 SweepKind::LoginFailures => failures,
                 SweepKind::DefaultLocations => days(self.default_location_days),
             };
-            let before = now.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let before = now
+                .checked_sub_signed(window)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
             let mut total = 0;
             for _ in 0..self.config.max_batches_per_run {
                 let deleted = self
@@ -189,7 +189,8 @@ impl Housekeeping {
                 (
                     TenantSweep::AnonymiseTickets,
                     policy.closed_ticket_anonymise_months.and_then(|m| {
-                        now.checked_sub_months(Months::new(m)).map(|then| now - then)
+                        now.checked_sub_months(Months::new(m))
+                            .map(|then| now - then)
                     }),
                 ),
             ];
@@ -215,7 +216,10 @@ impl Housekeeping {
             }
         }
         let squashed = self
-            .squash_documents(now, now - days(self.config.squash_closed_documents_after_days))
+            .squash_documents(
+                now,
+                now - days(self.config.squash_closed_documents_after_days),
+            )
             .await?;
         report.insert("squashed_documents", squashed);
         for (kind, rows) in &report {
@@ -255,7 +259,13 @@ impl Housekeeping {
                 };
                 if self
                     .store
-                    .replace_squashed_document(*tenant_id, *ticket_id, loaded.version, &fresh.save(), now)
+                    .replace_squashed_document(
+                        *tenant_id,
+                        *ticket_id,
+                        loaded.version,
+                        &fresh.save(),
+                        now,
+                    )
                     .await?
                 {
                     squashed += 1;

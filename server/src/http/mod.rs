@@ -91,6 +91,7 @@ use crate::{
         (name = "knowledge", description = "Knowledge base: articles, versions, suggestions, deflections"),
         (name = "parts", description = "Parts catalogue, van and warehouse stock, required parts, priced jobs"),
         (name = "approvals", description = "Approval policies, requests on tickets, the approvers' inbox and decisions"),
+        (name = "governance", description = "Retention policies"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.

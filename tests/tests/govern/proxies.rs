@@ -42,7 +42,11 @@ async fn forwarding_headers_from_an_untrusted_peer_are_ignored(backend: TestBack
     }
     // A third "client" is the same peer: its quota is spent.
     let reply = refresh(&app, &[("x-forwarded-for", "203.0.113.3")]).await;
-    assert_problem(&reply, StatusCode::TOO_MANY_REQUESTS, "spoofed X-Forwarded-For");
+    assert_problem(
+        &reply,
+        StatusCode::TOO_MANY_REQUESTS,
+        "spoofed X-Forwarded-For",
+    );
     let reply = refresh(&app, &[("forwarded", "for=198.51.100.4")]).await;
     assert_problem(&reply, StatusCode::TOO_MANY_REQUESTS, "spoofed Forwarded");
     app.stop().await;
@@ -60,15 +64,27 @@ async fn a_trusted_proxy_names_the_client(backend: TestBackend) {
         assert_problem(&reply, StatusCode::UNAUTHORIZED, "a bad refresh token");
     }
     let reply = refresh(&app, &first).await;
-    assert_problem(&reply, StatusCode::TOO_MANY_REQUESTS, "203.0.113.1 used its quota");
+    assert_problem(
+        &reply,
+        StatusCode::TOO_MANY_REQUESTS,
+        "203.0.113.1 used its quota",
+    );
     // What the client put in front of the address the proxy appended does not count.
     let reply = refresh(&app, &[("x-forwarded-for", "203.0.113.9, 203.0.113.1")]).await;
     assert_problem(&reply, StatusCode::TOO_MANY_REQUESTS, "a prepended address");
     // Other clients behind the same proxy have their own quota, by either header.
     let reply = refresh(&app, &[("x-forwarded-for", "203.0.113.2")]).await;
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "another client");
-    let reply = refresh(&app, &[("forwarded", "for=\"[2001:db8::5]:4711\";proto=https")]).await;
-    assert_problem(&reply, StatusCode::UNAUTHORIZED, "a client named by Forwarded");
+    let reply = refresh(
+        &app,
+        &[("forwarded", "for=\"[2001:db8::5]:4711\";proto=https")],
+    )
+    .await;
+    assert_problem(
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        "a client named by Forwarded",
+    );
     // Without a header the proxy itself is the client.
     let reply = refresh(&app, &[]).await;
     assert_problem(&reply, StatusCode::UNAUTHORIZED, "the proxy's own address");
@@ -91,16 +107,36 @@ async fn failed_sign_ins_wait_on_every_replica(backend: TestBackend) {
     let right = json!({"tenant": tenant.name, "email": email, "password": PASSWORD});
     for _ in 0..2 {
         let reply = app
-            .send_with(Method::POST, "/v1/auth/login", None, Some(&wrong), &stranger)
+            .send_with(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(&wrong),
+                &stranger,
+            )
             .await;
         assert_problem(&reply, StatusCode::UNAUTHORIZED, "a wrong password");
     }
     // The other replica makes the stranger's pair wait too, even with the right password.
     let reply = other
-        .send_with(Method::POST, "/v1/auth/login", None, Some(&right), &stranger)
+        .send_with(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(&right),
+            &stranger,
+        )
         .await;
-    assert_problem(&reply, StatusCode::TOO_MANY_REQUESTS, "the stranger's pair on the other replica");
-    assert!(reply.headers.contains_key("retry-after"), "{:?}", reply.headers);
+    assert_problem(
+        &reply,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the stranger's pair on the other replica",
+    );
+    assert!(
+        reply.headers.contains_key("retry-after"),
+        "{:?}",
+        reply.headers
+    );
     // The owner, from their own address, signs in on either replica.
     let reply = other
         .send_with(Method::POST, "/v1/auth/login", None, Some(&right), &owner)
@@ -121,7 +157,8 @@ async fn failed_sign_ins_wait_on_every_replica(backend: TestBackend) {
         0
     );
     assert_eq!(
-        raw.scalar_i64("SELECT COUNT(*) FROM login_failures", &[]).await,
+        raw.scalar_i64("SELECT COUNT(*) FROM login_failures", &[])
+            .await,
         1
     );
     raw.close().await;

@@ -24,7 +24,11 @@ backend_tests!(
 
 async fn the_policy_is_an_admins_and_is_checked(backend: TestBackend) {
     let app = TestApp::start(backend).await;
-    let shop = Shop::builder(&app, "acme").technicians(1).dispatcher().build().await;
+    let shop = Shop::builder(&app, "acme")
+        .technicians(1)
+        .dispatcher()
+        .build()
+        .await;
     let admin = &shop.tenant.admin_token;
     let unset = app.get("/v1/retention", admin).await.expect(StatusCode::OK);
     assert_eq!(
@@ -38,7 +42,12 @@ async fn the_policy_is_an_admins_and_is_checked(backend: TestBackend) {
         .create_user(&shop.tenant, "second-dispatcher@acme.test", "dispatcher")
         .await;
     let reply = app
-        .send(Method::PUT, "/v1/retention", Some(&dispatcher), Some(&policy))
+        .send(
+            Method::PUT,
+            "/v1/retention",
+            Some(&dispatcher),
+            Some(&policy),
+        )
         .await;
     assert_problem(&reply, StatusCode::FORBIDDEN, "a dispatcher");
     let reply = app
@@ -56,7 +65,8 @@ async fn the_policy_is_an_admins_and_is_checked(backend: TestBackend) {
             .send(Method::PUT, "/v1/retention", Some(admin), Some(&bad))
             .await;
         assert!(
-            reply.status == StatusCode::UNPROCESSABLE_ENTITY || reply.status == StatusCode::BAD_REQUEST,
+            reply.status == StatusCode::UNPROCESSABLE_ENTITY
+                || reply.status == StatusCode::BAD_REQUEST,
             "{bad}: {} {}",
             reply.status,
             reply.body
@@ -72,11 +82,16 @@ async fn the_policy_is_an_admins_and_is_checked(backend: TestBackend) {
         .await
         .expect(StatusCode::OK);
     assert_eq!(stored, policy);
-    assert_eq!(app.get("/v1/retention", admin).await.expect(StatusCode::OK), policy);
+    assert_eq!(
+        app.get("/v1/retention", admin).await.expect(StatusCode::OK),
+        policy
+    );
     // Another tenant's policy is its own.
     let other = app.create_tenant("globex").await;
     assert_eq!(
-        app.get("/v1/retention", &other.admin_token).await.expect(StatusCode::OK),
+        app.get("/v1/retention", &other.admin_token)
+            .await
+            .expect(StatusCode::OK),
         unset
     );
     let raw = app.db.raw().await;
@@ -197,21 +212,29 @@ async fn housekeeping_sweeps_each_kind_once_old_and_nothing_else(backend: TestBa
         Method::PUT,
         "/v1/retention",
         Some(&admin),
-        Some(&json!({"closed_ticket_anonymise_months": 1, "media_days": 10,
-                     "location_days": 5, "comment_days": 10})),
+        Some(
+            &json!({"closed_ticket_anonymise_months": 1, "media_days": 10,
+                     "location_days": 5, "comment_days": 10}),
+        ),
     )
     .await
     .expect(StatusCode::OK);
     // A second tenant without a policy: only the server-wide windows apply to it.
     let bystander = Shop::builder(&app, "globex").technicians(1).build().await;
 
-    let closed = ticket_with_comment(&app, &shop, "Leak in zanzibar flat 3", "Mrs Quux called").await;
+    let closed =
+        ticket_with_comment(&app, &shop, "Leak in zanzibar flat 3", "Mrs Quux called").await;
     let open = ticket_with_comment(&app, &shop, "Noisy zanzibar fan", "Still open").await;
-    let kept = ticket_with_comment(&app, &bystander, "Globex zanzibar boiler", "Globex comment").await;
+    let kept =
+        ticket_with_comment(&app, &bystander, "Globex zanzibar boiler", "Globex comment").await;
     for ticket in [closed] {
-        app.patch(&format!("/v1/tickets/{ticket}"), &admin, &json!({"status": "cancelled"}))
-            .await
-            .expect(StatusCode::OK);
+        app.patch(
+            &format!("/v1/tickets/{ticket}"),
+            &admin,
+            &json!({"status": "cancelled"}),
+        )
+        .await
+        .expect(StatusCode::OK);
     }
     app.patch(
         &format!("/v1/tickets/{kept}"),
@@ -224,7 +247,11 @@ async fn housekeeping_sweeps_each_kind_once_old_and_nothing_else(backend: TestBa
     for (shop, lat) in [(&shop, 52.5), (&bystander, 48.1)] {
         let ping = json!({"device_time": Utc::now().to_rfc3339(), "lat": lat, "lon": 13.4, "accuracy_m": 6.0});
         let reply = app
-            .post("/v1/me/locations", &shop.tech().token, &json!({"pings": [ping]}))
+            .post(
+                "/v1/me/locations",
+                &shop.tech().token,
+                &json!({"pings": [ping]}),
+            )
             .await;
         assert!(reply.status.is_success(), "{}", reply.body);
     }
@@ -262,31 +289,96 @@ async fn housekeeping_sweeps_each_kind_once_old_and_nothing_else(backend: TestBa
 
     // Eight days on: keys (1 day), sign-in failures (1 day), sent pushes
     // (7 days) and acme's pings (its 5 days; globex keeps the default 30).
-    let report = housekeeping.run_once(t0 + Duration::days(8)).await.expect("sweep");
+    let report = housekeeping
+        .run_once(t0 + Duration::days(8))
+        .await
+        .expect("sweep");
     assert_eq!(swept(&report, "idempotency_keys"), 1, "{report:?}");
     assert_eq!(swept(&report, "login_failures"), 1, "{report:?}");
     assert!(swept(&report, "sent_push") >= 1, "{report:?}");
     assert_eq!(swept(&report, "tenant_locations"), 1, "{report:?}");
     for kind in [
-        "delivered_webhooks", "sent_notifications", "read_staff_notifications", "expired_sessions",
-        "locations", "comments", "media", "anonymised_tickets", "squashed_documents",
+        "delivered_webhooks",
+        "sent_notifications",
+        "read_staff_notifications",
+        "expired_sessions",
+        "locations",
+        "comments",
+        "media",
+        "anonymised_tickets",
+        "squashed_documents",
     ] {
-        assert_eq!(swept(&report, kind), 0, "nothing else: {kind} in {report:?}");
+        assert_eq!(
+            swept(&report, kind),
+            0,
+            "nothing else: {kind} in {report:?}"
+        );
     }
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM idempotency_keys", &[]).await, 0);
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM push_outbox WHERE id = $1", &[rows[3]]).await, 0, "sent push swept");
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM push_outbox WHERE id = $1", &[rows[4]]).await, 1, "pending push kept");
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM technician_locations WHERE tenant_id = $1", &[shop.tenant.id]).await, 0);
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM technician_locations WHERE tenant_id = $1", &[bystander.tenant.id]).await, 1);
+    assert_eq!(
+        count(&raw, "SELECT COUNT(*) FROM idempotency_keys", &[]).await,
+        0
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM push_outbox WHERE id = $1",
+            &[rows[3]]
+        )
+        .await,
+        0,
+        "sent push swept"
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM push_outbox WHERE id = $1",
+            &[rows[4]]
+        )
+        .await,
+        1,
+        "pending push kept"
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM technician_locations WHERE tenant_id = $1",
+            &[shop.tenant.id]
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM technician_locations WHERE tenant_id = $1",
+            &[bystander.tenant.id]
+        )
+        .await,
+        1
+    );
     assert_eq!(count(&raw, "SELECT COUNT(*) FROM comments", &[]).await, 3);
 
     // Thirty-five days on: delivered webhooks (30), acme's closed ticket's
     // comments and photo (10 days) and the ticket itself anonymised (1
     // month), expired sessions (30 + 1 days), globex's pings (30).
-    let report = housekeeping.run_once(t0 + Duration::days(35)).await.expect("sweep");
+    let report = housekeeping
+        .run_once(t0 + Duration::days(35))
+        .await
+        .expect("sweep");
     assert_eq!(swept(&report, "delivered_webhooks"), 1, "{report:?}");
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM webhook_deliveries WHERE id = $1", &[rows[1]]).await, 0);
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM media WHERE id = $1", &[rows[9]]).await, 0);
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE id = $1",
+            &[rows[1]]
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(&raw, "SELECT COUNT(*) FROM media WHERE id = $1", &[rows[9]]).await,
+        0
+    );
     assert_eq!(swept(&report, "comments"), 1, "{report:?}");
     assert_eq!(swept(&report, "media"), 1, "{report:?}");
     assert_eq!(swept(&report, "anonymised_tickets"), 1, "{report:?}");
@@ -294,19 +386,75 @@ async fn housekeeping_sweeps_each_kind_once_old_and_nothing_else(backend: TestBa
     assert!(swept(&report, "expired_sessions") >= 3, "{report:?}");
     assert_eq!(swept(&report, "sent_notifications"), 0, "{report:?}");
     assert_eq!(swept(&report, "read_staff_notifications"), 0, "{report:?}");
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM refresh_tokens", &[]).await, 0);
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM webhook_deliveries WHERE id = $1", &[rows[2]]).await, 1, "dead letter kept");
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM comments WHERE ticket_id = $1", &[closed]).await, 0);
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM comments WHERE ticket_id = $1", &[open]).await, 1, "open ticket's comment kept");
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM comments WHERE ticket_id = $1", &[kept]).await, 1, "no policy, no sweep");
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM media WHERE id = $1", &[rows[10]]).await, 1, "open ticket's photo kept");
+    assert_eq!(
+        count(&raw, "SELECT COUNT(*) FROM refresh_tokens", &[]).await,
+        0
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE id = $1",
+            &[rows[2]]
+        )
+        .await,
+        1,
+        "dead letter kept"
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM comments WHERE ticket_id = $1",
+            &[closed]
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM comments WHERE ticket_id = $1",
+            &[open]
+        )
+        .await,
+        1,
+        "open ticket's comment kept"
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM comments WHERE ticket_id = $1",
+            &[kept]
+        )
+        .await,
+        1,
+        "no policy, no sweep"
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM media WHERE id = $1",
+            &[rows[10]]
+        )
+        .await,
+        1,
+        "open ticket's photo kept"
+    );
     let description = |id: Uuid| {
         let raw = raw.clone();
-        async move { raw.scalar_text("SELECT description FROM tickets WHERE id = $1", &[id]).await }
+        async move {
+            raw.scalar_text("SELECT description FROM tickets WHERE id = $1", &[id])
+                .await
+        }
     };
     assert_eq!(description(closed).await.as_deref(), Some(""));
-    assert_eq!(description(open).await.as_deref(), Some("Noisy zanzibar fan"));
-    assert_eq!(description(kept).await.as_deref(), Some("Globex zanzibar boiler"));
+    assert_eq!(
+        description(open).await.as_deref(),
+        Some("Noisy zanzibar fan")
+    );
+    assert_eq!(
+        description(kept).await.as_deref(),
+        Some("Globex zanzibar boiler")
+    );
     // The search index forgot the closed ticket's words.
     let hits = app
         .get("/v1/search?q=zanzibar", &admin)
@@ -322,22 +470,65 @@ async fn housekeeping_sweeps_each_kind_once_old_and_nothing_else(backend: TestBa
         .expect(StatusCode::OK);
     assert_eq!(ticket["status"], "cancelled");
     assert_eq!(
-        count(&raw, "SELECT COUNT(*) FROM audit_log WHERE action = 'ticket.anonymise' AND entity_id = $1", &[closed]).await,
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'ticket.anonymise' AND entity_id = $1",
+            &[closed]
+        )
+        .await,
         1
     );
     // A second run at the same time finds nothing new.
-    let report = housekeeping.run_once(t0 + Duration::days(35)).await.expect("sweep");
+    let report = housekeeping
+        .run_once(t0 + Duration::days(35))
+        .await
+        .expect("sweep");
     assert_eq!(report.values().sum::<u64>(), 0, "{report:?}");
 
     // Two hundred days on: sent customer messages (180) and read staff
     // notifications (90); the failed message and the unread one stay.
-    let report = housekeeping.run_once(t0 + Duration::days(200)).await.expect("sweep");
+    let report = housekeeping
+        .run_once(t0 + Duration::days(200))
+        .await
+        .expect("sweep");
     assert!(swept(&report, "sent_notifications") >= 1, "{report:?}");
     assert_eq!(swept(&report, "read_staff_notifications"), 1, "{report:?}");
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM notify_messages WHERE id = $1", &[rows[5]]).await, 0);
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM staff_notifications WHERE id = $1", &[rows[7]]).await, 0);
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM notify_messages WHERE id = $1", &[rows[6]]).await, 1);
-    assert_eq!(count(&raw, "SELECT COUNT(*) FROM staff_notifications WHERE id = $1", &[rows[8]]).await, 1);
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM notify_messages WHERE id = $1",
+            &[rows[5]]
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM staff_notifications WHERE id = $1",
+            &[rows[7]]
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM notify_messages WHERE id = $1",
+            &[rows[6]]
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT COUNT(*) FROM staff_notifications WHERE id = $1",
+            &[rows[8]]
+        )
+        .await,
+        1
+    );
     raw.close().await;
     app.stop().await;
 }
@@ -349,9 +540,12 @@ async fn a_closed_tickets_document_loses_its_history_and_the_phone_syncs_on(back
     let closing = shop.assigned_ticket(&app, tech).await;
     let open = shop.assigned_ticket(&app, tech).await;
     let dir = TempGuard::new("truckroll-phone-");
-    let phone = Client::open(&dir.path().join("phone.db"), ClientConfig::new(&app.base_url))
-        .await
-        .expect("SDK opens");
+    let phone = Client::open(
+        &dir.path().join("phone.db"),
+        ClientConfig::new(&app.base_url),
+    )
+    .await
+    .expect("SDK opens");
     phone
         .sign_in(&shop.tenant.name, &shop.tech().email, PASSWORD)
         .await
@@ -363,7 +557,10 @@ async fn a_closed_tickets_document_loses_its_history_and_the_phone_syncs_on(back
         report
     };
     sync().await;
-    for (ticket, text) in [(closing, "Call Mrs Quux on 555 0100.\n"), (open, "Fan noisy.\n")] {
+    for (ticket, text) in [
+        (closing, "Call Mrs Quux on 555 0100.\n"),
+        (open, "Fan noisy.\n"),
+    ] {
         for line in [text, "Checked again.\n"] {
             phone
                 .edit(&ticket.to_string(), Edit::NotesAppend { text: line.into() })
@@ -381,33 +578,82 @@ async fn a_closed_tickets_document_loses_its_history_and_the_phone_syncs_on(back
     .expect(StatusCode::OK);
     let report = sync().await;
     assert!(
-        report.docs_removed.iter().any(|(id, _)| id == &closing.to_string()),
+        report
+            .docs_removed
+            .iter()
+            .any(|(id, _)| id == &closing.to_string()),
         "{report:?}"
     );
-    let before = app.ticket_doc(shop.tenant.id, closing).await.expect("document").doc;
-    let open_before = app.ticket_doc(shop.tenant.id, open).await.expect("document").doc;
-    let history = |doc: &truckroll_sdk::truckroll_sync::TicketDoc| doc.as_automerge().get_changes(&[]).len();
+    let before = app
+        .ticket_doc(shop.tenant.id, closing)
+        .await
+        .expect("document")
+        .doc;
+    let open_before = app
+        .ticket_doc(shop.tenant.id, open)
+        .await
+        .expect("document")
+        .doc;
+    let history =
+        |doc: &truckroll_sdk::truckroll_sync::TicketDoc| doc.as_automerge().get_changes(&[]).len();
     assert!(history(&before) > 2);
 
     // Within the grace period nothing happens; after it the document is squashed once.
     let housekeeping = app.state.housekeeping();
-    let report = housekeeping.run_once(Utc::now() + Duration::days(20)).await.expect("sweep");
-    assert_eq!(report.get("squashed_documents").copied(), Some(0), "{report:?}");
-    let report = housekeeping.run_once(Utc::now() + Duration::days(40)).await.expect("sweep");
-    assert_eq!(report.get("squashed_documents").copied(), Some(1), "{report:?}");
-    let report = housekeeping.run_once(Utc::now() + Duration::days(41)).await.expect("sweep");
-    assert_eq!(report.get("squashed_documents").copied(), Some(0), "once: {report:?}");
+    let report = housekeeping
+        .run_once(Utc::now() + Duration::days(20))
+        .await
+        .expect("sweep");
+    assert_eq!(
+        report.get("squashed_documents").copied(),
+        Some(0),
+        "{report:?}"
+    );
+    let report = housekeeping
+        .run_once(Utc::now() + Duration::days(40))
+        .await
+        .expect("sweep");
+    assert_eq!(
+        report.get("squashed_documents").copied(),
+        Some(1),
+        "{report:?}"
+    );
+    let report = housekeeping
+        .run_once(Utc::now() + Duration::days(41))
+        .await
+        .expect("sweep");
+    assert_eq!(
+        report.get("squashed_documents").copied(),
+        Some(0),
+        "once: {report:?}"
+    );
 
-    let after = app.ticket_doc(shop.tenant.id, closing).await.expect("document").doc;
+    let after = app
+        .ticket_doc(shop.tenant.id, closing)
+        .await
+        .expect("document")
+        .doc;
     assert_eq!(history(&after), 2, "the skeleton and one change");
     assert_eq!(after.notes(), before.notes());
     assert_eq!(after.events(), before.events());
     assert_eq!(after.status(), before.status());
-    let open_after = app.ticket_doc(shop.tenant.id, open).await.expect("document").doc;
-    assert_eq!(history(&open_after), history(&open_before), "the open ticket keeps its history");
+    let open_after = app
+        .ticket_doc(shop.tenant.id, open)
+        .await
+        .expect("document")
+        .doc;
+    assert_eq!(
+        history(&open_after),
+        history(&open_before),
+        "the open ticket keeps its history"
+    );
     let raw = app.db.raw().await;
     assert_eq!(
-        raw.scalar_i64("SELECT COUNT(*) FROM device_sync_states WHERE ticket_id = $1", &[closing]).await,
+        raw.scalar_i64(
+            "SELECT COUNT(*) FROM device_sync_states WHERE ticket_id = $1",
+            &[closing]
+        )
+        .await,
         0
     );
     assert_eq!(
@@ -428,19 +674,45 @@ async fn a_closed_tickets_document_loses_its_history_and_the_phone_syncs_on(back
 
     // The phone works on: its open ticket's edit arrives, the closed one stays gone.
     phone
-        .edit(&open.to_string(), Edit::NotesAppend { text: "Fan replaced.\n".into() })
+        .edit(
+            &open.to_string(),
+            Edit::NotesAppend {
+                text: "Fan replaced.\n".into(),
+            },
+        )
         .await
         .expect("edit stored");
     let report = sync().await;
     assert_eq!(report.pending_edits, 0, "{report:?}");
     assert!(report.docs_added.is_empty(), "{report:?}");
     assert!(phone.quarantine().await.expect("quarantine").is_empty());
-    let held: Vec<String> = phone.tickets().await.expect("list").into_iter().map(|t| t.id).collect();
+    let held: Vec<String> = phone
+        .tickets()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
     assert_eq!(held, vec![open.to_string()]);
-    let open_now = app.ticket_doc(shop.tenant.id, open).await.expect("document").doc;
-    assert_eq!(open_now.notes(), "Fan noisy.\nChecked again.\nFan replaced.\n");
-    let closed_now = app.ticket_doc(shop.tenant.id, closing).await.expect("document").doc;
-    assert_eq!(history(&closed_now), 2, "no sync brought the old history back");
+    let open_now = app
+        .ticket_doc(shop.tenant.id, open)
+        .await
+        .expect("document")
+        .doc;
+    assert_eq!(
+        open_now.notes(),
+        "Fan noisy.\nChecked again.\nFan replaced.\n"
+    );
+    let closed_now = app
+        .ticket_doc(shop.tenant.id, closing)
+        .await
+        .expect("document")
+        .doc;
+    assert_eq!(
+        history(&closed_now),
+        2,
+        "no sync brought the old history back"
+    );
     drop(phone);
     app.stop().await;
 }
