@@ -427,4 +427,3 @@ async fn offer_timers(
         }
     }
 }
-

@@ -33,8 +33,8 @@ mod packet_approval;
 mod packet_article;
 pub mod protocol;
 mod schema;
-mod squash;
 pub mod signature;
+mod squash;
 mod status;
 
 /// The Automerge version this crate is built on, for callers that need its

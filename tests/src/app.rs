@@ -144,7 +144,16 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        send_request(&self.client, &self.base_url, method, path, token, body, headers).await
+        send_request(
+            &self.client,
+            &self.base_url,
+            method,
+            path,
+            token,
+            body,
+            headers,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -414,7 +423,16 @@ impl Replica {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        send_request(&self.client, &self.base_url, method, path, token, body, headers).await
+        send_request(
+            &self.client,
+            &self.base_url,
+            method,
+            path,
+            token,
+            body,
+            headers,
+        )
+        .await
     }
 
     pub async fn stop(mut self) {

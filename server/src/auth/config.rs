@@ -134,7 +134,8 @@ impl AuthConfig {
                 "must be positive and at most auth.login_delay_cap_secs",
             ));
         }
-        if self.refresh_per_address_per_minute == 0 || self.public_reads_per_address_per_minute == 0 {
+        if self.refresh_per_address_per_minute == 0 || self.public_reads_per_address_per_minute == 0
+        {
             return Err(ConfigError::invalid(
                 "auth.refresh_per_address_per_minute",
                 "must be at least 1",

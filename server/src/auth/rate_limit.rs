@@ -165,7 +165,12 @@ impl LoginGuard {
         Ok(None)
     }
 
-    pub async fn failed(&self, tenant: &str, email: &str, address: IpAddr) -> Result<(), StoreError> {
+    pub async fn failed(
+        &self,
+        tenant: &str,
+        email: &str,
+        address: IpAddr,
+    ) -> Result<(), StoreError> {
         let key = self.pair_hash(&pair(tenant, email, address));
         self.store.record_login_failure(&key, Utc::now()).await
     }

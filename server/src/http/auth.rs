@@ -1,11 +1,6 @@
 //! Sign-in, token refresh and device registration.
 
-
-use axum::{
-    Json,
-    extract::{State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,7 +10,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ClientAddress, ApiJson, ApiPath, AuthUser},
+    extract::{ApiJson, ApiPath, AuthUser, ClientAddress},
 };
 use crate::{
     auth::{

@@ -2,7 +2,6 @@
 //! the inbound raw-MIME endpoint, the intake record, and the public web
 //! form's two endpoints (no account).
 
-
 use axum::{
     Json,
     body::{Body, to_bytes},
@@ -18,7 +17,9 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ClientAddress, ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination, bearer_token},
+    extract::{
+        ApiJson, ApiPath, ApiQuery, AuthUser, ClientAddress, PageBody, Pagination, bearer_token,
+    },
 };
 use crate::{
     domain::{ValidationErrors, permissions::Action, ticket::Priority},

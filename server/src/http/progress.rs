@@ -4,7 +4,6 @@
 //! A code (or a direct link) buys a short-lived bearer scoped to one
 //! ticket; every public endpoint is rate limited per client address.
 
-
 use axum::{
     Json,
     extract::{FromRequestParts, State},
@@ -20,7 +19,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ClientAddress, ApiJson, ApiQuery, AuthUser},
+    extract::{ApiJson, ApiQuery, AuthUser, ClientAddress},
 };
 use crate::{
     domain::{ValidationErrors, permissions::Action},

@@ -1,7 +1,6 @@
 //! The signed service report: download, regenerate, list versions, the
 //! public check of a code, and the tenant's logo and font for its reports.
 
-
 use axum::{
     Json,
     body::Bytes,
@@ -17,7 +16,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ClientAddress, ApiPath, ApiQuery, AuthUser},
+    extract::{ApiPath, ApiQuery, AuthUser, ClientAddress},
     tickets::visible_ticket,
 };
 use crate::{

@@ -35,6 +35,7 @@ pub(super) mod parts;
 pub(super) mod progress;
 pub(super) mod push;
 pub(super) mod report;
+pub(super) mod retention;
 pub(super) mod schedule;
 pub(super) mod search;
 pub(super) mod sla;
@@ -45,7 +46,6 @@ pub(super) mod territories;
 pub(super) mod tickets;
 pub(super) mod users;
 pub(super) mod watch;
-pub(super) mod retention;
 pub(super) mod webhooks;
 
 use super::StoreError;
