@@ -41,8 +41,13 @@ if [ -n "${DENY_ADVISORY_DB:-}" ]; then
     mkdir -p "$(dirname "${ADVISORY_DIR}")"
     git clone --quiet "${DENY_ADVISORY_DB}" "${ADVISORY_DIR}" \
         || fail "DENY_ADVISORY_DB=${DENY_ADVISORY_DB} is not a git repository of the RustSec advisory database"
-elif cargo deny fetch db >/dev/null 2>&1; then
+elif timeout 30 git ls-remote https://github.com/rustsec/advisory-db HEAD >/dev/null 2>&1; then
+    # (`cargo deny fetch db` exits 0 even when it could not update an
+    # existing copy, so reachability is checked first.)
+    cargo deny fetch db || fail "could not fetch the RustSec database"
     echo "== RustSec database fetched"
+else
+    echo "scripts/deny.sh: the RustSec advisory repository is out of reach; using a local copy if there is one" >&2
 fi
 
 if git -C "${ADVISORY_DIR}" rev-parse --verify -q HEAD >/dev/null 2>&1; then
