@@ -16,6 +16,7 @@ backend_tests!(
     forwarding_headers_from_an_untrusted_peer_are_ignored,
     a_trusted_proxy_names_the_client,
     failed_sign_ins_wait_on_every_replica,
+    public_reads_are_limited_per_client,
 );
 
 async fn refresh(app: &TestApp, headers: &[(&str, &str)]) -> Reply {
@@ -163,5 +164,44 @@ async fn failed_sign_ins_wait_on_every_replica(backend: TestBackend) {
     );
     raw.close().await;
     other.stop().await;
+    app.stop().await;
+}
+
+async fn public_reads_are_limited_per_client(backend: TestBackend) {
+    let app = TestApp::start_with(backend, |config| {
+        config.auth.public_reads_per_address_per_minute = 2;
+        config.proxy.trusted = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let read = |client: &'static str| {
+        let app = &app;
+        async move {
+            app.send_with(
+                Method::GET,
+                "/v1/public/no-such-form/form",
+                None,
+                None,
+                &[("x-forwarded-for", client)],
+            )
+            .await
+        }
+    };
+    for _ in 0..2 {
+        assert_problem(
+            &read("203.0.113.1").await,
+            StatusCode::NOT_FOUND,
+            "an unknown form",
+        );
+    }
+    assert_problem(
+        &read("203.0.113.1").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the third read",
+    );
+    assert_problem(
+        &read("203.0.113.2").await,
+        StatusCode::NOT_FOUND,
+        "another client",
+    );
     app.stop().await;
 }
