@@ -4,8 +4,8 @@
 # Needs: a Rust toolchain (cargo, rustfmt, clippy) and a PostgreSQL server;
 # installs and starts s3s-fs (an S3-compatible server) for the media tests,
 # dovecot (an IMAP server, Debian's dovecot-imapd) for the email intake tests,
-# and a JDK, JNA and kotlinc (npm package kotlin-compiler) for the Kotlin
-# binding test.
+# a JDK, JNA and kotlinc (npm package kotlin-compiler) for the Kotlin
+# binding test, and cargo-deny (crates.io) for the supply-chain check.
 # PostgreSQL is found through TEST_DATABASE_URL
 # (default postgres://postgres@127.0.0.1:5432/postgres; the user must be allowed
 # to CREATE DATABASE — every test gets its own database).
@@ -382,6 +382,9 @@ start_smtp
 
 echo "== layers: no import runs up a layer, no circles (ARCHITECTURE.md)"
 python3 scripts/layers.py || fail "the server's layering is broken: see the lines above and ARCHITECTURE.md"
+
+echo "== supply chain: cargo deny (deny.toml; scripts/deny.sh)"
+scripts/deny.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

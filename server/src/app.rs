@@ -69,6 +69,12 @@ pub struct AppState {
     pub egress: crate::egress::EgressPolicy,
     /// Users' current role and active flag, briefly cached (`[auth] principal_cache_ms`).
     pub principals: Arc<crate::auth::principals::PrincipalCache>,
+    /// Token refreshes per client address (per replica).
+    pub refresh_limiter: Arc<crate::report::limit::VerifyLimiter>,
+    /// Reads of the public pages' data per client address (per replica).
+    pub public_read_limiter: Arc<crate::report::limit::VerifyLimiter>,
+    /// `[proxy] trusted`: whose forwarding headers name the client.
+    pub trusted_proxies: Arc<crate::auth::client_address::TrustedProxies>,
     /// Location pings by group commit.
     pub pings: Arc<crate::dispatch::ingest::PingIngest>,
     /// Parsed trigger rules per tenant, checked against the rules version.
@@ -98,6 +104,8 @@ impl AppState {
                 base: Duration::from_millis(auth.login_delay_base_ms),
                 cap: Duration::from_secs(auth.login_delay_cap_secs),
             },
+            store.clone(),
+            auth.token_secret.as_bytes(),
         );
         let public = nonzero(config.notify.public_requests_per_minute);
         let events: Arc<dyn EventBus> = Arc::new(MemoryBus::new());
@@ -136,6 +144,14 @@ impl AppState {
             )),
             pings,
             rules: Arc::default(),
+            refresh_limiter: Arc::new(crate::report::limit::VerifyLimiter::new(
+                auth.refresh_per_address_per_minute,
+            )),
+            public_read_limiter: Arc::new(crate::report::limit::VerifyLimiter::new(
+                auth.public_reads_per_address_per_minute,
+            )),
+            // `Config::validated` refused a bad list already.
+            trusted_proxies: Arc::new(config.proxy.networks().unwrap_or_default()),
             config: Arc::new(config),
         })
     }
@@ -152,6 +168,20 @@ impl AppState {
             self.config.pings.clone(),
         ));
         self.events = events;
+    }
+
+    /// The housekeeping sweeper's handles and windows (tests drive
+    /// `run_once` with a moved clock).
+    pub fn housekeeping(&self) -> crate::governance::retention::Housekeeping {
+        crate::governance::retention::Housekeeping {
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            config: self.config.retention.clone(),
+            idempotency_ttl: Duration::from_secs(self.config.governance.idempotency_key_ttl_secs),
+            default_location_days: self.config.dispatch.location_retention_days,
+            login_failure_ttl: Duration::from_secs(self.config.auth.login_delay_cap_secs)
+                .max(Duration::from_secs(24 * 3600)),
+        }
     }
 
     /// The handles the assignment and offer flows act through.
@@ -242,6 +272,8 @@ pub struct BackgroundTasks {
     timed_rules_lead: Leadership,
     /// SLA outcomes on write: one replica at a time recomputes marked tickets.
     sla_outcomes_lead: Leadership,
+    /// Retention and housekeeping: one replica at a time sweeps.
+    housekeeping_lead: Leadership,
 }
 
 impl BackgroundTasks {
@@ -251,10 +283,12 @@ impl BackgroundTasks {
         // Offer timers run on one replica at a time (advisory lock on PostgreSQL).
         let offer_lead = Leadership::start(state.store.clone(), "offer_timers", &config.leader);
         let offer_poll = Duration::from_millis(config.dispatch.offer_poll_ms);
+        let housekeeping_lead =
+            Leadership::start(state.store.clone(), "housekeeping", &config.leader);
         let tasks = vec![
-            tokio::spawn(sweep_locations(
-                state.store.clone(),
-                config.dispatch.location_retention_days,
+            tokio::spawn(crate::governance::retention::run(
+                state.housekeeping(),
+                housekeeping_lead.subscribe(),
             )),
             tokio::spawn(offer_timers(
                 state.dispatch_handles(),
@@ -352,6 +386,7 @@ impl BackgroundTasks {
             maintenance_lead,
             timed_rules_lead,
             sla_outcomes_lead,
+            housekeeping_lead,
         })
     }
 
@@ -364,6 +399,7 @@ impl BackgroundTasks {
         self.maintenance_lead.stop().await;
         self.timed_rules_lead.stop().await;
         self.sla_outcomes_lead.stop().await;
+        self.housekeeping_lead.stop().await;
         if let Some(lead) = self.intake_lead {
             lead.stop().await;
         }
@@ -399,20 +435,6 @@ async fn offer_timers(
         }
         if let Err(error) = handles.offers().expire_due(chrono::Utc::now()).await {
             tracing::warn!(%error, "offer timers failed");
-        }
-    }
-}
-
-/// Deletes pings older than the retention period, hourly.
-async fn sweep_locations(store: Arc<dyn Store>, retention_days: u32) {
-    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        every_hour.tick().await;
-        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days));
-        match store.prune_locations(cutoff).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "old location pings removed"),
-            Err(error) => tracing::warn!(%error, "location retention sweep failed"),
         }
     }
 }

@@ -73,6 +73,10 @@ pub struct Config {
     pub knowledge: KnowledgeConfig,
     /// Trigger rules: the time-based rules' sweep (issue 21).
     pub automation: crate::automation::AutomationConfig,
+    /// Housekeeping windows (issue 19).
+    pub retention: crate::governance::retention::RetentionConfig,
+    /// Proxies whose forwarding headers name the client (issue 19).
+    pub proxy: crate::auth::client_address::ProxyConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -106,6 +110,8 @@ impl std::fmt::Debug for Config {
             .field("schedule", &self.schedule)
             .field("knowledge", &self.knowledge)
             .field("automation", &self.automation)
+            .field("retention", &self.retention)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -153,6 +159,8 @@ impl Default for Config {
             schedule: ScheduleConfig::default(),
             knowledge: KnowledgeConfig::default(),
             automation: Default::default(),
+            retention: Default::default(),
+            proxy: Default::default(),
         }
     }
 }
@@ -230,6 +238,8 @@ impl Config {
         self.schedule.validate()?;
         self.knowledge.validate()?;
         self.automation.validate()?;
+        self.retention.validate()?;
+        self.proxy.validate()?;
         Ok(self)
     }
 

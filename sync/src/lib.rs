@@ -34,6 +34,7 @@ mod packet_article;
 pub mod protocol;
 mod schema;
 pub mod signature;
+mod squash;
 mod status;
 
 /// The Automerge version this crate is built on, for callers that need its

@@ -32,6 +32,14 @@ pub struct AuthConfig {
     /// reads (0: read on every request). A change through this replica
     /// clears the entry at once; this bounds how long other replicas lag.
     pub principal_cache_ms: u64,
+    /// Token refreshes allowed per minute from one client address (per
+    /// replica: refresh tokens are single-use random secrets, the limit
+    /// only bounds the work one address causes).
+    pub refresh_per_address_per_minute: u32,
+    /// Reads of the public pages' data (the intake form's definition,
+    /// knowledge suggestions and articles) per minute from one client
+    /// address (per replica).
+    pub public_reads_per_address_per_minute: u32,
 }
 
 impl Default for AuthConfig {
@@ -46,6 +54,8 @@ impl Default for AuthConfig {
             login_delay_base_ms: 1000,
             login_delay_cap_secs: 900,
             principal_cache_ms: 2000,
+            refresh_per_address_per_minute: 60,
+            public_reads_per_address_per_minute: 120,
         }
     }
 }
@@ -71,6 +81,14 @@ impl std::fmt::Debug for AuthConfig {
             .field("login_delay_base_ms", &self.login_delay_base_ms)
             .field("login_delay_cap_secs", &self.login_delay_cap_secs)
             .field("principal_cache_ms", &self.principal_cache_ms)
+            .field(
+                "refresh_per_address_per_minute",
+                &self.refresh_per_address_per_minute,
+            )
+            .field(
+                "public_reads_per_address_per_minute",
+                &self.public_reads_per_address_per_minute,
+            )
             .finish()
     }
 }
@@ -114,6 +132,13 @@ impl AuthConfig {
             return Err(ConfigError::invalid(
                 "auth.login_delay_base_ms",
                 "must be positive and at most auth.login_delay_cap_secs",
+            ));
+        }
+        if self.refresh_per_address_per_minute == 0 || self.public_reads_per_address_per_minute == 0
+        {
+            return Err(ConfigError::invalid(
+                "auth.refresh_per_address_per_minute",
+                "must be at least 1",
             ));
         }
         if self.principal_cache_ms > 60_000 {

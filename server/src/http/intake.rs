@@ -2,12 +2,10 @@
 //! the inbound raw-MIME endpoint, the intake record, and the public web
 //! form's two endpoints (no account).
 
-use std::net::SocketAddr;
-
 use axum::{
     Json,
     body::{Body, to_bytes},
-    extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Multipart, State},
+    extract::{DefaultBodyLimit, FromRequestParts, Multipart, State},
     http::{StatusCode, request::Parts},
 };
 use serde::{Deserialize, Serialize};
@@ -19,7 +17,9 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination, bearer_token},
+    extract::{
+        ApiJson, ApiPath, ApiQuery, AuthUser, ClientAddress, PageBody, Pagination, bearer_token,
+    },
 };
 use crate::{
     domain::{ValidationErrors, permissions::Action, ticket::Priority},
@@ -489,11 +489,13 @@ pub struct PublicForm {
 /// The public form's categories with their custom-field schemas (no account).
 #[utoipa::path(get, path = "/v1/public/{tenant}/form", tag = "intake",
     params(("tenant" = String, Path, description = "The tenant's intake slug (or id)")),
-    responses((status = 200, body = PublicForm), (status = 404, body = Problem)))]
+    responses((status = 200, body = PublicForm), (status = 404, body = Problem), (status = 429, body = Problem)))]
 async fn public_form(
     State(state): State<AppState>,
+    client: ClientAddress,
     ApiPath(tenant): ApiPath<String>,
 ) -> ApiResult<Json<PublicForm>> {
+    client.limit_public_reads(&state)?;
     let settings = form_settings(&state, &tenant).await?;
     let categories = state.intake().form_categories(&settings).await?;
     Ok(Json(PublicForm {
@@ -545,7 +547,7 @@ fn bad_field(field: &str, message: &str) -> ApiError {
 #[tracing::instrument(skip_all)]
 async fn submit_request(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiPath(tenant): ApiPath<String>,
     mut multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<RequestReceipt>)> {
@@ -609,7 +611,7 @@ async fn submit_request(
     // rather than a connection closed under its upload.
     state
         .form_limiter
-        .check(peer.ip())
+        .check(client)
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     let settings = form_settings(&state, &tenant).await?;
     let ticket = state.intake().submit_form(&settings, form).await?;

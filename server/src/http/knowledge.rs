@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
+    extract::{ApiJson, ApiPath, ApiQuery, AuthUser, ClientAddress, PageBody, Pagination},
     intake::form_settings,
     tickets::visible_ticket,
 };
@@ -490,12 +490,14 @@ pub struct PublicDraftBody {
 #[utoipa::path(post, path = "/v1/public/{tenant}/knowledge/suggest", tag = "knowledge",
     params(("tenant" = String, Path, description = "The tenant's intake slug (or id)")),
     request_body = PublicDraftBody,
-    responses((status = 200, body = Suggestions), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Suggestions), (status = 404, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn public_suggest(
     State(state): State<AppState>,
+    client: ClientAddress,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(body): ApiJson<PublicDraftBody>,
 ) -> ApiResult<Json<Suggestions>> {
+    client.limit_public_reads(&state)?;
     let settings = form_settings(&state, &tenant).await?;
     let draft = DraftBody {
         title: body.title,
@@ -549,12 +551,14 @@ fn check_visitor(visitor: &str) -> Result<(), ValidationErrors> {
 /// visitor (a deflection unless they submit a request).
 #[utoipa::path(get, path = "/v1/public/{tenant}/knowledge/articles/{id}", tag = "knowledge",
     params(("tenant" = String, Path, description = "The tenant's intake slug (or id)"), ("id" = Uuid, Path), VisitorQuery),
-    responses((status = 200, body = ArticleView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ArticleView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn public_article(
     State(state): State<AppState>,
+    client: ClientAddress,
     ApiPath((tenant, id)): ApiPath<(String, Uuid)>,
     ApiQuery(query): ApiQuery<VisitorQuery>,
 ) -> ApiResult<Json<ArticleView>> {
+    client.limit_public_reads(&state)?;
     check_visitor(&query.visitor)?;
     let settings = form_settings(&state, &tenant).await?;
     let article = match state.store.get_article(settings.tenant_id, id).await {
@@ -580,12 +584,14 @@ pub struct SubmittedBody {
 #[utoipa::path(post, path = "/v1/public/{tenant}/knowledge/submitted", tag = "knowledge",
     params(("tenant" = String, Path, description = "The tenant's intake slug (or id)")),
     request_body = SubmittedBody,
-    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn public_submitted(
     State(state): State<AppState>,
+    client: ClientAddress,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(body): ApiJson<SubmittedBody>,
 ) -> ApiResult<StatusCode> {
+    client.limit_public_reads(&state)?;
     check_visitor(&body.visitor)?;
     let settings = form_settings(&state, &tenant).await?;
     state

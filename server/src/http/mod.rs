@@ -27,6 +27,7 @@ mod ops;
 mod parts;
 mod progress;
 mod report;
+mod retention;
 mod schedule;
 mod search;
 mod sla;
@@ -91,6 +92,7 @@ use crate::{
         (name = "knowledge", description = "Knowledge base: articles, versions, suggestions, deflections"),
         (name = "parts", description = "Parts catalogue, van and warehouse stock, required parts, priced jobs"),
         (name = "approvals", description = "Approval policies, requests on tickets, the approvers' inbox and decisions"),
+        (name = "governance", description = "Retention policies"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -152,6 +154,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(parts::router())
         .merge(approvals::router())
         .merge(macros::router())
+        .merge(retention::router())
 }
 
 /// The OpenAPI document, rendered once per process.

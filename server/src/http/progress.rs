@@ -4,11 +4,9 @@
 //! A code (or a direct link) buys a short-lived bearer scoped to one
 //! ticket; every public endpoint is rate limited per client address.
 
-use std::net::SocketAddr;
-
 use axum::{
     Json,
-    extract::{ConnectInfo, FromRequestParts, State},
+    extract::{FromRequestParts, State},
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
@@ -21,7 +19,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiJson, ApiQuery, AuthUser},
+    extract::{ApiJson, ApiQuery, AuthUser, ClientAddress},
 };
 use crate::{
     domain::{ValidationErrors, permissions::Action},
@@ -59,10 +57,10 @@ impl From<ProgressError> for ApiError {
     }
 }
 
-fn limit(state: &AppState, scope: &str, peer: SocketAddr) -> ApiResult<()> {
+fn limit(state: &AppState, scope: &str, client: std::net::IpAddr) -> ApiResult<()> {
     state
         .progress_limiter
-        .check("progress", scope, peer.ip())
+        .check("progress", scope, client)
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
 }
 
@@ -121,13 +119,13 @@ struct CodeRequest {
 #[tracing::instrument(skip_all)]
 async fn request_code(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<CodeRequest>,
 ) -> ApiResult<StatusCode> {
     limit(
         &state,
         &format!("{}\u{0}{}", request.tenant, request.ticket),
-        peer,
+        client,
     )?;
     let key = key(&state);
     service(&state, &key)
@@ -155,7 +153,7 @@ struct SessionRequest {
 #[tracing::instrument(skip_all)]
 async fn open_session(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<SessionRequest>,
 ) -> ApiResult<Json<ProgressSession>> {
     let key = key(&state);
@@ -165,7 +163,7 @@ async fn open_session(
         SessionRequest {
             link: Some(link), ..
         } => {
-            limit(&state, "link", peer)?;
+            limit(&state, "link", client)?;
             service.open_with_link(&link, now).await?
         }
         SessionRequest {
@@ -174,7 +172,7 @@ async fn open_session(
             code: Some(code),
             link: None,
         } => {
-            limit(&state, &format!("{tenant}\u{0}{ticket}"), peer)?;
+            limit(&state, &format!("{tenant}\u{0}{ticket}"), client)?;
             service.open_with_code(&tenant, &ticket, &code, now).await?
         }
         _ => {
@@ -194,9 +192,9 @@ async fn open_session(
 async fn get_progress(
     bearer: ProgressBearer,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
 ) -> ApiResult<Json<ProgressView>> {
-    limit(&state, &bearer.ticket_id.to_string(), peer)?;
+    limit(&state, &bearer.ticket_id.to_string(), client)?;
     let key = key(&state);
     let service = service(&state, &key);
     Ok(Json(
@@ -219,10 +217,10 @@ struct ReplyRequest {
 async fn post_reply(
     bearer: ProgressBearer,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<ReplyRequest>,
 ) -> ApiResult<(StatusCode, Json<PublicComment>)> {
-    limit(&state, &bearer.ticket_id.to_string(), peer)?;
+    limit(&state, &bearer.ticket_id.to_string(), client)?;
     let key = key(&state);
     let service = service(&state, &key);
     let comment = service
@@ -256,10 +254,10 @@ struct SurveyRequest {
 async fn post_survey(
     bearer: ProgressBearer,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<SurveyRequest>,
 ) -> ApiResult<(StatusCode, Json<CsatAnswer>)> {
-    limit(&state, &bearer.ticket_id.to_string(), peer)?;
+    limit(&state, &bearer.ticket_id.to_string(), client)?;
     let key = key(&state);
     let service = service(&state, &key);
     let answer = service

@@ -1,12 +1,10 @@
 //! The signed service report: download, regenerate, list versions, the
 //! public check of a code, and the tenant's logo and font for its reports.
 
-use std::net::SocketAddr;
-
 use axum::{
     Json,
     body::Bytes,
-    extract::{ConnectInfo, DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -18,7 +16,7 @@ use uuid::Uuid;
 use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
-    extract::{ApiPath, ApiQuery, AuthUser},
+    extract::{ApiPath, ApiQuery, AuthUser, ClientAddress},
     tickets::visible_ticket,
 };
 use crate::{
@@ -174,10 +172,10 @@ struct VerifyQuery {
     sha256: Option<String>,
 }
 
-fn limited(state: &AppState, peer: SocketAddr) -> ApiResult<()> {
+fn limited(state: &AppState, client: std::net::IpAddr) -> ApiResult<()> {
     state
         .report_verify_limiter
-        .check(peer.ip())
+        .check(client)
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
 }
 
@@ -206,11 +204,11 @@ async fn answer(
 #[tracing::instrument(skip_all)]
 async fn verify_hash(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiPath(code): ApiPath<String>,
     ApiQuery(query): ApiQuery<VerifyQuery>,
 ) -> ApiResult<Json<VerifyAnswer>> {
-    limited(&state, peer)?;
+    limited(&state, client)?;
     answer(&state, &code, query.sha256.as_deref()).await
 }
 
@@ -222,11 +220,11 @@ async fn verify_hash(
 #[tracing::instrument(skip_all)]
 async fn verify_pdf(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiPath(code): ApiPath<String>,
     body: Bytes,
 ) -> ApiResult<Json<VerifyAnswer>> {
-    limited(&state, peer)?;
+    limited(&state, client)?;
     let sha = crate::blob::sha256_hex(&body);
     answer(&state, &code, Some(&sha)).await
 }

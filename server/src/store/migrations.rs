@@ -151,6 +151,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0029_watchers.sql"),
     ),
     (
+        32,
+        "retention",
+        include_str!("../../../migrations/postgres/0032_retention.sql"),
+    ),
+    (
         35,
         "customer_slot_choice",
         include_str!("../../../migrations/postgres/0035_customer_slot_choice.sql"),
@@ -307,6 +312,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         29,
         "watchers",
         include_str!("../../../migrations/sqlite/0029_watchers.sql"),
+    ),
+    (
+        32,
+        "retention",
+        include_str!("../../../migrations/sqlite/0032_retention.sql"),
     ),
     (
         35,

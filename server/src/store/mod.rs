@@ -36,6 +36,7 @@ pub mod postgres;
 pub mod progress;
 pub mod push;
 pub mod report;
+pub mod retention;
 mod rows;
 pub mod schedule;
 pub mod search;
@@ -151,6 +152,7 @@ pub trait Store:
     + approvals::ApprovalStore
     + macros::MacroStore
     + watch::WatchStore
+    + retention::RetentionStore
     + Send
     + Sync
     + std::fmt::Debug

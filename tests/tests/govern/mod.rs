@@ -17,6 +17,8 @@ mod openapi;
 mod pages;
 mod passwords;
 mod principals;
+mod proxies;
+mod retention;
 mod signatures;
 mod sync_caps;
 mod text;

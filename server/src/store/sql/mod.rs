@@ -35,6 +35,7 @@ pub(super) mod parts;
 pub(super) mod progress;
 pub(super) mod push;
 pub(super) mod report;
+pub(super) mod retention;
 pub(super) mod schedule;
 pub(super) mod search;
 pub(super) mod sla;
@@ -209,6 +210,7 @@ macro_rules! impl_store {
         $crate::store::sql::approvals::impl_approval_store!($store, $db);
         $crate::store::sql::macros::impl_macro_store!($store, $db);
         $crate::store::sql::watch::impl_watch_store!($store, $db);
+        $crate::store::sql::retention::impl_retention_store!($store, $db);
     };
 }
 
