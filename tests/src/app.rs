@@ -350,6 +350,41 @@ impl TestApp {
     }
 }
 
+/// Another server on a [`TestApp`]'s database, as a second replica behind a
+/// load balancer: its own event bus subscription, dispatch index and live
+/// hub, the same configuration (and token secret).
+#[derive(Debug)]
+pub struct Replica {
+    pub base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Starts a [`Replica`] of this server.
+    pub async fn replica(&self) -> Replica {
+        let mut config = self.config.clone();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (_, address, shutdown, server) = serve(self.db.store.clone(), config).await;
+        Replica {
+            base_url: format!("http://{address}"),
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+}
+
+impl Replica {
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("replica task");
+        }
+    }
+}
+
 impl TestApp {
     /// The server's copy of a ticket's document (`None` before the first
     /// sync or assignment created it), as the sync service loads it.

@@ -20,8 +20,11 @@
 //! received>` and the same bounds gets only the changes it missed, if this
 //! replica still holds them all (`live.resume_changes` per tenant, kept
 //! `live.resume_grace_ms` after the tenant's last viewer left); otherwise a
-//! snapshot with `"reason":"resume_gap"`. Cursors are per process: after a
-//! restart or on another replica the answer is a snapshot.
+//! snapshot with `"reason":"resume_gap"`. A cursor also names the bus event
+//! its newest change came from, so another replica (a load balancer may pick
+//! any) resumes from it too when it has followed the tenant since before
+//! that event (one of its own viewers watched it); otherwise, and always with
+//! the single-process bus after a restart, the answer is a snapshot.
 //!
 //! Browsers cannot set headers on a WebSocket, so the access token may come
 //! as `?access_token=` instead of `Authorization: Bearer`.
@@ -251,7 +254,7 @@ async fn send_snapshot(
 ) -> Result<String, Ended> {
     let bounds = viewer.bounds();
     // What the snapshot reads is at least as new as this.
-    let cursor = state.live.cursor(viewer.seq());
+    let cursor = state.live.cursor(viewer.tenant_id, viewer.seq());
     let (technicians, tickets, totals) = feed(state)
         .snapshot(
             viewer.tenant_id,
@@ -312,7 +315,7 @@ async fn watch_inner(
     let mut cursor = match start {
         Start::Snapshot(reason) => send_snapshot(state, viewer, socket, reason).await?,
         Start::Replay(mut missed) => {
-            missed.cursor = state.live.cursor(viewer.seq());
+            missed.cursor = state.live.cursor(viewer.tenant_id, viewer.seq());
             send_json(state, socket, &ServerMessage::Delta(&missed)).await?;
             missed.cursor
         }
@@ -330,9 +333,9 @@ async fn watch_inner(
         tokio::select! {
             _ = flush.tick() => match viewer.take() {
                 // Nothing new for this viewer: its cursor still moves on.
-                Ok((seq, delta)) if delta.is_empty() => cursor = state.live.cursor(seq),
+                Ok((seq, delta)) if delta.is_empty() => cursor = state.live.cursor(viewer.tenant_id, seq),
                 Ok((seq, mut delta)) => {
-                    delta.cursor = state.live.cursor(seq);
+                    delta.cursor = state.live.cursor(viewer.tenant_id, seq);
                     send_json(state, socket, &ServerMessage::Delta(&delta)).await?;
                     cursor = delta.cursor;
                 }
