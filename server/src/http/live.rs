@@ -42,6 +42,7 @@ use axum::{
 };
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
@@ -53,7 +54,8 @@ use crate::{
     domain::permissions::Action,
     live::{
         feed::{Feed, positions_now},
-        hub::{Bounds, Delta, LiveTechnician, LiveTicket, LiveTotals, Viewer},
+        hub::{Bounds, Delta, LiveTotals, Viewer},
+        snapshots::SnapshotError,
     },
 };
 
@@ -113,8 +115,8 @@ enum ServerMessage<'a> {
         reason: SnapshotReason,
         cursor: String,
         bounds: Bounds,
-        technicians: &'a [LiveTechnician],
-        tickets: &'a [LiveTicket],
+        technicians: &'a RawValue,
+        tickets: &'a RawValue,
         totals: LiveTotals,
     },
     Delta(&'a Delta),
@@ -245,7 +247,8 @@ enum Start {
     Replay(Delta),
 }
 
-/// Sends a snapshot; returns its cursor.
+/// Sends a snapshot (shared with the other viewers of the same view);
+/// returns its cursor.
 async fn send_snapshot(
     state: &AppState,
     viewer: &Viewer,
@@ -253,17 +256,34 @@ async fn send_snapshot(
     reason: SnapshotReason,
 ) -> Result<String, Ended> {
     let bounds = viewer.bounds();
-    // What the snapshot reads is at least as new as this.
-    let cursor = state.live.cursor(viewer.tenant_id, viewer.seq());
-    let (technicians, tickets, totals) = feed(state)
-        .snapshot(
+    // The snapshot shows at least every change up to here; the viewer's
+    // pending changes carry the rest.
+    let seq = viewer.seq();
+    let snapshot = state
+        .live
+        .snapshots()
+        .get(
             viewer.tenant_id,
             bounds,
-            state.config.live.max_snapshot_tickets,
+            seq,
+            || state.live.sequence(),
+            || async move {
+                feed(state)
+                    .snapshot(
+                        viewer.tenant_id,
+                        bounds,
+                        state.config.live.max_snapshot_tickets,
+                    )
+                    .await
+            },
         )
         .await
-        .map_err(|error| Ended::Load(error.into()))?;
-    viewer.shown(&technicians, &tickets);
+        .map_err(|error| match error {
+            SnapshotError::Read(error) => Ended::Load(error.into()),
+            SnapshotError::Render(error) => Ended::Load(ApiError::Internal(error.to_string())),
+        })?;
+    viewer.shown(&snapshot.technicians, &snapshot.tickets);
+    let cursor = state.live.cursor(viewer.tenant_id, seq);
     send_json(
         state,
         socket,
@@ -271,9 +291,9 @@ async fn send_snapshot(
             reason,
             cursor: cursor.clone(),
             bounds,
-            technicians: &technicians,
-            tickets: &tickets,
-            totals,
+            technicians: &snapshot.technicians_json,
+            tickets: &snapshot.tickets_json,
+            totals: snapshot.totals,
         },
     )
     .await?;

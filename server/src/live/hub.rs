@@ -27,6 +27,7 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::snapshots::SharedSnapshots;
 use crate::{domain::geo::GeoPoint, events::EventStamp};
 
 /// A map viewport. `west > east` crosses the antimeridian.
@@ -459,6 +460,7 @@ pub struct LiveHub {
     limits: ResumeLimits,
     state: Mutex<HubState>,
     next_id: AtomicU64,
+    snapshots: SharedSnapshots,
 }
 
 impl Default for LiveHub {
@@ -478,11 +480,22 @@ impl LiveHub {
             limits,
             state: Mutex::default(),
             next_id: AtomicU64::new(0),
+            snapshots: SharedSnapshots::default(),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Snapshots shared by the viewers of one view.
+    pub fn snapshots(&self) -> &SharedSnapshots {
+        &self.snapshots
+    }
+
+    /// The sequence of the newest change fanned out.
+    pub fn sequence(&self) -> u64 {
+        self.lock().seq
     }
 
     /// The cursor a viewer of `tenant_id` at `seq` resumes from.
