@@ -427,6 +427,10 @@ struct TenantLive {
     ring: VecDeque<Kept>,
     /// Every change after this sequence is in `ring`.
     floor: u64,
+    /// An event whose changes may be only partly in `ring`, at its front:
+    /// the one being fanned out when following began, or one whose older
+    /// changes were evicted.
+    cut: Option<EventStamp>,
     /// Technicians' positions as last fanned out: what a resumed viewer
     /// holds in view.
     positions: HashMap<Uuid, GeoPoint>,
@@ -439,6 +443,8 @@ struct HubState {
     tenants: HashMap<Uuid, TenantLive>,
     /// Sequence of the newest change, over all tenants.
     seq: u64,
+    /// The event of the newest publish, over all tenants.
+    last_stamp: Option<EventStamp>,
 }
 
 /// Every connected viewer of this replica, by tenant, and the recent
@@ -554,6 +560,7 @@ impl LiveHub {
         positions: PositionsNow<'_>,
     ) -> &'s mut TenantLive {
         let seq = state.seq;
+        let cut = state.last_stamp;
         state
             .tenants
             .entry(tenant_id)
@@ -561,6 +568,7 @@ impl LiveHub {
                 viewers: Vec::new(),
                 ring: VecDeque::new(),
                 floor: seq,
+                cut,
                 positions: positions(tenant_id).into_iter().collect(),
                 idle_since: None,
             })
@@ -614,9 +622,8 @@ impl LiveHub {
                     .range(..held)
                     .rposition(|kept| kept.stamp != stamp)
                     .map_or(0, |before| before + 1);
-                // All of the event's changes are held only if something
-                // older is too.
-                (first > 0).then_some(first)
+                // At the front, the event may have lost changes.
+                (first > 0 || tenant.cut != stamp).then_some(first)
             }
         });
         let Some(start) = start else {
@@ -711,7 +718,12 @@ impl LiveHub {
             return;
         }
         let mut state = self.lock();
-        let HubState { tenants, seq } = &mut *state;
+        let HubState {
+            tenants,
+            seq,
+            last_stamp,
+        } = &mut *state;
+        *last_stamp = stamp;
         let Some(tenant) = tenants.get_mut(&tenant_id) else {
             return;
         };
@@ -731,6 +743,7 @@ impl LiveHub {
             while tenant.ring.len() > self.limits.changes {
                 if let Some(evicted) = tenant.ring.pop_front() {
                     tenant.floor = evicted.seq;
+                    tenant.cut = evicted.stamp;
                 }
             }
         }
@@ -776,6 +789,8 @@ impl LiveHub {
         for (tenant_id, tenant) in &mut state.tenants {
             tenant.ring.clear();
             tenant.floor = seq;
+            // Resyncs come between events: the next one is whole.
+            tenant.cut = None;
             tenant.positions = positions(*tenant_id).into_iter().collect();
             for viewer in &tenant.viewers {
                 viewer.resync(seq);
@@ -1005,6 +1020,29 @@ mod tests {
                 .all(|t| (t.lat - 52.42).abs() < 1e-9),
             "newest per record"
         );
+        // A replica whose ring begins with the event (it began following the
+        // tenant between events) holds all of it.
+        let between = LiveHub::default();
+        let _viewer = between.join(tenant, BERLIN, &nobody);
+        between.technicians(tenant, stamp(2), vec![technician(moving, 52.41, 13.4)]);
+        between.technicians(tenant, stamp(3), vec![technician(moving, 52.42, 13.4)]);
+        assert!(between.resume(tenant, BERLIN, &cursor, &nobody).1.is_some());
+        // One whose oldest changes of the event were evicted does not.
+        let evicting = LiveHub::new(ResumeLimits {
+            changes: 2,
+            grace: Duration::from_secs(60),
+        });
+        let _viewer = evicting.join(tenant, BERLIN, &nobody);
+        evicting.technicians(
+            tenant,
+            stamp(2),
+            vec![
+                technician(other, 52.4, 13.4),
+                technician(moving, 52.41, 13.4),
+            ],
+        );
+        evicting.technicians(tenant, stamp(3), vec![technician(moving, 52.42, 13.4)]);
+        assert!(evicting.resume(tenant, BERLIN, &cursor, &nobody).1.is_none());
         // A replica that began following the tenant after event 2 cannot tell
         // what was missed.
         let (_, replay) = late.resume(tenant, BERLIN, &cursor, &nobody);
