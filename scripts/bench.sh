@@ -3,7 +3,7 @@
 # then runs each section beside its peer in the same run and prints the
 # lines BENCHMARKS.md quotes.
 #
-#   scripts/bench.sh [ingest|merge|index|sla|all]     (default: all)
+#   scripts/bench.sh [ingest|merge|index|live|sla|all]     (default: all)
 #
 # Needs PostgreSQL at TEST_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres); `ingest` also needs wrk and
@@ -49,7 +49,7 @@ fresh_db() {
 }
 
 build() {
-    local bins=(--bin truckroll --bin truckroll-load --bin merge-bench)
+    local bins=(--bin truckroll --bin truckroll-load --bin merge-bench --bin truckroll-live-load)
     case $SECTION in
         sla | all) bins+=(--bin sla-bench) ;;
     esac
@@ -170,6 +170,34 @@ index() {
     cargo bench --locked -p truckroll-server --bench dispatch_index 2>&1 | tee -a "$OUT" | grep -E 'time:|^dispatch' || true
 }
 
+live() {
+    need psql curl
+    local db=truckroll_bench_live technicians=${LIVE_TECHNICIANS:-50000} dispatchers=${LIVE_DISPATCHERS:-50}
+    local secret=bench-secret-bench-secret-bench-secret-01
+    fresh_db $db
+    export TRUCKROLL_DATABASE_URL
+    TRUCKROLL_DATABASE_URL=$(with_db $db)
+    export TRUCKROLL_LISTEN=127.0.0.1:$PORT TRUCKROLL_DATA_DIR=$WORK/data \
+        TRUCKROLL_DATABASE_MAX_CONNECTIONS=16 TRUCKROLL_AUTH__TOKEN_SECRET=$secret
+    "$BIN/truckroll" migrate >/dev/null
+    "$BIN/truckroll" tenant create --name load --admin-email admin@load.test \
+        --admin-password change-me-please >/dev/null
+    local load=("$BIN/truckroll-live-load" --url "http://127.0.0.1:$PORT" --database-url "$TRUCKROLL_DATABASE_URL"
+        --token-secret "$secret" --tenant load --technicians "$technicians" --interval-secs 10)
+    # Creates the technicians; not measured.
+    start_server
+    "${load[@]}" --dispatchers 1 --seconds 2 --warmup-secs 0 >/dev/null
+    stop_server
+    # Measured from the first second after a start: no warm-up.
+    start_server
+    say "== live: $technicians technicians pinging every 10 s, $dispatchers dispatchers (whole world in view), one replica started just before, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    "${load[@]}" --dispatchers "$dispatchers" --seconds "$RUN_SECONDS" --warmup-secs 0 \
+        --server-pid "$SERVER_PID" 2>&1 | tee -a "$OUT"
+    stop_server
+    unset TRUCKROLL_DATABASE_URL
+    psql "$DB_URL" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+}
+
 sla() {
     say "== sla: a month's report at 1 000 000 tickets, SQL engine vs the in-app engine"
     TEST_DATABASE_URL=$DB_URL "$BIN/sla-bench" report 1000000 2>&1 | tee -a "$OUT"
@@ -181,8 +209,9 @@ case $SECTION in
     ingest) ingest ;;
     merge) merge ;;
     index) index ;;
+    live) live ;;
     sla) sla ;;
-    all) ingest; merge; index; sla ;;
-    *) echo "usage: scripts/bench.sh [ingest|merge|index|sla|all]" >&2; exit 2 ;;
+    all) ingest; merge; index; live; sla ;;
+    *) echo "usage: scripts/bench.sh [ingest|merge|index|live|sla|all]" >&2; exit 2 ;;
 esac
 echo "bench.sh: results in $OUT"

@@ -1,6 +1,9 @@
 //! The in-process bus: one `tokio` broadcast channel.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -11,6 +14,7 @@ use super::{BusMessage, CHANNEL_CAPACITY, Delivery, Event, EventBus, Subscriptio
 pub struct MemoryBus {
     replica_id: Uuid,
     sender: broadcast::Sender<BusMessage>,
+    published: AtomicU64,
 }
 
 impl MemoryBus {
@@ -19,6 +23,7 @@ impl MemoryBus {
         Self {
             replica_id: Uuid::now_v7(),
             sender,
+            published: AtomicU64::new(0),
         }
     }
 
@@ -42,6 +47,7 @@ impl EventBus for MemoryBus {
     fn publish(&self, event: Event) {
         self.deliver(BusMessage::Event(Arc::new(Delivery {
             origin: self.replica_id,
+            number: self.published.fetch_add(1, Ordering::Relaxed) + 1,
             event,
         })));
     }

@@ -136,7 +136,29 @@ impl Event {
 pub struct Delivery {
     /// The publishing replica's id ([`EventBus::replica_id`]).
     pub origin: Uuid,
+    /// The publishing replica's number for this event, counting from 1; 0
+    /// when the publisher did not number it (a replica of an older release).
+    /// With `origin` it names the event on every replica: a live-map viewer
+    /// resumes from it on another replica.
+    pub number: u64,
     pub event: Event,
+}
+
+impl Delivery {
+    /// The event's name across replicas; `None` when it was not numbered.
+    pub fn stamp(&self) -> Option<EventStamp> {
+        (self.number > 0).then_some(EventStamp {
+            origin: self.origin,
+            number: self.number,
+        })
+    }
+}
+
+/// One published event, named the same on every replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventStamp {
+    pub origin: Uuid,
+    pub number: u64,
 }
 
 /// What a subscriber receives.

@@ -42,6 +42,9 @@ const OUTBOX_CAPACITY: usize = 8_192;
 struct Wire {
     /// Publishing replica.
     o: Uuid,
+    /// The publisher's number for this event (absent from older releases).
+    #[serde(default)]
+    n: u64,
     e: Event,
 }
 
@@ -149,6 +152,7 @@ async fn send_loop(
     flush: Duration,
     sent: Arc<AtomicU64>,
 ) {
+    let mut numbers = 0_u64;
     let mut ticks = tokio::time::interval(flush);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -156,9 +160,9 @@ async fn send_loop(
         tokio::select! {
             event = queued.recv() => {
                 let Some(event) = event else { return };
-                payloads.extend(encode(origin, event));
+                payloads.extend(encode(origin, &mut numbers, event));
                 while let Ok(event) = queued.try_recv() {
-                    payloads.extend(encode(origin, event));
+                    payloads.extend(encode(origin, &mut numbers, event));
                 }
             }
             _ = ticks.tick() => {
@@ -166,7 +170,12 @@ async fn send_loop(
                     &mut *positions.lock().unwrap_or_else(PoisonError::into_inner),
                 );
                 for (tenant_id, fixes) in pending {
-                    payloads.extend(position_payloads(origin, tenant_id, fixes.into_values()));
+                    payloads.extend(position_payloads(
+                        origin,
+                        &mut numbers,
+                        tenant_id,
+                        fixes.into_values(),
+                    ));
                 }
             }
         }
@@ -191,9 +200,13 @@ async fn send_loop(
     }
 }
 
-fn encode(origin: Uuid, event: Event) -> Option<String> {
+/// Numbers the event (from 1, in the order this replica sends: `numbers`
+/// is the last number given) and encodes it.
+fn encode(origin: Uuid, numbers: &mut u64, event: Event) -> Option<String> {
+    *numbers = numbers.saturating_add(1);
     match serde_json::to_string(&Wire {
         o: origin,
+        n: *numbers,
         e: event,
     }) {
         Ok(payload) if payload.len() <= MAX_PAYLOAD_BYTES => Some(payload),
@@ -212,16 +225,24 @@ fn encode(origin: Uuid, event: Event) -> Option<String> {
 /// Position fixes of one tenant as notifications, each under the limit.
 fn position_payloads(
     origin: Uuid,
+    numbers: &mut u64,
     tenant_id: Uuid,
     fixes: impl Iterator<Item = PositionEvent>,
 ) -> Vec<String> {
-    let batch = |fixes: Vec<PositionEvent>| {
+    let mut batch = |fixes: Vec<PositionEvent>| {
         encode(
             origin,
+            numbers,
             Event::new(tenant_id, EventKind::Positions { fixes }),
         )
     };
-    let envelope = batch(Vec::new()).map_or(0, |payload| payload.len());
+    // Measured with the largest number an event can carry.
+    let envelope = encode(
+        origin,
+        &mut (u64::MAX - 1),
+        Event::new(tenant_id, EventKind::Positions { fixes: Vec::new() }),
+    )
+    .map_or(0, |payload| payload.len());
     let mut payloads = Vec::new();
     let mut chunk = Vec::new();
     let mut size = envelope;
@@ -247,6 +268,7 @@ async fn listen_loop(mut listener: PgListener, local: Arc<MemoryBus>) {
             Ok(Some(notification)) => match serde_json::from_str::<Wire>(notification.payload()) {
                 Ok(wire) => local.deliver(BusMessage::Event(Arc::new(Delivery {
                     origin: wire.o,
+                    number: wire.n,
                     event: wire.e,
                 }))),
                 Err(error) => tracing::warn!(%error, "unreadable event notification"),
@@ -281,7 +303,7 @@ mod tests {
             lon: -179.123_456_789_012,
             at: at + chrono::Duration::nanoseconds(123_456_789),
         });
-        let payloads = position_payloads(Uuid::now_v7(), Uuid::now_v7(), fixes);
+        let payloads = position_payloads(Uuid::now_v7(), &mut 0, Uuid::now_v7(), fixes);
         let mut total = 0;
         for payload in &payloads {
             assert!(payload.len() < 8000, "{} bytes", payload.len());

@@ -20,8 +20,11 @@
 //! received>` and the same bounds gets only the changes it missed, if this
 //! replica still holds them all (`live.resume_changes` per tenant, kept
 //! `live.resume_grace_ms` after the tenant's last viewer left); otherwise a
-//! snapshot with `"reason":"resume_gap"`. Cursors are per process: after a
-//! restart or on another replica the answer is a snapshot.
+//! snapshot with `"reason":"resume_gap"`. A cursor also names the bus event
+//! its newest change came from, so another replica (a load balancer may pick
+//! any) resumes from it too when it has followed the tenant since before
+//! that event (one of its own viewers watched it); otherwise, and always with
+//! the single-process bus after a restart, the answer is a snapshot.
 //!
 //! Browsers cannot set headers on a WebSocket, so the access token may come
 //! as `?access_token=` instead of `Authorization: Bearer`.
@@ -39,6 +42,7 @@ use axum::{
 };
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{
@@ -50,7 +54,8 @@ use crate::{
     domain::permissions::Action,
     live::{
         feed::{Feed, positions_now},
-        hub::{Bounds, Delta, LiveTechnician, LiveTicket, LiveTotals, Viewer},
+        hub::{Bounds, Delta, LiveTotals, Viewer},
+        snapshots::SnapshotError,
     },
 };
 
@@ -110,8 +115,8 @@ enum ServerMessage<'a> {
         reason: SnapshotReason,
         cursor: String,
         bounds: Bounds,
-        technicians: &'a [LiveTechnician],
-        tickets: &'a [LiveTicket],
+        technicians: &'a RawValue,
+        tickets: &'a RawValue,
         totals: LiveTotals,
     },
     Delta(&'a Delta),
@@ -242,7 +247,8 @@ enum Start {
     Replay(Delta),
 }
 
-/// Sends a snapshot; returns its cursor.
+/// Sends a snapshot (shared with the other viewers of the same view);
+/// returns its cursor.
 async fn send_snapshot(
     state: &AppState,
     viewer: &Viewer,
@@ -250,17 +256,34 @@ async fn send_snapshot(
     reason: SnapshotReason,
 ) -> Result<String, Ended> {
     let bounds = viewer.bounds();
-    // What the snapshot reads is at least as new as this.
-    let cursor = state.live.cursor(viewer.seq());
-    let (technicians, tickets, totals) = feed(state)
-        .snapshot(
+    // The snapshot shows at least every change up to here; the viewer's
+    // pending changes carry the rest.
+    let seq = viewer.seq();
+    let snapshot = state
+        .live
+        .snapshots()
+        .get(
             viewer.tenant_id,
             bounds,
-            state.config.live.max_snapshot_tickets,
+            seq,
+            || state.live.sequence(),
+            || async move {
+                feed(state)
+                    .snapshot(
+                        viewer.tenant_id,
+                        bounds,
+                        state.config.live.max_snapshot_tickets,
+                    )
+                    .await
+            },
         )
         .await
-        .map_err(|error| Ended::Load(error.into()))?;
-    viewer.shown(&technicians, &tickets);
+        .map_err(|error| match error {
+            SnapshotError::Read(error) => Ended::Load(error.into()),
+            SnapshotError::Render(error) => Ended::Load(ApiError::Internal(error.to_string())),
+        })?;
+    viewer.shown(&snapshot.technicians, &snapshot.tickets);
+    let cursor = state.live.cursor(viewer.tenant_id, seq);
     send_json(
         state,
         socket,
@@ -268,9 +291,9 @@ async fn send_snapshot(
             reason,
             cursor: cursor.clone(),
             bounds,
-            technicians: &technicians,
-            tickets: &tickets,
-            totals,
+            technicians: &snapshot.technicians_json,
+            tickets: &snapshot.tickets_json,
+            totals: snapshot.totals,
         },
     )
     .await?;
@@ -312,7 +335,7 @@ async fn watch_inner(
     let mut cursor = match start {
         Start::Snapshot(reason) => send_snapshot(state, viewer, socket, reason).await?,
         Start::Replay(mut missed) => {
-            missed.cursor = state.live.cursor(viewer.seq());
+            missed.cursor = state.live.cursor(viewer.tenant_id, viewer.seq());
             send_json(state, socket, &ServerMessage::Delta(&missed)).await?;
             missed.cursor
         }
@@ -330,9 +353,9 @@ async fn watch_inner(
         tokio::select! {
             _ = flush.tick() => match viewer.take() {
                 // Nothing new for this viewer: its cursor still moves on.
-                Ok((seq, delta)) if delta.is_empty() => cursor = state.live.cursor(seq),
+                Ok((seq, delta)) if delta.is_empty() => cursor = state.live.cursor(viewer.tenant_id, seq),
                 Ok((seq, mut delta)) => {
-                    delta.cursor = state.live.cursor(seq);
+                    delta.cursor = state.live.cursor(viewer.tenant_id, seq);
                     send_json(state, socket, &ServerMessage::Delta(&delta)).await?;
                     cursor = delta.cursor;
                 }

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     dispatch::{TechnicianEntry, service::DispatchService},
     domain::{geo::GeoPoint, people::TechnicianStatus, shifts::is_on_shift, ticket::Ticket},
-    events::{BusMessage, Event, EventBus, EventKind},
+    events::{BusMessage, Delivery, EventBus, EventKind},
     store::{PageRequest, Store, StoreError, TicketFilter},
 };
 
@@ -63,7 +63,7 @@ pub async fn follow(
         if !hub.watched(delivery.event.tenant_id) {
             continue;
         }
-        if let Err(error) = feed.fan_out(&hub, &delivery.event).await {
+        if let Err(error) = feed.fan_out(&hub, &delivery).await {
             tracing::warn!(%error, "cannot show an event on the live map");
         }
     }
@@ -242,12 +242,14 @@ impl Feed<'_> {
     }
 
     /// Hands one event to the tenant's viewers, as the records it changed.
-    async fn fan_out(&self, hub: &LiveHub, event: &Event) -> Result<(), StoreError> {
+    async fn fan_out(&self, hub: &LiveHub, delivery: &Delivery) -> Result<(), StoreError> {
+        let event = &delivery.event;
         let tenant_id = event.tenant_id;
+        let stamp = delivery.stamp();
         match &event.kind {
             EventKind::Positions { fixes } => {
                 let ids: Vec<Uuid> = fixes.iter().map(|f| f.technician_id).collect();
-                hub.technicians(tenant_id, self.technicians_now(tenant_id, &ids));
+                hub.technicians(tenant_id, stamp, self.technicians_now(tenant_id, &ids));
             }
             EventKind::TechnicianChanged { technician_id, .. } => {
                 if let Ok(technician) = self.store.get_technician(tenant_id, *technician_id).await {
@@ -255,6 +257,7 @@ impl Feed<'_> {
                 }
                 hub.technicians(
                     tenant_id,
+                    stamp,
                     self.technicians_now(tenant_id, &[*technician_id]),
                 );
             }
@@ -276,10 +279,10 @@ impl Feed<'_> {
                     loads.push(*previous);
                 }
                 for live in self.live_tickets(tenant_id, vec![ticket]).await? {
-                    hub.ticket(tenant_id, live);
+                    hub.ticket(tenant_id, stamp, live);
                 }
                 // Their open-job counts changed.
-                hub.technicians(tenant_id, self.technicians_now(tenant_id, &loads));
+                hub.technicians(tenant_id, stamp, self.technicians_now(tenant_id, &loads));
             }
             EventKind::Offer {
                 offer_id,
@@ -288,6 +291,7 @@ impl Feed<'_> {
                 state: offer_state,
             } => hub.offer(
                 tenant_id,
+                stamp,
                 LiveOffer {
                     offer_id: *offer_id,
                     ticket_id: *ticket_id,
@@ -306,7 +310,7 @@ impl Feed<'_> {
                 match self.store.get_ticket(tenant_id, *ticket_id).await {
                     Ok(ticket) => {
                         for live in self.live_tickets(tenant_id, vec![ticket]).await? {
-                            hub.ticket(tenant_id, live);
+                            hub.ticket(tenant_id, stamp, live);
                         }
                     }
                     Err(StoreError::NotFound(_)) => return Ok(()),
@@ -314,6 +318,7 @@ impl Feed<'_> {
                 }
                 hub.sla_notice(
                     tenant_id,
+                    stamp,
                     LiveSlaNotice {
                         ticket_id: *ticket_id,
                         target: target.as_str().to_owned(),

@@ -27,7 +27,8 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::geo::GeoPoint;
+use super::snapshots::SharedSnapshots;
+use crate::{domain::geo::GeoPoint, events::EventStamp};
 
 /// A map viewport. `west > east` crosses the antimeridian.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -379,6 +380,14 @@ impl LiveTicket {
     }
 }
 
+/// A cursor as a viewer brings it back.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    epoch: Uuid,
+    seq: u64,
+    stamp: Option<EventStamp>,
+}
+
 /// A viewer whose pending changes were lost must be sent a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeedsSnapshot;
@@ -401,14 +410,27 @@ impl Default for ResumeLimits {
     }
 }
 
+/// A change kept for resuming viewers.
+#[derive(Debug)]
+struct Kept {
+    seq: u64,
+    /// The bus event it came from: the same on every replica.
+    stamp: Option<EventStamp>,
+    change: Change,
+}
+
 /// One tenant's viewers and recent changes.
 #[derive(Debug)]
 struct TenantLive {
     viewers: Vec<Arc<Viewer>>,
     /// Recent changes, oldest first, by sequence.
-    ring: VecDeque<(u64, Change)>,
+    ring: VecDeque<Kept>,
     /// Every change after this sequence is in `ring`.
     floor: u64,
+    /// An event whose changes may be only partly in `ring`, at its front:
+    /// the one being fanned out when following began, or one whose older
+    /// changes were evicted.
+    cut: Option<EventStamp>,
     /// Technicians' positions as last fanned out: what a resumed viewer
     /// holds in view.
     positions: HashMap<Uuid, GeoPoint>,
@@ -421,16 +443,22 @@ struct HubState {
     tenants: HashMap<Uuid, TenantLive>,
     /// Sequence of the newest change, over all tenants.
     seq: u64,
+    /// The event of the newest publish, over all tenants.
+    last_stamp: Option<EventStamp>,
 }
 
 /// Every connected viewer of this replica, by tenant, and the recent
 /// changes a reconnecting viewer may have missed.
 ///
 /// Changes are numbered in the order the hub fans them out; a viewer's
-/// cursor (`<hub epoch>.<sequence>`) names the newest change it has been
-/// sent. A reconnecting viewer that brings its cursor gets the changes after
+/// cursor (`<hub epoch>.<sequence>[.<origin>-<number>]`) names the newest
+/// change it has been sent and, when known, the bus event that change came
+/// from. A reconnecting viewer that brings its cursor gets the changes after
 /// it, newest per record, if this hub still holds all of them; otherwise a
-/// snapshot.
+/// snapshot. On another replica (or after a restart) the sequence means
+/// nothing, but the event does: every replica receives the bus's events in
+/// one order, so a hub that followed the tenant since before that event
+/// replays from it.
 #[derive(Debug)]
 pub struct LiveHub {
     /// Cursors of another process (or an earlier run) never match.
@@ -438,6 +466,7 @@ pub struct LiveHub {
     limits: ResumeLimits,
     state: Mutex<HubState>,
     next_id: AtomicU64,
+    snapshots: SharedSnapshots,
 }
 
 impl Default for LiveHub {
@@ -457,6 +486,7 @@ impl LiveHub {
             limits,
             state: Mutex::default(),
             next_id: AtomicU64::new(0),
+            snapshots: SharedSnapshots::default(),
         }
     }
 
@@ -464,16 +494,52 @@ impl LiveHub {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cursor a viewer at `seq` resumes from.
-    pub fn cursor(&self, seq: u64) -> String {
-        format!("{}.{seq}", self.epoch.simple())
+    /// Snapshots shared by the viewers of one view.
+    pub fn snapshots(&self) -> &SharedSnapshots {
+        &self.snapshots
     }
 
-    fn parse_cursor(&self, cursor: &str) -> Option<u64> {
-        let (epoch, seq) = cursor.split_once('.')?;
-        (epoch == self.epoch.simple().to_string())
-            .then(|| seq.parse().ok())
-            .flatten()
+    /// The sequence of the newest change fanned out.
+    pub fn sequence(&self) -> u64 {
+        self.lock().seq
+    }
+
+    /// The cursor a viewer of `tenant_id` at `seq` resumes from.
+    pub fn cursor(&self, tenant_id: Uuid, seq: u64) -> String {
+        let state = self.lock();
+        // The event of the newest change kept at or before `seq`. Resuming
+        // elsewhere replays from that event inclusive: the viewer may have
+        // been handed only part of the changes it made.
+        let stamp = state.tenants.get(&tenant_id).and_then(|tenant| {
+            let end = tenant.ring.partition_point(|kept| kept.seq <= seq);
+            tenant.ring.range(..end).next_back().and_then(|kept| kept.stamp)
+        });
+        match stamp {
+            Some(stamp) => format!(
+                "{}.{seq}.{}-{}",
+                self.epoch.simple(),
+                stamp.origin.simple(),
+                stamp.number
+            ),
+            None => format!("{}.{seq}", self.epoch.simple()),
+        }
+    }
+
+    fn parse_cursor(cursor: &str) -> Option<Cursor> {
+        let mut parts = cursor.split('.');
+        let epoch = Uuid::try_parse(parts.next()?).ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        let stamp = match parts.next() {
+            None => None,
+            Some(stamp) => {
+                let (origin, number) = stamp.split_once('-')?;
+                Some(EventStamp {
+                    origin: Uuid::try_parse(origin).ok()?,
+                    number: number.parse().ok()?,
+                })
+            }
+        };
+        parts.next().is_none().then_some(Cursor { epoch, seq, stamp })
     }
 
     fn new_viewer(&self, tenant_id: Uuid, bounds: Bounds, seq: u64) -> Arc<Viewer> {
@@ -494,6 +560,7 @@ impl LiveHub {
         positions: PositionsNow<'_>,
     ) -> &'s mut TenantLive {
         let seq = state.seq;
+        let cut = state.last_stamp;
         state
             .tenants
             .entry(tenant_id)
@@ -501,6 +568,7 @@ impl LiveHub {
                 viewers: Vec::new(),
                 ring: VecDeque::new(),
                 floor: seq,
+                cut,
                 positions: positions(tenant_id).into_iter().collect(),
                 idle_since: None,
             })
@@ -533,7 +601,7 @@ impl LiveHub {
         cursor: &str,
         positions: PositionsNow<'_>,
     ) -> (Arc<Viewer>, Option<Delta>) {
-        let from = self.parse_cursor(cursor);
+        let from = Self::parse_cursor(cursor);
         let mut state = self.lock();
         let now = state.seq;
         let viewer = self.new_viewer(tenant_id, bounds, now);
@@ -542,18 +610,33 @@ impl LiveHub {
         tenant.viewers.push(viewer.clone());
         tenant.idle_since = None;
         metrics::gauge!("truckroll_live_viewers").increment(1.0);
-        let Some(from) = from.filter(|from| known && *from >= tenant.floor && *from <= now) else {
+        let start = from.filter(|_| known).and_then(|from| {
+            if from.epoch == self.epoch {
+                (from.seq >= tenant.floor && from.seq <= now)
+                    .then(|| tenant.ring.partition_point(|kept| kept.seq <= from.seq))
+            } else {
+                let stamp = Some(from.stamp?);
+                let held = tenant.ring.iter().rposition(|kept| kept.stamp == stamp)?;
+                let first = tenant
+                    .ring
+                    .range(..held)
+                    .rposition(|kept| kept.stamp != stamp)
+                    .map_or(0, |before| before + 1);
+                // At the front, the event may have lost changes.
+                (first > 0 || tenant.cut != stamp).then_some(first)
+            }
+        });
+        let Some(start) = start else {
             metrics::counter!("truckroll_live_resumes_total", "outcome" => "snapshot").increment(1);
             return (viewer, None);
         };
-        let start = tenant.ring.partition_point(|(seq, _)| *seq <= from);
         let mut technicians = HashMap::new();
         let mut tickets = HashMap::new();
         let mut delta = Delta {
             replayed: true,
             ..Delta::default()
         };
-        for (_, change) in tenant.ring.range(start..) {
+        for Kept { change, .. } in tenant.ring.range(start..) {
             match change {
                 Change::Technician(t) => {
                     technicians.insert(t.id, t.clone());
@@ -629,13 +712,18 @@ impl LiveHub {
     }
 
     /// Hands changes to every viewer of the tenant, in one order, and keeps
-    /// them for resuming viewers.
-    pub fn publish(&self, tenant_id: Uuid, changes: Vec<Change>) {
+    /// them for resuming viewers, with the bus event they came from.
+    pub fn publish(&self, tenant_id: Uuid, stamp: Option<EventStamp>, changes: Vec<Change>) {
         if changes.is_empty() {
             return;
         }
         let mut state = self.lock();
-        let HubState { tenants, seq } = &mut *state;
+        let HubState {
+            tenants,
+            seq,
+            last_stamp,
+        } = &mut *state;
+        *last_stamp = stamp;
         let Some(tenant) = tenants.get_mut(&tenant_id) else {
             return;
         };
@@ -647,18 +735,29 @@ impl LiveHub {
             for viewer in &tenant.viewers {
                 viewer.apply(*seq, &change);
             }
-            tenant.ring.push_back((*seq, change));
+            tenant.ring.push_back(Kept {
+                seq: *seq,
+                stamp,
+                change,
+            });
             while tenant.ring.len() > self.limits.changes {
-                if let Some((evicted, _)) = tenant.ring.pop_front() {
-                    tenant.floor = evicted;
+                if let Some(evicted) = tenant.ring.pop_front() {
+                    tenant.floor = evicted.seq;
+                    tenant.cut = evicted.stamp;
                 }
             }
         }
     }
 
-    pub fn technicians(&self, tenant_id: Uuid, technicians: Vec<LiveTechnician>) {
+    pub fn technicians(
+        &self,
+        tenant_id: Uuid,
+        stamp: Option<EventStamp>,
+        technicians: Vec<LiveTechnician>,
+    ) {
         self.publish(
             tenant_id,
+            stamp,
             technicians
                 .into_iter()
                 .filter_map(|t| Some(Change::Technician(Arc::new(Rendered::new(t)?))))
@@ -666,18 +765,18 @@ impl LiveHub {
         );
     }
 
-    pub fn ticket(&self, tenant_id: Uuid, ticket: LiveTicket) {
+    pub fn ticket(&self, tenant_id: Uuid, stamp: Option<EventStamp>, ticket: LiveTicket) {
         if let Some(ticket) = Rendered::new(ticket) {
-            self.publish(tenant_id, vec![Change::Ticket(Arc::new(ticket))]);
+            self.publish(tenant_id, stamp, vec![Change::Ticket(Arc::new(ticket))]);
         }
     }
 
-    pub fn offer(&self, tenant_id: Uuid, offer: LiveOffer) {
-        self.publish(tenant_id, vec![Change::Offer(offer)]);
+    pub fn offer(&self, tenant_id: Uuid, stamp: Option<EventStamp>, offer: LiveOffer) {
+        self.publish(tenant_id, stamp, vec![Change::Offer(offer)]);
     }
 
-    pub fn sla_notice(&self, tenant_id: Uuid, notice: LiveSlaNotice) {
-        self.publish(tenant_id, vec![Change::SlaNotice(notice)]);
+    pub fn sla_notice(&self, tenant_id: Uuid, stamp: Option<EventStamp>, notice: LiveSlaNotice) {
+        self.publish(tenant_id, stamp, vec![Change::SlaNotice(notice)]);
     }
 
     /// Events were lost: every viewer gets a fresh snapshot at its next
@@ -690,6 +789,8 @@ impl LiveHub {
         for (tenant_id, tenant) in &mut state.tenants {
             tenant.ring.clear();
             tenant.floor = seq;
+            // Resyncs come between events: the next one is whole.
+            tenant.cut = None;
             tenant.positions = positions(*tenant_id).into_iter().collect();
             for viewer in &tenant.viewers {
                 viewer.resync(seq);
@@ -734,18 +835,18 @@ mod tests {
         let id = Uuid::now_v7();
         for step in 0..100 {
             let lat = 52.4 + f64::from(step) * 0.001;
-            hub.technicians(tenant, vec![technician(id, lat, 13.4)]);
+            hub.technicians(tenant, None, vec![technician(id, lat, 13.4)]);
         }
         let (seq, delta) = viewer.take().expect("no resync");
         assert_eq!(seq, 100);
         assert_eq!(delta.technicians.len(), 1, "latest wins");
         assert!((delta.technicians[0].lat - 52.499).abs() < 1e-9);
-        hub.technicians(tenant, vec![technician(id, 48.1, 11.5)]);
+        hub.technicians(tenant, None, vec![technician(id, 48.1, 11.5)]);
         let (_, delta) = viewer.take().expect("no resync");
         assert!(delta.technicians.is_empty());
         assert_eq!(delta.gone_technicians, vec![id]);
         // Unknown and outside: nothing at all, but the cursor moves on.
-        hub.technicians(tenant, vec![technician(Uuid::now_v7(), 48.1, 11.5)]);
+        hub.technicians(tenant, None, vec![technician(Uuid::now_v7(), 48.1, 11.5)]);
         let (seq, delta) = viewer.take().expect("no resync");
         assert!(delta.is_empty());
         assert_eq!(seq, 102);
@@ -757,11 +858,11 @@ mod tests {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let viewer_a = hub.join(a, Bounds::WORLD, &nobody);
         let viewer_b = hub.join(b, Bounds::WORLD, &nobody);
-        hub.technicians(a, vec![technician(Uuid::now_v7(), 1.0, 1.0)]);
+        hub.technicians(a, None, vec![technician(Uuid::now_v7(), 1.0, 1.0)]);
         assert!(viewer_b.take().expect("no resync").1.is_empty());
         assert_eq!(viewer_a.take().expect("no resync").1.technicians.len(), 1);
         // A's cursor is no use to B: B's changes are another ring.
-        let cursor = hub.cursor(viewer_a.seq());
+        let cursor = hub.cursor(a, viewer_a.seq());
         hub.leave(&viewer_b);
         let (_, replay) = hub.resume(b, Bounds::WORLD, &cursor, &nobody);
         assert!(
@@ -802,16 +903,16 @@ mod tests {
             ]
         };
         let viewer = hub.join(tenant, BERLIN, &known);
-        hub.technicians(tenant, vec![technician(stays, 52.51, 13.4)]);
+        hub.technicians(tenant, None, vec![technician(stays, 52.51, 13.4)]);
         let (seq, _) = viewer.take().expect("no resync");
-        let cursor = hub.cursor(seq);
+        let cursor = hub.cursor(tenant, seq);
         hub.leave(&viewer);
         assert!(hub.watched(tenant), "kept for the grace period");
 
         // While away: two moves of one, one leaves the bounds, one outside.
-        hub.technicians(tenant, vec![technician(stays, 52.52, 13.4)]);
-        hub.technicians(tenant, vec![technician(stays, 52.53, 13.4)]);
-        hub.technicians(tenant, vec![technician(leaves, 48.1, 11.5)]);
+        hub.technicians(tenant, None, vec![technician(stays, 52.52, 13.4)]);
+        hub.technicians(tenant, None, vec![technician(stays, 52.53, 13.4)]);
+        hub.technicians(tenant, None, vec![technician(leaves, 48.1, 11.5)]);
         let (viewer, replay) = hub.resume(tenant, BERLIN, &cursor, &known);
         let replay = replay.expect("all held");
         assert!(replay.replayed);
@@ -819,19 +920,20 @@ mod tests {
         assert!((replay.technicians[0].lat - 52.53).abs() < 1e-9);
         assert_eq!(replay.gone_technicians, vec![leaves]);
         // From here on, deltas as usual; leaving the bounds is still told.
-        hub.technicians(tenant, vec![technician(outside, 48.2, 11.6)]);
-        hub.technicians(tenant, vec![technician(stays, 48.1, 11.5)]);
+        hub.technicians(tenant, None, vec![technician(outside, 48.2, 11.6)]);
+        hub.technicians(tenant, None, vec![technician(stays, 48.1, 11.5)]);
         let (_, delta) = viewer.take().expect("no resync");
         assert_eq!(delta.gone_technicians, vec![stays]);
         assert!(delta.technicians.is_empty());
 
         // Too far behind: more changes than the ring keeps.
         let (seq, _) = viewer.take().expect("no resync");
-        let cursor = hub.cursor(seq);
+        let cursor = hub.cursor(tenant, seq);
         hub.leave(&viewer);
         for step in 0..9 {
             hub.technicians(
                 tenant,
+                None,
                 vec![technician(stays, 52.4 + f64::from(step) * 0.01, 13.4)],
             );
         }
@@ -876,5 +978,81 @@ mod tests {
             .validated()
             .is_none()
         );
+    }
+
+    #[test]
+    fn another_replica_resumes_from_the_bus_event() {
+        let (here, there) = (LiveHub::default(), LiveHub::default());
+        let tenant = Uuid::now_v7();
+        let origin = Uuid::now_v7();
+        let stamp = |number| {
+            Some(EventStamp {
+                origin,
+                number,
+            })
+        };
+        let (moving, other) = (Uuid::now_v7(), Uuid::now_v7());
+        // Both replicas follow the tenant and receive the bus's events in one order.
+        let viewer = here.join(tenant, BERLIN, &nobody);
+        let _watching_there = there.join(tenant, BERLIN, &nobody);
+        let late = LiveHub::default();
+        for hub in [&here, &there] {
+            hub.technicians(tenant, stamp(1), vec![technician(other, 52.4, 13.4)]);
+            hub.technicians(tenant, stamp(2), vec![technician(moving, 52.41, 13.4)]);
+        }
+        let (seq, _) = viewer.take().expect("no resync");
+        let cursor = here.cursor(tenant, seq);
+        assert!(cursor.ends_with(&format!(".{}-2", origin.simple())), "{cursor}");
+        // Missed while reconnecting; only the second replica hears of it.
+        for hub in [&there, &late] {
+            let _viewer = hub.join(tenant, BERLIN, &nobody);
+            hub.technicians(tenant, stamp(3), vec![technician(moving, 52.42, 13.4)]);
+        }
+        let (_, replay) = there.resume(tenant, BERLIN, &cursor, &nobody);
+        let replay = replay.expect("the other replica holds everything since event 2");
+        assert!(replay.replayed);
+        let ids: HashSet<Uuid> = replay.technicians.iter().map(|t| t.id).collect();
+        assert_eq!(ids, HashSet::from([moving]), "event 2 again and event 3");
+        assert!(
+            replay
+                .technicians
+                .iter()
+                .all(|t| (t.lat - 52.42).abs() < 1e-9),
+            "newest per record"
+        );
+        // A replica whose ring begins with the event (it began following the
+        // tenant between events) holds all of it.
+        let between = LiveHub::default();
+        let _viewer = between.join(tenant, BERLIN, &nobody);
+        between.technicians(tenant, stamp(2), vec![technician(moving, 52.41, 13.4)]);
+        between.technicians(tenant, stamp(3), vec![technician(moving, 52.42, 13.4)]);
+        assert!(between.resume(tenant, BERLIN, &cursor, &nobody).1.is_some());
+        // One whose oldest changes of the event were evicted does not.
+        let evicting = LiveHub::new(ResumeLimits {
+            changes: 2,
+            grace: Duration::from_secs(60),
+        });
+        let _viewer = evicting.join(tenant, BERLIN, &nobody);
+        evicting.technicians(
+            tenant,
+            stamp(2),
+            vec![
+                technician(other, 52.4, 13.4),
+                technician(moving, 52.41, 13.4),
+            ],
+        );
+        evicting.technicians(tenant, stamp(3), vec![technician(moving, 52.42, 13.4)]);
+        assert!(evicting.resume(tenant, BERLIN, &cursor, &nobody).1.is_none());
+        // A replica that began following the tenant after event 2 cannot tell
+        // what was missed.
+        let (_, replay) = late.resume(tenant, BERLIN, &cursor, &nobody);
+        assert!(replay.is_none());
+        // A cursor without an event (nothing was kept yet) resumes only where
+        // it was made.
+        let fresh = LiveHub::default();
+        let empty = fresh.cursor(tenant, 0);
+        assert_eq!(empty.split('.').count(), 2, "{empty}");
+        let (_, replay) = there.resume(tenant, BERLIN, &empty, &nobody);
+        assert!(replay.is_none());
     }
 }

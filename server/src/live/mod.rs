@@ -5,6 +5,7 @@
 //!   record, and the ring of recent changes a reconnecting viewer resumes
 //!   from.
 //! - [`directory`]: technician names and site positions, cached per replica.
+//! - [`snapshots`]: one snapshot read and rendered for all viewers of a view.
 //! - [`feed`]: a viewer's snapshot, and [`feed::follow`], which turns every
 //!   bus event into the hub's changes.
 //! - its `[live]` configuration section, [`LiveConfig`].
@@ -16,6 +17,7 @@ mod config;
 pub mod directory;
 pub mod feed;
 pub mod hub;
+pub mod snapshots;
 
 pub use config::LiveConfig;
 pub use directory::LiveDirectory;

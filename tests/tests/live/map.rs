@@ -6,7 +6,7 @@ use std::{collections::HashSet, time::Duration};
 use chrono::{SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use truckroll_server::sla::SlaTimers;
+use truckroll_server::{events::EventsBackend, sla::SlaTimers};
 use truckroll_tests::{
     TestBackend,
     app::{TestApp, TestTenant, all_week_shifts, id_of},
@@ -454,6 +454,88 @@ async fn a_reconnect_gets_only_what_it_missed(backend: TestBackend) {
     .await;
     let fresh = live.next().await.expect("a first message");
     assert_eq!(fresh["reason"], "resume_gap", "{fresh}");
+    app.stop().await;
+}
+
+/// Two servers on one PostgreSQL database and bus: a viewer served by one
+/// reconnects (as a load balancer may send it) to the other with its cursor
+/// and gets only what it missed, not a snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_resumes_on_another_replica() {
+    let app = TestApp::start_with(TestBackend::Postgres, |config| {
+        config.events.backend = EventsBackend::Postgres;
+        config.events.position_flush_ms = 20;
+    })
+    .await;
+    let other = app.replica().await;
+    let office = office(&app, "elsewhere").await;
+    let tech = technician(&app, &office, "e@elsewhere.test", BERLIN).await;
+    // The second replica follows the tenant: one of its viewers watches.
+    let mut watching_there = LiveClient::connect(&other.base_url, &office.dispatcher, None).await;
+    watching_there.snapshot().await;
+
+    let mut live = LiveClient::connect(&app.base_url, &office.dispatcher, Some(BERLIN_BOX)).await;
+    live.snapshot().await;
+    ping(&app, &tech, (52.51, 13.40)).await;
+    let delta = live
+        .until(|_| {}, |m| lat_of(m, &tech) == Some(52.51))
+        .await;
+    let cursor = delta["cursor"].as_str().expect("a cursor").to_owned();
+    drop(live);
+    // Both replicas have heard of that move before the ones missed.
+    watching_there
+        .until(|_| {}, |m| lat_of(m, &tech) == Some(52.51))
+        .await;
+
+    // Missed while away: two moves and a new ticket, written through the first replica.
+    ping(&app, &tech, (52.52, 13.40)).await;
+    ping(&app, &tech, (52.53, 13.40)).await;
+    let ticket = open_ticket(&app, &office, "Boiler", "P2").await;
+    let (mut moved, mut opened) = (false, false);
+    while !(moved && opened) {
+        let message = watching_there.next().await.expect("the live stream ended");
+        moved |= lat_of(&message, &tech) == Some(52.53);
+        opened |= ticket_in(&message, &ticket).is_some();
+    }
+
+    let mut live =
+        LiveClient::resume(&other.base_url, &office.dispatcher, Some(BERLIN_BOX), &cursor).await;
+    let replay = live.next().await.expect("a first message");
+    assert_eq!(replay["type"], "delta", "no snapshot: {replay}");
+    assert_eq!(replay["replayed"], true);
+    assert_eq!(lat_of(&replay, &tech), Some(52.53), "newest only: {replay}");
+    assert!(ticket_in(&replay, &ticket).is_some(), "{replay}");
+    // The stream goes on there, and its cursor resumes back on the first replica.
+    ping(&app, &tech, (52.54, 13.40)).await;
+    let delta = live
+        .until(|_| {}, |m| lat_of(m, &tech) == Some(52.54))
+        .await;
+    let cursor = delta["cursor"].as_str().expect("a cursor").to_owned();
+    drop(live);
+    let mut observer = LiveClient::connect(&app.base_url, &office.dispatcher, None).await;
+    observer.snapshot().await;
+    ping(&app, &tech, (52.55, 13.40)).await;
+    observer
+        .until(|_| {}, |m| lat_of(m, &tech) == Some(52.55))
+        .await;
+    let mut live =
+        LiveClient::resume(&app.base_url, &office.dispatcher, Some(BERLIN_BOX), &cursor).await;
+    let replay = live.next().await.expect("a first message");
+    assert_eq!(replay["type"], "delta", "no snapshot: {replay}");
+    assert_eq!(lat_of(&replay, &tech), Some(52.55), "{replay}");
+
+    // A replica that was not following the tenant cannot tell what was
+    // missed: a snapshot, flagged.
+    let third = app.replica().await;
+    let mut live =
+        LiveClient::resume(&third.base_url, &office.dispatcher, Some(BERLIN_BOX), &cursor).await;
+    let fresh = live.next().await.expect("a first message");
+    assert_eq!(fresh["type"], "snapshot", "{fresh}");
+    assert_eq!(fresh["reason"], "resume_gap");
+    assert_eq!(lat_of(&fresh, &tech), Some(52.55));
+    drop((live, watching_there, observer));
+    third.stop().await;
+    other.stop().await;
     app.stop().await;
 }
 
