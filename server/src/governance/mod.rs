@@ -5,5 +5,6 @@
 
 pub mod audit_key;
 mod config;
+pub mod privacy;
 
 pub use config::GovernanceConfig;

@@ -24,6 +24,7 @@ mod offers;
 mod openapi;
 mod ops;
 mod parts;
+mod privacy;
 mod progress;
 mod report;
 mod schedule;
@@ -90,6 +91,7 @@ use crate::{
         (name = "knowledge", description = "Knowledge base: articles, versions, suggestions, deflections"),
         (name = "parts", description = "Parts catalogue, van and warehouse stock, required parts, priced jobs"),
         (name = "approvals", description = "Approval policies, requests on tickets, the approvers' inbox and decisions"),
+        (name = "privacy", description = "Masked customer fields and reveals, legal holds, erasure and the customer export"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -150,6 +152,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(parts::router())
         .merge(approvals::router())
         .merge(macros::router())
+        .merge(privacy::router())
 }
 
 /// The OpenAPI document, rendered once per process.

@@ -150,6 +150,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "watchers",
         include_str!("../../../migrations/postgres/0029_watchers.sql"),
     ),
+    (
+        31,
+        "privacy",
+        include_str!("../../../migrations/postgres/0031_privacy.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -297,6 +302,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         29,
         "watchers",
         include_str!("../../../migrations/sqlite/0029_watchers.sql"),
+    ),
+    (
+        31,
+        "privacy",
+        include_str!("../../../migrations/sqlite/0031_privacy.sql"),
     ),
 ];
 

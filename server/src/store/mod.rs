@@ -31,6 +31,7 @@ pub mod notify;
 pub mod offers;
 pub mod parts;
 pub mod postgres;
+pub mod privacy;
 pub mod progress;
 pub mod push;
 pub mod report;
@@ -149,6 +150,7 @@ pub trait Store:
     + approvals::ApprovalStore
     + macros::MacroStore
     + watch::WatchStore
+    + privacy::PrivacyStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -14,6 +14,7 @@ mod openapi;
 mod pages;
 mod passwords;
 mod principals;
+mod privacy;
 mod signatures;
 mod sync_caps;
 mod text;
