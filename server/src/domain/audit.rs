@@ -336,6 +336,89 @@ mod tests {
         assert!(verify_chain(&entries, 5, &head).valid);
     }
 
+    /// Appends an erasure entry listing `seqs` and redacts them as the store does.
+    fn erase(entries: &mut Vec<AuditEntry>, seqs: &[i64]) {
+        let tenant = entries[0].tenant_id;
+        let seq = entries.len() as i64 + 1;
+        let prev = entries.last().map(|e| e.hash.clone()).unwrap_or_default();
+        let record = serde_json::json!({ "redacted_seqs": seqs });
+        let event = AuditEvent::new(None, ERASE_ACTION, "customer", None, None, Some(&record));
+        let at = audit_time(Utc::now());
+        let hash = entry_hash(tenant, seq, &prev, at, &event);
+        entries.push(AuditEntry {
+            seq,
+            tenant_id: tenant,
+            actor_id: None,
+            action: event.action,
+            entity_type: event.entity_type,
+            entity_id: None,
+            before: event.before,
+            after: event.after,
+            at,
+            prev_hash: prev,
+            hash,
+            redacted_by: None,
+            payload_salt: event.payload_salt,
+            payload_digest: None,
+        });
+        for target in seqs {
+            let entry = &mut entries[usize::try_from(target - 1).expect("seq")];
+            entry.payload_digest = entry.payload_salt.as_deref().map(|salt| {
+                payload_digest(salt, entry.before.as_deref(), entry.after.as_deref())
+            });
+            entry.before = None;
+            entry.after = None;
+            entry.payload_salt = None;
+            entry.redacted_by = Some(seq);
+        }
+    }
+
+    #[test]
+    fn a_redacted_chain_still_verifies_and_cannot_be_redacted_silently() {
+        let mut entries = chain(4);
+        erase(&mut entries, &[2, 3]);
+        let head = entries[4].hash.clone();
+        assert!(verify_chain(&entries, 5, &head).valid);
+        assert!(entries[1].after.is_none() && entries[1].payload_digest.is_some());
+
+        // A payload put back differently, or a redaction no erasure lists, breaks it.
+        let mut forged = entries.clone();
+        forged[1].payload_digest = Some("00".repeat(32));
+        assert_eq!(verify_chain(&forged, 5, &head).broken_at_seq, Some(2));
+        let mut unlisted = entries.clone();
+        unlisted[3].after = None;
+        unlisted[3].payload_salt = None;
+        unlisted[3].redacted_by = Some(5);
+        assert_eq!(verify_chain(&unlisted, 5, &head).broken_at_seq, Some(4));
+    }
+
+    #[test]
+    fn entries_without_a_salt_hash_their_payload_as_before() {
+        let mut entries = chain(3);
+        for entry in &mut entries {
+            entry.payload_salt = None;
+        }
+        // Rebuild the hashes the old way (scheme 1).
+        let mut prev = GENESIS_HASH.to_owned();
+        for entry in &mut entries {
+            entry.prev_hash = prev.clone();
+            let event = AuditEvent {
+                actor_id: entry.actor_id,
+                action: entry.action.clone(),
+                entity_type: entry.entity_type.clone(),
+                entity_id: entry.entity_id,
+                before: entry.before.clone(),
+                after: entry.after.clone(),
+                payload_salt: None,
+            };
+            entry.hash = entry_hash(entry.tenant_id, entry.seq, &prev, entry.at, &event);
+            prev = entry.hash.clone();
+        }
+        erase(&mut entries, &[2]);
+        let head = entries[3].hash.clone();
+        assert!(verify_chain(&entries, 4, &head).valid);
+    }
+
     #[test]
     fn edits_deletions_and_truncation_are_detected() {
         let entries = chain(5);
