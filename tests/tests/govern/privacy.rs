@@ -6,9 +6,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use truckroll_server::blob::{sha256_hex, tenant_prefix};
+use truckroll_sdk::{Client, ClientConfig};
 use truckroll_tests::{
-    TestBackend,
-    app::{TestApp, id_of},
+    TempGuard, TestBackend,
+    app::{PASSWORD, TestApp, id_of},
     fixtures::Shop,
     media::{Blobs, use_blobs},
 };
@@ -186,6 +187,25 @@ async fn erasing_a_customer_leaves_no_trace_and_the_audit_verifies(
     let (customer_id, site) = customer(&app, &shop, &person).await;
     let ticket = ticket_at(&app, &shop, site, &person).await;
     shop.assign(&app, ticket, shop.tech().id).await;
+    // The technician's phone holds the job packet with the values.
+    let phone_dir = TempGuard::new("truckroll-erase-");
+    let phone = Client::open(
+        &phone_dir.path().join("phone.db"),
+        ClientConfig::new(&app.base_url),
+    )
+    .await
+    .expect("SDK opens");
+    phone
+        .sign_in(&shop.tenant.name, &shop.tech().email, PASSWORD)
+        .await
+        .expect("signs in");
+    phone.sync_now().await.expect("sync");
+    let packet = phone
+        .packet(&ticket.to_string())
+        .await
+        .expect("read")
+        .expect("a packet");
+    assert!(format!("{packet:?}").contains(&person.phone));
 
     // Everywhere the values travel: comments, a correction in the ticket's
     // document, a signature, a photo, a changed contact, an idempotent write.
@@ -285,6 +305,17 @@ async fn erasing_a_customer_leaves_no_trace_and_the_audit_verifies(
     assert!(!document_holds(&app, shop.tenant.id, ticket, &needles).await);
     let left = blobs_containing(&app, shop.tenant.id, &needles).await;
     assert!(left.is_empty(), "blobs still hold the values: {left:?}");
+
+    // The phone is told at its next sync and drops the ticket and its packet.
+    let report = phone.sync_now().await.expect("sync");
+    assert!(
+        report
+            .docs_removed
+            .iter()
+            .any(|(id, _)| id == &ticket.to_string()),
+        "{report:?}"
+    );
+    assert!(phone.packet(&ticket.to_string()).await.expect("read").is_none());
 
     let verify = app
         .get("/v1/audit/verify", &admin)

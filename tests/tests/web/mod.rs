@@ -4,5 +4,6 @@ mod browser;
 mod console;
 mod knowledge;
 mod parts;
+mod privacy;
 mod progress;
 mod watchers;

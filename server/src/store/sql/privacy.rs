@@ -4,7 +4,7 @@
 /// Free text that may quote a customer, redacted wherever it holds one of
 /// the erased values: (table, key column, column, JSON column). Rows are
 /// found by `LIKE` per value within the tenant, then redacted in Rust.
-pub(super) const REDACTED_TEXT: &[(&str, &str, &str, bool)] = &[
+pub(in crate::store) const REDACTED_TEXT: &[(&str, &str, &str, bool)] = &[
     ("tickets", "id", "title", false),
     ("tickets", "id", "description", false),
     ("tickets", "id", "search_text", false),
