@@ -403,26 +403,28 @@ impl RawDb {
                 .expect("catalogue");
                 for (table, column, data_type) in columns {
                     let values: Vec<Vec<u8>> = match data_type.as_str() {
-                        "bytea" => sqlx::query_scalar::<_, Option<Vec<u8>>>(sqlx::AssertSqlSafe(format!(
-                            "SELECT \"{column}\" FROM \"{table}\""
-                        )))
+                        "bytea" => sqlx::query_scalar::<_, Option<Vec<u8>>>(sqlx::AssertSqlSafe(
+                            format!("SELECT \"{column}\" FROM \"{table}\""),
+                        ))
                         .fetch_all(pool)
                         .await
                         .unwrap_or_else(|e| panic!("{table}.{column}: {e}"))
                         .into_iter()
                         .flatten()
                         .collect(),
-                        "text" | "character varying" | "character" | "json" | "jsonb" | "tsvector" | "ARRAY"
-                        | "USER-DEFINED" => sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(format!(
-                            "SELECT CAST(\"{column}\" AS TEXT) FROM \"{table}\""
-                        )))
-                        .fetch_all(pool)
-                        .await
-                        .unwrap_or_else(|e| panic!("{table}.{column}: {e}"))
-                        .into_iter()
-                        .flatten()
-                        .map(String::into_bytes)
-                        .collect(),
+                        "text" | "character varying" | "character" | "json" | "jsonb"
+                        | "tsvector" | "ARRAY" | "USER-DEFINED" => {
+                            sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(format!(
+                                "SELECT CAST(\"{column}\" AS TEXT) FROM \"{table}\""
+                            )))
+                            .fetch_all(pool)
+                            .await
+                            .unwrap_or_else(|e| panic!("{table}.{column}: {e}"))
+                            .into_iter()
+                            .flatten()
+                            .map(String::into_bytes)
+                            .collect()
+                        }
                         _ => continue,
                     };
                     if values.iter().any(|v| holds(v)) {
@@ -445,9 +447,9 @@ impl RawDb {
                     .await
                     .expect("columns");
                     for column in columns {
-                        let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                            "SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\""
-                        )))
+                        let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(
+                            format!("SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\""),
+                        ))
                         .fetch_all(pool)
                         .await
                         .unwrap_or_else(|e| panic!("{table}.{column}: {e}"));

@@ -363,9 +363,10 @@ mod tests {
         });
         for target in seqs {
             let entry = &mut entries[usize::try_from(target - 1).expect("seq")];
-            entry.payload_digest = entry.payload_salt.as_deref().map(|salt| {
-                payload_digest(salt, entry.before.as_deref(), entry.after.as_deref())
-            });
+            entry.payload_digest = entry
+                .payload_salt
+                .as_deref()
+                .map(|salt| payload_digest(salt, entry.before.as_deref(), entry.after.as_deref()));
             entry.before = None;
             entry.after = None;
             entry.payload_salt = None;

@@ -25,7 +25,8 @@ pub enum MaskedField {
 }
 
 impl MaskedField {
-    pub const ALL: [MaskedField; 3] = [MaskedField::Phone, MaskedField::Email, MaskedField::Address];
+    pub const ALL: [MaskedField; 3] =
+        [MaskedField::Phone, MaskedField::Email, MaskedField::Address];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,7 +80,10 @@ impl PrivacySettings {
 
     /// The fields `role` sees unmasked on records it may read at all.
     pub fn unmasked_for(&self, role: Role) -> BTreeSet<MaskedField> {
-        self.unmasked.get(role.as_str()).cloned().unwrap_or_default()
+        self.unmasked
+            .get(role.as_str())
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -181,11 +185,7 @@ impl Redactor {
                 .filter(|c| c.is_ascii_digit() || *c == '+')
                 .collect();
             let digits = compact.chars().filter(char::is_ascii_digit).count();
-            let mut variants = vec![
-                value.to_owned(),
-                value.to_lowercase(),
-                value.to_uppercase(),
-            ];
+            let mut variants = vec![value.to_owned(), value.to_lowercase(), value.to_uppercase()];
             if digits >= 6 {
                 variants.push(compact.trim_start_matches('+').to_owned());
                 variants.push(compact);
@@ -232,7 +232,9 @@ impl Redactor {
         use serde_json::Value;
         match value {
             Value::String(s) => Value::String(self.redact(s)),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.redact_json(v)).collect()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| self.redact_json(v)).collect())
+            }
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| (self.redact(k), self.redact_json(v)))
@@ -249,7 +251,10 @@ mod tests {
 
     #[test]
     fn masks_keep_only_a_hint() {
-        assert_eq!(mask_phone("+49 170 5551234"), format!("{}34", "•".repeat(11)));
+        assert_eq!(
+            mask_phone("+49 170 5551234"),
+            format!("{}34", "•".repeat(11))
+        );
         assert_eq!(mask_email("ada@example.com"), "a•••@example.com");
         assert_eq!(mask_text("Kastanienallee 12"), "••••••••");
         assert_eq!(mask_text(""), "");

@@ -224,7 +224,11 @@ pub async fn export_customer(
     }
     let mut audit = Vec::new();
     for entity in std::iter::once(customer_id).chain(site_ids.iter().copied()) {
-        audit.extend(store.list_audit_for_entity(tenant_id, entity, 10_000).await?);
+        audit.extend(
+            store
+                .list_audit_for_entity(tenant_id, entity, 10_000)
+                .await?,
+        );
     }
     audit.sort_by_key(|e| e.seq);
     Ok(CustomerExport {

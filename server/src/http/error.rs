@@ -138,11 +138,7 @@ impl ApiError {
                 "in_use",
                 "Other records refer to this one",
             ),
-            ApiError::LegalHold(_) => (
-                StatusCode::CONFLICT,
-                "legal-hold",
-                "Under legal hold",
-            ),
+            ApiError::LegalHold(_) => (StatusCode::CONFLICT, "legal-hold", "Under legal hold"),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",

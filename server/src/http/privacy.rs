@@ -266,13 +266,8 @@ async fn erase(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ErasureOutcome>> {
     user.require(Action::CustomersErase)?;
-    let outcome = erase_customer(
-        state.store.as_ref(),
-        state.blobs.as_ref(),
-        user.actor(),
-        id,
-    )
-    .await?;
+    let outcome =
+        erase_customer(state.store.as_ref(), state.blobs.as_ref(), user.actor(), id).await?;
     Ok(Json(outcome))
 }
 
@@ -289,10 +284,20 @@ async fn export(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     user.require(Action::CustomersExport)?;
-    let archive = export_customer(state.store.as_ref(), state.blobs.as_ref(), user.tenant_id, id).await?;
+    let archive = export_customer(
+        state.store.as_ref(),
+        state.blobs.as_ref(),
+        user.tenant_id,
+        id,
+    )
+    .await?;
     let mut response = Json(archive).into_response();
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"customer-{id}.json\"")) {
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("attachment; filename=\"customer-{id}.json\""))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
 }

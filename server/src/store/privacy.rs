@@ -107,8 +107,7 @@ pub trait PrivacyStore {
         entity_id: Uuid,
         field: MaskedField,
     ) -> StoreResult<()>;
-    async fn erasure_scope(&self, tenant_id: Uuid, customer_id: Uuid)
-    -> StoreResult<ErasureScope>;
+    async fn erasure_scope(&self, tenant_id: Uuid, customer_id: Uuid) -> StoreResult<ErasureScope>;
     /// Writes the plan: personal fields replaced, text redacted, documents
     /// replaced, media rows and reports deleted, search entries rewritten,
     /// audit payloads redacted and the erasure recorded, in one transaction.

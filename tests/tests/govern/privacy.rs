@@ -5,8 +5,8 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use truckroll_server::blob::{sha256_hex, tenant_prefix};
 use truckroll_sdk::{Client, ClientConfig};
+use truckroll_server::blob::{sha256_hex, tenant_prefix};
 use truckroll_tests::{
     TempGuard, TestBackend,
     app::{PASSWORD, TestApp, id_of},
@@ -38,10 +38,7 @@ impl Person {
     fn new() -> Self {
         let tag = Uuid::now_v7().simple().to_string();
         let tail = &tag[tag.len() - 8..];
-        let digits: String = tail
-            .bytes()
-            .map(|b| char::from(b'0' + b % 10))
-            .collect();
+        let digits: String = tail.bytes().map(|b| char::from(b'0' + b % 10)).collect();
         Self {
             name: format!("Ada Lovelace-{tail}"),
             email: format!("ada.{tail}@example.com"),
@@ -264,18 +261,34 @@ async fn erasing_a_customer_leaves_no_trace_and_the_audit_verifies(
 
     // The values are there before: the searches below can see them.
     let raw = app.db.raw().await;
-    assert!(raw.table_count().await > 60, "the catalogue lists the tables");
+    assert!(
+        raw.table_count().await > 60,
+        "the catalogue lists the tables"
+    );
     let before = raw.columns_containing(&needles).await;
-    for column in ["customers.name", "sites.address", "comments.body", "audit_log.after"] {
+    for column in [
+        "customers.name",
+        "sites.address",
+        "comments.body",
+        "audit_log.after",
+    ] {
         assert!(before.iter().any(|c| c == column), "{column} in {before:?}");
     }
     assert!(document_holds(&app, shop.tenant.id, ticket, &needles).await);
-    assert!(!blobs_containing(&app, shop.tenant.id, &needles).await.is_empty());
+    assert!(
+        !blobs_containing(&app, shop.tenant.id, &needles)
+            .await
+            .is_empty()
+    );
 
     // An open ticket blocks erasure; a cancelled one does not.
-    app.post(&format!("/v1/customers/{customer_id}/erase"), &admin, &json!({}))
-        .await
-        .expect_problem(StatusCode::CONFLICT, "in_use");
+    app.post(
+        &format!("/v1/customers/{customer_id}/erase"),
+        &admin,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "in_use");
     app.patch(
         &format!("/v1/tickets/{ticket}"),
         &admin,
@@ -284,16 +297,27 @@ async fn erasing_a_customer_leaves_no_trace_and_the_audit_verifies(
     .await
     .expect(StatusCode::OK);
     // Not for a technician or a dispatcher.
-    app.post(&format!("/v1/customers/{customer_id}/erase"), &tech, &json!({}))
-        .await
-        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.post(
+        &format!("/v1/customers/{customer_id}/erase"),
+        &tech,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     let outcome = app
-        .post(&format!("/v1/customers/{customer_id}/erase"), &admin, &json!({}))
+        .post(
+            &format!("/v1/customers/{customer_id}/erase"),
+            &admin,
+            &json!({}),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(outcome["documents_squashed"], json!(1), "{outcome}");
     assert_eq!(outcome["media_deleted"], json!(2), "{outcome}");
-    assert!(outcome["audit_entries_redacted"].as_u64() > Some(2), "{outcome}");
+    assert!(
+        outcome["audit_entries_redacted"].as_u64() > Some(2),
+        "{outcome}"
+    );
 
     let after = raw.columns_containing(&needles).await;
     assert!(after.is_empty(), "erased values remain in {after:?}");
@@ -315,7 +339,13 @@ async fn erasing_a_customer_leaves_no_trace_and_the_audit_verifies(
             .any(|(id, _)| id == &ticket.to_string()),
         "{report:?}"
     );
-    assert!(phone.packet(&ticket.to_string()).await.expect("read").is_none());
+    assert!(
+        phone
+            .packet(&ticket.to_string())
+            .await
+            .expect("read")
+            .is_none()
+    );
 
     let verify = app
         .get("/v1/audit/verify", &admin)
@@ -339,7 +369,10 @@ async fn erasing_a_customer_leaves_no_trace_and_the_audit_verifies(
         .await
         .expect(StatusCode::OK);
     assert!(
-        work["notes"].as_str().expect("notes").contains("Gate code at [erased]"),
+        work["notes"]
+            .as_str()
+            .expect("notes")
+            .contains("Gate code at [erased]"),
         "{work}"
     );
     app.stop().await;
@@ -363,9 +396,14 @@ async fn a_legal_hold_blocks_erasure(backend: TestBackend) {
         let app = &app;
         let admin = admin.clone();
         async move {
-            app.send(Method::PUT, &path, Some(&admin), Some(&json!({"legal_hold": on})))
-                .await
-                .expect(StatusCode::OK)
+            app.send(
+                Method::PUT,
+                &path,
+                Some(&admin),
+                Some(&json!({"legal_hold": on})),
+            )
+            .await
+            .expect(StatusCode::OK)
         }
     };
     let erase = format!("/v1/customers/{customer_id}/erase");
@@ -374,7 +412,10 @@ async fn a_legal_hold_blocks_erasure(backend: TestBackend) {
     let reply = app.post(&erase, &admin, &json!({})).await;
     reply.expect_problem(StatusCode::CONFLICT, "legal-hold");
     assert!(
-        reply.body["detail"].as_str().expect("detail").contains("customer"),
+        reply.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("customer"),
         "{}",
         reply.body
     );
@@ -441,13 +482,24 @@ async fn fields_are_masked_by_role_and_assignment(backend: TestBackend) {
         let s = app.get(&site_path, token).await.expect(StatusCode::OK);
         assert_eq!(s["address"], json!(person.address));
     }
-    let c = app.get(&customer_path, &manager).await.expect(StatusCode::OK);
+    let c = app
+        .get(&customer_path, &manager)
+        .await
+        .expect(StatusCode::OK);
     assert!(masked(&c["phone"]) && masked(&c["email"]), "{c}");
     assert_eq!(c["name"], json!(person.name), "the name is not masked");
-    assert!(c["phone"].as_str().expect("phone").ends_with(&person.phone[person.phone.len() - 2..]));
+    assert!(
+        c["phone"]
+            .as_str()
+            .expect("phone")
+            .ends_with(&person.phone[person.phone.len() - 2..])
+    );
     let s = app.get(&site_path, &manager).await.expect(StatusCode::OK);
     assert!(masked(&s["address"]), "{s}");
-    let listed = app.get("/v1/customers", &manager).await.expect(StatusCode::OK);
+    let listed = app
+        .get("/v1/customers", &manager)
+        .await
+        .expect(StatusCode::OK);
     let row = listed["items"]
         .as_array()
         .expect("items")
@@ -457,11 +509,17 @@ async fn fields_are_masked_by_role_and_assignment(backend: TestBackend) {
         .clone();
     assert!(masked(&row["phone"]), "{row}");
     let found = app
-        .get(&format!("/v1/search?q={}&kind=customer", &person.name[4..]), &manager)
+        .get(
+            &format!("/v1/search?q={}&kind=customer", &person.name[4..]),
+            &manager,
+        )
         .await
         .expect(StatusCode::OK);
     let hit = &found["results"][0];
-    assert!(masked(&hit["subtitle"]) && !hit["subtitle"].as_str().expect("s").contains(&person.email), "{found}");
+    assert!(
+        masked(&hit["subtitle"]) && !hit["subtitle"].as_str().expect("s").contains(&person.email),
+        "{found}"
+    );
 
     // The assigned technician sees the fields of their job; the other
     // technician does not reach the customer at all.
@@ -482,9 +540,14 @@ async fn fields_are_masked_by_role_and_assignment(backend: TestBackend) {
     // The tenant masks phone and address for dispatchers.
     let settings = json!({"unmasked": {"admin": ["phone", "email", "address"], "dispatcher": ["email"]},
                           "erase_photos": true});
-    app.send(Method::PUT, "/v1/privacy/settings", Some(&dispatcher), Some(&settings))
-        .await
-        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.send(
+        Method::PUT,
+        "/v1/privacy/settings",
+        Some(&dispatcher),
+        Some(&settings),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     app.send(
         Method::PUT,
         "/v1/privacy/settings",
@@ -493,13 +556,24 @@ async fn fields_are_masked_by_role_and_assignment(backend: TestBackend) {
     )
     .await
     .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
-    app.send(Method::PUT, "/v1/privacy/settings", Some(&admin), Some(&settings))
+    app.send(
+        Method::PUT,
+        "/v1/privacy/settings",
+        Some(&admin),
+        Some(&settings),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let c = app
+        .get(&customer_path, &dispatcher)
         .await
         .expect(StatusCode::OK);
-    let c = app.get(&customer_path, &dispatcher).await.expect(StatusCode::OK);
     assert!(masked(&c["phone"]), "{c}");
     assert_eq!(c["email"], json!(person.email));
-    let s = app.get(&site_path, &dispatcher).await.expect(StatusCode::OK);
+    let s = app
+        .get(&site_path, &dispatcher)
+        .await
+        .expect(StatusCode::OK);
     assert!(masked(&s["address"]), "{s}");
     // A dispatcher's edit answers masked too.
     let edited = app
@@ -583,7 +657,10 @@ async fn a_reveal_is_audited_without_the_value(backend: TestBackend) {
     assert_eq!(reveal["actor_id"], json!(manager_id));
     assert_eq!(reveal["entity_id"], json!(customer_id));
     let detail = reveal["after"].as_str().expect("after");
-    assert!(detail.contains("phone") && !detail.contains(&person.phone), "{detail}");
+    assert!(
+        detail.contains("phone") && !detail.contains(&person.phone),
+        "{detail}"
+    );
     assert!(entries.iter().any(|e| e["action"] == json!("site.reveal")));
     app.stop().await;
 }
@@ -653,7 +730,10 @@ async fn the_export_holds_everything_about_the_customer(backend: TestBackend) {
         .iter()
         .map(|e| e["action"].as_str().expect("action"))
         .collect();
-    assert!(audit.contains(&"customer.create") && audit.contains(&"site.create"), "{audit:?}");
+    assert!(
+        audit.contains(&"customer.create") && audit.contains(&"site.create"),
+        "{audit:?}"
+    );
 
     // Only for admins, and only in the tenant.
     let (_, dispatcher) = app
