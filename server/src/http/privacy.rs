@@ -19,7 +19,7 @@ use super::{
 };
 use crate::domain::{
     permissions::Action,
-    privacy::{MaskedField, PrivacySettings, Visibility},
+    privacy::{MaskedField, PrivacySettings, Visibility, mask_email, mask_phone, mask_text},
     search::{SearchHit, SearchKind},
 };
 use crate::governance::privacy::{CustomerExport, PrivacyError, erase_customer, export_customer};
@@ -78,23 +78,18 @@ pub(super) async fn mask_hits(
     Ok(hits
         .into_iter()
         .map(|mut hit| {
-            match hit.kind {
-                SearchKind::Customer if hit.subtitle.contains('@') => {
-                    if !seen.shows(MaskedField::Email) {
-                        hit.subtitle = crate::domain::privacy::mask_email(&hit.subtitle);
-                    }
-                }
-                SearchKind::Customer => {
-                    if !seen.shows(MaskedField::Phone) {
-                        hit.subtitle = crate::domain::privacy::mask_phone(&hit.subtitle);
-                    }
-                }
-                SearchKind::Site => {
-                    if !seen.shows(MaskedField::Address) {
-                        hit.subtitle = crate::domain::privacy::mask_text(&hit.subtitle);
-                    }
-                }
-                _ => {}
+            let field = match hit.kind {
+                SearchKind::Customer if hit.subtitle.contains('@') => Some(MaskedField::Email),
+                SearchKind::Customer => Some(MaskedField::Phone),
+                SearchKind::Site => Some(MaskedField::Address),
+                _ => None,
+            };
+            if let Some(field) = field.filter(|f| !seen.shows(*f)) {
+                hit.subtitle = match field {
+                    MaskedField::Email => mask_email(&hit.subtitle),
+                    MaskedField::Phone => mask_phone(&hit.subtitle),
+                    MaskedField::Address => mask_text(&hit.subtitle),
+                };
             }
             hit
         })
