@@ -747,11 +747,102 @@ impl TicketDoc {
             })
     }
 
+    /// A fresh document with this one's content and none of its history: the
+    /// skeleton plus one change by `actor`, every string (map values, list
+    /// items, text) passed through `redact`. Erasure (issue 19) stores it in
+    /// place of the old document, so erased values are gone from the bytes.
+    /// Item ids are stored fields, so they survive; change hashes do not.
+    pub fn squashed(
+        &self,
+        actor: ActorId,
+        redact: &dyn Fn(&str) -> String,
+    ) -> Result<TicketDoc, DocError> {
+        let mut fresh = TicketDoc::new(&self.ticket_id(), actor)?;
+        let source = &self.doc;
+        fresh
+            .doc
+            .transact::<_, _, AutomergeError>(|tx| {
+                for key in source.keys(ROOT) {
+                    if key == K_TICKET_ID || key == K_SCHEMA_VERSION {
+                        continue;
+                    }
+                    match source.get(ROOT, key.as_str())? {
+                        Some((Value::Object(ty), from)) => {
+                            let to = match tx.get(ROOT, key.as_str())? {
+                                Some((Value::Object(existing), to)) if existing == ty => to,
+                                _ => tx.put_object(ROOT, key.as_str(), ty)?,
+                            };
+                            copy_object(source, &from, tx, &to, redact)?;
+                        }
+                        Some((Value::Scalar(value), _)) => {
+                            tx.put(ROOT, key.as_str(), redact_scalar(&value, redact))?;
+                        }
+                        None => {}
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|f| f.error)?;
+        Ok(fresh)
+    }
+
     fn remove_item(&mut self, list_key: &'static str, id: &str) -> Result<(), DocError> {
         let list = self.require_root(list_key, ObjType::List)?;
         let (index, _) = self.find_index(list_key, id)?;
         self.edit(|tx| Ok(tx.delete(&list, index)?))
     }
+}
+
+fn redact_scalar(value: &ScalarValue, redact: &dyn Fn(&str) -> String) -> ScalarValue {
+    match value {
+        ScalarValue::Str(text) => ScalarValue::Str(redact(text).into()),
+        other => other.clone(),
+    }
+}
+
+/// Copies the children of `from` (in `source`) into the empty object `to`.
+fn copy_object(
+    source: &Automerge,
+    from: &ObjId,
+    tx: &mut Transaction<'_>,
+    to: &ObjId,
+    redact: &dyn Fn(&str) -> String,
+) -> Result<(), AutomergeError> {
+    match source.object_type(from)? {
+        ObjType::Text => {
+            let text = source.text(from)?;
+            tx.splice_text(to, 0, 0, &redact(&text))?;
+        }
+        ObjType::List => {
+            for index in 0..source.length(from) {
+                match source.get(from, index)? {
+                    Some((Value::Object(ty), child)) => {
+                        let copy = tx.insert_object(to, index, ty)?;
+                        copy_object(source, &child, tx, &copy, redact)?;
+                    }
+                    Some((Value::Scalar(value), _)) => {
+                        tx.insert(to, index, redact_scalar(&value, redact))?;
+                    }
+                    None => {}
+                }
+            }
+        }
+        ObjType::Map | ObjType::Table => {
+            for key in source.keys(from) {
+                match source.get(from, key.as_str())? {
+                    Some((Value::Object(ty), child)) => {
+                        let copy = tx.put_object(to, key.as_str(), ty)?;
+                        copy_object(source, &child, tx, &copy, redact)?;
+                    }
+                    Some((Value::Scalar(value), _)) => {
+                        tx.put(to, key.as_str(), redact_scalar(&value, redact))?;
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_span(started_at: i64, ended_at: Option<i64>) -> Result<(), DocError> {

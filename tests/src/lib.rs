@@ -397,6 +397,109 @@ impl RawDb {
         result.unwrap_or_else(|e| panic!("raw query failed: {sql}: {e}"))
     }
 
+    /// Every `table.column` (tables and columns discovered from the
+    /// catalogue, not listed by hand) holding any of `needles` in a text,
+    /// JSON, full-text or binary value. On SQLite every column is read, as
+    /// a blob, since any column may hold text.
+    pub async fn columns_containing(&self, needles: &[&str]) -> Vec<String> {
+        let holds = |bytes: &[u8]| {
+            needles.iter().any(|n| {
+                let n = n.as_bytes();
+                !n.is_empty() && bytes.windows(n.len()).any(|w| w == n)
+            })
+        };
+        let mut found = Vec::new();
+        match self {
+            Self::Postgres(pool) => {
+                let columns: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() ORDER BY table_name, column_name",
+                )
+                .fetch_all(pool)
+                .await
+                .expect("catalogue");
+                for (table, column, data_type) in columns {
+                    let values: Vec<Vec<u8>> = match data_type.as_str() {
+                        "bytea" => sqlx::query_scalar::<_, Option<Vec<u8>>>(sqlx::AssertSqlSafe(
+                            format!("SELECT \"{column}\" FROM \"{table}\""),
+                        ))
+                        .fetch_all(pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{table}.{column}: {e}"))
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                        "text" | "character varying" | "character" | "json" | "jsonb"
+                        | "tsvector" | "ARRAY" | "USER-DEFINED" => {
+                            sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(format!(
+                                "SELECT CAST(\"{column}\" AS TEXT) FROM \"{table}\""
+                            )))
+                            .fetch_all(pool)
+                            .await
+                            .unwrap_or_else(|e| panic!("{table}.{column}: {e}"))
+                            .into_iter()
+                            .flatten()
+                            .map(String::into_bytes)
+                            .collect()
+                        }
+                        _ => continue,
+                    };
+                    if values.iter().any(|v| holds(v)) {
+                        found.push(format!("{table}.{column}"));
+                    }
+                }
+            }
+            Self::Sqlite(pool) => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                )
+                .fetch_all(pool)
+                .await
+                .expect("catalogue");
+                for table in tables {
+                    let columns: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT name FROM pragma_table_info('{table}')"
+                    )))
+                    .fetch_all(pool)
+                    .await
+                    .expect("columns");
+                    for column in columns {
+                        let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(
+                            format!("SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\""),
+                        ))
+                        .fetch_all(pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{table}.{column}: {e}"));
+                        if values.iter().flatten().any(|v| holds(v)) {
+                            found.push(format!("{table}.{column}"));
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// How many columns `columns_containing` reads: the scan is not empty.
+    pub async fn table_count(&self) -> i64 {
+        match self {
+            Self::Postgres(_) => {
+                self.scalar_i64(
+                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+                    &[],
+                )
+                .await
+            }
+            Self::Sqlite(_) => {
+                self.scalar_i64(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                    &[],
+                )
+                .await
+            }
+        }
+    }
+
     pub async fn close(self) {
         match self {
             Self::Postgres(pool) => pool.close().await,

@@ -18,6 +18,7 @@ pub mod offer;
 pub mod parts;
 pub mod people;
 pub mod permissions;
+pub mod privacy;
 pub mod schedule;
 pub mod search;
 pub mod shifts;

@@ -99,6 +99,15 @@ pub enum Action {
     ApprovalsDecide,
     /// Write one's own and one's teams' macros, preview and apply them.
     MacrosUse,
+    // Issue 19: masking, erasure and access requests.
+    /// Reveal a masked customer field (audited).
+    CustomersReveal,
+    /// Erase a customer and set or lift a legal hold.
+    CustomersErase,
+    /// Export everything about one customer (an access request).
+    CustomersExport,
+    /// Choose which roles see customers' phone, email and address unmasked.
+    PrivacyManage,
 }
 
 use Action::*;
@@ -219,6 +228,14 @@ pub const PERMISSIONS: &[(Action, &[Role])] = &[
     ),
     (MacrosUse, &[Role::Admin, Role::Dispatcher]),
     (OwnVanRead, &[Role::Technician]),
+    // Issue 19: masking, erasure and access requests.
+    (
+        CustomersReveal,
+        &[Role::Admin, Role::Dispatcher, Role::Manager],
+    ),
+    (CustomersErase, &[Role::Admin]),
+    (CustomersExport, &[Role::Admin]),
+    (PrivacyManage, &[Role::Admin]),
 ];
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -266,6 +283,6 @@ mod tests {
                     )
             );
         }
-        assert_eq!(seen.len(), 52);
+        assert_eq!(seen.len(), 56);
     }
 }

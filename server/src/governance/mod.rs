@@ -8,5 +8,6 @@ pub mod backup;
 mod config;
 pub mod export;
 pub mod retention;
+pub mod privacy;
 
 pub use config::GovernanceConfig;

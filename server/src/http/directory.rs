@@ -10,6 +10,7 @@ use super::{
     AppState,
     error::{ApiError, ApiResult, Problem},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser, PageBody, Pagination},
+    privacy::visibility,
     ticket_view::{TicketView, views},
 };
 use crate::domain::{
@@ -54,13 +55,13 @@ async fn list_customers(
 ) -> ApiResult<Json<PageBody<Customer>>> {
     user.require(Action::CustomersRead)?;
     let (archived, page) = query.parts()?;
-    Ok(Json(
-        state
-            .store
-            .list_customers_where(user.tenant_id, archived, page)
-            .await?
-            .into(),
-    ))
+    let mut page = state
+        .store
+        .list_customers_where(user.tenant_id, archived, page)
+        .await?;
+    let seen = visibility(&state, &user).await?;
+    page.items = page.items.into_iter().map(|c| seen.customer(c)).collect();
+    Ok(Json(page.into()))
 }
 
 #[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = NewCustomer, security(("bearer" = [])),
@@ -72,10 +73,9 @@ async fn create_customer(
 ) -> ApiResult<(StatusCode, Json<Customer>)> {
     user.require(Action::CustomersWrite)?;
     new.validate()?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.store.create_customer(user.actor(), &new).await?),
-    ))
+    let created = state.store.create_customer(user.actor(), &new).await?;
+    let seen = visibility(&state, &user).await?;
+    Ok((StatusCode::CREATED, Json(seen.customer(created))))
 }
 
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", security(("bearer" = [])),
@@ -92,7 +92,8 @@ async fn get_customer(
         TicketReference::Customer(id),
     )
     .await?;
-    Ok(Json(state.store.get_customer(user.tenant_id, id).await?))
+    let customer = state.store.get_customer(user.tenant_id, id).await?;
+    Ok(Json(visibility(&state, &user).await?.customer(customer)))
 }
 
 /// Staff with the read permission see every record; a technician only the
@@ -142,15 +143,15 @@ async fn update_customer(
     user.require(Action::CustomersWrite)?;
     let before = state.store.get_customer(user.tenant_id, id).await?;
     let after = patch.apply(&before)?;
+    let seen = visibility(&state, &user).await?;
     if after == before {
-        return Ok(Json(before));
+        return Ok(Json(seen.customer(before)));
     }
-    Ok(Json(
-        state
-            .store
-            .update_customer(user.actor(), &before, &after)
-            .await?,
-    ))
+    let updated = state
+        .store
+        .update_customer(user.actor(), &before, &after)
+        .await?;
+    Ok(Json(seen.customer(updated)))
 }
 
 #[utoipa::path(get, path = "/v1/sites", tag = "customers", params(ArchivedPage), security(("bearer" = [])),
@@ -162,13 +163,13 @@ async fn list_sites(
 ) -> ApiResult<Json<PageBody<Site>>> {
     user.require(Action::SitesRead)?;
     let (archived, page) = query.parts()?;
-    Ok(Json(
-        state
-            .store
-            .list_sites_where(user.tenant_id, archived, page)
-            .await?
-            .into(),
-    ))
+    let mut page = state
+        .store
+        .list_sites_where(user.tenant_id, archived, page)
+        .await?;
+    let seen = visibility(&state, &user).await?;
+    page.items = page.items.into_iter().map(|s| seen.site(s)).collect();
+    Ok(Json(page.into()))
 }
 
 #[utoipa::path(post, path = "/v1/sites", tag = "customers", request_body = NewSite, security(("bearer" = [])),
@@ -180,10 +181,9 @@ async fn create_site(
 ) -> ApiResult<(StatusCode, Json<Site>)> {
     user.require(Action::SitesWrite)?;
     new.validate()?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.store.create_site(user.actor(), &new).await?),
-    ))
+    let created = state.store.create_site(user.actor(), &new).await?;
+    let seen = visibility(&state, &user).await?;
+    Ok((StatusCode::CREATED, Json(seen.site(created))))
 }
 
 #[utoipa::path(get, path = "/v1/sites/{id}", tag = "customers", security(("bearer" = [])),
@@ -194,7 +194,8 @@ async fn get_site(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Site>> {
     may_read(&state, &user, Action::SitesRead, TicketReference::Site(id)).await?;
-    Ok(Json(state.store.get_site(user.tenant_id, id).await?))
+    let site = state.store.get_site(user.tenant_id, id).await?;
+    Ok(Json(visibility(&state, &user).await?.site(site)))
 }
 
 /// Change a site's name, address, access notes or opening hours. Reaches
@@ -210,15 +211,15 @@ async fn update_site(
     user.require(Action::SitesWrite)?;
     let before = state.store.get_site(user.tenant_id, id).await?;
     let after = patch.apply(&before)?;
+    let seen = visibility(&state, &user).await?;
     if after == before {
-        return Ok(Json(before));
+        return Ok(Json(seen.site(before)));
     }
-    Ok(Json(
-        state
-            .store
-            .update_site(user.actor(), &before, &after)
-            .await?,
-    ))
+    let updated = state
+        .store
+        .update_site(user.actor(), &before, &after)
+        .await?;
+    Ok(Json(seen.site(updated)))
 }
 
 #[utoipa::path(get, path = "/v1/assets", tag = "customers", params(ArchivedPage), security(("bearer" = [])),
@@ -448,7 +449,8 @@ async fn archive_customer(
         id,
     )
     .await?;
-    Ok(Json(state.store.get_customer(user.tenant_id, id).await?))
+    let customer = state.store.get_customer(user.tenant_id, id).await?;
+    Ok(Json(visibility(&state, &user).await?.customer(customer)))
 }
 
 /// Restore an archived customer.
@@ -468,7 +470,8 @@ async fn restore_customer(
         id,
     )
     .await?;
-    Ok(Json(state.store.get_customer(user.tenant_id, id).await?))
+    let customer = state.store.get_customer(user.tenant_id, id).await?;
+    Ok(Json(visibility(&state, &user).await?.customer(customer)))
 }
 
 /// Delete the customer for good; refused (409 `in_use`) while anything refers to it.
@@ -501,7 +504,8 @@ async fn archive_site(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Site>> {
     archive_record(&state, &user, Action::SitesWrite, MasterKind::Site, id).await?;
-    Ok(Json(state.store.get_site(user.tenant_id, id).await?))
+    let site = state.store.get_site(user.tenant_id, id).await?;
+    Ok(Json(visibility(&state, &user).await?.site(site)))
 }
 
 /// Restore an archived site.
@@ -514,7 +518,8 @@ async fn restore_site(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Site>> {
     restore_record(&state, &user, Action::SitesWrite, MasterKind::Site, id).await?;
-    Ok(Json(state.store.get_site(user.tenant_id, id).await?))
+    let site = state.store.get_site(user.tenant_id, id).await?;
+    Ok(Json(visibility(&state, &user).await?.site(site)))
 }
 
 /// Delete the site for good; refused (409 `in_use`) while anything refers to it.

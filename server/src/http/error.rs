@@ -50,6 +50,10 @@ pub enum ApiError {
     /// whose detail says why ("site has 3 open tickets").
     #[error("in use: {0}")]
     InUse(String),
+    /// Erasure refused because a customer or ticket is under legal hold:
+    /// a 409 `legal-hold` naming which.
+    #[error("legal hold: {0}")]
+    LegalHold(String),
     #[error("request body too large")]
     PayloadTooLarge,
     /// A request within the size limit that carries more items than allowed.
@@ -134,6 +138,7 @@ impl ApiError {
                 "in_use",
                 "Other records refer to this one",
             ),
+            ApiError::LegalHold(_) => (StatusCode::CONFLICT, "legal-hold", "Under legal hold"),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -195,6 +200,7 @@ impl ApiError {
             | ApiError::Conflict(detail)
             | ApiError::OfferClosed { detail, .. }
             | ApiError::InUse(detail)
+            | ApiError::LegalHold(detail)
             | ApiError::TooMany(detail)
             | ApiError::UnsupportedMediaType(detail) => {
                 detail.clone()

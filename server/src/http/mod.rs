@@ -25,6 +25,7 @@ mod offers;
 mod openapi;
 mod ops;
 mod parts;
+mod privacy;
 mod progress;
 mod report;
 mod retention;
@@ -93,6 +94,7 @@ use crate::{
         (name = "parts", description = "Parts catalogue, van and warehouse stock, required parts, priced jobs"),
         (name = "approvals", description = "Approval policies, requests on tickets, the approvers' inbox and decisions"),
         (name = "governance", description = "Retention policies"),
+        (name = "privacy", description = "Masked customer fields and reveals, legal holds, erasure and the customer export"),
     ),
     // Routed by hand (a wildcard path, a body limit of their own); listed
     // here so the document shows them.
@@ -155,6 +157,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(approvals::router())
         .merge(macros::router())
         .merge(retention::router())
+        .merge(privacy::router())
 }
 
 /// The OpenAPI document, rendered once per process.

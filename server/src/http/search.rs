@@ -90,5 +90,6 @@ async fn search_all(
         limit,
     };
     let results = search(state.store.as_ref(), user.tenant_id, scope, &request).await?;
+    let results = super::privacy::mask_hits(&state, &user, results).await?;
     Ok(Json(SearchResults { results }))
 }

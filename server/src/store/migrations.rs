@@ -151,6 +151,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0029_watchers.sql"),
     ),
     (
+        31,
+        "privacy",
+        include_str!("../../../migrations/postgres/0031_privacy.sql"),
+    ),
+    (
         32,
         "retention",
         include_str!("../../../migrations/postgres/0032_retention.sql"),
@@ -312,6 +317,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         29,
         "watchers",
         include_str!("../../../migrations/sqlite/0029_watchers.sql"),
+    ),
+    (
+        31,
+        "privacy",
+        include_str!("../../../migrations/sqlite/0031_privacy.sql"),
     ),
     (
         32,

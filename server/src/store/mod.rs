@@ -33,6 +33,7 @@ pub mod notify;
 pub mod offers;
 pub mod parts;
 pub mod postgres;
+pub mod privacy;
 pub mod progress;
 pub mod push;
 pub mod report;
@@ -153,6 +154,7 @@ pub trait Store:
     + macros::MacroStore
     + watch::WatchStore
     + retention::RetentionStore
+    + privacy::PrivacyStore
     + Send
     + Sync
     + std::fmt::Debug

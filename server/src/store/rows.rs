@@ -379,6 +379,9 @@ pub(super) struct AuditRow {
     pub at: DateTime<Utc>,
     pub prev_hash: String,
     pub hash: String,
+    pub payload_salt: Option<String>,
+    pub payload_digest: Option<String>,
+    pub redacted_by: Option<i64>,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -395,6 +398,9 @@ impl From<AuditRow> for AuditEntry {
             at: row.at,
             prev_hash: row.prev_hash,
             hash: row.hash,
+            redacted_by: row.redacted_by,
+            payload_salt: row.payload_salt,
+            payload_digest: row.payload_digest,
         }
     }
 }

@@ -388,3 +388,43 @@ fn office_corrections_of_a_part_and_a_time_entry_merge_into_the_phone() {
     assert_eq!((entry.started_at, entry.ended_at), (T0 + 1000, None));
     phone.validate().unwrap();
 }
+
+#[test]
+fn a_squashed_document_keeps_the_content_without_history_or_erased_text() {
+    let doc = assigned_doc("tech-1");
+    let mut dev = doc.fork_with_actor(device(1));
+    dev.notes_append("Call Ada Lovelace on arrival. ").unwrap();
+    dev.notes_append("Typo Ada Lovelacx fixed.").unwrap();
+    dev.set_notes("Call Ada Lovelace on arrival.").unwrap();
+    dev.add_checklist_item("Ask Ada Lovelace to sign").unwrap();
+    dev.add_part(&NewPart {
+        part_number: "R-1".into(),
+        quantity: 2.0,
+        serial: None,
+    })
+    .unwrap();
+    dev.set_custom("contact", CustomValue::Str("Ada Lovelace".into()))
+        .unwrap();
+    act(&mut dev, StatusAction::Accept, 1_000);
+    let redact = |text: &str| text.replace("Ada Lovelace", "[erased]");
+    let squashed = dev.squashed(server(), &redact).unwrap();
+    let squashed = TicketDoc::load(&squashed.save()).unwrap();
+
+    assert_eq!(squashed.notes(), "Call [erased] on arrival.");
+    assert_eq!(squashed.checklist()[0].label, "Ask [erased] to sign");
+    assert_eq!(squashed.checklist()[0].id, dev.checklist()[0].id);
+    assert_eq!(squashed.parts(), dev.parts());
+    assert_eq!(squashed.events(), dev.events());
+    assert_eq!(squashed.status(), dev.status());
+    assert_eq!(
+        squashed.custom().get("contact"),
+        Some(&CustomValue::Str("[erased]".into()))
+    );
+    // Neither the value nor the deleted typo survives in the bytes.
+    let bytes = squashed.as_automerge().save_nocompress();
+    for gone in [&b"Ada Lovelace"[..], b"Lovelacx"] {
+        assert!(!bytes.windows(gone.len()).any(|w| w == gone));
+    }
+    let before = dev.as_automerge().save_nocompress();
+    assert!(before.windows(8).any(|w| w == b"Lovelacx"));
+}

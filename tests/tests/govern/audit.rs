@@ -124,6 +124,7 @@ async fn rewrite_and_rehash(app: &TestApp, tenant_id: uuid::Uuid, seq: i64) {
             entity_id: entry.entity_id,
             before: entry.before.clone(),
             after: after.clone(),
+            payload_salt: entry.payload_salt.clone(),
         };
         let hash = entry_hash(tenant_id, entry.seq, &prev, entry.at, &event);
         let after_sql = after.map_or("NULL".to_owned(), |a| format!("'{a}'"));

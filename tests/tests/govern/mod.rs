@@ -19,6 +19,7 @@ mod passwords;
 mod principals;
 mod proxies;
 mod retention;
+mod privacy;
 mod signatures;
 mod sync_caps;
 mod text;

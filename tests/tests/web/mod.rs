@@ -5,5 +5,6 @@ mod browser;
 mod console;
 mod knowledge;
 mod parts;
+mod privacy;
 mod progress;
 mod watchers;

@@ -32,6 +32,27 @@ where
     Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
     DateTime<Utc>: for<'q> Encode<'q, DB> + Type<DB>,
 {
+    append_seq(tx, tenant_id, event).await.map(drop)
+}
+
+/// [`append`], answering the new entry's seq.
+pub(crate) async fn append_seq<DB>(
+    tx: &mut Transaction<'static, DB>,
+    tenant_id: Uuid,
+    event: AuditEvent,
+) -> StoreResult<i64>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    (i64, String): for<'r> FromRow<'r, DB::Row>,
+    Uuid: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<Uuid>: for<'q> Encode<'q, DB> + Type<DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
+    DateTime<Utc>: for<'q> Encode<'q, DB> + Type<DB>,
+{
     let (seq, prev_hash): (i64, String) = sqlx::query_as(
             "UPDATE tenants SET audit_seq = audit_seq + 1 WHERE id = $1 RETURNING audit_seq, audit_head",
         )
@@ -41,8 +62,8 @@ where
     let at = now();
     let hash = entry_hash(tenant_id, seq, &prev_hash, at, &event);
     sqlx::query(
-            "INSERT INTO audit_log (tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO audit_log (tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash, payload_salt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(tenant_id)
         .bind(seq)
@@ -55,6 +76,7 @@ where
         .bind(at)
         .bind(&prev_hash)
         .bind(&hash)
+        .bind(&event.payload_salt)
         .execute(&mut **tx)
         .await?;
     sqlx::query("UPDATE tenants SET audit_head = $2 WHERE id = $1")
@@ -62,7 +84,7 @@ where
         .bind(&hash)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    Ok(seq)
 }
 
 macro_rules! impl_audit_store {
@@ -89,7 +111,8 @@ macro_rules! impl_audit_store {
             impl AuditStore for $store {
                 async fn list_audit(&self, tenant_id: Uuid, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
                     let rows: Vec<AuditRow> = sqlx::query_as(
-                        "SELECT tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash \
+                        "SELECT tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash, \
+                         payload_salt, payload_digest, redacted_by \
                          FROM audit_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                     )
                     .bind(tenant_id)
@@ -103,7 +126,8 @@ macro_rules! impl_audit_store {
                 #[tracing::instrument(skip_all)]
                 async fn list_audit_for_entity(&self, tenant_id: Uuid, entity_id: Uuid, limit: u32) -> StoreResult<Vec<AuditEntry>> {
                     let rows: Vec<AuditRow> = sqlx::query_as(
-                        "SELECT tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash \
+                        "SELECT tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash, \
+                         payload_salt, payload_digest, redacted_by \
                          FROM audit_log WHERE tenant_id = $1 AND entity_id = $2 ORDER BY seq LIMIT $3",
                     )
                     .bind(tenant_id)
@@ -161,7 +185,8 @@ macro_rules! impl_audit_store {
                         .await?;
                     let (head_seq, head_hash) = head.ok_or(StoreError::NotFound("tenant"))?;
                     let rows: Vec<AuditRow> = sqlx::query_as(
-                        "SELECT tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash \
+                        "SELECT tenant_id, seq, actor_id, action, entity_type, entity_id, before, after, at, prev_hash, hash, \
+                         payload_salt, payload_digest, redacted_by \
                          FROM audit_log WHERE tenant_id = $1 ORDER BY seq",
                     )
                     .bind(tenant_id)

@@ -32,6 +32,7 @@ pub(super) mod media;
 pub(crate) mod notify;
 pub(super) mod offers;
 pub(super) mod parts;
+pub(super) mod privacy;
 pub(super) mod progress;
 pub(super) mod push;
 pub(super) mod report;
@@ -211,6 +212,7 @@ macro_rules! impl_store {
         $crate::store::sql::macros::impl_macro_store!($store, $db);
         $crate::store::sql::watch::impl_watch_store!($store, $db);
         $crate::store::sql::retention::impl_retention_store!($store, $db);
+        $crate::store::sql::privacy::impl_privacy_store!($store, $db);
     };
 }
 

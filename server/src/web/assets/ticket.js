@@ -56,13 +56,41 @@
       ["ticket.status", ticket.hold_reason ? `${statusLabel(ticket.status)} · ${t(`hold.${ticket.hold_reason}`)}` : statusLabel(ticket.status)],
       ["ticket.assignee", await technicianName(ticket.assignee_id)],
       ["ticket.field.category", ticket.category],
-      ["ticket.customer", customer ? [customer.name, customer.phone, customer.email].filter(Boolean).join(" · ") : t("common.none")],
-      ["ticket.site", site ? `${site.name} · ${site.address}` : t("common.none")],
+      ["ticket.customer", customer ? joined([customer.name,
+        revealable(`/v1/customers/${customer.id}/reveal`, "phone", customer.phone),
+        revealable(`/v1/customers/${customer.id}/reveal`, "email", customer.email)]) : t("common.none")],
+      ["ticket.site", site ? joined([site.name, revealable(`/v1/sites/${site.id}/reveal`, "address", site.address)]) : t("common.none")],
       ["ticket.asset", asset ? `${asset.serial} · ${asset.model}` : t("common.none")],
       ["ticket.created", i18n.dateTime(ticket.created_at)],
       ["ticket.updated", i18n.dateTime(ticket.updated_at)],
     ];
     $("facts").replaceChildren(...rows.flatMap(([key, value]) => [el("dt", {}, t(key)), el("dd", { dataset: { fact: key } }, value)]));
+  }
+
+  // Masked values (issue 19) carry this character; an office user may reveal
+  // them one at a time, and the server audits each reveal.
+  const MASK = "\u2022";
+  function revealable(path, field, value) {
+    if (!value) return null;
+    if (!value.includes(MASK)) return value;
+    const shown = el("span", { class: "masked", tabindex: "-1", dataset: { masked: field } }, value);
+    const button = el("button", {
+      type: "button", class: "reveal", dataset: { reveal: field },
+      "aria-label": t("ticket.reveal.label", { field: t(`ticket.reveal.${field}`) }),
+      onclick: async () => {
+        const answer = await session.api(path, { method: "POST", body: JSON.stringify({ field }) }).catch(() => null);
+        if (!answer) return;
+        shown.textContent = answer.value ?? "";
+        shown.classList.remove("masked");
+        button.remove();
+        shown.focus();
+      },
+    }, t("ticket.reveal"));
+    return el("span", {}, shown, " ", button);
+  }
+  function joined(parts) {
+    const present = parts.filter(Boolean);
+    return present.flatMap((part, i) => (i === 0 ? [part] : [" · ", part]));
   }
 
   async function renderCustom(ticket) {
