@@ -361,6 +361,92 @@ impl TravelModel {
     }
 }
 
+/// Driving seconds and road metres between two points: the great-circle
+/// model, or a road network's matrix with the model for pairs it lacks.
+pub trait TravelTimes {
+    /// Whole seconds of driving.
+    fn seconds(&self, from: GeoPoint, to: GeoPoint) -> i64;
+    /// Road metres.
+    fn meters(&self, from: GeoPoint, to: GeoPoint) -> f64;
+}
+
+impl TravelTimes for TravelModel {
+    fn seconds(&self, from: GeoPoint, to: GeoPoint) -> i64 {
+        TravelModel::seconds(self, from, to)
+    }
+
+    fn meters(&self, from: GeoPoint, to: GeoPoint) -> f64 {
+        TravelModel::meters(self, from, to)
+    }
+}
+
+/// A point as a map key: micro-degrees (about 0.1 m).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PointKey(i64, i64);
+
+impl From<GeoPoint> for PointKey {
+    fn from(point: GeoPoint) -> Self {
+        Self(
+            (point.lat * 1e6).round() as i64,
+            (point.lon * 1e6).round() as i64,
+        )
+    }
+}
+
+/// One road leg: whole seconds and metres.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Leg {
+    pub seconds: i64,
+    pub meters: f64,
+}
+
+/// Road legs between points (from a road network), the model for the rest.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RoadMatrix {
+    pub legs: std::collections::HashMap<(PointKey, PointKey), Leg>,
+}
+
+/// The travel a plan is made and checked with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoadTravel {
+    pub model: TravelModel,
+    pub matrix: Option<std::sync::Arc<RoadMatrix>>,
+}
+
+impl From<TravelModel> for RoadTravel {
+    fn from(model: TravelModel) -> Self {
+        Self {
+            model,
+            matrix: None,
+        }
+    }
+}
+
+impl RoadTravel {
+    fn leg(&self, from: GeoPoint, to: GeoPoint) -> Option<Leg> {
+        if PointKey::from(from) == PointKey::from(to) {
+            return None;
+        }
+        self.matrix
+            .as_ref()?
+            .legs
+            .get(&(from.into(), to.into()))
+            .copied()
+    }
+}
+
+impl TravelTimes for RoadTravel {
+    fn seconds(&self, from: GeoPoint, to: GeoPoint) -> i64 {
+        self.leg(from, to)
+            .map_or_else(|| self.model.seconds(from, to), |leg| leg.seconds)
+    }
+
+    fn meters(&self, from: GeoPoint, to: GeoPoint) -> f64 {
+        self.leg(from, to)
+            .map_or_else(|| self.model.meters(from, to), |leg| leg.meters)
+    }
+}
+
 /// Great-circle metres on a sphere of the Earth's mean radius.
 pub fn haversine_m(a: GeoPoint, b: GeoPoint) -> f64 {
     const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -428,8 +514,8 @@ pub enum RouteViolation {
 /// Drives `stops` in order from the depot's start at the shift start,
 /// waiting for each window to open, and back to the end point. Every job
 /// must end inside its window and the technician be back by the shift end.
-pub fn simulate(
-    travel: &TravelModel,
+pub fn simulate<T: TravelTimes + ?Sized>(
+    travel: &T,
     depot: &Depot,
     stops: &[&Stop],
 ) -> Result<RouteOutcome, RouteViolation> {
