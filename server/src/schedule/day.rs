@@ -25,8 +25,8 @@ use crate::{
     dispatch::AssignmentFlow,
     domain::{
         schedule::{
-            DEFAULT_DURATION_MINUTES, Interval, RoadTravel, TravelModel, WindowSource, day_start,
-            shift_intervals, subtract,
+            DEFAULT_DURATION_MINUTES, Interval, RoadTravel, TravelModel, WindowSource,
+            breaks_within, day_start, shift_breaks, shift_intervals, subtract,
         },
         territory::CompiledBoundary,
         ticket::Ticket,
@@ -290,12 +290,14 @@ impl DayPlanner<'_> {
                 .map(|a| (a.starts_at, a.ends_at))
                 .collect();
             let worked = shift_intervals(&technician.shifts, &technician.time_zone, day);
+            let breaks = shift_breaks(&technician.shifts, &technician.time_zone, day);
             for interval in subtract(&worked, &away) {
                 shifts.push(PlanShift {
                     technician_id: technician.id,
                     home,
                     shift: interval,
                     skills: technician.skills.clone(),
+                    breaks: breaks_within(&breaks, interval),
                 });
             }
         }
@@ -411,7 +413,9 @@ impl DayPlanner<'_> {
             .flat_map(|r| &r.visits)
             .any(|v| v.ticket_id == ticket_id)
         {
-            return Err(StoreError::Conflict(format!("{} is already in the plan", urgent.number)).into());
+            return Err(
+                StoreError::Conflict(format!("{} is already in the plan", urgent.number)).into(),
+            );
         }
         if !matches!(
             urgent.status,
@@ -482,7 +486,11 @@ impl DayPlanner<'_> {
             kept.push(route.clone());
         }
         for (s, shift) in input.shifts.iter().enumerate() {
-            if !open.iter().any(|r| r.shift == s) && !kept.iter().any(|r| r.technician_id == shift.technician_id && r.shift_start == shift.shift.0) {
+            if !open.iter().any(|r| r.shift == s)
+                && !kept.iter().any(|r| {
+                    r.technician_id == shift.technician_id && r.shift_start == shift.shift.0
+                })
+            {
                 open.push(OpenRoute {
                     shift: s,
                     order: Vec::new(),
@@ -499,13 +507,18 @@ impl DayPlanner<'_> {
         };
         let old_visits: Vec<PlannedVisit> = kept
             .iter()
-            .find(|k| k.technician_id == new_route.technician_id && k.shift_start == new_route.shift_start)
+            .find(|k| {
+                k.technician_id == new_route.technician_id && k.shift_start == new_route.shift_start
+            })
             .map(|k| k.visits.clone())
             .unwrap_or_default();
         let moved: Vec<MovedVisit> = old_visits
             .iter()
             .filter_map(|old| {
-                let new = new_route.visits.iter().find(|v| v.ticket_id == old.ticket_id)?;
+                let new = new_route
+                    .visits
+                    .iter()
+                    .find(|v| v.ticket_id == old.ticket_id)?;
                 (new.start_at != old.start_at).then(|| MovedVisit {
                     ticket_id: old.ticket_id,
                     technician_id: new_route.technician_id,
@@ -526,7 +539,10 @@ impl DayPlanner<'_> {
             });
         let mut new_routes: Vec<PlannedRoute> = kept
             .into_iter()
-            .filter(|k| !(k.technician_id == new_route.technician_id && k.shift_start == new_route.shift_start))
+            .filter(|k| {
+                !(k.technician_id == new_route.technician_id
+                    && k.shift_start == new_route.shift_start)
+            })
             .collect();
         new_routes.push(new_route);
         new_routes.sort_by_key(|r| (r.technician_id, r.shift_start));
@@ -546,7 +562,12 @@ impl DayPlanner<'_> {
             replaces: Some(plan.id),
         };
         let record = store
-            .create_day_plan(actor, plan.day, plan.territory_id, &serde_json::to_string(&body)?)
+            .create_day_plan(
+                actor,
+                plan.day,
+                plan.territory_id,
+                &serde_json::to_string(&body)?,
+            )
             .await?;
         Ok(Insertion {
             added_travel_seconds,

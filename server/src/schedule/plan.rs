@@ -30,7 +30,7 @@ use vrp_core::{
 use crate::domain::{
     geo::GeoPoint,
     people::SkillLevel,
-    schedule::{Depot, Interval, RoadTravel, Stop, TravelTimes, Visit, simulate},
+    schedule::{BreakWindow, Depot, Interval, RoadTravel, Stop, TravelTimes, Visit, simulate},
     ticket::Priority,
 };
 
@@ -79,6 +79,8 @@ pub struct PlanShift {
     pub home: GeoPoint,
     pub shift: Interval,
     pub skills: Vec<SkillLevel>,
+    /// Breaks inside the interval.
+    pub breaks: Vec<BreakWindow>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +113,15 @@ pub struct PlannedRoute {
     pub travel_seconds: i64,
     pub distance_m: f64,
     pub back_at: DateTime<Utc>,
+    /// The breaks the technician takes on this route.
+    #[serde(default)]
+    pub breaks: Vec<PlannedBreak>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedBreak {
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -189,6 +200,7 @@ fn depot_of(shift: &PlanShift) -> Depot {
         start: shift.home,
         end: shift.home,
         shift: shift.shift,
+        breaks: shift.breaks.clone(),
     }
 }
 
@@ -208,6 +220,11 @@ fn drive(input: &PlanInput, shift: &PlanShift, order: &[usize]) -> Option<Planne
         travel_seconds: outcome.travel_seconds,
         distance_m: outcome.distance_m,
         back_at: outcome.back_at,
+        breaks: outcome
+            .breaks
+            .into_iter()
+            .map(|(start_at, end_at)| PlannedBreak { start_at, end_at })
+            .collect(),
     })
 }
 
@@ -253,9 +270,9 @@ pub fn solve_greedy(input: &PlanInput) -> PlanOutcome {
     // Heaviest first (priority, SLA), so capacity goes to them.
     jobs.sort_by(|&a, &b| {
         let (a, b) = (&input.jobs[a], &input.jobs[b]);
-        b.weight
-            .total_cmp(&a.weight)
-            .then_with(|| (a.window.map(|w| w.1), a.ticket_id).cmp(&(b.window.map(|w| w.1), b.ticket_id)))
+        b.weight.total_cmp(&a.weight).then_with(|| {
+            (a.window.map(|w| w.1), a.ticket_id).cmp(&(b.window.map(|w| w.1), b.ticket_id))
+        })
     });
     let mut unassigned = Vec::new();
     for j in jobs {
@@ -337,7 +354,10 @@ pub fn cheapest_insertion(
             order.insert(position, job);
             if let Some(after) = drive(input, shift, &order) {
                 let added = after.travel_seconds - before.travel_seconds;
-                if best.as_ref().is_none_or(|(score, _, _)| added + penalty < *score) {
+                if best
+                    .as_ref()
+                    .is_none_or(|(score, _, _)| added + penalty < *score)
+                {
                     best = Some((added + penalty, after, added));
                 }
             }
@@ -382,6 +402,14 @@ fn required_skills(job: &PlanJob, index: usize) -> Vec<String> {
         all.push(format!("job:{index}"));
     }
     all
+}
+
+/// The time a shift's breaks take.
+fn reserved(shift: &PlanShift) -> Duration {
+    shift
+        .breaks
+        .iter()
+        .fold(Duration::zero(), |sum, b| sum + b.length)
 }
 
 fn job_index(dimens: &Dimensions) -> Option<usize> {
@@ -514,7 +542,10 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
                         .set_start_location(i)
                         .set_start_time(at(shift.shift.0))
                         .set_end_location(i)
-                        .set_end_time(at(shift.shift.1))
+                        // The breaks' time is kept free of work: the
+                        // simulation places each break, and a route it
+                        // rejects is repaired below.
+                        .set_end_time(at(shift.shift.1 - reserved(shift)))
                         .build()?,
                 )
                 .dimension(|d| {
@@ -599,6 +630,8 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
 
     let mut placed = vec![false; input.jobs.len()];
     let mut routes = Vec::new();
+    // (shift, order) of every route kept.
+    let mut orders: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut unassigned = Vec::new();
     for route in &solution.routes {
         let Some(s) = route
@@ -621,17 +654,76 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
         let Some(shift) = input.shifts.get(s) else {
             continue;
         };
-        let checked = order.iter().all(|&j| may_do(shift, &input.jobs[j]));
-        match drive(input, shift, &order).filter(|_| checked) {
-            Some(planned) => {
-                for &j in &order {
-                    placed[j] = true;
-                }
-                routes.push(planned);
+        let mut order: Vec<usize> = order
+            .into_iter()
+            .filter(|&j| may_do(shift, &input.jobs[j]))
+            .collect();
+        // A route the simulation rejects (a break that does not fit where
+        // the solver left room) loses its lightest jobs, latest first,
+        // until it drives; they are offered to every route below.
+        let mut planned = drive(input, shift, &order);
+        while planned.is_none() && !order.is_empty() {
+            let lightest = order
+                .iter()
+                .enumerate()
+                .rev()
+                .min_by(|a, b| input.jobs[*a.1].weight.total_cmp(&input.jobs[*b.1].weight))
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            order.remove(lightest);
+            planned = drive(input, shift, &order);
+        }
+        if let Some(planned) = planned {
+            for &j in &order {
+                placed[j] = true;
             }
-            None => {
-                tracing::warn!(technician = %shift.technician_id, "a solver route failed the check; its jobs stay unplanned");
+            orders.push((s, order));
+            routes.push(planned);
+        }
+    }
+    // Jobs the repair took out, into the cheapest place left.
+    for j in 0..input.jobs.len() {
+        if placed[j] {
+            continue;
+        }
+        let open: Vec<OpenRoute> = (0..input.shifts.len())
+            .map(|s| OpenRoute {
+                shift: s,
+                order: orders
+                    .iter()
+                    .find(|(o, _)| *o == s)
+                    .map(|(_, order)| order.clone())
+                    .unwrap_or_default(),
+                earliest: 0,
+            })
+            .collect();
+        if let Some((route, _)) = cheapest_insertion(input, j, &open) {
+            let s = input
+                .shifts
+                .iter()
+                .position(|sh| {
+                    sh.technician_id == route.technician_id && sh.shift.0 == route.shift_start
+                })
+                .unwrap_or(0);
+            let order: Vec<usize> = route
+                .visits
+                .iter()
+                .filter_map(|v| {
+                    input
+                        .jobs
+                        .iter()
+                        .position(|job| job.ticket_id == v.ticket_id)
+                })
+                .collect();
+            match orders.iter_mut().find(|(o, _)| *o == s) {
+                Some(entry) => entry.1 = order,
+                None => orders.push((s, order)),
             }
+            routes.retain(|r| {
+                !(r.technician_id == route.technician_id && r.shift_start == route.shift_start)
+            });
+            routes.push(route);
+            placed[j] = true;
         }
     }
     for (j, job) in input.jobs.iter().enumerate() {
@@ -715,12 +807,17 @@ mod tests {
     }
 
     prop_compose! {
-        fn shift_strategy()(lat in 52.40f64..52.60, lon in 13.20f64..13.60, length in 4i64..10, gas in 0u8..4) -> PlanShift {
+        fn shift_strategy()(lat in 52.40f64..52.60, lon in 13.20f64..13.60, length in 4i64..10, gas in 0u8..4,
+                            lunch in any::<bool>()) -> PlanShift {
             PlanShift {
                 technician_id: Uuid::new_v4(),
                 home: GeoPoint { lat, lon },
                 shift: (start(), start() + Duration::hours(length)),
                 skills: if gas > 0 { vec![SkillLevel { skill: "gas".into(), level: gas }] } else { vec![] },
+                breaks: if lunch {
+                    vec![BreakWindow { earliest: start() + Duration::hours(3), latest_end: start() + Duration::hours(4),
+                                       length: Duration::minutes(30) }]
+                } else { vec![] },
             }
         }
     }
@@ -728,8 +825,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
-        /// Every route of every plan respects windows, skills and shifts,
-        /// checked by simulation, for the solver and the baseline.
+        /// Every route of every plan respects windows, skills, shifts and
+        /// breaks, checked by simulation, for the solver and the baseline.
         #[test]
         fn every_route_respects_windows_skills_and_shifts(
             jobs in prop::collection::vec(job_strategy(), 1..14),
@@ -756,6 +853,7 @@ mod tests {
                 },
                 shift: (start(), start() + Duration::hours(8)),
                 skills: vec![],
+                breaks: vec![],
             })
             .collect();
         let job = PlanJob {
@@ -775,7 +873,8 @@ mod tests {
         let input = PlanInput {
             jobs: vec![job],
             shifts,
-            travel: TravelModel::new(40.0).into(), prefer_penalty_m: 0.0,
+            travel: TravelModel::new(40.0).into(),
+            prefer_penalty_m: 0.0,
         };
         let solved = solve(
             &input,
@@ -807,6 +906,7 @@ mod tests {
                 },
                 shift: (start(), start() + Duration::hours(8)),
                 skills: vec![],
+                breaks: vec![],
             })
             .collect();
         let job = |only: Vec<Uuid>| PlanJob {
@@ -826,7 +926,8 @@ mod tests {
         let input = PlanInput {
             jobs: vec![job(vec![shifts[1].technician_id])],
             shifts: shifts.clone(),
-            travel: TravelModel::new(40.0).into(), prefer_penalty_m: 0.0,
+            travel: TravelModel::new(40.0).into(),
+            prefer_penalty_m: 0.0,
         };
         let budget = SolverBudget {
             max_seconds: 2,
@@ -840,7 +941,8 @@ mod tests {
         let nobody = PlanInput {
             jobs: vec![job(vec![Uuid::new_v4()])],
             shifts,
-            travel: TravelModel::new(40.0).into(), prefer_penalty_m: 0.0,
+            travel: TravelModel::new(40.0).into(),
+            prefer_penalty_m: 0.0,
         };
         for solved in [
             solve(&nobody, budget).expect("solves"),
@@ -864,6 +966,7 @@ mod tests {
                 },
                 shift: (start(), start() + Duration::hours(hours)),
                 skills: vec![],
+                breaks: vec![],
             })
             .collect()
     }
@@ -906,7 +1009,10 @@ mod tests {
             assert_eq!(solved.routes[0].visits[0].ticket_id, far_p1.ticket_id);
             assert_eq!(solved.unassigned[0].ticket_id, near_p4.ticket_id);
         }
-        assert_eq!(job_weight(Priority::P3, true), job_weight(Priority::P2, false));
+        assert_eq!(
+            job_weight(Priority::P3, true),
+            job_weight(Priority::P2, false)
+        );
         assert!(job_weight(Priority::P1, false) > 15.0 * job_weight(Priority::P3, false));
     }
 
@@ -943,7 +1049,11 @@ mod tests {
     #[test]
     fn an_insertion_keeps_begun_visits_first_and_adds_least() {
         let shifts = two_shifts(8);
-        let mut jobs = vec![job_at(52.5, 60, 4.0), job_at(52.5, 60, 4.0), job_at(52.5, 60, 4.0)];
+        let mut jobs = vec![
+            job_at(52.5, 60, 4.0),
+            job_at(52.5, 60, 4.0),
+            job_at(52.5, 60, 4.0),
+        ];
         jobs.insert(0, job_at(52.5, 60, 64.0));
         let input = PlanInput {
             jobs,
@@ -952,8 +1062,16 @@ mod tests {
             prefer_penalty_m: 0.0,
         };
         let routes = vec![
-            OpenRoute { shift: 0, order: vec![1, 2, 3], earliest: 2 },
-            OpenRoute { shift: 1, order: vec![], earliest: 0 },
+            OpenRoute {
+                shift: 0,
+                order: vec![1, 2, 3],
+                earliest: 2,
+            },
+            OpenRoute {
+                shift: 1,
+                order: vec![],
+                earliest: 0,
+            },
         ];
         let (route, added) = cheapest_insertion(&input, 0, &routes).expect("fits");
         assert_eq!(route.technician_id, input.shifts[0].technician_id);
@@ -965,7 +1083,11 @@ mod tests {
             shifts: two_shifts(3),
             ..input.clone()
         };
-        let routes = vec![OpenRoute { shift: 0, order: vec![1, 2, 3], earliest: 0 }];
+        let routes = vec![OpenRoute {
+            shift: 0,
+            order: vec![1, 2, 3],
+            earliest: 0,
+        }];
         assert!(cheapest_insertion(&full, 0, &routes).is_none());
     }
 }

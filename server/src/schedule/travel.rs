@@ -121,7 +121,11 @@ impl RoadNetwork {
     /// The legs between every two of `points`: from the cache, else asked
     /// of the network (every block pair at once, within the timeout); on any
     /// failure the model for what is missing, and the note says so.
-    pub async fn travel(&self, points: &[GeoPoint], model: TravelModel) -> (RoadTravel, TravelNote) {
+    pub async fn travel(
+        &self,
+        points: &[GeoPoint],
+        model: TravelModel,
+    ) -> (RoadTravel, TravelNote) {
         let mut unique: Vec<GeoPoint> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for point in points {
@@ -133,9 +137,10 @@ impl RoadNetwork {
         let missing = {
             let cache = self.cached();
             unique.iter().enumerate().any(|(i, a)| {
-                unique.iter().enumerate().any(|(j, b)| {
-                    i != j && !cache.contains_key(&((*a).into(), (*b).into()))
-                })
+                unique
+                    .iter()
+                    .enumerate()
+                    .any(|(j, b)| i != j && !cache.contains_key(&((*a).into(), (*b).into())))
             })
         };
         let mut failure = None;
@@ -185,7 +190,12 @@ impl RoadNetwork {
             }
         }
         let note = TravelNote {
-            source: if unroutable == 0 { "osrm" } else { "osrm_partial" }.into(),
+            source: if unroutable == 0 {
+                "osrm"
+            } else {
+                "osrm_partial"
+            }
+            .into(),
             detail: if unroutable == 0 {
                 format!("road network at {}", self.host())
             } else {

@@ -1,5 +1,5 @@
 //! A city day (issue 20): 500 jobs with windows, durations, skills and
-//! priorities, 50 technicians with shifts and home bases in a 25 × 25 km
+//! priorities, 50 technicians with shifts, a 30-minute lunch and home bases in a 25 × 25 km
 //! city, planned by the day planner's solver (`schedule::plan::solve`, the
 //! code behind `POST /v1/schedule/plans`) and its cheapest-insertion
 //! baseline, against today's batch assignment in the same run: waves in
@@ -14,13 +14,12 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use truckroll_tests::bench::Lcg;
 use truckroll_server::{
     dispatch::batch,
     domain::{
         geo::GeoPoint,
         people::SkillLevel,
-        schedule::{TravelModel, TravelTimes},
+        schedule::{BreakWindow, TravelModel, TravelTimes},
         ticket::Priority,
     },
     schedule::plan::{
@@ -28,6 +27,7 @@ use truckroll_server::{
         solve_greedy,
     },
 };
+use truckroll_tests::bench::Lcg;
 use uuid::Uuid;
 
 struct Rng(Lcg);
@@ -82,6 +82,12 @@ fn city(jobs: usize, technicians: usize, seed: u64) -> PlanInput {
                     day + Duration::hours(start + 9),
                 ),
                 skills,
+                // A 30-minute lunch between 12:00 and 14:00.
+                breaks: vec![BreakWindow {
+                    earliest: day + Duration::hours(12),
+                    latest_end: day + Duration::hours(14),
+                    length: Duration::minutes(30),
+                }],
             }
         })
         .collect();
@@ -242,7 +248,9 @@ fn main() {
     let (mut seconds, mut jobs, mut technicians, mut seed) = (25usize, 500usize, 50usize, 20u64);
     while let Some(flag) = args.next() {
         let value: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-            eprintln!("usage: city-day-bench [--seconds N] [--jobs N] [--technicians N] [--seed N]");
+            eprintln!(
+                "usage: city-day-bench [--seconds N] [--jobs N] [--technicians N] [--seed N]"
+            );
             std::process::exit(2)
         });
         match flag.as_str() {
@@ -260,7 +268,10 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "city day: {jobs} jobs, {technicians} technicians, seed {seed}, solver budget {seconds} s, load average at start {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "| planner | jobs planned | unplanned | unplanned weight | travel km | travel h | time s | checked by simulation |"
@@ -304,6 +315,9 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average at end {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
 }

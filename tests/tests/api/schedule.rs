@@ -22,7 +22,8 @@ backend_tests!(
     maintenance_plan_makes_each_visit_once_across_restarts_and_replicas,
     day_plan_drives_by_the_road_network_and_estimates_when_it_is_down,
     a_p1_or_sla_bound_job_is_planned_when_capacity_is_short,
-    an_urgent_job_is_inserted_into_the_applied_plan_and_the_answer_says_what_moved
+    an_urgent_job_is_inserted_into_the_applied_plan_and_the_answer_says_what_moved,
+    a_lunch_break_is_kept_by_slots_and_day_plans
 );
 
 fn rfc3339(at: DateTime<Utc>) -> String {
@@ -1003,43 +1004,46 @@ async fn osrm_peer() -> (
     };
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = hits.clone();
-    let app = axum::Router::new().fallback(
-        move |uri: axum::http::Uri| {
-            let counted = counted.clone();
-            async move {
-                let path = uri.path();
-                let Some(coordinates) = path.strip_prefix("/table/v1/driving/") else {
-                    return (axum::http::StatusCode::NOT_FOUND, axum::Json(json!({"code": "InvalidUrl"})));
-                };
-                let points: Vec<&str> = coordinates.split(';').collect();
-                let query = uri.query().unwrap_or_default();
-                let list = |key: &str| -> Vec<usize> {
-                    query
-                        .split('&')
-                        .find_map(|kv| kv.strip_prefix(key))
-                        .map(|v| v.split(';').filter_map(|i| i.parse().ok()).collect())
-                        .unwrap_or_else(|| (0..points.len()).collect())
-                };
-                let (sources, destinations) = (list("sources="), list("destinations="));
-                let table = |value: f64| -> Vec<Vec<f64>> {
-                    sources
-                        .iter()
-                        .map(|&s| {
-                            destinations
-                                .iter()
-                                .map(|&d| if points[s] == points[d] { 0.0 } else { value })
-                                .collect()
-                        })
-                        .collect()
-                };
-                counted.fetch_add(1, Ordering::SeqCst);
-                (
-                    axum::http::StatusCode::OK,
-                    axum::Json(json!({"code": "Ok", "durations": table(600.0), "distances": table(7000.0)})),
-                )
-            }
-        },
-    );
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let counted = counted.clone();
+        async move {
+            let path = uri.path();
+            let Some(coordinates) = path.strip_prefix("/table/v1/driving/") else {
+                return (
+                    axum::http::StatusCode::NOT_FOUND,
+                    axum::Json(json!({"code": "InvalidUrl"})),
+                );
+            };
+            let points: Vec<&str> = coordinates.split(';').collect();
+            let query = uri.query().unwrap_or_default();
+            let list = |key: &str| -> Vec<usize> {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(key))
+                    .map(|v| v.split(';').filter_map(|i| i.parse().ok()).collect())
+                    .unwrap_or_else(|| (0..points.len()).collect())
+            };
+            let (sources, destinations) = (list("sources="), list("destinations="));
+            let table = |value: f64| -> Vec<Vec<f64>> {
+                sources
+                    .iter()
+                    .map(|&s| {
+                        destinations
+                            .iter()
+                            .map(|&d| if points[s] == points[d] { 0.0 } else { value })
+                            .collect()
+                    })
+                    .collect()
+            };
+            counted.fetch_add(1, Ordering::SeqCst);
+            (
+                axum::http::StatusCode::OK,
+                axum::Json(
+                    json!({"code": "Ok", "durations": table(600.0), "distances": table(7000.0)}),
+                ),
+            )
+        }
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("peer binds");
@@ -1071,7 +1075,11 @@ async fn site_north(app: &TestApp, shop: &Shop, north: f64, tier: Option<&str>) 
     let admin = &shop.tenant.admin_token;
     let customer = match tier {
         Some(tier) => app
-            .post("/v1/customers", admin, &json!({"name": "Clinic", "tier": tier}))
+            .post(
+                "/v1/customers",
+                admin,
+                &json!({"name": "Clinic", "tier": tier}),
+            )
             .await
             .expect(StatusCode::CREATED),
         None => app
@@ -1096,7 +1104,8 @@ async fn site_north(app: &TestApp, shop: &Shop, north: f64, tier: Option<&str>) 
 }
 
 async fn ticket_at(app: &TestApp, shop: &Shop, site: Uuid, priority: &str) -> Uuid {
-    let body = json!({"title": "Chiller", "category": "hvac", "priority": priority, "site_id": site});
+    let body =
+        json!({"title": "Chiller", "category": "hvac", "priority": priority, "site_id": site});
     id_of(
         &app.post("/v1/tickets", &shop.tenant.admin_token, &body)
             .await
@@ -1143,6 +1152,10 @@ async fn day_plan_drives_by_the_road_network_and_estimates_when_it_is_down(backe
     // The network goes down; a ticket at a new site needs new legs: the
     // plan is still made, by great circle, and says why.
     stop.send(()).expect("peer stops");
+    let address = url.trim_start_matches("http://").to_owned();
+    while tokio::net::TcpStream::connect(&address).await.is_ok() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let north = site_north(&app, &shop, 0.02, None).await;
     ticket_at(&app, &shop, north, "P3").await;
     let down = plan_of(&app, admin, 1).await;
@@ -1272,9 +1285,13 @@ async fn an_urgent_job_is_inserted_into_the_applied_plan_and_the_answer_says_wha
     }
     let plan = plan_of(&app, admin, 1).await;
     let plan_id = id_of(&plan, "id");
-    app.post(&format!("/v1/schedule/plans/{plan_id}/apply"), admin, &json!({}))
-        .await
-        .expect(StatusCode::OK);
+    app.post(
+        &format!("/v1/schedule/plans/{plan_id}/apply"),
+        admin,
+        &json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
     let before = visits(&plan);
     assert_eq!(before.len(), 3, "{plan}");
 
@@ -1338,19 +1355,30 @@ async fn an_urgent_job_is_inserted_into_the_applied_plan_and_the_answer_says_wha
         .iter()
         .map(|m| {
             assert_eq!(id_of(m, "technician_id"), technician);
-            (id_of(m, "ticket_id"), time_of(m, "from_start"), time_of(m, "to_start"))
+            (
+                id_of(m, "ticket_id"),
+                time_of(m, "from_start"),
+                time_of(m, "to_start"),
+            )
         })
         .collect();
     expected_moves.sort();
     moved.sort();
     assert_eq!(moved, expected_moves, "{answer}");
-    assert!(!moved.is_empty(), "the urgent job went first at the same site: {answer}");
+    assert!(
+        !moved.is_empty(),
+        "the urgent job went first at the same site: {answer}"
+    );
 
     // Applied: the urgent job assigned, the moved visits' planned starts kept.
     let new_id = id_of(replanned, "id");
-    app.post(&format!("/v1/schedule/plans/{new_id}/apply"), admin, &json!({}))
-        .await
-        .expect(StatusCode::OK);
+    app.post(
+        &format!("/v1/schedule/plans/{new_id}/apply"),
+        admin,
+        &json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
     let row = app
         .get(&format!("/v1/tickets/{urgent}"), admin)
         .await
@@ -1370,5 +1398,123 @@ async fn an_urgent_job_is_inserted_into_the_applied_plan_and_the_answer_says_wha
     )
     .await
     .expect_problem(StatusCode::CONFLICT, "conflict");
+    app.stop().await;
+}
+
+/// A technician's shift 08:00–17:00 with an hour's lunch between 12:00 and
+/// 13:00: a 90-minute job cannot be promised 12:00–14:00 (slots leave it
+/// out, the plan leaves it unplanned), and the planned day shows the lunch
+/// between the visits.
+async fn a_lunch_break_is_kept_by_slots_and_day_plans(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "lunch")
+        .skilled()
+        .capacity(10)
+        .technicians(1)
+        .build()
+        .await;
+    let admin = &shop.tenant.admin_token;
+    let technician = shop.techs[0].id;
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let too_long: Vec<Value> = days
+        .iter()
+        .map(|day| {
+            json!({"day": day, "start": "08:00", "end": "17:00",
+                          "breaks": [{"after": "12:00", "before": "13:00", "minutes": 90}]})
+        })
+        .collect();
+    let reply = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/technicians/{technician}"),
+            Some(admin),
+            Some(&json!({"shifts": too_long})),
+        )
+        .await;
+    reply.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert!(
+        error_fields(&reply).contains(&"shifts[0].breaks[0].minutes".to_owned()),
+        "{}",
+        reply.body
+    );
+    let shifts: Vec<Value> = days
+        .iter()
+        .map(|day| {
+            json!({"day": day, "start": "08:00", "end": "17:00",
+                          "breaks": [{"after": "12:00", "before": "13:00", "minutes": 60}]})
+        })
+        .collect();
+    let stored = app
+        .patch(
+            &format!("/v1/technicians/{technician}"),
+            admin,
+            &json!({"shifts": shifts}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(stored["shifts"][0]["breaks"][0]["minutes"], 60, "{stored}");
+    put(
+        &app,
+        "/v1/schedule/durations/hvac",
+        admin,
+        &json!({"minutes": 90}),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let long = id_of(&shop.ticket(&app, "P3").await, "id");
+    let day = midnight_after(1);
+    let offered: Vec<DateTime<Utc>> = slots(
+        &app,
+        &format!("/v1/tickets/{long}/slots?days=3&window_minutes=120&limit=100"),
+        admin,
+    )
+    .await
+    .iter()
+    .map(|slot| time_of(slot, "starts_at"))
+    .filter(|start| *start >= day && *start < day + Duration::days(1))
+    .collect();
+    for hour in [8, 10, 14] {
+        assert!(
+            offered.contains(&(day + Duration::hours(hour))),
+            "{hour}:00 offered: {offered:?}"
+        );
+    }
+    assert!(
+        !offered.contains(&(day + Duration::hours(12))),
+        "no 90 minutes between 12 and 14 around the lunch: {offered:?}"
+    );
+
+    put(
+        &app,
+        &format!("/v1/tickets/{long}/window"),
+        admin,
+        &json!({"starts_at": rfc3339(day + Duration::hours(12)),
+                "ends_at": rfc3339(day + Duration::hours(14)), "duration_minutes": 90}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let short = id_of(&shop.ticket(&app, "P3").await, "id");
+    put(
+        &app,
+        &format!("/v1/tickets/{short}/window"),
+        admin,
+        &json!({"starts_at": rfc3339(day + Duration::hours(11)),
+                "ends_at": rfc3339(day + Duration::hours(15)), "duration_minutes": 60}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let plan = plan_of(&app, admin, 1).await;
+    assert_eq!(id_of(&plan["unassigned"][0], "ticket_id"), long, "{plan}");
+    let planned = visits(&plan);
+    assert_eq!(planned.len(), 1, "{plan}");
+    let (_, ticket, start, end) = planned[0];
+    assert_eq!(ticket, short);
+    let lunch = &plan["routes"][0]["breaks"];
+    assert_eq!(lunch.as_array().map(Vec::len), Some(1), "{plan}");
+    let (lunch_start, lunch_end) = (time_of(&lunch[0], "start_at"), time_of(&lunch[0], "end_at"));
+    assert_eq!(lunch_end - lunch_start, Duration::minutes(60));
+    assert!(lunch_start >= day + Duration::hours(12) && lunch_end <= day + Duration::hours(13));
+    assert!(end <= lunch_start || start >= lunch_end, "{plan}");
     app.stop().await;
 }
