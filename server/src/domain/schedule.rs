@@ -605,7 +605,7 @@ pub fn simulate<T: TravelTimes + ?Sized>(
     stops: &[&Stop],
 ) -> Result<RouteOutcome, RouteViolation> {
     let first = drive_with(travel, depot, stops, &[]);
-    if depot.breaks.is_empty() {
+    if depot.breaks.is_empty() || first.is_ok() {
         return first;
     }
     let places = break_places(stops.len());
