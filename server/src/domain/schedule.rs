@@ -692,7 +692,6 @@ fn drive_with<T: TravelTimes + ?Sized>(
         here = stop.point;
     }
     rest(&mut at, BreakAt::Leaving(stops.len()))?;
-    drop(rest);
     let drive = travel.seconds(here, depot.end);
     travel_seconds += drive;
     distance_m += travel.meters(here, depot.end);

@@ -519,7 +519,7 @@ impl DayPlanner<'_> {
                     .visits
                     .iter()
                     .find(|v| v.ticket_id == old.ticket_id)?;
-                (new.start_at != old.start_at).then(|| MovedVisit {
+                (new.start_at != old.start_at).then_some(MovedVisit {
                     ticket_id: old.ticket_id,
                     technician_id: new_route.technician_id,
                     from_start: old.start_at,

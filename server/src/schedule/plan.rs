@@ -682,10 +682,8 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
         }
     }
     // Jobs the repair took out, into the cheapest place left.
-    for j in 0..input.jobs.len() {
-        if placed[j] {
-            continue;
-        }
+    let left: Vec<usize> = (0..input.jobs.len()).filter(|&j| !placed[j]).collect();
+    for j in left {
         let open: Vec<OpenRoute> = (0..input.shifts.len())
             .map(|s| OpenRoute {
                 shift: s,
