@@ -80,6 +80,7 @@ fn fleet(n: usize) -> Vec<TechnicianEntry> {
         day,
         start: "06:00".into(),
         end: "22:00".into(),
+        breaks: Vec::new(),
     })
     .to_vec();
     (0..n)

@@ -79,6 +79,8 @@ pub struct AppState {
     pub pings: Arc<crate::dispatch::ingest::PingIngest>,
     /// Parsed trigger rules per tenant, checked against the rules version.
     pub rules: Arc<crate::automation::cache::RulesCache>,
+    /// Day plans' road network (`[schedule] osrm_url`) and its cache.
+    pub roads: Option<Arc<crate::schedule::travel::RoadNetwork>>,
 }
 
 impl AppState {
@@ -152,6 +154,12 @@ impl AppState {
             )),
             // `Config::validated` refused a bad list already.
             trusted_proxies: Arc::new(config.proxy.networks().unwrap_or_default()),
+            roads: config.schedule.road_network().map(|settings| {
+                Arc::new(crate::schedule::travel::RoadNetwork::new(
+                    settings,
+                    config.egress.policy().unwrap_or_default(),
+                ))
+            }),
             config: Arc::new(config),
         })
     }

@@ -14,7 +14,7 @@
 //!
 //! let tenant = Uuid::now_v7();
 //! let all_week = [Day::Mon, Day::Tue, Day::Wed, Day::Thu, Day::Fri, Day::Sat, Day::Sun]
-//!     .map(|day| Shift { day, start: "00:00".into(), end: "00:00".into() });
+//!     .map(|day| Shift { day, start: "00:00".into(), end: "00:00".into(), breaks: vec![] });
 //! let index = TechnicianIndex::new();
 //! index.upsert(TechnicianEntry {
 //!     id: Uuid::now_v7(),

@@ -90,6 +90,7 @@ mod tests {
             day,
             start: start.into(),
             end: end.into(),
+            breaks: Vec::new(),
         };
         let cases: Vec<(Vec<Shift>, &str)> = vec![
             (vec![shift(Day::Mon, "08:00", "17:00")], "Europe/Berlin"),

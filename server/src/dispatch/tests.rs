@@ -86,6 +86,7 @@ fn all_week() -> Vec<Shift> {
         day,
         start: "00:00".into(),
         end: "00:00".into(),
+        breaks: Vec::new(),
     })
     .to_vec()
 }
@@ -244,6 +245,7 @@ fn random_shifts(rng: &mut Rng) -> Vec<Shift> {
                 day,
                 start: "08:00".into(),
                 end: "17:00".into(),
+                breaks: Vec::new(),
             })
             .collect(),
         3 => (0..rng.below(4) + 1)
@@ -251,6 +253,7 @@ fn random_shifts(rng: &mut Rng) -> Vec<Shift> {
                 day: *rng.pick(&days),
                 start: clock(rng),
                 end: clock(rng),
+                breaks: Vec::new(),
             })
             .collect(),
         _ => Vec::new(),

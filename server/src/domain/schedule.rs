@@ -306,6 +306,63 @@ pub fn shift_intervals(shifts: &[Shift], time_zone: &str, day: NaiveDate) -> Vec
     intervals
 }
 
+/// A break to take inside a working interval: `length`, begun at or after
+/// `earliest`, over by `latest_end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakWindow {
+    pub earliest: DateTime<Utc>,
+    pub latest_end: DateTime<Utc>,
+    pub length: Duration,
+}
+
+/// The breaks of the shifts that start on local `day`, as instants: a
+/// break's times are read on the shift's day, or the next when they fall
+/// before the shift's start (a shift past midnight).
+pub fn shift_breaks(shifts: &[Shift], time_zone: &str, day: NaiveDate) -> Vec<BreakWindow> {
+    let Ok(tz) = time_zone.parse::<Tz>() else {
+        return Vec::new();
+    };
+    let clock = |value: &str| {
+        (value.len() == 5)
+            .then(|| NaiveTime::parse_from_str(value, "%H:%M").ok())
+            .flatten()
+    };
+    let mut breaks = Vec::new();
+    for shift in shifts.iter().filter(|s| weekday(s.day) == day.weekday()) {
+        let Some(start) = clock(&shift.start) else {
+            continue;
+        };
+        let at = |time: NaiveTime| {
+            let on = if time < start { day.succ_opt()? } else { day };
+            local_instant(tz, on, time)
+        };
+        for brk in &shift.breaks {
+            let (Some(after), Some(before)) = (clock(&brk.after), clock(&brk.before)) else {
+                continue;
+            };
+            if let (Some(earliest), Some(latest_end)) = (at(after), at(before)) {
+                breaks.push(BreakWindow {
+                    earliest,
+                    latest_end,
+                    length: Duration::minutes(i64::from(brk.minutes)),
+                });
+            }
+        }
+    }
+    breaks.sort_by_key(|b| (b.earliest, b.latest_end));
+    breaks
+}
+
+/// The breaks that lie wholly inside `interval` (a break an absence cuts
+/// into is not taken: the absence covers it).
+pub fn breaks_within(breaks: &[BreakWindow], interval: Interval) -> Vec<BreakWindow> {
+    breaks
+        .iter()
+        .copied()
+        .filter(|b| b.earliest >= interval.0 && b.latest_end <= interval.1)
+        .collect()
+}
+
 /// `intervals` less every range of `busy`.
 pub fn subtract(intervals: &[Interval], busy: &[Interval]) -> Vec<Interval> {
     let mut free: Vec<Interval> = intervals.to_vec();
@@ -361,6 +418,92 @@ impl TravelModel {
     }
 }
 
+/// Driving seconds and road metres between two points: the great-circle
+/// model, or a road network's matrix with the model for pairs it lacks.
+pub trait TravelTimes {
+    /// Whole seconds of driving.
+    fn seconds(&self, from: GeoPoint, to: GeoPoint) -> i64;
+    /// Road metres.
+    fn meters(&self, from: GeoPoint, to: GeoPoint) -> f64;
+}
+
+impl TravelTimes for TravelModel {
+    fn seconds(&self, from: GeoPoint, to: GeoPoint) -> i64 {
+        TravelModel::seconds(self, from, to)
+    }
+
+    fn meters(&self, from: GeoPoint, to: GeoPoint) -> f64 {
+        TravelModel::meters(self, from, to)
+    }
+}
+
+/// A point as a map key: micro-degrees (about 0.1 m).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PointKey(i64, i64);
+
+impl From<GeoPoint> for PointKey {
+    fn from(point: GeoPoint) -> Self {
+        Self(
+            (point.lat * 1e6).round() as i64,
+            (point.lon * 1e6).round() as i64,
+        )
+    }
+}
+
+/// One road leg: whole seconds and metres.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Leg {
+    pub seconds: i64,
+    pub meters: f64,
+}
+
+/// Road legs between points (from a road network), the model for the rest.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RoadMatrix {
+    pub legs: std::collections::HashMap<(PointKey, PointKey), Leg>,
+}
+
+/// The travel a plan is made and checked with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoadTravel {
+    pub model: TravelModel,
+    pub matrix: Option<std::sync::Arc<RoadMatrix>>,
+}
+
+impl From<TravelModel> for RoadTravel {
+    fn from(model: TravelModel) -> Self {
+        Self {
+            model,
+            matrix: None,
+        }
+    }
+}
+
+impl RoadTravel {
+    fn leg(&self, from: GeoPoint, to: GeoPoint) -> Option<Leg> {
+        if PointKey::from(from) == PointKey::from(to) {
+            return None;
+        }
+        self.matrix
+            .as_ref()?
+            .legs
+            .get(&(from.into(), to.into()))
+            .copied()
+    }
+}
+
+impl TravelTimes for RoadTravel {
+    fn seconds(&self, from: GeoPoint, to: GeoPoint) -> i64 {
+        self.leg(from, to)
+            .map_or_else(|| self.model.seconds(from, to), |leg| leg.seconds)
+    }
+
+    fn meters(&self, from: GeoPoint, to: GeoPoint) -> f64 {
+        self.leg(from, to)
+            .map_or_else(|| self.model.meters(from, to), |leg| leg.meters)
+    }
+}
+
 /// Great-circle metres on a sphere of the Earth's mean radius.
 pub fn haversine_m(a: GeoPoint, b: GeoPoint) -> f64 {
     const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -389,11 +532,13 @@ impl Stop {
 }
 
 /// Where and when a technician's working interval starts and ends.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Depot {
     pub start: GeoPoint,
     pub end: GeoPoint,
     pub shift: Interval,
+    /// Breaks to take inside the interval, earliest first (at most two).
+    pub breaks: Vec<BreakWindow>,
 }
 
 /// One simulated visit.
@@ -410,6 +555,8 @@ pub struct Visit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteOutcome {
     pub visits: Vec<Visit>,
+    /// The breaks taken, `[start, end)`.
+    pub breaks: Vec<Interval>,
     /// Driving including the way back to the end point.
     pub travel_seconds: i64,
     pub distance_m: f64,
@@ -423,27 +570,113 @@ pub enum RouteViolation {
     Window(Uuid),
     #[error("the route does not end before the shift ends")]
     Shift,
+    #[error("a break cannot be taken inside its times")]
+    Break,
+}
+
+/// Where a break is taken: before leaving for stop `p` (`p` = the number
+/// of stops: before driving home), or on arriving at stop `p`, before the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BreakAt {
+    Leaving(usize),
+    Arriving(usize),
+}
+
+/// Every place a break may be taken on a route of `stops` stops, earliest first.
+fn break_places(stops: usize) -> Vec<BreakAt> {
+    let mut places = Vec::with_capacity(2 * stops + 1);
+    for p in 0..stops {
+        places.push(BreakAt::Leaving(p));
+        places.push(BreakAt::Arriving(p));
+    }
+    places.push(BreakAt::Leaving(stops));
+    places
 }
 
 /// Drives `stops` in order from the depot's start at the shift start,
 /// waiting for each window to open, and back to the end point. Every job
 /// must end inside its window and the technician be back by the shift end.
-pub fn simulate(
-    travel: &TravelModel,
+/// Each break of the depot is taken at the earliest place (between jobs, or
+/// on arriving at the next one) that lets the whole route work; a break is
+/// not needed once the technician is back before it may begin.
+pub fn simulate<T: TravelTimes + ?Sized>(
+    travel: &T,
     depot: &Depot,
     stops: &[&Stop],
+) -> Result<RouteOutcome, RouteViolation> {
+    let first = drive_with(travel, depot, stops, &[]);
+    if depot.breaks.is_empty() || first.is_ok() {
+        return first;
+    }
+    let places = break_places(stops.len());
+    let mut error = first.err().unwrap_or(RouteViolation::Break);
+    match depot.breaks.len() {
+        1 => {
+            for &place in &places {
+                match drive_with(travel, depot, stops, &[place]) {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(e) => error = e,
+                }
+            }
+        }
+        _ => {
+            for (i, &one) in places.iter().enumerate() {
+                for &two in &places[i..] {
+                    match drive_with(travel, depot, stops, &[one, two]) {
+                        Ok(outcome) => return Ok(outcome),
+                        Err(e) => error = e,
+                    }
+                }
+            }
+        }
+    }
+    Err(error)
+}
+
+/// Drives the route with the depot's breaks taken at `places` (in the
+/// breaks' order); no places: without breaks, which only works when every
+/// break may be skipped (the technician is back before it begins).
+fn drive_with<T: TravelTimes + ?Sized>(
+    travel: &T,
+    depot: &Depot,
+    stops: &[&Stop],
+    places: &[BreakAt],
 ) -> Result<RouteOutcome, RouteViolation> {
     let mut at = depot.shift.0;
     let mut here = depot.start;
     let mut visits = Vec::with_capacity(stops.len());
+    let mut taken = Vec::with_capacity(places.len());
     let mut travel_seconds = 0;
     let mut distance_m = 0.0;
-    for stop in stops {
+    let breaks_at = |place: BreakAt| -> Vec<BreakWindow> {
+        places
+            .iter()
+            .zip(&depot.breaks)
+            .filter(|(p, _)| **p == place)
+            .map(|(_, b)| *b)
+            .collect()
+    };
+    let mut rest = |at: &mut DateTime<Utc>, place: BreakAt| -> Result<(), RouteViolation> {
+        for brk in breaks_at(place) {
+            let start = (*at).max(brk.earliest);
+            let end = start + brk.length;
+            if end > brk.latest_end {
+                return Err(RouteViolation::Break);
+            }
+            taken.push((start, end));
+            *at = end;
+        }
+        Ok(())
+    };
+    for (p, stop) in stops.iter().enumerate() {
+        rest(&mut at, BreakAt::Leaving(p))?;
         let drive = travel.seconds(here, stop.point);
         travel_seconds += drive;
         distance_m += travel.meters(here, stop.point);
         let arrive_at = at + Duration::seconds(drive);
-        let start_at = arrive_at.max(stop.window.0).max(depot.shift.0);
+        let mut ready = arrive_at;
+        rest(&mut ready, BreakAt::Arriving(p))?;
+        let start_at = ready.max(stop.window.0).max(depot.shift.0);
         if start_at > stop.latest_start() {
             return Err(RouteViolation::Window(stop.ticket_id));
         }
@@ -458,6 +691,7 @@ pub fn simulate(
         at = end_at;
         here = stop.point;
     }
+    rest(&mut at, BreakAt::Leaving(stops.len()))?;
     let drive = travel.seconds(here, depot.end);
     travel_seconds += drive;
     distance_m += travel.meters(here, depot.end);
@@ -465,8 +699,16 @@ pub fn simulate(
     if back_at > depot.shift.1 {
         return Err(RouteViolation::Shift);
     }
+    // A break not placed is skipped only when the day is over before it
+    // may begin.
+    for (i, brk) in depot.breaks.iter().enumerate() {
+        if i >= places.len() && back_at > brk.earliest {
+            return Err(RouteViolation::Break);
+        }
+    }
     Ok(RouteOutcome {
         visits,
+        breaks: taken,
         travel_seconds,
         distance_m,
         back_at,
@@ -491,16 +733,19 @@ mod tests {
                 day: Day::Mon,
                 start: "08:00".into(),
                 end: "17:00".into(),
+                breaks: Vec::new(),
             },
             Shift {
                 day: Day::Mon,
                 start: "22:00".into(),
                 end: "02:00".into(),
+                breaks: Vec::new(),
             },
             Shift {
                 day: Day::Tue,
                 start: "08:00".into(),
                 end: "17:00".into(),
+                breaks: Vec::new(),
             },
         ];
         let monday = NaiveDate::from_ymd_opt(2026, 12, 7).expect("date");
@@ -561,6 +806,7 @@ mod tests {
             start: home,
             end: home,
             shift: (at(8, 0), at(16, 0)),
+            breaks: Vec::new(),
         };
         let job = |window: Interval| Stop {
             ticket_id: Uuid::now_v7(),
@@ -581,11 +827,82 @@ mod tests {
         assert!(route.is_ok(), "{route:?}");
         let squeezed = Depot {
             shift: (at(8, 0), at(15, 2)),
-            ..depot
+            ..depot.clone()
         };
         assert_eq!(
             simulate(&travel, &squeezed, &[&at_the_end]),
             Err(RouteViolation::Shift)
         );
+    }
+
+    #[test]
+    fn a_route_keeps_the_lunch_break() {
+        let travel = TravelModel::new(40.0);
+        let home = GeoPoint {
+            lat: 52.52,
+            lon: 13.40,
+        };
+        let site = GeoPoint {
+            lat: 52.53,
+            lon: 13.41,
+        };
+        let depot = Depot {
+            start: home,
+            end: home,
+            shift: (at(8, 0), at(17, 0)),
+            breaks: vec![BreakWindow {
+                earliest: at(12, 0),
+                latest_end: at(13, 0),
+                length: Duration::minutes(60),
+            }],
+        };
+        let job = |window: Interval, minutes: i64| Stop {
+            ticket_id: Uuid::now_v7(),
+            point: site,
+            window,
+            duration: Duration::minutes(minutes),
+        };
+        // 90 minutes inside 12–14 cannot be done around a 12–13 lunch.
+        let squeezed = job((at(12, 0), at(14, 0)), 90);
+        assert!(simulate(&travel, &depot, &[&squeezed]).is_err());
+        let without = Depot {
+            breaks: Vec::new(),
+            ..depot.clone()
+        };
+        assert!(simulate(&travel, &without, &[&squeezed]).is_ok());
+        // Two jobs around it: the lunch falls between them.
+        let morning = job((at(11, 0), at(12, 0)), 60);
+        let afternoon = job((at(12, 0), at(15, 0)), 60);
+        let route = simulate(&travel, &depot, &[&morning, &afternoon]).expect("feasible");
+        assert_eq!(route.breaks, vec![(at(12, 0), at(13, 0))]);
+        for visit in &route.visits {
+            assert!(
+                visit.end_at <= at(12, 0) || visit.start_at >= at(13, 0),
+                "{route:?}"
+            );
+        }
+        // Home before noon: no lunch needed.
+        let early = job((at(8, 0), at(10, 0)), 60);
+        let route = simulate(&travel, &depot, &[&early]).expect("feasible");
+        assert!(route.breaks.is_empty());
+    }
+
+    #[test]
+    fn breaks_are_read_on_the_shift_day() {
+        let shifts = vec![Shift {
+            day: Day::Mon,
+            start: "22:00".into(),
+            end: "06:00".into(),
+            breaks: vec![crate::domain::shifts::ShiftBreak {
+                after: "01:00".into(),
+                before: "02:00".into(),
+                minutes: 30,
+            }],
+        }];
+        let monday = NaiveDate::from_ymd_opt(2026, 12, 7).expect("date");
+        let breaks = shift_breaks(&shifts, "UTC", monday);
+        assert_eq!(breaks.len(), 1);
+        assert_eq!(breaks[0].earliest, at(1, 0) + Duration::days(1));
+        assert_eq!(breaks[0].length, Duration::minutes(30));
     }
 }

@@ -45,6 +45,34 @@ pub struct Shift {
     /// Local end time, `HH:MM`.
     #[schema(example = "17:00")]
     pub end: String,
+    /// Breaks inside the shift (at most two); day plans and slots keep them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breaks: Vec<ShiftBreak>,
+}
+
+/// A break of `minutes`, begun no earlier than `after` and over by
+/// `before` (local times inside the shift). The technician takes it where
+/// they are, between jobs or on arriving at the next one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftBreak {
+    #[schema(example = "12:00")]
+    pub after: String,
+    #[schema(example = "14:00")]
+    pub before: String,
+    #[schema(example = 30, minimum = 5, maximum = 240)]
+    pub minutes: u32,
+}
+
+/// A shift's local times as minutes after its start (`end` past midnight
+/// counts on), for the checks of its breaks.
+fn minutes_into(start: NaiveTime, time: NaiveTime) -> i64 {
+    let minutes = (time - start).num_minutes();
+    if minutes < 0 {
+        minutes + 24 * 60
+    } else {
+        minutes
+    }
 }
 
 fn parse_clock(value: &str) -> Option<NaiveTime> {
@@ -70,6 +98,34 @@ pub fn validate_shifts(errors: &mut ValidationErrors, field: &str, shifts: &[Shi
         }
         if parse_clock(&shift.end).is_none() {
             errors.add(format!("{field}[{i}].end"), "must be a local time HH:MM");
+        }
+        if shift.breaks.len() > 2 {
+            errors.add(format!("{field}[{i}].breaks"), "at most two breaks a shift");
+        }
+        for (b, brk) in shift.breaks.iter().enumerate() {
+            let at = format!("{field}[{i}].breaks[{b}]");
+            let (Some(start), Some(end), Some(after), Some(before)) = (
+                parse_clock(&shift.start),
+                parse_clock(&shift.end),
+                parse_clock(&brk.after),
+                parse_clock(&brk.before),
+            ) else {
+                errors.add(at, "after and before must be local times HH:MM");
+                continue;
+            };
+            if !(5..=240).contains(&brk.minutes) {
+                errors.add(format!("{at}.minutes"), "must be between 5 and 240");
+            }
+            let length = match minutes_into(start, end) {
+                0 => 24 * 60,
+                n => n,
+            };
+            let (from, to) = (minutes_into(start, after), minutes_into(start, before));
+            if to > length || from >= to {
+                errors.add(at.clone(), "must lie inside the shift, after before before");
+            } else if to - from < i64::from(brk.minutes) {
+                errors.add(format!("{at}.minutes"), "must fit between after and before");
+            }
         }
     }
     if shifts.len() > 50 {
@@ -111,6 +167,7 @@ mod tests {
             day,
             start: start.into(),
             end: end.into(),
+            breaks: Vec::new(),
         }
     }
 

@@ -349,9 +349,9 @@ fn customer_scheduling(state: &AppState) -> CustomerScheduling<'_> {
 async fn customer_slots(
     bearer: ProgressBearer,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
 ) -> ApiResult<Json<CustomerSlots>> {
-    limit(&state, &bearer.ticket_id.to_string(), peer)?;
+    limit(&state, &bearer.ticket_id.to_string(), client)?;
     Ok(Json(
         customer_scheduling(&state)
             .view(bearer.tenant_id, bearer.ticket_id, Utc::now())
@@ -370,10 +370,10 @@ async fn customer_slots(
 async fn book_customer_slot(
     bearer: ProgressBearer,
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(choice): ApiJson<CustomerSlot>,
 ) -> ApiResult<Json<CustomerSlot>> {
-    limit(&state, &bearer.ticket_id.to_string(), peer)?;
+    limit(&state, &bearer.ticket_id.to_string(), client)?;
     let facts = state
         .store
         .progress_facts(bearer.tenant_id, bearer.ticket_id)

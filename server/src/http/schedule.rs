@@ -29,7 +29,7 @@ use crate::{
     events::{Event, EventKind},
     schedule::{
         Slot, SlotFinder, SlotGrid, SlotJob,
-        day::{DayPlan, DayPlanError, DayPlanner},
+        day::{DayPlan, DayPlanError, DayPlanner, Insertion},
         plan::SolverBudget,
         window_text,
     },
@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_plan))
         .routes(routes!(get_plan))
         .routes(routes!(apply_plan))
+        .routes(routes!(insert_into_plan))
         .routes(routes!(list_maintenance, create_maintenance))
         .routes(routes!(get_maintenance, patch_maintenance))
 }
@@ -646,6 +647,8 @@ fn planner(state: &AppState) -> DayPlanner<'_> {
     DayPlanner {
         flow: state.assignments(),
         travel: travel(state),
+        roads: state.roads.as_deref(),
+        prefer_penalty_m: crate::dispatch::parts::prefer_bonus_m(&state.dispatch),
     }
 }
 
@@ -732,6 +735,49 @@ async fn apply_plan(
 ) -> ApiResult<Json<DayPlan>> {
     user.require(Action::TicketsManage)?;
     Ok(Json(planner(&state).apply(user.actor(), id).await?))
+}
+
+/// `POST /v1/schedule/plans/{id}/insert`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InsertRequest {
+    /// The urgent ticket to fit into the plan's day.
+    pub ticket_id: Uuid,
+}
+
+/// Re-plan around an urgent job with the least disruption: the ticket goes
+/// where it adds the least driving into a route of the plan (proposed or
+/// applied), every other job keeping its technician and order, nothing
+/// placed before a visit already begun (or due to have begun). The result
+/// is a new proposed plan (`replaces` names this one) to apply as any
+/// plan, with the urgent visit and every visit whose start moved. 409 when
+/// the ticket is already in the plan, closed, or fits nowhere.
+#[utoipa::path(post, path = "/v1/schedule/plans/{id}/insert", tag = "schedule", request_body = InsertRequest, security(("bearer" = [])),
+    responses((status = 201, body = Insertion), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all, fields(plan = %id))]
+async fn insert_into_plan(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(request): ApiJson<InsertRequest>,
+) -> ApiResult<(StatusCode, Json<Insertion>)> {
+    user.require(Action::TicketsManage)?;
+    let planner = planner(&state);
+    let plan = planner.get(user.tenant_id, id).await?;
+    let territory = match plan.territory_id {
+        Some(territory) => Some((
+            territory,
+            state
+                .store
+                .territory_boundary(user.tenant_id, territory)
+                .await?,
+        )),
+        None => None,
+    };
+    let insertion = planner
+        .insert(user.actor(), id, request.ticket_id, territory)
+        .await?;
+    Ok((StatusCode::CREATED, Json(insertion)))
 }
 
 /// A maintenance plan with the occurrences made from it.

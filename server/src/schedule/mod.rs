@@ -9,6 +9,7 @@ pub mod day;
 pub mod maintenance;
 pub mod plan;
 pub mod slots;
+pub mod travel;
 
 use std::collections::{HashMap, HashSet};
 

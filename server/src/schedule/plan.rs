@@ -20,6 +20,7 @@ use vrp_core::{
         JobSkills, JobSkillsDimension, VehicleSkillsDimension, create_skills_feature,
     },
     models::{
+        GoalBuilder,
         common::TimeWindow,
         problem::{JobIdDimension, VehicleIdDimension},
     },
@@ -29,7 +30,8 @@ use vrp_core::{
 use crate::domain::{
     geo::GeoPoint,
     people::SkillLevel,
-    schedule::{Depot, Interval, Stop, TravelModel, Visit, simulate},
+    schedule::{BreakWindow, Depot, Interval, RoadTravel, Stop, TravelTimes, Visit, simulate},
+    ticket::Priority,
 };
 
 /// One job to place.
@@ -47,6 +49,27 @@ pub struct PlanJob {
     /// required parts, under its category's `require` parts policy (issue
     /// 23); `None`: anyone qualified.
     pub only: Option<Vec<Uuid>>,
+    /// Technicians whose van holds its required parts under the `prefer`
+    /// policy: anyone else costs [`PlanInput::prefer_penalty_m`] more.
+    pub preferred: Option<Vec<Uuid>>,
+    /// What leaving it unplanned costs ([`job_weight`]: priority, and an
+    /// SLA deadline before the day's end).
+    pub weight: f64,
+}
+
+/// What leaving a job unplanned costs in the plan's first objective: 1 for
+/// P4, 4 for P3, 16 for P2, 64 for P1, times 4 when its SLA arrival deadline
+/// falls before the planned day ends. So one P1 job outweighs fifteen P3
+/// ones when capacity is short, and a job about to breach its SLA outweighs
+/// three of its priority that are not.
+pub fn job_weight(priority: Priority, deadline_in_day: bool) -> f64 {
+    let base = match priority {
+        Priority::P1 => 64.0,
+        Priority::P2 => 16.0,
+        Priority::P3 => 4.0,
+        Priority::P4 => 1.0,
+    };
+    if deadline_in_day { base * 4.0 } else { base }
 }
 
 /// One working interval of a technician.
@@ -56,13 +79,28 @@ pub struct PlanShift {
     pub home: GeoPoint,
     pub shift: Interval,
     pub skills: Vec<SkillLevel>,
+    /// Breaks inside the interval.
+    pub breaks: Vec<BreakWindow>,
 }
 
 #[derive(Debug, Clone)]
 pub struct PlanInput {
     pub jobs: Vec<PlanJob>,
     pub shifts: Vec<PlanShift>,
-    pub travel: TravelModel,
+    pub travel: RoadTravel,
+    /// Metres a job under the `prefer` parts policy costs more when done by
+    /// a technician whose van lacks its parts (batch assignment's bonus).
+    pub prefer_penalty_m: f64,
+}
+
+impl PlanInput {
+    /// The penalty `job` costs on `shift` ([`PlanJob::preferred`]).
+    fn penalty(&self, job: &PlanJob, shift: &PlanShift) -> f64 {
+        match &job.preferred {
+            Some(holders) if !holders.contains(&shift.technician_id) => self.prefer_penalty_m,
+            _ => 0.0,
+        }
+    }
 }
 
 /// One technician's ordered interval.
@@ -75,6 +113,15 @@ pub struct PlannedRoute {
     pub travel_seconds: i64,
     pub distance_m: f64,
     pub back_at: DateTime<Utc>,
+    /// The breaks the technician takes on this route.
+    #[serde(default)]
+    pub breaks: Vec<PlannedBreak>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedBreak {
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -153,6 +200,7 @@ fn depot_of(shift: &PlanShift) -> Depot {
         start: shift.home,
         end: shift.home,
         shift: shift.shift,
+        breaks: shift.breaks.clone(),
     }
 }
 
@@ -172,6 +220,11 @@ fn drive(input: &PlanInput, shift: &PlanShift, order: &[usize]) -> Option<Planne
         travel_seconds: outcome.travel_seconds,
         distance_m: outcome.distance_m,
         back_at: outcome.back_at,
+        breaks: outcome
+            .breaks
+            .into_iter()
+            .map(|(start_at, end_at)| PlannedBreak { start_at, end_at })
+            .collect(),
     })
 }
 
@@ -214,13 +267,17 @@ pub fn solve_greedy(input: &PlanInput) -> PlanOutcome {
         .map(|s| drive(input, s, &[]).map(|r| r.travel_seconds).unwrap_or(0))
         .collect();
     let mut jobs: Vec<usize> = (0..input.jobs.len()).collect();
-    jobs.sort_by_key(|&j| {
-        let job = &input.jobs[j];
-        (job.window.map(|w| w.1), job.ticket_id)
+    // Heaviest first (priority, SLA), so capacity goes to them.
+    jobs.sort_by(|&a, &b| {
+        let (a, b) = (&input.jobs[a], &input.jobs[b]);
+        b.weight.total_cmp(&a.weight).then_with(|| {
+            (a.window.map(|w| w.1), a.ticket_id).cmp(&(b.window.map(|w| w.1), b.ticket_id))
+        })
     });
     let mut unassigned = Vec::new();
     for j in jobs {
-        let mut best: Option<(i64, usize, usize)> = None;
+        // (added driving + the prefer penalty as driving, added driving, route, position)
+        let mut best: Option<(i64, i64, usize, usize)> = None;
         for (s, shift) in input.shifts.iter().enumerate() {
             if !may_do(shift, &input.jobs[j]) {
                 continue;
@@ -230,14 +287,17 @@ pub fn solve_greedy(input: &PlanInput) -> PlanOutcome {
                 order.insert(position, j);
                 if let Some(route) = drive(input, shift, &order) {
                     let added = route.travel_seconds - costs[s];
-                    if best.is_none_or(|(cost, _, _)| added < cost) {
-                        best = Some((added, s, position));
+                    let penalty = input.penalty(&input.jobs[j], shift)
+                        / (input.travel.model.speed_kmh / 3.6).max(0.1);
+                    let score = added + penalty.round() as i64;
+                    if best.is_none_or(|(cost, _, _, _)| score < cost) {
+                        best = Some((score, added, s, position));
                     }
                 }
             }
         }
         match best {
-            Some((added, s, position)) => {
+            Some((_, added, s, position)) => {
                 orders[s].insert(position, j);
                 costs[s] += added;
             }
@@ -254,6 +314,56 @@ pub fn solve_greedy(input: &PlanInput) -> PlanOutcome {
         .filter_map(|(shift, order)| drive(input, shift, order))
         .collect();
     outcome(routes, unassigned)
+}
+
+/// A stored route open to an insertion: its shift (into
+/// [`PlanInput::shifts`]), its jobs in order (into [`PlanInput::jobs`]), and
+/// the first position an insertion may take (after visits already begun).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenRoute {
+    pub shift: usize,
+    pub order: Vec<usize>,
+    pub earliest: usize,
+}
+
+/// Re-planning with the least disruption: `job` goes into the route and
+/// position (at or after its `earliest`) where it adds the least driving
+/// (plus the `prefer` penalty), every route's other jobs kept in their
+/// order. The route driven with it and the driving it adds; `None` when
+/// no route can take it.
+pub fn cheapest_insertion(
+    input: &PlanInput,
+    job: usize,
+    routes: &[OpenRoute],
+) -> Option<(PlannedRoute, i64)> {
+    let speed_ms = (input.travel.model.speed_kmh / 3.6).max(0.1);
+    let mut best: Option<(i64, PlannedRoute, i64)> = None;
+    for route in routes {
+        let Some(shift) = input.shifts.get(route.shift) else {
+            continue;
+        };
+        if !may_do(shift, &input.jobs[job]) {
+            continue;
+        }
+        let Some(before) = drive(input, shift, &route.order) else {
+            continue;
+        };
+        let penalty = (input.penalty(&input.jobs[job], shift) / speed_ms).round() as i64;
+        for position in route.earliest.min(route.order.len())..=route.order.len() {
+            let mut order = route.order.clone();
+            order.insert(position, job);
+            if let Some(after) = drive(input, shift, &order) {
+                let added = after.travel_seconds - before.travel_seconds;
+                if best
+                    .as_ref()
+                    .is_none_or(|(score, _, _)| added + penalty < *score)
+                {
+                    best = Some((added + penalty, after, added));
+                }
+            }
+        }
+    }
+    best.map(|(_, route, added)| (route, added))
 }
 
 /// Skills as strings for vrp-core: a held level `n` is every `skill>=1..n`,
@@ -292,6 +402,70 @@ fn required_skills(job: &PlanJob, index: usize) -> Vec<String> {
         all.push(format!("job:{index}"));
     }
     all
+}
+
+/// The time a shift's breaks take.
+fn reserved(shift: &PlanShift) -> Duration {
+    shift
+        .breaks
+        .iter()
+        .fold(Duration::zero(), |sum, b| sum + b.length)
+}
+
+fn job_index(dimens: &Dimensions) -> Option<usize> {
+    dimens.get_job_id().and_then(|id| id.parse().ok())
+}
+
+fn vehicle_index(route: &RouteContext) -> Option<usize> {
+    route
+        .route()
+        .actor
+        .vehicle
+        .dimens
+        .get_vehicle_id()
+        .and_then(|id| id.parse().ok())
+}
+
+/// The `prefer` parts policy as metres: `penalties[job][shift]`.
+struct PreferObjective {
+    penalties: Vec<Vec<f64>>,
+}
+
+impl PreferObjective {
+    fn of(&self, job: Option<usize>, shift: Option<usize>) -> Float {
+        job.zip(shift)
+            .and_then(|(j, s)| self.penalties.get(j)?.get(s).copied())
+            .unwrap_or(0.0)
+    }
+}
+
+impl FeatureObjective for PreferObjective {
+    fn fitness(&self, solution: &InsertionContext) -> Cost {
+        solution
+            .solution
+            .routes
+            .iter()
+            .map(|route| {
+                let shift = vehicle_index(route);
+                route
+                    .route()
+                    .tour
+                    .all_activities()
+                    .filter_map(|a| a.job.as_ref())
+                    .map(|single| self.of(job_index(&single.dimens), shift))
+                    .sum::<Float>()
+            })
+            .sum()
+    }
+
+    fn estimate(&self, move_ctx: &MoveContext<'_>) -> Cost {
+        match move_ctx {
+            MoveContext::Route { route_ctx, job, .. } => {
+                self.of(job_index(job.dimens()), vehicle_index(route_ctx))
+            }
+            MoveContext::Activity { .. } => Cost::default(),
+        }
+    }
 }
 
 /// Plans with vrp-core, then checks every route by simulation.
@@ -368,7 +542,10 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
                         .set_start_location(i)
                         .set_start_time(at(shift.shift.0))
                         .set_end_location(i)
-                        .set_end_time(at(shift.shift.1))
+                        // The breaks' time is kept free of work: the
+                        // simulation places each break, and a route it
+                        // rejects is repaired below.
+                        .set_end_time(at(shift.shift.1 - reserved(shift)))
                         .build()?,
                 )
                 .dimension(|d| {
@@ -378,18 +555,59 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(err)?;
+    // Objectives, in order: the weight of what is left unplanned (priority
+    // and SLA, `job_weight`), then road metres plus the `prefer` penalties.
+    let weights: Vec<f64> = input.jobs.iter().map(|j| j.weight).collect();
+    let unassigned = MinimizeUnassignedBuilder::new("min-unassigned")
+        .set_job_estimator(move |_, job| {
+            job_index(job.dimens())
+                .and_then(|j| weights.get(j).copied())
+                .unwrap_or(1.0)
+        })
+        .build()
+        .map_err(err)?;
+    let distance = TransportFeatureBuilder::new("min-distance")
+        .set_transport_cost(transport.clone())
+        .set_time_constrained(true)
+        .build_minimize_distance()
+        .map_err(err)?;
+    let penalties: Vec<Vec<f64>> = input
+        .jobs
+        .iter()
+        .map(|job| input.shifts.iter().map(|s| input.penalty(job, s)).collect())
+        .collect();
+    let prefer = FeatureBuilder::default()
+        .with_name("prefer-parts")
+        .with_objective(PreferObjective { penalties })
+        .build()
+        .map_err(err)?;
+    let (Some(unassigned_objective), Some(distance_objective), Some(prefer_objective)) = (
+        unassigned.objective.clone(),
+        distance.objective.clone(),
+        prefer.objective.clone(),
+    ) else {
+        return Err(PlanError("a feature without its objective".into()));
+    };
+    let main_goal = GoalBuilder::default()
+        .add_single(unassigned_objective)
+        .add_multi(
+            &[distance_objective, prefer_objective],
+            |objectives, a, b| {
+                let sum = |x| objectives.iter().map(|o| o.fitness(x)).sum::<Float>();
+                sum(a).total_cmp(&sum(b))
+            },
+            |objectives, move_ctx| objectives.iter().map(|o| o.estimate(move_ctx)).sum(),
+        )
+        .build()
+        .map_err(err)?;
     let goal = GoalContextBuilder::with_features(&[
-        MinimizeUnassignedBuilder::new("min-unassigned")
-            .build()
-            .map_err(err)?,
+        unassigned,
         create_skills_feature("skills", ViolationCode::from(1)).map_err(err)?,
-        TransportFeatureBuilder::new("min-distance")
-            .set_transport_cost(transport.clone())
-            .set_time_constrained(true)
-            .build_minimize_distance()
-            .map_err(err)?,
+        distance,
+        prefer,
     ])
     .map_err(err)?
+    .set_main_goal(main_goal)
     .build()
     .map_err(err)?;
     let problem = Arc::new(
@@ -412,6 +630,8 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
 
     let mut placed = vec![false; input.jobs.len()];
     let mut routes = Vec::new();
+    // (shift, order) of every route kept.
+    let mut orders: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut unassigned = Vec::new();
     for route in &solution.routes {
         let Some(s) = route
@@ -434,17 +654,74 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
         let Some(shift) = input.shifts.get(s) else {
             continue;
         };
-        let checked = order.iter().all(|&j| may_do(shift, &input.jobs[j]));
-        match drive(input, shift, &order).filter(|_| checked) {
-            Some(planned) => {
-                for &j in &order {
-                    placed[j] = true;
-                }
-                routes.push(planned);
+        let mut order: Vec<usize> = order
+            .into_iter()
+            .filter(|&j| may_do(shift, &input.jobs[j]))
+            .collect();
+        // A route the simulation rejects (a break that does not fit where
+        // the solver left room) loses its lightest jobs, latest first,
+        // until it drives; they are offered to every route below.
+        let mut planned = drive(input, shift, &order);
+        while planned.is_none() && !order.is_empty() {
+            let lightest = order
+                .iter()
+                .enumerate()
+                .rev()
+                .min_by(|a, b| input.jobs[*a.1].weight.total_cmp(&input.jobs[*b.1].weight))
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            order.remove(lightest);
+            planned = drive(input, shift, &order);
+        }
+        if let Some(planned) = planned {
+            for &j in &order {
+                placed[j] = true;
             }
-            None => {
-                tracing::warn!(technician = %shift.technician_id, "a solver route failed the check; its jobs stay unplanned");
+            orders.push((s, order));
+            routes.push(planned);
+        }
+    }
+    // Jobs the repair took out, into the cheapest place left.
+    let left: Vec<usize> = (0..input.jobs.len()).filter(|&j| !placed[j]).collect();
+    for j in left {
+        let open: Vec<OpenRoute> = (0..input.shifts.len())
+            .map(|s| OpenRoute {
+                shift: s,
+                order: orders
+                    .iter()
+                    .find(|(o, _)| *o == s)
+                    .map(|(_, order)| order.clone())
+                    .unwrap_or_default(),
+                earliest: 0,
+            })
+            .collect();
+        if let Some((route, _)) = cheapest_insertion(input, j, &open) {
+            let s = input
+                .shifts
+                .iter()
+                .position(|sh| {
+                    sh.technician_id == route.technician_id && sh.shift.0 == route.shift_start
+                })
+                .unwrap_or(0);
+            let order: Vec<usize> = route
+                .visits
+                .iter()
+                .filter_map(|v| {
+                    input
+                        .jobs
+                        .iter()
+                        .position(|job| job.ticket_id == v.ticket_id)
+                })
+                .collect();
+            match orders.iter_mut().find(|(o, _)| *o == s) {
+                Some(entry) => entry.1 = order,
+                None => orders.push((s, order)),
             }
+            routes.retain(|r| {
+                !(r.technician_id == route.technician_id && r.shift_start == route.shift_start)
+            });
+            routes.push(route);
+            placed[j] = true;
         }
     }
     for (j, job) in input.jobs.iter().enumerate() {
@@ -501,6 +778,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::domain::schedule::TravelModel;
 
     fn start() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 8, 8, 0, 0)
@@ -520,17 +798,24 @@ mod tests {
                 required_skills: if skilled { vec![SkillLevel { skill: "gas".into(), level: 2 }] } else { vec![] },
                 fixed_to: None,
                 only: None,
+                preferred: None,
+                weight: 1.0,
             }
         }
     }
 
     prop_compose! {
-        fn shift_strategy()(lat in 52.40f64..52.60, lon in 13.20f64..13.60, length in 4i64..10, gas in 0u8..4) -> PlanShift {
+        fn shift_strategy()(lat in 52.40f64..52.60, lon in 13.20f64..13.60, length in 4i64..10, gas in 0u8..4,
+                            lunch in any::<bool>()) -> PlanShift {
             PlanShift {
                 technician_id: Uuid::new_v4(),
                 home: GeoPoint { lat, lon },
                 shift: (start(), start() + Duration::hours(length)),
                 skills: if gas > 0 { vec![SkillLevel { skill: "gas".into(), level: gas }] } else { vec![] },
+                breaks: if lunch {
+                    vec![BreakWindow { earliest: start() + Duration::hours(3), latest_end: start() + Duration::hours(4),
+                                       length: Duration::minutes(30) }]
+                } else { vec![] },
             }
         }
     }
@@ -538,14 +823,14 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
-        /// Every route of every plan respects windows, skills and shifts,
-        /// checked by simulation, for the solver and the baseline.
+        /// Every route of every plan respects windows, skills, shifts and
+        /// breaks, checked by simulation, for the solver and the baseline.
         #[test]
         fn every_route_respects_windows_skills_and_shifts(
             jobs in prop::collection::vec(job_strategy(), 1..14),
             shifts in prop::collection::vec(shift_strategy(), 1..4),
         ) {
-            let input = PlanInput { jobs, shifts, travel: TravelModel::new(40.0) };
+            let input = PlanInput { jobs, shifts, travel: TravelModel::new(40.0).into(), prefer_penalty_m: 0.0 };
             let greedy = solve_greedy(&input);
             prop_assert_eq!(check(&input, &greedy), Ok(()));
             let solved = solve(&input, SolverBudget { max_seconds: 2, max_generations: 40 }).expect("solves");
@@ -566,6 +851,7 @@ mod tests {
                 },
                 shift: (start(), start() + Duration::hours(8)),
                 skills: vec![],
+                breaks: vec![],
             })
             .collect();
         let job = PlanJob {
@@ -579,11 +865,14 @@ mod tests {
             required_skills: vec![],
             fixed_to: Some(shifts[1].technician_id),
             only: None,
+            preferred: None,
+            weight: 1.0,
         };
         let input = PlanInput {
             jobs: vec![job],
             shifts,
-            travel: TravelModel::new(40.0),
+            travel: TravelModel::new(40.0).into(),
+            prefer_penalty_m: 0.0,
         };
         let solved = solve(
             &input,
@@ -615,6 +904,7 @@ mod tests {
                 },
                 shift: (start(), start() + Duration::hours(8)),
                 skills: vec![],
+                breaks: vec![],
             })
             .collect();
         let job = |only: Vec<Uuid>| PlanJob {
@@ -628,11 +918,14 @@ mod tests {
             required_skills: vec![],
             fixed_to: None,
             only: Some(only),
+            preferred: None,
+            weight: 1.0,
         };
         let input = PlanInput {
             jobs: vec![job(vec![shifts[1].technician_id])],
             shifts: shifts.clone(),
-            travel: TravelModel::new(40.0),
+            travel: TravelModel::new(40.0).into(),
+            prefer_penalty_m: 0.0,
         };
         let budget = SolverBudget {
             max_seconds: 2,
@@ -646,7 +939,8 @@ mod tests {
         let nobody = PlanInput {
             jobs: vec![job(vec![Uuid::new_v4()])],
             shifts,
-            travel: TravelModel::new(40.0),
+            travel: TravelModel::new(40.0).into(),
+            prefer_penalty_m: 0.0,
         };
         for solved in [
             solve(&nobody, budget).expect("solves"),
@@ -658,5 +952,140 @@ mod tests {
                 "no technician working that day has the required parts in their van"
             );
         }
+    }
+
+    fn two_shifts(hours: i64) -> Vec<PlanShift> {
+        (0..2)
+            .map(|i| PlanShift {
+                technician_id: Uuid::new_v4(),
+                home: GeoPoint {
+                    lat: 52.5 + f64::from(i) * 0.05,
+                    lon: 13.4,
+                },
+                shift: (start(), start() + Duration::hours(hours)),
+                skills: vec![],
+                breaks: vec![],
+            })
+            .collect()
+    }
+
+    fn job_at(lat: f64, minutes: i64, weight: f64) -> PlanJob {
+        PlanJob {
+            ticket_id: Uuid::new_v4(),
+            point: GeoPoint { lat, lon: 13.4 },
+            window: None,
+            duration: Duration::minutes(minutes),
+            required_skills: vec![],
+            fixed_to: None,
+            only: None,
+            preferred: None,
+            weight,
+        }
+    }
+
+    /// Capacity for one job: the P1 one (farther away) is planned and the
+    /// nearer P4 one is left, in the solver and the baseline.
+    #[test]
+    fn a_p1_job_is_not_dropped_when_capacity_is_short() {
+        let mut shifts = two_shifts(2);
+        shifts.truncate(1);
+        let near_p4 = job_at(52.5, 90, job_weight(Priority::P4, false));
+        let far_p1 = job_at(52.53, 90, job_weight(Priority::P1, false));
+        let input = PlanInput {
+            jobs: vec![near_p4.clone(), far_p1.clone()],
+            shifts,
+            travel: TravelModel::new(40.0).into(),
+            prefer_penalty_m: 0.0,
+        };
+        let budget = SolverBudget {
+            max_seconds: 2,
+            max_generations: 40,
+        };
+        for solved in [solve(&input, budget).expect("solves"), solve_greedy(&input)] {
+            assert_eq!(check(&input, &solved), Ok(()));
+            assert_eq!(solved.routes.len(), 1, "{solved:?}");
+            assert_eq!(solved.routes[0].visits[0].ticket_id, far_p1.ticket_id);
+            assert_eq!(solved.unassigned[0].ticket_id, near_p4.ticket_id);
+        }
+        assert_eq!(
+            job_weight(Priority::P3, true),
+            job_weight(Priority::P2, false)
+        );
+        assert!(job_weight(Priority::P1, false) > 15.0 * job_weight(Priority::P3, false));
+    }
+
+    /// Under `prefer`, the job goes to the van holding its parts although
+    /// the other technician lives next door; without the penalty it does not.
+    #[test]
+    fn prefer_sends_a_job_to_the_van_with_its_parts() {
+        let shifts = two_shifts(8);
+        let mut job = job_at(52.5, 30, 1.0);
+        job.preferred = Some(vec![shifts[1].technician_id]);
+        let budget = SolverBudget {
+            max_seconds: 2,
+            max_generations: 40,
+        };
+        for (penalty, expected) in [(20_000.0, 1), (0.0, 0)] {
+            let input = PlanInput {
+                jobs: vec![job.clone()],
+                shifts: shifts.clone(),
+                travel: TravelModel::new(40.0).into(),
+                prefer_penalty_m: penalty,
+            };
+            for solved in [solve(&input, budget).expect("solves"), solve_greedy(&input)] {
+                assert_eq!(check(&input, &solved), Ok(()));
+                assert_eq!(
+                    solved.routes[0].technician_id, shifts[expected].technician_id,
+                    "penalty {penalty}: {solved:?}"
+                );
+            }
+        }
+    }
+
+    /// The insertion goes where it adds least, never before a begun visit;
+    /// with no room it is refused.
+    #[test]
+    fn an_insertion_keeps_begun_visits_first_and_adds_least() {
+        let shifts = two_shifts(8);
+        let mut jobs = vec![
+            job_at(52.5, 60, 4.0),
+            job_at(52.5, 60, 4.0),
+            job_at(52.5, 60, 4.0),
+        ];
+        jobs.insert(0, job_at(52.5, 60, 64.0));
+        let input = PlanInput {
+            jobs,
+            shifts,
+            travel: TravelModel::new(40.0).into(),
+            prefer_penalty_m: 0.0,
+        };
+        let routes = vec![
+            OpenRoute {
+                shift: 0,
+                order: vec![1, 2, 3],
+                earliest: 2,
+            },
+            OpenRoute {
+                shift: 1,
+                order: vec![],
+                earliest: 0,
+            },
+        ];
+        let (route, added) = cheapest_insertion(&input, 0, &routes).expect("fits");
+        assert_eq!(route.technician_id, input.shifts[0].technician_id);
+        assert_eq!(added, 0, "same site: no driving added");
+        let order: Vec<Uuid> = route.visits.iter().map(|v| v.ticket_id).collect();
+        let id = |j: usize| input.jobs[j].ticket_id;
+        assert_eq!(order, vec![id(1), id(2), id(0), id(3)]);
+        let full = PlanInput {
+            shifts: two_shifts(3),
+            ..input.clone()
+        };
+        let routes = vec![OpenRoute {
+            shift: 0,
+            order: vec![1, 2, 3],
+            earliest: 0,
+        }];
+        assert!(cheapest_insertion(&full, 0, &routes).is_none());
     }
 }

@@ -16,8 +16,8 @@ use crate::{
         geo::GeoPoint,
         people::{SkillLevel, Technician},
         schedule::{
-            Depot, Interval, RouteOutcome, Stop, TravelModel, local_day, shift_intervals, simulate,
-            subtract,
+            Depot, Interval, RouteOutcome, Stop, TravelModel, breaks_within, local_day,
+            shift_breaks, shift_intervals, simulate, subtract,
         },
     },
     store::schedule::BookedJob,
@@ -131,11 +131,13 @@ pub fn find_slots(
                 continue;
             }
             let shifts = shift_intervals(&technician.shifts, &technician.time_zone, day);
+            let breaks = shift_breaks(&technician.shifts, &technician.time_zone, day);
             for (start, end) in subtract(&shifts, &calendar.absences) {
                 let depot = Depot {
                     start: home,
                     end: home,
                     shift: (start, end),
+                    breaks: breaks_within(&breaks, (start, end)),
                 };
                 let inside: Vec<&Stop> = theirs
                     .iter()

@@ -19,7 +19,11 @@ backend_tests!(
     slots_never_overlap_bookings_and_booking_sets_the_window,
     day_plan_is_applied_once_and_the_phone_gets_its_ordered_day,
     applying_a_plan_under_a_manual_assignment_is_all_or_nothing,
-    maintenance_plan_makes_each_visit_once_across_restarts_and_replicas
+    maintenance_plan_makes_each_visit_once_across_restarts_and_replicas,
+    day_plan_drives_by_the_road_network_and_estimates_when_it_is_down,
+    a_p1_or_sla_bound_job_is_planned_when_capacity_is_short,
+    an_urgent_job_is_inserted_into_the_applied_plan_and_the_answer_says_what_moved,
+    a_lunch_break_is_kept_by_slots_and_day_plans
 );
 
 fn rfc3339(at: DateTime<Utc>) -> String {
@@ -984,5 +988,533 @@ async fn maintenance_plan_makes_each_visit_once_across_restarts_and_replicas(bac
     )
     .await
     .expect_problem(StatusCode::CONFLICT, "conflict");
+    app.stop().await;
+}
+
+/// A local peer answering OSRM's `table` service: 600 s and 7 km between
+/// any two different coordinates; it counts the requests it answers.
+async fn osrm_peer() -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let counted = counted.clone();
+        async move {
+            let path = uri.path();
+            let Some(coordinates) = path.strip_prefix("/table/v1/driving/") else {
+                return (
+                    axum::http::StatusCode::NOT_FOUND,
+                    axum::Json(json!({"code": "InvalidUrl"})),
+                );
+            };
+            let points: Vec<&str> = coordinates.split(';').collect();
+            let query = uri.query().unwrap_or_default();
+            let list = |key: &str| -> Vec<usize> {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(key))
+                    .map(|v| v.split(';').filter_map(|i| i.parse().ok()).collect())
+                    .unwrap_or_else(|| (0..points.len()).collect())
+            };
+            let (sources, destinations) = (list("sources="), list("destinations="));
+            let table = |value: f64| -> Vec<Vec<f64>> {
+                sources
+                    .iter()
+                    .map(|&s| {
+                        destinations
+                            .iter()
+                            .map(|&d| if points[s] == points[d] { 0.0 } else { value })
+                            .collect()
+                    })
+                    .collect()
+            };
+            counted.fetch_add(1, Ordering::SeqCst);
+            (
+                axum::http::StatusCode::OK,
+                axum::Json(
+                    json!({"code": "Ok", "durations": table(600.0), "distances": table(7000.0)}),
+                ),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("peer binds");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                stopped.await.ok();
+            })
+            .await
+            .expect("peer runs");
+    });
+    (url, hits, stop)
+}
+
+async fn plan_of(app: &TestApp, admin: &str, days: i64) -> Value {
+    app.post(
+        "/v1/schedule/plans",
+        admin,
+        &json!({"day": day_after(days), "max_seconds": 1}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+}
+
+/// A second site of the shop's customer, `north` degrees north of the first.
+async fn site_north(app: &TestApp, shop: &Shop, north: f64, tier: Option<&str>) -> Uuid {
+    let admin = &shop.tenant.admin_token;
+    let customer = match tier {
+        Some(tier) => app
+            .post(
+                "/v1/customers",
+                admin,
+                &json!({"name": "Clinic", "tier": tier}),
+            )
+            .await
+            .expect(StatusCode::CREATED),
+        None => app
+            .get(&format!("/v1/sites/{}", shop.site), admin)
+            .await
+            .expect(StatusCode::OK),
+    };
+    let customer_id = match tier {
+        Some(_) => id_of(&customer, "id"),
+        None => id_of(&customer, "customer_id"),
+    };
+    let site = app
+        .post(
+            "/v1/sites",
+            admin,
+            &json!({"customer_id": customer_id, "name": format!("North {north}"), "address": "Somewhere 1",
+                    "location": {"lat": 52.5163 + north, "lon": 13.3795}}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    id_of(&site, "id")
+}
+
+async fn ticket_at(app: &TestApp, shop: &Shop, site: Uuid, priority: &str) -> Uuid {
+    let body =
+        json!({"title": "Chiller", "category": "hvac", "priority": priority, "site_id": site});
+    id_of(
+        &app.post("/v1/tickets", &shop.tenant.admin_token, &body)
+            .await
+            .expect(StatusCode::CREATED),
+        "id",
+    )
+}
+
+async fn day_plan_drives_by_the_road_network_and_estimates_when_it_is_down(backend: TestBackend) {
+    let (url, hits, stop) = osrm_peer().await;
+    let osrm_url = url.clone();
+    let app = TestApp::start_with(backend, move |config| {
+        config.schedule.osrm_url = Some(osrm_url);
+        config.egress.allow = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let shop = day_shop(&app, "roads").await;
+    let admin = &shop.tenant.admin_token;
+    let ticket = id_of(&shop.ticket(&app, "P3").await, "id");
+
+    let plan = plan_of(&app, admin, 1).await;
+    assert_eq!(plan["travel"]["source"], "osrm", "{plan}");
+    assert_eq!(plan["unassigned"], json!([]), "{plan}");
+    // Two homes and one site: six legs, every one from the network.
+    assert_eq!(plan["travel"]["legs_from_network"], 6, "{plan}");
+    let route = &plan["routes"][0];
+    assert_eq!(id_of(&route["visits"][0], "ticket_id"), ticket);
+    assert_eq!(route["visits"][0]["travel_seconds"], 600, "{plan}");
+    assert_eq!(route["travel_seconds"], 1200, "{plan}");
+    assert_eq!(route["distance_m"].as_f64(), Some(14_000.0), "{plan}");
+    assert_eq!(
+        time_of(&route["visits"][0], "arrive_at"),
+        midnight_after(1) + Duration::hours(8) + Duration::seconds(600)
+    );
+    let asked = hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(asked >= 1);
+
+    // The same points again: answered from the cache, no request.
+    let again = plan_of(&app, admin, 1).await;
+    assert_eq!(again["travel"]["source"], "osrm", "{again}");
+    assert_eq!(again["travel"]["legs_cached"], 6, "{again}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), asked);
+
+    // The network goes down; a ticket at a new site needs new legs: the
+    // plan is still made, by great circle, and says why.
+    stop.send(()).expect("peer stops");
+    let address = url.trim_start_matches("http://").to_owned();
+    while tokio::net::TcpStream::connect(&address).await.is_ok() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let north = site_north(&app, &shop, 0.02, None).await;
+    ticket_at(&app, &shop, north, "P3").await;
+    let down = plan_of(&app, admin, 1).await;
+    assert_eq!(down["travel"]["source"], "great_circle", "{down}");
+    let detail = down["travel"]["detail"].as_str().expect("detail");
+    assert!(detail.contains("was not used"), "{detail}");
+    assert_eq!(visits(&down).len(), 2, "{down}");
+    assert!(
+        down["routes"]
+            .as_array()
+            .expect("routes")
+            .iter()
+            .flat_map(|r| r["visits"].as_array().expect("visits"))
+            .all(|v| v["travel_seconds"] != 600),
+        "great-circle times, not the network's: {down}"
+    );
+    app.stop().await;
+
+    // Loopback not allowed by `[egress]`: the network is never asked.
+    let (url, hits, _stop) = osrm_peer().await;
+    let app = TestApp::start_with(backend, move |config| {
+        config.schedule.osrm_url = Some(url);
+    })
+    .await;
+    let shop = day_shop(&app, "roads2").await;
+    shop.ticket(&app, "P3").await;
+    let refused = plan_of(&app, &shop.tenant.admin_token, 1).await;
+    assert_eq!(refused["travel"]["source"], "great_circle", "{refused}");
+    let detail = refused["travel"]["detail"].as_str().expect("detail");
+    assert!(detail.contains("internal address"), "{detail}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(visits(&refused).len(), 1, "{refused}");
+    app.stop().await;
+}
+
+/// One technician with a two-hour shift; two 90-minute jobs a day in that
+/// shift, so one of them cannot be planned. The near one would be the
+/// shorter drive: the far P1 one (day 1) and the far one whose SLA arrival
+/// deadline falls before the day ends (day 2) are planned instead.
+async fn a_p1_or_sla_bound_job_is_planned_when_capacity_is_short(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "urgent")
+        .skilled()
+        .capacity(10)
+        .technicians(1)
+        .build()
+        .await;
+    let admin = &shop.tenant.admin_token;
+    let shifts: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|day| json!({"day": day, "start": "08:00", "end": "10:00"}))
+        .collect();
+    app.patch(
+        &format!("/v1/technicians/{}", shop.techs[0].id),
+        admin,
+        &json!({"shifts": shifts}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    // Gold customers' tickets must see a technician within an hour.
+    app.post(
+        "/v1/sla/policies",
+        admin,
+        &json!({"name": "Gold", "match": {"customer_tier": "gold"},
+                "targets": {"response_minutes": 30, "arrival_minutes": 60, "resolution_minutes": 240}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let far = site_north(&app, &shop, 0.03, None).await;
+    let far_gold = site_north(&app, &shop, 0.03, Some("gold")).await;
+    let in_window = |ticket: Uuid, days: i64| {
+        let day = midnight_after(days);
+        let app = &app;
+        async move {
+            put(
+                app,
+                &format!("/v1/tickets/{ticket}/window"),
+                admin,
+                &json!({"starts_at": rfc3339(day + Duration::hours(8)),
+                        "ends_at": rfc3339(day + Duration::hours(10)), "duration_minutes": 90}),
+            )
+            .await
+            .expect(StatusCode::OK);
+        }
+    };
+    let near_p4 = id_of(&shop.ticket(&app, "P4").await, "id");
+    let far_p1 = ticket_at(&app, &shop, far, "P1").await;
+    in_window(near_p4, 1).await;
+    in_window(far_p1, 1).await;
+    let near_p4_again = id_of(&shop.ticket(&app, "P4").await, "id");
+    let far_p4_sla = ticket_at(&app, &shop, far_gold, "P4").await;
+    in_window(near_p4_again, 2).await;
+    in_window(far_p4_sla, 2).await;
+
+    for (days, planned, left) in [(1, far_p1, near_p4), (2, far_p4_sla, near_p4_again)] {
+        let plan = plan_of(&app, admin, days).await;
+        let got: Vec<Uuid> = visits(&plan).iter().map(|(_, t, _, _)| *t).collect();
+        assert_eq!(got, vec![planned], "day {days}: {plan}");
+        assert_eq!(id_of(&plan["unassigned"][0], "ticket_id"), left, "{plan}");
+        // The baseline weighs them the same way: nothing it left is heavier.
+        assert_eq!(plan["greedy_unassigned"], 1, "{plan}");
+    }
+    app.stop().await;
+}
+
+async fn an_urgent_job_is_inserted_into_the_applied_plan_and_the_answer_says_what_moved(
+    backend: TestBackend,
+) {
+    let app = TestApp::start(backend).await;
+    let shop = day_shop(&app, "urgent-insert").await;
+    let admin = &shop.tenant.admin_token;
+    let day = midnight_after(1);
+    // Three jobs promised "any time tomorrow", all at the shop's site.
+    let mut tickets = Vec::new();
+    for _ in 0..3 {
+        let ticket = id_of(&shop.ticket(&app, "P3").await, "id");
+        put(
+            &app,
+            &format!("/v1/tickets/{ticket}/window"),
+            admin,
+            &json!({"starts_at": rfc3339(day + Duration::hours(8)),
+                    "ends_at": rfc3339(day + Duration::hours(17)), "duration_minutes": 60}),
+        )
+        .await
+        .expect(StatusCode::OK);
+        tickets.push(ticket);
+    }
+    let plan = plan_of(&app, admin, 1).await;
+    let plan_id = id_of(&plan, "id");
+    app.post(
+        &format!("/v1/schedule/plans/{plan_id}/apply"),
+        admin,
+        &json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let before = visits(&plan);
+    assert_eq!(before.len(), 3, "{plan}");
+
+    let urgent = id_of(&shop.ticket(&app, "P1").await, "id");
+    app.post(
+        &format!("/v1/schedule/plans/{plan_id}/insert"),
+        &shop.tech().token,
+        &json!({"ticket_id": urgent}),
+    )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.post(
+        &format!("/v1/schedule/plans/{plan_id}/insert"),
+        admin,
+        &json!({"ticket_id": Uuid::now_v7()}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    let answer = app
+        .post(
+            &format!("/v1/schedule/plans/{plan_id}/insert"),
+            admin,
+            &json!({"ticket_id": urgent}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let replanned = &answer["plan"];
+    assert_eq!(replanned["state"], "proposed", "{answer}");
+    assert_eq!(id_of(replanned, "replaces"), plan_id);
+    let inserted = &answer["inserted"];
+    assert_eq!(id_of(inserted, "ticket_id"), urgent);
+    let technician = id_of(inserted, "technician_id");
+    let after = visits(replanned);
+    assert_eq!(after.len(), 4, "{answer}");
+    // Nobody else changed technician, and the jobs kept their order.
+    for (tech, ticket, _, _) in &before {
+        assert!(
+            after.iter().any(|(t, k, _, _)| t == tech && k == ticket),
+            "{ticket} left {tech}: {answer}"
+        );
+    }
+    let order = |visits: &[(Uuid, Uuid, DateTime<Utc>, DateTime<Utc>)]| -> Vec<Uuid> {
+        visits
+            .iter()
+            .filter(|(t, k, _, _)| *t == technician && *k != urgent)
+            .map(|(_, k, _, _)| *k)
+            .collect()
+    };
+    assert_eq!(order(&before), order(&after), "{answer}");
+    // What moved is exactly the visits whose start changed.
+    let mut expected_moves: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)> = before
+        .iter()
+        .filter_map(|(_, ticket, start, _)| {
+            let (_, _, new_start, _) = after.iter().find(|(_, k, _, _)| k == ticket)?;
+            (new_start != start).then_some((*ticket, *start, *new_start))
+        })
+        .collect();
+    let mut moved: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)> = answer["moved"]
+        .as_array()
+        .expect("moved")
+        .iter()
+        .map(|m| {
+            assert_eq!(id_of(m, "technician_id"), technician);
+            (
+                id_of(m, "ticket_id"),
+                time_of(m, "from_start"),
+                time_of(m, "to_start"),
+            )
+        })
+        .collect();
+    expected_moves.sort();
+    moved.sort();
+    assert_eq!(moved, expected_moves, "{answer}");
+    assert!(
+        !moved.is_empty(),
+        "the urgent job went first at the same site: {answer}"
+    );
+
+    // Applied: the urgent job assigned, the moved visits' planned starts kept.
+    let new_id = id_of(replanned, "id");
+    app.post(
+        &format!("/v1/schedule/plans/{new_id}/apply"),
+        admin,
+        &json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let row = app
+        .get(&format!("/v1/tickets/{urgent}"), admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(id_of(&row, "assignee_id"), technician);
+    for (ticket, _, to_start) in &moved {
+        let window = app
+            .get(&format!("/v1/tickets/{ticket}/window"), admin)
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(time_of(&window, "planned_start"), *to_start);
+    }
+    app.post(
+        &format!("/v1/schedule/plans/{new_id}/insert"),
+        admin,
+        &json!({"ticket_id": urgent}),
+    )
+    .await
+    .expect_problem(StatusCode::CONFLICT, "conflict");
+    app.stop().await;
+}
+
+/// A technician's shift 08:00–17:00 with an hour's lunch between 12:00 and
+/// 13:00: a 90-minute job cannot be promised 12:00–14:00 (slots leave it
+/// out, the plan leaves it unplanned), and the planned day shows the lunch
+/// between the visits.
+async fn a_lunch_break_is_kept_by_slots_and_day_plans(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "lunch")
+        .skilled()
+        .capacity(10)
+        .technicians(1)
+        .build()
+        .await;
+    let admin = &shop.tenant.admin_token;
+    let technician = shop.techs[0].id;
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let too_long: Vec<Value> = days
+        .iter()
+        .map(|day| {
+            json!({"day": day, "start": "08:00", "end": "17:00",
+                          "breaks": [{"after": "12:00", "before": "13:00", "minutes": 90}]})
+        })
+        .collect();
+    let reply = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/technicians/{technician}"),
+            Some(admin),
+            Some(&json!({"shifts": too_long})),
+        )
+        .await;
+    reply.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert!(
+        error_fields(&reply).contains(&"shifts[0].breaks[0].minutes".to_owned()),
+        "{}",
+        reply.body
+    );
+    let shifts: Vec<Value> = days
+        .iter()
+        .map(|day| {
+            json!({"day": day, "start": "08:00", "end": "17:00",
+                          "breaks": [{"after": "12:00", "before": "13:00", "minutes": 60}]})
+        })
+        .collect();
+    let stored = app
+        .patch(
+            &format!("/v1/technicians/{technician}"),
+            admin,
+            &json!({"shifts": shifts}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(stored["shifts"][0]["breaks"][0]["minutes"], 60, "{stored}");
+    put(
+        &app,
+        "/v1/schedule/durations/hvac",
+        admin,
+        &json!({"minutes": 90}),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let long = id_of(&shop.ticket(&app, "P3").await, "id");
+    let day = midnight_after(1);
+    let offered: Vec<DateTime<Utc>> = slots(
+        &app,
+        &format!("/v1/tickets/{long}/slots?days=3&window_minutes=120&limit=100"),
+        admin,
+    )
+    .await
+    .iter()
+    .map(|slot| time_of(slot, "starts_at"))
+    .filter(|start| *start >= day && *start < day + Duration::days(1))
+    .collect();
+    for hour in [8, 10, 14] {
+        assert!(
+            offered.contains(&(day + Duration::hours(hour))),
+            "{hour}:00 offered: {offered:?}"
+        );
+    }
+    assert!(
+        !offered.contains(&(day + Duration::hours(12))),
+        "no 90 minutes between 12 and 14 around the lunch: {offered:?}"
+    );
+
+    put(
+        &app,
+        &format!("/v1/tickets/{long}/window"),
+        admin,
+        &json!({"starts_at": rfc3339(day + Duration::hours(12)),
+                "ends_at": rfc3339(day + Duration::hours(14)), "duration_minutes": 90}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let short = id_of(&shop.ticket(&app, "P3").await, "id");
+    put(
+        &app,
+        &format!("/v1/tickets/{short}/window"),
+        admin,
+        &json!({"starts_at": rfc3339(day + Duration::hours(11)),
+                "ends_at": rfc3339(day + Duration::hours(15)), "duration_minutes": 60}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let plan = plan_of(&app, admin, 1).await;
+    assert_eq!(id_of(&plan["unassigned"][0], "ticket_id"), long, "{plan}");
+    let planned = visits(&plan);
+    assert_eq!(planned.len(), 1, "{plan}");
+    let (_, ticket, start, end) = planned[0];
+    assert_eq!(ticket, short);
+    let lunch = &plan["routes"][0]["breaks"];
+    assert_eq!(lunch.as_array().map(Vec::len), Some(1), "{plan}");
+    let (lunch_start, lunch_end) = (time_of(&lunch[0], "start_at"), time_of(&lunch[0], "end_at"));
+    assert_eq!(lunch_end - lunch_start, Duration::minutes(60));
+    assert!(lunch_start >= day + Duration::hours(12) && lunch_end <= day + Duration::hours(13));
+    assert!(end <= lunch_start || start >= lunch_end, "{plan}");
     app.stop().await;
 }

@@ -263,11 +263,13 @@ mod tests {
                 day: Day::Mon,
                 start: "08:00".into(),
                 end: "12:00".into(),
+                breaks: Vec::new(),
             },
             Shift {
                 day: Day::Tue,
                 start: "22:00".into(),
                 end: "02:00".into(),
+                breaks: Vec::new(),
             },
         ];
         let calendar = shift_calendar(&shifts, "UTC").expect("calendar");
