@@ -5,7 +5,7 @@
 //! breaks the chain.
 //!
 //! Redactable payloads (issue 19, erasure): an entry written since migration
-//! 0031 carries a random `payload_salt`, and its hash covers
+//! 0030 carries a random `payload_salt`, and its hash covers
 //! `sha256(salt, before, after)` instead of the payload itself. Erasing a
 //! customer replaces such a payload by that digest (and drops the salt), so
 //! the entry's hash still recomputes while neither the values nor a guessable

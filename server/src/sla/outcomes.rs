@@ -5,7 +5,7 @@
 //! Every change that can move a verdict (a ticket's priority, category,
 //! site or creation; its status history; an approval that pauses the clock;
 //! a policy; a customer's tier) marks the ticket in `sla_outcome_dirty` in
-//! the change's own transaction, by database triggers (migration 0036), so no
+//! the change's own transaction, by database triggers (migration 0033), so no
 //! write path can forget it. [`run`] (one replica, lease `sla_outcomes`)
 //! recomputes marked tickets every `sla.poll_ms` and clears each mark in the
 //! transaction that stores the outcome; it also recomputes outcomes that a
@@ -121,7 +121,7 @@ async fn recompute_due(
     Ok(())
 }
 
-/// Recomputes every marked outcome (the backfill after migration 0036, a
+/// Recomputes every marked outcome (the backfill after migration 0033, a
 /// bulk load, a policy change) and the expired ones; returns how many were
 /// recomputed. Marks made during the walk behind its cursor wait for the
 /// next call.

@@ -151,24 +151,24 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0029_watchers.sql"),
     ),
     (
-        31,
+        30,
         "privacy",
-        include_str!("../../../migrations/postgres/0031_privacy.sql"),
+        include_str!("../../../migrations/postgres/0030_privacy.sql"),
+    ),
+    (
+        31,
+        "retention",
+        include_str!("../../../migrations/postgres/0031_retention.sql"),
     ),
     (
         32,
-        "retention",
-        include_str!("../../../migrations/postgres/0032_retention.sql"),
-    ),
-    (
-        35,
         "customer_slot_choice",
-        include_str!("../../../migrations/postgres/0035_customer_slot_choice.sql"),
+        include_str!("../../../migrations/postgres/0032_customer_slot_choice.sql"),
     ),
     (
-        36,
+        33,
         "sla_outcomes_on_write",
-        include_str!("../../../migrations/postgres/0036_sla_outcomes_on_write.sql"),
+        include_str!("../../../migrations/postgres/0033_sla_outcomes_on_write.sql"),
     ),
 ];
 
@@ -319,24 +319,24 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0029_watchers.sql"),
     ),
     (
-        31,
+        30,
         "privacy",
-        include_str!("../../../migrations/sqlite/0031_privacy.sql"),
+        include_str!("../../../migrations/sqlite/0030_privacy.sql"),
+    ),
+    (
+        31,
+        "retention",
+        include_str!("../../../migrations/sqlite/0031_retention.sql"),
     ),
     (
         32,
-        "retention",
-        include_str!("../../../migrations/sqlite/0032_retention.sql"),
-    ),
-    (
-        35,
         "customer_slot_choice",
-        include_str!("../../../migrations/sqlite/0035_customer_slot_choice.sql"),
+        include_str!("../../../migrations/sqlite/0032_customer_slot_choice.sql"),
     ),
     (
-        36,
+        33,
         "sla_outcomes_on_write",
-        include_str!("../../../migrations/sqlite/0036_sla_outcomes_on_write.sql"),
+        include_str!("../../../migrations/sqlite/0033_sla_outcomes_on_write.sql"),
     ),
 ];
 

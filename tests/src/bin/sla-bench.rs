@@ -102,7 +102,7 @@ async fn report(app: TestApp, n: u64) -> (TestApp, anyhow::Result<()>) {
         Ok(seeded) => seeded,
         Err(error) => return (app, Err(error)),
     };
-    // The seeding's inserts marked every ticket (migration 0036's triggers),
+    // The seeding's inserts marked every ticket (migration 0033's triggers),
     // as a bulk load or the migration's backfill does: the maintainer's work.
     let started = Instant::now();
     let backfilled = outcomes::drain(app.state.store.as_ref()).await;
