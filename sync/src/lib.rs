@@ -34,6 +34,7 @@ mod packet_article;
 pub mod protocol;
 mod schema;
 pub mod signature;
+#[cfg(test)]
 mod squash;
 mod status;
 

@@ -1,110 +1,11 @@
-//! A document without its history (issue 19's retention): the same content
-//! written into a fresh document, so edits that were overwritten or deleted
-//! — earlier notes, removed photos, a phone number typed and erased — are
-//! gone from the bytes, not only from the current view.
+//! A document without its history, as retention squashes a closed ticket's
+//! (issue 19): [`TicketDoc::squashed`](crate::doc::TicketDoc::squashed) with
+//! nothing redacted. Erasure uses the same function with a redaction.
 
-use automerge::transaction::Transactable;
-use automerge::{ActorId, Automerge, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, Value};
-
-use crate::doc::{DocError, TicketDoc};
-use crate::schema::ROOT_KEYS;
-
-impl TicketDoc {
-    /// The current content in a new document: the shared skeleton change
-    /// (as [`TicketDoc::new`] makes it), then one change by `actor` writing
-    /// every value the document holds now. Item ids are kept (they are
-    /// values); nothing of the earlier changes remains. A replica holding the
-    /// old history must not sync with the result: it would merge both.
-    pub fn squashed(&self, actor: ActorId) -> Result<TicketDoc, DocError> {
-        let skeleton = TicketDoc::new(&self.ticket_id(), actor)?;
-        let mut fresh = Automerge::load(&skeleton.save())?;
-        fresh.set_actor(skeleton.actor().clone());
-        let source = self.as_automerge();
-        fresh
-            .transact::<_, _, AutomergeError>(|tx| {
-                for (key, object) in ROOT_KEYS {
-                    let Some((value, id)) = source.get(ROOT, *key)? else {
-                        continue;
-                    };
-                    match (object, value) {
-                        (Some(ty), Value::Object(found)) if *ty == found => {
-                            let target = match tx.get(ROOT, *key)? {
-                                Some((Value::Object(_), target)) => target,
-                                _ => tx.put_object(ROOT, *key, found)?,
-                            };
-                            copy_object(source, &id, tx, &target, found)?;
-                        }
-                        (_, Value::Object(found)) => {
-                            let target = tx.put_object(ROOT, *key, found)?;
-                            copy_object(source, &id, tx, &target, found)?;
-                        }
-                        (_, Value::Scalar(scalar)) => {
-                            let same = matches!(
-                                tx.get(ROOT, *key)?,
-                                Some((Value::Scalar(ref now), _)) if now.as_ref() == scalar.as_ref()
-                            );
-                            if !same {
-                                tx.put(ROOT, *key, scalar.into_owned())?;
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|failure| failure.error)?;
-        Ok(TicketDoc::from_parts(fresh, &skeleton))
-    }
-}
-
-/// Writes the content of `source`'s object `from` into the empty object `to`.
-fn copy_object(
-    source: &Automerge,
-    from: &ObjId,
-    tx: &mut impl Transactable,
-    to: &ObjId,
-    ty: ObjType,
-) -> Result<(), AutomergeError> {
-    match ty {
-        ObjType::Text => {
-            let text = source.text(from)?;
-            tx.splice_text(to, 0, 0, &text)?;
-        }
-        ObjType::List => {
-            for index in 0..source.length(from) {
-                match source.get(from, index)? {
-                    Some((Value::Object(child_ty), child)) => {
-                        let target = tx.insert_object(to, index, child_ty)?;
-                        copy_object(source, &child, tx, &target, child_ty)?;
-                    }
-                    Some((Value::Scalar(scalar), _)) => {
-                        tx.insert(to, index, scalar.into_owned())?
-                    }
-                    None => {}
-                }
-            }
-        }
-        ObjType::Map | ObjType::Table => {
-            for key in source.keys(from) {
-                match source.get(from, key.as_str())? {
-                    Some((Value::Object(child_ty), child)) => {
-                        let target = tx.put_object(to, key.as_str(), child_ty)?;
-                        copy_object(source, &child, tx, &target, child_ty)?;
-                    }
-                    Some((Value::Scalar(scalar), _)) => {
-                        tx.put(to, key.as_str(), scalar.into_owned())?
-                    }
-                    None => {}
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::doc::NewMediaRef;
+    use automerge::{ActorId, ROOT, ReadDoc};
+
+    use crate::doc::{NewMediaRef, TicketDoc};
     use crate::schema::K_NOTES;
 
     #[test]
@@ -125,7 +26,9 @@ mod tests {
         let before = doc.as_automerge().get_changes(&[]).len();
         assert!(before > 3);
 
-        let squashed = doc.squashed(ActorId::random()).expect("squash");
+        let squashed = doc
+            .squashed(ActorId::random(), &|text| text.to_owned())
+            .expect("squash");
         squashed.validate().expect("schema holds");
         assert_eq!(
             squashed.as_automerge().get_changes(&[]).len(),

@@ -7,7 +7,7 @@ pub mod audit_key;
 pub mod backup;
 mod config;
 pub mod export;
-pub mod retention;
 pub mod privacy;
+pub mod retention;
 
 pub use config::GovernanceConfig;

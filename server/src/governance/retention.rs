@@ -250,7 +250,10 @@ impl Housekeeping {
                 else {
                     continue;
                 };
-                let fresh = match loaded.doc.squashed(truckroll_sync::ActorId::random()) {
+                let fresh = match loaded
+                    .doc
+                    .squashed(truckroll_sync::ActorId::random(), &|text| text.to_owned())
+                {
                     Ok(fresh) => fresh,
                     Err(error) => {
                         tracing::warn!(%error, %ticket_id, "could not squash a closed ticket's document");

@@ -512,7 +512,11 @@ impl LiveHub {
         // been handed only part of the changes it made.
         let stamp = state.tenants.get(&tenant_id).and_then(|tenant| {
             let end = tenant.ring.partition_point(|kept| kept.seq <= seq);
-            tenant.ring.range(..end).next_back().and_then(|kept| kept.stamp)
+            tenant
+                .ring
+                .range(..end)
+                .next_back()
+                .and_then(|kept| kept.stamp)
         });
         match stamp {
             Some(stamp) => format!(
@@ -539,7 +543,10 @@ impl LiveHub {
                 })
             }
         };
-        parts.next().is_none().then_some(Cursor { epoch, seq, stamp })
+        parts
+            .next()
+            .is_none()
+            .then_some(Cursor { epoch, seq, stamp })
     }
 
     fn new_viewer(&self, tenant_id: Uuid, bounds: Bounds, seq: u64) -> Arc<Viewer> {
@@ -985,12 +992,7 @@ mod tests {
         let (here, there) = (LiveHub::default(), LiveHub::default());
         let tenant = Uuid::now_v7();
         let origin = Uuid::now_v7();
-        let stamp = |number| {
-            Some(EventStamp {
-                origin,
-                number,
-            })
-        };
+        let stamp = |number| Some(EventStamp { origin, number });
         let (moving, other) = (Uuid::now_v7(), Uuid::now_v7());
         // Both replicas follow the tenant and receive the bus's events in one order.
         let viewer = here.join(tenant, BERLIN, &nobody);
@@ -1002,7 +1004,10 @@ mod tests {
         }
         let (seq, _) = viewer.take().expect("no resync");
         let cursor = here.cursor(tenant, seq);
-        assert!(cursor.ends_with(&format!(".{}-2", origin.simple())), "{cursor}");
+        assert!(
+            cursor.ends_with(&format!(".{}-2", origin.simple())),
+            "{cursor}"
+        );
         // Missed while reconnecting; only the second replica hears of it.
         for hub in [&there, &late] {
             let _viewer = hub.join(tenant, BERLIN, &nobody);
@@ -1042,7 +1047,12 @@ mod tests {
             ],
         );
         evicting.technicians(tenant, stamp(3), vec![technician(moving, 52.42, 13.4)]);
-        assert!(evicting.resume(tenant, BERLIN, &cursor, &nobody).1.is_none());
+        assert!(
+            evicting
+                .resume(tenant, BERLIN, &cursor, &nobody)
+                .1
+                .is_none()
+        );
         // A replica that began following the tenant after event 2 cannot tell
         // what was missed.
         let (_, replay) = late.resume(tenant, BERLIN, &cursor, &nobody);

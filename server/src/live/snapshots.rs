@@ -205,16 +205,28 @@ mod tests {
             north: 2.0,
             east: 2.0,
         };
-        let _ = shared.get(tenant, other, 0, || 9, || read(reads.clone())).await;
         let _ = shared
-            .get(Uuid::now_v7(), Bounds::WORLD, 0, || 9, || read(reads.clone()))
+            .get(tenant, other, 0, || 9, || read(reads.clone()))
+            .await;
+        let _ = shared
+            .get(
+                Uuid::now_v7(),
+                Bounds::WORLD,
+                0,
+                || 9,
+                || read(reads.clone()),
+            )
             .await;
         assert_eq!(reads.load(Ordering::SeqCst), 4);
         // A failed read is not kept.
         let failed = shared
-            .get(tenant, other, 100, || 100, || async {
-                Err::<(Vec<LiveTechnician>, Vec<LiveTicket>, LiveTotals), _>("down")
-            })
+            .get(
+                tenant,
+                other,
+                100,
+                || 100,
+                || async { Err::<(Vec<LiveTechnician>, Vec<LiveTicket>, LiveTotals), _>("down") },
+            )
             .await;
         assert!(matches!(failed, Err(SnapshotError::Read("down"))));
         assert_eq!(shared.len(), 3);

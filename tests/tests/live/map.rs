@@ -498,8 +498,13 @@ async fn a_viewer_resumes_on_another_replica() {
         opened |= ticket_in(&message, &ticket).is_some();
     }
 
-    let mut live =
-        LiveClient::resume(&other.base_url, &office.dispatcher, Some(BERLIN_BOX), &cursor).await;
+    let mut live = LiveClient::resume(
+        &other.base_url,
+        &office.dispatcher,
+        Some(BERLIN_BOX),
+        &cursor,
+    )
+    .await;
     let replay = live.next().await.expect("a first message");
     assert_eq!(replay["type"], "delta", "no snapshot: {replay}");
     assert_eq!(replay["replayed"], true);
@@ -527,8 +532,13 @@ async fn a_viewer_resumes_on_another_replica() {
     // A replica that was not following the tenant cannot tell what was
     // missed: a snapshot, flagged.
     let third = app.replica().await;
-    let mut live =
-        LiveClient::resume(&third.base_url, &office.dispatcher, Some(BERLIN_BOX), &cursor).await;
+    let mut live = LiveClient::resume(
+        &third.base_url,
+        &office.dispatcher,
+        Some(BERLIN_BOX),
+        &cursor,
+    )
+    .await;
     let fresh = live.next().await.expect("a first message");
     assert_eq!(fresh["type"], "snapshot", "{fresh}");
     assert_eq!(fresh["reason"], "resume_gap");
