@@ -238,19 +238,25 @@ fn copy_hashing(source: &Path, destination: &Path) -> Result<(u64, String), Back
     Ok((bytes, hex::encode(hasher.finalize())))
 }
 
-fn hash_file(path: &Path) -> Result<(u64, String), BackupError> {
-    let mut input = File::open(path).map_err(io_at(path))?;
+/// The size and SHA-256 (hex) of a file, read in 64 KiB steps; the export
+/// uses it too.
+pub(super) fn sha256_of_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut input = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0_u8; 64 * 1024];
     let mut bytes = 0_u64;
     loop {
-        let read = input.read(&mut buffer).map_err(io_at(path))?;
+        let read = input.read(&mut buffer)?;
         if read == 0 {
             return Ok((bytes, hex::encode(hasher.finalize())));
         }
         hasher.update(&buffer[..read]);
         bytes += read as u64;
     }
+}
+
+fn hash_file(path: &Path) -> Result<(u64, String), BackupError> {
+    sha256_of_file(path).map_err(io_at(path))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {

@@ -25,7 +25,7 @@
 
 use std::{
     fs::{File, OpenOptions},
-    io::{BufWriter, Read, Write},
+    io::{BufWriter, Write},
     path::{Component, Path, PathBuf},
 };
 
@@ -394,18 +394,7 @@ async fn write_rows(
 }
 
 fn hash_file(path: &Path) -> Result<(u64, String), ExportError> {
-    let mut input = File::open(path).map_err(io_at(path))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0_u8; 64 * 1024];
-    let mut bytes = 0_u64;
-    loop {
-        let read = input.read(&mut buffer).map_err(io_at(path))?;
-        if read == 0 {
-            return Ok((bytes, hex::encode(hasher.finalize())));
-        }
-        hasher.update(&buffer[..read]);
-        bytes += read as u64;
-    }
+    super::backup::sha256_of_file(path).map_err(io_at(path))
 }
 
 /// Copies the tenant's objects not copied yet and writes the list of all

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use truckroll_tests::{
     TestBackend,
     app::{TestApp, id_of},
-    fixtures::{Shop, error_fields},
+    fixtures::{Shop, error_fields, rfc3339, time_of, tomorrow},
 };
 use uuid::Uuid;
 
@@ -25,28 +25,6 @@ backend_tests!(
     an_urgent_job_is_inserted_into_the_applied_plan_and_the_answer_says_what_moved,
     a_lunch_break_is_kept_by_slots_and_day_plans
 );
-
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Tomorrow at `hour`:00 UTC.
-fn tomorrow(hour: i64) -> DateTime<Utc> {
-    let midnight = Utc::now()
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc();
-    midnight + Duration::days(1) + Duration::hours(hour)
-}
-
-fn time_of(value: &Value, field: &str) -> DateTime<Utc> {
-    value[field]
-        .as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| panic!("no time `{field}` in {value}"))
-}
 
 async fn put(app: &TestApp, path: &str, token: &str, body: &Value) -> truckroll_tests::app::Reply {
     app.send(Method::PUT, path, Some(token), Some(body)).await

@@ -11,7 +11,7 @@ use truckroll_server::notify::ProgressKey;
 use truckroll_tests::{
     TestBackend,
     app::{TestApp, id_of},
-    fixtures::Shop,
+    fixtures::{Shop, rfc3339, time_of, tomorrow},
 };
 use uuid::Uuid;
 
@@ -19,28 +19,6 @@ backend_tests!(
     the_board_shows_jobs_travel_and_absences_and_moves_meet_the_refusals,
     a_customer_picks_an_offered_slot_only_where_the_tenant_allows_it
 );
-
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Tomorrow at `hour`:00 UTC.
-fn tomorrow(hour: i64) -> DateTime<Utc> {
-    let midnight = Utc::now()
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc();
-    midnight + Duration::days(1) + Duration::hours(hour)
-}
-
-fn time_of(value: &Value, field: &str) -> DateTime<Utc> {
-    value[field]
-        .as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| panic!("no time `{field}` in {value}"))
-}
 
 /// A shop whose technicians work 08:00–17:00 every day (UTC).
 async fn office_hours_shop(app: &TestApp, name: &str, technicians: usize) -> Shop {

@@ -15,30 +15,9 @@ use truckroll_tests::{
     TestBackend,
     app::{PASSWORD, TestApp, id_of},
     browser,
-    fixtures::Shop,
+    fixtures::{Shop, rfc3339, time_of, tomorrow},
 };
 use uuid::Uuid;
-
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn tomorrow(hour: i64) -> DateTime<Utc> {
-    let midnight = Utc::now()
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc();
-    midnight + Duration::days(1) + Duration::hours(hour)
-}
-
-fn time_of(value: &Value, field: &str) -> DateTime<Utc> {
-    value[field]
-        .as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| panic!("no time `{field}` in {value}"))
-}
 
 /// Technicians named `names`, working 08:00–17:00 UTC every day.
 async fn shop(app: &TestApp, tenant: &str, names: &[&str]) -> Shop {
