@@ -44,20 +44,7 @@ async fn office_hours_shop(app: &TestApp, name: &str, technicians: usize) -> Sho
         .expect(StatusCode::OK);
     }
     // The customer can be reached by email, so bookings are told.
-    let site = app
-        .get(
-            &format!("/v1/sites/{}", shop.site),
-            &shop.tenant.admin_token,
-        )
-        .await
-        .expect(StatusCode::OK);
-    app.patch(
-        &format!("/v1/customers/{}", id_of(&site, "customer_id")),
-        &shop.tenant.admin_token,
-        &json!({"email": "desk@example.com"}),
-    )
-    .await
-    .expect(StatusCode::OK);
+    shop.reach_customer_at(app, "desk@example.com").await;
     shop
 }
 

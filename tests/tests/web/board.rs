@@ -43,20 +43,7 @@ async fn shop(app: &TestApp, tenant: &str, names: &[&str]) -> Shop {
         .expect(StatusCode::OK);
     }
     // The customer can be reached by email, so bookings are told.
-    let site = app
-        .get(
-            &format!("/v1/sites/{}", shop.site),
-            &shop.tenant.admin_token,
-        )
-        .await
-        .expect(StatusCode::OK);
-    app.patch(
-        &format!("/v1/customers/{}", id_of(&site, "customer_id")),
-        &shop.tenant.admin_token,
-        &json!({"email": "desk@example.com"}),
-    )
-    .await
-    .expect(StatusCode::OK);
+    shop.reach_customer_at(app, "desk@example.com").await;
     shop
 }
 
