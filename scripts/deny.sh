@@ -2,8 +2,8 @@
 # Supply chain: cargo-deny against deny.toml (DECISIONS.md "Supply chain").
 #
 # Licences, bans (duplicate versions are listed, wildcards and banned crates
-# fail) and sources are checked on every run; they need nothing but the
-# lock file and the crates cargo already downloaded.
+# fail) and sources are checked on every run; they need the lock file and
+# its crates (fetched first).
 #
 # Advisories need the RustSec database, a git repository cargo-deny clones
 # from GitHub. Where GitHub is out of reach the script says so in a banner
@@ -30,6 +30,12 @@ if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny ${CARGO_DENY_VERSIO
     cargo install cargo-deny --version "${CARGO_DENY_VERSION}" --locked \
         || fail "could not install cargo-deny: run \`cargo install cargo-deny --version ${CARGO_DENY_VERSION} --locked\`"
 fi
+
+# cargo-deny reads every package of the lock file, including those only
+# other platforms build (Android, Windows, iOS); a fresh machine has only
+# downloaded what this one builds, so fetch the rest first (crates.io).
+echo "== cargo fetch: every crate of Cargo.lock, for every platform"
+cargo fetch --locked || fail "cargo fetch could not download the crates of Cargo.lock (crates.io unreachable?)"
 
 echo "== cargo deny: licences, bans, sources (deny.toml)"
 cargo deny --offline check --hide-inclusion-graph licenses bans sources \
