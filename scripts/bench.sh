@@ -8,7 +8,7 @@
 # Needs PostgreSQL at TEST_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres); `ingest` also needs wrk and
 # pgbench (Debian: apt-get install wrk postgresql-client). BENCH_SECONDS sets
-# the length of each timed run (default 20). Results go to stdout and to
+# the length of each timed run (default 20); BENCH_NO_BUILD=1 skips the build. Results go to stdout and to
 # $BENCH_OUT (default target/bench-<section>.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +84,20 @@ cpu_seconds() {
     echo "$ticks $(getconf CLK_TCK)" | awk '{ printf "%.2f", $1 / $2 }'
 }
 
+# CPU seconds used so far by the whole PostgreSQL server: its live processes
+# plus what its exited backends used (the postmaster's reaped children), so
+# that connections opened or closed during a run are all counted.
+postgres_cpu_seconds() {
+    local postmaster ticks=0 pid
+    postmaster=$(pgrep -o -x postgres) || { echo 0; return; }
+    ticks=$(awk '{ print $16 + $17 }' "/proc/$postmaster/stat")
+    for pid in $(pgrep -x postgres); do
+        [ -r "/proc/$pid/stat" ] || continue
+        ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+    done
+    echo "$ticks $(getconf CLK_TCK)" | awk '{ printf "%.2f", $1 / $2 }'
+}
+
 # wrk's requests/s and p50/p99 (ms) from its --latency output, as one line.
 wrk_summary() {
     awk '
@@ -114,10 +128,13 @@ ingest() {
     "$BIN/truckroll-load" --url "http://127.0.0.1:$PORT" --technicians $technicians --batch 1 \
         --concurrency 64 --seconds 3 >/dev/null
     : >"$WORK/tokens"
+    # One token per line (the login answer ends without a newline).
+    local token
     for i in $(seq 0 $((technicians - 1))); do
-        curl -sf "http://127.0.0.1:$PORT/v1/auth/login" -H 'content-type: application/json' \
+        token=$(curl -sf "http://127.0.0.1:$PORT/v1/auth/login" -H 'content-type: application/json' \
             -d "{\"tenant\":\"load\",\"email\":\"tech$i@load.test\",\"password\":\"load-test-password\"}" |
-            sed -E 's/.*"access_token":"([^"]+)".*/\1/' >>"$WORK/tokens"
+            sed -E 's/.*"access_token":"([^"]+)".*/\1/') || { echo "bench.sh: tech$i could not sign in" >&2; exit 1; }
+        echo "$token" >>"$WORK/tokens"
     done
     stop_server
     for mode in true false; do
@@ -125,15 +142,13 @@ ingest() {
         start_server
         local label="group commit"
         [ $mode = false ] && label="one transaction per request (before)"
-        local postgres_pids server_cpu database_cpu
-        postgres_pids=$(pgrep -d' ' -x postgres || true)
+        local server_cpu database_cpu
         server_cpu=$(cpu_seconds "$SERVER_PID")
-        database_cpu=$(cpu_seconds $postgres_pids)
+        database_cpu=$(postgres_cpu_seconds)
         PING_TOKENS=$WORK/tokens wrk -t2 -c128 -d"${RUN_SECONDS}s" --latency -s scripts/bench/ping.lua \
             "http://127.0.0.1:$PORT" >"$WORK/wrk-pings" 2>&1
-        postgres_pids="$postgres_pids $(pgrep -d' ' -x postgres || true)"
         server_cpu=$(echo "$(cpu_seconds "$SERVER_PID") $server_cpu $RUN_SECONDS" | awk '{ printf "%.0f%%", ($1 - $2) / $3 * 100 }')
-        database_cpu=$(echo "$(cpu_seconds $(echo "$postgres_pids" | tr ' ' '\n' | sort -u)) $database_cpu $RUN_SECONDS" | awk '{ printf "%.0f%%", ($1 - $2) / $3 * 100 }')
+        database_cpu=$(echo "$(postgres_cpu_seconds) $database_cpu $RUN_SECONDS" | awk '{ printf "%.0f%%", ($1 - $2) / $3 * 100 }')
         say "pings, $label, wrk -t2 -c128: $(wrk_summary "$WORK/wrk-pings"); server CPU $server_cpu, PostgreSQL CPU $database_cpu (100% = one core)"
         "$BIN/truckroll-load" --url "http://127.0.0.1:$PORT" --technicians $technicians --batch 1 \
             --concurrency 128 --seconds "$RUN_SECONDS" >"$WORK/load" 2>/dev/null
@@ -188,12 +203,18 @@ live() {
     start_server
     "${load[@]}" --dispatchers 1 --seconds 2 --warmup-secs 0 >/dev/null
     stop_server
-    # Measured from the first second after a start: no warm-up.
-    start_server
-    say "== live: $technicians technicians pinging every 10 s, $dispatchers dispatchers (whole world in view), one replica started just before, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-    "${load[@]}" --dispatchers "$dispatchers" --seconds "$RUN_SECONDS" --warmup-secs 0 \
-        --server-pid "$SERVER_PID" 2>&1 | tee -a "$OUT"
-    stop_server
+    # Measured from the first second after a start: no warm-up. Each
+    # dispatcher watching its own strip (a territory) first, then all of
+    # them watching the whole world (every ping to every socket).
+    for bounded in true false; do
+        local view="each its own strip of the city"
+        [ $bounded = false ] && view="whole world in view"
+        start_server
+        say "== live: $technicians technicians pinging every 10 s, $dispatchers dispatchers ($view), one replica started just before, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+        "${load[@]}" --dispatchers "$dispatchers" --bounded $bounded --seconds "$RUN_SECONDS" \
+            --warmup-secs 0 --server-pid "$SERVER_PID" 2>&1 | tee -a "$OUT"
+        stop_server
+    done
     unset TRUCKROLL_DATABASE_URL
     psql "$DB_URL" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
 }
@@ -204,7 +225,8 @@ sla() {
 }
 
 : >"$OUT"
-build
+# BENCH_NO_BUILD=1: measure the binaries already in $BIN as they are.
+[ "${BENCH_NO_BUILD:-0}" = 1 ] || build
 case $SECTION in
     ingest) ingest ;;
     merge) merge ;;

@@ -1,6 +1,7 @@
 //! Live-map load: `--technicians` phones each pinging every
 //! `--interval-secs`, and `--dispatchers` live-map sockets (`GET /v1/live`,
-//! whole world in view). Reports the latency from a ping's HTTP request to
+//! whole world in view, or with `--bounded true` each dispatcher watching
+//! its own strip of the city, as a dispatcher watches a territory). Reports the latency from a ping's HTTP request to
 //! its arrival on each socket (p50/p99/max), the pings' own HTTP latency,
 //! what arrived, the server's CPU and memory (from /proc, with
 //! `--server-pid`, repeatable for several replicas) and the event bus's
@@ -55,6 +56,7 @@ struct Options {
     server_pids: Vec<u32>,
     concurrency: usize,
     ws_url: Option<String>,
+    bounded: bool,
 }
 
 fn parse_options() -> anyhow::Result<Options> {
@@ -71,6 +73,7 @@ fn parse_options() -> anyhow::Result<Options> {
         server_pids: Vec::new(),
         concurrency: 256,
         ws_url: None,
+        bounded: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -90,6 +93,7 @@ fn parse_options() -> anyhow::Result<Options> {
             "--server-pid" => options.server_pids.push(value.parse()?),
             "--ws-url" => options.ws_url = Some(value),
             "--concurrency" => options.concurrency = value.parse()?,
+            "--bounded" => options.bounded = value.parse()?,
             other => bail!("unknown option {other}"),
         }
     }
@@ -270,8 +274,19 @@ async fn main() -> anyhow::Result<()> {
             .replacen("http://", "ws://", 1)
     );
     let mut sockets = Vec::new();
-    for _ in 0..options.dispatchers {
-        let (mut socket, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
+    for k in 0..options.dispatchers {
+        // The pings cover lon 13.20–13.60; bounded viewers split it into strips.
+        let url = if options.bounded {
+            let width = 0.40 / options.dispatchers as f64;
+            let west = 13.20 + k as f64 * width;
+            format!(
+                "{ws_url}&south=52.39&north=52.61&west={west:.6}&east={:.6}",
+                west + width
+            )
+        } else {
+            ws_url.clone()
+        };
+        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
         let (sent, measuring, stop) = (sent.clone(), measuring.clone(), stop.clone());
         sockets.push(tokio::spawn(async move {
             let mut latencies: Vec<f64> = Vec::new();
@@ -314,6 +329,15 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
 
+    // Minted once per phone, as a phone holds its token between pings.
+    let technicians: Vec<(Uuid, String)> = technicians
+        .into_iter()
+        .map(|(technician_id, user_id)| {
+            tokens
+                .issue_access(user_id, tenant_id, Role::Technician)
+                .map(|token| (technician_id, token))
+        })
+        .collect::<Result<_, _>>()?;
     let technicians = Arc::new(technicians);
     let limiter = Arc::new(Semaphore::new(options.concurrency));
     let (pings, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -344,12 +368,11 @@ async fn main() -> anyhow::Result<()> {
         // Technician i pings at (i / n + k) · interval: evenly spread.
         let due = (started.elapsed().as_secs_f64() / interval.as_secs_f64() * n as f64) as usize;
         while next < due {
-            let (technician_id, user_id) = technicians[next % n];
+            let (technician_id, token) = technicians[next % n].clone();
             let round = next / n;
             next += 1;
             let lat = 52.40 + ((round * 7919 + next) % 20_000) as f64 * 1e-5;
             let lon = 13.20 + (next % 40_000) as f64 * 1e-5;
-            let token = tokens.issue_access(user_id, tenant_id, Role::Technician)?;
             let (http, url, sent, pings, errors, limiter, ingest, measuring) = (
                 http.clone(),
                 options.url.clone(),
@@ -425,10 +448,15 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| format!("rss {} peak {}", mib(*p, "VmRSS:"), mib(*p, "VmHWM:")))
         .collect();
     println!(
-        "technicians {} every {} s, {} sockets{}: pings {:.0}/s measured ({} in {:.0} s), errors {}, delta messages {}, records received {}, measured arrivals {}",
+        "technicians {} every {} s, {} sockets{}{}: pings {:.0}/s measured ({} in {:.0} s), errors {}, delta messages {}, records received {}, measured arrivals {}",
         n,
         options.interval_secs,
         options.dispatchers,
+        if options.bounded {
+            " (each its own strip)"
+        } else {
+            " (whole world)"
+        },
         if options.ws_url.is_some() {
             " (on the other replica)"
         } else {
