@@ -242,6 +242,23 @@ impl AuthUser {
             role: principal.role,
         })
     }
+
+    /// This user as the store has them now, for a connection opened
+    /// earlier: 401 when deactivated or gone, else the current role.
+    pub async fn current(&self, state: &AppState) -> Result<Self, ApiError> {
+        let principal = state
+            .principals
+            .get(state.store.as_ref(), self.tenant_id, self.user_id)
+            .await?
+            .filter(|principal| principal.active)
+            .ok_or(ApiError::Unauthorized(
+                "this account is deactivated or no longer exists",
+            ))?;
+        Ok(AuthUser {
+            role: principal.role,
+            ..*self
+        })
+    }
 }
 
 /// Cursor pagination: `?limit=50&cursor=…` (the cursor comes from `next_cursor`).
