@@ -15,6 +15,7 @@ use crate::{
         ValidationErrors,
         people::Role,
         permissions::{Action, allows},
+        validation::NUL_MESSAGE,
     },
     store::{Actor, Page, PageRequest},
 };
@@ -54,8 +55,6 @@ where
             })
     }
 }
-
-const NUL_MESSAGE: &str = "must not contain NUL characters (U+0000)";
 
 /// The path of the first string (or object key) the databases cannot store
 /// as text: one with a NUL character (PostgreSQL refuses it; SQLite would
