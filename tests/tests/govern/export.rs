@@ -297,7 +297,11 @@ async fn a_large_object_is_exported_byte_for_byte(backend: TestBackend, blobs: B
         .expect("object");
     let prefix = truckroll_server::blob::tenant_prefix(shop.tenant.id);
     let listed = app.state.blobs.list(&prefix).await.expect("list");
-    assert_eq!(listed, [key.clone()], "the store lists the object");
+    assert_eq!(
+        listed,
+        std::slice::from_ref(&key),
+        "the store lists the object"
+    );
     let archives = TempGuard::new("truckroll-export-large-");
     let out = archives.path().join("archive");
     export(&app.config, &shop.tenant.name, &out, None)
