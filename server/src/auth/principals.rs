@@ -4,6 +4,11 @@
 //! token expires. A change made through this replica drops the entry at
 //! once ([`PrincipalCache::invalidate`]); other replicas see it within the
 //! cache's lifetime (`[auth] principal_cache_ms`).
+//!
+//! A connection that outlives its request (a WebSocket) follows its user
+//! ([`PrincipalCache::follow`]): it is woken by a change made through this
+//! replica at once, and otherwise once per cache lifetime, and re-reads the
+//! principal then, so a demotion or a deactivation reaches open sockets too.
 
 use std::{
     collections::HashMap,
@@ -11,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
 use crate::{
@@ -32,7 +38,12 @@ const SWEEP_AT: usize = 10_000;
 pub struct PrincipalCache {
     ttl: Duration,
     entries: Mutex<HashMap<(Uuid, Uuid), (Principal, Instant)>>,
+    /// (tenant, user) of every invalidation, for open connections.
+    changes: broadcast::Sender<(Uuid, Uuid)>,
 }
+
+/// A follower re-reads at least this often, even with the cache off.
+const MIN_RECHECK: Duration = Duration::from_secs(1);
 
 impl PrincipalCache {
     /// `ttl` zero: every request reads the store.
@@ -40,6 +51,7 @@ impl PrincipalCache {
         Self {
             ttl,
             entries: Mutex::default(),
+            changes: broadcast::channel(256).0,
         }
     }
 
@@ -84,6 +96,51 @@ impl PrincipalCache {
     pub fn invalidate(&self, tenant_id: Uuid, user_id: Uuid) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(&(tenant_id, user_id));
+        }
+        // No follower listening is not an error.
+        let _ = self.changes.send((tenant_id, user_id));
+    }
+
+    /// Follows one user for a connection that stays open.
+    pub fn follow(&self, tenant_id: Uuid, user_id: Uuid) -> PrincipalFollower {
+        let period = self.ttl.max(MIN_RECHECK);
+        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        PrincipalFollower {
+            key: (tenant_id, user_id),
+            changes: self.changes.subscribe(),
+            recheck,
+        }
+    }
+}
+
+/// Wakes an open connection when its user may have changed.
+#[derive(Debug)]
+pub struct PrincipalFollower {
+    key: (Uuid, Uuid),
+    changes: broadcast::Receiver<(Uuid, Uuid)>,
+    recheck: tokio::time::Interval,
+}
+
+impl PrincipalFollower {
+    /// Resolves when the user was changed through this replica, or when a
+    /// cache lifetime passed (a change made on another replica). Cancel
+    /// safe: it may lose a `select!` and be called again.
+    pub async fn changed(&mut self) {
+        loop {
+            tokio::select! {
+                _ = self.recheck.tick() => return,
+                received = self.changes.recv() => match received {
+                    Ok(key) if key == self.key => return,
+                    Ok(_) => {}
+                    // Missed invalidations may have named this user.
+                    Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => {
+                        self.recheck.tick().await;
+                        return;
+                    }
+                },
+            }
         }
     }
 }

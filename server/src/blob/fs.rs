@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::{
-    BlobBackend, BlobError, BlobResult, BlobStore, ObjectHead, PutSpec, SignedRequest, Validity,
-    key_sha256, signing::Grant,
+    BlobBackend, BlobError, BlobReader, BlobResult, BlobStore, ObjectHead, PutSpec, SignedRequest,
+    Validity, key_sha256, signing::Grant,
 };
 
 /// Where temporary files live, inside the blob directory (same filesystem,
@@ -217,6 +217,15 @@ impl BlobStore for FsBlobs {
             Err(e) => Err(io(e)),
         })
         .await
+    }
+
+    async fn read_stream(&self, key: &str) -> BlobResult<BlobReader> {
+        let path = self.path(key)?;
+        match tokio::fs::File::open(&path).await {
+            Ok(file) => Ok(Box::pin(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
+            Err(e) => Err(io(e)),
+        }
     }
 
     async fn read_prefix(&self, key: &str, len: u64) -> BlobResult<Vec<u8>> {

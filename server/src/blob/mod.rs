@@ -37,6 +37,10 @@ pub enum BlobError {
 
 pub type BlobResult<T> = Result<T, BlobError>;
 
+/// An object's bytes as they arrive, for copies that must not hold a whole
+/// object in memory (the tenant export).
+pub type BlobReader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
 /// What an upload URL is signed for: the client must send exactly this.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutSpec {
@@ -96,6 +100,8 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn head(&self, key: &str) -> BlobResult<Option<ObjectHead>>;
     /// The whole object.
     async fn read(&self, key: &str) -> BlobResult<Vec<u8>>;
+    /// The whole object as a stream.
+    async fn read_stream(&self, key: &str) -> BlobResult<BlobReader>;
     /// The first `len` bytes (fewer if the object is shorter).
     async fn read_prefix(&self, key: &str, len: u64) -> BlobResult<Vec<u8>>;
     /// Writes an object from the server itself (thumbnails, signatures).

@@ -20,8 +20,8 @@ use aws_sdk_s3::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 
 use super::{
-    BlobBackend, BlobError, BlobResult, BlobStore, ObjectHead, PutSpec, S3Config, SignedRequest,
-    Validity,
+    BlobBackend, BlobError, BlobReader, BlobResult, BlobStore, ObjectHead, PutSpec, S3Config,
+    SignedRequest, Validity,
 };
 
 #[derive(Clone)]
@@ -223,6 +223,18 @@ impl BlobStore for S3Blobs {
             .await
             .map_err(|e| BlobError::Unavailable(format!("reading object body: {e}")))?;
         Ok(bytes.into_bytes().to_vec())
+    }
+
+    async fn read_stream(&self, key: &str) -> BlobResult<BlobReader> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(Box::pin(object.body.into_async_read()))
     }
 
     async fn read_prefix(&self, key: &str, len: u64) -> BlobResult<Vec<u8>> {

@@ -1,6 +1,6 @@
 //! What a merge from a device means for the ticket row: its custom fields
-//! checked against the category's schema, plausible device times and the
-//! status steps for the SLA history.
+//! checked against the category's schema, plausible device times, the
+//! status steps for the SLA history and the part entries as stored.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -207,6 +207,24 @@ pub(super) async fn receive(
         }
     }
     Ok(Ok(()))
+}
+
+/// The document's part entries as the stock ledger stores them: their text
+/// without NUL characters, which PostgreSQL cannot store (SQLite could; both
+/// backends store the same). The document keeps what the phone wrote; the
+/// cleaning is deterministic, so a part entry maps to the same ledger entry
+/// on every sync.
+pub(super) fn storable_parts(doc: &TicketDoc) -> Vec<truckroll_sync::Part> {
+    use crate::domain::validation::without_nul;
+    doc.parts()
+        .into_iter()
+        .map(|mut part| {
+            part.id = without_nul(&part.id).into_owned();
+            part.part_number = without_nul(&part.part_number).into_owned();
+            part.serial = part.serial.map(|s| without_nul(&s).into_owned());
+            part
+        })
+        .collect()
 }
 
 /// What a merge changed in the custom fields, as the row shows them.

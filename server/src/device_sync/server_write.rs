@@ -396,7 +396,7 @@ impl WorkEdit {
             completed_at: columns.completed_at,
             photo_count: count(self.doc.photos().len()),
             part_count: count(self.doc.parts().len()),
-            parts: self.doc.parts(),
+            parts: super::merge::storable_parts(&self.doc),
             field_updated_at: chrono::Utc::now(),
             custom: CustomFieldsDiff::default(),
             check_in: None,

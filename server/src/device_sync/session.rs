@@ -434,7 +434,7 @@ impl Session {
                     completed_at: ms_to_time(fold.completed_at.map(|t| window.bound(t))),
                     photo_count: i64::try_from(doc.photos().len()).unwrap_or(i64::MAX),
                     part_count: i64::try_from(doc.parts().len()).unwrap_or(i64::MAX),
-                    parts: doc.parts(),
+                    parts: super::merge::storable_parts(&doc),
                     field_updated_at: received,
                     custom: super::merge::custom_diff(&loaded.doc, &doc),
                     check_in: super::geofence::judge_synced_check_in(

@@ -39,7 +39,8 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub prev_hash: String,
     pub hash: String,
-    /// The `customer.erase` entry that removed this entry's payload.
+    /// The `customer.erase` (or `customer.contact_erase`) entry that removed
+    /// this entry's payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted_by: Option<i64>,
     /// Present while the payload is (scheme 2, see the module docs).
@@ -53,6 +54,10 @@ pub struct AuditEntry {
 /// The action of the entry that records an erasure; its `after` lists the
 /// seqs it redacted as `redacted_seqs`.
 pub const ERASE_ACTION: &str = "customer.erase";
+
+/// The action of the entry that records erasing a customer's contact person
+/// (the customer stays); it lists what it redacted the same way.
+pub const CONTACT_ERASE_ACTION: &str = "customer.contact_erase";
 
 /// Everything of an entry but its place in the chain.
 #[derive(Debug, Clone)]
@@ -282,7 +287,10 @@ fn erasure_lists(entries: &[AuditEntry], by: i64, seq: i64) -> bool {
     let Some(eraser) = usize::try_from(by - 1).ok().and_then(|i| entries.get(i)) else {
         return false;
     };
-    if eraser.seq != by || eraser.action != ERASE_ACTION || by <= seq {
+    if eraser.seq != by
+        || (eraser.action != ERASE_ACTION && eraser.action != CONTACT_ERASE_ACTION)
+        || by <= seq
+    {
         return false;
     }
     eraser

@@ -38,7 +38,7 @@ pub fn validate(schema: &Value, fields: &Value) -> Result<(), ValidationErrors> 
 fn nul_strings(value: &Value, path: &str, errors: &mut ValidationErrors) {
     match value {
         Value::String(text) if text.contains('\0') => {
-            errors.add(path.to_owned(), "must not contain NUL characters (U+0000)");
+            errors.add(path.to_owned(), super::validation::NUL_MESSAGE);
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {

@@ -1,5 +1,7 @@
 //! Field-level validation errors collected before anything is written.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -45,6 +47,32 @@ impl ValidationErrors {
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ")
+    }
+}
+
+/// What a field holding a NUL character (U+0000) is told when refused.
+pub const NUL_MESSAGE: &str = "must not contain NUL characters (U+0000)";
+
+/// `text` without its NUL characters: PostgreSQL cannot store them in text
+/// or JSON, and SQLite would. For text that must not be lost (mail, a
+/// phone's notes); input a client can correct is refused with
+/// [`NUL_MESSAGE`] instead.
+pub fn without_nul(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', ""))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// `text` without the control characters [`check_text`] refuses (NUL
+/// included; line breaks and tabs stay), for text taken as it comes (mail).
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let refused = |c: char| c.is_control() && c != '\n' && c != '\r' && c != '\t';
+    if text.chars().any(refused) {
+        Cow::Owned(text.chars().filter(|c| !refused(*c)).collect())
+    } else {
+        Cow::Borrowed(text)
     }
 }
 

@@ -13,8 +13,9 @@
 //! progress.json        only while unfinished: where a resumed run continues
 //! ```
 //!
-//! Rows are streamed from the database and written as they come, so memory
-//! stays bounded by one row (and one object) whatever the tenant's size.
+//! Rows are streamed from the database and written as they come, and
+//! objects are streamed from the blob store in chunks, so memory stays
+//! bounded by one row (and one chunk) whatever the tenant's size.
 //! Every `checkpoint_rows` rows the table file is flushed and synced and
 //! `progress.json` records its length, row count and last primary key. Run
 //! again with the same `--out`, the export cuts the file back to the
@@ -419,17 +420,11 @@ async fn export_media(
         let (bytes, sha256) = if target.exists() {
             hash_file(&target)?
         } else {
-            let content = match blobs.read(&key).await {
-                Ok(content) => content,
+            match copy_object(blobs, &key, &target).await? {
+                Some(copied) => copied,
                 // Deleted since it was listed (an orphan swept, media erased).
-                Err(BlobError::NotFound) => continue,
-                Err(error) => return Err(error.into()),
-            };
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(io_at(parent))?;
+                None => continue,
             }
-            write_atomically(&target, &content)?;
-            (content.len() as u64, hex::encode(Sha256::digest(&content)))
         };
         writeln!(list, "{sha256}  {}", relative.display()).map_err(io_at(&list_path))?;
         count += 1;
@@ -438,6 +433,56 @@ async fn export_media(
     list.flush().map_err(io_at(&list_path))?;
     list.get_ref().sync_all().map_err(io_at(&list_path))?;
     Ok((count, total))
+}
+
+/// Bytes read from the store at a time while copying an object.
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// Streams the object at `key` into `target` (through a temporary name),
+/// hashing it on the way; `None` when the object is gone. Memory stays at
+/// one chunk whatever the object's size.
+async fn copy_object(
+    blobs: &dyn BlobStore,
+    key: &str,
+    target: &Path,
+) -> Result<Option<(u64, String)>, ExportError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut reader = match blobs.read_stream(key).await {
+        Ok(reader) => reader,
+        Err(BlobError::NotFound) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(io_at(parent))?;
+    }
+    let partial = target.with_extension("partial");
+    let mut file = tokio::fs::File::create(&partial)
+        .await
+        .map_err(io_at(&partial))?;
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0_u8; COPY_CHUNK];
+    let mut total = 0_u64;
+    loop {
+        let read = reader
+            .read(&mut chunk)
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("reading {key}: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&chunk[..read]);
+        file.write_all(&chunk[..read])
+            .await
+            .map_err(io_at(&partial))?;
+        total += read as u64;
+    }
+    file.flush().await.map_err(io_at(&partial))?;
+    file.sync_all().await.map_err(io_at(&partial))?;
+    drop(file);
+    tokio::fs::rename(&partial, target)
+        .await
+        .map_err(io_at(target))?;
+    Ok(Some((total, hex::encode(hasher.finalize()))))
 }
 
 fn clean_relative(key: &str) -> Option<&Path> {

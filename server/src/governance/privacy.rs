@@ -1,4 +1,5 @@
-//! Erasure and access requests for one customer (issue 19, item 5).
+//! Erasure and access requests for one customer, and erasure of a
+//! customer's contact person alone (issue 19, item 5).
 //!
 //! Erasure plans in Rust (values to redact, squashed documents, media to
 //! delete), writes everything relational in one store transaction, then
@@ -25,7 +26,7 @@ use crate::store::{
     Actor, PageRequest, Store, StoreError, TicketFilter,
     media::Media,
     notify::Notice,
-    privacy::{ErasureOutcome, ErasurePlan},
+    privacy::{ErasureOutcome, ErasurePlan, ErasureScope, ErasureSubject, ScopedMedia},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -53,17 +54,7 @@ pub async fn erase_customer(
 ) -> Result<ErasureOutcome, PrivacyError> {
     let tenant_id = actor.tenant_id;
     let scope = store.erasure_scope(tenant_id, customer_id).await?;
-    if scope.legal_hold {
-        return Err(PrivacyError::LegalHold(
-            "the customer is under legal hold".into(),
-        ));
-    }
-    if let Some(held) = scope.tickets.iter().find(|t| t.legal_hold) {
-        return Err(PrivacyError::LegalHold(format!(
-            "ticket {} is under legal hold",
-            held.number
-        )));
-    }
+    refuse_held(&scope)?;
     let open: Vec<&str> = scope
         .tickets
         .iter()
@@ -109,6 +100,7 @@ pub async fn erase_customer(
         .filter(|m| m.kind == "signature" || settings.erase_photos)
         .collect();
     let plan = ErasurePlan {
+        subject: ErasureSubject::Customer,
         customer_id,
         site_ids: scope.sites.iter().map(|s| s.id).collect(),
         ticket_ids: scope.tickets.iter().map(|t| t.id).collect(),
@@ -118,7 +110,118 @@ pub async fn erase_customer(
         report_ids: scope.reports.iter().map(|(id, _)| *id).collect(),
     };
     let outcome = store.erase_customer(actor, &plan).await?;
+    delete_objects(store, blobs, tenant_id, &erased_media, &scope).await?;
+    Ok(outcome)
+}
 
+/// Erases customer `customer_id`'s contact person alone: the field cleared,
+/// the name redacted wherever text quotes it (tickets, comments, messages,
+/// outboxes, intake, the search index, audit payloads), ticket documents
+/// that quote it squashed, signatures signed in that name and the
+/// customer's service reports (they print the contact) deleted. The
+/// customer, its sites and everything that does not quote the name stay.
+/// 404 when the customer has no contact person; refused under the same
+/// legal holds as erasing the customer; 409 `in_use` while an open
+/// ticket's document quotes the name (a phone holds that history).
+pub async fn erase_contact(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    actor: Actor,
+    customer_id: Uuid,
+) -> Result<ErasureOutcome, PrivacyError> {
+    let tenant_id = actor.tenant_id;
+    let scope = store.erasure_scope(tenant_id, customer_id).await?;
+    let Some(contact) = scope
+        .customer
+        .contact_person
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+    else {
+        return Err(StoreError::NotFound("contact person").into());
+    };
+    refuse_held(&scope)?;
+    let redactor = Redactor::new([contact]);
+
+    let mut documents = Vec::new();
+    let mut open = Vec::new();
+    for ticket in &scope.tickets {
+        let Some(loaded) = crate::device_sync::load(store, tenant_id, ticket.id).await? else {
+            continue;
+        };
+        let quoted = std::cell::Cell::new(false);
+        let redact = |text: &str| {
+            let redacted = redactor.redact(text);
+            if redacted != text {
+                quoted.set(true);
+            }
+            redacted
+        };
+        let squashed = loaded
+            .doc
+            .squashed(truckroll_sync::ActorId::random(), &redact)?;
+        if !quoted.get() {
+            continue;
+        }
+        if ticket.open {
+            open.push(ticket.number.as_str());
+        } else {
+            documents.push((ticket.id, squashed.save()));
+        }
+    }
+    if !open.is_empty() {
+        return Err(PrivacyError::OpenTickets(format!(
+            "these open tickets' work records name the contact; close or cancel them first: {}",
+            open.join(", ")
+        )));
+    }
+    let erased_media: Vec<_> = scope
+        .media
+        .iter()
+        .filter(|m| {
+            m.signer_name
+                .as_deref()
+                .is_some_and(|name| redactor.contains_any(name))
+        })
+        .collect();
+    let plan = ErasurePlan {
+        subject: ErasureSubject::ContactPerson,
+        customer_id,
+        site_ids: Vec::new(),
+        ticket_ids: scope.tickets.iter().map(|t| t.id).collect(),
+        redactor,
+        documents,
+        media_ids: erased_media.iter().map(|m| m.id).collect(),
+        report_ids: scope.reports.iter().map(|(id, _)| *id).collect(),
+    };
+    let outcome = store.erase_customer(actor, &plan).await?;
+    delete_objects(store, blobs, tenant_id, &erased_media, &scope).await?;
+    Ok(outcome)
+}
+
+fn refuse_held(scope: &ErasureScope) -> Result<(), PrivacyError> {
+    if scope.legal_hold {
+        return Err(PrivacyError::LegalHold(
+            "the customer is under legal hold".into(),
+        ));
+    }
+    if let Some(held) = scope.tickets.iter().find(|t| t.legal_hold) {
+        return Err(PrivacyError::LegalHold(format!(
+            "ticket {} is under legal hold",
+            held.number
+        )));
+    }
+    Ok(())
+}
+
+/// After the commit: the erased media's objects nothing else refers to,
+/// and the service reports' objects.
+async fn delete_objects(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    tenant_id: Uuid,
+    erased_media: &[&ScopedMedia],
+    scope: &ErasureScope,
+) -> Result<(), PrivacyError> {
     let shas: BTreeSet<(&str, bool)> = erased_media
         .iter()
         .map(|m| (m.sha256.as_str(), m.has_thumbnail))
@@ -136,7 +239,7 @@ pub async fn erase_customer(
     for (_, key) in &scope.reports {
         blobs.delete(key).await?;
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// Everything Truckroll keeps about one customer, for an access request.

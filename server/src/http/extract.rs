@@ -15,6 +15,7 @@ use crate::{
         ValidationErrors,
         people::Role,
         permissions::{Action, allows},
+        validation::NUL_MESSAGE,
     },
     store::{Actor, Page, PageRequest},
 };
@@ -54,8 +55,6 @@ where
             })
     }
 }
-
-const NUL_MESSAGE: &str = "must not contain NUL characters (U+0000)";
 
 /// The path of the first string (or object key) the databases cannot store
 /// as text: one with a NUL character (PostgreSQL refuses it; SQLite would
@@ -240,6 +239,23 @@ impl AuthUser {
             user_id: claims.sub,
             tenant_id: claims.tid,
             role: principal.role,
+        })
+    }
+
+    /// This user as the store has them now, for a connection opened
+    /// earlier: 401 when deactivated or gone, else the current role.
+    pub async fn current(&self, state: &AppState) -> Result<Self, ApiError> {
+        let principal = state
+            .principals
+            .get(state.store.as_ref(), self.tenant_id, self.user_id)
+            .await?
+            .filter(|principal| principal.active)
+            .ok_or(ApiError::Unauthorized(
+                "this account is deactivated or no longer exists",
+            ))?;
+        Ok(AuthUser {
+            role: principal.role,
+            ..*self
         })
     }
 }

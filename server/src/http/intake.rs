@@ -22,7 +22,7 @@ use super::{
     },
 };
 use crate::{
-    domain::{ValidationErrors, permissions::Action, ticket::Priority},
+    domain::{ValidationErrors, permissions::Action, ticket::Priority, validation::NUL_MESSAGE},
     intake::{
         Attachment, IntakeError,
         admin::{MailboxInput, TOKEN_PREFIX, new_token, token_hash, validate_settings},
@@ -568,6 +568,17 @@ async fn submit_request(
             .unwrap_or("application/octet-stream")
             .to_owned();
         let file_name = field.file_name().map(str::to_owned);
+        // Refused here for every part alike: PostgreSQL cannot store NUL.
+        if [
+            name.as_str(),
+            content_type.as_str(),
+            file_name.as_deref().unwrap_or_default(),
+        ]
+        .iter()
+        .any(|text| text.contains('\0'))
+        {
+            return Err(bad_field(&name.replace('\0', ""), NUL_MESSAGE));
+        }
         let mut bytes = Vec::new();
         while let Some(chunk) = field
             .chunk()
@@ -591,6 +602,9 @@ async fn submit_request(
             continue;
         }
         let text = String::from_utf8(bytes).map_err(|_| bad_field(&name, "must be UTF-8 text"))?;
+        if text.contains('\0') {
+            return Err(bad_field(&name, NUL_MESSAGE));
+        }
         match name.as_str() {
             "category" => form.category = Some(text),
             "custom_fields" => {

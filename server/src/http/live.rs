@@ -28,13 +28,21 @@
 //!
 //! Browsers cannot set headers on a WebSocket, so the access token may come
 //! as `?access_token=` instead of `Authorization: Bearer`.
+//!
+//! The viewer's account is re-read while the stream is open (at once after
+//! a change made through this replica, else every `auth.principal_cache_ms`
+//! but not more often than once a second): a deactivated account's stream
+//! ends with an `error` message and close code 4401, a role without the live
+//! map's permission with 4403 (the reason says which).
 
 use std::time::{Duration, Instant};
 
 use axum::{
     extract::{
         Query, State,
-        ws::{Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+        ws::{
+            CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+        },
     },
     http::HeaderMap,
     response::Response,
@@ -175,7 +183,7 @@ pub(super) async fn websocket(
                     (viewer, None) => (viewer, Start::Snapshot(SnapshotReason::ResumeGap)),
                 },
             };
-            let ended = watch(&state, &viewer, socket, start).await;
+            let ended = watch(&state, &user, &viewer, socket, start).await;
             state.live.leave(&viewer);
             tracing::debug!(viewer = viewer.id, ?ended, "live viewer left");
         }))
@@ -200,7 +208,14 @@ enum Ended {
     SendTimeout,
     Socket(axum::Error),
     Load(ApiError),
+    /// The viewer's account was deactivated or lost the permission.
+    Revoked,
 }
+
+/// Close code for a deactivated account (as the sync socket's `unauthorized`).
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Close code for a role that no longer includes the live map.
+const CLOSE_FORBIDDEN: u16 = 4403;
 
 async fn send(state: &AppState, socket: &mut WebSocket, message: Message) -> Result<(), Ended> {
     let limit = Duration::from_millis(state.config.live.send_timeout_ms);
@@ -300,8 +315,14 @@ async fn send_snapshot(
     Ok(cursor)
 }
 
-async fn watch(state: &AppState, viewer: &Viewer, mut socket: WebSocket, start: Start) -> Ended {
-    match watch_inner(state, viewer, &mut socket, start).await {
+async fn watch(
+    state: &AppState,
+    user: &AuthUser,
+    viewer: &Viewer,
+    mut socket: WebSocket,
+    start: Start,
+) -> Ended {
+    match watch_inner(state, user, viewer, &mut socket, start).await {
         Ok(()) => Ended::Closed,
         Err(ended) => {
             match &ended {
@@ -319,19 +340,51 @@ async fn watch(state: &AppState, viewer: &Viewer, mut socket: WebSocket, start: 
                     tracing::warn!(viewer = viewer.id, %error, "cannot load the live map")
                 }
                 Ended::Closed => {}
+                Ended::Revoked => {
+                    tracing::info!(viewer = viewer.id, "live viewer's access was revoked")
+                }
             }
             ended
         }
     }
 }
 
+/// Says why in an `error` message and a close frame.
+async fn revoke(
+    state: &AppState,
+    socket: &mut WebSocket,
+    code: u16,
+    detail: &str,
+) -> Result<(), Ended> {
+    send_json(
+        state,
+        socket,
+        &ServerMessage::Error {
+            detail: detail.to_owned(),
+        },
+    )
+    .await?;
+    send(
+        state,
+        socket,
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: detail.into(),
+        })),
+    )
+    .await?;
+    Err(Ended::Revoked)
+}
+
 async fn watch_inner(
     state: &AppState,
+    user: &AuthUser,
     viewer: &Viewer,
     socket: &mut WebSocket,
     start: Start,
 ) -> Result<(), Ended> {
     let config = &state.config.live;
+    let mut follower = state.principals.follow(user.tenant_id, user.user_id);
     let mut cursor = match start {
         Start::Snapshot(reason) => send_snapshot(state, viewer, socket, reason).await?,
         Start::Replay(mut missed) => {
@@ -351,6 +404,17 @@ async fn watch_inner(
     let mut last_heard = Instant::now();
     loop {
         tokio::select! {
+            _ = follower.changed() => match user.current(state).await {
+                Ok(now) if now.can(Action::LiveView) => {}
+                Ok(_) => {
+                    return revoke(state, socket, CLOSE_FORBIDDEN, "your role no longer includes the live map").await;
+                }
+                Err(ApiError::Unauthorized(detail)) => {
+                    return revoke(state, socket, CLOSE_UNAUTHORIZED, detail).await;
+                }
+                // A passing store fault: keep the stream, ask again next time.
+                Err(error) => tracing::warn!(viewer = viewer.id, %error, "cannot re-check a live viewer"),
+            },
             _ = flush.tick() => match viewer.take() {
                 // Nothing new for this viewer: its cursor still moves on.
                 Ok((seq, delta)) if delta.is_empty() => cursor = state.live.cursor(viewer.tenant_id, seq),

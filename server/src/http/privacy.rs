@@ -22,7 +22,9 @@ use crate::domain::{
     privacy::{MaskedField, PrivacySettings, Visibility, mask_email, mask_phone, mask_text},
     search::{SearchHit, SearchKind},
 };
-use crate::governance::privacy::{CustomerExport, PrivacyError, erase_customer, export_customer};
+use crate::governance::privacy::{
+    CustomerExport, PrivacyError, erase_contact, erase_customer, export_customer,
+};
 use crate::store::privacy::ErasureOutcome;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customer_legal_hold))
         .routes(routes!(ticket_legal_hold))
         .routes(routes!(erase))
+        .routes(routes!(erase_contact_person))
         .routes(routes!(export))
 }
 
@@ -263,6 +266,28 @@ async fn erase(
     user.require(Action::CustomersErase)?;
     let outcome =
         erase_customer(state.store.as_ref(), state.blobs.as_ref(), user.actor(), id).await?;
+    Ok(Json(outcome))
+}
+
+/// Erases a customer's contact person alone: `contact_person` cleared and
+/// the name redacted wherever text quotes it (tickets, comments, messages,
+/// outboxes, intake, search, audit payloads); ticket documents quoting it
+/// squashed; signatures signed in that name and the customer's service
+/// reports (they print the contact) deleted. The customer's own name,
+/// email, phone and sites stay. 404 when the customer has no contact
+/// person; 409 `legal-hold` as for erasing the customer; 409 `in_use` while
+/// an open ticket's work record names the contact.
+#[utoipa::path(post, path = "/v1/customers/{id}/contact/erase", tag = "privacy", security(("bearer" = [])),
+    responses((status = 200, body = ErasureOutcome), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn erase_contact_person(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<ErasureOutcome>> {
+    user.require(Action::CustomersErase)?;
+    let outcome =
+        erase_contact(state.store.as_ref(), state.blobs.as_ref(), user.actor(), id).await?;
     Ok(Json(outcome))
 }
 

@@ -417,8 +417,22 @@ async fn run(state: AppState, user: AuthUser, mut socket: WebSocket) -> Result<(
     if *closing.borrow_and_update() {
         return close_with(&mut socket, close::GOING_AWAY, "going_away".into()).await;
     }
+    // A deactivated account's session ends (`unauthorized`, 4401) without
+    // waiting for the device to reconnect.
+    let mut follower = state.principals.follow(user.tenant_id, user.user_id);
     loop {
         let (mut frames, incoming): (Vec<Message>, Option<Incoming>) = tokio::select! {
+            _ = follower.changed() => match user.current(&state).await {
+                Ok(_) => continue,
+                Err(ApiError::Unauthorized(detail)) => {
+                    let frame = Message::Error { doc_id: None, code: ErrorCode::Unauthorized, detail: detail.into() };
+                    return refuse(&mut socket, frame).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot re-check a sync session's account");
+                    continue;
+                }
+            },
             // Only ever set to true (or the sender is gone): shutting down.
             _ = closing.changed() => return close_with(&mut socket, close::GOING_AWAY, "going_away".into()).await,
             incoming = next_frame(&mut socket) => match incoming {

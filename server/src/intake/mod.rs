@@ -121,6 +121,9 @@ pub struct Intake {
     pub egress: crate::egress::EgressPolicy,
 }
 
+/// The intake record's note on a message kept without its control characters.
+const CLEANED: &str = "control characters (such as NUL) were removed from the message";
+
 /// Texts longer than the ticket allows are cut, not refused: mail is what
 /// it is.
 fn cut(text: &str, max_chars: usize) -> String {
@@ -175,6 +178,7 @@ impl Intake {
                     references: Vec::new(),
                     attachments: Vec::new(),
                     automated: None,
+                    cleaned: false,
                 },
                 true,
             ),
@@ -233,7 +237,10 @@ impl Intake {
             });
         }
         match self.accept(&settings, &mail).await {
-            Ok(finish) => {
+            Ok(mut finish) => {
+                if mail.cleaned && finish.0.reason.is_none() {
+                    finish.0.reason = Some(CLEANED.into());
+                }
                 let customer_actor = finish.1;
                 let message = self
                     .store()

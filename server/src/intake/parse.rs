@@ -5,6 +5,7 @@
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 
 use super::quote::strip_quoted;
+use crate::domain::validation::printable;
 
 /// A file carried by the message (attachment or inline image).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,10 @@ pub struct IncomingMail {
     pub attachments: Vec<Attachment>,
     /// Why this is machine mail (auto-reply, bounce, bulk), if it is.
     pub automated: Option<String>,
+    /// Control characters (NUL among them) were removed from its text:
+    /// PostgreSQL cannot store NUL, and a customer's mail is kept rather
+    /// than refused.
+    pub cleaned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,7 +113,7 @@ pub fn parse(raw: &[u8]) -> Result<IncomingMail, Unparseable> {
     }
 
     let automated = automated(&message, &from);
-    Ok(IncomingMail {
+    let mut mail = IncomingMail {
         message_id: message.message_id().map(bare_id).filter(|m| !m.is_empty()),
         from,
         from_name,
@@ -117,7 +122,46 @@ pub fn parse(raw: &[u8]) -> Result<IncomingMail, Unparseable> {
         references,
         attachments,
         automated,
-    })
+        cleaned: false,
+    };
+    mail.clean();
+    Ok(mail)
+}
+
+impl IncomingMail {
+    /// Removes control characters from every text that is stored.
+    fn clean(&mut self) {
+        let mut cleaned = false;
+        let mut fix = |text: &mut String| {
+            let fixed = match printable(text) {
+                std::borrow::Cow::Owned(fixed) => Some(fixed),
+                std::borrow::Cow::Borrowed(_) => None,
+            };
+            if let Some(fixed) = fixed {
+                *text = fixed;
+                cleaned = true;
+            }
+        };
+        fix(&mut self.from);
+        fix(&mut self.subject);
+        fix(&mut self.text);
+        for text in self
+            .message_id
+            .iter_mut()
+            .chain(self.from_name.iter_mut())
+            .chain(self.automated.iter_mut())
+            .chain(self.references.iter_mut())
+        {
+            fix(text);
+        }
+        for attachment in &mut self.attachments {
+            fix(&mut attachment.content_type);
+            if let Some(name) = &mut attachment.name {
+                fix(name);
+            }
+        }
+        self.cleaned = cleaned;
+    }
 }
 
 /// RFC 3834 and the de-facto headers of auto-responders, bounces and bulk mail.

@@ -15,6 +15,7 @@ use crate::domain::ValidationErrors;
 use crate::domain::csv::field;
 use crate::domain::parts::{labour_cents, line_cents, rate_for, to_milli};
 use crate::domain::ticket::Ticket;
+use crate::domain::validation::without_nul;
 use crate::store::{PageRequest, Store, TicketFilter};
 use crate::work::WorkRecord;
 
@@ -54,7 +55,13 @@ pub async fn job_value(
     ticket: &Ticket,
     record: &WorkRecord,
 ) -> PartsResult<JobValue> {
-    let mut numbers: Vec<String> = record.parts.iter().map(|p| p.part_number.clone()).collect();
+    // As the ledger stores them (`device_sync` projection): without NUL,
+    // which PostgreSQL cannot even compare.
+    let mut numbers: Vec<String> = record
+        .parts
+        .iter()
+        .map(|p| without_nul(&p.part_number).into_owned())
+        .collect();
     numbers.sort();
     numbers.dedup();
     let catalogue: HashMap<String, crate::domain::parts::Part> = store
@@ -94,7 +101,7 @@ fn price(
         .parts
         .iter()
         .map(|line| {
-            let part = catalogue.get(&line.part_number);
+            let part = catalogue.get(&*without_nul(&line.part_number));
             let milli = to_milli(line.quantity).unwrap_or(0);
             PricedPart {
                 entry_id: line.id.clone(),

@@ -27,6 +27,8 @@ pub struct ScopedMedia {
     pub kind: String,
     pub sha256: String,
     pub has_thumbnail: bool,
+    /// The name written on a signature; `None` for a photo.
+    pub signer_name: Option<String>,
 }
 
 /// Everything erasure touches, read before it plans.
@@ -43,9 +45,19 @@ pub struct ErasureScope {
     pub reports: Vec<(Uuid, String)>,
 }
 
+/// What is erased: the whole customer, or only its contact person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErasureSubject {
+    Customer,
+    /// `contact_person` cleared and its name redacted; the customer, its
+    /// sites and everything that does not quote the name stay.
+    ContactPerson,
+}
+
 /// What the erasure service decided; written in one transaction.
 #[derive(Debug)]
 pub struct ErasurePlan {
+    pub subject: ErasureSubject,
     pub customer_id: Uuid,
     pub site_ids: Vec<Uuid>,
     pub ticket_ids: Vec<Uuid>,
@@ -60,7 +72,8 @@ pub struct ErasurePlan {
 /// What an erasure changed, as its audit entry records it (no values).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ErasureOutcome {
-    /// The audit entry (`customer.erase`) that records the erasure.
+    /// The audit entry (`customer.erase` or `customer.contact_erase`) that
+    /// records the erasure.
     pub audit_seq: i64,
     pub sites: usize,
     pub tickets: usize,
@@ -108,7 +121,8 @@ pub trait PrivacyStore {
         field: MaskedField,
     ) -> StoreResult<()>;
     async fn erasure_scope(&self, tenant_id: Uuid, customer_id: Uuid) -> StoreResult<ErasureScope>;
-    /// Writes the plan: personal fields replaced, text redacted, documents
+    /// Writes the plan (a customer's or only its contact person's, as
+    /// `plan.subject` says): personal fields replaced, text redacted, documents
     /// replaced, media rows and reports deleted, search entries rewritten,
     /// audit payloads redacted and the erasure recorded, in one transaction.
     async fn erase_customer(&self, actor: Actor, plan: &ErasurePlan)

@@ -2,7 +2,8 @@
 //! tenant's data is in the archive with every row of the tenant and no row
 //! of another, its media files are there byte for byte, and an export
 //! interrupted part-way (a torn last line included) resumes to exactly what
-//! an uninterrupted run writes.
+//! an uninterrupted run writes. A large object (30 MiB) is streamed into
+//! the archive byte for byte from either blob store.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -19,11 +20,13 @@ use truckroll_tests::{
     RawDb, TempGuard, TestBackend,
     app::{TestApp, TestTenant},
     fixtures::Shop,
+    media::{Blobs, use_blobs},
 };
 
 use super::run_cli;
 
 backend_tests!(an_interrupted_export_resumes_to_the_tenants_whole_data);
+backend_tests!(blobs: a_large_object_is_exported_byte_for_byte);
 
 /// Tables with a `tenant_id` column, read from the database's catalogue.
 async fn tenant_tables(raw: &RawDb, backend: TestBackend) -> Vec<String> {
@@ -261,4 +264,60 @@ async fn an_interrupted_export_resumes_to_the_tenants_whole_data(backend: TestBa
         media_files as u64,
         manifest["media"].as_u64().expect("media")
     );
+}
+
+/// 30 MiB that never repeat (xorshift), so a shifted, truncated or
+/// re-ordered copy cannot hash the same.
+fn large_object() -> Vec<u8> {
+    let mut bytes = vec![0_u8; 30 * 1024 * 1024];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for chunk in bytes.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    bytes
+}
+
+async fn a_large_object_is_exported_byte_for_byte(backend: TestBackend, blobs: Blobs) {
+    let app = TestApp::start_with(backend, |config| {
+        use_blobs(config, blobs);
+        config.sla.timers_enabled = false;
+    })
+    .await;
+    let shop = Shop::builder(&app, "large-export").build().await;
+    let bytes = large_object();
+    let sha256 = sha256_hex(&bytes);
+    let key = object_key(shop.tenant.id, &sha256);
+    app.state
+        .blobs
+        .write(&key, bytes, "application/octet-stream")
+        .await
+        .expect("object");
+    let prefix = truckroll_server::blob::tenant_prefix(shop.tenant.id);
+    let listed = app.state.blobs.list(&prefix).await.expect("list");
+    assert_eq!(
+        listed,
+        std::slice::from_ref(&key),
+        "the store lists the object"
+    );
+    let archives = TempGuard::new("truckroll-export-large-");
+    let out = archives.path().join("archive");
+    export(&app.config, &shop.tenant.name, &out, None)
+        .await
+        .expect("export");
+    let relative = key
+        .strip_prefix(&truckroll_server::blob::tenant_prefix(shop.tenant.id))
+        .expect("prefix");
+    let copy = std::fs::read(out.join("media").join(relative)).expect("the object's file");
+    assert_eq!(copy.len(), 30 * 1024 * 1024);
+    assert_eq!(sha256_hex(&copy), sha256, "the copy differs");
+    let list = std::fs::read_to_string(out.join("media.sha256")).expect("media list");
+    assert!(
+        list.lines()
+            .any(|line| line == format!("{sha256}  {relative}")),
+        "{list}"
+    );
+    app.stop().await;
 }

@@ -57,13 +57,21 @@ async fn run_cli(
     command: truckroll_server::cli::Command,
 ) -> anyhow::Result<()> {
     let dir = truckroll_tests::TempGuard::new("truckroll-cli-");
-    let toml = format!(
+    let mut toml = format!(
         "database_url = {:?}\n[media]\nfs_dir = {:?}\n[auth]\ntoken_secret = {:?}\n[governance]\naudit_key = {:?}\n",
         config.database_url,
         config.media.fs_dir.display().to_string(),
         config.auth.token_secret,
         config.governance.audit_key,
     );
+    if config.media.backend == truckroll_server::blob::BlobBackend::S3 {
+        let s3 = &config.media.s3;
+        toml.push_str(&format!(
+            "[media.s3]\nendpoint = {:?}\nregion = {:?}\nbucket = {:?}\npath_style = {}\naccess_key_id = {:?}\nsecret_access_key = {:?}\n",
+            s3.endpoint, s3.region, s3.bucket, s3.path_style, s3.access_key_id, s3.secret_access_key,
+        ));
+        toml = toml.replacen("[media]\n", "[media]\nbackend = \"s3\"\n", 1);
+    }
     let path = dir.path().join("truckroll.toml");
     std::fs::write(&path, toml).expect("config file");
     truckroll_server::cli::run(truckroll_server::cli::Cli {

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 backend_tests!(
     blobs: erasing_a_customer_leaves_no_trace_and_the_audit_verifies,
+    erasing_the_contact_person_removes_only_the_contact,
 );
 backend_tests!(
     a_legal_hold_blocks_erasure,
@@ -744,6 +745,215 @@ async fn the_export_holds_everything_about_the_customer(backend: TestBackend) {
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
     let other = app.create_tenant("export-other").await;
     app.get(&path, &other.admin_token)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    app.stop().await;
+}
+
+/// Erasing a customer's contact person alone (issue 19, item 5, "or
+/// contact"): the contact's name leaves every table, blob and the squashed
+/// document; the customer's own name, email, phone and site stay.
+async fn erasing_the_contact_person_removes_only_the_contact(backend: TestBackend, blobs: Blobs) {
+    let app = TestApp::start_with(backend, |config| use_blobs(config, blobs)).await;
+    let shop = Shop::builder(&app, "contact-erase").build().await;
+    let admin = shop.tenant.admin_token.clone();
+    let tech = shop.tech().token.clone();
+    let person = Person::new();
+    let contact = person.contact.as_str();
+    let (customer_id, site) = customer(&app, &shop, &person).await;
+    let body = json!({"title": "Boiler pressure", "category": "hvac", "priority": "P2",
+                      "site_id": site, "description": format!("Ask for {contact} at the gate")});
+    let ticket = id_of(
+        &app.post("/v1/tickets", &admin, &body)
+            .await
+            .expect(StatusCode::CREATED),
+        "id",
+    );
+    shop.assign(&app, ticket, shop.tech().id).await;
+    app.send_with(
+        Method::POST,
+        &format!("/v1/tickets/{ticket}/comments"),
+        Some(&admin),
+        Some(&json!({"body": format!("{contact} will be home after 3", ), "visibility": "public"})),
+        &[("idempotency-key", "contact-erase-comment-1")],
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    app.post(
+        &format!("/v1/tickets/{ticket}/comments"),
+        &admin,
+        &json!({"body": format!("Customer's number {}", person.phone), "visibility": "internal"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let work = app
+        .get(&format!("/v1/tickets/{ticket}/work"), &admin)
+        .await
+        .expect(StatusCode::OK);
+    app.post(
+        &format!("/v1/tickets/{ticket}/work/corrections"),
+        &admin,
+        &json!({"version": work["version"], "reason": "phone call",
+                "operations": [{"op": "append_note", "text": format!("Key is with {contact}")}]}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.post(
+        &format!("/v1/tickets/{ticket}/signature"),
+        &tech,
+        &json!({"signer_name": contact, "width": 200, "height": 80,
+                "strokes": [[{"x": 10, "y": 60}, {"x": 40, "y": 20}, {"x": 70, "y": 60}]]}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    upload_photo(&app, &tech, ticket, &photo_quoting(&person.address)).await;
+
+    let erase = format!("/v1/customers/{customer_id}/contact/erase");
+    let contact_only = [contact];
+    let raw = app.db.raw().await;
+    let before = raw.columns_containing(&contact_only).await;
+    for column in [
+        "customers.contact_person",
+        "tickets.description",
+        "comments.body",
+        "signatures.signer_name",
+        "audit_log.after",
+    ] {
+        assert!(before.iter().any(|c| c == column), "{column} in {before:?}");
+    }
+    assert!(document_holds(&app, shop.tenant.id, ticket, &contact_only).await);
+
+    // Bad requests change nothing: another tenant, an unknown customer,
+    // a technician, a legal hold, an open ticket whose record names them.
+    let other = app.create_tenant("contact-erase-other").await;
+    app.post(&erase, &other.admin_token, &json!({}))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    app.post(
+        &format!("/v1/customers/{}/contact/erase", Uuid::now_v7()),
+        &admin,
+        &json!({}),
+    )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "not-found");
+    app.post(&erase, &tech, &json!({}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.send(
+        Method::PUT,
+        &format!("/v1/customers/{customer_id}/legal-hold"),
+        Some(&admin),
+        Some(&json!({"legal_hold": true})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.post(&erase, &admin, &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "legal-hold");
+    app.send(
+        Method::PUT,
+        &format!("/v1/customers/{customer_id}/legal-hold"),
+        Some(&admin),
+        Some(&json!({"legal_hold": false})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let reply = app.post(&erase, &admin, &json!({})).await;
+    reply.expect_problem(StatusCode::CONFLICT, "in_use");
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .is_some_and(|d| !d.contains(contact)),
+        "{}",
+        reply.body
+    );
+    // Refused erasures removed nothing (the message worker may meanwhile
+    // have rendered a message quoting the contact: more, never less).
+    let refused = raw.columns_containing(&contact_only).await;
+    for column in &before {
+        assert!(
+            refused.contains(column),
+            "{column} lost by a refused erasure"
+        );
+    }
+
+    app.patch(
+        &format!("/v1/tickets/{ticket}"),
+        &admin,
+        &json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let outcome = app
+        .post(&erase, &admin, &json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(outcome["documents_squashed"], json!(1), "{outcome}");
+    assert_eq!(
+        outcome["media_deleted"],
+        json!(1),
+        "the signature: {outcome}"
+    );
+    assert!(
+        outcome["audit_entries_redacted"].as_u64() >= Some(2),
+        "{outcome}"
+    );
+
+    let lowered = contact.to_lowercase();
+    let upper = contact.to_uppercase();
+    let after = raw
+        .columns_containing(&[contact, lowered.as_str(), upper.as_str()])
+        .await;
+    assert!(after.is_empty(), "the contact remains in {after:?}");
+    assert!(!document_holds(&app, shop.tenant.id, ticket, &contact_only).await);
+    let left = blobs_containing(&app, shop.tenant.id, &contact_only).await;
+    assert!(left.is_empty(), "blobs still hold the contact: {left:?}");
+
+    // The customer's own data stays, in its rows and in the photo.
+    let kept = raw
+        .columns_containing(&[person.name.as_str(), person.email.as_str()])
+        .await;
+    assert!(kept.iter().any(|c| c == "customers.name"), "{kept:?}");
+    assert!(kept.iter().any(|c| c == "customers.email"), "{kept:?}");
+    let kept = raw
+        .columns_containing(&[person.phone.as_str(), person.address.as_str()])
+        .await;
+    assert!(kept.iter().any(|c| c == "comments.body"), "{kept:?}");
+    assert!(kept.iter().any(|c| c == "sites.address"), "{kept:?}");
+    raw.close().await;
+    assert!(
+        !blobs_containing(&app, shop.tenant.id, &[person.address.as_str()])
+            .await
+            .is_empty(),
+        "the photo stays"
+    );
+    let customer = app
+        .get(&format!("/v1/customers/{customer_id}"), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(customer["name"], json!(person.name));
+    assert_eq!(customer["email"], json!(person.email));
+    assert_eq!(customer["phone"], json!(person.phone));
+    assert_eq!(customer["contact_person"], Value::Null);
+    assert_eq!(customer["archived_at"], Value::Null);
+    let work = app
+        .get(&format!("/v1/tickets/{ticket}/work"), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        work["notes"]
+            .as_str()
+            .expect("notes")
+            .contains("Key is with [erased]"),
+        "{work}"
+    );
+    let verify = app
+        .get("/v1/audit/verify", &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(verify["valid"], json!(true), "{verify}");
+    // Done once: nothing is left to erase.
+    app.post(&erase, &admin, &json!({}))
         .await
         .expect_problem(StatusCode::NOT_FOUND, "not-found");
     app.stop().await;

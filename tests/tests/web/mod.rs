@@ -7,4 +7,5 @@ mod knowledge;
 mod parts;
 mod privacy;
 mod progress;
+mod retention;
 mod watchers;

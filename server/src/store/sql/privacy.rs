@@ -40,13 +40,13 @@ macro_rules! impl_privacy_store {
             use uuid::Uuid;
 
             use $crate::domain::{
-                audit::{AuditEvent, ERASE_ACTION, payload_digest},
+                audit::{AuditEvent, CONTACT_ERASE_ACTION, ERASE_ACTION, payload_digest},
                 customers::{Customer, Site},
                 privacy::{ERASED, MaskedField, PrivacySettings},
             };
             use $crate::store::{
                 Actor, Backend, StoreError, StoreResult,
-                privacy::{ErasureOutcome, ErasurePlan, ErasureScope, PrivacyStore, ScopedMedia, ScopedTicket},
+                privacy::{ErasureOutcome, ErasurePlan, ErasureScope, ErasureSubject, PrivacyStore, ScopedMedia, ScopedTicket},
                 rows::{CustomerRow, SiteRow, convert_all},
                 sql::{CUSTOMER_COLUMNS, SITE_COLUMNS, audit, now, privacy::REDACTED_TEXT, search_text},
             };
@@ -105,8 +105,13 @@ macro_rules! impl_privacy_store {
                     tenant_id: Uuid,
                     plan: &ErasurePlan,
                 ) -> StoreResult<Vec<(i64, Option<String>, Option<String>, Option<String>)>> {
-                    let mut entities = vec![plan.customer_id];
-                    entities.extend(plan.site_ids.iter().copied());
+                    // Erasing a customer redacts everything about it and its
+                    // sites; erasing its contact only what quotes the name.
+                    let mut entities = Vec::new();
+                    if plan.subject == ErasureSubject::Customer {
+                        entities.push(plan.customer_id);
+                        entities.extend(plan.site_ids.iter().copied());
+                    }
                     let mut found = std::collections::BTreeMap::new();
                     for entity in entities {
                         let rows: Vec<(i64, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
@@ -269,9 +274,11 @@ macro_rules! impl_privacy_store {
                     .bind(customer_id)
                     .fetch_all(&self.pool)
                     .await?;
-                    let media: Vec<(Uuid, Uuid, String, String, bool)> = sqlx::query_as(
-                        "SELECT m.id, m.ticket_id, m.kind, m.sha256, m.has_thumbnail FROM media m \
+                    type MediaRow = (Uuid, Uuid, String, String, bool, Option<String>);
+                    let media: Vec<MediaRow> = sqlx::query_as(
+                        "SELECT m.id, m.ticket_id, m.kind, m.sha256, m.has_thumbnail, g.signer_name FROM media m \
                          JOIN tickets t ON t.tenant_id = m.tenant_id AND t.id = m.ticket_id \
+                         LEFT JOIN signatures g ON g.tenant_id = m.tenant_id AND g.media_id = m.id \
                          JOIN sites s ON s.tenant_id = t.tenant_id AND s.id = t.site_id \
                          WHERE m.tenant_id = $1 AND s.customer_id = $2 ORDER BY m.id",
                     )
@@ -314,7 +321,14 @@ macro_rules! impl_privacy_store {
                             .collect(),
                         media: media
                             .into_iter()
-                            .map(|(id, ticket_id, kind, sha256, has_thumbnail)| ScopedMedia { id, ticket_id, kind, sha256, has_thumbnail })
+                            .map(|(id, ticket_id, kind, sha256, has_thumbnail, signer_name)| ScopedMedia {
+                                id,
+                                ticket_id,
+                                kind,
+                                sha256,
+                                has_thumbnail,
+                                signer_name,
+                            })
                             .collect(),
                         signer_names,
                         reports,
@@ -325,34 +339,44 @@ macro_rules! impl_privacy_store {
                 async fn erase_customer(&self, actor: Actor, plan: &ErasurePlan) -> StoreResult<ErasureOutcome> {
                     let tenant_id = actor.tenant_id;
                     let at = now();
+                    let whole = plan.subject == ErasureSubject::Customer;
                     let mut tx = self.begin_write().await?;
-                    let erased = sqlx::query(
-                        "UPDATE customers SET name = $3, email = NULL, phone = NULL, contact_person = NULL, \
-                         erased_at = $4, archived_at = COALESCE(archived_at, $4) \
-                         WHERE tenant_id = $1 AND id = $2 AND legal_hold = $5",
-                    )
-                    .bind(tenant_id)
-                    .bind(plan.customer_id)
-                    .bind(ERASED)
-                    .bind(at)
-                    .bind(false)
+                    let erased = if whole {
+                        sqlx::query(
+                            "UPDATE customers SET name = $3, email = NULL, phone = NULL, contact_person = NULL, \
+                             erased_at = $4, archived_at = COALESCE(archived_at, $4) \
+                             WHERE tenant_id = $1 AND id = $2 AND legal_hold = $5",
+                        )
+                        .bind(tenant_id)
+                        .bind(plan.customer_id)
+                        .bind(ERASED)
+                        .bind(at)
+                        .bind(false)
+                    } else {
+                        sqlx::query("UPDATE customers SET contact_person = NULL WHERE tenant_id = $1 AND id = $2 AND legal_hold = $3")
+                            .bind(tenant_id)
+                            .bind(plan.customer_id)
+                            .bind(false)
+                    }
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
                     if erased == 0 {
                         return Err(StoreError::Conflict("the customer is under legal hold".into()));
                     }
-                    sqlx::query(
-                        "UPDATE sites SET name = $3, address = $3, access_notes = '', opening_hours = '', \
-                         lat = ROUND(lat * 100) / 100, lon = ROUND(lon * 100) / 100, archived_at = COALESCE(archived_at, $4) \
-                         WHERE tenant_id = $1 AND customer_id = $2",
-                    )
-                    .bind(tenant_id)
-                    .bind(plan.customer_id)
-                    .bind(ERASED)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                    if whole {
+                        sqlx::query(
+                            "UPDATE sites SET name = $3, address = $3, access_notes = '', opening_hours = '', \
+                             lat = ROUND(lat * 100) / 100, lon = ROUND(lon * 100) / 100, archived_at = COALESCE(archived_at, $4) \
+                             WHERE tenant_id = $1 AND customer_id = $2",
+                        )
+                        .bind(tenant_id)
+                        .bind(plan.customer_id)
+                        .bind(ERASED)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     let mut rows_redacted = 0;
                     for ticket_id in &plan.ticket_ids {
                         let held: Option<bool> = sqlx::query_scalar("SELECT legal_hold FROM tickets WHERE tenant_id = $1 AND id = $2")
@@ -362,6 +386,9 @@ macro_rules! impl_privacy_store {
                             .await?;
                         if held == Some(true) {
                             return Err(StoreError::Conflict("a ticket of the customer is under legal hold".into()));
+                        }
+                        if !whole {
+                            continue;
                         }
                         // Notices to the customer: nothing of them is needed any more.
                         rows_redacted += sqlx::query(
@@ -439,10 +466,14 @@ macro_rules! impl_privacy_store {
                             .await?;
                     }
                     // Stored answers of idempotent requests that showed the customer.
-                    let ids: Vec<String> = std::iter::once(plan.customer_id)
-                        .chain(plan.site_ids.iter().copied())
-                        .map(|id| id.to_string())
-                        .collect();
+                    let ids: Vec<String> = if whole {
+                        std::iter::once(plan.customer_id)
+                            .chain(plan.site_ids.iter().copied())
+                            .map(|id| id.to_string())
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     let answers: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as(
                         "SELECT user_id, key, body FROM idempotency_keys WHERE tenant_id = $1 AND body IS NOT NULL",
                     )
@@ -484,7 +515,8 @@ macro_rules! impl_privacy_store {
                         "redacted_seqs": redacted_seqs,
                         "outcome": outcome_without_seq,
                     });
-                    let erase_seq = audit::append_seq(&mut tx, tenant_id, AuditEvent::new(actor.user_id, ERASE_ACTION, "customer", Some(plan.customer_id), None, Some(&record))).await?;
+                    let action = if whole { ERASE_ACTION } else { CONTACT_ERASE_ACTION };
+                    let erase_seq = audit::append_seq(&mut tx, tenant_id, AuditEvent::new(actor.user_id, action, "customer", Some(plan.customer_id), None, Some(&record))).await?;
                     for (seq, before, after, salt) in &redact {
                         let digest = salt.as_deref().map(|salt| payload_digest(salt, before.as_deref(), after.as_deref()));
                         sqlx::query(

@@ -1,7 +1,7 @@
 // Master data: customers, sites (with a small map), assets, categories
 // (with their custom-field schema), technicians, users, SLA policies,
 // territories (GeoJSON pasted, shown on the map), ticket templates and the
-// tenant's settings. One page, `/admin?kind=…`, driven by a table of kinds:
+// tenant's settings and retention policy. One page, `/admin?kind=…`, driven by a table of kinds:
 // list (active, archived or all), create, edit (with the version read when
 // the API gives one), archive, restore, delete — refusals shown as the
 // API words them (409 `in_use` names what still refers to the record).
@@ -49,6 +49,13 @@
       { at: "name", required: true }, { at: "fields", type: JSON_FIELD, fallback: { title: "", category: "", priority: "P3" } },
     ] },
   };
+  // The retention policy's fields (`/v1/retention`) and their upper bounds.
+  const RETENTION = [
+    ["closed_ticket_anonymise_months", 120],
+    ["media_days", 3653],
+    ["comment_days", 3653],
+    ["location_days", 3653],
+  ];
   const params = new URLSearchParams(location.search);
   const kind = KINDS[params.get("kind")] ? params.get("kind") : "customers";
   const spec = KINDS[kind];
@@ -57,9 +64,10 @@
   const label = (at) => t(`admin.f.${at}`);
 
   // ---- the kinds as tabs -----------------------------------------------------
-  $("kinds").replaceChildren(...[...Object.keys(KINDS), "tenant"].map((k) =>
+  $("kinds").replaceChildren(...[...Object.keys(KINDS), "tenant", "retention"].map((k) =>
     el("li", {}, el("a", { href: `/admin?kind=${k}`, "aria-current": k === (params.get("kind") || "customers") ? "page" : undefined }, t(`admin.kind.${k}`)))));
   if (params.get("kind") === "tenant") { await tenantSettings(); return; }
+  if (params.get("kind") === "retention") { await retentionSettings(); return; }
   $("kind-title").textContent = t(`admin.kind.${kind}`);
   document.title = `${t(`admin.kind.${kind}`)} · Truckroll`;
 
@@ -307,6 +315,59 @@
         $("form-message").textContent = t("ticket.saved");
       } catch (error) {
         $("form-message").textContent = explain(error);
+      }
+    });
+    state.ready = true;
+  }
+
+  // ---- the retention policy (admins; `/v1/retention`): empty keeps the data ----
+  async function retentionSettings() {
+    $("kind-title").textContent = t("admin.kind.retention");
+    document.title = `${t("admin.kind.retention")} · Truckroll`;
+    for (const id of ["list-section", "archived-field", "new"]) $(id).hidden = true;
+    $("form-title").textContent = t("retention.title");
+    let policy;
+    try {
+      policy = await session.api("/v1/retention");
+    } catch (error) {
+      $("message").textContent = explain(error);
+      $("form").hidden = true;
+      state.ready = true;
+      return;
+    }
+    const show = (stored) => { for (const [at] of RETENTION) $(`f-${at}`).value = stored[at] ?? ""; };
+    $("fields").replaceChildren(
+      el("p", { class: "hint" }, t("retention.hint")),
+      ...RETENTION.map(([at, max]) => el("div", { class: "field" },
+        el("label", { for: `f-${at}` }, t(`retention.f.${at}`)),
+        el("input", { id: `f-${at}`, type: "number", min: "1", max: String(max), step: "1", inputmode: "numeric", "aria-describedby": `h-${at}` }),
+        el("p", { class: "hint", id: `h-${at}` }, t(`retention.h.${at}`, { max: i18n.number(max) })))));
+    show(policy);
+    // A refusal names its field: that field is marked and focused.
+    const refuse = (at, text) => {
+      $("form-message").textContent = at ? `${t(`retention.f.${at}`)}: ${text}` : text;
+      if (at && $(`f-${at}`)) { $(`f-${at}`).setAttribute("aria-invalid", "true"); $(`f-${at}`).focus(); }
+    };
+    $("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      for (const [at] of RETENTION) $(`f-${at}`).removeAttribute("aria-invalid");
+      $("form-message").textContent = "";
+      const body = {};
+      for (const [at, max] of RETENTION) {
+        const node = $(`f-${at}`);
+        const raw = node.value.trim();
+        // A number input answers "" for text it cannot read: said, not dropped.
+        if (raw === "" && node.validity.badInput) return refuse(at, t("retention.range", { max: i18n.number(max) }));
+        const value = raw === "" ? null : Number(raw);
+        if (value !== null && !(Number.isInteger(value) && value >= 1 && value <= max)) return refuse(at, t("retention.range", { max: i18n.number(max) }));
+        body[at] = value;
+      }
+      try {
+        show(await session.api("/v1/retention", { method: "PUT", body: JSON.stringify(body) }));
+        $("form-message").textContent = t("retention.saved");
+      } catch (error) {
+        const field = error.problem?.errors?.[0]?.field;
+        refuse(RETENTION.some(([at]) => at === field) ? field : null, explain(error));
       }
     });
     state.ready = true;
