@@ -276,7 +276,12 @@ fn earliest_departures(
 /// Whether `job` could still start in time when inserted after a stop left
 /// at `departure` at the earliest: a cheap test that spares the simulation
 /// of positions that cannot work.
-fn reachable(input: &PlanInput, shift: &PlanShift, job: usize, departure: (GeoPoint, DateTime<Utc>)) -> bool {
+fn reachable(
+    input: &PlanInput,
+    shift: &PlanShift,
+    job: usize,
+    departure: (GeoPoint, DateTime<Utc>),
+) -> bool {
     let stop = stop_of(&input.jobs[job], shift);
     departure.1 + Duration::seconds(input.travel.seconds(departure.0, stop.point))
         <= stop.latest_start()
@@ -672,7 +677,13 @@ fn search(
             shift
                 .breaks
                 .iter()
-                .map(|b| (at(b.earliest), at(b.latest_end), b.length.num_seconds() as Float))
+                .map(|b| {
+                    (
+                        at(b.earliest),
+                        at(b.latest_end),
+                        b.length.num_seconds() as Float,
+                    )
+                })
                 .collect()
         })
         .collect();
@@ -1284,23 +1295,28 @@ mod tests {
         assert!(cheapest_insertion(&full, 0, &routes).is_none());
     }
 
-    /// A day that only fits with the lunch at noon (two morning jobs, two
-    /// afternoon ones, an hour's break begun by 12:30): vrp-core's own
-    /// routes, before any repair, already drive with the break, and the
-    /// plan serves all four jobs around it.
+    /// A day that only fits with the lunch right after the morning's work
+    /// (two morning jobs, two afternoon ones of two hours, an hour's break
+    /// begun between 11:30 and 12:00, back by 17:00): vrp-core's own routes,
+    /// before any repair, hold all four jobs and drive with the break, and
+    /// the plan serves them around it. (With the breaks' time cut from the
+    /// shift end instead, vrp-core could not fit the fourth job.)
     #[test]
     fn the_solver_places_a_mid_day_break_itself() {
         let mut shifts = two_shifts(9);
         shifts.truncate(1);
         shifts[0].breaks = vec![BreakWindow {
-            earliest: start() + Duration::hours(4),
-            latest_end: start() + Duration::minutes(330),
+            earliest: start() + Duration::minutes(210),
+            latest_end: start() + Duration::hours(5),
             length: Duration::minutes(60),
         }];
-        let jobs = [(0, 4, 120), (0, 4, 90), (4, 9, 120), (5, 9, 90)]
+        let jobs = [(0, 4, 120), (0, 4, 90), (4, 9, 120), (5, 9, 120)]
             .iter()
             .map(|&(from, to, minutes)| PlanJob {
-                window: Some((start() + Duration::hours(from), start() + Duration::hours(to))),
+                window: Some((
+                    start() + Duration::hours(from),
+                    start() + Duration::hours(to),
+                )),
                 ..job_at(52.52, minutes, 4.0)
             })
             .collect();
@@ -1311,9 +1327,16 @@ mod tests {
             prefer_penalty_m: 0.0,
         };
         let raw = search(&input, 2, 200).expect("solves");
-        assert_eq!(raw.iter().map(|(_, order)| order.len()).sum::<usize>(), 4, "{raw:?}");
+        assert_eq!(
+            raw.iter().map(|(_, order)| order.len()).sum::<usize>(),
+            4,
+            "{raw:?}"
+        );
         for (s, order) in &raw {
-            assert!(drive(&input, &input.shifts[*s], order).is_some(), "{order:?}");
+            assert!(
+                drive(&input, &input.shifts[*s], order).is_some(),
+                "{order:?}"
+            );
         }
         let solved = solve(
             &input,
@@ -1326,8 +1349,8 @@ mod tests {
         assert_eq!(check(&input, &solved), Ok(()));
         assert!(solved.unassigned.is_empty(), "{solved:?}");
         let lunch = &solved.routes[0].breaks[0];
-        assert!(lunch.start_at >= start() + Duration::hours(4));
-        assert!(lunch.end_at <= start() + Duration::minutes(330));
+        assert!(lunch.start_at >= start() + Duration::minutes(210));
+        assert!(lunch.end_at <= start() + Duration::hours(5));
         for visit in &solved.routes[0].visits {
             assert!(visit.end_at <= lunch.start_at || visit.start_at >= lunch.end_at);
         }
