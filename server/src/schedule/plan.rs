@@ -869,15 +869,17 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
         }
     }
     // Jobs the repair took out, then those the solver left, into the
-    // cheapest place left, while the budget lasts.
+    // cheapest place left.
     let repaired_count = repaired.len();
     let rest: Vec<usize> = (0..input.jobs.len())
         .filter(|&j| !placed[j] && !repaired.contains(&j))
         .collect();
     let mut left: Vec<usize> = repaired;
     left.extend(rest);
-    for j in left {
-        if Instant::now() >= deadline {
+    for (n, j) in left.into_iter().enumerate() {
+        // What the repair took out is always offered again (vrp-core had
+        // it planned); what vrp-core left, only while the budget lasts.
+        if n >= repaired_count && Instant::now() >= deadline {
             break;
         }
         let open: Vec<OpenRoute> = (0..input.shifts.len())
