@@ -661,7 +661,8 @@ pub struct PlanRequest {
     pub day: NaiveDate,
     /// Only this territory's sites and the technicians based inside it.
     pub territory_id: Option<Uuid>,
-    /// The solver's time budget, 1 to 30 seconds; default 5.
+    /// The time budget of the plan: the solver's search and the check of
+    /// its routes together, 1 to 30 seconds; default 5.
     pub max_seconds: Option<u32>,
 }
 

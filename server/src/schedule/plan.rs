@@ -2,14 +2,16 @@
 //!
 //! The solver is `vrp-core` (reinterpretcat/vrp): jobs with time windows,
 //! durations and required skills; one vehicle per technician's working
-//! interval (shift less absences) from and back to the home base. Driving
-//! times come from the same [`TravelModel`] as slots, as whole seconds, so
-//! every route the solver returns is checked again by [`simulate`] — a
-//! route that fails the check is never kept (its jobs are reported
-//! unassigned). [`solve_greedy`] is the cheapest-insertion baseline the
+//! interval (shift less absences) from and back to the home base, with
+//! its breaks as vrp-core break jobs (taken between two jobs, where the
+//! first one was done). Driving times come from the same [`TravelModel`]
+//! as slots, as whole seconds, so every route the solver returns is checked
+//! again by [`simulate`] — a route that fails the check is never kept as
+//! it is (its lightest jobs go until it drives, and are offered to every
+//! route again while the budget lasts). [`solve_greedy`] is the cheapest-insertion baseline the
 //! solver is compared with.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,12 +19,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use vrp_core::{
     construction::features::{
-        JobSkills, JobSkillsDimension, VehicleSkillsDimension, create_skills_feature,
+        BreakFeatureBuilder, JobSkills, JobSkillsDimension, VehicleSkillsDimension,
+        create_skills_feature,
     },
     models::{
         GoalBuilder,
         common::TimeWindow,
-        problem::{JobIdDimension, VehicleIdDimension},
+        problem::{JobIdDimension, Single, VehicleIdDimension},
+        solution::Route,
     },
     prelude::*,
 };
@@ -157,15 +161,34 @@ pub struct PlanOutcome {
     pub unassigned: Vec<Unplanned>,
     pub total_distance_m: f64,
     pub total_travel_seconds: i64,
+    /// How [`solve`] spent its budget (for benchmarks; not stored).
+    #[serde(skip)]
+    pub stats: SolveStats,
+}
+
+/// Where [`solve`]'s time went, and what its safety net changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SolveStats {
+    /// vrp-core's search.
+    pub search_ms: u64,
+    /// The check, the repair and the re-insertion after it.
+    pub post_pass_ms: u64,
+    /// Jobs the repair took out of routes the simulation rejected.
+    pub repaired: usize,
+    /// Jobs the re-insertion placed (repaired ones, or left by vrp-core).
+    pub reinserted: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("day planner: {0}")]
 pub struct PlanError(String);
 
-/// How long the solver may search.
+/// How long [`solve`] may take, the checks after the search included.
 #[derive(Debug, Clone, Copy)]
 pub struct SolverBudget {
+    /// The whole call: vrp-core searches for all of it but a tenth (at
+    /// least a second when there are two), which the simulation's check,
+    /// the repair and the re-insertion use; re-insertion stops at the end.
     pub max_seconds: usize,
     pub max_generations: usize,
 }
@@ -228,6 +251,42 @@ fn drive(input: &PlanInput, shift: &PlanShift, order: &[usize]) -> Option<Planne
     })
 }
 
+/// For each position of `order` (0: before the first job), where the
+/// technician is and the earliest they can leave from there: the route
+/// driven without its breaks, so a lower bound of every timing with them.
+fn earliest_departures(
+    input: &PlanInput,
+    shift: &PlanShift,
+    order: &[usize],
+) -> Vec<(GeoPoint, DateTime<Utc>)> {
+    let mut at = shift.shift.0;
+    let mut here = shift.home;
+    let mut departures = Vec::with_capacity(order.len() + 1);
+    departures.push((here, at));
+    for &j in order {
+        let stop = stop_of(&input.jobs[j], shift);
+        at = (at + Duration::seconds(input.travel.seconds(here, stop.point))).max(stop.window.0)
+            + stop.duration;
+        here = stop.point;
+        departures.push((here, at));
+    }
+    departures
+}
+
+/// Whether `job` could still start in time when inserted after a stop left
+/// at `departure` at the earliest: a cheap test that spares the simulation
+/// of positions that cannot work.
+fn reachable(
+    input: &PlanInput,
+    shift: &PlanShift,
+    job: usize,
+    departure: (GeoPoint, DateTime<Utc>),
+) -> bool {
+    let stop = stop_of(&input.jobs[job], shift);
+    departure.1 + Duration::seconds(input.travel.seconds(departure.0, stop.point))
+        <= stop.latest_start()
+}
+
 fn outcome(routes: Vec<PlannedRoute>, unassigned: Vec<Unplanned>) -> PlanOutcome {
     PlanOutcome {
         total_distance_m: routes.iter().map(|r| r.distance_m).sum(),
@@ -237,6 +296,7 @@ fn outcome(routes: Vec<PlannedRoute>, unassigned: Vec<Unplanned>) -> PlanOutcome
             .filter(|r| !r.visits.is_empty())
             .collect(),
         unassigned,
+        stats: SolveStats::default(),
     }
 }
 
@@ -282,7 +342,11 @@ pub fn solve_greedy(input: &PlanInput) -> PlanOutcome {
             if !may_do(shift, &input.jobs[j]) {
                 continue;
             }
+            let departures = earliest_departures(input, shift, &orders[s]);
             for position in 0..=orders[s].len() {
+                if !reachable(input, shift, j, departures[position]) {
+                    continue;
+                }
                 let mut order = orders[s].clone();
                 order.insert(position, j);
                 if let Some(route) = drive(input, shift, &order) {
@@ -349,7 +413,11 @@ pub fn cheapest_insertion(
             continue;
         };
         let penalty = (input.penalty(&input.jobs[job], shift) / speed_ms).round() as i64;
+        let departures = earliest_departures(input, shift, &route.order);
         for position in route.earliest.min(route.order.len())..=route.order.len() {
+            if !reachable(input, shift, job, departures[position]) {
+                continue;
+            }
             let mut order = route.order.clone();
             order.insert(position, job);
             if let Some(after) = drive(input, shift, &order) {
@@ -404,12 +472,35 @@ fn required_skills(job: &PlanJob, index: usize) -> Vec<String> {
     all
 }
 
-/// The time a shift's breaks take.
-fn reserved(shift: &PlanShift) -> Duration {
-    shift
-        .breaks
-        .iter()
-        .fold(Duration::zero(), |sum, b| sum + b.length)
+/// Break jobs are named `break:{shift}:{n}`; job ids of work are indices.
+const BREAK_ID: &str = "break:";
+
+fn is_break(single: &Single) -> bool {
+    single
+        .dimens
+        .get_job_id()
+        .is_some_and(|id| id.starts_with(BREAK_ID))
+}
+
+/// The shift (vehicle) index a break job belongs to.
+fn break_shift(single: &Single) -> Option<usize> {
+    single
+        .dimens
+        .get_job_id()?
+        .strip_prefix(BREAK_ID)?
+        .split(':')
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn route_shift(route: &Route) -> Option<usize> {
+    route
+        .actor
+        .vehicle
+        .dimens
+        .get_vehicle_id()
+        .and_then(|id| id.parse().ok())
 }
 
 fn job_index(dimens: &Dimensions) -> Option<usize> {
@@ -417,13 +508,7 @@ fn job_index(dimens: &Dimensions) -> Option<usize> {
 }
 
 fn vehicle_index(route: &RouteContext) -> Option<usize> {
-    route
-        .route()
-        .actor
-        .vehicle
-        .dimens
-        .get_vehicle_id()
-        .and_then(|id| id.parse().ok())
+    route_shift(route.route())
 }
 
 /// The `prefer` parts policy as metres: `penalties[job][shift]`.
@@ -468,19 +553,29 @@ impl FeatureObjective for PreferObjective {
     }
 }
 
-/// Plans with vrp-core, then checks every route by simulation.
-pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, PlanError> {
-    if input.jobs.is_empty() || input.shifts.is_empty() {
-        let unassigned = input
-            .jobs
-            .iter()
-            .map(|job| Unplanned {
-                ticket_id: job.ticket_id,
-                reason: why_not(input, job),
-            })
-            .collect();
-        return Ok(outcome(Vec::new(), unassigned));
+/// Whether a break (times in solver seconds) fits before the route's first
+/// job: taken at home from the shift start, the technician still starts
+/// that job when the solver has them start it.
+fn break_fits_at_home(route: &Route, earliest: Float, latest_end: Float, length: Float) -> bool {
+    let (Some(start), Some(first)) = (route.tour.start(), route.tour.get(1)) else {
+        return true;
+    };
+    if first.job.is_none() {
+        return true;
     }
+    let drive = first.schedule.arrival - start.schedule.departure;
+    let begins = start.schedule.departure.max(earliest);
+    let work_starts = first.schedule.departure - first.place.duration;
+    begins + length <= latest_end && begins + length + drive <= work_starts
+}
+
+/// vrp-core's routes for `input`: per route, its shift and its jobs in
+/// order (skills checked again; breaks are not listed).
+fn search(
+    input: &PlanInput,
+    search_seconds: usize,
+    max_generations: usize,
+) -> Result<Vec<(usize, Vec<usize>)>, PlanError> {
     let err = |e: GenericError| PlanError(e.to_string());
     // Time is seconds since the earliest shift start.
     let origin = input
@@ -530,6 +625,22 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(err)?;
+    // Each break is a job of its shift's vehicle, without a location (taken
+    // where the technician is), started inside its window.
+    let mut breaks = Vec::new();
+    for (s, shift) in input.shifts.iter().enumerate() {
+        for (b, brk) in shift.breaks.iter().enumerate() {
+            let latest = brk.latest_end - brk.length;
+            breaks.push(
+                SingleBuilder::default()
+                    .id(&format!("{BREAK_ID}{s}:{b}"))
+                    .duration(brk.length.num_seconds() as Float)
+                    .and_then(|b| b.times(vec![TimeWindow::new(at(brk.earliest), at(latest))]))
+                    .and_then(|b| b.build_as_job())
+                    .map_err(err)?,
+            );
+        }
+    }
     let vehicles = input
         .shifts
         .iter()
@@ -542,10 +653,7 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
                         .set_start_location(i)
                         .set_start_time(at(shift.shift.0))
                         .set_end_location(i)
-                        // The breaks' time is kept free of work: the
-                        // simulation places each break, and a route it
-                        // rejects is repaired below.
-                        .set_end_time(at(shift.shift.1 - reserved(shift)))
+                        .set_end_time(at(shift.shift.1))
                         .build()?,
                 )
                 .dimension(|d| {
@@ -557,12 +665,62 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
         .map_err(err)?;
     // Objectives, in order: the weight of what is left unplanned (priority
     // and SLA, `job_weight`), then road metres plus the `prefer` penalties.
+    // A break left out weighs more than all the work, unless it can be taken
+    // at home before the first job (vrp-core places a break only after a
+    // job; the simulation also takes it before leaving).
     let weights: Vec<f64> = input.jobs.iter().map(|j| j.weight).collect();
+    let break_weight = weights.iter().sum::<f64>() + 1.0;
+    let home_breaks: Vec<Vec<(Float, Float, Float)>> = input
+        .shifts
+        .iter()
+        .map(|shift| {
+            shift
+                .breaks
+                .iter()
+                .map(|b| {
+                    (
+                        at(b.earliest),
+                        at(b.latest_end),
+                        b.length.num_seconds() as Float,
+                    )
+                })
+                .collect()
+        })
+        .collect();
     let unassigned = MinimizeUnassignedBuilder::new("min-unassigned")
-        .set_job_estimator(move |_, job| {
-            job_index(job.dimens())
-                .and_then(|j| weights.get(j).copied())
-                .unwrap_or(1.0)
+        .set_job_estimator(move |solution, job| {
+            let Some(single) = job.as_single().filter(|s| is_break(s)) else {
+                return job_index(job.dimens())
+                    .and_then(|j| weights.get(j).copied())
+                    .unwrap_or(1.0);
+            };
+            let Some(s) = break_shift(single) else {
+                return break_weight;
+            };
+            let index = single
+                .dimens
+                .get_job_id()
+                .and_then(|id| id.rsplit(':').next()?.parse::<usize>().ok());
+            let at_home = solution
+                .routes
+                .iter()
+                .find(|r| vehicle_index(r) == Some(s))
+                .zip(index.and_then(|b| home_breaks.get(s)?.get(b)))
+                .is_some_and(|(route, &(earliest, latest_end, length))| {
+                    break_fits_at_home(route.route(), earliest, latest_end, length)
+                });
+            if at_home { 0.0 } else { break_weight }
+        })
+        .build()
+        .map_err(err)?;
+    let break_feature = BreakFeatureBuilder::new("breaks")
+        .set_violation_code(ViolationCode::from(2))
+        .set_is_break_single(is_break)
+        .set_belongs_to_route(|route, job| {
+            job.as_single()
+                .filter(|single| is_break(single))
+                .and_then(|single| break_shift(single))
+                .is_some_and(|s| route_shift(route) == Some(s))
         })
         .build()
         .map_err(err)?;
@@ -603,6 +761,7 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
     let goal = GoalContextBuilder::with_features(&[
         unassigned,
         create_skills_feature("skills", ViolationCode::from(1)).map_err(err)?,
+        break_feature,
         distance,
         prefer,
     ])
@@ -612,7 +771,7 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
     .map_err(err)?;
     let problem = Arc::new(
         ProblemBuilder::default()
-            .add_jobs(jobs.into_iter())
+            .add_jobs(jobs.into_iter().chain(breaks))
             .add_vehicles(vehicles.into_iter())
             .with_goal(goal)
             .with_transport_cost(transport)
@@ -622,25 +781,14 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
     let config = VrpConfigBuilder::new(problem.clone())
         .prebuild()
         .map_err(err)?
-        .with_max_time(Some(budget.max_seconds))
-        .with_max_generations(Some(budget.max_generations))
+        .with_max_time(Some(search_seconds))
+        .with_max_generations(Some(max_generations))
         .build()
         .map_err(err)?;
     let solution = Solver::new(problem, config).solve().map_err(err)?;
-
-    let mut placed = vec![false; input.jobs.len()];
-    let mut routes = Vec::new();
-    // (shift, order) of every route kept.
-    let mut orders: Vec<(usize, Vec<usize>)> = Vec::new();
-    let mut unassigned = Vec::new();
+    let mut routes = Vec::with_capacity(solution.routes.len());
     for route in &solution.routes {
-        let Some(s) = route
-            .actor
-            .vehicle
-            .dimens
-            .get_vehicle_id()
-            .and_then(|id| id.parse::<usize>().ok())
-        else {
+        let Some(s) = route_shift(route) else {
             continue;
         };
         let order: Vec<usize> = route
@@ -654,10 +802,49 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
         let Some(shift) = input.shifts.get(s) else {
             continue;
         };
-        let mut order: Vec<usize> = order
+        let order: Vec<usize> = order
             .into_iter()
             .filter(|&j| may_do(shift, &input.jobs[j]))
             .collect();
+        routes.push((s, order));
+    }
+    Ok(routes)
+}
+
+/// Plans with vrp-core, then checks every route by simulation.
+pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, PlanError> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(budget.max_seconds as u64);
+    let reserve = (budget.max_seconds / 10).max(usize::from(budget.max_seconds > 1));
+    let search_seconds = budget.max_seconds.saturating_sub(reserve).max(1);
+    if input.jobs.is_empty() || input.shifts.is_empty() {
+        let unassigned = input
+            .jobs
+            .iter()
+            .map(|job| Unplanned {
+                ticket_id: job.ticket_id,
+                reason: why_not(input, job),
+            })
+            .collect();
+        return Ok(outcome(Vec::new(), unassigned));
+    }
+    let searching = Instant::now();
+    let raw = search(input, search_seconds, budget.max_generations)?;
+    let post_pass = Instant::now();
+    let mut stats = SolveStats {
+        search_ms: millis(post_pass - searching),
+        ..SolveStats::default()
+    };
+
+    let mut placed = vec![false; input.jobs.len()];
+    let mut routes = Vec::new();
+    // (shift, order) of every route kept.
+    let mut orders: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut unassigned = Vec::new();
+    let mut repaired = Vec::new();
+    for (s, mut order) in raw {
+        let Some(shift) = input.shifts.get(s) else {
+            continue;
+        };
         // A route the simulation rejects (a break that does not fit where
         // the solver left room) loses its lightest jobs, latest first,
         // until it drives; they are offered to every route below.
@@ -670,7 +857,7 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
                 .min_by(|a, b| input.jobs[*a.1].weight.total_cmp(&input.jobs[*b.1].weight))
                 .map(|(i, _)| i)
                 .unwrap_or(0);
-            order.remove(lightest);
+            repaired.push(order.remove(lightest));
             planned = drive(input, shift, &order);
         }
         if let Some(planned) = planned {
@@ -681,9 +868,20 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
             routes.push(planned);
         }
     }
-    // Jobs the repair took out, into the cheapest place left.
-    let left: Vec<usize> = (0..input.jobs.len()).filter(|&j| !placed[j]).collect();
-    for j in left {
+    // Jobs the repair took out, then those the solver left, into the
+    // cheapest place left.
+    let repaired_count = repaired.len();
+    let rest: Vec<usize> = (0..input.jobs.len())
+        .filter(|&j| !placed[j] && !repaired.contains(&j))
+        .collect();
+    let mut left: Vec<usize> = repaired;
+    left.extend(rest);
+    for (n, j) in left.into_iter().enumerate() {
+        // What the repair took out is always offered again (vrp-core had
+        // it planned); what vrp-core left, only while the budget lasts.
+        if n >= repaired_count && Instant::now() >= deadline {
+            break;
+        }
         let open: Vec<OpenRoute> = (0..input.shifts.len())
             .map(|s| OpenRoute {
                 shift: s,
@@ -722,6 +920,7 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
             });
             routes.push(route);
             placed[j] = true;
+            stats.reinserted += 1;
         }
     }
     for (j, job) in input.jobs.iter().enumerate() {
@@ -732,7 +931,16 @@ pub fn solve(input: &PlanInput, budget: SolverBudget) -> Result<PlanOutcome, Pla
             });
         }
     }
-    Ok(outcome(routes, unassigned))
+    stats.repaired = repaired_count;
+    stats.post_pass_ms = millis(post_pass.elapsed());
+    Ok(PlanOutcome {
+        stats,
+        ..outcome(routes, unassigned)
+    })
+}
+
+fn millis(elapsed: std::time::Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Whether `outcome` is a valid plan of `input`: every route drives in its
@@ -1087,5 +1295,66 @@ mod tests {
             earliest: 0,
         }];
         assert!(cheapest_insertion(&full, 0, &routes).is_none());
+    }
+
+    /// A day that only fits with the lunch right after the morning's work
+    /// (two morning jobs, two afternoon ones of two hours, an hour's break
+    /// begun between 11:30 and 12:00, back by 17:00): vrp-core's own routes,
+    /// before any repair, hold all four jobs and drive with the break, and
+    /// the plan serves them around it. (With the breaks' time cut from the
+    /// shift end instead, vrp-core could not fit the fourth job.)
+    #[test]
+    fn the_solver_places_a_mid_day_break_itself() {
+        let mut shifts = two_shifts(9);
+        shifts.truncate(1);
+        shifts[0].breaks = vec![BreakWindow {
+            earliest: start() + Duration::minutes(210),
+            latest_end: start() + Duration::hours(5),
+            length: Duration::minutes(60),
+        }];
+        let jobs = [(0, 4, 120), (0, 4, 90), (4, 9, 120), (5, 9, 120)]
+            .iter()
+            .map(|&(from, to, minutes)| PlanJob {
+                window: Some((
+                    start() + Duration::hours(from),
+                    start() + Duration::hours(to),
+                )),
+                ..job_at(52.52, minutes, 4.0)
+            })
+            .collect();
+        let input = PlanInput {
+            jobs,
+            shifts,
+            travel: TravelModel::new(40.0).into(),
+            prefer_penalty_m: 0.0,
+        };
+        let raw = search(&input, 2, 200).expect("solves");
+        assert_eq!(
+            raw.iter().map(|(_, order)| order.len()).sum::<usize>(),
+            4,
+            "{raw:?}"
+        );
+        for (s, order) in &raw {
+            assert!(
+                drive(&input, &input.shifts[*s], order).is_some(),
+                "{order:?}"
+            );
+        }
+        let solved = solve(
+            &input,
+            SolverBudget {
+                max_seconds: 2,
+                max_generations: 200,
+            },
+        )
+        .expect("solves");
+        assert_eq!(check(&input, &solved), Ok(()));
+        assert!(solved.unassigned.is_empty(), "{solved:?}");
+        let lunch = &solved.routes[0].breaks[0];
+        assert!(lunch.start_at >= start() + Duration::minutes(210));
+        assert!(lunch.end_at <= start() + Duration::hours(5));
+        for visit in &solved.routes[0].visits {
+            assert!(visit.end_at <= lunch.start_at || visit.start_at >= lunch.end_at);
+        }
     }
 }

@@ -267,7 +267,7 @@ fn main() {
     let input = city(jobs, technicians, seed);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "city day: {jobs} jobs, {technicians} technicians, seed {seed}, solver budget {seconds} s, load average at start {}",
+        "city day: {jobs} jobs, {technicians} technicians, seed {seed}, plan budget {seconds} s (search, check, repair and re-insertion), load average at start {}",
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
@@ -304,12 +304,22 @@ fn main() {
             max_generations: usize::MAX / 2,
         },
     ) {
-        Ok(solved) => row(
-            &format!("vrp-core day plan ({seconds} s budget)"),
-            &input,
-            &solved,
-            started.elapsed().as_secs_f64(),
-        ),
+        Ok(solved) => {
+            row(
+                &format!("vrp-core day plan ({seconds} s budget for the whole call)"),
+                &input,
+                &solved,
+                started.elapsed().as_secs_f64(),
+            );
+            let stats = solved.stats;
+            println!(
+                "vrp-core search {:.2} s; check, repair and re-insertion {:.2} s; the repair took out {} jobs; re-insertion placed {}",
+                stats.search_ms as f64 / 1000.0,
+                stats.post_pass_ms as f64 / 1000.0,
+                stats.repaired,
+                stats.reinserted
+            );
+        }
         Err(e) => println!("| vrp-core | failed: {e} | | | | | | |"),
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

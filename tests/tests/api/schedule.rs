@@ -23,7 +23,8 @@ backend_tests!(
     day_plan_drives_by_the_road_network_and_estimates_when_it_is_down,
     a_p1_or_sla_bound_job_is_planned_when_capacity_is_short,
     an_urgent_job_is_inserted_into_the_applied_plan_and_the_answer_says_what_moved,
-    a_lunch_break_is_kept_by_slots_and_day_plans
+    a_lunch_break_is_kept_by_slots_and_day_plans,
+    a_break_in_the_middle_of_a_full_day_is_planned_by_the_solver
 );
 
 async fn put(app: &TestApp, path: &str, token: &str, body: &Value) -> truckroll_tests::app::Reply {
@@ -1494,5 +1495,102 @@ async fn a_lunch_break_is_kept_by_slots_and_day_plans(backend: TestBackend) {
     assert_eq!(lunch_end - lunch_start, Duration::minutes(60));
     assert!(lunch_start >= day + Duration::hours(12) && lunch_end <= day + Duration::hours(13));
     assert!(end <= lunch_start || start >= lunch_end, "{plan}");
+    app.stop().await;
+}
+
+/// One technician 08:00–17:00 with an hour's break begun between 11:30 and
+/// 12:00, and a day that only fits with the break right after the morning's
+/// work: two morning jobs (08–12, 2 h and 1 h 30), then two of 2 h (from
+/// 12:00 and from 13:00, until 17:00). The plan serves all four, takes the
+/// break inside its times, and no visit overlaps it or leaves its window.
+async fn a_break_in_the_middle_of_a_full_day_is_planned_by_the_solver(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "midbreak")
+        .skilled()
+        .capacity(10)
+        .technicians(1)
+        .build()
+        .await;
+    let admin = &shop.tenant.admin_token;
+    let shifts: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|day| {
+            json!({"day": day, "start": "08:00", "end": "17:00",
+                   "breaks": [{"after": "11:30", "before": "13:00", "minutes": 60}]})
+        })
+        .collect();
+    app.patch(
+        &format!("/v1/technicians/{}", shop.techs[0].id),
+        admin,
+        &json!({"shifts": shifts}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let day = midnight_after(1);
+    let mut windows = Vec::new();
+    for (from, to, minutes) in [(8, 12, 120), (8, 12, 90), (12, 17, 120), (13, 17, 120)] {
+        let ticket = id_of(&shop.ticket(&app, "P3").await, "id");
+        let window = (day + Duration::hours(from), day + Duration::hours(to));
+        put(
+            &app,
+            &format!("/v1/tickets/{ticket}/window"),
+            admin,
+            &json!({"starts_at": rfc3339(window.0), "ends_at": rfc3339(window.1),
+                    "duration_minutes": minutes}),
+        )
+        .await
+        .expect(StatusCode::OK);
+        windows.push((ticket, window, Duration::minutes(minutes)));
+    }
+    let plan = app
+        .post(
+            "/v1/schedule/plans",
+            admin,
+            &json!({"day": day_after(1), "max_seconds": 2}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        plan["unassigned"].as_array().map(Vec::len),
+        Some(0),
+        "{plan}"
+    );
+    let planned = visits(&plan);
+    assert_eq!(planned.len(), 4, "{plan}");
+    let lunch = &plan["routes"][0]["breaks"];
+    assert_eq!(lunch.as_array().map(Vec::len), Some(1), "{plan}");
+    let (lunch_start, lunch_end) = (time_of(&lunch[0], "start_at"), time_of(&lunch[0], "end_at"));
+    assert_eq!(lunch_end - lunch_start, Duration::minutes(60), "{plan}");
+    assert!(
+        lunch_start >= day + Duration::minutes(11 * 60 + 30)
+            && lunch_end <= day + Duration::hours(13),
+        "{plan}"
+    );
+    let mut previous_end = day + Duration::hours(8);
+    for (technician, ticket, start, end) in planned {
+        assert_eq!(technician, shop.techs[0].id);
+        let (_, (from, to), length) = windows
+            .iter()
+            .find(|(t, _, _)| *t == ticket)
+            .expect("a planned ticket is one of the day's");
+        assert!(
+            start >= *from && end <= *to,
+            "{ticket} inside its window: {plan}"
+        );
+        assert_eq!(end - start, *length, "{plan}");
+        assert!(
+            start >= previous_end,
+            "visits in order, not overlapping: {plan}"
+        );
+        assert!(
+            end <= lunch_start || start >= lunch_end,
+            "no visit over the break: {plan}"
+        );
+        previous_end = end;
+    }
+    assert!(
+        time_of(&plan["routes"][0], "back_at") <= day + Duration::hours(17),
+        "{plan}"
+    );
     app.stop().await;
 }
