@@ -539,6 +539,7 @@ pub mod intake;
 pub mod js_client;
 pub mod live;
 pub mod media;
+pub mod osrm;
 pub mod pg_notices;
 pub mod smtp;
 

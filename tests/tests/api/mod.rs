@@ -38,6 +38,7 @@ mod rule_actions;
 mod rule_events;
 mod schedule;
 mod schedule_board;
+mod schedule_roads;
 mod search;
 mod sla;
 mod status_truth;
