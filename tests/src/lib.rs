@@ -539,7 +539,6 @@ pub mod intake;
 pub mod js_client;
 pub mod live;
 pub mod media;
-pub mod osrm;
 pub mod pg_notices;
 pub mod smtp;
 

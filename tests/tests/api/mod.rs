@@ -33,6 +33,7 @@ mod macros;
 mod media;
 mod offers;
 mod ops;
+mod osrm_peer;
 mod pings;
 mod rule_actions;
 mod rule_events;

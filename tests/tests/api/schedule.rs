@@ -976,7 +976,7 @@ async fn osrm_peer() -> (
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
     tokio::sync::oneshot::Sender<()>,
 ) {
-    truckroll_tests::osrm::OsrmPeer::uniform(600.0, 7000.0)
+    super::osrm_peer::OsrmPeer::uniform(600.0, 7000.0)
         .await
         .into_parts()
 }

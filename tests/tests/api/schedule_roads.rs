@@ -13,9 +13,10 @@ use truckroll_tests::{
     TestBackend,
     app::{TestApp, id_of},
     fixtures::{Shop, rfc3339, time_of, tomorrow},
-    osrm::OsrmPeer,
 };
 use uuid::Uuid;
+
+use super::osrm_peer::OsrmPeer;
 
 backend_tests!(slots_follow_the_road_network_and_are_estimated_when_it_is_down);
 

@@ -1,4 +1,5 @@
-//! A local HTTP peer answering OSRM's `table` service
+//! A local HTTP peer answering OSRM's `table` service (for the API tests;
+//! `axum` is a dev-dependency of the test crate, so it lives here)
 //! (`/table/v1/driving/{lon,lat;…}?sources=…&destinations=…`) in OSRM's
 //! format, with driving times and distances the test decides per pair of
 //! coordinates. It counts the requests it answers and stops on demand.
