@@ -1,7 +1,8 @@
 // The customer picks a visit time on the progress page (issue 20), set up
 // by tests/tests/web/board.rs: the first pick is taken meanwhile by the
 // office (the page says so and offers again), the second is booked; then
-// the page in Simplified Chinese. Screenshots at 1024 px.
+// the page switched to Simplified Chinese rewrites the confirmation already
+// shown, and back. Screenshots at 1024 px.
 import assert from "node:assert/strict";
 import { env, run, screenshot } from "./harness.mjs";
 
@@ -39,7 +40,21 @@ await run(`${artifacts}/progress-slots-en-1024.png`, async (page) => {
   await page.locator("#window").filter({ hasText: /\d{2}:\d{2}/ }).waitFor();
   await screenshot(page, `${artifacts}/progress-slots-en-1024.png`);
 
+  const booked = await page.locator("#choose-message").innerText();
+
+  // Switched to Chinese after booking: the confirmation already shown is
+  // rewritten in Chinese, its window too (no English left in it).
   await page.locator("#lang").click();
   await page.getByRole("heading", { name: "选择上门时间" }).waitFor();
+  const message = page.locator("#choose-message");
+  await message.filter({ hasText: /^已预约：.*确认消息已发送给您。$/ }).waitFor();
+  const chinese = await message.innerText();
+  assert.doesNotMatch(chinese, /Booked|confirmation|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday/);
+  assert.match(chinese, /\d+月\d+日/);
   await screenshot(page, `${artifacts}/progress-slots-zh-1024.png`);
+
+  // And back: the English words again, as first shown.
+  await page.locator("#lang").click();
+  await page.getByRole("heading", { name: "Choose a time for the visit" }).waitFor();
+  assert.equal(await message.innerText(), booked);
 });

@@ -50,7 +50,9 @@ struct BoardQuery {
 /// The schedule board: per active technician, working hours (shifts less
 /// absences, none on the tenant's holidays), absences, and the jobs whose
 /// windows occupy them (booked with them, or on tickets assigned to them) in
-/// driving order, each with the driving from the previous stop or from home.
+/// driving order, each with the driving from the previous stop or from home
+/// (the road network's time when one is configured); and `unassigned`, the
+/// windows promised with no technician yet.
 #[utoipa::path(get, path = "/v1/schedule/board", tag = "schedule", params(BoardQuery), security(("bearer" = [])),
     responses((status = 200, body = Board), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]
@@ -73,6 +75,7 @@ async fn get_board(
     let reader = BoardReader {
         store: &*state.store,
         travel: TravelModel::new(state.config.dispatch.average_speed_kmh),
+        roads: state.roads.as_deref(),
     };
     Ok(Json(reader.read(user.tenant_id, day, days).await?))
 }

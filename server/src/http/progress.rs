@@ -337,6 +337,7 @@ fn customer_scheduling(state: &AppState) -> CustomerScheduling<'_> {
     CustomerScheduling {
         store: state.store.as_ref(),
         travel: crate::domain::schedule::TravelModel::new(state.config.dispatch.average_speed_kmh),
+        roads: state.roads.as_deref(),
     }
 }
 

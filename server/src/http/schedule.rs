@@ -31,6 +31,7 @@ use crate::{
         Slot, SlotFinder, SlotGrid, SlotJob,
         day::{DayPlan, DayPlanError, DayPlanner, Insertion},
         plan::SolverBudget,
+        travel::TravelNote,
         window_text,
     },
     store::schedule::{AbsenceSet, WindowSet},
@@ -58,6 +59,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn travel(state: &AppState) -> TravelModel {
     TravelModel::new(state.config.dispatch.average_speed_kmh)
+}
+
+/// Slots driven with the configured travel: the road network when set.
+fn slot_finder(state: &AppState) -> SlotFinder<'_> {
+    SlotFinder {
+        store: &*state.store,
+        travel: travel(state),
+        roads: state.roads.as_deref(),
+    }
 }
 
 async fn tenant_zone(state: &AppState, tenant_id: Uuid) -> ApiResult<String> {
@@ -229,6 +239,9 @@ pub struct SlotList {
     pub duration_minutes: u32,
     pub window_minutes: u32,
     pub days: u32,
+    /// Where the driving times that rank the slots came from: the road
+    /// network (`osrm`) or the great-circle estimate, and why.
+    pub travel: TravelNote,
 }
 
 fn grid(
@@ -282,16 +295,14 @@ async fn ticket_slots(
     let ticket = state.store.get_ticket(user.tenant_id, id).await?;
     let (job, duration) = ticket_job(&state, &ticket).await?;
     let grid = grid(query.days, query.window_minutes, query.limit, duration)?;
-    let finder = SlotFinder {
-        store: &*state.store,
-        travel: travel(&state),
-    };
-    let slots = finder.slots(user.tenant_id, &job, &grid, None).await?;
+    let finder = slot_finder(&state);
+    let (slots, travel) = finder.slots(user.tenant_id, &job, &grid, None).await?;
     Ok(Json(SlotList {
         slots,
         duration_minutes: duration,
         window_minutes: grid.length.num_minutes() as u32,
         days: grid.days,
+        travel,
     }))
 }
 
@@ -352,16 +363,14 @@ async fn site_slots(
         duration: Duration::minutes(i64::from(duration)),
         required_skills: Vec::new(),
     };
-    let finder = SlotFinder {
-        store: &*state.store,
-        travel: travel(&state),
-    };
-    let slots = finder.slots(user.tenant_id, &job, &grid, None).await?;
+    let finder = slot_finder(&state);
+    let (slots, travel) = finder.slots(user.tenant_id, &job, &grid, None).await?;
     Ok(Json(SlotList {
         slots,
         duration_minutes: duration,
         window_minutes: grid.length.num_minutes() as u32,
         days: grid.days,
+        travel,
     }))
 }
 
@@ -406,11 +415,8 @@ async fn book_slot(
         length,
         limit: usize::MAX,
     };
-    let finder = SlotFinder {
-        store: &*state.store,
-        travel: travel(&state),
-    };
-    let offered = finder
+    let finder = slot_finder(&state);
+    let (offered, _) = finder
         .slots(user.tenant_id, &job, &grid, Some(request.technician_id))
         .await
         .map_err(|e| match e {

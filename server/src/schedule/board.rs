@@ -1,7 +1,8 @@
 //! The schedule board: for some local days of the tenant, each active
 //! technician's working hours (shifts less absences, none on holidays), their
 //! absences, and the jobs whose windows occupy them, in order, with the
-//! driving from the previous stop (or from home for a day's first job).
+//! driving from the previous stop (or from home for a day's first job) by
+//! the configured travel; and the windows promised with no technician yet.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,14 +11,18 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::active_technicians;
+use super::{
+    active_technicians,
+    travel::{LegsWanted, RoadNetwork, TravelNote, travel_for},
+};
 use crate::{
     domain::{
+        geo::GeoPoint,
         schedule::{
-            Absence, Holiday, Interval, TravelModel, day_start, local_day, shift_intervals,
-            subtract,
+            Absence, AppointmentWindow, Holiday, Interval, TravelModel, TravelTimes, day_start,
+            local_day, shift_intervals, subtract,
         },
-        ticket::Priority,
+        ticket::{Priority, Ticket},
     },
     store::{Store, StoreError, StoreResult},
 };
@@ -36,7 +41,12 @@ pub struct Board {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub technicians: Vec<BoardLane>,
+    /// Windows promised to customers with no technician yet (booked with
+    /// nobody, the ticket assigned to nobody), by window start.
+    pub unassigned: Vec<BoardJob>,
     pub holidays: Vec<Holiday>,
+    /// Where the driving times came from (the road network or the estimate).
+    pub travel: TravelNote,
 }
 
 /// One technician's row.
@@ -84,6 +94,31 @@ pub struct BoardJob {
 pub struct BoardReader<'a> {
     pub store: &'a dyn Store,
     pub travel: TravelModel,
+    /// The OSRM-compatible road network, when configured.
+    pub roads: Option<&'a RoadNetwork>,
+}
+
+/// A job on the board before its driving is known.
+fn board_job(
+    ticket: Ticket,
+    window: Option<AppointmentWindow>,
+    (starts_at, ends_at, duration_minutes): (DateTime<Utc>, DateTime<Utc>, u32),
+) -> BoardJob {
+    BoardJob {
+        ticket_id: ticket.id,
+        number: ticket.number,
+        title: ticket.title,
+        status: ticket.status,
+        priority: ticket.priority,
+        assignee_id: ticket.assignee_id,
+        booked_with: window.as_ref().and_then(|w| w.technician_id),
+        starts_at,
+        ends_at,
+        duration_minutes,
+        planned_start: window.and_then(|w| w.planned_start),
+        travel_minutes: None,
+        travel_from: None,
+    }
 }
 
 impl BoardReader<'_> {
@@ -123,6 +158,7 @@ impl BoardReader<'_> {
         let mut technicians = active_technicians(store, tenant_id).await?;
         technicians.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         let mut lanes = Vec::with_capacity(technicians.len());
+        let mut wanted = LegsWanted::default();
         for technician in technicians {
             let theirs = absences.remove(&technician.id).unwrap_or_default();
             let busy: Vec<Interval> = theirs.iter().map(|a| (a.starts_at, a.ends_at)).collect();
@@ -153,24 +189,8 @@ impl BoardReader<'_> {
             for job in booked.remove(&technician.id).unwrap_or_default() {
                 let ticket = store.get_ticket(tenant_id, job.ticket_id).await?;
                 let window = store.ticket_window(tenant_id, job.ticket_id).await?;
-                jobs.push((
-                    job.site,
-                    BoardJob {
-                        ticket_id: ticket.id,
-                        number: ticket.number,
-                        title: ticket.title,
-                        status: ticket.status,
-                        priority: ticket.priority,
-                        assignee_id: ticket.assignee_id,
-                        booked_with: window.as_ref().and_then(|w| w.technician_id),
-                        starts_at: job.starts_at,
-                        ends_at: job.ends_at,
-                        duration_minutes: job.duration_minutes,
-                        planned_start: window.and_then(|w| w.planned_start),
-                        travel_minutes: None,
-                        travel_from: None,
-                    },
-                ));
+                let times = (job.starts_at, job.ends_at, job.duration_minutes);
+                jobs.push((job.site, board_job(ticket, window, times)));
             }
             jobs.sort_by_key(|(_, job)| {
                 (
@@ -179,43 +199,68 @@ impl BoardReader<'_> {
                     job.ticket_id,
                 )
             });
-            let mut previous: Option<(NaiveDate, &str, _)> = None;
+            // Each leg driven: from the previous stop that day, else from home.
+            let mut previous: Option<(NaiveDate, String, GeoPoint)> = None;
             let mut legs = Vec::with_capacity(jobs.len());
             for (site, job) in &jobs {
                 let day = local_day(
                     &technician.time_zone,
                     job.planned_start.unwrap_or(job.starts_at),
                 );
-                let from_point = match previous {
+                let from_point = match previous.take() {
                     Some((previous_day, number, point)) if previous_day == day => {
-                        Some((number.to_owned(), point))
+                        Some((number, point))
                     }
                     _ => technician.home_base.map(|home| ("home".to_owned(), home)),
                 };
-                legs.push(from_point.map(|(name, point)| {
-                    let seconds = self.travel.seconds(point, *site);
-                    (name, u32::try_from((seconds + 59) / 60).unwrap_or(u32::MAX))
-                }));
-                previous = Some((day, job.number.as_str(), *site));
+                legs.push(from_point.map(|(name, point)| (name, point, *site)));
+                previous = Some((day, job.number.clone(), *site));
             }
-            let jobs = jobs
+            // One block per technician: their home and sites, as slots ask.
+            let points: Vec<GeoPoint> = technician
+                .home_base
                 .into_iter()
-                .zip(legs)
-                .map(|((_, mut job), leg)| {
-                    if let Some((name, minutes)) = leg {
-                        job.travel_from = Some(name);
-                        job.travel_minutes = Some(minutes);
-                    }
-                    job
-                })
+                .chain(jobs.iter().map(|(site, _)| *site))
                 .collect();
-            lanes.push(BoardLane {
-                technician_id: technician.id,
-                name: technician.name,
-                working,
-                absences: theirs,
+            wanted.among(&points);
+            lanes.push((
+                BoardLane {
+                    technician_id: technician.id,
+                    name: technician.name,
+                    working,
+                    absences: theirs,
+                    jobs: Vec::new(),
+                },
                 jobs,
-            });
+                legs,
+            ));
+        }
+        let (travel, note) = travel_for(self.roads, &wanted, self.travel).await;
+        let lanes: Vec<BoardLane> = lanes
+            .into_iter()
+            .map(|(mut lane, jobs, legs)| {
+                lane.jobs = jobs
+                    .into_iter()
+                    .zip(legs)
+                    .map(|((_, mut job), leg)| {
+                        if let Some((name, from, to)) = leg {
+                            let seconds = travel.seconds(from, to);
+                            job.travel_from = Some(name);
+                            job.travel_minutes =
+                                Some(u32::try_from((seconds + 59) / 60).unwrap_or(u32::MAX));
+                        }
+                        job
+                    })
+                    .collect();
+                lane
+            })
+            .collect();
+        let mut unassigned = Vec::new();
+        for job in store.promised_jobs(tenant_id, from, to).await? {
+            let ticket = store.get_ticket(tenant_id, job.ticket_id).await?;
+            let window = store.ticket_window(tenant_id, job.ticket_id).await?;
+            let times = (job.starts_at, job.ends_at, job.duration_minutes);
+            unassigned.push(board_job(ticket, window, times));
         }
         Ok(Board {
             first_day,
@@ -224,7 +269,9 @@ impl BoardReader<'_> {
             from,
             to,
             technicians: lanes,
+            unassigned,
             holidays,
+            travel: note,
         })
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{SlotFinder, SlotGrid, SlotJob, window_text};
+use super::{SlotFinder, SlotGrid, SlotJob, travel::RoadNetwork, window_text};
 use crate::{
     domain::{
         ValidationErrors,
@@ -79,6 +79,8 @@ pub struct CustomerSlots {
 pub struct CustomerScheduling<'a> {
     pub store: &'a dyn Store,
     pub travel: TravelModel,
+    /// The OSRM-compatible road network, when configured.
+    pub roads: Option<&'a RoadNetwork>,
 }
 
 /// A time can be chosen before the technician sets off.
@@ -130,6 +132,7 @@ impl CustomerScheduling<'_> {
         let finder = SlotFinder {
             store: self.store,
             travel: self.travel,
+            roads: self.roads,
         };
         let grid = SlotGrid {
             from: now,
@@ -137,7 +140,7 @@ impl CustomerScheduling<'_> {
             length: Duration::minutes(CUSTOMER_WINDOW_MINUTES.max(job.duration.num_minutes())),
             limit: usize::MAX,
         };
-        let mut slots = finder
+        let (mut slots, _) = finder
             .slots(ticket.tenant_id, job, &grid, ticket.assignee_id)
             .await?;
         // Best technician first for each window, then the windows by time.

@@ -1,6 +1,7 @@
 //! Scheduling: bookable slots for a job over the next days, from the
 //! technicians' shifts, absences, the tenant's holidays and the windows
-//! already booked (`slots.rs`, pure); the text a customer reads for a window.
+//! already booked (`slots.rs`, pure), driven with the configured travel
+//! (`travel.rs`); the text a customer reads for a window.
 
 pub mod board;
 mod config;
@@ -18,13 +19,14 @@ use chrono_tz::Tz;
 use uuid::Uuid;
 
 pub use config::ScheduleConfig;
-pub use slots::{Slot, SlotGrid, SlotJob, TechnicianCalendar, find_slots};
+pub use slots::{Slot, SlotGrid, SlotJob, TechnicianCalendar, find_slots, may_offer};
 
+use self::travel::{LegsWanted, RoadNetwork, TravelNote, travel_for};
 use crate::{
     domain::{
         lifecycle::ArchivedFilter,
         people::Technician,
-        schedule::{Interval, TravelModel, local_day},
+        schedule::{Interval, RoadTravel, TravelModel, local_day},
     },
     store::{PageRequest, Store, StoreResult},
 };
@@ -34,17 +36,20 @@ use crate::{
 pub struct SlotFinder<'a> {
     pub store: &'a dyn Store,
     pub travel: TravelModel,
+    /// The OSRM-compatible road network, when configured.
+    pub roads: Option<&'a RoadNetwork>,
 }
 
 impl SlotFinder<'_> {
-    /// The slots for `job`, of every active technician or of `only`.
+    /// The slots for `job`, of every active technician or of `only`, and
+    /// where their driving times came from.
     pub async fn slots(
         &self,
         tenant_id: Uuid,
         job: &SlotJob,
         grid: &SlotGrid,
         only: Option<Uuid>,
-    ) -> StoreResult<Vec<Slot>> {
+    ) -> StoreResult<(Vec<Slot>, TravelNote)> {
         let technicians = match only {
             Some(id) => vec![self.store.get_technician(tenant_id, id).await?],
             None => active_technicians(self.store, tenant_id).await?,
@@ -79,14 +84,40 @@ impl SlotFinder<'_> {
                 technician,
             })
             .collect();
-        Ok(find_slots(
-            &self.travel,
-            job,
-            &calendars,
-            &booked,
-            &holidays,
-            grid,
-        ))
+        // The legs a slot's day can drive: between a technician's home and
+        // their booked sites, and from and to the job's site.
+        let mut wanted = LegsWanted::default();
+        let mut everywhere = Vec::new();
+        for calendar in &calendars {
+            let technician = &calendar.technician;
+            let Some(home) = technician.home_base.filter(|_| may_offer(technician, job)) else {
+                continue;
+            };
+            let mut points = vec![home];
+            points.extend(
+                booked
+                    .iter()
+                    .filter(|b| {
+                        b.technician_id == technician.id && Some(b.ticket_id) != job.ticket_id
+                    })
+                    .map(|b| b.site),
+            );
+            wanted.among(&points);
+            everywhere.extend(points);
+        }
+        let (travel, note): (RoadTravel, TravelNote) = if everywhere.is_empty() {
+            (
+                self.travel.into(),
+                TravelNote::estimated("no technician to drive"),
+            )
+        } else {
+            wanted
+                .between(&[job.site], &everywhere)
+                .between(&everywhere, &[job.site]);
+            travel_for(self.roads, &wanted, self.travel).await
+        };
+        let slots = find_slots(&travel, job, &calendars, &booked, &holidays, grid);
+        Ok((slots, note))
     }
 }
 

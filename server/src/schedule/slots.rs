@@ -16,7 +16,7 @@ use crate::{
         geo::GeoPoint,
         people::{SkillLevel, Technician},
         schedule::{
-            Depot, Interval, RouteOutcome, Stop, TravelModel, breaks_within, local_day,
+            Depot, Interval, RouteOutcome, Stop, TravelTimes, breaks_within, local_day,
             shift_breaks, shift_intervals, simulate, subtract,
         },
     },
@@ -84,7 +84,15 @@ fn stop(job: &BookedJob) -> Stop {
     }
 }
 
-fn drive(stops: &[&Stop], travel: &TravelModel, depot: &Depot) -> Option<RouteOutcome> {
+/// Whether `technician` may be offered slots for `job`: active, with a
+/// home base to start from, and holding the job's skills.
+pub fn may_offer(technician: &Technician, job: &SlotJob) -> bool {
+    technician.home_base.is_some()
+        && technician.archived_at.is_none()
+        && qualified(technician, &job.required_skills)
+}
+
+fn drive(stops: &[&Stop], travel: &dyn TravelTimes, depot: &Depot) -> Option<RouteOutcome> {
     let mut ordered = stops.to_vec();
     ordered.sort_by_key(|s| (s.window.0, s.window.1, s.ticket_id));
     simulate(travel, depot, &ordered).ok()
@@ -93,7 +101,7 @@ fn drive(stops: &[&Stop], travel: &TravelModel, depot: &Depot) -> Option<RouteOu
 /// The slots for `job`, best first: for each window of the grid, the
 /// technician to whom the job adds the least driving.
 pub fn find_slots(
-    travel: &TravelModel,
+    travel: &dyn TravelTimes,
     job: &SlotJob,
     calendars: &[TechnicianCalendar],
     booked: &[BookedJob],
@@ -107,12 +115,9 @@ pub fn find_slots(
     let mut best: BTreeMap<(DateTime<Utc>, DateTime<Utc>), Slot> = BTreeMap::new();
     for calendar in calendars {
         let technician = &calendar.technician;
-        let Some(home) = technician.home_base else {
+        let Some(home) = technician.home_base.filter(|_| may_offer(technician, job)) else {
             continue;
         };
-        if technician.archived_at.is_some() || !qualified(technician, &job.required_skills) {
-            continue;
-        }
         let theirs: Vec<Stop> = booked
             .iter()
             .filter(|b| b.technician_id == technician.id && Some(b.ticket_id) != job.ticket_id)

@@ -38,6 +38,17 @@ pub struct BookedJob {
     pub duration_minutes: u32,
 }
 
+/// A window promised to the customer that occupies no technician yet:
+/// booked with nobody, on a ticket assigned to nobody.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromisedJob {
+    pub ticket_id: Uuid,
+    pub site: GeoPoint,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub duration_minutes: u32,
+}
+
 /// A new absence, its range already resolved.
 #[derive(Debug, Clone)]
 pub struct AbsenceSet<'a> {
@@ -117,6 +128,15 @@ pub trait ScheduleStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<BookedJob>>;
+
+    /// Windows overlapping `[from, to)` that occupy no technician (see
+    /// [`PromisedJob`]); tickets cancelled or closed are left out.
+    async fn promised_jobs(
+        &self,
+        tenant_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<PromisedJob>>;
 
     async fn create_absence(&self, actor: Actor, absence: &AbsenceSet<'_>) -> StoreResult<Absence>;
     /// Absences overlapping `[from, to)`, of one technician or all.

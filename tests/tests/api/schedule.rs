@@ -977,66 +977,9 @@ async fn osrm_peer() -> (
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
     tokio::sync::oneshot::Sender<()>,
 ) {
-    use std::sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    };
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-        let counted = counted.clone();
-        async move {
-            let path = uri.path();
-            let Some(coordinates) = path.strip_prefix("/table/v1/driving/") else {
-                return (
-                    axum::http::StatusCode::NOT_FOUND,
-                    axum::Json(json!({"code": "InvalidUrl"})),
-                );
-            };
-            let points: Vec<&str> = coordinates.split(';').collect();
-            let query = uri.query().unwrap_or_default();
-            let list = |key: &str| -> Vec<usize> {
-                query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix(key))
-                    .map(|v| v.split(';').filter_map(|i| i.parse().ok()).collect())
-                    .unwrap_or_else(|| (0..points.len()).collect())
-            };
-            let (sources, destinations) = (list("sources="), list("destinations="));
-            let table = |value: f64| -> Vec<Vec<f64>> {
-                sources
-                    .iter()
-                    .map(|&s| {
-                        destinations
-                            .iter()
-                            .map(|&d| if points[s] == points[d] { 0.0 } else { value })
-                            .collect()
-                    })
-                    .collect()
-            };
-            counted.fetch_add(1, Ordering::SeqCst);
-            (
-                axum::http::StatusCode::OK,
-                axum::Json(
-                    json!({"code": "Ok", "durations": table(600.0), "distances": table(7000.0)}),
-                ),
-            )
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    super::osrm_peer::OsrmPeer::uniform(600.0, 7000.0)
         .await
-        .expect("peer binds");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                stopped.await.ok();
-            })
-            .await
-            .expect("peer runs");
-    });
-    (url, hits, stop)
+        .into_parts()
 }
 
 async fn plan_of(app: &TestApp, admin: &str, days: i64) -> Value {

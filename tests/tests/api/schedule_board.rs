@@ -1,8 +1,8 @@
 //! The schedule board's read (lanes, jobs in driving order with the driving
-//! before each, absences, working hours), the refusals a window booked with
-//! a technician meets (absent then, assigned to someone else), and the
-//! customer's own choice of an offered slot on the progress page where the
-//! tenant allows it (issue 20).
+//! before each, absences, working hours, the windows promised with no
+//! technician yet), the refusals a window booked with a technician meets
+//! (absent then, assigned to someone else), and the customer's own choice of
+//! an offered slot on the progress page where the tenant allows it (issue 20).
 
 use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 backend_tests!(
     the_board_shows_jobs_travel_and_absences_and_moves_meet_the_refusals,
-    a_customer_picks_an_offered_slot_only_where_the_tenant_allows_it
+    a_customer_picks_an_offered_slot_only_where_the_tenant_allows_it,
+    promised_windows_without_a_technician_are_the_unassigned_lane
 );
 
 /// A shop whose technicians work 08:00–17:00 every day (UTC).
@@ -431,5 +432,145 @@ async fn a_customer_picks_an_offered_slot_only_where_the_tenant_allows_it(backen
     book(&app, &bearer, &pick)
         .await
         .expect_problem(StatusCode::CONFLICT, "conflict");
+    app.stop().await;
+}
+
+/// `PUT /v1/tickets/{ticket}/window` promised to the customer, with nobody.
+async fn promise(
+    app: &TestApp,
+    token: &str,
+    ticket: Uuid,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+) {
+    app.send(
+        Method::PUT,
+        &format!("/v1/tickets/{ticket}/window"),
+        Some(token),
+        Some(&json!({"starts_at": rfc3339(from), "ends_at": rfc3339(to)})),
+    )
+    .await
+    .expect(StatusCode::OK);
+}
+
+fn unassigned_ids(board: &Value) -> Vec<Uuid> {
+    board["unassigned"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no unassigned in {board}"))
+        .iter()
+        .map(|job| id_of(job, "ticket_id"))
+        .collect()
+}
+
+async fn promised_windows_without_a_technician_are_the_unassigned_lane(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = office_hours_shop(&app, "waiting", 2).await;
+    let admin = &shop.tenant.admin_token;
+    let (ada, bob) = (shop.techs[0].id, shop.techs[1].id);
+    let day = tomorrow(0).date_naive().format("%Y-%m-%d").to_string();
+    let board_of = |query: String| {
+        let app = &app;
+        async move {
+            app.get(&format!("/v1/schedule/board?{query}"), admin)
+                .await
+                .expect(StatusCode::OK)
+        }
+    };
+
+    // Two promised 9–12 and 10–12 (they may overlap: nobody is booked), one
+    // booked with Ada, one assigned to Ada with a plain promise (it occupies
+    // her), one promised and then cancelled, one promised the day after.
+    let early = shop.ticket(&app, "P2").await;
+    let (early, early_number) = (id_of(&early, "id"), early["number"].clone());
+    let late = id_of(&shop.ticket(&app, "P3").await, "id");
+    let with_ada = id_of(&shop.ticket(&app, "P3").await, "id");
+    let assigned = shop.assigned_ticket(&app, ada).await;
+    let cancelled = id_of(&shop.ticket(&app, "P3").await, "id");
+    let next_day = id_of(&shop.ticket(&app, "P3").await, "id");
+    promise(&app, admin, late, (tomorrow(10), tomorrow(12))).await;
+    promise(&app, admin, early, (tomorrow(9), tomorrow(12))).await;
+    put_window(&app, admin, with_ada, (tomorrow(13), tomorrow(15)), ada)
+        .await
+        .expect(StatusCode::OK);
+    promise(&app, admin, assigned, (tomorrow(8), tomorrow(9))).await;
+    promise(&app, admin, cancelled, (tomorrow(9), tomorrow(10))).await;
+    app.patch(
+        &format!("/v1/tickets/{cancelled}"),
+        admin,
+        &json!({"status": "cancelled"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    promise(&app, admin, next_day, (tomorrow(33), tomorrow(35))).await;
+    app.post(&format!("/v1/technicians/{bob}/absences"), admin,
+             &json!({"kind": "training", "starts_at": rfc3339(tomorrow(9)), "ends_at": rfc3339(tomorrow(12))}))
+        .await
+        .expect(StatusCode::CREATED);
+    // Another tenant's promise is not on this board.
+    let other = office_hours_shop(&app, "waiting-other", 1).await;
+    let theirs = id_of(&other.ticket(&app, "P3").await, "id");
+    promise(
+        &app,
+        &other.tenant.admin_token,
+        theirs,
+        (tomorrow(9), tomorrow(11)),
+    )
+    .await;
+
+    let board = board_of(format!("day={day}")).await;
+    assert_eq!(unassigned_ids(&board), vec![early, late], "{board}");
+    let job = &board["unassigned"][0];
+    assert_eq!(job["number"], early_number);
+    assert_eq!(job["title"], "Chiller");
+    assert_eq!(job["status"], "new");
+    assert_eq!(job["priority"], "P2");
+    assert_eq!(job["assignee_id"], Value::Null);
+    assert_eq!(job["booked_with"], Value::Null);
+    assert_eq!(job["travel_minutes"], Value::Null);
+    assert_eq!(time_of(job, "starts_at"), tomorrow(9));
+    assert_eq!(time_of(job, "ends_at"), tomorrow(12));
+    assert_eq!(job["duration_minutes"], 60);
+    let ada_jobs: Vec<Uuid> = lane(&board, ada)["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| id_of(j, "ticket_id"))
+        .collect();
+    assert_eq!(ada_jobs, vec![assigned, with_ada]);
+    // The week holds the next day's promise too.
+    let week = board_of(format!("day={day}&days=7")).await;
+    assert_eq!(unassigned_ids(&week), vec![early, late, next_day]);
+    let theirs_board = app
+        .get(
+            &format!("/v1/schedule/board?day={day}"),
+            &other.tenant.admin_token,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(unassigned_ids(&theirs_board), vec![theirs]);
+
+    // Dragged onto a technician = booked with them, with the API's refusals:
+    // Bob is absent then; Ada's 13–15 job overlaps.
+    let refused = put_window(&app, admin, early, (tomorrow(9), tomorrow(12)), bob).await;
+    refused.expect_problem(StatusCode::CONFLICT, "conflict");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("absent (training)")),
+        "{}",
+        refused.body
+    );
+    put_window(&app, admin, early, (tomorrow(14), tomorrow(16)), ada)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "conflict");
+    let board = board_of(format!("day={day}")).await;
+    assert_eq!(unassigned_ids(&board), vec![early, late]);
+    // After Bob's training: booked with him; it leaves the unassigned lane.
+    put_window(&app, admin, early, (tomorrow(12), tomorrow(15)), bob)
+        .await
+        .expect(StatusCode::OK);
+    let board = board_of(format!("day={day}")).await;
+    assert_eq!(unassigned_ids(&board), vec![late]);
+    assert_eq!(lane(&board, bob)["jobs"][0]["ticket_id"], early.to_string());
+    assert_eq!(lane(&board, bob)["jobs"][0]["booked_with"], bob.to_string());
     app.stop().await;
 }

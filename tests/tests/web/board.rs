@@ -4,7 +4,9 @@
 //! reason shown), dragged to another technician and time, moved by keyboard,
 //! and a day plan's changes shown, then applied (tests/browser/board.mjs);
 //! the customer picking a time on the progress page after the first pick
-//! was taken (tests/browser/progress_slots.mjs). Screenshots in
+//! was taken, its confirmation rewritten in Chinese on switching
+//! (tests/browser/progress_slots.mjs); the board's unassigned lane
+//! (tests/browser/board_unassigned.mjs). Screenshots in
 //! `<target>/artifacts/board-*.png`, `ticket-slots-*.png`, `progress-slots-*.png`.
 
 use chrono::{DateTime, Duration, Utc};
@@ -214,6 +216,95 @@ async fn dispatcher_books_drags_moves_and_plans_and_the_customer_picks_a_time() 
         "board-week-zh-1024.png",
         "progress-slots-en-1024.png",
         "progress-slots-zh-1024.png",
+    ] {
+        assert!(artifacts.join(name).exists(), "no screenshot {name}");
+    }
+    app.stop().await;
+}
+
+async fn promise(app: &TestApp, token: &str, ticket: Uuid, from: DateTime<Utc>, hours: i64) {
+    app.send(
+        Method::PUT,
+        &format!("/v1/tickets/{ticket}/window"),
+        Some(token),
+        Some(
+            &json!({"starts_at": rfc3339(from), "ends_at": rfc3339(from + Duration::hours(hours))}),
+        ),
+    )
+    .await
+    .expect(StatusCode::OK);
+}
+
+/// The board's unassigned lane (tests/browser/board_unassigned.mjs): windows
+/// promised with no technician are dragged (and moved by keyboard) onto
+/// technicians, with the API's refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatcher_drags_a_promised_job_from_the_unassigned_lane() {
+    browser::check_prerequisites();
+    let app = TestApp::start_with(TestBackend::Sqlite, |config| {
+        config.notify.worker_enabled = false;
+    })
+    .await;
+    let office = shop(&app, "board-waiting", &["Ada Lovelace", "Bob Hopper"]).await;
+    let admin = office.tenant.admin_token.clone();
+    let (ada, bob) = (office.techs[0].id, office.techs[1].id);
+    let (early, early_number) = ticket(&app, &office, "Chiller noise").await;
+    let (late, late_number) = ticket(&app, &office, "Boiler service").await;
+    promise(&app, &admin, early, tomorrow(9), 3).await;
+    promise(&app, &admin, late, tomorrow(10), 2).await;
+    app.post(&format!("/v1/technicians/{bob}/absences"), &admin,
+             &json!({"kind": "training", "starts_at": rfc3339(tomorrow(9)), "ends_at": rfc3339(tomorrow(12)), "note": "forklift"}))
+        .await
+        .expect(StatusCode::CREATED);
+
+    let artifacts = browser::artifacts_dir();
+    let day = tomorrow(0).date_naive().format("%Y-%m-%d").to_string();
+    browser::run_script(
+        "board_unassigned.mjs",
+        &[
+            ("TRUCKROLL_URL", app.base_url.clone()),
+            ("TENANT", office.tenant.name.clone()),
+            (
+                "DISPATCHER_EMAIL",
+                format!("dispatch@{}.test", office.tenant.name),
+            ),
+            ("PASSWORD", PASSWORD.to_owned()),
+            ("DAY", day),
+            ("EARLY", early.to_string()),
+            ("EARLY_NUMBER", early_number),
+            ("LATE", late.to_string()),
+            ("LATE_NUMBER", late_number),
+            ("ADA", ada.to_string()),
+            ("BOB", bob.to_string()),
+            ("ARTIFACTS", artifacts.display().to_string()),
+        ],
+    )
+    .await;
+
+    // Dragged onto Bob at 13:00 (its three hours kept); moved by keyboard
+    // onto Ada at 14:00; both told to the customer.
+    let dragged = app
+        .get(&format!("/v1/tickets/{early}/window"), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(dragged["technician_id"], bob.to_string());
+    let start = time_of(&dragged, "starts_at");
+    assert!(
+        (start - tomorrow(13)).num_minutes().abs() <= 15,
+        "{dragged}"
+    );
+    assert_eq!(time_of(&dragged, "ends_at") - start, Duration::hours(3));
+    let moved = app
+        .get(&format!("/v1/tickets/{late}/window"), &admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(moved["technician_id"], ada.to_string());
+    assert_eq!(time_of(&moved, "starts_at"), tomorrow(14));
+    assert!(told(&app, early, "appointment_booked").await >= 2);
+    for name in [
+        "board-unassigned-en-1024.png",
+        "board-unassigned-moved-en-1024.png",
+        "board-unassigned-zh-1024.png",
     ] {
         assert!(artifacts.join(name).exists(), "no screenshot {name}");
     }

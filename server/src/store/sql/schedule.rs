@@ -18,7 +18,7 @@ macro_rules! impl_schedule_store {
                 Actor, StoreError, StoreResult,
                 notify::{NoticeContext, NoticeEvent},
                 rows::TicketRow,
-                schedule::{AbsenceSet, BookedJob, DayPlanRecord, PlanStep, ScheduleStore, WindowSet},
+                schedule::{AbsenceSet, BookedJob, DayPlanRecord, PlanStep, PromisedJob, ScheduleStore, WindowSet},
                 sql::{LOAD_STATUSES, TICKET_COLUMNS, audit, next_version, now, write_error},
             };
             use $crate::domain::ticket::Ticket;
@@ -290,6 +290,33 @@ macro_rules! impl_schedule_store {
                                 ticket_id,
                                 ticket_number,
                                 technician_id,
+                                site: GeoPoint { lat, lon },
+                                starts_at,
+                                ends_at,
+                                duration_minutes: minutes(duration, "ticket_windows.duration_minutes")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn promised_jobs(&self, tenant_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<PromisedJob>> {
+                    type Row = (Uuid, f64, f64, DateTime<Utc>, DateTime<Utc>, i32);
+                    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT w.ticket_id, s.lat, s.lon, w.starts_at, w.ends_at, w.duration_minutes \
+                         FROM ticket_windows w JOIN tickets t ON t.tenant_id = w.tenant_id AND t.id = w.ticket_id \
+                         JOIN sites s ON s.tenant_id = t.tenant_id AND s.id = t.site_id \
+                         WHERE w.tenant_id = $1 AND w.ends_at > $2 AND w.starts_at < $3 AND t.status NOT IN {WINDOW_DONE} \
+                         AND w.technician_id IS NULL AND t.assignee_id IS NULL ORDER BY w.starts_at, w.ticket_id"
+                    )))
+                    .bind(tenant_id)
+                    .bind(audit_time(from))
+                    .bind(audit_time(to))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter()
+                        .map(|(ticket_id, lat, lon, starts_at, ends_at, duration)| {
+                            Ok(PromisedJob {
+                                ticket_id,
                                 site: GeoPoint { lat, lon },
                                 starts_at,
                                 ends_at,

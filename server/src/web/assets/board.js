@@ -1,6 +1,7 @@
 // The schedule board (issue 20): a day or a week per technician — working
 // hours, absences, booked jobs (their windows) and the driving before each —
-// read from GET /v1/schedule/board. A job moves to another technician or
+// and a lane of windows promised with no technician yet, read from
+// GET /v1/schedule/board. A job moves to another technician or
 // time by dragging it onto a lane, or by selecting it and filling the move
 // form (keyboard); either way through PUT /v1/tickets/{id}/window, so the
 // API's refusals (overlap, absence, assigned elsewhere, past) are shown as
@@ -12,7 +13,7 @@
   try { await start("/schedule"); } catch { return; }
   const MINUTE = 60_000;
   const HOUR = 60 * MINUTE;
-  const state = { board: null, range: null, selected: null, plan: null, drag: null, ready: false };
+  const state = { board: null, unassigned: null, range: null, selected: null, plan: null, drag: null, ready: false };
   window.truckrollBoard = state;
 
   // ---- times in the tenant's zone ------------------------------------------
@@ -57,6 +58,10 @@
     if (board.days > 1) return [from, to];
     let low = from + 7 * HOUR;
     let high = from + 19 * HOUR;
+    for (const j of board.unassigned || []) {
+      low = Math.min(low, Date.parse(j.starts_at));
+      high = Math.max(high, Date.parse(j.ends_at));
+    }
     for (const lane of board.technicians) {
       for (const w of lane.working) { low = Math.min(low, Date.parse(w.starts_at)); high = Math.max(high, Date.parse(w.ends_at)); }
       for (const j of lane.jobs) {
@@ -95,8 +100,8 @@
   function jobNode(job, lane) {
     const begin = Date.parse(job.starts_at);
     const end = Date.parse(job.ends_at);
-    const label = t("board.job.label", { number: job.number, title: job.title, window: span(begin, end), minutes: job.duration_minutes,
-      status: statusLabel(job.status), technician: lane.name });
+    const label = t(lane.technician_id ? "board.job.label" : "board.job.label.unassigned", { number: job.number, title: job.title,
+      window: `${dayLabel(begin)} ${span(begin, end)}`, minutes: job.duration_minutes, status: statusLabel(job.status), technician: lane.name });
     const node = el("button", {
       type: "button", class: `job status-${job.status}${state.selected?.job.ticket_id === job.ticket_id ? " selected" : ""}`,
       draggable: "true", "aria-label": label, title: label,
@@ -164,6 +169,28 @@
       track);
   }
 
+  /** Promised windows without a technician: stacked in rows where they overlap; dragged from here onto a technician. */
+  const ROW_REM = 2.7;
+  function unassignedNode(lane) {
+    const track = el("div", { class: "track", dataset: { technicianId: "" } });
+    const rowEnds = [];
+    for (const job of [...lane.jobs].sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at))) {
+      const node = jobNode(job, lane);
+      if (!node) continue;
+      const begin = Date.parse(job.starts_at);
+      let row = rowEnds.findIndex((end) => end <= begin);
+      if (row < 0) { row = rowEnds.length; rowEnds.push(0); }
+      rowEnds[row] = Date.parse(job.ends_at);
+      node.style.top = `${0.25 + row * ROW_REM}rem`;
+      track.append(node);
+    }
+    track.style.minHeight = `${Math.max(1, rowEnds.length) * ROW_REM + 0.4}rem`;
+    if (!lane.jobs.length) track.append(el("span", { class: "hint none" }, t("board.unassigned.none")));
+    return el("div", { class: "lane unassigned", role: "group", "aria-label": lane.name, dataset: { technicianId: "" } },
+      el("div", { class: "name" }, lane.name, el("small", { class: "hint" }, t("board.jobs", { n: lane.jobs.length }))),
+      track);
+  }
+
   function render() {
     const board = state.board;
     state.range = viewRange(board);
@@ -171,8 +198,10 @@
     const last = Date.parse(board.to) - 1;
     const holidays = board.holidays.map((h) => t("board.holiday", { name: h.name, day: h.day }));
     $("board-range").textContent = [board.days > 1 ? `${dayLabel(from)} – ${dayLabel(last)}` : dayLabel(from), ...holidays].join(" · ");
+    state.unassigned = { technician_id: "", name: t("board.unassigned"), jobs: board.unassigned || [] };
     const lanes = board.technicians.map(laneNode);
-    $("timeline").replaceChildren(axis(), ...(lanes.length ? lanes : [el("p", { class: "hint" }, t("board.empty"))]));
+    $("timeline").replaceChildren(axis(), unassignedNode(state.unassigned),
+      ...(lanes.length ? lanes : [el("p", { class: "hint" }, t("board.empty"))]));
     if (state.selected) {
       const again = findJob(state.selected.job.ticket_id);
       if (!again) closeMove();
@@ -180,7 +209,7 @@
   }
 
   function findJob(ticketId) {
-    for (const lane of state.board?.technicians || []) {
+    for (const lane of [...(state.board?.technicians || []), ...(state.unassigned ? [state.unassigned] : [])]) {
       const job = lane.jobs.find((j) => j.ticket_id === ticketId);
       if (job) return { job, lane };
     }
@@ -226,7 +255,8 @@
       node.setAttribute("aria-pressed", on ? "true" : "false");
     }
     const technician = $("move-technician");
-    technician.replaceChildren(...state.board.technicians.map((l) =>
+    const choose = lane.technician_id ? [] : [el("option", { value: "", disabled: true, selected: true }, t("board.move.choose"))];
+    technician.replaceChildren(...choose, ...state.board.technicians.map((l) =>
       el("option", { value: l.technician_id, selected: l.technician_id === lane.technician_id }, l.name)));
     const begin = Date.parse(job.starts_at);
     $("move-job").textContent = `${job.number} · ${job.title}`;
@@ -249,6 +279,7 @@
     event.preventDefault();
     if (!state.selected) return;
     const length = Number($("move-length").value);
+    if (!$("move-technician").value) { refuse(t("board.move.choose")); $("move-technician").focus(); return; }
     if (!$("move-date").value || !$("move-time").value || !(length >= 15)) { refuse(t("board.move.incomplete")); return; }
     move(state.selected.job, $("move-technician").value, fromLocal($("move-date").value, $("move-time").value), length);
   });

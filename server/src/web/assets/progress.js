@@ -1,6 +1,8 @@
 // The customer's progress page: in by a direct link (/track/{token}) or a
 // one-time code; then the ticket, the live map while en route, replies and
-// the survey. English and Simplified Chinese from the dictionary below.
+// the survey. English and Simplified Chinese from the dictionary below:
+// every text the page writes is kept as a key (and its values), so that
+// switching the language rewrites what is already shown.
 "use strict";
 
 const WORDS = {
@@ -56,6 +58,8 @@ function translate() {
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("lang").textContent = t("other");
   $("lang").lang = lang === "en" ? "zh-CN" : "en";
+  renderError();
+  renderChoiceMessage();
   if (last) render(last);
 }
 
@@ -73,7 +77,13 @@ async function call(method, path, body) {
   return data;
 }
 
-function showError(error) { $("error").textContent = error ? error.message : ""; }
+// The error shown: the server's words ({ text }) or one of ours ({ key }).
+let shownError = null;
+function renderError() {
+  $("error").textContent = !shownError ? "" : shownError.key ? t(shownError.key) : shownError.text;
+}
+function showError(error) { shownError = error ? { text: error.message } : null; renderError(); }
+function showOwnError(key) { shownError = { key }; renderError(); }
 
 async function load() {
   try {
@@ -155,6 +165,19 @@ function windowLabel(slot, timeZone) {
   return `${day.format(start)}, ${clock.format(start)}–${clock.format(new Date(slot.ends_at))}`;
 }
 
+// What the booking form says: { key, slot } for our words (the booked
+// window written in the page's language), { text } for the server's.
+let choiceMessage = null;
+function renderChoiceMessage() {
+  const message = choiceMessage;
+  let text = "";
+  if (message && message.key === "choose_done") text = t("choose_done")(windowLabel(message.slot, message.timeZone));
+  else if (message && message.key) text = t(message.key);
+  else if (message) text = message.text;
+  $("choose-message").textContent = text;
+}
+function sayChoice(message) { choiceMessage = message; renderChoiceMessage(); }
+
 function renderChoice() {
   const form = $("choose");
   form.hidden = !(choice && choice.allowed);
@@ -191,16 +214,15 @@ async function loadChoice() {
 $("choose").addEventListener("submit", async (event) => {
   event.preventDefault();
   const picked = $("choose").querySelector("input[name=slot]:checked");
-  const message = $("choose-message");
-  if (!picked) { message.textContent = t("choose_pick"); return; }
+  if (!picked) { sayChoice({ key: "choose_pick" }); return; }
   const slot = choice.slots[Number(picked.value)];
   try {
     await call("POST", "/v1/public/track/slots", { starts_at: slot.starts_at, ends_at: slot.ends_at });
-    message.textContent = t("choose_done")(windowLabel(slot, choice.time_zone));
+    sayChoice({ key: "choose_done", slot, timeZone: choice.time_zone });
     await load();
     await loadChoice();
   } catch (error) {
-    message.textContent = error.status === 409 ? t("choose_taken") : error.message;
+    sayChoice(error.status === 409 ? { key: "choose_taken" } : { text: error.message });
     await loadChoice();
   }
 });
@@ -246,7 +268,7 @@ $("reply").addEventListener("submit", async (event) => {
 $("survey").addEventListener("submit", async (event) => {
   event.preventDefault();
   const picked = $("survey").querySelector("input[name=score]:checked");
-  if (!picked) { showError(new Error(t("pick"))); return; }
+  if (!picked) { showOwnError("pick"); return; }
   try {
     await call("POST", "/v1/public/track/survey", { score: Number(picked.value), comment: $("survey-comment").value });
     await load();
