@@ -14,10 +14,15 @@
 //! device's recorded message, `generate_sync_message`, `save_after`.
 //!
 //! ```text
-//! merge-bench [--postgres] [--tickets 20] [--rounds 30] [--cache-bytes N]
+//! merge-bench [--postgres] [--tickets 20] [--rounds 30] [--cache-bytes N] [--statements]
 //! ```
 //! `--cache-bytes 0` turns the server's document cache off (the "before").
+//!
+//! Also counted: the SQL statements the server ran during the timed
+//! requests (the driver's `sqlx::query` events), per document — the round
+//! trips to the database, a measure the machine's load does not move.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +38,68 @@ use truckroll_tests::{
     app::{PASSWORD, TestApp, id_of},
 };
 use uuid::Uuid;
+
+/// SQL statements the database driver ran (one event each).
+static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// With `--statements`: each statement's summary (its first words) and how
+/// often it ran in the timed requests, printed after the result line.
+static SUMMARIES: Mutex<Option<std::collections::BTreeMap<String, usize>>> = Mutex::new(None);
+
+struct Summary(Option<String>);
+
+impl tracing::field::Visit for Summary {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "summary" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "summary" && self.0.is_none() {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
+struct CountStatements;
+
+/// Counts the driver's statement events inside the server's request spans
+/// (the phone's own SQLite statements run outside them).
+impl<S> tracing_subscriber::Layer<S> for CountStatements
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let in_request = ctx
+            .event_scope(event)
+            .is_some_and(|mut scope| scope.any(|span| span.name() == "request"));
+        if event.metadata().target() == "sqlx::query" && in_request {
+            STATEMENTS.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut summaries) = SUMMARIES.lock()
+                && let Some(summaries) = summaries.as_mut()
+            {
+                let mut summary = Summary(None);
+                event.record(&mut summary);
+                *summaries.entry(summary.0.unwrap_or_default()).or_default() += 1;
+            }
+        }
+    }
+}
+
+fn count_statements() -> anyhow::Result<()> {
+    use tracing_subscriber::{Layer, filter::Targets, prelude::*};
+    tracing_subscriber::registry()
+        .with(
+            CountStatements.with_filter(
+                Targets::new()
+                    .with_target("sqlx::query", tracing::Level::TRACE)
+                    .with_target("truckroll_server::http", tracing::Level::INFO),
+            ),
+        )
+        .try_init()?;
+    Ok(())
+}
 
 /// Times and records the phone's requests.
 #[derive(Debug)]
@@ -63,6 +130,7 @@ struct Options {
     tickets: usize,
     rounds: usize,
     cache_bytes: Option<usize>,
+    statements: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -71,6 +139,7 @@ fn options() -> anyhow::Result<Options> {
         tickets: 20,
         rounds: 30,
         cache_bytes: None,
+        statements: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -78,6 +147,7 @@ fn options() -> anyhow::Result<Options> {
             "--postgres" => options.backend = TestBackend::Postgres,
             "--tickets" => options.tickets = args.next().context("--tickets N")?.parse()?,
             "--rounds" => options.rounds = args.next().context("--rounds N")?.parse()?,
+            "--statements" => options.statements = true,
             "--cache-bytes" => {
                 options.cache_bytes = Some(args.next().context("--cache-bytes N")?.parse()?)
             }
@@ -105,6 +175,7 @@ async fn stored_bytes(app: &TestApp, tenant: Uuid, ticket: Uuid) -> anyhow::Resu
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = options()?;
+    count_statements()?;
     let cache_bytes = options.cache_bytes;
     let app = TestApp::start_with(options.backend, |config| {
         if let Some(bytes) = cache_bytes {
@@ -159,6 +230,8 @@ async fn main() -> anyhow::Result<()> {
     let mut server = Duration::ZERO;
     let mut raw = Duration::ZERO;
     let mut merged = 0usize;
+    let mut statements = 0usize;
+    let mut requests = 0usize;
     for round in 0..options.rounds {
         // The server's documents before the round, for the raw peer.
         let mut before = Vec::with_capacity(tickets.len());
@@ -177,7 +250,16 @@ async fn main() -> anyhow::Result<()> {
         }
         *transport.spent.lock().expect("lock") = Duration::ZERO;
         transport.requests.lock().expect("lock").clear();
+        let counted = STATEMENTS.load(Ordering::Relaxed);
+        if options.statements
+            && let Ok(mut summaries) = SUMMARIES.lock()
+            && summaries.is_none()
+        {
+            *summaries = Some(Default::default());
+        }
         let report = phone.sync_now().await?;
+        statements += STATEMENTS.load(Ordering::Relaxed) - counted;
+        requests += report.requests;
         if report.pending_edits != 0 {
             bail!("round {round}: {} edits not synced", report.pending_edits);
         }
@@ -210,7 +292,7 @@ async fn main() -> anyhow::Result<()> {
     let server_rate = merged as f64 / server.as_secs_f64();
     let raw_rate = merged as f64 / raw.as_secs_f64();
     println!(
-        "merge {} tickets x {} rounds on {}{}: server {:.0} docs/s ({:.3} ms/doc, HTTP included) | raw automerge {:.0} docs/s ({:.3} ms/doc) | server/raw {:.3}",
+        "merge {} tickets x {} rounds on {}{}: server {:.0} docs/s ({:.3} ms/doc, HTTP included) | raw automerge {:.0} docs/s ({:.3} ms/doc) | server/raw {:.3} | {:.1} server SQL statements/doc, {:.1} requests/sync",
         tickets.len(),
         options.rounds,
         match options.backend {
@@ -226,7 +308,18 @@ async fn main() -> anyhow::Result<()> {
         raw_rate,
         per_doc(raw),
         server_rate / raw_rate,
+        statements as f64 / merged as f64,
+        requests as f64 / options.rounds as f64,
     );
+    if let Ok(summaries) = SUMMARIES.lock()
+        && let Some(summaries) = summaries.as_ref()
+    {
+        let mut by_count: Vec<_> = summaries.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1));
+        for (summary, count) in by_count {
+            println!("  {:8.2}/doc  {summary}", *count as f64 / merged as f64);
+        }
+    }
     app.stop().await;
     Ok(())
 }
