@@ -343,8 +343,8 @@ pub fn solve_greedy(input: &PlanInput) -> PlanOutcome {
                 continue;
             }
             let departures = earliest_departures(input, shift, &orders[s]);
-            for position in 0..=orders[s].len() {
-                if !reachable(input, shift, j, departures[position]) {
+            for (position, &departure) in departures.iter().enumerate().take(orders[s].len() + 1) {
+                if !reachable(input, shift, j, departure) {
                     continue;
                 }
                 let mut order = orders[s].clone();
@@ -414,8 +414,14 @@ pub fn cheapest_insertion(
         };
         let penalty = (input.penalty(&input.jobs[job], shift) / speed_ms).round() as i64;
         let departures = earliest_departures(input, shift, &route.order);
-        for position in route.earliest.min(route.order.len())..=route.order.len() {
-            if !reachable(input, shift, job, departures[position]) {
+        let first = route.earliest.min(route.order.len());
+        for (position, &departure) in departures
+            .iter()
+            .enumerate()
+            .take(route.order.len() + 1)
+            .skip(first)
+        {
+            if !reachable(input, shift, job, departure) {
                 continue;
             }
             let mut order = route.order.clone();
