@@ -221,6 +221,7 @@ impl Channel for NoticeOutbox {
         self.store
             .mark_notice_sent(
                 message.notice.id,
+                message.notice.next_attempt_at,
                 &message.subject,
                 &message.body,
                 status,

@@ -256,9 +256,14 @@ pub trait NotifyStore {
         limit: u32,
     ) -> StoreResult<Vec<Notice>>;
     /// Delivered, with the words as sent. False when it was not pending.
+    /// Records the rendered notice as sent, if the claim that rendered it
+    /// (`claimed_until`, the lease [`Self::claim_notices`] set) still stands:
+    /// an erasure releases the claims on the notices it redacts, so a body
+    /// rendered from the context before the erasure is not stored after it.
     async fn mark_notice_sent(
         &self,
         id: Uuid,
+        claimed_until: DateTime<Utc>,
         subject: &str,
         body: &str,
         status: Option<u16>,

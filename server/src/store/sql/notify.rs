@@ -329,16 +329,17 @@ macro_rules! impl_notify_store {
                     Ok(claimed)
                 }
 
-                async fn mark_notice_sent(&self, id: Uuid, subject: &str, body: &str, status: Option<u16>, at: DateTime<Utc>) -> StoreResult<bool> {
+                async fn mark_notice_sent(&self, id: Uuid, claimed_until: DateTime<Utc>, subject: &str, body: &str, status: Option<u16>, at: DateTime<Utc>) -> StoreResult<bool> {
                     let changed = sqlx::query(
                         "UPDATE notify_messages SET state = 'sent', subject = $2, body = $3, last_status = $4, last_error = NULL, sent_at = $5 \
-                         WHERE id = $1 AND state = 'pending'",
+                         WHERE id = $1 AND state = 'pending' AND next_attempt_at = $6",
                     )
                     .bind(id)
                     .bind(subject)
                     .bind(body)
                     .bind(status.map(i32::from))
                     .bind(audit_time(at))
+                    .bind(audit_time(claimed_until))
                     .execute(&self.pool)
                     .await?
                     .rows_affected();

@@ -388,6 +388,18 @@ macro_rules! impl_privacy_store {
                             return Err(StoreError::Conflict("a ticket of the customer is under legal hold".into()));
                         }
                         if !whole {
+                            // A notice being rendered now may quote the contact: its claim is
+                            // released, so the worker's "sent" write is refused and the notice is
+                            // rendered again from the redacted context (`mark_notice_sent`).
+                            sqlx::query(
+                                "UPDATE notify_messages SET next_attempt_at = $3 \
+                                 WHERE tenant_id = $1 AND ticket_id = $2 AND state = 'pending' AND next_attempt_at > $3",
+                            )
+                            .bind(tenant_id)
+                            .bind(ticket_id)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?;
                             continue;
                         }
                         // Notices to the customer: nothing of them is needed any more.
