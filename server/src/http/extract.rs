@@ -227,35 +227,30 @@ impl AuthUser {
                 "the access token is invalid or expired; refresh it or sign in",
             ))?;
         // The token says who; the store says what they may do now.
-        let principal = state
-            .principals
-            .get(state.store.as_ref(), claims.tid, claims.sub)
-            .await?
-            .filter(|principal| principal.active)
-            .ok_or(ApiError::Unauthorized(
-                "this account is deactivated or no longer exists",
-            ))?;
-        Ok(AuthUser {
-            user_id: claims.sub,
-            tenant_id: claims.tid,
-            role: principal.role,
-        })
+        Self::as_stored(state, claims.tid, claims.sub).await
     }
 
     /// This user as the store has them now, for a connection opened
     /// earlier: 401 when deactivated or gone, else the current role.
     pub async fn current(&self, state: &AppState) -> Result<Self, ApiError> {
+        Self::as_stored(state, self.tenant_id, self.user_id).await
+    }
+
+    /// The user with the role the store (through the principals cache)
+    /// holds now: 401 when deactivated or gone.
+    async fn as_stored(state: &AppState, tenant_id: Uuid, user_id: Uuid) -> Result<Self, ApiError> {
         let principal = state
             .principals
-            .get(state.store.as_ref(), self.tenant_id, self.user_id)
+            .get(state.store.as_ref(), tenant_id, user_id)
             .await?
             .filter(|principal| principal.active)
             .ok_or(ApiError::Unauthorized(
                 "this account is deactivated or no longer exists",
             ))?;
         Ok(AuthUser {
+            user_id,
+            tenant_id,
             role: principal.role,
-            ..*self
         })
     }
 }
