@@ -158,11 +158,17 @@ async fn seed_rows(raw: &RawDb, shop: &Shop, closed: Uuid, open: Uuid) -> Vec<Uu
         )
         .await;
     }
-    for (id, state) in [(ids[3], "sent"), (ids[4], "pending")] {
+    // The pending push is due long after the test: the push worker running
+    // beside it must not send it (a push it sent between two sweeps would be
+    // swept by the second).
+    for (id, state, due) in [
+        (ids[3], "sent", at),
+        (ids[4], "pending", "'2126-01-01T00:00:00Z'"),
+    ] {
         raw.execute(
             &format!(
                 "INSERT INTO push_outbox (id, tenant_id, token, title, body, data, attempts, next_attempt_at, state, created_at) \
-                 VALUES ($3, $2, 'fcm-token', 'New job', 'Chiller', '{{}}', 1, {at}, '{state}', {at})"
+                 VALUES ($3, $2, 'fcm-token', 'New job', 'Chiller', '{{}}', 1, {due}, '{state}', {at})"
             ),
             &[closed, tenant, id],
         )

@@ -391,9 +391,14 @@ macro_rules! impl_privacy_store {
                             // A notice being rendered now may quote the contact: its claim is
                             // released, so the worker's "sent" write is refused and the notice is
                             // rendered again from the redacted context (`mark_notice_sent`).
+                            // Every pending notice is written (unclaimed ones keep their time),
+                            // before any redaction: the rows stay locked until the commit, so a
+                            // claim or a "sent" write that comes later waits and then reads or
+                            // meets the redacted row (a claim taken between a later release and
+                            // the redaction of its context would otherwise stand).
                             sqlx::query(
-                                "UPDATE notify_messages SET next_attempt_at = $3 \
-                                 WHERE tenant_id = $1 AND ticket_id = $2 AND state = 'pending' AND next_attempt_at > $3",
+                                "UPDATE notify_messages SET next_attempt_at = CASE WHEN next_attempt_at > $3 THEN $3 ELSE next_attempt_at END \
+                                 WHERE tenant_id = $1 AND ticket_id = $2 AND state = 'pending'",
                             )
                             .bind(tenant_id)
                             .bind(ticket_id)
