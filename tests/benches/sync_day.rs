@@ -535,13 +535,16 @@ fn breakdown(label: &str, body: &Exchange) -> String {
          {changes} change chunks {change_bytes} B ({deflated} B as Automerge's deflated change chunks), \
          {docs} whole-document chunks {doc_bytes} B, {v2} v2 messages, {empty} without changes, \
          {flags} B of length prefixes and flags; gzipped with the changes deflated {} B; \
-         the sync messages alone, binary, gzipped {} B",
+         the sync messages alone, binary, gzipped {} B; the body with its sync frames in one \
+         sync_batch frame {} B, gzipped {} B",
         json.len(),
         types.join(", "),
         data.div_ceil(3) * 4,
         heads * 32,
         gzip_len(with_deflated.encode().as_bytes()),
         gzip_len(&raw_messages),
+        body.encode_batched().len(),
+        gzip_len(body.encode_batched().as_bytes()),
     )
 }
 
