@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::Connection;
+use truckroll_sync::automerge::sync::{BloomFilter, Have};
 use truckroll_sync::protocol::{ErrorCode, Exchange, Message, PROTOCOL_VERSION, RemovalReason};
 use truckroll_sync::{ChangeHash, SyncState, TicketDoc};
 
@@ -600,7 +601,27 @@ async fn take_state(
     Ok(store::sync_state(&mut local.conn, doc_id)
         .await?
         .and_then(|b| SyncState::decode(&b).ok())
+        .map(offering_since_shared)
         .unwrap_or_default())
+}
+
+/// A persisted state as the start of a sync that sends, in its first
+/// message, the changes after the heads the server is known to hold (it said
+/// so in an earlier sync): as if the server had answered "I have exactly
+/// those". Without it Automerge sends no change before the server's first
+/// answer asks for them, so a catch-up costs a request more and sends its
+/// heads, Bloom filters and packet hashes twice (issue 18). If the server
+/// lacks one of those heads after all, its answer names the change in
+/// `need` and the next request carries it (PROTOCOL.md §3.4).
+fn offering_since_shared(mut state: SyncState) -> SyncState {
+    if !state.shared_heads.is_empty() {
+        state.their_need = Some(Vec::new());
+        state.their_have = Some(vec![Have {
+            last_sync: state.shared_heads.clone(),
+            bloom: BloomFilter::default(),
+        }]);
+    }
+    state
 }
 
 /// A fresh document for a ticket the server announced: the shared skeleton

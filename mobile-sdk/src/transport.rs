@@ -7,6 +7,9 @@
 //! server has said it takes gzip bodies (an `Accept-Encoding: gzip` response
 //! header, RFC 7694) and only when that makes it smaller. A server that never
 //! says so gets plain bodies; a client that never asks gets plain answers.
+//! Likewise a request's `sync` frames travel in one `sync_batch` frame once
+//! the server has said it reads them (PROTOCOL.md 3.4, "Batched sync
+//! frames").
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -15,7 +18,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use truckroll_sync::protocol::{Exchange, MAX_EXCHANGE_BYTES};
+use truckroll_sync::protocol::{Exchange, MAX_EXCHANGE_BYTES, SYNC_BATCH_HEADER};
 
 use crate::error::{SdkError, SdkResult};
 
@@ -63,6 +66,8 @@ pub struct HttpTransport {
     compression: bool,
     /// The server said it takes gzip request bodies.
     server_takes_gzip: Arc<AtomicBool>,
+    /// The server said it reads `sync_batch` frames.
+    server_takes_batch: Arc<AtomicBool>,
     wire: Arc<WireCounters>,
 }
 
@@ -83,12 +88,13 @@ impl HttpTransport {
             base_url,
             compression: true,
             server_takes_gzip: Arc::new(AtomicBool::new(false)),
+            server_takes_batch: Arc::new(AtomicBool::new(false)),
             wire: Arc::default(),
         })
     }
 
-    /// A transport that neither asks for nor sends compressed bodies, as
-    /// clients from before compression do.
+    /// A transport that neither asks for nor sends compressed bodies (nor
+    /// batched sync frames), as clients from before compression do.
     pub fn uncompressed(base_url: BaseUrl) -> SdkResult<Self> {
         Ok(Self {
             compression: false,
@@ -164,7 +170,13 @@ pub(crate) async fn problem(response: reqwest::Response) -> SdkError {
 #[async_trait]
 impl Transport for HttpTransport {
     async fn exchange(&self, access_token: &str, request: &Exchange) -> SdkResult<Exchange> {
-        let plain = request.encode().into_bytes();
+        let batched = self.compression && self.server_takes_batch.load(Ordering::Relaxed);
+        let plain = if batched {
+            request.encode_batched()
+        } else {
+            request.encode()
+        }
+        .into_bytes();
         let mut builder = self
             .http
             .post(self.base_url.join("/v1/sync"))
@@ -198,6 +210,9 @@ impl Transport for HttpTransport {
         let headers = response.headers().clone();
         if self.compression && lists_gzip(headers.get("accept-encoding")) {
             self.server_takes_gzip.store(true, Ordering::Relaxed);
+        }
+        if self.compression && headers.contains_key(SYNC_BATCH_HEADER) {
+            self.server_takes_batch.store(true, Ordering::Relaxed);
         }
         let bytes = response
             .bytes()

@@ -6,6 +6,9 @@
 //! §4, with padding). Over WebSocket, one text message carries one frame;
 //! over the one-shot HTTP exchange, a body carries `{"frames": [...]}`.
 
+use std::io::{Read, Write};
+
+use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +20,14 @@ pub const MAX_FRAME_BYTES: usize = 6 * 1024 * 1024;
 
 /// Largest one-shot HTTP exchange body accepted.
 pub const MAX_EXCHANGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The `type` of the frame that carries a request's `sync` frames in one
+/// (PROTOCOL.md §3.4, "Batched sync frames"): device → server, in a
+/// `POST /v1/sync` request, to a server that said it reads it.
+pub const SYNC_BATCH: &str = "sync_batch";
+
+/// The answer header by which a server says it reads `sync_batch` frames.
+pub const SYNC_BATCH_HEADER: &str = "truckroll-sync-batch";
 
 /// One frame of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,6 +337,18 @@ struct ExchangeIn {
     frames: Vec<serde_json::Value>,
 }
 
+/// A frame of a batched body: a frame as it is, or the `sync_batch` frame.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BatchedOut<'a> {
+    Frame(&'a Message),
+    Batch {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        data: String,
+    },
+}
+
 impl Exchange {
     /// The body as compact JSON.
     pub fn encode(&self) -> String {
@@ -335,15 +358,73 @@ impl Exchange {
         .unwrap_or_default()
     }
 
+    /// The body as compact JSON with its `sync` frames carried in one
+    /// `sync_batch` frame, in the place of the first of them (PROTOCOL.md
+    /// §3.4, "Batched sync frames"): the sync messages deflated together, so
+    /// what repeats across documents (the device's actor id in item ids and
+    /// events, keys, phrases) is sent once, which the base64 of separate
+    /// frames hides from the body's gzip. Only for a server that said it
+    /// reads them ([`SYNC_BATCH_HEADER`]); the same as
+    /// [`encode`](Self::encode) without `sync` frames.
+    pub fn encode_batched(&self) -> String {
+        let mut raw = Vec::new();
+        for frame in &self.frames {
+            if let Message::Sync { doc_id, data } = frame {
+                put_bytes(&mut raw, doc_id.as_bytes());
+                put_bytes(&mut raw, data);
+            }
+        }
+        if raw.is_empty() {
+            return self.encode();
+        }
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        // Writing into a `Vec` cannot fail.
+        let deflated = encoder
+            .write_all(&raw)
+            .and_then(|()| encoder.finish())
+            .unwrap_or_default();
+        let mut batch = Some(BASE64.encode(deflated));
+        let frames: Vec<BatchedOut<'_>> = self
+            .frames
+            .iter()
+            .filter_map(|frame| match frame {
+                Message::Sync { .. } => batch.take().map(|data| BatchedOut::Batch {
+                    kind: SYNC_BATCH,
+                    data,
+                }),
+                other => Some(BatchedOut::Frame(other)),
+            })
+            .collect();
+        serde_json::to_string(&serde_json::json!({ "frames": frames })).unwrap_or_default()
+    }
+
     /// Reads a body (at most [`MAX_EXCHANGE_BYTES`]) frame by frame, as the
     /// server does: only a body that is not `{"frames": [...]}` fails as a
-    /// whole; each frame is read on its own ([`Incoming`]).
+    /// whole; each frame is read on its own ([`Incoming`]). A `sync_batch`
+    /// frame is read as the `sync` frames it carries, in order; one that
+    /// cannot be read is one bad frame without a `doc_id`.
     pub fn decode_frames(body: &str) -> Result<Vec<Incoming>, EnvelopeError> {
         if body.len() > MAX_EXCHANGE_BYTES {
             return Err(EnvelopeError::TooLarge(body.len(), MAX_EXCHANGE_BYTES));
         }
         let raw: ExchangeIn = serde_json::from_str(body)?;
-        Ok(raw.frames.into_iter().map(Incoming::from_value).collect())
+        let mut out = Vec::with_capacity(raw.frames.len());
+        for value in raw.frames {
+            if value.get("type").and_then(|t| t.as_str()) != Some(SYNC_BATCH) {
+                out.push(Incoming::from_value(value));
+                continue;
+            }
+            match unbatch(&value) {
+                Ok(frames) => out.extend(frames.into_iter().map(Incoming::Frame)),
+                Err(detail) => out.push(Incoming::Bad {
+                    doc_id: None,
+                    code: ErrorCode::MalformedFrame,
+                    detail,
+                }),
+            }
+        }
+        Ok(out)
     }
 
     /// Decodes a body (at most [`MAX_EXCHANGE_BYTES`]). Frames of unknown type
@@ -365,6 +446,92 @@ impl Exchange {
         }
         Ok(Self { frames })
     }
+}
+
+/// Appends `bytes` with their length in front (unsigned LEB128).
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut len = bytes.len();
+    loop {
+        let low = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(low);
+            break;
+        }
+        out.push(low | 0x80);
+    }
+    out.extend_from_slice(bytes);
+}
+
+/// Takes one length-prefixed run of bytes (see [`put_bytes`]) off `input`.
+fn take_bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let (mut len, mut shift, mut used) = (0usize, 0u32, 0usize);
+    loop {
+        let b = *input.get(used).ok_or("`sync_batch`: truncated length")?;
+        if shift > 28 {
+            return Err("`sync_batch`: length too long".into());
+        }
+        len |= usize::from(b & 0x7f) << shift;
+        shift += 7;
+        used += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    let end = used
+        .checked_add(len)
+        .filter(|&end| end <= input.len())
+        .ok_or("`sync_batch`: truncated entry")?;
+    let (taken, rest) = input.split_at(end);
+    *input = rest;
+    Ok(&taken[used..])
+}
+
+/// The `sync` frames a `sync_batch` frame carries: its `data` is base64 of
+/// raw DEFLATE (RFC 1951) of, per frame, the `doc_id` (UTF-8) and the sync
+/// message, each with its length in front as unsigned LEB128. Inflated at
+/// most to [`MAX_EXCHANGE_BYTES`]; each message at most [`MAX_FRAME_BYTES`].
+fn unbatch(value: &serde_json::Value) -> Result<Vec<Message>, String> {
+    let text = value
+        .get("data")
+        .and_then(|d| d.as_str())
+        .ok_or("`sync_batch` without a string `data`")?;
+    let deflated = BASE64
+        .decode(text.as_bytes())
+        .map_err(|e| format!("`sync_batch` data is not base64: {e}"))?;
+    let limit = u64::try_from(MAX_EXCHANGE_BYTES).unwrap_or(u64::MAX);
+    let mut raw = Vec::new();
+    flate2::read::DeflateDecoder::new(&deflated[..])
+        .take(limit + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("`sync_batch` data does not inflate: {e}"))?;
+    if raw.len() > MAX_EXCHANGE_BYTES {
+        return Err(format!(
+            "`sync_batch` inflates past the exchange limit of {MAX_EXCHANGE_BYTES} bytes"
+        ));
+    }
+    let mut rest = &raw[..];
+    let mut frames = Vec::new();
+    while !rest.is_empty() {
+        let doc_id = std::str::from_utf8(take_bytes(&mut rest)?)
+            .map_err(|_| "`sync_batch`: a doc_id is not UTF-8")?
+            .to_owned();
+        let data = take_bytes(&mut rest)?;
+        if data.len() > MAX_FRAME_BYTES {
+            return Err(format!(
+                "`sync_batch`: the message for {doc_id} exceeds {MAX_FRAME_BYTES} bytes"
+            ));
+        }
+        frames.push(Message::Sync {
+            doc_id,
+            data: data.to_vec(),
+        });
+    }
+    if frames.is_empty() {
+        // A batch is only sent for at least one frame.
+        return Err("`sync_batch` carries no frame".into());
+    }
+    Ok(frames)
 }
 
 mod base64_bytes {

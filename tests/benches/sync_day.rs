@@ -37,11 +37,12 @@ use uuid::Uuid;
 const TICKETS: usize = 20;
 const EDITS: usize = 400;
 
-/// Records every request body the phone sends.
+/// Records every request body the phone sends and every answer.
 #[derive(Debug)]
 struct Recording {
     inner: HttpTransport,
     requests: Mutex<Vec<Exchange>>,
+    responses: Mutex<Vec<Exchange>>,
 }
 
 #[async_trait]
@@ -50,7 +51,11 @@ impl Transport for Recording {
         if let Ok(mut r) = self.requests.lock() {
             r.push(request.clone());
         }
-        self.inner.exchange(token, request).await
+        let response = self.inner.exchange(token, request).await?;
+        if let Ok(mut r) = self.responses.lock() {
+            r.push(response.clone());
+        }
+        Ok(response)
     }
 }
 
@@ -103,6 +108,7 @@ async fn fleet(backend: TestBackend, name: &str) -> Fleet {
     let recording = Arc::new(Recording {
         inner: HttpTransport::new(BaseUrl::new(&app.base_url)).expect("http"),
         requests: Mutex::new(Vec::new()),
+        responses: Mutex::new(Vec::new()),
     });
     let mut config = ClientConfig::new(&app.base_url);
     config.transport = Some(recording.clone());
@@ -248,6 +254,9 @@ fn offline_day(rt: &tokio::runtime::Runtime, fleet: &Fleet, day: u32) -> DayReco
     if let Ok(mut r) = fleet.recording.requests.lock() {
         r.clear();
     }
+    if let Ok(mut r) = fleet.recording.responses.lock() {
+        r.clear();
+    }
     // The documents as the day left them, one change per edit (the sync
     // coalesces each document's burst first).
     let uncoalesced_docs: Vec<Vec<u8>> = rt.block_on(async {
@@ -277,6 +286,24 @@ fn offline_day(rt: &tokio::runtime::Runtime, fleet: &Fleet, day: u32) -> DayReco
         .lock()
         .map(|r| r.clone())
         .unwrap_or_default();
+    let responses = fleet
+        .recording
+        .responses
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default();
+    for (n, request) in requests.iter().enumerate() {
+        println!(
+            "{}",
+            breakdown(&format!("day_offline/day{day}: request {}", n + 1), request)
+        );
+        if let Some(response) = responses.get(n) {
+            println!(
+                "{}",
+                breakdown(&format!("day_offline/day{day}: answer {}", n + 1), response)
+            );
+        }
+    }
     // Naive: every whole saved document, base64 in JSON, up; nothing down.
     let saved: Vec<Vec<u8>> = rt.block_on(async {
         let mut out = Vec::new();
@@ -392,6 +419,133 @@ fn day_offline(c: &mut Criterion) {
     }
     group.finish();
     rt.block_on(fleet.app.stop());
+}
+
+/// What one body is made of: per frame type the JSON bytes, and for `sync`
+/// frames the parts of the Automerge sync messages (heads, need, have with
+/// its Bloom filters, change chunks as sent and as Automerge's deflated
+/// change format would send them, whole-document chunks), the base64 and
+/// the body gzipped (as the transport would send it).
+fn breakdown(label: &str, body: &Exchange) -> String {
+    use std::collections::BTreeMap;
+    use std::io::Write as _;
+    use truckroll_sdk::truckroll_sync::automerge::{Change, sync};
+
+    let gzip_len = |bytes: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = gz.write_all(bytes);
+        gz.finish().map(|v| v.len()).unwrap_or(0)
+    };
+    let json = body.encode();
+    let gzipped = gzip_len(json.as_bytes());
+    // The same body with every change chunk deflated, and every sync
+    // message's bytes without base64 or JSON (what a binary envelope would
+    // carry), each gzipped: where the bytes could go.
+    let mut with_deflated = body.clone();
+    let mut raw_messages = Vec::new();
+    let mut by_type: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let (mut data, mut heads, mut need, mut have, mut bloom, mut flags) = (0, 0, 0, 0, 0, 0);
+    let (mut changes, mut change_bytes, mut deflated, mut docs, mut doc_bytes) = (0, 0, 0, 0, 0);
+    let (mut v2, mut empty) = (0, 0);
+    for (index, frame) in body.frames.iter().enumerate() {
+        let kind = match frame {
+            Message::Hello { .. } => "hello",
+            Message::Sync { .. } => "sync",
+            Message::DocAdded { .. } => "doc_added",
+            Message::DocRemoved { .. } => "doc_removed",
+            Message::Error { .. } => "error",
+            Message::Packet { .. } => "packet",
+            Message::PacketHave { .. } => "packet_have",
+        };
+        let entry = by_type.entry(kind).or_default();
+        entry.0 += 1;
+        entry.1 += frame.encode().len() + 1;
+        let Message::Sync { data: bytes, .. } = frame else {
+            continue;
+        };
+        data += bytes.len();
+        let Ok(message) = sync::Message::decode(bytes) else {
+            continue;
+        };
+        if message.version == sync::MessageVersion::V2 {
+            v2 += 1;
+        }
+        heads += message.heads.len();
+        need += message.need.len();
+        let mut have_bytes = 0;
+        for h in &message.have {
+            have += 1;
+            have_bytes += h.bloom.to_bytes().len() + 32 * h.last_sync.len();
+        }
+        bloom += have_bytes;
+        raw_messages.extend_from_slice(bytes);
+        let mut chunk_total = 0;
+        let mut deflated_entries = Vec::new();
+        for entry in message.changes.iter() {
+            chunk_total += entry.len();
+            let mut deflated_entry = Vec::new();
+            let mut rest = entry;
+            while rest.len() > 9 {
+                let (mut len, mut shift, mut i) = (0usize, 0, 9);
+                while let Some(b) = rest.get(i) {
+                    len |= usize::from(b & 0x7f) << shift;
+                    shift += 7;
+                    i += 1;
+                    if b & 0x80 == 0 {
+                        break;
+                    }
+                }
+                let end = (i + len).min(rest.len());
+                let chunk = &rest[..end];
+                if chunk[8] == 0 {
+                    docs += 1;
+                    doc_bytes += chunk.len();
+                    deflated_entry.extend_from_slice(chunk);
+                } else {
+                    changes += 1;
+                    change_bytes += chunk.len();
+                    let small = Change::try_from(chunk)
+                        .map(|mut c| c.bytes().to_vec())
+                        .unwrap_or_else(|_| chunk.to_vec());
+                    deflated += small.len();
+                    deflated_entry.extend_from_slice(&small);
+                }
+                rest = &rest[end..];
+            }
+            deflated_entries.push(deflated_entry);
+        }
+        let mut smaller = message.clone();
+        smaller.changes = sync::ChunkList::from(deflated_entries);
+        if let Message::Sync { data, .. } = &mut with_deflated.frames[index] {
+            *data = smaller.encode();
+        }
+        if chunk_total == 0 {
+            empty += 1;
+        }
+        let fixed = 1 + 32 * (message.heads.len() + message.need.len()) + have_bytes;
+        flags += bytes.len().saturating_sub(fixed + chunk_total);
+    }
+    let types: Vec<String> = by_type
+        .iter()
+        .map(|(k, (n, b))| format!("{n} {k} {b} B"))
+        .collect();
+    format!(
+        "{label}: {} B of JSON, {gzipped} B gzipped; frames: {}; sync data {data} B binary ({} B as base64): \
+         {heads} heads ({} B), {need} need, {have} have ({bloom} B of Bloom filters and last-sync hashes), \
+         {changes} change chunks {change_bytes} B ({deflated} B as Automerge's deflated change chunks), \
+         {docs} whole-document chunks {doc_bytes} B, {v2} v2 messages, {empty} without changes, \
+         {flags} B of length prefixes and flags; gzipped with the changes deflated {} B; \
+         the sync messages alone, binary, gzipped {} B; the body with its sync frames in one \
+         sync_batch frame {} B, gzipped {} B",
+        json.len(),
+        types.join(", "),
+        data.div_ceil(3) * 4,
+        heads * 32,
+        gzip_len(with_deflated.encode().as_bytes()),
+        gzip_len(&raw_messages),
+        body.encode_batched().len(),
+        gzip_len(body.encode_batched().as_bytes()),
+    )
 }
 
 /// Bytes of the naive upload: every whole saved document, base64 in JSON.

@@ -18,7 +18,8 @@ use axum::{
     routing::get,
 };
 use truckroll_sync::protocol::{
-    ErrorCode, Exchange, Incoming, MAX_EXCHANGE_BYTES, MAX_FRAME_BYTES, Message, close,
+    ErrorCode, Exchange, Incoming, MAX_EXCHANGE_BYTES, MAX_FRAME_BYTES, Message, SYNC_BATCH_HEADER,
+    close,
 };
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -177,7 +178,8 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 /// The answer, gzipped when the client asked for it and it is large enough
-/// to gain; always saying that gzip request bodies are welcome (RFC 7694).
+/// to gain; always saying that gzip request bodies (RFC 7694) and
+/// `sync_batch` frames (PROTOCOL.md 3.4) are welcome.
 fn answer(headers: &HeaderMap, body: String) -> Response {
     let mut compressed = None;
     if accepts_gzip(headers) && body.len() >= COMPRESS_FROM_BYTES {
@@ -206,6 +208,8 @@ fn answer(headers: &HeaderMap, body: String) -> Response {
     );
     answer_headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
     answer_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    // Requests may carry their `sync` frames in one `sync_batch` frame.
+    answer_headers.insert(SYNC_BATCH_HEADER, HeaderValue::from_static("1"));
     response
 }
 

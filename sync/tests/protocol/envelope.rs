@@ -306,3 +306,128 @@ fn close_codes_follow_the_error_codes() {
     assert_eq!(close::for_code(ErrorCode::Internal), 1011);
     assert_eq!(close::NORMAL, 1000);
 }
+
+/// A request's `sync` frames deflated together in one `sync_batch` frame
+/// (PROTOCOL.md §3.4, "Batched sync frames").
+#[test]
+fn a_sync_batch_reads_as_the_sync_frames_it_carries() {
+    use std::io::Write;
+    use truckroll_sync::protocol::{Incoming, SYNC_BATCH};
+
+    let mut server = TicketDoc::new("t-1", device(9)).unwrap();
+    server
+        .notes_append("checked unit, pressure 4 bar. ")
+        .unwrap();
+    let message = server.generate_sync_message(&mut SyncState::new()).unwrap();
+    let request = Exchange {
+        frames: vec![
+            Message::Hello {
+                version: PROTOCOL_VERSION,
+                device_id: "d-1".into(),
+            },
+            Message::PacketHave {
+                doc_id: "t-1".into(),
+                hash: "ab".into(),
+            },
+            Message::Sync {
+                doc_id: "t-1".into(),
+                data: message.clone(),
+            },
+            Message::Sync {
+                doc_id: "t-2".into(),
+                data: vec![0x42, 0x00],
+            },
+            Message::Sync {
+                doc_id: "t-3".into(),
+                data: message,
+            },
+        ],
+    };
+    let body = request.encode_batched();
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let types: Vec<&str> = value["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["hello", "packet_have", SYNC_BATCH]);
+    let frames = Exchange::decode_frames(&body).unwrap();
+    let read: Vec<Message> = frames
+        .into_iter()
+        .map(|f| match f {
+            Incoming::Frame(m) => m,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(read, request.frames, "the same frames, in the same order");
+
+    // The layout, built by hand: per frame the doc_id and the message, each
+    // behind its LEB128 length, deflated (RFC 1951), base64.
+    let long = vec![7u8; 200];
+    let mut raw = vec![3, b't', b'-', b'9', 0xc8, 0x01];
+    raw.extend_from_slice(&long);
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&raw).unwrap();
+    let data = base64_encode(&encoder.finish().unwrap());
+    let body = format!(r#"{{"frames":[{{"type":"sync_batch","data":"{data}"}}]}}"#);
+    assert_eq!(
+        Exchange::decode_frames(&body).unwrap(),
+        [Incoming::Frame(Message::Sync {
+            doc_id: "t-9".into(),
+            data: long
+        })]
+    );
+
+    // Nothing to batch: the plain body.
+    let idle = Exchange {
+        frames: request.frames[..2].to_vec(),
+    };
+    assert_eq!(idle.encode_batched(), idle.encode());
+    // A reader that does not know batches skips the frame (it is only sent
+    // to a server that said it reads them).
+    assert!(Exchange::decode(&body).unwrap().frames.is_empty());
+}
+
+#[test]
+fn a_bad_sync_batch_fails_only_itself() {
+    use truckroll_sync::protocol::Incoming;
+
+    let truncated = base64_encode(&{
+        use std::io::Write;
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&[3, b't', b'-', b'1', 9, 0x42]).unwrap();
+        encoder.finish().unwrap()
+    });
+    for data in [r#""%%%""#, r#""QUJD""#, "17", &format!("\"{truncated}\"")] {
+        let body = format!(
+            r#"{{"frames":[{{"type":"sync_batch","data":{data}}},{{"type":"doc_added","doc_id":"t-2"}}]}}"#
+        );
+        let frames = Exchange::decode_frames(&body).unwrap();
+        assert_eq!(frames.len(), 2, "{data}");
+        assert!(
+            matches!(
+                &frames[0],
+                Incoming::Bad {
+                    doc_id: None,
+                    code: ErrorCode::MalformedFrame,
+                    ..
+                }
+            ),
+            "{data}: {:?}",
+            frames[0]
+        );
+        assert_eq!(
+            frames[1],
+            Incoming::Frame(Message::DocAdded {
+                doc_id: "t-2".into()
+            })
+        );
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

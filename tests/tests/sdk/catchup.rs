@@ -22,6 +22,7 @@ use uuid::Uuid;
 backend_tests!(
     a_burst_travels_as_one_change_with_every_device_time,
     an_old_uncompressed_client_still_syncs_and_a_new_one_compresses,
+    a_sync_batch_is_read_as_the_sync_frames_it_carries,
 );
 
 /// A device clock that moves on 7 s at every reading, so no two edits share
@@ -381,5 +382,128 @@ async fn an_old_uncompressed_client_still_syncs_and_a_new_one_compresses(backend
             Some("application/problem+json")
         );
     }
+    app.stop().await;
+}
+
+/// A device's `sync` frames deflated into one `sync_batch` frame (PROTOCOL.md
+/// §3.4): the server offers it on every answer and applies each message in
+/// it as if it had come in its own frame.
+async fn a_sync_batch_is_read_as_the_sync_frames_it_carries(backend: TestBackend) {
+    use truckroll_sdk::truckroll_sync::SyncState;
+    use truckroll_sdk::truckroll_sync::protocol::{Exchange, Message, SYNC_BATCH_HEADER};
+
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "syncbatch")
+        .technicians(1)
+        .build()
+        .await;
+    let tech = &shop.techs[0];
+    let tickets = [
+        shop.assigned_ticket(&app, tech.id).await,
+        shop.assigned_ticket(&app, tech.id).await,
+    ];
+    let actor = ActorId::random();
+    let device = app
+        .post(
+            "/v1/devices",
+            &tech.token,
+            &json!({"platform": "android", "actor_id": actor.to_hex_string()}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let hello = Message::Hello {
+        version: 1,
+        device_id: id_of(&device, "id").to_string(),
+    };
+    let url = format!("{}/v1/sync", app.base_url);
+    let post = |body: String| {
+        app.client
+            .post(&url)
+            .bearer_auth(&tech.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    // The first answer carries both documents whole, and the offer.
+    let first = post(
+        Exchange {
+            frames: vec![hello.clone()],
+        }
+        .encode(),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        first
+            .headers()
+            .get(SYNC_BATCH_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let answer = Exchange::decode(&first.text().await.expect("body")).expect("frames");
+    let mut frames = vec![hello.clone()];
+    for (n, ticket) in tickets.iter().enumerate() {
+        let id = ticket.to_string();
+        let mut doc = TicketDoc::new(&id, actor.clone()).expect("doc");
+        let mut state = SyncState::new();
+        for frame in &answer.frames {
+            if let Message::Sync { doc_id, data } = frame
+                && *doc_id == id
+            {
+                doc.receive_sync_message(&mut state, data)
+                    .expect("server message");
+            }
+        }
+        doc.notes_append(&format!("batched note {n}"))
+            .expect("edit");
+        state.sent_hashes.clear();
+        let data = doc.generate_sync_message(&mut state).expect("a message");
+        frames.push(Message::Sync { doc_id: id, data });
+    }
+
+    let body = Exchange { frames }.encode_batched();
+    assert!(body.contains("\"sync_batch\"") && !body.contains("\"sync\""));
+    let second = post(body).await.expect("answer");
+    assert_eq!(second.status(), StatusCode::OK);
+    let answer = Exchange::decode(&second.text().await.expect("body")).expect("frames");
+    assert!(
+        !answer
+            .frames
+            .iter()
+            .any(|f| matches!(f, Message::Error { .. })),
+        "{answer:?}"
+    );
+    for (n, ticket) in tickets.iter().enumerate() {
+        let server = app
+            .ticket_doc(shop.tenant.id, *ticket)
+            .await
+            .expect("server doc")
+            .doc;
+        assert!(
+            server.notes().contains(&format!("batched note {n}")),
+            "ticket {n}: {:?}",
+            server.notes()
+        );
+    }
+
+    // A batch that does not decode is one error for the session's frames,
+    // not a failed request.
+    let bad = json!({"frames": [hello, {"type": "sync_batch", "data": "QUJD"}]});
+    let refused = post(bad.to_string()).await.expect("answer");
+    assert_eq!(refused.status(), StatusCode::OK);
+    let answer = Exchange::decode(&refused.text().await.expect("body")).expect("frames");
+    assert!(
+        answer.frames.iter().any(|f| matches!(
+            f,
+            Message::Error {
+                doc_id: None,
+                code: truckroll_sdk::truckroll_sync::protocol::ErrorCode::MalformedFrame,
+                ..
+            }
+        )),
+        "{answer:?}"
+    );
     app.stop().await;
 }
