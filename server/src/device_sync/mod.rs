@@ -70,10 +70,25 @@ pub async fn load(
     tenant_id: Uuid,
     ticket_id: Uuid,
 ) -> StoreResult<Option<Loaded>> {
+    load_at(store, tenant_id, ticket_id, None).await
+}
+
+/// [`load`] when the stored version was read already (`known`, with the
+/// versions of a whole set): the cache's check costs no query then.
+async fn load_at(
+    store: &dyn Store,
+    tenant_id: Uuid,
+    ticket_id: Uuid,
+    known: Option<i64>,
+) -> StoreResult<Option<Loaded>> {
     let cache = cache::global();
     if cache.enabled() {
-        let Some(version) = store.document_version(tenant_id, ticket_id).await? else {
-            return Ok(None);
+        let version = match known {
+            Some(version) => version,
+            None => match store.document_version(tenant_id, ticket_id).await? {
+                Some(version) => version,
+                None => return Ok(None),
+            },
         };
         if let Some((doc, incremental_bytes)) = cache.get(ticket_id, version) {
             return Ok(Some(Loaded {
@@ -136,8 +151,18 @@ pub async fn load_or_create(
     actor: Actor,
     ticket: &Ticket,
 ) -> StoreResult<Loaded> {
+    load_or_create_at(store, actor, ticket, None).await
+}
+
+/// [`load_or_create`] with the stored version read already (see [`load_at`]).
+async fn load_or_create_at(
+    store: &dyn Store,
+    actor: Actor,
+    ticket: &Ticket,
+    mut known: Option<i64>,
+) -> StoreResult<Loaded> {
     for _ in 0..WRITE_ATTEMPTS {
-        if let Some(loaded) = load(store, ticket.tenant_id, ticket.id).await? {
+        if let Some(loaded) = load_at(store, ticket.tenant_id, ticket.id, known.take()).await? {
             return Ok(loaded);
         }
         let doc = server_write::seed(ticket)?;

@@ -410,6 +410,6 @@ impl WorkEdit {
             audit_action: Some(action),
             audit_detail: Some(detail),
         };
-        store.write_document(actor, &write).await
+        Ok(store.write_document(actor, &write).await?.version)
     }
 }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::merge::{PlausibleTimes, ms_to_time, status_steps};
 use super::{
-    REMOVAL_GRACE_MS, WRITE_ATTEMPTS, body_for, load, load_or_create, now_ms, remember_written,
-    server_actor,
+    REMOVAL_GRACE_MS, WRITE_ATTEMPTS, body_for, cache, load, load_or_create, load_or_create_at,
+    now_ms, remember_written, server_actor,
 };
 use crate::domain::ticket::Ticket;
 use crate::events::{Event, EventBus};
@@ -86,6 +86,12 @@ pub struct Session {
     /// The set as of the last exchange, for what the edge adds to the
     /// answer (the job packets, `crate::packet`).
     set: Vec<Ticket>,
+    /// The rows of the set during an exchange, by id, as its writes left them.
+    rows: HashMap<Uuid, Ticket>,
+    /// The stored document versions of the set, read once per exchange that
+    /// carries `sync` frames, for the document cache's check (dropped for a
+    /// document whose write found it moved on).
+    versions: HashMap<Uuid, i64>,
     /// `dispatch.checkin_radius_m`, for check-ins that arrive by sync.
     checkin_radius_m: f64,
     /// Documents this session received `sync` frames for, up to `max_documents`.
@@ -168,6 +174,8 @@ impl Session {
             removed: BTreeSet::new(),
             one_shot: false,
             set: Vec::new(),
+            rows: HashMap::new(),
+            versions: HashMap::new(),
             checkin_radius_m: super::geofence::DEFAULT_CHECKIN_RADIUS_M,
             touched: BTreeSet::new(),
             max_documents: usize::MAX,
@@ -268,11 +276,10 @@ impl Session {
     ) -> StoreResult<Vec<Ticket>> {
         let set = self.current_set(store).await?;
         let ids: BTreeSet<Uuid> = set.iter().map(|t| t.id).collect();
-        let mut held: BTreeSet<Uuid> = store
-            .device_documents(self.actor.tenant_id, self.device_id)
-            .await?
-            .into_iter()
-            .collect();
+        let stored = store
+            .device_sync_states(self.actor.tenant_id, self.device_id)
+            .await?;
+        let mut held: BTreeSet<Uuid> = stored.iter().map(|(id, _)| *id).collect();
         held.extend(self.announced.iter().copied());
         for gone in held.difference(&ids) {
             let reason = self.removal_reason(store, *gone).await?;
@@ -287,6 +294,13 @@ impl Session {
             self.persisted.remove(gone);
             self.removed.insert(*gone);
         }
+        // The stored states, read with the set rather than one by one; what
+        // this session wrote itself is newer.
+        for (id, state) in stored {
+            if ids.contains(&id) {
+                self.persisted.entry(id).or_insert(state);
+            }
+        }
         for added in ids.difference(&self.announced) {
             out.push(Message::DocAdded {
                 doc_id: added.to_string(),
@@ -299,6 +313,13 @@ impl Session {
     async fn sync_state(&mut self, store: &dyn Store, ticket_id: Uuid) -> StoreResult<SyncState> {
         if let Some(s) = self.states.get(&ticket_id) {
             return Ok(s.clone());
+        }
+        if let Some(state) = self
+            .persisted
+            .get(&ticket_id)
+            .and_then(|b| SyncState::decode(b).ok())
+        {
+            return Ok(state);
         }
         let persisted = store
             .load_sync_state(self.actor.tenant_id, self.device_id, ticket_id)
@@ -369,7 +390,13 @@ impl Session {
             }
             self.touched.insert(ticket_id);
         }
-        let (ticket, draining) = match store.get_ticket(self.actor.tenant_id, ticket_id).await {
+        // The set's row, read with the set at the start of this exchange
+        // (and replaced by what this exchange's writes made of it).
+        let current = match self.rows.get(&ticket_id) {
+            Some(row) => Ok(row.clone()),
+            None => store.get_ticket(self.actor.tenant_id, ticket_id).await,
+        };
+        let (ticket, draining) = match current {
             Ok(t) if t.assignee_id == Some(self.technician_id) && !t.status.is_terminal() => {
                 (t, false)
             }
@@ -384,7 +411,8 @@ impl Session {
             Err(e) => return Err(e),
         };
         for _ in 0..WRITE_ATTEMPTS {
-            let loaded = load_or_create(store, self.actor, &ticket).await?;
+            let known = self.versions.get(&ticket_id).copied();
+            let loaded = load_or_create_at(store, self.actor, &ticket, known).await?;
             let mut sync_state = self.sync_state(store, ticket_id).await?;
             let mut doc = loaded.doc.fork_with_actor(server_actor());
             // `fork_with_actor` drops nothing: the loaded document has no queue.
@@ -467,48 +495,54 @@ impl Session {
             } else {
                 (None, None, None)
             };
-            let encoded = sync_state.encode();
-            let write = DocumentWrite {
-                ticket_id,
-                expected_version: changed.then_some(loaded.version),
-                body,
-                // A draining ticket keeps no state: it is not in the set any more.
-                sync_state: (!draining).then(|| (self.device_id, encoded.clone())),
-                projection,
-                audit_action: changed.then_some("ticket.field_sync"),
-                audit_detail,
-            };
-            match store.write_document(self.actor, &write).await {
-                Ok(version) => {
-                    if let Some(body) = &write.body {
-                        remember_written(ticket_id, &loaded, &doc, body, version);
-                    }
-                    if changed {
-                        // Status, assignee (a decline) and counts may have moved.
-                        match store.get_ticket(self.actor.tenant_id, ticket_id).await {
-                            Ok(after) => {
-                                if let Some(event) = Event::for_ticket(Some(&ticket), &after) {
-                                    events.publish(event);
-                                }
-                                self.synced.push((ticket.clone(), after));
+            // The sync state is not part of this write: the answer's
+            // [`Session::generate`] persists the states of the whole set in
+            // one statement before the answer leaves (a state older than the
+            // document only makes the device send changes the server has).
+            let written = match body {
+                Some(body) => {
+                    let write = DocumentWrite {
+                        ticket_id,
+                        expected_version: Some(loaded.version),
+                        body: Some(body),
+                        sync_state: None,
+                        projection,
+                        audit_action: Some("ticket.field_sync"),
+                        audit_detail,
+                    };
+                    match store.write_document(self.actor, &write).await {
+                        Ok(written) => {
+                            if let Some(body) = &write.body {
+                                remember_written(ticket_id, &loaded, &doc, body, written.version);
                             }
-                            Err(error) => {
-                                tracing::warn!(%error, ticket = %ticket_id, "change not published")
-                            }
+                            self.versions.insert(ticket_id, written.version);
+                            written.ticket
                         }
+                        Err(StoreError::Conflict(_)) => {
+                            self.versions.remove(&ticket_id);
+                            continue;
+                        }
+                        Err(e) => return Err(e),
                     }
-                    self.states.insert(ticket_id, sync_state);
-                    self.received.insert(ticket_id, doc);
-                    if draining {
-                        self.draining.insert(ticket_id, ticket);
-                    } else {
-                        self.persisted.insert(ticket_id, encoded);
-                    }
-                    return Ok(None);
                 }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
+                None => None,
+            };
+            // Status, assignee (a decline) and counts may have moved.
+            if let Some(after) = written {
+                if let Some(event) = Event::for_ticket(Some(&ticket), &after) {
+                    events.publish(event);
+                }
+                if let Some(row) = self.rows.get_mut(&ticket_id) {
+                    *row = after.clone();
+                }
+                self.synced.push((ticket.clone(), after));
             }
+            self.states.insert(ticket_id, sync_state);
+            self.received.insert(ticket_id, doc);
+            if draining {
+                self.draining.insert(ticket_id, ticket);
+            }
+            return Ok(None);
         }
         Ok(Some(error_frame(
             Some(ticket_id),
@@ -535,6 +569,7 @@ impl Session {
         out: &mut Vec<Message>,
     ) -> StoreResult<()> {
         let mut replies = Vec::new();
+        let mut states = Vec::new();
         let draining: Vec<Ticket> = self.draining.drain().map(|(_, t)| t).collect();
         for ticket in &draining {
             let doc = self.reply_doc(store, ticket).await?;
@@ -559,19 +594,16 @@ impl Session {
             // Persist only what changed (an idle WebSocket ticks often).
             let encoded = sync_state.encode();
             if self.persisted.get(&ticket.id) != Some(&encoded) {
-                let write = DocumentWrite {
-                    ticket_id: ticket.id,
-                    expected_version: None,
-                    body: None,
-                    sync_state: Some((self.device_id, encoded.clone())),
-                    projection: None,
-                    audit_action: None,
-                    audit_detail: None,
-                };
-                store.write_document(self.actor, &write).await?;
-                self.persisted.insert(ticket.id, encoded);
+                states.push((ticket.id, encoded));
             }
             self.states.insert(ticket.id, sync_state);
+        }
+        // All of them in one statement, before the answer leaves.
+        if !states.is_empty() {
+            store
+                .write_sync_states(self.actor.tenant_id, self.device_id, &states)
+                .await?;
+            self.persisted.extend(states);
         }
         self.received.clear();
         replies.sort_by(|a, b| a.doc_id().cmp(&b.doc_id()));
@@ -593,6 +625,18 @@ impl Session {
     ) -> StoreResult<Vec<Message>> {
         let mut out = Vec::new();
         let set = self.refresh_set(store, &mut out).await?;
+        self.rows = set.iter().map(|t| (t.id, t.clone())).collect();
+        let syncs = frames
+            .iter()
+            .any(|f| matches!(f, Incoming::Frame(Message::Sync { .. })));
+        if syncs && cache::global().enabled() {
+            let ids: Vec<Uuid> = set.iter().map(|t| t.id).collect();
+            self.versions = store
+                .document_versions(self.actor.tenant_id, &ids)
+                .await?
+                .into_iter()
+                .collect();
+        }
         for frame in frames {
             let frame = match frame {
                 Incoming::Frame(frame) => frame,
@@ -634,6 +678,8 @@ impl Session {
                 _ => {}
             }
         }
+        self.rows.clear();
+        self.versions.clear();
         self.generate(store, &set, &mut out).await?;
         self.set = set;
         Ok(out)

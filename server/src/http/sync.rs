@@ -240,11 +240,31 @@ async fn with_packets(
 
 /// The trigger rules on what the phone's syncs changed (`field_work_synced`),
 /// after the document writes committed: the sync layer knows no rules, the
-/// edge runs them as it does after the office's writes.
+/// edge runs them as it does after the office's writes. The tenant's rules
+/// are read (their version checked) once for the exchange, not per ticket.
 async fn run_rules_on_synced(state: &AppState, session: &mut Session) {
-    for (before, after) in session.take_synced() {
+    let synced = session.take_synced();
+    if synced.is_empty() {
+        return;
+    }
+    let automation = super::automation::automation(state);
+    let rules = match state
+        .rules
+        .rules(state.store.as_ref(), session.actor.tenant_id)
+        .await
+    {
+        Ok(rules) => rules,
+        Err(error) => {
+            tracing::warn!(%error, "trigger rules not run on synced tickets: cannot read them");
+            return;
+        }
+    };
+    for (before, after) in synced {
+        let id = after.id;
         let trigger = crate::automation::Trigger::field_synced(&before, &after);
-        super::automation::after_write(state, after, trigger).await;
+        if let Err(error) = automation.run_rules(&rules, after, &trigger).await {
+            tracing::warn!(%error, ticket = %id, "trigger rules failed");
+        }
     }
 }
 

@@ -3,22 +3,13 @@
 
 use truckroll_sync::packet::PacketAppointment;
 
-use crate::{
-    domain::ticket::Ticket,
-    store::{Store, StoreResult},
-};
+use crate::domain::schedule::AppointmentWindow;
 
-pub(super) async fn of(
-    store: &dyn Store,
-    ticket: &Ticket,
-) -> StoreResult<Option<PacketAppointment>> {
-    Ok(store
-        .ticket_window(ticket.tenant_id, ticket.id)
-        .await?
-        .map(|window| PacketAppointment {
-            from_ms: window.starts_at.timestamp_millis(),
-            to_ms: window.ends_at.timestamp_millis(),
-            duration_minutes: window.duration_minutes,
-            planned_start_ms: window.planned_start.map(|t| t.timestamp_millis()),
-        }))
+pub(super) fn of(window: Option<&AppointmentWindow>) -> Option<PacketAppointment> {
+    window.map(|window| PacketAppointment {
+        from_ms: window.starts_at.timestamp_millis(),
+        to_ms: window.ends_at.timestamp_millis(),
+        duration_minutes: window.duration_minutes,
+        planned_start_ms: window.planned_start.map(|t| t.timestamp_millis()),
+    })
 }

@@ -3,23 +3,20 @@
 
 use truckroll_sync::packet::PacketApproval;
 
-use crate::domain::ticket::Ticket;
-use crate::store::{Store, StoreResult};
+use crate::domain::approvals::ApprovalRequest;
 
-/// The requests on `ticket`, oldest first.
-pub async fn job_approvals(store: &dyn Store, ticket: &Ticket) -> StoreResult<Vec<PacketApproval>> {
-    Ok(store
-        .ticket_approval_requests(ticket.tenant_id, ticket.id)
-        .await?
-        .into_iter()
+/// A ticket's `requests` (oldest first), as the packet carries them.
+pub fn job_approvals(requests: &[ApprovalRequest]) -> Vec<PacketApproval> {
+    requests
+        .iter()
         .map(|r| PacketApproval {
             id: r.id.to_string(),
-            policy: r.policy_name,
+            policy: r.policy_name.clone(),
             state: r.state.as_str().to_owned(),
-            reason: r.reason,
-            comment: r.decision_comment,
+            reason: r.reason.clone(),
+            comment: r.decision_comment.clone(),
             requested_ms: r.requested_at.timestamp_millis(),
             decided_ms: r.decided_at.map(|at| at.timestamp_millis()),
         })
-        .collect())
+        .collect()
 }

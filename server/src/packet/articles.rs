@@ -2,8 +2,8 @@
 //! ticket's category or its asset's model, rendered once on the server.
 
 use truckroll_sync::packet::{PacketArticle, PacketArticleAttachment};
+use uuid::Uuid;
 
-use crate::domain::ticket::Ticket;
 use crate::knowledge::render::render_markdown;
 use crate::store::{Store, StoreResult};
 
@@ -13,26 +13,23 @@ pub const MAX_ARTICLES: u32 = 20;
 /// bigger files stay in the console.
 pub const MAX_OFFLINE_ATTACHMENT_BYTES: i64 = 1024 * 1024;
 
-/// The articles for `ticket`, whose asset (if any) is of `asset_model`.
+/// The articles for a ticket of `category` whose asset (if any) is of
+/// `asset_model`.
 pub async fn job_articles(
     store: &dyn Store,
-    ticket: &Ticket,
+    tenant_id: Uuid,
+    category: &str,
     asset_model: Option<&str>,
 ) -> StoreResult<Vec<PacketArticle>> {
     let mut articles = store
-        .articles_applying_to(
-            ticket.tenant_id,
-            &ticket.category,
-            asset_model,
-            MAX_ARTICLES,
-        )
+        .articles_applying_to(tenant_id, category, asset_model, MAX_ARTICLES)
         .await?;
     // A stable order keeps the packet's hash stable between builds.
     articles.sort_by_key(|a| a.id);
     let mut out = Vec::with_capacity(articles.len());
     for a in articles {
         let attachments = store
-            .article_attachments(ticket.tenant_id, a.id)
+            .article_attachments(tenant_id, a.id)
             .await?
             .into_iter()
             .filter(|f| f.size <= MAX_OFFLINE_ATTACHMENT_BYTES)

@@ -17,19 +17,21 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use truckroll_sync::TicketDoc;
 use truckroll_sync::packet::{
-    JobPacket, PacketAsset, PacketAttachment, PacketComment, PacketCustomer, PacketDeadline,
-    PacketPastJob, PacketSite, PacketSkill, PacketTicket, WarrantyStatus,
+    JobPacket, PacketArticle, PacketAsset, PacketAttachment, PacketComment, PacketCustomer,
+    PacketDeadline, PacketPastJob, PacketSite, PacketSkill, PacketTicket, WarrantyStatus,
 };
 use truckroll_sync::protocol::Message;
 use uuid::Uuid;
 
 mod appointment;
 
+use crate::domain::approvals::ApprovalRequest;
 use crate::domain::customers::{Asset, Customer, Site, in_warranty};
-use crate::domain::ticket::Ticket;
+use crate::domain::schedule::AppointmentWindow;
+use crate::domain::ticket::{Comment, Ticket};
 use crate::sla::view::{TicketSla, evaluate};
-use crate::store::media::{MediaKind, MediaState};
-use crate::store::{PageRequest, Store, StoreError, StoreResult};
+use crate::store::media::{Media, MediaKind, MediaState};
+use crate::store::{Store, StoreError, StoreResult};
 
 /// How many earlier tickets on the asset a packet lists.
 pub const ASSET_HISTORY: u32 = 5;
@@ -109,12 +111,52 @@ impl Packets {
     }
 }
 
-/// Lookups shared by the packets of one set (tickets often share a site).
+/// Lookups shared by the packets of one set (tickets often share a site,
+/// a category and its articles), and what the set's tickets own, read for
+/// the whole set with one query per kind: a packet per ticket must not cost
+/// queries per ticket on every sync request.
 #[derive(Default)]
 struct Cache {
     sites: HashMap<Uuid, Site>,
     customers: HashMap<Uuid, Customer>,
     authors: HashMap<Uuid, String>,
+    /// By (category, asset model).
+    articles: HashMap<(String, Option<String>), Vec<PacketArticle>>,
+    comments: HashMap<Uuid, Vec<Comment>>,
+    media: HashMap<Uuid, Vec<Media>>,
+    windows: HashMap<Uuid, AppointmentWindow>,
+    approvals: HashMap<Uuid, Vec<ApprovalRequest>>,
+}
+
+impl Cache {
+    async fn for_set(store: &dyn Store, tenant_id: Uuid, tickets: &[Ticket]) -> StoreResult<Self> {
+        let ids: Vec<Uuid> = tickets.iter().map(|t| t.id).collect();
+        let mut cache = Self::default();
+        if ids.is_empty() {
+            return Ok(cache);
+        }
+        for comment in store.comments_of_tickets(tenant_id, &ids).await? {
+            cache
+                .comments
+                .entry(comment.ticket_id)
+                .or_default()
+                .push(comment);
+        }
+        for media in store.stored_media_of_tickets(tenant_id, &ids).await? {
+            cache.media.entry(media.ticket_id).or_default().push(media);
+        }
+        for window in store.ticket_windows(tenant_id, &ids).await? {
+            cache.windows.insert(window.ticket_id, window);
+        }
+        for request in store.approval_requests_of_tickets(tenant_id, &ids).await? {
+            cache
+                .approvals
+                .entry(request.ticket_id)
+                .or_default()
+                .push(request);
+        }
+        Ok(cache)
+    }
 }
 
 /// The packets of `tickets`, in order.
@@ -126,7 +168,7 @@ pub async fn build_all(
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<(Uuid, JobPacket)>> {
     let slas = evaluate(store, tenant_id, tickets, now).await?;
-    let mut cache = Cache::default();
+    let mut cache = Cache::for_set(store, tenant_id, tickets).await?;
     let mut out = Vec::with_capacity(tickets.len());
     for (ticket, sla) in tickets.iter().zip(slas) {
         let packet = build(
@@ -177,10 +219,12 @@ async fn build(
         None => None,
     };
     let comments = office_comments(store, cache, technician_user, ticket).await?;
-    let attachments = store
-        .list_ticket_media(tenant_id, ticket.id)
-        .await?
-        .into_iter()
+    let attachments = cache
+        .media
+        .get(&ticket.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
         .filter(|m| {
             m.kind == MediaKind::Document
                 && m.state == MediaState::Stored
@@ -188,16 +232,32 @@ async fn build(
         })
         .map(|m| PacketAttachment {
             media_id: m.id.to_string(),
-            content_type: m.content_type,
+            content_type: m.content_type.clone(),
             size: m.size,
-            sha256: m.sha256,
+            sha256: m.sha256.clone(),
         })
         .collect();
     let mut packet_ticket = packet_ticket(ticket, sla);
-    packet_ticket.appointment = appointment::of(store, ticket).await?;
-    let articles =
-        articles::job_articles(store, ticket, asset.as_ref().map(|a| a.model.as_str())).await?;
-    let approvals = approvals::job_approvals(store, ticket).await?;
+    packet_ticket.appointment = appointment::of(cache.windows.get(&ticket.id));
+    let model = asset.as_ref().map(|a| a.model.clone());
+    let key = (ticket.category.clone(), model);
+    let articles = match cache.articles.get(&key) {
+        Some(articles) => articles.clone(),
+        None => {
+            let articles =
+                articles::job_articles(store, tenant_id, &ticket.category, key.1.as_deref())
+                    .await?;
+            cache.articles.insert(key, articles.clone());
+            articles
+        }
+    };
+    let approvals = approvals::job_approvals(
+        cache
+            .approvals
+            .get(&ticket.id)
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    );
     Ok(JobPacket {
         ticket: packet_ticket,
         site: PacketSite {
@@ -343,26 +403,13 @@ async fn office_comments(
     technician_user: Option<Uuid>,
     ticket: &Ticket,
 ) -> StoreResult<Vec<PacketComment>> {
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list_comments(
-                ticket.tenant_id,
-                ticket.id,
-                PageRequest { limit: 200, after },
-            )
-            .await?;
-        all.extend(
-            page.items
-                .into_iter()
-                .filter(|c| Some(c.author_id) != technician_user),
-        );
-        match page.next_after {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    let all: Vec<Comment> = cache
+        .comments
+        .remove(&ticket.id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| Some(c.author_id) != technician_user)
+        .collect();
     let skip = all.len().saturating_sub(MAX_COMMENTS);
     let mut out = Vec::new();
     for comment in all.into_iter().skip(skip) {

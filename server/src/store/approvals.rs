@@ -57,6 +57,13 @@ pub trait ApprovalStore {
         tenant_id: Uuid,
         ticket_id: Uuid,
     ) -> StoreResult<Vec<ApprovalRequest>>;
+    /// The requests of all of `ticket_ids` in one query, by ticket, oldest
+    /// first within a ticket.
+    async fn approval_requests_of_tickets(
+        &self,
+        tenant_id: Uuid,
+        ticket_ids: &[Uuid],
+    ) -> StoreResult<Vec<ApprovalRequest>>;
     /// The tenant's requests in `state`, oldest first.
     async fn approval_requests_in_state(
         &self,

@@ -147,6 +147,16 @@ pub struct DocumentWrite {
     pub audit_detail: Option<serde_json::Value>,
 }
 
+/// What [`DocumentStore::write_document`] stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrittenDocument {
+    /// The document's version after the write (0 when only the sync state
+    /// was written).
+    pub version: i64,
+    /// The ticket row as the projection left it (`None` without one).
+    pub ticket: Option<crate::domain::ticket::Ticket>,
+}
+
 #[async_trait]
 pub trait DocumentStore {
     async fn load_document(
@@ -157,6 +167,13 @@ pub trait DocumentStore {
     /// The stored version of the ticket's document (what a write checks),
     /// `None` when it has none: lets a cached decoded copy be reused.
     async fn document_version(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Option<i64>>;
+    /// [`DocumentStore::document_version`] of those of `ticket_ids` that
+    /// have a document, in one query.
+    async fn document_versions(
+        &self,
+        tenant_id: Uuid,
+        ticket_ids: &[Uuid],
+    ) -> StoreResult<Vec<(Uuid, i64)>>;
     async fn load_sync_state(
         &self,
         tenant_id: Uuid,
@@ -170,8 +187,19 @@ pub trait DocumentStore {
         device_id: Uuid,
         ticket_id: Uuid,
     ) -> StoreResult<()>;
-    /// Tickets this device holds a sync state for.
-    async fn device_documents(&self, tenant_id: Uuid, device_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    /// The tickets this device holds a sync state for, with the state.
+    async fn device_sync_states(
+        &self,
+        tenant_id: Uuid,
+        device_id: Uuid,
+    ) -> StoreResult<Vec<(Uuid, Vec<u8>)>>;
+    /// Stores the device's sync states of several tickets in one statement.
+    async fn write_sync_states(
+        &self,
+        tenant_id: Uuid,
+        device_id: Uuid,
+        states: &[(Uuid, Vec<u8>)],
+    ) -> StoreResult<()>;
     /// The owner and actor ids of a device; `None` if unknown in the tenant.
     async fn device_actors(
         &self,
@@ -181,5 +209,9 @@ pub trait DocumentStore {
     /// The ticket's projected field columns.
     async fn field_columns(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<FieldColumns>;
     /// Stores the write; `Conflict` when the document's version moved on.
-    async fn write_document(&self, actor: Actor, write: &DocumentWrite) -> StoreResult<i64>;
+    async fn write_document(
+        &self,
+        actor: Actor,
+        write: &DocumentWrite,
+    ) -> StoreResult<WrittenDocument>;
 }

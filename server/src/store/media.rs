@@ -150,6 +150,13 @@ pub trait MediaStore {
     async fn get_media(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Media>;
     /// The ticket's stored (checked) media in creation order.
     async fn list_ticket_media(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Vec<Media>>;
+    /// [`MediaStore::list_ticket_media`] of all of `ticket_ids` in one
+    /// query, by ticket.
+    async fn stored_media_of_tickets(
+        &self,
+        tenant_id: Uuid,
+        ticket_ids: &[Uuid],
+    ) -> StoreResult<Vec<Media>>;
     /// Pending → stored, with an audit entry; a stored reference is
     /// returned as it is.
     async fn complete_media(

@@ -104,6 +104,12 @@ pub trait ScheduleStore {
         tenant_id: Uuid,
         ticket_id: Uuid,
     ) -> StoreResult<Option<AppointmentWindow>>;
+    /// The windows of those of `ticket_ids` that have one, in one query.
+    async fn ticket_windows(
+        &self,
+        tenant_id: Uuid,
+        ticket_ids: &[Uuid],
+    ) -> StoreResult<Vec<AppointmentWindow>>;
     /// Books or moves the window in one transaction: the ticket must be
     /// open; a window booked with a technician must not overlap another
     /// window occupying them (`Conflict`, naming that ticket); audited, and

@@ -116,4 +116,11 @@ pub trait TicketStore {
         ticket_id: Uuid,
         page: PageRequest,
     ) -> StoreResult<Page<Comment>>;
+    /// Every comment on any of `ticket_ids`, by ticket, oldest first within
+    /// a ticket: one query for a whole set (the job packets).
+    async fn comments_of_tickets(
+        &self,
+        tenant_id: Uuid,
+        ticket_ids: &[Uuid],
+    ) -> StoreResult<Vec<Comment>>;
 }

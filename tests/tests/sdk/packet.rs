@@ -5,7 +5,8 @@
 //! technician's REST reads of other tickets' records refused; an offline
 //! check-in judged against the site's geofence once it syncs.
 
-use reqwest::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use truckroll_sdk::truckroll_sync::packet::WarrantyStatus;
@@ -25,6 +26,7 @@ backend_tests!(
     offline_check_in_is_judged_against_the_geofence,
     office_attachments_are_kept_for_offline_reading,
     websocket_sends_the_packet_once,
+    each_packet_of_a_set_carries_its_own_tickets_records,
 );
 
 struct Phone {
@@ -648,5 +650,75 @@ async fn websocket_sends_the_packet_once(backend: TestBackend) {
         "packets: {packets:?}; last other frame {last_kind}"
     );
     socket.close(None).await.ok();
+    app.stop().await;
+}
+
+/// The packets of a set are built from one query per kind for all its
+/// tickets: each packet still carries its own ticket's comments and
+/// appointment window, and no other ticket's.
+async fn each_packet_of_a_set_carries_its_own_tickets_records(backend: TestBackend) {
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "packetset").build().await;
+    let admin = &shop.tenant.admin_token;
+    let first = shop.assigned_ticket(&app, shop.techs[0].id).await;
+    let second = shop.assigned_ticket(&app, shop.techs[0].id).await;
+    for (ticket, body) in [
+        (first, "first: call ahead"),
+        (second, "second: bring a ladder"),
+    ] {
+        app.post(
+            &format!("/v1/tickets/{ticket}/comments"),
+            admin,
+            &json!({"body": body, "visibility": "internal"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    let from = DateTime::<Utc>::from_timestamp((Utc::now().timestamp() / 3600 + 48) * 3600, 0)
+        .expect("a time");
+    let to = from + Duration::hours(2);
+    app.send(
+        Method::PUT,
+        &format!("/v1/tickets/{second}/window"),
+        Some(admin),
+        Some(&json!({"starts_at": from.to_rfc3339(), "ends_at": to.to_rfc3339()})),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let phone = Phone::signed_in(&app, &shop, 0).await;
+    let mut received = phone.sync().await.packets_received;
+    received.sort();
+    let mut both = vec![first.to_string(), second.to_string()];
+    both.sort();
+    assert_eq!(received, both);
+    let mut packets = Vec::new();
+    for ticket in [first, second] {
+        let stored = phone
+            .client
+            .packet(&ticket.to_string())
+            .await
+            .expect("read")
+            .expect("a packet");
+        packets.push(stored.packet);
+    }
+    let comments =
+        |i: usize| -> Vec<String> { packets[i].comments.iter().map(|c| c.body.clone()).collect() };
+    assert_eq!(comments(0), ["first: call ahead"]);
+    assert_eq!(comments(1), ["second: bring a ladder"]);
+    assert!(
+        packets[0].ticket.appointment.is_none(),
+        "{:?}",
+        packets[0].ticket
+    );
+    let appointment = packets[1]
+        .ticket
+        .appointment
+        .as_ref()
+        .expect("the booked window");
+    assert_eq!(
+        (appointment.from_ms, appointment.to_ms),
+        (from.timestamp_millis(), to.timestamp_millis())
+    );
     app.stop().await;
 }

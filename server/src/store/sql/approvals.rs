@@ -32,10 +32,10 @@ macro_rules! impl_approval_store {
 
             const POLICY_SELECT: &str =
                 "SELECT id, name, active, body, created_at, updated_at FROM approval_policies WHERE tenant_id = $1";
-            const REQUEST_SELECT: &str = "SELECT r.id, r.ticket_id, t.number, t.title, r.policy_id, r.policy_name, r.state, \
+            const REQUEST_FROM: &str = "SELECT r.id, r.ticket_id, t.number, t.title, r.policy_id, r.policy_name, r.state, \
                  r.pause_sla, r.approvers, r.reason, r.value_cents, r.requested_by, r.requested_at, r.decided_by, \
                  r.decided_at, r.decision_comment FROM approval_requests r \
-                 JOIN tickets t ON t.tenant_id = r.tenant_id AND t.id = r.ticket_id WHERE r.tenant_id = $1";
+                 JOIN tickets t ON t.tenant_id = r.tenant_id AND t.id = r.ticket_id";
 
             fn policy_from(row: PolicyRow) -> ApprovalPolicy {
                 let (id, name, active, body, created_at, updated_at) = row;
@@ -67,7 +67,7 @@ macro_rules! impl_approval_store {
                 }
 
                 async fn approval_request_in(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> StoreResult<ApprovalRequest> {
-                    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{REQUEST_SELECT} AND r.id = $2")))
+                    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{REQUEST_FROM} WHERE r.tenant_id = $1 AND r.id = $2")))
                         .bind(tenant_id)
                         .bind(id)
                         .fetch_optional(&mut **tx)
@@ -223,7 +223,7 @@ macro_rules! impl_approval_store {
 
                 async fn ticket_approval_requests(&self, tenant_id: Uuid, ticket_id: Uuid) -> StoreResult<Vec<ApprovalRequest>> {
                     let rows: Vec<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "{REQUEST_SELECT} AND r.ticket_id = $2 ORDER BY r.requested_at, r.id"
+                        "{REQUEST_FROM} WHERE r.tenant_id = $1 AND r.ticket_id = $2 ORDER BY r.requested_at, r.id"
                     )))
                     .bind(tenant_id)
                     .bind(ticket_id)
@@ -232,9 +232,27 @@ macro_rules! impl_approval_store {
                     rows.into_iter().map(request_from).collect()
                 }
 
+                async fn approval_requests_of_tickets(&self, tenant_id: Uuid, ticket_ids: &[Uuid]) -> StoreResult<Vec<ApprovalRequest>> {
+                    let mut out = Vec::new();
+                    for chunk in ticket_ids.chunks(500) {
+                        let mut query = QueryBuilder::<$db>::new(format!("{REQUEST_FROM} WHERE r.tenant_id = "));
+                        query.push_bind(tenant_id).push(" AND r.ticket_id IN (");
+                        let mut ids = query.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        query.push(") ORDER BY r.requested_at, r.id");
+                        let rows: Vec<RequestRow> = query.build_query_as().fetch_all(&self.pool).await?;
+                        for row in rows {
+                            out.push(request_from(row)?);
+                        }
+                    }
+                    Ok(out)
+                }
+
                 async fn approval_requests_in_state(&self, tenant_id: Uuid, state: ApprovalState, limit: u32) -> StoreResult<Vec<ApprovalRequest>> {
                     let rows: Vec<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "{REQUEST_SELECT} AND r.state = $2 ORDER BY r.requested_at, r.id LIMIT $3"
+                        "{REQUEST_FROM} WHERE r.tenant_id = $1 AND r.state = $2 ORDER BY r.requested_at, r.id LIMIT $3"
                     )))
                     .bind(tenant_id)
                     .bind(state.as_str())

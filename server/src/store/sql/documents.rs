@@ -10,7 +10,7 @@ macro_rules! impl_document_store {
             use $crate::domain::{audit::AuditEvent, ticket::Ticket};
             use $crate::store::{
                 Actor, StoreError, StoreResult,
-                documents::{COMPACT_THRESHOLD_BYTES, DocumentBody, DocumentChange, DocumentStore, DocumentWrite, FieldColumns, StoredDocument},
+                documents::{COMPACT_THRESHOLD_BYTES, DocumentBody, DocumentChange, DocumentStore, DocumentWrite, FieldColumns, StoredDocument, WrittenDocument},
                 rows::TicketRow,
                 sql::{TICKET_COLUMNS, audit, next_version, now},
             };
@@ -50,43 +50,52 @@ macro_rules! impl_document_store {
                         }
                         (None, _) => Err(StoreError::Corrupt("a new document needs a snapshot".into())),
                         (Some(expected), body) => {
-                            let row: Option<(i64, i64)> = sqlx::query_as(
-                                "UPDATE ticket_documents SET version = version + 1, updated_at = $4 \
-                                 WHERE tenant_id = $1 AND ticket_id = $2 AND version = $3 RETURNING version, incremental_bytes",
-                            )
-                            .bind(tenant_id)
-                            .bind(ticket_id)
-                            .bind(expected)
-                            .bind(at)
-                            .fetch_optional(&mut **tx)
-                            .await?;
+                            // The version check and the document's new size in one
+                            // statement; a failed check below drops the transaction.
+                            let size = match body {
+                                Some(DocumentBody::Chunk(chunk)) => i64::try_from(chunk.len()).unwrap_or(i64::MAX),
+                                _ => 0,
+                            };
+                            let row: Option<(i64, i64)> = match body {
+                                Some(DocumentBody::Snapshot(snapshot)) => sqlx::query_as(
+                                    "UPDATE ticket_documents SET version = version + 1, updated_at = $4, snapshot = $5, incremental_bytes = 0 \
+                                     WHERE tenant_id = $1 AND ticket_id = $2 AND version = $3 RETURNING version, incremental_bytes",
+                                )
+                                .bind(tenant_id)
+                                .bind(ticket_id)
+                                .bind(expected)
+                                .bind(at)
+                                .bind(snapshot)
+                                .fetch_optional(&mut **tx)
+                                .await?,
+                                _ => sqlx::query_as(
+                                    "UPDATE ticket_documents SET version = version + 1, updated_at = $4, incremental_bytes = incremental_bytes + $5 \
+                                     WHERE tenant_id = $1 AND ticket_id = $2 AND version = $3 RETURNING version, incremental_bytes",
+                                )
+                                .bind(tenant_id)
+                                .bind(ticket_id)
+                                .bind(expected)
+                                .bind(at)
+                                .bind(size)
+                                .fetch_optional(&mut **tx)
+                                .await?,
+                            };
                             let (version, incremental) = row.ok_or_else(conflict)?;
                             match body {
-                                Some(DocumentBody::Snapshot(snapshot)) => {
+                                Some(DocumentBody::Snapshot(_)) => {
                                     sqlx::query("DELETE FROM ticket_document_chunks WHERE ticket_id = $1")
                                         .bind(ticket_id)
                                         .execute(&mut **tx)
                                         .await?;
-                                    sqlx::query("UPDATE ticket_documents SET snapshot = $2, incremental_bytes = 0 WHERE ticket_id = $1")
-                                        .bind(ticket_id)
-                                        .bind(snapshot)
-                                        .execute(&mut **tx)
-                                        .await?;
                                 }
                                 Some(DocumentBody::Chunk(chunk)) => {
-                                    let size = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
-                                    if incremental + size > COMPACT_THRESHOLD_BYTES {
+                                    if incremental > COMPACT_THRESHOLD_BYTES {
                                         return Err(StoreError::Corrupt("chunk past the compaction threshold; write a snapshot".into()));
                                     }
                                     sqlx::query("INSERT INTO ticket_document_chunks (ticket_id, seq, data) VALUES ($1, $2, $3)")
                                         .bind(ticket_id)
                                         .bind(version)
                                         .bind(chunk)
-                                        .execute(&mut **tx)
-                                        .await?;
-                                    sqlx::query("UPDATE ticket_documents SET incremental_bytes = incremental_bytes + $2 WHERE ticket_id = $1")
-                                        .bind(ticket_id)
-                                        .bind(size)
                                         .execute(&mut **tx)
                                         .await?;
                                 }
@@ -156,6 +165,21 @@ macro_rules! impl_document_store {
                         .await?)
                 }
 
+                async fn document_versions(&self, tenant_id: Uuid, ticket_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, i64)>> {
+                    let mut out = Vec::new();
+                    for chunk in ticket_ids.chunks(500) {
+                        let mut query = sqlx::QueryBuilder::<$db>::new("SELECT ticket_id, version FROM ticket_documents WHERE tenant_id = ");
+                        query.push_bind(tenant_id).push(" AND ticket_id IN (");
+                        let mut ids = query.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        query.push(")");
+                        out.extend(query.build_query_as::<(Uuid, i64)>().fetch_all(&self.pool).await?);
+                    }
+                    Ok(out)
+                }
+
                 async fn load_sync_state(&self, tenant_id: Uuid, device_id: Uuid, ticket_id: Uuid) -> StoreResult<Option<Vec<u8>>> {
                     let row: Option<(Vec<u8>,)> = sqlx::query_as(
                         "SELECT state FROM device_sync_states WHERE tenant_id = $1 AND device_id = $2 AND ticket_id = $3",
@@ -190,14 +214,25 @@ macro_rules! impl_document_store {
                     .ok_or(StoreError::NotFound("ticket"))
                 }
 
-                async fn device_documents(&self, tenant_id: Uuid, device_id: Uuid) -> StoreResult<Vec<Uuid>> {
-                    let rows: Vec<(Uuid,)> =
-                        sqlx::query_as("SELECT ticket_id FROM device_sync_states WHERE tenant_id = $1 AND device_id = $2")
-                            .bind(tenant_id)
-                            .bind(device_id)
-                            .fetch_all(&self.pool)
-                            .await?;
-                    Ok(rows.into_iter().map(|r| r.0).collect())
+                async fn device_sync_states(&self, tenant_id: Uuid, device_id: Uuid) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
+                    Ok(sqlx::query_as("SELECT ticket_id, state FROM device_sync_states WHERE tenant_id = $1 AND device_id = $2")
+                        .bind(tenant_id)
+                        .bind(device_id)
+                        .fetch_all(&self.pool)
+                        .await?)
+                }
+
+                async fn write_sync_states(&self, tenant_id: Uuid, device_id: Uuid, states: &[(Uuid, Vec<u8>)]) -> StoreResult<()> {
+                    // 4 parameters a row: well under either backend's limit.
+                    for chunk in states.chunks(200) {
+                        let mut query = sqlx::QueryBuilder::<$db>::new("INSERT INTO device_sync_states (tenant_id, device_id, ticket_id, state) ");
+                        query.push_values(chunk, |mut row, (ticket_id, state)| {
+                            row.push_bind(tenant_id).push_bind(device_id).push_bind(*ticket_id).push_bind(state.as_slice());
+                        });
+                        query.push(" ON CONFLICT (device_id, ticket_id) DO UPDATE SET state = excluded.state");
+                        query.build().execute(&self.pool).await?;
+                    }
+                    Ok(())
                 }
 
                 async fn device_actors(&self, tenant_id: Uuid, device_id: Uuid) -> StoreResult<Option<(Uuid, Vec<String>)>> {
@@ -211,7 +246,7 @@ macro_rules! impl_document_store {
                 }
 
                 #[tracing::instrument(skip_all)]
-                async fn write_document(&self, actor: Actor, write: &DocumentWrite) -> StoreResult<i64> {
+                async fn write_document(&self, actor: Actor, write: &DocumentWrite) -> StoreResult<WrittenDocument> {
                     let mut tx = self.begin_write().await?;
                     let conflict = || StoreError::Conflict("the ticket document was changed concurrently; retry".into());
                     let version = match (write.expected_version, &write.body) {
@@ -231,6 +266,7 @@ macro_rules! impl_document_store {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    let mut projected = None;
                     if let Some(p) = &write.projection {
                         let before: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                             "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
@@ -242,33 +278,8 @@ macro_rules! impl_document_store {
                         let before = Ticket::try_from(before.ok_or(StoreError::NotFound("ticket"))?)?;
                         let (status, hold) = p.status.unwrap_or((before.status, before.hold_reason));
                         let custom_fields = p.custom.apply_to(&before.custom_fields);
-                        // Conditional on the row as read, and bumps `updated_at`, so a
-                        // REST PATCH based on the older version gets its 409. A field
-                        // fold reaches `new` only by a decline: the ticket is unassigned.
-                        let done = sqlx::query(
-                            "UPDATE tickets SET status = $4, hold_reason = $5, accepted_at = $6, arrived_at = $7, completed_at = $8, \
-                             field_photo_count = $9, field_part_count = $10, field_updated_at = $11, updated_at = $12, custom_fields = $13, \
-                             assignee_id = CASE WHEN $4 = 'new' THEN NULL ELSE assignee_id END \
-                             WHERE tenant_id = $1 AND id = $2 AND updated_at = $3",
-                        )
-                        .bind(actor.tenant_id)
-                        .bind(write.ticket_id)
-                        .bind(before.updated_at)
-                        .bind(status.as_str())
-                        .bind(hold.map(|r| r.as_str()))
-                        .bind(p.accepted_at)
-                        .bind(p.arrived_at)
-                        .bind(p.completed_at)
-                        .bind(p.photo_count)
-                        .bind(p.part_count)
-                        .bind(p.field_updated_at)
-                        .bind(next_version(before.updated_at))
-                        .bind(sqlx::types::Json(&custom_fields))
-                        .execute(&mut *tx)
-                        .await?;
-                        if done.rows_affected() != 1 {
-                            return Err(conflict());
-                        }
+                        // Before the conditional UPDATE below: if that one finds the
+                        // row moved, the transaction (this included) is dropped.
                         if let Some(c) = &p.check_in {
                             sqlx::query(
                                 "UPDATE tickets SET checkin_verified = $3, checkin_distance_m = $4, checkin_accuracy_m = $5, checkin_at = $6 \
@@ -283,16 +294,33 @@ macro_rules! impl_document_store {
                             .execute(&mut *tx)
                             .await?;
                         }
-                        // Webhooks for what the field changed (status changed,
-                        // completed), queued with the change like every other write.
+                        // Conditional on the row as read, and bumps `updated_at`, so a
+                        // REST PATCH based on the older version gets its 409. A field
+                        // fold reaches `new` only by a decline: the ticket is unassigned.
                         let after: Option<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                            "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
+                            "UPDATE tickets SET status = $4, hold_reason = $5, accepted_at = $6, arrived_at = $7, completed_at = $8, \
+                             field_photo_count = $9, field_part_count = $10, field_updated_at = $11, updated_at = $12, custom_fields = $13, \
+                             assignee_id = CASE WHEN $4 = 'new' THEN NULL ELSE assignee_id END \
+                             WHERE tenant_id = $1 AND id = $2 AND updated_at = $3 RETURNING {TICKET_COLUMNS}"
                         )))
                         .bind(actor.tenant_id)
                         .bind(write.ticket_id)
+                        .bind(before.updated_at)
+                        .bind(status.as_str())
+                        .bind(hold.map(|r| r.as_str()))
+                        .bind(p.accepted_at)
+                        .bind(p.arrived_at)
+                        .bind(p.completed_at)
+                        .bind(p.photo_count)
+                        .bind(p.part_count)
+                        .bind(p.field_updated_at)
+                        .bind(next_version(before.updated_at))
+                        .bind(sqlx::types::Json(&custom_fields))
                         .fetch_optional(&mut *tx)
                         .await?;
-                        let after = Ticket::try_from(after.ok_or(StoreError::NotFound("ticket"))?)?;
+                        let after = Ticket::try_from(after.ok_or_else(conflict)?)?;
+                        // Webhooks for what the field changed (status changed,
+                        // completed), queued with the change like every other write.
                         Self::enqueue_ticket_webhooks_in(&mut tx, Some(&before), &after).await?;
                         Self::reconcile_part_uses_in(&mut tx, actor, write.ticket_id, &p.parts).await?;
                         if (status, hold) != (before.status, before.hold_reason) {
@@ -305,6 +333,7 @@ macro_rules! impl_document_store {
                                 Self::append_status_history(&mut tx, actor.tenant_id, write.ticket_id, *at, *step, *reason).await?;
                             }
                         }
+                        projected = Some(after);
                     }
                     if let Some(action) = write.audit_action {
                         audit::append(
@@ -315,7 +344,7 @@ macro_rules! impl_document_store {
                         .await?;
                     }
                     tx.commit().await?;
-                    Ok(version)
+                    Ok(WrittenDocument { version, ticket: projected })
                 }
             }
         };

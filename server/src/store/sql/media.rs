@@ -124,6 +124,24 @@ macro_rules! impl_media_store {
                     rows.into_iter().map(Media::try_from).collect()
                 }
 
+                async fn stored_media_of_tickets(&self, tenant_id: Uuid, ticket_ids: &[Uuid]) -> StoreResult<Vec<Media>> {
+                    let mut out = Vec::new();
+                    for chunk in ticket_ids.chunks(500) {
+                        let mut query = sqlx::QueryBuilder::<$db>::new(format!("SELECT {MEDIA_COLUMNS} FROM media WHERE state = 'stored' AND tenant_id = "));
+                        query.push_bind(tenant_id).push(" AND ticket_id IN (");
+                        let mut ids = query.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        query.push(") ORDER BY id");
+                        let rows: Vec<MediaRow> = query.build_query_as().fetch_all(&self.pool).await?;
+                        for row in rows {
+                            out.push(Media::try_from(row)?);
+                        }
+                    }
+                    Ok(out)
+                }
+
                 #[tracing::instrument(skip_all)]
                 async fn complete_media(&self, actor: Actor, id: Uuid, has_thumbnail: bool) -> StoreResult<Media> {
                     let mut tx = self.begin_write().await?;

@@ -246,6 +246,24 @@ macro_rules! impl_schedule_store {
                     row.map(window).transpose()
                 }
 
+                async fn ticket_windows(&self, tenant_id: Uuid, ticket_ids: &[Uuid]) -> StoreResult<Vec<AppointmentWindow>> {
+                    let mut out = Vec::new();
+                    for chunk in ticket_ids.chunks(500) {
+                        let mut query = sqlx::QueryBuilder::<$db>::new(format!("SELECT {WINDOW_COLUMNS} FROM ticket_windows WHERE tenant_id = "));
+                        query.push_bind(tenant_id).push(" AND ticket_id IN (");
+                        let mut ids = query.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        query.push(")");
+                        let rows: Vec<WindowRow> = query.build_query_as().fetch_all(&self.pool).await?;
+                        for row in rows {
+                            out.push(window(row)?);
+                        }
+                    }
+                    Ok(out)
+                }
+
                 #[tracing::instrument(skip_all, fields(ticket = %ticket_id))]
                 async fn set_ticket_window(&self, actor: Actor, ticket_id: Uuid, set: &WindowSet) -> StoreResult<AppointmentWindow> {
                     let mut tx = self.begin_write().await?;

@@ -474,6 +474,24 @@ macro_rules! impl_ticket_store {
                     .await?;
                     Ok(into_page(convert_all(rows)?, page.limit, |c: &Comment| c.id))
                 }
+
+                async fn comments_of_tickets(&self, tenant_id: Uuid, ticket_ids: &[Uuid]) -> StoreResult<Vec<Comment>> {
+                    let mut out = Vec::new();
+                    for chunk in ticket_ids.chunks(500) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "SELECT id, tenant_id, ticket_id, author_id, body, visibility, created_at FROM comments WHERE tenant_id = ",
+                        );
+                        query.push_bind(tenant_id).push(" AND ticket_id IN (");
+                        let mut ids = query.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        query.push(") ORDER BY id");
+                        let rows: Vec<CommentRow> = query.build_query_as().fetch_all(&self.pool).await?;
+                        out.extend(convert_all::<CommentRow, Comment>(rows)?);
+                    }
+                    Ok(out)
+                }
             }
         };
     };
