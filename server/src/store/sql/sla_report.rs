@@ -421,7 +421,16 @@ macro_rules! impl_sla_report_store {
                     query.push(format!(" FROM tickets t{joins}"));
                     push_range(&mut query, range);
                     query.push(format!("{}) r GROUP BY k1, k2, k3", Self::SUBQUERY_FENCE));
-                    let rows = query.build().fetch_all(&self.pool).await?;
+                    let rows = match Self::REPORT_SETUP {
+                        Some(setup) => {
+                            let mut tx = self.pool.begin().await?;
+                            sqlx::query(setup).execute(&mut *tx).await?;
+                            let rows = query.build().fetch_all(&mut *tx).await?;
+                            tx.commit().await?;
+                            rows
+                        }
+                        None => query.build().fetch_all(&self.pool).await?,
+                    };
                     let mut groups: Vec<ReportRow> = Vec::with_capacity(rows.len());
                     let mut index: HashMap<GroupKey, usize> = HashMap::new();
                     for row in &rows {
