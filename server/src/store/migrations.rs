@@ -170,6 +170,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "sla_outcomes_on_write",
         include_str!("../../../migrations/postgres/0033_sla_outcomes_on_write.sql"),
     ),
+    (
+        34,
+        "sla_on_site_summary",
+        include_str!("../../../migrations/postgres/0034_sla_on_site_summary.sql"),
+    ),
 ];
 
 const SQLITE: &[(i64, &str, &str)] = &[
@@ -337,6 +342,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         33,
         "sla_outcomes_on_write",
         include_str!("../../../migrations/sqlite/0033_sla_outcomes_on_write.sql"),
+    ),
+    (
+        34,
+        "sla_on_site_summary",
+        include_str!("../../../migrations/sqlite/0034_sla_on_site_summary.sql"),
     ),
 ];
 

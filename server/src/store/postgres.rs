@@ -27,6 +27,16 @@ impl PgStore {
     const PERCENTILE_DISC: bool = true;
     /// The SLA report's month key of a ticket's creation (UTC): year × 12 + month − 1.
     const REPORT_MONTH: &str = "CAST(EXTRACT(YEAR FROM t.created_at AT TIME ZONE 'UTC') * 12 + EXTRACT(MONTH FROM t.created_at AT TIME ZONE 'UTC') - 1 AS BIGINT)";
+    /// Ends the SLA report's per-ticket subquery: `OFFSET 0` keeps the planner
+    /// from inlining it, so its expressions are computed once per ticket below
+    /// the Gather, in the parallel workers, instead of once per aggregate in
+    /// the single process that groups.
+    const SUBQUERY_FENCE: &str = " OFFSET 0";
+    /// Run before the SLA report's GROUP BY, in its transaction. The planner
+    /// prices the on-site fallback subquery as if every ticket ran it, so a
+    /// 1 M-ticket report crosses the JIT's inlining and optimisation
+    /// thresholds: 3.2 s of compiling in a 6.8 s run (EXPLAIN ANALYZE).
+    const REPORT_SETUP: Option<&str> = Some("SET LOCAL jit = off");
 
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;

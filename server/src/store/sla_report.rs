@@ -49,6 +49,41 @@ pub struct SlaOutcome {
     pub on_site: Vec<(i64, Option<i64>)>,
 }
 
+/// An outcome's on-site stretches summed for the report (migration 0034):
+/// exact for a range whose start is at or before `first_us` and whose end
+/// is at or after `last_end_us`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OnSiteSummary {
+    /// Microseconds of the closed stretches.
+    pub closed_us: i64,
+    /// The earliest start of any stretch.
+    pub first_us: Option<i64>,
+    /// The latest end of a closed stretch.
+    pub last_end_us: Option<i64>,
+    /// The start of the stretch still open (only the last one can be).
+    pub open_us: Option<i64>,
+}
+
+impl SlaOutcome {
+    pub fn on_site_summary(&self) -> OnSiteSummary {
+        let mut summary = OnSiteSummary::default();
+        for &(start, end) in &self.on_site {
+            summary.first_us = Some(summary.first_us.map_or(start, |first| first.min(start)));
+            match end {
+                Some(end) => {
+                    summary.closed_us += (end - start).max(0);
+                    summary.last_end_us =
+                        Some(summary.last_end_us.map_or(end, |last| last.max(end)));
+                }
+                None => {
+                    summary.open_us = Some(summary.open_us.map_or(start, |open| open.max(start)))
+                }
+            }
+        }
+        summary
+    }
+}
+
 /// A ticket of the range whose outcome is missing or stale: what its clock needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleTicket {

@@ -27,6 +27,10 @@ impl SqliteStore {
     const PERCENTILE_DISC: bool = false;
     /// The SLA report's month key of a ticket's creation (UTC): year × 12 + month − 1.
     const REPORT_MONTH: &str = "(CAST(strftime('%Y', o.created_us / 1000000, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', o.created_us / 1000000, 'unixepoch') AS INTEGER) - 1)";
+    /// Ends the SLA report's per-ticket subquery (nothing to add on SQLite).
+    const SUBQUERY_FENCE: &str = "";
+    /// Run before the SLA report's GROUP BY (nothing on SQLite).
+    const REPORT_SETUP: Option<&str> = None;
 
     /// Opens (creating the file and its directory when missing) with WAL and
     /// foreign keys on.

@@ -362,6 +362,32 @@ async fn engines_agree_on_a_random_fixture(backend: truckroll_tests::TestBackend
         ],
     )
     .await;
+    // One ticket on site across the end of a past range (below): an hour
+    // before it, an hour after it.
+    let past_to = base - Duration::days(2);
+    let crossing = id_of(
+        &app.post(
+            "/v1/tickets",
+            &admin,
+            &json!({"title": "Crossing", "category": "crossing", "priority": "P3", "site_id": munich}),
+        )
+        .await
+        .expect(StatusCode::CREATED),
+        "id",
+    );
+    backdate(
+        &db,
+        tenant.id,
+        crossing,
+        Some(technicians[1]),
+        &[
+            (past_to - Duration::hours(3), "new", None),
+            (past_to - Duration::hours(2), "accepted", None),
+            (past_to - Duration::hours(1), "on_site", None),
+            (past_to + Duration::hours(1), "work_done", None),
+        ],
+    )
+    .await;
     let from = base - Duration::days(35);
     let to = base + Duration::hours(1);
     let range = format!(
@@ -386,6 +412,17 @@ async fn engines_agree_on_a_random_fixture(backend: truckroll_tests::TestBackend
             .cloned()
             .unwrap_or(Value::Null)
     };
+    assert_eq!(group(&before[0], "crossing")["on_site_seconds"], 7200);
+    // A range ending in the past clips the stretches that outlast it (the
+    // SQL path reads those tickets' stretches instead of their summary).
+    let past = format!(
+        "from={}&to={}",
+        (past_to - Duration::days(20)).to_rfc3339_opts(SecondsFormat::Secs, true),
+        past_to.to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+    let past_reports = compare(&app, &admin, &past, seed).await;
+    assert_eq!(group(&past_reports[0], "crossing")["on_site_seconds"], 3600);
+
     let audit_group = group(&before[0], "audit");
     assert_eq!(audit_group["tickets"], 1);
     assert_eq!(audit_group["arrival"]["met"], 1, "{audit_group:#}");

@@ -8,8 +8,8 @@
 //!
 //! Placeholders are `$N`, which both PostgreSQL and SQLite accept; everything
 //! backend-specific comes from the backend struct: `pool`, `begin_write`,
-//! `migrator`, and the constants `BACKEND`, `PERCENTILE_DISC` and
-//! `REPORT_MONTH`.
+//! `migrator`, and the constants `BACKEND`, `PERCENTILE_DISC`,
+//! `REPORT_MONTH`, `SUBQUERY_FENCE` and `REPORT_SETUP`.
 //!
 //! Every write appends its audit entry itself, in its own transaction, with
 //! `audit::append(&mut tx, tenant_id, AuditEvent::new(…))`.

@@ -1,10 +1,13 @@
-//! SQL behind `SlaReportStore`. The report is one GROUP BY over the tickets
-//! of the range joined with their outcome rows, one for the on-site
-//! stretches and, on SQLite, one window query per target for the percentiles (PostgreSQL computes them in the GROUP BY with
-//! `percentile_disc`, which is the nearest-rank percentile the in-app report
-//! uses: the smallest value whose cumulative share reaches the fraction).
+//! SQL behind `SlaReportStore`. The report is one GROUP BY over one row per
+//! ticket of the range (the ticket joined with its outcome row, reduced to
+//! small codes, on-site time from the outcome's summary) and, on SQLite, one
+//! window query per target for the percentiles (PostgreSQL computes them in
+//! the GROUP BY with `percentile_disc`, which is the nearest-rank percentile
+//! the in-app report uses: the smallest value whose cumulative share reaches
+//! the fraction).
 
-use crate::store::sla_report::ReportGrouping;
+use super::OPEN_STATUSES;
+use crate::store::sla_report::{ReportGrouping, ReportRange};
 
 pub(in crate::store) const TARGETS: [&str; 3] = ["response", "arrival", "resolution"];
 
@@ -41,6 +44,75 @@ pub(in crate::store) fn joins(grouping: ReportGrouping) -> &'static str {
     }
 }
 
+/// The per-ticket columns the report's GROUP BY reads (from `tickets t` and
+/// `sla_outcomes o`): `covered`; `age`, the open ticket's backlog bucket
+/// (0–3 for < 1 d, 1–3 d, 3–7 d, ≥ 7 d; NULL when not open); `closed` (0 not
+/// closed, 1 closed, 2 closed and fixed the first time); per target `cN`
+/// (1 met, 2 met late, 3 breached, by now) and `vN` (seconds to meet);
+/// `on_site`, the ticket's whole on-site seconds clipped to `[from, until)`
+/// when the outcome's summary gives them exactly (NULL otherwise: the
+/// GROUP BY sums that ticket's stretches instead); and the ticket's ids.
+pub(in crate::store) fn per_ticket_columns(range: &ReportRange) -> String {
+    let day = 86_400_000_000_i64;
+    let now_us = range.now_us;
+    let bounds = [now_us - day, now_us - 3 * day, now_us - 7 * day];
+    let (from_us, until_us) = (range.from_us, range.until_us);
+    let mut columns = format!(
+        "o.covered AS covered, CASE WHEN {OPEN_STATUSES} THEN CASE WHEN o.created_us > {} THEN 0 \
+         WHEN o.created_us > {} THEN 1 WHEN o.created_us > {} THEN 2 ELSE 3 END END AS age, \
+         CASE WHEN t.status = 'closed' THEN 1 + o.fixed_first_time ELSE 0 END AS closed",
+        bounds[0], bounds[1], bounds[2]
+    );
+    for (i, target) in TARGETS.into_iter().enumerate() {
+        columns.push_str(&format!(
+            ", CASE WHEN o.{target}_state = 3 OR (o.{target}_state = 0 AND o.{target}_deadline_us <= {now_us}) \
+             THEN 3 ELSE o.{target}_state END AS c{i}, o.{target}_seconds AS v{i}"
+        ));
+    }
+    columns.push_str(&format!(
+        ", CASE WHEN o.on_site_first_us IS NULL THEN 0 \
+         WHEN o.on_site_first_us >= {from_us} AND (o.on_site_last_end_us IS NULL OR o.on_site_last_end_us <= {until_us}) \
+         THEN (o.on_site_closed_us + CASE WHEN o.on_site_open_us < {until_us} THEN {until_us} - o.on_site_open_us ELSE 0 END) \
+         / 1000000 END AS on_site, t.tenant_id AS tenant_id, t.id AS ticket_id"
+    ));
+    columns
+}
+
+/// The report's SELECT over the per-ticket rows `r` ([`per_ticket_columns`]),
+/// grouped by `k1, k2, k3`: the keys, then tickets, covered, backlog, the
+/// four backlog ages, closed, fixed first time, on-site seconds, and per
+/// target met, met late, breached (and the median and 90th percentile with
+/// `percentile_disc`).
+pub(in crate::store) fn per_ticket_select(range: &ReportRange, percentile_disc: bool) -> String {
+    let (from_us, until_us) = (range.from_us, range.until_us);
+    let mut select = String::from(
+        "SELECT k1, k2, k3, COUNT(*), SUM(covered), COUNT(age)\
+         , SUM(CASE WHEN age = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN age = 1 THEN 1 ELSE 0 END)\
+         , SUM(CASE WHEN age = 2 THEN 1 ELSE 0 END), SUM(CASE WHEN age = 3 THEN 1 ELSE 0 END)\
+         , SUM(CASE WHEN closed > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN closed = 2 THEN 1 ELSE 0 END)",
+    );
+    // A ticket's on-site time in whole seconds (truncated, as the in-app path adds them up).
+    select.push_str(&format!(
+        ", CAST(SUM(CASE WHEN on_site IS NOT NULL THEN on_site ELSE \
+         (SELECT COALESCE(CAST(SUM(CASE WHEN e > b THEN e - b ELSE 0 END) AS BIGINT), 0) / 1000000 FROM (SELECT \
+         CASE WHEN x.started_us > {from_us} THEN x.started_us ELSE {from_us} END AS b, \
+         CASE WHEN x.ended_us IS NOT NULL AND x.ended_us < {until_us} THEN x.ended_us ELSE {until_us} END AS e \
+         FROM sla_on_site x WHERE x.tenant_id = r.tenant_id AND x.ticket_id = r.ticket_id) stretches) END) AS BIGINT)"
+    ));
+    for i in 0..TARGETS.len() {
+        select.push_str(&format!(
+            ", SUM(CASE WHEN c{i} = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN c{i} = 2 THEN 1 ELSE 0 END)\
+             , SUM(CASE WHEN c{i} = 3 THEN 1 ELSE 0 END)"
+        ));
+        if percentile_disc {
+            select.push_str(&format!(
+                ", percentile_disc(0.5) WITHIN GROUP (ORDER BY v{i}), percentile_disc(0.9) WITHIN GROUP (ORDER BY v{i})"
+            ));
+        }
+    }
+    select
+}
+
 /// Nearest rank (1-based) of the `pct` percentile among `n` values, as the
 /// in-app report computes it.
 pub(in crate::store) fn nearest_rank(pct: i64, n: i64) -> i64 {
@@ -62,8 +134,7 @@ macro_rules! impl_sla_report_store {
                 StoreError, StoreResult,
                 sla_report::{GroupKey, OutcomeDue, ReportRange, ReportRow, SlaOutcome, SlaReportStore, StaleTicket},
                 sql::{
-                    OPEN_STATUSES,
-                    sla_report::{TARGETS, joins, key_columns, nearest_rank},
+                    sla_report::{TARGETS, joins, key_columns, nearest_rank, per_ticket_columns, per_ticket_select},
                 },
             };
 
@@ -266,7 +337,7 @@ macro_rules! impl_sla_report_store {
                             "INSERT INTO sla_outcomes (tenant_id, ticket_id, ticket_version, policy_epoch, valid_until_us, \
                              created_us, covered, fixed_first_time, response_state, response_deadline_us, response_seconds, \
                              arrival_state, arrival_deadline_us, arrival_seconds, resolution_state, resolution_deadline_us, \
-                             resolution_seconds) ",
+                             resolution_seconds, on_site_closed_us, on_site_first_us, on_site_last_end_us, on_site_open_us) ",
                         );
                         insert.push_values(chunk, |mut row, o| {
                             row.push_bind(tenant_id)
@@ -282,6 +353,11 @@ macro_rules! impl_sla_report_store {
                                     .push_bind(target.deadline_us)
                                     .push_bind(target.seconds);
                             }
+                            let on_site = o.on_site_summary();
+                            row.push_bind(on_site.closed_us)
+                                .push_bind(on_site.first_us)
+                                .push_bind(on_site.last_end_us)
+                                .push_bind(on_site.open_us);
                         });
                         insert.push(
                             " ON CONFLICT (tenant_id, ticket_id) DO UPDATE SET ticket_version = excluded.ticket_version, \
@@ -292,7 +368,9 @@ macro_rules! impl_sla_report_store {
                              arrival_state = excluded.arrival_state, arrival_deadline_us = excluded.arrival_deadline_us, \
                              arrival_seconds = excluded.arrival_seconds, resolution_state = excluded.resolution_state, \
                              resolution_deadline_us = excluded.resolution_deadline_us, \
-                             resolution_seconds = excluded.resolution_seconds",
+                             resolution_seconds = excluded.resolution_seconds, \
+                             on_site_closed_us = excluded.on_site_closed_us, on_site_first_us = excluded.on_site_first_us, \
+                             on_site_last_end_us = excluded.on_site_last_end_us, on_site_open_us = excluded.on_site_open_us",
                         );
                         insert.build().execute(&mut *tx).await?;
 
@@ -335,43 +413,24 @@ macro_rules! impl_sla_report_store {
                     let keys = format!("{k1}, {k2}, {k3}");
                     let aliased = format!("{k1} AS k1, {k2} AS k2, {k3} AS k3");
                     let joins = joins(range.grouping);
-                    let day = 86_400_000_000_i64;
-                    let mut select = format!(
-                        "SELECT {keys}, COUNT(*), SUM(o.covered), SUM(CASE WHEN {OPEN_STATUSES} THEN 1 ELSE 0 END)"
-                    );
-                    // Backlog ages by microseconds since creation (< 1 d, 1–3 d, 3–7 d, ≥ 7 d).
-                    let now_us = range.now_us;
-                    let bounds = [now_us - day, now_us - 3 * day, now_us - 7 * day];
-                    select.push_str(&format!(
-                        ", SUM(CASE WHEN {OPEN_STATUSES} AND o.created_us > {} THEN 1 ELSE 0 END)\
-                         , SUM(CASE WHEN {OPEN_STATUSES} AND o.created_us <= {} AND o.created_us > {} THEN 1 ELSE 0 END)\
-                         , SUM(CASE WHEN {OPEN_STATUSES} AND o.created_us <= {} AND o.created_us > {} THEN 1 ELSE 0 END)\
-                         , SUM(CASE WHEN {OPEN_STATUSES} AND o.created_us <= {} THEN 1 ELSE 0 END)",
-                        bounds[0], bounds[0], bounds[1], bounds[1], bounds[2], bounds[2]
-                    ));
-                    select.push_str(
-                        ", SUM(CASE WHEN t.status = 'closed' THEN 1 ELSE 0 END)\
-                         , SUM(CASE WHEN t.status = 'closed' AND o.fixed_first_time = 1 THEN 1 ELSE 0 END)",
-                    );
-                    for target in TARGETS {
-                        select.push_str(&format!(
-                            ", SUM(CASE WHEN o.{target}_state = 1 THEN 1 ELSE 0 END)\
-                             , SUM(CASE WHEN o.{target}_state = 2 THEN 1 ELSE 0 END)\
-                             , SUM(CASE WHEN o.{target}_state = 3 OR (o.{target}_state = 0 AND o.{target}_deadline_us <= {now_us}) THEN 1 ELSE 0 END)"
-                        ));
-                        if Self::PERCENTILE_DISC {
-                            select.push_str(&format!(
-                                ", percentile_disc(0.5) WITHIN GROUP (ORDER BY o.{target}_seconds)\
-                                 , percentile_disc(0.9) WITHIN GROUP (ORDER BY o.{target}_seconds)"
-                            ));
-                        }
-                    }
-                    select.push_str(" FROM tickets t");
-                    select.push_str(joins);
-                    let mut query = QueryBuilder::<$db>::new(select);
+                    // One row per ticket with its figures reduced to small codes
+                    // (computed once per ticket, in PostgreSQL's parallel workers),
+                    // then one GROUP BY over them.
+                    let query = per_ticket_select(range, Self::PERCENTILE_DISC);
+                    let mut query = QueryBuilder::<$db>::new(format!("{query} FROM (SELECT {aliased}, {}", per_ticket_columns(range)));
+                    query.push(format!(" FROM tickets t{joins}"));
                     push_range(&mut query, range);
-                    query.push(" GROUP BY 1, 2, 3");
-                    let rows = query.build().fetch_all(&self.pool).await?;
+                    query.push(format!("{}) r GROUP BY k1, k2, k3", Self::SUBQUERY_FENCE));
+                    let rows = match Self::REPORT_SETUP {
+                        Some(setup) => {
+                            let mut tx = self.pool.begin().await?;
+                            sqlx::query(setup).execute(&mut *tx).await?;
+                            let rows = query.build().fetch_all(&mut *tx).await?;
+                            tx.commit().await?;
+                            rows
+                        }
+                        None => query.build().fetch_all(&self.pool).await?,
+                    };
                     let mut groups: Vec<ReportRow> = Vec::with_capacity(rows.len());
                     let mut index: HashMap<GroupKey, usize> = HashMap::new();
                     for row in &rows {
@@ -384,11 +443,12 @@ macro_rules! impl_sla_report_store {
                             backlog_age: [row.try_get(6)?, row.try_get(7)?, row.try_get(8)?, row.try_get(9)?],
                             closed: row.try_get(10)?,
                             fixed_first_time: row.try_get(11)?,
+                            on_site_seconds: row.try_get(12)?,
                             ..ReportRow::default()
                         };
                         let per_target = if Self::PERCENTILE_DISC { 5 } else { 3 };
                         for (i, target) in group.targets.iter_mut().enumerate() {
-                            let at = 12 + i * per_target;
+                            let at = 13 + i * per_target;
                             target.met = row.try_get(at)?;
                             target.met_late = row.try_get(at + 1)?;
                             target.breached = row.try_get(at + 2)?;
@@ -426,26 +486,6 @@ macro_rules! impl_sla_report_store {
                                     figures.p90_seconds = Some(value);
                                 }
                             }
-                        }
-                    }
-
-                    // On-site time clipped to [from, until), whole seconds per
-                    // ticket (truncated, as the in-app path adds them up).
-                    let (from_us, until_us) = (range.from_us, range.until_us);
-                    let mut query = QueryBuilder::<$db>::new(format!(
-                        "SELECT k1, k2, k3, CAST(SUM(seconds) AS BIGINT) FROM (SELECT k1, k2, k3, \
-                         CAST(SUM(CASE WHEN e > b THEN e - b ELSE 0 END) AS BIGINT) / 1000000 AS seconds FROM (SELECT {aliased}, \
-                         x.ticket_id AS ticket_id, \
-                         CASE WHEN x.started_us > {from_us} THEN x.started_us ELSE {from_us} END AS b, \
-                         CASE WHEN x.ended_us IS NOT NULL AND x.ended_us < {until_us} THEN x.ended_us ELSE {until_us} END AS e \
-                         FROM tickets t{joins} JOIN sla_on_site x ON x.tenant_id = t.tenant_id AND x.ticket_id = t.id"
-                    ));
-                    push_range(&mut query, range);
-                    query.push(") stretches GROUP BY k1, k2, k3, ticket_id) per_ticket GROUP BY k1, k2, k3");
-                    for row in query.build().fetch_all(&self.pool).await? {
-                        let key = key_of(&row)?;
-                        if let Some(&at) = index.get(&key) {
-                            groups[at].on_site_seconds = row.try_get(3)?;
                         }
                     }
                     Ok(groups)
