@@ -269,6 +269,21 @@ impl TicketDoc {
         device_actors: &[ActorId],
         limits: &Limits,
     ) -> Result<(), ReceiveError> {
+        *self = self.with_field_sync_message(state, message, device_actors, limits)?;
+        Ok(())
+    }
+
+    /// [`TicketDoc::receive_field_sync_message`] into a copy, leaving this
+    /// document as it was: for a caller that compares the two (the server
+    /// projects what the merge changed), which would otherwise copy the
+    /// document once more to keep the original.
+    pub fn with_field_sync_message(
+        &self,
+        state: &mut sync::State,
+        message: &[u8],
+        device_actors: &[ActorId],
+        limits: &Limits,
+    ) -> Result<TicketDoc, ReceiveError> {
         limits
             .check_sync_message(message)
             .map_err(ReceiveError::TooLarge)?;
@@ -291,9 +306,8 @@ impl TicketDoc {
             .map_err(|e| ReceiveError::Malformed(brief(e)))?;
         let trial = TicketDoc::from_parts(trial, self);
         check_field_edit(self, &trial, limits)?;
-        *self = trial;
         *state = trial_state;
-        Ok(())
+        Ok(trial)
     }
 }
 

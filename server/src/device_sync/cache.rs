@@ -107,15 +107,16 @@ impl DocumentCache {
         Some((doc, entry.incremental_bytes))
     }
 
-    /// Remembers `doc` as the stored document at `version`. A document with
-    /// changes queued for missing dependencies is not what storage holds,
-    /// so it is not kept.
+    /// Remembers `doc` as the stored document at `version` (taking it: the
+    /// caller is done with it, so no copy is made). A document with changes
+    /// queued for missing dependencies is not what storage holds, so it is
+    /// not kept.
     pub(super) fn put(
         &self,
         ticket_id: Uuid,
         version: i64,
         incremental_bytes: i64,
-        doc: &TicketDoc,
+        doc: TicketDoc,
         saved_bytes: usize,
     ) {
         if !self.enabled() || !doc.as_automerge().get_missing_deps(&[]).is_empty() {
@@ -125,7 +126,6 @@ impl DocumentCache {
         if size > self.max_bytes.load(Ordering::Relaxed) / 4 {
             return;
         }
-        let doc = doc.fork_with_actor(truckroll_sync::ActorId::random());
         {
             let mut entries = self.lock();
             entries.clock += 1;

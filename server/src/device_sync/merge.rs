@@ -147,34 +147,35 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Receives a device's sync message into `doc` through the crate's field
-/// checks ([`TicketDoc::receive_field_sync_message`]), then checks the
-/// custom fields it changed against the JSON Schema of `ticket`'s category
-/// (the validator REST uses): none is `readOnly` there, and the row's
-/// fields with the merge's changes must not violate the schema anywhere the
-/// row alone did not. On a refusal `doc` and `state` are to be discarded.
+/// Receives a device's sync message into a copy of `before` through the
+/// crate's field checks ([`TicketDoc::with_field_sync_message`]), then checks
+/// the custom fields it changed against the JSON Schema of `ticket`'s
+/// category (the validator REST uses): none is `readOnly` there, and the
+/// row's fields with the merge's changes must not violate the schema
+/// anywhere the row alone did not. Answers the merged document; on a
+/// refusal `state` is to be discarded.
 pub(super) async fn receive(
     store: &dyn Store,
     ticket: &Ticket,
-    doc: &mut TicketDoc,
+    before: &TicketDoc,
     state: &mut SyncState,
     data: &[u8],
     actors: &[ActorId],
     limits: &Limits,
-) -> StoreResult<Result<(), Refusal>> {
-    let before = doc.custom();
-    if let Err(e) = doc.receive_field_sync_message(state, data, actors, limits) {
-        return Ok(Err(Refusal::Receive(e)));
-    }
-    let diff = diff_custom(&before, &doc.custom());
+) -> StoreResult<Result<TicketDoc, Refusal>> {
+    let doc = match before.with_field_sync_message(state, data, actors, limits) {
+        Ok(doc) => doc,
+        Err(e) => return Ok(Err(Refusal::Receive(e))),
+    };
+    let diff = diff_custom(&before.custom(), &doc.custom());
     if diff.is_empty() {
-        return Ok(Ok(()));
+        return Ok(Ok(doc));
     }
     let Some(category) = store
         .category_by_name(ticket.tenant_id, &ticket.category)
         .await?
     else {
-        return Ok(Ok(()));
+        return Ok(Ok(doc));
     };
     let schema = &category.custom_fields_schema;
     let read_only =
@@ -206,7 +207,7 @@ pub(super) async fn receive(
             return Ok(Err(Refusal::CustomField(new.join("; "))));
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(doc))
 }
 
 /// The document's part entries as the stock ledger stores them: their text

@@ -49,13 +49,16 @@ fn decode(ticket_id: Uuid, stored: StoredDocument) -> StoreResult<Loaded> {
     }
     let doc = TicketDoc::load(&bytes)
         .map_err(|e| StoreError::Corrupt(format!("ticket document: {e}")))?;
-    cache::global().put(
-        ticket_id,
-        stored.version,
-        stored.incremental_bytes,
-        &doc,
-        bytes.len(),
-    );
+    let cache = cache::global();
+    if cache.enabled() {
+        cache.put(
+            ticket_id,
+            stored.version,
+            stored.incremental_bytes,
+            doc.fork_with_actor(ActorId::random()),
+            bytes.len(),
+        );
+    }
     Ok(Loaded {
         doc,
         version: stored.version,
@@ -104,20 +107,10 @@ async fn load_at(
     }
 }
 
-/// After a write of `doc` at `version` (what [`body_for`] stored on top of
-/// `loaded`): the next load of this replica needs no decode.
-fn remember_written(
-    ticket_id: Uuid,
-    loaded: &Loaded,
-    doc: &TicketDoc,
-    body: &DocumentBody,
-    version: i64,
-) {
-    let cache = cache::global();
-    if !cache.enabled() {
-        return;
-    }
-    let (incremental_bytes, saved) = match body {
+/// What a document stored by a write of `body` on top of `loaded` weighs,
+/// for the cache: its incremental bytes and an estimate of its saved size.
+fn written_size(loaded: &Loaded, body: &DocumentBody) -> (i64, usize) {
+    match body {
         DocumentBody::Snapshot(snapshot) => (0, snapshot.len()),
         DocumentBody::Chunk(chunk) => {
             let chunk = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
@@ -129,8 +122,7 @@ fn remember_written(
                 usize::try_from(incremental).unwrap_or(usize::MAX).max(4096),
             )
         }
-    };
-    cache.put(ticket_id, version, incremental_bytes, doc, saved);
+    }
 }
 
 fn now_ms() -> i64 {

@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::merge::{PlausibleTimes, ms_to_time, status_steps};
 use super::{
-    REMOVAL_GRACE_MS, WRITE_ATTEMPTS, body_for, cache, load, load_or_create, load_or_create_at,
-    now_ms, remember_written, server_actor,
+    Loaded, REMOVAL_GRACE_MS, WRITE_ATTEMPTS, body_for, cache, load, load_or_create,
+    load_or_create_at, now_ms, server_actor, written_size,
 };
 use crate::domain::ticket::Ticket;
 use crate::events::{Event, EventBus};
-use crate::store::documents::{DocumentWrite, Projection};
+use crate::store::documents::{DocumentWrite, Projection, WrittenDocument};
 use crate::store::{Actor, PageRequest, Store, StoreError, StoreResult, TicketFilter};
 
 /// A refused session start.
@@ -79,6 +79,10 @@ pub struct Session {
     /// the stored version would ask for the queued change itself, which the
     /// device resends without its dependency, and the sync would not end).
     received: HashMap<Uuid, TicketDoc>,
+    /// Documents this exchange stored, by ticket: (version, incremental
+    /// bytes, estimated saved size). Each goes to the document cache once
+    /// the answer is generated from it (taken, not copied).
+    written: HashMap<Uuid, (i64, i64, usize)>,
     /// Documents this session said `doc_removed` for.
     removed: BTreeSet<Uuid>,
     /// A one-shot HTTP exchange (see [`holds_nothing`]).
@@ -101,6 +105,37 @@ pub struct Session {
     /// as they were before and after, until the edge takes them
     /// ([`Session::take_synced`]) to run the trigger rules on them.
     synced: Vec<(Ticket, Ticket)>,
+}
+
+/// A device's changes merged into a stored document, waiting for (or
+/// back from) the write that stores them.
+#[derive(Debug)]
+struct Merge {
+    /// The row the merge was judged against.
+    ticket: Ticket,
+    draining: bool,
+    loaded: Loaded,
+    doc: TicketDoc,
+    sync_state: SyncState,
+}
+
+/// What a `sync` frame came to.
+#[derive(Debug)]
+enum Merged {
+    /// Answer with this error frame; nothing was applied.
+    Refused(Message),
+    /// The document did not change; applied (the sync state moved on).
+    Unchanged,
+    /// The document changed: the merge and the write that stores it.
+    Changed(Box<(Merge, DocumentWrite)>),
+}
+
+/// The merges of one exchange waiting for their one transaction, with the
+/// frames' data (a merge whose document moved on is redone from it).
+#[derive(Debug, Default)]
+struct Batch<'a> {
+    merges: Vec<(Merge, &'a [u8])>,
+    writes: Vec<DocumentWrite>,
 }
 
 /// The one answer to a document the device may not sync, whatever the
@@ -171,6 +206,7 @@ impl Session {
             persisted: HashMap::new(),
             draining: HashMap::new(),
             received: HashMap::new(),
+            written: HashMap::new(),
             removed: BTreeSet::new(),
             one_shot: false,
             set: Vec::new(),
@@ -365,16 +401,16 @@ impl Session {
         Ok(now_ms() - left_at <= REMOVAL_GRACE_MS)
     }
 
-    /// Applies one `sync` frame from the device. `Some(frame)` is an error to send.
-    pub async fn receive(
+    /// Admits one `sync` frame: the document must be in the device's set (or
+    /// in its removal grace) and within the session's document limit.
+    /// Answers the ticket and whether it is draining, or the error to send.
+    async fn admit(
         &mut self,
         store: &dyn Store,
-        events: &dyn EventBus,
         doc_id: &str,
-        data: &[u8],
-    ) -> StoreResult<Option<Message>> {
+    ) -> StoreResult<Result<(Ticket, bool), Message>> {
         let Ok(ticket_id) = Uuid::parse_str(doc_id) else {
-            return Ok(Some(Message::Error {
+            return Ok(Err(Message::Error {
                 doc_id: Some(doc_id.to_owned()),
                 code: ErrorCode::NotInSet,
                 detail: NOT_IN_SET_DETAIL.into(),
@@ -382,7 +418,7 @@ impl Session {
         };
         if !self.touched.contains(&ticket_id) {
             if self.touched.len() >= self.max_documents {
-                return Ok(Some(error_frame(
+                return Ok(Err(error_frame(
                     Some(ticket_id),
                     ErrorCode::SessionLimit,
                     "this session already carried changes for as many documents as the server allows; sync this one in a new session",
@@ -396,39 +432,84 @@ impl Session {
             Some(row) => Ok(row.clone()),
             None => store.get_ticket(self.actor.tenant_id, ticket_id).await,
         };
-        let (ticket, draining) = match current {
+        match current {
             Ok(t) if t.assignee_id == Some(self.technician_id) && !t.status.is_terminal() => {
-                (t, false)
+                Ok(Ok((t, false)))
             }
-            Ok(t) if self.in_removal_grace(store, &t).await? => (t, true),
-            Ok(_) | Err(StoreError::NotFound(_)) => {
-                return Ok(Some(error_frame(
-                    Some(ticket_id),
-                    ErrorCode::NotInSet,
-                    NOT_IN_SET_DETAIL,
-                )));
-            }
-            Err(e) => return Err(e),
-        };
+            Ok(t) if self.in_removal_grace(store, &t).await? => Ok(Ok((t, true))),
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(Err(error_frame(
+                Some(ticket_id),
+                ErrorCode::NotInSet,
+                NOT_IN_SET_DETAIL,
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Merges an admitted frame and writes it alone, again from the stored
+    /// document while the document keeps moving on under the write.
+    async fn write_alone(
+        &mut self,
+        store: &dyn Store,
+        events: &dyn EventBus,
+        ticket: Ticket,
+        draining: bool,
+        data: &[u8],
+    ) -> StoreResult<Option<Message>> {
         for _ in 0..WRITE_ATTEMPTS {
-            let known = self.versions.get(&ticket_id).copied();
-            let loaded = load_or_create_at(store, self.actor, &ticket, known).await?;
-            let mut sync_state = self.sync_state(store, ticket_id).await?;
-            let mut doc = loaded.doc.fork_with_actor(server_actor());
-            // `fork_with_actor` drops nothing: the loaded document has no queue.
-            let before = doc.heads();
-            let fold_before = doc.status();
-            if let Err(e) = super::merge::receive(
-                store,
-                &ticket,
-                &mut doc,
-                &mut sync_state,
-                data,
-                &self.actors,
-                &self.limits,
-            )
-            .await?
-            {
+            let (merge, write) = match self.merge_frame(store, &ticket, draining, data).await? {
+                Merged::Refused(refusal) => return Ok(Some(refusal)),
+                Merged::Unchanged => return Ok(None),
+                Merged::Changed(changed) => *changed,
+            };
+            match store.write_document(self.actor, &write).await {
+                Ok(written) => {
+                    self.apply(events, merge, &write, written);
+                    return Ok(None);
+                }
+                Err(StoreError::Conflict(_)) => {
+                    self.versions.remove(&ticket.id);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(error_frame(
+            Some(ticket.id),
+            ErrorCode::Internal,
+            "the document kept changing; retry",
+        )))
+    }
+
+    /// Merges the device's message into the stored document of an admitted
+    /// ticket, through validation. A change comes back with the write that
+    /// stores it; the session's states take it once that write is stored
+    /// ([`Session::apply`]). A document the message left unchanged is
+    /// applied here (the sync state still moves on).
+    async fn merge_frame(
+        &mut self,
+        store: &dyn Store,
+        ticket: &Ticket,
+        draining: bool,
+        data: &[u8],
+    ) -> StoreResult<Merged> {
+        let ticket_id = ticket.id;
+        let known = self.versions.get(&ticket_id).copied();
+        let loaded = load_or_create_at(store, self.actor, ticket, known).await?;
+        let mut sync_state = self.sync_state(store, ticket_id).await?;
+        let before = loaded.doc.heads();
+        let merged = super::merge::receive(
+            store,
+            ticket,
+            &loaded.doc,
+            &mut sync_state,
+            data,
+            &self.actors,
+            &self.limits,
+        )
+        .await?;
+        let mut doc = match merged {
+            Ok(doc) => doc,
+            Err(e) => {
                 // Reset: nothing applied, the device starts over from our version.
                 self.states.insert(ticket_id, self.fresh_state());
                 self.persisted.remove(&ticket_id);
@@ -437,118 +518,162 @@ impl Session {
                     .delete_sync_state(self.actor.tenant_id, self.device_id, ticket_id)
                     .await?;
                 tracing::info!(ticket = %ticket_id, device = %self.device_id, error = %e, "refused a device's sync message");
-                return Ok(Some(error_frame(Some(ticket_id), e.code(), e.to_string())));
+                return Ok(Merged::Refused(error_frame(
+                    Some(ticket_id),
+                    e.code(),
+                    e.to_string(),
+                )));
             }
-            let changed = doc.heads() != before;
-            let (body, projection, audit_detail) = if changed {
-                let fold = doc.status();
-                let status_changed = (fold.status, fold.hold_reason)
-                    != (fold_before.status, fold_before.hold_reason);
-                let received = Utc::now();
-                let window = PlausibleTimes {
-                    earliest: ticket.created_at.timestamp_millis(),
-                    latest: received.timestamp_millis(),
-                };
-                let steps = if status_changed {
-                    status_steps(&loaded.doc, &doc, window, received)
-                } else {
-                    Vec::new()
-                };
-                let projection = Projection {
-                    status: status_changed.then_some((fold.status, fold.hold_reason)),
-                    steps,
-                    accepted_at: ms_to_time(fold.accepted_at.map(|t| window.bound(t))),
-                    arrived_at: ms_to_time(fold.arrived_at.map(|t| window.bound(t))),
-                    completed_at: ms_to_time(fold.completed_at.map(|t| window.bound(t))),
-                    photo_count: i64::try_from(doc.photos().len()).unwrap_or(i64::MAX),
-                    part_count: i64::try_from(doc.parts().len()).unwrap_or(i64::MAX),
-                    parts: super::merge::storable_parts(&doc),
-                    field_updated_at: received,
-                    custom: super::merge::custom_diff(&loaded.doc, &doc),
-                    check_in: super::geofence::judge_synced_check_in(
-                        store,
-                        &ticket,
-                        &loaded.doc,
-                        &doc,
-                        self.checkin_radius_m,
-                        received,
-                    )
-                    .await?,
-                };
-                let implausible = window.flag_new_events(&loaded.doc, &doc);
-                if !implausible.is_empty() {
-                    tracing::warn!(ticket = %ticket_id, device = %self.device_id, events = %serde_json::Value::from(implausible.clone()), "implausible device times bounded");
-                }
-                let mut detail = serde_json::json!({
-                    "device_id": self.device_id,
-                    "heads": doc.heads().iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-                    "status": fold.status.as_str(),
-                });
-                if !implausible.is_empty() {
-                    detail["implausible_times"] = serde_json::Value::from(implausible);
-                }
-                (
-                    Some(body_for(&loaded, &doc, &before)),
-                    Some(projection),
-                    Some(detail),
-                )
-            } else {
-                (None, None, None)
-            };
-            // The sync state is not part of this write: the answer's
-            // [`Session::generate`] persists the states of the whole set in
-            // one statement before the answer leaves (a state older than the
-            // document only makes the device send changes the server has).
-            let written = match body {
-                Some(body) => {
-                    let write = DocumentWrite {
-                        ticket_id,
-                        expected_version: Some(loaded.version),
-                        body: Some(body),
-                        sync_state: None,
-                        projection,
-                        audit_action: Some("ticket.field_sync"),
-                        audit_detail,
-                    };
-                    match store.write_document(self.actor, &write).await {
-                        Ok(written) => {
-                            if let Some(body) = &write.body {
-                                remember_written(ticket_id, &loaded, &doc, body, written.version);
-                            }
-                            self.versions.insert(ticket_id, written.version);
-                            written.ticket
-                        }
-                        Err(StoreError::Conflict(_)) => {
-                            self.versions.remove(&ticket_id);
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                None => None,
-            };
-            // Status, assignee (a decline) and counts may have moved.
-            if let Some(after) = written {
-                if let Some(event) = Event::for_ticket(Some(&ticket), &after) {
-                    events.publish(event);
-                }
-                if let Some(row) = self.rows.get_mut(&ticket_id) {
-                    *row = after.clone();
-                }
-                self.synced.push((ticket.clone(), after));
-            }
+        };
+        // Nothing on this path writes with it; a fresh one keeps any later
+        // server edit of this copy from reusing the loaded document's actor.
+        doc.set_actor(server_actor());
+        if doc.heads() == before {
             self.states.insert(ticket_id, sync_state);
             self.received.insert(ticket_id, doc);
             if draining {
-                self.draining.insert(ticket_id, ticket);
+                self.draining.insert(ticket_id, ticket.clone());
             }
-            return Ok(None);
+            return Ok(Merged::Unchanged);
         }
-        Ok(Some(error_frame(
-            Some(ticket_id),
-            ErrorCode::Internal,
-            "the document kept changing; retry",
-        )))
+        let fold = doc.status();
+        let fold_before = loaded.doc.status();
+        let status_changed =
+            (fold.status, fold.hold_reason) != (fold_before.status, fold_before.hold_reason);
+        let received = Utc::now();
+        let window = PlausibleTimes {
+            earliest: ticket.created_at.timestamp_millis(),
+            latest: received.timestamp_millis(),
+        };
+        let steps = if status_changed {
+            status_steps(&loaded.doc, &doc, window, received)
+        } else {
+            Vec::new()
+        };
+        let projection = Projection {
+            status: status_changed.then_some((fold.status, fold.hold_reason)),
+            steps,
+            accepted_at: ms_to_time(fold.accepted_at.map(|t| window.bound(t))),
+            arrived_at: ms_to_time(fold.arrived_at.map(|t| window.bound(t))),
+            completed_at: ms_to_time(fold.completed_at.map(|t| window.bound(t))),
+            photo_count: i64::try_from(doc.photos().len()).unwrap_or(i64::MAX),
+            part_count: i64::try_from(doc.parts().len()).unwrap_or(i64::MAX),
+            parts: super::merge::storable_parts(&doc),
+            field_updated_at: received,
+            custom: super::merge::custom_diff(&loaded.doc, &doc),
+            check_in: super::geofence::judge_synced_check_in(
+                store,
+                ticket,
+                &loaded.doc,
+                &doc,
+                self.checkin_radius_m,
+                received,
+            )
+            .await?,
+        };
+        let implausible = window.flag_new_events(&loaded.doc, &doc);
+        if !implausible.is_empty() {
+            tracing::warn!(ticket = %ticket_id, device = %self.device_id, events = %serde_json::Value::from(implausible.clone()), "implausible device times bounded");
+        }
+        let mut detail = serde_json::json!({
+            "device_id": self.device_id,
+            "heads": doc.heads().iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+            "status": fold.status.as_str(),
+        });
+        if !implausible.is_empty() {
+            detail["implausible_times"] = serde_json::Value::from(implausible);
+        }
+        // The sync state is not part of this write: the answer's
+        // [`Session::generate`] persists the states of the whole set in
+        // one statement before the answer leaves (a state older than the
+        // document only makes the device send changes the server has).
+        let write = DocumentWrite {
+            ticket_id,
+            expected_version: Some(loaded.version),
+            body: Some(body_for(&loaded, &doc, &before)),
+            sync_state: None,
+            projection: Some(projection),
+            audit_action: Some("ticket.field_sync"),
+            audit_detail: Some(detail),
+        };
+        Ok(Merged::Changed(Box::new((
+            Merge {
+                ticket: ticket.clone(),
+                draining,
+                loaded,
+                doc,
+                sync_state,
+            },
+            write,
+        ))))
+    }
+
+    /// Takes a stored merge into the session: the cache, the version, the
+    /// row, the event, the states the answer is generated from.
+    fn apply(
+        &mut self,
+        events: &dyn EventBus,
+        merge: Merge,
+        write: &DocumentWrite,
+        written: WrittenDocument,
+    ) {
+        let ticket_id = merge.ticket.id;
+        if let Some(body) = &write.body {
+            let (incremental_bytes, saved) = written_size(&merge.loaded, body);
+            self.written
+                .insert(ticket_id, (written.version, incremental_bytes, saved));
+        }
+        self.versions.insert(ticket_id, written.version);
+        // Status, assignee (a decline) and counts may have moved.
+        if let Some(after) = written.ticket {
+            if let Some(event) = Event::for_ticket(Some(&merge.ticket), &after) {
+                events.publish(event);
+            }
+            if let Some(row) = self.rows.get_mut(&ticket_id) {
+                *row = after.clone();
+            }
+            self.synced.push((merge.ticket.clone(), after));
+        }
+        self.states.insert(ticket_id, merge.sync_state);
+        self.received.insert(ticket_id, merge.doc);
+        if merge.draining {
+            self.draining.insert(ticket_id, merge.ticket);
+        }
+    }
+
+    /// Stores the exchange's merges waiting in `batch` in one transaction
+    /// (`DocumentStore::write_documents`); one whose document moved on in
+    /// the meantime is merged and written again alone, and what refused it
+    /// goes to `out`.
+    async fn flush(
+        &mut self,
+        store: &dyn Store,
+        events: &dyn EventBus,
+        batch: &mut Batch<'_>,
+        out: &mut Vec<Message>,
+    ) -> StoreResult<()> {
+        if batch.writes.is_empty() {
+            return Ok(());
+        }
+        let writes = std::mem::take(&mut batch.writes);
+        let merges = std::mem::take(&mut batch.merges);
+        let results = store.write_documents(self.actor, &writes).await?;
+        for (((merge, data), write), result) in merges.into_iter().zip(&writes).zip(results) {
+            match result {
+                Some(written) => self.apply(events, merge, write, written),
+                None => {
+                    let ticket_id = merge.ticket.id;
+                    self.versions.remove(&ticket_id);
+                    if let Some(refusal) = self
+                        .write_alone(store, events, merge.ticket, merge.draining, data)
+                        .await?
+                    {
+                        out.push(refusal);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The document to answer from: the one the device's message in this
@@ -557,6 +682,14 @@ impl Session {
         match self.received.remove(&ticket.id) {
             Some(doc) => Ok(doc),
             None => Ok(load_or_create(store, self.actor, ticket).await?.doc),
+        }
+    }
+
+    /// After its answer: a document this exchange stored goes to the cache,
+    /// so the next load on this replica needs no decode.
+    fn cache_written(&mut self, ticket_id: Uuid, doc: TicketDoc) {
+        if let Some((version, incremental_bytes, saved)) = self.written.remove(&ticket_id) {
+            cache::global().put(ticket_id, version, incremental_bytes, doc, saved);
         }
     }
 
@@ -581,6 +714,7 @@ impl Session {
                 });
             }
             self.states.insert(ticket.id, sync_state);
+            self.cache_written(ticket.id, doc);
         }
         for ticket in tickets {
             let doc = self.reply_doc(store, ticket).await?;
@@ -597,6 +731,7 @@ impl Session {
                 states.push((ticket.id, encoded));
             }
             self.states.insert(ticket.id, sync_state);
+            self.cache_written(ticket.id, doc);
         }
         // All of them in one statement, before the answer leaves.
         if !states.is_empty() {
@@ -606,6 +741,7 @@ impl Session {
             self.persisted.extend(states);
         }
         self.received.clear();
+        self.written.clear();
         replies.sort_by(|a, b| a.doc_id().cmp(&b.doc_id()));
         out.extend(replies);
         Ok(())
@@ -637,6 +773,7 @@ impl Session {
                 .into_iter()
                 .collect();
         }
+        let mut batch = Batch::default();
         for frame in frames {
             let frame = match frame {
                 Incoming::Frame(frame) => frame,
@@ -651,7 +788,28 @@ impl Session {
             };
             match frame {
                 Message::Sync { doc_id, data } => {
-                    if let Some(err) = self.receive(store, events, doc_id, data).await? {
+                    let refusal = match self.admit(store, doc_id).await? {
+                        Err(refusal) => Some(refusal),
+                        Ok((ticket, draining)) => {
+                            // A second frame for a document builds on the first one's write.
+                            if batch.merges.iter().any(|(m, _)| m.ticket.id == ticket.id) {
+                                self.flush(store, events, &mut batch, &mut out).await?;
+                            }
+                            match self.merge_frame(store, &ticket, draining, data).await? {
+                                Merged::Refused(refusal) => Some(refusal),
+                                Merged::Unchanged => None,
+                                Merged::Changed(changed) => {
+                                    let (merge, write) = *changed;
+                                    batch.merges.push((merge, data));
+                                    batch.writes.push(write);
+                                    None
+                                }
+                            }
+                        }
+                    };
+                    if let Some(err) = refusal {
+                        // What refused the earlier frames goes first.
+                        self.flush(store, events, &mut batch, &mut out).await?;
                         if let Message::Error {
                             code: ErrorCode::NotInSet,
                             ..
@@ -678,6 +836,7 @@ impl Session {
                 _ => {}
             }
         }
+        self.flush(store, events, &mut batch, &mut out).await?;
         self.rows.clear();
         self.versions.clear();
         self.generate(store, &set, &mut out).await?;

@@ -214,4 +214,14 @@ pub trait DocumentStore {
         actor: Actor,
         write: &DocumentWrite,
     ) -> StoreResult<WrittenDocument>;
+    /// Stores several writes in one transaction (one commit, one advance of
+    /// the audit chain), in order. Each answer is the write's result, or
+    /// `None` when that write was not stored because its document moved on
+    /// or its ticket is gone (the caller retries it alone, with
+    /// [`DocumentStore::write_document`]); the others are stored.
+    async fn write_documents(
+        &self,
+        actor: Actor,
+        writes: &[DocumentWrite],
+    ) -> StoreResult<Vec<Option<WrittenDocument>>>;
 }

@@ -23,6 +23,9 @@ impl fmt::Debug for PgStore {
 
 impl PgStore {
     const BACKEND: Backend = Backend::Postgres;
+    /// Ends a read of rows a batch write will change: locked until the commit,
+    /// so a conditional write after it cannot find them moved.
+    const ROW_LOCK: &str = " FOR UPDATE";
     /// The SLA report's percentiles come from `percentile_disc` in the GROUP BY.
     const PERCENTILE_DISC: bool = true;
     /// The SLA report's month key of a ticket's creation (UTC): year × 12 + month − 1.

@@ -23,6 +23,9 @@ impl fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     const BACKEND: Backend = Backend::Sqlite;
+    /// Ends a read of rows a batch write will change: nothing on SQLite, whose
+    /// write transaction (`BEGIN IMMEDIATE`) already excludes every other writer.
+    const ROW_LOCK: &str = "";
     /// SQLite has no `percentile_disc`: the SLA report ranks with window queries.
     const PERCENTILE_DISC: bool = false;
     /// The SLA report's month key of a ticket's creation (UTC): year × 12 + month − 1.

@@ -25,6 +25,7 @@ backend_tests!(
     reassignment_moves_the_document,
     websocket_carries_the_same_frames,
     two_devices_editing_notes_converge,
+    two_devices_syncing_many_documents_at_once_lose_nothing,
     storage_compacts_past_the_threshold,
     unknown_frames_are_skipped_on_both_transports,
     websocket_closes_with_documented_codes,
@@ -536,6 +537,65 @@ async fn two_devices_editing_notes_converge(backend: TestBackend) {
     assert_eq!(tablet.doc(ticket).notes(), notes);
     assert_eq!(phone.doc(ticket).heads(), server.heads());
     assert_eq!(tablet.doc(ticket).heads(), server.heads());
+    app.stop().await;
+}
+
+/// Each exchange stores its documents in one transaction; a document the
+/// other device's exchange moved on in the meantime is merged again and
+/// written alone. Two devices of one technician upload notes on the same
+/// tickets at the same moment, round after round: every note arrives, and
+/// both devices end with the server's document.
+async fn two_devices_syncing_many_documents_at_once_lose_nothing(backend: TestBackend) {
+    // A technician holds at most five open assignments by default.
+    const TICKETS: usize = 5;
+    const ROUNDS: usize = 4;
+    let app = TestApp::start(backend).await;
+    let shop = Shop::builder(&app, "sync-batch")
+        .technicians(1)
+        .build()
+        .await;
+    let (tech, token) = (shop.techs[0].id, shop.techs[0].token.clone());
+    let mut tickets = Vec::new();
+    for _ in 0..TICKETS {
+        tickets.push(shop.assigned_ticket(&app, tech).await);
+    }
+    let mut phone = Phone::register(&app, &token).await;
+    let mut tablet = Phone::register(&app, &token).await;
+    phone.sync(&app).await;
+    tablet.sync(&app).await;
+    for round in 0..ROUNDS {
+        for ticket in &tickets {
+            phone
+                .doc(*ticket)
+                .notes_append(&format!("phone {round}. "))
+                .expect("notes");
+            tablet
+                .doc(*ticket)
+                .notes_append(&format!("tablet {round}. "))
+                .expect("notes");
+        }
+        let ((), ()) = tokio::join!(phone.sync(&app), tablet.sync(&app));
+    }
+    phone.sync(&app).await;
+    tablet.sync(&app).await;
+    phone.sync(&app).await;
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+    assert!(tablet.errors.is_empty(), "{:?}", tablet.errors);
+    for ticket in &tickets {
+        let server = server_doc(&app, shop.tenant.id, *ticket).await;
+        let notes = server.notes();
+        for round in 0..ROUNDS {
+            for device in ["phone", "tablet"] {
+                let note = format!("{device} {round}. ");
+                assert!(
+                    notes.contains(&note),
+                    "{ticket}: {note:?} missing from {notes:?}"
+                );
+            }
+        }
+        assert_eq!(phone.doc(*ticket).heads(), server.heads());
+        assert_eq!(tablet.doc(*ticket).heads(), server.heads());
+    }
     app.stop().await;
 }
 

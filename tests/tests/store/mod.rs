@@ -29,6 +29,7 @@ use uuid::Uuid;
 mod assignments;
 mod audit;
 mod customers;
+mod documents;
 mod idempotency;
 mod leader;
 mod locations;

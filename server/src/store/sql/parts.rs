@@ -166,6 +166,28 @@ macro_rules! impl_part_store {
                     location_from(row)
                 }
 
+                /// Those of `ticket_ids` that have stock ledger entries, in one
+                /// query per 500 (a batch of document writes reconciles only
+                /// those, and the ones whose document names parts).
+                pub(in crate::store) async fn tickets_with_part_uses_in(
+                    tx: &mut PartTx,
+                    tenant_id: Uuid,
+                    ticket_ids: &[Uuid],
+                ) -> StoreResult<std::collections::HashSet<Uuid>> {
+                    let mut out = std::collections::HashSet::new();
+                    for chunk in ticket_ids.chunks(500) {
+                        let mut query = sqlx::QueryBuilder::<$db>::new("SELECT DISTINCT ticket_id FROM part_uses WHERE tenant_id = ");
+                        query.push_bind(tenant_id).push(" AND ticket_id IN (");
+                        let mut ids = query.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(*id);
+                        }
+                        query.push(")");
+                        out.extend(query.build_query_scalar::<Uuid>().fetch_all(&mut **tx).await?);
+                    }
+                    Ok(out)
+                }
+
                 /// Reconciles the ledger with `entries`, the part entries of
                 /// ticket `ticket_id`'s document as this write stores it: an
                 /// entry naming a catalogue part consumes its quantity from the
