@@ -279,7 +279,7 @@ pub struct BackgroundTasks {
     /// Time-based rules: one replica at a time sweeps.
     timed_rules_lead: Leadership,
     /// SLA outcomes on write: one replica at a time recomputes marked tickets.
-    sla_outcomes_lead: Leadership,
+    sla_outcomes_lead: Option<Leadership>,
     /// Retention and housekeeping: one replica at a time sweeps.
     housekeeping_lead: Leadership,
 }
@@ -340,13 +340,15 @@ impl BackgroundTasks {
             config.automation.timed_sweep(),
             timed_rules_lead.subscribe(),
         )));
-        let sla_outcomes_lead =
-            Leadership::start(state.store.clone(), "sla_outcomes", &config.leader);
-        tasks.push(tokio::spawn(crate::sla::outcomes::run(
-            state.store.clone(),
-            Duration::from_millis(config.sla.poll_ms),
-            sla_outcomes_lead.subscribe(),
-        )));
+        let sla_outcomes_lead = config.sla.outcomes_enabled.then(|| {
+            let lead = Leadership::start(state.store.clone(), "sla_outcomes", &config.leader);
+            tasks.push(tokio::spawn(crate::sla::outcomes::run(
+                state.store.clone(),
+                Duration::from_millis(config.sla.poll_ms),
+                lead.subscribe(),
+            )));
+            lead
+        });
         let intake_lead = config.intake.imap_enabled.then(|| {
             let lead = Leadership::start(state.store.clone(), "intake_imap", &config.leader);
             tasks.push(tokio::spawn(crate::intake::imap::run(
@@ -406,7 +408,9 @@ impl BackgroundTasks {
         self.offer_lead.stop().await;
         self.maintenance_lead.stop().await;
         self.timed_rules_lead.stop().await;
-        self.sla_outcomes_lead.stop().await;
+        if let Some(lead) = self.sla_outcomes_lead {
+            lead.stop().await;
+        }
         self.housekeeping_lead.stop().await;
         if let Some(lead) = self.intake_lead {
             lead.stop().await;

@@ -49,6 +49,9 @@ use crate::{
 pub struct SlaConfig {
     /// Run the SLA timers in this process (when it leads).
     pub timers_enabled: bool,
+    /// Run the SLA outcome maintainer (`outcomes::run`) in this process
+    /// (when it leads the `sla_outcomes` job).
+    pub outcomes_enabled: bool,
     /// Longest sleep of the timers: how often changed tickets are picked up.
     pub poll_ms: u64,
 }
@@ -57,6 +60,7 @@ impl Default for SlaConfig {
     fn default() -> Self {
         Self {
             timers_enabled: true,
+            outcomes_enabled: true,
             poll_ms: 1000,
         }
     }

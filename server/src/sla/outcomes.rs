@@ -37,7 +37,8 @@ use crate::{
 /// Outcomes recomputed per round.
 pub const OUTCOME_BATCH: usize = 2000;
 
-/// Outcomes written after which the tables are analysed.
+/// Outcomes written after which the tables are analysed (and again each
+/// time a drain's count doubles since its last analysis).
 const ANALYZE_AFTER: u64 = 10_000;
 
 /// Recomputes and stores the outcomes of these tickets of one tenant under
@@ -125,9 +126,20 @@ async fn recompute_due(
 /// bulk load, a policy change) and the expired ones; returns how many were
 /// recomputed. Marks made during the walk behind its cursor wait for the
 /// next call.
+///
+/// A long walk analyses the outcome tables as it goes (after
+/// [`ANALYZE_AFTER`] outcomes, then whenever its count has doubled), not
+/// only at its end: its own statements are planned on those statistics. A
+/// backfill into a `sla_on_site` last analysed empty (autovacuum off) had
+/// its `DELETE … WHERE tenant_id = $1 AND ticket_id IN (…)` planned as a
+/// scan of the tenant's whole index range with the id list as a filter,
+/// which a cached generic plan tests id by id: 1.46 s per 500 ids at 100 000
+/// stretches, growing with the table, against 0.55 ms by the primary key
+/// once analysed (PostgreSQL 15; BENCHMARKS.md, issue 18, twelfth session).
 pub async fn drain(store: &dyn Store) -> Result<u64, StoreError> {
     let limit = i64::try_from(OUTCOME_BATCH).unwrap_or(i64::MAX);
     let mut total = 0;
+    let mut analysed_at = 0;
     let mut after = None;
     loop {
         let due = store.marked_sla_outcomes(after, limit).await?;
@@ -139,6 +151,10 @@ pub async fn drain(store: &dyn Store) -> Result<u64, StoreError> {
         if due.len() < OUTCOME_BATCH {
             break;
         }
+        if total >= ANALYZE_AFTER.max(2 * analysed_at) {
+            store.analyze_sla_outcomes().await?;
+            analysed_at = total;
+        }
     }
     let now = crate::domain::audit::audit_time(Utc::now());
     let expired = store
@@ -146,7 +162,7 @@ pub async fn drain(store: &dyn Store) -> Result<u64, StoreError> {
         .await?;
     recompute_due(store, &expired, now).await?;
     total += expired.len() as u64;
-    if total >= ANALYZE_AFTER {
+    if total >= ANALYZE_AFTER && total > analysed_at {
         store.analyze_sla_outcomes().await?;
     }
     Ok(total)

@@ -16,7 +16,10 @@ use truckroll_tests::{
 };
 use uuid::Uuid;
 
-backend_tests!(stored_outcomes_equal_the_lazy_computation_after_mixed_changes);
+backend_tests!(
+    stored_outcomes_equal_the_lazy_computation_after_mixed_changes,
+    the_maintainer_runs_only_where_enabled,
+);
 
 /// One ticket's stored outcome and on-site stretches, as text (`-` = NULL).
 async fn stored(db: &RawDb, tenant: Uuid, ticket: Uuid) -> String {
@@ -91,7 +94,7 @@ async fn stored_outcomes_equal_the_lazy_computation_after_mixed_changes(
         config.sla.timers_enabled = false;
         config.webhooks.worker_enabled = false;
         // The test drains the marks itself, at the points it checks.
-        config.sla.poll_ms = 600_000;
+        config.sla.outcomes_enabled = false;
     })
     .await;
     let tenant = app.create_tenant("onwrite").await;
@@ -361,5 +364,53 @@ async fn stored_outcomes_equal_the_lazy_computation_after_mixed_changes(
             "ticket {i}: kept on write vs computed from scratch"
         );
     }
+    app.stop().await;
+}
+
+/// `sla.outcomes_enabled = false` keeps the maintainer out of a process (a
+/// bench or a test that drains the marks itself, timed or at chosen points,
+/// and must not have a second drain walk the same marks); enabled, it clears
+/// a new ticket's mark within a few polls.
+async fn the_maintainer_runs_only_where_enabled(backend: truckroll_tests::TestBackend) {
+    let app = TestApp::start_with(backend, |config| {
+        config.sla.timers_enabled = false;
+        config.webhooks.worker_enabled = false;
+        config.sla.outcomes_enabled = false;
+        config.sla.poll_ms = 20;
+    })
+    .await;
+    let tenant = app.create_tenant("maintainer").await;
+    let site = id_of(&app.berlin_site(&tenant, "gold").await, "id");
+    let ticket = id_of(
+        &app.post(
+            "/v1/tickets",
+            &tenant.admin_token,
+            &json!({"title": "Marked", "category": "hvac", "priority": "P2", "site_id": site}),
+        )
+        .await
+        .expect(StatusCode::CREATED),
+        "id",
+    );
+    let db = app.db.raw().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        marked(&db, tenant.id, ticket).await,
+        "no maintainer: the mark stays"
+    );
+
+    let mut app = app;
+    app.config.sla.outcomes_enabled = true;
+    let app = app.restart().await;
+    let mut cleared = false;
+    for _ in 0..200 {
+        if !marked(&db, tenant.id, ticket).await {
+            cleared = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(cleared, "the maintainer cleared the mark");
+    assert_ne!(stored(&db, tenant.id, ticket).await, "missing | 0/0/0");
+    drop(db);
     app.stop().await;
 }
