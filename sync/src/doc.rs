@@ -384,6 +384,15 @@ impl TicketDoc {
         events
     }
 
+    /// How many items the events list holds, without reading them: a
+    /// validated merge keeps every event it had, unchanged
+    /// ([`crate::check_field_edit`]), so the same count after it means no
+    /// new event.
+    pub fn event_count(&self) -> usize {
+        self.root_obj(K_EVENTS, ObjType::List)
+            .map_or(0, |events| self.doc.length(&events))
+    }
+
     /// The status folded from the events; see [`fold_status`].
     pub fn status(&self) -> FoldedStatus {
         fold_status(&self.events())

@@ -536,10 +536,14 @@ impl Session {
             }
             return Ok(Merged::Unchanged);
         }
+        // Without a new event the fold, the check-in and the device times
+        // are the stored document's: only the fold's times are projected.
+        let new_events = doc.event_count() != loaded.doc.event_count();
         let fold = doc.status();
-        let fold_before = loaded.doc.status();
-        let status_changed =
-            (fold.status, fold.hold_reason) != (fold_before.status, fold_before.hold_reason);
+        let status_changed = new_events && {
+            let fold_before = loaded.doc.status();
+            (fold.status, fold.hold_reason) != (fold_before.status, fold_before.hold_reason)
+        };
         let received = Utc::now();
         let window = PlausibleTimes {
             earliest: ticket.created_at.timestamp_millis(),
@@ -561,17 +565,25 @@ impl Session {
             parts: super::merge::storable_parts(&doc),
             field_updated_at: received,
             custom: super::merge::custom_diff(&loaded.doc, &doc),
-            check_in: super::geofence::judge_synced_check_in(
-                store,
-                ticket,
-                &loaded.doc,
-                &doc,
-                self.checkin_radius_m,
-                received,
-            )
-            .await?,
+            check_in: if new_events {
+                super::geofence::judge_synced_check_in(
+                    store,
+                    ticket,
+                    &loaded.doc,
+                    &doc,
+                    self.checkin_radius_m,
+                    received,
+                )
+                .await?
+            } else {
+                None
+            },
         };
-        let implausible = window.flag_new_events(&loaded.doc, &doc);
+        let implausible = if new_events {
+            window.flag_new_events(&loaded.doc, &doc)
+        } else {
+            Vec::new()
+        };
         if !implausible.is_empty() {
             tracing::warn!(ticket = %ticket_id, device = %self.device_id, events = %serde_json::Value::from(implausible.clone()), "implausible device times bounded");
         }
