@@ -125,9 +125,11 @@ impl Feed<'_> {
             bounds.north,
             bounds.east,
         );
-        if entries.iter().any(|e| self.directory.name(e.id).is_none()) {
-            self.directory.load_names(self.store, tenant_id).await?;
-        }
+        self.directory
+            .load_names_if(self.store, tenant_id, |directory| {
+                entries.iter().any(|e| directory.name(e.id).is_none())
+            })
+            .await?;
         let mut technicians: Vec<LiveTechnician> = entries
             .iter()
             .filter_map(|entry| live_technician(entry, self.directory.name(entry.id)))
