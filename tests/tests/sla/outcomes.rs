@@ -392,7 +392,12 @@ async fn the_maintainer_runs_only_where_enabled(backend: truckroll_tests::TestBa
         "id",
     );
     let db = app.db.raw().await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // A negative check has no event to wait for: 25 polls of an enabled
+    // maintainer (it clears a mark on its first) are the window.
+    tokio::time::sleep(std::time::Duration::from_millis(
+        25 * app.config.sla.poll_ms,
+    ))
+    .await;
     assert!(
         marked(&db, tenant.id, ticket).await,
         "no maintainer: the mark stays"
